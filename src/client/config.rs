@@ -1,0 +1,66 @@
+use crate::protocol::Identity;
+use rustls::pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Where to connect, whom to trust, and who to be.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub server_addr: SocketAddr,
+    /// The name the server's certificate must carry. Default "localhost".
+    pub server_name: String,
+    /// Certificates to trust (the dev certificate, or a CA's).
+    pub trusted_certs: Vec<CertificateDer<'static>>,
+    pub identity: Identity,
+    /// Events buffered for the application. Default 4096. When full, the
+    /// control stream stops being read and datagrams are dropped.
+    pub event_capacity: usize,
+    /// Default 1 s: keeps the connection alive while the game is quiet.
+    pub keep_alive: Duration,
+    /// Default 5 s: a silent server is given up after this long.
+    pub idle_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(
+        server_addr: SocketAddr,
+        trusted_certs: Vec<CertificateDer<'static>>,
+        identity: Identity,
+    ) -> Self {
+        ClientConfig {
+            server_addr,
+            server_name: "localhost".to_string(),
+            trusted_certs,
+            identity,
+            event_capacity: 4096,
+            keep_alive: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A development identity: the client names itself.
+    pub fn dev(
+        server_addr: SocketAddr,
+        trusted_certs: Vec<CertificateDer<'static>>,
+        user_id: &str,
+        username: &str,
+    ) -> Self {
+        let identity = Identity::Dev {
+            user_id: user_id.to_string(),
+            username: username.to_string(),
+        };
+        Self::new(server_addr, trusted_certs, identity)
+    }
+
+    /// A signed-token identity (see `crate::auth::mint_token`).
+    pub fn with_token(
+        server_addr: SocketAddr,
+        trusted_certs: Vec<CertificateDer<'static>>,
+        token: &str,
+    ) -> Self {
+        let identity = Identity::Token {
+            token: token.to_string(),
+        };
+        Self::new(server_addr, trusted_certs, identity)
+    }
+}

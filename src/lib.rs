@@ -1,0 +1,15 @@
+//! partyline: a low-latency realtime party server for games, over QUIC.
+//!
+//! Layers, top to bottom (arrows point down only):
+//! - [`server`]: the QUIC endpoint, one task set per connection, sessions.
+//! - [`client`]: the Rust SDK used by games, tests and the load generator.
+//! - [`party`]: the party rules and the sharded table; plain Rust, no I/O.
+//! - [`protocol`]: wire types and codecs; no I/O.
+
+pub mod auth;
+pub mod certs;
+pub mod client;
+pub mod party;
+pub mod protocol;
+pub mod server;
+pub mod wire;

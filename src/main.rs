@@ -1,0 +1,173 @@
+//! The `partyline` command: `serve` runs the server, `token` mints a signed
+//! identity token.
+
+use clap::{Args, Parser, Subcommand};
+use partyline::auth::mint_token_for;
+use partyline::certs::{ensure_dev_cert, load_identity};
+use partyline::server::{AuthMode, Server, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "partyline",
+    version,
+    about = "A low-latency realtime party server for games, over QUIC"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Mint a signed identity token for a client (what a game backend does).
+    Token(TokenArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// UDP address to listen on.
+    #[arg(long, env = "PARTYLINE_LISTEN", default_value = "127.0.0.1:7350")]
+    listen: SocketAddr,
+    /// PEM certificate chain. Without --cert/--key a development certificate
+    /// for localhost is generated in --cert-dir on first run and reused.
+    #[arg(long, env = "PARTYLINE_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key matching --cert.
+    #[arg(long, env = "PARTYLINE_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Where the development certificate lives.
+    #[arg(long, env = "PARTYLINE_CERT_DIR", default_value = "certs")]
+    cert_dir: PathBuf,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, env = "PARTYLINE_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Require signed tokens with this HMAC secret (dev identities refused).
+    #[arg(long, env = "PARTYLINE_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Seconds a join request waits for the leader before it expires.
+    #[arg(long, env = "PARTYLINE_JOIN_REQUEST_TTL", default_value_t = 300)]
+    join_request_ttl: u64,
+    /// Largest datagram payload in bytes (announced to clients).
+    #[arg(long, env = "PARTYLINE_MAX_DATAGRAM_DATA", default_value_t = partyline::protocol::DEFAULT_MAX_DATAGRAM_DATA)]
+    max_datagram_data: u32,
+    /// Party table shards (each behind its own lock).
+    #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64)]
+    shards: usize,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long)]
+    user_id: String,
+    #[arg(long)]
+    username: String,
+    /// Seconds the token stays valid.
+    #[arg(long, default_value_t = 3600)]
+    ttl: u64,
+    /// The server's secret.
+    #[arg(long, env = "PARTYLINE_TOKEN_SECRET", hide_env_values = true)]
+    secret: String,
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+        Command::Token(args) => {
+            for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {
+                if let Err(message) = partyline::auth::validate_name(what, value) {
+                    eprintln!("error: {message}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            let ttl = Duration::from_secs(args.ttl);
+            println!(
+                "{}",
+                mint_token_for(args.secret.as_bytes(), &args.user_id, &args.username, ttl)
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let (cert, key) = match (args.cert, args.key) {
+        (Some(cert), Some(key)) => (cert, key),
+        _ => match ensure_dev_cert(&args.cert_dir) {
+            Ok((cert, key, created)) => {
+                if created {
+                    tracing::info!(cert = %cert.display(), "wrote a new development certificate for localhost, 127.0.0.1 and ::1");
+                } else {
+                    tracing::info!(cert = %cert.display(), "using the development certificate");
+                }
+                (cert, key)
+            }
+            Err(error) => {
+                tracing::error!(%error, "no certificate");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let tls = match load_identity(&cert, &key) {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::error!(%error, "could not load the certificate");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = ServerConfig::new(args.listen, tls);
+    config.join_request_ttl = Duration::from_secs(args.join_request_ttl);
+    config.max_datagram_data = args.max_datagram_data;
+    config.shards = args.shards;
+    if let Some(secret) = args.token_secret {
+        if secret.is_empty() {
+            tracing::error!("--token-secret must not be empty");
+            return ExitCode::FAILURE;
+        }
+        config.auth = AuthMode::Token {
+            secret: secret.into_bytes(),
+        };
+    }
+    let auth = match config.auth {
+        AuthMode::Dev => "dev identities",
+        AuthMode::Token { .. } => "signed tokens",
+    };
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "could not start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match Server::bind(config) {
+            Ok(server) => server,
+            Err(error) => {
+                tracing::error!(%error, "could not start");
+                return ExitCode::FAILURE;
+            }
+        };
+        match server.local_addr() {
+            Ok(addr) => tracing::info!(%addr, auth, "partyline listening (QUIC, ALPN partyline/1)"),
+            Err(error) => tracing::warn!(%error, "listening on an unknown address"),
+        }
+        server
+            .run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+                tracing::info!("Ctrl-C received");
+            })
+            .await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,52 @@
+use crate::protocol::{ErrorBody, ErrorCode};
+
+/// Every way a party operation can be refused. Each maps to one wire code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartyError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("no such party")]
+    PartyNotFound,
+    #[error("the party is full")]
+    PartyFull,
+    #[error("only the party leader can do that")]
+    NotLeader,
+    #[error("you are not a member of this party")]
+    NotMember,
+    #[error("that user is not a member of this party (nor a requester)")]
+    MemberNotFound,
+    #[error("that user already has a seat in this party")]
+    AlreadyMember,
+    #[error("that user already asked to join this party")]
+    AlreadyRequested,
+    #[error("too many join requests are waiting for this party")]
+    TooManyRequests,
+    #[error("that user has no join request for this party")]
+    RequestNotFound,
+    #[error("the leader cannot remove itself; leave or promote instead")]
+    CannotRemoveSelf,
+}
+
+impl PartyError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PartyError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            PartyError::PartyNotFound => ErrorCode::PartyNotFound,
+            PartyError::PartyFull => ErrorCode::PartyFull,
+            PartyError::NotLeader => ErrorCode::NotLeader,
+            PartyError::NotMember => ErrorCode::NotMember,
+            PartyError::MemberNotFound => ErrorCode::MemberNotFound,
+            PartyError::AlreadyMember => ErrorCode::AlreadyMember,
+            PartyError::AlreadyRequested => ErrorCode::AlreadyRequested,
+            PartyError::TooManyRequests => ErrorCode::TooManyRequests,
+            PartyError::RequestNotFound => ErrorCode::RequestNotFound,
+            PartyError::CannotRemoveSelf => ErrorCode::CannotRemoveSelf,
+        }
+    }
+}
+
+impl From<PartyError> for ErrorBody {
+    fn from(error: PartyError) -> ErrorBody {
+        ErrorBody::new(error.code(), error.to_string())
+    }
+}

@@ -1,0 +1,13 @@
+//! The domain: one party's rules ([`Party`]) and the sharded table that
+//! holds them all ([`PartyTable`]). Plain Rust: no async, no sockets, no
+//! clock of its own (time comes in as an argument). An operation returns
+//! [`Effects`]: the events to deliver, and to whom.
+
+mod error;
+#[allow(clippy::module_inception)]
+mod party;
+mod table;
+
+pub use error::PartyError;
+pub use party::{Delivery, Effects, JoinRequest, Party, PartySettings, PartyUpdate, Seat};
+pub use table::{Link, PartyTable};

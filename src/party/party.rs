@@ -1,0 +1,614 @@
+//! One party's rules. See PARTIES.md (shared guide) and PROTOCOL.md for the
+//! behaviour promised to clients; this file is its executable form.
+
+use super::PartyError;
+use crate::protocol::{
+    Event, JoinOutcome, LeaveReason, PartyId, PartySnapshot, Presence, RejectReason,
+    RequestGoneReason, SessionId, MAX_LABEL_BYTES, MAX_PARTY_SIZE,
+};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// A member's place in a party. `link` is whatever the caller uses to reach
+/// the session (the server: its connection handle); the rules never look at it.
+#[derive(Clone, Debug)]
+pub struct Seat<L> {
+    pub presence: Presence,
+    pub link: L,
+}
+
+/// A waiting join request of a closed party.
+#[derive(Clone, Debug)]
+pub struct JoinRequest<L> {
+    pub presence: Presence,
+    pub link: L,
+    pub expires_at: Instant,
+}
+
+/// One event for one recipient.
+#[derive(Clone, Debug)]
+pub struct Delivery<L> {
+    pub to: L,
+    pub event: Event,
+}
+
+/// What an operation asks the caller to do, in order.
+#[derive(Debug)]
+pub struct Effects<L> {
+    /// Events to deliver, in the order each recipient must see them.
+    pub deliveries: Vec<Delivery<L>>,
+    /// Sessions whose seat or request in this party ended by this operation.
+    pub released: Vec<L>,
+}
+
+impl<L> Default for Effects<L> {
+    fn default() -> Self {
+        Effects {
+            deliveries: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+}
+
+impl<L: Clone> Effects<L> {
+    fn tell(&mut self, to: &L, event: Event) {
+        self.deliveries.push(Delivery {
+            to: to.clone(),
+            event,
+        });
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartySettings {
+    pub open: bool,
+    pub max_size: u16,
+    pub label: String,
+}
+
+/// A change of settings; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartyUpdate {
+    pub open: Option<bool>,
+    pub label: Option<String>,
+    pub max_size: Option<u16>,
+}
+
+#[derive(Debug)]
+pub struct Party<L> {
+    id: PartyId,
+    seq: u64,
+    settings: PartySettings,
+    /// Seat order is tenure order: index 0 has been seated longest.
+    members: Vec<Seat<L>>,
+    /// Index into `members`; always valid while the party is not empty.
+    leader: usize,
+    /// First come, first served; all share one time limit, so the front
+    /// always expires first.
+    requests: VecDeque<JoinRequest<L>>,
+}
+
+fn validate_max_size(max_size: u16) -> Result<(), PartyError> {
+    if max_size == 0 || max_size > MAX_PARTY_SIZE {
+        return Err(PartyError::InvalidArgument(format!(
+            "max_size must be between 1 and {MAX_PARTY_SIZE} (leader included), got {max_size}"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_label(label: &str) -> Result<(), PartyError> {
+    if label.len() > MAX_LABEL_BYTES {
+        return Err(PartyError::InvalidArgument(format!(
+            "label is {} bytes, the limit is {MAX_LABEL_BYTES}",
+            label.len()
+        )));
+    }
+    Ok(())
+}
+
+impl<L: Clone> Party<L> {
+    /// A new party with `leader` as its leader and only member, sequence 0.
+    pub fn create(
+        id: PartyId,
+        leader: Seat<L>,
+        settings: PartySettings,
+    ) -> Result<Self, PartyError> {
+        validate_max_size(settings.max_size)?;
+        validate_label(&settings.label)?;
+        Ok(Party {
+            id,
+            seq: 0,
+            settings,
+            members: vec![leader],
+            leader: 0,
+            requests: VecDeque::new(),
+        })
+    }
+
+    pub fn id(&self) -> PartyId {
+        self.id
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn settings(&self) -> &PartySettings {
+        &self.settings
+    }
+
+    pub fn members(&self) -> &[Seat<L>] {
+        &self.members
+    }
+
+    pub fn requests(&self) -> impl ExactSizeIterator<Item = &JoinRequest<L>> {
+        self.requests.iter()
+    }
+
+    /// The leader's seat; `None` only once the party is gone.
+    pub fn leader(&self) -> Option<&Seat<L>> {
+        self.members.get(self.leader)
+    }
+
+    /// An empty party is gone: the table drops it.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// When the oldest waiting request runs out.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.requests.front().map(|r| r.expires_at)
+    }
+
+    pub fn snapshot(&self) -> PartySnapshot {
+        PartySnapshot {
+            party_id: self.id,
+            seq: self.seq,
+            open: self.settings.open,
+            max_size: self.settings.max_size,
+            label: self.settings.label.clone(),
+            leader: self
+                .leader()
+                .map(|seat| seat.presence.clone())
+                .unwrap_or_else(|| Presence {
+                    user_id: String::new(),
+                    username: String::new(),
+                    session_id: SessionId::nil(),
+                }),
+            members: self.members.iter().map(|s| s.presence.clone()).collect(),
+        }
+    }
+
+    fn seat_of_session(&self, session: SessionId) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|s| s.presence.session_id == session)
+    }
+
+    fn seat_of_user(&self, user_id: &str) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|s| s.presence.user_id == user_id)
+    }
+
+    fn request_of_user(&self, user_id: &str) -> Option<usize> {
+        self.requests
+            .iter()
+            .position(|r| r.presence.user_id == user_id)
+    }
+
+    pub fn is_member(&self, session: SessionId) -> bool {
+        self.seat_of_session(session).is_some()
+    }
+
+    /// Members may look; the leader may act.
+    fn require_leader(&self, caller: SessionId) -> Result<usize, PartyError> {
+        match self.seat_of_session(caller) {
+            None => Err(PartyError::NotMember),
+            Some(index) if index == self.leader => Ok(index),
+            Some(_) => Err(PartyError::NotLeader),
+        }
+    }
+
+    fn tell_members(&self, effects: &mut Effects<L>, except: Option<usize>, event: &Event) {
+        for (index, seat) in self.members.iter().enumerate() {
+            if Some(index) != except {
+                effects.tell(&seat.link, event.clone());
+            }
+        }
+    }
+
+    fn request_presences(&self) -> Vec<Presence> {
+        self.requests.iter().map(|r| r.presence.clone()).collect()
+    }
+
+    pub fn get(&self, caller: SessionId) -> Result<PartySnapshot, PartyError> {
+        if !self.is_member(caller) {
+            return Err(PartyError::NotMember);
+        }
+        Ok(self.snapshot())
+    }
+
+    pub fn join(
+        &mut self,
+        presence: Presence,
+        link: L,
+        now: Instant,
+        request_ttl: Duration,
+    ) -> Result<(JoinOutcome, Effects<L>), PartyError> {
+        if self.seat_of_user(&presence.user_id).is_some() {
+            return Err(PartyError::AlreadyMember);
+        }
+        if self.request_of_user(&presence.user_id).is_some() {
+            return Err(PartyError::AlreadyRequested);
+        }
+        if self.members.len() >= usize::from(self.settings.max_size) {
+            return Err(PartyError::PartyFull);
+        }
+        let mut effects = Effects::default();
+        if self.settings.open {
+            self.seq += 1;
+            let event = Event::MemberJoined {
+                party_id: self.id,
+                seq: self.seq,
+                presence: presence.clone(),
+            };
+            self.tell_members(&mut effects, None, &event);
+            self.members.push(Seat { presence, link });
+            return Ok((JoinOutcome::Joined(self.snapshot()), effects));
+        }
+        if self.requests.len() >= usize::from(self.settings.max_size) {
+            return Err(PartyError::TooManyRequests);
+        }
+        self.seq += 1;
+        if let Some(leader) = self.leader() {
+            effects.tell(
+                &leader.link,
+                Event::JoinRequested {
+                    party_id: self.id,
+                    seq: self.seq,
+                    presence: presence.clone(),
+                },
+            );
+        }
+        self.requests.push_back(JoinRequest {
+            presence,
+            link,
+            expires_at: now + request_ttl,
+        });
+        Ok((
+            JoinOutcome::Queued {
+                party_id: self.id,
+                seq: self.seq,
+            },
+            effects,
+        ))
+    }
+
+    pub fn join_requests(&self, caller: SessionId) -> Result<Vec<Presence>, PartyError> {
+        self.require_leader(caller)?;
+        Ok(self.request_presences())
+    }
+
+    pub fn accept(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
+        self.require_leader(caller)?;
+        let index = self
+            .request_of_user(user_id)
+            .ok_or(PartyError::RequestNotFound)?;
+        // A full party keeps the request queued so the leader can retry later.
+        if self.members.len() >= usize::from(self.settings.max_size) {
+            return Err(PartyError::PartyFull);
+        }
+        let request = self
+            .requests
+            .remove(index)
+            .ok_or(PartyError::RequestNotFound)?;
+        self.seq += 1;
+        let mut effects = Effects::default();
+        let joined = Event::MemberJoined {
+            party_id: self.id,
+            seq: self.seq,
+            presence: request.presence.clone(),
+        };
+        self.tell_members(&mut effects, None, &joined);
+        self.members.push(Seat {
+            presence: request.presence,
+            link: request.link.clone(),
+        });
+        // The requester hears first that it is in, then nothing else of this change.
+        effects.deliveries.insert(
+            0,
+            Delivery {
+                to: request.link,
+                event: Event::Accepted(self.snapshot()),
+            },
+        );
+        Ok(effects)
+    }
+
+    pub fn remove(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
+        let leader_index = self.require_leader(caller)?;
+        if self.members[leader_index].presence.user_id == user_id {
+            return Err(PartyError::CannotRemoveSelf);
+        }
+        let mut effects = Effects::default();
+        if let Some(index) = self.seat_of_user(user_id) {
+            self.seq += 1;
+            let seat = self.remove_seat(index);
+            effects.tell(
+                &seat.link,
+                Event::Kicked {
+                    party_id: self.id,
+                    seq: self.seq,
+                },
+            );
+            let left = Event::MemberLeft {
+                party_id: self.id,
+                seq: self.seq,
+                presence: seat.presence,
+                reason: LeaveReason::Kicked,
+            };
+            self.tell_members(&mut effects, None, &left);
+            effects.released.push(seat.link);
+            return Ok(effects);
+        }
+        if let Some(index) = self.request_of_user(user_id) {
+            let request = self
+                .requests
+                .remove(index)
+                .ok_or(PartyError::MemberNotFound)?;
+            self.seq += 1;
+            effects.tell(
+                &request.link,
+                Event::JoinRejected {
+                    party_id: self.id,
+                    seq: self.seq,
+                    reason: RejectReason::Rejected,
+                },
+            );
+            effects.released.push(request.link);
+            return Ok(effects);
+        }
+        Err(PartyError::MemberNotFound)
+    }
+
+    /// Takes a seat out, keeping `leader` pointing at the same member, or at
+    /// the longest-seated one when the leader itself goes.
+    fn remove_seat(&mut self, index: usize) -> Seat<L> {
+        let seat = self.members.remove(index);
+        if index < self.leader {
+            self.leader -= 1;
+        } else if index == self.leader {
+            self.leader = 0;
+        }
+        seat
+    }
+
+    /// A session goes: it leaves its seat, or its request is cancelled.
+    /// `reason` is `Left` for a leave command, `SessionEnded` when the
+    /// session is gone; `Kicked` is not a leave and is treated as `Left`.
+    pub fn leave(
+        &mut self,
+        session: SessionId,
+        reason: LeaveReason,
+    ) -> Result<Effects<L>, PartyError> {
+        let mut effects = Effects::default();
+        if let Some(index) = self.seat_of_session(session) {
+            let was_leader = index == self.leader;
+            self.seq += 1;
+            let seat = self.remove_seat(index);
+            let reason = match reason {
+                LeaveReason::SessionEnded => LeaveReason::SessionEnded,
+                LeaveReason::Left | LeaveReason::Kicked => LeaveReason::Left,
+            };
+            if self.members.is_empty() {
+                self.reject_all_requests(&mut effects);
+            } else {
+                if was_leader {
+                    self.announce_leader(&mut effects);
+                }
+                let left = Event::MemberLeft {
+                    party_id: self.id,
+                    seq: self.seq,
+                    presence: seat.presence,
+                    reason,
+                };
+                self.tell_members(&mut effects, None, &left);
+                if was_leader {
+                    self.send_requests_to_leader(&mut effects);
+                }
+            }
+            effects.released.push(seat.link);
+            return Ok(effects);
+        }
+        if let Some(index) = self
+            .requests
+            .iter()
+            .position(|r| r.presence.session_id == session)
+        {
+            let request = self.requests.remove(index).ok_or(PartyError::NotMember)?;
+            self.seq += 1;
+            let gone_reason = match reason {
+                LeaveReason::SessionEnded => RequestGoneReason::SessionEnded,
+                LeaveReason::Left | LeaveReason::Kicked => RequestGoneReason::Cancelled,
+            };
+            if let Some(leader) = self.leader() {
+                effects.tell(
+                    &leader.link,
+                    Event::JoinRequestGone {
+                        party_id: self.id,
+                        seq: self.seq,
+                        presence: request.presence,
+                        reason: gone_reason,
+                    },
+                );
+            }
+            effects.released.push(request.link);
+            return Ok(effects);
+        }
+        Err(PartyError::NotMember)
+    }
+
+    fn announce_leader(&self, effects: &mut Effects<L>) {
+        if let Some(leader) = self.leader() {
+            let event = Event::LeaderChanged {
+                party_id: self.id,
+                seq: self.seq,
+                leader: leader.presence.clone(),
+            };
+            self.tell_members(effects, None, &event);
+        }
+    }
+
+    fn send_requests_to_leader(&self, effects: &mut Effects<L>) {
+        if let Some(leader) = self.leader() {
+            effects.tell(
+                &leader.link,
+                Event::JoinRequestList {
+                    party_id: self.id,
+                    seq: self.seq,
+                    requests: self.request_presences(),
+                },
+            );
+        }
+    }
+
+    fn reject_all_requests(&mut self, effects: &mut Effects<L>) {
+        for request in self.requests.drain(..) {
+            effects.tell(
+                &request.link,
+                Event::JoinRejected {
+                    party_id: self.id,
+                    seq: self.seq,
+                    reason: RejectReason::PartyClosed,
+                },
+            );
+            effects.released.push(request.link);
+        }
+    }
+
+    pub fn promote(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
+        let leader_index = self.require_leader(caller)?;
+        let target = self
+            .seat_of_user(user_id)
+            .ok_or(PartyError::MemberNotFound)?;
+        let mut effects = Effects::default();
+        if target == leader_index {
+            return Ok(effects);
+        }
+        self.seq += 1;
+        self.leader = target;
+        self.announce_leader(&mut effects);
+        self.send_requests_to_leader(&mut effects);
+        Ok(effects)
+    }
+
+    /// Ends the party: members hear Closed, requesters hear PartyClosed.
+    pub fn close(&mut self, caller: SessionId) -> Result<Effects<L>, PartyError> {
+        self.require_leader(caller)?;
+        self.seq += 1;
+        let mut effects = Effects::default();
+        let closed = Event::Closed {
+            party_id: self.id,
+            seq: self.seq,
+        };
+        self.tell_members(&mut effects, None, &closed);
+        self.reject_all_requests(&mut effects);
+        effects
+            .released
+            .extend(self.members.drain(..).map(|seat| seat.link));
+        self.leader = 0;
+        Ok(effects)
+    }
+
+    pub fn update(
+        &mut self,
+        caller: SessionId,
+        update: PartyUpdate,
+    ) -> Result<(PartySnapshot, Effects<L>), PartyError> {
+        self.require_leader(caller)?;
+        if let Some(max_size) = update.max_size {
+            validate_max_size(max_size)?;
+            if usize::from(max_size) < self.members.len() {
+                return Err(PartyError::InvalidArgument(format!(
+                    "max_size {max_size} is below the current member count {}",
+                    self.members.len()
+                )));
+            }
+        }
+        if let Some(label) = &update.label {
+            validate_label(label)?;
+        }
+        if let Some(open) = update.open {
+            self.settings.open = open;
+        }
+        if let Some(label) = update.label {
+            self.settings.label = label;
+        }
+        if let Some(max_size) = update.max_size {
+            self.settings.max_size = max_size;
+        }
+        self.seq += 1;
+        let mut effects = Effects::default();
+        let updated = Event::Updated {
+            party_id: self.id,
+            seq: self.seq,
+            open: self.settings.open,
+            max_size: self.settings.max_size,
+            label: self.settings.label.clone(),
+        };
+        self.tell_members(&mut effects, None, &updated);
+        Ok((self.snapshot(), effects))
+    }
+
+    /// Drops every request whose time ran out; each one is its own change.
+    pub fn expire_requests(&mut self, now: Instant) -> Effects<L> {
+        let mut effects = Effects::default();
+        while self.requests.front().is_some_and(|r| r.expires_at <= now) {
+            let Some(request) = self.requests.pop_front() else {
+                break;
+            };
+            self.seq += 1;
+            effects.tell(
+                &request.link,
+                Event::JoinRejected {
+                    party_id: self.id,
+                    seq: self.seq,
+                    reason: RejectReason::Expired,
+                },
+            );
+            if let Some(leader) = self.leader() {
+                effects.tell(
+                    &leader.link,
+                    Event::JoinRequestGone {
+                        party_id: self.id,
+                        seq: self.seq,
+                        presence: request.presence,
+                        reason: RequestGoneReason::Expired,
+                    },
+                );
+            }
+            effects.released.push(request.link);
+        }
+        effects
+    }
+
+    /// The data path: checks that `sender` is seated and appends every other
+    /// member's link to `recipients`. Returns the sender's presence.
+    pub fn data_recipients(
+        &self,
+        sender: SessionId,
+        recipients: &mut Vec<L>,
+    ) -> Result<&Presence, PartyError> {
+        let index = self.seat_of_session(sender).ok_or(PartyError::NotMember)?;
+        recipients.extend(
+            self.members
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, seat)| seat.link.clone()),
+        );
+        Ok(&self.members[index].presence)
+    }
+}

@@ -1,0 +1,158 @@
+//! Party data datagrams: a fixed binary layout (not postcard) so the hot
+//! path parses with a few slice reads and any language can build one.
+//!
+//! Client -> server: `kind u8 = 1 | party_id [16] | op_code i64 LE | payload`
+//! Server -> client: `kind u8 = 1 | party_id [16] | sender session [16] | op_code i64 LE | payload`
+
+use bytes::{BufMut, Bytes, BytesMut};
+use uuid::Uuid;
+
+/// First byte of a party-data datagram; other values are reserved.
+pub const DATAGRAM_KIND_PARTY_DATA: u8 = 1;
+pub const CLIENT_DATAGRAM_HEADER_LEN: usize = 1 + 16 + 8;
+pub const SERVER_DATAGRAM_HEADER_LEN: usize = 1 + 16 + 16 + 8;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DatagramError {
+    #[error("datagram of {len} bytes is shorter than its {header}-byte header")]
+    Truncated { len: usize, header: usize },
+    #[error("unknown datagram kind {0}")]
+    UnknownKind(u8),
+}
+
+/// A datagram as the server receives it. `payload` shares the received buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDatagram {
+    pub party_id: Uuid,
+    pub op_code: i64,
+    pub payload: Bytes,
+}
+
+/// A datagram as a client receives it, stamped by the server with the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDatagram {
+    pub party_id: Uuid,
+    pub sender: Uuid,
+    pub op_code: i64,
+    pub payload: Bytes,
+}
+
+fn check_header(datagram: &[u8], header: usize) -> Result<(), DatagramError> {
+    if datagram.len() < header {
+        return Err(DatagramError::Truncated {
+            len: datagram.len(),
+            header,
+        });
+    }
+    match datagram[0] {
+        DATAGRAM_KIND_PARTY_DATA => Ok(()),
+        other => Err(DatagramError::UnknownKind(other)),
+    }
+}
+
+fn read_uuid(bytes: &[u8], at: usize) -> Uuid {
+    let mut raw = [0u8; 16];
+    raw.copy_from_slice(&bytes[at..at + 16]);
+    Uuid::from_bytes(raw)
+}
+
+fn read_i64(bytes: &[u8], at: usize) -> i64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[at..at + 8]);
+    i64::from_le_bytes(raw)
+}
+
+pub fn encode_client_datagram(party_id: Uuid, op_code: i64, payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(CLIENT_DATAGRAM_HEADER_LEN + payload.len());
+    buf.put_u8(DATAGRAM_KIND_PARTY_DATA);
+    buf.put_slice(party_id.as_bytes());
+    buf.put_i64_le(op_code);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+pub fn decode_client_datagram(datagram: Bytes) -> Result<ClientDatagram, DatagramError> {
+    check_header(&datagram, CLIENT_DATAGRAM_HEADER_LEN)?;
+    Ok(ClientDatagram {
+        party_id: read_uuid(&datagram, 1),
+        op_code: read_i64(&datagram, 17),
+        payload: datagram.slice(CLIENT_DATAGRAM_HEADER_LEN..),
+    })
+}
+
+/// Builds the outgoing datagram once; the server then hands a cheap clone
+/// of the same buffer to every recipient.
+pub fn encode_server_datagram(party_id: Uuid, sender: Uuid, op_code: i64, payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(SERVER_DATAGRAM_HEADER_LEN + payload.len());
+    buf.put_u8(DATAGRAM_KIND_PARTY_DATA);
+    buf.put_slice(party_id.as_bytes());
+    buf.put_slice(sender.as_bytes());
+    buf.put_i64_le(op_code);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+pub fn decode_server_datagram(datagram: Bytes) -> Result<ServerDatagram, DatagramError> {
+    check_header(&datagram, SERVER_DATAGRAM_HEADER_LEN)?;
+    Ok(ServerDatagram {
+        party_id: read_uuid(&datagram, 1),
+        sender: read_uuid(&datagram, 17),
+        op_code: read_i64(&datagram, 33),
+        payload: datagram.slice(SERVER_DATAGRAM_HEADER_LEN..),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_datagram_round_trips_and_has_the_documented_layout() {
+        let party = Uuid::from_bytes([7; 16]);
+        let encoded = encode_client_datagram(party, -2, b"hi");
+        let mut expected = vec![1u8];
+        expected.extend_from_slice(&[7; 16]);
+        expected.extend_from_slice(&(-2i64).to_le_bytes());
+        expected.extend_from_slice(b"hi");
+        assert_eq!(&encoded[..], &expected[..]);
+        let decoded = decode_client_datagram(encoded).expect("decodes");
+        assert_eq!(decoded.party_id, party);
+        assert_eq!(decoded.op_code, -2);
+        assert_eq!(&decoded.payload[..], b"hi");
+    }
+
+    #[test]
+    fn server_datagram_round_trips() {
+        let encoded =
+            encode_server_datagram(Uuid::from_bytes([1; 16]), Uuid::from_bytes([2; 16]), 9, b"");
+        assert_eq!(encoded.len(), SERVER_DATAGRAM_HEADER_LEN);
+        let decoded = decode_server_datagram(encoded).expect("decodes");
+        assert_eq!(decoded.sender, Uuid::from_bytes([2; 16]));
+        assert_eq!(decoded.op_code, 9);
+        assert!(decoded.payload.is_empty());
+    }
+
+    #[test]
+    fn short_and_unknown_datagrams_are_errors() {
+        assert_eq!(
+            decode_client_datagram(Bytes::from_static(&[1, 2, 3])),
+            Err(DatagramError::Truncated {
+                len: 3,
+                header: CLIENT_DATAGRAM_HEADER_LEN
+            })
+        );
+        assert_eq!(
+            decode_client_datagram(Bytes::new()),
+            Err(DatagramError::Truncated {
+                len: 0,
+                header: CLIENT_DATAGRAM_HEADER_LEN
+            })
+        );
+        let mut bad = encode_client_datagram(Uuid::nil(), 0, b"x").to_vec();
+        bad[0] = 9;
+        assert_eq!(
+            decode_client_datagram(Bytes::from(bad)),
+            Err(DatagramError::UnknownKind(9))
+        );
+    }
+}

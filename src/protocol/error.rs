@@ -1,0 +1,157 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a request (or handshake, or datagram) was refused.
+///
+/// Serialized as its stable number (a `u16`), never as a variant index, so
+/// new codes can be added without renumbering. A client that meets a number
+/// it does not know gets [`ErrorCode::Unknown`] instead of a decode error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u16", from = "u16")]
+pub enum ErrorCode {
+    /// A field is out of range or malformed (max size, label, names).
+    InvalidArgument,
+    PartyNotFound,
+    PartyFull,
+    NotLeader,
+    NotMember,
+    MemberNotFound,
+    AlreadyMember,
+    AlreadyRequested,
+    TooManyRequests,
+    RequestNotFound,
+    CannotRemoveSelf,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthenticated,
+    VersionMismatch,
+    Internal,
+    /// A frame or datagram that could not be decoded.
+    MalformedFrame,
+    /// A well-formed message at the wrong time (a second Hello, a command before Hello).
+    ProtocolViolation,
+    /// A number this build does not know (sent by a newer peer).
+    Unknown(u16),
+}
+
+impl ErrorCode {
+    pub const fn number(self) -> u16 {
+        match self {
+            ErrorCode::InvalidArgument => 1,
+            ErrorCode::PartyNotFound => 2,
+            ErrorCode::PartyFull => 3,
+            ErrorCode::NotLeader => 4,
+            ErrorCode::NotMember => 5,
+            ErrorCode::MemberNotFound => 6,
+            ErrorCode::AlreadyMember => 7,
+            ErrorCode::AlreadyRequested => 8,
+            ErrorCode::TooManyRequests => 9,
+            ErrorCode::RequestNotFound => 10,
+            ErrorCode::CannotRemoveSelf => 11,
+            ErrorCode::PayloadTooLarge => 12,
+            ErrorCode::RateLimited => 13,
+            ErrorCode::Unauthenticated => 14,
+            ErrorCode::VersionMismatch => 15,
+            ErrorCode::Internal => 16,
+            ErrorCode::MalformedFrame => 17,
+            ErrorCode::ProtocolViolation => 18,
+            ErrorCode::Unknown(n) => n,
+        }
+    }
+}
+
+impl From<ErrorCode> for u16 {
+    fn from(code: ErrorCode) -> u16 {
+        code.number()
+    }
+}
+
+impl From<u16> for ErrorCode {
+    fn from(n: u16) -> ErrorCode {
+        match n {
+            1 => ErrorCode::InvalidArgument,
+            2 => ErrorCode::PartyNotFound,
+            3 => ErrorCode::PartyFull,
+            4 => ErrorCode::NotLeader,
+            5 => ErrorCode::NotMember,
+            6 => ErrorCode::MemberNotFound,
+            7 => ErrorCode::AlreadyMember,
+            8 => ErrorCode::AlreadyRequested,
+            9 => ErrorCode::TooManyRequests,
+            10 => ErrorCode::RequestNotFound,
+            11 => ErrorCode::CannotRemoveSelf,
+            12 => ErrorCode::PayloadTooLarge,
+            13 => ErrorCode::RateLimited,
+            14 => ErrorCode::Unauthenticated,
+            15 => ErrorCode::VersionMismatch,
+            16 => ErrorCode::Internal,
+            17 => ErrorCode::MalformedFrame,
+            18 => ErrorCode::ProtocolViolation,
+            other => ErrorCode::Unknown(other),
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Unknown(n) => write!(f, "Unknown({n})"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// A refusal on the wire: the code to act on and a message for humans.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}
+
+/// QUIC application close codes the server uses; the reason phrase says more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCode {
+    /// Ordinary goodbye from either side.
+    Normal = 0,
+    /// The peer broke the protocol in a way the connection cannot recover from.
+    ProtocolViolation = 1,
+    /// The server is shutting down.
+    ServerShutdown = 2,
+    /// Hello was refused (version, identity); a `Refused` frame said why.
+    HandshakeRefused = 3,
+    /// The session did not read its control stream fast enough.
+    SlowConsumer = 4,
+    /// A frame's length prefix exceeded the maximum frame size.
+    FrameTooLarge = 5,
+}
+
+impl CloseCode {
+    pub fn from_number(n: u64) -> Option<CloseCode> {
+        Some(match n {
+            0 => CloseCode::Normal,
+            1 => CloseCode::ProtocolViolation,
+            2 => CloseCode::ServerShutdown,
+            3 => CloseCode::HandshakeRefused,
+            4 => CloseCode::SlowConsumer,
+            5 => CloseCode::FrameTooLarge,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! Wire types and codecs shared by the server and the client.
+//!
+//! No I/O and no tokio here: everything is bytes in, values out, so the
+//! codecs can be fuzzed and benchmarked in isolation. PROTOCOL.md at the
+//! crate root describes every byte; keep the two in step.
+
+mod datagram;
+mod error;
+mod frame;
+mod messages;
+
+pub use datagram::{
+    decode_client_datagram, decode_server_datagram, encode_client_datagram, encode_server_datagram,
+    ClientDatagram, DatagramError, ServerDatagram, CLIENT_DATAGRAM_HEADER_LEN,
+    DATAGRAM_KIND_PARTY_DATA, SERVER_DATAGRAM_HEADER_LEN,
+};
+pub use error::{CloseCode, ErrorBody, ErrorCode};
+pub use frame::{decode_body, encode_frame, frame_body_len, FrameError, FRAME_HEADER_LEN};
+pub use messages::*;
+
+/// Version carried in `Hello`; bumped on any incompatible wire change.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// TLS ALPN identifier; a connection without it is refused during the handshake.
+pub const ALPN: &[u8] = b"partyline/1";
+
+/// Largest frame body (after the 4-byte length) either side accepts. A
+/// snapshot of a full party with maximal names is about 70 KiB.
+pub const MAX_FRAME_SIZE: u32 = 128 * 1024;
+
+/// Largest party, leader included.
+pub const MAX_PARTY_SIZE: u16 = 256;
+
+/// Largest party label in bytes of UTF-8.
+pub const MAX_LABEL_BYTES: usize = 2048;
+
+/// Largest user id or username in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Largest payload of one reliable party-data message. Leaves room in a
+/// frame for the event envelope and the sender's presence.
+pub const MAX_RELIABLE_DATA: u32 = 32 * 1024;
+
+/// Largest datagram payload announced by default. quinn's smallest
+/// `max_datagram_size` before MTU discovery is about 1162 bytes; minus the
+/// 41-byte server datagram header this leaves a safe margin on any path.
+pub const DEFAULT_MAX_DATAGRAM_DATA: u32 = 1100;

@@ -1,0 +1,58 @@
+use crate::certs::TlsIdentity;
+use crate::protocol::DEFAULT_MAX_DATAGRAM_DATA;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How sessions prove who they are.
+#[derive(Clone, Debug)]
+pub enum AuthMode {
+    /// Clients name their own user id and username (local play, tests).
+    Dev,
+    /// Clients must present a token signed with this secret (see `crate::auth`).
+    Token { secret: Vec<u8> },
+}
+
+/// Everything the server needs; `ServerConfig::new` fills sane defaults.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// UDP address to listen on. Default in the CLI: 127.0.0.1:7350.
+    pub listen: SocketAddr,
+    pub tls: TlsIdentity,
+    pub auth: AuthMode,
+    /// How long a join request waits for the leader. Default 5 minutes.
+    pub join_request_ttl: Duration,
+    /// Party table shards. Default 64: plenty to keep 2-16 cores from
+    /// contending, small enough to sweep quickly.
+    pub shards: usize,
+    /// Control-stream messages queued per session before it is cut off as a
+    /// slow consumer. Default 1024.
+    pub outbox_capacity: usize,
+    /// Largest datagram payload accepted and announced. Default 1100 bytes.
+    pub max_datagram_data: u32,
+    /// QUIC keep-alive the server sends. Default 1 s.
+    pub keep_alive: Duration,
+    /// A connection silent this long is lost. Default 5 s.
+    pub idle_timeout: Duration,
+    /// Time allowed from the first packet to a complete Hello. Default 5 s.
+    pub hello_timeout: Duration,
+    /// Time the server waits for connections to close on shutdown. Default 2 s.
+    pub drain_timeout: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr, tls: TlsIdentity) -> Self {
+        ServerConfig {
+            listen,
+            tls,
+            auth: AuthMode::Dev,
+            join_request_ttl: Duration::from_secs(300),
+            shards: 64,
+            outbox_capacity: 1024,
+            max_datagram_data: DEFAULT_MAX_DATAGRAM_DATA,
+            keep_alive: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(2),
+        }
+    }
+}

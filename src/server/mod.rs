@@ -1,0 +1,180 @@
+//! The partyline server: a quinn endpoint, one task set per connection,
+//! the party table, and the timer that expires join requests.
+
+mod commands;
+mod config;
+mod connection;
+mod session;
+
+pub use config::{AuthMode, ServerConfig};
+
+use crate::party::PartyTable;
+use crate::protocol::{
+    CloseCode, Limits, ALPN, MAX_FRAME_SIZE, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_RELIABLE_DATA,
+};
+use quinn::crypto::rustls::QuicServerConfig;
+use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
+use session::SessionRef;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("QUIC configuration: {0}")]
+    Quic(String),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// State every connection task shares.
+pub(crate) struct Shared {
+    pub(crate) table: PartyTable<SessionRef>,
+    pub(crate) config: ServerConfig,
+    pub(crate) limits: Limits,
+}
+
+pub struct Server {
+    endpoint: Endpoint,
+    shared: Arc<Shared>,
+}
+
+/// Transport settings chosen for a party server; see QUIC-NOTES.md.
+fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerError> {
+    let mut transport = TransportConfig::default();
+    // One control stream per session and nothing else: every stream a peer
+    // may open is memory it can pin.
+    transport
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .stream_receive_window(VarInt::from_u32(64 * 1024))
+        .receive_window(VarInt::from_u32(256 * 1024))
+        .send_window(256 * 1024)
+        .datagram_receive_buffer_size(Some(64 * 1024))
+        // A few ticks of party data: under congestion, old data is dropped
+        // instead of turning into delay.
+        .datagram_send_buffer_size(32 * 1024)
+        .keep_alive_interval(Some(config.keep_alive))
+        .max_idle_timeout(Some(
+            IdleTimeout::try_from(config.idle_timeout)
+                .map_err(|e| ServerError::Quic(e.to_string()))?,
+        ));
+    Ok(transport)
+}
+
+impl Server {
+    /// Binds the UDP socket. Must be called inside a tokio runtime.
+    pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(config.tls.chain.clone(), config.tls.key.clone_key())?;
+        crypto.alpn_protocols = vec![ALPN.to_vec()];
+        let quic_crypto =
+            QuicServerConfig::try_from(crypto).map_err(|e| ServerError::Quic(e.to_string()))?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
+        server_config.transport_config(Arc::new(transport_config(&config)?));
+        let endpoint =
+            Endpoint::server(server_config, config.listen).map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let limits = Limits {
+            max_frame_size: MAX_FRAME_SIZE,
+            max_datagram_data: config.max_datagram_data,
+            max_reliable_data: MAX_RELIABLE_DATA,
+            max_party_size: MAX_PARTY_SIZE,
+            max_label_bytes: MAX_LABEL_BYTES as u32,
+            join_request_ttl_ms: u64::try_from(config.join_request_ttl.as_millis())
+                .unwrap_or(u64::MAX),
+        };
+        let shared = Arc::new(Shared {
+            table: PartyTable::new(config.shards),
+            config,
+            limits,
+        });
+        Ok(Server { endpoint, shared })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Number of parties alive now (for operators and tests).
+    pub fn party_count(&self) -> usize {
+        self.shared.table.len()
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection with
+    /// `ServerShutdown` and waits up to the drain timeout for them to go.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let sweep_every = (self.shared.config.join_request_ttl / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut sweep = tokio::time::interval(sweep_every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    tokio::spawn(connection::serve(self.shared.clone(), incoming));
+                }
+                _ = sweep.tick() => {
+                    self.shared.table.expire_requests(Instant::now(), commands::deliver);
+                }
+                _ = &mut shutdown => break,
+            }
+        }
+        tracing::info!("shutting down: closing every connection");
+        self.endpoint.close(
+            (CloseCode::ServerShutdown as u32).into(),
+            b"server shutting down",
+        );
+        let _ =
+            tokio::time::timeout(self.shared.config.drain_timeout, self.endpoint.wait_idle()).await;
+    }
+
+    /// Runs the server on a background task (tests, embedding).
+    pub fn spawn(self) -> ServerHandle {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shared = self.shared.clone();
+        let task = tokio::spawn(self.run_until(async {
+            let _ = stopped.await;
+        }));
+        ServerHandle {
+            stop: Some(stop),
+            task,
+            shared,
+        }
+    }
+}
+
+/// A server running on a background task.
+pub struct ServerHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    pub fn party_count(&self) -> usize {
+        self.shared.table.len()
+    }
+
+    /// Stops the server as Ctrl-C would, and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
