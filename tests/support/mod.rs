@@ -1,0 +1,108 @@
+//! Shared by the integration tests: a real server on 127.0.0.1:0 with a
+//! fresh certificate, real clients, and helpers that wait for events with a
+//! generous limit (so a bug fails the test instead of hanging it).
+#![allow(dead_code)]
+
+use partyline::certs::generate_dev_identity;
+use partyline::client::{Client, ClientConfig, ClientEvent, Events};
+use partyline::protocol::{encode_frame, ClientFrame, Event, ALPN};
+use partyline::server::{Server, ServerConfig, ServerHandle};
+use quinn::crypto::rustls::QuicClientConfig;
+use rustls::pki_types::CertificateDer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Long enough for a loaded CI machine; only reached when something is wrong.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub certs: Vec<CertificateDer<'static>>,
+    pub handle: ServerHandle,
+}
+
+pub async fn start() -> TestServer {
+    start_with(|_| {}).await
+}
+
+pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    let (tls, _, _) = generate_dev_identity().expect("dev certificate");
+    let certs = tls.chain.clone();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+    tweak(&mut config);
+    let server = Server::bind(config).expect("server binds");
+    let addr = server.local_addr().expect("local addr");
+    TestServer {
+        addr,
+        certs,
+        handle: server.spawn(),
+    }
+}
+
+impl TestServer {
+    pub fn config(&self, user: &str) -> ClientConfig {
+        ClientConfig::dev(self.addr, self.certs.clone(), user, &format!("{user}-name"))
+    }
+
+    /// A connected dev client whose user id is `user`.
+    pub async fn client(&self, user: &str) -> (Client, Events) {
+        Client::connect(self.config(user))
+            .await
+            .expect("client connects")
+    }
+
+    /// A bare QUIC connection with the partyline ALPN, for speaking raw bytes.
+    pub async fn raw(&self) -> (quinn::Endpoint, quinn::Connection) {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in &self.certs {
+            roots.add(cert.clone()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        crypto.alpn_protocols = vec![ALPN.to_vec()];
+        let quic = QuicClientConfig::try_from(crypto).unwrap();
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(quic)));
+        let connection = endpoint
+            .connect(self.addr, "localhost")
+            .unwrap()
+            .await
+            .unwrap();
+        (endpoint, connection)
+    }
+}
+
+pub fn frame(message: &ClientFrame) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode_frame(message, &mut buf).unwrap();
+    buf
+}
+
+/// The next event of any kind.
+pub async fn next(events: &mut Events) -> ClientEvent {
+    tokio::time::timeout(WAIT, events.next())
+        .await
+        .expect("an event within the limit")
+        .expect("the event stream is open")
+}
+
+/// The next party event, ignoring nothing: fails on data or disconnects.
+pub async fn next_event(events: &mut Events) -> Event {
+    match next(events).await {
+        ClientEvent::Event { event, .. } => event,
+        other => panic!("expected a party event, got {other:?}"),
+    }
+}
+
+/// Asserts nothing arrives for a short while (used after the fact that a
+/// later, awaited event proves the earlier ones would have arrived already).
+pub fn assert_no_pending(events: &mut Events) {
+    if let Some(event) = events.try_next() {
+        panic!("expected no event, got {event:?}");
+    }
+}
