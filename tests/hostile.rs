@@ -1,0 +1,233 @@
+//! Bad input costs only its sender: typed errors or a close of that one
+//! connection, and everyone else keeps being served.
+mod support;
+
+use partyline::protocol::{
+    decode_body, encode_client_datagram, ClientFrame, CloseCode, Command, ErrorCode, Event, Hello,
+    Identity, Reply, ServerFrame, PROTOCOL_VERSION,
+};
+use partyline::wire::read_frame;
+use support::*;
+
+/// A raw session that has said Hello and read Welcome.
+async fn raw_session(
+    server: &TestServer,
+) -> (
+    quinn::Endpoint,
+    quinn::Connection,
+    quinn::SendStream,
+    quinn::RecvStream,
+) {
+    let (endpoint, connection) = server.raw().await;
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    let hello = ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        identity: Identity::Dev {
+            user_id: "raw".into(),
+            username: "raw".into(),
+        },
+    });
+    send.write_all(&frame(&hello)).await.unwrap();
+    let frame = read_server_frame(&mut recv).await;
+    assert!(matches!(frame, ServerFrame::Welcome(_)), "{frame:?}");
+    (endpoint, connection, send, recv)
+}
+
+async fn read_server_frame(recv: &mut quinn::RecvStream) -> ServerFrame {
+    let mut body = Vec::new();
+    let read = tokio::time::timeout(WAIT, read_frame(recv, &mut body))
+        .await
+        .unwrap();
+    assert!(read.unwrap(), "stream ended");
+    decode_body(&body).unwrap()
+}
+
+/// A well-behaved pair that must not notice anything.
+async fn bystanders_still_served(server: &TestServer) {
+    let (ana, mut ana_events) = server.client("ana-bystander").await;
+    let (bob, _) = server.client("bob-bystander").await;
+    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+}
+
+#[tokio::test]
+async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on() {
+    let server = start().await;
+    let (_e, _c, mut send, mut recv) = raw_session(&server).await;
+
+    // A well-framed body that is not postcard of anything we know.
+    let mut garbage = 5u32.to_le_bytes().to_vec();
+    garbage.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff]);
+    send.write_all(&garbage).await.unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::FrameError(error) => assert_eq!(error.code, ErrorCode::MalformedFrame),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // An unknown message tag (ClientFrame has two variants: 0 and 1).
+    send.write_all(&[1, 0, 0, 0, 9]).await.unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::FrameError(error) => assert_eq!(error.code, ErrorCode::MalformedFrame),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // An unknown command tag inside a Request.
+    send.write_all(&[3, 0, 0, 0, 1, 7, 99]).await.unwrap();
+    assert!(matches!(
+        read_server_frame(&mut recv).await,
+        ServerFrame::FrameError(_)
+    ));
+
+    // Trailing bytes after a valid message.
+    let mut request = frame(&ClientFrame::Request {
+        id: 5,
+        command: Command::CreateParty {
+            open: true,
+            max_size: 2,
+            label: String::new(),
+        },
+    });
+    request.push(0);
+    let len = (request.len() - 4) as u32;
+    request[..4].copy_from_slice(&len.to_le_bytes());
+    send.write_all(&request).await.unwrap();
+    assert!(matches!(
+        read_server_frame(&mut recv).await,
+        ServerFrame::FrameError(_)
+    ));
+
+    // A second Hello.
+    let hello = ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        identity: Identity::Dev {
+            user_id: "x".into(),
+            username: "x".into(),
+        },
+    });
+    send.write_all(&frame(&hello)).await.unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::FrameError(error) => assert_eq!(error.code, ErrorCode::ProtocolViolation),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // And the session still works.
+    let create = ClientFrame::Request {
+        id: 6,
+        command: Command::CreateParty {
+            open: true,
+            max_size: 2,
+            label: String::new(),
+        },
+    };
+    send.write_all(&frame(&create)).await.unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::Response {
+            id: 6,
+            result: Ok(Reply::Party(_)),
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_gigantic_length_prefix_closes_only_that_connection() {
+    let server = start().await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+
+    let (_e, connection, mut send, _recv) = raw_session(&server).await;
+    let join = ClientFrame::Request {
+        id: 1,
+        command: Command::JoinParty { party_id: party },
+    };
+    send.write_all(&frame(&join)).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+
+    send.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+    match tokio::time::timeout(WAIT, connection.closed())
+        .await
+        .unwrap()
+    {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(
+                close.error_code.into_inner(),
+                CloseCode::FrameTooLarge as u64
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // The hostile member's seat went with its session; the party lives on.
+    match next_event(&mut ana_events).await {
+        Event::MemberLeft { presence, .. } => assert_eq!(presence.user_id, "raw"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(ana.get_party(party).await.unwrap().members.len(), 1);
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn bad_datagrams_are_refused_without_harm() {
+    let server = start().await;
+    let (_e, connection, mut send, mut recv) = raw_session(&server).await;
+    let create = ClientFrame::Request {
+        id: 1,
+        command: Command::CreateParty {
+            open: true,
+            max_size: 2,
+            label: String::new(),
+        },
+    };
+    send.write_all(&frame(&create)).await.unwrap();
+    let party = match read_server_frame(&mut recv).await {
+        ServerFrame::Response {
+            result: Ok(Reply::Party(s)),
+            ..
+        } => s.party_id,
+        other => panic!("unexpected {other:?}"),
+    };
+
+    connection.send_datagram(bytes::Bytes::new()).unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::Event {
+            event: Event::DataRefused { error, .. },
+            ..
+        } => {
+            assert_eq!(error.code, ErrorCode::MalformedFrame)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Above the announced limit but within what QUIC carries: refused, not cut.
+    let oversize = encode_client_datagram(party, 4, &[1; 1101]);
+    connection.send_datagram(oversize).unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::Event {
+            event: Event::DataRefused { error, op_code, .. },
+            ..
+        } => {
+            assert_eq!((error.code, op_code), (ErrorCode::PayloadTooLarge, 4))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_clients_the_server_is_going_away() {
+    let server = start().await;
+    let (_ana, mut events) = server.client("ana").await;
+    server.handle.shutdown().await;
+    match next(&mut events).await {
+        partyline::client::ClientEvent::Disconnected(reason) => {
+            assert_eq!(reason, partyline::client::DisconnectReason::ServerShutdown)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
