@@ -315,3 +315,14 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Arbitrary bytes through both decoders: a value or an error, never a panic.
+    #[test]
+    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = partyline::protocol::decode_body::<partyline::protocol::ClientFrame>(&bytes);
+        let _ = partyline::protocol::decode_body::<partyline::protocol::ServerFrame>(&bytes);
+        let _ = partyline::protocol::decode_client_datagram(bytes::Bytes::from(bytes.clone()));
+        let _ = partyline::protocol::decode_server_datagram(bytes::Bytes::from(bytes));
+    }
+}

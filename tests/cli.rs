@@ -1,0 +1,129 @@
+//! The `partyline` binary as a child process: first-run certificate, a real
+//! client against it, Ctrl-C (SIGINT) as a clean close, and `token`.
+mod support;
+
+use partyline::client::{Client, ClientConfig, ClientEvent, DisconnectReason};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_partyline");
+
+/// Starts `partyline serve` on a free port and returns it with its address,
+/// read from its own "listening" log line.
+fn serve(cert_dir: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(cert_dir)
+        .env("NO_COLOR", "1")
+        .env_remove("PARTYLINE_TOKEN_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("partyline starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx.recv_timeout(support::WAIT).expect("a listening line");
+    (child, addr.parse().expect("an address"))
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
+    let dir = std::env::temp_dir().join(format!("partyline-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let (mut child, addr) = serve(&dir);
+    let cert_pem = std::fs::read(dir.join("cert.pem")).expect("cert written on first run");
+    assert!(dir.join("key.pem").exists());
+    let certs = partyline::certs::load_certs(&dir.join("cert.pem")).unwrap();
+    let (client, mut events) =
+        Client::connect(ClientConfig::dev(addr, certs.clone(), "ana", "Ana"))
+            .await
+            .expect("a client connects to the binary");
+    client.create_party(true, 4, "").await.unwrap();
+
+    interrupt(&child);
+    match support::next(&mut events).await {
+        ClientEvent::Disconnected(reason) => assert_eq!(reason, DisconnectReason::ServerShutdown),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        child.wait().unwrap().success(),
+        "exits with success after Ctrl-C"
+    );
+
+    // Second run: the same certificate is reused, so the same trust works.
+    let (mut child, addr) = serve(&dir);
+    assert_eq!(std::fs::read(dir.join("cert.pem")).unwrap(), cert_pem);
+    let (client, _events) = Client::connect(ClientConfig::dev(addr, certs, "bob", "Bob"))
+        .await
+        .unwrap();
+    client.close().await;
+    interrupt(&child);
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn token_command_mints_a_token_the_server_accepts() {
+    let output = Command::new(BIN)
+        .args([
+            "token",
+            "--user-id",
+            "p-1",
+            "--username",
+            "Ana",
+            "--ttl",
+            "60",
+            "--secret",
+            "s3cret",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout).unwrap();
+    let claims =
+        partyline::auth::verify_token(b"s3cret", token.trim(), partyline::auth::unix_now())
+            .unwrap();
+    assert_eq!(
+        (claims.user_id.as_str(), claims.username.as_str()),
+        ("p-1", "Ana")
+    );
+
+    let refused = Command::new(BIN)
+        .args([
+            "token",
+            "--user-id",
+            "",
+            "--username",
+            "Ana",
+            "--secret",
+            "s",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("user id"));
+}
