@@ -589,6 +589,17 @@ async fn requests_expire_after_the_configured_limit() {
     ));
 }
 
+async fn expect_request_gone(events: &mut Events, expected: RequestGoneReason, user: &str) {
+    match next_event(events).await {
+        Event::JoinRequestGone {
+            reason, presence, ..
+        } => {
+            assert_eq!((reason, presence.user_id.as_str()), (expected, user))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn requests_are_cancelled_by_leave_and_vanish_with_their_session() {
     let server = start().await;
@@ -608,30 +619,10 @@ async fn requests_are_cancelled_by_leave_and_vanish_with_their_session() {
         ));
     }
     p[1].client.leave(party).await.unwrap();
-    match next_event(&mut p[0].events).await {
-        Event::JoinRequestGone {
-            reason, presence, ..
-        } => {
-            assert_eq!(
-                (reason, presence.user_id.as_str()),
-                (RequestGoneReason::Cancelled, "bob")
-            )
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    expect_request_gone(&mut p[0].events, RequestGoneReason::Cancelled, "bob").await;
     let cyd = p.remove(2);
     cyd.client.close().await;
-    match next_event(&mut p[0].events).await {
-        Event::JoinRequestGone {
-            reason, presence, ..
-        } => {
-            assert_eq!(
-                (reason, presence.user_id.as_str()),
-                (RequestGoneReason::SessionEnded, "cyd")
-            )
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    expect_request_gone(&mut p[0].events, RequestGoneReason::SessionEnded, "cyd").await;
     assert!(p[0]
         .client
         .list_join_requests(party)

@@ -433,21 +433,30 @@ impl<L: Clone> Party<L> {
                 LeaveReason::SessionEnded => RequestGoneReason::SessionEnded,
                 LeaveReason::Left | LeaveReason::Kicked => RequestGoneReason::Cancelled,
             };
-            if let Some(leader) = self.leader() {
-                effects.tell(
-                    &leader.link,
-                    Event::JoinRequestGone {
-                        party_id: self.id,
-                        seq: self.seq,
-                        presence: request.presence,
-                        reason: gone_reason,
-                    },
-                );
-            }
+            self.tell_leader_request_gone(&mut effects, request.presence, gone_reason);
             effects.released.push(request.link);
             return Ok(effects);
         }
         Err(PartyError::NotMember)
+    }
+
+    fn tell_leader_request_gone(
+        &self,
+        effects: &mut Effects<L>,
+        presence: Presence,
+        reason: RequestGoneReason,
+    ) {
+        if let Some(leader) = self.leader() {
+            effects.tell(
+                &leader.link,
+                Event::JoinRequestGone {
+                    party_id: self.id,
+                    seq: self.seq,
+                    presence,
+                    reason,
+                },
+            );
+        }
     }
 
     fn announce_leader(&self, effects: &mut Effects<L>) {
@@ -578,17 +587,11 @@ impl<L: Clone> Party<L> {
                     reason: RejectReason::Expired,
                 },
             );
-            if let Some(leader) = self.leader() {
-                effects.tell(
-                    &leader.link,
-                    Event::JoinRequestGone {
-                        party_id: self.id,
-                        seq: self.seq,
-                        presence: request.presence,
-                        reason: RequestGoneReason::Expired,
-                    },
-                );
-            }
+            self.tell_leader_request_gone(
+                &mut effects,
+                request.presence,
+                RequestGoneReason::Expired,
+            );
             effects.released.push(request.link);
         }
         effects

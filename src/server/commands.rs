@@ -38,6 +38,24 @@ fn apply<R>(
     }
 }
 
+/// `apply` for the commands whose success reply is `Done`.
+fn apply_done(
+    shared: &Shared,
+    session: &SessionRef,
+    id: u32,
+    party_id: PartyId,
+    op: impl FnOnce(&mut Party<SessionRef>) -> Result<Effects<SessionRef>, PartyError>,
+) {
+    apply(
+        shared,
+        session,
+        id,
+        party_id,
+        |party| effects_only(op(party)),
+        |_| Reply::Done,
+    );
+}
+
 fn effects_only(
     effects: Result<Effects<SessionRef>, PartyError>,
 ) -> Result<((), Effects<SessionRef>), PartyError> {
@@ -102,46 +120,27 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                 result.map(Reply::Party).map_err(ErrorBody::from),
             );
         }
-        Command::AcceptJoinRequest { party_id, user_id } => apply(
-            shared,
-            session,
-            id,
-            party_id,
-            |party| effects_only(party.accept(me, &user_id)),
-            |_| Reply::Done,
-        ),
-        Command::Remove { party_id, user_id } => apply(
-            shared,
-            session,
-            id,
-            party_id,
-            |party| effects_only(party.remove(me, &user_id)),
-            |_| Reply::Done,
-        ),
-        Command::Leave { party_id } => apply(
-            shared,
-            session,
-            id,
-            party_id,
-            |party| effects_only(party.leave(me, LeaveReason::Left)),
-            |_| Reply::Done,
-        ),
-        Command::Promote { party_id, user_id } => apply(
-            shared,
-            session,
-            id,
-            party_id,
-            |party| effects_only(party.promote(me, &user_id)),
-            |_| Reply::Done,
-        ),
-        Command::Close { party_id } => apply(
-            shared,
-            session,
-            id,
-            party_id,
-            |party| effects_only(party.close(me)),
-            |_| Reply::Done,
-        ),
+        Command::AcceptJoinRequest { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party.accept(me, &user_id)
+            })
+        }
+        Command::Remove { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party.remove(me, &user_id)
+            })
+        }
+        Command::Leave { party_id } => apply_done(shared, session, id, party_id, |party| {
+            party.leave(me, LeaveReason::Left)
+        }),
+        Command::Promote { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party.promote(me, &user_id)
+            })
+        }
+        Command::Close { party_id } => {
+            apply_done(shared, session, id, party_id, |party| party.close(me))
+        }
         Command::Update {
             party_id,
             open,
