@@ -78,10 +78,7 @@ fn party_rules(c: &mut Criterion) {
                 max_size: 4,
                 label: String::new(),
             };
-            let leader = Seat {
-                presence: presence(0),
-                link: 0u32,
-            };
+            let leader = Seat::new(presence(0), 0u32);
             let mut party = Party::create(PartyId::from_u128(1), leader, settings).unwrap();
             for i in 1..4u32 {
                 party.join(presence(i.into()), i, now, ttl).unwrap();
@@ -112,10 +109,10 @@ fn table_contention(c: &mut Criterion) {
             (0..1024u128)
                 .map(|i| {
                     let id = PartyId::from_u128((i << 64) | (i * 2_654_435_761));
-                    let leader = Seat {
-                        presence: presence(1_000_000 + i),
-                        link: NoLink(SessionId::from_u128(1_000_000 + i)),
-                    };
+                    let leader = Seat::new(
+                        presence(1_000_000 + i),
+                        NoLink(SessionId::from_u128(1_000_000 + i)),
+                    );
                     let settings = PartySettings {
                         open: true,
                         max_size: 4,
@@ -180,10 +177,7 @@ fn fan_out(c: &mut Criterion) {
         };
         let mut party = Party::create(
             PartyId::from_u128(1),
-            Seat {
-                presence: presence(0),
-                link: 0usize,
-            },
+            Seat::new(presence(0), 0usize),
             settings,
         )
         .unwrap();

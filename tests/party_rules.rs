@@ -50,6 +50,9 @@ enum Op {
         max_size: Option<u16>,
     },
     Expire,
+    /// The actor's connection is lost (leader grace zero) or comes back,
+    /// in all its parties at once, as on the server.
+    Connection(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -74,6 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
                 max_size
             }),
         Just(Op::Expire),
+        any::<bool>().prop_map(Op::Connection),
     ]
 }
 
@@ -86,6 +90,7 @@ struct World {
     seated_at: HashMap<(PartyId, String), u64>,
     clock: u64,
     now: Instant,
+    connected: Vec<bool>,
 }
 
 impl World {
@@ -111,6 +116,7 @@ impl World {
             seated_at: HashMap::new(),
             clock: 0,
             now: Instant::now(),
+            connected: vec![true; PLAYERS],
         }
     }
 
@@ -130,14 +136,15 @@ impl World {
 
     fn apply(&mut self, actor: usize, op: Op) {
         let me = self.presences[actor].session_id;
+        // A session without a connection sends nothing.
+        if !self.connected[actor] && !matches!(op, Op::Connection(_)) {
+            return;
+        }
         let deliver = |_: &_, _| {};
         match op {
             Op::Create { open, max_size } => {
                 let id = PartyId::from_u128(self.parties.len() as u128 + 1000);
-                let seat = Seat {
-                    presence: self.presences[actor].clone(),
-                    link: self.links[actor].clone(),
-                };
+                let seat = Seat::new(self.presences[actor].clone(), self.links[actor].clone());
                 let settings = PartySettings {
                     open,
                     max_size,
@@ -244,6 +251,16 @@ impl World {
                     .table
                     .apply(id, |party| party.update(me, update), |_, _| {});
             }
+            Op::Connection(connected) => {
+                self.connected[actor] = connected;
+                for id in self.parties.clone() {
+                    let _ = self.table.apply(
+                        id,
+                        |party| party.set_connected(me, connected, true).map(|e| ((), e)),
+                        |_, _| {},
+                    );
+                }
+            }
             Op::Expire => {
                 self.now += Duration::from_secs(6);
                 self.table.expire_requests(self.now, |_| {});
@@ -260,6 +277,12 @@ impl World {
                 let requests: Vec<Presence> =
                     party.requests().map(|r| r.presence.clone()).collect();
                 let leader = party.leader().map(|s| s.presence.clone());
+                let any_connected = party.members().iter().any(|s| s.connected);
+                let leader_connected = party.leader().is_some_and(|s| s.connected);
+                assert!(
+                    leader_connected || !any_connected,
+                    "a leader is connected whenever anyone is"
+                );
                 Ok((members, requests, leader, party.settings().max_size))
             });
             let Ok((members, requests, leader, max_size)) = state else {

@@ -15,6 +15,19 @@ use std::time::{Duration, Instant};
 pub struct Seat<L> {
     pub presence: Presence,
     pub link: L,
+    /// False while the member's connection is lost and its seat is held.
+    pub connected: bool,
+}
+
+impl<L> Seat<L> {
+    /// A seat for a connected session.
+    pub fn new(presence: Presence, link: L) -> Self {
+        Seat {
+            presence,
+            link,
+            connected: true,
+        }
+    }
 }
 
 /// A waiting join request of a closed party.
@@ -83,6 +96,9 @@ pub struct Party<L> {
     members: Vec<Seat<L>>,
     /// Index into `members`; always valid while the party is not empty.
     leader: usize,
+    /// The leader is disconnected and leadership is due to pass, but no
+    /// member is connected to take it: the first to come back gets it.
+    leader_handover_pending: bool,
     /// First come, first served; all share one time limit, so the front
     /// always expires first.
     requests: VecDeque<JoinRequest<L>>,
@@ -122,6 +138,7 @@ impl<L: Clone> Party<L> {
             settings,
             members: vec![leader],
             leader: 0,
+            leader_handover_pending: false,
             requests: VecDeque::new(),
         })
     }
@@ -177,6 +194,12 @@ impl<L: Clone> Party<L> {
                     session_id: SessionId::nil(),
                 }),
             members: self.members.iter().map(|s| s.presence.clone()).collect(),
+            disconnected: self
+                .members
+                .iter()
+                .filter(|s| !s.connected)
+                .map(|s| s.presence.session_id)
+                .collect(),
         }
     }
 
@@ -255,7 +278,20 @@ impl<L: Clone> Party<L> {
                 presence: presence.clone(),
             };
             self.tell_members(&mut effects, None, &event);
-            self.members.push(Seat { presence, link });
+            self.members.push(Seat::new(presence, link));
+            // Everyone else is away and leadership was due to pass: the
+            // newcomer is the only connected member, so it leads.
+            if self.leader_handover_pending && self.hand_over_to_connected() {
+                let joiner = self.members.len() - 1;
+                if let Some(leader) = self.leader() {
+                    let changed = Event::LeaderChanged {
+                        party_id: self.id,
+                        seq: self.seq,
+                        leader: leader.presence.clone(),
+                    };
+                    self.tell_members(&mut effects, Some(joiner), &changed);
+                }
+            }
             return Ok((JoinOutcome::Joined(self.snapshot()), effects));
         }
         if self.requests.len() >= usize::from(self.settings.max_size) {
@@ -312,10 +348,8 @@ impl<L: Clone> Party<L> {
             presence: request.presence.clone(),
         };
         self.tell_members(&mut effects, None, &joined);
-        self.members.push(Seat {
-            presence: request.presence,
-            link: request.link.clone(),
-        });
+        self.members
+            .push(Seat::new(request.presence, request.link.clone()));
         // The requester hears first that it is in, then nothing else of this change.
         effects.deliveries.insert(
             0,
@@ -374,15 +408,85 @@ impl<L: Clone> Party<L> {
     }
 
     /// Takes a seat out, keeping `leader` pointing at the same member, or at
-    /// the longest-seated one when the leader itself goes.
+    /// the longest-seated connected one when the leader itself goes.
     fn remove_seat(&mut self, index: usize) -> Seat<L> {
         let seat = self.members.remove(index);
         if index < self.leader {
             self.leader -= 1;
         } else if index == self.leader {
             self.leader = 0;
+            self.hand_over_to_connected();
         }
         seat
+    }
+
+    /// Makes the longest-seated connected member leader. With nobody
+    /// connected the leader stays and the handover waits for a return.
+    /// Returns whether the leader changed.
+    fn hand_over_to_connected(&mut self) -> bool {
+        match self.members.iter().position(|s| s.connected) {
+            Some(index) => {
+                self.leader_handover_pending = false;
+                let changed = index != self.leader;
+                self.leader = index;
+                changed
+            }
+            None => {
+                self.leader_handover_pending = !self.members.is_empty();
+                false
+            }
+        }
+    }
+
+    /// A member's connection was lost (`connected` false) or is back.
+    /// `hand_over_now`: a lost leader gives up leadership at once (the
+    /// leader grace is zero); otherwise [`Party::leader_grace_over`] does it
+    /// later. Each change is one sequence step.
+    pub fn set_connected(
+        &mut self,
+        session: SessionId,
+        connected: bool,
+        hand_over_now: bool,
+    ) -> Result<Effects<L>, PartyError> {
+        let index = self.seat_of_session(session).ok_or(PartyError::NotMember)?;
+        let mut effects = Effects::default();
+        if self.members[index].connected == connected {
+            return Ok(effects);
+        }
+        self.members[index].connected = connected;
+        self.seq += 1;
+        let lost_leader = !connected && index == self.leader && hand_over_now;
+        let returning = connected && self.leader_handover_pending;
+        let new_leader = (lost_leader || returning) && self.hand_over_to_connected();
+        if new_leader {
+            self.announce_leader(&mut effects);
+        }
+        let event = Event::MemberConnection {
+            party_id: self.id,
+            seq: self.seq,
+            presence: self.members[index].presence.clone(),
+            connected,
+        };
+        self.tell_members(&mut effects, Some(index), &event);
+        if new_leader {
+            self.send_requests_to_leader(&mut effects);
+        }
+        Ok(effects)
+    }
+
+    /// The leader grace of a lost leader is over: if it is still the
+    /// disconnected leader, leadership passes to a connected member.
+    pub fn leader_grace_over(&mut self, session: SessionId) -> Effects<L> {
+        let mut effects = Effects::default();
+        let still_lost_leader = self
+            .leader()
+            .is_some_and(|seat| seat.presence.session_id == session && !seat.connected);
+        if still_lost_leader && self.hand_over_to_connected() {
+            self.seq += 1;
+            self.announce_leader(&mut effects);
+            self.send_requests_to_leader(&mut effects);
+        }
+        effects
     }
 
     /// A session goes: it leaves its seat, or its request is cancelled.
@@ -506,6 +610,11 @@ impl<L: Clone> Party<L> {
         if target == leader_index {
             return Ok(effects);
         }
+        if !self.members[target].connected {
+            return Err(PartyError::InvalidArgument(
+                "that member is disconnected; a leader must be connected".into(),
+            ));
+        }
         self.seq += 1;
         self.leader = target;
         self.announce_leader(&mut effects);
@@ -609,7 +718,7 @@ impl<L: Clone> Party<L> {
             self.members
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| *i != index)
+                .filter(|(i, seat)| *i != index && seat.connected)
                 .map(|(_, seat)| seat.link.clone()),
         );
         Ok(&self.members[index].presence)

@@ -126,6 +126,9 @@ pub struct PartySnapshot {
     pub leader: Presence,
     /// In seat order: the first is the longest-seated.
     pub members: Vec<Presence>,
+    /// Session ids of members whose connection is lost and whose seat is
+    /// held for the grace window.
+    pub disconnected: Vec<SessionId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +260,14 @@ pub enum Event {
         op_code: i64,
         error: ErrorBody,
     },
+    /// To the other members: a member lost its connection (its seat is held
+    /// for the grace window) or came back.
+    MemberConnection {
+        party_id: PartyId,
+        seq: u64,
+        presence: Presence,
+        connected: bool,
+    },
 }
 
 impl Event {
@@ -274,7 +285,8 @@ impl Event {
             | Event::Closed { party_id, .. }
             | Event::Updated { party_id, .. }
             | Event::Data { party_id, .. }
-            | Event::DataRefused { party_id, .. } => *party_id,
+            | Event::DataRefused { party_id, .. }
+            | Event::MemberConnection { party_id, .. } => *party_id,
             Event::Accepted(snapshot) => snapshot.party_id,
         }
     }
@@ -291,7 +303,8 @@ impl Event {
             | Event::JoinRejected { seq, .. }
             | Event::Kicked { seq, .. }
             | Event::Closed { seq, .. }
-            | Event::Updated { seq, .. } => Some(*seq),
+            | Event::Updated { seq, .. }
+            | Event::MemberConnection { seq, .. } => Some(*seq),
             Event::Accepted(snapshot) => Some(snapshot.seq),
             Event::Data { .. } | Event::DataRefused { .. } => None,
         }

@@ -70,10 +70,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             max_size,
             label,
         } => {
-            let seat = Seat {
-                presence: session.presence.clone(),
-                link: session.clone(),
-            };
+            let seat = Seat::new(session.presence.clone(), session.clone());
             let settings = PartySettings {
                 open,
                 max_size,

@@ -3,6 +3,8 @@
 //! generous limit (so a bug fails the test instead of hanging it).
 #![allow(dead_code)]
 
+pub mod relay;
+
 use partyline::certs::generate_dev_identity;
 use partyline::client::{Client, ClientConfig, ClientEvent, Events};
 use partyline::protocol::{encode_frame, ClientFrame, Event, ALPN};
