@@ -45,6 +45,7 @@ async fn a_wrong_protocol_version_is_refused_naming_both_versions() {
     let (_endpoint, connection) = server.raw().await;
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     let hello = ClientFrame::Hello(Hello {
+        resume: None,
         version: 99,
         identity: Identity::Dev {
             user_id: "u".into(),

@@ -21,6 +21,7 @@ async fn raw_session(
     let (endpoint, connection) = server.raw().await;
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     let hello = ClientFrame::Hello(Hello {
+        resume: None,
         version: PROTOCOL_VERSION,
         identity: Identity::Dev {
             user_id: "raw".into(),
@@ -102,6 +103,7 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
 
     // A second Hello.
     let hello = ClientFrame::Hello(Hello {
+        resume: None,
         version: PROTOCOL_VERSION,
         identity: Identity::Dev {
             user_id: "x".into(),

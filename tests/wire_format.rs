@@ -41,13 +41,14 @@ fn party() -> Uuid {
 #[test]
 fn client_frames_match_protocol_md() {
     let hello = ClientFrame::Hello(Hello {
+        resume: None,
         version: 1,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
         },
     });
-    golden(&hello, "0a 00 00 00 00 01 00 02 75 31 03 41 6e 61");
+    golden(&hello, "0b 00 00 00 00 01 00 02 75 31 03 41 6e 61 00");
     let create = ClientFrame::Request {
         id: 300,
         command: Command::CreateParty {

@@ -1,4 +1,4 @@
-use crate::protocol::Identity;
+use crate::protocol::{Identity, Resume};
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +19,9 @@ pub struct ClientConfig {
     pub keep_alive: Duration,
     /// Default 5 s: a silent server is given up after this long.
     pub idle_timeout: Duration,
+    /// Take back an earlier session (from `Client::resume_ticket`) instead
+    /// of starting a new one. Default none.
+    pub resume: Option<Resume>,
 }
 
 impl ClientConfig {
@@ -35,6 +38,7 @@ impl ClientConfig {
             event_capacity: 4096,
             keep_alive: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(5),
+            resume: None,
         }
     }
 

@@ -21,7 +21,7 @@ pub use error::{ClientError, DisconnectReason};
 use crate::protocol::{
     decode_body, decode_server_datagram, encode_client_datagram, ClientFrame, CloseCode, Command,
     ErrorBody, ErrorCode, Event, Hello, JoinOutcome, PartyId, PartySnapshot, Presence, Reply,
-    ServerFrame, SessionId, Welcome, ALPN, PROTOCOL_VERSION,
+    Resume, ServerFrame, SessionId, Welcome, ALPN, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame};
 use bytes::Bytes;
@@ -87,6 +87,8 @@ pub struct Client {
     next_id: AtomicU32,
     welcome: Welcome,
     dropped_datagrams: Arc<AtomicU64>,
+    /// The seq of the last event frame received, for resuming.
+    last_event_seq: Arc<AtomicU64>,
 }
 
 fn client_transport(config: &ClientConfig) -> Result<TransportConfig, ClientError> {
@@ -150,6 +152,7 @@ impl Client {
         let hello = ClientFrame::Hello(Hello {
             version: PROTOCOL_VERSION,
             identity: config.identity.clone(),
+            resume: config.resume.clone(),
         });
         write_frame(&mut send, &hello)
             .await
@@ -179,11 +182,13 @@ impl Client {
         let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
         let pending: Pending = Arc::default();
         let dropped_datagrams = Arc::new(AtomicU64::new(0));
+        let last_event_seq = Arc::new(AtomicU64::new(welcome.last_event_seq));
         tokio::spawn(read_control(
             recv,
             connection.clone(),
             pending.clone(),
             events_tx.clone(),
+            last_event_seq.clone(),
         ));
         tokio::spawn(read_datagrams(
             connection.clone(),
@@ -198,6 +203,7 @@ impl Client {
             next_id: AtomicU32::new(1),
             welcome,
             dropped_datagrams,
+            last_event_seq,
         };
         Ok((client, Events { rx: events_rx }))
     }
@@ -212,6 +218,15 @@ impl Client {
 
     pub fn presence(&self) -> &Presence {
         &self.welcome.presence
+    }
+
+    /// What to put in `ClientConfig::resume` to take this session back
+    /// after its connection is lost (inside the server's grace window).
+    pub fn resume_ticket(&self) -> Resume {
+        Resume {
+            token: self.welcome.resume_token.clone(),
+            last_event_seq: self.last_event_seq.load(Ordering::Acquire),
+        }
     }
 
     /// Datagrams dropped because the application did not poll events fast enough.
@@ -411,6 +426,7 @@ async fn read_control(
     connection: Connection,
     pending: Pending,
     events: mpsc::Sender<ClientEvent>,
+    last_event_seq: Arc<AtomicU64>,
 ) {
     let mut body = Vec::new();
     while let Ok(true) = read_frame(&mut recv, &mut body).await {
@@ -421,6 +437,9 @@ async fn read_control(
                 continue;
             }
         };
+        if let ServerFrame::Event { seq, .. } = &frame {
+            last_event_seq.store(*seq, Ordering::Release);
+        }
         let event = match frame {
             ServerFrame::Response { id, result } => {
                 let waiter = pending

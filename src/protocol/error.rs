@@ -30,6 +30,9 @@ pub enum ErrorCode {
     MalformedFrame,
     /// A well-formed message at the wrong time (a second Hello, a command before Hello).
     ProtocolViolation,
+    /// A resume token that is unknown, used, expired (grace window over) or
+    /// another user's: start a new session.
+    ResumeRefused,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::Internal => 16,
             ErrorCode::MalformedFrame => 17,
             ErrorCode::ProtocolViolation => 18,
+            ErrorCode::ResumeRefused => 19,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -87,6 +91,7 @@ impl From<u16> for ErrorCode {
             16 => ErrorCode::Internal,
             17 => ErrorCode::MalformedFrame,
             18 => ErrorCode::ProtocolViolation,
+            19 => ErrorCode::ResumeRefused,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -140,6 +145,8 @@ pub enum CloseCode {
     SlowConsumer = 4,
     /// A frame's length prefix exceeded the maximum frame size.
     FrameTooLarge = 5,
+    /// A resume on another connection took this session over.
+    Superseded = 6,
 }
 
 impl CloseCode {
@@ -151,6 +158,7 @@ impl CloseCode {
             3 => CloseCode::HandshakeRefused,
             4 => CloseCode::SlowConsumer,
             5 => CloseCode::FrameTooLarge,
+            6 => CloseCode::Superseded,
             _ => return None,
         })
     }

@@ -32,6 +32,17 @@ pub enum Identity {
 pub struct Hello {
     pub version: u16,
     pub identity: Identity,
+    /// Present to take back a session whose connection was lost.
+    pub resume: Option<Resume>,
+}
+
+/// Asks for an existing session back, inside its grace window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The `resume_token` of the last Welcome (single use).
+    pub token: String,
+    /// The `seq` of the last event frame the client received (0 for none).
+    pub last_event_seq: u64,
 }
 
 /// Frames the client sends on the control stream.
@@ -109,9 +120,40 @@ pub struct Limits {
 pub struct Welcome {
     pub session_id: SessionId,
     pub presence: Presence,
-    /// Opaque; kept by the client for resuming the session later.
+    /// Opaque and single use: present it in `Hello.resume` to take this
+    /// session back after a connection loss. Every Welcome carries a new one.
     pub resume_token: String,
     pub limits: Limits,
+    /// The `seq` of the last event numbered for this session before this
+    /// Welcome (0 for a new session). Events that follow count on from it.
+    pub last_event_seq: u64,
+    pub resumed: Resumed,
+}
+
+/// How a Hello with `resume` was served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resumed {
+    /// A new session (Hello had no `resume`).
+    New,
+    /// Same session; the `count` events the client missed follow at once,
+    /// in order, with their original sequence numbers.
+    Replayed { count: u32 },
+    /// Same session, but the missed events were older than the replay log:
+    /// here is the state instead. Events that follow may repeat changes the
+    /// snapshots already show; drop party events whose party `seq` is not
+    /// above the snapshot's.
+    Snapshots {
+        parties: Vec<ResumedParty>,
+        /// Parties where this session's join request still waits.
+        waiting: Vec<PartyId>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumedParty {
+    pub snapshot: PartySnapshot,
+    /// The waiting join requests, oldest first; empty unless this session leads.
+    pub requests: Vec<Presence>,
 }
 
 /// A party as a member sees it.

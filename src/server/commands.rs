@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// Hands each event to its recipient's outbox. Never blocks.
 pub(crate) fn deliver(deliveries: Vec<Delivery<SessionRef>>) {
     for delivery in deliveries {
-        delivery.to.push(Outbound::Event(delivery.event));
+        delivery.to.push_event(delivery.event);
     }
 }
 
@@ -199,12 +199,12 @@ fn send_reliable(
         Ok(sender) => {
             respond(session, id, Ok(Reply::Done));
             for recipient in recipients {
-                recipient.push(Outbound::Event(Event::Data {
+                recipient.push_event(Event::Data {
                     party_id,
                     sender: sender.clone(),
                     op_code,
                     data: data.clone(),
-                }));
+                });
             }
         }
         Err(error) => respond(session, id, Err(error.into())),

@@ -37,6 +37,14 @@ pub struct ServerConfig {
     pub hello_timeout: Duration,
     /// Time the server waits for connections to close on shutdown. Default 2 s.
     pub drain_timeout: Duration,
+    /// How long a session whose connection was lost keeps its seats and
+    /// waits for a resume. Default 15 s.
+    pub grace: Duration,
+    /// How long a lost leader stays leader before a connected member takes
+    /// over. Default 0 (at once).
+    pub leader_grace: Duration,
+    /// Events kept per session for exact replay on resume. Default 1024.
+    pub replay_events: usize,
 }
 
 impl ServerConfig {
@@ -53,6 +61,9 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(5),
             hello_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(2),
+            grace: Duration::from_secs(15),
+            leader_grace: Duration::ZERO,
+            replay_events: 1024,
         }
     }
 }

@@ -1,17 +1,19 @@
-//! One client connection: handshake (Hello -> Welcome), then three loops
-//! that live as long as the connection: control frames in, outbox out,
-//! datagrams in.
+//! One client connection: handshake (Hello -> Welcome, new or resumed),
+//! then three loops that live as long as the connection: control frames
+//! in, outbox out, datagrams in. When it ends, the session either ends too
+//! (clean close, protocol violation) or enters its grace window (loss).
 
-use super::commands;
-use super::session::{write_outbox, Outbound, SessionLink, SessionRef};
-use super::{AuthMode, Shared};
+use super::grace;
+use super::session::{write_outbox, Outbound, ResumeRefusal, SessionLink, SessionRef};
+use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token};
 use crate::protocol::{
     decode_body, decode_client_datagram, encode_server_datagram, ClientFrame, CloseCode, ErrorBody,
-    ErrorCode, Event, Hello, Identity, Presence, ServerFrame, Welcome, PROTOCOL_VERSION,
+    ErrorCode, Event, FrameError, Hello, Identity, Presence, Resume, Resumed, ResumedParty,
+    ServerFrame, Welcome, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, ReadFrameError};
-use quinn::{Connection, RecvStream, SendStream};
+use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -31,43 +33,82 @@ pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let span = tracing::info_span!("session", %remote, session = tracing::field::Empty, user = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "session",
+        %remote,
+        session = tracing::field::Empty,
+        user = tracing::field::Empty
+    );
     run_session(shared, connection).instrument(span).await;
 }
 
+/// How a connection's life ended, which decides the session's fate.
+enum Ending {
+    /// The client said goodbye (closed, or finished its stream): leave now.
+    Goodbye,
+    /// The client broke the protocol: no grace for it.
+    Violation,
+    /// The network lost it (or the server cut a slow consumer): grace.
+    Lost,
+}
+
+struct Admitted {
+    send: SendStream,
+    recv: RecvStream,
+    session: SessionRef,
+    generation: u64,
+    backlog: Vec<Outbound>,
+    outbox: mpsc::Receiver<Outbound>,
+}
+
 async fn run_session(shared: Arc<Shared>, connection: Connection) {
-    let Some((send, mut recv, presence)) = handshake(&shared, &connection).await else {
+    let Some(admitted) = handshake(&shared, &connection).await else {
         return;
     };
+    let Admitted {
+        send,
+        mut recv,
+        session,
+        generation,
+        backlog,
+        outbox,
+    } = admitted;
     let span = tracing::Span::current();
-    span.record("session", tracing::field::display(presence.session_id));
-    span.record("user", tracing::field::display(&presence.user_id));
-    tracing::info!(username = %presence.username, "session started");
+    span.record("session", tracing::field::display(session.session_id()));
+    span.record("user", tracing::field::display(&session.presence.user_id));
 
-    let (outbox_tx, outbox_rx) = mpsc::channel(shared.config.outbox_capacity);
-    let session: SessionRef = Arc::new(SessionLink::new(presence, connection.clone(), outbox_tx));
-    let writer = tokio::spawn(write_outbox(send, outbox_rx).in_current_span());
-    let datagrams = tokio::spawn(datagram_loop(shared.clone(), session.clone()).in_current_span());
+    let writer = tokio::spawn(write_outbox(send, backlog, outbox).in_current_span());
+    let datagrams = tokio::spawn(
+        datagram_loop(shared.clone(), session.clone(), connection.clone()).in_current_span(),
+    );
 
-    control_loop(&shared, &session, &mut recv).await;
-    // Idempotent: a no-op when the peer or a loop already closed it.
-    connection.close((CloseCode::Normal as u32).into(), b"session ended");
-
+    let ending = control_loop(&shared, &session, &mut recv).await;
     datagrams.abort();
-    commands::end_session(&shared, &session);
-    // Dropping our handle lets the writer finish once the table's are gone too.
-    drop(session);
-    let reason = connection.closed().await;
+    match ending {
+        Ending::Goodbye | Ending::Violation => {
+            connection.close((CloseCode::Normal as u32).into(), b"session ended");
+            if session.end(generation, false) {
+                grace::finish(&shared, &session);
+                tracing::info!("session ended");
+            }
+        }
+        Ending::Lost => {
+            if session.detach(generation) {
+                grace::connection_lost(&shared, &session, generation);
+            }
+        }
+    }
+    let _ = connection.closed().await;
     writer.abort();
-    tracing::info!(%reason, "session ended");
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(code, message)
 }
 
 /// Reads Hello and answers Welcome or Refused. `None` means the connection
 /// is done (refused, or lost before Hello).
-async fn handshake(
-    shared: &Shared,
-    connection: &Connection,
-) -> Option<(SendStream, RecvStream, Presence)> {
+async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admitted> {
     let limit = shared.config.hello_timeout;
     let (mut send, mut recv) = match timeout(limit, connection.accept_bi()).await {
         Ok(Ok(streams)) => streams,
@@ -82,33 +123,36 @@ async fn handshake(
     };
     let mut body = Vec::new();
     let hello = match timeout(limit, read_frame(&mut recv, &mut body)).await {
-        Err(_) => Err(ErrorBody::new(
+        Err(_) => Err(refuse(
             ErrorCode::ProtocolViolation,
             "no Hello within the time limit",
         )),
         Ok(Ok(true)) => match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Hello(hello)) => Ok(hello),
-            Ok(ClientFrame::Request { .. }) => Err(ErrorBody::new(
+            Ok(ClientFrame::Request { .. }) => Err(refuse(
                 ErrorCode::ProtocolViolation,
                 "the first frame must be Hello",
             )),
-            Err(e) => Err(ErrorBody::new(ErrorCode::MalformedFrame, e.to_string())),
+            Err(e) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
         },
-        Ok(Ok(false)) => return None,
-        Ok(Err(ReadFrameError::Read(_))) => return None,
-        Ok(Err(e)) => Err(ErrorBody::new(ErrorCode::MalformedFrame, e.to_string())),
+        Ok(Ok(false)) | Ok(Err(ReadFrameError::Read(_))) => return None,
+        Ok(Err(e)) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
     };
-    let admitted = hello.and_then(|hello| admit(shared, hello));
-    match admitted {
-        Ok(presence) => {
-            let welcome = ServerFrame::Welcome(Welcome {
-                session_id: presence.session_id,
-                presence: presence.clone(),
-                resume_token: Uuid::new_v4().simple().to_string(),
-                limits: shared.limits.clone(),
-            });
-            write_frame(&mut send, &welcome).await.ok()?;
-            Some((send, recv, presence))
+    let (outbox_tx, outbox_rx) = mpsc::channel(shared.config.outbox_capacity);
+    let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
+    match opened {
+        Ok((welcome, session, generation, backlog)) => {
+            write_frame(&mut send, &ServerFrame::Welcome(welcome))
+                .await
+                .ok()?;
+            Some(Admitted {
+                send,
+                recv,
+                session,
+                generation,
+                backlog,
+                outbox: outbox_rx,
+            })
         }
         Err(refusal) => {
             tracing::info!(code = %refusal.code, message = %refusal.message, "hello refused");
@@ -126,10 +170,120 @@ async fn handshake(
     }
 }
 
-/// Checks version and identity; returns the new session's presence.
-fn admit(shared: &Shared, hello: Hello) -> Result<Presence, ErrorBody> {
+/// A new session, or an existing one taken back by a resume.
+fn open_session(
+    shared: &Arc<Shared>,
+    connection: &Connection,
+    hello: Hello,
+    outbox: mpsc::Sender<Outbound>,
+) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
+    let (user_id, username) = authenticate(shared, &hello)?;
+    let (session, resume) = match hello.resume {
+        None => {
+            let presence = Presence {
+                user_id,
+                username,
+                session_id: Uuid::new_v4(),
+            };
+            let session = Arc::new(SessionLink::new(presence, shared.config.replay_events));
+            shared.register_session(session.clone());
+            (session, None)
+        }
+        Some(Resume {
+            token,
+            last_event_seq,
+        }) => {
+            let refused = || {
+                refuse(
+                    ErrorCode::ResumeRefused,
+                    "resume token unknown, already used, or its grace window is over; start a new session",
+                )
+            };
+            let (session_id, secret) =
+                SessionLink::parse_resume_token(&token).ok_or_else(refused)?;
+            let session = shared.find_session(session_id).ok_or_else(refused)?;
+            if session.presence.user_id != user_id {
+                return Err(refuse(
+                    ErrorCode::ResumeRefused,
+                    "that resume token belongs to another user",
+                ));
+            }
+            (session, Some((secret, last_event_seq)))
+        }
+    };
+    let attached =
+        session
+            .attach(connection.clone(), outbox, resume)
+            .map_err(|ResumeRefusal::Token| {
+                refuse(
+                    ErrorCode::ResumeRefused,
+                    "resume token already used, or the session has ended; start a new session",
+                )
+            })?;
+    if let Some(old) = attached.superseded {
+        old.close(
+            (CloseCode::Superseded as u32).into(),
+            b"session resumed on another connection",
+        );
+    }
+    let (resumed, backlog) = if resume.is_none() {
+        tracing::info!(username = %session.presence.username, "session started");
+        (Resumed::New, Vec::new())
+    } else {
+        grace::set_connected(shared, &session, true, false);
+        match attached.replay {
+            Some(backlog) => {
+                tracing::info!(replayed = backlog.len(), "session resumed");
+                let count = u32::try_from(backlog.len()).unwrap_or(u32::MAX);
+                (Resumed::Replayed { count }, backlog)
+            }
+            None => {
+                tracing::info!("session resumed from snapshots (gap older than the replay log)");
+                (snapshots(shared, &session), Vec::new())
+            }
+        }
+    };
+    let welcome = Welcome {
+        session_id: session.session_id(),
+        presence: session.presence.clone(),
+        resume_token: attached.resume_token,
+        limits: shared.limits.clone(),
+        last_event_seq: attached.last_event_seq,
+        resumed,
+    };
+    Ok((welcome, session, attached.generation, backlog))
+}
+
+fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
+    let me = session.session_id();
+    let mut parties = Vec::new();
+    let mut waiting = Vec::new();
+    for party_id in session.party_ids() {
+        let _ = shared.table.read(party_id, |party| {
+            if party.is_member(me) {
+                let leads = party.leader().is_some_and(|l| l.presence.session_id == me);
+                let requests = if leads {
+                    party.join_requests(me)?
+                } else {
+                    Vec::new()
+                };
+                parties.push(ResumedParty {
+                    snapshot: party.snapshot(),
+                    requests,
+                });
+            } else {
+                waiting.push(party_id);
+            }
+            Ok(())
+        });
+    }
+    Resumed::Snapshots { parties, waiting }
+}
+
+/// Checks version and identity; returns the user id and username.
+fn authenticate(shared: &Shared, hello: &Hello) -> Result<(String, String), ErrorBody> {
     if hello.version != PROTOCOL_VERSION {
-        return Err(ErrorBody::new(
+        return Err(refuse(
             ErrorCode::VersionMismatch,
             format!(
                 "this server speaks protocol version {PROTOCOL_VERSION}; the client sent version {}",
@@ -137,76 +291,72 @@ fn admit(shared: &Shared, hello: Hello) -> Result<Presence, ErrorBody> {
             ),
         ));
     }
-    let unauthenticated = |message: String| ErrorBody::new(ErrorCode::Unauthenticated, message);
-    let (user_id, username) = match (&shared.config.auth, hello.identity) {
+    let unauthenticated = |message: String| refuse(ErrorCode::Unauthenticated, message);
+    match (&shared.config.auth, &hello.identity) {
         (AuthMode::Dev, Identity::Dev { user_id, username }) => {
-            validate_name("user_id", &user_id).map_err(unauthenticated)?;
-            validate_name("username", &username).map_err(unauthenticated)?;
-            (user_id, username)
+            validate_name("user_id", user_id).map_err(unauthenticated)?;
+            validate_name("username", username).map_err(unauthenticated)?;
+            Ok((user_id.clone(), username.clone()))
         }
-        (AuthMode::Dev, Identity::Token { .. }) => {
-            return Err(unauthenticated(
-                "this server runs in dev mode without a token secret; send a Dev identity".into(),
-            ))
-        }
-        (AuthMode::Token { .. }, Identity::Dev { .. }) => {
-            return Err(unauthenticated(
-                "this server requires a signed token; dev identities are refused".into(),
-            ))
-        }
+        (AuthMode::Dev, Identity::Token { .. }) => Err(unauthenticated(
+            "this server runs in dev mode without a token secret; send a Dev identity".into(),
+        )),
+        (AuthMode::Token { .. }, Identity::Dev { .. }) => Err(unauthenticated(
+            "this server requires a signed token; dev identities are refused".into(),
+        )),
         (AuthMode::Token { secret }, Identity::Token { token }) => {
-            let claims = verify_token(secret, &token, unix_now())
+            let claims = verify_token(secret, token, unix_now())
                 .map_err(|e| unauthenticated(e.to_string()))?;
-            (claims.user_id, claims.username)
+            Ok((claims.user_id, claims.username))
         }
-    };
-    Ok(Presence {
-        user_id,
-        username,
-        session_id: Uuid::new_v4(),
-    })
+    }
 }
 
-async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStream) {
+fn ending_of(error: &ConnectionError) -> Ending {
+    match error {
+        // The peer closed the connection itself: a goodbye.
+        ConnectionError::ApplicationClosed(_) | ConnectionError::ConnectionClosed(_) => {
+            Ending::Goodbye
+        }
+        // Timed out, reset, or closed by this server (slow consumer,
+        // superseded, shutdown): the session may come back.
+        _ => Ending::Lost,
+    }
+}
+
+async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStream) -> Ending {
     let mut body = Vec::new();
     loop {
         match read_frame(recv, &mut body).await {
             Ok(true) => {}
-            Ok(false) => {
-                // The client finished its side: a clean goodbye.
-                session.connection.close(
-                    (CloseCode::Normal as u32).into(),
-                    b"control stream finished",
-                );
-                return;
+            // The client finished its side: a clean goodbye.
+            Ok(false) => return Ending::Goodbye,
+            Err(ReadFrameError::Read(ReadError::ConnectionLost(error))) => {
+                return ending_of(&error)
             }
-            Err(ReadFrameError::Read(_)) => return,
+            Err(ReadFrameError::Read(_)) => return Ending::Violation,
             Err(error) => {
                 // The stream can't be resynchronised after a bad length.
                 tracing::info!(%error, "closing: unreadable control stream");
                 let code = match error {
-                    ReadFrameError::Frame(crate::protocol::FrameError::TooLarge { .. }) => {
-                        CloseCode::FrameTooLarge
-                    }
+                    ReadFrameError::Frame(FrameError::TooLarge { .. }) => CloseCode::FrameTooLarge,
                     _ => CloseCode::ProtocolViolation,
                 };
-                session
-                    .connection
-                    .close((code as u32).into(), error.to_string().as_bytes());
-                return;
+                session.close(code, &error.to_string());
+                return Ending::Violation;
             }
         }
         match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Request { id, command }) => {
                 commands::handle(shared, session, id, command)
             }
-            Ok(ClientFrame::Hello(_)) => session.push(Outbound::FrameError(ErrorBody::new(
+            Ok(ClientFrame::Hello(_)) => session.push(Outbound::FrameError(refuse(
                 ErrorCode::ProtocolViolation,
                 "Hello was already received on this session",
             ))),
             Err(error) => {
                 tracing::debug!(%error, "malformed frame");
-                session.push(Outbound::FrameError(ErrorBody::new(
+                session.push(Outbound::FrameError(refuse(
                     ErrorCode::MalformedFrame,
                     error.to_string(),
                 )));
@@ -218,17 +368,17 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
 /// The hot path: one datagram in, the other members' datagrams out. The
 /// shard is read-locked only to collect recipients; the outgoing datagram
 /// is built once and shared (`Bytes` clones are reference counts).
-async fn datagram_loop(shared: Arc<Shared>, session: SessionRef) {
+async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Connection) {
     let me = session.session_id();
     let max_payload = shared.limits.max_datagram_data as usize;
     let mut recipients: Vec<SessionRef> = Vec::new();
-    while let Ok(datagram) = session.connection.read_datagram().await {
+    while let Ok(datagram) = connection.read_datagram().await {
         let refused = |party_id, op_code, code, message: String| {
-            session.push(Outbound::Event(Event::DataRefused {
+            session.push_event(Event::DataRefused {
                 party_id,
                 op_code,
                 error: ErrorBody::new(code, message),
-            }));
+            });
         };
         let data = match decode_client_datagram(datagram) {
             Ok(data) => data,
@@ -260,9 +410,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef) {
         }
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);
         for recipient in recipients.drain(..) {
-            // A full send buffer drops the oldest datagram: stale game state
-            // is worth less than fresh.
-            let _ = recipient.connection.send_datagram(outgoing.clone());
+            recipient.send_datagram(outgoing.clone());
         }
     }
 }

@@ -4,20 +4,24 @@
 mod commands;
 mod config;
 mod connection;
+mod grace;
 mod session;
 
 pub use config::{AuthMode, ServerConfig};
 
 use crate::party::PartyTable;
+use crate::protocol::SessionId;
 use crate::protocol::{
     CloseCode, Limits, ALPN, MAX_FRAME_SIZE, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_RELIABLE_DATA,
 };
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
 use session::SessionRef;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -40,6 +44,39 @@ pub(crate) struct Shared {
     pub(crate) table: PartyTable<SessionRef>,
     pub(crate) config: ServerConfig,
     pub(crate) limits: Limits,
+    /// Live sessions, connected or in their grace window, for resume.
+    sessions: Mutex<HashMap<SessionId, SessionRef>>,
+}
+
+impl Shared {
+    pub(crate) fn register_session(&self, session: SessionRef) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(session.session_id(), session);
+    }
+
+    pub(crate) fn find_session(&self, id: SessionId) -> Option<SessionRef> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    pub(crate) fn forget_session(&self, id: SessionId) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    fn session_count(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
 }
 
 pub struct Server {
@@ -101,6 +138,7 @@ impl Server {
             table: PartyTable::new(config.shards),
             config,
             limits,
+            sessions: Mutex::new(HashMap::new()),
         });
         Ok(Server { endpoint, shared })
     }
@@ -168,6 +206,11 @@ pub struct ServerHandle {
 impl ServerHandle {
     pub fn party_count(&self) -> usize {
         self.shared.table.len()
+    }
+
+    /// Sessions alive now, connected or waiting in their grace window.
+    pub fn session_count(&self) -> usize {
+        self.shared.session_count()
     }
 
     /// Stops the server as Ctrl-C would, and waits for it.

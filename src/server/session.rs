@@ -1,15 +1,17 @@
-//! A session's handle as the rest of the server sees it: who it is, its
-//! bounded outbox of control-stream messages, its connection for
-//! datagrams, and the parties it is in.
+//! A session as the rest of the server sees it. It outlives its connection:
+//! while the connection is lost it keeps its seats, numbers and logs the
+//! events it would have been sent, and waits for a resume.
 
 use crate::party::Link;
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
 };
+use bytes::Bytes;
 use quinn::{Connection, SendStream};
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// What goes out on a session's control stream, in order.
 #[derive(Debug)]
@@ -18,15 +20,63 @@ pub(crate) enum Outbound {
         id: u32,
         result: Result<Reply, ErrorBody>,
     },
-    Event(Event),
+    Event {
+        seq: u64,
+        event: Event,
+    },
     FrameError(ErrorBody),
+}
+
+impl Outbound {
+    fn into_frame(self) -> ServerFrame {
+        match self {
+            Outbound::Response { id, result } => ServerFrame::Response { id, result },
+            Outbound::Event { seq, event } => ServerFrame::Event { seq, event },
+            Outbound::FrameError(error) => ServerFrame::FrameError(error),
+        }
+    }
+}
+
+/// Why a resume was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResumeRefusal {
+    /// Wrong or already-used token, or the session has ended.
+    Token,
+}
+
+/// The result of attaching a connection to a session.
+pub(crate) struct Attached {
+    pub(crate) generation: u64,
+    pub(crate) resume_token: String,
+    /// The last event number before this attachment.
+    pub(crate) last_event_seq: u64,
+    /// Missed events to send before anything else; `None` when the gap is
+    /// older than the replay log (send snapshots instead).
+    pub(crate) replay: Option<Vec<Outbound>>,
+    /// The connection this one replaces, to be closed.
+    pub(crate) superseded: Option<Connection>,
+}
+
+#[derive(Debug)]
+struct SessionState {
+    /// `Some` while a connection carries the session.
+    outbox: Option<mpsc::Sender<Outbound>>,
+    /// Counts attachments, so a stale connection task cannot detach a newer one.
+    generation: u64,
+    next_event_seq: u64,
+    /// The most recent events, for exact replay on resume.
+    log: VecDeque<(u64, Event)>,
+    log_capacity: usize,
+    resume_secret: Uuid,
+    ended: bool,
 }
 
 #[derive(Debug)]
 pub(crate) struct SessionLink {
     pub(crate) presence: Presence,
-    pub(crate) connection: Connection,
-    outbox: mpsc::Sender<Outbound>,
+    /// The current connection, read on the datagram hot path.
+    connection: RwLock<Option<Connection>>,
+    state: Mutex<SessionState>,
     /// Parties where this session has a seat or a join request; kept by the
     /// party table under its shard locks.
     parties: Mutex<HashSet<PartyId>>,
@@ -35,16 +85,24 @@ pub(crate) struct SessionLink {
 /// The link type stored in the party table.
 pub(crate) type SessionRef = Arc<SessionLink>;
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl SessionLink {
-    pub(crate) fn new(
-        presence: Presence,
-        connection: Connection,
-        outbox: mpsc::Sender<Outbound>,
-    ) -> Self {
+    pub(crate) fn new(presence: Presence, replay_events: usize) -> Self {
         SessionLink {
             presence,
-            connection,
-            outbox,
+            connection: RwLock::new(None),
+            state: Mutex::new(SessionState {
+                outbox: None,
+                generation: 0,
+                next_event_seq: 1,
+                log: VecDeque::new(),
+                log_capacity: replay_events,
+                resume_secret: Uuid::new_v4(),
+                ended: false,
+            }),
             parties: Mutex::new(HashSet::new()),
         }
     }
@@ -53,26 +111,192 @@ impl SessionLink {
         self.presence.session_id
     }
 
-    /// Queues a message without waiting. A full outbox means the client is
-    /// not reading its control stream: it is cut off rather than allowed to
-    /// hold server memory or stall the party.
-    pub(crate) fn push(&self, message: Outbound) {
-        match self.outbox.try_send(message) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(session = %self.session_id(), "slow consumer: outbox full, closing");
-                self.connection.close(
-                    (CloseCode::SlowConsumer as u32).into(),
-                    b"slow consumer: control stream not read",
-                );
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+    /// Parses `<session id>.<secret>` (both simple-form UUIDs).
+    pub(crate) fn parse_resume_token(token: &str) -> Option<(SessionId, Uuid)> {
+        let (session, secret) = token.split_once('.')?;
+        Some((
+            Uuid::try_parse(session).ok()?,
+            Uuid::try_parse(secret).ok()?,
+        ))
+    }
+
+    /// Attaches a connection. `resume` is `(secret, last_event_seq)` for a
+    /// resume, checked and rotated atomically so a token works once.
+    pub(crate) fn attach(
+        &self,
+        connection: Connection,
+        outbox: mpsc::Sender<Outbound>,
+        resume: Option<(Uuid, u64)>,
+    ) -> Result<Attached, ResumeRefusal> {
+        let mut state = lock(&self.state);
+        if state.ended {
+            return Err(ResumeRefusal::Token);
         }
+        let last_event_seq = state.next_event_seq - 1;
+        let replay = match resume {
+            None => Some(Vec::new()),
+            Some((secret, _)) if secret != state.resume_secret => return Err(ResumeRefusal::Token),
+            Some((_, last_seen)) => {
+                let oldest_needed = last_seen + 1;
+                let covered = last_seen <= last_event_seq
+                    && state
+                        .log
+                        .front()
+                        .map_or(oldest_needed == state.next_event_seq, |(seq, _)| {
+                            *seq <= oldest_needed
+                        });
+                covered.then(|| {
+                    state
+                        .log
+                        .iter()
+                        .filter(|(seq, _)| *seq > last_seen)
+                        .map(|(seq, event)| Outbound::Event {
+                            seq: *seq,
+                            event: event.clone(),
+                        })
+                        .collect()
+                })
+            }
+        };
+        state.generation += 1;
+        state.resume_secret = Uuid::new_v4();
+        state.outbox = Some(outbox);
+        let superseded = self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(connection);
+        Ok(Attached {
+            generation: state.generation,
+            resume_token: format!(
+                "{}.{}",
+                self.session_id().simple(),
+                state.resume_secret.simple()
+            ),
+            last_event_seq,
+            replay,
+            superseded,
+        })
+    }
+
+    /// The connection of `generation` is gone. False if a newer connection
+    /// already took over (nothing to do then).
+    pub(crate) fn detach(&self, generation: u64) -> bool {
+        let mut state = lock(&self.state);
+        if state.generation != generation || state.outbox.is_none() {
+            return false;
+        }
+        state.outbox = None;
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        true
+    }
+
+    pub(crate) fn is_detached_since(&self, generation: u64) -> bool {
+        let state = lock(&self.state);
+        state.generation == generation && state.outbox.is_none() && !state.ended
+    }
+
+    /// Ends the session if `generation` is still the latest attachment
+    /// (and, with `only_if_detached`, no connection came back). Returns
+    /// whether it ended now.
+    pub(crate) fn end(&self, generation: u64, only_if_detached: bool) -> bool {
+        let mut state = lock(&self.state);
+        if state.ended
+            || state.generation != generation
+            || (only_if_detached && state.outbox.is_some())
+        {
+            return false;
+        }
+        state.ended = true;
+        state.outbox = None;
+        state.log.clear();
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        true
+    }
+
+    /// Numbers, logs and (when connected) queues an event. A full outbox
+    /// means the client is not reading: its connection is cut, which starts
+    /// the grace window like any other loss.
+    pub(crate) fn push_event(&self, event: Event) {
+        let mut state = lock(&self.state);
+        if state.ended {
+            return;
+        }
+        let seq = state.next_event_seq;
+        state.next_event_seq += 1;
+        if state.log_capacity > 0 {
+            if state.log.len() == state.log_capacity {
+                state.log.pop_front();
+            }
+            state.log.push_back((seq, event.clone()));
+        }
+        if let Some(outbox) = &state.outbox {
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                outbox.try_send(Outbound::Event { seq, event })
+            {
+                drop(state);
+                self.close_for_slow_consumer();
+            }
+        }
+    }
+
+    /// Queues a response or frame error; dropped when no connection carries
+    /// the session (the request died with its connection).
+    pub(crate) fn push(&self, message: Outbound) {
+        let state = lock(&self.state);
+        if let Some(outbox) = &state.outbox {
+            if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(message) {
+                drop(state);
+                self.close_for_slow_consumer();
+            }
+        }
+    }
+
+    fn close_for_slow_consumer(&self) {
+        tracing::warn!(session = %self.session_id(), "slow consumer: outbox full, closing");
+        self.close(
+            CloseCode::SlowConsumer,
+            "slow consumer: control stream not read",
+        );
+    }
+
+    /// Closes the current connection, if any.
+    pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        let connection = self
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(connection) = connection.as_ref() {
+            connection.close((code as u32).into(), reason.as_bytes());
+        }
+    }
+
+    /// Unreliable party data to this member; silently nothing when away.
+    pub(crate) fn send_datagram(&self, datagram: Bytes) {
+        let connection = self
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(connection) = connection.as_ref() {
+            // A full send buffer drops the oldest datagram: stale game state
+            // is worth less than fresh.
+            let _ = connection.send_datagram(datagram);
+        }
+    }
+
+    pub(crate) fn party_ids(&self) -> Vec<PartyId> {
+        lock(&self.parties).iter().copied().collect()
     }
 
     /// Takes the set of parties, for leaving them all when the session ends.
     pub(crate) fn take_parties(&self) -> HashSet<PartyId> {
-        std::mem::take(&mut *self.parties.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut *lock(&self.parties))
     }
 }
 
@@ -82,53 +306,42 @@ impl Link for SessionRef {
     }
 
     fn attach(&self, party: PartyId) {
-        self.parties
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(party);
+        lock(&self.parties).insert(party);
     }
 
     fn detach(&self, party: PartyId) {
-        self.parties
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&party);
+        lock(&self.parties).remove(&party);
     }
 }
 
-/// Drains the outbox onto the control stream, numbering events from 1.
-/// Whatever is queued is coalesced into one write, so a burst of events
-/// costs one stream write rather than one per event.
-pub(crate) async fn write_outbox(mut send: SendStream, mut outbox: mpsc::Receiver<Outbound>) {
+/// Writes `backlog` (replayed events), then drains the outbox onto the
+/// control stream. Whatever is queued is coalesced into one write.
+pub(crate) async fn write_outbox(
+    mut send: SendStream,
+    backlog: Vec<Outbound>,
+    mut outbox: mpsc::Receiver<Outbound>,
+) {
     const BATCH_BYTES: usize = 64 * 1024;
-    let mut event_seq: u64 = 0;
     let mut buf = Vec::with_capacity(4096);
-    while let Some(first) = outbox.recv().await {
+    let mut backlog = backlog.into_iter();
+    loop {
         buf.clear();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            let frame = match message {
-                Outbound::Response { id, result } => ServerFrame::Response { id, result },
-                Outbound::Event(event) => {
-                    event_seq += 1;
-                    ServerFrame::Event {
-                        seq: event_seq,
-                        event,
-                    }
-                }
-                Outbound::FrameError(error) => ServerFrame::FrameError(error),
-            };
-            if let Err(error) = encode_frame(&frame, &mut buf) {
-                // Only a message above the frame limit can fail; it is a bug
-                // in a limit check, not the client's fault: log it and go on
-                // without leaving a gap in the event numbers.
-                if matches!(frame, ServerFrame::Event { .. }) {
-                    event_seq -= 1;
-                }
-                tracing::error!(%error, "could not encode an outgoing frame");
+        for message in backlog.by_ref() {
+            encode_or_log(message, &mut buf);
+            if buf.len() >= BATCH_BYTES {
+                break;
             }
-            if buf.len() < BATCH_BYTES {
-                next = outbox.try_recv().ok();
+        }
+        if buf.is_empty() {
+            let Some(first) = outbox.recv().await else {
+                break;
+            };
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                encode_or_log(message, &mut buf);
+                if buf.len() < BATCH_BYTES {
+                    next = outbox.try_recv().ok();
+                }
             }
         }
         if send.write_all(&buf).await.is_err() {
@@ -136,4 +349,12 @@ pub(crate) async fn write_outbox(mut send: SendStream, mut outbox: mpsc::Receive
         }
     }
     let _ = send.finish();
+}
+
+fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
+    if let Err(error) = encode_frame(&message.into_frame(), buf) {
+        // Only a message above the frame limit can fail: a bug in a limit
+        // check, not the client's fault. Log it and go on.
+        tracing::error!(%error, "could not encode an outgoing frame");
+    }
 }
