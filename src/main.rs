@@ -59,6 +59,27 @@ struct ServeArgs {
     /// Party table shards (each behind its own lock).
     #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64)]
     shards: usize,
+    /// Seconds between QUIC keep-alives the server sends.
+    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value_t = 1.0)]
+    keep_alive: f64,
+    /// Seconds of silence after which a connection counts as lost.
+    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value_t = 5.0)]
+    idle_timeout: f64,
+    /// Seconds a lost session keeps its seats, waiting for a resume.
+    #[arg(long, env = "PARTYLINE_GRACE", default_value_t = 15.0)]
+    grace: f64,
+    /// Seconds a lost leader stays leader before a connected member takes over.
+    #[arg(long, env = "PARTYLINE_LEADER_GRACE", default_value_t = 0.0)]
+    leader_grace: f64,
+    /// Events kept per session for exact replay on resume.
+    #[arg(long, env = "PARTYLINE_REPLAY_EVENTS", default_value_t = 1024)]
+    replay_events: usize,
+}
+
+/// Seconds from the command line as a duration, refusing nonsense.
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("--{flag} must be a number of seconds >= 0, got {value}"))
 }
 
 #[derive(Args)]
@@ -125,6 +146,35 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let mut config = ServerConfig::new(args.listen, tls);
+    let timers = (|| -> Result<_, String> {
+        let keep_alive = seconds("keep-alive", args.keep_alive)?;
+        let idle_timeout = seconds("idle-timeout", args.idle_timeout)?;
+        if keep_alive.is_zero() || idle_timeout <= keep_alive {
+            return Err(format!(
+                "--idle-timeout ({}s) must be longer than --keep-alive ({}s), and both above 0",
+                args.idle_timeout, args.keep_alive
+            ));
+        }
+        Ok((
+            keep_alive,
+            idle_timeout,
+            seconds("grace", args.grace)?,
+            seconds("leader-grace", args.leader_grace)?,
+        ))
+    })();
+    match timers {
+        Ok((keep_alive, idle_timeout, grace, leader_grace)) => {
+            config.keep_alive = keep_alive;
+            config.idle_timeout = idle_timeout;
+            config.grace = grace;
+            config.leader_grace = leader_grace;
+        }
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    config.replay_events = args.replay_events;
     config.join_request_ttl = Duration::from_secs(args.join_request_ttl);
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;

@@ -1,0 +1,350 @@
+//! Sessions through network loss, over real QUIC through a fault-injecting
+//! relay: loss detection, the grace window, exact replay, snapshots, leader
+//! handover, packet loss, NAT rebinding and single-use resume tokens.
+mod support;
+
+use bytes::Bytes;
+use partyline::client::{Client, ClientConfig, ClientEvent, DisconnectReason, Events};
+use partyline::protocol::{ErrorCode, Event, LeaveReason, Resume, Resumed};
+use partyline::server::ServerConfig;
+use std::time::{Duration, Instant};
+use support::relay::Relay;
+use support::*;
+
+const IDLE: Duration = Duration::from_millis(1000);
+
+fn fast_loss_detection(config: &mut ServerConfig) {
+    config.idle_timeout = IDLE;
+    config.keep_alive = Duration::from_millis(200);
+}
+
+/// A client whose traffic goes through `relay`, with the same fast loss
+/// detection as the server.
+async fn via_relay(server: &TestServer, relay: &Relay, user: &str) -> (Client, Events) {
+    let mut config = server.config(user);
+    config.server_addr = relay.addr;
+    config.idle_timeout = IDLE;
+    config.keep_alive = Duration::from_millis(200);
+    Client::connect(config)
+        .await
+        .expect("connects through the relay")
+}
+
+async fn resume(
+    server: &TestServer,
+    user: &str,
+    ticket: Resume,
+) -> Result<(Client, Events), partyline::client::ClientError> {
+    let mut config: ClientConfig = server.config(user);
+    config.resume = Some(ticket);
+    Client::connect(config).await
+}
+
+async fn expect_connection(events: &mut Events, user: &str, connected: bool) {
+    match next_event(events).await {
+        Event::MemberConnection {
+            presence,
+            connected: c,
+            ..
+        } => {
+            assert_eq!((presence.user_id.as_str(), c), (user, connected))
+        }
+        other => panic!("expected {user} connected={connected}, got {other:?}"),
+    }
+}
+
+async fn expect_lost(events: &mut Events) {
+    match next(events).await {
+        ClientEvent::Disconnected(DisconnectReason::ConnectionLost(_)) => {}
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lost_member_keeps_its_seat_and_gets_exactly_the_missed_events() {
+    let server = start_with(fast_loss_detection).await;
+    let relay = Relay::start(server.addr).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+    ana.send_data_reliable(party, 1, Bytes::from_static(b"before"))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
+
+    relay.blackhole(true);
+    let lost_at = Instant::now();
+    expect_connection(&mut ana_events, "bob", false).await;
+    let noticed = lost_at.elapsed();
+    assert!(
+        noticed < IDLE + Duration::from_secs(3),
+        "loss noticed after {noticed:?}"
+    );
+    expect_lost(&mut bob_events).await;
+    // The seat is held: membership and order are unchanged.
+    let held = ana.get_party(party).await.unwrap();
+    let users: Vec<_> = held.members.iter().map(|m| m.user_id.as_str()).collect();
+    assert_eq!(users, ["ana", "bob"]);
+    assert_eq!(held.disconnected, vec![bob.session_id()]);
+
+    // Things happen while bob is away: data, a join, an update.
+    ana.send_data_reliable(party, 2, Bytes::from_static(b"while away"))
+        .await
+        .unwrap();
+    let (cyd, _cyd_events) = server.client("cyd").await;
+    cyd.join_party(party).await.unwrap();
+    ana.update_party(party, None, Some("late".into()), None)
+        .await
+        .unwrap();
+    // No datagrams are sent to a disconnected member (nothing to assert on
+    // the wire; the server skips it, and the send succeeds for the others).
+    ana.send_data(party, 3, b"dropped for bob").unwrap();
+
+    let ticket = bob.resume_ticket();
+    let (bob2, mut bob2_events) = resume(&server, "bob", ticket.clone())
+        .await
+        .expect("resumed");
+    assert_eq!(bob2.session_id(), bob.session_id());
+    // Party data is not sent to a disconnected member, reliable or not, so
+    // the missed events are the join and the update.
+    assert_eq!(bob2.welcome().resumed, Resumed::Replayed { count: 2 });
+    assert_eq!(bob2.welcome().last_event_seq, ticket.last_event_seq + 2);
+    let mut seqs = Vec::new();
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        match next(&mut bob2_events).await {
+            ClientEvent::Data(data) => {
+                kinds.push(format!("data {}", String::from_utf8_lossy(&data.data)))
+            }
+            ClientEvent::Event { seq, event } => {
+                seqs.push(seq);
+                kinds.push(match event {
+                    Event::MemberJoined { presence, .. } => format!("joined {}", presence.user_id),
+                    Event::Updated { label, .. } => format!("updated {label}"),
+                    other => format!("{other:?}"),
+                });
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["joined cyd", "updated late"]);
+    assert_eq!(seqs, [ticket.last_event_seq + 1, ticket.last_event_seq + 2]);
+    assert_eq!(
+        bob2.resume_ticket().last_event_seq,
+        ticket.last_event_seq + 2
+    );
+
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::Updated { .. }
+    ));
+    expect_connection(&mut ana_events, "bob", true).await;
+    let back = bob2.get_party(party).await.unwrap();
+    let users: Vec<_> = back.members.iter().map(|m| m.user_id.as_str()).collect();
+    assert_eq!(users, ["ana", "bob", "cyd"]);
+    assert!(back.disconnected.is_empty());
+    // Nothing more: no duplicate of what was replayed.
+    assert_no_pending(&mut bob2_events);
+
+    // The token was single use.
+    let error = resume(&server, "bob", ticket)
+        .await
+        .err()
+        .expect("second use refused");
+    assert_eq!(error.code(), Some(ErrorCode::ResumeRefused));
+}
+
+#[tokio::test]
+async fn a_gap_older_than_the_replay_log_gets_snapshots() {
+    let server = start_with(|c| {
+        fast_loss_detection(c);
+        c.replay_events = 2;
+    })
+    .await;
+    let relay = Relay::start(server.addr).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let party = ana.create_party(false, 8, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+    ana.accept(party, "bob").await.unwrap();
+    next_event(&mut bob_events).await;
+    next_event(&mut ana_events).await;
+
+    relay.blackhole(true);
+    expect_connection(&mut ana_events, "bob", false).await;
+    expect_lost(&mut bob_events).await;
+    for label in ["a", "b", "c", "d"] {
+        ana.update_party(party, None, Some(label.into()), None)
+            .await
+            .unwrap();
+    }
+    let (bob2, _events) = resume(&server, "bob", bob.resume_ticket()).await.unwrap();
+    match &bob2.welcome().resumed {
+        Resumed::Snapshots { parties, waiting } => {
+            assert!(waiting.is_empty());
+            assert_eq!(parties.len(), 1);
+            assert_eq!(parties[0].snapshot.label, "d");
+            assert_eq!(parties[0].snapshot.members.len(), 2);
+            assert!(parties[0].requests.is_empty(), "bob does not lead");
+        }
+        other => panic!("expected snapshots, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_lost_leader_is_replaced_at_once_and_the_window_end_removes_it() {
+    let server = start_with(|c| {
+        fast_loss_detection(c);
+        c.grace = Duration::from_millis(1500);
+    })
+    .await;
+    let relay = Relay::start(server.addr).await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let party = bob.create_party(true, 4, "").await.unwrap().party_id;
+    ana.join_party(party).await.unwrap();
+    next_event(&mut bob_events).await;
+
+    relay.blackhole(true);
+    match next_event(&mut ana_events).await {
+        Event::LeaderChanged { leader, .. } => assert_eq!(leader.user_id, "ana"),
+        other => panic!("a connected member leads at once, got {other:?}"),
+    }
+    expect_connection(&mut ana_events, "bob", false).await;
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::JoinRequestList { .. }
+    ));
+
+    // Bob never comes back: when the window ends he is gone, as if he left.
+    match next_event(&mut ana_events).await {
+        Event::MemberLeft {
+            presence, reason, ..
+        } => {
+            assert_eq!(
+                (presence.user_id.as_str(), reason),
+                ("bob", LeaveReason::SessionEnded)
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let error = resume(&server, "bob", bob.resume_ticket())
+        .await
+        .err()
+        .expect("window over");
+    assert_eq!(error.code(), Some(ErrorCode::ResumeRefused));
+    assert_eq!(ana.get_party(party).await.unwrap().members.len(), 1);
+}
+
+#[tokio::test]
+async fn when_everyone_is_lost_the_party_waits_until_the_last_window_ends() {
+    let server = start_with(|c| {
+        fast_loss_detection(c);
+        c.grace = Duration::from_millis(1500);
+    })
+    .await;
+    let relay = Relay::start(server.addr).await;
+    let (ana, mut ana_events) = via_relay(&server, &relay, "ana").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+
+    relay.blackhole(true);
+    expect_lost(&mut ana_events).await;
+    expect_lost(&mut bob_events).await;
+    // Both seats are held while the windows are open: the party waits.
+    assert_eq!(server.handle.party_count(), 1);
+    assert_eq!(server.handle.session_count(), 2);
+    let deadline = Instant::now() + WAIT;
+    while server.handle.party_count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        server.handle.party_count(),
+        0,
+        "gone once the last window ended"
+    );
+    assert_eq!(server.handle.session_count(), 0);
+    let error = resume(&server, "ana", ana.resume_ticket())
+        .await
+        .err()
+        .expect("too late");
+    assert_eq!(error.code(), Some(ErrorCode::ResumeRefused));
+    let _ = party;
+}
+
+#[tokio::test]
+async fn resume_tokens_are_refused_for_another_user_or_garbage() {
+    let server = start_with(fast_loss_detection).await;
+    let (ana, _ana_events) = server.client("ana").await;
+    let error = resume(&server, "mallory", ana.resume_ticket())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), Some(ErrorCode::ResumeRefused));
+    let garbage = Resume {
+        token: "not-a-token".into(),
+        last_event_seq: 0,
+    };
+    let error = resume(&server, "ana", garbage)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), Some(ErrorCode::ResumeRefused));
+}
+
+#[tokio::test]
+async fn control_commands_all_complete_at_ten_percent_loss() {
+    let server = start_with(fast_loss_detection).await;
+    let relay = Relay::start(server.addr).await;
+    let mut config = server.config("bob");
+    config.server_addr = relay.addr;
+    let (bob, _events) = Client::connect(config).await.unwrap();
+    relay.loss(0.10);
+    let party = bob.create_party(true, 8, "").await.unwrap().party_id;
+    for i in 0..30u16 {
+        bob.update_party(party, None, Some(format!("round {i}")), None)
+            .await
+            .unwrap();
+        bob.get_party(party).await.unwrap();
+    }
+    assert_eq!(bob.get_party(party).await.unwrap().label, "round 29");
+    assert!(relay.dropped() > 0, "the relay did drop packets");
+}
+
+#[tokio::test]
+async fn a_rebinding_client_keeps_its_session_without_a_resume() {
+    let server = start_with(fast_loss_detection).await;
+    let relay = Relay::start(server.addr).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+
+    relay.rebind().await;
+    // Bob's next packets come from a new port; QUIC migrates the path.
+    bob.send_data_reliable(party, 1, Bytes::from_static(b"from a new port"))
+        .await
+        .unwrap();
+    match next(&mut ana_events).await {
+        ClientEvent::Data(data) => {
+            assert_eq!(&data.data[..], b"from a new port");
+            assert_eq!(data.sender, bob.session_id());
+        }
+        other => panic!("no disconnect expected, got {other:?}"),
+    }
+    ana.send_data_reliable(party, 1, Bytes::from_static(b"reply"))
+        .await
+        .unwrap();
+    assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
+    assert_no_pending(&mut ana_events);
+}
