@@ -14,8 +14,8 @@ struct Player {
 }
 
 impl Player {
-    fn user(&self) -> &str {
-        &self.client.presence().user_id
+    fn user(&self) -> String {
+        self.client.presence().user_id
     }
 }
 
@@ -89,7 +89,7 @@ async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
     match next_event(&mut p[0].events).await {
         Event::MemberJoined { seq, presence, .. } => {
             assert_eq!(seq, 1);
-            assert_eq!(presence, *p[1].client.presence());
+            assert_eq!(presence, p[1].client.presence());
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -251,8 +251,8 @@ async fn the_longest_seated_member_becomes_leader_one_by_one() {
     for leaving in 0..3 {
         p[leaving].client.leave(party).await.unwrap();
         seq += 1;
-        let expected_leader = p[leaving + 1].user().to_string();
-        let left_user = p[leaving].user().to_string();
+        let expected_leader = p[leaving + 1].user();
+        let left_user = p[leaving].user();
         for (index, player) in p.iter_mut().enumerate().skip(leaving + 1) {
             match next_event(&mut player.events).await {
                 Event::LeaderChanged { seq: s, leader, .. } => {

@@ -19,12 +19,14 @@ fn fast_loss_detection(config: &mut ServerConfig) {
 }
 
 /// A client whose traffic goes through `relay`, with the same fast loss
-/// detection as the server.
+/// detection as the server, and no automatic reconnection.
 async fn via_relay(server: &TestServer, relay: &Relay, user: &str) -> (Client, Events) {
     let mut config = server.config(user);
     config.server_addr = relay.addr;
     config.idle_timeout = IDLE;
     config.keep_alive = Duration::from_millis(200);
+    // These tests drive the resume by hand, as an application may.
+    config.auto_reconnect = false;
     Client::connect(config)
         .await
         .expect("connects through the relay")

@@ -22,6 +22,13 @@ pub struct ClientConfig {
     /// Take back an earlier session (from `Client::resume_ticket`) instead
     /// of starting a new one. Default none.
     pub resume: Option<Resume>,
+    /// On a network loss, reconnect and resume by itself. Default true; turn
+    /// it off to drive reconnection with `resume_ticket` yourself.
+    pub auto_reconnect: bool,
+    /// How long to keep trying to reconnect before `ReconnectFailed`.
+    /// Default 30 s (longer than the server's default 15 s grace window, so
+    /// a comeback after it ends still gets a new session).
+    pub reconnect_for: Duration,
 }
 
 impl ClientConfig {
@@ -39,6 +46,8 @@ impl ClientConfig {
             keep_alive: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(5),
             resume: None,
+            auto_reconnect: true,
+            reconnect_for: Duration::from_secs(30),
         }
     }
 

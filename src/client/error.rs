@@ -60,9 +60,4 @@ impl ClientError {
             _ => None,
         }
     }
-
-    /// A handshake that ended in a close instead of a frame.
-    pub(crate) fn from_handshake_close(error: quinn::ConnectionError) -> Self {
-        ClientError::Connection(error)
-    }
 }

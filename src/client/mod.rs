@@ -13,24 +13,24 @@
 //! ```
 
 mod config;
+mod connection;
 mod error;
+mod supervisor;
 
 pub use config::ClientConfig;
 pub use error::{ClientError, DisconnectReason};
 
 use crate::protocol::{
-    decode_body, decode_server_datagram, encode_client_datagram, ClientFrame, CloseCode, Command,
-    ErrorBody, ErrorCode, Event, Hello, JoinOutcome, PartyId, PartySnapshot, Presence, Reply,
-    Resume, ServerFrame, SessionId, Welcome, ALPN, PROTOCOL_VERSION,
+    encode_client_datagram, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event,
+    JoinOutcome, PartyId, PartySnapshot, Presence, Reply, Resume, Resumed, SessionId, Welcome,
 };
-use crate::wire::{read_frame, write_frame};
+use crate::wire::write_frame;
 use bytes::Bytes;
-use quinn::crypto::rustls::QuicClientConfig;
-use quinn::{Connection, Endpoint, IdleTimeout, RecvStream, SendStream, TransportConfig};
+use connection::{endpoint, establish, Established};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,7 +47,7 @@ pub struct PartyData {
     pub reliable: bool,
 }
 
-/// Everything the server tells this client without being asked.
+/// Everything the server (or the SDK itself) tells the application.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClientEvent {
     /// A party event; `seq` is this session's event counter (from 1).
@@ -56,8 +56,20 @@ pub enum ClientEvent {
     Data(PartyData),
     /// The server could not decode a frame this client sent.
     FrameError(ErrorBody),
-    /// The connection ended; nothing follows.
+    /// The connection ended. With auto-reconnect on and a reason that allows
+    /// it (a network loss), the SDK is now reconnecting and `Resumed`,
+    /// `SessionLost` or `ReconnectFailed` follows; otherwise nothing follows.
     Disconnected(DisconnectReason),
+    /// The session is back on a new connection, seats and all. With
+    /// `Replayed { count }` the missed events follow at once, in order;
+    /// with `Snapshots` the state is in the snapshots (drop party events
+    /// whose party seq is not above a snapshot's).
+    Resumed(Resumed),
+    /// The grace window was missed: the old session and its seats are gone,
+    /// and a new session was started.
+    SessionLost { new_session: SessionId },
+    /// The SDK gave up reconnecting (see `ClientConfig::reconnect_for`).
+    ReconnectFailed(String),
 }
 
 /// The receiving half of a client's events.
@@ -66,7 +78,7 @@ pub struct Events {
 }
 
 impl Events {
-    /// Waits for the next event; `None` after `Disconnected` was delivered.
+    /// Waits for the next event; `None` once the client is closed for good.
     pub async fn next(&mut self) -> Option<ClientEvent> {
         self.rx.recv().await
     }
@@ -77,177 +89,166 @@ impl Events {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u32, oneshot::Sender<Result<Reply, ErrorBody>>>>>;
+type Pending = Mutex<HashMap<u32, oneshot::Sender<Result<Reply, ErrorBody>>>>;
 
-pub struct Client {
-    endpoint: Endpoint,
+/// The connection carrying the session now; replaced on resume.
+#[derive(Clone)]
+struct Current {
     connection: Connection,
-    control: tokio::sync::Mutex<SendStream>,
+    control: Arc<tokio::sync::Mutex<SendStream>>,
+    welcome: Arc<Welcome>,
+}
+
+/// State shared by the client handle and its supervisor task.
+struct Inner {
+    endpoint: Endpoint,
+    config: ClientConfig,
+    current: RwLock<Current>,
     pending: Pending,
     next_id: AtomicU32,
-    welcome: Welcome,
-    dropped_datagrams: Arc<AtomicU64>,
     /// The seq of the last event frame received, for resuming.
-    last_event_seq: Arc<AtomicU64>,
+    last_event_seq: AtomicU64,
+    dropped_datagrams: AtomicU64,
+    /// Set by `close`: no reconnection after that.
+    closing: AtomicBool,
 }
 
-fn client_transport(config: &ClientConfig) -> Result<TransportConfig, ClientError> {
-    let mut transport = TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(0u32.into())
-        .max_concurrent_uni_streams(0u32.into())
-        .datagram_receive_buffer_size(Some(256 * 1024))
-        .datagram_send_buffer_size(32 * 1024)
-        .keep_alive_interval(Some(config.keep_alive))
-        .max_idle_timeout(Some(
-            IdleTimeout::try_from(config.idle_timeout)
-                .map_err(|e| ClientError::Config(e.to_string()))?,
-        ));
-    Ok(transport)
-}
-
-fn quinn_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, ClientError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in &config.trusted_certs {
-        roots
-            .add(cert.clone())
-            .map_err(|e| ClientError::Config(format!("untrustable certificate: {e}")))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ClientError::Config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    crypto.alpn_protocols = vec![ALPN.to_vec()];
-    let quic =
-        QuicClientConfig::try_from(crypto).map_err(|e| ClientError::Config(e.to_string()))?;
-    let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
-    client_config.transport_config(Arc::new(client_transport(config)?));
-    Ok(client_config)
-}
-
-impl Client {
-    /// Connects, says Hello, and waits for Welcome.
-    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
-        let bind: SocketAddr = if config.server_addr.is_ipv6() {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
-        } else {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        };
-        let mut endpoint = Endpoint::client(bind).map_err(ClientError::Io)?;
-        endpoint.set_default_client_config(quinn_client_config(&config)?);
-        let connection = endpoint
-            .connect(config.server_addr, &config.server_name)?
-            .await?;
-        Self::start(endpoint, connection, &config).await
+impl Inner {
+    fn current(&self) -> Current {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    async fn start(
-        endpoint: Endpoint,
-        connection: Connection,
-        config: &ClientConfig,
-    ) -> Result<(Client, Events), ClientError> {
-        let (mut send, mut recv) = connection.open_bi().await?;
-        let hello = ClientFrame::Hello(Hello {
-            version: PROTOCOL_VERSION,
-            identity: config.identity.clone(),
-            resume: config.resume.clone(),
-        });
-        write_frame(&mut send, &hello)
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let mut body = Vec::new();
-        let answer = match read_frame(&mut recv, &mut body).await {
-            Ok(true) => decode_body::<ServerFrame>(&body)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?,
-            Ok(false) | Err(_) => {
-                let reason = connection.closed().await;
-                return Err(ClientError::from_handshake_close(reason));
-            }
-        };
-        let welcome = match answer {
-            ServerFrame::Welcome(welcome) => welcome,
-            ServerFrame::Refused(refusal) => {
-                connection.close((CloseCode::Normal as u32).into(), b"refused");
-                return Err(ClientError::Refused(refusal));
-            }
-            other => {
-                return Err(ClientError::Protocol(format!(
-                    "expected Welcome, got {other:?}"
-                )))
-            }
-        };
-
-        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
-        let pending: Pending = Arc::default();
-        let dropped_datagrams = Arc::new(AtomicU64::new(0));
-        let last_event_seq = Arc::new(AtomicU64::new(welcome.last_event_seq));
-        tokio::spawn(read_control(
-            recv,
-            connection.clone(),
-            pending.clone(),
-            events_tx.clone(),
-            last_event_seq.clone(),
-        ));
-        tokio::spawn(read_datagrams(
-            connection.clone(),
-            events_tx,
-            dropped_datagrams.clone(),
-        ));
-        let client = Client {
-            endpoint,
+    /// Makes a new connection the current one; returns its receive stream.
+    fn install(&self, established: Established) -> RecvStream {
+        let Established {
             connection,
-            control: tokio::sync::Mutex::new(send),
-            pending,
-            next_id: AtomicU32::new(1),
+            send,
+            recv,
             welcome,
-            dropped_datagrams,
-            last_event_seq,
+        } = established;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Current {
+            connection,
+            control: Arc::new(tokio::sync::Mutex::new(send)),
+            welcome: Arc::new(welcome),
         };
-        Ok((client, Events { rx: events_rx }))
+        recv
     }
 
-    pub fn welcome(&self) -> &Welcome {
-        &self.welcome
-    }
-
-    pub fn session_id(&self) -> SessionId {
-        self.welcome.session_id
-    }
-
-    pub fn presence(&self) -> &Presence {
-        &self.welcome.presence
-    }
-
-    /// What to put in `ClientConfig::resume` to take this session back
-    /// after its connection is lost (inside the server's grace window).
-    pub fn resume_ticket(&self) -> Resume {
+    fn resume_ticket(&self) -> Resume {
         Resume {
-            token: self.welcome.resume_token.clone(),
+            token: self.current().welcome.resume_token.clone(),
             last_event_seq: self.last_event_seq.load(Ordering::Acquire),
         }
     }
 
+    fn answer(&self, id: u32, result: Result<Reply, ErrorBody>) {
+        let waiter = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// Requests in flight die with their connection.
+    fn fail_pending(&self) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// A session with a partyline server. Cheap to share behind an `Arc`;
+/// every method takes `&self`.
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects, says Hello, and waits for Welcome. With `config.resume`
+    /// set, takes back that session instead of starting a new one.
+    pub async fn connect(mut config: ClientConfig) -> Result<(Client, Events), ClientError> {
+        let endpoint = endpoint(&config)?;
+        let resume = config.resume.take();
+        let resuming = resume.as_ref().map(|ticket| ticket.last_event_seq);
+        let established = establish(&endpoint, &config, resume).await?;
+        let last_event_seq = match (resuming, &established.welcome.resumed) {
+            (Some(last_seen), Resumed::Replayed { .. }) => last_seen,
+            _ => established.welcome.last_event_seq,
+        };
+        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        let connection = established.connection.clone();
+        let placeholder = Current {
+            connection: connection.clone(),
+            control: Arc::new(tokio::sync::Mutex::new(established.send)),
+            welcome: Arc::new(established.welcome),
+        };
+        let inner = Arc::new(Inner {
+            endpoint,
+            config,
+            current: RwLock::new(placeholder),
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicU32::new(1),
+            last_event_seq: AtomicU64::new(last_event_seq),
+            dropped_datagrams: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+        });
+        tokio::spawn(supervisor::supervise(
+            inner.clone(),
+            events_tx,
+            connection,
+            established.recv,
+        ));
+        Ok((Client { inner }, Events { rx: events_rx }))
+    }
+
+    /// The Welcome of the current connection (a new one after each resume).
+    pub fn welcome(&self) -> Arc<Welcome> {
+        self.inner.current().welcome
+    }
+
+    pub fn session_id(&self) -> SessionId {
+        self.welcome().session_id
+    }
+
+    pub fn presence(&self) -> Presence {
+        self.welcome().presence.clone()
+    }
+
+    /// What to put in `ClientConfig::resume` to take this session back by
+    /// hand (when `auto_reconnect` is off) inside the server's grace window.
+    pub fn resume_ticket(&self) -> Resume {
+        self.inner.resume_ticket()
+    }
+
     /// Datagrams dropped because the application did not poll events fast enough.
     pub fn dropped_datagrams(&self) -> u64 {
-        self.dropped_datagrams.load(Ordering::Relaxed)
+        self.inner.dropped_datagrams.load(Ordering::Relaxed)
     }
 
     /// Sends one command and waits for its reply.
     pub async fn request(&self, command: Command) -> Result<Reply, ClientError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending
+        self.inner
+            .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, tx);
+        let control = self.inner.current().control;
         let written = {
-            let mut send = self.control.lock().await;
+            let mut send = control.lock().await;
             write_frame(&mut send, &ClientFrame::Request { id, command }).await
         };
         if let Err(error) = written {
-            self.pending
+            self.inner
+                .pending
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&id);
@@ -352,12 +353,14 @@ impl Client {
         op_code: i64,
         data: &[u8],
     ) -> Result<(), ClientError> {
-        let limit = self.welcome.limits.max_datagram_data as usize;
+        let current = self.inner.current();
+        let limit = current.welcome.limits.max_datagram_data as usize;
         if data.len() > limit {
             return Err(payload_too_large(data.len(), limit));
         }
         let datagram = encode_client_datagram(party_id, op_code, data);
-        self.connection
+        current
+            .connection
             .send_datagram(datagram)
             .map_err(|error| match error {
                 quinn::SendDatagramError::ConnectionLost(e) => ClientError::Connection(e),
@@ -374,7 +377,7 @@ impl Client {
         op_code: i64,
         data: Bytes,
     ) -> Result<(), ClientError> {
-        let limit = self.welcome.limits.max_reliable_data as usize;
+        let limit = self.welcome().limits.max_reliable_data as usize;
         if data.len() > limit {
             return Err(payload_too_large(data.len(), limit));
         }
@@ -388,11 +391,26 @@ impl Client {
         )
     }
 
-    /// Closes the session cleanly: the server removes it from its parties at once.
+    /// Closes the session cleanly: the server removes it from its parties at
+    /// once, and the SDK does not reconnect.
     pub async fn close(self) {
-        self.connection
+        self.shut();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
+    }
+
+    fn shut(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        self.inner
+            .current()
+            .connection
             .close((CloseCode::Normal as u32).into(), b"bye");
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+impl Drop for Client {
+    /// Dropping the client is a goodbye too; it also stops the supervisor.
+    fn drop(&mut self) {
+        self.shut();
     }
 }
 
@@ -418,92 +436,5 @@ fn expect_done(reply: Reply) -> Result<(), ClientError> {
     match reply {
         Reply::Done => Ok(()),
         other => Err(unexpected(other)),
-    }
-}
-
-async fn read_control(
-    mut recv: RecvStream,
-    connection: Connection,
-    pending: Pending,
-    events: mpsc::Sender<ClientEvent>,
-    last_event_seq: Arc<AtomicU64>,
-) {
-    let mut body = Vec::new();
-    while let Ok(true) = read_frame(&mut recv, &mut body).await {
-        let frame = match decode_body::<ServerFrame>(&body) {
-            Ok(frame) => frame,
-            Err(error) => {
-                tracing::warn!(%error, "undecodable frame from the server");
-                continue;
-            }
-        };
-        if let ServerFrame::Event { seq, .. } = &frame {
-            last_event_seq.store(*seq, Ordering::Release);
-        }
-        let event = match frame {
-            ServerFrame::Response { id, result } => {
-                let waiter = pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&id);
-                if let Some(waiter) = waiter {
-                    let _ = waiter.send(result);
-                }
-                continue;
-            }
-            ServerFrame::Event {
-                event:
-                    Event::Data {
-                        party_id,
-                        sender,
-                        op_code,
-                        data,
-                    },
-                ..
-            } => ClientEvent::Data(PartyData {
-                party_id,
-                sender: sender.session_id,
-                op_code,
-                data,
-                reliable: true,
-            }),
-            ServerFrame::Event { seq, event } => ClientEvent::Event { seq, event },
-            ServerFrame::FrameError(error) => ClientEvent::FrameError(error),
-            ServerFrame::Welcome(_) | ServerFrame::Refused(_) => continue,
-        };
-        // Waiting here is back-pressure: an application that stops polling
-        // stops reading, and the server sees a slow consumer.
-        if events.send(event).await.is_err() {
-            break;
-        }
-    }
-    pending
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
-    let reason = DisconnectReason::from(connection.closed().await);
-    let _ = events.send(ClientEvent::Disconnected(reason)).await;
-}
-
-async fn read_datagrams(
-    connection: Connection,
-    events: mpsc::Sender<ClientEvent>,
-    dropped: Arc<AtomicU64>,
-) {
-    while let Ok(datagram) = connection.read_datagram().await {
-        let Ok(data) = decode_server_datagram(datagram) else {
-            continue;
-        };
-        let event = ClientEvent::Data(PartyData {
-            party_id: data.party_id,
-            sender: data.sender,
-            op_code: data.op_code,
-            data: data.payload,
-            reliable: false,
-        });
-        // Unreliable data is worth less than blocking for: drop if full.
-        if events.try_send(event).is_err() {
-            dropped.fetch_add(1, Ordering::Relaxed);
-        }
     }
 }

@@ -1,0 +1,111 @@
+//! Opening a connection and a session on it: QUIC settings, Hello, Welcome.
+
+use super::{ClientConfig, ClientError};
+use crate::protocol::{
+    decode_body, ClientFrame, CloseCode, Hello, Resume, ServerFrame, Welcome, ALPN,
+    PROTOCOL_VERSION,
+};
+use crate::wire::{read_frame, write_frame};
+use quinn::crypto::rustls::QuicClientConfig;
+use quinn::{Connection, Endpoint, IdleTimeout, RecvStream, SendStream, TransportConfig};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+/// A connection whose session has been welcomed.
+pub(super) struct Established {
+    pub(super) connection: Connection,
+    pub(super) send: SendStream,
+    pub(super) recv: RecvStream,
+    pub(super) welcome: Welcome,
+}
+
+fn client_transport(config: &ClientConfig) -> Result<TransportConfig, ClientError> {
+    let mut transport = TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(0u32.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .datagram_receive_buffer_size(Some(256 * 1024))
+        .datagram_send_buffer_size(32 * 1024)
+        .keep_alive_interval(Some(config.keep_alive))
+        .max_idle_timeout(Some(
+            IdleTimeout::try_from(config.idle_timeout)
+                .map_err(|e| ClientError::Config(e.to_string()))?,
+        ));
+    Ok(transport)
+}
+
+fn quinn_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in &config.trusted_certs {
+        roots
+            .add(cert.clone())
+            .map_err(|e| ClientError::Config(format!("untrustable certificate: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    crypto.alpn_protocols = vec![ALPN.to_vec()];
+    let quic =
+        QuicClientConfig::try_from(crypto).map_err(|e| ClientError::Config(e.to_string()))?;
+    let mut client_config = quinn::ClientConfig::new(Arc::new(quic));
+    client_config.transport_config(Arc::new(client_transport(config)?));
+    Ok(client_config)
+}
+
+/// One client endpoint (UDP socket) for all of a client's connections.
+pub(super) fn endpoint(config: &ClientConfig) -> Result<Endpoint, ClientError> {
+    let bind: SocketAddr = if config.server_addr.is_ipv6() {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let mut endpoint = Endpoint::client(bind).map_err(ClientError::Io)?;
+    endpoint.set_default_client_config(quinn_client_config(config)?);
+    Ok(endpoint)
+}
+
+/// Connects, says Hello (with `resume` when taking a session back) and
+/// waits for Welcome.
+pub(super) async fn establish(
+    endpoint: &Endpoint,
+    config: &ClientConfig,
+    resume: Option<Resume>,
+) -> Result<Established, ClientError> {
+    let connection = endpoint
+        .connect(config.server_addr, &config.server_name)?
+        .await?;
+    let (mut send, mut recv) = connection.open_bi().await?;
+    let hello = ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        identity: config.identity.clone(),
+        resume,
+    });
+    write_frame(&mut send, &hello)
+        .await
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let mut body = Vec::new();
+    let answer = match read_frame(&mut recv, &mut body).await {
+        Ok(true) => {
+            decode_body::<ServerFrame>(&body).map_err(|e| ClientError::Protocol(e.to_string()))?
+        }
+        Ok(false) | Err(_) => return Err(ClientError::Connection(connection.closed().await)),
+    };
+    match answer {
+        ServerFrame::Welcome(welcome) => Ok(Established {
+            connection,
+            send,
+            recv,
+            welcome,
+        }),
+        ServerFrame::Refused(refusal) => {
+            connection.close((CloseCode::Normal as u32).into(), b"refused");
+            Err(ClientError::Refused(refusal))
+        }
+        other => Err(ClientError::Protocol(format!(
+            "expected Welcome, got {other:?}"
+        ))),
+    }
+}
