@@ -49,6 +49,21 @@ fn client_frames_match_protocol_md() {
         },
     });
     golden(&hello, "0b 00 00 00 00 01 00 02 75 31 03 41 6e 61 00");
+    let resuming = ClientFrame::Hello(Hello {
+        version: 1,
+        identity: Identity::Dev {
+            user_id: "u1".into(),
+            username: "Ana".into(),
+        },
+        resume: Some(Resume {
+            token: "t".into(),
+            last_event_seq: 7,
+        }),
+    });
+    golden(
+        &resuming,
+        "0e 00 00 00 00 01 00 02 75 31 03 41 6e 61 01 01 74 07",
+    );
     let create = ClientFrame::Request {
         id: 300,
         command: Command::CreateParty {
@@ -130,11 +145,12 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::Internal,
         ErrorCode::MalformedFrame,
         ErrorCode::ProtocolViolation,
+        ErrorCode::ResumeRefused,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=18).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=19).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }
