@@ -350,3 +350,37 @@ async fn a_rebinding_client_keeps_its_session_without_a_resume() {
     assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
     assert_no_pending(&mut ana_events);
 }
+
+#[tokio::test]
+async fn a_leader_grace_holds_leadership_for_a_while_then_hands_it_over() {
+    let server = start_with(|c| {
+        fast_loss_detection(c);
+        c.leader_grace = Duration::from_millis(800);
+    })
+    .await;
+    let relay = Relay::start(server.addr).await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let party = bob.create_party(true, 4, "").await.unwrap().party_id;
+    ana.join_party(party).await.unwrap();
+    next_event(&mut bob_events).await;
+
+    relay.blackhole(true);
+    // First only the presence change: bob is still leader, held for him.
+    expect_connection(&mut ana_events, "bob", false).await;
+    assert_eq!(ana.get_party(party).await.unwrap().leader.user_id, "bob");
+    // Then, the leader grace over, a connected member takes over.
+    match next_event(&mut ana_events).await {
+        Event::LeaderChanged { leader, .. } => assert_eq!(leader.user_id, "ana"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::JoinRequestList { .. }
+    ));
+    // Bob comes back as a member, not as leader.
+    let (bob2, _events) = resume(&server, "bob", bob.resume_ticket()).await.unwrap();
+    let snapshot = bob2.get_party(party).await.unwrap();
+    assert_eq!(snapshot.leader.user_id, "ana");
+    assert_eq!(snapshot.members.len(), 2);
+}

@@ -724,3 +724,118 @@ impl<L: Clone> Party<L> {
         Ok(&self.members[index].presence)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(n: u128) -> Presence {
+        Presence {
+            user_id: format!("u{n}"),
+            username: format!("n{n}"),
+            session_id: SessionId::from_u128(n),
+        }
+    }
+
+    /// A party of `n` members with links 1..=n, member 1 leading.
+    fn party_of(n: u128) -> Party<u128> {
+        let settings = PartySettings {
+            open: true,
+            max_size: 8,
+            label: String::new(),
+        };
+        let mut party =
+            Party::create(PartyId::from_u128(99), Seat::new(presence(1), 1), settings).unwrap();
+        for i in 2..=n {
+            party
+                .join(presence(i), i, Instant::now(), Duration::from_secs(60))
+                .unwrap();
+        }
+        party
+    }
+
+    #[test]
+    fn no_data_goes_to_disconnected_members() {
+        let mut party = party_of(4);
+        party
+            .set_connected(SessionId::from_u128(3), false, true)
+            .unwrap();
+        let mut recipients = Vec::new();
+        party
+            .data_recipients(SessionId::from_u128(1), &mut recipients)
+            .unwrap();
+        assert_eq!(recipients, vec![2, 4]);
+        party
+            .set_connected(SessionId::from_u128(3), true, true)
+            .unwrap();
+        recipients.clear();
+        party
+            .data_recipients(SessionId::from_u128(1), &mut recipients)
+            .unwrap();
+        assert_eq!(recipients, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn a_lost_leader_hands_over_at_once_or_after_its_grace() {
+        let mut party = party_of(3);
+        let effects = party
+            .set_connected(SessionId::from_u128(1), false, false)
+            .unwrap();
+        assert_eq!(
+            party.leader().map(|s| s.link),
+            Some(1),
+            "held during the leader grace"
+        );
+        assert!(effects
+            .deliveries
+            .iter()
+            .all(|d| matches!(d.event, Event::MemberConnection { .. })));
+        let before = party.seq();
+        let effects = party.leader_grace_over(SessionId::from_u128(1));
+        assert_eq!(party.leader().map(|s| s.link), Some(2));
+        assert_eq!(party.seq(), before + 1);
+        assert!(matches!(
+            effects.deliveries[0].event,
+            Event::LeaderChanged { .. }
+        ));
+
+        let mut party = party_of(3);
+        party
+            .set_connected(SessionId::from_u128(1), false, true)
+            .unwrap();
+        assert_eq!(
+            party.leader().map(|s| s.link),
+            Some(2),
+            "handed over at once"
+        );
+    }
+
+    #[test]
+    fn with_nobody_connected_the_first_back_leads() {
+        let mut party = party_of(2);
+        party
+            .set_connected(SessionId::from_u128(2), false, true)
+            .unwrap();
+        party
+            .set_connected(SessionId::from_u128(1), false, true)
+            .unwrap();
+        assert_eq!(
+            party.leader().map(|s| s.link),
+            Some(1),
+            "nobody to hand over to"
+        );
+        let effects = party
+            .set_connected(SessionId::from_u128(2), true, true)
+            .unwrap();
+        assert_eq!(party.leader().map(|s| s.link), Some(2));
+        assert!(matches!(
+            effects.deliveries[0].event,
+            Event::LeaderChanged { .. }
+        ));
+        let error = party.promote(SessionId::from_u128(2), "u1").unwrap_err();
+        assert!(
+            matches!(error, PartyError::InvalidArgument(_)),
+            "a disconnected member cannot lead"
+        );
+    }
+}
