@@ -208,5 +208,59 @@ fn fan_out(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codecs, party_rules, table_contention, fan_out);
+/// join+leave pairs on one thread (one core): the table's own speed.
+fn table_single_core(c: &mut Criterion) {
+    let mut group = c.benchmark_group("table_join_leave_one_core");
+    group.throughput(Throughput::Elements(1));
+    let table = PartyTable::<NoLink>::new(64);
+    let parties: Vec<PartyId> = (0..1024u128)
+        .map(|i| {
+            let id = PartyId::from_u128((i << 64) | (i * 2_654_435_761));
+            let leader = Seat::new(
+                presence(1_000_000 + i),
+                NoLink(SessionId::from_u128(1_000_000 + i)),
+            );
+            let settings = PartySettings {
+                open: true,
+                max_size: 4,
+                label: String::new(),
+            };
+            table.create(id, leader, settings).unwrap();
+            id
+        })
+        .collect();
+    let who = presence(7);
+    let session = who.session_id;
+    let now = Instant::now();
+    let mut n = 0usize;
+    group.bench_function("pair", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(7);
+            let id = parties[n % parties.len()];
+            let _ = table.join(
+                id,
+                who.clone(),
+                NoLink(session),
+                now,
+                Duration::from_secs(60),
+                |_, _| {},
+            );
+            table.apply(
+                id,
+                |p| p.leave(session, LeaveReason::Left).map(|e| ((), e)),
+                |_, _| {},
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    codecs,
+    party_rules,
+    table_contention,
+    table_single_core,
+    fan_out
+);
 criterion_main!(benches);

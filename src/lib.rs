@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod certs;
 pub mod client;
+pub mod loadtest;
 pub mod party;
 pub mod protocol;
 pub mod server;

@@ -27,6 +27,75 @@ enum Command {
     Serve(ServeArgs),
     /// Mint a signed identity token for a client (what a game backend does).
     Token(TokenArgs),
+    /// Drive a server with many client sessions and report latency,
+    /// delivery, throughput and cost.
+    Loadtest(LoadtestArgs),
+    /// A bare quinn datagram relay (no party logic): the transport reference
+    /// `loadtest --bare-reference` measures against.
+    #[command(hide = true)]
+    BareRelay(BareRelayArgs),
+}
+
+#[derive(Args)]
+struct LoadtestArgs {
+    /// Server to drive. Without it, the load generator starts `partyline
+    /// serve` itself (and so can measure its CPU and memory).
+    #[arg(long)]
+    server: Option<SocketAddr>,
+    /// Certificate to trust for --server.
+    #[arg(long, default_value = "certs/cert.pem")]
+    cert: PathBuf,
+    /// PID of the --server process, to report its CPU and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long, default_value_t = 100)]
+    parties: usize,
+    /// Members per party, leader included.
+    #[arg(long, default_value_t = 4)]
+    party_size: usize,
+    /// Messages per member per second (0: sessions stay quiet).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Payload bytes per message (at least 16: send time and sequence).
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// Seconds of steady data.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Send party data on the reliable stream instead of as datagrams.
+    #[arg(long)]
+    reliable: bool,
+    /// New sessions per second while connecting.
+    #[arg(long, default_value_t = 500.0)]
+    connect_rate: f64,
+    /// Connect this many sessions that join no party and stay idle (memory per session).
+    #[arg(long, default_value_t = 0)]
+    idle_sessions: usize,
+    /// Client endpoints (UDP sockets) to share the sessions; default one per core.
+    #[arg(long)]
+    endpoints: Option<usize>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write the latency distribution as an SVG plot.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Also run the same load through a bare quinn relay and report the CPU ratio.
+    #[arg(long)]
+    bare_reference: bool,
+}
+
+#[derive(Args)]
+struct BareRelayArgs {
+    #[arg(long, default_value = "127.0.0.1:7351")]
+    listen: SocketAddr,
+    #[arg(long, default_value = "certs")]
+    cert_dir: PathBuf,
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Connections per group (1: echo to the sender).
+    #[arg(long, default_value_t = 4)]
+    group_size: usize,
 }
 
 #[derive(Args)]
@@ -99,6 +168,8 @@ struct TokenArgs {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
+        Command::Loadtest(args) => loadtest(args),
+        Command::BareRelay(args) => bare_relay(args),
         Command::Token(args) => {
             for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {
                 if let Err(message) = partyline::auth::validate_name(what, value) {
@@ -220,4 +291,147 @@ fn serve(args: ServeArgs) -> ExitCode {
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("error: could not start the runtime: {error}");
+            None
+        }
+    }
+}
+
+fn loadtest(args: LoadtestArgs) -> ExitCode {
+    use partyline::loadtest::{bare, run, spawn, LoadtestConfig, ProgressMode};
+    use std::io::IsTerminal;
+    let Ok(duration) = Duration::try_from_secs_f64(args.duration) else {
+        eprintln!("error: --duration must be a number of seconds >= 0");
+        return ExitCode::FAILURE;
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    };
+    let endpoints = args
+        .endpoints
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    runtime.block_on(async move {
+        // The server under test: given, or started here.
+        let (spawned, server, certs, server_pid) = match args.server {
+            Some(server) => match partyline::certs::load_certs(&args.cert) {
+                Ok(certs) => (None, server, certs, args.server_pid),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => match spawn::spawn("serve", &[]) {
+                Ok(spawned) => {
+                    let (addr, certs, pid) = (spawned.addr, spawned.certs.clone(), spawned.pid());
+                    eprintln!("started partyline serve on {addr} (pid {pid})");
+                    (Some(spawned), addr, certs, Some(pid))
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        let config = LoadtestConfig {
+            server,
+            certs,
+            parties: args.parties,
+            party_size: args.party_size,
+            rate_hz: args.rate,
+            payload: args.payload,
+            duration,
+            reliable: args.reliable,
+            connect_rate: args.connect_rate,
+            idle_sessions: args.idle_sessions,
+            server_pid,
+            endpoints,
+            progress,
+        };
+        let mut report = match run(config).await {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        drop(spawned);
+        if args.bare_reference && args.idle_sessions == 0 {
+            let group = args.party_size.to_string();
+            match spawn::spawn("bare-relay", &["--group-size".to_string(), group]) {
+                Ok(relay) => {
+                    eprintln!(
+                        "running the same load through a bare quinn relay (pid {})",
+                        relay.pid()
+                    );
+                    let load = bare::BareLoad {
+                        server: relay.addr,
+                        certs: relay.certs.clone(),
+                        sessions: report.sessions,
+                        rate_hz: args.rate,
+                        payload: args.payload,
+                        duration,
+                        endpoints,
+                        server_pid: Some(relay.pid()),
+                    };
+                    match bare::measure(load).await {
+                        Ok(figures) => report.bare = Some(figures),
+                        Err(error) => eprintln!("warning: bare reference failed: {error}"),
+                    }
+                }
+                Err(error) => eprintln!("warning: could not start the bare relay: {error}"),
+            }
+        }
+        if let Some(path) = &args.plot {
+            if let Err(error) = std::fs::write(path, report.to_svg()) {
+                eprintln!("error: writing {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        if args.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{}", report.to_text());
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+fn bare_relay(args: BareRelayArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let tls = match ensure_dev_cert(&args.cert_dir)
+        .and_then(|(cert, key, _)| load_identity(&cert, &key))
+    {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::error!(%error, "no certificate");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let config = ServerConfig::new(args.listen, tls);
+    match runtime.block_on(partyline::loadtest::bare::run_bare_relay(
+        config,
+        args.group_size,
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "bare relay failed");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -55,14 +55,41 @@ fn quinn_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, Cli
     Ok(client_config)
 }
 
-/// One client endpoint (UDP socket) for all of a client's connections.
-pub(super) fn endpoint(config: &ClientConfig) -> Result<Endpoint, ClientError> {
+/// A client endpoint (one UDP socket) that many sessions can share: a
+/// load generator wants about one per core. `socket_buffer` enlarges the
+/// socket's receive and send buffers (the kernel may cap it at
+/// net.core.rmem_max / wmem_max).
+pub fn shared_endpoint(
+    config: &ClientConfig,
+    socket_buffer: Option<usize>,
+) -> Result<Endpoint, ClientError> {
     let bind: SocketAddr = if config.server_addr.is_ipv6() {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     } else {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    let mut endpoint = Endpoint::client(bind).map_err(ClientError::Io)?;
+    let mut endpoint = match socket_buffer {
+        None => Endpoint::client(bind).map_err(ClientError::Io)?,
+        Some(bytes) => {
+            let domain = socket2::Domain::for_address(bind);
+            let socket =
+                socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
+                    .map_err(ClientError::Io)?;
+            // Best effort: a smaller buffer only costs more kernel drops.
+            let _ = socket.set_recv_buffer_size(bytes);
+            let _ = socket.set_send_buffer_size(bytes);
+            socket.bind(&bind.into()).map_err(ClientError::Io)?;
+            let runtime = quinn::default_runtime()
+                .ok_or_else(|| ClientError::Config("no async runtime found".into()))?;
+            Endpoint::new(
+                quinn::EndpointConfig::default(),
+                None,
+                socket.into(),
+                runtime,
+            )
+            .map_err(ClientError::Io)?
+        }
+    };
     endpoint.set_default_client_config(quinn_client_config(config)?);
     Ok(endpoint)
 }

@@ -26,7 +26,8 @@ use crate::protocol::{
 };
 use crate::wire::write_frame;
 use bytes::Bytes;
-use connection::{endpoint, establish, Established};
+pub use connection::shared_endpoint;
+use connection::{establish, Established};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -111,6 +112,8 @@ struct Inner {
     dropped_datagrams: AtomicU64,
     /// Set by `close`: no reconnection after that.
     closing: AtomicBool,
+    /// False when the endpoint is shared with other clients.
+    owns_endpoint: bool,
 }
 
 impl Inner {
@@ -173,8 +176,25 @@ pub struct Client {
 impl Client {
     /// Connects, says Hello, and waits for Welcome. With `config.resume`
     /// set, takes back that session instead of starting a new one.
-    pub async fn connect(mut config: ClientConfig) -> Result<(Client, Events), ClientError> {
-        let endpoint = endpoint(&config)?;
+    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
+        let endpoint = shared_endpoint(&config, None)?;
+        Self::connect_with(endpoint, config, true).await
+    }
+
+    /// Like [`Client::connect`], on an endpoint shared with other clients
+    /// (see [`shared_endpoint`]): thousands of sessions from one process.
+    pub async fn connect_on(
+        endpoint: &Endpoint,
+        config: ClientConfig,
+    ) -> Result<(Client, Events), ClientError> {
+        Self::connect_with(endpoint.clone(), config, false).await
+    }
+
+    async fn connect_with(
+        endpoint: Endpoint,
+        mut config: ClientConfig,
+        owns_endpoint: bool,
+    ) -> Result<(Client, Events), ClientError> {
         let resume = config.resume.take();
         let resuming = resume.as_ref().map(|ticket| ticket.last_event_seq);
         let established = establish(&endpoint, &config, resume).await?;
@@ -198,6 +218,7 @@ impl Client {
             last_event_seq: AtomicU64::new(last_event_seq),
             dropped_datagrams: AtomicU64::new(0),
             closing: AtomicBool::new(false),
+            owns_endpoint,
         });
         tokio::spawn(supervisor::supervise(
             inner.clone(),
@@ -395,7 +416,10 @@ impl Client {
     /// once, and the SDK does not reconnect.
     pub async fn close(self) {
         self.shut();
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
+        if self.inner.owns_endpoint {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
+        }
     }
 
     fn shut(&self) {

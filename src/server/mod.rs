@@ -107,19 +107,26 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
     Ok(transport)
 }
 
+/// TLS and transport for a partyline endpoint (also used by the load
+/// generator's bare-quinn reference, so both run the same QUIC settings).
+pub fn quinn_server_config(config: &ServerConfig) -> Result<quinn::ServerConfig, ServerError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(config.tls.chain.clone(), config.tls.key.clone_key())?;
+    crypto.alpn_protocols = vec![ALPN.to_vec()];
+    let quic_crypto =
+        QuicServerConfig::try_from(crypto).map_err(|e| ServerError::Quic(e.to_string()))?;
+    let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
+    server_config.transport_config(Arc::new(transport_config(config)?));
+    Ok(server_config)
+}
+
 impl Server {
     /// Binds the UDP socket. Must be called inside a tokio runtime.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_no_client_auth()
-            .with_single_cert(config.tls.chain.clone(), config.tls.key.clone_key())?;
-        crypto.alpn_protocols = vec![ALPN.to_vec()];
-        let quic_crypto =
-            QuicServerConfig::try_from(crypto).map_err(|e| ServerError::Quic(e.to_string()))?;
-        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
-        server_config.transport_config(Arc::new(transport_config(&config)?));
+        let server_config = quinn_server_config(&config)?;
         let endpoint =
             Endpoint::server(server_config, config.listen).map_err(|source| ServerError::Bind {
                 addr: config.listen,

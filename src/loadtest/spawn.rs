@@ -1,0 +1,94 @@
+//! Starting a server (partyline or the bare reference) as a child process of
+//! the load generator, so its CPU and memory are its own to measure.
+
+use rustls::pki_types::CertificateDer;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct Spawned {
+    child: Child,
+    dir: PathBuf,
+    pub addr: SocketAddr,
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
+impl Spawned {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `partyline <subcommand> --listen 127.0.0.1:0 --cert-dir <tmp> <extra>`
+/// and waits for its "listening" log line to learn the address.
+pub fn spawn(subcommand: &str, extra: &[String]) -> Result<Spawned, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let dir = std::env::temp_dir().join(format!("partyline-{subcommand}-{}", std::process::id()));
+    let mut child = Command::new(exe)
+        .arg(subcommand)
+        .args(["--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(&dir)
+        // Only the listening line: per-session logs would cost server CPU.
+        .args(["--log-level", "warn,partyline=info,partyline::server=warn"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting {subcommand}: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining so the child never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let spawned_dir = dir.clone();
+    let fail = |child: &mut Child, message: String| {
+        let _ = child.kill();
+        let _ = std::fs::remove_dir_all(&spawned_dir);
+        Err(message)
+    };
+    let addr = match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(addr) => addr,
+        Err(_) => {
+            return fail(
+                &mut child,
+                format!("{subcommand} did not report its address"),
+            )
+        }
+    };
+    let addr: SocketAddr = match addr.parse() {
+        Ok(addr) => addr,
+        Err(e) => return fail(&mut child, format!("{subcommand} reported {addr}: {e}")),
+    };
+    let certs = match crate::certs::load_certs(&dir.join(crate::certs::DEV_CERT_FILE)) {
+        Ok(certs) => certs,
+        Err(e) => return fail(&mut child, e.to_string()),
+    };
+    Ok(Spawned {
+        child,
+        dir,
+        addr,
+        certs,
+    })
+}
