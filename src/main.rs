@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{ensure_dev_cert, load_identity};
-use partyline::server::{AuthMode, Server, ServerConfig};
+use partyline::server::{AckFrequency, AuthMode, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +83,12 @@ struct LoadtestArgs {
     /// Also run the same load through a bare quinn relay and report the CPU ratio.
     #[arg(long)]
     bare_reference: bool,
+    /// Ask the server to acknowledge every N packets (0: QUIC's default).
+    #[arg(long, default_value_t = 0)]
+    ack_threshold: u32,
+    /// ...or after this many milliseconds.
+    #[arg(long, default_value_t = 50)]
+    max_ack_delay: u64,
 }
 
 #[derive(Args)]
@@ -143,6 +149,16 @@ struct ServeArgs {
     /// Events kept per session for exact replay on resume.
     #[arg(long, env = "PARTYLINE_REPLAY_EVENTS", default_value_t = 1024)]
     replay_events: usize,
+    /// Worker threads: 0 for one per core, 1 for a single-threaded server.
+    #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
+    threads: usize,
+    /// Ask clients to acknowledge every N packets (QUIC ACK frequency); 0
+    /// keeps QUIC's default of every other packet.
+    #[arg(long, env = "PARTYLINE_ACK_THRESHOLD", default_value_t = 0)]
+    ack_threshold: u32,
+    /// ...or after this many milliseconds, whichever comes first.
+    #[arg(long, env = "PARTYLINE_MAX_ACK_DELAY", default_value_t = 50)]
+    max_ack_delay: u64,
 }
 
 /// Seconds from the command line as a duration, refusing nonsense.
@@ -246,6 +262,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     }
     config.replay_events = args.replay_events;
+    config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
+        threshold: args.ack_threshold,
+        max_delay: Duration::from_millis(args.max_ack_delay),
+    });
     config.join_request_ttl = Duration::from_secs(args.join_request_ttl);
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;
@@ -263,7 +283,15 @@ fn serve(args: ServeArgs) -> ExitCode {
         AuthMode::Token { .. } => "signed tokens",
     };
 
-    let runtime = match tokio::runtime::Runtime::new() {
+    let built = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        0 => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    let runtime = match built {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "could not start the runtime");
@@ -357,6 +385,10 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             server_pid,
             endpoints,
             progress,
+            ack_frequency: (args.ack_threshold > 0).then(|| AckFrequency {
+                threshold: args.ack_threshold,
+                max_delay: Duration::from_millis(args.max_ack_delay),
+            }),
         };
         let mut report = match run(config).await {
             Ok(report) => report,

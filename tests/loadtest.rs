@@ -24,6 +24,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         server_pid: Some(std::process::id()),
         endpoints: 2,
         progress: ProgressMode::Quiet,
+        ack_frequency: Some(partyline::server::AckFrequency::PARTY),
     }
 }
 

@@ -1,4 +1,5 @@
 use crate::protocol::{Identity, Resume};
+use crate::server::AckFrequency;
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub struct ClientConfig {
     /// Default 30 s (longer than the server's default 15 s grace window, so
     /// a comeback after it ends still gets a new session).
     pub reconnect_for: Duration,
+    /// How often the server is asked to acknowledge; default `None`, QUIC's
+    /// own (measured no worse than asking for less, BENCHMARKS.md).
+    pub ack_frequency: Option<AckFrequency>,
 }
 
 impl ClientConfig {
@@ -48,6 +52,7 @@ impl ClientConfig {
             resume: None,
             auto_reconnect: true,
             reconnect_for: Duration::from_secs(30),
+            ack_frequency: None,
         }
     }
 

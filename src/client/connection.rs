@@ -30,7 +30,8 @@ fn client_transport(config: &ClientConfig) -> Result<TransportConfig, ClientErro
         .max_idle_timeout(Some(
             IdleTimeout::try_from(config.idle_timeout)
                 .map_err(|e| ClientError::Config(e.to_string()))?,
-        ));
+        ))
+        .ack_frequency_config(config.ack_frequency.map(|f| f.quinn()));
     Ok(transport)
 }
 

@@ -54,6 +54,8 @@ pub struct LoadtestConfig {
     /// Client endpoints (UDP sockets) to spread sessions over.
     pub endpoints: usize,
     pub progress: ProgressMode,
+    /// What the sessions ask of the server's acknowledgements.
+    pub ack_frequency: Option<crate::server::AckFrequency>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +263,7 @@ async fn connect_all(
         // A load generator measures loss; it does not hide it.
         session_config.auto_reconnect = false;
         session_config.event_capacity = 16 * 1024;
+        session_config.ack_frequency = config.ack_frequency;
         tasks.spawn(async move {
             let started = Instant::now();
             let connected = Client::connect_on(&endpoint, session_config).await;

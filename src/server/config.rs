@@ -45,6 +45,36 @@ pub struct ServerConfig {
     pub leader_grace: Duration,
     /// Events kept per session for exact replay on resume. Default 1024.
     pub replay_events: usize,
+    /// How often clients are asked to acknowledge (QUIC ACK-frequency
+    /// extension). Default `None`, QUIC's every other packet: delaying the
+    /// clients' ACKs starves the server's congestion window on the heavy
+    /// server-to-client direction, and measured worse (BENCHMARKS.md).
+    pub ack_frequency: Option<AckFrequency>,
+}
+
+/// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
+/// `max_delay`, whichever comes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckFrequency {
+    pub threshold: u32,
+    pub max_delay: Duration,
+}
+
+impl AckFrequency {
+    /// An ACK every 10 packets or 50 ms: what we measured as a candidate
+    /// for party traffic (no better than QUIC's default, see BENCHMARKS.md).
+    pub const PARTY: AckFrequency = AckFrequency {
+        threshold: 10,
+        max_delay: Duration::from_millis(50),
+    };
+
+    pub(crate) fn quinn(self) -> quinn::AckFrequencyConfig {
+        let mut config = quinn::AckFrequencyConfig::default();
+        config
+            .ack_eliciting_threshold(quinn::VarInt::from_u32(self.threshold))
+            .max_ack_delay(Some(self.max_delay));
+        config
+    }
 }
 
 impl ServerConfig {
@@ -64,6 +94,7 @@ impl ServerConfig {
             grace: Duration::from_secs(15),
             leader_grace: Duration::ZERO,
             replay_events: 1024,
+            ack_frequency: None,
         }
     }
 }

@@ -7,7 +7,7 @@ mod connection;
 mod grace;
 mod session;
 
-pub use config::{AuthMode, ServerConfig};
+pub use config::{AckFrequency, AuthMode, ServerConfig};
 
 use crate::party::PartyTable;
 use crate::protocol::SessionId;
@@ -103,7 +103,8 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
         .max_idle_timeout(Some(
             IdleTimeout::try_from(config.idle_timeout)
                 .map_err(|e| ServerError::Quic(e.to_string()))?,
-        ));
+        ))
+        .ack_frequency_config(config.ack_frequency.map(AckFrequency::quinn));
     Ok(transport)
 }
 
