@@ -152,7 +152,7 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     // Phase 1: connect.
     let progress = Progress::start(config.progress, "connect", sessions_wanted);
     let connect_started = Instant::now();
-    let (sessions, handshakes) =
+    let (sessions, handshakes, connect_failures) =
         connect_all(&config, &endpoints, sessions_wanted, clock, &progress).await?;
     let connect_elapsed = connect_started.elapsed();
     progress.finish();
@@ -207,7 +207,12 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     };
     Ok(Report {
         sessions: sessions_wanted,
-        parties: config.parties,
+        connect_failures,
+        parties: if config.idle_sessions > 0 {
+            0
+        } else {
+            config.parties
+        },
         party_size: config.party_size,
         rate_hz: config.rate_hz,
         payload: config.payload,
@@ -227,7 +232,8 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         server_peak_rss: server_end_sample.map(|s| s.peak_rss_bytes),
         server_rss_per_session: match (server_start, server_connected) {
             (Some(a), Some(b)) => {
-                Some(b.rss_bytes.saturating_sub(a.rss_bytes) / sessions_wanted as u64)
+                let connected = (sessions_wanted - connect_failures).max(1) as u64;
+                Some(b.rss_bytes.saturating_sub(a.rss_bytes) / connected)
             }
             _ => None,
         },
@@ -243,7 +249,7 @@ async fn connect_all(
     count: usize,
     clock: Clock,
     progress: &Progress,
-) -> Result<(Vec<Session>, Histogram), LoadtestError> {
+) -> Result<(Vec<Session>, Histogram, usize), LoadtestError> {
     // Bounded in flight, and paced: a reconnect storm is not what we measure.
     let in_flight = Arc::new(Semaphore::new(256));
     let pace = Duration::from_secs_f64(1.0 / config.connect_rate.max(1.0));
@@ -273,12 +279,23 @@ async fn connect_all(
     }
     let mut slots: Vec<Option<Session>> = (0..count).map(|_| None).collect();
     let mut handshakes = Histogram::default();
+    let mut failures = 0;
+    let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let Ok((index, took, connected)) = joined else {
             continue;
         };
-        let (client, events) =
-            connected.map_err(|source| LoadtestError::Client { index, source })?;
+        let (client, events) = match connected {
+            Ok(connected) => connected,
+            Err(source) => {
+                // Counted, not fatal: a refused or timed-out handshake is a
+                // result (the server is saturated), unless nothing got through.
+                failures += 1;
+                first_error.get_or_insert(LoadtestError::Client { index, source });
+                progress.advance(1);
+                continue;
+            }
+        };
         handshakes.record(took.as_nanos() as u64);
         slots[index] = Some(Session {
             client: Arc::new(client),
@@ -286,7 +303,12 @@ async fn connect_all(
         });
         progress.advance(1);
     }
-    Ok((slots.into_iter().flatten().collect(), handshakes))
+    let sessions: Vec<Session> = slots.into_iter().flatten().collect();
+    match first_error {
+        // Parties need every seat; idle sessions can do with fewer.
+        Some(error) if sessions.is_empty() || config.idle_sessions == 0 => Err(error),
+        _ => Ok((sessions, handshakes, failures)),
+    }
 }
 
 #[derive(Default)]

@@ -24,6 +24,8 @@ impl BareFigures {
 #[derive(Clone, Debug)]
 pub struct Report {
     pub sessions: usize,
+    /// Sessions whose handshake failed (refused or timed out).
+    pub connect_failures: usize,
     pub parties: usize,
     pub party_size: usize,
     pub rate_hz: f64,
@@ -137,8 +139,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "handshakes: {:.0}/s during connect",
-            self.handshakes_per_second
+            "handshakes: {:.0}/s during connect, {} failed",
+            self.handshakes_per_second, self.connect_failures
         );
         if let Some(cpu) = self.server_steady_cpu {
             let _ = write!(
@@ -213,7 +215,7 @@ impl Report {
         };
         format!(
             concat!(
-                "{{\"sessions\":{},\"parties\":{},\"party_size\":{},\"rate_hz\":{},\"payload\":{},",
+                "{{\"sessions\":{},\"connect_failures\":{},\"parties\":{},\"party_size\":{},\"rate_hz\":{},\"payload\":{},",
                 "\"duration_s\":{},\"reliable\":{},",
                 "\"latency_ms\":{{\"p50\":{:.4},\"p90\":{:.4},\"p99\":{:.4},\"p999\":{:.4},\"max\":{:.4}}},",
                 "\"sent\":{},\"expected\":{},\"received\":{},\"delivery_ratio\":{:.6},",
@@ -225,6 +227,7 @@ impl Report {
                 "\"bare_reference\":{},\"transport_ratio\":{}}}"
             ),
             self.sessions,
+            self.connect_failures,
             self.parties,
             self.party_size,
             self.rate_hz,

@@ -4,7 +4,7 @@
 //! (clean close, protocol violation) or enters its grace window (loss).
 
 use super::grace;
-use super::session::{write_outbox, Outbound, ResumeRefusal, SessionLink, SessionRef};
+use super::session::{write_outbox, Outbound, Queued, ResumeRefusal, SessionLink, SessionRef};
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token};
 use crate::protocol::{
@@ -58,7 +58,7 @@ struct Admitted {
     session: SessionRef,
     generation: u64,
     backlog: Vec<Outbound>,
-    outbox: mpsc::Receiver<Outbound>,
+    outbox: mpsc::Receiver<Queued>,
 }
 
 async fn run_session(shared: Arc<Shared>, connection: Connection) {
@@ -175,7 +175,7 @@ fn open_session(
     shared: &Arc<Shared>,
     connection: &Connection,
     hello: Hello,
-    outbox: mpsc::Sender<Outbound>,
+    outbox: mpsc::Sender<Queued>,
 ) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
