@@ -13,10 +13,10 @@ cell() { local name=$1; shift; echo "== $name: partyline loadtest $*" >&2; print
 cell S --parties 100 --party-size 4 --rate 20 --payload 64 --duration 20 --bare-reference
 cell M --parties 250 --party-size 4 --rate 20 --payload 64 --duration 20 --bare-reference
 cell W --parties 1 --party-size 256 --rate 10 --payload 64 --duration 20 --bare-reference
-for parties in 500 1000 2000; do
+for parties in 50 150 500 1000 2000; do
   cell "L$parties" --parties "$parties" --party-size 4 --rate 20 --payload 64 --duration 20
 done
-cell I --idle-sessions 10000 --rate 0 --duration 5 --connect-rate 1000
+cell I --idle-sessions 10000 --rate 0 --duration 5 --connect-rate 500
 for rate in 500 1000 2000; do
   cell "H$rate" --idle-sessions 2000 --rate 0 --duration 1 --connect-rate "$rate"
 done

@@ -83,6 +83,15 @@ struct LoadtestArgs {
     /// Also run the same load through a bare quinn relay and report the CPU ratio.
     #[arg(long)]
     bare_reference: bool,
+    /// Generator runtime threads (1: single-threaded, 0: one per core).
+    /// Default 1: on a machine shared with the server, a generator held to
+    /// one core leaves the server the other (see BENCHMARKS.md).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Worker threads of the server the generator starts itself (and of the
+    /// bare reference relay). Default 1, for the same reason.
+    #[arg(long, default_value_t = 1)]
+    server_threads: usize,
     /// Ask the server to acknowledge every N packets (0: QUIC's default).
     #[arg(long, default_value_t = 0)]
     ack_threshold: u32,
@@ -102,6 +111,9 @@ struct BareRelayArgs {
     /// Connections per group (1: echo to the sender).
     #[arg(long, default_value_t = 4)]
     group_size: usize,
+    /// Runtime worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Args)]
@@ -149,6 +161,10 @@ struct ServeArgs {
     /// Events kept per session for exact replay on resume.
     #[arg(long, env = "PARTYLINE_REPLAY_EVENTS", default_value_t = 1024)]
     replay_events: usize,
+    /// UDP socket buffer in bytes (0: the system default; the kernel caps it
+    /// at net.core.rmem_max).
+    #[arg(long, env = "PARTYLINE_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024)]
+    socket_buffer: usize,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -262,6 +278,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     }
     config.replay_events = args.replay_events;
+    config.socket_buffer = args.socket_buffer;
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,
         max_delay: Duration::from_millis(args.max_ack_delay),
@@ -283,24 +300,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         AuthMode::Token { .. } => "signed tokens",
     };
 
-    let built = match args.threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    };
-    let runtime = match built {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::error!(%error, "could not start the runtime");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime_with(args.threads) else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let server = match Server::bind(config) {
@@ -325,8 +326,21 @@ fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Runtime::new() {
+/// A tokio runtime with `threads` workers: 0 one per core, 1 single-threaded.
+fn runtime_with(threads: usize) -> Option<tokio::runtime::Runtime> {
+    let built = match threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    match built {
         Ok(runtime) => Some(runtime),
         Err(error) => {
             eprintln!("error: could not start the runtime: {error}");
@@ -342,7 +356,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
         eprintln!("error: --duration must be a number of seconds >= 0");
         return ExitCode::FAILURE;
     };
-    let Some(runtime) = runtime() else {
+    let Some(runtime) = runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
     let progress = if std::io::stderr().is_terminal() {
@@ -363,7 +377,10 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
-            None => match spawn::spawn("serve", &[]) {
+            None => match spawn::spawn(
+                "serve",
+                &["--threads".to_string(), args.server_threads.to_string()],
+            ) {
                 Ok(spawned) => {
                     let (addr, certs, pid) = (spawned.addr, spawned.certs.clone(), spawned.pid());
                     eprintln!("started partyline serve on {addr} (pid {pid})");
@@ -404,7 +421,13 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
         drop(spawned);
         if args.bare_reference && args.idle_sessions == 0 {
             let group = args.party_size.to_string();
-            match spawn::spawn("bare-relay", &["--group-size".to_string(), group]) {
+            let relay_args = [
+                "--group-size".to_string(),
+                group,
+                "--threads".to_string(),
+                args.server_threads.to_string(),
+            ];
+            match spawn::spawn("bare-relay", &relay_args) {
                 Ok(relay) => {
                     eprintln!(
                         "running the same load through a bare quinn relay (pid {})",
@@ -456,7 +479,7 @@ fn bare_relay(args: BareRelayArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(runtime) = runtime() else {
+    let Some(runtime) = runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
     let config = ServerConfig::new(args.listen, tls);

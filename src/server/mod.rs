@@ -124,15 +124,46 @@ pub fn quinn_server_config(config: &ServerConfig) -> Result<quinn::ServerConfig,
     Ok(server_config)
 }
 
+/// The server's UDP socket, with receive and send buffers enlarged to
+/// `config.socket_buffer` (the kernel caps it at net.core.rmem_max /
+/// wmem_max). With the 208 KiB default, bursts overflow it and the kernel
+/// drops datagrams silently (RcvbufErrors in /proc/net/snmp).
+fn bind_endpoint(
+    server_config: quinn::ServerConfig,
+    config: &ServerConfig,
+) -> Result<Endpoint, ServerError> {
+    let bind_error = |source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    };
+    let domain = socket2::Domain::for_address(config.listen);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
+        .map_err(bind_error)?;
+    if config.socket_buffer > 0 {
+        // Best effort: a smaller buffer than asked only costs kernel drops.
+        let _ = socket.set_recv_buffer_size(config.socket_buffer);
+        let _ = socket.set_send_buffer_size(config.socket_buffer);
+    }
+    if config.listen.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    socket.bind(&config.listen.into()).map_err(bind_error)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| ServerError::Quic("no async runtime found".into()))?;
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket.into(),
+        runtime,
+    )
+    .map_err(bind_error)
+}
+
 impl Server {
     /// Binds the UDP socket. Must be called inside a tokio runtime.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         let server_config = quinn_server_config(&config)?;
-        let endpoint =
-            Endpoint::server(server_config, config.listen).map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let endpoint = bind_endpoint(server_config, &config)?;
         let limits = Limits {
             max_frame_size: MAX_FRAME_SIZE,
             max_datagram_data: config.max_datagram_data,
