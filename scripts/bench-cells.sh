@@ -16,6 +16,8 @@ cell W --parties 1 --party-size 256 --rate 10 --payload 64 --duration 20 --bare-
 for parties in 50 150 500 1000 2000; do
   cell "L$parties" --parties "$parties" --party-size 4 --rate 20 --payload 64 --duration 20
 done
+cell 1x64@20 --parties 1 --party-size 64 --rate 20 --payload 64 --duration 20
+cell 1x128@10 --parties 1 --party-size 128 --rate 10 --payload 64 --duration 20
 cell I --idle-sessions 10000 --rate 0 --duration 5 --connect-rate 500
 for rate in 500 1000 2000; do
   cell "H$rate" --idle-sessions 2000 --rate 0 --duration 1 --connect-rate "$rate"
