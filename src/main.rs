@@ -165,6 +165,14 @@ struct ServeArgs {
     /// at net.core.rmem_max).
     #[arg(long, env = "PARTYLINE_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024)]
     socket_buffer: usize,
+    /// Seconds to wait, on Ctrl-C or SIGTERM, for sessions to receive their
+    /// close before the process exits.
+    #[arg(long, env = "PARTYLINE_DRAIN_TIMEOUT", default_value_t = 5.0)]
+    drain_timeout: f64,
+    /// Most sessions at once (connected or in their grace window); beyond
+    /// it new connections are closed with code 7 (ServerFull).
+    #[arg(long, env = "PARTYLINE_MAX_SESSIONS", default_value_t = 100_000)]
+    max_sessions: usize,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -263,10 +271,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             idle_timeout,
             seconds("grace", args.grace)?,
             seconds("leader-grace", args.leader_grace)?,
+            seconds("drain-timeout", args.drain_timeout)?,
         ))
     })();
     match timers {
-        Ok((keep_alive, idle_timeout, grace, leader_grace)) => {
+        Ok((keep_alive, idle_timeout, grace, leader_grace, drain_timeout)) => {
+            config.drain_timeout = drain_timeout;
             config.keep_alive = keep_alive;
             config.idle_timeout = idle_timeout;
             config.grace = grace;
@@ -279,6 +289,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     config.replay_events = args.replay_events;
     config.socket_buffer = args.socket_buffer;
+    config.max_sessions = args.max_sessions;
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,
         max_delay: Duration::from_millis(args.max_ack_delay),
@@ -315,12 +326,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             Ok(addr) => tracing::info!(%addr, auth, "partyline listening (QUIC, ALPN partyline/1)"),
             Err(error) => tracing::warn!(%error, "listening on an unknown address"),
         }
-        server
-            .run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-                tracing::info!("Ctrl-C received");
-            })
-            .await;
+        server.run_until(shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
@@ -493,4 +499,24 @@ fn bare_relay(args: BareRelayArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ctrl-C or SIGTERM (what service managers and orchestrators send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+                    _ = terminate.recv() => tracing::info!("SIGTERM received"),
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C only"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("Ctrl-C received");
 }

@@ -42,8 +42,12 @@ fn serve(cert_dir: &Path) -> (Child, SocketAddr) {
 }
 
 fn interrupt(child: &Child) {
+    signal(child, "-INT");
+}
+
+fn signal(child: &Child, which: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -74,14 +78,18 @@ async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
         "exits with success after Ctrl-C"
     );
 
-    // Second run: the same certificate is reused, so the same trust works.
+    // Second run: the same certificate is reused, so the same trust works;
+    // and SIGTERM (what orchestrators send) drains like Ctrl-C.
     let (mut child, addr) = serve(&dir);
     assert_eq!(std::fs::read(dir.join("cert.pem")).unwrap(), cert_pem);
-    let (client, _events) = Client::connect(ClientConfig::dev(addr, certs, "bob", "Bob"))
+    let (_client, mut events) = Client::connect(ClientConfig::dev(addr, certs, "bob", "Bob"))
         .await
         .unwrap();
-    client.close().await;
-    interrupt(&child);
+    signal(&child, "-TERM");
+    match support::next(&mut events).await {
+        ClientEvent::Disconnected(reason) => assert_eq!(reason, DisconnectReason::ServerShutdown),
+        other => panic!("unexpected {other:?}"),
+    }
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }

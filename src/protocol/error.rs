@@ -147,6 +147,8 @@ pub enum CloseCode {
     FrameTooLarge = 5,
     /// A resume on another connection took this session over.
     Superseded = 6,
+    /// The server is at its session limit; try later or elsewhere.
+    ServerFull = 7,
 }
 
 impl CloseCode {
@@ -159,6 +161,7 @@ impl CloseCode {
             4 => CloseCode::SlowConsumer,
             5 => CloseCode::FrameTooLarge,
             6 => CloseCode::Superseded,
+            7 => CloseCode::ServerFull,
             _ => return None,
         })
     }

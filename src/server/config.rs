@@ -35,7 +35,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time allowed from the first packet to a complete Hello. Default 5 s.
     pub hello_timeout: Duration,
-    /// Time the server waits for connections to close on shutdown. Default 2 s.
+    /// Time the server waits for connections to close on shutdown. Default 2 s
+    /// (the CLI's `--drain-timeout`: 5 s).
     pub drain_timeout: Duration,
     /// How long a session whose connection was lost keeps its seats and
     /// waits for a resume. Default 15 s.
@@ -53,6 +54,10 @@ pub struct ServerConfig {
     /// UDP socket receive and send buffer, bytes (0: the system default).
     /// Default 4 MiB: the 208 KiB Linux default drops datagrams in bursts.
     pub socket_buffer: usize,
+    /// Most sessions at once, connected or in their grace window. Checked
+    /// when a connection arrives; beyond it the connection is closed with
+    /// `CloseCode::ServerFull`. Default 100,000.
+    pub max_sessions: usize,
 }
 
 /// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
@@ -99,6 +104,7 @@ impl ServerConfig {
             replay_events: 1024,
             ack_frequency: None,
             socket_buffer: 4 * 1024 * 1024,
+            max_sessions: 100_000,
         }
     }
 }

@@ -42,6 +42,17 @@ pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     run_session(shared, connection).instrument(span).await;
 }
 
+/// The server is at `max_sessions`: finish the handshake only to say why,
+/// so the client sees a reason rather than a timeout.
+pub(crate) async fn refuse_full(shared: Arc<Shared>, incoming: quinn::Incoming) {
+    let remote = incoming.remote_address();
+    if let Ok(Ok(connection)) = timeout(shared.config.hello_timeout, incoming).await {
+        tracing::warn!(%remote, max = shared.config.max_sessions, "refused: server full");
+        let reason = format!("server full: {} sessions", shared.config.max_sessions);
+        connection.close((CloseCode::ServerFull as u32).into(), reason.as_bytes());
+    }
+}
+
 /// How a connection's life ended, which decides the session's fate.
 enum Ending {
     /// The client said goodbye (closed, or finished its stream): leave now.

@@ -71,7 +71,7 @@ impl Shared {
             .remove(&id);
     }
 
-    fn session_count(&self) -> usize {
+    pub(crate) fn session_count(&self) -> usize {
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -203,7 +203,11 @@ impl Server {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    tokio::spawn(connection::serve(self.shared.clone(), incoming));
+                    if self.shared.session_count() >= self.shared.config.max_sessions {
+                        tokio::spawn(connection::refuse_full(self.shared.clone(), incoming));
+                    } else {
+                        tokio::spawn(connection::serve(self.shared.clone(), incoming));
+                    }
                 }
                 _ = sweep.tick() => {
                     self.shared.table.expire_requests(Instant::now(), commands::deliver);

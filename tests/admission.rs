@@ -1,0 +1,42 @@
+//! Admission: beyond --max-sessions a new connection is closed with a clear
+//! reason, and the sessions already in are untouched.
+mod support;
+
+use partyline::client::{Client, ClientError};
+use partyline::protocol::{CloseCode, Event};
+use support::*;
+
+#[tokio::test]
+async fn beyond_the_session_cap_connections_are_refused_with_a_reason() {
+    let server = start_with(|c| c.max_sessions = 2).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, _bob_events) = server.client("bob").await;
+
+    match Client::connect(server.config("cyd")).await {
+        Err(ClientError::Connection(quinn::ConnectionError::ApplicationClosed(close))) => {
+            assert_eq!(close.error_code.into_inner(), CloseCode::ServerFull as u64);
+            assert!(String::from_utf8_lossy(&close.reason).contains("server full"));
+        }
+        Err(other) => panic!("expected a ServerFull close, got {other}"),
+        Ok(_) => panic!("a third session was admitted past the cap of 2"),
+    }
+
+    // The two sessions inside are untouched.
+    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+
+    // A place frees up when a session ends.
+    bob.close().await;
+    for _ in 0..100 {
+        if server.handle.session_count() < 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (cyd, _events) = server.client("cyd").await;
+    assert_eq!(cyd.presence().user_id, "cyd");
+}
