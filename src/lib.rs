@@ -6,6 +6,10 @@
 //! - [`party`]: the party rules and the sharded table; plain Rust, no I/O.
 //! - [`protocol`]: wire types and codecs; no I/O.
 
+// Nothing a peer sends may panic the server: no unwrap or expect outside
+// tests (the protocol module also forbids unchecked indexing).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod auth;
 pub mod certs;
 pub mod client;

@@ -1,6 +1,8 @@
 //! The `partyline` command: `serve` runs the server, `token` mints a signed
 //! identity token.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::{Args, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{ensure_dev_cert, load_identity};

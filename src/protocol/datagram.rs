@@ -38,28 +38,36 @@ pub struct ServerDatagram {
 }
 
 fn check_header(datagram: &[u8], header: usize) -> Result<(), DatagramError> {
-    if datagram.len() < header {
-        return Err(DatagramError::Truncated {
-            len: datagram.len(),
-            header,
-        });
-    }
-    match datagram[0] {
-        DATAGRAM_KIND_PARTY_DATA => Ok(()),
-        other => Err(DatagramError::UnknownKind(other)),
+    let truncated = DatagramError::Truncated {
+        len: datagram.len(),
+        header,
+    };
+    match datagram.first() {
+        _ if datagram.len() < header => Err(truncated),
+        Some(&DATAGRAM_KIND_PARTY_DATA) => Ok(()),
+        Some(&other) => Err(DatagramError::UnknownKind(other)),
+        None => Err(truncated),
     }
 }
 
-fn read_uuid(bytes: &[u8], at: usize) -> Uuid {
-    let mut raw = [0u8; 16];
-    raw.copy_from_slice(&bytes[at..at + 16]);
-    Uuid::from_bytes(raw)
+/// `N` bytes at `at`; the caller has checked the header length, so `None`
+/// would be a bug in the layout constants, reported as truncation.
+fn read_array<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], DatagramError> {
+    bytes
+        .get(at..at + N)
+        .and_then(|slice| slice.try_into().ok())
+        .ok_or(DatagramError::Truncated {
+            len: bytes.len(),
+            header: at + N,
+        })
 }
 
-fn read_i64(bytes: &[u8], at: usize) -> i64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(&bytes[at..at + 8]);
-    i64::from_le_bytes(raw)
+fn read_uuid(bytes: &[u8], at: usize) -> Result<Uuid, DatagramError> {
+    read_array::<16>(bytes, at).map(Uuid::from_bytes)
+}
+
+fn read_i64(bytes: &[u8], at: usize) -> Result<i64, DatagramError> {
+    read_array::<8>(bytes, at).map(i64::from_le_bytes)
 }
 
 pub fn encode_client_datagram(party_id: Uuid, op_code: i64, payload: &[u8]) -> Bytes {
@@ -74,8 +82,8 @@ pub fn encode_client_datagram(party_id: Uuid, op_code: i64, payload: &[u8]) -> B
 pub fn decode_client_datagram(datagram: Bytes) -> Result<ClientDatagram, DatagramError> {
     check_header(&datagram, CLIENT_DATAGRAM_HEADER_LEN)?;
     Ok(ClientDatagram {
-        party_id: read_uuid(&datagram, 1),
-        op_code: read_i64(&datagram, 17),
+        party_id: read_uuid(&datagram, 1)?,
+        op_code: read_i64(&datagram, 17)?,
         payload: datagram.slice(CLIENT_DATAGRAM_HEADER_LEN..),
     })
 }
@@ -95,9 +103,9 @@ pub fn encode_server_datagram(party_id: Uuid, sender: Uuid, op_code: i64, payloa
 pub fn decode_server_datagram(datagram: Bytes) -> Result<ServerDatagram, DatagramError> {
     check_header(&datagram, SERVER_DATAGRAM_HEADER_LEN)?;
     Ok(ServerDatagram {
-        party_id: read_uuid(&datagram, 1),
-        sender: read_uuid(&datagram, 17),
-        op_code: read_i64(&datagram, 33),
+        party_id: read_uuid(&datagram, 1)?,
+        sender: read_uuid(&datagram, 17)?,
+        op_code: read_i64(&datagram, 33)?,
         payload: datagram.slice(SERVER_DATAGRAM_HEADER_LEN..),
     })
 }

@@ -33,7 +33,10 @@ pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) -> Result<(), 
             max: MAX_FRAME_SIZE as usize,
         });
     }
-    filled[start..start + FRAME_HEADER_LEN].copy_from_slice(&(body_len as u32).to_le_bytes());
+    // The prefix was reserved above, so the range always exists.
+    if let Some(prefix) = filled.get_mut(start..start + FRAME_HEADER_LEN) {
+        prefix.copy_from_slice(&(body_len as u32).to_le_bytes());
+    }
     *out = filled;
     Ok(())
 }

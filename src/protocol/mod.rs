@@ -4,6 +4,9 @@
 //! codecs can be fuzzed and benchmarked in isolation. PROTOCOL.md at the
 //! crate root describes every byte; keep the two in step.
 
+// Everything here parses bytes a peer controls: no unchecked indexing.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod datagram;
 mod error;
 mod frame;
