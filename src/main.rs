@@ -175,6 +175,13 @@ struct ServeArgs {
     /// it new connections are closed with code 7 (ServerFull).
     #[arg(long, env = "PARTYLINE_MAX_SESSIONS", default_value_t = 100_000)]
     max_sessions: usize,
+    /// QUIC handshakes in progress at once; beyond it connections are refused.
+    #[arg(long, env = "PARTYLINE_MAX_HANDSHAKES", default_value_t = 256)]
+    max_handshakes: usize,
+    /// With more handshakes than this in progress, clients must prove their
+    /// address first (QUIC Retry).
+    #[arg(long, env = "PARTYLINE_RETRY_ABOVE", default_value_t = 32)]
+    retry_above: usize,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -292,6 +299,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.replay_events = args.replay_events;
     config.socket_buffer = args.socket_buffer;
     config.max_sessions = args.max_sessions;
+    config.max_handshakes = args.max_handshakes;
+    config.retry_above = args.retry_above;
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,
         max_delay: Duration::from_millis(args.max_ack_delay),

@@ -40,3 +40,32 @@ async fn beyond_the_session_cap_connections_are_refused_with_a_reason() {
     let (cyd, _events) = server.client("cyd").await;
     assert_eq!(cyd.presence().user_id, "cyd");
 }
+
+#[tokio::test]
+async fn under_handshake_pressure_clients_prove_their_address_and_still_get_in() {
+    // Threshold 0: every connection is asked to retry with a token first.
+    let server = start_with(|c| c.retry_above = 0).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, _events) = server.client("bob").await;
+    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+}
+
+#[tokio::test]
+async fn beyond_the_handshake_cap_connections_are_refused() {
+    let server = start_with(|c| c.max_handshakes = 0).await;
+    match Client::connect(server.config("ana")).await {
+        Err(ClientError::Connection(error)) => {
+            assert!(
+                error.to_string().to_lowercase().contains("refused"),
+                "{error}"
+            )
+        }
+        Err(other) => panic!("expected a refused connection, got {other}"),
+        Ok(_) => panic!("admitted past a handshake cap of 0"),
+    }
+}

@@ -14,15 +14,35 @@ use crate::protocol::{
 };
 use crate::wire::{read_frame, write_frame, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument;
 use uuid::Uuid;
 
+/// Counts a handshake in progress for as long as it lives.
+struct HandshakeSlot<'a>(&'a Shared);
+
+impl<'a> HandshakeSlot<'a> {
+    fn take(shared: &'a Shared) -> Self {
+        shared.handshakes.fetch_add(1, Ordering::Relaxed);
+        HandshakeSlot(shared)
+    }
+}
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.handshakes.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     let remote = incoming.remote_address();
-    let connection = match timeout(shared.config.hello_timeout, incoming).await {
+    let slot = HandshakeSlot::take(&shared);
+    let handshake = timeout(shared.config.hello_timeout, incoming).await;
+    drop(slot);
+    let connection = match handshake {
         Ok(Ok(connection)) => connection,
         Ok(Err(error)) => {
             tracing::debug!(%remote, %error, "handshake failed");

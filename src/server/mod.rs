@@ -20,6 +20,7 @@ use session::SessionRef;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     /// Live sessions, connected or in their grace window, for resume.
     sessions: Mutex<HashMap<SessionId, SessionRef>>,
+    /// QUIC handshakes in progress, for admission.
+    pub(crate) handshakes: AtomicUsize,
 }
 
 impl Shared {
@@ -178,6 +181,7 @@ impl Server {
             config,
             limits,
             sessions: Mutex::new(HashMap::new()),
+            handshakes: AtomicUsize::new(0),
         });
         Ok(Server { endpoint, shared })
     }
@@ -203,6 +207,7 @@ impl Server {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
+                    let Some(incoming) = self.admit(incoming) else { continue };
                     if self.shared.session_count() >= self.shared.config.max_sessions {
                         tokio::spawn(connection::refuse_full(self.shared.clone(), incoming));
                     } else {
@@ -222,6 +227,31 @@ impl Server {
         );
         let _ =
             tokio::time::timeout(self.shared.config.drain_timeout, self.endpoint.wait_idle()).await;
+    }
+
+    /// Decides per incoming connection: refuse when too many handshakes are
+    /// in progress, ask for address validation (Retry) when they pile up,
+    /// accept otherwise.
+    fn admit(&self, incoming: quinn::Incoming) -> Option<quinn::Incoming> {
+        let in_progress = self.shared.handshakes.load(Ordering::Relaxed);
+        let config = &self.shared.config;
+        if in_progress >= config.max_handshakes {
+            tracing::warn!(
+                in_progress,
+                "refusing a connection: too many handshakes in progress"
+            );
+            incoming.refuse();
+            return None;
+        }
+        if in_progress >= config.retry_above && !incoming.remote_address_validated() {
+            // Stateless: nothing is kept until the client comes back with
+            // the token, which proves it owns its address.
+            return match incoming.retry() {
+                Ok(()) => None,
+                Err(error) => Some(error.into_incoming()),
+            };
+        }
+        Some(incoming)
     }
 
     /// Runs the server on a background task (tests, embedding).
