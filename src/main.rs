@@ -182,6 +182,13 @@ struct ServeArgs {
     /// address first (QUIC Retry).
     #[arg(long, env = "PARTYLINE_RETRY_ABOVE", default_value_t = 32)]
     retry_above: usize,
+    /// Control commands per second per session (burst twice that); 0: no limit.
+    #[arg(long, env = "PARTYLINE_COMMAND_RATE", default_value_t = 50.0)]
+    command_rate: f64,
+    /// Party data messages per second per session, datagrams and reliable
+    /// each (burst twice that); 0: no limit.
+    #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0)]
+    data_rate: f64,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -301,6 +308,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.max_sessions = args.max_sessions;
     config.max_handshakes = args.max_handshakes;
     config.retry_above = args.retry_above;
+    config.command_rate = args.command_rate.max(0.0);
+    config.data_rate = args.data_rate.max(0.0);
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,
         max_delay: Duration::from_millis(args.max_ack_delay),

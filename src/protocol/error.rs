@@ -149,6 +149,8 @@ pub enum CloseCode {
     Superseded = 6,
     /// The server is at its session limit; try later or elsewhere.
     ServerFull = 7,
+    /// The session kept exceeding its rate limits.
+    RateLimited = 8,
 }
 
 impl CloseCode {
@@ -162,6 +164,7 @@ impl CloseCode {
             5 => CloseCode::FrameTooLarge,
             6 => CloseCode::Superseded,
             7 => CloseCode::ServerFull,
+            8 => CloseCode::RateLimited,
             _ => return None,
         })
     }

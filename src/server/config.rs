@@ -66,6 +66,13 @@ pub struct ServerConfig {
     /// its address (QUIC Retry, one extra round trip): a flood of Initials
     /// from spoofed addresses then costs a stateless reply each. Default 32.
     pub retry_above: usize,
+    /// Control commands per second per session (burst: twice that); over
+    /// it, commands are answered `RateLimited`. 0: unlimited. Default 50.
+    pub command_rate: f64,
+    /// Party data messages per second per session, datagrams and reliable
+    /// data each (burst: twice that); over it, datagrams are dropped and
+    /// reliable data is refused. 0: unlimited. Default 500.
+    pub data_rate: f64,
 }
 
 /// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
@@ -115,6 +122,8 @@ impl ServerConfig {
             max_sessions: 100_000,
             max_handshakes: 256,
             retry_above: 32,
+            command_rate: 50.0,
+            data_rate: 500.0,
         }
     }
 }

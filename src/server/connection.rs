@@ -4,18 +4,20 @@
 //! (clean close, protocol violation) or enters its grace window (loss).
 
 use super::grace;
+use super::limits::{RateLimit, Verdict};
 use super::session::{write_outbox, Outbound, Queued, ResumeRefusal, SessionLink, SessionRef};
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token};
 use crate::protocol::{
-    decode_body, decode_client_datagram, encode_server_datagram, ClientFrame, CloseCode, ErrorBody,
-    ErrorCode, Event, FrameError, Hello, Identity, Presence, Resume, Resumed, ResumedParty,
-    ServerFrame, Welcome, PROTOCOL_VERSION,
+    decode_body, decode_client_datagram, encode_server_datagram, ClientFrame, CloseCode, Command,
+    ErrorBody, ErrorCode, Event, FrameError, Hello, Identity, Presence, Resume, Resumed,
+    ResumedParty, ServerFrame, Welcome, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument;
@@ -357,6 +359,8 @@ fn ending_of(error: &ConnectionError) -> Ending {
 
 async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStream) -> Ending {
     let mut body = Vec::new();
+    let mut command_limit = RateLimit::new(shared.config.command_rate, Instant::now());
+    let mut data_limit = RateLimit::new(shared.config.data_rate, Instant::now());
     loop {
         match read_frame(recv, &mut body).await {
             Ok(true) => {}
@@ -379,7 +383,30 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
         }
         match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Request { id, command }) => {
-                commands::handle(shared, session, id, command)
+                // Reliable party data counts against the data limit, every
+                // other command against the command limit.
+                let limit = match command {
+                    Command::SendData { .. } => &mut data_limit,
+                    _ => &mut command_limit,
+                };
+                match limit.check(Instant::now()) {
+                    Verdict::Allow => commands::handle(shared, session, id, command),
+                    Verdict::Deny => {
+                        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        session.push(Outbound::Response {
+                            id,
+                            result: Err(refuse(
+                                ErrorCode::RateLimited,
+                                "too many commands; slow down (see Welcome limits)",
+                            )),
+                        });
+                    }
+                    Verdict::Disconnect => {
+                        tracing::warn!("closing: kept exceeding the command rate limit");
+                        session.close(CloseCode::RateLimited, "rate limit exceeded for too long");
+                        return Ending::Violation;
+                    }
+                }
             }
             Ok(ClientFrame::Hello(_)) => session.push(Outbound::FrameError(refuse(
                 ErrorCode::ProtocolViolation,
@@ -403,7 +430,22 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
     let me = session.session_id();
     let max_payload = shared.limits.max_datagram_data as usize;
     let mut recipients: Vec<SessionRef> = Vec::new();
+    let mut limit = RateLimit::new(shared.config.data_rate, Instant::now());
     while let Ok(datagram) = connection.read_datagram().await {
+        match limit.check(Instant::now()) {
+            Verdict::Allow => {}
+            // Dropped and counted, silently: a refusal per datagram would
+            // hand a flooder a reflector.
+            Verdict::Deny => {
+                shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Verdict::Disconnect => {
+                tracing::warn!("closing: kept exceeding the data rate limit");
+                session.close(CloseCode::RateLimited, "rate limit exceeded for too long");
+                break;
+            }
+        }
         let refused = |party_id, op_code, code, message: String| {
             session.push_event(Event::DataRefused {
                 party_id,

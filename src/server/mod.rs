@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod connection;
 mod grace;
+mod limits;
 mod session;
 
 pub use config::{AckFrequency, AuthMode, ServerConfig};
@@ -20,7 +21,7 @@ use session::SessionRef;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     sessions: Mutex<HashMap<SessionId, SessionRef>>,
     /// QUIC handshakes in progress, for admission.
     pub(crate) handshakes: AtomicUsize,
+    /// Commands refused and datagrams dropped by the rate limits.
+    pub(crate) rate_limited: AtomicU64,
 }
 
 impl Shared {
@@ -182,6 +185,7 @@ impl Server {
             limits,
             sessions: Mutex::new(HashMap::new()),
             handshakes: AtomicUsize::new(0),
+            rate_limited: AtomicU64::new(0),
         });
         Ok(Server { endpoint, shared })
     }
@@ -284,6 +288,11 @@ impl ServerHandle {
     /// Sessions alive now, connected or waiting in their grace window.
     pub fn session_count(&self) -> usize {
         self.shared.session_count()
+    }
+
+    /// Commands refused and datagrams dropped by the rate limits so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.shared.rate_limited.load(Ordering::Relaxed)
     }
 
     /// Stops the server as Ctrl-C would, and waits for it.

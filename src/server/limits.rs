@@ -1,0 +1,100 @@
+//! Per-session rate limits: a token bucket, plus a count of refusals so a
+//! client that keeps flooding is cut off instead of costing a refusal each.
+//! Pure: time comes in as an argument.
+
+use std::time::{Duration, Instant};
+
+/// What to do with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Allow,
+    /// Over the limit: refuse (commands) or drop (data).
+    Deny,
+    /// Over the limit for too long: close the connection.
+    Disconnect,
+}
+
+/// How long refusals are counted before the count starts over.
+const VIOLATION_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub(crate) struct RateLimit {
+    /// Tokens per second; 0 disables the limit.
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+    violations: u64,
+    window_start: Instant,
+}
+
+impl RateLimit {
+    /// `rate` per second with a burst of twice that; `rate == 0` never limits.
+    pub(crate) fn new(rate: f64, now: Instant) -> Self {
+        let burst = (rate * 2.0).max(1.0);
+        RateLimit {
+            rate,
+            burst,
+            tokens: burst,
+            last: now,
+            violations: 0,
+            window_start: now,
+        }
+    }
+
+    pub(crate) fn check(&mut self, now: Instant) -> Verdict {
+        if self.rate <= 0.0 {
+            return Verdict::Allow;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Allow;
+        }
+        if now.saturating_duration_since(self.window_start) > VIOLATION_WINDOW {
+            self.window_start = now;
+            self.violations = 0;
+        }
+        self.violations += 1;
+        // Refusing more than the whole window's allowance means the client
+        // is not slowing down: cut it off.
+        if self.violations as f64 > self.rate * VIOLATION_WINDOW.as_secs_f64() {
+            Verdict::Disconnect
+        } else {
+            Verdict::Deny
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_rate_then_a_disconnect_for_a_flood() {
+        let start = Instant::now();
+        let mut limit = RateLimit::new(5.0, start);
+        let allowed = (0..20)
+            .filter(|_| limit.check(start) == Verdict::Allow)
+            .count();
+        assert_eq!(allowed, 10, "a burst of twice the rate");
+        // One second later, five more tokens.
+        let later = start + Duration::from_secs(1);
+        let allowed = (0..20)
+            .filter(|_| limit.check(later) == Verdict::Allow)
+            .count();
+        assert_eq!(allowed, 5);
+        // Keep flooding: after the window's allowance of refusals, cut off.
+        let verdicts: Vec<Verdict> = (0..100).map(|_| limit.check(later)).collect();
+        assert_eq!(verdicts.last(), Some(&Verdict::Disconnect));
+    }
+
+    #[test]
+    fn zero_means_unlimited() {
+        let now = Instant::now();
+        let mut limit = RateLimit::new(0.0, now);
+        assert!((0..10_000).all(|_| limit.check(now) == Verdict::Allow));
+    }
+}

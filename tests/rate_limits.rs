@@ -1,0 +1,96 @@
+//! Per-session rate limits: refusals over the limit, recovery after it, and
+//! a flooder cut off, while other sessions are not affected.
+mod support;
+
+use partyline::client::{ClientError, ClientEvent, DisconnectReason};
+use partyline::protocol::{CloseCode, ErrorCode, Event};
+use std::time::Duration;
+use support::*;
+
+#[tokio::test]
+async fn commands_over_the_rate_are_refused_then_allowed_again() {
+    let server = start_with(|c| c.command_rate = 5.0).await;
+    let (ana, _events) = server.client("ana").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let mut refused = 0;
+    for _ in 0..30 {
+        match ana.get_party(party).await {
+            Ok(_) => {}
+            Err(error) => {
+                assert_eq!(error.code(), Some(ErrorCode::RateLimited), "{error}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused >= 10,
+        "a burst of 10 then refusals, got {refused} refused"
+    );
+    assert!(server.handle.rate_limited() >= refused);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ana.get_party(party).await.expect("tokens came back");
+}
+
+#[tokio::test]
+async fn datagrams_over_the_rate_are_dropped_without_a_reply() {
+    let server = start_with(|c| c.data_rate = 10.0).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+    for _ in 0..60 {
+        ana.send_data(party, 1, b"spam").unwrap();
+    }
+    // The burst (20) got through; the rest were dropped and counted.
+    for _ in 0..20 {
+        assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
+    }
+    for _ in 0..100 {
+        if server.handle.rate_limited() >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(server.handle.rate_limited() >= 40);
+    // No refusal events for dropped datagrams, and ana is still in.
+    ana.get_party(party).await.unwrap();
+    assert!(ana_events.try_next().is_none());
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_flooding_is_cut_off_and_others_go_on() {
+    let server = start_with(|c| c.command_rate = 5.0).await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    let party = bob.create_party(true, 4, "").await.unwrap().party_id;
+    let (eve, mut eve_events) = server.client("eve").await;
+    eve.join_party(party).await.unwrap();
+    next_event(&mut bob_events).await;
+    let mut cut = false;
+    for _ in 0..500 {
+        if let Err(
+            ClientError::Disconnected | ClientError::Protocol(_) | ClientError::Connection(_),
+        ) = eve.get_party(party).await
+        {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the flooder was disconnected");
+    loop {
+        match next(&mut eve_events).await {
+            ClientEvent::Disconnected(DisconnectReason::ClosedByServer { code, .. }) => {
+                assert_eq!(code, CloseCode::RateLimited as u64);
+                break;
+            }
+            ClientEvent::Disconnected(other) => panic!("unexpected reason {other:?}"),
+            _ => {}
+        }
+    }
+    // A flooder gets no grace window: it leaves at once, and bob is fine.
+    match next_event(&mut bob_events).await {
+        Event::MemberLeft { presence, .. } => assert_eq!(presence.user_id, "eve"),
+        other => panic!("unexpected {other:?}"),
+    }
+    bob.get_party(party).await.unwrap();
+}
