@@ -189,6 +189,9 @@ struct ServeArgs {
     /// each (burst twice that); 0: no limit.
     #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0)]
     data_rate: f64,
+    /// Parties one session may be in at once (seats and join requests).
+    #[arg(long, env = "PARTYLINE_MAX_PARTIES_PER_SESSION", default_value_t = 16)]
+    max_parties_per_session: usize,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -309,6 +312,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.max_handshakes = args.max_handshakes;
     config.retry_above = args.retry_above;
     config.command_rate = args.command_rate.max(0.0);
+    config.max_parties_per_session = args.max_parties_per_session;
     config.data_rate = args.data_rate.max(0.0);
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,

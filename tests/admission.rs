@@ -69,3 +69,27 @@ async fn beyond_the_handshake_cap_connections_are_refused() {
         Ok(_) => panic!("admitted past a handshake cap of 0"),
     }
 }
+
+#[tokio::test]
+async fn a_session_holds_at_most_the_allowed_parties_seats_and_requests_together() {
+    let server = start_with(|c| c.max_parties_per_session = 2).await;
+    let (ana, _ana_events) = server.client("ana").await;
+    let (bob, _bob_events) = server.client("bob").await;
+    let first = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let closed = bob.create_party(false, 4, "").await.unwrap().party_id;
+    // A waiting request counts too.
+    ana.join_party(closed).await.unwrap();
+    let error = ana.create_party(true, 4, "").await.unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(partyline::protocol::ErrorCode::TooManyParties)
+    );
+    let other = bob.create_party(true, 4, "").await.unwrap().party_id;
+    assert_eq!(
+        ana.join_party(other).await.unwrap_err().code(),
+        Some(partyline::protocol::ErrorCode::TooManyParties)
+    );
+    // Leaving frees a place.
+    ana.leave(first).await.unwrap();
+    ana.join_party(other).await.unwrap();
+}

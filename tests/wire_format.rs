@@ -146,11 +146,12 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::MalformedFrame,
         ErrorCode::ProtocolViolation,
         ErrorCode::ResumeRefused,
+        ErrorCode::TooManyParties,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=19).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=20).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }

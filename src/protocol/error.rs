@@ -33,6 +33,9 @@ pub enum ErrorCode {
     /// A resume token that is unknown, used, expired (grace window over) or
     /// another user's: start a new session.
     ResumeRefused,
+    /// This session already has as many parties (seats and waiting
+    /// requests together) as the server allows.
+    TooManyParties,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -59,6 +62,7 @@ impl ErrorCode {
             ErrorCode::MalformedFrame => 17,
             ErrorCode::ProtocolViolation => 18,
             ErrorCode::ResumeRefused => 19,
+            ErrorCode::TooManyParties => 20,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -92,6 +96,7 @@ impl From<u16> for ErrorCode {
             17 => ErrorCode::MalformedFrame,
             18 => ErrorCode::ProtocolViolation,
             19 => ErrorCode::ResumeRefused,
+            20 => ErrorCode::TooManyParties,
             other => ErrorCode::Unknown(other),
         }
     }

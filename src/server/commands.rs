@@ -64,6 +64,23 @@ fn effects_only(
 
 pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Command) {
     let me = session.session_id();
+    if matches!(
+        command,
+        Command::CreateParty { .. } | Command::JoinParty { .. }
+    ) {
+        let limit = shared.config.max_parties_per_session;
+        if session.party_ids().len() >= limit {
+            let message = format!(
+                "this session is already in {limit} parties (seats and requests), the most allowed"
+            );
+            respond(
+                session,
+                id,
+                Err(ErrorBody::new(ErrorCode::TooManyParties, message)),
+            );
+            return;
+        }
+    }
     match command {
         Command::CreateParty {
             open,

@@ -73,6 +73,9 @@ pub struct ServerConfig {
     /// data each (burst: twice that); over it, datagrams are dropped and
     /// reliable data is refused. 0: unlimited. Default 500.
     pub data_rate: f64,
+    /// Parties one session may be in at once, seats and waiting join
+    /// requests together. Default 16.
+    pub max_parties_per_session: usize,
 }
 
 /// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
@@ -124,6 +127,7 @@ impl ServerConfig {
             retry_above: 32,
             command_rate: 50.0,
             data_rate: 500.0,
+            max_parties_per_session: 16,
         }
     }
 }
