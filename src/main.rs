@@ -192,6 +192,9 @@ struct ServeArgs {
     /// Parties one session may be in at once (seats and join requests).
     #[arg(long, env = "PARTYLINE_MAX_PARTIES_PER_SESSION", default_value_t = 16)]
     max_parties_per_session: usize,
+    /// Serve Prometheus text metrics over HTTP on this address (off by default).
+    #[arg(long, env = "PARTYLINE_METRICS")]
+    metrics: Option<SocketAddr>,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -313,6 +316,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.retry_above = args.retry_above;
     config.command_rate = args.command_rate.max(0.0);
     config.max_parties_per_session = args.max_parties_per_session;
+    config.metrics = args.metrics;
     config.data_rate = args.data_rate.max(0.0);
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,

@@ -181,7 +181,10 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             party_id,
             op_code,
             data,
-        } => send_reliable(shared, session, id, party_id, op_code, data),
+        } => {
+            super::metrics::count(&shared.metrics.reliable_data_in);
+            send_reliable(shared, session, id, party_id, op_code, data)
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub struct ServerConfig {
     /// Parties one session may be in at once, seats and waiting join
     /// requests together. Default 16.
     pub max_parties_per_session: usize,
+    /// Serve Prometheus text metrics over HTTP on this address. Default off.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
@@ -128,6 +130,7 @@ impl ServerConfig {
             command_rate: 50.0,
             data_rate: 500.0,
             max_parties_per_session: 16,
+            metrics: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::grace;
 use super::limits::{RateLimit, Verdict};
+use super::metrics;
 use super::session::{write_outbox, Outbound, Queued, ResumeRefusal, SessionLink, SessionRef};
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token};
@@ -189,6 +190,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
         }
         Err(refusal) => {
             tracing::info!(code = %refusal.code, message = %refusal.message, "hello refused");
+            metrics::count(&shared.metrics.refused_hello);
             let _ = write_frame(&mut send, &ServerFrame::Refused(refusal.clone())).await;
             let _ = send.finish();
             // Give the Refused frame a moment to arrive before the close
@@ -218,7 +220,12 @@ fn open_session(
                 username,
                 session_id: Uuid::new_v4(),
             };
-            let session = Arc::new(SessionLink::new(presence, shared.config.replay_events));
+            let session = Arc::new(SessionLink::new(
+                presence,
+                shared.config.replay_events,
+                shared.metrics.clone(),
+            ));
+            metrics::count(&shared.metrics.sessions_started);
             shared.register_session(session.clone());
             (session, None)
         }
@@ -241,6 +248,7 @@ fn open_session(
                     "that resume token belongs to another user",
                 ));
             }
+            metrics::count(&shared.metrics.sessions_resumed);
             (session, Some((secret, last_event_seq)))
         }
     };
@@ -383,6 +391,7 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
         }
         match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Request { id, command }) => {
+                metrics::count(&shared.metrics.commands);
                 // Reliable party data counts against the data limit, every
                 // other command against the command limit.
                 let limit = match command {
@@ -402,6 +411,7 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
                         });
                     }
                     Verdict::Disconnect => {
+                        metrics::count(&shared.metrics.rate_limit_disconnects);
                         tracing::warn!("closing: kept exceeding the command rate limit");
                         session.close(CloseCode::RateLimited, "rate limit exceeded for too long");
                         return Ending::Violation;
@@ -432,6 +442,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
     let mut recipients: Vec<SessionRef> = Vec::new();
     let mut limit = RateLimit::new(shared.config.data_rate, Instant::now());
     while let Ok(datagram) = connection.read_datagram().await {
+        metrics::count(&shared.metrics.datagrams_in);
         match limit.check(Instant::now()) {
             Verdict::Allow => {}
             // Dropped and counted, silently: a refusal per datagram would
@@ -441,6 +452,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
                 continue;
             }
             Verdict::Disconnect => {
+                metrics::count(&shared.metrics.rate_limit_disconnects);
                 tracing::warn!("closing: kept exceeding the data rate limit");
                 session.close(CloseCode::RateLimited, "rate limit exceeded for too long");
                 break;
@@ -465,6 +477,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
                 "datagram payload of {} bytes exceeds the limit of {max_payload}",
                 data.payload.len()
             );
+            metrics::count(&shared.metrics.dropped_oversize);
             refused(
                 data.party_id,
                 data.op_code,
@@ -477,10 +490,15 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             party.data_recipients(me, &mut recipients).map(drop)
         });
         if let Err(error) = checked {
+            metrics::count(&shared.metrics.dropped_not_member);
             recipients.clear();
             refused(data.party_id, data.op_code, error.code(), error.to_string());
             continue;
         }
+        shared
+            .metrics
+            .datagrams_out
+            .fetch_add(recipients.len() as u64, Ordering::Relaxed);
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);
         for recipient in recipients.drain(..) {
             recipient.send_datagram(outgoing.clone());

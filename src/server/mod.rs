@@ -6,6 +6,7 @@ mod config;
 mod connection;
 mod grace;
 mod limits;
+mod metrics;
 mod session;
 
 pub use config::{AckFrequency, AuthMode, ServerConfig};
@@ -52,6 +53,7 @@ pub(crate) struct Shared {
     pub(crate) handshakes: AtomicUsize,
     /// Commands refused and datagrams dropped by the rate limits.
     pub(crate) rate_limited: AtomicU64,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Shared {
 pub struct Server {
     endpoint: Endpoint,
     shared: Arc<Shared>,
+    metrics_listener: Option<std::net::TcpListener>,
 }
 
 /// Transport settings chosen for a party server; see QUIC-NOTES.md.
@@ -169,6 +172,18 @@ impl Server {
     /// Binds the UDP socket. Must be called inside a tokio runtime.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         let server_config = quinn_server_config(&config)?;
+        // Bound here, so a taken port fails at start, not later.
+        let metrics_listener = match config.metrics {
+            None => None,
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                Some(listener)
+            }
+        };
         let endpoint = bind_endpoint(server_config, &config)?;
         let limits = Limits {
             max_frame_size: MAX_FRAME_SIZE,
@@ -186,12 +201,24 @@ impl Server {
             sessions: Mutex::new(HashMap::new()),
             handshakes: AtomicUsize::new(0),
             rate_limited: AtomicU64::new(0),
+            metrics: Arc::default(),
         });
-        Ok(Server { endpoint, shared })
+        Ok(Server {
+            endpoint,
+            shared,
+            metrics_listener,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.endpoint.local_addr()
+    }
+
+    /// Where the Prometheus metrics are served, when `config.metrics` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Number of parties alive now (for operators and tests).
@@ -201,8 +228,20 @@ impl Server {
 
     /// Serves until `shutdown` completes, then closes every connection with
     /// `ServerShutdown` and waits up to the drain timeout for them to go.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let metrics_task = match self
+            .metrics_listener
+            .take()
+            .map(tokio::net::TcpListener::from_std)
+        {
+            Some(Ok(listener)) => Some(tokio::spawn(metrics::serve(listener, self.shared.clone()))),
+            Some(Err(error)) => {
+                tracing::error!(%error, "metrics endpoint unavailable");
+                None
+            }
+            None => None,
+        };
         let sweep_every = (self.shared.config.join_request_ttl / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut sweep = tokio::time::interval(sweep_every);
@@ -213,6 +252,7 @@ impl Server {
                     let Some(incoming) = incoming else { break };
                     let Some(incoming) = self.admit(incoming) else { continue };
                     if self.shared.session_count() >= self.shared.config.max_sessions {
+                        metrics::count(&self.shared.metrics.refused_server_full);
                         tokio::spawn(connection::refuse_full(self.shared.clone(), incoming));
                     } else {
                         tokio::spawn(connection::serve(self.shared.clone(), incoming));
@@ -223,6 +263,9 @@ impl Server {
                 }
                 _ = &mut shutdown => break,
             }
+        }
+        if let Some(task) = metrics_task {
+            task.abort();
         }
         tracing::info!("shutting down: closing every connection");
         self.endpoint.close(
@@ -244,6 +287,7 @@ impl Server {
                 in_progress,
                 "refusing a connection: too many handshakes in progress"
             );
+            metrics::count(&self.shared.metrics.refused_handshake_cap);
             incoming.refuse();
             return None;
         }
@@ -251,7 +295,10 @@ impl Server {
             // Stateless: nothing is kept until the client comes back with
             // the token, which proves it owns its address.
             return match incoming.retry() {
-                Ok(()) => None,
+                Ok(()) => {
+                    metrics::count(&self.shared.metrics.retries_sent);
+                    None
+                }
                 Err(error) => Some(error.into_incoming()),
             };
         }

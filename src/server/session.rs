@@ -85,6 +85,7 @@ pub(crate) struct SessionLink {
     /// Parties where this session has a seat or a join request; kept by the
     /// party table under its shard locks.
     parties: Mutex<HashSet<PartyId>>,
+    metrics: Arc<super::metrics::Metrics>,
 }
 
 /// The link type stored in the party table.
@@ -95,7 +96,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionLink {
-    pub(crate) fn new(presence: Presence, replay_events: usize) -> Self {
+    pub(crate) fn new(
+        presence: Presence,
+        replay_events: usize,
+        metrics: Arc<super::metrics::Metrics>,
+    ) -> Self {
         SessionLink {
             presence,
             connection: RwLock::new(None),
@@ -109,6 +114,7 @@ impl SessionLink {
                 ended: false,
             }),
             parties: Mutex::new(HashSet::new()),
+            metrics,
         }
     }
 
@@ -264,6 +270,7 @@ impl SessionLink {
     }
 
     fn close_for_slow_consumer(&self) {
+        super::metrics::count(&self.metrics.slow_consumers);
         tracing::warn!(session = %self.session_id(), "slow consumer: outbox full, closing");
         self.close(
             CloseCode::SlowConsumer,

@@ -20,6 +20,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where Prometheus metrics are served, if the config asked for them.
+    pub metrics: Option<SocketAddr>,
     pub certs: Vec<CertificateDer<'static>>,
     pub handle: ServerHandle,
 }
@@ -37,6 +39,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let addr = server.local_addr().expect("local addr");
     TestServer {
         addr,
+        metrics: server.metrics_addr(),
         certs,
         handle: server.spawn(),
     }

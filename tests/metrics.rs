@@ -1,0 +1,69 @@
+//! The Prometheus endpoint counts what happens, over real HTTP.
+mod support;
+
+use partyline::client::ClientEvent;
+use std::io::{Read, Write};
+use support::*;
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    response
+}
+
+fn value(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
+    let server = start_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let addr = server.metrics.expect("metrics address");
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+    ana.send_data(party, 1, b"hello").unwrap();
+    assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
+    // A datagram for a party it is not in: dropped, counted as not_member.
+    bob.send_data(uuid::Uuid::new_v4(), 1, b"x").unwrap();
+    next_event(&mut bob_events).await;
+
+    let text = tokio::task::spawn_blocking(move || scrape(addr))
+        .await
+        .unwrap();
+    assert_eq!(value(&text, "partyline_sessions "), 2);
+    assert_eq!(value(&text, "partyline_parties "), 1);
+    assert_eq!(value(&text, "partyline_sessions_total{kind=\"new\"}"), 2);
+    assert!(value(&text, "partyline_commands_total ") >= 2);
+    assert_eq!(
+        value(
+            &text,
+            "partyline_data_total{direction=\"in\",path=\"datagram\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        value(
+            &text,
+            "partyline_data_total{direction=\"out\",path=\"datagram\"}"
+        ),
+        1
+    );
+    assert_eq!(
+        value(&text, "partyline_dropped_total{cause=\"not_member\"}"),
+        1
+    );
+    assert!(text.contains("# TYPE partyline_refusals_total counter"));
+}
