@@ -233,3 +233,85 @@ async fn shutdown_tells_clients_the_server_is_going_away() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn extra_streams_cannot_be_opened_and_the_session_goes_on() {
+    let server = start().await;
+    let (_e, connection, mut send, mut recv) = raw_session(&server).await;
+    // The server grants one bidirectional stream and no unidirectional ones:
+    // a second open waits for credit that never comes.
+    let uni =
+        tokio::time::timeout(std::time::Duration::from_millis(300), connection.open_uni()).await;
+    assert!(uni.is_err(), "a unidirectional stream was granted");
+    let bi =
+        tokio::time::timeout(std::time::Duration::from_millis(300), connection.open_bi()).await;
+    assert!(bi.is_err(), "a second bidirectional stream was granted");
+    let create = ClientFrame::Request {
+        id: 1,
+        command: Command::CreateParty {
+            open: true,
+            max_size: 2,
+            label: String::new(),
+        },
+    };
+    send.write_all(&frame(&create)).await.unwrap();
+    assert!(matches!(
+        read_server_frame(&mut recv).await,
+        ServerFrame::Response {
+            id: 1,
+            result: Ok(_)
+        }
+    ));
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_frame_cut_off_mid_body_closes_only_that_connection() {
+    let server = start().await;
+    let (_e, connection, mut send, _recv) = raw_session(&server).await;
+    // Ten bytes announced, five sent, then the stream ends.
+    send.write_all(&[10, 0, 0, 0, 1, 2, 3, 4, 5]).await.unwrap();
+    send.finish().unwrap();
+    match tokio::time::timeout(WAIT, connection.closed())
+        .await
+        .unwrap()
+    {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(
+                close.error_code.into_inner(),
+                CloseCode::ProtocolViolation as u64
+            )
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn the_server_stamps_the_sender_so_it_cannot_be_forged() {
+    let server = start().await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let (_e, connection, mut send, mut recv) = raw_session(&server).await;
+    let join = ClientFrame::Request {
+        id: 1,
+        command: Command::JoinParty { party_id: party },
+    };
+    send.write_all(&frame(&join)).await.unwrap();
+    let _ = read_server_frame(&mut recv).await;
+    next_event(&mut ana_events).await;
+    // A payload dressed up as if it came from ana: the layout has no sender
+    // field, so it is just bytes; the server stamps the real sender.
+    let mut forged = ana.session_id().as_bytes().to_vec();
+    forged.extend_from_slice(b"i am ana");
+    connection
+        .send_datagram(encode_client_datagram(party, 1, &forged))
+        .unwrap();
+    match next(&mut ana_events).await {
+        partyline::client::ClientEvent::Data(data) => {
+            assert_ne!(data.sender, ana.session_id());
+            assert_eq!(&data.data[..], &forged[..]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
