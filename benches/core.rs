@@ -95,6 +95,29 @@ fn party_rules(c: &mut Criterion) {
     group.finish();
 }
 
+/// 1,024 open four-seat parties, each with its leader, on `shards` shards.
+fn table_of_parties(shards: usize) -> (PartyTable<NoLink>, Vec<PartyId>) {
+    let table = PartyTable::<NoLink>::new(shards);
+    let parties = (0..1024u128)
+        .map(|i| {
+            // Spread over the shards the way random v4 ids would be.
+            let id = PartyId::from_u128((i << 64) | (i * 2_654_435_761));
+            let leader = Seat::new(
+                presence(1_000_000 + i),
+                NoLink(SessionId::from_u128(1_000_000 + i)),
+            );
+            let settings = PartySettings {
+                open: true,
+                max_size: 4,
+                label: String::new(),
+            };
+            table.create(id, leader, settings).unwrap();
+            id
+        })
+        .collect();
+    (table, parties)
+}
+
 /// join+leave pairs on a table of 1,024 four-seat parties from several
 /// threads: the sharded table against the same table with one shard.
 fn table_contention(c: &mut Criterion) {
@@ -104,25 +127,8 @@ fn table_contention(c: &mut Criterion) {
     group.throughput(Throughput::Elements(threads as u64 * pairs_per_thread));
     group.sample_size(20);
     for shards in [1usize, 64] {
-        let table = Arc::new(PartyTable::<NoLink>::new(shards));
-        let parties: Arc<Vec<PartyId>> = Arc::new(
-            (0..1024u128)
-                .map(|i| {
-                    let id = PartyId::from_u128((i << 64) | (i * 2_654_435_761));
-                    let leader = Seat::new(
-                        presence(1_000_000 + i),
-                        NoLink(SessionId::from_u128(1_000_000 + i)),
-                    );
-                    let settings = PartySettings {
-                        open: true,
-                        max_size: 4,
-                        label: String::new(),
-                    };
-                    table.create(id, leader, settings).unwrap();
-                    id
-                })
-                .collect(),
-        );
+        let (table, parties) = table_of_parties(shards);
+        let (table, parties) = (Arc::new(table), Arc::new(parties));
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("{shards}_shards")),
             &shards,
@@ -212,23 +218,7 @@ fn fan_out(c: &mut Criterion) {
 fn table_single_core(c: &mut Criterion) {
     let mut group = c.benchmark_group("table_join_leave_one_core");
     group.throughput(Throughput::Elements(1));
-    let table = PartyTable::<NoLink>::new(64);
-    let parties: Vec<PartyId> = (0..1024u128)
-        .map(|i| {
-            let id = PartyId::from_u128((i << 64) | (i * 2_654_435_761));
-            let leader = Seat::new(
-                presence(1_000_000 + i),
-                NoLink(SessionId::from_u128(1_000_000 + i)),
-            );
-            let settings = PartySettings {
-                open: true,
-                max_size: 4,
-                label: String::new(),
-            };
-            table.create(id, leader, settings).unwrap();
-            id
-        })
-        .collect();
+    let (table, parties) = table_of_parties(64);
     let who = presence(7);
     let session = who.session_id;
     let now = Instant::now();
