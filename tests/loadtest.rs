@@ -104,3 +104,23 @@ async fn nonsense_loads_are_refused() {
     config.parties = 0;
     assert!(run(config).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_closed_party_forms_under_the_command_rate_limit() {
+    // Party 1 of 2 is closed: its leader accepts 59 requests in a burst,
+    // beyond a command rate of 10/s (burst 20); the generator waits and retries.
+    let server = start_with(|c| c.command_rate = 10.0).await;
+    let mut config = load(&server);
+    config.parties = 2;
+    config.party_size = 60;
+    config.rate_hz = 0.0;
+    config.duration = Duration::from_millis(100);
+    let report = run(config)
+        .await
+        .expect("the parties form despite the limit");
+    assert!(report.accept.0 > Duration::ZERO);
+    assert!(
+        server.handle.rate_limited() > 0,
+        "the limit was actually hit"
+    );
+}
