@@ -119,8 +119,7 @@ async fn a_valid_token_gives_the_identity_it_names() {
     assert_eq!(client.presence().username, "Seven");
 }
 
-async fn refused_with(server: &TestServer, config: ClientConfig) -> ClientError {
-    let _ = server;
+async fn refused_with(config: ClientConfig) -> ClientError {
     Client::connect(config).await.err().expect("refused")
 }
 
@@ -141,7 +140,7 @@ async fn bad_expired_and_tampered_tokens_are_refused_clearly() {
     .map(|(token, needle)| (token.to_string(), needle));
     for (token, needle) in cases {
         let config = ClientConfig::with_token(server.addr, server.certs.clone(), &token);
-        let error = refused_with(&server, config).await;
+        let error = refused_with(config).await;
         match error {
             ClientError::Refused(body) => {
                 assert_eq!(body.code, ErrorCode::Unauthenticated);
@@ -159,7 +158,7 @@ async fn bad_expired_and_tampered_tokens_are_refused_clearly() {
     let forged = token.replacen(&hex_of("alice"), &hex_of("mallo"), 1);
     assert_ne!(forged, token);
     let config = ClientConfig::with_token(server.addr, server.certs.clone(), &forged);
-    let error = refused_with(&server, config).await;
+    let error = refused_with(config).await;
     assert_eq!(error.code(), Some(ErrorCode::Unauthenticated));
 }
 
@@ -170,12 +169,12 @@ fn hex_of(text: &str) -> String {
 #[tokio::test]
 async fn identity_modes_do_not_mix() {
     let tokens = token_server().await;
-    let error = refused_with(&tokens, tokens.config("dev-user")).await;
+    let error = refused_with(tokens.config("dev-user")).await;
     assert_eq!(error.code(), Some(ErrorCode::Unauthenticated));
 
     let dev = start().await;
     let token = mint_token_for(SECRET, "u", "n", Duration::from_secs(60));
     let config = ClientConfig::with_token(dev.addr, dev.certs.clone(), &token);
-    let error = refused_with(&dev, config).await;
+    let error = refused_with(config).await;
     assert_eq!(error.code(), Some(ErrorCode::Unauthenticated));
 }

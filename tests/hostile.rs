@@ -43,18 +43,6 @@ async fn read_server_frame(recv: &mut quinn::RecvStream) -> ServerFrame {
     decode_body(&body).unwrap()
 }
 
-/// A well-behaved pair that must not notice anything.
-async fn bystanders_still_served(server: &TestServer) {
-    let (ana, mut ana_events) = server.client("ana-bystander").await;
-    let (bob, _) = server.client("bob-bystander").await;
-    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
-    bob.join_party(party).await.unwrap();
-    assert!(matches!(
-        next_event(&mut ana_events).await,
-        Event::MemberJoined { .. }
-    ));
-}
-
 #[tokio::test]
 async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on() {
     let server = start().await;

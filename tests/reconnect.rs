@@ -2,43 +2,15 @@
 //! resumes, and tells the application what happened.
 mod support;
 
-use partyline::client::{Client, ClientEvent, DisconnectReason, Events};
+use partyline::client::ClientEvent;
 use partyline::protocol::{ErrorCode, Event, LeaveReason, Resumed};
-use partyline::server::ServerConfig;
 use std::time::Duration;
 use support::relay::Relay;
 use support::*;
 
-fn fast(config: &mut ServerConfig) {
-    config.idle_timeout = Duration::from_millis(1000);
-    config.keep_alive = Duration::from_millis(200);
-}
-
-async fn via_relay(
-    server: &TestServer,
-    relay: &Relay,
-    user: &str,
-    auto_reconnect: bool,
-) -> (Client, Events) {
-    let mut config = server.config(user);
-    config.server_addr = relay.addr;
-    config.idle_timeout = Duration::from_millis(1000);
-    config.keep_alive = Duration::from_millis(200);
-    config.auto_reconnect = auto_reconnect;
-    config.reconnect_for = Duration::from_secs(20);
-    Client::connect(config).await.expect("connects")
-}
-
-async fn expect_lost(events: &mut Events) {
-    match next(events).await {
-        ClientEvent::Disconnected(DisconnectReason::ConnectionLost(_)) => {}
-        other => panic!("expected a lost connection, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn the_sdk_reconnects_resumes_and_replays_by_itself() {
-    let server = start_with(fast).await;
+    let server = start_with(fast_loss_detection).await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = server.client("ana").await;
     let (bob, mut bob_events) = via_relay(&server, &relay, "bob", true).await;
@@ -87,7 +59,7 @@ async fn the_sdk_reconnects_resumes_and_replays_by_itself() {
 #[tokio::test]
 async fn a_missed_window_is_reported_and_a_new_session_started() {
     let server = start_with(|c| {
-        fast(c);
+        fast_loss_detection(c);
         c.grace = Duration::from_millis(1000);
     })
     .await;
@@ -126,7 +98,7 @@ async fn a_missed_window_is_reported_and_a_new_session_started() {
 
 #[tokio::test]
 async fn with_auto_reconnect_off_the_application_decides() {
-    let server = start_with(fast).await;
+    let server = start_with(fast_loss_detection).await;
     let relay = Relay::start(server.addr).await;
     let (_bob, mut bob_events) = via_relay(&server, &relay, "bob", false).await;
     relay.blackhole(true);

@@ -4,33 +4,14 @@
 mod support;
 
 use bytes::Bytes;
-use partyline::client::{Client, ClientConfig, ClientEvent, DisconnectReason, Events};
+use partyline::client::{Client, ClientConfig, ClientEvent, Events};
 use partyline::protocol::{ErrorCode, Event, LeaveReason, Resume, Resumed};
-use partyline::server::ServerConfig;
 use std::time::{Duration, Instant};
 use support::relay::Relay;
 use support::*;
 
-const IDLE: Duration = Duration::from_millis(1000);
-
-fn fast_loss_detection(config: &mut ServerConfig) {
-    config.idle_timeout = IDLE;
-    config.keep_alive = Duration::from_millis(200);
-}
-
-/// A client whose traffic goes through `relay`, with the same fast loss
-/// detection as the server, and no automatic reconnection.
-async fn via_relay(server: &TestServer, relay: &Relay, user: &str) -> (Client, Events) {
-    let mut config = server.config(user);
-    config.server_addr = relay.addr;
-    config.idle_timeout = IDLE;
-    config.keep_alive = Duration::from_millis(200);
-    // These tests drive the resume by hand, as an application may.
-    config.auto_reconnect = false;
-    Client::connect(config)
-        .await
-        .expect("connects through the relay")
-}
+/// These tests drive the resume by hand, as an application may.
+const BY_HAND: bool = false;
 
 async fn resume(
     server: &TestServer,
@@ -55,19 +36,12 @@ async fn expect_connection(events: &mut Events, user: &str, connected: bool) {
     }
 }
 
-async fn expect_lost(events: &mut Events) {
-    match next(events).await {
-        ClientEvent::Disconnected(DisconnectReason::ConnectionLost(_)) => {}
-        other => panic!("expected a lost connection, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_lost_member_keeps_its_seat_and_gets_exactly_the_missed_events() {
     let server = start_with(fast_loss_detection).await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", BY_HAND).await;
     let party = ana.create_party(true, 4, "").await.unwrap().party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
@@ -81,7 +55,7 @@ async fn a_lost_member_keeps_its_seat_and_gets_exactly_the_missed_events() {
     expect_connection(&mut ana_events, "bob", false).await;
     let noticed = lost_at.elapsed();
     assert!(
-        noticed < IDLE + Duration::from_secs(3),
+        noticed < FAST_IDLE + Duration::from_secs(3),
         "loss noticed after {noticed:?}"
     );
     expect_lost(&mut bob_events).await;
@@ -171,7 +145,7 @@ async fn a_gap_older_than_the_replay_log_gets_snapshots() {
     .await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", BY_HAND).await;
     let party = ana.create_party(false, 8, "").await.unwrap().party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
@@ -208,7 +182,7 @@ async fn a_lost_leader_is_replaced_at_once_and_the_window_end_removes_it() {
     })
     .await;
     let relay = Relay::start(server.addr).await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", BY_HAND).await;
     let (ana, mut ana_events) = server.client("ana").await;
     let party = bob.create_party(true, 4, "").await.unwrap().party_id;
     ana.join_party(party).await.unwrap();
@@ -253,8 +227,8 @@ async fn when_everyone_is_lost_the_party_waits_until_the_last_window_ends() {
     })
     .await;
     let relay = Relay::start(server.addr).await;
-    let (ana, mut ana_events) = via_relay(&server, &relay, "ana").await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (ana, mut ana_events) = via_relay(&server, &relay, "ana", BY_HAND).await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", BY_HAND).await;
     let party = ana.create_party(true, 4, "").await.unwrap().party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
@@ -280,7 +254,6 @@ async fn when_everyone_is_lost_the_party_waits_until_the_last_window_ends() {
         .err()
         .expect("too late");
     assert_eq!(error.code(), Some(ErrorCode::ResumeRefused));
-    let _ = party;
 }
 
 #[tokio::test]
@@ -327,7 +300,7 @@ async fn a_rebinding_client_keeps_its_session_without_a_resume() {
     let server = start_with(fast_loss_detection).await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", BY_HAND).await;
     let party = ana.create_party(true, 4, "").await.unwrap().party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
@@ -359,7 +332,7 @@ async fn a_leader_grace_holds_leadership_for_a_while_then_hands_it_over() {
     })
     .await;
     let relay = Relay::start(server.addr).await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob").await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", BY_HAND).await;
     let (ana, mut ana_events) = server.client("ana").await;
     let party = bob.create_party(true, 4, "").await.unwrap().party_id;
     ana.join_party(party).await.unwrap();

@@ -401,7 +401,7 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
                 match limit.check(Instant::now()) {
                     Verdict::Allow => commands::handle(shared, session, id, command),
                     Verdict::Deny => {
-                        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        metrics::count(&shared.metrics.dropped_rate_limited);
                         session.push(Outbound::Response {
                             id,
                             result: Err(refuse(
@@ -448,7 +448,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             // Dropped and counted, silently: a refusal per datagram would
             // hand a flooder a reflector.
             Verdict::Deny => {
-                shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                metrics::count(&shared.metrics.dropped_rate_limited);
                 continue;
             }
             Verdict::Disconnect => {

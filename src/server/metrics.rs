@@ -16,6 +16,8 @@ pub(crate) struct Metrics {
     pub(crate) datagrams_in: AtomicU64,
     pub(crate) datagrams_out: AtomicU64,
     pub(crate) reliable_data_in: AtomicU64,
+    /// Commands refused and datagrams dropped by the rate limits.
+    pub(crate) dropped_rate_limited: AtomicU64,
     pub(crate) dropped_oversize: AtomicU64,
     pub(crate) dropped_not_member: AtomicU64,
     pub(crate) slow_consumers: AtomicU64,
@@ -98,10 +100,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "counter",
         "Messages not forwarded or refused, by cause.",
         &[
-            (
-                "{cause=\"rate_limit\"}",
-                shared.rate_limited.load(Ordering::Relaxed),
-            ),
+            ("{cause=\"rate_limit\"}", get(&m.dropped_rate_limited)),
             ("{cause=\"oversize\"}", get(&m.dropped_oversize)),
             ("{cause=\"not_member\"}", get(&m.dropped_not_member)),
         ],

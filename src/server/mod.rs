@@ -22,7 +22,7 @@ use session::SessionRef;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -51,8 +51,6 @@ pub(crate) struct Shared {
     sessions: Mutex<HashMap<SessionId, SessionRef>>,
     /// QUIC handshakes in progress, for admission.
     pub(crate) handshakes: AtomicUsize,
-    /// Commands refused and datagrams dropped by the rate limits.
-    pub(crate) rate_limited: AtomicU64,
     pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
@@ -200,7 +198,6 @@ impl Server {
             limits,
             sessions: Mutex::new(HashMap::new()),
             handshakes: AtomicUsize::new(0),
-            rate_limited: AtomicU64::new(0),
             metrics: Arc::default(),
         });
         Ok(Server {
@@ -339,7 +336,10 @@ impl ServerHandle {
 
     /// Commands refused and datagrams dropped by the rate limits so far.
     pub fn rate_limited(&self) -> u64 {
-        self.shared.rate_limited.load(Ordering::Relaxed)
+        self.shared
+            .metrics
+            .dropped_rate_limited
+            .load(Ordering::Relaxed)
     }
 
     /// Stops the server as Ctrl-C would, and waits for it.

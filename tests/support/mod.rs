@@ -6,7 +6,7 @@
 pub mod relay;
 
 use partyline::certs::generate_dev_identity;
-use partyline::client::{Client, ClientConfig, ClientEvent, Events};
+use partyline::client::{Client, ClientConfig, ClientEvent, DisconnectReason, Events};
 use partyline::protocol::{encode_frame, ClientFrame, Event, ALPN};
 use partyline::server::{Server, ServerConfig, ServerHandle};
 use quinn::crypto::rustls::QuicClientConfig;
@@ -14,6 +14,10 @@ use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Idle timeout for loss tests: short, so a lost connection shows quickly.
+pub const FAST_IDLE: Duration = Duration::from_millis(1000);
+const FAST_KEEP_ALIVE: Duration = Duration::from_millis(200);
 
 /// Long enough for a loaded CI machine; only reached when something is wrong.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -110,4 +114,49 @@ pub fn assert_no_pending(events: &mut Events) {
     if let Some(event) = events.try_next() {
         panic!("expected no event, got {event:?}");
     }
+}
+
+/// Server settings for loss tests: a silent connection is lost in ~1 s.
+pub fn fast_loss_detection(config: &mut ServerConfig) {
+    config.idle_timeout = FAST_IDLE;
+    config.keep_alive = FAST_KEEP_ALIVE;
+}
+
+/// A client whose traffic goes through `relay`, with the same fast loss
+/// detection as the server.
+pub async fn via_relay(
+    server: &TestServer,
+    relay: &relay::Relay,
+    user: &str,
+    auto_reconnect: bool,
+) -> (Client, Events) {
+    let mut config = server.config(user);
+    config.server_addr = relay.addr;
+    config.idle_timeout = FAST_IDLE;
+    config.keep_alive = FAST_KEEP_ALIVE;
+    config.auto_reconnect = auto_reconnect;
+    config.reconnect_for = Duration::from_secs(20);
+    Client::connect(config)
+        .await
+        .expect("connects through the relay")
+}
+
+/// The next event is the end of a connection lost to the network.
+pub async fn expect_lost(events: &mut Events) {
+    match next(events).await {
+        ClientEvent::Disconnected(DisconnectReason::ConnectionLost(_)) => {}
+        other => panic!("expected a lost connection, got {other:?}"),
+    }
+}
+
+/// A well-behaved pair forms a party: the server still serves everyone.
+pub async fn bystanders_still_served(server: &TestServer) {
+    let (ana, mut ana_events) = server.client("ana-bystander").await;
+    let (bob, _) = server.client("bob-bystander").await;
+    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
 }
