@@ -2,9 +2,9 @@
 //!
 //! Layers, top to bottom (arrows point down only):
 //! - [`server`]: the QUIC endpoint, one task set per connection, sessions.
-//! - [`client`]: the Rust SDK used by games, tests and the load generator.
 //! - [`party`]: the party rules and the sharded table; plain Rust, no I/O.
-//! - [`protocol`]: wire types and codecs; no I/O.
+//! - [`protocol`]: wire types and codecs; no I/O (the `partyline-protocol`
+//!   crate, shared with the client SDK, `partyline-client`).
 
 // Nothing a peer sends may panic the server: no unwrap or expect outside
 // tests (the protocol module also forbids unchecked indexing).
@@ -12,9 +12,7 @@
 
 pub mod auth;
 pub mod certs;
-pub mod client;
-pub mod loadtest;
 pub mod party;
-pub mod protocol;
+pub use partyline_protocol as protocol;
 pub mod server;
 pub mod wire;

@@ -361,50 +361,64 @@ impl<L: Clone> Party<L> {
         Ok(effects)
     }
 
+    /// Kicks a member or rejects a join request, whichever `user_id` is
+    /// (the wire's `Remove`, kept for older clients).
     pub fn remove(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
+        match self.kick(caller, user_id) {
+            Err(PartyError::MemberNotFound) => self.reject(caller, user_id),
+            kicked => kicked,
+        }
+    }
+
+    /// Leader only: takes a member's seat away.
+    pub fn kick(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
         let leader_index = self.require_leader(caller)?;
         if self.members[leader_index].presence.user_id == user_id {
             return Err(PartyError::CannotRemoveSelf);
         }
+        let index = self
+            .seat_of_user(user_id)
+            .ok_or(PartyError::MemberNotFound)?;
         let mut effects = Effects::default();
-        if let Some(index) = self.seat_of_user(user_id) {
-            self.seq += 1;
-            let seat = self.remove_seat(index);
-            effects.tell(
-                &seat.link,
-                Event::Kicked {
-                    party_id: self.id,
-                    seq: self.seq,
-                },
-            );
-            let left = Event::MemberLeft {
+        self.seq += 1;
+        let seat = self.remove_seat(index);
+        effects.tell(
+            &seat.link,
+            Event::Kicked {
                 party_id: self.id,
                 seq: self.seq,
-                presence: seat.presence,
-                reason: LeaveReason::Kicked,
-            };
-            self.tell_members(&mut effects, None, &left);
-            effects.released.push(seat.link);
-            return Ok(effects);
-        }
-        if let Some(index) = self.request_of_user(user_id) {
-            let request = self
-                .requests
-                .remove(index)
-                .ok_or(PartyError::MemberNotFound)?;
-            self.seq += 1;
-            effects.tell(
-                &request.link,
-                Event::JoinRejected {
-                    party_id: self.id,
-                    seq: self.seq,
-                    reason: RejectReason::Rejected,
-                },
-            );
-            effects.released.push(request.link);
-            return Ok(effects);
-        }
-        Err(PartyError::MemberNotFound)
+            },
+        );
+        let left = Event::MemberLeft {
+            party_id: self.id,
+            seq: self.seq,
+            presence: seat.presence,
+            reason: LeaveReason::Kicked,
+        };
+        self.tell_members(&mut effects, None, &left);
+        effects.released.push(seat.link);
+        Ok(effects)
+    }
+
+    /// Leader only: turns a waiting join request down.
+    pub fn reject(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
+        self.require_leader(caller)?;
+        let request = self
+            .request_of_user(user_id)
+            .and_then(|index| self.requests.remove(index))
+            .ok_or(PartyError::RequestNotFound)?;
+        let mut effects = Effects::default();
+        self.seq += 1;
+        effects.tell(
+            &request.link,
+            Event::JoinRejected {
+                party_id: self.id,
+                seq: self.seq,
+                reason: RejectReason::Rejected,
+            },
+        );
+        effects.released.push(request.link);
+        Ok(effects)
     }
 
     /// Takes a seat out, keeping `leader` pointing at the same member, or at

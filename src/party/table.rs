@@ -47,7 +47,7 @@ impl<L: Link> PartyTable<L> {
 
     fn shard(&self, id: PartyId) -> &Shard<L> {
         // Party ids are random v4 UUIDs: their low bytes are already uniform.
-        let low = id.as_u64_pair().1;
+        let low = id.0.as_u64_pair().1;
         &self.shards[(low % self.shards.len() as u64) as usize]
     }
 

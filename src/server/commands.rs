@@ -7,7 +7,6 @@ use super::Shared;
 use crate::party::{Delivery, Effects, Party, PartyError, PartySettings, PartyUpdate, Seat};
 use crate::protocol::{Command, ErrorBody, ErrorCode, Event, LeaveReason, PartyId, Reply};
 use std::time::Instant;
-use uuid::Uuid;
 
 /// Hands each event to its recipient's outbox. Never blocks.
 pub(crate) fn deliver(deliveries: Vec<Delivery<SessionRef>>) {
@@ -95,7 +94,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             };
             let result = shared
                 .table
-                .create(Uuid::new_v4(), seat, settings)
+                .create(PartyId::random(), seat, settings)
                 .map(Reply::Party)
                 .map_err(ErrorBody::from);
             respond(session, id, result);
@@ -142,6 +141,16 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
         Command::Remove { party_id, user_id } => {
             apply_done(shared, session, id, party_id, |party| {
                 party.remove(me, &user_id)
+            })
+        }
+        Command::Kick { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party.kick(me, &user_id)
+            })
+        }
+        Command::Reject { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party.reject(me, &user_id)
             })
         }
         Command::Leave { party_id } => apply_done(shared, session, id, party_id, |party| {

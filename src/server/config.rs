@@ -80,29 +80,15 @@ pub struct ServerConfig {
     pub metrics: Option<SocketAddr>,
 }
 
-/// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
-/// `max_delay`, whichever comes first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AckFrequency {
-    pub threshold: u32,
-    pub max_delay: Duration,
-}
+pub use crate::protocol::AckFrequency;
 
-impl AckFrequency {
-    /// An ACK every 10 packets or 50 ms: what we measured as a candidate
-    /// for party traffic (no better than QUIC's default, see BENCHMARKS.md).
-    pub const PARTY: AckFrequency = AckFrequency {
-        threshold: 10,
-        max_delay: Duration::from_millis(50),
-    };
-
-    pub(crate) fn quinn(self) -> quinn::AckFrequencyConfig {
-        let mut config = quinn::AckFrequencyConfig::default();
-        config
-            .ack_eliciting_threshold(quinn::VarInt::from_u32(self.threshold))
-            .max_ack_delay(Some(self.max_delay));
-        config
-    }
+/// QUIC's form of an [`AckFrequency`].
+pub(crate) fn quinn_ack_frequency(frequency: AckFrequency) -> quinn::AckFrequencyConfig {
+    let mut config = quinn::AckFrequencyConfig::default();
+    config
+        .ack_eliciting_threshold(quinn::VarInt::from_u32(frequency.threshold))
+        .max_ack_delay(Some(frequency.max_delay));
+    config
 }
 
 impl ServerConfig {

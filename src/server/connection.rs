@@ -11,8 +11,8 @@ use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token};
 use crate::protocol::{
     decode_body, decode_client_datagram, encode_server_datagram, ClientFrame, CloseCode, Command,
-    ErrorBody, ErrorCode, Event, FrameError, Hello, Identity, Presence, Resume, Resumed,
-    ResumedParty, ServerFrame, Welcome, PROTOCOL_VERSION,
+    ErrorBody, ErrorCode, Event, FrameError, Hello, Identity, PartyId, Presence, Resume, Resumed,
+    ResumedParty, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
@@ -22,7 +22,6 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument;
-use uuid::Uuid;
 
 /// Counts a handshake in progress for as long as it lives.
 struct HandshakeSlot<'a>(&'a Shared);
@@ -218,7 +217,7 @@ fn open_session(
             let presence = Presence {
                 user_id,
                 username,
-                session_id: Uuid::new_v4(),
+                session_id: SessionId::random(),
             };
             let session = Arc::new(SessionLink::new(
                 presence,
@@ -468,7 +467,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
         let data = match decode_client_datagram(datagram) {
             Ok(data) => data,
             Err(error) => {
-                refused(Uuid::nil(), 0, ErrorCode::MalformedFrame, error.to_string());
+                refused(PartyId::nil(), 0, ErrorCode::MalformedFrame, error.to_string());
                 continue;
             }
         };

@@ -111,7 +111,7 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
             IdleTimeout::try_from(config.idle_timeout)
                 .map_err(|e| ServerError::Quic(e.to_string()))?,
         ))
-        .ack_frequency_config(config.ack_frequency.map(AckFrequency::quinn));
+        .ack_frequency_config(config.ack_frequency.map(config::quinn_ack_frequency));
     Ok(transport)
 }
 

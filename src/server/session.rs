@@ -126,7 +126,7 @@ impl SessionLink {
     pub(crate) fn parse_resume_token(token: &str) -> Option<(SessionId, Uuid)> {
         let (session, secret) = token.split_once('.')?;
         Some((
-            Uuid::try_parse(session).ok()?,
+            SessionId(Uuid::try_parse(session).ok()?),
             Uuid::try_parse(secret).ok()?,
         ))
     }
@@ -181,7 +181,7 @@ impl SessionLink {
             generation: state.generation,
             resume_token: format!(
                 "{}.{}",
-                self.session_id().simple(),
+                self.session_id().0.simple(),
                 state.resume_secret.simple()
             ),
             last_event_seq,

@@ -7,8 +7,58 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub type PartyId = Uuid;
-pub type SessionId = Uuid;
+/// Names a party. A UUID (16 bytes on the wire); shown in its usual text form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartyId(pub Uuid);
+
+/// Names one session of a user (a user may have several). A UUID, like
+/// [`PartyId`], but never interchangeable with one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionId(pub Uuid);
+
+macro_rules! uuid_id {
+    ($name:ident) => {
+        impl $name {
+            /// A fresh random id.
+            pub fn random() -> Self {
+                $name(Uuid::new_v4())
+            }
+
+            /// The all-zero id: what a refusal carries when it has no id to name.
+            pub const fn nil() -> Self {
+                $name(Uuid::nil())
+            }
+
+            /// The 16 bytes, as on the wire.
+            pub const fn as_bytes(&self) -> &[u8; 16] {
+                self.0.as_bytes()
+            }
+
+            /// From the 16 bytes on the wire.
+            pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+                $name(Uuid::from_bytes(bytes))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+
+            /// Parses the usual text form (`8-4-4-4-12` hex digits).
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Uuid::try_parse(text.trim()).map($name)
+            }
+        }
+    };
+}
+
+uuid_id!(PartyId);
+uuid_id!(SessionId);
 
 /// How a session is shown to others.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,6 +152,16 @@ pub enum Command {
         party_id: PartyId,
         op_code: i64,
         data: Bytes,
+    },
+    /// Leader only: takes a member's seat away (never touches a join request).
+    Kick {
+        party_id: PartyId,
+        user_id: String,
+    },
+    /// Leader only: turns a waiting join request down (never kicks a member).
+    Reject {
+        party_id: PartyId,
+        user_id: String,
     },
 }
 

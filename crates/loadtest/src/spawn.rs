@@ -4,7 +4,7 @@
 use rustls::pki_types::CertificateDer;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -30,23 +30,50 @@ impl Drop for Spawned {
     }
 }
 
-/// Runs `partyline <subcommand> --listen 127.0.0.1:0 --cert-dir <tmp> <extra>`
+/// The `partyline` server binary: `given`, or the one beside this
+/// executable (cargo builds every binary of the workspace into one folder).
+pub fn server_binary(given: Option<&Path>) -> PathBuf {
+    if let Some(path) = given {
+        return path.to_path_buf();
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("partyline")));
+    match beside {
+        Some(path) if path.exists() => path,
+        // From a test binary (target/*/deps/), the binaries are one level up.
+        _ => std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.parent()?.join("partyline")))
+            .unwrap_or_else(|| PathBuf::from("partyline")),
+    }
+}
+
+/// This executable, to start its own `bare-relay` subcommand.
+pub fn own_binary() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("partyline-loadtest"))
+}
+
+/// Runs `<program> <subcommand> --listen 127.0.0.1:0 --cert-dir <tmp> <extra>`
 /// and waits for its "listening" log line to learn the address.
-pub fn spawn(subcommand: &str, extra: &[String]) -> Result<Spawned, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+pub fn spawn(program: &Path, subcommand: &str, extra: &[String]) -> Result<Spawned, String> {
+    let exe = program;
     let dir = std::env::temp_dir().join(format!("partyline-{subcommand}-{}", std::process::id()));
     let mut child = Command::new(exe)
         .arg(subcommand)
         .args(["--listen", "127.0.0.1:0", "--cert-dir"])
         .arg(&dir)
         // Only the listening line: per-session logs would cost server CPU.
-        .args(["--log-level", "warn,partyline=info,partyline::server=warn"])
+        .args([
+            "--log-level",
+            "warn,partyline=info,partyline_loadtest=info,partyline::server=warn",
+        ])
         .args(extra)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("starting {subcommand}: {e}"))?;
+        .map_err(|e| format!("starting {} {subcommand}: {e}", exe.display()))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -81,7 +108,7 @@ pub fn spawn(subcommand: &str, extra: &[String]) -> Result<Spawned, String> {
         Ok(addr) => addr,
         Err(e) => return fail(&mut child, format!("{subcommand} reported {addr}: {e}")),
     };
-    let certs = match crate::certs::load_certs(&dir.join(crate::certs::DEV_CERT_FILE)) {
+    let certs = match partyline_client::load_certificates(dir.join(partyline::certs::DEV_CERT_FILE)) {
         Ok(certs) => certs,
         Err(e) => return fail(&mut child, e.to_string()),
     };

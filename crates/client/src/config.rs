@@ -1,17 +1,57 @@
-use crate::protocol::{Identity, Resume};
-use crate::server::AckFrequency;
+use crate::protocol::{AckFrequency, Identity, Resume};
+use crate::ClientError;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
 use std::time::Duration;
+
+/// Reads the certificates to trust from a PEM file: the server's dev
+/// certificate (`certs/cert.pem` where `partyline serve` runs) or a CA's.
+pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    let path = path.as_ref();
+    let pem = std::fs::read(path).map_err(|e| {
+        ClientError::Config(format!(
+            "cannot read the certificate file {}: {e}",
+            path.display()
+        ))
+    })?;
+    certificates_from_pem(&pem)
+        .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Parses the certificates to trust from PEM text already in memory.
+pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Config(format!("not a PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(ClientError::Config(
+            "no certificate found in the PEM text (expected -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(certs)
+}
+
+/// Resolves "host:port" (a name or an address) to the first address found.
+pub fn resolve_server(address: &str) -> Result<SocketAddr, ClientError> {
+    address
+        .to_socket_addrs()
+        .map_err(|e| ClientError::Config(format!("cannot resolve server address {address:?}: {e} (expected host:port, like 127.0.0.1:7350)")))?
+        .next()
+        .ok_or_else(|| ClientError::Config(format!("server address {address:?} resolves to nothing")))
+}
 
 /// Where to connect, whom to trust, and who to be.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
+    /// The server's UDP address (see [`resolve_server`] for names).
     pub server_addr: SocketAddr,
     /// The name the server's certificate must carry. Default "localhost".
     pub server_name: String,
     /// Certificates to trust (the dev certificate, or a CA's).
     pub trusted_certs: Vec<CertificateDer<'static>>,
+    /// Who this client is: a dev identity or a signed token.
     pub identity: Identity,
     /// Events buffered for the application. Default 4096. When full, the
     /// control stream stops being read and datagrams are dropped.
@@ -36,6 +76,7 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// A configuration with every default; see the fields for what they are.
     pub fn new(
         server_addr: SocketAddr,
         trusted_certs: Vec<CertificateDer<'static>>,
@@ -70,7 +111,8 @@ impl ClientConfig {
         Self::new(server_addr, trusted_certs, identity)
     }
 
-    /// A signed-token identity (see `crate::auth::mint_token`).
+    /// A signed-token identity, minted by the game's backend (or
+    /// `partyline token` for a try) with the server's secret.
     pub fn with_token(
         server_addr: SocketAddr,
         trusted_certs: Vec<CertificateDer<'static>>,

@@ -7,10 +7,18 @@ use serde::{Deserialize, Serialize};
 /// Bytes of the length prefix before every frame body.
 pub const FRAME_HEADER_LEN: usize = 4;
 
+/// Why a frame could not be encoded, or its prefix or body not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
+    /// The body is longer than [`MAX_FRAME_SIZE`].
     #[error("frame body of {len} bytes exceeds the maximum of {max}")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The body length that was announced or produced.
+        len: usize,
+        /// The largest body allowed.
+        max: usize,
+    },
+    /// The body did not encode or decode (including trailing bytes); the text says why.
     #[error("frame body could not be decoded: {0}")]
     Malformed(String),
 }

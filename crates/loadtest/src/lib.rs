@@ -17,8 +17,8 @@ pub use histogram::Histogram;
 pub use progress::ProgressMode;
 pub use report::{BareFigures, Report};
 
-use crate::client::{shared_endpoint, Client, ClientConfig, ClientError, ClientEvent, Events};
-use crate::protocol::{JoinOutcome, PartyId};
+use partyline_client::{shared_endpoint, Client, ClientConfig, ClientError, Event, Events, JoinOutcome, PartyId, PartySettings};
+
 use progress::Progress;
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
@@ -55,7 +55,7 @@ pub struct LoadtestConfig {
     pub endpoints: usize,
     pub progress: ProgressMode,
     /// What the sessions ask of the server's acknowledgements.
-    pub ack_frequency: Option<crate::server::AckFrequency>,
+    pub ack_frequency: Option<partyline_client::AckFrequency>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,14 +96,14 @@ async fn read_events(mut events: Events, clock: Clock) -> Tally {
     let mut tally = Tally::default();
     while let Some(event) = events.next().await {
         match event {
-            ClientEvent::Data(data) if data.data.len() >= MIN_PAYLOAD => {
+            Event::Data(data) if data.data.len() >= MIN_PAYLOAD => {
                 let mut sent = [0u8; 8];
                 sent.copy_from_slice(&data.data[..8]);
                 let sent_ns = u64::from_le_bytes(sent);
                 tally.latency.record(clock.now_ns().saturating_sub(sent_ns));
                 tally.received += 1;
             }
-            ClientEvent::Disconnected(_) => break,
+            Event::Disconnected { .. } => break,
             _ => {}
         }
     }
@@ -323,7 +323,7 @@ where
     let mut wait = Duration::from_millis(20);
     for _ in 0..50 {
         match command().await {
-            Err(error) if error.code() == Some(crate::protocol::ErrorCode::RateLimited) => {
+            Err(error) if error.code() == Some(partyline_client::ErrorCode::RateLimited) => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(1));
             }
@@ -360,7 +360,13 @@ async fn form_parties(
             let mut latencies = ControlLatencies::default();
             let leader = &members[0];
             let started = Instant::now();
-            let created = patiently(|| leader.create_party(open, max_size, "loadtest")).await?;
+            let created = patiently(|| {
+                leader.create_party(PartySettings {
+                    open,
+                    max_size,
+                    label: "loadtest".to_string(),
+                })
+            }).await?;
             latencies.create.record(started.elapsed().as_nanos() as u64);
             for member in &members[1..] {
                 let started = Instant::now();
@@ -427,11 +433,7 @@ async fn steady(
                     message[12..16].copy_from_slice(&seq.to_le_bytes());
                     let ok = if reliable {
                         client
-                            .send_data_reliable(
-                                party_id,
-                                1,
-                                bytes::Bytes::copy_from_slice(&message),
-                            )
+                            .send_data_reliable(party_id, 1, &message)
                             .await
                             .is_ok()
                     } else {

@@ -1,11 +1,17 @@
-//! Wire types and codecs shared by the server and the client.
+//! partyline's wire format: the messages, codecs, ids and error codes that
+//! the server and every client share.
 //!
 //! No I/O and no tokio here: everything is bytes in, values out, so the
 //! codecs can be fuzzed and benchmarked in isolation. PROTOCOL.md at the
-//! crate root describes every byte; keep the two in step.
+//! repository root describes every byte; keep the two in step.
 
-// Everything here parses bytes a peer controls: no unchecked indexing.
-#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![warn(missing_docs)]
+// Everything here parses bytes a peer controls: no unchecked indexing, and
+// nothing a peer sends may panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
 
 mod datagram;
 mod error;
@@ -48,3 +54,23 @@ pub const MAX_RELIABLE_DATA: u32 = 32 * 1024;
 /// `max_datagram_size` before MTU discovery is about 1162 bytes; minus the
 /// 41-byte server datagram header this leaves a safe margin on any path.
 pub const DEFAULT_MAX_DATAGRAM_DATA: u32 = 1100;
+
+/// Ask the peer to acknowledge after `threshold` ack-eliciting packets or
+/// `max_delay`, whichever comes first (QUIC ACK frequency). Plain data here;
+/// the server and the client each hand it to their QUIC stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckFrequency {
+    /// Packets between acknowledgements.
+    pub threshold: u32,
+    /// Longest wait before an acknowledgement.
+    pub max_delay: std::time::Duration,
+}
+
+impl AckFrequency {
+    /// An ACK every 10 packets or 50 ms: what we measured as a candidate
+    /// for party traffic (no better than QUIC's default, see BENCHMARKS.md).
+    pub const PARTY: AckFrequency = AckFrequency {
+        threshold: 10,
+        max_delay: std::time::Duration::from_millis(50),
+    };
+}

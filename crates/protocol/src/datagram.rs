@@ -5,17 +5,27 @@
 //! Server -> client: `kind u8 = 1 | party_id [16] | sender session [16] | op_code i64 LE | payload`
 
 use bytes::{BufMut, Bytes, BytesMut};
-use uuid::Uuid;
+use crate::{PartyId, SessionId};
 
 /// First byte of a party-data datagram; other values are reserved.
 pub const DATAGRAM_KIND_PARTY_DATA: u8 = 1;
+/// Bytes before the payload of a client datagram: kind, party id, op code.
 pub const CLIENT_DATAGRAM_HEADER_LEN: usize = 1 + 16 + 8;
+/// Bytes before the payload of a server datagram: kind, party id, sender, op code.
 pub const SERVER_DATAGRAM_HEADER_LEN: usize = 1 + 16 + 16 + 8;
 
+/// Why a datagram could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DatagramError {
+    /// The datagram is shorter than its fixed header.
     #[error("datagram of {len} bytes is shorter than its {header}-byte header")]
-    Truncated { len: usize, header: usize },
+    Truncated {
+        /// The datagram's length in bytes.
+        len: usize,
+        /// The header length it needed at least.
+        header: usize,
+    },
+    /// The first byte is not a known datagram kind.
     #[error("unknown datagram kind {0}")]
     UnknownKind(u8),
 }
@@ -23,17 +33,24 @@ pub enum DatagramError {
 /// A datagram as the server receives it. `payload` shares the received buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientDatagram {
-    pub party_id: Uuid,
+    /// The party the data is for.
+    pub party_id: PartyId,
+    /// The game's own op code (what the data means), passed on untouched.
     pub op_code: i64,
+    /// The game data after the header.
     pub payload: Bytes,
 }
 
 /// A datagram as a client receives it, stamped by the server with the sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerDatagram {
-    pub party_id: Uuid,
-    pub sender: Uuid,
+    /// The party the data was sent to.
+    pub party_id: PartyId,
+    /// The session that sent it, stamped by the server (cannot be forged).
+    pub sender: SessionId,
+    /// The game's own op code (what the data means), as the sender gave it.
     pub op_code: i64,
+    /// The game data after the header.
     pub payload: Bytes,
 }
 
@@ -62,15 +79,16 @@ fn read_array<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], Datagr
         })
 }
 
-fn read_uuid(bytes: &[u8], at: usize) -> Result<Uuid, DatagramError> {
-    read_array::<16>(bytes, at).map(Uuid::from_bytes)
+fn read_id(bytes: &[u8], at: usize) -> Result<[u8; 16], DatagramError> {
+    read_array::<16>(bytes, at)
 }
 
 fn read_i64(bytes: &[u8], at: usize) -> Result<i64, DatagramError> {
     read_array::<8>(bytes, at).map(i64::from_le_bytes)
 }
 
-pub fn encode_client_datagram(party_id: Uuid, op_code: i64, payload: &[u8]) -> Bytes {
+/// Builds a client -> server party-data datagram.
+pub fn encode_client_datagram(party_id: PartyId, op_code: i64, payload: &[u8]) -> Bytes {
     let mut buf = BytesMut::with_capacity(CLIENT_DATAGRAM_HEADER_LEN + payload.len());
     buf.put_u8(DATAGRAM_KIND_PARTY_DATA);
     buf.put_slice(party_id.as_bytes());
@@ -79,10 +97,11 @@ pub fn encode_client_datagram(party_id: Uuid, op_code: i64, payload: &[u8]) -> B
     buf.freeze()
 }
 
+/// Parses a client -> server datagram; the payload shares `datagram`'s buffer.
 pub fn decode_client_datagram(datagram: Bytes) -> Result<ClientDatagram, DatagramError> {
     check_header(&datagram, CLIENT_DATAGRAM_HEADER_LEN)?;
     Ok(ClientDatagram {
-        party_id: read_uuid(&datagram, 1)?,
+        party_id: PartyId::from_bytes(read_id(&datagram, 1)?),
         op_code: read_i64(&datagram, 17)?,
         payload: datagram.slice(CLIENT_DATAGRAM_HEADER_LEN..),
     })
@@ -90,7 +109,12 @@ pub fn decode_client_datagram(datagram: Bytes) -> Result<ClientDatagram, Datagra
 
 /// Builds the outgoing datagram once; the server then hands a cheap clone
 /// of the same buffer to every recipient.
-pub fn encode_server_datagram(party_id: Uuid, sender: Uuid, op_code: i64, payload: &[u8]) -> Bytes {
+pub fn encode_server_datagram(
+    party_id: PartyId,
+    sender: SessionId,
+    op_code: i64,
+    payload: &[u8],
+) -> Bytes {
     let mut buf = BytesMut::with_capacity(SERVER_DATAGRAM_HEADER_LEN + payload.len());
     buf.put_u8(DATAGRAM_KIND_PARTY_DATA);
     buf.put_slice(party_id.as_bytes());
@@ -100,11 +124,12 @@ pub fn encode_server_datagram(party_id: Uuid, sender: Uuid, op_code: i64, payloa
     buf.freeze()
 }
 
+/// Parses a server -> client datagram; the payload shares `datagram`'s buffer.
 pub fn decode_server_datagram(datagram: Bytes) -> Result<ServerDatagram, DatagramError> {
     check_header(&datagram, SERVER_DATAGRAM_HEADER_LEN)?;
     Ok(ServerDatagram {
-        party_id: read_uuid(&datagram, 1)?,
-        sender: read_uuid(&datagram, 17)?,
+        party_id: PartyId::from_bytes(read_id(&datagram, 1)?),
+        sender: SessionId::from_bytes(read_id(&datagram, 17)?),
         op_code: read_i64(&datagram, 33)?,
         payload: datagram.slice(SERVER_DATAGRAM_HEADER_LEN..),
     })
@@ -116,7 +141,7 @@ mod tests {
 
     #[test]
     fn client_datagram_round_trips_and_has_the_documented_layout() {
-        let party = Uuid::from_bytes([7; 16]);
+        let party = PartyId::from_bytes([7; 16]);
         let encoded = encode_client_datagram(party, -2, b"hi");
         let mut expected = vec![1u8];
         expected.extend_from_slice(&[7; 16]);
@@ -132,10 +157,10 @@ mod tests {
     #[test]
     fn server_datagram_round_trips() {
         let encoded =
-            encode_server_datagram(Uuid::from_bytes([1; 16]), Uuid::from_bytes([2; 16]), 9, b"");
+            encode_server_datagram(PartyId::from_bytes([1; 16]), SessionId::from_bytes([2; 16]), 9, b"");
         assert_eq!(encoded.len(), SERVER_DATAGRAM_HEADER_LEN);
         let decoded = decode_server_datagram(encoded).expect("decodes");
-        assert_eq!(decoded.sender, Uuid::from_bytes([2; 16]));
+        assert_eq!(decoded.sender, SessionId::from_bytes([2; 16]));
         assert_eq!(decoded.op_code, 9);
         assert!(decoded.payload.is_empty());
     }
@@ -156,7 +181,7 @@ mod tests {
                 header: CLIENT_DATAGRAM_HEADER_LEN
             })
         );
-        let mut bad = encode_client_datagram(Uuid::nil(), 0, b"x").to_vec();
+        let mut bad = encode_client_datagram(PartyId::nil(), 0, b"x").to_vec();
         bad[0] = 9;
         assert_eq!(
             decode_client_datagram(Bytes::from(bad)),

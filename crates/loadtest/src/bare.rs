@@ -5,8 +5,8 @@
 //! as partyline, its CPU per delivered datagram is what QUIC alone costs.
 
 use super::{procstat, BareFigures, Histogram};
-use crate::client::{shared_endpoint, ClientConfig};
-use crate::server::{quinn_server_config, ServerConfig, ServerError};
+use partyline_client::{shared_endpoint, ClientConfig};
+use partyline::server::{quinn_server_config, ServerConfig, ServerError};
 use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;

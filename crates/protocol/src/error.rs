@@ -9,22 +9,37 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "u16", from = "u16")]
 pub enum ErrorCode {
-    /// A field is out of range or malformed (max size, label, names).
+    /// A field is out of range (max size, label), or the promote target is disconnected.
     InvalidArgument,
+    /// No party with that id: it never existed, was closed, or emptied.
     PartyNotFound,
+    /// A join or accept when the party already has `max_size` members.
     PartyFull,
+    /// A member that is not the leader tried a leader-only command.
     NotLeader,
+    /// The caller has no seat in the party (data, get, leave, or a leader command).
     NotMember,
+    /// The target user of a leader command is not in the party.
     MemberNotFound,
+    /// The user already has a seat in the party.
     AlreadyMember,
+    /// The user already has a join request waiting for the party.
     AlreadyRequested,
+    /// The party already has `max_size` join requests waiting.
     TooManyRequests,
+    /// An accept or reject names a user without a waiting join request.
     RequestNotFound,
+    /// The leader tried to remove itself; it must leave or promote instead.
     CannotRemoveSelf,
+    /// Party data above the datagram or reliable payload limit.
     PayloadTooLarge,
+    /// Over the session's command rate or data rate.
     RateLimited,
+    /// The identity in Hello was refused (bad token, wrong identity kind, bad names).
     Unauthenticated,
+    /// Hello carried a protocol version this server does not speak.
     VersionMismatch,
+    /// A server fault (a bug), not the client's doing.
     Internal,
     /// A frame or datagram that could not be decoded.
     MalformedFrame,
@@ -41,6 +56,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The stable number this code has on the wire (PROTOCOL.md section 6).
     pub const fn number(self) -> u16 {
         match self {
             ErrorCode::InvalidArgument => 1,
@@ -114,11 +130,14 @@ impl fmt::Display for ErrorCode {
 /// A refusal on the wire: the code to act on and a message for humans.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong, for the program to act on.
     pub code: ErrorCode,
+    /// Why, in words for humans.
     pub message: String,
 }
 
 impl ErrorBody {
+    /// A refusal with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ErrorBody {
             code,
@@ -159,6 +178,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// The close code with this QUIC error number, or `None` for one we do not know.
     pub fn from_number(n: u64) -> Option<CloseCode> {
         Some(match n {
             0 => CloseCode::Normal,

@@ -1,6 +1,6 @@
 //! Opening a connection and a session on it: QUIC settings, Hello, Welcome.
 
-use super::{ClientConfig, ClientError};
+use crate::{ClientConfig, ClientError};
 use crate::protocol::{
     decode_body, ClientFrame, CloseCode, Hello, Resume, ServerFrame, Welcome, ALPN,
     PROTOCOL_VERSION,
@@ -12,11 +12,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 /// A connection whose session has been welcomed.
-pub(super) struct Established {
-    pub(super) connection: Connection,
-    pub(super) send: SendStream,
-    pub(super) recv: RecvStream,
-    pub(super) welcome: Welcome,
+pub(crate) struct Established {
+    pub(crate) connection: Connection,
+    pub(crate) send: SendStream,
+    pub(crate) recv: RecvStream,
+    pub(crate) welcome: Welcome,
 }
 
 fn client_transport(config: &ClientConfig) -> Result<TransportConfig, ClientError> {
@@ -31,7 +31,13 @@ fn client_transport(config: &ClientConfig) -> Result<TransportConfig, ClientErro
             IdleTimeout::try_from(config.idle_timeout)
                 .map_err(|e| ClientError::Config(e.to_string()))?,
         ))
-        .ack_frequency_config(config.ack_frequency.map(|f| f.quinn()));
+        .ack_frequency_config(config.ack_frequency.map(|frequency| {
+            let mut quinn_frequency = quinn::AckFrequencyConfig::default();
+            quinn_frequency
+                .ack_eliciting_threshold(quinn::VarInt::from_u32(frequency.threshold))
+                .max_ack_delay(Some(frequency.max_delay));
+            quinn_frequency
+        }));
     Ok(transport)
 }
 
@@ -97,29 +103,45 @@ pub fn shared_endpoint(
 
 /// Connects, says Hello (with `resume` when taking a session back) and
 /// waits for Welcome.
-pub(super) async fn establish(
+pub(crate) async fn establish(
     endpoint: &Endpoint,
     config: &ClientConfig,
     resume: Option<Resume>,
 ) -> Result<Established, ClientError> {
-    let connection = endpoint
-        .connect(config.server_addr, &config.server_name)?
-        .await?;
-    let (mut send, mut recv) = connection.open_bi().await?;
+    let addr = config.server_addr;
+    let connecting = endpoint
+        .connect(addr, &config.server_name)
+        .map_err(|e| ClientError::Config(format!("cannot connect to {addr}: {e}")))?;
+    let connection = connecting
+        .await
+        .map_err(|e| ClientError::from_connecting(addr, config.idle_timeout, e))?;
+    let lost = |connection: &Connection| {
+        let reason = connection
+            .close_reason()
+            .unwrap_or(quinn::ConnectionError::LocallyClosed);
+        ClientError::from_connecting(addr, config.idle_timeout, reason)
+    };
+    let (mut send, mut recv) = match connection.open_bi().await {
+        Ok(streams) => streams,
+        Err(_) => return Err(lost(&connection)),
+    };
     let hello = ClientFrame::Hello(Hello {
         version: PROTOCOL_VERSION,
         identity: config.identity.clone(),
         resume,
     });
-    write_frame(&mut send, &hello)
-        .await
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if write_frame(&mut send, &hello).await.is_err() {
+        return Err(lost(&connection));
+    }
     let mut body = Vec::new();
     let answer = match read_frame(&mut recv, &mut body).await {
-        Ok(true) => {
-            decode_body::<ServerFrame>(&body).map_err(|e| ClientError::Protocol(e.to_string()))?
+        Ok(true) => decode_body::<ServerFrame>(&body)
+            .map_err(|e| ClientError::Protocol(format!("undecodable answer to Hello: {e}")))?,
+        Ok(false) | Err(_) => {
+            // The server closes right after refusing; wait for its reason.
+            let reason = connection.closed().await;
+            return Err(ClientError::from_connecting(addr, config.idle_timeout, reason));
         }
-        Ok(false) | Err(_) => return Err(ClientError::Connection(connection.closed().await)),
     };
     match answer {
         ServerFrame::Welcome(welcome) => Ok(Established {

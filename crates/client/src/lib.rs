@@ -1,0 +1,626 @@
+//! The partyline Rust SDK: parties for game clients, over QUIC.
+//!
+//! Connect, call one async method per command, and poll [`Events`] once per
+//! frame. Everything a game needs is exported from this crate.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), partyline_client::ClientError> {
+//! use partyline_client::{Client, ClientConfig, Event, PartySettings};
+//! let certs = partyline_client::load_certificates("certs/cert.pem")?;
+//! let addr = partyline_client::resolve_server("127.0.0.1:7350")?;
+//! let (client, mut events) = Client::connect(ClientConfig::dev(addr, certs, "user-1", "Ana")).await?;
+//! let party = client.create_party(PartySettings::default()).await?;
+//! client.send_data(party.party_id, 1, b"hello")?;
+//! // In the game loop, once per frame:
+//! while let Some(event) = events.try_next() {
+//!     if let Event::MemberJoined { member, .. } = event {
+//!         println!("{} joined", member.username);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+// Nothing the server sends may panic a game.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod config;
+mod connection;
+mod error;
+mod event;
+mod roster;
+mod supervisor;
+mod wire;
+
+/// The wire types, for tools that speak the protocol directly. A game
+/// needs only what the crate root exports.
+pub use partyline_protocol as protocol;
+
+pub use bytes::Bytes;
+pub use config::{certificates_from_pem, load_certificates, resolve_server, ClientConfig};
+pub use connection::shared_endpoint;
+pub use error::{ClientError, DisconnectReason};
+pub use event::{Event, PartyData};
+pub use protocol::{
+    AckFrequency, ErrorBody, ErrorCode, Identity, LeaveReason, Limits, PartyId, Presence,
+    RejectReason, RequestGoneReason, Resume, SessionId,
+};
+pub use roster::{Member, Party};
+
+use connection::{establish, Established};
+use protocol::{
+    encode_client_datagram, ClientFrame, CloseCode, Command, JoinOutcome as WireJoinOutcome,
+    Reply, Resumed, Welcome,
+};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use roster::Roster;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use wire::write_frame;
+
+/// The settings of a new party.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartySettings {
+    /// Open parties seat whoever joins; closed ones queue join requests
+    /// for the leader. Default true.
+    pub open: bool,
+    /// Most members, leader included (1 to 256). Default 4.
+    pub max_size: u16,
+    /// Free-form text for the game (a mode, a map). Default empty.
+    pub label: String,
+}
+
+impl Default for PartySettings {
+    fn default() -> Self {
+        PartySettings {
+            open: true,
+            max_size: 4,
+            label: String::new(),
+        }
+    }
+}
+
+/// A change of settings; `None` keeps a setting as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartyUpdate {
+    /// Open or close the party to direct joins.
+    pub open: Option<bool>,
+    /// A new size limit (not below the members seated).
+    pub max_size: Option<u16>,
+    /// A new label.
+    pub label: Option<String>,
+}
+
+/// What joining a party did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// Seated at once (open party).
+    Joined(Party),
+    /// Waiting for the leader (closed party): `Event::PartyJoined` or
+    /// `Event::JoinRejected` follows.
+    Queued {
+        /// The party asked.
+        party_id: PartyId,
+    },
+}
+
+/// The receiving half of a client: its events, in order.
+pub struct Events {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    /// Waits for the next event; `None` once the client is gone for good.
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting: call it in a loop once per frame.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Whether the session has a connection now. `Up` counts connections, so a
+/// caller can tell "lost after I sent" from "already back".
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Link {
+    Up(u64),
+    Reconnecting,
+    Down(DisconnectReason),
+}
+
+/// What a successful `Done` reply means for the roster.
+#[derive(Clone, Debug)]
+enum AfterDone {
+    Nothing,
+    Forget(PartyId),
+    RequestHandled(PartyId, String),
+}
+
+type Waiter = oneshot::Sender<Result<Reply, protocol::ErrorBody>>;
+
+/// The connection carrying the session now; replaced on resume.
+#[derive(Clone)]
+struct Current {
+    connection: Connection,
+    control: Arc<tokio::sync::Mutex<SendStream>>,
+    welcome: Arc<Welcome>,
+}
+
+/// State shared by the client handle and its supervisor task.
+struct Inner {
+    endpoint: Endpoint,
+    config: ClientConfig,
+    current: RwLock<Current>,
+    link: watch::Sender<Link>,
+    pending: Mutex<HashMap<u32, (Waiter, AfterDone)>>,
+    roster: Mutex<Roster>,
+    next_id: AtomicU32,
+    /// The seq of the last event frame received, for resuming.
+    last_event_seq: AtomicU64,
+    dropped_datagrams: AtomicU64,
+    /// Set by `close`: no reconnection after that.
+    closing: AtomicBool,
+    /// False when the endpoint is shared with other clients.
+    owns_endpoint: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inner {
+    fn current(&self) -> Current {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn roster(&self) -> MutexGuard<'_, Roster> {
+        lock(&self.roster)
+    }
+
+    /// Makes a new connection the current one; returns its receive stream.
+    fn install(&self, established: Established) -> RecvStream {
+        let Established {
+            connection,
+            send,
+            recv,
+            welcome,
+        } = established;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Current {
+            connection,
+            control: Arc::new(tokio::sync::Mutex::new(send)),
+            welcome: Arc::new(welcome),
+        };
+        recv
+    }
+
+    fn resume_ticket(&self) -> Resume {
+        Resume {
+            token: self.current().welcome.resume_token.clone(),
+            last_event_seq: self.last_event_seq.load(Ordering::Acquire),
+        }
+    }
+
+    /// Hands a reply to its caller, after applying what it means to the
+    /// roster (here, in stream order, so the roster never misses an event).
+    fn answer(&self, id: u32, result: Result<Reply, protocol::ErrorBody>) {
+        let Some((waiter, after)) = lock(&self.pending).remove(&id) else {
+            return;
+        };
+        if let Ok(reply) = &result {
+            let mut roster = self.roster();
+            match reply {
+                Reply::Party(snapshot) | Reply::Join(WireJoinOutcome::Joined(snapshot)) => {
+                    roster.install(snapshot.clone());
+                }
+                Reply::JoinRequests {
+                    party_id, requests, ..
+                } => roster.set_requests(*party_id, requests.clone()),
+                Reply::Done => match after {
+                    AfterDone::Forget(party_id) => roster.forget(party_id),
+                    AfterDone::RequestHandled(party_id, user_id) => {
+                        roster.request_handled(party_id, &user_id)
+                    }
+                    AfterDone::Nothing => {}
+                },
+                Reply::Join(WireJoinOutcome::Queued { .. }) => {}
+            }
+        }
+        let _ = waiter.send(result);
+    }
+
+    /// Requests in flight die with their connection.
+    fn fail_pending(&self) {
+        lock(&self.pending).clear();
+    }
+
+    /// The error for a call that cannot go through the link as it is now.
+    fn unavailable(&self) -> Option<ClientError> {
+        match &*self.link.borrow() {
+            Link::Up(_) => None,
+            Link::Reconnecting => Some(ClientError::Reconnecting),
+            Link::Down(reason) => Some(ClientError::Closed(reason.clone())),
+        }
+    }
+
+    /// A call failed on connection `generation`: waits (bounded) until the
+    /// supervisor has decided what the loss means, and says it as one error.
+    async fn lost(&self, generation: u64) -> ClientError {
+        let mut link = self.link.subscribe();
+        let limit = self.config.idle_timeout + Duration::from_secs(1);
+        let decided = tokio::time::timeout(
+            limit,
+            link.wait_for(|state| *state != Link::Up(generation)),
+        )
+        .await;
+        match decided {
+            Ok(Ok(state)) => match &*state {
+                Link::Down(reason) => ClientError::Closed(reason.clone()),
+                Link::Up(_) | Link::Reconnecting => ClientError::Reconnecting,
+            },
+            Ok(Err(_)) => ClientError::Closed(DisconnectReason::ClosedLocally),
+            Err(_) => ClientError::Protocol("the control stream failed on a live connection".into()),
+        }
+    }
+}
+
+/// A session with a partyline server. Cheap to share behind an `Arc`;
+/// every method takes `&self`. Dropping it closes the session.
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// Connects, says Hello, and waits for Welcome. With `config.resume`
+    /// set, takes back that session instead of starting a new one.
+    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
+        let endpoint = shared_endpoint(&config, None)?;
+        Self::connect_with(endpoint, config, true).await
+    }
+
+    /// Like [`Client::connect`], on an endpoint shared with other clients
+    /// (see [`shared_endpoint`]): thousands of sessions from one process.
+    pub async fn connect_on(
+        endpoint: &Endpoint,
+        config: ClientConfig,
+    ) -> Result<(Client, Events), ClientError> {
+        Self::connect_with(endpoint.clone(), config, false).await
+    }
+
+    async fn connect_with(
+        endpoint: Endpoint,
+        mut config: ClientConfig,
+        owns_endpoint: bool,
+    ) -> Result<(Client, Events), ClientError> {
+        let resume = config.resume.take();
+        let resuming = resume.as_ref().map(|ticket| ticket.last_event_seq);
+        let established = establish(&endpoint, &config, resume).await?;
+        let last_event_seq = match (resuming, &established.welcome.resumed) {
+            (Some(last_seen), Resumed::Replayed { .. }) => last_seen,
+            _ => established.welcome.last_event_seq,
+        };
+        let mut roster = Roster::default();
+        roster.set_session(established.welcome.session_id);
+        if let Resumed::Snapshots { parties, .. } = &established.welcome.resumed {
+            for party in parties {
+                let party_id = party.snapshot.party_id;
+                roster.install(party.snapshot.clone());
+                roster.set_requests(party_id, party.requests.clone());
+            }
+        }
+        let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        let connection = established.connection.clone();
+        let inner = Arc::new(Inner {
+            endpoint,
+            config,
+            current: RwLock::new(Current {
+                connection: connection.clone(),
+                control: Arc::new(tokio::sync::Mutex::new(established.send)),
+                welcome: Arc::new(established.welcome),
+            }),
+            link: watch::Sender::new(Link::Up(0)),
+            pending: Mutex::new(HashMap::new()),
+            roster: Mutex::new(roster),
+            next_id: AtomicU32::new(1),
+            last_event_seq: AtomicU64::new(last_event_seq),
+            dropped_datagrams: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            owns_endpoint,
+        });
+        tokio::spawn(supervisor::supervise(
+            inner.clone(),
+            events_tx,
+            connection,
+            established.recv,
+        ));
+        Ok((Client { inner }, Events { rx: events_rx }))
+    }
+
+    /// The Welcome of the current connection (a new one after each resume).
+    pub fn welcome(&self) -> Arc<Welcome> {
+        self.inner.current().welcome
+    }
+
+    /// This session's id (a new one after `Event::SessionLost`).
+    pub fn session_id(&self) -> SessionId {
+        self.welcome().session_id
+    }
+
+    /// How others see this session.
+    pub fn presence(&self) -> Presence {
+        self.welcome().presence.clone()
+    }
+
+    /// The server's limits (payload sizes, party size).
+    pub fn limits(&self) -> Limits {
+        self.welcome().limits.clone()
+    }
+
+    /// The party as this client knows it now, if it is in it.
+    pub fn party(&self, party_id: PartyId) -> Option<Party> {
+        self.inner.roster().party(party_id).cloned()
+    }
+
+    /// Every party this client is in.
+    pub fn parties(&self) -> Vec<Party> {
+        self.inner.roster().parties().cloned().collect()
+    }
+
+    /// What to put in `ClientConfig::resume` to take this session back by
+    /// hand (when `auto_reconnect` is off) inside the server's grace window.
+    pub fn resume_ticket(&self) -> Resume {
+        self.inner.resume_ticket()
+    }
+
+    /// Datagrams dropped because the game did not poll events fast enough.
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.inner.dropped_datagrams.load(Ordering::Relaxed)
+    }
+
+    /// Sends one raw command and waits for its reply. The named methods
+    /// below are the way for games; this is for tools and tests.
+    pub async fn request(&self, command: Command) -> Result<Reply, ClientError> {
+        self.send_request(command, AfterDone::Nothing).await
+    }
+
+    async fn send_request(&self, command: Command, after: AfterDone) -> Result<Reply, ClientError> {
+        let generation = match &*self.inner.link.borrow() {
+            Link::Up(generation) => *generation,
+            Link::Reconnecting => return Err(ClientError::Reconnecting),
+            Link::Down(reason) => return Err(ClientError::Closed(reason.clone())),
+        };
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.pending).insert(id, (tx, after));
+        let control = self.inner.current().control;
+        let written = {
+            let mut send = control.lock().await;
+            write_frame(&mut send, &ClientFrame::Request { id, command }).await
+        };
+        if written.is_err() {
+            lock(&self.inner.pending).remove(&id);
+            return Err(self.inner.lost(generation).await);
+        }
+        match rx.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(refusal)) => Err(ClientError::Refused(refusal)),
+            Err(_) => Err(self.inner.lost(generation).await),
+        }
+    }
+
+    async fn expect_party(&self, command: Command) -> Result<Party, ClientError> {
+        match self.send_request(command, AfterDone::Nothing).await? {
+            Reply::Party(snapshot) => Ok(self.view(snapshot)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn expect_done(&self, command: Command, after: AfterDone) -> Result<(), ClientError> {
+        match self.send_request(command, after).await? {
+            Reply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The roster's view of a party just answered (it holds the join
+    /// requests too), or the snapshot's own if it moved on already.
+    fn view(&self, snapshot: protocol::PartySnapshot) -> Party {
+        self.party(snapshot.party_id)
+            .unwrap_or_else(|| Party::from_snapshot(snapshot, self.session_id()))
+    }
+
+    /// Creates a party with this session as its leader.
+    pub async fn create_party(&self, settings: PartySettings) -> Result<Party, ClientError> {
+        self.expect_party(Command::CreateParty {
+            open: settings.open,
+            max_size: settings.max_size,
+            label: settings.label,
+        })
+        .await
+    }
+
+    /// Joins an open party at once, or asks a closed party's leader.
+    pub async fn join_party(&self, party_id: PartyId) -> Result<JoinOutcome, ClientError> {
+        match self
+            .send_request(Command::JoinParty { party_id }, AfterDone::Nothing)
+            .await?
+        {
+            Reply::Join(WireJoinOutcome::Joined(snapshot)) => {
+                Ok(JoinOutcome::Joined(self.view(snapshot)))
+            }
+            Reply::Join(WireJoinOutcome::Queued { party_id, .. }) => {
+                Ok(JoinOutcome::Queued { party_id })
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leaves the party, or withdraws this session's join request.
+    pub async fn leave_party(&self, party_id: PartyId) -> Result<(), ClientError> {
+        self.expect_done(Command::Leave { party_id }, AfterDone::Forget(party_id))
+            .await
+    }
+
+    /// Leader only: the waiting join requests, oldest first.
+    pub async fn list_join_requests(
+        &self,
+        party_id: PartyId,
+    ) -> Result<Vec<Presence>, ClientError> {
+        match self
+            .send_request(Command::ListJoinRequests { party_id }, AfterDone::Nothing)
+            .await?
+        {
+            Reply::JoinRequests { requests, .. } => Ok(requests),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leader only: seats a user whose join request waits.
+    pub async fn accept(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        let after = AfterDone::RequestHandled(party_id, user_id.clone());
+        self.expect_done(Command::AcceptJoinRequest { party_id, user_id }, after)
+            .await
+    }
+
+    /// Leader only: turns a waiting join request down (never kicks a
+    /// member: `RequestNotFound` if the user has no request).
+    pub async fn reject(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        let after = AfterDone::RequestHandled(party_id, user_id.clone());
+        self.expect_done(Command::Reject { party_id, user_id }, after)
+            .await
+    }
+
+    /// Leader only: takes a member's seat away (`MemberNotFound` if the
+    /// user is not seated).
+    pub async fn kick(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        self.expect_done(Command::Kick { party_id, user_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Leader only: hands leadership to another member.
+    pub async fn promote(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        self.expect_done(Command::Promote { party_id, user_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Leader only: ends the party for everyone.
+    pub async fn close_party(&self, party_id: PartyId) -> Result<(), ClientError> {
+        self.expect_done(Command::Close { party_id }, AfterDone::Forget(party_id))
+            .await
+    }
+
+    /// Leader only: changes the given settings.
+    pub async fn update_party(
+        &self,
+        party_id: PartyId,
+        update: PartyUpdate,
+    ) -> Result<Party, ClientError> {
+        self.expect_party(Command::Update {
+            party_id,
+            open: update.open,
+            label: update.label,
+            max_size: update.max_size,
+        })
+        .await
+    }
+
+    /// The party as the server has it now (members only).
+    pub async fn get_party(&self, party_id: PartyId) -> Result<Party, ClientError> {
+        self.expect_party(Command::GetParty { party_id }).await
+    }
+
+    /// Party data as one unreliable datagram: for state that the next tick
+    /// replaces. Refused with `PayloadTooLarge` above `limits().max_datagram_data`
+    /// (never cut); send larger data with [`Client::send_data_reliable`].
+    /// Errors the server finds later (not a member, no such party) arrive
+    /// as `Event::DataRefused`.
+    pub fn send_data(&self, party_id: PartyId, op_code: i64, data: &[u8]) -> Result<(), ClientError> {
+        if let Some(error) = self.inner.unavailable() {
+            return Err(error);
+        }
+        let current = self.inner.current();
+        let limit = current.welcome.limits.max_datagram_data as usize;
+        if data.len() > limit {
+            return Err(payload_too_large(data.len(), limit));
+        }
+        let datagram = encode_client_datagram(party_id, op_code, data);
+        current
+            .connection
+            .send_datagram(datagram)
+            .map_err(|error| match error {
+                quinn::SendDatagramError::ConnectionLost(_) => {
+                    // The supervisor decides between reconnecting and done;
+                    // until it has, a loss reads as reconnecting.
+                    self.inner.unavailable().unwrap_or(ClientError::Reconnecting)
+                }
+                quinn::SendDatagramError::TooLarge => payload_too_large(data.len(), limit),
+                other => ClientError::Protocol(other.to_string()),
+            })
+    }
+
+    /// Party data on the reliable control stream, in order with this
+    /// session's other reliable messages: for events that must arrive.
+    pub async fn send_data_reliable(
+        &self,
+        party_id: PartyId,
+        op_code: i64,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
+        let limit = self.welcome().limits.max_reliable_data as usize;
+        if data.len() > limit {
+            return Err(payload_too_large(data.len(), limit));
+        }
+        let command = Command::SendData {
+            party_id,
+            op_code,
+            data: Bytes::copy_from_slice(data),
+        };
+        self.expect_done(command, AfterDone::Nothing).await
+    }
+
+    /// Closes the session cleanly: the server removes it from its parties at
+    /// once, and the SDK does not reconnect.
+    pub async fn close(self) {
+        self.shut();
+        if self.inner.owns_endpoint {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
+        }
+    }
+
+    fn shut(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        self.inner
+            .current()
+            .connection
+            .close((CloseCode::Normal as u32).into(), b"bye");
+    }
+}
+
+impl Drop for Client {
+    /// Dropping the client is a goodbye too; it also stops the supervisor.
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+fn payload_too_large(len: usize, limit: usize) -> ClientError {
+    ClientError::Refused(protocol::ErrorBody::new(
+        ErrorCode::PayloadTooLarge,
+        format!("payload of {len} bytes exceeds the limit of {limit}"),
+    ))
+}
+
+fn unexpected(reply: Reply) -> ClientError {
+    ClientError::Protocol(format!("unexpected reply {reply:?}"))
+}

@@ -1,0 +1,300 @@
+//! `partyline-loadtest`: drives a partyline server with many client
+//! sessions and reports latency, delivery, throughput and cost; with
+//! `--bare-reference`, runs the same load through a bare quinn relay (the
+//! hidden `bare-relay` subcommand) to show what the transport alone costs.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+use clap::{Args, Parser, Subcommand};
+use partyline::certs::{ensure_dev_cert, load_identity};
+use partyline::server::ServerConfig;
+use partyline_client::AckFrequency;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "partyline-loadtest",
+    version,
+    about = "Drive a partyline server with many client sessions and report latency, delivery, throughput and cost",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    load: LoadtestArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A bare quinn datagram relay (no party logic): the transport reference
+    /// `--bare-reference` measures against.
+    #[command(hide = true)]
+    BareRelay(BareRelayArgs),
+}
+
+#[derive(Args)]
+struct LoadtestArgs {
+    /// Server to drive. Without it, the load generator starts `partyline
+    /// serve` itself (and so can measure its CPU and memory).
+    #[arg(long)]
+    server: Option<SocketAddr>,
+    /// The `partyline` binary to start when --server is not given. Default:
+    /// the one beside this executable (cargo builds both into one folder).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Certificate to trust for --server.
+    #[arg(long, default_value = "certs/cert.pem")]
+    cert: PathBuf,
+    /// PID of the --server process, to report its CPU and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    #[arg(long, default_value_t = 100)]
+    parties: usize,
+    /// Members per party, leader included.
+    #[arg(long, default_value_t = 4)]
+    party_size: usize,
+    /// Messages per member per second (0: sessions stay quiet).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// Payload bytes per message (at least 16: send time and sequence).
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// Seconds of steady data.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Send party data on the reliable stream instead of as datagrams.
+    #[arg(long)]
+    reliable: bool,
+    /// New sessions per second while connecting.
+    #[arg(long, default_value_t = 500.0)]
+    connect_rate: f64,
+    /// Connect this many sessions that join no party and stay idle (memory per session).
+    #[arg(long, default_value_t = 0)]
+    idle_sessions: usize,
+    /// Client endpoints (UDP sockets) to share the sessions; default one per core.
+    #[arg(long)]
+    endpoints: Option<usize>,
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write the latency distribution as an SVG plot.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Also run the same load through a bare quinn relay and report the CPU ratio.
+    #[arg(long)]
+    bare_reference: bool,
+    /// Generator runtime threads (1: single-threaded, 0: one per core).
+    /// Default 1: on a machine shared with the server, a generator held to
+    /// one core leaves the server the other (see BENCHMARKS.md).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Worker threads of the server the generator starts itself (and of the
+    /// bare reference relay). Default 1, for the same reason.
+    #[arg(long, default_value_t = 1)]
+    server_threads: usize,
+    /// Ask the server to acknowledge every N packets (0: QUIC's default).
+    #[arg(long, default_value_t = 0)]
+    ack_threshold: u32,
+    /// ...or after this many milliseconds.
+    #[arg(long, default_value_t = 50)]
+    max_ack_delay: u64,
+}
+
+#[derive(Args)]
+struct BareRelayArgs {
+    #[arg(long, default_value = "127.0.0.1:7351")]
+    listen: SocketAddr,
+    #[arg(long, default_value = "certs")]
+    cert_dir: PathBuf,
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Connections per group (1: echo to the sender).
+    #[arg(long, default_value_t = 4)]
+    group_size: usize,
+    /// Runtime worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::BareRelay(args)) => bare_relay(args),
+        None => loadtest(cli.load),
+    }
+}
+
+/// A tokio runtime with `threads` workers: 0 one per core, 1 single-threaded.
+fn runtime_with(threads: usize) -> Option<tokio::runtime::Runtime> {
+    let built = match threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    match built {
+        Ok(runtime) => Some(runtime),
+        Err(error) => {
+            eprintln!("error: could not start the runtime: {error}");
+            None
+        }
+    }
+}
+
+fn loadtest(args: LoadtestArgs) -> ExitCode {
+    use partyline_loadtest::{bare, run, spawn, LoadtestConfig, ProgressMode};
+    use std::io::IsTerminal;
+    let Ok(duration) = Duration::try_from_secs_f64(args.duration) else {
+        eprintln!("error: --duration must be a number of seconds >= 0");
+        return ExitCode::FAILURE;
+    };
+    let Some(runtime) = runtime_with(args.threads) else {
+        return ExitCode::FAILURE;
+    };
+    let progress = if std::io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    };
+    let endpoints = args
+        .endpoints
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    runtime.block_on(async move {
+        // The server under test: given, or started here.
+        let (spawned, server, certs, server_pid) = match args.server {
+            Some(server) => match partyline_client::load_certificates(&args.cert) {
+                Ok(certs) => (None, server, certs, args.server_pid),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => match spawn::spawn(
+                &spawn::server_binary(args.server_bin.as_deref()),
+                "serve",
+                &["--threads".to_string(), args.server_threads.to_string()],
+            ) {
+                Ok(spawned) => {
+                    let (addr, certs, pid) = (spawned.addr, spawned.certs.clone(), spawned.pid());
+                    eprintln!("started partyline serve on {addr} (pid {pid})");
+                    (Some(spawned), addr, certs, Some(pid))
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        let config = LoadtestConfig {
+            server,
+            certs,
+            parties: args.parties,
+            party_size: args.party_size,
+            rate_hz: args.rate,
+            payload: args.payload,
+            duration,
+            reliable: args.reliable,
+            connect_rate: args.connect_rate,
+            idle_sessions: args.idle_sessions,
+            server_pid,
+            endpoints,
+            progress,
+            ack_frequency: (args.ack_threshold > 0).then(|| AckFrequency {
+                threshold: args.ack_threshold,
+                max_delay: Duration::from_millis(args.max_ack_delay),
+            }),
+        };
+        let mut report = match run(config).await {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        drop(spawned);
+        if args.bare_reference && args.idle_sessions == 0 {
+            let group = args.party_size.to_string();
+            let relay_args = [
+                "--group-size".to_string(),
+                group,
+                "--threads".to_string(),
+                args.server_threads.to_string(),
+            ];
+            match spawn::spawn(&spawn::own_binary(), "bare-relay", &relay_args) {
+                Ok(relay) => {
+                    eprintln!(
+                        "running the same load through a bare quinn relay (pid {})",
+                        relay.pid()
+                    );
+                    let load = bare::BareLoad {
+                        server: relay.addr,
+                        certs: relay.certs.clone(),
+                        sessions: report.sessions,
+                        rate_hz: args.rate,
+                        payload: args.payload,
+                        duration,
+                        endpoints,
+                        server_pid: Some(relay.pid()),
+                    };
+                    match bare::measure(load).await {
+                        Ok(figures) => report.bare = Some(figures),
+                        Err(error) => eprintln!("warning: bare reference failed: {error}"),
+                    }
+                }
+                Err(error) => eprintln!("warning: could not start the bare relay: {error}"),
+            }
+        }
+        if let Some(path) = &args.plot {
+            if let Err(error) = std::fs::write(path, report.to_svg()) {
+                eprintln!("error: writing {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        if args.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{}", report.to_text());
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+fn bare_relay(args: BareRelayArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let tls = match ensure_dev_cert(&args.cert_dir)
+        .and_then(|(cert, key, _)| load_identity(&cert, &key))
+    {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::error!(%error, "no certificate");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(runtime) = runtime_with(args.threads) else {
+        return ExitCode::FAILURE;
+    };
+    let config = ServerConfig::new(args.listen, tls);
+    match runtime.block_on(partyline_loadtest::bare::run_bare_relay(
+        config,
+        args.group_size,
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "bare relay failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
