@@ -16,5 +16,6 @@ pub mod client;
 pub mod loadtest;
 pub mod party;
 pub mod protocol;
+pub mod security;
 pub mod server;
 pub mod wire;
