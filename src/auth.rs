@@ -152,6 +152,21 @@ pub fn verify_token(secret: &[u8], token: &str, now: u64) -> Result<Claims, Toke
     })
 }
 
+/// Verifies with the current secret, then, during a rotation, with the
+/// previous one: tokens minted before the rotation stay valid until they
+/// expire. Only a signature mismatch falls through to the previous secret.
+pub fn verify_token_rotating(
+    current: &[u8],
+    previous: Option<&[u8]>,
+    token: &str,
+    now: u64,
+) -> Result<Claims, TokenError> {
+    match (verify_token(current, token, now), previous) {
+        (Err(TokenError::BadSignature), Some(previous)) => verify_token(previous, token, now),
+        (result, _) => result,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +199,31 @@ mod tests {
         assert!(matches!(
             verify_token(b"secret", "garbage", 1_000),
             Err(TokenError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn during_a_rotation_the_previous_secret_still_verifies() {
+        let old = mint_token(b"old", "u-1", "Ana", 2_000);
+        let new = mint_token(b"new", "u-1", "Ana", 2_000);
+        let unknown = mint_token(b"unknown", "u-1", "Ana", 2_000);
+        for token in [&old, &new] {
+            let claims = verify_token_rotating(b"new", Some(b"old"), token, 1_000).unwrap();
+            assert_eq!(claims.user_id, "u-1");
+        }
+        assert_eq!(
+            verify_token_rotating(b"new", Some(b"old"), &unknown, 1_000),
+            Err(TokenError::BadSignature)
+        );
+        // Without a previous secret the rotation is over: old tokens fail.
+        assert_eq!(
+            verify_token_rotating(b"new", None, &old, 1_000),
+            Err(TokenError::BadSignature)
+        );
+        // An old token past its expiry stays expired.
+        assert!(matches!(
+            verify_token_rotating(b"new", Some(b"old"), &old, 2_000),
+            Err(TokenError::Expired { .. })
         ));
     }
 

@@ -14,5 +14,6 @@ pub mod auth;
 pub mod certs;
 pub mod party;
 pub use partyline_protocol as protocol;
+pub mod security;
 pub mod server;
 pub mod wire;

@@ -3,9 +3,11 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{ensure_dev_cert, load_identity};
+use partyline::security::{self, Exposure, SecretSource};
 use partyline::server::{AckFrequency, AuthMode, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,8 +52,30 @@ struct ServeArgs {
     #[arg(long, env = "PARTYLINE_LOG_LEVEL", default_value = "info")]
     log_level: String,
     /// Require signed tokens with this HMAC secret (dev identities refused).
-    #[arg(long, env = "PARTYLINE_TOKEN_SECRET", hide_env_values = true)]
+    /// Any local user can read it in `ps`: prefer --token-secret-file.
+    #[arg(
+        long,
+        env = "PARTYLINE_TOKEN_SECRET",
+        hide_env_values = true,
+        conflicts_with = "token_secret_file"
+    )]
     token_secret: Option<String>,
+    /// Require signed tokens with the HMAC secret in this file, which only
+    /// its owner may access (chmod 600); a trailing newline is ignored.
+    #[arg(long, env = "PARTYLINE_TOKEN_SECRET_FILE")]
+    token_secret_file: Option<PathBuf>,
+    /// During a secret rotation: a file with the previous secret. Tokens
+    /// signed with it stay valid until they expire.
+    #[arg(long, env = "PARTYLINE_TOKEN_SECRET_PREVIOUS_FILE")]
+    token_secret_previous_file: Option<PathBuf>,
+    /// Accept dev identities on a non-loopback address, where anyone who
+    /// reaches the server can claim any user id (warned about every 10 min).
+    #[arg(long, env = "PARTYLINE_ALLOW_DEV_IDENTITIES")]
+    allow_dev_identities: bool,
+    /// Accept --metrics on a non-loopback address, readable by anyone who
+    /// reaches it.
+    #[arg(long, env = "PARTYLINE_ALLOW_PUBLIC_METRICS")]
+    allow_public_metrics: bool,
     /// Seconds a join request waits for the leader before it expires.
     #[arg(long, env = "PARTYLINE_JOIN_REQUEST_TTL", default_value_t = 300)]
     join_request_ttl: u64,
@@ -141,8 +165,16 @@ struct TokenArgs {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args),
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    match cli.command {
+        Command::Serve(args) => {
+            // Where --token-secret came from decides whether to warn about argv.
+            let source = matches
+                .subcommand_matches("serve")
+                .and_then(|serve| serve.value_source("token_secret"));
+            serve(args, source == Some(ValueSource::CommandLine))
+        }
         Command::Token(args) => {
             for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {
                 if let Err(message) = partyline::auth::validate_name(what, value) {
@@ -160,10 +192,68 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+/// The current and previous token secrets and where the current one came
+/// from, or a sentence saying what is wrong.
+type Secrets = (Option<Vec<u8>>, Option<Vec<u8>>, SecretSource);
+
+fn token_secrets(args: &ServeArgs, secret_in_argv: bool) -> Result<Secrets, String> {
+    let read = |path: &PathBuf| security::read_secret_file(path).map_err(|e| e.to_string());
+    let previous = args
+        .token_secret_previous_file
+        .as_ref()
+        .map(read)
+        .transpose()?;
+    let (current, source) = match (&args.token_secret, &args.token_secret_file) {
+        (Some(secret), _) if secret.is_empty() => {
+            return Err("--token-secret must not be empty".into())
+        }
+        (Some(secret), _) => {
+            let source = if secret_in_argv {
+                SecretSource::CommandLine
+            } else {
+                SecretSource::Environment
+            };
+            (Some(secret.clone().into_bytes()), source)
+        }
+        (None, Some(path)) => (Some(read(path)?), SecretSource::File),
+        (None, None) => (None, SecretSource::None),
+    };
+    Ok((current, previous, source))
+}
+
+fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let (secret, previous, source) = match token_secrets(&args, secret_in_argv) {
+        Ok(secrets) => secrets,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before anything is written or bound: a refused config does nothing.
+    let exposure = Exposure {
+        listen: args.listen,
+        metrics: args.metrics,
+        secret: source,
+        previous_secret: previous.is_some(),
+        allow_dev_identities: args.allow_dev_identities,
+        allow_public_metrics: args.allow_public_metrics,
+        dev_certificate: args.cert.is_none(),
+    };
+    match security::check(&exposure) {
+        Ok(warnings) => {
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+        }
+        Err(refusal) => {
+            tracing::error!("{refusal}");
+            return ExitCode::FAILURE;
+        }
+    }
 
     let (cert, key) = match (args.cert, args.key) {
         (Some(cert), Some(key)) => (cert, key),
@@ -236,14 +326,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     config.join_request_ttl = Duration::from_secs(args.join_request_ttl);
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;
-    if let Some(secret) = args.token_secret {
-        if secret.is_empty() {
-            tracing::error!("--token-secret must not be empty");
-            return ExitCode::FAILURE;
-        }
-        config.auth = AuthMode::Token {
-            secret: secret.into_bytes(),
-        };
+    if let Some(secret) = secret {
+        config.auth = AuthMode::Token { secret, previous };
     }
     let auth = match config.auth {
         AuthMode::Dev => "dev identities",
@@ -264,6 +348,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         match server.local_addr() {
             Ok(addr) => tracing::info!(%addr, auth, "partyline listening (QUIC, ALPN partyline/1)"),
             Err(error) => tracing::warn!(%error, "listening on an unknown address"),
+        }
+        if let Some(metrics) = server.metrics_addr() {
+            tracing::info!(%metrics, "serving Prometheus metrics over HTTP");
         }
         server.run_until(shutdown_signal()).await;
         tracing::info!("stopped");

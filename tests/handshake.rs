@@ -18,6 +18,7 @@ async fn token_server() -> TestServer {
     start_with(|c| {
         c.auth = AuthMode::Token {
             secret: SECRET.to_vec(),
+            previous: None,
         }
     })
     .await

@@ -4,12 +4,30 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How sessions prove who they are.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum AuthMode {
     /// Clients name their own user id and username (local play, tests).
     Dev,
-    /// Clients must present a token signed with this secret (see `crate::auth`).
-    Token { secret: Vec<u8> },
+    /// Clients must present a token signed with `secret` (see `crate::auth`),
+    /// or, during a rotation, with `previous`.
+    Token {
+        secret: Vec<u8>,
+        previous: Option<Vec<u8>>,
+    },
+}
+
+// By hand, so that logging a config never prints a secret.
+impl std::fmt::Debug for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthMode::Dev => f.write_str("Dev"),
+            AuthMode::Token { previous, .. } => f
+                .debug_struct("Token")
+                .field("secret", &"<redacted>")
+                .field("previous", &previous.as_ref().map(|_| "<redacted>"))
+                .finish(),
+        }
+    }
 }
 
 /// Everything the server needs; `ServerConfig::new` fills sane defaults.

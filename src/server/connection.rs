@@ -8,7 +8,7 @@ use super::limits::{RateLimit, Verdict};
 use super::metrics;
 use super::session::{write_outbox, Outbound, Queued, ResumeRefusal, SessionLink, SessionRef};
 use super::{commands, AuthMode, Shared};
-use crate::auth::{unix_now, validate_name, verify_token};
+use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
     decode_body, decode_client_datagram, encode_server_datagram, ClientFrame, CloseCode, Command,
     ErrorBody, ErrorCode, Event, FrameError, Hello, Identity, PartyId, Presence, Resume, Resumed,
@@ -344,8 +344,8 @@ fn authenticate(shared: &Shared, hello: &Hello) -> Result<(String, String), Erro
         (AuthMode::Token { .. }, Identity::Dev { .. }) => Err(unauthenticated(
             "this server requires a signed token; dev identities are refused".into(),
         )),
-        (AuthMode::Token { secret }, Identity::Token { token }) => {
-            let claims = verify_token(secret, token, unix_now())
+        (AuthMode::Token { secret, previous }, Identity::Token { token }) => {
+            let claims = verify_token_rotating(secret, previous.as_deref(), token, unix_now())
                 .map_err(|e| unauthenticated(e.to_string()))?;
             Ok((claims.user_id, claims.username))
         }

@@ -65,6 +65,15 @@ pub(crate) fn render(shared: &Shared) -> String {
         &[("", shared.handshakes.load(Ordering::Relaxed) as u64)],
     );
     metric(
+        "dev_identities_allowed",
+        "gauge",
+        "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
+        &[(
+            "",
+            u64::from(matches!(shared.config.auth, super::AuthMode::Dev)),
+        )],
+    );
+    metric(
         "sessions_total",
         "counter",
         "Sessions started, and taken back by resume.",

@@ -16,6 +16,7 @@ use crate::protocol::SessionId;
 use crate::protocol::{
     CloseCode, Limits, ALPN, MAX_FRAME_SIZE, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_RELIABLE_DATA,
 };
+use crate::security::{Warning, DEV_IDENTITY_REMINDER};
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
 use session::SessionRef;
@@ -239,6 +240,15 @@ impl Server {
             }
             None => None,
         };
+        let listen = self.shared.config.listen;
+        let reminder_task = (matches!(self.shared.config.auth, AuthMode::Dev)
+            && !crate::security::is_loopback(listen.ip()))
+        .then(|| {
+            tokio::spawn(repeat_every(DEV_IDENTITY_REMINDER, move || {
+                let warning = Warning::DevIdentitiesOffLoopback { listen };
+                tracing::warn!("{warning}");
+            }))
+        });
         let sweep_every = (self.shared.config.join_request_ttl / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut sweep = tokio::time::interval(sweep_every);
@@ -261,7 +271,7 @@ impl Server {
                 _ = &mut shutdown => break,
             }
         }
-        if let Some(task) = metrics_task {
+        for task in [metrics_task, reminder_task].into_iter().flatten() {
             task.abort();
         }
         tracing::info!("shutting down: closing every connection");
@@ -317,6 +327,17 @@ impl Server {
     }
 }
 
+/// Calls `remind` every `period`, the first time one period from now (the
+/// warning at start is the caller's: `partyline serve` logs every
+/// `security::check` warning before it binds).
+async fn repeat_every(period: Duration, mut remind: impl FnMut()) {
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        interval.tick().await;
+        remind();
+    }
+}
+
 /// A server running on a background task.
 pub struct ServerHandle {
     stop: Option<oneshot::Sender<()>>,
@@ -348,5 +369,32 @@ impl ServerHandle {
             let _ = stop.send(());
         }
         let _ = (&mut self.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reminder_repeats_every_period_after_the_first() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        let task = tokio::spawn(repeat_every(DEV_IDENTITY_REMINDER, move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }));
+        let at = |minutes: u64| Duration::from_secs(minutes * 60);
+        tokio::time::sleep(at(9)).await;
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            0,
+            "not again right after start"
+        );
+        tokio::time::sleep(at(2)).await;
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "at 10 minutes");
+        tokio::time::sleep(at(20)).await;
+        assert_eq!(calls.load(Ordering::Relaxed), 3, "at 20 and 30 minutes");
+        task.abort();
     }
 }

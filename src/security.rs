@@ -1,0 +1,367 @@
+//! Is a server configuration safe to run, and what must the operator be
+//! warned about? [`check`] decides without any I/O, so every rule is
+//! unit-tested; `partyline serve` applies it before it binds anything.
+//! [`read_secret_file`] reads a token secret from a private file.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How often a server accepting dev identities off loopback repeats its
+/// warning, so it stays in the logs an operator looks at.
+pub const DEV_IDENTITY_REMINDER: Duration = Duration::from_secs(600);
+
+/// Where the token secret came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// No secret: dev identities.
+    None,
+    /// `--token-secret` in argv, readable by any local user through `ps`.
+    CommandLine,
+    /// `PARTYLINE_TOKEN_SECRET`.
+    Environment,
+    /// `--token-secret-file`.
+    File,
+}
+
+/// What a configuration exposes, as far as security goes.
+#[derive(Clone, Debug)]
+pub struct Exposure {
+    /// The QUIC listen address.
+    pub listen: SocketAddr,
+    /// The metrics endpoint, if any.
+    pub metrics: Option<SocketAddr>,
+    /// Where the token secret came from (`None`: dev identities).
+    pub secret: SecretSource,
+    /// A previous secret was given for a rotation.
+    pub previous_secret: bool,
+    /// `--allow-dev-identities`.
+    pub allow_dev_identities: bool,
+    /// `--allow-public-metrics`.
+    pub allow_public_metrics: bool,
+    /// The self-signed development certificate is served (no `--cert`).
+    pub dev_certificate: bool,
+}
+
+/// A configuration the server refuses to start with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Dev identities on a non-loopback address without the explicit flag.
+    #[error(
+        "refusing to serve dev identities on {listen}: anyone on the network could claim any \
+         user id. Pass --token-secret-file PATH, or --allow-dev-identities to accept that risk."
+    )]
+    DevIdentitiesOffLoopback { listen: SocketAddr },
+    /// Metrics on a non-loopback address without the explicit flag.
+    #[error(
+        "refusing to serve metrics on {addr}: anyone who can reach it could read the server's \
+         load and traffic. Bind --metrics to a loopback address (e.g. 127.0.0.1:9350), or pass \
+         --allow-public-metrics to accept that risk."
+    )]
+    PublicMetrics { addr: SocketAddr },
+    /// A previous secret alone would verify old tokens only.
+    #[error(
+        "--token-secret-previous-file is for a rotation: pass the current secret too, with \
+         --token-secret-file PATH."
+    )]
+    PreviousWithoutCurrent,
+}
+
+/// A risk the operator accepted, or probably did not mean; logged at start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Warning {
+    /// `--allow-dev-identities` on a non-loopback address.
+    #[error(
+        "serving dev identities on {listen} (--allow-dev-identities): anyone on the network can \
+         claim any user id. Pass --token-secret-file PATH to require signed tokens."
+    )]
+    DevIdentitiesOffLoopback { listen: SocketAddr },
+    /// The self-signed development certificate on a non-loopback address.
+    #[error(
+        "serving the self-signed development certificate on {listen}: it names only localhost, \
+         127.0.0.1 and ::1, and every client must be given it to trust. Pass a real \
+         certificate with --cert PATH --key PATH."
+    )]
+    DevCertificateOffLoopback { listen: SocketAddr },
+    /// `--allow-public-metrics` with metrics on a non-loopback address.
+    #[error(
+        "serving metrics on {addr} (--allow-public-metrics): anyone who can reach it can read \
+         them."
+    )]
+    PublicMetrics { addr: SocketAddr },
+    /// `--token-secret` in argv.
+    #[error(
+        "the token secret was given on the command line, where any user of this machine can \
+         read it (ps, /proc). Put it in a file only the server's user can read and pass \
+         --token-secret-file PATH."
+    )]
+    SecretOnCommandLine,
+}
+
+/// Loopback only: 127.0.0.0/8, ::1, and 127.x mapped into IPv6. The
+/// unspecified addresses (0.0.0.0, ::) listen on every interface.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Refuses an unsafe configuration, or lists what to warn about at start.
+pub fn check(exposure: &Exposure) -> Result<Vec<Warning>, Refusal> {
+    let listen = exposure.listen;
+    let public = !is_loopback(listen.ip());
+    let mut warnings = Vec::new();
+    if exposure.secret == SecretSource::None {
+        if exposure.previous_secret {
+            return Err(Refusal::PreviousWithoutCurrent);
+        }
+        if public {
+            if !exposure.allow_dev_identities {
+                return Err(Refusal::DevIdentitiesOffLoopback { listen });
+            }
+            warnings.push(Warning::DevIdentitiesOffLoopback { listen });
+        }
+    }
+    if let Some(addr) = exposure.metrics.filter(|addr| !is_loopback(addr.ip())) {
+        if !exposure.allow_public_metrics {
+            return Err(Refusal::PublicMetrics { addr });
+        }
+        warnings.push(Warning::PublicMetrics { addr });
+    }
+    if public && exposure.dev_certificate {
+        warnings.push(Warning::DevCertificateOffLoopback { listen });
+    }
+    if exposure.secret == SecretSource::CommandLine {
+        warnings.push(Warning::SecretOnCommandLine);
+    }
+    Ok(warnings)
+}
+
+/// Why a secret file was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    /// Missing, unreadable, or not a file.
+    #[error("could not read the token secret from {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Group or others may read or write it.
+    #[error(
+        "refusing the token secret in {}: group or others can access it (mode {mode:03o}). Run \
+         `chmod 600 {}` so that only the server's user can read it.",
+        path.display(),
+        path.display()
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
+    /// Nothing but a newline, or nothing at all.
+    #[error(
+        "refusing the token secret in {}: the file is empty. Write the secret into it (a \
+         trailing newline is ignored).",
+        path.display()
+    )]
+    Empty { path: PathBuf },
+}
+
+/// Reads a token secret from `path`: refused if group or others have any
+/// access to the file, or if it is empty; trailing newlines are dropped (an
+/// editor or `echo` adds one).
+pub fn read_secret_file(path: &Path) -> Result<Vec<u8>, SecretFileError> {
+    use std::io::Read;
+    let read_error = |source| SecretFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Mode checked on the opened file, so it is the file that is read.
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(read_error)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SecretFileError::TooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    let mut secret = Vec::new();
+    file.read_to_end(&mut secret).map_err(read_error)?;
+    while secret.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        secret.pop();
+    }
+    if secret.is_empty() {
+        return Err(SecretFileError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposure(listen: &str) -> Exposure {
+        Exposure {
+            listen: listen.parse().unwrap(),
+            metrics: None,
+            secret: SecretSource::None,
+            previous_secret: false,
+            allow_dev_identities: false,
+            allow_public_metrics: false,
+            dev_certificate: true,
+        }
+    }
+
+    #[test]
+    fn loopback_addresses_are_told_apart_from_the_rest() {
+        for loopback in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_loopback(loopback.parse().unwrap()), "{loopback}");
+        }
+        for public in [
+            "0.0.0.0",
+            "::",
+            "10.0.0.5",
+            "192.168.1.2",
+            "::ffff:10.0.0.5",
+        ] {
+            assert!(!is_loopback(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn dev_mode_on_loopback_is_quiet() {
+        assert_eq!(check(&exposure("127.0.0.1:7350")), Ok(vec![]));
+        assert_eq!(check(&exposure("[::1]:7350")), Ok(vec![]));
+    }
+
+    #[test]
+    fn dev_identities_off_loopback_are_refused_unless_allowed() {
+        let mut config = exposure("0.0.0.0:7350");
+        config.dev_certificate = false;
+        let refusal = check(&config).unwrap_err();
+        assert_eq!(
+            refusal,
+            Refusal::DevIdentitiesOffLoopback {
+                listen: config.listen
+            }
+        );
+        assert_eq!(
+            refusal.to_string(),
+            "refusing to serve dev identities on 0.0.0.0:7350: anyone on the network could claim \
+             any user id. Pass --token-secret-file PATH, or --allow-dev-identities to accept \
+             that risk."
+        );
+
+        config.allow_dev_identities = true;
+        assert_eq!(
+            check(&config),
+            Ok(vec![Warning::DevIdentitiesOffLoopback {
+                listen: config.listen
+            }])
+        );
+    }
+
+    #[test]
+    fn a_secret_makes_a_public_address_safe() {
+        let mut config = exposure("10.0.0.5:7350");
+        config.secret = SecretSource::File;
+        config.dev_certificate = false;
+        assert_eq!(check(&config), Ok(vec![]));
+        config.secret = SecretSource::Environment;
+        assert_eq!(check(&config), Ok(vec![]));
+    }
+
+    #[test]
+    fn the_dev_certificate_off_loopback_warns_how_to_pass_a_real_one() {
+        let mut config = exposure("0.0.0.0:7350");
+        config.secret = SecretSource::File;
+        let warnings = check(&config).unwrap();
+        assert_eq!(
+            warnings,
+            vec![Warning::DevCertificateOffLoopback {
+                listen: config.listen
+            }]
+        );
+        let text = warnings[0].to_string();
+        assert!(text.contains("--cert PATH --key PATH"), "{text}");
+    }
+
+    #[test]
+    fn public_metrics_are_refused_unless_allowed() {
+        let mut config = exposure("127.0.0.1:7350");
+        config.metrics = Some("127.0.0.1:9350".parse().unwrap());
+        assert_eq!(check(&config), Ok(vec![]));
+
+        let addr: SocketAddr = "0.0.0.0:9350".parse().unwrap();
+        config.metrics = Some(addr);
+        let refusal = check(&config).unwrap_err();
+        assert_eq!(refusal, Refusal::PublicMetrics { addr });
+        assert!(refusal.to_string().contains("--allow-public-metrics"));
+
+        config.allow_public_metrics = true;
+        assert_eq!(check(&config), Ok(vec![Warning::PublicMetrics { addr }]));
+    }
+
+    #[test]
+    fn a_secret_in_argv_warns_and_a_lone_previous_secret_is_refused() {
+        let mut config = exposure("127.0.0.1:7350");
+        config.secret = SecretSource::CommandLine;
+        assert_eq!(check(&config), Ok(vec![Warning::SecretOnCommandLine]));
+
+        config.secret = SecretSource::None;
+        config.previous_secret = true;
+        assert_eq!(check(&config), Err(Refusal::PreviousWithoutCurrent));
+    }
+
+    #[cfg(unix)]
+    /// A fresh file with `contents` and `mode` in a directory of its own.
+    fn secret_file(name: &str, contents: &[u8], mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("partyline-secret-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_secret_file_is_read_without_its_trailing_newline() {
+        let path = secret_file("private", b"s3cret\n", 0o600);
+        assert_eq!(read_secret_file(&path).unwrap(), b"s3cret");
+        let path = secret_file("owner-only", b"s3cret\r\n", 0o400);
+        assert_eq!(read_secret_file(&path).unwrap(), b"s3cret");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_empty_and_missing_secret_files_are_refused() {
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            let path = secret_file("open", b"s3cret\n", mode);
+            let error = read_secret_file(&path).unwrap_err();
+            assert!(
+                matches!(error, SecretFileError::TooOpen { mode: m, .. } if m == mode),
+                "{mode:o}: {error}"
+            );
+            assert!(error.to_string().contains("chmod 600"), "{error}");
+        }
+        let path = secret_file("empty", b"\n", 0o600);
+        assert!(matches!(
+            read_secret_file(&path),
+            Err(SecretFileError::Empty { .. })
+        ));
+        let missing = path.with_file_name("missing");
+        assert!(matches!(
+            read_secret_file(&missing),
+            Err(SecretFileError::Read { .. })
+        ));
+    }
+}

@@ -1,0 +1,467 @@
+//! Safe by default off loopback (issue 15), against the real binary as a
+//! child process: every refusal and start-up warning, and a server on
+//! 0.0.0.0 with a secret file, reached over 127.0.0.1 only.
+mod support;
+
+use partyline::auth::mint_token_for;
+use partyline::client::{Client, ClientConfig, ClientError};
+use partyline::protocol::ErrorCode;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_partyline");
+
+/// A fresh directory of this test's own.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("partyline-security-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_secret(dir: &Path, name: &str, secret: &str, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// `partyline serve <args> --cert-dir <dir>/certs` with `env` and no other
+/// security setting from the environment; its log lines on a channel.
+fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .args(args)
+        .arg("--cert-dir")
+        .arg(dir.join("certs"))
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "PARTYLINE_LISTEN",
+        "PARTYLINE_METRICS",
+        "PARTYLINE_TOKEN_SECRET",
+        "PARTYLINE_TOKEN_SECRET_FILE",
+        "PARTYLINE_TOKEN_SECRET_PREVIOUS_FILE",
+        "PARTYLINE_ALLOW_DEV_IDENTITIES",
+        "PARTYLINE_ALLOW_PUBLIC_METRICS",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().expect("partyline starts");
+    let (tx, rx) = mpsc::channel();
+    let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+    let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+    for stream in [stdout, stderr] {
+        let tx = tx.clone();
+        // Keeps draining after the receiver is gone, so the child never
+        // blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    (child, rx)
+}
+
+/// Runs a server that must refuse to start: its exit status and output.
+fn refused(dir: &Path, args: &[&str]) -> String {
+    let (mut child, lines) = spawn(dir, args, &[]);
+    let status = wait_exit(&mut child);
+    assert!(!status.success(), "expected a refusal, got {status}");
+    let output: Vec<String> = lines.try_iter().collect();
+    assert!(
+        !output.iter().any(|line| line.contains("listening")),
+        "a refused server must not listen: {output:#?}"
+    );
+    output.join("\n")
+}
+
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + support::WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            // Let the reader threads hand over the last lines.
+            std::thread::sleep(Duration::from_millis(100));
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server that started: killed on drop.
+struct Running {
+    child: Child,
+    /// Every line up to the listening line (and the metrics line, if any).
+    log: Vec<String>,
+    addr: SocketAddr,
+    metrics: Option<SocketAddr>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn warnings(&self) -> Vec<&String> {
+        self.log
+            .iter()
+            .filter(|line| line.contains("WARN"))
+            .collect()
+    }
+
+    fn assert_warns(&self, text: &str) {
+        assert!(
+            self.warnings().iter().any(|line| line.contains(text)),
+            "no warning with {text:?} in {:#?}",
+            self.log
+        );
+    }
+}
+
+fn field(line: &str, name: &str) -> Option<SocketAddr> {
+    line.split(&format!(" {name}="))
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn start(dir: &Path, args: &[&str]) -> Running {
+    start_with_env(dir, args, &[])
+}
+
+fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Running {
+    let (child, lines) = spawn(dir, args, env);
+    let wants_metrics = args.contains(&"--metrics");
+    let mut running = Running {
+        child,
+        log: Vec::new(),
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        metrics: None,
+    };
+    let mut listening = false;
+    while !listening || (wants_metrics && running.metrics.is_none()) {
+        let line = lines
+            .recv_timeout(support::WAIT)
+            .unwrap_or_else(|_| panic!("server did not start: {:#?}", running.log));
+        if line.contains("partyline listening") {
+            running.addr = field(&line, "addr").expect("listening address");
+            listening = true;
+        }
+        if let Some(metrics) = field(&line, "metrics") {
+            running.metrics = Some(metrics);
+        }
+        running.log.push(line);
+    }
+    running
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    assert!(addr.ip().is_loopback(), "tests only talk to loopback");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// The same port on 127.0.0.1, whatever address the server bound.
+fn loopback(port_of: SocketAddr) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port_of.port()))
+}
+
+#[test]
+fn dev_identities_off_loopback_are_refused_before_anything_starts() {
+    let dir = temp_dir("dev-refused");
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let output = refused(&dir, &["--listen", listen]);
+        assert!(
+            output.contains(&format!(
+                "refusing to serve dev identities on {listen}: anyone on the network could claim any user id. \
+                 Pass --token-secret-file PATH, or --allow-dev-identities to accept that risk."
+            )),
+            "{output}"
+        );
+    }
+    assert!(
+        !dir.join("certs").exists(),
+        "refused before writing a certificate"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn allowed_dev_identities_off_loopback_warn_at_start_and_show_in_metrics() {
+    let dir = temp_dir("dev-allowed");
+    let server = start(
+        &dir,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--allow-dev-identities",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    server.assert_warns(
+        "serving dev identities on 0.0.0.0:0 (--allow-dev-identities): anyone on the network can claim any user id",
+    );
+    let metrics = scrape(server.metrics.unwrap());
+    assert!(
+        metrics.contains("\npartyline_dev_identities_allowed 1\n"),
+        "{metrics}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dev_mode_on_loopback_starts_without_security_warnings() {
+    let dir = temp_dir("dev-loopback");
+    let server = start(&dir, &["--listen", "127.0.0.1:0"]);
+    assert!(server.warnings().is_empty(), "{:#?}", server.log);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn secret_files_open_to_others_or_empty_are_refused() {
+    let dir = temp_dir("secret-files");
+    let open = write_secret(&dir, "open", "s3cret", 0o644);
+    let group = write_secret(&dir, "group", "s3cret", 0o640);
+    let private = write_secret(&dir, "private", "s3cret", 0o600);
+    let empty = write_secret(&dir, "empty", "", 0o600);
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+
+    for (flag, file) in [
+        ("--token-secret-file", &open),
+        ("--token-secret-file", &group),
+        ("--token-secret-previous-file", &open),
+    ] {
+        let mut args = vec!["--listen", "127.0.0.1:0"];
+        let file = path(file);
+        let current = path(&private);
+        if flag == "--token-secret-previous-file" {
+            args.extend(["--token-secret-file", &current]);
+        }
+        args.extend([flag, &file]);
+        let output = refused(&dir, &args);
+        assert!(
+            output.contains("group or others can access it")
+                && output.contains(&format!("chmod 600 {file}")),
+            "{flag} {file}: {output}"
+        );
+    }
+
+    let output = refused(&dir, &["--token-secret-file", &path(&empty)]);
+    assert!(output.contains("the file is empty"), "{output}");
+    let output = refused(&dir, &["--token-secret-file", &path(&dir.join("missing"))]);
+    assert!(
+        output.contains("could not read the token secret"),
+        "{output}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_previous_secret_without_a_current_one_is_refused() {
+    let dir = temp_dir("previous-alone");
+    let previous = write_secret(&dir, "previous", "old", 0o600);
+    let output = refused(
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--token-secret-previous-file",
+            previous.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.contains("pass the current secret too, with --token-secret-file PATH"),
+        "{output}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_dev_certificate_off_loopback_warns_and_a_real_one_does_not() {
+    let dir = temp_dir("dev-cert");
+    let secret = write_secret(&dir, "secret", "s3cret", 0o600);
+    let secret = secret.to_str().unwrap();
+    let server = start(
+        &dir,
+        &["--listen", "0.0.0.0:0", "--token-secret-file", secret],
+    );
+    server.assert_warns(
+        "serving the self-signed development certificate on 0.0.0.0:0: it names only localhost, \
+         127.0.0.1 and ::1, and every client must be given it to trust. \
+         Pass a real certificate with --cert PATH --key PATH.",
+    );
+    drop(server);
+
+    // Any certificate the operator passes counts as theirs.
+    let cert = dir.join("certs").join("cert.pem");
+    let key = dir.join("certs").join("key.pem");
+    let server = start(
+        &dir,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--token-secret-file",
+            secret,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(server.warnings().is_empty(), "{:#?}", server.log);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn public_metrics_are_refused_unless_the_risk_is_named() {
+    let dir = temp_dir("public-metrics");
+    let output = refused(&dir, &["--listen", "127.0.0.1:0", "--metrics", "0.0.0.0:0"]);
+    assert!(
+        output.contains(
+            "refusing to serve metrics on 0.0.0.0:0: anyone who can reach it could read the \
+             server's load and traffic. Bind --metrics to a loopback address (e.g. \
+             127.0.0.1:9350), or pass --allow-public-metrics to accept that risk."
+        ),
+        "{output}"
+    );
+
+    let server = start(
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "0.0.0.0:0",
+            "--allow-public-metrics",
+        ],
+    );
+    server.assert_warns("serving metrics on 0.0.0.0:0 (--allow-public-metrics)");
+    let metrics = scrape(loopback(server.metrics.unwrap()));
+    assert!(metrics.contains("partyline_sessions "), "{metrics}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_secret_on_the_command_line_warns_and_one_from_the_environment_does_not() {
+    let dir = temp_dir("secret-argv");
+    let server = start(
+        &dir,
+        &["--listen", "127.0.0.1:0", "--token-secret", "s3cret"],
+    );
+    server.assert_warns(
+        "the token secret was given on the command line, where any user of this machine can read it",
+    );
+    drop(server);
+
+    let server = start_with_env(
+        &dir,
+        &["--listen", "127.0.0.1:0"],
+        &[("PARTYLINE_TOKEN_SECRET", "s3cret")],
+    );
+    assert!(server.log.iter().any(|line| line.contains("signed tokens")));
+    assert!(server.warnings().is_empty(), "{:#?}", server.log);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Connects over loopback; `Ok` if the server welcomed the session.
+async fn connect(config: ClientConfig) -> Result<(), ErrorCode> {
+    assert!(config.server_addr.ip().is_loopback());
+    match Client::connect(config).await {
+        Ok(_) => Ok(()),
+        Err(ClientError::Refused(body)) => Err(body.code),
+        Err(other) => panic!("expected a welcome or a refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_server_on_0_0_0_0_with_a_secret_file_accepts_minted_tokens_and_refuses_dev_identities() {
+    let dir = temp_dir("public-tokens");
+    let current = write_secret(&dir, "current", "new-secret", 0o600);
+    let previous = write_secret(&dir, "previous", "old-secret", 0o600);
+    let server = start(
+        &dir,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--token-secret-file",
+            current.to_str().unwrap(),
+            "--token-secret-previous-file",
+            previous.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(server.addr.ip().to_string(), "0.0.0.0");
+    assert!(
+        !server
+            .warnings()
+            .iter()
+            .any(|line| line.contains("dev identities")),
+        "{:#?}",
+        server.log
+    );
+    let addr = loopback(server.addr);
+    let certs = partyline::certs::load_certs(&dir.join("certs").join("cert.pem")).unwrap();
+    let ttl = Duration::from_secs(60);
+    let token = |secret: &[u8], user: &str| mint_token_for(secret, user, "Ana", ttl);
+
+    // The file's trailing newline is not part of the secret.
+    let fresh = token(b"new-secret", "p-1");
+    assert_eq!(
+        connect(ClientConfig::with_token(addr, certs.clone(), &fresh)).await,
+        Ok(())
+    );
+    // Minted before the rotation: still valid until it expires.
+    let old = token(b"old-secret", "p-2");
+    assert_eq!(
+        connect(ClientConfig::with_token(addr, certs.clone(), &old)).await,
+        Ok(())
+    );
+    let forged = token(b"guessed", "p-3");
+    assert_eq!(
+        connect(ClientConfig::with_token(addr, certs.clone(), &forged)).await,
+        Err(ErrorCode::Unauthenticated)
+    );
+    assert_eq!(
+        connect(ClientConfig::dev(addr, certs, "p-1", "Mallory")).await,
+        Err(ErrorCode::Unauthenticated)
+    );
+
+    let metrics = scrape(server.metrics.unwrap());
+    assert!(
+        metrics.contains("\npartyline_dev_identities_allowed 0\n"),
+        "{metrics}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
