@@ -365,7 +365,11 @@ impl<L: Clone> Party<L> {
     /// (the wire's `Remove`, kept for older clients).
     pub fn remove(&mut self, caller: SessionId, user_id: &str) -> Result<Effects<L>, PartyError> {
         match self.kick(caller, user_id) {
-            Err(PartyError::MemberNotFound) => self.reject(caller, user_id),
+            Err(PartyError::MemberNotFound) => match self.reject(caller, user_id) {
+                // Neither seated nor waiting: as before Kick and Reject existed.
+                Err(PartyError::RequestNotFound) => Err(PartyError::MemberNotFound),
+                rejected => rejected,
+            },
             kicked => kicked,
         }
     }
@@ -742,6 +746,23 @@ impl<L: Clone> Party<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ids from small numbers, for readable tests (the ids are newtypes now).
+    trait FromU128 {
+        fn from_u128(n: u128) -> Self;
+    }
+
+    impl FromU128 for SessionId {
+        fn from_u128(n: u128) -> Self {
+            SessionId::from_bytes(n.to_be_bytes())
+        }
+    }
+
+    impl FromU128 for PartyId {
+        fn from_u128(n: u128) -> Self {
+            PartyId::from_bytes(n.to_be_bytes())
+        }
+    }
 
     fn presence(n: u128) -> Presence {
         Presence {

@@ -598,6 +598,12 @@ impl Client {
         }
     }
 
+    /// Closes the session now, without waiting for the goodbye to leave
+    /// (dropping the client does the same); `Event::Disconnected` follows.
+    pub fn disconnect(&self) {
+        self.shut();
+    }
+
     fn shut(&self) {
         self.inner.closing.store(true, Ordering::Release);
         self.inner

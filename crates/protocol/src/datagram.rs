@@ -4,8 +4,8 @@
 //! Client -> server: `kind u8 = 1 | party_id [16] | op_code i64 LE | payload`
 //! Server -> client: `kind u8 = 1 | party_id [16] | sender session [16] | op_code i64 LE | payload`
 
-use bytes::{BufMut, Bytes, BytesMut};
 use crate::{PartyId, SessionId};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// First byte of a party-data datagram; other values are reserved.
 pub const DATAGRAM_KIND_PARTY_DATA: u8 = 1;
@@ -156,8 +156,12 @@ mod tests {
 
     #[test]
     fn server_datagram_round_trips() {
-        let encoded =
-            encode_server_datagram(PartyId::from_bytes([1; 16]), SessionId::from_bytes([2; 16]), 9, b"");
+        let encoded = encode_server_datagram(
+            PartyId::from_bytes([1; 16]),
+            SessionId::from_bytes([2; 16]),
+            9,
+            b"",
+        );
         assert_eq!(encoded.len(), SERVER_DATAGRAM_HEADER_LEN);
         let decoded = decode_server_datagram(encoded).expect("decodes");
         assert_eq!(decoded.sender, SessionId::from_bytes([2; 16]));

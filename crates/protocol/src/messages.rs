@@ -63,8 +63,11 @@ uuid_id!(SessionId);
 /// How a session is shown to others.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Presence {
+    /// The user's stable id, the same in every session.
     pub user_id: String,
+    /// The name to show.
     pub username: String,
+    /// The session this presence belongs to.
     pub session_id: SessionId,
 }
 
@@ -73,14 +76,25 @@ pub struct Presence {
 pub enum Identity {
     /// Development mode: the client names itself. Refused when the server
     /// runs with a token secret.
-    Dev { user_id: String, username: String },
-    /// A signed token minted by the game's backend (see `crate::auth`).
-    Token { token: String },
+    Dev {
+        /// The user's stable id (1 to 128 bytes, no control characters).
+        user_id: String,
+        /// The name to show (1 to 128 bytes, no control characters).
+        username: String,
+    },
+    /// A signed token minted by the game's backend (see `partyline::auth`).
+    Token {
+        /// The token text, `v1.<user_id>.<username>.<expires>.<tag>`.
+        token: String,
+    },
 }
 
+/// The client's first frame: protocol version, identity, and an optional resume.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
+    /// The protocol version the client speaks ([`crate::PROTOCOL_VERSION`]).
     pub version: u16,
+    /// Who the client says it is.
     pub identity: Identity,
     /// Present to take back a session whose connection was lost.
     pub resume: Option<Resume>,
@@ -101,66 +115,104 @@ pub enum ClientFrame {
     /// First frame of every session, exactly once.
     Hello(Hello),
     /// A command; `id` is chosen by the client and echoed in the response.
-    Request { id: u32, command: Command },
+    Request {
+        /// Chosen by the client; the matching `Response` carries it back.
+        id: u32,
+        /// What to do.
+        command: Command,
+    },
 }
 
+/// What a client asks the server to do; each gets exactly one `Response`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
+    /// Creates a party with the caller as its leader.
     CreateParty {
+        /// Whether anyone may join at once (`false`: joins wait for the leader).
         open: bool,
+        /// Most members, leader included (1 to 256).
         max_size: u16,
+        /// Free text for the game; empty means no label.
         label: String,
     },
+    /// Takes a seat in an open party, or asks the leader of a closed one.
     JoinParty {
+        /// The party this concerns.
         party_id: PartyId,
     },
+    /// Leader only: lists the waiting join requests.
     ListJoinRequests {
+        /// The party this concerns.
         party_id: PartyId,
     },
+    /// Leader only: seats a user whose join request waits.
     AcceptJoinRequest {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The requester to seat.
         user_id: String,
     },
     /// Kicks a member, or rejects a join request, by user id.
     Remove {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The member to kick or the requester to reject.
         user_id: String,
     },
     /// Leaves the party, or cancels this session's join request.
     Leave {
+        /// The party this concerns.
         party_id: PartyId,
     },
+    /// Leader only: makes another member the leader.
     Promote {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The member to make leader.
         user_id: String,
     },
+    /// Leader only: ends the party for everyone.
     Close {
+        /// The party this concerns.
         party_id: PartyId,
     },
     /// Fields left `None` stay as they are.
     Update {
+        /// The party this concerns.
         party_id: PartyId,
+        /// New open setting, if any.
         open: Option<bool>,
+        /// New label, if any (empty means no label).
         label: Option<String>,
+        /// New size limit, if any; not below the current member count.
         max_size: Option<u16>,
     },
+    /// Members only: asks for a snapshot of the party.
     GetParty {
+        /// The party this concerns.
         party_id: PartyId,
     },
     /// Party data sent reliably on the control stream instead of as a datagram.
     SendData {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The game's own op code (what the data means), passed on untouched.
         op_code: i64,
+        /// The payload, at most `max_reliable_data` bytes.
         data: Bytes,
     },
     /// Leader only: takes a member's seat away (never touches a join request).
     Kick {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The member to remove.
         user_id: String,
     },
     /// Leader only: turns a waiting join request down (never kicks a member).
     Reject {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The requester to turn down.
         user_id: String,
     },
 }
@@ -168,25 +220,36 @@ pub enum Command {
 /// The server's limits, announced in `Welcome` so clients check before sending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
+    /// Largest control-stream frame body in bytes.
     pub max_frame_size: u32,
+    /// Largest datagram payload in bytes; larger ones are refused, never cut.
     pub max_datagram_data: u32,
+    /// Largest `SendData` payload in bytes.
     pub max_reliable_data: u32,
+    /// Largest `max_size` a party may have, leader included.
     pub max_party_size: u16,
+    /// Largest party label in bytes of UTF-8.
     pub max_label_bytes: u32,
+    /// How long a join request waits before it expires, in milliseconds.
     pub join_request_ttl_ms: u64,
 }
 
+/// The server's answer to a good Hello: the session is open.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
+    /// This session's id (the same one again after a resume).
     pub session_id: SessionId,
+    /// How others see this session.
     pub presence: Presence,
     /// Opaque and single use: present it in `Hello.resume` to take this
     /// session back after a connection loss. Every Welcome carries a new one.
     pub resume_token: String,
+    /// The server's limits, to check before sending.
     pub limits: Limits,
     /// The `seq` of the last event numbered for this session before this
     /// Welcome (0 for a new session). Events that follow count on from it.
     pub last_event_seq: u64,
+    /// Whether and how an asked-for resume was served.
     pub resumed: Resumed,
 }
 
@@ -197,20 +260,26 @@ pub enum Resumed {
     New,
     /// Same session; the `count` events the client missed follow at once,
     /// in order, with their original sequence numbers.
-    Replayed { count: u32 },
+    Replayed {
+        /// How many replayed events follow.
+        count: u32,
+    },
     /// Same session, but the missed events were older than the replay log:
     /// here is the state instead. Events that follow may repeat changes the
     /// snapshots already show; drop party events whose party `seq` is not
     /// above the snapshot's.
     Snapshots {
+        /// Every party where this session has a seat.
         parties: Vec<ResumedParty>,
         /// Parties where this session's join request still waits.
         waiting: Vec<PartyId>,
     },
 }
 
+/// One party's state, sent on a resume whose gap was older than the replay log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumedParty {
+    /// The party as it is now.
     pub snapshot: PartySnapshot,
     /// The waiting join requests, oldest first; empty unless this session leads.
     pub requests: Vec<Presence>,
@@ -219,12 +288,17 @@ pub struct ResumedParty {
 /// A party as a member sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartySnapshot {
+    /// The party's id.
     pub party_id: PartyId,
     /// The party's event sequence number at the time of the snapshot.
     pub seq: u64,
+    /// Whether joins are seated at once (`false`: they wait for the leader).
     pub open: bool,
+    /// Most members, leader included.
     pub max_size: u16,
+    /// Free text for the game; empty means no label.
     pub label: String,
+    /// The current leader.
     pub leader: Presence,
     /// In seat order: the first is the longest-seated.
     pub members: Vec<Presence>,
@@ -233,12 +307,18 @@ pub struct PartySnapshot {
     pub disconnected: Vec<SessionId>,
 }
 
+/// What a `JoinParty` led to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinOutcome {
     /// Seated at once (open party).
     Joined(PartySnapshot),
     /// Waiting for the leader (closed party).
-    Queued { party_id: PartyId, seq: u64 },
+    Queued {
+        /// The party asked to join.
+        party_id: PartyId,
+        /// The party's sequence number after the request was queued.
+        seq: u64,
+    },
 }
 
 /// The successful result of a command.
@@ -250,14 +330,18 @@ pub enum Reply {
     Join(JoinOutcome),
     /// ListJoinRequests: oldest first.
     JoinRequests {
+        /// The party asked about.
         party_id: PartyId,
+        /// The party's current sequence number.
         seq: u64,
+        /// The waiting requesters, oldest first.
         requests: Vec<Presence>,
     },
     /// Every other command.
     Done,
 }
 
+/// Why a member left a party; told to the remaining members.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeaveReason {
     /// The member left by itself.
@@ -282,8 +366,11 @@ pub enum RejectReason {
 /// Why a join request vanished; told to the leader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestGoneReason {
+    /// The requester cancelled it (left).
     Cancelled,
+    /// The request waited longer than the server's join-request limit.
     Expired,
+    /// The requester's session ended.
     SessionEnded,
 }
 
@@ -293,81 +380,130 @@ pub enum RequestGoneReason {
 pub enum Event {
     /// To the other members: someone was seated.
     MemberJoined {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// The member who was seated.
         presence: Presence,
     },
     /// To the remaining members: someone left, was kicked, or went away.
     MemberLeft {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// The member who is gone.
         presence: Presence,
+        /// Why the member is gone.
         reason: LeaveReason,
     },
     /// To every member: the leader changed.
     LeaderChanged {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// The new leader.
         leader: Presence,
     },
     /// To the leader: a new join request.
     JoinRequested {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// Who asked to join.
         presence: Presence,
     },
     /// To the leader: a request vanished without the leader acting.
     JoinRequestGone {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// Whose request vanished.
         presence: Presence,
+        /// Why it vanished.
         reason: RequestGoneReason,
     },
     /// To a new leader: the waiting requests, oldest first.
     JoinRequestList {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// The waiting requesters, oldest first (possibly none).
         requests: Vec<Presence>,
     },
     /// To a requester the leader accepted: it is seated.
     Accepted(PartySnapshot),
     /// To a requester: its request ended without a seat.
     JoinRejected {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// Why the request ended.
         reason: RejectReason,
     },
     /// To a member the leader removed.
-    Kicked { party_id: PartyId, seq: u64 },
+    Kicked {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+    },
     /// To every member: the leader closed the party; it is gone.
-    Closed { party_id: PartyId, seq: u64 },
+    Closed {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+    },
     /// To every member: the leader changed the settings.
     Updated {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// Whether joins are now seated at once.
         open: bool,
+        /// The size limit now, leader included.
         max_size: u16,
+        /// The label now; empty means no label.
         label: String,
     },
     /// Reliable party data from another member.
     Data {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The member who sent it.
         sender: Presence,
+        /// The game's own op code (what the data means), as the sender gave it.
         op_code: i64,
+        /// The payload.
         data: Bytes,
     },
     /// A datagram of this session's that the server did not forward, and why.
     DataRefused {
+        /// The datagram's party; nil when the datagram did not parse.
         party_id: PartyId,
+        /// The datagram's op code; 0 when the datagram did not parse.
         op_code: i64,
+        /// Why it was refused (`NotMember`, `PartyNotFound`, `PayloadTooLarge`, ...).
         error: ErrorBody,
     },
     /// To the other members: a member lost its connection (its seat is held
     /// for the grace window) or came back.
     MemberConnection {
+        /// The party this concerns.
         party_id: PartyId,
+        /// The party's sequence number after this change.
         seq: u64,
+        /// The member whose connection changed.
         presence: Presence,
+        /// `true` when it is back, `false` when it was lost.
         connected: bool,
     },
 }
@@ -422,11 +558,18 @@ pub enum ServerFrame {
     Refused(ErrorBody),
     /// Exactly one per request.
     Response {
+        /// The `id` of the request this answers.
         id: u32,
+        /// What the command returned, or why it was refused.
         result: Result<Reply, ErrorBody>,
     },
     /// `seq` counts the events of this session from 1, with no gaps.
-    Event { seq: u64, event: Event },
+    Event {
+        /// The session event number (not the party's `seq`).
+        seq: u64,
+        /// What happened.
+        event: Event,
+    },
     /// A frame that could not be decoded, so no request id could be answered.
     FrameError(ErrorBody),
 }

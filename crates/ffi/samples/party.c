@@ -1,0 +1,163 @@
+/* A party's whole life through the C ABI: three players, one process.
+ *
+ *   cc -std=c11 -I crates/ffi/include crates/ffi/samples/party.c \
+ *      target/debug/libpartyline_ffi.a -lpthread -ldl -lm -o party
+ *   ./party 127.0.0.1:7350 certs/cert.pem
+ *
+ * Ana creates a closed party; Bob and Cyd ask to join and Ana accepts them;
+ * data goes both ways (datagram and reliable); Ana leaves, so Bob (seated
+ * longest) leads; Bob closes the party and Cyd is told. A game would poll
+ * once per frame instead of waiting; the waits here keep the story linear.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include "partyline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void fail(const char *what) {
+    char message[512];
+    pl_last_error(message, sizeof message);
+    fprintf(stderr, "FAILED: %s (%s)\n", what, message);
+    exit(1);
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+/* Polls until an event of `kind` arrives (and, for replies, the one for
+ * `request_id`); other events are printed and skipped. 10 s at most. */
+static PlEvent wait_for(PlClient *client, const char *who, int kind, int64_t request_id) {
+    PlEvent event;
+    for (int waited = 0; waited < 10000; waited++) {
+        int got = pl_client_poll(client, &event);
+        if (got < 0) fail("poll");
+        if (got == 0) {
+            sleep_ms(1);
+            continue;
+        }
+        if (event.kind == kind && (kind != PL_EVENT_REPLY || event.request_id == request_id)) {
+            if (kind == PL_EVENT_REPLY && event.error_code != 0) {
+                fprintf(stderr, "FAILED: %s's request %lld refused: %d %s\n", who,
+                        (long long)request_id, event.error_code, event.error_message);
+                exit(1);
+            }
+            return event;
+        }
+        if (event.kind == PL_EVENT_DISCONNECTED) {
+            fprintf(stderr, "FAILED: %s disconnected: %s\n", who, event.error_message);
+            exit(1);
+        }
+        printf("  (%s also saw event %d)\n", who, event.kind);
+    }
+    fprintf(stderr, "FAILED: %s waited 10 s for event %d\n", who, kind);
+    exit(1);
+}
+
+static PlClient *connect_as(const char *server, const char *cert, const char *user) {
+    PlClient *client = pl_client_connect(server, NULL, cert, NULL, 0, user, user, NULL);
+    if (!client) fail("connect");
+    PlEvent connected = wait_for(client, user, PL_EVENT_CONNECTED, 0);
+    printf("%s connected as session %s\n", connected.member.username, connected.session_id);
+    return client;
+}
+
+static void expect(int condition, const char *what) {
+    if (!condition) {
+        fprintf(stderr, "FAILED: expected %s\n", what);
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s HOST:PORT CERT.pem\n", argv[0]);
+        return 2;
+    }
+    const char *server = argv[1], *cert = argv[2];
+    printf("libpartyline %s\n", pl_version());
+
+    PlClient *ana = connect_as(server, cert, "ana");
+    PlClient *bob = connect_as(server, cert, "bob");
+    PlClient *cyd = connect_as(server, cert, "cyd");
+
+    /* Ana creates a closed party of up to 4. */
+    int64_t request = pl_create_party(ana, false, 4, "squad");
+    if (request < 0) fail("create");
+    PlEvent created = wait_for(ana, "ana", PL_EVENT_REPLY, request);
+    char party[64];
+    snprintf(party, sizeof party, "%s", created.party_id);
+    expect(created.has_party && created.member_count == 1, "a party with its leader");
+    printf("ana created party %s (label %s)\n", party, created.label);
+
+    /* Bob and Cyd ask; Ana accepts each. */
+    PlClient *askers[2] = {bob, cyd};
+    const char *names[2] = {"bob", "cyd"};
+    for (int i = 0; i < 2; i++) {
+        request = pl_join_party(askers[i], party);
+        if (request < 0) fail("join");
+        PlEvent queued = wait_for(askers[i], names[i], PL_EVENT_REPLY, request);
+        expect(queued.queued, "a queued join request");
+        PlEvent asked = wait_for(ana, "ana", PL_EVENT_JOIN_REQUESTED, 0);
+        printf("%s asks to join\n", asked.member.user_id);
+        request = pl_accept(ana, party, names[i]);
+        if (request < 0) fail("accept");
+        wait_for(ana, "ana", PL_EVENT_REPLY, request);
+        PlEvent joined = wait_for(askers[i], names[i], PL_EVENT_PARTY_JOINED, 0);
+        printf("%s is in, %zu members, led by %s\n", names[i], joined.member_count,
+               joined.leader.user_id);
+    }
+
+    /* Data both ways: a datagram from Ana, a reliable message back from Bob. */
+    const char hello[] = "hello squad";
+    if (pl_send_data(ana, party, 7, (const uint8_t *)hello, sizeof hello) != PL_OK)
+        fail("send datagram");
+    PlEvent data = wait_for(bob, "bob", PL_EVENT_DATA, 0);
+    expect(data.op_code == 7 && data.data_len == sizeof hello &&
+               memcmp(data.data, hello, sizeof hello) == 0 && !data.reliable,
+           "Ana's datagram");
+    printf("bob got a datagram from %s: %s\n", data.member.user_id, (const char *)data.data);
+    const char ready[] = "ready";
+    request = pl_send_data_reliable(bob, party, 8, (const uint8_t *)ready, sizeof ready);
+    if (request < 0) fail("send reliable");
+    wait_for(bob, "bob", PL_EVENT_REPLY, request);
+    data = wait_for(ana, "ana", PL_EVENT_DATA, 0);
+    expect(data.op_code == 8 && data.reliable && strcmp(data.member.user_id, "bob") == 0,
+           "Bob's reliable message");
+    printf("ana got a reliable message from %s: %s\n", data.member.user_id,
+           (const char *)data.data);
+
+    /* Ana leaves: Bob, seated longest, leads. */
+    request = pl_leave_party(ana, party);
+    if (request < 0) fail("leave");
+    wait_for(ana, "ana", PL_EVENT_REPLY, request);
+    PlEvent leader = wait_for(cyd, "cyd", PL_EVENT_LEADER_CHANGED, 0);
+    expect(strcmp(leader.member.user_id, "bob") == 0, "Bob to lead");
+    printf("ana left; %s leads now\n", leader.member.user_id);
+
+    /* Bob closes the party; Cyd is told. */
+    request = pl_close_party(bob, party);
+    if (request < 0) fail("close");
+    wait_for(bob, "bob", PL_EVENT_REPLY, request);
+    PlEvent closed = wait_for(cyd, "cyd", PL_EVENT_PARTY_CLOSED, 0);
+    expect(strcmp(closed.party_id, party) == 0, "the same party to close");
+    printf("bob closed the party; cyd was told\n");
+
+    /* An error is a code and a sentence. */
+    expect(pl_join_party(cyd, "not-a-party") == PL_ERR_INVALID_ARGUMENT, "a bad party id refused");
+    char message[256];
+    pl_last_error(message, sizeof message);
+    printf("a bad party id: %s\n", message);
+
+    pl_client_close(cyd);
+    wait_for(cyd, "cyd", PL_EVENT_DISCONNECTED, 0);
+    pl_client_free(ana);
+    pl_client_free(bob);
+    pl_client_free(cyd);
+    printf("the whole party life passed\n");
+    return 0;
+}
