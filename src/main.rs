@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Mint a signed identity token for a client (what a game backend does).
     Token(TokenArgs),
 }
@@ -173,7 +173,7 @@ fn main() -> ExitCode {
             let source = matches
                 .subcommand_matches("serve")
                 .and_then(|serve| serve.value_source("token_secret"));
-            serve(args, source == Some(ValueSource::CommandLine))
+            serve(*args, source == Some(ValueSource::CommandLine))
         }
         Command::Token(args) => {
             for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {

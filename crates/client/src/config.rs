@@ -8,7 +8,9 @@ use std::time::Duration;
 
 /// Reads the certificates to trust from a PEM file: the server's dev
 /// certificate (`certs/cert.pem` where `partyline serve` runs) or a CA's.
-pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+pub fn load_certificates(
+    path: impl AsRef<Path>,
+) -> Result<Vec<CertificateDer<'static>>, ClientError> {
     let path = path.as_ref();
     let pem = std::fs::read(path).map_err(|e| {
         ClientError::Config(format!(
@@ -16,19 +18,22 @@ pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'s
             path.display()
         ))
     })?;
-    certificates_from_pem(&pem)
-        .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))
+    parse_pem(&pem).map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))
 }
 
 /// Parses the certificates to trust from PEM text already in memory.
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    parse_pem(pem).map_err(ClientError::Config)
+}
+
+fn parse_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ClientError::Config(format!("not a PEM certificate: {e}")))?;
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
     if certs.is_empty() {
-        return Err(ClientError::Config(
+        return Err(
             "no certificate found in the PEM text (expected -----BEGIN CERTIFICATE-----)".into(),
-        ));
+        );
     }
     Ok(certs)
 }

@@ -1,11 +1,11 @@
 //! Opening a connection and a session on it: QUIC settings, Hello, Welcome.
 
-use crate::{ClientConfig, ClientError};
 use crate::protocol::{
     decode_body, ClientFrame, CloseCode, Hello, Resume, ServerFrame, Welcome, ALPN,
     PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame};
+use crate::{ClientConfig, ClientError};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Connection, Endpoint, IdleTimeout, RecvStream, SendStream, TransportConfig};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -140,7 +140,11 @@ pub(crate) async fn establish(
         Ok(false) | Err(_) => {
             // The server closes right after refusing; wait for its reason.
             let reason = connection.closed().await;
-            return Err(ClientError::from_connecting(addr, config.idle_timeout, reason));
+            return Err(ClientError::from_connecting(
+                addr,
+                config.idle_timeout,
+                reason,
+            ));
         }
     };
     match answer {

@@ -87,7 +87,9 @@ pub enum ClientError {
         detail: String,
     },
     /// The server turned the connection away before any session began.
-    #[error("{addr} refused the connection ({detail}): it may be full or busy; try again in a moment")]
+    #[error(
+        "{addr} refused the connection ({detail}): it may be full or busy; try again in a moment"
+    )]
     ConnectionRefused {
         /// The server.
         addr: SocketAddr,
@@ -96,7 +98,9 @@ pub enum ClientError {
     },
     /// The connection was lost and the SDK is reconnecting: try again after
     /// `Event::Resumed` (or `SessionLost`).
-    #[error("the connection was lost and the client is reconnecting: try again after the Resumed event")]
+    #[error(
+        "the connection was lost and the client is reconnecting: try again after the Resumed event"
+    )]
     Reconnecting,
     /// The session is over; connect again to go on.
     #[error("the session is closed: {0}; connect again to go on")]
@@ -119,7 +123,11 @@ impl ClientError {
     }
 
     /// Maps a failed connection attempt to what a developer can act on.
-    pub(crate) fn from_connecting(addr: SocketAddr, after: Duration, error: quinn::ConnectionError) -> Self {
+    pub(crate) fn from_connecting(
+        addr: SocketAddr,
+        after: Duration,
+        error: quinn::ConnectionError,
+    ) -> Self {
         match error {
             quinn::ConnectionError::TimedOut => ClientError::NoAnswer { addr, after },
             quinn::ConnectionError::TransportError(transport) if is_tls(transport.code) => {

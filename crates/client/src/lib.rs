@@ -310,7 +310,7 @@ impl Client {
         if let Resumed::Snapshots { parties, .. } = &established.welcome.resumed {
             for party in parties {
                 let party_id = party.snapshot.party_id;
-                roster.install(party.snapshot.clone());
+                roster.resync(party.snapshot.clone());
                 roster.set_requests(party_id, party.requests.clone());
             }
         }

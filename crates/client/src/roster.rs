@@ -89,6 +89,11 @@ pub(crate) struct Roster {
     parties: HashMap<PartyId, Party>,
     senders: HashMap<SessionId, Arc<Presence>>,
     my_session: Option<SessionId>,
+    /// Per party, the seq of the snapshot a resume rebuilt it from: events
+    /// at or below it repeat what the snapshot shows. (Not the party's
+    /// latest seq: one change can send several events with the same seq,
+    /// and the caller's own change follows its reply's snapshot.)
+    synced: HashMap<PartyId, u64>,
 }
 
 /// What applying a wire event did to the roster.
@@ -151,6 +156,13 @@ impl Roster {
         party
     }
 
+    /// Takes a resume's snapshot as the party's state: the events that
+    /// follow and repeat what it shows are dropped.
+    pub(crate) fn resync(&mut self, snapshot: PartySnapshot) -> Party {
+        self.synced.insert(snapshot.party_id, snapshot.seq);
+        self.install(snapshot)
+    }
+
     /// Sets the waiting requests a leader learned from a reply or a resume.
     pub(crate) fn set_requests(&mut self, party_id: PartyId, requests: Vec<Presence>) {
         if let Some(party) = self.parties.get_mut(&party_id) {
@@ -167,6 +179,7 @@ impl Roster {
 
     /// This session is no longer in the party.
     pub(crate) fn forget(&mut self, party_id: PartyId) {
+        self.synced.remove(&party_id);
         if let Some(party) = self.parties.remove(&party_id) {
             for member in party.members {
                 self.unindex_if_unseen(&member.presence.session_id);
@@ -177,6 +190,7 @@ impl Roster {
     /// Every party is gone (a lost session); returns their ids.
     pub(crate) fn clear(&mut self) -> Vec<PartyId> {
         self.senders.clear();
+        self.synced.clear();
         self.parties.drain().map(|(id, _)| id).collect()
     }
 
@@ -199,8 +213,8 @@ impl Roster {
     /// Applies one wire event to the party it concerns.
     pub(crate) fn apply(&mut self, event: &WireEvent) -> Applied {
         let party_id = event.party_id();
-        if let (Some(seq), Some(party)) = (event.party_seq(), self.parties.get(&party_id)) {
-            if seq <= party.seq && !matches!(event, WireEvent::Accepted(_)) {
+        if let (Some(seq), Some(synced)) = (event.party_seq(), self.synced.get(&party_id)) {
+            if seq <= *synced && !matches!(event, WireEvent::Accepted(_)) {
                 return Applied::Stale;
             }
         }

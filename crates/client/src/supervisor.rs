@@ -168,7 +168,7 @@ fn resumed(inner: &Inner, how: &Resumed) -> Vec<Event> {
     }
     for resumed in parties {
         let party_id = resumed.snapshot.party_id;
-        roster.install(resumed.snapshot.clone());
+        roster.resync(resumed.snapshot.clone());
         roster.set_requests(party_id, resumed.requests.clone());
         if let Some(party) = roster.party(party_id) {
             told.push(Event::PartySynced {

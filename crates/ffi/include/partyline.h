@@ -109,8 +109,8 @@
 // session. A `PL_EVENT_PARTY_LOST` follows for each party it was in.
 #define PL_EVENT_SESSION_LOST 21
 
-// The session is over; nothing follows: `error_code` (a `PL_ERR_*`) and
-// `error_message` say why.
+// The session is over: `error_code` (a `PL_ERR_*`) and `error_message`
+// say why. Only the failed replies of commands already made may follow.
 #define PL_EVENT_DISCONNECTED 22
 
 // The server could not decode something this client sent: `error_message`.

@@ -132,7 +132,11 @@ impl Held {
         pointer
     }
 
-    pub(crate) fn member(&mut self, presence: &partyline_client::Presence, connected: bool) -> PlMember {
+    pub(crate) fn member(
+        &mut self,
+        presence: &partyline_client::Presence,
+        connected: bool,
+    ) -> PlMember {
         PlMember {
             user_id: self.text(&presence.user_id),
             username: self.text(&presence.username),

@@ -5,7 +5,7 @@
 use crate::event::{Held, PlEvent, PlMember};
 use crate::*;
 use partyline_client::{
-    load_certificates, resolve_server, certificates_from_pem, Client, ClientConfig, ClientError,
+    certificates_from_pem, load_certificates, resolve_server, Client, ClientConfig, ClientError,
     Event, Events, JoinOutcome, LeaveReason, Party, PartyId, PartySettings, PartyUpdate, Presence,
     RejectReason, RequestGoneReason, SessionId,
 };
@@ -266,7 +266,9 @@ impl ClientHandle {
                     let me = client.presence();
                     *lock(&connecting.events) = Some(events);
                     lock(&connecting.queue).push_back(Queued::Connected(me));
-                    connecting.state.send_replace(State::Ready(Arc::new(client)));
+                    connecting
+                        .state
+                        .send_replace(State::Ready(Arc::new(client)));
                 }
                 Err(error) => {
                     let failure = failure(error);
@@ -286,7 +288,10 @@ impl ClientHandle {
         if let State::Gone(failure) = &*self.shared.state.borrow() {
             return Err(failure.clone());
         }
-        let runtime = self.runtime.as_ref().ok_or_else(|| closed("the client was freed"))?;
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| closed("the client was freed"))?;
         let request_id = self.shared.next_request.fetch_add(1, Ordering::Relaxed);
         let shared = self.shared.clone();
         runtime.spawn(async move {
@@ -309,8 +314,7 @@ impl ClientHandle {
             State::Ready(client) => client.send_data(party_id, op_code, data).map_err(failure),
             State::Connecting => Err(Failure {
                 code: PL_ERR_NOT_CONNECTED,
-                message: "still connecting: wait for PL_EVENT_CONNECTED before sending data"
-                    .into(),
+                message: "still connecting: wait for PL_EVENT_CONNECTED before sending data".into(),
             }),
             State::Gone(failure) => Err(failure.clone()),
         }
@@ -326,7 +330,9 @@ impl ClientHandle {
     /// to leave.
     pub(crate) fn shutdown(mut self) {
         self.close();
-        self.shared.state.send_replace(State::Gone(closed("the client was freed")));
+        self.shared
+            .state
+            .send_replace(State::Gone(closed("the client was freed")));
         lock(&self.shared.events).take();
         if let Some(runtime) = self.runtime.take() {
             if tokio::runtime::Handle::try_current().is_ok() {
@@ -572,8 +578,12 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                 event.reason = reject_reason(reason);
             }
             Event::Kicked { party_id } => party_only(held, &mut event, PL_EVENT_KICKED, party_id),
-            Event::PartyClosed { party_id } => party_only(held, &mut event, PL_EVENT_PARTY_CLOSED, party_id),
-            Event::PartyLost { party_id } => party_only(held, &mut event, PL_EVENT_PARTY_LOST, party_id),
+            Event::PartyClosed { party_id } => {
+                party_only(held, &mut event, PL_EVENT_PARTY_CLOSED, party_id)
+            }
+            Event::PartyLost { party_id } => {
+                party_only(held, &mut event, PL_EVENT_PARTY_LOST, party_id)
+            }
             Event::Data(data) => {
                 party_only(held, &mut event, PL_EVENT_DATA, data.party_id);
                 event.member = held.member(&data.sender, true);

@@ -103,8 +103,8 @@ pub const PL_EVENT_PARTY_LOST: i32 = 20;
 /// The old session expired; this is a new one: `session_id` is the new
 /// session. A `PL_EVENT_PARTY_LOST` follows for each party it was in.
 pub const PL_EVENT_SESSION_LOST: i32 = 21;
-/// The session is over; nothing follows: `error_code` (a `PL_ERR_*`) and
-/// `error_message` say why.
+/// The session is over: `error_code` (a `PL_ERR_*`) and `error_message`
+/// say why. Only the failed replies of commands already made may follow.
 pub const PL_EVENT_DISCONNECTED: i32 = 22;
 /// The server could not decode something this client sent: `error_message`.
 pub const PL_EVENT_PROTOCOL_ERROR: i32 = 23;
@@ -214,7 +214,10 @@ pub unsafe extern "C" fn pl_accept(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Accept(handle::party_arg(party_id)?, user_arg(user_id)?))
+        Ok(Command::Accept(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
     })
 }
 
@@ -226,7 +229,10 @@ pub unsafe extern "C" fn pl_reject(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Reject(handle::party_arg(party_id)?, user_arg(user_id)?))
+        Ok(Command::Reject(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
     })
 }
 
@@ -238,7 +244,10 @@ pub unsafe extern "C" fn pl_kick(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Kick(handle::party_arg(party_id)?, user_arg(user_id)?))
+        Ok(Command::Kick(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
     })
 }
 
@@ -250,7 +259,10 @@ pub unsafe extern "C" fn pl_promote(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Promote(handle::party_arg(party_id)?, user_arg(user_id)?))
+        Ok(Command::Promote(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
     })
 }
 
@@ -275,7 +287,11 @@ pub unsafe extern "C" fn pl_update_party(
             -1 => None,
             0 => Some(false),
             1 => Some(true),
-            other => return Err(handle::invalid(format!("open must be -1, 0 or 1, not {other}"))),
+            other => {
+                return Err(handle::invalid(format!(
+                    "open must be -1, 0 or 1, not {other}"
+                )))
+            }
         };
         let max_size = match max_size {
             -1 => None,
@@ -304,7 +320,9 @@ pub unsafe extern "C" fn pl_list_join_requests(
     client: *mut PlClient,
     party_id: *const c_char,
 ) -> i64 {
-    command(client, || Ok(Command::ListRequests(handle::party_arg(party_id)?)))
+    command(client, || {
+        Ok(Command::ListRequests(handle::party_arg(party_id)?))
+    })
 }
 
 /// Party data on the reliable control stream. Returns a request id; the
@@ -409,12 +427,11 @@ pub unsafe extern "C" fn pl_last_error(buffer: *mut c_char, capacity: usize) -> 
 /// The library's version, e.g. "0.1.0" (static; never freed).
 #[no_mangle]
 pub extern "C" fn pl_version() -> *const c_char {
-    static VERSION: &CStr = match CStr::from_bytes_with_nul(
-        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-    ) {
-        Ok(version) => version,
-        Err(_) => c"unknown",
-    };
+    static VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => c"unknown",
+        };
     VERSION.as_ptr()
 }
 
@@ -448,5 +465,102 @@ unsafe fn command(
     match ffi_guard(|| build().and_then(|command| client.handle.start(command))) {
         Ok(request_id) => request_id,
         Err(code) => i64::from(code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Bad input at the boundary: a code and a sentence, never a crash.
+    //! (Whole sessions are played by the C, C++ and C# samples in tests/.)
+    use super::*;
+
+    fn last_error_text() -> String {
+        let mut buffer = [0 as c_char; 256];
+        let len = unsafe { pl_last_error(buffer.as_mut_ptr(), buffer.len()) };
+        let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(len, text.len(), "the full length, when it fits");
+        text
+    }
+
+    #[test]
+    fn a_null_client_is_an_invalid_argument_with_a_message() {
+        let code = unsafe { pl_create_party(ptr::null_mut(), true, 4, ptr::null()) };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        assert_eq!(last_error_text(), "client is NULL");
+        let mut event = PlEvent::none();
+        assert_eq!(
+            unsafe { pl_client_poll(ptr::null_mut(), &mut event) },
+            PL_ERR_INVALID_ARGUMENT
+        );
+        unsafe { pl_client_free(ptr::null_mut()) };
+    }
+
+    #[test]
+    fn connect_refuses_a_missing_certificate_or_identity_at_once() {
+        let server = c"127.0.0.1:9";
+        let user = c"ana";
+        let client = unsafe {
+            pl_client_connect(
+                server.as_ptr(),
+                ptr::null(),
+                ptr::null(),
+                ptr::null(),
+                0,
+                user.as_ptr(),
+                user.as_ptr(),
+                ptr::null(),
+            )
+        };
+        assert!(client.is_null());
+        assert!(last_error_text().contains("certificate to trust is required"));
+        let garbage = b"not pem";
+        let client = unsafe {
+            pl_client_connect(
+                server.as_ptr(),
+                ptr::null(),
+                ptr::null(),
+                garbage.as_ptr(),
+                garbage.len(),
+                user.as_ptr(),
+                user.as_ptr(),
+                ptr::null(),
+            )
+        };
+        assert!(client.is_null());
+        assert!(last_error_text().contains("no certificate found"));
+        let address = c"no port here";
+        let client = unsafe {
+            pl_client_connect(
+                address.as_ptr(),
+                ptr::null(),
+                ptr::null(),
+                garbage.as_ptr(),
+                garbage.len(),
+                user.as_ptr(),
+                user.as_ptr(),
+                ptr::null(),
+            )
+        };
+        assert!(client.is_null());
+        assert!(last_error_text().contains("cannot resolve server address"));
+    }
+
+    #[test]
+    fn the_error_message_is_cut_to_the_buffer_and_reports_its_length() {
+        let _ = unsafe { pl_join_party(ptr::null_mut(), ptr::null()) };
+        let full = unsafe { pl_last_error(ptr::null_mut(), 0) };
+        let mut small = [0x7f as c_char; 4];
+        let len = unsafe { pl_last_error(small.as_mut_ptr(), small.len()) };
+        assert_eq!(len, full);
+        assert_eq!(unsafe { CStr::from_ptr(small.as_ptr()) }.to_bytes(), b"cli");
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_with_its_message() {
+        let result: Result<(), i32> = handle::ffi_guard(|| panic!("boom"));
+        assert_eq!(result, Err(PL_ERR_INTERNAL));
+        assert!(last_error_text().contains("boom"));
     }
 }

@@ -14,7 +14,7 @@ async fn the_c_sample_plays_a_whole_party_life() {
             .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
             .arg(ffi.join("include"))
             .arg(ffi.join("samples/party.c"))
-            .arg(support::library_dir().join("libpartyline_ffi.a"))
+            .arg(support::c_library().join("libpartyline_ffi.a"))
             .args(["-lpthread", "-ldl", "-lm", "-o"])
             .arg(&binary),
         "compiling samples/party.c",

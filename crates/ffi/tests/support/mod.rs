@@ -27,8 +27,8 @@ impl Drop for TestServer {
 /// sample's build output.
 pub async fn start(name: &str) -> TestServer {
     let (tls, cert_pem, _) = generate_dev_identity().expect("dev certificate");
-    let server = Server::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls))
-        .expect("server binds");
+    let server =
+        Server::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls)).expect("server binds");
     let addr = server.local_addr().expect("local addr");
     let dir = std::env::temp_dir().join(format!("partyline-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch folder");
@@ -50,6 +50,37 @@ pub fn library_dir() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/")
         .to_path_buf()
+}
+
+/// Builds the C library (static and shared) into [`library_dir`] and
+/// returns that folder. `cargo test` builds only the Rust form of a library
+/// for its tests, so the samples' test asks cargo for the C forms itself,
+/// with the same profile and target folder (a no-op when they are current).
+pub fn c_library() -> PathBuf {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let dir = library_dir();
+    let built = BUILT.get_or_init(|| {
+        let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let target = dir.parent().expect("target folder");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--offline", "--lib", "-p", "partyline-ffi"])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(ffi_dir());
+        if profile == "release" {
+            build.arg("--release");
+        }
+        match build.output() {
+            Ok(out) if out.status.success() => Ok(()),
+            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    if let Err(error) = built {
+        panic!("building libpartyline_ffi failed:\n{error}");
+    }
+    dir
 }
 
 /// crates/ffi/, where the header, samples and wrappers live.

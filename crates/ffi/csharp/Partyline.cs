@@ -1,0 +1,799 @@
+// partyline for C# and Unity: a P/Invoke wrapper over the C ABI
+// (crates/ffi/include/partyline.h). One file, no dependencies beyond
+// mscorlib: copy it into Assets/ next to the native library (see README.md).
+//
+// The shape, for a game loop:
+//   var client = PartylineClient.Connect("127.0.0.1:7350", certPath, "ana", "Ana");
+//   client.OnEvent += e => Debug.Log(e.Kind);
+//   // in Update(): client.Poll();  (replies complete Tasks, events are raised)
+//   Party party = await client.CreateParty(false, 4, "squad");
+//   // in OnDestroy(): client.Dispose();
+//
+// Everything is raised and completed on the thread that calls Poll(), so
+// event handlers and `await` continuations run on the game thread.
+
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading.Tasks;
+using Microsoft.Win32.SafeHandles;
+
+namespace Partyline
+{
+    /// <summary>What an event is about (the C ABI's <c>PL_EVENT_*</c>).</summary>
+    public enum EventKind
+    {
+        /// <summary>No event (never raised).</summary>
+        None = 0,
+        /// <summary>The session is up: <see cref="PartyEvent.SessionId"/> and <see cref="PartyEvent.Member"/> (this session).</summary>
+        Connected = 1,
+        /// <summary>The answer to a command (completes its Task; never raised).</summary>
+        Reply = 2,
+        /// <summary>The leader accepted this session into a closed party: <see cref="PartyEvent.Party"/>.</summary>
+        PartyJoined = 3,
+        /// <summary>Someone took a seat: <see cref="PartyEvent.Member"/>.</summary>
+        MemberJoined = 4,
+        /// <summary>Someone left: <see cref="PartyEvent.Member"/>, <see cref="PartyEvent.Reason"/> (0 left, 1 kicked, 2 session ended).</summary>
+        MemberLeft = 5,
+        /// <summary>The leader changed: <see cref="PartyEvent.Member"/> is the new leader.</summary>
+        LeaderChanged = 6,
+        /// <summary>A member lost its connection or came back (<see cref="Member.Connected"/>).</summary>
+        MemberConnection = 7,
+        /// <summary>To the leader: <see cref="PartyEvent.Member"/> asks to join.</summary>
+        JoinRequested = 8,
+        /// <summary>To the leader: a request vanished; <see cref="PartyEvent.Reason"/> (0 cancelled, 1 expired, 2 session ended).</summary>
+        JoinRequestGone = 9,
+        /// <summary>To a new leader: the waiting requests in <see cref="PartyEvent.Requests"/>.</summary>
+        JoinRequests = 10,
+        /// <summary>This session's join request ended without a seat; <see cref="PartyEvent.Reason"/> (0 rejected, 1 party closed, 2 expired).</summary>
+        JoinRejected = 11,
+        /// <summary>The leader took this session's seat away.</summary>
+        Kicked = 12,
+        /// <summary>The leader closed the party.</summary>
+        PartyClosed = 13,
+        /// <summary>The leader changed the settings: <see cref="PartyEvent.Party"/>.</summary>
+        PartyUpdated = 14,
+        /// <summary>Party data: <see cref="PartyEvent.Member"/> (sender), <see cref="PartyEvent.OpCode"/>, <see cref="PartyEvent.Data"/>, <see cref="PartyEvent.Reliable"/>.</summary>
+        Data = 15,
+        /// <summary>A datagram the server did not forward: <see cref="PartyEvent.OpCode"/>, <see cref="PartyEvent.ErrorCode"/>.</summary>
+        DataRefused = 16,
+        /// <summary>The connection was lost; reconnecting (<see cref="PartyEvent.ErrorMessage"/> says why).</summary>
+        Reconnecting = 17,
+        /// <summary>Back with the same session and seats.</summary>
+        Resumed = 18,
+        /// <summary>After a resume, a party's state as the server has it: <see cref="PartyEvent.Party"/>.</summary>
+        PartySynced = 19,
+        /// <summary>After a resume, a party this session is no longer in.</summary>
+        PartyLost = 20,
+        /// <summary>The old session expired; <see cref="PartyEvent.SessionId"/> is the new one.</summary>
+        SessionLost = 21,
+        /// <summary>The session is over; nothing follows (<see cref="PartyEvent.ErrorCode"/>, <see cref="PartyEvent.ErrorMessage"/>).</summary>
+        Disconnected = 22,
+        /// <summary>The server could not decode something this client sent.</summary>
+        ProtocolError = 23,
+    }
+
+    /// <summary>The library's own error codes (negative). Positive codes are the server's refusals (PROTOCOL.md).</summary>
+    public static class ErrorCodes
+    {
+        /// <summary>Success.</summary>
+        public const int Ok = 0;
+        /// <summary>A missing or malformed argument (e.g. a party id that is not a UUID).</summary>
+        public const int InvalidArgument = -1;
+        /// <summary>The connection was lost and the client is reconnecting.</summary>
+        public const int Reconnecting = -2;
+        /// <summary>The session is over.</summary>
+        public const int Closed = -3;
+        /// <summary>The server could not be reached or the TLS handshake failed.</summary>
+        public const int Connect = -4;
+        /// <summary>The server said something this library does not understand.</summary>
+        public const int Protocol = -5;
+        /// <summary>A bug in the native library.</summary>
+        public const int Internal = -6;
+        /// <summary>Still connecting (for calls that cannot wait, like <see cref="PartylineClient.SendData"/>).</summary>
+        public const int NotConnected = -7;
+        /// <summary>The server's refusal of a datagram above its size limit.</summary>
+        public const int PayloadTooLarge = 12;
+    }
+
+    /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>
+    public class PartylineException : Exception
+    {
+        /// <summary>Negative: the library's (<see cref="ErrorCodes"/>); positive: the server's refusal.</summary>
+        public int Code { get; private set; }
+
+        /// <summary>An error with its code and message.</summary>
+        public PartylineException(int code, string message)
+            : base(message)
+        {
+            Code = code;
+        }
+    }
+
+    /// <summary>A party member, join requester or data sender.</summary>
+    public sealed class Member
+    {
+        /// <summary>The user's id.</summary>
+        public string UserId { get; internal set; }
+        /// <summary>The name to show.</summary>
+        public string Username { get; internal set; }
+        /// <summary>The session's id (a UUID in text form).</summary>
+        public string SessionId { get; internal set; }
+        /// <summary>False while the member's connection is lost and its seat is held.</summary>
+        public bool Connected { get; internal set; }
+
+        /// <summary>The user id.</summary>
+        public override string ToString() { return UserId; }
+    }
+
+    /// <summary>A party as the server last told it.</summary>
+    public sealed class Party
+    {
+        /// <summary>The party's id (a UUID in text form).</summary>
+        public string Id { get; internal set; }
+        /// <summary>Open to direct joins (otherwise the leader accepts requests).</summary>
+        public bool Open { get; internal set; }
+        /// <summary>Most members, leader included.</summary>
+        public int MaxSize { get; internal set; }
+        /// <summary>The label.</summary>
+        public string Label { get; internal set; }
+        /// <summary>The leader.</summary>
+        public Member Leader { get; internal set; }
+        /// <summary>The members in seat order.</summary>
+        public Member[] Members { get; internal set; }
+        /// <summary>Waiting join requests (filled for the leader).</summary>
+        public Member[] JoinRequests { get; internal set; }
+    }
+
+    /// <summary>What <see cref="PartylineClient.JoinParty"/> answered.</summary>
+    public sealed class JoinResult
+    {
+        /// <summary>The party asked for.</summary>
+        public string PartyId { get; internal set; }
+        /// <summary>True when the party is closed and the request waits for its leader
+        /// (<see cref="EventKind.PartyJoined"/> or <see cref="EventKind.JoinRejected"/> follows).</summary>
+        public bool Queued { get; internal set; }
+        /// <summary>The party joined, or null when <see cref="Queued"/>.</summary>
+        public Party Party { get; internal set; }
+    }
+
+    /// <summary>One event, copied out of the native library (safe to keep).
+    /// Which properties are set depends on <see cref="Kind"/>.</summary>
+    public sealed class PartyEvent
+    {
+        /// <summary>What happened.</summary>
+        public EventKind Kind { get; internal set; }
+        /// <summary>0, or an error code (disconnects, refused datagrams).</summary>
+        public int ErrorCode { get; internal set; }
+        /// <summary>Why, when <see cref="ErrorCode"/> is not 0.</summary>
+        public string ErrorMessage { get; internal set; }
+        /// <summary>The party concerned.</summary>
+        public string PartyId { get; internal set; }
+        /// <summary>This session's id (Connected, SessionLost).</summary>
+        public string SessionId { get; internal set; }
+        /// <summary>The member the event is about (joined, left, new leader, requester, sender...).</summary>
+        public Member Member { get; internal set; }
+        /// <summary>A reason code; see each <see cref="EventKind"/>.</summary>
+        public int Reason { get; internal set; }
+        /// <summary>The party's state (PartyJoined, PartyUpdated, PartySynced), else null.</summary>
+        public Party Party { get; internal set; }
+        /// <summary>Join requests (JoinRequests), else empty.</summary>
+        public Member[] Requests { get; internal set; }
+        /// <summary>Data: the sender's op code.</summary>
+        public long OpCode { get; internal set; }
+        /// <summary>Data: the payload (a copy).</summary>
+        public byte[] Data { get; internal set; }
+        /// <summary>Data: true when it came on the reliable stream.</summary>
+        public bool Reliable { get; internal set; }
+    }
+
+    /// <summary>How to connect: a server, a certificate to trust, and who to be.</summary>
+    public sealed class ConnectOptions
+    {
+        /// <summary>"host:port", e.g. "127.0.0.1:7350".</summary>
+        public string Server;
+        /// <summary>The name the server's certificate carries; null for "localhost".</summary>
+        public string ServerName;
+        /// <summary>A PEM file with the certificate to trust (or set <see cref="CertPem"/>).</summary>
+        public string CertPemPath;
+        /// <summary>PEM text in memory (e.g. a TextAsset's bytes), used when <see cref="CertPemPath"/> is null.</summary>
+        public byte[] CertPem;
+        /// <summary>A signed token from the game's backend; when null, the dev identity below is used.</summary>
+        public string Token;
+        /// <summary>Dev identity: the user id.</summary>
+        public string UserId;
+        /// <summary>Dev identity: the name to show (defaults to the user id).</summary>
+        public string Username;
+    }
+
+    /// <summary>One session with a partyline server. Call <see cref="Poll"/> once per
+    /// frame; <see cref="Dispose"/> when done. Commands may be called from any thread,
+    /// but replies and events arrive on the thread that polls.</summary>
+    public sealed class PartylineClient : IDisposable
+    {
+        readonly ClientHandle handle;
+        readonly Dictionary<long, Pending> pending = new Dictionary<long, Pending>();
+        readonly TaskCompletionSource<Member> connected = new TaskCompletionSource<Member>();
+        bool disposed;
+
+        /// <summary>Every event except replies (those complete the commands' Tasks).</summary>
+        public event Action<PartyEvent> OnEvent;
+        /// <summary>The session is up.</summary>
+        public event Action<PartyEvent> OnConnected;
+        /// <summary>The session is over; nothing follows.</summary>
+        public event Action<PartyEvent> OnDisconnected;
+        /// <summary>This session got a seat in a closed party.</summary>
+        public event Action<PartyEvent> OnPartyJoined;
+        /// <summary>Someone took a seat.</summary>
+        public event Action<PartyEvent> OnMemberJoined;
+        /// <summary>Someone left (or was kicked).</summary>
+        public event Action<PartyEvent> OnMemberLeft;
+        /// <summary>The leader changed.</summary>
+        public event Action<PartyEvent> OnLeaderChanged;
+        /// <summary>To the leader: someone asks to join.</summary>
+        public event Action<PartyEvent> OnJoinRequested;
+        /// <summary>This session's join request was turned down.</summary>
+        public event Action<PartyEvent> OnJoinRejected;
+        /// <summary>This session was kicked.</summary>
+        public event Action<PartyEvent> OnKicked;
+        /// <summary>The party was closed by its leader.</summary>
+        public event Action<PartyEvent> OnPartyClosed;
+        /// <summary>The party's settings changed.</summary>
+        public event Action<PartyEvent> OnPartyUpdated;
+        /// <summary>Party data arrived (datagram or reliable).</summary>
+        public event Action<PartyEvent> OnData;
+
+        PartylineClient(ClientHandle handle)
+        {
+            this.handle = handle;
+        }
+
+        /// <summary>The native library's version, e.g. "0.1.0".</summary>
+        public static string Version
+        {
+            get { return Native.ReadString(Native.pl_version()); }
+        }
+
+        /// <summary>Starts connecting with a dev identity and returns at once;
+        /// <see cref="WhenConnected"/> (and <see cref="OnConnected"/>) tell the outcome.</summary>
+        public static PartylineClient Connect(string server, string certPemPath, string userId, string username)
+        {
+            return Connect(new ConnectOptions { Server = server, CertPemPath = certPemPath, UserId = userId, Username = username });
+        }
+
+        /// <summary>Starts connecting with a token from the game's backend.</summary>
+        public static PartylineClient ConnectWithToken(string server, string certPemPath, string token)
+        {
+            return Connect(new ConnectOptions { Server = server, CertPemPath = certPemPath, Token = token });
+        }
+
+        /// <summary>Starts connecting with the given options (PEM bytes, token, server name...).
+        /// Throws <see cref="PartylineException"/> on a bad argument.</summary>
+        public static PartylineClient Connect(ConnectOptions options)
+        {
+            if (options == null) throw new ArgumentNullException("options");
+            byte[] pem = options.CertPem;
+            ClientHandle handle = Native.pl_client_connect(
+                Native.Utf8(options.Server), Native.Utf8(options.ServerName), Native.Utf8(options.CertPemPath),
+                pem, new UIntPtr((uint)(pem == null ? 0 : pem.Length)),
+                Native.Utf8(options.UserId), Native.Utf8(options.Username), Native.Utf8(options.Token));
+            if (handle.IsInvalid)
+            {
+                var error = new PartylineException(ErrorCodes.InvalidArgument, Native.LastError());
+                handle.Dispose();
+                throw error;
+            }
+            return new PartylineClient(handle);
+        }
+
+        /// <summary>Completes with this session's member when connected; faults if the
+        /// connection fails. Completed by <see cref="Poll"/>.</summary>
+        public Task<Member> WhenConnected { get { return connected.Task; } }
+
+        /// <summary>This session, once connected (null before).</summary>
+        public Member Me { get; private set; }
+
+        /// <summary>This session's id, once connected (changes on <see cref="EventKind.SessionLost"/>).</summary>
+        public string SessionId { get; private set; }
+
+        /// <summary>Delivers everything that arrived: completes command Tasks and raises
+        /// events, on this thread. Call it once per frame (e.g. from Update()).
+        /// Returns how many events it handled.</summary>
+        public int Poll()
+        {
+            int handled = 0;
+            while (!disposed)
+            {
+                Native.PlEvent raw;
+                int got = Native.pl_client_poll(handle, out raw);
+                if (got < 0) throw new PartylineException(got, Native.LastError());
+                if (got == 0) break;
+                handled++;
+                // Everything raw points to is valid only until the next poll:
+                // each path below copies what it keeps before looping.
+                if (raw.kind == (int)EventKind.Reply)
+                {
+                    Pending waiting = null;
+                    lock (pending)
+                    {
+                        if (pending.TryGetValue(raw.request_id, out waiting)) pending.Remove(raw.request_id);
+                    }
+                    if (waiting != null) waiting.Complete(raw);
+                    continue;
+                }
+                Dispatch(Native.Copy(raw));
+            }
+            return handled;
+        }
+
+        void Dispatch(PartyEvent e)
+        {
+            switch (e.Kind)
+            {
+                case EventKind.Connected:
+                    Me = e.Member;
+                    SessionId = e.SessionId;
+                    connected.TrySetResult(e.Member);
+                    break;
+                case EventKind.SessionLost:
+                    SessionId = e.SessionId;
+                    if (Me != null) Me.SessionId = e.SessionId;
+                    break;
+                case EventKind.Disconnected:
+                    var gone = new PartylineException(e.ErrorCode, e.ErrorMessage ?? "disconnected");
+                    connected.TrySetException(gone);
+                    FailPending(gone);
+                    break;
+            }
+            Raise(OnEvent, e);
+            switch (e.Kind)
+            {
+                case EventKind.Connected: Raise(OnConnected, e); break;
+                case EventKind.Disconnected: Raise(OnDisconnected, e); break;
+                case EventKind.PartyJoined: Raise(OnPartyJoined, e); break;
+                case EventKind.MemberJoined: Raise(OnMemberJoined, e); break;
+                case EventKind.MemberLeft: Raise(OnMemberLeft, e); break;
+                case EventKind.LeaderChanged: Raise(OnLeaderChanged, e); break;
+                case EventKind.JoinRequested: Raise(OnJoinRequested, e); break;
+                case EventKind.JoinRejected: Raise(OnJoinRejected, e); break;
+                case EventKind.Kicked: Raise(OnKicked, e); break;
+                case EventKind.PartyClosed: Raise(OnPartyClosed, e); break;
+                case EventKind.PartyUpdated: Raise(OnPartyUpdated, e); break;
+                case EventKind.Data: Raise(OnData, e); break;
+            }
+        }
+
+        static void Raise(Action<PartyEvent> handler, PartyEvent e)
+        {
+            if (handler != null) handler(e);
+        }
+
+        // ---- commands -------------------------------------------------------
+
+        /// <summary>Creates a party led by this session.</summary>
+        public Task<Party> CreateParty(bool open, int maxSize, string label)
+        {
+            if (maxSize < 0 || maxSize > ushort.MaxValue) throw new ArgumentOutOfRangeException("maxSize");
+            byte[] text = Native.Utf8(label);
+            return Start(() => Native.pl_create_party(Handle(), open, (ushort)maxSize, text), PartyReply);
+        }
+
+        /// <summary>Joins an open party, or asks a closed party's leader (then
+        /// <see cref="JoinResult.Queued"/> is set).</summary>
+        public Task<JoinResult> JoinParty(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_join_party(Handle(), party), raw => new JoinResult
+            {
+                PartyId = Native.ReadString(raw.party_id),
+                Queued = raw.queued,
+                Party = raw.has_party ? Native.CopyParty(raw) : null,
+            });
+        }
+
+        /// <summary>Leaves a party, or withdraws this session's join request.</summary>
+        public Task LeaveParty(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_leave_party(Handle(), party), Done);
+        }
+
+        /// <summary>Leader only: seats a user whose join request waits.</summary>
+        public Task Accept(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_accept(Handle(), party, user), Done);
+        }
+
+        /// <summary>Leader only: turns a waiting join request down.</summary>
+        public Task Reject(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_reject(Handle(), party, user), Done);
+        }
+
+        /// <summary>Leader only: takes a member's seat away.</summary>
+        public Task Kick(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_kick(Handle(), party, user), Done);
+        }
+
+        /// <summary>Leader only: hands leadership to another member.</summary>
+        public Task Promote(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_promote(Handle(), party, user), Done);
+        }
+
+        /// <summary>Leader only: ends the party for everyone.</summary>
+        public Task CloseParty(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_close_party(Handle(), party), Done);
+        }
+
+        /// <summary>Leader only: changes settings; null keeps a setting as it is.</summary>
+        public Task<Party> UpdateParty(string partyId, bool? open = null, int? maxSize = null, string label = null)
+        {
+            if (maxSize.HasValue && (maxSize.Value < 0 || maxSize.Value > ushort.MaxValue))
+                throw new ArgumentOutOfRangeException("maxSize");
+            byte[] party = Native.Utf8(partyId), text = Native.Utf8(label);
+            int openArg = open.HasValue ? (open.Value ? 1 : 0) : -1;
+            int sizeArg = maxSize.HasValue ? maxSize.Value : -1;
+            return Start(() => Native.pl_update_party(Handle(), party, openArg, sizeArg, text), PartyReply);
+        }
+
+        /// <summary>The party as the server has it now (members only).</summary>
+        public Task<Party> GetParty(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_get_party(Handle(), party), PartyReply);
+        }
+
+        /// <summary>Leader only: the waiting join requests.</summary>
+        public Task<Member[]> ListJoinRequests(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_list_join_requests(Handle(), party),
+                raw => Native.CopyMembers(raw.requests, raw.request_count));
+        }
+
+        /// <summary>Party data on the reliable stream; completes when the server took it.</summary>
+        public Task SendDataReliable(string partyId, long opCode, byte[] data)
+        {
+            byte[] party = Native.Utf8(partyId);
+            byte[] payload = data ?? new byte[0];
+            return Start(() => Native.pl_send_data_reliable(Handle(), party, opCode, payload,
+                new UIntPtr((uint)payload.Length)), Done);
+        }
+
+        /// <summary>Party data as one unreliable datagram, sent at once. Throws
+        /// <see cref="PartylineException"/> when it cannot be sent (e.g. still connecting,
+        /// or <see cref="ErrorCodes.PayloadTooLarge"/>).</summary>
+        public void SendData(string partyId, long opCode, byte[] data)
+        {
+            byte[] party = Native.Utf8(partyId);
+            byte[] payload = data ?? new byte[0];
+            int result = Native.pl_send_data(Handle(), party, opCode, payload, new UIntPtr((uint)payload.Length));
+            if (result != ErrorCodes.Ok) throw new PartylineException(result, Native.LastError());
+        }
+
+        /// <summary>Closes the session cleanly (the server removes it from its parties at
+        /// once); <see cref="EventKind.Disconnected"/> follows. Still call <see cref="Dispose"/>.</summary>
+        public void Close()
+        {
+            int result = Native.pl_client_close(Handle());
+            if (result != ErrorCodes.Ok) throw new PartylineException(result, Native.LastError());
+        }
+
+        /// <summary>Closes the session if open and frees the native client. Tasks still
+        /// waiting fault with <see cref="ErrorCodes.Closed"/>. Safe to call twice.</summary>
+        public void Dispose()
+        {
+            if (disposed) return;
+            disposed = true;
+            handle.Dispose();
+            FailPending(new PartylineException(ErrorCodes.Closed, "the client was disposed"));
+            connected.TrySetException(new PartylineException(ErrorCodes.Closed, "the client was disposed"));
+        }
+
+        ClientHandle Handle()
+        {
+            if (disposed) throw new ObjectDisposedException("PartylineClient");
+            return handle;
+        }
+
+        // Starts a command: a negative id throws now (with pl_last_error's message,
+        // read on this thread); otherwise the reply completes the Task in Poll().
+        Task<T> Start<T>(Func<long> call, Func<Native.PlEvent, T> read)
+        {
+            var waiting = new Pending<T>(read);
+            lock (pending)
+            {
+                // Held across the call so a Poll() on another thread cannot see the
+                // reply before its Task is registered.
+                long request = call();
+                if (request < 0) throw new PartylineException((int)request, Native.LastError());
+                pending[request] = waiting;
+            }
+            return waiting.Source.Task;
+        }
+
+        static bool Done(Native.PlEvent raw) { return true; }
+
+        static Party PartyReply(Native.PlEvent raw) { return Native.CopyParty(raw); }
+
+        void FailPending(Exception error)
+        {
+            List<Pending> waiting;
+            lock (pending)
+            {
+                waiting = new List<Pending>(pending.Values);
+                pending.Clear();
+            }
+            foreach (var one in waiting) one.Fail(error);
+        }
+
+        abstract class Pending
+        {
+            internal abstract void Complete(Native.PlEvent reply);
+            internal abstract void Fail(Exception error);
+        }
+
+        // A command waiting for its reply. Everything is copied out of the reply
+        // before the Task completes (continuations may poll again).
+        sealed class Pending<T> : Pending
+        {
+            internal readonly TaskCompletionSource<T> Source = new TaskCompletionSource<T>();
+            readonly Func<Native.PlEvent, T> read;
+
+            internal Pending(Func<Native.PlEvent, T> read) { this.read = read; }
+
+            internal override void Complete(Native.PlEvent reply)
+            {
+                if (reply.error_code != 0)
+                {
+                    Fail(new PartylineException(reply.error_code, Native.ReadString(reply.error_message)));
+                    return;
+                }
+                T value;
+                try
+                {
+                    value = read(reply);
+                }
+                catch (Exception e)
+                {
+                    Fail(e);
+                    return;
+                }
+                Source.TrySetResult(value);
+            }
+
+            internal override void Fail(Exception error) { Source.TrySetException(error); }
+        }
+    }
+
+    /// <summary>Owns the native client: frees it exactly once, on Dispose or, if
+    /// forgotten, from the finalizer.</summary>
+    sealed class ClientHandle : SafeHandleZeroOrMinusOneIsInvalid
+    {
+        ClientHandle() : base(true) { }
+
+        protected override bool ReleaseHandle()
+        {
+            Native.pl_client_free(handle);
+            return true;
+        }
+    }
+
+    /// <summary>The C ABI, declared to match partyline.h exactly.</summary>
+    static class Native
+    {
+        // Unity/Mono resolve this to libpartyline_ffi.so (Linux),
+        // partyline_ffi.dll (Windows) or libpartyline_ffi.dylib (macOS).
+        const string Lib = "partyline_ffi";
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlMember
+        {
+            internal IntPtr user_id;
+            internal IntPtr username;
+            internal IntPtr session_id;
+            [MarshalAs(UnmanagedType.U1)] internal bool connected;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlEvent
+        {
+            internal int kind;
+            internal long request_id;
+            internal int error_code;
+            internal IntPtr error_message;
+            internal IntPtr party_id;
+            internal IntPtr session_id;
+            internal PlMember member;
+            internal int reason;
+            [MarshalAs(UnmanagedType.U1)] internal bool open;
+            internal ushort max_size;
+            internal IntPtr label;
+            internal PlMember leader;
+            internal IntPtr members;
+            internal UIntPtr member_count;
+            internal IntPtr requests;
+            internal UIntPtr request_count;
+            [MarshalAs(UnmanagedType.U1)] internal bool has_party;
+            [MarshalAs(UnmanagedType.U1)] internal bool queued;
+            internal long op_code;
+            internal IntPtr data;
+            internal UIntPtr data_len;
+            [MarshalAs(UnmanagedType.U1)] internal bool reliable;
+        }
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern ClientHandle pl_client_connect(byte[] server, byte[] server_name, byte[] cert_pem_path,
+            byte[] cert_pem, UIntPtr cert_pem_len, byte[] user_id, byte[] username, byte[] token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int pl_client_poll(ClientHandle client, out PlEvent ev);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_create_party(ClientHandle client, [MarshalAs(UnmanagedType.U1)] bool open,
+            ushort max_size, byte[] label);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_join_party(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_leave_party(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_accept(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_reject(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_kick(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_promote(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_close_party(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_update_party(ClientHandle client, byte[] party_id, int open, int max_size, byte[] label);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_get_party(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_list_join_requests(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_send_data_reliable(ClientHandle client, byte[] party_id, long op_code,
+            byte[] data, UIntPtr data_len);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int pl_send_data(ClientHandle client, byte[] party_id, long op_code,
+            byte[] data, UIntPtr data_len);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int pl_client_close(ClientHandle client);
+
+        // Takes IntPtr, not the SafeHandle: it is called from ReleaseHandle.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void pl_client_free(IntPtr client);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern UIntPtr pl_last_error(byte[] buffer, UIntPtr capacity);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr pl_version();
+
+        static readonly int MemberSize = Marshal.SizeOf(typeof(PlMember));
+
+        /// <summary>A NUL-terminated UTF-8 copy of text (null stays null, i.e. NULL).</summary>
+        internal static byte[] Utf8(string text)
+        {
+            if (text == null) return null;
+            if (text.IndexOf('\0') >= 0) throw new ArgumentException("text for partyline may not contain NUL characters");
+            var bytes = new byte[Encoding.UTF8.GetByteCount(text) + 1];
+            Encoding.UTF8.GetBytes(text, 0, text.Length, bytes, 0);
+            return bytes;
+        }
+
+        /// <summary>Reads a NUL-terminated UTF-8 string (NULL gives null).</summary>
+        internal static string ReadString(IntPtr text)
+        {
+            if (text == IntPtr.Zero) return null;
+            int length = 0;
+            while (Marshal.ReadByte(text, length) != 0) length++;
+            if (length == 0) return string.Empty;
+            var bytes = new byte[length];
+            Marshal.Copy(text, bytes, 0, length);
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        /// <summary>The message of this thread's last error in the native library.</summary>
+        internal static string LastError()
+        {
+            int length = checked((int)pl_last_error(null, UIntPtr.Zero).ToUInt64());
+            if (length == 0) return "unknown error";
+            var buffer = new byte[length + 1];
+            pl_last_error(buffer, new UIntPtr((uint)buffer.Length));
+            return Encoding.UTF8.GetString(buffer, 0, length);
+        }
+
+        static int Count(UIntPtr count)
+        {
+            return checked((int)count.ToUInt64());
+        }
+
+        internal static Member CopyMember(PlMember member)
+        {
+            if (member.user_id == IntPtr.Zero) return null;
+            return new Member
+            {
+                UserId = ReadString(member.user_id),
+                Username = ReadString(member.username),
+                SessionId = ReadString(member.session_id),
+                Connected = member.connected,
+            };
+        }
+
+        internal static Member[] CopyMembers(IntPtr list, UIntPtr count)
+        {
+            int n = Count(count);
+            var members = new Member[list == IntPtr.Zero ? 0 : n];
+            for (int i = 0; i < members.Length; i++)
+            {
+                var member = (PlMember)Marshal.PtrToStructure(IntPtr.Add(list, i * MemberSize), typeof(PlMember));
+                members[i] = CopyMember(member);
+            }
+            return members;
+        }
+
+        internal static Party CopyParty(PlEvent raw)
+        {
+            return new Party
+            {
+                Id = ReadString(raw.party_id),
+                Open = raw.open,
+                MaxSize = raw.max_size,
+                Label = ReadString(raw.label),
+                Leader = CopyMember(raw.leader),
+                Members = CopyMembers(raw.members, raw.member_count),
+                JoinRequests = CopyMembers(raw.requests, raw.request_count),
+            };
+        }
+
+        /// <summary>Copies everything an event points to into managed memory.</summary>
+        internal static PartyEvent Copy(PlEvent raw)
+        {
+            byte[] data = null;
+            if (raw.kind == (int)EventKind.Data)
+            {
+                data = new byte[raw.data == IntPtr.Zero ? 0 : Count(raw.data_len)];
+                if (data.Length > 0) Marshal.Copy(raw.data, data, 0, data.Length);
+            }
+            return new PartyEvent
+            {
+                Kind = (EventKind)raw.kind,
+                ErrorCode = raw.error_code,
+                ErrorMessage = ReadString(raw.error_message),
+                PartyId = ReadString(raw.party_id),
+                SessionId = ReadString(raw.session_id),
+                Member = CopyMember(raw.member),
+                Reason = raw.reason,
+                Party = raw.has_party ? CopyParty(raw) : null,
+                Requests = CopyMembers(raw.requests, raw.request_count),
+                OpCode = raw.op_code,
+                Data = data,
+                Reliable = raw.reliable,
+            };
+        }
+    }
+}

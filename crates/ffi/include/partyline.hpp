@@ -1,0 +1,339 @@
+// partyline C++ wrapper: RAII over the C ABI in partyline.h, header-only,
+// C++17. The way in for Unreal, Godot (GDExtension) and any C++ game.
+//
+//   auto ana = partyline::Client::connect({"127.0.0.1:7350", "cert.pem", "ana"});
+//   partyline::RequestId id = ana.create_party(false, 4, "squad");
+//   while (auto event = ana.poll()) { ... }   // once per frame
+//
+// The shape is the C ABI's: commands return a request id at once and their
+// answer arrives later as an EventKind::Reply with that id. What differs:
+// errors the C calls return synchronously are thrown as partyline::Error,
+// the client frees itself, and a polled Event owns copies of everything,
+// so it stays valid after the next poll (the C event does not).
+
+#ifndef PARTYLINE_HPP
+#define PARTYLINE_HPP
+
+#include "partyline.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace partyline {
+
+// What a command returns: the id its EventKind::Reply will carry.
+using RequestId = std::int64_t;
+
+// A failed C call: the code (a PL_ERR_*, or a positive server refusal
+// such as 12 PayloadTooLarge from send_data) and pl_last_error's message.
+class Error : public std::runtime_error {
+public:
+    Error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+namespace detail {
+
+// The calling thread's last error message; read it right after the failing
+// call, as it is per thread and the next failure overwrites it.
+inline std::string last_error() {
+    std::string message(pl_last_error(nullptr, 0), '\0');
+    if (!message.empty()) pl_last_error(&message[0], message.size() + 1);
+    return message;
+}
+
+[[noreturn]] inline void fail(int code, const char* what) {
+    std::string message = last_error();
+    throw Error(code, std::string(what) + ": " + (message.empty() ? "failed" : message));
+}
+
+// Commands return a request id (> 0) or a negative PL_ERR_*.
+inline RequestId check(std::int64_t result, const char* what) {
+    if (result < 0) fail(static_cast<int>(result), what);
+    return result;
+}
+
+// The C event uses NULL for "not set"; the C++ event uses "".
+inline std::string text(const char* s) { return s ? std::string(s) : std::string(); }
+
+}  // namespace detail
+
+// Mirrors the PL_EVENT_* constants (which are plain #defines in C). A kind
+// added by a newer library than this header names still comes through,
+// as its number.
+enum class EventKind : std::int32_t {
+    None = PL_EVENT_NONE,
+    Connected = PL_EVENT_CONNECTED,
+    Reply = PL_EVENT_REPLY,
+    PartyJoined = PL_EVENT_PARTY_JOINED,
+    MemberJoined = PL_EVENT_MEMBER_JOINED,
+    MemberLeft = PL_EVENT_MEMBER_LEFT,
+    LeaderChanged = PL_EVENT_LEADER_CHANGED,
+    MemberConnection = PL_EVENT_MEMBER_CONNECTION,
+    JoinRequested = PL_EVENT_JOIN_REQUESTED,
+    JoinRequestGone = PL_EVENT_JOIN_REQUEST_GONE,
+    JoinRequests = PL_EVENT_JOIN_REQUESTS,
+    JoinRejected = PL_EVENT_JOIN_REJECTED,
+    Kicked = PL_EVENT_KICKED,
+    PartyClosed = PL_EVENT_PARTY_CLOSED,
+    PartyUpdated = PL_EVENT_PARTY_UPDATED,
+    Data = PL_EVENT_DATA,
+    DataRefused = PL_EVENT_DATA_REFUSED,
+    Reconnecting = PL_EVENT_RECONNECTING,
+    Resumed = PL_EVENT_RESUMED,
+    PartySynced = PL_EVENT_PARTY_SYNCED,
+    PartyLost = PL_EVENT_PARTY_LOST,
+    SessionLost = PL_EVENT_SESSION_LOST,
+    Disconnected = PL_EVENT_DISCONNECTED,
+    ProtocolError = PL_EVENT_PROTOCOL_ERROR,
+};
+
+// A member, requester or sender (PlMember, copied).
+struct Member {
+    std::string user_id;
+    std::string username;
+    std::string session_id;
+    bool connected = false;
+};
+
+// The party fields of an event (set when the C event's has_party is).
+struct Party {
+    std::string id;
+    bool open = false;
+    std::uint16_t max_size = 0;
+    std::string label;
+    Member leader;
+    std::vector<Member> members;  // in seat order
+};
+
+// One polled event, owning all it holds. Which fields are set depends on
+// kind, as documented at each PL_EVENT_* in partyline.h; the rest are
+// empty or zero.
+struct Event {
+    EventKind kind = EventKind::None;
+    RequestId request_id = 0;
+    int error_code = 0;  // 0, a PL_ERR_* (negative), or a server refusal
+    std::string error_message;
+    std::string party_id;
+    std::string session_id;
+    Member member;
+    int reason = 0;
+    std::optional<Party> party;
+    std::vector<Member> requests;
+    bool queued = false;
+    std::int64_t op_code = 0;
+    std::vector<std::uint8_t> data;
+    bool reliable = false;
+
+    // The payload as text (for samples and logs; data need not be text).
+    std::string_view data_text() const {
+        return {reinterpret_cast<const char*>(data.data()), data.size()};
+    }
+};
+
+namespace detail {
+
+inline Member member(const PlMember& m) {
+    return {text(m.user_id), text(m.username), text(m.session_id), m.connected};
+}
+
+inline std::vector<Member> members(const PlMember* list, std::size_t count) {
+    std::vector<Member> out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) out.push_back(member(list[i]));
+    return out;
+}
+
+// Copies everything out of the C event, whose pointers die at the next poll.
+inline Event copy(const PlEvent& e) {
+    Event out;
+    out.kind = static_cast<EventKind>(e.kind);
+    out.request_id = e.request_id;
+    out.error_code = e.error_code;
+    out.error_message = text(e.error_message);
+    out.party_id = text(e.party_id);
+    out.session_id = text(e.session_id);
+    out.member = member(e.member);
+    out.reason = e.reason;
+    if (e.has_party) {
+        out.party = Party{out.party_id, e.open,   e.max_size, text(e.label),
+                          member(e.leader), members(e.members, e.member_count)};
+    }
+    out.requests = members(e.requests, e.request_count);
+    out.queued = e.queued;
+    out.op_code = e.op_code;
+    if (e.data && e.data_len > 0) out.data.assign(e.data, e.data + e.data_len);
+    out.reliable = e.reliable;
+    return out;
+}
+
+}  // namespace detail
+
+// How to connect. Trust one certificate: cert_pem_path (a PEM file) or
+// cert_pem (PEM text). Be someone: token (from the game's backend) or, in
+// development, user_id and username. The order allows the short form
+// {server, cert_pem_path, user_id}; the {} keep -Wextra quiet about the rest.
+struct ConnectOptions {
+    std::string server{};  // "host:port"
+    std::string cert_pem_path{};
+    std::string user_id{};
+    std::string username{};  // empty: the user_id
+    std::string cert_pem{};
+    std::string token{};
+    std::optional<std::string> server_name{};  // unset: "localhost"
+};
+
+// One session with a partyline server. Move-only; the destructor closes
+// the session and frees the C client. Like the C client, every call may
+// come from any thread, but events are best polled from one (the game's).
+class Client {
+public:
+    // Starts connecting and returns at once; EventKind::Connected (or
+    // Disconnected) follows. Throws Error on a bad option.
+    static Client connect(const ConnectOptions& options) {
+        // The C ABI takes NULL for "not given", so empty strings become NULL.
+        auto c_str = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
+        const bool in_memory = options.cert_pem_path.empty() && !options.cert_pem.empty();
+        PlClient* raw = pl_client_connect(
+            options.server.c_str(),
+            options.server_name ? options.server_name->c_str() : nullptr,
+            c_str(options.cert_pem_path),
+            in_memory ? reinterpret_cast<const std::uint8_t*>(options.cert_pem.data()) : nullptr,
+            in_memory ? options.cert_pem.size() : 0, c_str(options.user_id),
+            c_str(options.username), c_str(options.token));
+        // The C ABI returns NULL without a code; almost always a bad argument.
+        if (!raw) detail::fail(PL_ERR_INVALID_ARGUMENT, "connect");
+        return Client(raw);
+    }
+
+    Client(Client&& other) noexcept : raw_(std::exchange(other.raw_, nullptr)) {}
+    Client& operator=(Client&& other) noexcept {
+        if (this != &other) {
+            pl_client_free(raw_);
+            raw_ = std::exchange(other.raw_, nullptr);
+        }
+        return *this;
+    }
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+    ~Client() { pl_client_free(raw_); }
+
+    // The next event, or nothing when none waits. Call it once per frame
+    // until it returns nothing. Throws Error if the poll itself fails.
+    std::optional<Event> poll() {
+        PlEvent event{};
+        const int got = pl_client_poll(raw_, &event);
+        if (got < 0) detail::fail(got, "poll");
+        if (got == 0) return std::nullopt;
+        return detail::copy(event);
+    }
+
+    RequestId create_party(bool open, std::uint16_t max_size, std::string_view label = {}) {
+        return detail::check(pl_create_party(raw_, open, max_size, std::string(label).c_str()),
+                             "create_party");
+    }
+    RequestId join_party(const std::string& party) {
+        return detail::check(pl_join_party(raw_, party.c_str()), "join_party");
+    }
+    RequestId leave_party(const std::string& party) {
+        return detail::check(pl_leave_party(raw_, party.c_str()), "leave_party");
+    }
+    RequestId accept(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_accept(raw_, party.c_str(), user_id.c_str()), "accept");
+    }
+    RequestId reject(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_reject(raw_, party.c_str(), user_id.c_str()), "reject");
+    }
+    RequestId kick(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_kick(raw_, party.c_str(), user_id.c_str()), "kick");
+    }
+    RequestId promote(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_promote(raw_, party.c_str(), user_id.c_str()), "promote");
+    }
+    RequestId close_party(const std::string& party) {
+        return detail::check(pl_close_party(raw_, party.c_str()), "close_party");
+    }
+    // Unset fields keep their value.
+    RequestId update_party(const std::string& party, std::optional<bool> open,
+                           std::optional<std::uint16_t> max_size,
+                           std::optional<std::string> label = std::nullopt) {
+        return detail::check(
+            pl_update_party(raw_, party.c_str(), open ? (*open ? 1 : 0) : -1,
+                            max_size ? static_cast<std::int32_t>(*max_size) : -1,
+                            label ? label->c_str() : nullptr),
+            "update_party");
+    }
+    RequestId get_party(const std::string& party) {
+        return detail::check(pl_get_party(raw_, party.c_str()), "get_party");
+    }
+    RequestId list_join_requests(const std::string& party) {
+        return detail::check(pl_list_join_requests(raw_, party.c_str()), "list_join_requests");
+    }
+
+    // Party data on the reliable stream; the reply says the server took it.
+    RequestId send_data_reliable(const std::string& party, std::int64_t op_code, const void* data,
+                                 std::size_t size) {
+        return detail::check(
+            pl_send_data_reliable(raw_, party.c_str(), op_code, bytes(data), size),
+            "send_data_reliable");
+    }
+    RequestId send_data_reliable(const std::string& party, std::int64_t op_code,
+                                 std::string_view data) {
+        return send_data_reliable(party, op_code, data.data(), data.size());
+    }
+    RequestId send_data_reliable(const std::string& party, std::int64_t op_code,
+                                 const std::vector<std::uint8_t>& data) {
+        return send_data_reliable(party, op_code, data.data(), data.size());
+    }
+
+    // Party data as one datagram, sent at once (no reply). Throws Error on
+    // a negative code, and on 12 (PayloadTooLarge) above the server's limit.
+    void send_data(const std::string& party, std::int64_t op_code, const void* data,
+                   std::size_t size) {
+        const int result = pl_send_data(raw_, party.c_str(), op_code, bytes(data), size);
+        if (result != PL_OK) detail::fail(result, "send_data");
+    }
+    void send_data(const std::string& party, std::int64_t op_code, std::string_view data) {
+        send_data(party, op_code, data.data(), data.size());
+    }
+    void send_data(const std::string& party, std::int64_t op_code,
+                   const std::vector<std::uint8_t>& data) {
+        send_data(party, op_code, data.data(), data.size());
+    }
+
+    // Closes the session cleanly; EventKind::Disconnected follows. The
+    // destructor does this too; call it to see that event.
+    void close() {
+        const int result = pl_client_close(raw_);
+        if (result != PL_OK) detail::fail(result, "close");
+    }
+
+    // For calls this wrapper does not cover; still owned by this Client.
+    PlClient* get() const noexcept { return raw_; }
+
+    // The C library's version, e.g. "0.1.0".
+    static std::string version() { return pl_version(); }
+
+private:
+    explicit Client(PlClient* raw) noexcept : raw_(raw) {}
+
+    // The C ABI takes bytes as uint8_t; callers have chars or anything.
+    static const std::uint8_t* bytes(const void* data) {
+        return static_cast<const std::uint8_t*>(data);
+    }
+
+    PlClient* raw_;
+};
+
+}  // namespace partyline
+
+#endif  // PARTYLINE_HPP
