@@ -2,7 +2,7 @@
 //! client against it, Ctrl-C (SIGINT) as a clean close, and `token`.
 mod support;
 
-use partyline::client::{Client, ClientConfig, ClientEvent, DisconnectReason};
+use partyline_client::{Client, ClientConfig, DisconnectReason, Event, PartySettings};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -61,16 +61,16 @@ async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
     let (mut child, addr) = serve(&dir);
     let cert_pem = std::fs::read(dir.join("cert.pem")).expect("cert written on first run");
     assert!(dir.join("key.pem").exists());
-    let certs = partyline::certs::load_certs(&dir.join("cert.pem")).unwrap();
+    let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
     let (client, mut events) =
         Client::connect(ClientConfig::dev(addr, certs.clone(), "ana", "Ana"))
             .await
             .expect("a client connects to the binary");
-    client.create_party(true, 4, "").await.unwrap();
+    client.create_party(PartySettings::default()).await.unwrap();
 
     interrupt(&child);
     match support::next(&mut events).await {
-        ClientEvent::Disconnected(reason) => assert_eq!(reason, DisconnectReason::ServerShutdown),
+        Event::Disconnected { reason } => assert_eq!(reason, DisconnectReason::ServerShutdown),
         other => panic!("unexpected {other:?}"),
     }
     assert!(
@@ -87,7 +87,7 @@ async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
         .unwrap();
     signal(&child, "-TERM");
     match support::next(&mut events).await {
-        ClientEvent::Disconnected(reason) => assert_eq!(reason, DisconnectReason::ServerShutdown),
+        Event::Disconnected { reason } => assert_eq!(reason, DisconnectReason::ServerShutdown),
         other => panic!("unexpected {other:?}"),
     }
     assert!(child.wait().unwrap().success());

@@ -1,17 +1,8 @@
 //! Party data: datagrams by default, reliable on request.
 mod support;
 
-use bytes::Bytes;
-use partyline::client::{ClientEvent, Events, PartyData};
-use partyline::protocol::{ErrorCode, Event};
+use partyline_client::{ErrorCode, Event};
 use support::*;
-
-async fn next_data(events: &mut Events) -> PartyData {
-    match next(events).await {
-        ClientEvent::Data(data) => data,
-        other => panic!("expected party data, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn data_reaches_every_member_but_the_sender_by_datagram_and_reliably() {
@@ -19,7 +10,11 @@ async fn data_reaches_every_member_but_the_sender_by_datagram_and_reliably() {
     let (ana, mut ana_events) = server.client("ana").await;
     let (bob, mut bob_events) = server.client("bob").await;
     let (cyd, mut cyd_events) = server.client("cyd").await;
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     bob.join_party(party).await.unwrap();
     cyd.join_party(party).await.unwrap();
     for _ in 0..2 {
@@ -31,13 +26,13 @@ async fn data_reaches_every_member_but_the_sender_by_datagram_and_reliably() {
     for events in [&mut bob_events, &mut cyd_events] {
         let data = next_data(events).await;
         assert_eq!(data.party_id, party);
-        assert_eq!(data.sender, ana.session_id());
+        assert_eq!(data.sender.session_id, ana.session_id());
         assert_eq!(data.op_code, 7);
         assert_eq!(&data.data[..], b"pos:1,2");
         assert!(!data.reliable);
     }
 
-    ana.send_data_reliable(party, -3, Bytes::from_static(b"chat: gg"))
+    ana.send_data_reliable(party, -3, b"chat: gg")
         .await
         .unwrap();
     for events in [&mut bob_events, &mut cyd_events] {
@@ -46,13 +41,11 @@ async fn data_reaches_every_member_but_the_sender_by_datagram_and_reliably() {
             (data.op_code, &data.data[..], data.reliable),
             (-3, &b"chat: gg"[..], true)
         );
-        assert_eq!(data.sender, ana.session_id());
+        assert_eq!(data.sender.session_id, ana.session_id());
     }
     // Reliable messages of one sender arrive in the order sent.
     for i in 0..50u8 {
-        bob.send_data_reliable(party, 1, Bytes::from(vec![i]))
-            .await
-            .unwrap();
+        bob.send_data_reliable(party, 1, &[i]).await.unwrap();
     }
     for events in [&mut ana_events, &mut cyd_events] {
         for i in 0..50u8 {
@@ -72,7 +65,11 @@ async fn non_members_cannot_send_and_oversize_data_is_refused_not_cut() {
     let server = start().await;
     let (ana, mut ana_events) = server.client("ana").await;
     let (eve, mut eve_events) = server.client("eve").await;
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
 
     eve.send_data(party, 1, b"let me in").unwrap();
     match next_event(&mut eve_events).await {
@@ -96,7 +93,7 @@ async fn non_members_cannot_send_and_oversize_data_is_refused_not_cut() {
 
     let reliable_limit = ana.welcome().limits.max_reliable_data as usize;
     let error = ana
-        .send_data_reliable(party, 1, Bytes::from(vec![0; reliable_limit + 1]))
+        .send_data_reliable(party, 1, &vec![0; reliable_limit + 1])
         .await
         .unwrap_err();
     assert_eq!(error.code(), Some(ErrorCode::PayloadTooLarge));
@@ -105,7 +102,7 @@ async fn non_members_cannot_send_and_oversize_data_is_refused_not_cut() {
     let (bob, mut bob_events) = server.client("bob").await;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
-    ana.send_data_reliable(party, 2, Bytes::from(vec![9; reliable_limit]))
+    ana.send_data_reliable(party, 2, &vec![9; reliable_limit])
         .await
         .unwrap();
     let data = next_data(&mut bob_events).await;

@@ -2,13 +2,13 @@
 mod support;
 
 use partyline::auth::{mint_token, mint_token_for, unix_now};
-use partyline::client::{Client, ClientConfig, ClientError};
 use partyline::protocol::{
     decode_body, ClientFrame, ErrorCode, Hello, Identity, ServerFrame, DEFAULT_MAX_DATAGRAM_DATA,
     MAX_PARTY_SIZE, PROTOCOL_VERSION,
 };
 use partyline::server::AuthMode;
 use partyline::wire::read_frame;
+use partyline_client::{Client, ClientConfig, ClientError, PartyId};
 use std::time::Duration;
 use support::*;
 
@@ -32,7 +32,7 @@ async fn welcome_carries_session_presence_token_and_limits() {
     assert_eq!(welcome.presence.user_id, "ana");
     assert_eq!(welcome.presence.username, "ana-name");
     assert_eq!(welcome.presence.session_id, welcome.session_id);
-    assert!(!welcome.session_id.is_nil());
+    assert_ne!(welcome.session_id, partyline_client::SessionId::nil());
     assert!(!welcome.resume_token.is_empty());
     assert_eq!(welcome.limits.max_party_size, MAX_PARTY_SIZE);
     assert_eq!(welcome.limits.max_datagram_data, DEFAULT_MAX_DATAGRAM_DATA);
@@ -86,7 +86,7 @@ async fn a_command_before_hello_is_a_protocol_violation() {
     let request = ClientFrame::Request {
         id: 1,
         command: partyline::protocol::Command::GetParty {
-            party_id: uuid::Uuid::new_v4(),
+            party_id: PartyId::random(),
         },
     };
     send.write_all(&frame(&request)).await.unwrap();

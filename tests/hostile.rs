@@ -7,6 +7,7 @@ use partyline::protocol::{
     Identity, Reply, ServerFrame, PROTOCOL_VERSION,
 };
 use partyline::wire::read_frame;
+use partyline_client::{DisconnectReason, Event as SdkEvent};
 use support::*;
 
 /// A raw session that has said Hello and read Welcome.
@@ -128,7 +129,11 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
 async fn a_gigantic_length_prefix_closes_only_that_connection() {
     let server = start().await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
 
     let (_e, connection, mut send, _recv) = raw_session(&server).await;
     let join = ClientFrame::Request {
@@ -138,7 +143,7 @@ async fn a_gigantic_length_prefix_closes_only_that_connection() {
     send.write_all(&frame(&join)).await.unwrap();
     assert!(matches!(
         next_event(&mut ana_events).await,
-        Event::MemberJoined { .. }
+        SdkEvent::MemberJoined { .. }
     ));
 
     send.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
@@ -156,7 +161,7 @@ async fn a_gigantic_length_prefix_closes_only_that_connection() {
     }
     // The hostile member's seat went with its session; the party lives on.
     match next_event(&mut ana_events).await {
-        Event::MemberLeft { presence, .. } => assert_eq!(presence.user_id, "raw"),
+        SdkEvent::MemberLeft { member, .. } => assert_eq!(member.user_id, "raw"),
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(ana.get_party(party).await.unwrap().members.len(), 1);
@@ -215,8 +220,8 @@ async fn shutdown_tells_clients_the_server_is_going_away() {
     let (_ana, mut events) = server.client("ana").await;
     server.handle.shutdown().await;
     match next(&mut events).await {
-        partyline::client::ClientEvent::Disconnected(reason) => {
-            assert_eq!(reason, partyline::client::DisconnectReason::ServerShutdown)
+        SdkEvent::Disconnected { reason } => {
+            assert_eq!(reason, DisconnectReason::ServerShutdown)
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -279,7 +284,11 @@ async fn a_frame_cut_off_mid_body_closes_only_that_connection() {
 async fn the_server_stamps_the_sender_so_it_cannot_be_forged() {
     let server = start().await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     let (_e, connection, mut send, mut recv) = raw_session(&server).await;
     let join = ClientFrame::Request {
         id: 1,
@@ -296,8 +305,9 @@ async fn the_server_stamps_the_sender_so_it_cannot_be_forged() {
         .send_datagram(encode_client_datagram(party, 1, &forged))
         .unwrap();
     match next(&mut ana_events).await {
-        partyline::client::ClientEvent::Data(data) => {
-            assert_ne!(data.sender, ana.session_id());
+        SdkEvent::Data(data) => {
+            assert_ne!(data.sender.session_id, ana.session_id());
+            assert_eq!(data.sender.user_id, "raw");
             assert_eq!(&data.data[..], &forged[..]);
         }
         other => panic!("unexpected {other:?}"),

@@ -1,7 +1,7 @@
 //! The Prometheus endpoint counts what happens, over real HTTP.
 mod support;
 
-use partyline::client::ClientEvent;
+use partyline_client::{Event, PartyId};
 use std::io::{Read, Write};
 use support::*;
 
@@ -31,13 +31,17 @@ async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
     let addr = server.metrics.expect("metrics address");
     let (ana, mut ana_events) = server.client("ana").await;
     let (bob, mut bob_events) = server.client("bob").await;
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
     ana.send_data(party, 1, b"hello").unwrap();
-    assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
+    assert!(matches!(next(&mut bob_events).await, Event::Data(_)));
     // A datagram for a party it is not in: dropped, counted as not_member.
-    bob.send_data(uuid::Uuid::new_v4(), 1, b"x").unwrap();
+    bob.send_data(PartyId::random(), 1, b"x").unwrap();
     next_event(&mut bob_events).await;
 
     let text = tokio::task::spawn_blocking(move || scrape(addr))

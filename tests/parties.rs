@@ -1,22 +1,22 @@
 //! Every party operation between real clients over real QUIC.
+//!
+//! The party's `seq` (in replies and events) and the session's event `seq`
+//! are wire-level numbers the SDK hides by design: the tests that check them
+//! speak the wire through `support::wire::WireClient` for the sessions whose
+//! numbers they check, and use the SDK for everyone else.
 mod support;
 
-use partyline::client::{Client, ClientEvent, Events};
 use partyline::protocol::{
-    ErrorCode, Event, JoinOutcome, LeaveReason, PartyId, PartySnapshot, RejectReason,
-    RequestGoneReason,
+    Command, ErrorCode, Event as WireEvent, JoinOutcome as WireJoinOutcome, LeaveReason, PartyId,
+    PartySnapshot, RejectReason, Reply, RequestGoneReason,
 };
+use partyline_client::{Client, Event, Events, JoinOutcome, Party, PartyUpdate};
+use support::wire::WireClient;
 use support::*;
 
 struct Player {
     client: Client,
     events: Events,
-}
-
-impl Player {
-    fn user(&self) -> String {
-        self.client.presence().user_id
-    }
 }
 
 async fn players(server: &TestServer, names: &[&str]) -> Vec<Player> {
@@ -28,9 +28,24 @@ async fn players(server: &TestServer, names: &[&str]) -> Vec<Player> {
     out
 }
 
-fn joined(outcome: JoinOutcome) -> PartySnapshot {
+async fn wire_players(server: &TestServer, names: &[&str]) -> Vec<WireClient> {
+    let mut out = Vec::new();
+    for name in names {
+        out.push(WireClient::connect(server, name).await);
+    }
+    out
+}
+
+fn joined(outcome: JoinOutcome) -> Party {
     match outcome {
-        JoinOutcome::Joined(snapshot) => snapshot,
+        JoinOutcome::Joined(party) => party,
+        other => panic!("expected Joined, got {other:?}"),
+    }
+}
+
+fn wire_joined(outcome: WireJoinOutcome) -> PartySnapshot {
+    match outcome {
+        WireJoinOutcome::Joined(snapshot) => snapshot,
         other => panic!("expected Joined, got {other:?}"),
     }
 }
@@ -40,7 +55,7 @@ fn joined(outcome: JoinOutcome) -> PartySnapshot {
 async fn open_party(players: &mut [Player], max_size: u16) -> PartyId {
     let party = players[0]
         .client
-        .create_party(true, max_size, "")
+        .create_party(settings(true, max_size, ""))
         .await
         .unwrap()
         .party_id;
@@ -56,20 +71,44 @@ async fn open_party(players: &mut [Player], max_size: u16) -> PartyId {
     party
 }
 
-fn code(result: Result<impl std::fmt::Debug, partyline::client::ClientError>) -> ErrorCode {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(error) => error
-            .code()
-            .unwrap_or_else(|| panic!("expected a refusal, got {error}")),
+/// `open_party` for wire-level players.
+async fn wire_open_party(players: &mut [WireClient], max_size: u16) -> PartyId {
+    let party = players[0]
+        .create_party(true, max_size, "")
+        .await
+        .unwrap()
+        .party_id;
+    for i in 1..players.len() {
+        wire_joined(players[i].join_party(party).await.unwrap());
+        for earlier in players.iter_mut().take(i) {
+            assert!(matches!(
+                earlier.next_party_event().await,
+                WireEvent::MemberJoined { .. }
+            ));
+        }
+    }
+    party
+}
+
+/// The party's `seq` as the server has it now, asked through the SDK's raw
+/// request (the SDK's `Party` does not show it).
+async fn party_seq(client: &Client, party_id: PartyId) -> u64 {
+    match client
+        .request(Command::GetParty { party_id })
+        .await
+        .unwrap()
+    {
+        Reply::Party(snapshot) => snapshot.seq,
+        other => panic!("expected a party, got {other:?}"),
     }
 }
 
 #[tokio::test]
 async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
     let server = start().await;
-    let mut p = players(&server, &["ana", "bob"]).await;
-    let created = p[0].client.create_party(true, 4, "ranked").await.unwrap();
+    // Both sessions check the party's seq in what they receive: wire level.
+    let mut p = wire_players(&server, &["ana", "bob"]).await;
+    let created = p[0].create_party(true, 4, "ranked").await.unwrap();
     assert_eq!(created.seq, 0);
     assert!(created.open);
     assert_eq!(created.max_size, 4);
@@ -78,7 +117,7 @@ async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
     assert_eq!(created.members.len(), 1);
     let party = created.party_id;
 
-    let snapshot = joined(p[1].client.join_party(party).await.unwrap());
+    let snapshot = wire_joined(p[1].join_party(party).await.unwrap());
     assert_eq!(snapshot.seq, 1);
     let users: Vec<_> = snapshot
         .members
@@ -86,18 +125,18 @@ async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
         .map(|m| m.user_id.as_str())
         .collect();
     assert_eq!(users, ["ana", "bob"]);
-    match next_event(&mut p[0].events).await {
-        Event::MemberJoined { seq, presence, .. } => {
+    let bob_presence = p[1].presence();
+    match p[0].next_party_event().await {
+        WireEvent::MemberJoined { seq, presence, .. } => {
             assert_eq!(seq, 1);
-            assert_eq!(presence, p[1].client.presence());
+            assert_eq!(presence, bob_presence);
         }
         other => panic!("unexpected {other:?}"),
     }
 
-    assert_eq!(p[1].client.get_party(party).await.unwrap(), snapshot);
+    assert_eq!(p[1].get_party(party).await.unwrap(), snapshot);
 
     let updated = p[0]
-        .client
         .update_party(party, None, Some("casual".into()), Some(6))
         .await
         .unwrap();
@@ -111,8 +150,8 @@ async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
         ("casual", 6, true, 2)
     );
     for player in p.iter_mut() {
-        match next_event(&mut player.events).await {
-            Event::Updated {
+        match player.next_party_event().await {
+            WireEvent::Updated {
                 seq,
                 open,
                 max_size,
@@ -126,9 +165,9 @@ async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
         }
     }
 
-    p[1].client.leave(party).await.unwrap();
-    match next_event(&mut p[0].events).await {
-        Event::MemberLeft {
+    p[1].leave(party).await.unwrap();
+    match p[0].next_party_event().await {
+        WireEvent::MemberLeft {
             seq,
             presence,
             reason,
@@ -140,7 +179,90 @@ async fn create_join_get_update_leave_and_the_party_is_gone_when_empty() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(server.handle.party_count(), 1);
-    p[0].client.leave(party).await.unwrap();
+    p[0].leave(party).await.unwrap();
+    assert_eq!(server.handle.party_count(), 0);
+    assert_eq!(code(p[0].get_party(party).await), ErrorCode::PartyNotFound);
+    assert_eq!(code(p[1].join_party(party).await), ErrorCode::PartyNotFound);
+}
+
+#[tokio::test]
+async fn the_sdk_sees_create_join_get_update_leave_the_same_way() {
+    // The same story as above through the SDK, which shows no seq.
+    let server = start().await;
+    let mut p = players(&server, &["ana", "bob"]).await;
+    let created = p[0]
+        .client
+        .create_party(settings(true, 4, "ranked"))
+        .await
+        .unwrap();
+    assert!(created.open);
+    assert_eq!((created.max_size, created.label.as_str()), (4, "ranked"));
+    assert_eq!(created.leader.user_id, "ana");
+    assert!(created.is_leader());
+    assert_eq!(created.members.len(), 1);
+    let party = created.party_id;
+
+    let seated = joined(p[1].client.join_party(party).await.unwrap());
+    let users: Vec<_> = seated
+        .members
+        .iter()
+        .map(|m| m.presence.user_id.as_str())
+        .collect();
+    assert_eq!(users, ["ana", "bob"]);
+    assert!(seated.members.iter().all(|m| m.connected));
+    assert!(!seated.is_leader());
+    match next_event(&mut p[0].events).await {
+        Event::MemberJoined { party_id, member } => {
+            assert_eq!(party_id, party);
+            assert_eq!(member, p[1].client.presence());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(p[1].client.get_party(party).await.unwrap(), seated);
+
+    let updated = p[0]
+        .client
+        .update_party(
+            party,
+            PartyUpdate {
+                open: None,
+                label: Some("casual".into()),
+                max_size: Some(6),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.label.as_str(), updated.max_size, updated.open),
+        ("casual", 6, true)
+    );
+    for player in p.iter_mut() {
+        match next_event(&mut player.events).await {
+            Event::PartyUpdated { party: now } => {
+                assert_eq!(now.party_id, party);
+                assert_eq!(
+                    (now.open, now.max_size, now.label.as_str()),
+                    (true, 6, "casual")
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    p[1].client.leave_party(party).await.unwrap();
+    match next_event(&mut p[0].events).await {
+        Event::MemberLeft {
+            party_id,
+            member,
+            reason,
+        } => {
+            assert_eq!((party_id, reason), (party, LeaveReason::Left));
+            assert_eq!(member.user_id, "bob");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(server.handle.party_count(), 1);
+    p[0].client.leave_party(party).await.unwrap();
     assert_eq!(server.handle.party_count(), 0);
     assert_eq!(
         code(p[0].client.get_party(party).await),
@@ -157,31 +279,45 @@ async fn validation_and_permission_errors_are_typed() {
     let server = start().await;
     let mut p = players(&server, &["ana", "bob", "cyd", "dee"]).await;
     assert_eq!(
-        code(p[0].client.create_party(true, 0, "").await),
+        code(p[0].client.create_party(settings(true, 0, "")).await),
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        code(p[0].client.create_party(true, 257, "").await),
+        code(p[0].client.create_party(settings(true, 257, "")).await),
         ErrorCode::InvalidArgument
     );
     let long_label = "l".repeat(2049);
     assert_eq!(
-        code(p[0].client.create_party(true, 4, &long_label).await),
+        code(
+            p[0].client
+                .create_party(settings(true, 4, &long_label))
+                .await
+        ),
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        code(p[0].client.join_party(uuid::Uuid::new_v4()).await),
+        code(p[0].client.join_party(PartyId::random()).await),
         ErrorCode::PartyNotFound
     );
 
     let party = open_party(&mut p[..3], 3).await;
     let (bob, dee) = (&p[1].client, &p[3].client);
     assert_eq!(code(bob.accept(party, "dee").await), ErrorCode::NotLeader);
-    assert_eq!(code(bob.remove(party, "cyd").await), ErrorCode::NotLeader);
+    assert_eq!(code(bob.kick(party, "cyd").await), ErrorCode::NotLeader);
+    assert_eq!(code(bob.reject(party, "dee").await), ErrorCode::NotLeader);
     assert_eq!(code(bob.promote(party, "cyd").await), ErrorCode::NotLeader);
     assert_eq!(code(bob.close_party(party).await), ErrorCode::NotLeader);
     assert_eq!(
-        code(bob.update_party(party, Some(false), None, None).await),
+        code(
+            bob.update_party(
+                party,
+                PartyUpdate {
+                    open: Some(false),
+                    ..PartyUpdate::default()
+                }
+            )
+            .await
+        ),
         ErrorCode::NotLeader
     );
     assert_eq!(
@@ -189,13 +325,10 @@ async fn validation_and_permission_errors_are_typed() {
         ErrorCode::NotLeader
     );
     assert_eq!(code(dee.get_party(party).await), ErrorCode::NotMember);
-    assert_eq!(code(dee.leave(party).await), ErrorCode::NotMember);
+    assert_eq!(code(dee.leave_party(party).await), ErrorCode::NotMember);
     assert_eq!(code(dee.close_party(party).await), ErrorCode::NotMember);
     assert_eq!(
-        code(
-            dee.send_data_reliable(party, 1, bytes::Bytes::from_static(b"x"))
-                .await
-        ),
+        code(dee.send_data_reliable(party, 1, b"x").await),
         ErrorCode::NotMember
     );
     assert_eq!(code(dee.join_party(party).await), ErrorCode::PartyFull);
@@ -206,12 +339,30 @@ async fn validation_and_permission_errors_are_typed() {
         code(ana.promote(party, "dee").await),
         ErrorCode::MemberNotFound
     );
+    // Neither seated nor waiting: not found either way, and for the old
+    // Remove command as before Kick and Reject existed.
     assert_eq!(
-        code(ana.remove(party, "dee").await),
+        code(ana.kick(party, "dee").await),
         ErrorCode::MemberNotFound
     );
     assert_eq!(
-        code(ana.remove(party, "ana").await),
+        code(ana.reject(party, "dee").await),
+        ErrorCode::RequestNotFound
+    );
+    let remove = |user_id: &str| Command::Remove {
+        party_id: party,
+        user_id: user_id.to_string(),
+    };
+    assert_eq!(
+        code(ana.request(remove("dee")).await),
+        ErrorCode::MemberNotFound
+    );
+    assert_eq!(
+        code(ana.kick(party, "ana").await),
+        ErrorCode::CannotRemoveSelf
+    );
+    assert_eq!(
+        code(ana.request(remove("ana")).await),
         ErrorCode::CannotRemoveSelf
     );
     assert_eq!(
@@ -219,20 +370,48 @@ async fn validation_and_permission_errors_are_typed() {
         ErrorCode::RequestNotFound
     );
     assert_eq!(
-        code(ana.update_party(party, None, None, Some(2)).await),
+        code(
+            ana.update_party(
+                party,
+                PartyUpdate {
+                    max_size: Some(2),
+                    ..PartyUpdate::default()
+                }
+            )
+            .await
+        ),
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        code(ana.update_party(party, None, None, Some(257)).await),
+        code(
+            ana.update_party(
+                party,
+                PartyUpdate {
+                    max_size: Some(257),
+                    ..PartyUpdate::default()
+                }
+            )
+            .await
+        ),
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        code(ana.update_party(party, None, Some(long_label), None).await),
+        code(
+            ana.update_party(
+                party,
+                PartyUpdate {
+                    label: Some(long_label),
+                    ..PartyUpdate::default()
+                }
+            )
+            .await
+        ),
         ErrorCode::InvalidArgument
     );
     // Promoting oneself is a no-op success that changes nothing.
     ana.promote(party, "ana").await.unwrap();
-    assert_eq!(ana.get_party(party).await.unwrap().seq, 2);
+    // (The party's seq, from the raw reply: two joins, nothing since.)
+    assert_eq!(party_seq(ana, party).await, 2);
 
     // Every refusal above left the party as it was, and told no one anything.
     let snapshot = ana.get_party(party).await.unwrap();
@@ -245,17 +424,18 @@ async fn validation_and_permission_errors_are_typed() {
 #[tokio::test]
 async fn the_longest_seated_member_becomes_leader_one_by_one() {
     let server = start().await;
-    let mut p = players(&server, &["ana", "bob", "cyd", "dee"]).await;
-    let party = open_party(&mut p, 4).await;
+    // Every member checks the party's seq of each change: wire level.
+    let mut p = wire_players(&server, &["ana", "bob", "cyd", "dee"]).await;
+    let party = wire_open_party(&mut p, 4).await;
     let mut seq = 3;
     for leaving in 0..3 {
-        p[leaving].client.leave(party).await.unwrap();
+        p[leaving].leave(party).await.unwrap();
         seq += 1;
-        let expected_leader = p[leaving + 1].user();
-        let left_user = p[leaving].user();
+        let expected_leader = p[leaving + 1].presence().user_id;
+        let left_user = p[leaving].presence().user_id;
         for (index, player) in p.iter_mut().enumerate().skip(leaving + 1) {
-            match next_event(&mut player.events).await {
-                Event::LeaderChanged { seq: s, leader, .. } => {
+            match player.next_party_event().await {
+                WireEvent::LeaderChanged { seq: s, leader, .. } => {
                     assert_eq!(
                         (s, leader.user_id.as_str()),
                         (seq, expected_leader.as_str())
@@ -263,8 +443,8 @@ async fn the_longest_seated_member_becomes_leader_one_by_one() {
                 }
                 other => panic!("expected LeaderChanged first, got {other:?}"),
             }
-            match next_event(&mut player.events).await {
-                Event::MemberLeft {
+            match player.next_party_event().await {
+                WireEvent::MemberLeft {
                     seq: s,
                     presence,
                     reason,
@@ -276,8 +456,8 @@ async fn the_longest_seated_member_becomes_leader_one_by_one() {
                 other => panic!("expected MemberLeft, got {other:?}"),
             }
             if index == leaving + 1 {
-                match next_event(&mut player.events).await {
-                    Event::JoinRequestList {
+                match player.next_party_event().await {
+                    WireEvent::JoinRequestList {
                         seq: s, requests, ..
                     } => {
                         assert_eq!(s, seq);
@@ -287,57 +467,53 @@ async fn the_longest_seated_member_becomes_leader_one_by_one() {
                 }
             }
         }
-        let snapshot = p[3].client.get_party(party).await.unwrap();
+        let snapshot = p[3].get_party(party).await.unwrap();
         assert_eq!(snapshot.leader.user_id, expected_leader);
     }
-    p[3].client.leave(party).await.unwrap();
+    p[3].leave(party).await.unwrap();
     assert_eq!(server.handle.party_count(), 0);
 }
 
 #[tokio::test]
 async fn closed_party_requests_accept_and_reject() {
     let server = start().await;
-    let mut p = players(&server, &["ana", "bob", "cyd", "dee"]).await;
-    let party = p[0]
-        .client
-        .create_party(false, 2, "")
-        .await
-        .unwrap()
-        .party_id;
+    // Ana, bob and cyd check seqs; dee only meets refusals, through the SDK.
+    let mut p = wire_players(&server, &["ana", "bob", "cyd"]).await;
+    let (dee, _dee_events) = server.client("dee").await;
+    let party = p[0].create_party(false, 2, "").await.unwrap().party_id;
 
     assert_eq!(
-        p[1].client.join_party(party).await.unwrap(),
-        JoinOutcome::Queued {
+        p[1].join_party(party).await.unwrap(),
+        WireJoinOutcome::Queued {
             party_id: party,
             seq: 1
         }
     );
     assert_eq!(
-        code(p[1].client.join_party(party).await),
+        code(p[1].join_party(party).await),
         ErrorCode::AlreadyRequested
     );
-    match next_event(&mut p[0].events).await {
-        Event::JoinRequested { seq, presence, .. } => {
+    match p[0].next_party_event().await {
+        WireEvent::JoinRequested { seq, presence, .. } => {
             assert_eq!((seq, presence.user_id.as_str()), (1, "bob"))
         }
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
-        p[2].client.join_party(party).await.unwrap(),
-        JoinOutcome::Queued { seq: 2, .. }
+        p[2].join_party(party).await.unwrap(),
+        WireJoinOutcome::Queued { seq: 2, .. }
     ));
     assert!(matches!(
-        next_event(&mut p[0].events).await,
-        Event::JoinRequested { seq: 2, .. }
+        p[0].next_party_event().await,
+        WireEvent::JoinRequested { seq: 2, .. }
     ));
     // At most max_size (2) requests wait.
     assert_eq!(
-        code(p[3].client.join_party(party).await),
+        code(dee.join_party(party).await),
         ErrorCode::TooManyRequests
     );
 
     let queue: Vec<_> = p[0]
-        .client
         .list_join_requests(party)
         .await
         .unwrap()
@@ -346,36 +522,156 @@ async fn closed_party_requests_accept_and_reject() {
         .collect();
     assert_eq!(queue, ["bob", "cyd"]);
 
-    p[0].client.accept(party, "bob").await.unwrap();
-    match next_event(&mut p[1].events).await {
-        Event::Accepted(snapshot) => {
+    p[0].accept(party, "bob").await.unwrap();
+    match p[1].next_party_event().await {
+        WireEvent::Accepted(snapshot) => {
             assert_eq!(snapshot.seq, 3);
             assert_eq!(snapshot.members.len(), 2);
         }
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
-        next_event(&mut p[0].events).await,
-        Event::MemberJoined { seq: 3, .. }
+        p[0].next_party_event().await,
+        WireEvent::MemberJoined { seq: 3, .. }
     ));
 
     // Full now: the accept fails and the request stays queued.
-    assert_eq!(
-        code(p[0].client.accept(party, "cyd").await),
-        ErrorCode::PartyFull
-    );
-    let queue = p[0].client.list_join_requests(party).await.unwrap();
+    assert_eq!(code(p[0].accept(party, "cyd").await), ErrorCode::PartyFull);
+    let queue = p[0].list_join_requests(party).await.unwrap();
     assert_eq!(queue.len(), 1);
     // A full closed party does not queue more requests either.
-    assert_eq!(
-        code(p[3].client.join_party(party).await),
-        ErrorCode::PartyFull
-    );
+    assert_eq!(code(dee.join_party(party).await), ErrorCode::PartyFull);
 
-    p[0].client.remove(party, "cyd").await.unwrap();
-    match next_event(&mut p[2].events).await {
-        Event::JoinRejected { seq, reason, .. } => {
+    p[0].reject(party, "cyd").await.unwrap();
+    match p[2].next_party_event().await {
+        WireEvent::JoinRejected { seq, reason, .. } => {
             assert_eq!((seq, reason), (4, RejectReason::Rejected))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(p[0].list_join_requests(party).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn kick_promote_and_close() {
+    let server = start().await;
+    // Ana, bob and cyd check seqs; dee only asks to join, through the SDK.
+    let mut p = wire_players(&server, &["ana", "bob", "cyd"]).await;
+    let (dee, mut dee_events) = server.client("dee").await;
+    let party = wire_open_party(&mut p, 4).await;
+
+    p[0].kick(party, "bob").await.unwrap();
+    assert!(matches!(
+        p[1].next_party_event().await,
+        WireEvent::Kicked { seq: 3, .. }
+    ));
+    for i in [0, 2] {
+        match p[i].next_party_event().await {
+            WireEvent::MemberLeft {
+                reason, presence, ..
+            } => {
+                assert_eq!(reason, LeaveReason::Kicked);
+                assert_eq!(presence.user_id, "bob");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(code(p[1].get_party(party).await), ErrorCode::NotMember);
+
+    p[0].promote(party, "cyd").await.unwrap();
+    for i in [0, 2] {
+        match p[i].next_party_event().await {
+            WireEvent::LeaderChanged { leader, seq, .. } => {
+                assert_eq!((leader.user_id.as_str(), seq), ("cyd", 4))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(matches!(
+        p[2].next_party_event().await,
+        WireEvent::JoinRequestList { .. }
+    ));
+    assert_eq!(code(p[0].close_party(party).await), ErrorCode::NotLeader);
+
+    // A waiting requester is told when the party closes.
+    p[2].update_party(party, Some(false), None, None)
+        .await
+        .unwrap();
+    for i in [0, 2] {
+        assert!(matches!(
+            p[i].next_party_event().await,
+            WireEvent::Updated { open: false, .. }
+        ));
+    }
+    assert!(matches!(
+        dee.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    assert!(matches!(
+        p[2].next_party_event().await,
+        WireEvent::JoinRequested { .. }
+    ));
+
+    p[2].close_party(party).await.unwrap();
+    for i in [0, 2] {
+        assert!(matches!(
+            p[i].next_party_event().await,
+            WireEvent::Closed { seq: 7, .. }
+        ));
+    }
+    match next_event(&mut dee_events).await {
+        Event::JoinRejected { party_id, reason } => {
+            assert_eq!((party_id, reason), (party, RejectReason::PartyClosed))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(server.handle.party_count(), 0);
+    assert_eq!(code(dee.join_party(party).await), ErrorCode::PartyNotFound);
+}
+
+#[tokio::test]
+async fn the_old_remove_command_still_kicks_members_and_rejects_requests() {
+    // Older clients send Remove for both; it must go on doing both.
+    let server = start().await;
+    let mut p = players(&server, &["ana", "bob", "cyd"]).await;
+    let party = open_party(&mut p[..2], 4).await;
+    p[0].client
+        .update_party(
+            party,
+            PartyUpdate {
+                open: Some(false),
+                ..PartyUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    for i in [0, 1] {
+        assert!(matches!(
+            next_event(&mut p[i].events).await,
+            Event::PartyUpdated { .. }
+        ));
+    }
+    assert_eq!(
+        p[2].client.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { party_id: party }
+    );
+    assert!(matches!(
+        next_event(&mut p[0].events).await,
+        Event::JoinRequested { .. }
+    ));
+    let remove = |user_id: &str| Command::Remove {
+        party_id: party,
+        user_id: user_id.to_string(),
+    };
+
+    // A waiting requester: rejected.
+    assert_eq!(
+        p[0].client.request(remove("cyd")).await.unwrap(),
+        Reply::Done
+    );
+    match next_event(&mut p[2].events).await {
+        Event::JoinRejected { party_id, reason } => {
+            assert_eq!((party_id, reason), (party, RejectReason::Rejected))
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -385,96 +681,38 @@ async fn closed_party_requests_accept_and_reject() {
         .await
         .unwrap()
         .is_empty());
-}
 
-#[tokio::test]
-async fn kick_promote_and_close() {
-    let server = start().await;
-    let mut p = players(&server, &["ana", "bob", "cyd", "dee"]).await;
-    let party = open_party(&mut p[..3], 4).await;
-
-    p[0].client.remove(party, "bob").await.unwrap();
-    assert!(matches!(
+    // A member: kicked.
+    assert_eq!(
+        p[0].client.request(remove("bob")).await.unwrap(),
+        Reply::Done
+    );
+    assert_eq!(
         next_event(&mut p[1].events).await,
-        Event::Kicked { seq: 3, .. }
-    ));
-    for i in [0, 2] {
-        match next_event(&mut p[i].events).await {
-            Event::MemberLeft {
-                reason, presence, ..
-            } => {
-                assert_eq!(reason, LeaveReason::Kicked);
-                assert_eq!(presence.user_id, "bob");
-            }
-            other => panic!("unexpected {other:?}"),
+        Event::Kicked { party_id: party }
+    );
+    match next_event(&mut p[0].events).await {
+        Event::MemberLeft { member, reason, .. } => {
+            assert_eq!(
+                (member.user_id.as_str(), reason),
+                ("bob", LeaveReason::Kicked)
+            )
         }
+        other => panic!("unexpected {other:?}"),
     }
+    assert_eq!(p[0].client.get_party(party).await.unwrap().members.len(), 1);
     assert_eq!(
         code(p[1].client.get_party(party).await),
         ErrorCode::NotMember
-    );
-
-    p[0].client.promote(party, "cyd").await.unwrap();
-    for i in [0, 2] {
-        match next_event(&mut p[i].events).await {
-            Event::LeaderChanged { leader, seq, .. } => {
-                assert_eq!((leader.user_id.as_str(), seq), ("cyd", 4))
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert!(matches!(
-        next_event(&mut p[2].events).await,
-        Event::JoinRequestList { .. }
-    ));
-    assert_eq!(
-        code(p[0].client.close_party(party).await),
-        ErrorCode::NotLeader
-    );
-
-    // A waiting requester is told when the party closes.
-    p[2].client
-        .update_party(party, Some(false), None, None)
-        .await
-        .unwrap();
-    for i in [0, 2] {
-        assert!(matches!(
-            next_event(&mut p[i].events).await,
-            Event::Updated { open: false, .. }
-        ));
-    }
-    assert!(matches!(
-        p[3].client.join_party(party).await.unwrap(),
-        JoinOutcome::Queued { .. }
-    ));
-    assert!(matches!(
-        next_event(&mut p[2].events).await,
-        Event::JoinRequested { .. }
-    ));
-
-    p[2].client.close_party(party).await.unwrap();
-    for i in [0, 2] {
-        assert!(matches!(
-            next_event(&mut p[i].events).await,
-            Event::Closed { seq: 7, .. }
-        ));
-    }
-    match next_event(&mut p[3].events).await {
-        Event::JoinRejected { reason, .. } => assert_eq!(reason, RejectReason::PartyClosed),
-        other => panic!("unexpected {other:?}"),
-    }
-    assert_eq!(server.handle.party_count(), 0);
-    assert_eq!(
-        code(p[3].client.join_party(party).await),
-        ErrorCode::PartyNotFound
     );
 }
 
 #[tokio::test]
 async fn sequence_numbers_rise_by_one_per_change_as_every_member_sees_them() {
     let server = start().await;
-    let mut p = players(&server, &["ana", "bob"]).await;
-    let party = open_party(&mut p, 16).await;
+    // Ana and bob check the numbers: wire level. The joiners use the SDK.
+    let mut p = wire_players(&server, &["ana", "bob"]).await;
+    let party = wire_open_party(&mut p, 16).await;
     // Ten players join at once: every member must still see 2..=11 in order.
     let joiners = players(
         &server,
@@ -487,33 +725,27 @@ async fn sequence_numbers_rise_by_one_per_change_as_every_member_sees_them() {
     }
     for player in p.iter_mut() {
         for expected in 2..=11 {
-            match next_event(&mut player.events).await {
-                Event::MemberJoined { seq, .. } => assert_eq!(seq, expected),
+            match player.next_party_event().await {
+                WireEvent::MemberJoined { seq, .. } => assert_eq!(seq, expected),
                 other => panic!("unexpected {other:?}"),
             }
         }
     }
     // Session event numbers also rise by exactly one.
-    p[0].client
-        .update_party(party, None, Some("x".into()), None)
+    p[0].update_party(party, None, Some("x".into()), None)
         .await
         .unwrap();
     let mut last = None;
     for _ in 0..2 {
-        p[0].client
-            .update_party(party, None, Some("y".into()), None)
+        p[0].update_party(party, None, Some("y".into()), None)
             .await
             .unwrap();
-        match next(&mut p[0].events).await {
-            ClientEvent::Event { seq, event } => {
-                if let Some(previous) = last {
-                    assert_eq!(seq, previous + 1);
-                }
-                last = Some(seq);
-                assert!(event.party_seq().is_some());
-            }
-            other => panic!("unexpected {other:?}"),
+        let (seq, event) = p[0].next_event().await;
+        if let Some(previous) = last {
+            assert_eq!(seq, previous + 1);
         }
+        last = Some(seq);
+        assert!(event.party_seq().is_some());
     }
 }
 
@@ -549,52 +781,48 @@ async fn futures_join_all<F: std::future::Future>(
 #[tokio::test]
 async fn requests_expire_after_the_configured_limit() {
     let server = start_with(|c| c.join_request_ttl = std::time::Duration::from_millis(300)).await;
-    let mut p = players(&server, &["ana", "bob"]).await;
-    let party = p[0]
-        .client
-        .create_party(false, 4, "")
+    // Bob checks the seq of his rejection: wire level. Ana uses the SDK.
+    let (ana, mut ana_events) = server.client("ana").await;
+    let mut bob = WireClient::connect(&server, "bob").await;
+    let party = ana
+        .create_party(settings(false, 4, ""))
         .await
         .unwrap()
         .party_id;
-    p[1].client.join_party(party).await.unwrap();
+    bob.join_party(party).await.unwrap();
     assert!(matches!(
-        next_event(&mut p[0].events).await,
+        next_event(&mut ana_events).await,
         Event::JoinRequested { .. }
     ));
-    match next_event(&mut p[1].events).await {
-        Event::JoinRejected { reason, seq, .. } => {
+    match bob.next_party_event().await {
+        WireEvent::JoinRejected { reason, seq, .. } => {
             assert_eq!((reason, seq), (RejectReason::Expired, 2))
         }
         other => panic!("unexpected {other:?}"),
     }
-    match next_event(&mut p[0].events).await {
+    match next_event(&mut ana_events).await {
         Event::JoinRequestGone {
-            reason, presence, ..
+            reason, requester, ..
         } => {
             assert_eq!(reason, RequestGoneReason::Expired);
-            assert_eq!(presence.user_id, "bob");
+            assert_eq!(requester.user_id, "bob");
         }
         other => panic!("unexpected {other:?}"),
     }
-    assert!(p[0]
-        .client
-        .list_join_requests(party)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(ana.list_join_requests(party).await.unwrap().is_empty());
     // Expired means gone: the requester may ask again.
     assert!(matches!(
-        p[1].client.join_party(party).await.unwrap(),
-        JoinOutcome::Queued { .. }
+        bob.join_party(party).await.unwrap(),
+        WireJoinOutcome::Queued { .. }
     ));
 }
 
 async fn expect_request_gone(events: &mut Events, expected: RequestGoneReason, user: &str) {
     match next_event(events).await {
         Event::JoinRequestGone {
-            reason, presence, ..
+            reason, requester, ..
         } => {
-            assert_eq!((reason, presence.user_id.as_str()), (expected, user))
+            assert_eq!((reason, requester.user_id.as_str()), (expected, user))
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -606,7 +834,7 @@ async fn requests_are_cancelled_by_leave_and_vanish_with_their_session() {
     let mut p = players(&server, &["ana", "bob", "cyd"]).await;
     let party = p[0]
         .client
-        .create_party(false, 4, "")
+        .create_party(settings(false, 4, ""))
         .await
         .unwrap()
         .party_id;
@@ -618,7 +846,7 @@ async fn requests_are_cancelled_by_leave_and_vanish_with_their_session() {
             Event::JoinRequested { .. }
         ));
     }
-    p[1].client.leave(party).await.unwrap();
+    p[1].client.leave_party(party).await.unwrap();
     expect_request_gone(&mut p[0].events, RequestGoneReason::Cancelled, "bob").await;
     let cyd = p.remove(2);
     cyd.client.close().await;
@@ -645,11 +873,9 @@ async fn a_closed_session_leaves_at_once_and_leadership_passes() {
             Event::LeaderChanged { .. }
         ));
         match next_event(&mut player.events).await {
-            Event::MemberLeft {
-                reason, presence, ..
-            } => {
+            Event::MemberLeft { reason, member, .. } => {
                 assert_eq!(
-                    (reason, presence.user_id.as_str()),
+                    (reason, member.user_id.as_str()),
                     (LeaveReason::SessionEnded, "ana")
                 )
             }

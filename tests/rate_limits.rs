@@ -2,8 +2,8 @@
 //! a flooder cut off, while other sessions are not affected.
 mod support;
 
-use partyline::client::{ClientError, ClientEvent, DisconnectReason};
-use partyline::protocol::{CloseCode, ErrorCode, Event};
+use partyline::protocol::CloseCode;
+use partyline_client::{ClientError, DisconnectReason, ErrorCode, Event};
 use std::time::Duration;
 use support::*;
 
@@ -11,7 +11,11 @@ use support::*;
 async fn commands_over_the_rate_are_refused_then_allowed_again() {
     let server = start_with(|c| c.command_rate = 5.0).await;
     let (ana, _events) = server.client("ana").await;
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     let mut refused = 0;
     for _ in 0..30 {
         match ana.get_party(party).await {
@@ -36,7 +40,11 @@ async fn datagrams_over_the_rate_are_dropped_without_a_reply() {
     let server = start_with(|c| c.data_rate = 10.0).await;
     let (ana, mut ana_events) = server.client("ana").await;
     let (bob, mut bob_events) = server.client("bob").await;
-    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 2, ""))
+        .await
+        .unwrap()
+        .party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
     for _ in 0..60 {
@@ -44,7 +52,7 @@ async fn datagrams_over_the_rate_are_dropped_without_a_reply() {
     }
     // The burst (20) got through; the rest were dropped and counted.
     for _ in 0..20 {
-        assert!(matches!(next(&mut bob_events).await, ClientEvent::Data(_)));
+        assert!(matches!(next(&mut bob_events).await, Event::Data(_)));
     }
     // Most of the other 40 were dropped (a slow machine may refill a token
     // or two while they arrive).
@@ -64,16 +72,17 @@ async fn datagrams_over_the_rate_are_dropped_without_a_reply() {
 async fn a_client_that_keeps_flooding_is_cut_off_and_others_go_on() {
     let server = start_with(|c| c.command_rate = 5.0).await;
     let (bob, mut bob_events) = server.client("bob").await;
-    let party = bob.create_party(true, 4, "").await.unwrap().party_id;
+    let party = bob
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     let (eve, mut eve_events) = server.client("eve").await;
     eve.join_party(party).await.unwrap();
     next_event(&mut bob_events).await;
     let mut cut = false;
     for _ in 0..500 {
-        if let Err(
-            ClientError::Disconnected | ClientError::Protocol(_) | ClientError::Connection(_),
-        ) = eve.get_party(party).await
-        {
+        if let Err(ClientError::Closed(_) | ClientError::Protocol(_)) = eve.get_party(party).await {
             cut = true;
             break;
         }
@@ -81,17 +90,19 @@ async fn a_client_that_keeps_flooding_is_cut_off_and_others_go_on() {
     assert!(cut, "the flooder was disconnected");
     loop {
         match next(&mut eve_events).await {
-            ClientEvent::Disconnected(DisconnectReason::ClosedByServer { code, .. }) => {
+            Event::Disconnected {
+                reason: DisconnectReason::ClosedByServer { code, .. },
+            } => {
                 assert_eq!(code, CloseCode::RateLimited as u64);
                 break;
             }
-            ClientEvent::Disconnected(other) => panic!("unexpected reason {other:?}"),
+            Event::Disconnected { reason } => panic!("unexpected reason {reason:?}"),
             _ => {}
         }
     }
     // A flooder gets no grace window: it leaves at once, and bob is fine.
     match next_event(&mut bob_events).await {
-        Event::MemberLeft { presence, .. } => assert_eq!(presence.user_id, "eve"),
+        Event::MemberLeft { member, .. } => assert_eq!(member.user_id, "eve"),
         other => panic!("unexpected {other:?}"),
     }
     bob.get_party(party).await.unwrap();

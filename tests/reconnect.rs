@@ -2,54 +2,76 @@
 //! resumes, and tells the application what happened.
 mod support;
 
-use partyline::client::ClientEvent;
-use partyline::protocol::{ErrorCode, Event, LeaveReason, Resumed};
+use partyline::protocol::Resumed;
+use partyline_client::{ErrorCode, Event, LeaveReason, PartyUpdate};
 use std::time::Duration;
 use support::relay::Relay;
 use support::*;
+
+/// These tests let the SDK reconnect by itself.
+const AUTO: bool = true;
 
 #[tokio::test]
 async fn the_sdk_reconnects_resumes_and_replays_by_itself() {
     let server = start_with(fast_loss_detection).await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", true).await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", AUTO).await;
     let session = bob.session_id();
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
 
     relay.blackhole(true);
-    expect_lost(&mut bob_events).await;
+    expect_lost(&mut bob_events, AUTO).await;
     assert!(matches!(
         next_event(&mut ana_events).await,
-        Event::MemberConnection {
+        Event::MemberConnectionChanged {
             connected: false,
             ..
         }
     ));
-    ana.update_party(party, None, Some("while away".into()), None)
-        .await
-        .unwrap();
+    ana.update_party(
+        party,
+        PartyUpdate {
+            label: Some("while away".into()),
+            ..PartyUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
     relay.blackhole(false);
 
     match next(&mut bob_events).await {
-        ClientEvent::Resumed(Resumed::Replayed { count }) => assert_eq!(count, 1),
+        Event::Resumed => {}
         other => panic!("expected Resumed, got {other:?}"),
     }
+    // The SDK hides the replay count; the Welcome of the new connection
+    // still carries it.
+    assert_eq!(bob.welcome().resumed, Resumed::Replayed { count: 1 });
     match next_event(&mut bob_events).await {
-        Event::Updated { label, .. } => assert_eq!(label, "while away"),
+        Event::PartyUpdated { party: now } => assert_eq!(now.label, "while away"),
         other => panic!("expected the missed update, got {other:?}"),
     }
+    // The SDK counted the replayed event: a second resume would start
+    // after it.
+    assert_eq!(
+        bob.resume_ticket().last_event_seq,
+        bob.welcome().last_event_seq
+    );
     assert_eq!(bob.session_id(), session, "the same session");
     assert_eq!(bob.get_party(party).await.unwrap().members.len(), 2);
     assert!(matches!(
         next_event(&mut ana_events).await,
-        Event::Updated { .. }
+        Event::PartyUpdated { .. }
     ));
     assert!(matches!(
         next_event(&mut ana_events).await,
-        Event::MemberConnection {
+        Event::MemberConnectionChanged {
             connected: true,
             ..
         }
@@ -65,17 +87,21 @@ async fn a_missed_window_is_reported_and_a_new_session_started() {
     .await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = server.client("ana").await;
-    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", true).await;
+    let (bob, mut bob_events) = via_relay(&server, &relay, "bob", AUTO).await;
     let old_session = bob.session_id();
-    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     bob.join_party(party).await.unwrap();
     next_event(&mut ana_events).await;
 
     relay.blackhole(true);
-    expect_lost(&mut bob_events).await;
+    expect_lost(&mut bob_events, AUTO).await;
     assert!(matches!(
         next_event(&mut ana_events).await,
-        Event::MemberConnection {
+        Event::MemberConnectionChanged {
             connected: false,
             ..
         }
@@ -86,7 +112,11 @@ async fn a_missed_window_is_reported_and_a_new_session_started() {
     }
     relay.blackhole(false);
     match next(&mut bob_events).await {
-        ClientEvent::SessionLost { new_session } => {
+        Event::SessionLost {
+            lost_parties,
+            new_session,
+        } => {
+            assert_eq!(lost_parties, vec![party]);
             assert_ne!(new_session, old_session);
             assert_eq!(bob.session_id(), new_session);
         }
@@ -94,6 +124,7 @@ async fn a_missed_window_is_reported_and_a_new_session_started() {
     }
     let error = bob.get_party(party).await.unwrap_err();
     assert_eq!(error.code(), Some(ErrorCode::NotMember));
+    assert!(bob.parties().is_empty(), "the roster forgot the lost party");
 }
 
 #[tokio::test]
@@ -102,7 +133,7 @@ async fn with_auto_reconnect_off_the_application_decides() {
     let relay = Relay::start(server.addr).await;
     let (_bob, mut bob_events) = via_relay(&server, &relay, "bob", false).await;
     relay.blackhole(true);
-    expect_lost(&mut bob_events).await;
+    expect_lost(&mut bob_events, false).await;
     let after = tokio::time::timeout(WAIT, bob_events.next())
         .await
         .expect("the stream ends");

@@ -4,8 +4,8 @@
 mod support;
 
 use partyline::auth::mint_token_for;
-use partyline::client::{Client, ClientConfig, ClientError};
 use partyline::protocol::ErrorCode;
+use partyline_client::{Client, ClientConfig, ClientError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -431,7 +431,7 @@ async fn a_server_on_0_0_0_0_with_a_secret_file_accepts_minted_tokens_and_refuse
         server.log
     );
     let addr = loopback(server.addr);
-    let certs = partyline::certs::load_certs(&dir.join("certs").join("cert.pem")).unwrap();
+    let certs = partyline_client::load_certificates(dir.join("certs").join("cert.pem")).unwrap();
     let ttl = Duration::from_secs(60);
     let token = |secret: &[u8], user: &str| mint_token_for(secret, user, "Ana", ttl);
 

@@ -3,9 +3,7 @@
 //! loss), while the party and everyone else go on undisturbed.
 mod support;
 
-use bytes::Bytes;
-use partyline::client::{Client, ClientEvent};
-use partyline::protocol::Event;
+use partyline_client::{Client, Event};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,7 +18,11 @@ async fn a_member_that_stops_reading_is_cut_and_the_others_lose_nothing() {
     slow.auto_reconnect = false;
     let (ana, _never_polled) = Client::connect(slow).await.unwrap();
 
-    let party = bob.create_party(true, 4, "").await.unwrap().party_id;
+    let party = bob
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
     ana.join_party(party).await.unwrap();
     cyd.join_party(party).await.unwrap();
     for _ in 0..2 {
@@ -32,9 +34,7 @@ async fn a_member_that_stops_reading_is_cut_and_the_others_lose_nothing() {
         for i in 0..MESSAGES {
             let mut payload = vec![0u8; 16 * 1024];
             payload[..4].copy_from_slice(&i.to_le_bytes());
-            bob.send_data_reliable(party, 1, Bytes::from(payload))
-                .await
-                .unwrap();
+            bob.send_data_reliable(party, 1, &payload).await.unwrap();
         }
         bob
     });
@@ -43,7 +43,7 @@ async fn a_member_that_stops_reading_is_cut_and_the_others_lose_nothing() {
     let mut ana_cut = false;
     while received < MESSAGES || !ana_cut {
         match next(&mut cyd_events).await {
-            ClientEvent::Data(data) => {
+            Event::Data(data) => {
                 let mut index = [0u8; 4];
                 index.copy_from_slice(&data.data[..4]);
                 assert_eq!(
@@ -53,25 +53,31 @@ async fn a_member_that_stops_reading_is_cut_and_the_others_lose_nothing() {
                 );
                 received += 1;
             }
-            ClientEvent::Event {
-                event:
-                    Event::MemberConnection {
-                        presence,
-                        connected: false,
-                        ..
-                    },
+            Event::MemberConnectionChanged {
+                member,
+                connected: false,
                 ..
             } => {
-                assert_eq!(presence.user_id, "ana");
+                assert_eq!(member.user_id, "ana");
                 ana_cut = true;
             }
-            ClientEvent::Event { .. } => {}
-            other => panic!("unexpected {other:?}"),
+            event @ (Event::Reconnecting { .. }
+            | Event::Resumed
+            | Event::SessionLost { .. }
+            | Event::Disconnected { .. }
+            | Event::ProtocolError { .. }) => panic!("unexpected {event:?}"),
+            _ => {}
         }
     }
     let bob = sender.await.unwrap();
     // The party is intact for everyone else, Ana's seat held for her grace window.
     let snapshot = bob.get_party(party).await.unwrap();
     assert_eq!(snapshot.members.len(), 3);
-    assert_eq!(snapshot.disconnected, vec![ana.session_id()]);
+    let away: Vec<_> = snapshot
+        .members
+        .iter()
+        .filter(|m| !m.connected)
+        .map(|m| m.presence.session_id)
+        .collect();
+    assert_eq!(away, vec![ana.session_id()]);
 }

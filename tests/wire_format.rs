@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use partyline::protocol::*;
-use uuid::Uuid;
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -34,8 +33,8 @@ where
 
 const PARTY: &str = "10 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11";
 
-fn party() -> Uuid {
-    Uuid::from_bytes([0x11; 16])
+fn party() -> PartyId {
+    PartyId::from_bytes([0x11; 16])
 }
 
 #[test]
@@ -78,6 +77,22 @@ fn client_frames_match_protocol_md() {
         command: Command::JoinParty { party_id: party() },
     };
     golden(&join, &format!("14 00 00 00 01 02 01 {PARTY}"));
+    let kick = ClientFrame::Request {
+        id: 5,
+        command: Command::Kick {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    golden(&kick, &format!("17 00 00 00 01 05 0b {PARTY} 02 75 32"));
+    let reject = ClientFrame::Request {
+        id: 5,
+        command: Command::Reject {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    golden(&reject, &format!("17 00 00 00 01 05 0c {PARTY} 02 75 32"));
     let update = ClientFrame::Request {
         id: 3,
         command: Command::Update {

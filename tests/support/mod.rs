@@ -4,11 +4,15 @@
 #![allow(dead_code)]
 
 pub mod relay;
+pub mod wire;
 
 use partyline::certs::generate_dev_identity;
-use partyline::client::{Client, ClientConfig, ClientEvent, DisconnectReason, Events};
-use partyline::protocol::{encode_frame, ClientFrame, Event, ALPN};
+use partyline::protocol::{encode_frame, ClientFrame, ALPN};
 use partyline::server::{Server, ServerConfig, ServerHandle};
+use partyline_client::{
+    Client, ClientConfig, ClientError, DisconnectReason, ErrorBody, ErrorCode, Event, Events,
+    PartyData, PartySettings,
+};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
@@ -93,18 +97,32 @@ pub fn frame(message: &ClientFrame) -> Vec<u8> {
 }
 
 /// The next event of any kind.
-pub async fn next(events: &mut Events) -> ClientEvent {
+pub async fn next(events: &mut Events) -> Event {
     tokio::time::timeout(WAIT, events.next())
         .await
         .expect("an event within the limit")
         .expect("the event stream is open")
 }
 
-/// The next party event, ignoring nothing: fails on data or disconnects.
+/// The next event, which must be about a party (not data, not the
+/// connection's own ups and downs).
 pub async fn next_event(events: &mut Events) -> Event {
     match next(events).await {
-        ClientEvent::Event { event, .. } => event,
-        other => panic!("expected a party event, got {other:?}"),
+        event @ (Event::Data(_)
+        | Event::Reconnecting { .. }
+        | Event::Resumed
+        | Event::SessionLost { .. }
+        | Event::Disconnected { .. }
+        | Event::ProtocolError { .. }) => panic!("expected a party event, got {event:?}"),
+        event => event,
+    }
+}
+
+/// The next event, which must be party data.
+pub async fn next_data(events: &mut Events) -> PartyData {
+    match next(events).await {
+        Event::Data(data) => data,
+        other => panic!("expected party data, got {other:?}"),
     }
 }
 
@@ -141,11 +159,61 @@ pub async fn via_relay(
         .expect("connects through the relay")
 }
 
-/// The next event is the end of a connection lost to the network.
-pub async fn expect_lost(events: &mut Events) {
-    match next(events).await {
-        ClientEvent::Disconnected(DisconnectReason::ConnectionLost(_)) => {}
-        other => panic!("expected a lost connection, got {other:?}"),
+/// The next event says the connection was lost to the network: with
+/// `auto_reconnect` on the SDK is now reconnecting; off, the session is over.
+pub async fn expect_lost(events: &mut Events, auto_reconnect: bool) {
+    match (next(events).await, auto_reconnect) {
+        (
+            Event::Reconnecting {
+                reason: DisconnectReason::ConnectionLost(_),
+            },
+            true,
+        )
+        | (
+            Event::Disconnected {
+                reason: DisconnectReason::ConnectionLost(_),
+            },
+            false,
+        ) => {}
+        (other, _) => {
+            panic!("expected a lost connection (auto_reconnect {auto_reconnect}), got {other:?}")
+        }
+    }
+}
+
+/// Settings for a new party.
+pub fn settings(open: bool, max_size: u16, label: &str) -> PartySettings {
+    PartySettings {
+        open,
+        max_size,
+        label: label.to_string(),
+    }
+}
+
+/// Either kind of refusal: the SDK's error, or the wire's error body.
+pub trait Refusal: std::fmt::Display {
+    fn refusal_code(&self) -> Option<ErrorCode>;
+}
+
+impl Refusal for ClientError {
+    fn refusal_code(&self) -> Option<ErrorCode> {
+        self.code()
+    }
+}
+
+impl Refusal for ErrorBody {
+    fn refusal_code(&self) -> Option<ErrorCode> {
+        Some(self.code)
+    }
+}
+
+/// The refusal code of a call that must have been refused.
+pub fn code<T: std::fmt::Debug, E: Refusal>(result: Result<T, E>) -> ErrorCode {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(error) => error
+            .refusal_code()
+            .unwrap_or_else(|| panic!("expected a refusal, got {error}")),
     }
 }
 
@@ -153,7 +221,11 @@ pub async fn expect_lost(events: &mut Events) {
 pub async fn bystanders_still_served(server: &TestServer) {
     let (ana, mut ana_events) = server.client("ana-bystander").await;
     let (bob, _) = server.client("bob-bystander").await;
-    let party = ana.create_party(true, 2, "").await.unwrap().party_id;
+    let party = ana
+        .create_party(settings(true, 2, ""))
+        .await
+        .unwrap()
+        .party_id;
     bob.join_party(party).await.unwrap();
     assert!(matches!(
         next_event(&mut ana_events).await,

@@ -74,7 +74,10 @@ async fn run() -> Result<(), String> {
     };
     let (client, mut events) = Client::connect(config).await.map_err(|e| e.to_string())?;
     let me = client.presence();
-    println!("connected to {addr} as {}, session {}", me.user_id, me.session_id);
+    println!(
+        "connected to {addr} as {}, session {}",
+        me.user_id, me.session_id
+    );
 
     let party: PartyId = match options.command.first().map(String::as_str) {
         Some("join") => {
@@ -85,7 +88,11 @@ async fn run() -> Result<(), String> {
             match client.join_party(id).await.map_err(|e| e.to_string())? {
                 JoinOutcome::Joined(party) => println!(
                     "joined; members: {:?}",
-                    party.members.iter().map(|m| &m.presence.username).collect::<Vec<_>>()
+                    party
+                        .members
+                        .iter()
+                        .map(|m| &m.presence.username)
+                        .collect::<Vec<_>>()
                 ),
                 JoinOutcome::Queued { .. } => println!("waiting for the leader to accept"),
             }

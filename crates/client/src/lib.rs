@@ -48,8 +48,8 @@ pub use roster::{Member, Party};
 
 use connection::{establish, Established};
 use protocol::{
-    encode_client_datagram, ClientFrame, CloseCode, Command, JoinOutcome as WireJoinOutcome,
-    Reply, Resumed, Welcome,
+    encode_client_datagram, ClientFrame, CloseCode, Command, JoinOutcome as WireJoinOutcome, Reply,
+    Resumed, Welcome,
 };
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use roster::Roster;
@@ -254,18 +254,18 @@ impl Inner {
     async fn lost(&self, generation: u64) -> ClientError {
         let mut link = self.link.subscribe();
         let limit = self.config.idle_timeout + Duration::from_secs(1);
-        let decided = tokio::time::timeout(
-            limit,
-            link.wait_for(|state| *state != Link::Up(generation)),
-        )
-        .await;
+        let decided =
+            tokio::time::timeout(limit, link.wait_for(|state| *state != Link::Up(generation)))
+                .await;
         match decided {
             Ok(Ok(state)) => match &*state {
                 Link::Down(reason) => ClientError::Closed(reason.clone()),
                 Link::Up(_) | Link::Reconnecting => ClientError::Reconnecting,
             },
             Ok(Err(_)) => ClientError::Closed(DisconnectReason::ClosedLocally),
-            Err(_) => ClientError::Protocol("the control stream failed on a live connection".into()),
+            Err(_) => {
+                ClientError::Protocol("the control stream failed on a live connection".into())
+            }
         }
     }
 }
@@ -544,7 +544,12 @@ impl Client {
     /// (never cut); send larger data with [`Client::send_data_reliable`].
     /// Errors the server finds later (not a member, no such party) arrive
     /// as `Event::DataRefused`.
-    pub fn send_data(&self, party_id: PartyId, op_code: i64, data: &[u8]) -> Result<(), ClientError> {
+    pub fn send_data(
+        &self,
+        party_id: PartyId,
+        op_code: i64,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
         if let Some(error) = self.inner.unavailable() {
             return Err(error);
         }
@@ -561,7 +566,9 @@ impl Client {
                 quinn::SendDatagramError::ConnectionLost(_) => {
                     // The supervisor decides between reconnecting and done;
                     // until it has, a loss reads as reconnecting.
-                    self.inner.unavailable().unwrap_or(ClientError::Reconnecting)
+                    self.inner
+                        .unavailable()
+                        .unwrap_or(ClientError::Reconnecting)
                 }
                 quinn::SendDatagramError::TooLarge => payload_too_large(data.len(), limit),
                 other => ClientError::Protocol(other.to_string()),

@@ -226,7 +226,9 @@ impl Roster {
             WireEvent::MemberJoined { presence, .. } => {
                 self.index(presence);
                 if let Some(party) = self.parties.get_mut(&party_id) {
-                    party.join_requests.retain(|p| p.user_id != presence.user_id);
+                    party
+                        .join_requests
+                        .retain(|p| p.user_id != presence.user_id);
                     party.members.push(Member {
                         presence: presence.clone(),
                         connected: true,

@@ -37,7 +37,9 @@ pub(crate) async fn supervise(
         datagrams.abort();
         if reading.is_err() {
             // The game dropped its events: nobody is listening.
-            inner.link.send_replace(Link::Down(DisconnectReason::ClosedLocally));
+            inner
+                .link
+                .send_replace(Link::Down(DisconnectReason::ClosedLocally));
             inner.fail_pending();
             return;
         }
@@ -225,8 +227,9 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
     let view = |roster: &crate::roster::Roster, party_id| roster.party(party_id).cloned();
     Some(match event {
         WireEvent::Accepted(snapshot) => Event::PartyJoined {
-            party: view(&roster, snapshot.party_id)
-                .unwrap_or_else(|| Party::from_snapshot(snapshot, inner.current().welcome.session_id)),
+            party: view(&roster, snapshot.party_id).unwrap_or_else(|| {
+                Party::from_snapshot(snapshot, inner.current().welcome.session_id)
+            }),
         },
         WireEvent::MemberJoined {
             party_id, presence, ..

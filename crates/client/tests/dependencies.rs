@@ -16,7 +16,15 @@ const SERVER_SIDE: [&str; 5] = [
 fn normal_dependencies(package: &str) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["tree", "--offline", "--locked", "-e", "normal", "--prefix", "none"])
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
         .args(["--format", "{p}", "-p", package])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -35,7 +43,10 @@ fn normal_dependencies(package: &str) -> Vec<String> {
 
 fn assert_client_side(package: &str) {
     let tree = normal_dependencies(package);
-    assert!(tree.iter().any(|p| p == "quinn"), "{package} uses quinn: {tree:?}");
+    assert!(
+        tree.iter().any(|p| p == "quinn"),
+        "{package} uses quinn: {tree:?}"
+    );
     for forbidden in SERVER_SIDE {
         assert!(
             !tree.iter().any(|p| p == forbidden),

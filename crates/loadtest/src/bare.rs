@@ -5,9 +5,9 @@
 //! as partyline, its CPU per delivered datagram is what QUIC alone costs.
 
 use super::{procstat, BareFigures, Histogram};
-use partyline_client::{shared_endpoint, ClientConfig};
-use partyline::server::{quinn_server_config, ServerConfig, ServerError};
 use bytes::Bytes;
+use partyline::server::{quinn_server_config, ServerConfig, ServerError};
+use partyline_client::{shared_endpoint, ClientConfig};
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

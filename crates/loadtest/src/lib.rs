@@ -17,7 +17,10 @@ pub use histogram::Histogram;
 pub use progress::ProgressMode;
 pub use report::{BareFigures, Report};
 
-use partyline_client::{shared_endpoint, Client, ClientConfig, ClientError, Event, Events, JoinOutcome, PartyId, PartySettings};
+use partyline_client::{
+    shared_endpoint, Client, ClientConfig, ClientError, Event, Events, JoinOutcome, PartyId,
+    PartySettings,
+};
 
 use progress::Progress;
 use rustls::pki_types::CertificateDer;
@@ -366,7 +369,8 @@ async fn form_parties(
                     max_size,
                     label: "loadtest".to_string(),
                 })
-            }).await?;
+            })
+            .await?;
             latencies.create.record(started.elapsed().as_nanos() as u64);
             for member in &members[1..] {
                 let started = Instant::now();

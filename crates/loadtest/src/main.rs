@@ -297,4 +297,3 @@ fn bare_relay(args: BareRelayArgs) -> ExitCode {
         }
     }
 }
-

@@ -108,7 +108,8 @@ pub fn spawn(program: &Path, subcommand: &str, extra: &[String]) -> Result<Spawn
         Ok(addr) => addr,
         Err(e) => return fail(&mut child, format!("{subcommand} reported {addr}: {e}")),
     };
-    let certs = match partyline_client::load_certificates(dir.join(partyline::certs::DEV_CERT_FILE)) {
+    let certs = match partyline_client::load_certificates(dir.join(partyline::certs::DEV_CERT_FILE))
+    {
         Ok(certs) => certs,
         Err(e) => return fail(&mut child, e.to_string()),
     };

@@ -1,9 +1,10 @@
 //! Smoke test of the load generator: a short run against an in-process
 //! server. Checks that every message arrived and the report is complete;
 //! no timing assertions (speed is for BENCHMARKS.md).
+#[path = "../../../tests/support/mod.rs"]
 mod support;
 
-use partyline::loadtest::{run, LoadtestConfig, ProgressMode};
+use partyline_loadtest::{run, LoadtestConfig, ProgressMode};
 use std::time::Duration;
 use support::*;
 
@@ -24,7 +25,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         server_pid: Some(std::process::id()),
         endpoints: 2,
         progress: ProgressMode::Quiet,
-        ack_frequency: Some(partyline::server::AckFrequency::PARTY),
+        ack_frequency: Some(partyline_client::AckFrequency::PARTY),
     }
 }
 
