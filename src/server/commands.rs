@@ -143,11 +143,9 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                 party.remove(me, &user_id)
             })
         }
-        Command::Kick { party_id, user_id } => {
-            apply_done(shared, session, id, party_id, |party| {
-                party.kick(me, &user_id)
-            })
-        }
+        Command::Kick { party_id, user_id } => apply_done(shared, session, id, party_id, |party| {
+            party.kick(me, &user_id)
+        }),
         Command::Reject { party_id, user_id } => {
             apply_done(shared, session, id, party_id, |party| {
                 party.reject(me, &user_id)

@@ -467,7 +467,12 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
         let data = match decode_client_datagram(datagram) {
             Ok(data) => data,
             Err(error) => {
-                refused(PartyId::nil(), 0, ErrorCode::MalformedFrame, error.to_string());
+                refused(
+                    PartyId::nil(),
+                    0,
+                    ErrorCode::MalformedFrame,
+                    error.to_string(),
+                );
                 continue;
             }
         };
