@@ -11,23 +11,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Ids from small numbers, for readable tests (the ids are newtypes now).
-trait FromU128 {
-    fn from_u128(n: u128) -> Self;
-}
-
-impl FromU128 for SessionId {
-    fn from_u128(n: u128) -> Self {
-        SessionId::from_bytes(n.to_be_bytes())
-    }
-}
-
-impl FromU128 for PartyId {
-    fn from_u128(n: u128) -> Self {
-        PartyId::from_bytes(n.to_be_bytes())
-    }
-}
-
 const PLAYERS: usize = 6;
 
 #[derive(Clone, Debug)]

@@ -747,23 +747,6 @@ impl<L: Clone> Party<L> {
 mod tests {
     use super::*;
 
-    /// Ids from small numbers, for readable tests (the ids are newtypes now).
-    trait FromU128 {
-        fn from_u128(n: u128) -> Self;
-    }
-
-    impl FromU128 for SessionId {
-        fn from_u128(n: u128) -> Self {
-            SessionId::from_bytes(n.to_be_bytes())
-        }
-    }
-
-    impl FromU128 for PartyId {
-        fn from_u128(n: u128) -> Self {
-            PartyId::from_bytes(n.to_be_bytes())
-        }
-    }
-
     fn presence(n: u128) -> Presence {
         Presence {
             user_id: format!("u{n}"),

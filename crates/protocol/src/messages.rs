@@ -38,6 +38,11 @@ macro_rules! uuid_id {
             pub const fn from_bytes(bytes: [u8; 16]) -> Self {
                 $name(Uuid::from_bytes(bytes))
             }
+
+            /// From a number (big-endian): readable ids for tests and tools.
+            pub const fn from_u128(n: u128) -> Self {
+                $name(Uuid::from_u128(n))
+            }
         }
 
         impl std::fmt::Display for $name {
