@@ -280,7 +280,7 @@ namespace Partyline
                 Native.Utf8(options.UserId), Native.Utf8(options.Username), Native.Utf8(options.Token));
             if (handle.IsInvalid)
             {
-                var error = new PartylineException(ErrorCodes.InvalidArgument, Native.LastError());
+                var error = new PartylineException(Native.pl_last_error_code(), Native.LastError());
                 handle.Dispose();
                 throw error;
             }
@@ -689,6 +689,9 @@ namespace Partyline
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern UIntPtr pl_last_error(byte[] buffer, UIntPtr capacity);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int pl_last_error_code();
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern IntPtr pl_version();

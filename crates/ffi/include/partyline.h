@@ -262,6 +262,10 @@ void pl_client_free(struct PlClient *client);
 // (without the NUL): call with a NULL buffer to learn the size.
 size_t pl_last_error(char *buffer, size_t capacity);
 
+// The code of the last error on this thread (a `PL_ERR_*`, or a server's
+// positive code), 0 if none: what a NULL from `pl_client_connect` meant.
+int32_t pl_last_error_code(void);
+
 // The library's version, e.g. "0.1.0" (static; never freed).
 const char *pl_version(void);
 

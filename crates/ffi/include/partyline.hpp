@@ -211,7 +211,7 @@ public:
             in_memory ? options.cert_pem.size() : 0, c_str(options.user_id),
             c_str(options.username), c_str(options.token));
         // The C ABI returns NULL without a code; almost always a bad argument.
-        if (!raw) detail::fail(PL_ERR_INVALID_ARGUMENT, "connect");
+        if (!raw) detail::fail(pl_last_error_code(), "connect");
         return Client(raw);
     }
 

@@ -33,17 +33,21 @@ pub(crate) fn invalid(message: impl Into<String>) -> Failure {
 }
 
 thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static LAST_ERROR: RefCell<(i32, String)> = const { RefCell::new((0, String::new())) };
 }
 
 /// Records the failure as this thread's last error; returns its code.
 pub(crate) fn fail(failure: Failure) -> i32 {
-    LAST_ERROR.with(|last| *last.borrow_mut() = failure.message);
+    LAST_ERROR.with(|last| *last.borrow_mut() = (failure.code, failure.message));
     failure.code
 }
 
 pub(crate) fn last_error<T>(read: impl FnOnce(&str) -> T) -> T {
-    LAST_ERROR.with(|last| read(&last.borrow()))
+    LAST_ERROR.with(|last| read(&last.borrow().1))
+}
+
+pub(crate) fn last_error_code() -> i32 {
+    LAST_ERROR.with(|last| last.borrow().0)
 }
 
 /// Runs `body`, turning a failure or a panic into an error code (and the

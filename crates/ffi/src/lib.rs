@@ -424,6 +424,13 @@ pub unsafe extern "C" fn pl_last_error(buffer: *mut c_char, capacity: usize) -> 
     })
 }
 
+/// The code of the last error on this thread (a `PL_ERR_*`, or a server's
+/// positive code), 0 if none: what a NULL from `pl_client_connect` meant.
+#[no_mangle]
+pub extern "C" fn pl_last_error_code() -> i32 {
+    handle::last_error_code()
+}
+
 /// The library's version, e.g. "0.1.0" (static; never freed).
 #[no_mangle]
 pub extern "C" fn pl_version() -> *const c_char {
@@ -514,6 +521,7 @@ mod tests {
             )
         };
         assert!(client.is_null());
+        assert_eq!(pl_last_error_code(), PL_ERR_INVALID_ARGUMENT);
         assert!(last_error_text().contains("certificate to trust is required"));
         let garbage = b"not pem";
         let client = unsafe {
