@@ -334,7 +334,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         AuthMode::Token { .. } => "signed tokens",
     };
 
-    let Some(runtime) = runtime_with(args.threads) else {
+    let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
@@ -356,29 +356,6 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
-}
-
-/// A tokio runtime with `threads` workers: 0 one per core, 1 single-threaded.
-fn runtime_with(threads: usize) -> Option<tokio::runtime::Runtime> {
-    let built = match threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    };
-    match built {
-        Ok(runtime) => Some(runtime),
-        Err(error) => {
-            eprintln!("error: could not start the runtime: {error}");
-            None
-        }
-    }
 }
 
 /// Ctrl-C or SIGTERM (what service managers and orchestrators send).

@@ -128,29 +128,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A tokio runtime with `threads` workers: 0 one per core, 1 single-threaded.
-fn runtime_with(threads: usize) -> Option<tokio::runtime::Runtime> {
-    let built = match threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        0 => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-    };
-    match built {
-        Ok(runtime) => Some(runtime),
-        Err(error) => {
-            eprintln!("error: could not start the runtime: {error}");
-            None
-        }
-    }
-}
-
 fn loadtest(args: LoadtestArgs) -> ExitCode {
     use partyline_loadtest::{bare, run, spawn, LoadtestConfig, ProgressMode};
     use std::io::IsTerminal;
@@ -158,7 +135,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
         eprintln!("error: --duration must be a number of seconds >= 0");
         return ExitCode::FAILURE;
     };
-    let Some(runtime) = runtime_with(args.threads) else {
+    let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
     let progress = if std::io::stderr().is_terminal() {
@@ -282,7 +259,7 @@ fn bare_relay(args: BareRelayArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(runtime) = runtime_with(args.threads) else {
+    let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
     let config = ServerConfig::new(args.listen, tls);
