@@ -146,9 +146,6 @@ impl ClientError {
                 addr,
                 detail: close.to_string(),
             },
-            quinn::ConnectionError::ApplicationClosed(_) => {
-                ClientError::Closed(DisconnectReason::from(error))
-            }
             other => ClientError::Closed(DisconnectReason::from(other)),
         }
     }

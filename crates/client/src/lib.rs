@@ -550,9 +550,9 @@ impl Client {
         op_code: i64,
         data: &[u8],
     ) -> Result<(), ClientError> {
-        if let Some(error) = self.inner.unavailable() {
-            return Err(error);
-        }
+        // No link check up front: while reconnecting or after the end, the
+        // current connection is the closed one, and its ConnectionLost is
+        // told apart below, off the hot path.
         let current = self.inner.current();
         let limit = current.welcome.limits.max_datagram_data as usize;
         if data.len() > limit {

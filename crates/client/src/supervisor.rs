@@ -8,7 +8,7 @@ use crate::protocol::{
     decode_body, decode_server_datagram, CloseCode, ErrorCode, Event as WireEvent, Resumed,
     ServerFrame,
 };
-use crate::roster::{Applied, Party};
+use crate::roster::Applied;
 use crate::wire::read_frame;
 use crate::{ClientError, DisconnectReason, Inner, Link};
 use quinn::{Connection, RecvStream};
@@ -224,12 +224,11 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
     if let Applied::Stale = roster.apply(&event) {
         return None;
     }
-    let view = |roster: &crate::roster::Roster, party_id| roster.party(party_id).cloned();
+    // `apply` installed an accepted party and updated an updated one: the
+    // roster holds what to report.
     Some(match event {
         WireEvent::Accepted(snapshot) => Event::PartyJoined {
-            party: view(&roster, snapshot.party_id).unwrap_or_else(|| {
-                Party::from_snapshot(snapshot, inner.current().welcome.session_id)
-            }),
+            party: roster.party(snapshot.party_id).cloned()?,
         },
         WireEvent::MemberJoined {
             party_id, presence, ..
@@ -285,7 +284,7 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
         WireEvent::Kicked { party_id, .. } => Event::Kicked { party_id },
         WireEvent::Closed { party_id, .. } => Event::PartyClosed { party_id },
         WireEvent::Updated { party_id, .. } => Event::PartyUpdated {
-            party: view(&roster, party_id)?,
+            party: roster.party(party_id).cloned()?,
         },
         WireEvent::Data {
             party_id,

@@ -26,7 +26,7 @@ mod event;
 mod handle;
 
 use handle::{ffi_guard, text, ClientHandle, Command};
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
 use std::ptr;
 
 pub use event::{PlEvent, PlMember};
@@ -434,12 +434,7 @@ pub extern "C" fn pl_last_error_code() -> i32 {
 /// The library's version, e.g. "0.1.0" (static; never freed).
 #[no_mangle]
 pub extern "C" fn pl_version() -> *const c_char {
-    static VERSION: &CStr =
-        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-            Ok(version) => version,
-            Err(_) => c"unknown",
-        };
-    VERSION.as_ptr()
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
 fn missing(what: &str) -> handle::Failure {
@@ -480,6 +475,7 @@ mod tests {
     //! Bad input at the boundary: a code and a sentence, never a crash.
     //! (Whole sessions are played by the C, C++ and C# samples in tests/.)
     use super::*;
+    use std::ffi::CStr;
 
     fn last_error_text() -> String {
         let mut buffer = [0 as c_char; 256];
@@ -504,54 +500,32 @@ mod tests {
         unsafe { pl_client_free(ptr::null_mut()) };
     }
 
-    #[test]
-    fn connect_refuses_a_missing_certificate_or_identity_at_once() {
-        let server = c"127.0.0.1:9";
+    /// Connects as dev user "ana", with the PEM given in memory (if any).
+    fn connect_dev(server: &CStr, pem: Option<&[u8]>) -> *mut PlClient {
         let user = c"ana";
-        let client = unsafe {
+        let (pem, pem_len) = pem.map_or((ptr::null(), 0), |p| (p.as_ptr(), p.len()));
+        unsafe {
             pl_client_connect(
                 server.as_ptr(),
                 ptr::null(),
                 ptr::null(),
-                ptr::null(),
-                0,
+                pem,
+                pem_len,
                 user.as_ptr(),
                 user.as_ptr(),
                 ptr::null(),
             )
-        };
-        assert!(client.is_null());
+        }
+    }
+
+    #[test]
+    fn connect_refuses_a_missing_or_bad_certificate_or_address_at_once() {
+        assert!(connect_dev(c"127.0.0.1:9", None).is_null());
         assert_eq!(pl_last_error_code(), PL_ERR_INVALID_ARGUMENT);
         assert!(last_error_text().contains("certificate to trust is required"));
-        let garbage = b"not pem";
-        let client = unsafe {
-            pl_client_connect(
-                server.as_ptr(),
-                ptr::null(),
-                ptr::null(),
-                garbage.as_ptr(),
-                garbage.len(),
-                user.as_ptr(),
-                user.as_ptr(),
-                ptr::null(),
-            )
-        };
-        assert!(client.is_null());
+        assert!(connect_dev(c"127.0.0.1:9", Some(b"not pem")).is_null());
         assert!(last_error_text().contains("no certificate found"));
-        let address = c"no port here";
-        let client = unsafe {
-            pl_client_connect(
-                address.as_ptr(),
-                ptr::null(),
-                ptr::null(),
-                garbage.as_ptr(),
-                garbage.len(),
-                user.as_ptr(),
-                user.as_ptr(),
-                ptr::null(),
-            )
-        };
-        assert!(client.is_null());
+        assert!(connect_dev(c"no port here", Some(b"not pem")).is_null());
         assert!(last_error_text().contains("cannot resolve server address"));
     }
 
