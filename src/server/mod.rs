@@ -136,7 +136,7 @@ pub fn quinn_server_config(config: &ServerConfig) -> Result<quinn::ServerConfig,
 /// `config.socket_buffer` (the kernel caps it at net.core.rmem_max /
 /// wmem_max). With the 208 KiB default, bursts overflow it and the kernel
 /// drops datagrams silently (RcvbufErrors in /proc/net/snmp).
-fn bind_endpoint(
+pub fn bind_endpoint(
     server_config: quinn::ServerConfig,
     config: &ServerConfig,
 ) -> Result<Endpoint, ServerError> {

@@ -383,6 +383,14 @@ impl Client {
         self.inner.dropped_datagrams.load(Ordering::Relaxed)
     }
 
+    /// QUIC statistics of the current connection (packets, frames, path
+    /// RTT and congestion window): for load tools and diagnostics. Compare
+    /// `frame_rx.datagram` with the `Event::Data` seen to tell datagrams the
+    /// transport dropped from those the server never sent.
+    pub fn transport_stats(&self) -> quinn::ConnectionStats {
+        self.inner.current().connection.stats()
+    }
+
     /// Sends one raw command and waits for its reply. The named methods
     /// below are the way for games; this is for tools and tests.
     pub async fn request(&self, command: Command) -> Result<Reply, ClientError> {

@@ -1,42 +1,56 @@
-//! `partyline loadtest`: many client sessions from one process against a
-//! running server, in phases (connect, form parties, steady data,
-//! teardown), and a report of latency, delivery, throughput and cost.
+//! `partyline-loadtest`: many client sessions from one process against a
+//! running server, in phases (connect, form parties, warm-up, measured
+//! window, drain, teardown), and a report of latency, delivery, offered
+//! against achieved load, and what each side cost.
 //!
-//! Sessions share about one client endpoint per core. Each message carries
-//! its send time (one clock: sender and receivers live in this process), so
-//! the latency is one-way, sender to each receiver.
+//! Sessions share about one client endpoint per core. Senders are spread
+//! evenly over the period by one timetable (`schedule`); each message
+//! carries its send time, sender and sequence (`measure`), so latency is
+//! one-way (sender and receivers share this process's clock) and loss,
+//! duplicates and reordering are counted per (sender, seq).
 
 pub mod bare;
-mod histogram;
+pub mod measure;
+pub mod precise;
 pub mod procstat;
 mod progress;
 mod report;
+pub mod schedule;
 pub mod spawn;
+pub mod window;
 
-pub use histogram::Histogram;
 pub use progress::ProgressMode;
-pub use report::{BareFigures, Report};
+pub use report::{
+    BareFigures, Control, Delivery, Load, ProcessFigures, Quantiles, Report, Sends, ServerFigures,
+};
 
+use hdrhistogram::Histogram;
+use measure::{histogram, record, Clock, Tally};
 use partyline_client::{
     shared_endpoint, Client, ClientConfig, ClientError, Event, Events, JoinOutcome, PartyId,
     PartySettings,
 };
-
 use progress::Progress;
 use rustls::pki_types::CertificateDer;
+use schedule::Timetable;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use window::WindowFigures;
 
-/// Smallest payload: send time (8 bytes) and sender/sequence (8 bytes).
-pub const MIN_PAYLOAD: usize = 16;
-/// UDP socket buffers asked for on each shared endpoint.
-const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+/// Smallest payload: the stamp (send time, sender, sequence).
+pub const MIN_PAYLOAD: usize = measure::STAMP_LEN;
+/// UDP socket buffers asked for on each client endpoint, as on the server.
+pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// Time allowed after the last send for messages in flight to arrive.
 const DRAIN: Duration = Duration::from_millis(1000);
+/// Time from the end of party formation to the first send.
+const LEAD: Duration = Duration::from_millis(20);
+/// Events the SDK queues per session before dropping datagrams.
+const EVENT_CAPACITY: usize = 16 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct LoadtestConfig {
@@ -47,6 +61,10 @@ pub struct LoadtestConfig {
     /// Messages per member per second; 0 sends nothing (idle sessions).
     pub rate_hz: f64,
     pub payload: usize,
+    /// Sending before the measured window, to let caches, windows and
+    /// congestion controllers settle. Not measured.
+    pub warmup: Duration,
+    /// The measured window.
     pub duration: Duration,
     pub reliable: bool,
     /// New sessions per second in the connect phase.
@@ -54,6 +72,10 @@ pub struct LoadtestConfig {
     /// Sessions that only connect and stay idle (no parties): cell I.
     pub idle_sessions: usize,
     pub server_pid: Option<u32>,
+    /// Server worker threads, for its utilization figure.
+    pub server_threads: usize,
+    /// This generator's runtime threads, for its utilization figure.
+    pub generator_threads: usize,
     /// Client endpoints (UDP sockets) to spread sessions over.
     pub endpoints: usize,
     pub progress: ProgressMode,
@@ -71,41 +93,16 @@ pub enum LoadtestError {
     Party(ClientError),
 }
 
-/// What each session's event reader counted.
-#[derive(Default)]
-struct Tally {
-    latency: Histogram,
-    received: u64,
-}
-
 struct Session {
     client: Arc<Client>,
     reader: tokio::task::JoinHandle<Tally>,
-}
-
-/// The run's clock: payload timestamps are nanoseconds since `base`.
-#[derive(Clone, Copy)]
-struct Clock {
-    base: Instant,
-}
-
-impl Clock {
-    fn now_ns(&self) -> u64 {
-        self.base.elapsed().as_nanos() as u64
-    }
 }
 
 async fn read_events(mut events: Events, clock: Clock) -> Tally {
     let mut tally = Tally::default();
     while let Some(event) = events.next().await {
         match event {
-            Event::Data(data) if data.data.len() >= MIN_PAYLOAD => {
-                let mut sent = [0u8; 8];
-                sent.copy_from_slice(&data.data[..8]);
-                let sent_ns = u64::from_le_bytes(sent);
-                tally.latency.record(clock.now_ns().saturating_sub(sent_ns));
-                tally.received += 1;
-            }
+            Event::Data(data) => tally.observe(&data.data, clock.now_ns()),
             Event::Disconnected { .. } => break,
             _ => {}
         }
@@ -113,38 +110,142 @@ async fn read_events(mut events: Events, clock: Clock) -> Tally {
     tally
 }
 
-fn quantiles(histogram: &Histogram) -> (Duration, Duration) {
-    (
-        Duration::from_nanos(histogram.quantile(0.5)),
-        Duration::from_nanos(histogram.quantile(0.99)),
-    )
+impl LoadtestConfig {
+    fn sessions_wanted(&self) -> usize {
+        if self.idle_sessions > 0 {
+            self.idle_sessions
+        } else {
+            self.parties * self.party_size
+        }
+    }
+
+    fn validate(&self) -> Result<(), LoadtestError> {
+        let invalid = |message: &str| Err(LoadtestError::Invalid(message.to_string()));
+        if self.sessions_wanted() == 0 {
+            return invalid("no sessions: give --parties and --party-size, or --idle-sessions");
+        }
+        if self.idle_sessions == 0 && !(1..=256).contains(&self.party_size) {
+            return invalid("--party-size must be 1 to 256");
+        }
+        if self.payload < MIN_PAYLOAD {
+            return Err(LoadtestError::Invalid(format!(
+                "--payload must be at least {MIN_PAYLOAD} bytes"
+            )));
+        }
+        if !self.rate_hz.is_finite() || self.rate_hz < 0.0 {
+            return invalid("--rate must be a number of messages per second >= 0");
+        }
+        Ok(())
+    }
+
+    fn load(&self) -> Load {
+        Load {
+            sessions: self.sessions_wanted(),
+            parties: if self.idle_sessions > 0 {
+                0
+            } else {
+                self.parties
+            },
+            party_size: self.party_size,
+            rate_hz: self.rate_hz,
+            payload: self.payload,
+            warmup_s: self.warmup.as_secs_f64(),
+            duration_s: self.duration.as_secs_f64(),
+            reliable: self.reliable,
+        }
+    }
+}
+
+/// The timetable for `senders` sessions starting `LEAD` from now.
+pub fn timetable(
+    clock: Clock,
+    senders: usize,
+    rate_hz: f64,
+    warmup: Duration,
+    duration: Duration,
+) -> Timetable {
+    let period_ns = if rate_hz > 0.0 {
+        (1e9 / rate_hz) as u64
+    } else {
+        0
+    };
+    let start_ns = clock.now_ns() + LEAD.as_nanos() as u64;
+    let warm_end_ns = start_ns + warmup.as_nanos() as u64;
+    Timetable {
+        senders,
+        period_ns,
+        start_ns,
+        warm_end_ns,
+        end_ns: warm_end_ns + duration.as_nanos() as u64,
+    }
+}
+
+/// What a window's sends and samples say, in report form.
+pub(crate) struct WindowReport {
+    pub sends: Sends,
+    pub server: Option<ProcessFigures>,
+    pub generator: Option<ProcessFigures>,
+    pub steal_s: Option<f64>,
+    pub kernel_udp_drops: Option<u64>,
+    pub seconds: f64,
+}
+
+pub(crate) fn window_report(
+    window: &WindowFigures,
+    duration: Duration,
+    server_threads: usize,
+    generator_threads: usize,
+) -> WindowReport {
+    let seconds = window.seconds();
+    let secs = duration.as_secs_f64().max(f64::MIN_POSITIVE);
+    let s = &window.sends;
+    let process = |start: Option<procstat::ProcessSample>,
+                   end: Option<procstat::ProcessSample>,
+                   threads: usize| {
+        let cpu = window::duration_delta(start, end, |p| p.cpu)?;
+        let run_delay = window::duration_delta(start, end, |p| p.run_delay)?;
+        Some(ProcessFigures {
+            cpu_s: cpu.as_secs_f64(),
+            utilization: cpu.as_secs_f64()
+                / (seconds.max(f64::MIN_POSITIVE) * threads.max(1) as f64),
+            threads,
+            run_delay_ms: run_delay.as_secs_f64() * 1000.0,
+        })
+    };
+    let (start, end) = (window.start, window.end);
+    WindowReport {
+        sends: Sends {
+            offered: s.offered,
+            sent: s.sent,
+            failed: s.failed,
+            missed: s.missed,
+            offered_per_s: s.offered as f64 / secs,
+            sent_per_s: s.sent as f64 / secs,
+            lateness_ms: Quantiles::of(&s.lateness),
+        },
+        server: process(start.server, end.server, server_threads),
+        generator: process(start.own, end.own, generator_threads),
+        steal_s: window::delta(
+            start.host,
+            end.host,
+            |h| h.steal,
+            |b, a| b.saturating_sub(a),
+        )
+        .map(|d| d.as_secs_f64()),
+        kernel_udp_drops: window::delta(
+            start.host,
+            end.host,
+            |h| h.udp_receive_buffer_errors,
+            |b, a| b.saturating_sub(a),
+        ),
+        seconds,
+    }
 }
 
 pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
-    let sessions_wanted = if config.idle_sessions > 0 {
-        config.idle_sessions
-    } else {
-        config.parties * config.party_size
-    };
-    if sessions_wanted == 0 {
-        return Err(LoadtestError::Invalid(
-            "no sessions: give --parties and --party-size, or --idle-sessions".into(),
-        ));
-    }
-    if config.idle_sessions == 0 && !(1..=256).contains(&config.party_size) {
-        return Err(LoadtestError::Invalid(
-            "--party-size must be 1 to 256".into(),
-        ));
-    }
-    if config.payload < MIN_PAYLOAD {
-        return Err(LoadtestError::Invalid(format!(
-            "--payload must be at least {MIN_PAYLOAD} bytes"
-        )));
-    }
-    let clock = Clock {
-        base: Instant::now(),
-    };
-    let own_start = procstat::own();
+    config.validate()?;
+    let sessions_wanted = config.sessions_wanted();
+    let clock = Clock::start();
     let server_start = config.server_pid.and_then(procstat::sample);
     let template = ClientConfig::dev(config.server, config.certs.clone(), "x", "x");
     let endpoints = (0..config.endpoints.max(1))
@@ -170,30 +271,76 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         progress.finish();
     }
 
-    // Phase 3: steady data (or idle holding).
+    // Phase 3: warm-up and the measured window (or idle holding).
+    let senders = if config.rate_hz > 0.0 && !party_ids.is_empty() {
+        sessions.len()
+    } else {
+        0
+    };
+    let table = timetable(
+        clock,
+        senders,
+        config.rate_hz,
+        config.warmup,
+        config.duration,
+    );
     let progress = Progress::start(
         config.progress,
-        "steady",
-        config.duration.as_secs() as usize,
+        "warm-up + measure",
+        (config.warmup + config.duration).as_secs() as usize,
     );
-    let steady_server = config.server_pid.and_then(procstat::sample);
-    let steady_own = procstat::own();
-    let sent = steady(&config, &sessions, &party_ids, clock, &progress).await;
-    tokio::time::sleep(if sent > 0 { DRAIN } else { Duration::ZERO }).await;
-    let steady_server_end = config.server_pid.and_then(procstat::sample);
-    let steady_own_end = procstat::own();
+    let ticker = tick_progress(&progress, config.warmup + config.duration);
+    let refused_later = Arc::new(AtomicU64::new(0));
+    let window = {
+        let clients: Vec<Arc<Client>> = sessions.iter().map(|s| s.client.clone()).collect();
+        let (party_size, reliable) = (config.party_size, config.reliable);
+        let refused_later = refused_later.clone();
+        window::run(
+            table,
+            clock,
+            config.payload,
+            config.server_pid,
+            move |sender, message| {
+                let client = &clients[sender];
+                let party_id = party_ids[sender / party_size];
+                if reliable {
+                    // A reliable send waits for stream credit: off the timetable.
+                    let (client, message, refused) =
+                        (client.clone(), message.to_vec(), refused_later.clone());
+                    tokio::spawn(async move {
+                        if client
+                            .send_data_reliable(party_id, 1, &message)
+                            .await
+                            .is_err()
+                        {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                    true
+                } else {
+                    client.send_data(party_id, 1, message).is_ok()
+                }
+            },
+        )
+        .await
+    };
+    if senders > 0 {
+        tokio::time::sleep(DRAIN).await;
+    }
+    ticker.abort();
     progress.finish();
 
     // Phase 4: teardown.
     let progress = Progress::start(config.progress, "teardown", sessions.len());
-    let mut latency = Histogram::default();
-    let mut received = 0;
+    let mut tally = Tally::default();
+    let (mut sdk_drops, mut transport_frames) = (0u64, 0u64);
     let server_end_sample = config.server_pid.and_then(procstat::sample);
     for session in sessions {
+        sdk_drops += session.client.dropped_datagrams();
+        transport_frames += session.client.transport_stats().frame_rx.datagram;
         drop(session.client);
-        if let Ok(tally) = session.reader.await {
-            latency.merge(&tally.latency);
-            received += tally.received;
+        if let Ok(own) = session.reader.await {
+            tally.merge(&own);
         }
         progress.advance(1);
     }
@@ -202,47 +349,84 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     }
     progress.finish();
 
-    let receivers_per_message = config.party_size.saturating_sub(1) as u64;
-    let cpu = |a: Option<procstat::ProcessSample>, b: Option<procstat::ProcessSample>| match (a, b)
-    {
-        (Some(a), Some(b)) => Some(b.cpu.saturating_sub(a.cpu)),
-        _ => None,
-    };
-    Ok(Report {
-        sessions: sessions_wanted,
-        connect_failures,
-        parties: if config.idle_sessions > 0 {
+    let measured = window_report(
+        &window,
+        config.duration,
+        config.server_threads,
+        config.generator_threads,
+    );
+    let mut sends = measured.sends;
+    let refused_later = refused_later.load(Ordering::Relaxed);
+    sends.sent = sends.sent.saturating_sub(refused_later);
+    sends.failed += refused_later;
+    let expected = sends.sent * config.party_size.saturating_sub(1) as u64;
+    let events_seen = tally.events();
+    let delivery = Delivery {
+        expected,
+        received: tally.received,
+        ratio: (expected > 0).then(|| tally.received as f64 / expected as f64),
+        duplicates: tally.duplicates,
+        reordered: tally.reordered,
+        sdk_event_drops: sdk_drops,
+        client_transport_drops: if config.reliable {
             0
         } else {
-            config.parties
+            transport_frames.saturating_sub(events_seen + sdk_drops)
         },
-        party_size: config.party_size,
-        rate_hz: config.rate_hz,
-        payload: config.payload,
-        duration: config.duration,
-        reliable: config.reliable,
-        latency,
-        sent,
-        expected: sent * receivers_per_message,
-        received,
-        handshake: quantiles(&handshakes),
-        handshakes_per_second: sessions_wanted as f64 / connect_elapsed.as_secs_f64(),
-        create: quantiles(&control.create),
-        join: quantiles(&control.join),
-        accept: quantiles(&control.accept),
-        server_steady_cpu: cpu(steady_server, steady_server_end),
-        server_total_cpu: cpu(server_start, server_end_sample),
-        server_peak_rss: server_end_sample.map(|s| s.peak_rss_bytes),
-        server_rss_per_session: match (server_start, server_connected) {
-            (Some(a), Some(b)) => {
-                let connected = (sessions_wanted - connect_failures).max(1) as u64;
-                Some(b.rss_bytes.saturating_sub(a.rss_bytes) / connected)
-            }
-            _ => None,
+        kernel_udp_drops: measured.kernel_udp_drops,
+    };
+    let server_cpu_per_delivered = measured
+        .server
+        .filter(|_| tally.received > 0)
+        .map(|server| server.cpu_s / tally.received as f64 * 1e6);
+    let generator_bound = report::generator_bound(&sends, measured.generator.as_ref());
+    Ok(Report {
+        load: config.load(),
+        server_args: Vec::new(),
+        pinned: false,
+        window_s: measured.seconds,
+        sends,
+        delivery,
+        latency_ms: Quantiles::of(&tally.latency),
+        control: Control {
+            handshake: Quantiles::of(&handshakes),
+            handshakes_per_s: sessions_wanted as f64 / connect_elapsed.as_secs_f64(),
+            connect_failures,
+            create: Quantiles::of(&control.create),
+            join: Quantiles::of(&control.join),
+            accept: Quantiles::of(&control.accept),
+            form: Quantiles::of(&control.form),
         },
-        own_steady_cpu: cpu(steady_own, steady_own_end),
-        own_total_cpu: cpu(own_start, procstat::own()),
+        server: measured.server,
+        server_figures: ServerFigures {
+            cpu_per_delivered_us: server_cpu_per_delivered,
+            peak_rss_bytes: server_end_sample.map(|s| s.peak_rss_bytes),
+            rss_per_session_bytes: match (server_start, server_connected) {
+                (Some(a), Some(b)) => {
+                    let connected = (sessions_wanted - connect_failures).max(1) as u64;
+                    Some(b.rss_bytes.saturating_sub(a.rss_bytes) / connected)
+                }
+                _ => None,
+            },
+        },
+        generator: measured.generator,
+        host_steal_s: measured.steal_s,
+        generator_bound,
         bare: None,
+        transport_ratio: None,
+        latency: tally.latency,
+    })
+}
+
+/// Advances the progress bar once a second for `total`.
+fn tick_progress(progress: &Progress, total: Duration) -> tokio::task::JoinHandle<()> {
+    let bar = progress.handle();
+    tokio::spawn(async move {
+        let end = Instant::now() + total;
+        while Instant::now() < end {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            bar.inc(1);
+        }
     })
 }
 
@@ -252,7 +436,7 @@ async fn connect_all(
     count: usize,
     clock: Clock,
     progress: &Progress,
-) -> Result<(Vec<Session>, Histogram, usize), LoadtestError> {
+) -> Result<(Vec<Session>, Histogram<u64>, usize), LoadtestError> {
     // Bounded in flight, and paced: a reconnect storm is not what we measure.
     let in_flight = Arc::new(Semaphore::new(256));
     let pace = Duration::from_secs_f64(1.0 / config.connect_rate.max(1.0));
@@ -271,7 +455,7 @@ async fn connect_all(
         );
         // A load generator measures loss; it does not hide it.
         session_config.auto_reconnect = false;
-        session_config.event_capacity = 16 * 1024;
+        session_config.event_capacity = EVENT_CAPACITY;
         session_config.ack_frequency = config.ack_frequency;
         tasks.spawn(async move {
             let started = Instant::now();
@@ -281,7 +465,7 @@ async fn connect_all(
         });
     }
     let mut slots: Vec<Option<Session>> = (0..count).map(|_| None).collect();
-    let mut handshakes = Histogram::default();
+    let mut handshakes = histogram();
     let mut failures = 0;
     let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
@@ -299,7 +483,7 @@ async fn connect_all(
                 continue;
             }
         };
-        handshakes.record(took.as_nanos() as u64);
+        record(&mut handshakes, took.as_nanos() as u64);
         slots[index] = Some(Session {
             client: Arc::new(client),
             reader: tokio::spawn(read_events(events, clock)),
@@ -336,11 +520,90 @@ where
     command().await
 }
 
-#[derive(Default)]
 struct ControlLatencies {
-    create: Histogram,
-    join: Histogram,
-    accept: Histogram,
+    create: Histogram<u64>,
+    join: Histogram<u64>,
+    accept: Histogram<u64>,
+    form: Histogram<u64>,
+}
+
+impl Default for ControlLatencies {
+    fn default() -> ControlLatencies {
+        ControlLatencies {
+            create: histogram(),
+            join: histogram(),
+            accept: histogram(),
+            form: histogram(),
+        }
+    }
+}
+
+impl ControlLatencies {
+    fn merge(&mut self, other: &ControlLatencies) {
+        for (mine, theirs) in [
+            (&mut self.create, &other.create),
+            (&mut self.join, &other.join),
+            (&mut self.accept, &other.accept),
+            (&mut self.form, &other.form),
+        ] {
+            let _ = mine.add(theirs);
+        }
+    }
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One party: the leader creates it, then every member joins at once (as
+/// after an invite), and in a closed party the leader accepts each request
+/// in turn.
+async fn form_party(
+    members: Vec<Arc<Client>>,
+    open: bool,
+    max_size: u16,
+) -> Result<(PartyId, ControlLatencies), ClientError> {
+    let mut latencies = ControlLatencies::default();
+    let started = Instant::now();
+    let leader = members[0].clone();
+    let created = patiently(|| {
+        leader.create_party(PartySettings {
+            open,
+            max_size,
+            label: "loadtest".to_string(),
+        })
+    })
+    .await?;
+    record(&mut latencies.create, elapsed_ns(started));
+    let party_id = created.party_id;
+    // The leader accepts one request at a time, as a player would: a burst
+    // of concurrent accepts is a flood the server's command limit cuts.
+    let accepting_turn = Arc::new(tokio::sync::Mutex::new(()));
+    let mut joins = JoinSet::new();
+    for member in members.into_iter().skip(1) {
+        let (leader, accepting_turn) = (leader.clone(), accepting_turn.clone());
+        joins.spawn(async move {
+            let mut latencies = ControlLatencies::default();
+            let asked = Instant::now();
+            let outcome = patiently(|| member.join_party(party_id)).await?;
+            record(&mut latencies.join, elapsed_ns(asked));
+            if let JoinOutcome::Queued { .. } = outcome {
+                let _turn = accepting_turn.lock().await;
+                let accepting = Instant::now();
+                let user_id = member.presence().user_id;
+                patiently(|| leader.accept(party_id, &user_id)).await?;
+                record(&mut latencies.accept, elapsed_ns(accepting));
+            }
+            Ok::<_, ClientError>(latencies)
+        });
+    }
+    while let Some(joined) = joins.join_next().await {
+        if let Ok(result) = joined {
+            latencies.merge(&result?);
+        }
+    }
+    record(&mut latencies.form, elapsed_ns(started));
+    Ok((party_id, latencies))
 }
 
 async fn form_parties(
@@ -360,31 +623,9 @@ async fn form_parties(
         let max_size = config.party_size as u16;
         let permit = in_flight.clone().acquire_owned().await;
         tasks.spawn(async move {
-            let mut latencies = ControlLatencies::default();
-            let leader = &members[0];
-            let started = Instant::now();
-            let created = patiently(|| {
-                leader.create_party(PartySettings {
-                    open,
-                    max_size,
-                    label: "loadtest".to_string(),
-                })
-            })
-            .await?;
-            latencies.create.record(started.elapsed().as_nanos() as u64);
-            for member in &members[1..] {
-                let started = Instant::now();
-                let outcome = patiently(|| member.join_party(created.party_id)).await?;
-                latencies.join.record(started.elapsed().as_nanos() as u64);
-                if let JoinOutcome::Queued { .. } = outcome {
-                    let started = Instant::now();
-                    let user_id = member.presence().user_id;
-                    patiently(|| leader.accept(created.party_id, &user_id)).await?;
-                    latencies.accept.record(started.elapsed().as_nanos() as u64);
-                }
-            }
+            let formed = form_party(members, open, max_size).await;
             drop(permit);
-            Ok::<_, ClientError>((party, created.party_id, latencies))
+            formed.map(|(id, latencies)| (party, id, latencies))
         });
     }
     let mut ids = vec![PartyId::nil(); config.parties];
@@ -393,69 +634,8 @@ async fn form_parties(
         let Ok(result) = joined else { continue };
         let (party, id, latencies) = result.map_err(LoadtestError::Party)?;
         ids[party] = id;
-        all.create.merge(&latencies.create);
-        all.join.merge(&latencies.join);
-        all.accept.merge(&latencies.accept);
+        all.merge(&latencies);
         progress.advance(1);
     }
     Ok((ids, all))
-}
-
-/// Every member sends at `rate_hz` for the duration; returns messages sent.
-async fn steady(
-    config: &LoadtestConfig,
-    sessions: &[Session],
-    party_ids: &[PartyId],
-    clock: Clock,
-    progress: &Progress,
-) -> u64 {
-    let sent = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut senders = JoinSet::new();
-    if config.rate_hz > 0.0 && !party_ids.is_empty() {
-        let period = Duration::from_secs_f64(1.0 / config.rate_hz);
-        for (index, session) in sessions.iter().enumerate() {
-            let party_id = party_ids[index / config.party_size];
-            let client = session.client.clone();
-            let (sent, stop) = (sent.clone(), stop.clone());
-            let (payload, reliable) = (config.payload, config.reliable);
-            // Spread the senders over one period so they do not tick together.
-            let offset = period.mul_f64((index % 997) as f64 / 997.0);
-            senders.spawn(async move {
-                let mut ticks = tokio::time::interval_at((Instant::now() + offset).into(), period);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let mut message = vec![0u8; payload];
-                let mut seq: u32 = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    ticks.tick().await;
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    seq = seq.wrapping_add(1);
-                    message[..8].copy_from_slice(&clock.now_ns().to_le_bytes());
-                    message[8..12].copy_from_slice(&(index as u32).to_le_bytes());
-                    message[12..16].copy_from_slice(&seq.to_le_bytes());
-                    let ok = if reliable {
-                        client
-                            .send_data_reliable(party_id, 1, &message)
-                            .await
-                            .is_ok()
-                    } else {
-                        client.send_data(party_id, 1, &message).is_ok()
-                    };
-                    if ok {
-                        sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    }
-    let end = Instant::now() + config.duration;
-    while Instant::now() < end {
-        tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now())).await;
-        progress.advance(1);
-    }
-    stop.store(true, Ordering::Relaxed);
-    while senders.join_next().await.is_some() {}
-    sent.load(Ordering::Relaxed)
 }

@@ -63,9 +63,12 @@ struct LoadtestArgs {
     /// Payload bytes per message (at least 16: send time and sequence).
     #[arg(long, default_value_t = 64)]
     payload: usize,
-    /// Seconds of steady data.
+    /// Seconds of measured data, after the warm-up.
     #[arg(long, default_value_t = 20.0)]
     duration: f64,
+    /// Seconds of sending before the measured window (not measured).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
     /// Send party data on the reliable stream instead of as datagrams.
     #[arg(long)]
     reliable: bool,
@@ -102,6 +105,15 @@ struct LoadtestArgs {
     /// ...or after this many milliseconds.
     #[arg(long, default_value_t = 50)]
     max_ack_delay: u64,
+    /// Put the server (and the bare relay) on CPU 0 and this generator on
+    /// the last CPU, so neither preempts the other (`taskset -c 0` for the
+    /// child; needs util-linux and at least 2 CPUs).
+    #[arg(long)]
+    pin: bool,
+    /// An argument for the `partyline serve` started here, e.g.
+    /// `--server-arg=--coalesce-us=250`. Repeatable.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
 }
 
 #[derive(Args)]
@@ -128,24 +140,73 @@ fn main() -> ExitCode {
     }
 }
 
+/// CPUs for (server, generator) under --pin: the first and the last.
+fn pin_cpus(pin: bool) -> Result<Option<(usize, usize)>, String> {
+    if !pin {
+        return Ok(None);
+    }
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (Some(first), Some(last)) = (cores.first(), cores.last()) else {
+        return Err("--pin: cannot read this process's CPUs".into());
+    };
+    if first.id == last.id {
+        return Err("--pin needs at least 2 CPUs".into());
+    }
+    // Before the runtime starts: every thread it makes inherits this.
+    if !core_affinity::set_for_current(*last) {
+        return Err(format!(
+            "--pin: cannot pin the generator to CPU {}",
+            last.id
+        ));
+    }
+    Ok(Some((first.id, last.id)))
+}
+
 fn loadtest(args: LoadtestArgs) -> ExitCode {
     use partyline_loadtest::{bare, run, spawn, LoadtestConfig, ProgressMode};
     use std::io::IsTerminal;
-    let Ok(duration) = Duration::try_from_secs_f64(args.duration) else {
-        eprintln!("error: --duration must be a number of seconds >= 0");
-        return ExitCode::FAILURE;
+    let seconds = |value: f64, flag: &str| {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| format!("{flag} must be a number of seconds >= 0"))
     };
+    let (duration, warmup) = match (
+        seconds(args.duration, "--duration"),
+        seconds(args.warmup, "--warmup"),
+    ) {
+        (Ok(duration), Ok(warmup)) => (duration, warmup),
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pinned = match pin_cpus(args.pin) {
+        Ok(pinned) => pinned,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server_cpu = pinned.map(|(server, _)| server);
     let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let generator_threads = if args.threads == 0 {
+        cores
+    } else {
+        args.threads
+    };
+    let server_threads = if args.server_threads == 0 {
+        cores
+    } else {
+        args.server_threads
     };
     let progress = if std::io::stderr().is_terminal() {
         ProgressMode::Bar
     } else {
         ProgressMode::Lines
     };
-    let endpoints = args
-        .endpoints
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let endpoints = args.endpoints.unwrap_or(cores);
     runtime.block_on(async move {
         // The server under test: given, or started here.
         let (spawned, server, certs, server_pid) = match args.server {
@@ -156,21 +217,27 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
-            None => match spawn::spawn(
-                &spawn::server_binary(args.server_bin.as_deref()),
-                "serve",
-                &["--threads".to_string(), args.server_threads.to_string()],
-            ) {
-                Ok(spawned) => {
-                    let (addr, certs, pid) = (spawned.addr, spawned.certs.clone(), spawned.pid());
-                    eprintln!("started partyline serve on {addr} (pid {pid})");
-                    (Some(spawned), addr, certs, Some(pid))
+            None => {
+                let mut serve_args = vec!["--threads".to_string(), args.server_threads.to_string()];
+                serve_args.extend(args.server_args.iter().cloned());
+                match spawn::spawn(
+                    &spawn::server_binary(args.server_bin.as_deref()),
+                    "serve",
+                    &serve_args,
+                    server_cpu,
+                ) {
+                    Ok(spawned) => {
+                        let (addr, certs, pid) =
+                            (spawned.addr, spawned.certs.clone(), spawned.pid());
+                        eprintln!("started partyline serve on {addr} (pid {pid})");
+                        (Some(spawned), addr, certs, Some(pid))
+                    }
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        return ExitCode::FAILURE;
+                    }
                 }
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    return ExitCode::FAILURE;
-                }
-            },
+            }
         };
         let config = LoadtestConfig {
             server,
@@ -179,11 +246,14 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             party_size: args.party_size,
             rate_hz: args.rate,
             payload: args.payload,
+            warmup,
             duration,
             reliable: args.reliable,
             connect_rate: args.connect_rate,
             idle_sessions: args.idle_sessions,
             server_pid,
+            server_threads,
+            generator_threads,
             endpoints,
             progress,
             ack_frequency: (args.ack_threshold > 0).then(|| AckFrequency {
@@ -198,16 +268,17 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        report.server_args = args.server_args.clone();
+        report.pinned = pinned.is_some();
         drop(spawned);
         if args.bare_reference && args.idle_sessions == 0 {
-            let group = args.party_size.to_string();
             let relay_args = [
                 "--group-size".to_string(),
-                group,
+                args.party_size.to_string(),
                 "--threads".to_string(),
                 args.server_threads.to_string(),
             ];
-            match spawn::spawn(&spawn::own_binary(), "bare-relay", &relay_args) {
+            match spawn::spawn(&spawn::own_binary(), "bare-relay", &relay_args, server_cpu) {
                 Ok(relay) => {
                     eprintln!(
                         "running the same load through a bare quinn relay (pid {})",
@@ -216,15 +287,28 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                     let load = bare::BareLoad {
                         server: relay.addr,
                         certs: relay.certs.clone(),
-                        sessions: report.sessions,
+                        sessions: report.load.sessions,
+                        group_size: args.party_size,
                         rate_hz: args.rate,
                         payload: args.payload,
+                        warmup,
                         duration,
                         endpoints,
                         server_pid: Some(relay.pid()),
+                        server_threads,
+                        generator_threads,
                     };
                     match bare::measure(load).await {
-                        Ok(figures) => report.bare = Some(figures),
+                        Ok(figures) => {
+                            report.transport_ratio = match (
+                                report.server_figures.cpu_per_delivered_us,
+                                figures.cpu_per_delivered_us,
+                            ) {
+                                (Some(ours), Some(bare)) if bare > 0.0 => Some(ours / bare),
+                                _ => None,
+                            };
+                            report.bare = Some(figures);
+                        }
                         Err(error) => eprintln!("warning: bare reference failed: {error}"),
                     }
                 }
@@ -263,10 +347,12 @@ fn bare_relay(args: BareRelayArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let config = ServerConfig::new(args.listen, tls);
-    match runtime.block_on(partyline_loadtest::bare::run_bare_relay(
-        config,
-        args.group_size,
-    )) {
+    let served = runtime.block_on(async {
+        let endpoint = partyline_loadtest::bare::bind_bare_relay(&config)?;
+        partyline_loadtest::bare::serve_bare_relay(endpoint, args.group_size).await;
+        Ok::<_, partyline::server::ServerError>(())
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "bare relay failed");

@@ -1,8 +1,6 @@
-//! Phase progress: a redrawn bar on a terminal, plain lines otherwise.
+//! Phase progress: an indicatif bar on a terminal, plain lines otherwise.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,68 +13,57 @@ pub enum ProgressMode {
     Quiet,
 }
 
-pub(super) struct Progress {
+pub(crate) struct Progress {
     mode: ProgressMode,
     phase: &'static str,
-    total: usize,
-    done: Arc<AtomicUsize>,
-    finished: Arc<AtomicBool>,
+    bar: ProgressBar,
     started: Instant,
 }
 
-fn bar(phase: &str, done: usize, total: usize) -> String {
-    const WIDTH: usize = 30;
-    let filled = (done * WIDTH)
-        .checked_div(total)
-        .unwrap_or(WIDTH)
-        .min(WIDTH);
-    format!(
-        "\r{phase:>13} [{}{}] {done}/{total}",
-        "#".repeat(filled),
-        " ".repeat(WIDTH - filled)
-    )
-}
-
 impl Progress {
-    pub(super) fn start(mode: ProgressMode, phase: &'static str, total: usize) -> Progress {
-        let progress = Progress {
+    pub(crate) fn start(mode: ProgressMode, phase: &'static str, total: usize) -> Progress {
+        let bar = match mode {
+            ProgressMode::Bar => {
+                let bar = ProgressBar::new(total as u64).with_prefix(phase);
+                if let Ok(style) =
+                    ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {elapsed}")
+                {
+                    bar.set_style(style.progress_chars("#>-"));
+                }
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar
+            }
+            ProgressMode::Lines => {
+                eprintln!("phase {phase}: started ({total})");
+                ProgressBar::hidden()
+            }
+            ProgressMode::Quiet => ProgressBar::hidden(),
+        };
+        Progress {
             mode,
             phase,
-            total,
-            done: Arc::default(),
-            finished: Arc::default(),
+            bar,
             started: Instant::now(),
-        };
-        match mode {
-            ProgressMode::Lines => eprintln!("phase {phase}: started ({total})"),
-            ProgressMode::Bar => {
-                let (done, finished) = (progress.done.clone(), progress.finished.clone());
-                tokio::spawn(async move {
-                    while !finished.load(Ordering::Relaxed) {
-                        eprint!("{}", bar(phase, done.load(Ordering::Relaxed), total));
-                        let _ = std::io::stderr().flush();
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                });
-            }
-            ProgressMode::Quiet => {}
         }
-        progress
     }
 
-    pub(super) fn advance(&self, by: usize) {
-        self.done.fetch_add(by, Ordering::Relaxed);
+    pub(crate) fn advance(&self, by: usize) {
+        self.bar.inc(by as u64);
     }
 
-    pub(super) fn finish(&self) {
-        self.finished.store(true, Ordering::Relaxed);
-        let took = self.started.elapsed();
-        match self.mode {
-            ProgressMode::Lines => eprintln!("phase {}: done in {took:.1?}", self.phase),
-            ProgressMode::Bar => {
-                eprintln!("{} {took:.1?}", bar(self.phase, self.total, self.total))
-            }
-            ProgressMode::Quiet => {}
+    /// The bar, for a task that advances it.
+    pub(crate) fn handle(&self) -> ProgressBar {
+        self.bar.clone()
+    }
+
+    pub(crate) fn finish(&self) {
+        self.bar.finish();
+        if self.mode == ProgressMode::Lines {
+            eprintln!(
+                "phase {}: done in {:.1?}",
+                self.phase,
+                self.started.elapsed()
+            );
         }
     }
 }

@@ -1,165 +1,309 @@
 //! The load test's result: printed for people, one JSON object for
-//! machines, and a latency plot as SVG.
+//! machines (serde, no NaN: a figure that cannot be computed is null), and
+//! a latency plot as SVG.
 
-use super::Histogram;
+use hdrhistogram::Histogram;
+use serde::Serialize;
 use std::fmt::Write;
-use std::time::Duration;
 
-/// The bare-transport reference: the same load through a bare quinn
-/// datagram relay (no party logic), measured in the same run.
-#[derive(Clone, Debug)]
-pub struct BareFigures {
-    pub delivered: u64,
-    pub server_cpu: Duration,
-    pub latency_p50: Duration,
-    pub latency_p99: Duration,
+/// Milliseconds at the quoted percentiles of a nanosecond histogram.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
 }
 
-impl BareFigures {
-    pub fn cpu_per_datagram(&self) -> Option<Duration> {
-        (self.delivered > 0).then(|| self.server_cpu / self.delivered as u32)
+impl Quantiles {
+    /// `None` for an empty histogram.
+    pub fn of(histogram: &Histogram<u64>) -> Option<Quantiles> {
+        if histogram.is_empty() {
+            return None;
+        }
+        let ms = |q: f64| ns_ms(histogram.value_at_quantile(q));
+        Some(Quantiles {
+            p50: ms(0.5),
+            p90: ms(0.9),
+            p99: ms(0.99),
+            p999: ms(0.999),
+            max: ns_ms(histogram.max()),
+        })
     }
-}
-
-#[derive(Clone, Debug)]
-pub struct Report {
-    pub sessions: usize,
-    /// Sessions whose handshake failed (refused or timed out).
-    pub connect_failures: usize,
-    pub parties: usize,
-    pub party_size: usize,
-    pub rate_hz: f64,
-    pub payload: usize,
-    pub duration: Duration,
-    pub reliable: bool,
-    /// One-way sender-to-receiver latency, nanoseconds.
-    pub latency: Histogram,
-    pub sent: u64,
-    pub expected: u64,
-    pub received: u64,
-    /// (p50, p99)
-    pub handshake: (Duration, Duration),
-    pub handshakes_per_second: f64,
-    pub create: (Duration, Duration),
-    pub join: (Duration, Duration),
-    pub accept: (Duration, Duration),
-    pub server_steady_cpu: Option<Duration>,
-    pub server_total_cpu: Option<Duration>,
-    pub server_peak_rss: Option<u64>,
-    pub server_rss_per_session: Option<u64>,
-    pub own_steady_cpu: Option<Duration>,
-    pub own_total_cpu: Option<Duration>,
-    pub bare: Option<BareFigures>,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn ns_ms(ns: u64) -> f64 {
     ns as f64 / 1_000_000.0
 }
 
-impl Report {
-    pub fn delivery_ratio(&self) -> f64 {
-        if self.expected == 0 {
-            1.0
-        } else {
-            self.received as f64 / self.expected as f64
+/// The load asked for.
+#[derive(Clone, Debug, Serialize)]
+pub struct Load {
+    pub sessions: usize,
+    pub parties: usize,
+    pub party_size: usize,
+    pub rate_hz: f64,
+    pub payload: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub reliable: bool,
+}
+
+/// What the senders did in the measured window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sends {
+    /// Sends due in the window (sessions × rate × duration).
+    pub offered: u64,
+    /// Sends made.
+    pub sent: u64,
+    /// Sends the client library refused.
+    pub failed: u64,
+    /// Sends skipped because the generator fell a whole period behind.
+    pub missed: u64,
+    pub offered_per_s: f64,
+    pub sent_per_s: f64,
+    /// How late sends left against their due time.
+    pub lateness_ms: Option<Quantiles>,
+}
+
+/// What arrived, and where what did not arrive was lost.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Delivery {
+    /// Measured sends made × receivers per send.
+    pub expected: u64,
+    /// Measured messages received, each once.
+    pub received: u64,
+    /// received / expected; null when nothing was expected.
+    pub ratio: Option<f64>,
+    /// Same (sender, seq) received again by one receiver.
+    pub duplicates: u64,
+    /// Received after a later message of the same sender.
+    pub reordered: u64,
+    /// Dropped inside the client library: its event queue was full (the
+    /// generator did not keep up). Whole run, warm-up included.
+    pub sdk_event_drops: u64,
+    /// Dropped by the client's QUIC stack after arriving (its datagram
+    /// receive buffer was full). Whole run, warm-up included.
+    pub client_transport_drops: u64,
+    /// Datagrams the host's kernel dropped for a full UDP receive buffer,
+    /// any socket, over the window.
+    pub kernel_udp_drops: Option<u64>,
+}
+
+/// One process over the measured window.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ProcessFigures {
+    pub cpu_s: f64,
+    /// cpu_s / (window seconds × threads): 1.0 is every thread busy.
+    pub utilization: f64,
+    pub threads: usize,
+    /// Time its threads waited for a CPU while runnable.
+    pub run_delay_ms: f64,
+}
+
+/// Server-only figures.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ServerFigures {
+    /// Server CPU over the window / messages delivered in it.
+    pub cpu_per_delivered_us: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    /// (RSS after connecting − before) / sessions connected.
+    pub rss_per_session_bytes: Option<u64>,
+}
+
+/// Control-plane latencies, milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Control {
+    pub handshake: Option<Quantiles>,
+    pub handshakes_per_s: f64,
+    pub connect_failures: usize,
+    pub create: Option<Quantiles>,
+    pub join: Option<Quantiles>,
+    pub accept: Option<Quantiles>,
+    /// A whole party formed: create, then every member joining at once
+    /// (and, in a closed party, accepted).
+    pub form: Option<Quantiles>,
+}
+
+/// The same load through the bare quinn relay, measured right after.
+#[derive(Clone, Debug, Serialize)]
+pub struct BareFigures {
+    pub sends: Sends,
+    pub delivery: Delivery,
+    pub latency_ms: Option<Quantiles>,
+    pub server: Option<ProcessFigures>,
+    pub cpu_per_delivered_us: Option<f64>,
+    pub generator: Option<ProcessFigures>,
+    pub generator_bound: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub load: Load,
+    /// Arguments passed on to `partyline serve` (e.g. --coalesce-us).
+    pub server_args: Vec<String>,
+    pub pinned: bool,
+    pub window_s: f64,
+    pub sends: Sends,
+    pub delivery: Delivery,
+    pub latency_ms: Option<Quantiles>,
+    pub control: Control,
+    pub server: Option<ProcessFigures>,
+    pub server_figures: ServerFigures,
+    pub generator: Option<ProcessFigures>,
+    /// Hypervisor steal over the window, summed over CPUs.
+    pub host_steal_s: Option<f64>,
+    /// Why the generator, not the server, may have bounded this run; empty
+    /// when it did not.
+    pub generator_bound: Vec<String>,
+    pub bare: Option<BareFigures>,
+    /// partyline's server CPU per delivered message / the bare relay's.
+    pub transport_ratio: Option<f64>,
+    #[serde(skip)]
+    pub latency: Histogram<u64>,
+}
+
+/// The generator-bound rule of PERFORMANCE.md: its CPU at ≥ 90% of its
+/// threads, more than 0.1% of ticks missed, or sends leaving more than
+/// 1 ms late at p99.
+pub fn generator_bound(sends: &Sends, generator: Option<&ProcessFigures>) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let Some(generator) = generator {
+        if generator.utilization >= 0.9 {
+            reasons.push(format!(
+                "generator CPU at {:.0}% of its {} thread(s)",
+                generator.utilization * 100.0,
+                generator.threads
+            ));
         }
     }
-
-    /// Server CPU per delivered message over the steady phase.
-    pub fn server_cpu_per_delivered(&self) -> Option<Duration> {
-        let cpu = self.server_steady_cpu?;
-        (self.received > 0).then(|| cpu.div_f64(self.received as f64))
+    if sends.offered > 0 && sends.missed as f64 > sends.offered as f64 * 0.001 {
+        reasons.push(format!(
+            "{} of {} ticks missed ({:.2}%)",
+            sends.missed,
+            sends.offered,
+            sends.missed as f64 / sends.offered as f64 * 100.0
+        ));
     }
-
-    /// Server CPU per delivered message relative to the bare relay's CPU per delivered datagram.
-    pub fn transport_ratio(&self) -> Option<f64> {
-        let ours = self.server_cpu_per_delivered()?;
-        let bare = self.bare.as_ref()?.cpu_per_datagram()?;
-        (!bare.is_zero()).then(|| ours.as_secs_f64() / bare.as_secs_f64())
+    if let Some(lateness) = sends.lateness_ms {
+        if lateness.p99 > 1.0 {
+            reasons.push(format!("send lateness p99 {:.2} ms > 1 ms", lateness.p99));
+        }
     }
+    reasons
+}
 
-    fn latency_ms(&self, q: f64) -> f64 {
-        ns_ms(self.latency.quantile(q))
+fn opt(value: Option<f64>, digits: usize) -> String {
+    value.map_or("n/a".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn quantiles_text(q: Option<Quantiles>) -> String {
+    q.map_or("n/a".to_string(), |q| {
+        format!(
+            "p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            q.p50, q.p90, q.p99, q.p999, q.max
+        )
+    })
+}
+
+fn pair_text(q: Option<Quantiles>) -> String {
+    q.map_or("n/a".to_string(), |q| {
+        format!("p50 {:.2} p99 {:.2}", q.p50, q.p99)
+    })
+}
+
+fn process_text(name: &str, p: Option<ProcessFigures>) -> String {
+    p.map_or(format!("{name}: n/a\n"), |p| {
+        format!(
+            "{name}: {:.2} CPU s ({:.0}% of {} thread(s)), waited {:.1} ms for a CPU\n",
+            p.cpu_s,
+            p.utilization * 100.0,
+            p.threads,
+            p.run_delay_ms
+        )
+    })
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let secs = self.duration.as_secs_f64();
+        let load = &self.load;
         let _ = writeln!(
             out,
-            "load: {} sessions, {} parties x {}, {} Hz, {} B payload, {:.0} s, {}",
-            self.sessions,
-            self.parties,
-            self.party_size,
-            self.rate_hz,
-            self.payload,
-            secs,
-            if self.reliable {
-                "reliable"
+            "load: {} sessions, {} parties x {}, {} Hz, {} B payload, {:.0} s warm-up + {:.0} s measured, {}{}{}",
+            load.sessions,
+            load.parties,
+            load.party_size,
+            load.rate_hz,
+            load.payload,
+            load.warmup_s,
+            load.duration_s,
+            if load.reliable { "reliable" } else { "datagrams" },
+            if self.pinned { ", pinned" } else { "" },
+            if self.server_args.is_empty() {
+                String::new()
             } else {
-                "datagrams"
+                format!(", serve {}", self.server_args.join(" "))
             }
         );
+        let s = &self.sends;
         let _ = writeln!(
             out,
-            "latency one-way ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-            self.latency_ms(0.5),
-            self.latency_ms(0.9),
-            self.latency_ms(0.99),
-            self.latency_ms(0.999),
-            ns_ms(self.latency.max())
+            "sends: offered {} ({:.0}/s), sent {} ({:.0}/s), missed {}, refused {}; lateness ms {}",
+            s.offered,
+            s.offered_per_s,
+            s.sent,
+            s.sent_per_s,
+            s.missed,
+            s.failed,
+            pair_text(s.lateness_ms)
         );
         let _ = writeln!(
             out,
-            "messages: sent {}  expected {}  received {}  delivery {:.4}%",
-            self.sent,
-            self.expected,
-            self.received,
-            self.delivery_ratio() * 100.0
+            "latency one-way ms: {}",
+            quantiles_text(self.latency_ms)
         );
+        let d = &self.delivery;
         let _ = writeln!(
             out,
-            "throughput: {:.0} msg/s in, {:.0} msg/s out",
-            self.sent as f64 / secs,
-            self.received as f64 / secs
+            "delivery: expected {}  received {}  {}%  (duplicates {}, reordered {}, dropped in the SDK {}, in the client's QUIC {}, kernel UDP drops {})",
+            d.expected,
+            d.received,
+            opt(d.ratio.map(|r| r * 100.0), 4),
+            d.duplicates,
+            d.reordered,
+            d.sdk_event_drops,
+            d.client_transport_drops,
+            d.kernel_udp_drops.map_or("n/a".to_string(), |n| n.to_string())
         );
-        let pair =
-            |(p50, p99): (Duration, Duration)| format!("p50 {:.2} p99 {:.2}", ms(p50), ms(p99));
+        let c = &self.control;
         let _ = writeln!(
             out,
-            "control ms: handshake {}  create {}  join {}  accept {}",
-            pair(self.handshake),
-            pair(self.create),
-            pair(self.join),
-            pair(self.accept)
+            "control ms: handshake {}  create {}  join {}  accept {}  whole party {}",
+            pair_text(c.handshake),
+            pair_text(c.create),
+            pair_text(c.join),
+            pair_text(c.accept),
+            pair_text(c.form)
         );
         let _ = writeln!(
             out,
             "handshakes: {:.0}/s during connect, {} failed",
-            self.handshakes_per_second, self.connect_failures
+            c.handshakes_per_s, c.connect_failures
         );
-        if let Some(cpu) = self.server_steady_cpu {
-            let _ = write!(
-                out,
-                "server: {:.2} CPU s in steady ({:.0}% of a core)",
-                cpu.as_secs_f64(),
-                cpu.as_secs_f64() / (secs + 1.0) * 100.0
-            );
-            if let Some(per) = self.server_cpu_per_delivered() {
-                let _ = write!(
-                    out,
-                    ", {:.2} µs per delivered message ({:.1} ms per 1,000)",
-                    per.as_secs_f64() * 1e6,
-                    per.as_secs_f64() * 1e6
-                );
-            }
-            let _ = writeln!(out);
+        out.push_str(&process_text("server", self.server));
+        if let Some(per) = self.server_figures.cpu_per_delivered_us {
+            let _ = writeln!(out, "server CPU per delivered message: {per:.2} µs");
         }
-        if let (Some(peak), Some(per)) = (self.server_peak_rss, self.server_rss_per_session) {
+        if let (Some(peak), Some(per)) = (
+            self.server_figures.peak_rss_bytes,
+            self.server_figures.rss_per_session_bytes,
+        ) {
             let _ = writeln!(
                 out,
                 "server memory: peak RSS {:.1} MiB, {:.1} KiB per connected session",
@@ -167,100 +311,60 @@ impl Report {
                 per as f64 / 1024.0
             );
         }
-        if let (Some(steady), Some(total)) = (self.own_steady_cpu, self.own_total_cpu) {
-            let _ = writeln!(
-                out,
-                "generator: {:.2} CPU s in steady, {:.2} CPU s in all",
-                steady.as_secs_f64(),
-                total.as_secs_f64()
-            );
-        }
+        out.push_str(&process_text("generator", self.generator));
+        let _ = writeln!(
+            out,
+            "host: {} s stolen by the hypervisor over the {:.1} s window",
+            opt(self.host_steal_s, 2),
+            self.window_s
+        );
         if let Some(bare) = &self.bare {
             let _ = writeln!(
                 out,
-                "bare quinn relay, same load: {} datagrams delivered, {:.2} µs server CPU each, latency p50 {:.3} ms p99 {:.3} ms",
-                bare.delivered,
-                bare.cpu_per_datagram().map_or(0.0, |d| d.as_secs_f64() * 1e6),
-                ms(bare.latency_p50),
-                ms(bare.latency_p99)
+                "bare quinn relay, same load: sent {}, delivery {}%, {} µs server CPU per delivered, latency ms {}",
+                bare.sends.sent,
+                opt(bare.delivery.ratio.map(|r| r * 100.0), 4),
+                opt(bare.cpu_per_delivered_us, 2),
+                pair_text(bare.latency_ms)
             );
-            if let Some(ratio) = self.transport_ratio() {
+            if !bare.generator_bound.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "GENERATOR-BOUND (bare run): {}",
+                    bare.generator_bound.join("; ")
+                );
+            }
+            if let Some(ratio) = self.transport_ratio {
                 let _ = writeln!(
                     out,
                     "server CPU per delivered datagram, partyline / bare quinn relay: {ratio:.2}x"
                 );
             }
         }
+        if !self.generator_bound.is_empty() {
+            let _ = writeln!(
+                out,
+                "GENERATOR-BOUND: {} (these figures measure the generator as much as the server)",
+                self.generator_bound.join("; ")
+            );
+        }
         out
     }
 
-    pub fn to_json(&self) -> String {
-        let opt_secs = |d: Option<Duration>| {
-            d.map_or("null".to_string(), |d| format!("{:.6}", d.as_secs_f64()))
-        };
-        let opt_u64 = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
-        let pair = |(p50, p99): (Duration, Duration)| {
-            format!("{{\"p50_ms\":{:.4},\"p99_ms\":{:.4}}}", ms(p50), ms(p99))
-        };
-        let bare = match &self.bare {
-            None => "null".to_string(),
-            Some(e) => format!(
-                "{{\"datagrams\":{},\"server_cpu_s\":{:.6},\"cpu_per_datagram_us\":{},\"latency_p50_ms\":{:.4},\"latency_p99_ms\":{:.4}}}",
-                e.delivered,
-                e.server_cpu.as_secs_f64(),
-                e.cpu_per_datagram().map_or("null".to_string(), |d| format!("{:.3}", d.as_secs_f64() * 1e6)),
-                ms(e.latency_p50),
-                ms(e.latency_p99)
-            ),
-        };
-        format!(
-            concat!(
-                "{{\"sessions\":{},\"connect_failures\":{},\"parties\":{},\"party_size\":{},\"rate_hz\":{},\"payload\":{},",
-                "\"duration_s\":{},\"reliable\":{},",
-                "\"latency_ms\":{{\"p50\":{:.4},\"p90\":{:.4},\"p99\":{:.4},\"p999\":{:.4},\"max\":{:.4}}},",
-                "\"sent\":{},\"expected\":{},\"received\":{},\"delivery_ratio\":{:.6},",
-                "\"msgs_per_s_in\":{:.1},\"msgs_per_s_out\":{:.1},",
-                "\"handshake\":{},\"handshakes_per_s\":{:.1},\"create\":{},\"join\":{},\"accept\":{},",
-                "\"server_steady_cpu_s\":{},\"server_total_cpu_s\":{},\"server_cpu_per_delivered_us\":{},",
-                "\"server_peak_rss_bytes\":{},\"server_rss_per_session_bytes\":{},",
-                "\"generator_steady_cpu_s\":{},\"generator_total_cpu_s\":{},",
-                "\"bare_reference\":{},\"transport_ratio\":{}}}"
-            ),
-            self.sessions,
-            self.connect_failures,
-            self.parties,
-            self.party_size,
-            self.rate_hz,
-            self.payload,
-            self.duration.as_secs_f64(),
-            self.reliable,
-            self.latency_ms(0.5),
-            self.latency_ms(0.9),
-            self.latency_ms(0.99),
-            self.latency_ms(0.999),
-            ns_ms(self.latency.max()),
-            self.sent,
-            self.expected,
-            self.received,
-            self.delivery_ratio(),
-            self.sent as f64 / self.duration.as_secs_f64(),
-            self.received as f64 / self.duration.as_secs_f64(),
-            pair(self.handshake),
-            self.handshakes_per_second,
-            pair(self.create),
-            pair(self.join),
-            pair(self.accept),
-            opt_secs(self.server_steady_cpu),
-            opt_secs(self.server_total_cpu),
-            self.server_cpu_per_delivered()
-                .map_or("null".to_string(), |d| format!("{:.3}", d.as_secs_f64() * 1e6)),
-            opt_u64(self.server_peak_rss),
-            opt_u64(self.server_rss_per_session),
-            opt_secs(self.own_steady_cpu),
-            opt_secs(self.own_total_cpu),
-            bare,
-            self.transport_ratio().map_or("null".to_string(), |r| format!("{r:.3}")),
-        )
+    fn latency_ms(&self, q: f64) -> f64 {
+        ns_ms(self.latency.value_at_quantile(q))
+    }
+
+    fn delivery_percent(&self) -> f64 {
+        self.delivery.ratio.unwrap_or(1.0) * 100.0
+    }
+
+    /// (value, cumulative fraction) points of the latency distribution.
+    fn cdf(&self) -> Vec<(u64, f64)> {
+        self.latency
+            .iter_quantiles(1)
+            .map(|step| (step.value_iterated_to(), step.quantile_iterated_to()))
+            .collect()
     }
 
     /// The latency distribution as a cumulative plot (log-scale time axis).
@@ -268,7 +372,7 @@ impl Report {
         let (width, height, left, bottom, top, right) = (720.0, 440.0, 70.0, 50.0, 64.0, 44.0);
         let plot_w = width - left - right;
         let plot_h = height - top - bottom;
-        let points = self.latency.cdf();
+        let points = self.cdf();
         let low = 10_000f64.log10(); // 10 µs
         let high = (self.latency.max().max(1_000_000) as f64).log10().ceil();
         let x = |ns: u64| {
@@ -281,13 +385,13 @@ impl Report {
         let _ = writeln!(
             svg,
             "<text x=\"{left}\" y=\"22\" font-size=\"15\">partyline one-way latency, sender to each receiver</text>\n<text x=\"{left}\" y=\"42\">{} parties x {} @ {} Hz, {} B payload: p50 {:.3} ms, p99 {:.3} ms, delivery {:.3}%</text>",
-            self.parties,
-            self.party_size,
-            self.rate_hz,
-            self.payload,
+            self.load.parties,
+            self.load.party_size,
+            self.load.rate_hz,
+            self.load.payload,
             self.latency_ms(0.5),
             self.latency_ms(0.99),
-            self.delivery_ratio() * 100.0
+            self.delivery_percent()
         );
         let mut decade = low;
         while decade <= high {
@@ -319,7 +423,7 @@ impl Report {
         }
         // The quoted percentiles as labelled markers on the curve.
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
-            let px = x(self.latency.quantile(q));
+            let px = x(self.latency.value_at_quantile(q));
             let _ = writeln!(
                 svg,
                 "<line x1=\"{px:.1}\" y1=\"{:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#d62728\">{name}</text>",

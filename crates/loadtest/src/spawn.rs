@@ -55,11 +55,26 @@ pub fn own_binary() -> PathBuf {
 }
 
 /// Runs `<program> <subcommand> --listen 127.0.0.1:0 --cert-dir <tmp> <extra>`
-/// and waits for its "listening" log line to learn the address.
-pub fn spawn(program: &Path, subcommand: &str, extra: &[String]) -> Result<Spawned, String> {
+/// and waits for its "listening" log line to learn the address. With
+/// `pin`, the child runs under `taskset -c <pin>` (util-linux), so every
+/// thread it starts stays on that CPU.
+pub fn spawn(
+    program: &Path,
+    subcommand: &str,
+    extra: &[String],
+    pin: Option<usize>,
+) -> Result<Spawned, String> {
     let exe = program;
     let dir = std::env::temp_dir().join(format!("partyline-{subcommand}-{}", std::process::id()));
-    let mut child = Command::new(exe)
+    let mut command = match pin {
+        Some(cpu) => {
+            let mut taskset = Command::new("taskset");
+            taskset.arg("-c").arg(cpu.to_string()).arg(exe);
+            taskset
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .arg(subcommand)
         .args(["--listen", "127.0.0.1:0", "--cert-dir"])
         .arg(&dir)

@@ -1,0 +1,261 @@
+//! What every load message carries, and what each receiver makes of it.
+//!
+//! Payload layout (little-endian), the rest zero:
+//! - bytes 0..8: send time, nanoseconds on the run's clock;
+//! - bytes 8..12: sender index, with the top bit set when the send was
+//!   due inside the measured window (after the warm-up);
+//! - bytes 12..16: the sender's sequence number, from 1.
+
+use hdrhistogram::Histogram;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Smallest payload: the stamp.
+pub const STAMP_LEN: usize = 16;
+const MEASURED: u32 = 1 << 31;
+
+/// The run's clock: payload timestamps are nanoseconds since `base`.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub base: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            base: Instant::now(),
+        }
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    pub fn at(&self, ns: u64) -> Instant {
+        self.base + std::time::Duration::from_nanos(ns)
+    }
+}
+
+/// A latency-style histogram: 1 ns to 100 s, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("constant bounds are valid")
+}
+
+/// Records a value, clamped into the histogram's range.
+pub fn record(histogram: &mut Histogram<u64>, value: u64) {
+    let _ = histogram.record(value.clamp(1, histogram.high()));
+}
+
+/// One message's stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub sent_ns: u64,
+    pub sender: u32,
+    pub measured: bool,
+    pub seq: u32,
+}
+
+impl Stamp {
+    pub fn write(&self, message: &mut [u8]) {
+        let sender = self.sender | if self.measured { MEASURED } else { 0 };
+        message[..8].copy_from_slice(&self.sent_ns.to_le_bytes());
+        message[8..12].copy_from_slice(&sender.to_le_bytes());
+        message[12..16].copy_from_slice(&self.seq.to_le_bytes());
+    }
+
+    pub fn read(message: &[u8]) -> Option<Stamp> {
+        let sent_ns = u64::from_le_bytes(message.get(..8)?.try_into().ok()?);
+        let sender = u32::from_le_bytes(message.get(8..12)?.try_into().ok()?);
+        let seq = u32::from_le_bytes(message.get(12..16)?.try_into().ok()?);
+        Some(Stamp {
+            sent_ns,
+            sender: sender & !MEASURED,
+            measured: sender & MEASURED != 0,
+            seq,
+        })
+    }
+}
+
+/// Which sequence numbers of one sender a receiver has seen: the highest,
+/// and a 64-wide window below it (as in anti-replay windows).
+#[derive(Default)]
+struct SeqWindow {
+    highest: u32,
+    /// Bit i: `highest - i` was seen.
+    seen: u64,
+}
+
+enum Arrival {
+    InOrder,
+    Reordered,
+    Duplicate,
+}
+
+impl SeqWindow {
+    fn observe(&mut self, seq: u32) -> Arrival {
+        if seq > self.highest {
+            let shift = seq - self.highest;
+            self.seen = if shift >= 64 { 0 } else { self.seen << shift };
+            self.seen |= 1;
+            self.highest = seq;
+            return Arrival::InOrder;
+        }
+        let back = self.highest - seq;
+        if back >= 64 {
+            // Too old to tell apart from a duplicate: it came late, at least.
+            return Arrival::Reordered;
+        }
+        let bit = 1u64 << back;
+        if self.seen & bit != 0 {
+            Arrival::Duplicate
+        } else {
+            self.seen |= bit;
+            Arrival::Reordered
+        }
+    }
+}
+
+/// What one receiver counted.
+pub struct Tally {
+    /// One-way latency of measured messages, nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Measured messages received (duplicates not counted).
+    pub received: u64,
+    /// Messages of the warm-up received (not measured).
+    pub warmup_received: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// Payloads too short to carry a stamp.
+    pub malformed: u64,
+    /// Every message handed to `observe`.
+    events: u64,
+    senders: HashMap<u32, SeqWindow>,
+}
+
+impl Default for Tally {
+    fn default() -> Tally {
+        Tally {
+            latency: histogram(),
+            received: 0,
+            warmup_received: 0,
+            duplicates: 0,
+            reordered: 0,
+            malformed: 0,
+            events: 0,
+            senders: HashMap::new(),
+        }
+    }
+}
+
+impl Tally {
+    pub fn observe(&mut self, payload: &[u8], now_ns: u64) {
+        self.events += 1;
+        let Some(stamp) = Stamp::read(payload) else {
+            self.malformed += 1;
+            return;
+        };
+        match self
+            .senders
+            .entry(stamp.sender)
+            .or_default()
+            .observe(stamp.seq)
+        {
+            Arrival::Duplicate => {
+                self.duplicates += 1;
+                return;
+            }
+            Arrival::Reordered => self.reordered += 1,
+            Arrival::InOrder => {}
+        }
+        if stamp.measured {
+            record(&mut self.latency, now_ns.saturating_sub(stamp.sent_ns));
+            self.received += 1;
+        } else {
+            self.warmup_received += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        let _ = self.latency.add(&other.latency);
+        self.received += other.received;
+        self.warmup_received += other.warmup_received;
+        self.duplicates += other.duplicates;
+        self.reordered += other.reordered;
+        self.malformed += other.malformed;
+        self.events += other.events;
+    }
+
+    /// Messages seen in all: measured, warm-up, duplicate or malformed.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(sender: u32, seq: u32, measured: bool) -> Vec<u8> {
+        let mut message = vec![0u8; 64];
+        Stamp {
+            sent_ns: 1_000,
+            sender,
+            measured,
+            seq,
+        }
+        .write(&mut message);
+        message
+    }
+
+    #[test]
+    fn a_stamp_reads_back_as_written() {
+        let stamp = Stamp {
+            sent_ns: 123_456_789,
+            sender: 77,
+            measured: true,
+            seq: 9,
+        };
+        let mut message = [0u8; 16];
+        stamp.write(&mut message);
+        assert_eq!(Stamp::read(&message), Some(stamp));
+        assert_eq!(Stamp::read(&message[..15]), None);
+    }
+
+    #[test]
+    fn duplicates_and_reordering_are_told_apart_per_sender() {
+        let mut tally = Tally::default();
+        for (sender, seq) in [
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (1, 4),
+            (1, 3),
+            (1, 3),
+            (2, 1),
+            (1, 100),
+        ] {
+            tally.observe(&message(sender, seq, true), 2_000);
+        }
+        assert_eq!(tally.duplicates, 2, "(1,3) and (2,1) came twice");
+        assert_eq!(tally.reordered, 1, "3 came after 4");
+        assert_eq!(tally.received, 6);
+        // Far behind the window: counted as reordered, not as new.
+        tally.observe(&message(1, 5, true), 2_000);
+        assert_eq!(tally.reordered, 2);
+    }
+
+    #[test]
+    fn warm_up_messages_are_counted_apart() {
+        let mut tally = Tally::default();
+        tally.observe(&message(1, 1, false), 5_000);
+        tally.observe(&message(1, 2, true), 5_000);
+        tally.observe(&[0u8; 4], 5_000);
+        assert_eq!(
+            (tally.warmup_received, tally.received, tally.malformed),
+            (1, 1, 1)
+        );
+        assert_eq!(tally.latency.len(), 1);
+        assert!(tally.latency.equivalent(tally.latency.max(), 4_000));
+    }
+}
