@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod certs;
 pub mod party;
+pub mod precise_time;
 pub use partyline_protocol as protocol;
 pub mod security;
 pub mod server;

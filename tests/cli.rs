@@ -11,12 +11,13 @@ use std::sync::mpsc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_partyline");
 
-/// Starts `partyline serve` on a free port and returns it with its address,
-/// read from its own "listening" log line.
-fn serve(cert_dir: &Path) -> (Child, SocketAddr) {
+/// Starts `partyline serve` (with `extra` flags) on a free port and returns
+/// it with its address, read from its own "listening" log line.
+fn serve(cert_dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
         .arg(cert_dir)
+        .args(extra)
         .env("NO_COLOR", "1")
         .env_remove("PARTYLINE_TOKEN_SECRET")
         .stdout(Stdio::piped())
@@ -58,7 +59,7 @@ async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
     let dir = std::env::temp_dir().join(format!("partyline-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 
-    let (mut child, addr) = serve(&dir);
+    let (mut child, addr) = serve(&dir, &[]);
     let cert_pem = std::fs::read(dir.join("cert.pem")).expect("cert written on first run");
     assert!(dir.join("key.pem").exists());
     let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
@@ -79,8 +80,9 @@ async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
     );
 
     // Second run: the same certificate is reused, so the same trust works;
-    // and SIGTERM (what orchestrators send) drains like Ctrl-C.
-    let (mut child, addr) = serve(&dir);
+    // and SIGTERM (what orchestrators send) drains like Ctrl-C, here with
+    // the coalescing flusher running too.
+    let (mut child, addr) = serve(&dir, &["--coalesce-us", "250"]);
     assert_eq!(std::fs::read(dir.join("cert.pem")).unwrap(), cert_pem);
     let (_client, mut events) = Client::connect(ClientConfig::dev(addr, certs, "bob", "Bob"))
         .await

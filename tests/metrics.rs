@@ -70,4 +70,7 @@ async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
         1
     );
     assert!(text.contains("# TYPE partyline_refusals_total counter"));
+    // Coalescing is off by default: its counters are there, untouched.
+    assert_eq!(value(&text, "partyline_coalesce_dropped_total "), 0);
+    assert_eq!(value(&text, "partyline_coalesce_batches_total "), 0);
 }

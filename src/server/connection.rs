@@ -434,7 +434,9 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
 
 /// The hot path: one datagram in, the other members' datagrams out. The
 /// shard is read-locked only to collect recipients; the outgoing datagram
-/// is built once and shared (`Bytes` clones are reference counts).
+/// is built once and shared (`Bytes` clones are reference counts). With a
+/// coalescing window it waits in each recipient's buffer for the flusher
+/// (`coalesce.rs`) instead of going to quinn at once.
 async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Connection) {
     let me = session.session_id();
     let max_payload = shared.limits.max_datagram_data as usize;
@@ -504,8 +506,17 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             .datagrams_out
             .fetch_add(recipients.len() as u64, Ordering::Relaxed);
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);
-        for recipient in recipients.drain(..) {
-            recipient.send_datagram(outgoing.clone());
+        match &shared.coalescer {
+            None => {
+                for recipient in recipients.drain(..) {
+                    recipient.send_datagram(outgoing.clone());
+                }
+            }
+            Some(coalescer) => {
+                for recipient in recipients.drain(..) {
+                    coalescer.queue(recipient, outgoing.clone());
+                }
+            }
         }
     }
 }

@@ -26,6 +26,11 @@ pub(crate) struct Metrics {
     pub(crate) refused_handshake_cap: AtomicU64,
     pub(crate) retries_sent: AtomicU64,
     pub(crate) rate_limit_disconnects: AtomicU64,
+    /// Outgoing datagrams dropped, oldest first, from a recipient's full
+    /// coalescing buffer.
+    pub(crate) coalesce_dropped: AtomicU64,
+    /// Per-recipient batches the coalescing flusher handed to quinn.
+    pub(crate) coalesce_batches: AtomicU64,
 }
 
 pub(crate) fn count(counter: &AtomicU64) {
@@ -113,6 +118,18 @@ pub(crate) fn render(shared: &Shared) -> String {
             ("{cause=\"oversize\"}", get(&m.dropped_oversize)),
             ("{cause=\"not_member\"}", get(&m.dropped_not_member)),
         ],
+    );
+    metric(
+        "coalesce_dropped_total",
+        "counter",
+        "Outgoing datagrams dropped, oldest first, from a recipient's full coalescing buffer (--coalesce-us).",
+        &[("", get(&m.coalesce_dropped))],
+    );
+    metric(
+        "coalesce_batches_total",
+        "counter",
+        "Per-recipient datagram batches sent by the coalescing flusher; datagrams out per batch is the coalescing achieved.",
+        &[("", get(&m.coalesce_batches))],
     );
     metric(
         "disconnects_total",

@@ -1,6 +1,8 @@
 //! The partyline server: a quinn endpoint, one task set per connection,
-//! the party table, and the timer that expires join requests.
+//! the party table, the timer that expires join requests, and (with
+//! `--coalesce-us`) the flusher of coalesced datagrams.
 
+mod coalesce;
 mod commands;
 mod config;
 mod connection;
@@ -53,6 +55,8 @@ pub(crate) struct Shared {
     /// QUIC handshakes in progress, for admission.
     pub(crate) handshakes: AtomicUsize,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// `Some` when `config.coalesce` is above zero.
+    pub(crate) coalescer: Option<Arc<coalesce::Coalescer>>,
 }
 
 impl Shared {
@@ -193,13 +197,17 @@ impl Server {
             join_request_ttl_ms: u64::try_from(config.join_request_ttl.as_millis())
                 .unwrap_or(u64::MAX),
         };
+        let metrics = Arc::<metrics::Metrics>::default();
+        let coalescer = (!config.coalesce.is_zero())
+            .then(|| Arc::new(coalesce::Coalescer::new(config.coalesce, metrics.clone())));
         let shared = Arc::new(Shared {
             table: PartyTable::new(config.shards),
             config,
             limits,
             sessions: Mutex::new(HashMap::new()),
             handshakes: AtomicUsize::new(0),
-            metrics: Arc::default(),
+            metrics,
+            coalescer,
         });
         Ok(Server {
             endpoint,
@@ -249,6 +257,11 @@ impl Server {
                 tracing::warn!("{warning}");
             }))
         });
+        let flusher_task = self
+            .shared
+            .coalescer
+            .clone()
+            .map(|coalescer| tokio::spawn(coalesce::flush_loop(coalescer)));
         let sweep_every = (self.shared.config.join_request_ttl / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut sweep = tokio::time::interval(sweep_every);
@@ -271,7 +284,12 @@ impl Server {
                 _ = &mut shutdown => break,
             }
         }
-        for task in [metrics_task, reminder_task].into_iter().flatten() {
+        // Datagrams still waiting to be coalesced go with their connections,
+        // which the close below ends anyway.
+        for task in [metrics_task, reminder_task, flusher_task]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         tracing::info!("shutting down: closing every connection");

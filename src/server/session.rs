@@ -2,6 +2,7 @@
 //! while the connection is lost it keeps its seats, numbers and logs the
 //! events it would have been sent, and waits for a resume.
 
+use super::coalesce::{Pending, Pushed};
 use crate::party::Link;
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
@@ -85,13 +86,19 @@ pub(crate) struct SessionLink {
     /// Parties where this session has a seat or a join request; kept by the
     /// party table under its shard locks.
     parties: Mutex<HashSet<PartyId>>,
+    /// Datagrams waiting for the coalescing flusher; untouched (and
+    /// unallocated) when coalescing is off. Dropped with the link.
+    pending: Mutex<Pending>,
     metrics: Arc<super::metrics::Metrics>,
 }
 
 /// The link type stored in the party table.
 pub(crate) type SessionRef = Arc<SessionLink>;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Takes a std mutex, poisoned or not: every critical section here is
+/// short and leaves its data consistent, so a panic elsewhere must not stop
+/// the server from serving.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -114,6 +121,7 @@ impl SessionLink {
                 ended: false,
             }),
             parties: Mutex::new(HashSet::new()),
+            pending: Mutex::default(),
             metrics,
         }
     }
@@ -300,6 +308,32 @@ impl SessionLink {
             // is worth less than fresh.
             let _ = connection.send_datagram(datagram);
         }
+    }
+
+    /// Holds a datagram for the coalescing flusher (`super::coalesce`).
+    pub(crate) fn pend(&self, datagram: Bytes) -> Pushed {
+        lock(&self.pending).push(datagram)
+    }
+
+    /// Hands every waiting datagram to quinn back to back, with no await in
+    /// between, so that they leave in as few packets as fit them; nothing
+    /// when away. `scratch` is the caller's reusable buffer. Returns how
+    /// many were waiting.
+    pub(crate) fn flush_pending(&self, scratch: &mut Vec<Bytes>) -> usize {
+        lock(&self.pending).drain_into(scratch);
+        let waiting = scratch.len();
+        let connection = self
+            .connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(connection) = connection.as_ref() {
+            for datagram in scratch.drain(..) {
+                // As in `send_datagram`: a full send buffer drops the oldest.
+                let _ = connection.send_datagram(datagram);
+            }
+        }
+        scratch.clear();
+        waiting
     }
 
     pub(crate) fn party_ids(&self) -> Vec<PartyId> {
