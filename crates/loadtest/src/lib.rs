@@ -11,7 +11,6 @@
 
 pub mod bare;
 pub mod measure;
-pub mod precise;
 pub mod procstat;
 mod progress;
 mod report;

@@ -5,8 +5,8 @@
 //! is busy, and that lateness is measured rather than hidden.
 
 use crate::measure::{histogram, record, Clock, Stamp};
-use crate::precise::PreciseTimer;
 use hdrhistogram::Histogram;
+use partyline::precise_time::PreciseTimer;
 
 /// The slots of one run, in nanoseconds on the run's clock.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +63,11 @@ where
         return figures;
     }
     let mut timer = PreciseTimer::new();
+    if !timer.is_precise() {
+        eprintln!(
+            "warning: no timerfd: sends are paced by tokio's 1 ms timer, and late by up to 1 ms"
+        );
+    }
     let mut seqs = vec![0u32; table.senders];
     let mut message = vec![0u8; payload.max(crate::measure::STAMP_LEN)];
     let mut slot = 0u64;
