@@ -1,25 +1,81 @@
 #!/usr/bin/env bash
-# Runs the standard cells of PERFORMANCE.md (S, M, W, I, the load sweep for
-# L and the latency growth table, and the handshake-rate sweep), one after
-# another, each against a fresh `partyline serve` started by the generator
-# (partyline-loadtest, its own binary beside `partyline`).
-# Output: one JSON object per line in $OUT (default bench-results.jsonl).
+# Runs the standard cells of PERFORMANCE.md, each RUNS times (default 5)
+# against a fresh `partyline serve` started by the generator, server and
+# generator pinned to separate cores (--pin), senders spread evenly, 2 s of
+# warm-up excluded. One JSON object per run, one per line, in $OUT (default
+# bench-results.jsonl); scripts/bench-table.py turns them into the medians
+# (with min and max) of BENCHMARKS.md.
+#
+#   scripts/bench-cells.sh                 # every group below
+#   scripts/bench-cells.sh standard        # only some groups:
+#                                          # standard coalesce sweep idle handshake form
+# Nothing else should run on the machine meanwhile: the generator reports
+# its own CPU, its tick lateness and missed ticks, and the host's steal
+# time, and flags a run it bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench-results.jsonl}
+RUNS=${RUNS:-5}
+DURATION=${DURATION:-20}
+GROUPS_WANTED=${*:-standard coalesce sweep idle handshake form}
 cargo build --release --quiet -p partyline -p partyline-loadtest
 PL=./target/release/partyline-loadtest
-: > "$OUT"
-cell() { local name=$1; shift; echo "== $name: partyline-loadtest $*" >&2; printf '{"cell":"%s","result":%s}\n' "$name" "$($PL --json "$@")" >> "$OUT"; }
-cell S --parties 100 --party-size 4 --rate 20 --payload 64 --duration 20 --bare-reference
-cell M --parties 250 --party-size 4 --rate 20 --payload 64 --duration 20 --bare-reference
-cell W --parties 1 --party-size 256 --rate 10 --payload 64 --duration 20 --bare-reference
-for parties in 50 150 500 1000 2000; do
-  cell "L$parties" --parties "$parties" --party-size 4 --rate 20 --payload 64 --duration 20
-done
-cell 1x64@20 --parties 1 --party-size 64 --rate 20 --payload 64 --duration 20
-cell 1x128@10 --parties 1 --party-size 128 --rate 10 --payload 64 --duration 20
-cell I --idle-sessions 10000 --rate 0 --duration 5 --connect-rate 500
-for rate in 500 1000 2000; do
-  cell "H$rate" --idle-sessions 2000 --rate 0 --duration 1 --connect-rate "$rate"
+touch "$OUT"
+
+# cell NAME ARGS...: RUNS runs of one cell, appended to $OUT.
+cell() {
+  local name=$1; shift
+  for run in $(seq 1 "$RUNS"); do
+    echo "== $name run $run/$RUNS: partyline-loadtest --pin --json $*" >&2
+    local result
+    if result=$($PL --pin --json "$@"); then
+      printf '{"cell":"%s","run":%d,"args":"%s","date":"%s","commit":"%s","result":%s}\n' \
+        "$name" "$run" "$*" "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$result" >> "$OUT"
+    else
+      echo "!! $name run $run failed" >&2
+    fi
+  done
+}
+
+data="--party-size 4 --rate 20 --payload 64 --duration $DURATION"
+for group in $GROUPS_WANTED; do
+  case $group in
+    standard)
+      cell S --parties 100 $data --bare-reference
+      cell M --parties 250 $data --bare-reference
+      cell 1x64@20 --parties 1 --party-size 64 --rate 20 --payload 64 --duration "$DURATION" --bare-reference
+      cell 1x128@10 --parties 1 --party-size 128 --rate 10 --payload 64 --duration "$DURATION" --bare-reference
+      cell W --parties 1 --party-size 256 --rate 10 --payload 64 --duration "$DURATION" --bare-reference
+      ;;
+    coalesce)
+      # The trade-off curve of --coalesce-us (0 is the standard group).
+      for us in 250 500 1000; do
+        c="--server-arg=--coalesce-us=$us"
+        cell "S c$us" --parties 100 $data "$c"
+        cell "1x64@20 c$us" --parties 1 --party-size 64 --rate 20 --payload 64 --duration "$DURATION" "$c"
+        cell "1x128@10 c$us" --parties 1 --party-size 128 --rate 10 --payload 64 --duration "$DURATION" "$c"
+        cell "W c$us" --parties 1 --party-size 256 --rate 10 --payload 64 --duration "$DURATION" "$c"
+      done
+      ;;
+    sweep)
+      # Parties of 4 at 20 Hz, growing: where p99 and delivery give out.
+      for parties in 350 500 750 1000; do
+        cell "L$parties" --parties "$parties" $data
+      done
+      ;;
+    idle)
+      cell I --idle-sessions 10000 --rate 0 --duration 5 --connect-rate 500
+      ;;
+    handshake)
+      # New sessions per second, until handshake p99 passes 100 ms.
+      for rate in 500 1000 2000; do
+        cell "H$rate" --idle-sessions 2000 --rate 0 --duration 1 --connect-rate "$rate"
+      done
+      ;;
+    form)
+      # One party of 4 on an idle server: create, then three joins at once.
+      cell F --parties 1 --party-size 4 --rate 0 --duration 0 --warmup 0
+      ;;
+    *) echo "unknown group $group" >&2; exit 2 ;;
+  esac
 done

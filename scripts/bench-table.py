@@ -1,47 +1,140 @@
 #!/usr/bin/env python3
 """Turns the JSON lines of scripts/bench-cells.sh into the Markdown tables of
-BENCHMARKS.md. Usage: scripts/bench-table.py bench-results.jsonl"""
+BENCHMARKS.md: per cell, the median of its runs with [min-max], and how many
+runs the generator bounded (flagged "gb"). Usage:
+    scripts/bench-table.py bench-results.jsonl [more.jsonl ...]"""
 import json
+import statistics
 import sys
+from collections import OrderedDict
 
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-cells = {row["cell"]: row["result"] for row in rows}
+cells = OrderedDict()
+for path in sys.argv[1:]:
+    for line in open(path):
+        if line.strip():
+            row = json.loads(line)
+            cells.setdefault(row["cell"], []).append(row["result"])
 
 
-def f(value, digits=2):
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def get(result, path):
+    value = result
+    for key in path.split("."):
+        if value is None:
+            return None
+        value = value.get(key)
+    return value
 
 
-print("| cell | load | delivery | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU s | generator CPU s | server µs / delivered | bare quinn µs / delivered | ratio |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for name, r in cells.items():
-    if name.startswith("H") or name == "I":
-        continue
-    lat = r["latency_ms"]
-    bare = r.get("bare_reference") or {}
-    print(
-        f"| {name} | {r['parties']} x {r['party_size']} @ {r['rate_hz']:g} Hz | {r['delivery_ratio'] * 100:.3f}% "
-        f"| {f(lat['p50'], 3)} | {f(lat['p90'], 3)} | {f(lat['p99'], 3)} | {f(lat['p999'], 3)} | {f(lat['max'], 3)} "
-        f"| {f(r['server_steady_cpu_s'])} | {f(r['generator_steady_cpu_s'])} | {f(r['server_cpu_per_delivered_us'])} "
-        f"| {f(bare.get('cpu_per_datagram_us'))} | {f(r['transport_ratio'])} |"
-    )
-print()
-print("| cell | sessions | failed | handshake p50 ms | p99 ms | handshakes/s | server RSS per session KiB | server peak RSS MiB |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for name, r in cells.items():
-    if not (name.startswith("H") or name == "I"):
-        continue
-    rss = r["server_rss_per_session_bytes"]
-    peak = r["server_peak_rss_bytes"]
-    print(
-        f"| {name} | {r['sessions']} | {r.get('connect_failures', 0)} | {f(r['handshake']['p50_ms'])} | {f(r['handshake']['p99_ms'])} "
-        f"| {r['handshakes_per_s']:.0f} | {f(rss / 1024 if rss else None, 1)} | {f(peak / 1048576 if peak else None, 1)} |"
-    )
-print()
-print("| cell | create p50 / p99 ms | join p50 / p99 ms | accept p50 / p99 ms |")
-print("| --- | --- | --- | --- |")
-for name in ("S", "M"):
-    if name in cells:
-        r = cells[name]
-        pair = lambda k: f"{r[k]['p50_ms']:.2f} / {r[k]['p99_ms']:.2f}"
-        print(f"| {name} | {pair('create')} | {pair('join')} | {pair('accept')} |")
+def spread(results, path, digits=2, scale=1.0):
+    values = [get(r, path) for r in results]
+    values = [v * scale for v in values if v is not None]
+    if not values:
+        return "n/a"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{median:.{digits}f}"
+    return f"{median:.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
+
+
+def bound(results):
+    flagged = sum(1 for r in results if r.get("generator_bound"))
+    return f"{len(results)}" + (f" ({flagged} gb)" if flagged else "")
+
+
+def bare_bound(results):
+    flagged = sum(1 for r in results if (r.get("bare") or {}).get("generator_bound"))
+    return f" ({flagged} gb)" if flagged else ""
+
+
+def load(r):
+    l = r["load"]
+    return f"{l['parties']} x {l['party_size']} @ {l['rate_hz']:g} Hz"
+
+
+def data_cells(predicate):
+    return [(n, rs) for n, rs in cells.items() if predicate(n) and rs[0]["load"]["rate_hz"] > 0]
+
+
+standard = data_cells(lambda n: " c" not in n and not n.startswith("L"))
+if standard:
+    print("| cell | load | runs | delivery % | p50 ms | p99 ms | p99.9 ms | server µs / delivered | bare relay µs / delivered | ratio | bare p50 / p99 ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rs in standard:
+        print(
+            f"| {name} | {load(rs[0])} | {bound(rs)} | {spread(rs, 'delivery.ratio', 3, 100)} "
+            f"| {spread(rs, 'latency_ms.p50', 3)} | {spread(rs, 'latency_ms.p99', 3)} | {spread(rs, 'latency_ms.p999', 3)} "
+            f"| {spread(rs, 'server_figures.cpu_per_delivered_us')} | {spread(rs, 'bare.cpu_per_delivered_us')}{bare_bound(rs)} "
+            f"| {spread(rs, 'transport_ratio')} | {spread(rs, 'bare.latency_ms.p50', 3)} / {spread(rs, 'bare.latency_ms.p99', 3)} |"
+        )
+    print()
+    print("Load and cost of the same runs:")
+    print()
+    print("| cell | offered / s | sent / s | missed | send lateness p99 ms | server CPU (of its core) | generator CPU | server waited for CPU ms | generator waited ms | host steal s | kernel UDP drops |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rs in standard + data_cells(lambda n: n.startswith("L")):
+        print(
+            f"| {name} | {spread(rs, 'sends.offered_per_s', 0)} | {spread(rs, 'sends.sent_per_s', 0)} | {spread(rs, 'sends.missed', 0)} "
+            f"| {spread(rs, 'sends.lateness_ms.p99', 2)} | {spread(rs, 'server.utilization', 2)} | {spread(rs, 'generator.utilization', 2)} "
+            f"| {spread(rs, 'server.run_delay_ms', 0)} | {spread(rs, 'generator.run_delay_ms', 0)} | {spread(rs, 'host_steal_s', 2)} "
+            f"| {spread(rs, 'delivery.kernel_udp_drops', 0)} |"
+        )
+    print()
+
+coalesce = data_cells(lambda n: " c" in n)
+if coalesce:
+    print("| cell | --coalesce-us | runs | delivery % | p50 ms | p99 ms | server µs / delivered | server CPU (of its core) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = [(n.split(" c")[0], 0, rs) for n, rs in standard] + [
+        (n.split(" c")[0], int(n.split(" c")[1]), rs) for n, rs in coalesce
+    ]
+    order = [n for n, _ in standard]
+    rows.sort(key=lambda row: (order.index(row[0]) if row[0] in order else 99, row[1]))
+    for base, us, rs in rows:
+        if base == "M":
+            continue
+        print(
+            f"| {base} | {us} | {bound(rs)} | {spread(rs, 'delivery.ratio', 3, 100)} | {spread(rs, 'latency_ms.p50', 3)} "
+            f"| {spread(rs, 'latency_ms.p99', 3)} | {spread(rs, 'server_figures.cpu_per_delivered_us')} | {spread(rs, 'server.utilization', 2)} |"
+        )
+    print()
+
+sweep = data_cells(lambda n: n.startswith("L"))
+if sweep:
+    print("| cell | load | runs | delivery % | p50 ms | p99 ms | server µs / delivered | server CPU | generator CPU |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rs in sweep:
+        print(
+            f"| {name} | {load(rs[0])} | {bound(rs)} | {spread(rs, 'delivery.ratio', 3, 100)} | {spread(rs, 'latency_ms.p50', 3)} "
+            f"| {spread(rs, 'latency_ms.p99', 3)} | {spread(rs, 'server_figures.cpu_per_delivered_us')} "
+            f"| {spread(rs, 'server.utilization', 2)} | {spread(rs, 'generator.utilization', 2)} |"
+        )
+    print()
+
+idle = [(n, rs) for n, rs in cells.items() if n == "I" or n.startswith("H")]
+if idle:
+    print("| cell | sessions | runs | failed | handshake p50 ms | p99 ms | handshakes / s | server RSS per session KiB | server peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rs in idle:
+        print(
+            f"| {name} | {rs[0]['load']['sessions']} | {len(rs)} | {spread(rs, 'control.connect_failures', 0)} "
+            f"| {spread(rs, 'control.handshake.p50')} | {spread(rs, 'control.handshake.p99')} | {spread(rs, 'control.handshakes_per_s', 0)} "
+            f"| {spread(rs, 'server_figures.rss_per_session_bytes', 1, 1 / 1024)} | {spread(rs, 'server_figures.peak_rss_bytes', 1, 1 / 1048576)} |"
+        )
+    print()
+
+forming = [(n, rs) for n, rs in cells.items() if rs[0]["control"].get("form") and rs[0]["load"]["rate_hz"] == 0]
+if forming:
+    print("| cell | runs | whole party ms | create ms | join ms (p50 of 3) |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, rs in forming:
+        print(
+            f"| {name} | {len(rs)} | {spread(rs, 'control.form.max', 3)} | {spread(rs, 'control.create.max', 3)} | {spread(rs, 'control.join.p50', 3)} |"
+        )
+    print()
+
+flagged = [(n, i + 1, r["generator_bound"]) for n, rs in cells.items() for i, r in enumerate(rs) if r.get("generator_bound")]
+if flagged:
+    print("Generator-bound runs (gb):")
+    print()
+    for name, run, reasons in flagged:
+        print(f"- {name} run {run}: {'; '.join(reasons)}")
