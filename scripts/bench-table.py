@@ -2,14 +2,20 @@
 """Turns the JSON lines of scripts/bench-cells.sh into the Markdown tables of
 BENCHMARKS.md: per cell, the median of its runs with [min-max], and how many
 runs the generator bounded (flagged "gb"). Usage:
-    scripts/bench-table.py bench-results.jsonl [more.jsonl ...]"""
+    scripts/bench-table.py bench-results.jsonl [more.jsonl ...]
+    scripts/bench-table.py --runs M bench-results.jsonl   # every run of cell M,
+                                                          # with its stall signals"""
 import json
 import statistics
 import sys
 from collections import OrderedDict
 
+args = sys.argv[1:]
+runs_of = None
+if args and args[0] == "--runs":
+    runs_of, args = args[1], args[2:]
 cells = OrderedDict()
-for path in sys.argv[1:]:
+for path in args:
     for line in open(path):
         if line.strip():
             row = json.loads(line)
@@ -54,6 +60,19 @@ def load(r):
 def data_cells(predicate):
     return [(n, rs) for n, rs in cells.items() if predicate(n) and rs[0]["load"]["rate_hz"] > 0]
 
+
+if runs_of is not None:
+    print("| run | delivery % | p50 ms | p99 ms | max ms | server CPU | generator CPU | send lateness p99 ms | server waited for CPU ms | generator waited ms | host steal s | kernel UDP drops | gb |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for i, r in enumerate(cells.get(runs_of, [])):
+        one = [r]
+        print(
+            f"| {i + 1} | {spread(one, 'delivery.ratio', 3, 100)} | {spread(one, 'latency_ms.p50', 3)} | {spread(one, 'latency_ms.p99', 3)} "
+            f"| {spread(one, 'latency_ms.max', 3)} | {spread(one, 'server.utilization')} | {spread(one, 'generator.utilization')} "
+            f"| {spread(one, 'sends.lateness_ms.p99')} | {spread(one, 'server.run_delay_ms', 0)} | {spread(one, 'generator.run_delay_ms', 0)} "
+            f"| {spread(one, 'host_steal_s')} | {spread(one, 'delivery.kernel_udp_drops', 0)} | {'yes' if r.get('generator_bound') else ''} |"
+        )
+    sys.exit(0)
 
 standard = data_cells(lambda n: " c" not in n and not n.startswith("L"))
 if standard:

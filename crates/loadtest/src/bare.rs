@@ -173,10 +173,8 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
         .await
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let transport_frames: u64 = connections
-        .iter()
-        .map(|connection| connection.stats().frame_rx.datagram)
-        .sum();
+    let stats: Vec<quinn::ConnectionStats> = connections.iter().map(|c| c.stats()).collect();
+    let transport_frames: u64 = stats.iter().map(|s| s.frame_rx.datagram).sum();
     for connection in &connections {
         connection.close(0u32.into(), b"done");
     }
@@ -213,6 +211,8 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
             sdk_event_drops: sdk_drops,
             client_transport_drops: transport_frames.saturating_sub(tally.events() + sdk_drops),
             kernel_udp_drops: measured.kernel_udp_drops,
+            client_udp_rx: stats.iter().map(|s| s.udp_rx.datagrams).sum(),
+            client_udp_tx: stats.iter().map(|s| s.udp_tx.datagrams).sum(),
         },
         sends: measured.sends,
         latency_ms: Quantiles::of(&tally.latency),

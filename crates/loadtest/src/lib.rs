@@ -333,10 +333,14 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     let progress = Progress::start(config.progress, "teardown", sessions.len());
     let mut tally = Tally::default();
     let (mut sdk_drops, mut transport_frames) = (0u64, 0u64);
+    let (mut udp_rx, mut udp_tx) = (0u64, 0u64);
     let server_end_sample = config.server_pid.and_then(procstat::sample);
     for session in sessions {
         sdk_drops += session.client.dropped_datagrams();
-        transport_frames += session.client.transport_stats().frame_rx.datagram;
+        let stats = session.client.transport_stats();
+        transport_frames += stats.frame_rx.datagram;
+        udp_rx += stats.udp_rx.datagrams;
+        udp_tx += stats.udp_tx.datagrams;
         drop(session.client);
         if let Ok(own) = session.reader.await {
             tally.merge(&own);
@@ -373,6 +377,8 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
             transport_frames.saturating_sub(events_seen + sdk_drops)
         },
         kernel_udp_drops: measured.kernel_udp_drops,
+        client_udp_rx: udp_rx,
+        client_udp_tx: udp_tx,
     };
     let server_cpu_per_delivered = measured
         .server

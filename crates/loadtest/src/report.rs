@@ -89,6 +89,11 @@ pub struct Delivery {
     /// Datagrams the host's kernel dropped for a full UDP receive buffer,
     /// any socket, over the window.
     pub kernel_udp_drops: Option<u64>,
+    /// UDP packets the generator's connections received and sent, whole
+    /// run: with `received`, how many messages each packet carried, and how
+    /// many packets were acknowledgements and keep-alives.
+    pub client_udp_rx: u64,
+    pub client_udp_tx: u64,
 }
 
 /// One process over the measured window.
@@ -280,6 +285,11 @@ impl Report {
             d.sdk_event_drops,
             d.client_transport_drops,
             d.kernel_udp_drops.map_or("n/a".to_string(), |n| n.to_string())
+        );
+        let _ = writeln!(
+            out,
+            "client UDP packets: {} received, {} sent (whole run)",
+            d.client_udp_rx, d.client_udp_tx
         );
         let c = &self.control;
         let _ = writeln!(
