@@ -6,7 +6,10 @@
 use super::grace;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
-use super::session::{write_outbox, Outbound, Queued, ResumeRefusal, SessionLink, SessionRef};
+use super::session::{
+    outbox, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal, SessionLink,
+    SessionRef,
+};
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
@@ -20,7 +23,6 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument;
 
@@ -118,7 +120,7 @@ struct Admitted {
     session: SessionRef,
     generation: u64,
     backlog: Vec<Outbound>,
-    outbox: mpsc::Receiver<Queued>,
+    outbox: OutboxReceiver,
 }
 
 /// Starts the session's writer and datagram tasks, and returns the control
@@ -205,7 +207,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
         Ok(Ok(false)) | Ok(Err(ReadFrameError::Read(_))) => return None,
         Ok(Err(e)) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
     };
-    let (outbox_tx, outbox_rx) = mpsc::channel(shared.config.outbox_capacity);
+    let (outbox_tx, outbox_rx) = outbox(shared.config.outbox_capacity);
     let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
     match opened {
         Ok((welcome, session, generation, backlog)) => {
@@ -243,7 +245,7 @@ fn open_session(
     shared: &Arc<Shared>,
     connection: &Connection,
     hello: Hello,
-    outbox: mpsc::Sender<Queued>,
+    outbox: OutboxSender,
 ) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
