@@ -7,8 +7,8 @@ use super::grace;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
 use super::session::{
-    outbox, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal, SessionLink,
-    SessionRef,
+    outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
+    SessionLink, SessionRef,
 };
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
@@ -405,6 +405,8 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
     let mut command_limit = RateLimit::new(shared.config.command_rate, Instant::now());
     let mut data_limit = RateLimit::new(shared.config.data_rate, Instant::now());
     loop {
+        // Before waiting: what a large frame needed is not kept while idle.
+        release_if_large(&mut body);
         match read_frame(recv, &mut body).await {
             Ok(true) => {}
             // The client finished its side: a clean goodbye.

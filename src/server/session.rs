@@ -445,6 +445,21 @@ impl Link for SessionRef {
     }
 }
 
+/// Largest frame buffer a session keeps between frames. Commands and events
+/// are mostly well under it; a buffer grown past it (a burst of events, a
+/// snapshot, a large reliable payload) is given back once used. Otherwise a
+/// session that was busy once keeps its high-water mark for the rest of its
+/// life, and one frame from a client pins up to `MAX_FRAME_SIZE` (128 KiB)
+/// of the server's memory for as long as it stays connected.
+pub(crate) const KEPT_BUFFER_BYTES: usize = 2 * 1024;
+
+/// Drops `buf`'s allocation when it has grown past [`KEPT_BUFFER_BYTES`].
+pub(crate) fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEPT_BUFFER_BYTES {
+        *buf = Vec::new();
+    }
+}
+
 /// Writes `backlog` (replayed events), then drains the outbox onto the
 /// control stream. Whatever is queued is coalesced into one write.
 pub(crate) async fn write_outbox(
@@ -458,6 +473,7 @@ pub(crate) async fn write_outbox(
     let mut backlog = backlog.into_iter();
     loop {
         buf.clear();
+        release_if_large(&mut buf);
         for message in backlog.by_ref() {
             encode_or_log(message, &mut buf);
             if buf.len() >= BATCH_BYTES {
@@ -551,6 +567,16 @@ mod tests {
         for id in 4..10 {
             sender.try_send(message(id)).unwrap();
         }
+    }
+
+    #[test]
+    fn only_a_large_buffer_is_released() {
+        let mut small = Vec::with_capacity(KEPT_BUFFER_BYTES);
+        release_if_large(&mut small);
+        assert_eq!(small.capacity(), KEPT_BUFFER_BYTES);
+        let mut large = vec![0u8; KEPT_BUFFER_BYTES + 1];
+        release_if_large(&mut large);
+        assert_eq!(large.capacity(), 0);
     }
 
     #[test]
