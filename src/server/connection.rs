@@ -6,7 +6,10 @@
 use super::grace;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
-use super::session::{write_outbox, Outbound, Queued, ResumeRefusal, SessionLink, SessionRef};
+use super::session::{
+    outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
+    SessionLink, SessionRef,
+};
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
@@ -16,10 +19,10 @@ use crate::protocol::{
 };
 use crate::wire::{read_frame, write_frame, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tracing::Instrument;
 
@@ -39,20 +42,43 @@ impl Drop for HandshakeSlot<'_> {
     }
 }
 
-pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
+/// Serves one connection for its whole life.
+///
+/// Not an `async fn`: its result lives as long as the session (a task sized
+/// for it), and a task's allocation is sized for the largest state its future
+/// ever holds. The handshakes' state (QUIC's, then Hello's) is that largest
+/// one by far, so it lives in its own box, freed once the session runs: an
+/// idle session keeps only the small state of its loops.
+pub(crate) fn serve(
+    shared: Arc<Shared>,
+    incoming: quinn::Incoming,
+) -> impl Future<Output = ()> + Send + 'static {
+    let opening = Box::pin(open(shared.clone(), incoming));
+    async move {
+        if let Some((connection, admitted, span)) = opening.await {
+            run_session(shared, connection, admitted, span).await;
+        }
+    }
+}
+
+/// The QUIC handshake, then Hello; `None` when either fails.
+async fn open(
+    shared: Arc<Shared>,
+    incoming: quinn::Incoming,
+) -> Option<(Connection, Admitted, tracing::Span)> {
     let remote = incoming.remote_address();
     let slot = HandshakeSlot::take(&shared);
-    let handshake = timeout(shared.config.hello_timeout, incoming).await;
+    let handshake_result = timeout(shared.config.hello_timeout, incoming).await;
     drop(slot);
-    let connection = match handshake {
+    let connection = match handshake_result {
         Ok(Ok(connection)) => connection,
         Ok(Err(error)) => {
             tracing::debug!(%remote, %error, "handshake failed");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%remote, "handshake timed out");
-            return;
+            return None;
         }
     };
     let span = tracing::info_span!(
@@ -61,7 +87,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
         session = tracing::field::Empty,
         user = tracing::field::Empty
     );
-    run_session(shared, connection).instrument(span).await;
+    let admitted = handshake(&shared, &connection)
+        .instrument(span.clone())
+        .await?;
+    Some((connection, admitted, span))
 }
 
 /// The server is at `max_sessions`: finish the handshake only to say why,
@@ -91,13 +120,18 @@ struct Admitted {
     session: SessionRef,
     generation: u64,
     backlog: Vec<Outbound>,
-    outbox: mpsc::Receiver<Queued>,
+    outbox: OutboxReceiver,
 }
 
-async fn run_session(shared: Arc<Shared>, connection: Connection) {
-    let Some(admitted) = handshake(&shared, &connection).await else {
-        return;
-    };
+/// Starts the session's writer and datagram tasks, and returns the control
+/// loop, which decides how the session ends (as in `serve`, what the
+/// returned future keeps is only what the session needs while it runs).
+fn run_session(
+    shared: Arc<Shared>,
+    connection: Connection,
+    admitted: Admitted,
+    span: tracing::Span,
+) -> impl Future<Output = ()> + Send + 'static {
     let Admitted {
         send,
         mut recv,
@@ -106,33 +140,35 @@ async fn run_session(shared: Arc<Shared>, connection: Connection) {
         backlog,
         outbox,
     } = admitted;
-    let span = tracing::Span::current();
     span.record("session", tracing::field::display(session.session_id()));
     span.record("user", tracing::field::display(&session.presence.user_id));
 
-    let writer = tokio::spawn(write_outbox(send, backlog, outbox).in_current_span());
+    let writer = tokio::spawn(write_outbox(send, backlog, outbox).instrument(span.clone()));
     let datagrams = tokio::spawn(
-        datagram_loop(shared.clone(), session.clone(), connection.clone()).in_current_span(),
+        datagram_loop(shared.clone(), session.clone(), connection.clone()).instrument(span.clone()),
     );
 
-    let ending = control_loop(&shared, &session, &mut recv).await;
-    datagrams.abort();
-    match ending {
-        Ending::Goodbye | Ending::Violation => {
-            connection.close((CloseCode::Normal as u32).into(), b"session ended");
-            if session.end(generation, false) {
-                grace::finish(&shared, &session);
-                tracing::info!("session ended");
+    async move {
+        let ending = control_loop(&shared, &session, &mut recv).await;
+        datagrams.abort();
+        match ending {
+            Ending::Goodbye | Ending::Violation => {
+                connection.close((CloseCode::Normal as u32).into(), b"session ended");
+                if session.end(generation, false) {
+                    grace::finish(&shared, &session);
+                    tracing::info!("session ended");
+                }
+            }
+            Ending::Lost => {
+                if session.detach(generation) {
+                    grace::connection_lost(&shared, &session, generation);
+                }
             }
         }
-        Ending::Lost => {
-            if session.detach(generation) {
-                grace::connection_lost(&shared, &session, generation);
-            }
-        }
+        let _ = connection.closed().await;
+        writer.abort();
     }
-    let _ = connection.closed().await;
-    writer.abort();
+    .instrument(span)
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
@@ -171,7 +207,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
         Ok(Ok(false)) | Ok(Err(ReadFrameError::Read(_))) => return None,
         Ok(Err(e)) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
     };
-    let (outbox_tx, outbox_rx) = mpsc::channel(shared.config.outbox_capacity);
+    let (outbox_tx, outbox_rx) = outbox(shared.config.outbox_capacity);
     let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
     match opened {
         Ok((welcome, session, generation, backlog)) => {
@@ -209,7 +245,7 @@ fn open_session(
     shared: &Arc<Shared>,
     connection: &Connection,
     hello: Hello,
-    outbox: mpsc::Sender<Queued>,
+    outbox: OutboxSender,
 ) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
@@ -369,6 +405,8 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
     let mut command_limit = RateLimit::new(shared.config.command_rate, Instant::now());
     let mut data_limit = RateLimit::new(shared.config.data_rate, Instant::now());
     loop {
+        // Before waiting: what a large frame needed is not kept while idle.
+        release_if_large(&mut body);
         match read_frame(recv, &mut body).await {
             Ok(true) => {}
             // The client finished its side: a clean goodbye.

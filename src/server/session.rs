@@ -11,13 +11,134 @@ use bytes::Bytes;
 use quinn::{Connection, SendStream};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// A queued outbound message. Boxed so that each session's channel
-/// reserves 8-byte slots rather than 184-byte ones: it matters with tens of
-/// thousands of mostly idle sessions.
+/// A queued outbound message. Boxed so that a session's queue holds 8-byte
+/// slots rather than 184-byte ones.
 pub(crate) type Queued = Box<Outbound>;
+
+/// One connection's outbox: the party logic queues control messages without
+/// blocking, the connection's writer drains them in order.
+///
+/// Not a tokio mpsc channel: a bounded one allocates about 800 bytes when it
+/// is made (a cache-padded channel and a first block of 32 slots), for every
+/// session, idle or not. This queue allocates nothing until a message waits.
+pub(crate) fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
+    let shared = Arc::new(Outbox {
+        state: Mutex::new(OutboxState {
+            queue: VecDeque::new(),
+            sender_gone: false,
+            receiver_gone: false,
+        }),
+        ready: Notify::new(),
+        capacity,
+    });
+    (OutboxSender(shared.clone()), OutboxReceiver(shared))
+}
+
+struct Outbox {
+    state: Mutex<OutboxState>,
+    /// Signalled on every message and when the sender goes; one waiter.
+    ready: Notify,
+    capacity: usize,
+}
+
+struct OutboxState {
+    queue: VecDeque<Queued>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+/// After a burst, a queue this large is given back once drained.
+const OUTBOX_KEPT_SLOTS: usize = 64;
+
+/// The outbox is full: the writer has fallen `capacity` messages behind.
+#[derive(Debug)]
+pub(crate) struct OutboxFull;
+
+/// The party logic's end of an outbox. Dropping it closes the outbox: the
+/// writer sends what is queued, then finishes the stream.
+pub(crate) struct OutboxSender(Arc<Outbox>);
+
+impl OutboxSender {
+    /// Queues `message`, or refuses it when the outbox is full. Once the
+    /// writer is gone, messages are dropped: nobody will send them.
+    pub(crate) fn try_send(&self, message: Queued) -> Result<(), OutboxFull> {
+        let mut state = lock(&self.0.state);
+        if state.receiver_gone {
+            return Ok(());
+        }
+        if state.queue.len() >= self.0.capacity {
+            return Err(OutboxFull);
+        }
+        state.queue.push_back(message);
+        drop(state);
+        self.0.ready.notify_one();
+        Ok(())
+    }
+}
+
+impl Drop for OutboxSender {
+    fn drop(&mut self) {
+        lock(&self.0.state).sender_gone = true;
+        self.0.ready.notify_one();
+    }
+}
+
+impl std::fmt::Debug for OutboxSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxSender")
+            .field("queued", &lock(&self.0.state).queue.len())
+            .finish()
+    }
+}
+
+/// The writer's end of an outbox.
+pub(crate) struct OutboxReceiver(Arc<Outbox>);
+
+impl OutboxReceiver {
+    /// The next message; `None` once the sender is gone and all is drained.
+    pub(crate) async fn recv(&mut self) -> Option<Queued> {
+        loop {
+            // Made before looking, so a message queued in between still
+            // wakes it (`notify_one` leaves a permit when nobody waits).
+            let notified = self.0.ready.notified();
+            {
+                let mut state = lock(&self.0.state);
+                if let Some(message) = self.pop(&mut state) {
+                    return Some(message);
+                }
+                if state.sender_gone {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The next message if one is queued now.
+    pub(crate) fn try_recv(&mut self) -> Option<Queued> {
+        let mut state = lock(&self.0.state);
+        self.pop(&mut state)
+    }
+
+    fn pop(&self, state: &mut OutboxState) -> Option<Queued> {
+        let message = state.queue.pop_front();
+        if state.queue.is_empty() && state.queue.capacity() > OUTBOX_KEPT_SLOTS {
+            state.queue = VecDeque::new();
+        }
+        message
+    }
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0.state);
+        state.receiver_gone = true;
+        state.queue.clear();
+    }
+}
 
 /// What goes out on a session's control stream, in order.
 #[derive(Debug)]
@@ -66,7 +187,7 @@ pub(crate) struct Attached {
 #[derive(Debug)]
 struct SessionState {
     /// `Some` while a connection carries the session.
-    outbox: Option<mpsc::Sender<Queued>>,
+    outbox: Option<OutboxSender>,
     /// Counts attachments, so a stale connection task cannot detach a newer one.
     generation: u64,
     next_event_seq: u64,
@@ -144,7 +265,7 @@ impl SessionLink {
     pub(crate) fn attach(
         &self,
         connection: Connection,
-        outbox: mpsc::Sender<Queued>,
+        outbox: OutboxSender,
         resume: Option<(Uuid, u64)>,
     ) -> Result<Attached, ResumeRefusal> {
         let mut state = lock(&self.state);
@@ -256,9 +377,7 @@ impl SessionLink {
             state.log.push_back((seq, event.clone()));
         }
         if let Some(outbox) = &state.outbox {
-            if let Err(mpsc::error::TrySendError::Full(_)) =
-                outbox.try_send(Box::new(Outbound::Event { seq, event }))
-            {
+            if let Err(OutboxFull) = outbox.try_send(Box::new(Outbound::Event { seq, event })) {
                 drop(state);
                 self.close_for_slow_consumer();
             }
@@ -270,7 +389,7 @@ impl SessionLink {
     pub(crate) fn push(&self, message: Outbound) {
         let state = lock(&self.state);
         if let Some(outbox) = &state.outbox {
-            if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(Box::new(message)) {
+            if let Err(OutboxFull) = outbox.try_send(Box::new(message)) {
                 drop(state);
                 self.close_for_slow_consumer();
             }
@@ -360,12 +479,27 @@ impl Link for SessionRef {
     }
 }
 
+/// Largest frame buffer a session keeps between frames. Commands and events
+/// are mostly well under it; a buffer grown past it (a burst of events, a
+/// snapshot, a large reliable payload) is given back once used. Otherwise a
+/// session that was busy once keeps its high-water mark for the rest of its
+/// life, and one frame from a client pins up to `MAX_FRAME_SIZE` (128 KiB)
+/// of the server's memory for as long as it stays connected.
+pub(crate) const KEPT_BUFFER_BYTES: usize = 2 * 1024;
+
+/// Drops `buf`'s allocation when it has grown past [`KEPT_BUFFER_BYTES`].
+pub(crate) fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEPT_BUFFER_BYTES {
+        *buf = Vec::new();
+    }
+}
+
 /// Writes `backlog` (replayed events), then drains the outbox onto the
 /// control stream. Whatever is queued is coalesced into one write.
 pub(crate) async fn write_outbox(
     mut send: SendStream,
     backlog: Vec<Outbound>,
-    mut outbox: mpsc::Receiver<Queued>,
+    mut outbox: OutboxReceiver,
 ) {
     const BATCH_BYTES: usize = 64 * 1024;
     // Grows on first use: an idle session should cost as little as possible.
@@ -373,6 +507,7 @@ pub(crate) async fn write_outbox(
     let mut backlog = backlog.into_iter();
     loop {
         buf.clear();
+        release_if_large(&mut buf);
         for message in backlog.by_ref() {
             encode_or_log(message, &mut buf);
             if buf.len() >= BATCH_BYTES {
@@ -387,7 +522,7 @@ pub(crate) async fn write_outbox(
             while let Some(message) = next.take() {
                 encode_or_log(*message, &mut buf);
                 if buf.len() < BATCH_BYTES {
-                    next = outbox.try_recv().ok();
+                    next = outbox.try_recv();
                 }
             }
         }
@@ -403,5 +538,88 @@ fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
         // Only a message above the frame limit can fail: a bug in a limit
         // check, not the client's fault. Log it and go on.
         tracing::error!(%error, "could not encode an outgoing frame");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+
+    fn message(id: u32) -> Queued {
+        Box::new(Outbound::Response {
+            id,
+            result: Err(ErrorBody::new(ErrorCode::InvalidArgument, "test")),
+        })
+    }
+
+    fn id_of(message: Option<Queued>) -> Option<u32> {
+        match message.as_deref()? {
+            Outbound::Response { id, .. } => Some(*id),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_keeps_order_and_ends_after_the_sender_goes() {
+        let (sender, mut receiver) = outbox(8);
+        for id in 1..=3 {
+            sender.try_send(message(id)).unwrap();
+        }
+        drop(sender);
+        assert_eq!(id_of(receiver.recv().await).unwrap(), 1);
+        assert_eq!(id_of(receiver.try_recv()).unwrap(), 2);
+        assert_eq!(id_of(receiver.recv().await).unwrap(), 3);
+        assert!(receiver.recv().await.is_none(), "closed once drained");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_writer_wakes_for_a_message_and_for_the_close() {
+        let (sender, mut receiver) = outbox(8);
+        let writer = tokio::spawn(async move {
+            let first = id_of(receiver.recv().await);
+            let second = id_of(receiver.recv().await);
+            (first, second)
+        });
+        tokio::task::yield_now().await;
+        sender.try_send(message(7)).unwrap();
+        tokio::task::yield_now().await;
+        drop(sender);
+        assert_eq!(writer.await.unwrap(), (Some(7), None));
+    }
+
+    #[test]
+    fn a_full_outbox_refuses_and_a_gone_writer_drops_silently() {
+        let (sender, mut receiver) = outbox(2);
+        sender.try_send(message(1)).unwrap();
+        sender.try_send(message(2)).unwrap();
+        assert!(sender.try_send(message(3)).is_err(), "full at capacity");
+        assert_eq!(id_of(receiver.try_recv()).unwrap(), 1);
+        sender.try_send(message(3)).unwrap();
+        drop(receiver);
+        // Nobody will send it, so it is not a slow consumer either.
+        for id in 4..10 {
+            sender.try_send(message(id)).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_a_large_buffer_is_released() {
+        let mut small = Vec::with_capacity(KEPT_BUFFER_BYTES);
+        release_if_large(&mut small);
+        assert_eq!(small.capacity(), KEPT_BUFFER_BYTES);
+        let mut large = vec![0u8; KEPT_BUFFER_BYTES + 1];
+        release_if_large(&mut large);
+        assert_eq!(large.capacity(), 0);
+    }
+
+    #[test]
+    fn a_drained_outbox_gives_back_a_burst_s_memory() {
+        let (sender, mut receiver) = outbox(1024);
+        for id in 0..500 {
+            sender.try_send(message(id)).unwrap();
+        }
+        while receiver.try_recv().is_some() {}
+        assert_eq!(lock(&sender.0.state).queue.capacity(), 0);
     }
 }
