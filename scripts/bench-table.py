@@ -103,14 +103,10 @@ coalesce = data_cells(lambda n: " c" in n)
 if coalesce:
     print("| cell | --coalesce-us | runs | delivery % | p50 ms | p99 ms | server µs / delivered | server CPU (of its core) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    rows = [(n.split(" c")[0], 0, rs) for n, rs in standard] + [
-        (n.split(" c")[0], int(n.split(" c")[1]), rs) for n, rs in coalesce
-    ]
-    order = [n for n, _ in standard]
+    rows = [(n.split(" c")[0], int(n.split(" c")[1]), rs) for n, rs in coalesce]
+    order = ["S", "M", "1x64@20", "1x128@10", "W"]
     rows.sort(key=lambda row: (order.index(row[0]) if row[0] in order else 99, row[1]))
     for base, us, rs in rows:
-        if base == "M":
-            continue
         print(
             f"| {base} | {us} | {bound(rs)} | {spread(rs, 'delivery.ratio', 3, 100)} | {spread(rs, 'latency_ms.p50', 3)} "
             f"| {spread(rs, 'latency_ms.p99', 3)} | {spread(rs, 'server_figures.cpu_per_delivered_us')} | {spread(rs, 'server.utilization', 2)} |"

@@ -406,7 +406,10 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         server_figures: ServerFigures {
             cpu_per_delivered_us: server_cpu_per_delivered,
             peak_rss_bytes: server_end_sample.map(|s| s.peak_rss_bytes),
-            rss_per_session_bytes: match (server_start, server_connected) {
+            // At the window's end: quinn grows some per-connection queues
+            // only after a connection has lived a while (~20 s), so a
+            // sample right after connecting reads low.
+            rss_per_session_bytes: match (server_start, window.end.server.or(server_connected)) {
                 (Some(a), Some(b)) => {
                     let connected = (sessions_wanted - connect_failures).max(1) as u64;
                     Some(b.rss_bytes.saturating_sub(a.rss_bytes) / connected)

@@ -113,7 +113,8 @@ pub struct ServerFigures {
     /// Server CPU over the window / messages delivered in it.
     pub cpu_per_delivered_us: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
-    /// (RSS after connecting − before) / sessions connected.
+    /// (RSS at the end of the measured window − before connecting) /
+    /// sessions connected.
     pub rss_per_session_bytes: Option<u64>,
 }
 
