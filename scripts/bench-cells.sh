@@ -8,7 +8,7 @@
 #
 #   scripts/bench-cells.sh                 # every group below
 #   scripts/bench-cells.sh standard        # only some groups:
-#                                          # standard coalesce sweep idle handshake form
+#                                          # standard coalesce sweep idle handshake form stall
 # Nothing else should run on the machine meanwhile: the generator reports
 # its own CPU, its tick lateness and missed ticks, and the host's steal
 # time, and flags a run it bounded.
@@ -76,6 +76,14 @@ for group in $GROUPS_WANTED; do
       for rate in 500 1000 2000; do
         cell "H$rate" --idle-sessions 2000 --rate 0 --duration 1 --connect-rate "$rate"
       done
+      ;;
+    stall)
+      # Cell M with a busy loop sharing the server's core: what CPU
+      # contention does to the tail, and how run delay shows it.
+      taskset -c 0 sh -c 'while :; do :; done' &
+      hog=$!
+      cell "M+hog" --parties 250 $data
+      kill "$hog"
       ;;
     form)
       # One party of 4 on an idle server: create, then three joins at once.

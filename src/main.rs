@@ -145,7 +145,8 @@ struct ServeArgs {
     /// Microseconds a recipient's party datagrams may wait so that those
     /// sent within the window leave in one packet (less server CPU per
     /// delivery, up to that much more latency); 0 sends each at once.
-    #[arg(long, env = "PARTYLINE_COALESCE_US", default_value_t = 0)]
+    /// The default keeps a party of 4's p99 under 1 ms (BENCHMARKS.md).
+    #[arg(long, env = "PARTYLINE_COALESCE_US", default_value_t = 500)]
     coalesce_us: u64,
 }
 
