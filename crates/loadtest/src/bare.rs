@@ -12,7 +12,7 @@
 //! connection handing decoded data through a bounded queue to a consumer)
 //! and the same accounting.
 
-use super::{window, BareFigures, Delivery, Quantiles, SOCKET_BUFFER};
+use super::{window, BareFigures, Quantiles, SOCKET_BUFFER};
 use crate::measure::{Clock, Tally};
 use bytes::Bytes;
 use partyline::server::{bind_endpoint, quinn_server_config, ServerConfig, ServerError};
@@ -202,18 +202,17 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
     let generator_bound =
         super::report::generator_bound(&measured.sends, measured.generator.as_ref());
     Ok(BareFigures {
-        delivery: Delivery {
+        delivery: super::delivery(
+            &tally,
             expected,
-            received: tally.received,
-            ratio: (expected > 0).then(|| tally.received as f64 / expected as f64),
-            duplicates: tally.duplicates,
-            reordered: tally.reordered,
-            sdk_event_drops: sdk_drops,
-            client_transport_drops: transport_frames.saturating_sub(tally.events() + sdk_drops),
-            kernel_udp_drops: measured.kernel_udp_drops,
-            client_udp_rx: stats.iter().map(|s| s.udp_rx.datagrams).sum(),
-            client_udp_tx: stats.iter().map(|s| s.udp_tx.datagrams).sum(),
-        },
+            super::ClientCounts {
+                sdk_drops,
+                transport_frames,
+                udp_rx: stats.iter().map(|s| s.udp_rx.datagrams).sum(),
+                udp_tx: stats.iter().map(|s| s.udp_tx.datagrams).sum(),
+            },
+            measured.kernel_udp_drops,
+        ),
         sends: measured.sends,
         latency_ms: Quantiles::of(&tally.latency),
         cpu_per_delivered_us: measured

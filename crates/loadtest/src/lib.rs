@@ -363,23 +363,17 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     sends.sent = sends.sent.saturating_sub(refused_later);
     sends.failed += refused_later;
     let expected = sends.sent * config.party_size.saturating_sub(1) as u64;
-    let events_seen = tally.events();
-    let delivery = Delivery {
+    let delivery = delivery(
+        &tally,
         expected,
-        received: tally.received,
-        ratio: (expected > 0).then(|| tally.received as f64 / expected as f64),
-        duplicates: tally.duplicates,
-        reordered: tally.reordered,
-        sdk_event_drops: sdk_drops,
-        client_transport_drops: if config.reliable {
-            0
-        } else {
-            transport_frames.saturating_sub(events_seen + sdk_drops)
+        ClientCounts {
+            sdk_drops,
+            transport_frames,
+            udp_rx,
+            udp_tx,
         },
-        kernel_udp_drops: measured.kernel_udp_drops,
-        client_udp_rx: udp_rx,
-        client_udp_tx: udp_tx,
-    };
+        measured.kernel_udp_drops,
+    );
     let server_cpu_per_delivered = measured
         .server
         .filter(|_| tally.received > 0)
@@ -421,9 +415,63 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         host_steal_s: measured.steal_s,
         generator_bound,
         bare: None,
+        late_timeline: late_timeline(&tally, table.warm_end_ns),
         transport_ratio: None,
         latency: tally.latency,
     })
+}
+
+/// The 20 worst 100 ms slices of late messages, in time order, as (ms
+/// into the measured window, count).
+fn late_timeline(tally: &Tally, window_start_ns: u64) -> Vec<(u64, u64)> {
+    let mut slices: Vec<(u64, u64)> = tally
+        .late_by_bucket
+        .iter()
+        .map(|(bucket, count)| {
+            let start_ns = bucket * measure::LATE_BUCKET_NS;
+            (start_ns.saturating_sub(window_start_ns) / 1_000_000, *count)
+        })
+        .collect();
+    slices.sort_by_key(|slice| std::cmp::Reverse(slice.1));
+    slices.truncate(20);
+    slices.sort();
+    slices
+}
+
+/// What the client side counted over a whole run.
+pub(crate) struct ClientCounts {
+    /// Data dropped in the SDK's (or the bare path's) bounded queue.
+    pub sdk_drops: u64,
+    /// DATAGRAM frames the clients' QUIC stacks received.
+    pub transport_frames: u64,
+    pub udp_rx: u64,
+    pub udp_tx: u64,
+}
+
+/// The delivery figures of a run: what arrived of `expected`, and where the
+/// rest was lost.
+pub(crate) fn delivery(
+    tally: &Tally,
+    expected: u64,
+    clients: ClientCounts,
+    kernel_udp_drops: Option<u64>,
+) -> Delivery {
+    Delivery {
+        expected,
+        received: tally.received,
+        ratio: (expected > 0).then(|| tally.received as f64 / expected as f64),
+        duplicates: tally.duplicates,
+        reordered: tally.reordered,
+        sdk_event_drops: clients.sdk_drops,
+        // Frames that reached QUIC but never the reader (reliable runs
+        // receive no datagram frames: this is then 0).
+        client_transport_drops: clients
+            .transport_frames
+            .saturating_sub(tally.events() + clients.sdk_drops),
+        kernel_udp_drops,
+        client_udp_rx: clients.udp_rx,
+        client_udp_tx: clients.udp_tx,
+    }
 }
 
 /// Advances the progress bar once a second for `total`.

@@ -12,6 +12,10 @@ use std::time::Instant;
 
 /// Smallest payload: the stamp.
 pub const STAMP_LEN: usize = 16;
+/// A measured message slower than this is a late one, counted per
+/// `LATE_BUCKET_NS` of send time: when the tail happened, not only how long.
+pub const LATE_NS: u64 = 10_000_000;
+pub const LATE_BUCKET_NS: u64 = 100_000_000;
 const MEASURED: u32 = 1 << 31;
 
 /// The run's clock: payload timestamps are nanoseconds since `base`.
@@ -134,6 +138,8 @@ pub struct Tally {
     pub malformed: u64,
     /// Every message handed to `observe`.
     events: u64,
+    /// Late measured messages by 100 ms bucket of their send time.
+    pub late_by_bucket: HashMap<u64, u64>,
     senders: HashMap<u32, SeqWindow>,
 }
 
@@ -147,6 +153,7 @@ impl Default for Tally {
             reordered: 0,
             malformed: 0,
             events: 0,
+            late_by_bucket: HashMap::new(),
             senders: HashMap::new(),
         }
     }
@@ -173,8 +180,15 @@ impl Tally {
             Arrival::InOrder => {}
         }
         if stamp.measured {
-            record(&mut self.latency, now_ns.saturating_sub(stamp.sent_ns));
+            let latency = now_ns.saturating_sub(stamp.sent_ns);
+            record(&mut self.latency, latency);
             self.received += 1;
+            if latency > LATE_NS {
+                *self
+                    .late_by_bucket
+                    .entry(stamp.sent_ns / LATE_BUCKET_NS)
+                    .or_default() += 1;
+            }
         } else {
             self.warmup_received += 1;
         }
@@ -188,6 +202,9 @@ impl Tally {
         self.reordered += other.reordered;
         self.malformed += other.malformed;
         self.events += other.events;
+        for (bucket, count) in &other.late_by_bucket {
+            *self.late_by_bucket.entry(*bucket).or_default() += count;
+        }
     }
 
     /// Messages seen in all: measured, warm-up, duplicate or malformed.
@@ -247,6 +264,28 @@ mod tests {
         // Far behind the window: counted as reordered, not as new.
         tally.observe(&message(1, 5, true), 2_000);
         assert_eq!(tally.reordered, 2);
+    }
+
+    #[test]
+    fn late_messages_are_counted_by_slice_of_send_time() {
+        let mut tally = Tally::default();
+        // Sent at 1_000 ns: on time, then 20 ms late, twice; then one late
+        // message sent in the next slice.
+        tally.observe(&message(1, 1, true), 2_000);
+        tally.observe(&message(1, 2, true), 20_001_000);
+        tally.observe(&message(2, 1, true), 20_001_000);
+        let mut later = vec![0u8; 64];
+        Stamp {
+            sent_ns: LATE_BUCKET_NS + 5,
+            sender: 3,
+            measured: true,
+            seq: 1,
+        }
+        .write(&mut later);
+        tally.observe(&later, LATE_BUCKET_NS + 50_000_000);
+        let mut slices: Vec<(u64, u64)> = tally.late_by_bucket.into_iter().collect();
+        slices.sort();
+        assert_eq!(slices, [(0, 2), (1, 1)]);
     }
 
     #[test]

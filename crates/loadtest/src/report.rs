@@ -164,6 +164,10 @@ pub struct Report {
     /// when it did not.
     pub generator_bound: Vec<String>,
     pub bare: Option<BareFigures>,
+    /// When the late messages (over 10 ms) were sent: (ms into the
+    /// measured window, how many), the 20 worst 100 ms slices, in time
+    /// order. One slice means one stall; many mean a slow tail throughout.
+    pub late_timeline: Vec<(u64, u64)>,
     /// partyline's server CPU per delivered message / the bare relay's.
     pub transport_ratio: Option<f64>,
     #[serde(skip)]
@@ -351,6 +355,18 @@ impl Report {
                     "server CPU per delivered datagram, partyline / bare quinn relay: {ratio:.2}x"
                 );
             }
+        }
+        if !self.late_timeline.is_empty() {
+            let slices: Vec<String> = self
+                .late_timeline
+                .iter()
+                .map(|(ms, count)| format!("{ms} ms: {count}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "messages over 10 ms late, by 100 ms of send time into the window: {}",
+                slices.join(", ")
+            );
         }
         if !self.generator_bound.is_empty() {
             let _ = writeln!(
