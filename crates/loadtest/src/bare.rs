@@ -173,8 +173,10 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
         .await
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let stats: Vec<quinn::ConnectionStats> = connections.iter().map(|c| c.stats()).collect();
-    let transport_frames: u64 = stats.iter().map(|s| s.frame_rx.datagram).sum();
+    let mut clients = super::ClientCounts::default();
+    for connection in &connections {
+        clients.add(&connection.stats());
+    }
     for connection in &connections {
         connection.close(0u32.into(), b"done");
     }
@@ -198,21 +200,11 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
         load.generator_threads,
     );
     let expected = measured.sends.sent * load.group_size.saturating_sub(1).max(1) as u64;
-    let sdk_drops = dropped.load(Ordering::Relaxed);
+    clients.sdk_drops = dropped.load(Ordering::Relaxed);
     let generator_bound =
         super::report::generator_bound(&measured.sends, measured.generator.as_ref());
     Ok(BareFigures {
-        delivery: super::delivery(
-            &tally,
-            expected,
-            super::ClientCounts {
-                sdk_drops,
-                transport_frames,
-                udp_rx: stats.iter().map(|s| s.udp_rx.datagrams).sum(),
-                udp_tx: stats.iter().map(|s| s.udp_tx.datagrams).sum(),
-            },
-            measured.kernel_udp_drops,
-        ),
+        delivery: super::delivery(&tally, expected, clients, measured.kernel_udp_drops),
         sends: measured.sends,
         latency_ms: Quantiles::of(&tally.latency),
         cpu_per_delivered_us: measured

@@ -332,15 +332,11 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     // Phase 4: teardown.
     let progress = Progress::start(config.progress, "teardown", sessions.len());
     let mut tally = Tally::default();
-    let (mut sdk_drops, mut transport_frames) = (0u64, 0u64);
-    let (mut udp_rx, mut udp_tx) = (0u64, 0u64);
+    let mut clients = ClientCounts::default();
     let server_end_sample = config.server_pid.and_then(procstat::sample);
     for session in sessions {
-        sdk_drops += session.client.dropped_datagrams();
-        let stats = session.client.transport_stats();
-        transport_frames += stats.frame_rx.datagram;
-        udp_rx += stats.udp_rx.datagrams;
-        udp_tx += stats.udp_tx.datagrams;
+        clients.sdk_drops += session.client.dropped_datagrams();
+        clients.add(&session.client.transport_stats());
         drop(session.client);
         if let Ok(own) = session.reader.await {
             tally.merge(&own);
@@ -363,17 +359,7 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     sends.sent = sends.sent.saturating_sub(refused_later);
     sends.failed += refused_later;
     let expected = sends.sent * config.party_size.saturating_sub(1) as u64;
-    let delivery = delivery(
-        &tally,
-        expected,
-        ClientCounts {
-            sdk_drops,
-            transport_frames,
-            udp_rx,
-            udp_tx,
-        },
-        measured.kernel_udp_drops,
-    );
+    let delivery = delivery(&tally, expected, clients, measured.kernel_udp_drops);
     let server_cpu_per_delivered = measured
         .server
         .filter(|_| tally.received > 0)
@@ -439,6 +425,7 @@ fn late_timeline(tally: &Tally, window_start_ns: u64) -> Vec<(u64, u64)> {
 }
 
 /// What the client side counted over a whole run.
+#[derive(Default)]
 pub(crate) struct ClientCounts {
     /// Data dropped in the SDK's (or the bare path's) bounded queue.
     pub sdk_drops: u64,
@@ -446,6 +433,19 @@ pub(crate) struct ClientCounts {
     pub transport_frames: u64,
     pub udp_rx: u64,
     pub udp_tx: u64,
+    pub lost_packets: u64,
+    pub congestion_events: u64,
+}
+
+impl ClientCounts {
+    /// Adds one connection's QUIC statistics.
+    fn add(&mut self, stats: &quinn::ConnectionStats) {
+        self.transport_frames += stats.frame_rx.datagram;
+        self.udp_rx += stats.udp_rx.datagrams;
+        self.udp_tx += stats.udp_tx.datagrams;
+        self.lost_packets += stats.path.lost_packets;
+        self.congestion_events += stats.path.congestion_events;
+    }
 }
 
 /// The delivery figures of a run: what arrived of `expected`, and where the
@@ -471,6 +471,8 @@ pub(crate) fn delivery(
         kernel_udp_drops,
         client_udp_rx: clients.udp_rx,
         client_udp_tx: clients.udp_tx,
+        client_lost_packets: clients.lost_packets,
+        client_congestion_events: clients.congestion_events,
     }
 }
 

@@ -94,6 +94,10 @@ pub struct Delivery {
     /// many packets were acknowledgements and keep-alives.
     pub client_udp_rx: u64,
     pub client_udp_tx: u64,
+    /// Packets the clients' QUIC stacks declared lost, and the congestion
+    /// events that followed, whole run (client-to-server direction).
+    pub client_lost_packets: u64,
+    pub client_congestion_events: u64,
 }
 
 /// One process over the measured window.
@@ -293,8 +297,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "client UDP packets: {} received, {} sent (whole run)",
-            d.client_udp_rx, d.client_udp_tx
+            "client UDP packets: {} received, {} sent, {} declared lost, {} congestion events (whole run)",
+            d.client_udp_rx, d.client_udp_tx, d.client_lost_packets, d.client_congestion_events
         );
         let c = &self.control;
         let _ = writeln!(
