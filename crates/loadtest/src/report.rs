@@ -484,3 +484,58 @@ impl Report {
         svg
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generator(utilization: f64) -> ProcessFigures {
+        ProcessFigures {
+            cpu_s: utilization * 20.0,
+            utilization,
+            threads: 1,
+            run_delay_ms: 0.0,
+        }
+    }
+
+    fn sends(missed: u64, lateness_p99: f64) -> Sends {
+        Sends {
+            offered: 100_000,
+            sent: 100_000 - missed,
+            missed,
+            lateness_ms: Some(Quantiles {
+                p50: 0.01,
+                p90: 0.05,
+                p99: lateness_p99,
+                p999: lateness_p99,
+                max: lateness_p99,
+            }),
+            ..Sends::default()
+        }
+    }
+
+    #[test]
+    fn a_run_within_every_limit_is_not_generator_bound() {
+        assert!(generator_bound(&sends(100, 1.0), Some(&generator(0.89))).is_empty());
+    }
+
+    #[test]
+    fn each_limit_alone_flags_a_run_and_says_why() {
+        let busy = generator_bound(&sends(0, 0.1), Some(&generator(0.9)));
+        assert_eq!(busy.len(), 1);
+        assert!(busy[0].contains("90%"), "{busy:?}");
+        let missing = generator_bound(&sends(101, 0.1), Some(&generator(0.5)));
+        assert_eq!(missing.len(), 1);
+        assert!(
+            missing[0].contains("101 of 100000 ticks missed"),
+            "{missing:?}"
+        );
+        let late = generator_bound(&sends(0, 1.01), None);
+        assert_eq!(late.len(), 1);
+        assert!(late[0].contains("lateness"), "{late:?}");
+        assert_eq!(
+            generator_bound(&sends(500, 3.0), Some(&generator(1.0))).len(),
+            3
+        );
+    }
+}
