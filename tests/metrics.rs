@@ -75,3 +75,59 @@ async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
     assert_eq!(value(&text, "partyline_coalesce_dropped_total "), 0);
     assert_eq!(value(&text, "partyline_coalesce_batches_total "), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_counters_sum_live_connections_and_keep_those_that_ended() {
+    let server = start_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let addr = server.metrics.expect("metrics address");
+    let (ana, _ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    for _ in 0..3 {
+        ana.send_data(party, 1, b"hello").unwrap();
+        assert!(matches!(next(&mut bob_events).await, Event::Data(_)));
+    }
+    let before = tokio::task::spawn_blocking(move || scrape(addr))
+        .await
+        .unwrap();
+    let frames = value(&before, "partyline_transport_datagram_frames_sent_total ");
+    assert_eq!(
+        frames,
+        value(&before, "partyline_transport_datagrams_handed_total "),
+        "every datagram handed to quinn went out as a DATAGRAM frame"
+    );
+    assert_eq!(frames, 3);
+    assert_eq!(value(&before, "partyline_transport_packets_lost_total "), 0);
+    assert_eq!(value(&before, "partyline_transport_connections "), 2);
+    let sent_before = value(&before, "partyline_transport_packets_sent_total ");
+    // Handshakes, replies and three datagrams: well over one packet each way.
+    assert!(sent_before >= 6, "{sent_before}");
+    assert!(
+        value(
+            &before,
+            "partyline_transport_udp_datagrams_total{direction=\"in\"}"
+        ) >= 6
+    );
+
+    bob.close().await;
+    let after = loop {
+        let text = tokio::task::spawn_blocking(move || scrape(addr))
+            .await
+            .unwrap();
+        if value(&text, "partyline_transport_connections ") == 1 {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    // Bob's connection is gone from the live set; its figures stayed.
+    assert_eq!(
+        value(&after, "partyline_transport_datagram_frames_sent_total "),
+        3
+    );
+    assert!(value(&after, "partyline_transport_packets_sent_total ") >= sent_before);
+}

@@ -56,6 +56,7 @@ pub(crate) fn serve(
     let opening = Box::pin(open(shared.clone(), incoming));
     async move {
         if let Some((connection, admitted, span)) = opening.await {
+            let _tracked = shared.metrics.transport.track(&connection);
             run_session(shared, connection, admitted, span).await;
         }
     }

@@ -2,9 +2,10 @@
 //! Relaxed atomics: a counter costs one uncontended add on the hot path.
 
 use super::Shared;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -31,6 +32,95 @@ pub(crate) struct Metrics {
     pub(crate) coalesce_dropped: AtomicU64,
     /// Per-recipient batches the coalescing flusher handed to quinn.
     pub(crate) coalesce_batches: AtomicU64,
+    /// Party datagrams quinn accepted for sending (after coalescing, if on).
+    pub(crate) datagrams_handed: AtomicU64,
+    /// QUIC's own counters, summed over every admitted connection.
+    pub(crate) transport: Arc<TransportRegistry>,
+}
+
+/// QUIC counters of one connection or of many, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TransportTotals {
+    pub(crate) udp_datagrams_sent: u64,
+    pub(crate) udp_datagrams_received: u64,
+    pub(crate) packets_sent: u64,
+    pub(crate) packets_lost: u64,
+    pub(crate) bytes_lost: u64,
+    pub(crate) congestion_events: u64,
+    /// DATAGRAM frames quinn put on the wire: fewer than the datagrams
+    /// handed to it when its send buffer overflowed and it dropped some.
+    pub(crate) datagram_frames_sent: u64,
+}
+
+impl TransportTotals {
+    fn add(&mut self, stats: &quinn::ConnectionStats) {
+        self.udp_datagrams_sent += stats.udp_tx.datagrams;
+        self.udp_datagrams_received += stats.udp_rx.datagrams;
+        self.packets_sent += stats.path.sent_packets;
+        self.packets_lost += stats.path.lost_packets;
+        self.bytes_lost += stats.path.lost_bytes;
+        self.congestion_events += stats.path.congestion_events;
+        self.datagram_frames_sent += stats.frame_tx.datagram;
+    }
+}
+
+/// Every admitted connection while it lives, and the sum of those that
+/// ended, so the transport counters only ever grow. A connection's stats
+/// are read only on a scrape, never on the data path.
+#[derive(Debug, Default)]
+pub(crate) struct TransportRegistry {
+    inner: Mutex<TransportState>,
+}
+
+#[derive(Debug, Default)]
+struct TransportState {
+    live: HashMap<usize, quinn::Connection>,
+    ended: TransportTotals,
+}
+
+impl TransportRegistry {
+    /// Counts `connection` until the returned guard drops, then folds its
+    /// final figures into the ended sum.
+    pub(crate) fn track(self: &Arc<Self>, connection: &quinn::Connection) -> TrackedConnection {
+        let id = connection.stable_id();
+        self.lock().live.insert(id, connection.clone());
+        TrackedConnection {
+            registry: self.clone(),
+            id,
+        }
+    }
+
+    /// Connections carrying an admitted session right now.
+    pub(crate) fn live(&self) -> usize {
+        self.lock().live.len()
+    }
+
+    pub(crate) fn totals(&self) -> TransportTotals {
+        let state = self.lock();
+        let mut totals = state.ended;
+        for connection in state.live.values() {
+            totals.add(&connection.stats());
+        }
+        totals
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TransportState> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub(crate) struct TrackedConnection {
+    registry: Arc<TransportRegistry>,
+    id: usize,
+}
+
+impl Drop for TrackedConnection {
+    fn drop(&mut self) {
+        let mut state = self.registry.lock();
+        if let Some(connection) = state.live.remove(&self.id) {
+            state.ended.add(&connection.stats());
+        }
+    }
 }
 
 pub(crate) fn count(counter: &AtomicU64) {
@@ -150,6 +240,58 @@ pub(crate) fn render(shared: &Shared) -> String {
             ("{cause=\"handshake_cap\"}", get(&m.refused_handshake_cap)),
             ("{cause=\"retry\"}", get(&m.retries_sent)),
         ],
+    );
+    let t = m.transport.totals();
+    metric(
+        "transport_connections",
+        "gauge",
+        "QUIC connections carrying an admitted session (sessions in their grace window have none).",
+        &[("", m.transport.live() as u64)],
+    );
+    metric(
+        "transport_udp_datagrams_total",
+        "counter",
+        "UDP datagrams of admitted QUIC connections, by direction.",
+        &[
+            ("{direction=\"out\"}", t.udp_datagrams_sent),
+            ("{direction=\"in\"}", t.udp_datagrams_received),
+        ],
+    );
+    metric(
+        "transport_packets_sent_total",
+        "counter",
+        "QUIC packets sent to admitted connections.",
+        &[("", t.packets_sent)],
+    );
+    metric(
+        "transport_packets_lost_total",
+        "counter",
+        "QUIC packets sent to admitted connections and declared lost.",
+        &[("", t.packets_lost)],
+    );
+    metric(
+        "transport_bytes_lost_total",
+        "counter",
+        "Bytes of QUIC packets declared lost.",
+        &[("", t.bytes_lost)],
+    );
+    metric(
+        "transport_congestion_events_total",
+        "counter",
+        "Congestion events (the window cut) on admitted connections.",
+        &[("", t.congestion_events)],
+    );
+    metric(
+        "transport_datagrams_handed_total",
+        "counter",
+        "Party datagrams handed to quinn to send (after coalescing).",
+        &[("", get(&m.datagrams_handed))],
+    );
+    metric(
+        "transport_datagram_frames_sent_total",
+        "counter",
+        "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.",
+        &[("", t.datagram_frames_sent)],
     );
     out
 }

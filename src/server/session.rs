@@ -425,7 +425,9 @@ impl SessionLink {
         if let Some(connection) = connection.as_ref() {
             // A full send buffer drops the oldest datagram: stale game state
             // is worth less than fresh.
-            let _ = connection.send_datagram(datagram);
+            if connection.send_datagram(datagram).is_ok() {
+                super::metrics::count(&self.metrics.datagrams_handed);
+            }
         }
     }
 
@@ -446,10 +448,14 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(connection) = connection.as_ref() {
+            let mut handed = 0;
             for datagram in scratch.drain(..) {
                 // As in `send_datagram`: a full send buffer drops the oldest.
-                let _ = connection.send_datagram(datagram);
+                handed += u64::from(connection.send_datagram(datagram).is_ok());
             }
+            self.metrics
+                .datagrams_handed
+                .fetch_add(handed, std::sync::atomic::Ordering::Relaxed);
         }
         scratch.clear();
         waiting

@@ -164,7 +164,10 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
             table,
             clock,
             load.payload,
-            load.server_pid,
+            window::ServerProbe {
+                pid: load.server_pid,
+                metrics: None,
+            },
             move |sender, message| {
                 let datagram = encode_client_datagram(PartyId::nil(), 1, message);
                 connections[sender].send_datagram(datagram).is_ok()

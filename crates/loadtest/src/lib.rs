@@ -15,6 +15,7 @@ pub mod procstat;
 mod progress;
 mod report;
 pub mod schedule;
+pub mod scrape;
 pub mod spawn;
 pub mod window;
 
@@ -71,6 +72,8 @@ pub struct LoadtestConfig {
     /// Sessions that only connect and stay idle (no parties): cell I.
     pub idle_sessions: usize,
     pub server_pid: Option<u32>,
+    /// The server's Prometheus endpoint, for its QUIC counters.
+    pub server_metrics: Option<SocketAddr>,
     /// Server worker threads, for its utilization figure.
     pub server_threads: usize,
     /// This generator's runtime threads, for its utilization figure.
@@ -298,7 +301,10 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
             table,
             clock,
             config.payload,
-            config.server_pid,
+            window::ServerProbe {
+                pid: config.server_pid,
+                metrics: config.server_metrics,
+            },
             move |sender, message| {
                 let client = &clients[sender];
                 let party_id = party_ids[sender / party_size];
@@ -402,6 +408,12 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         generator_bound,
         bare: None,
         late_timeline: late_timeline(&tally, table.warm_end_ns),
+        server_transport: window
+            .end
+            .server_transport
+            .zip(window.start.server_transport)
+            .map(|(end, start)| end.since(start)),
+        server_transport_timeline: window.transport_timeline.clone(),
         transport_ratio: None,
         latency: tally.latency,
     })

@@ -52,6 +52,10 @@ struct LoadtestArgs {
     /// PID of the --server process, to report its CPU and memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The --server process's metrics address (its --metrics), to report
+    /// its QUIC counters: packets lost, congestion events.
+    #[arg(long)]
+    server_metrics: Option<SocketAddr>,
     #[arg(long, default_value_t = 100)]
     parties: usize,
     /// Members per party, leader included.
@@ -140,6 +144,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The value of a `--metrics` among the server's arguments, in either the
+/// `--metrics=ADDR` or the `--metrics ADDR` form.
+fn metrics_arg(server_args: &[String]) -> Option<&str> {
+    server_args
+        .iter()
+        .enumerate()
+        .find_map(|(i, arg)| match arg.strip_prefix("--metrics") {
+            Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
+            Some("") => server_args.get(i + 1).map(String::as_str),
+            _ => None,
+        })
+}
+
 /// CPUs for (server, generator) under --pin: the first and the last.
 fn pin_cpus(pin: bool) -> Result<Option<(usize, usize)>, String> {
     if !pin {
@@ -163,7 +180,7 @@ fn pin_cpus(pin: bool) -> Result<Option<(usize, usize)>, String> {
 }
 
 fn loadtest(args: LoadtestArgs) -> ExitCode {
-    use partyline_loadtest::{bare, run, spawn, LoadtestConfig, ProgressMode};
+    use partyline_loadtest::{bare, run, scrape, spawn, LoadtestConfig, ProgressMode};
     use std::io::IsTerminal;
     let seconds = |value: f64, flag: &str| {
         Duration::try_from_secs_f64(value)
@@ -209,9 +226,9 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
     let endpoints = args.endpoints.unwrap_or(cores);
     runtime.block_on(async move {
         // The server under test: given, or started here.
-        let (spawned, server, certs, server_pid) = match args.server {
+        let (spawned, server, certs, server_pid, server_metrics) = match args.server {
             Some(server) => match partyline_client::load_certificates(&args.cert) {
-                Ok(certs) => (None, server, certs, args.server_pid),
+                Ok(certs) => (None, server, certs, args.server_pid, args.server_metrics),
                 Err(error) => {
                     eprintln!("error: {error}");
                     return ExitCode::FAILURE;
@@ -220,6 +237,18 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             None => {
                 let mut serve_args = vec!["--threads".to_string(), args.server_threads.to_string()];
                 serve_args.extend(args.server_args.iter().cloned());
+                // The server's QUIC counters come from its metrics endpoint:
+                // open one unless the caller chose its own.
+                let metrics = match metrics_arg(&args.server_args) {
+                    Some(given) => given.parse().ok(),
+                    None => {
+                        let free = scrape::free_loopback_addr();
+                        if let Some(addr) = free {
+                            serve_args.extend(["--metrics".to_string(), addr.to_string()]);
+                        }
+                        free
+                    }
+                };
                 match spawn::spawn(
                     &spawn::server_binary(args.server_bin.as_deref()),
                     "serve",
@@ -230,7 +259,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                         let (addr, certs, pid) =
                             (spawned.addr, spawned.certs.clone(), spawned.pid());
                         eprintln!("started partyline serve on {addr} (pid {pid})");
-                        (Some(spawned), addr, certs, Some(pid))
+                        (Some(spawned), addr, certs, Some(pid), metrics)
                     }
                     Err(error) => {
                         eprintln!("error: {error}");
@@ -252,6 +281,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             connect_rate: args.connect_rate,
             idle_sessions: args.idle_sessions,
             server_pid,
+            server_metrics,
             server_threads,
             generator_threads,
             endpoints,

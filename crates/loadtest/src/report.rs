@@ -2,6 +2,7 @@
 //! machines (serde, no NaN: a figure that cannot be computed is null), and
 //! a latency plot as SVG.
 
+use crate::scrape::ServerTransport;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::fmt::Write;
@@ -172,6 +173,13 @@ pub struct Report {
     /// measured window, how many), the 20 worst 100 ms slices, in time
     /// order. One slice means one stall; many mean a slow tail throughout.
     pub late_timeline: Vec<(u64, u64)>,
+    /// The server's QUIC counters over the window (server-to-client
+    /// direction): packets lost, congestion events, datagrams quinn
+    /// dropped. `None` without a metrics endpoint.
+    pub server_transport: Option<ServerTransport>,
+    /// The same, second by second: (ms into the window at the second's
+    /// end, the change in that second).
+    pub server_transport_timeline: Vec<(u64, ServerTransport)>,
     /// partyline's server CPU per delivered message / the bare relay's.
     pub transport_ratio: Option<f64>,
     #[serde(skip)]
@@ -300,6 +308,39 @@ impl Report {
             "client UDP packets: {} received, {} sent, {} declared lost, {} congestion events (whole run)",
             d.client_udp_rx, d.client_udp_tx, d.client_lost_packets, d.client_congestion_events
         );
+        if let Some(t) = self.server_transport {
+            let _ = writeln!(
+                out,
+                "server QUIC over the window: {} packets sent, {} declared lost, {} congestion events, {} datagrams handed to quinn and not sent (queued at the edges, or dropped)",
+                t.packets_sent,
+                t.packets_lost,
+                t.congestion_events,
+                t.datagrams_handed.saturating_sub(t.datagram_frames_sent)
+            );
+        }
+        let troubled: Vec<&(u64, ServerTransport)> = self
+            .server_transport_timeline
+            .iter()
+            .filter(|(_, t)| t.packets_lost > 0 || t.congestion_events > 0)
+            .collect();
+        if !troubled.is_empty() {
+            let seconds: Vec<String> = troubled
+                .iter()
+                .map(|(ms, t)| {
+                    format!(
+                        "{ms} ms: lost {} cong {} quinn-dropped {}",
+                        t.packets_lost,
+                        t.congestion_events,
+                        t.datagrams_handed.saturating_sub(t.datagram_frames_sent)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "server QUIC, seconds with losses (ms into the window at each second's end): {}",
+                seconds.join(", ")
+            );
+        }
         let c = &self.control;
         let _ = writeln!(
             out,

@@ -5,7 +5,24 @@
 use crate::measure::Clock;
 use crate::procstat::{self, HostSample, ProcessSample};
 use crate::schedule::{drive, SendFigures, Timetable};
+use crate::scrape::{self, ServerTransport};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// How to observe the server under load.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerProbe {
+    /// Its process, for CPU, run delay and memory.
+    pub pid: Option<u32>,
+    /// Its Prometheus endpoint, for QUIC's counters.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// How often the server's transport counters are read inside the window:
+/// often enough to place a loss within a stall episode's second, rarely
+/// enough that reading every connection's stats costs the server nothing
+/// measurable.
+const TRANSPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything sampled at one edge of the window.
 #[derive(Clone, Copy, Debug)]
@@ -14,15 +31,18 @@ pub struct Samples {
     pub server: Option<ProcessSample>,
     pub own: Option<ProcessSample>,
     pub host: Option<HostSample>,
+    pub server_transport: Option<ServerTransport>,
 }
 
 impl Samples {
-    pub fn now(server_pid: Option<u32>) -> Samples {
+    /// Blocking (procfs reads and an HTTP scrape): call off the runtime.
+    pub fn now(server: ServerProbe) -> Samples {
         Samples {
             at: Instant::now(),
-            server: server_pid.and_then(procstat::sample),
+            server: server.pid.and_then(procstat::sample),
             own: procstat::own(),
             host: procstat::host(),
+            server_transport: server.metrics.and_then(scrape::server_transport),
         }
     }
 }
@@ -31,6 +51,9 @@ pub struct WindowFigures {
     pub sends: SendFigures,
     pub start: Samples,
     pub end: Samples,
+    /// The server's transport counters second by second: (ms into the
+    /// window at the second's end, the change over that second).
+    pub transport_timeline: Vec<(u64, ServerTransport)>,
 }
 
 impl WindowFigures {
@@ -61,27 +84,50 @@ pub async fn run<F>(
     table: Timetable,
     clock: Clock,
     payload: usize,
-    server_pid: Option<u32>,
+    server: ServerProbe,
     send: F,
 ) -> WindowFigures
 where
     F: FnMut(usize, &[u8]) -> bool,
 {
     let (warm_end, end) = (clock.at(table.warm_end_ns), clock.at(table.end_ns));
+    let sample = move || async move {
+        let taken = tokio::task::spawn_blocking(move || Samples::now(server)).await;
+        taken.unwrap_or_else(|_| Samples::now(ServerProbe::default()))
+    };
     let sampler = tokio::spawn(async move {
         tokio::time::sleep_until(warm_end.into()).await;
-        let first = Samples::now(server_pid);
+        let first = sample().await;
+        let mut timeline = Vec::new();
+        if let (Some(addr), Some(mut last)) = (server.metrics, first.server_transport) {
+            let mut tick = warm_end + TRANSPORT_INTERVAL;
+            while tick < end {
+                tokio::time::sleep_until(tick.into()).await;
+                let read = tokio::task::spawn_blocking(move || scrape::server_transport(addr));
+                if let Ok(Some(now)) = read.await {
+                    let ms = tick.duration_since(warm_end).as_millis() as u64;
+                    timeline.push((ms, now.since(last)));
+                    last = now;
+                }
+                tick += TRANSPORT_INTERVAL;
+            }
+        }
         tokio::time::sleep_until(end.into()).await;
-        (first, Samples::now(server_pid))
+        (first, sample().await, timeline)
     });
     let sends = drive(table, clock, payload, send).await;
-    let (start, end) = match sampler.await {
+    let (start, end, transport_timeline) = match sampler.await {
         Ok(samples) => samples,
         // The sampler cannot panic; if it did, an empty window reads as such.
         Err(_) => {
-            let now = Samples::now(server_pid);
-            (now, now)
+            let now = Samples::now(ServerProbe::default());
+            (now, now, Vec::new())
         }
     };
-    WindowFigures { sends, start, end }
+    WindowFigures {
+        sends,
+        start,
+        end,
+        transport_timeline,
+    }
 }

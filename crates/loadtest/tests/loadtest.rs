@@ -24,6 +24,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         // In-process: the "server" figures include the generator, but every
         // field of the report is exercised.
         server_pid: Some(std::process::id()),
+        server_metrics: server.metrics,
         server_threads: 2,
         generator_threads: 2,
         endpoints: 2,
@@ -34,7 +35,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_datagram_run_delivers_everything_and_reports_it_all() {
-    let server = start().await;
+    let server = start_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
     let report = run(load(&server)).await.expect("the run completes");
     assert_eq!(report.load.sessions, 18);
     let sends = &report.sends;
@@ -63,6 +64,13 @@ async fn a_short_datagram_run_delivers_everything_and_reports_it_all() {
     assert!(report.server.is_some() && report.server_figures.peak_rss_bytes.is_some());
     assert!(report.server_figures.cpu_per_delivered_us.is_some());
     assert!(report.generator.is_some());
+    // The server's QUIC counters, scraped at the window's edges.
+    let transport = report.server_transport.expect("server metrics scraped");
+    assert!(transport.datagrams_handed > 0 && transport.datagram_frames_sent > 0);
+    assert!(transport.packets_sent > 0);
+    // 1.5 s of window: one whole second read in the timeline.
+    assert_eq!(report.server_transport_timeline.len(), 1);
+    assert!(json_has_transport(&report.to_json()));
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
     assert_eq!(json["delivery"]["ratio"], 1.0);
     assert_eq!(json["sends"]["offered"], 540);
@@ -171,4 +179,10 @@ async fn the_bare_relay_carries_the_same_load_with_the_same_accounting() {
     assert_eq!(figures.delivery.received, figures.delivery.expected);
     assert_eq!(figures.delivery.duplicates, 0);
     assert!(figures.latency_ms.is_some() && figures.cpu_per_delivered_us.is_some());
+}
+
+fn json_has_transport(json: &str) -> bool {
+    let json: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+    json["server_transport"]["packets_lost"].is_u64()
+        && json["server_transport_timeline"][0][1]["congestion_events"].is_u64()
 }
