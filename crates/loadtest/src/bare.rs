@@ -167,6 +167,7 @@ pub async fn measure(load: BareLoad) -> Result<BareFigures, String> {
             window::ServerProbe {
                 pid: load.server_pid,
                 metrics: None,
+                metrics_interval: Duration::ZERO,
             },
             move |sender, message| {
                 let datagram = encode_client_datagram(PartyId::nil(), 1, message);

@@ -74,6 +74,8 @@ pub struct LoadtestConfig {
     pub server_pid: Option<u32>,
     /// The server's Prometheus endpoint, for its QUIC counters.
     pub server_metrics: Option<SocketAddr>,
+    /// How often to read them inside the window; zero: only at its edges.
+    pub server_metrics_interval: Duration,
     /// Server worker threads, for its utilization figure.
     pub server_threads: usize,
     /// This generator's runtime threads, for its utilization figure.
@@ -304,6 +306,7 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
             window::ServerProbe {
                 pid: config.server_pid,
                 metrics: config.server_metrics,
+                metrics_interval: config.server_metrics_interval,
             },
             move |sender, message| {
                 let client = &clients[sender];

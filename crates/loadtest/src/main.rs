@@ -56,6 +56,10 @@ struct LoadtestArgs {
     /// its QUIC counters: packets lost, congestion events.
     #[arg(long)]
     server_metrics: Option<SocketAddr>,
+    /// Milliseconds between reads of the server's QUIC counters inside the
+    /// window (0: only at its edges).
+    #[arg(long, default_value_t = 1000)]
+    server_metrics_interval_ms: u64,
     #[arg(long, default_value_t = 100)]
     parties: usize,
     /// Members per party, leader included.
@@ -282,6 +286,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             idle_sessions: args.idle_sessions,
             server_pid,
             server_metrics,
+            server_metrics_interval: Duration::from_millis(args.server_metrics_interval_ms),
             server_threads,
             generator_threads,
             endpoints,

@@ -16,13 +16,11 @@ pub struct ServerProbe {
     pub pid: Option<u32>,
     /// Its Prometheus endpoint, for QUIC's counters.
     pub metrics: Option<SocketAddr>,
+    /// How often to read those counters inside the window (each read costs
+    /// the server one pass over its connections); zero reads them only at
+    /// the window's edges.
+    pub metrics_interval: Duration,
 }
-
-/// How often the server's transport counters are read inside the window:
-/// often enough to place a loss within a stall episode's second, rarely
-/// enough that reading every connection's stats costs the server nothing
-/// measurable.
-const TRANSPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything sampled at one edge of the window.
 #[derive(Clone, Copy, Debug)]
@@ -99,8 +97,11 @@ where
         tokio::time::sleep_until(warm_end.into()).await;
         let first = sample().await;
         let mut timeline = Vec::new();
-        if let (Some(addr), Some(mut last)) = (server.metrics, first.server_transport) {
-            let mut tick = warm_end + TRANSPORT_INTERVAL;
+        let every = server.metrics_interval;
+        if let (Some(addr), Some(mut last), false) =
+            (server.metrics, first.server_transport, every.is_zero())
+        {
+            let mut tick = warm_end + every;
             while tick < end {
                 tokio::time::sleep_until(tick.into()).await;
                 let read = tokio::task::spawn_blocking(move || scrape::server_transport(addr));
@@ -109,7 +110,7 @@ where
                     timeline.push((ms, now.since(last)));
                     last = now;
                 }
-                tick += TRANSPORT_INTERVAL;
+                tick += every;
             }
         }
         tokio::time::sleep_until(end.into()).await;

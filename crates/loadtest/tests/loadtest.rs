@@ -25,6 +25,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         // field of the report is exercised.
         server_pid: Some(std::process::id()),
         server_metrics: server.metrics,
+        server_metrics_interval: Duration::from_secs(1),
         server_threads: 2,
         generator_threads: 2,
         endpoints: 2,
