@@ -51,6 +51,24 @@ pub enum ErrorCode {
     /// This session already has as many parties (seats and waiting
     /// requests together) as the server allows.
     TooManyParties,
+    /// A decline or revoke names an invite that is not pending (never
+    /// sent, used, declined, revoked or expired).
+    InviteNotFound,
+    /// The user is banned from the party: no seat, request, code join or
+    /// invite until the ban ends.
+    Banned,
+    /// No live party has that join code (mistyped, rotated, cleared, or
+    /// the party closed).
+    JoinCodeNotFound,
+    /// Following these users would pass `Limits::max_follows`.
+    TooManyFollows,
+    /// Party state, member attributes or listing properties would pass
+    /// their entry or byte limit (`Limits`).
+    KeyValuesTooLarge,
+    /// The party already has as many pending invites as members allowed.
+    TooManyInvites,
+    /// The party already has `Limits::max_bans` bans.
+    TooManyBans,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -79,6 +97,13 @@ impl ErrorCode {
             ErrorCode::ProtocolViolation => 18,
             ErrorCode::ResumeRefused => 19,
             ErrorCode::TooManyParties => 20,
+            ErrorCode::InviteNotFound => 21,
+            ErrorCode::Banned => 22,
+            ErrorCode::JoinCodeNotFound => 23,
+            ErrorCode::TooManyFollows => 24,
+            ErrorCode::KeyValuesTooLarge => 25,
+            ErrorCode::TooManyInvites => 26,
+            ErrorCode::TooManyBans => 27,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -113,6 +138,13 @@ impl From<u16> for ErrorCode {
             18 => ErrorCode::ProtocolViolation,
             19 => ErrorCode::ResumeRefused,
             20 => ErrorCode::TooManyParties,
+            21 => ErrorCode::InviteNotFound,
+            22 => ErrorCode::Banned,
+            23 => ErrorCode::JoinCodeNotFound,
+            24 => ErrorCode::TooManyFollows,
+            25 => ErrorCode::KeyValuesTooLarge,
+            26 => ErrorCode::TooManyInvites,
+            27 => ErrorCode::TooManyBans,
             other => ErrorCode::Unknown(other),
         }
     }

@@ -28,20 +28,51 @@ pub use frame::{decode_body, encode_frame, frame_body_len, FrameError, FRAME_HEA
 pub use messages::*;
 
 /// Version carried in `Hello`; bumped on any incompatible wire change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// TLS ALPN identifier; a connection without it is refused during the handshake.
 pub const ALPN: &[u8] = b"partyline/1";
 
 /// Largest frame body (after the 4-byte length) either side accepts. A
-/// snapshot of a full party with maximal names is about 70 KiB.
-pub const MAX_FRAME_SIZE: u32 = 128 * 1024;
+/// snapshot of a full party with maximal names, attributes, state and
+/// properties is about 145 KiB.
+pub const MAX_FRAME_SIZE: u32 = 256 * 1024;
 
 /// Largest party, leader included.
 pub const MAX_PARTY_SIZE: u16 = 256;
 
 /// Largest party label in bytes of UTF-8.
 pub const MAX_LABEL_BYTES: usize = 2048;
+
+/// Largest status text in bytes of UTF-8.
+pub const MAX_STATUS_BYTES: usize = 128;
+
+/// Party state: most keys, and most bytes of keys and values together.
+pub const MAX_STATE_ENTRIES: usize = 32;
+/// See [`MAX_STATE_ENTRIES`].
+pub const MAX_STATE_BYTES: usize = 4096;
+
+/// One member's attributes: most keys, and most bytes of keys and values.
+pub const MAX_ATTRIBUTE_ENTRIES: usize = 16;
+/// See [`MAX_ATTRIBUTE_ENTRIES`].
+pub const MAX_ATTRIBUTE_BYTES: usize = 256;
+
+/// Listing properties: most keys, and most bytes of keys and values.
+pub const MAX_PROPERTY_ENTRIES: usize = 16;
+/// See [`MAX_PROPERTY_ENTRIES`].
+pub const MAX_PROPERTY_BYTES: usize = 1024;
+
+/// Most bans one party keeps.
+pub const MAX_BANS: usize = 256;
+
+/// Most results one search returns.
+pub const MAX_SEARCH_RESULTS: u16 = 100;
+
+/// Join codes: this many characters ...
+pub const JOIN_CODE_LEN: usize = 6;
+/// ... from this alphabet: A-Z and 2-9 without the look-alikes I, L, O
+/// (and 0, 1). 31^6 is about 887 million codes.
+pub const JOIN_CODE_ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 /// Largest user id or username in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 128;

@@ -5,7 +5,13 @@
 use super::ErrorBody;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use uuid::Uuid;
+
+/// A small string map: party state, member attributes, listing
+/// properties. Sorted by key on the wire (postcard encodes a map as its
+/// length, then each key and value), so equal maps are equal bytes.
+pub type KeyValues = BTreeMap<String, String>;
 
 /// Names a party. A UUID (16 bytes on the wire); shown in its usual text form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -139,6 +145,10 @@ pub enum Command {
         max_size: u16,
         /// Free text for the game; empty means no label.
         label: String,
+        /// Who may invite: the leader only, or any member.
+        invite_policy: InvitePolicy,
+        /// The party state to start with (leader-owned, seen by members).
+        state: KeyValues,
     },
     /// Takes a seat in an open party, or asks the leader of a closed one.
     JoinParty {
@@ -191,6 +201,8 @@ pub enum Command {
         label: Option<String>,
         /// New size limit, if any; not below the current member count.
         max_size: Option<u16>,
+        /// New invite policy, if any.
+        invite_policy: Option<InvitePolicy>,
     },
     /// Members only: asks for a snapshot of the party.
     GetParty {
@@ -220,6 +232,205 @@ pub enum Command {
         /// The requester to turn down.
         user_id: String,
     },
+    /// Sets this session's status text and whether it shows as online to
+    /// its followers. An empty status clears it; `visible: false` appears
+    /// offline (followers are told it went offline).
+    SetStatus {
+        /// At most `Limits::max_status_bytes` bytes of UTF-8.
+        status: String,
+        /// `false` appears offline.
+        visible: bool,
+    },
+    /// Follows users by id, to be told when their sessions come online,
+    /// change status, and go offline. Answered with `Reply::Followed`.
+    Follow {
+        /// Users to follow; already-followed ones are kept as they are.
+        user_ids: Vec<String>,
+    },
+    /// Stops following users; ids not followed are ignored.
+    Unfollow {
+        /// Users to stop following.
+        user_ids: Vec<String>,
+    },
+    /// Invites a user to a party: every online session of theirs is told at
+    /// once, and the invite admits them (once, until it expires) even to a
+    /// closed party. Inviting the same user again renews the invite.
+    Invite {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whom to invite.
+        user_id: String,
+    },
+    /// Turns down an invite to this session's user; the inviter is told.
+    DeclineInvite {
+        /// The party of the invite.
+        party_id: PartyId,
+    },
+    /// Leader only: takes back a pending invite.
+    RevokeInvite {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whose invite to take back.
+        user_id: String,
+    },
+    /// Lists the pending invites of this session's user, oldest first.
+    ListInvites,
+    /// Leader only: gives the party a new join code (replacing any old one).
+    /// Answered with `Reply::JoinCode`.
+    CreateJoinCode {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Leader only: removes the party's join code.
+    ClearJoinCode {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Joins (or asks to join) the party that has this code, exactly as
+    /// `JoinParty` would. Case-insensitive. Answered with `Reply::Join`.
+    JoinByCode {
+        /// The code, as a player typed it.
+        code: String,
+    },
+    /// Leader only: lists the party (or updates its properties), so that
+    /// `SearchParties` finds it.
+    ListParty {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Public properties to search by (`key = value` filters).
+        properties: KeyValues,
+    },
+    /// Leader only: takes the party out of search results.
+    UnlistParty {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Searches listed parties. Answered with `Reply::Parties`.
+    SearchParties(PartySearch),
+    /// Leader only: sets and removes keys of the party state.
+    SetPartyState {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Keys to set (added or replaced).
+        set: KeyValues,
+        /// Keys to remove (applied before `set`).
+        remove: Vec<String>,
+    },
+    /// Sets and removes keys of this session's own member attributes.
+    SetMemberAttributes {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Keys to set (added or replaced).
+        set: KeyValues,
+        /// Keys to remove (applied before `set`).
+        remove: Vec<String>,
+    },
+    /// Leader only: bans a user from the party, removing their seat, join
+    /// request and invite, and refusing them until the ban ends.
+    Ban {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whom to ban.
+        user_id: String,
+        /// How long, in milliseconds; 0 for as long as the party lives.
+        duration_ms: u64,
+    },
+    /// Leader only: lifts a ban.
+    Unban {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whose ban to lift.
+        user_id: String,
+    },
+    /// Leader only: lists the party's bans. Answered with `Reply::Bans`.
+    ListBans {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+}
+
+/// Who may invite users to a party.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InvitePolicy {
+    /// Only the leader (the default).
+    #[default]
+    Leader,
+    /// Any member.
+    AnyMember,
+}
+
+/// What `SearchParties` looks for. Every filter must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartySearch {
+    /// Only open parties (joined without the leader's accept).
+    pub open_only: bool,
+    /// Only parties with at least this many free seats.
+    pub min_free_seats: u16,
+    /// Only parties whose properties hold every one of these pairs.
+    pub properties: KeyValues,
+    /// Most results wanted, 1 to `Limits::max_search_results`.
+    pub limit: u16,
+    /// 0 for the first page; else `next_cursor` of the previous page.
+    pub cursor: u64,
+}
+
+/// A listed party as a search shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedParty {
+    /// The party's id, to join with.
+    pub party_id: PartyId,
+    /// Members now, leader included.
+    pub members: u16,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Whether joins are seated at once.
+    pub open: bool,
+    /// The party's label.
+    pub label: String,
+    /// The properties the leader listed it with.
+    pub properties: KeyValues,
+}
+
+/// A session as its followers see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatus {
+    /// Which session of which user.
+    pub presence: Presence,
+    /// Its status text (empty: none).
+    pub status: String,
+}
+
+/// A pending invite, as the invitee sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyInvite {
+    /// The party invited to.
+    pub party_id: PartyId,
+    /// Who invited.
+    pub inviter: Presence,
+    /// Members when invited, leader included.
+    pub members: u16,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Whether the party was open when invited (the invite admits to a
+    /// closed one too).
+    pub open: bool,
+    /// The party's label when invited.
+    pub label: String,
+    /// The party's leader when invited.
+    pub leader: Presence,
+    /// When the invite runs out: milliseconds since the Unix epoch, by the
+    /// server's clock.
+    pub expires_at_ms: u64,
+}
+
+/// One ban of a party.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyBan {
+    /// The banned user.
+    pub user_id: String,
+    /// When the ban ends, milliseconds since the Unix epoch by the server's
+    /// clock; 0 for the party's life.
+    pub until_ms: u64,
 }
 
 /// The server's limits, announced in `Welcome` so clients check before sending.
@@ -237,6 +448,32 @@ pub struct Limits {
     pub max_label_bytes: u32,
     /// How long a join request waits before it expires, in milliseconds.
     pub join_request_ttl_ms: u64,
+    /// Largest status text in bytes of UTF-8.
+    pub max_status_bytes: u32,
+    /// Most users one session may follow.
+    pub max_follows: u32,
+    /// How long an invite lasts, in milliseconds.
+    pub invite_ttl_ms: u64,
+    /// Invites one session may send per minute.
+    pub invites_per_minute: u32,
+    /// `JoinByCode` attempts one session may make per minute.
+    pub join_code_attempts_per_minute: u32,
+    /// Most results one `SearchParties` returns.
+    pub max_search_results: u16,
+    /// Party state: most keys.
+    pub max_state_entries: u32,
+    /// Party state: most bytes of keys and values together.
+    pub max_state_bytes: u32,
+    /// One member's attributes: most keys.
+    pub max_attribute_entries: u32,
+    /// One member's attributes: most bytes of keys and values together.
+    pub max_attribute_bytes: u32,
+    /// Listing properties: most keys.
+    pub max_property_entries: u32,
+    /// Listing properties: most bytes of keys and values together.
+    pub max_property_bytes: u32,
+    /// Most bans one party keeps.
+    pub max_bans: u32,
 }
 
 /// The server's answer to a good Hello: the session is open.
@@ -310,6 +547,18 @@ pub struct PartySnapshot {
     /// Session ids of members whose connection is lost and whose seat is
     /// held for the grace window.
     pub disconnected: Vec<SessionId>,
+    /// Who may invite.
+    pub invite_policy: InvitePolicy,
+    /// The party state (leader-owned).
+    pub state: KeyValues,
+    /// Each member's attributes, in the order of `members`.
+    pub attributes: Vec<KeyValues>,
+    /// The join code; empty when the party has none.
+    pub join_code: String,
+    /// Whether the party is listed for search.
+    pub listed: bool,
+    /// The properties it is listed with (empty when not listed).
+    pub properties: KeyValues,
 }
 
 /// What a `JoinParty` led to.
@@ -344,6 +593,34 @@ pub enum Reply {
     },
     /// Every other command.
     Done,
+    /// Follow: the followed users' sessions that are online now.
+    Followed {
+        /// One entry per visible session of a followed user.
+        online: Vec<UserStatus>,
+    },
+    /// ListInvites: pending invites of this session's user, oldest first.
+    Invites(Vec<PartyInvite>),
+    /// CreateJoinCode.
+    JoinCode {
+        /// The party.
+        party_id: PartyId,
+        /// The new code: 6 characters of the code alphabet (PROTOCOL.md).
+        code: String,
+    },
+    /// SearchParties: one page, in listing order.
+    Parties {
+        /// The matching parties, at most the limit asked for.
+        parties: Vec<ListedParty>,
+        /// Pass as `cursor` for the next page; 0 when there is none.
+        next_cursor: u64,
+    },
+    /// ListBans: oldest first.
+    Bans {
+        /// The party.
+        party_id: PartyId,
+        /// The bans in force.
+        bans: Vec<PartyBan>,
+    },
 }
 
 /// Why a member left a party; told to the remaining members.
@@ -355,6 +632,8 @@ pub enum LeaveReason {
     Kicked,
     /// The member's session ended (its connection closed).
     SessionEnded,
+    /// The leader banned the member.
+    Banned,
 }
 
 /// Why a join request ended without a seat; told to the requester.
@@ -366,6 +645,23 @@ pub enum RejectReason {
     PartyClosed,
     /// The request waited longer than the server's join-request limit.
     Expired,
+    /// The leader banned the requester.
+    Banned,
+}
+
+/// Why an invite ended without being used; told to the invitee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InviteGoneReason {
+    /// The leader took it back.
+    Revoked,
+    /// The party closed or emptied.
+    PartyClosed,
+    /// It ran out.
+    Expired,
+    /// The leader banned the invitee.
+    Banned,
+    /// One of the invitee's sessions used it (joined) or declined it.
+    Answered,
 }
 
 /// Why a join request vanished; told to the leader.
@@ -478,6 +774,8 @@ pub enum Event {
         max_size: u16,
         /// The label now; empty means no label.
         label: String,
+        /// Who may invite now.
+        invite_policy: InvitePolicy,
     },
     /// Reliable party data from another member.
     Data {
@@ -511,11 +809,90 @@ pub enum Event {
         /// `true` when it is back, `false` when it was lost.
         connected: bool,
     },
+    /// To followers: a session of a followed user came online (or stopped
+    /// appearing offline).
+    StatusOnline(UserStatus),
+    /// To followers: a session of a followed user changed its status text.
+    StatusChanged(UserStatus),
+    /// To followers: a session of a followed user went offline (ended,
+    /// or appears offline).
+    StatusOffline {
+        /// The session that went.
+        presence: Presence,
+    },
+    /// To every online session of the invitee: an invite arrived (or was
+    /// renewed).
+    Invited(PartyInvite),
+    /// To the invitee's sessions: the invite is gone.
+    InviteGone {
+        /// The party of the invite.
+        party_id: PartyId,
+        /// Why.
+        reason: InviteGoneReason,
+    },
+    /// To the inviter: the invitee turned the invite down.
+    InviteDeclined {
+        /// The party of the invite.
+        party_id: PartyId,
+        /// The session that declined.
+        presence: Presence,
+    },
+    /// To every member: the leader changed the party state. Carries the
+    /// whole state.
+    PartyStateChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The state now.
+        state: KeyValues,
+    },
+    /// To every member (the changer included): a member's attributes
+    /// changed. Carries all of that member's attributes.
+    MemberAttributesChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Whose attributes.
+        presence: Presence,
+        /// That member's attributes now.
+        attributes: KeyValues,
+    },
+    /// To every member: the join code changed (empty: removed).
+    JoinCodeChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The code now; empty when there is none.
+        code: String,
+    },
+    /// To every member: the party was listed, relisted or unlisted.
+    ListingChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Whether it is listed now.
+        listed: bool,
+        /// Its properties now (empty when unlisted).
+        properties: KeyValues,
+    },
+    /// To a banned member or requester: the ban, and its end.
+    Banned {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// When the ban ends (Unix ms, server clock); 0 for the party's life.
+        until_ms: u64,
+    },
 }
 
 impl Event {
-    /// The party this event concerns.
-    pub fn party_id(&self) -> PartyId {
+    /// The party this event concerns; `None` for presence events.
+    pub fn party_id(&self) -> Option<PartyId> {
         match self {
             Event::MemberJoined { party_id, .. }
             | Event::MemberLeft { party_id, .. }
@@ -529,8 +906,17 @@ impl Event {
             | Event::Updated { party_id, .. }
             | Event::Data { party_id, .. }
             | Event::DataRefused { party_id, .. }
-            | Event::MemberConnection { party_id, .. } => *party_id,
-            Event::Accepted(snapshot) => snapshot.party_id,
+            | Event::MemberConnection { party_id, .. }
+            | Event::InviteGone { party_id, .. }
+            | Event::InviteDeclined { party_id, .. }
+            | Event::PartyStateChanged { party_id, .. }
+            | Event::MemberAttributesChanged { party_id, .. }
+            | Event::JoinCodeChanged { party_id, .. }
+            | Event::ListingChanged { party_id, .. }
+            | Event::Banned { party_id, .. } => Some(*party_id),
+            Event::Invited(invite) => Some(invite.party_id),
+            Event::Accepted(snapshot) => Some(snapshot.party_id),
+            Event::StatusOnline(_) | Event::StatusChanged(_) | Event::StatusOffline { .. } => None,
         }
     }
 
@@ -547,9 +933,21 @@ impl Event {
             | Event::Kicked { seq, .. }
             | Event::Closed { seq, .. }
             | Event::Updated { seq, .. }
-            | Event::MemberConnection { seq, .. } => Some(*seq),
+            | Event::MemberConnection { seq, .. }
+            | Event::PartyStateChanged { seq, .. }
+            | Event::MemberAttributesChanged { seq, .. }
+            | Event::JoinCodeChanged { seq, .. }
+            | Event::ListingChanged { seq, .. }
+            | Event::Banned { seq, .. } => Some(*seq),
             Event::Accepted(snapshot) => Some(snapshot.seq),
-            Event::Data { .. } | Event::DataRefused { .. } => None,
+            Event::Data { .. }
+            | Event::DataRefused { .. }
+            | Event::StatusOnline(_)
+            | Event::StatusChanged(_)
+            | Event::StatusOffline { .. }
+            | Event::Invited(_)
+            | Event::InviteGone { .. }
+            | Event::InviteDeclined { .. } => None,
         }
     }
 }
