@@ -77,9 +77,11 @@ fn party_rules(c: &mut Criterion) {
                 open: true,
                 max_size: 4,
                 label: String::new(),
+                invite_policy: Default::default(),
             };
             let leader = Seat::new(presence(0), 0u32);
-            let mut party = Party::create(PartyId::from_u128(1), leader, settings).unwrap();
+            let mut party =
+                Party::create(PartyId::from_u128(1), leader, settings, Default::default()).unwrap();
             for i in 1..4u32 {
                 party.join(presence(i.into()), i, now, ttl).unwrap();
             }
@@ -110,8 +112,11 @@ fn table_of_parties(shards: usize) -> (PartyTable<NoLink>, Vec<PartyId>) {
                 open: true,
                 max_size: 4,
                 label: String::new(),
+                invite_policy: Default::default(),
             };
-            table.create(id, leader, settings).unwrap();
+            table
+                .create(id, leader, settings, Default::default())
+                .unwrap();
             id
         })
         .collect();
@@ -180,11 +185,13 @@ fn fan_out(c: &mut Criterion) {
             open: true,
             max_size: 256,
             label: String::new(),
+            invite_policy: Default::default(),
         };
         let mut party = Party::create(
             PartyId::from_u128(1),
             Seat::new(presence(0), 0usize),
             settings,
+            Default::default(),
         )
         .unwrap();
         for i in 1..members {

@@ -44,6 +44,14 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch, 0 if the clock is before it.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Checks a user id or username: 1 to 128 bytes, no control characters.
 pub fn validate_name(what: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > MAX_NAME_BYTES {

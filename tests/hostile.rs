@@ -79,6 +79,8 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
             open: true,
             max_size: 2,
             label: String::new(),
+            invite_policy: Default::default(),
+            state: Default::default(),
         },
     });
     request.push(0);
@@ -112,6 +114,8 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
             open: true,
             max_size: 2,
             label: String::new(),
+            invite_policy: Default::default(),
+            state: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();
@@ -178,6 +182,8 @@ async fn bad_datagrams_are_refused_without_harm() {
             open: true,
             max_size: 2,
             label: String::new(),
+            invite_policy: Default::default(),
+            state: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();
@@ -245,6 +251,8 @@ async fn extra_streams_cannot_be_opened_and_the_session_goes_on() {
             open: true,
             max_size: 2,
             label: String::new(),
+            invite_policy: Default::default(),
+            state: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();

@@ -149,8 +149,9 @@ impl World {
                     open,
                     max_size,
                     label: String::new(),
+                    invite_policy: Default::default(),
                 };
-                let created = self.table.create(id, seat, settings);
+                let created = self.table.create(id, seat, settings, Default::default());
                 assert_eq!(created.is_ok(), (1..=256).contains(&max_size));
                 if created.is_ok() {
                     self.parties.push(id);
@@ -246,6 +247,7 @@ impl World {
                     open,
                     label: None,
                     max_size,
+                    invite_policy: None,
                 };
                 let _ = self
                     .table
@@ -263,7 +265,7 @@ impl World {
             }
             Op::Expire => {
                 self.now += Duration::from_secs(6);
-                self.table.expire_requests(self.now, |_| {});
+                self.table.expire(self.now, |_| {});
             }
         }
     }

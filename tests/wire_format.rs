@@ -69,9 +69,11 @@ fn client_frames_match_protocol_md() {
             open: true,
             max_size: 4,
             label: "eu".into(),
+            invite_policy: InvitePolicy::Leader,
+            state: KeyValues::new(),
         },
     };
-    golden(&create, "09 00 00 00 01 ac 02 00 01 04 02 65 75");
+    golden(&create, "0b 00 00 00 01 ac 02 00 01 04 02 65 75 00 00");
     let join = ClientFrame::Request {
         id: 2,
         command: Command::JoinParty { party_id: party() },
@@ -100,11 +102,12 @@ fn client_frames_match_protocol_md() {
             open: None,
             label: Some("x".into()),
             max_size: Some(8),
+            invite_policy: None,
         },
     };
     golden(
         &update,
-        &format!("1a 00 00 00 01 03 08 {PARTY} 00 01 01 78 01 08"),
+        &format!("1b 00 00 00 01 03 08 {PARTY} 00 01 01 78 01 08 00"),
     );
     let data = ClientFrame::Request {
         id: 4,

@@ -25,6 +25,20 @@ pub enum PartyError {
     RequestNotFound,
     #[error("the leader cannot remove itself; leave or promote instead")]
     CannotRemoveSelf,
+    #[error("no pending invite to this party for that user")]
+    InviteNotFound,
+    #[error("that user is banned from this party")]
+    Banned,
+    #[error("no party has that join code")]
+    JoinCodeNotFound,
+    #[error("{0}")]
+    KeyValuesTooLarge(String),
+    #[error("this party already has as many pending invites as it has seats")]
+    TooManyInvites,
+    #[error("this party already has as many bans as the server keeps")]
+    TooManyBans,
+    #[error("that user is not banned from this party")]
+    BanNotFound,
 }
 
 impl PartyError {
@@ -41,6 +55,13 @@ impl PartyError {
             PartyError::TooManyRequests => ErrorCode::TooManyRequests,
             PartyError::RequestNotFound => ErrorCode::RequestNotFound,
             PartyError::CannotRemoveSelf => ErrorCode::CannotRemoveSelf,
+            PartyError::InviteNotFound => ErrorCode::InviteNotFound,
+            PartyError::Banned => ErrorCode::Banned,
+            PartyError::JoinCodeNotFound => ErrorCode::JoinCodeNotFound,
+            PartyError::KeyValuesTooLarge(_) => ErrorCode::KeyValuesTooLarge,
+            PartyError::TooManyInvites => ErrorCode::TooManyInvites,
+            PartyError::TooManyBans => ErrorCode::TooManyBans,
+            PartyError::BanNotFound => ErrorCode::BanNotFound,
         }
     }
 }

@@ -3,11 +3,15 @@
 //! clock of its own (time comes in as an argument). An operation returns
 //! [`Effects`]: the events to deliver, and to whom.
 
+pub mod directory;
 mod error;
 #[allow(clippy::module_inception)]
 mod party;
 mod table;
 
 pub use error::PartyError;
-pub use party::{Delivery, Effects, JoinRequest, Party, PartySettings, PartyUpdate, Seat};
+pub use party::{
+    validate_key_values, Ban, Delivery, Effects, Invite, InviteNotice, JoinRequest, Party,
+    PartySettings, PartyUpdate, Seat,
+};
 pub use table::{Link, PartyTable};

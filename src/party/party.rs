@@ -3,11 +3,15 @@
 
 use super::PartyError;
 use crate::protocol::{
-    Event, JoinOutcome, LeaveReason, PartyId, PartySnapshot, Presence, RejectReason,
-    RequestGoneReason, SessionId, MAX_LABEL_BYTES, MAX_PARTY_SIZE,
+    Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, PartyId,
+    PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId, MAX_LABEL_BYTES,
+    MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+mod gather;
+pub use gather::{validate_key_values, Ban, Invite, InviteNotice};
 
 /// A member's place in a party. `link` is whatever the caller uses to reach
 /// the session (the server: its connection handle); the rules never look at it.
@@ -17,6 +21,8 @@ pub struct Seat<L> {
     pub link: L,
     /// False while the member's connection is lost and its seat is held.
     pub connected: bool,
+    /// What the member tells the party about itself (character, ready).
+    pub attributes: KeyValues,
 }
 
 impl<L> Seat<L> {
@@ -26,6 +32,7 @@ impl<L> Seat<L> {
             presence,
             link,
             connected: true,
+            attributes: KeyValues::new(),
         }
     }
 }
@@ -52,6 +59,9 @@ pub struct Effects<L> {
     pub deliveries: Vec<Delivery<L>>,
     /// Sessions whose seat or request in this party ended by this operation.
     pub released: Vec<L>,
+    /// Invites sent and gone: for every session of the invitee, online or
+    /// not yet, so they go by user id rather than by link.
+    pub invites: Vec<InviteNotice>,
 }
 
 impl<L> Default for Effects<L> {
@@ -59,6 +69,7 @@ impl<L> Default for Effects<L> {
         Effects {
             deliveries: Vec::new(),
             released: Vec::new(),
+            invites: Vec::new(),
         }
     }
 }
@@ -77,6 +88,7 @@ pub struct PartySettings {
     pub open: bool,
     pub max_size: u16,
     pub label: String,
+    pub invite_policy: InvitePolicy,
 }
 
 /// A change of settings; `None` leaves a field as it is.
@@ -85,6 +97,7 @@ pub struct PartyUpdate {
     pub open: Option<bool>,
     pub label: Option<String>,
     pub max_size: Option<u16>,
+    pub invite_policy: Option<InvitePolicy>,
 }
 
 #[derive(Debug)]
@@ -102,6 +115,18 @@ pub struct Party<L> {
     /// First come, first served; all share one time limit, so the front
     /// always expires first.
     requests: VecDeque<JoinRequest<L>>,
+    /// Leader-owned key-values every member sees.
+    state: KeyValues,
+    /// The join code, when the leader asked for one (the table keeps the
+    /// code index; the party only remembers its own).
+    join_code: Option<String>,
+    /// `Some(properties)` while listed for search.
+    listing: Option<KeyValues>,
+    /// Pending invites, soonest to expire first (one shared lifetime, and a
+    /// renewed invite moves to the back).
+    invites: VecDeque<Invite>,
+    /// Bans in force, oldest first.
+    bans: Vec<Ban>,
 }
 
 fn validate_max_size(max_size: u16) -> Result<(), PartyError> {
@@ -129,9 +154,11 @@ impl<L: Clone> Party<L> {
         id: PartyId,
         leader: Seat<L>,
         settings: PartySettings,
+        state: KeyValues,
     ) -> Result<Self, PartyError> {
         validate_max_size(settings.max_size)?;
         validate_label(&settings.label)?;
+        validate_key_values("party state", &state, MAX_STATE_ENTRIES, MAX_STATE_BYTES)?;
         Ok(Party {
             id,
             seq: 0,
@@ -140,6 +167,11 @@ impl<L: Clone> Party<L> {
             leader: 0,
             leader_handover_pending: false,
             requests: VecDeque::new(),
+            state,
+            join_code: None,
+            listing: None,
+            invites: VecDeque::new(),
+            bans: Vec::new(),
         })
     }
 
@@ -173,9 +205,12 @@ impl<L: Clone> Party<L> {
         self.members.is_empty()
     }
 
-    /// When the oldest waiting request runs out.
+    /// When the next waiting request, invite or ban runs out.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.requests.front().map(|r| r.expires_at)
+        let request = self.requests.front().map(|r| r.expires_at);
+        let invite = self.invites.front().map(|i| i.expires_at);
+        let ban = self.bans.iter().filter_map(|b| b.until).min();
+        [request, invite, ban].into_iter().flatten().min()
     }
 
     pub fn snapshot(&self) -> PartySnapshot {
@@ -200,6 +235,12 @@ impl<L: Clone> Party<L> {
                 .filter(|s| !s.connected)
                 .map(|s| s.presence.session_id)
                 .collect(),
+            invite_policy: self.settings.invite_policy,
+            state: self.state.clone(),
+            attributes: self.members.iter().map(|s| s.attributes.clone()).collect(),
+            join_code: self.join_code.clone().unwrap_or_default(),
+            listed: self.listing.is_some(),
+            properties: self.listing.clone().unwrap_or_default(),
         }
     }
 
@@ -266,11 +307,16 @@ impl<L: Clone> Party<L> {
         if self.request_of_user(&presence.user_id).is_some() {
             return Err(PartyError::AlreadyRequested);
         }
+        if self.is_banned(&presence.user_id, now) {
+            return Err(PartyError::Banned);
+        }
         if self.members.len() >= usize::from(self.settings.max_size) {
             return Err(PartyError::PartyFull);
         }
         let mut effects = Effects::default();
-        if self.settings.open {
+        // A live invite seats its user even in a closed party, once.
+        let invited = self.take_invite(&presence.user_id, now, &mut effects);
+        if self.settings.open || invited {
             self.seq += 1;
             let event = Event::MemberJoined {
                 party_id: self.id,
@@ -522,10 +568,11 @@ impl<L: Clone> Party<L> {
             let seat = self.remove_seat(index);
             let reason = match reason {
                 LeaveReason::SessionEnded => LeaveReason::SessionEnded,
-                LeaveReason::Left | LeaveReason::Kicked => LeaveReason::Left,
+                LeaveReason::Left | LeaveReason::Kicked | LeaveReason::Banned => LeaveReason::Left,
             };
             if self.members.is_empty() {
                 self.reject_all_requests(&mut effects);
+                self.drop_all_invites(&mut effects, InviteGoneReason::PartyClosed);
             } else {
                 if was_leader {
                     self.announce_leader(&mut effects);
@@ -553,7 +600,9 @@ impl<L: Clone> Party<L> {
             self.seq += 1;
             let gone_reason = match reason {
                 LeaveReason::SessionEnded => RequestGoneReason::SessionEnded,
-                LeaveReason::Left | LeaveReason::Kicked => RequestGoneReason::Cancelled,
+                LeaveReason::Left | LeaveReason::Kicked | LeaveReason::Banned => {
+                    RequestGoneReason::Cancelled
+                }
             };
             self.tell_leader_request_gone(&mut effects, request.presence, gone_reason);
             effects.released.push(request.link);
@@ -651,6 +700,7 @@ impl<L: Clone> Party<L> {
         };
         self.tell_members(&mut effects, None, &closed);
         self.reject_all_requests(&mut effects);
+        self.drop_all_invites(&mut effects, InviteGoneReason::PartyClosed);
         effects
             .released
             .extend(self.members.drain(..).map(|seat| seat.link));
@@ -685,6 +735,9 @@ impl<L: Clone> Party<L> {
         if let Some(max_size) = update.max_size {
             self.settings.max_size = max_size;
         }
+        if let Some(policy) = update.invite_policy {
+            self.settings.invite_policy = policy;
+        }
         self.seq += 1;
         let mut effects = Effects::default();
         let updated = Event::Updated {
@@ -693,14 +746,17 @@ impl<L: Clone> Party<L> {
             open: self.settings.open,
             max_size: self.settings.max_size,
             label: self.settings.label.clone(),
+            invite_policy: self.settings.invite_policy,
         };
         self.tell_members(&mut effects, None, &updated);
         Ok((self.snapshot(), effects))
     }
 
-    /// Drops every request whose time ran out; each one is its own change.
-    pub fn expire_requests(&mut self, now: Instant) -> Effects<L> {
+    /// Drops every request, invite and ban whose time ran out; each
+    /// request is its own change (invites and bans are not party events).
+    pub fn expire(&mut self, now: Instant) -> Effects<L> {
         let mut effects = Effects::default();
+        self.expire_invites_and_bans(now, &mut effects);
         while self.requests.front().is_some_and(|r| r.expires_at <= now) {
             let Some(request) = self.requests.pop_front() else {
                 break;
@@ -761,9 +817,15 @@ mod tests {
             open: true,
             max_size: 8,
             label: String::new(),
+            invite_policy: InvitePolicy::Leader,
         };
-        let mut party =
-            Party::create(PartyId::from_u128(99), Seat::new(presence(1), 1), settings).unwrap();
+        let mut party = Party::create(
+            PartyId::from_u128(99),
+            Seat::new(presence(1), 1),
+            settings,
+            KeyValues::new(),
+        )
+        .unwrap();
         for i in 2..=n {
             party
                 .join(presence(i), i, Instant::now(), Duration::from_secs(60))

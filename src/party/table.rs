@@ -7,8 +7,11 @@
 //! large party is being told, and still guarantees that every recipient sees
 //! one party's changes in sequence order.
 
-use super::{Delivery, Effects, Party, PartyError, PartySettings, Seat};
-use crate::protocol::{JoinOutcome, PartyId, PartySnapshot, Presence, SessionId};
+use super::directory::{normalize_code, Directory};
+use super::{Effects, Party, PartyError, PartySettings, Seat};
+use crate::protocol::{
+    JoinOutcome, KeyValues, ListedParty, PartyId, PartySearch, PartySnapshot, Presence, SessionId,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -34,6 +37,9 @@ type Shard<L> = RwLock<HashMap<PartyId, Slot<L>>>;
 
 pub struct PartyTable<L> {
     shards: Box<[Shard<L>]>,
+    /// Listing and join codes. Taken only while a shard lock is held (or
+    /// alone, to search), never the other way round.
+    directory: Mutex<Directory>,
 }
 
 impl<L: Link> PartyTable<L> {
@@ -42,7 +48,37 @@ impl<L: Link> PartyTable<L> {
         let shards = (0..shards.max(1))
             .map(|_| RwLock::new(HashMap::new()))
             .collect();
-        PartyTable { shards }
+        PartyTable {
+            shards,
+            directory: Mutex::new(Directory::default()),
+        }
+    }
+
+    fn directory(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Listed parties now.
+    pub fn listed(&self) -> usize {
+        self.directory().listing.len()
+    }
+
+    /// One page of listed parties that match `query`, and the next cursor.
+    pub fn search(
+        &self,
+        query: &PartySearch,
+        max_results: u16,
+    ) -> Result<(Vec<ListedParty>, u64), PartyError> {
+        self.directory().listing.search(query, max_results)
+    }
+
+    /// The party a typed join code names.
+    pub fn party_of_code(&self, typed: &str) -> Result<PartyId, PartyError> {
+        normalize_code(typed)
+            .and_then(|code| self.directory().codes.lookup(&code))
+            .ok_or(PartyError::JoinCodeNotFound)
     }
 
     fn shard(&self, id: PartyId) -> &Shard<L> {
@@ -68,9 +104,10 @@ impl<L: Link> PartyTable<L> {
         id: PartyId,
         leader: Seat<L>,
         settings: PartySettings,
+        state: KeyValues,
     ) -> Result<PartySnapshot, PartyError> {
         let link = leader.link.clone();
-        let party = Party::create(id, leader, settings)?;
+        let party = Party::create(id, leader, settings, state)?;
         let snapshot = party.snapshot();
         let mut shard = self
             .shard(id)
@@ -101,34 +138,89 @@ impl<L: Link> PartyTable<L> {
         f(&slot.party)
     }
 
-    /// Runs one rule on one party, keeps the session links up to date, drops
-    /// the party if it became empty, then calls `deliver` with the result
-    /// and the events, outside the shard lock. `deliver` must not block and
-    /// must not touch the table.
+    /// Runs one rule on one party, keeps the session links and the
+    /// directory up to date, drops the party if it became empty, then calls
+    /// `deliver` with the result and the effects (events and invite
+    /// notices), outside the shard lock. `deliver` must not block and must
+    /// not touch the table.
     pub fn apply<R>(
         &self,
         id: PartyId,
         op: impl FnOnce(&mut Party<L>) -> Result<(R, Effects<L>), PartyError>,
-        deliver: impl FnOnce(&R, Vec<Delivery<L>>),
+        deliver: impl FnOnce(&R, Effects<L>),
     ) -> Result<R, PartyError> {
         let mut shard = self
             .shard(id)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let slot = shard.get_mut(&id).ok_or(PartyError::PartyNotFound)?;
-        let (result, effects) = op(&mut slot.party)?;
-        for link in &effects.released {
+        let was_listed = slot.party.is_listed();
+        let (result, mut effects) = op(&mut slot.party)?;
+        for link in effects.released.drain(..) {
             link.detach(id);
         }
         let order = Arc::clone(&slot.delivery_order);
         if slot.party.is_empty() {
-            shard.remove(&id);
+            if let Some(gone) = shard.remove(&id) {
+                let mut directory = self.directory();
+                directory.listing.remove(id);
+                if let Some(code) = gone.party.join_code() {
+                    directory.codes.release(code, id);
+                }
+            }
+        } else if let Some(entry) = slot.party.listed_entry() {
+            self.directory().listing.upsert(entry);
+        } else if was_listed {
+            self.directory().listing.remove(id);
         }
         let order_guard = order.lock().unwrap_or_else(PoisonError::into_inner);
         drop(shard);
-        deliver(&result, effects.deliveries);
+        deliver(&result, effects);
         drop(order_guard);
         Ok(result)
+    }
+
+    /// Leader only: gives the party a fresh join code (the old one, if
+    /// any, stops working) and tells the members.
+    pub fn new_join_code(
+        &self,
+        id: PartyId,
+        caller: SessionId,
+        deliver: impl FnOnce(&String, Effects<L>),
+    ) -> Result<String, PartyError> {
+        self.apply(
+            id,
+            |party| {
+                party.check_leader(caller)?;
+                let code = self.directory().codes.claim(id);
+                let (old, effects) = party.set_join_code(caller, Some(code.clone()))?;
+                if let Some(old) = old {
+                    self.directory().codes.release(&old, id);
+                }
+                Ok((code, effects))
+            },
+            deliver,
+        )
+    }
+
+    /// Leader only: removes the party's join code and tells the members.
+    pub fn clear_join_code(
+        &self,
+        id: PartyId,
+        caller: SessionId,
+        deliver: impl FnOnce(&(), Effects<L>),
+    ) -> Result<(), PartyError> {
+        self.apply(
+            id,
+            |party| {
+                let (old, effects) = party.set_join_code(caller, None)?;
+                if let Some(old) = old {
+                    self.directory().codes.release(&old, id);
+                }
+                Ok(((), effects))
+            },
+            deliver,
+        )
     }
 
     pub fn join(
@@ -138,7 +230,7 @@ impl<L: Link> PartyTable<L> {
         link: L,
         now: Instant,
         request_ttl: Duration,
-        deliver: impl FnOnce(&JoinOutcome, Vec<Delivery<L>>),
+        deliver: impl FnOnce(&JoinOutcome, Effects<L>),
     ) -> Result<JoinOutcome, PartyError> {
         self.apply(
             id,
@@ -151,8 +243,9 @@ impl<L: Link> PartyTable<L> {
         )
     }
 
-    /// Expires every join request whose time is up, on every shard.
-    pub fn expire_requests(&self, now: Instant, mut deliver: impl FnMut(Vec<Delivery<L>>)) {
+    /// Expires every join request, invite and ban whose time is up, on
+    /// every shard.
+    pub fn expire(&self, now: Instant, mut deliver: impl FnMut(Effects<L>)) {
         for shard in self.shards.iter() {
             let due: Vec<PartyId> = shard
                 .read()
@@ -165,8 +258,8 @@ impl<L: Link> PartyTable<L> {
                 // The party may have gone in between: nothing to expire then.
                 let _ = self.apply(
                     id,
-                    |party| Ok(((), party.expire_requests(now))),
-                    |_, deliveries| deliver(deliveries),
+                    |party| Ok(((), party.expire(now))),
+                    |_, effects| deliver(effects),
                 );
             }
         }

@@ -2,16 +2,26 @@
 //! deliveries. The reply is queued before any event the command causes, so
 //! a caller always hears its answer first.
 
-use super::session::{Outbound, SessionRef};
+use super::limits::{RateLimit, Verdict};
+use super::session::{lock, Outbound, SessionRef};
 use super::Shared;
-use crate::party::{Delivery, Effects, Party, PartyError, PartySettings, PartyUpdate, Seat};
-use crate::protocol::{Command, ErrorBody, ErrorCode, Event, LeaveReason, PartyId, Reply};
-use std::time::Instant;
+use crate::auth::unix_now_ms;
+use crate::party::{Effects, Party, PartyError, PartySettings, PartyUpdate, Seat};
+use crate::protocol::{
+    Command, ErrorBody, ErrorCode, Event, LeaveReason, PartyId, Reply, MAX_BANS, MAX_NAME_BYTES,
+    MAX_STATUS_BYTES,
+};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Hands each event to its recipient's outbox. Never blocks.
-pub(crate) fn deliver(deliveries: Vec<Delivery<SessionRef>>) {
-    for delivery in deliveries {
+/// Hands each event to its recipient's outbox, and each invite notice to
+/// every session of its user. Never blocks.
+pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
+    for delivery in effects.deliveries {
         delivery.to.push_event(delivery.event);
+    }
+    for notice in effects.invites {
+        shared.users.notice(notice);
     }
 }
 
@@ -28,9 +38,9 @@ fn apply<R>(
     op: impl FnOnce(&mut Party<SessionRef>) -> Result<(R, Effects<SessionRef>), PartyError>,
     reply: impl FnOnce(&R) -> Reply,
 ) {
-    let applied = shared.table.apply(party_id, op, |result, deliveries| {
+    let applied = shared.table.apply(party_id, op, |result, effects| {
         respond(session, id, Ok(reply(result)));
-        deliver(deliveries);
+        deliver(shared, effects);
     });
     if let Err(error) = applied {
         respond(session, id, Err(error.into()));
@@ -65,7 +75,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
     let me = session.session_id();
     if matches!(
         command,
-        Command::CreateParty { .. } | Command::JoinParty { .. }
+        Command::CreateParty { .. } | Command::JoinParty { .. } | Command::JoinByCode { .. }
     ) {
         let limit = shared.config.max_parties_per_session;
         if session.party_ids().len() >= limit {
@@ -85,36 +95,24 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             open,
             max_size,
             label,
+            invite_policy,
+            state,
         } => {
             let seat = Seat::new(session.presence.clone(), session.clone());
             let settings = PartySettings {
                 open,
                 max_size,
                 label,
+                invite_policy,
             };
             let result = shared
                 .table
-                .create(PartyId::random(), seat, settings)
+                .create(PartyId::random(), seat, settings, state)
                 .map(Reply::Party)
                 .map_err(ErrorBody::from);
             respond(session, id, result);
         }
-        Command::JoinParty { party_id } => {
-            let joined = shared.table.join(
-                party_id,
-                session.presence.clone(),
-                session.clone(),
-                Instant::now(),
-                shared.config.join_request_ttl,
-                |outcome, deliveries| {
-                    respond(session, id, Ok(Reply::Join(outcome.clone())));
-                    deliver(deliveries);
-                },
-            );
-            if let Err(error) = joined {
-                respond(session, id, Err(error.into()));
-            }
-        }
+        Command::JoinParty { party_id } => join(shared, session, id, party_id),
         Command::ListJoinRequests { party_id } => {
             let result = shared.table.read(party_id, |party| {
                 Ok(Reply::JoinRequests {
@@ -167,6 +165,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             open,
             label,
             max_size,
+            invite_policy,
         } => apply(
             shared,
             session,
@@ -179,6 +178,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                         open,
                         label,
                         max_size,
+                        invite_policy,
                     },
                 )
             },
@@ -192,6 +192,229 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             super::metrics::count(&shared.metrics.reliable_data_in);
             send_reliable(shared, session, id, party_id, op_code, data)
         }
+        Command::SetStatus { status, visible } => {
+            if status.len() > MAX_STATUS_BYTES || status.chars().any(char::is_control) {
+                let message = format!(
+                    "status must be at most {MAX_STATUS_BYTES} bytes, without control characters"
+                );
+                respond(session, id, Err(invalid(message)));
+                return;
+            }
+            shared.users.set_status(session, status, visible);
+            respond(session, id, Ok(Reply::Done));
+        }
+        Command::Follow { user_ids } => {
+            if let Some(bad) = user_ids.iter().find(|u| !valid_user_id(u)) {
+                let message = format!(
+                    "user ids must be 1 to {MAX_NAME_BYTES} bytes, got {}",
+                    bad.len()
+                );
+                respond(session, id, Err(invalid(message)));
+                return;
+            }
+            let limit = shared.config.max_follows;
+            let result = shared
+                .users
+                .follow(session, user_ids, limit)
+                .map(|online| Reply::Followed { online })
+                .map_err(|_| {
+                    ErrorBody::new(
+                        ErrorCode::TooManyFollows,
+                        format!("a session may follow at most {limit} users"),
+                    )
+                });
+            respond(session, id, result);
+        }
+        Command::Unfollow { user_ids } => {
+            shared.users.unfollow(session, user_ids);
+            respond(session, id, Ok(Reply::Done));
+        }
+        Command::Invite { party_id, user_id } => {
+            let per_minute = shared.config.invites_per_minute;
+            if !allowed(&session.invite_limit, per_minute) {
+                let message = format!("at most {per_minute} invites a minute");
+                respond(
+                    session,
+                    id,
+                    Err(ErrorBody::new(ErrorCode::RateLimited, message)),
+                );
+                return;
+            }
+            let (ttl, now_ms) = (shared.config.invite_ttl, unix_now_ms());
+            apply_done(shared, session, id, party_id, |party| {
+                party.invite(me, &user_id, Instant::now(), ttl, now_ms)
+            })
+        }
+        Command::DeclineInvite { party_id } => {
+            let decliner = session.presence.clone();
+            let applied = shared.table.apply(
+                party_id,
+                |party| effects_only(party.decline(&decliner, Instant::now())),
+                |_, effects| {
+                    respond(session, id, Ok(Reply::Done));
+                    deliver(shared, effects);
+                },
+            );
+            match applied {
+                Ok(()) => {}
+                // The party is gone, and its invites with it.
+                Err(PartyError::PartyNotFound) => {
+                    respond(session, id, Err(PartyError::InviteNotFound.into()))
+                }
+                Err(error) => respond(session, id, Err(error.into())),
+            }
+        }
+        Command::RevokeInvite { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party.revoke(me, &user_id, Instant::now())
+            })
+        }
+        Command::ListInvites => {
+            let invites = shared
+                .users
+                .invites(&session.presence.user_id, unix_now_ms());
+            respond(session, id, Ok(Reply::Invites(invites)));
+        }
+        Command::CreateJoinCode { party_id } => {
+            let created = shared.table.new_join_code(party_id, me, |code, effects| {
+                respond(
+                    session,
+                    id,
+                    Ok(Reply::JoinCode {
+                        party_id,
+                        code: code.clone(),
+                    }),
+                );
+                deliver(shared, effects);
+            });
+            if let Err(error) = created {
+                respond(session, id, Err(error.into()));
+            }
+        }
+        Command::ClearJoinCode { party_id } => {
+            let cleared = shared.table.clear_join_code(party_id, me, |_, effects| {
+                respond(session, id, Ok(Reply::Done));
+                deliver(shared, effects);
+            });
+            if let Err(error) = cleared {
+                respond(session, id, Err(error.into()));
+            }
+        }
+        Command::JoinByCode { code } => {
+            let per_minute = shared.config.join_code_attempts_per_minute;
+            if !allowed(&session.code_limit, per_minute) {
+                let message = format!("at most {per_minute} join-code attempts a minute");
+                respond(
+                    session,
+                    id,
+                    Err(ErrorBody::new(ErrorCode::RateLimited, message)),
+                );
+                return;
+            }
+            match shared.table.party_of_code(&code) {
+                Ok(party_id) => join(shared, session, id, party_id),
+                Err(error) => respond(session, id, Err(error.into())),
+            }
+        }
+        Command::ListParty {
+            party_id,
+            properties,
+        } => apply_done(shared, session, id, party_id, |party| {
+            party.set_listing(me, Some(properties))
+        }),
+        Command::UnlistParty { party_id } => apply_done(shared, session, id, party_id, |party| {
+            party.set_listing(me, None)
+        }),
+        Command::SearchParties(query) => {
+            let result = shared
+                .table
+                .search(&query, shared.limits.max_search_results)
+                .map(|(parties, next_cursor)| Reply::Parties {
+                    parties,
+                    next_cursor,
+                })
+                .map_err(ErrorBody::from);
+            respond(session, id, result);
+        }
+        Command::SetPartyState {
+            party_id,
+            set,
+            remove,
+        } => apply_done(shared, session, id, party_id, |party| {
+            party.set_state(me, set, &remove)
+        }),
+        Command::SetMemberAttributes {
+            party_id,
+            set,
+            remove,
+        } => apply_done(shared, session, id, party_id, |party| {
+            party.set_attributes(me, set, &remove)
+        }),
+        Command::Ban {
+            party_id,
+            user_id,
+            duration_ms,
+        } => {
+            let now = Instant::now();
+            let until = (duration_ms > 0).then(|| now + Duration::from_millis(duration_ms));
+            let until_ms = unix_now_ms().saturating_add(duration_ms);
+            apply_done(shared, session, id, party_id, |party| {
+                party.ban(me, &user_id, until, until_ms, MAX_BANS)
+            })
+        }
+        Command::Unban { party_id, user_id } => {
+            apply_done(shared, session, id, party_id, |party| {
+                party
+                    .unban(me, &user_id, Instant::now())
+                    .map(|()| Effects::default())
+            })
+        }
+        Command::ListBans { party_id } => {
+            let result = shared
+                .table
+                .read(party_id, |party| party.list_bans(me, Instant::now()))
+                .map(|bans| Reply::Bans { party_id, bans })
+                .map_err(ErrorBody::from);
+            respond(session, id, result);
+        }
+    }
+}
+
+fn invalid(message: String) -> ErrorBody {
+    ErrorBody::new(ErrorCode::InvalidArgument, message)
+}
+
+fn valid_user_id(user_id: &str) -> bool {
+    !user_id.is_empty() && user_id.len() <= MAX_NAME_BYTES
+}
+
+/// Takes one from a per-minute budget, made on first use.
+fn allowed(limit: &Mutex<Option<RateLimit>>, per_minute: u32) -> bool {
+    if per_minute == 0 {
+        return true;
+    }
+    let now = Instant::now();
+    let mut limit = lock(limit);
+    let bucket = limit.get_or_insert_with(|| RateLimit::per_minute(per_minute, now));
+    bucket.check(now) == Verdict::Allow
+}
+
+/// Seats the session in `party_id`, or queues its request, answering with
+/// the outcome: for `JoinParty` and `JoinByCode` alike.
+fn join(shared: &Shared, session: &SessionRef, id: u32, party_id: PartyId) {
+    let joined = shared.table.join(
+        party_id,
+        session.presence.clone(),
+        session.clone(),
+        Instant::now(),
+        shared.config.join_request_ttl,
+        |outcome, effects| {
+            respond(session, id, Ok(Reply::Join(outcome.clone())));
+            deliver(shared, effects);
+        },
+    );
+    if let Err(error) = joined {
+        respond(session, id, Err(error.into()));
     }
 }
 
@@ -247,7 +470,7 @@ pub(crate) fn end_session(shared: &Shared, session: &SessionRef) {
         let _ = shared.table.apply(
             party_id,
             |party| effects_only(party.leave(me, LeaveReason::SessionEnded)),
-            |_, deliveries| deliver(deliveries),
+            |_, effects| deliver(shared, effects),
         );
     }
 }

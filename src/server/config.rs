@@ -109,6 +109,17 @@ pub struct ServerConfig {
     /// cell S's p99 under 1 ms and cuts server CPU per delivery by about
     /// 30-45% in every cell; wide parties gain more from 1000 µs.
     pub coalesce: Duration,
+    /// How long an invite lasts unless used, declined or revoked. Default
+    /// 5 minutes.
+    pub invite_ttl: Duration,
+    /// Invites one session may send per minute (0: unlimited). Default 30.
+    pub invites_per_minute: u32,
+    /// `JoinByCode` attempts one session may make per minute (0:
+    /// unlimited). Default 10: with 100,000 live codes among 887 million,
+    /// a session guesses one in about 15 hours.
+    pub join_code_attempts_per_minute: u32,
+    /// Users one session may follow. Default 256.
+    pub max_follows: usize,
 }
 
 pub use crate::protocol::AckFrequency;
@@ -149,6 +160,10 @@ impl ServerConfig {
             max_parties_per_session: 16,
             metrics: None,
             coalesce: DEFAULT_COALESCE,
+            invite_ttl: Duration::from_secs(300),
+            invites_per_minute: 30,
+            join_code_attempts_per_minute: 10,
+            max_follows: 256,
         }
     }
 }

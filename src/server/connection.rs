@@ -263,6 +263,7 @@ fn open_session(
             ));
             metrics::count(&shared.metrics.sessions_started);
             shared.register_session(session.clone());
+            shared.users.session_started(&session);
             (session, None)
         }
         Some(Resume {

@@ -24,7 +24,7 @@ pub(crate) fn connection_lost(shared: &Arc<Shared>, session: &SessionRef, genera
                     let _ = shared.table.apply(
                         party_id,
                         |party| Ok(((), party.leader_grace_over(me))),
-                        |_, deliveries| deliver(deliveries),
+                        |_, effects| deliver(&shared, effects),
                     );
                 }
             }
@@ -58,7 +58,7 @@ pub(crate) fn set_connected(
                     .set_connected(me, connected, hand_over_now)
                     .map(|effects| ((), effects))
             },
-            |_, deliveries| deliver(deliveries),
+            |_, effects| deliver(shared, effects),
         );
     }
 }
@@ -67,4 +67,5 @@ pub(crate) fn set_connected(
 pub(crate) fn finish(shared: &Shared, session: &SessionRef) {
     shared.forget_session(session.session_id());
     end_session(shared, session);
+    shared.users.session_ended(session);
 }

@@ -31,7 +31,16 @@ pub(crate) struct RateLimit {
 impl RateLimit {
     /// `rate` per second with a burst of twice that; `rate == 0` never limits.
     pub(crate) fn new(rate: f64, now: Instant) -> Self {
-        let burst = (rate * 2.0).max(1.0);
+        Self::with_burst(rate, (rate * 2.0).max(1.0), now)
+    }
+
+    /// `per_minute` a minute, all of them at once if wanted; 0 never limits.
+    pub(crate) fn per_minute(per_minute: u32, now: Instant) -> Self {
+        let burst = f64::from(per_minute).max(1.0);
+        Self::with_burst(f64::from(per_minute) / 60.0, burst, now)
+    }
+
+    fn with_burst(rate: f64, burst: f64, now: Instant) -> Self {
         RateLimit {
             rate,
             burst,

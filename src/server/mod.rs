@@ -10,13 +10,16 @@ mod grace;
 mod limits;
 mod metrics;
 mod session;
+mod users;
 
 pub use config::{AckFrequency, AuthMode, ServerConfig};
 
 use crate::party::PartyTable;
 use crate::protocol::SessionId;
 use crate::protocol::{
-    CloseCode, Limits, ALPN, MAX_FRAME_SIZE, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_RELIABLE_DATA,
+    CloseCode, Limits, ALPN, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE,
+    MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,
+    MAX_SEARCH_RESULTS, MAX_STATE_BYTES, MAX_STATE_ENTRIES, MAX_STATUS_BYTES,
 };
 use crate::security::{Warning, DEV_IDENTITY_REMINDER};
 use quinn::crypto::rustls::QuicServerConfig;
@@ -57,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// `Some` when `config.coalesce` is above zero.
     pub(crate) coalescer: Option<Arc<coalesce::Coalescer>>,
+    /// Status presence, follows and pending invites, by user.
+    pub(crate) users: users::Users,
 }
 
 impl Shared {
@@ -203,6 +208,19 @@ impl Server {
             max_label_bytes: MAX_LABEL_BYTES as u32,
             join_request_ttl_ms: u64::try_from(config.join_request_ttl.as_millis())
                 .unwrap_or(u64::MAX),
+            max_status_bytes: MAX_STATUS_BYTES as u32,
+            max_follows: u32::try_from(config.max_follows).unwrap_or(u32::MAX),
+            invite_ttl_ms: u64::try_from(config.invite_ttl.as_millis()).unwrap_or(u64::MAX),
+            invites_per_minute: config.invites_per_minute,
+            join_code_attempts_per_minute: config.join_code_attempts_per_minute,
+            max_search_results: MAX_SEARCH_RESULTS,
+            max_state_entries: MAX_STATE_ENTRIES as u32,
+            max_state_bytes: MAX_STATE_BYTES as u32,
+            max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
+            max_property_entries: MAX_PROPERTY_ENTRIES as u32,
+            max_property_bytes: MAX_PROPERTY_BYTES as u32,
+            max_bans: MAX_BANS as u32,
         };
         let metrics = Arc::<metrics::Metrics>::default();
         let coalescer = (!config.coalesce.is_zero())
@@ -215,6 +233,7 @@ impl Server {
             handshakes: AtomicUsize::new(0),
             metrics,
             coalescer,
+            users: users::Users::default(),
         });
         Ok(Server {
             endpoint,
@@ -286,7 +305,8 @@ impl Server {
                     }
                 }
                 _ = sweep.tick() => {
-                    self.shared.table.expire_requests(Instant::now(), commands::deliver);
+                    let shared = &self.shared;
+                    shared.table.expire(Instant::now(), |effects| commands::deliver(shared, effects));
                 }
                 _ = &mut shutdown => break,
             }

@@ -211,6 +211,11 @@ pub(crate) struct SessionLink {
     /// unallocated) when coalescing is off. Dropped with the link.
     pending: Mutex<Pending>,
     metrics: Arc<super::metrics::Metrics>,
+    /// Status shown to followers, and whom this session follows.
+    pub(crate) social: Mutex<super::users::Social>,
+    /// Invites sent and join codes tried: each rate-limited on its own.
+    pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
+    pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
 }
 
 /// The link type stored in the party table.
@@ -244,6 +249,9 @@ impl SessionLink {
             parties: Mutex::new(HashSet::new()),
             pending: Mutex::default(),
             metrics,
+            social: Mutex::default(),
+            invite_limit: Mutex::new(None),
+            code_limit: Mutex::new(None),
         }
     }
 

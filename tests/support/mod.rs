@@ -187,6 +187,7 @@ pub fn settings(open: bool, max_size: u16, label: &str) -> PartySettings {
         open,
         max_size,
         label: label.to_string(),
+        ..PartySettings::default()
     }
 }
 

@@ -165,6 +165,8 @@ impl WireClient {
                 open,
                 max_size,
                 label: label.to_string(),
+                invite_policy: Default::default(),
+                state: Default::default(),
             })
             .await,
         )
@@ -194,6 +196,7 @@ impl WireClient {
                 open,
                 label,
                 max_size,
+                invite_policy: None,
             })
             .await,
         )

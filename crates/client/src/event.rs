@@ -2,7 +2,8 @@
 
 use crate::error::DisconnectReason;
 use crate::protocol::{
-    ErrorBody, LeaveReason, PartyId, Presence, RejectReason, RequestGoneReason, SessionId,
+    ErrorBody, InviteGoneReason, KeyValues, LeaveReason, PartyId, PartyInvite, Presence,
+    RejectReason, RequestGoneReason, SessionId, UserStatus,
 };
 use crate::roster::Party;
 use bytes::Bytes;
@@ -170,5 +171,74 @@ pub enum Event {
     ProtocolError {
         /// The server's (or the SDK's) description.
         message: String,
+    },
+    /// A session of a followed user came online (or stopped appearing
+    /// offline).
+    StatusOnline(UserStatus),
+    /// A session of a followed user changed its status text.
+    StatusChanged(UserStatus),
+    /// A session of a followed user went offline, or appears offline.
+    StatusOffline {
+        /// The session that went.
+        presence: Presence,
+    },
+    /// An invite to a party arrived (or was renewed): join it with
+    /// [`crate::Client::join_party`] (it admits to a closed party too), or
+    /// turn it down with [`crate::Client::decline_invite`].
+    Invited(PartyInvite),
+    /// An invite is gone: used or declined (maybe by another session of
+    /// this user), revoked, expired, or its party closed.
+    InviteGone {
+        /// The party of the invite.
+        party_id: PartyId,
+        /// Why.
+        reason: InviteGoneReason,
+    },
+    /// To the inviter: the invitee turned the invite down.
+    InviteDeclined {
+        /// The party.
+        party_id: PartyId,
+        /// The session that declined.
+        by: Presence,
+    },
+    /// The leader changed the party state.
+    PartyStateChanged {
+        /// The party.
+        party_id: PartyId,
+        /// The whole state now.
+        state: KeyValues,
+    },
+    /// A member (maybe this session) changed its attributes.
+    MemberAttributesChanged {
+        /// The party.
+        party_id: PartyId,
+        /// Whose.
+        member: Presence,
+        /// All of that member's attributes now.
+        attributes: KeyValues,
+    },
+    /// The party's join code changed (empty: removed).
+    JoinCodeChanged {
+        /// The party.
+        party_id: PartyId,
+        /// The code now.
+        code: String,
+    },
+    /// The party was listed, relisted or unlisted.
+    ListingChanged {
+        /// The party.
+        party_id: PartyId,
+        /// Whether it is listed now.
+        listed: bool,
+        /// Its properties now.
+        properties: KeyValues,
+    },
+    /// The leader banned this session's user: its seat or join request in
+    /// the party is gone.
+    Banned {
+        /// The party.
+        party_id: PartyId,
+        /// When the ban ends (Unix ms, server clock); 0 for the party's life.
+        until_ms: u64,
     },
 }

@@ -41,8 +41,9 @@ pub use connection::shared_endpoint;
 pub use error::{ClientError, DisconnectReason};
 pub use event::{Event, PartyData};
 pub use protocol::{
-    AckFrequency, ErrorBody, ErrorCode, Identity, LeaveReason, Limits, PartyId, Presence,
-    RejectReason, RequestGoneReason, Resume, SessionId,
+    AckFrequency, ErrorBody, ErrorCode, Identity, InviteGoneReason, InvitePolicy, KeyValues,
+    LeaveReason, Limits, ListedParty, PartyBan, PartyId, PartyInvite, PartySearch, Presence,
+    RejectReason, RequestGoneReason, Resume, SessionId, UserStatus,
 };
 pub use roster::{Member, Party};
 
@@ -70,6 +71,10 @@ pub struct PartySettings {
     pub max_size: u16,
     /// Free-form text for the game (a mode, a map). Default empty.
     pub label: String,
+    /// Who may invite. Default: the leader only.
+    pub invite_policy: InvitePolicy,
+    /// The party state to start with. Default empty.
+    pub state: KeyValues,
 }
 
 impl Default for PartySettings {
@@ -78,8 +83,20 @@ impl Default for PartySettings {
             open: true,
             max_size: 4,
             label: String::new(),
+            invite_policy: InvitePolicy::Leader,
+            state: KeyValues::new(),
         }
     }
+}
+
+/// One page of a party search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchPage {
+    /// The parties found, in listing order.
+    pub parties: Vec<ListedParty>,
+    /// Put in `PartySearch::cursor` for the next page; 0 when this was the
+    /// last.
+    pub next_cursor: u64,
 }
 
 /// A change of settings; `None` keeps a setting as it is.
@@ -91,10 +108,14 @@ pub struct PartyUpdate {
     pub max_size: Option<u16>,
     /// A new label.
     pub label: Option<String>,
+    /// A new invite policy.
+    pub invite_policy: Option<InvitePolicy>,
 }
 
 /// What joining a party did.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// One per join call: boxing the party would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum JoinOutcome {
     /// Seated at once (open party).
     Joined(Party),
@@ -229,7 +250,12 @@ impl Inner {
                     }
                     AfterDone::Nothing => {}
                 },
-                Reply::Join(WireJoinOutcome::Queued { .. }) => {}
+                Reply::Join(WireJoinOutcome::Queued { .. })
+                | Reply::Followed { .. }
+                | Reply::Invites(_)
+                | Reply::JoinCode { .. }
+                | Reply::Parties { .. }
+                | Reply::Bans { .. } => {}
             }
         }
         let _ = waiter.send(result);
@@ -449,16 +475,29 @@ impl Client {
             open: settings.open,
             max_size: settings.max_size,
             label: settings.label,
+            invite_policy: settings.invite_policy,
+            state: settings.state,
         })
         .await
     }
 
-    /// Joins an open party at once, or asks a closed party's leader.
+    /// Joins an open party at once, or asks a closed party's leader. An
+    /// invite to this session's user seats it even in a closed party.
     pub async fn join_party(&self, party_id: PartyId) -> Result<JoinOutcome, ClientError> {
-        match self
-            .send_request(Command::JoinParty { party_id }, AfterDone::Nothing)
-            .await?
-        {
+        self.join_with(Command::JoinParty { party_id }).await
+    }
+
+    /// Joins (or asks to join) the party with this join code, as
+    /// [`Client::join_party`] would. Case, spaces and dashes do not matter.
+    pub async fn join_by_code(&self, code: &str) -> Result<JoinOutcome, ClientError> {
+        self.join_with(Command::JoinByCode {
+            code: code.to_string(),
+        })
+        .await
+    }
+
+    async fn join_with(&self, command: Command) -> Result<JoinOutcome, ClientError> {
+        match self.send_request(command, AfterDone::Nothing).await? {
             Reply::Join(WireJoinOutcome::Joined(snapshot)) => {
                 Ok(JoinOutcome::Joined(self.view(snapshot)))
             }
@@ -538,8 +577,201 @@ impl Client {
             open: update.open,
             label: update.label,
             max_size: update.max_size,
+            invite_policy: update.invite_policy,
         })
         .await
+    }
+
+    /// Sets the status text this session's followers see (empty: none),
+    /// and whether it shows as online at all (`visible: false` appears
+    /// offline).
+    pub async fn set_status(&self, status: &str, visible: bool) -> Result<(), ClientError> {
+        let command = Command::SetStatus {
+            status: status.to_string(),
+            visible,
+        };
+        self.expect_done(command, AfterDone::Nothing).await
+    }
+
+    /// Follows users: `Event::StatusOnline`, `StatusChanged` and
+    /// `StatusOffline` follow for each of their sessions. Returns the
+    /// sessions of theirs that are online now.
+    pub async fn follow(&self, user_ids: &[&str]) -> Result<Vec<UserStatus>, ClientError> {
+        let user_ids = user_ids.iter().map(|u| u.to_string()).collect();
+        match self
+            .send_request(Command::Follow { user_ids }, AfterDone::Nothing)
+            .await?
+        {
+            Reply::Followed { online } => Ok(online),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stops following users.
+    pub async fn unfollow(&self, user_ids: &[&str]) -> Result<(), ClientError> {
+        let user_ids = user_ids.iter().map(|u| u.to_string()).collect();
+        self.expect_done(Command::Unfollow { user_ids }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Invites a user: each of their sessions gets `Event::Invited`, and
+    /// the invite seats them once, even in a closed party, until it
+    /// expires. The leader may invite; any member too under
+    /// `InvitePolicy::AnyMember`.
+    pub async fn invite(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        self.expect_done(Command::Invite { party_id, user_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Turns down an invite to this session's user; the inviter is told.
+    pub async fn decline_invite(&self, party_id: PartyId) -> Result<(), ClientError> {
+        self.expect_done(Command::DeclineInvite { party_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Leader only: takes back a pending invite.
+    pub async fn revoke_invite(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        self.expect_done(
+            Command::RevokeInvite { party_id, user_id },
+            AfterDone::Nothing,
+        )
+        .await
+    }
+
+    /// This user's pending invites, oldest first.
+    pub async fn list_invites(&self) -> Result<Vec<PartyInvite>, ClientError> {
+        match self
+            .send_request(Command::ListInvites, AfterDone::Nothing)
+            .await?
+        {
+            Reply::Invites(invites) => Ok(invites),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leader only: a new join code for the party (the old one stops
+    /// working). Players join with [`Client::join_by_code`].
+    pub async fn create_join_code(&self, party_id: PartyId) -> Result<String, ClientError> {
+        match self
+            .send_request(Command::CreateJoinCode { party_id }, AfterDone::Nothing)
+            .await?
+        {
+            Reply::JoinCode { code, .. } => Ok(code),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leader only: removes the party's join code.
+    pub async fn clear_join_code(&self, party_id: PartyId) -> Result<(), ClientError> {
+        self.expect_done(Command::ClearJoinCode { party_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Leader only: lists the party for search with these properties (or
+    /// changes them).
+    pub async fn list_party(
+        &self,
+        party_id: PartyId,
+        properties: KeyValues,
+    ) -> Result<(), ClientError> {
+        let command = Command::ListParty {
+            party_id,
+            properties,
+        };
+        self.expect_done(command, AfterDone::Nothing).await
+    }
+
+    /// Leader only: takes the party out of search.
+    pub async fn unlist_party(&self, party_id: PartyId) -> Result<(), ClientError> {
+        self.expect_done(Command::UnlistParty { party_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Searches listed parties: one page.
+    pub async fn search_parties(&self, search: PartySearch) -> Result<SearchPage, ClientError> {
+        match self
+            .send_request(Command::SearchParties(search), AfterDone::Nothing)
+            .await?
+        {
+            Reply::Parties {
+                parties,
+                next_cursor,
+            } => Ok(SearchPage {
+                parties,
+                next_cursor,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leader only: sets keys of the party state (after removing `remove`).
+    pub async fn set_party_state(
+        &self,
+        party_id: PartyId,
+        set: KeyValues,
+        remove: &[&str],
+    ) -> Result<(), ClientError> {
+        let command = Command::SetPartyState {
+            party_id,
+            set,
+            remove: remove.iter().map(|k| k.to_string()).collect(),
+        };
+        self.expect_done(command, AfterDone::Nothing).await
+    }
+
+    /// Sets keys of this session's own attributes in the party (after
+    /// removing `remove`): every member sees them.
+    pub async fn set_member_attributes(
+        &self,
+        party_id: PartyId,
+        set: KeyValues,
+        remove: &[&str],
+    ) -> Result<(), ClientError> {
+        let command = Command::SetMemberAttributes {
+            party_id,
+            set,
+            remove: remove.iter().map(|k| k.to_string()).collect(),
+        };
+        self.expect_done(command, AfterDone::Nothing).await
+    }
+
+    /// Leader only: bans a user for `duration` (`None`: the party's life),
+    /// removing their seat, request and invite.
+    pub async fn ban(
+        &self,
+        party_id: PartyId,
+        user_id: &str,
+        duration: Option<Duration>,
+    ) -> Result<(), ClientError> {
+        let duration_ms = duration.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        let command = Command::Ban {
+            party_id,
+            user_id: user_id.to_string(),
+            duration_ms,
+        };
+        self.expect_done(command, AfterDone::Nothing).await
+    }
+
+    /// Leader only: lifts a ban.
+    pub async fn unban(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        self.expect_done(Command::Unban { party_id, user_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Leader only: the party's bans, oldest first.
+    pub async fn list_bans(&self, party_id: PartyId) -> Result<Vec<PartyBan>, ClientError> {
+        match self
+            .send_request(Command::ListBans { party_id }, AfterDone::Nothing)
+            .await?
+        {
+            Reply::Bans { bans, .. } => Ok(bans),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The party as the server has it now (members only).

@@ -1,7 +1,9 @@
 //! The client's own view of each party it is in, kept current from the
 //! replies and events it receives, in the order the server sent them.
 
-use crate::protocol::{Event as WireEvent, PartyId, PartySnapshot, Presence, SessionId};
+use crate::protocol::{
+    Event as WireEvent, InvitePolicy, KeyValues, PartyId, PartySnapshot, Presence, SessionId,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,6 +26,16 @@ pub struct Party {
     pub join_requests: Vec<Presence>,
     /// This client's session, to tell which member is "me".
     pub my_session: SessionId,
+    /// Who may invite: the leader only, or any member.
+    pub invite_policy: InvitePolicy,
+    /// The party state the leader keeps (`Client::set_party_state`).
+    pub state: KeyValues,
+    /// The join code; empty when the party has none.
+    pub join_code: String,
+    /// Whether the party is listed for search.
+    pub listed: bool,
+    /// The properties it is listed with (empty when not listed).
+    pub properties: KeyValues,
     /// The party's sequence number this view reflects.
     pub(crate) seq: u64,
 }
@@ -35,17 +47,21 @@ pub struct Member {
     pub presence: Presence,
     /// False while the member's connection is lost and its seat is held.
     pub connected: bool,
+    /// What the member tells the party about itself (character, ready).
+    pub attributes: KeyValues,
 }
 
 impl Party {
     /// Builds the view from a snapshot the server sent.
     pub(crate) fn from_snapshot(snapshot: PartySnapshot, my_session: SessionId) -> Party {
+        let mut attributes = snapshot.attributes.into_iter();
         let members = snapshot
             .members
             .into_iter()
             .map(|presence| Member {
                 connected: !snapshot.disconnected.contains(&presence.session_id),
                 presence,
+                attributes: attributes.next().unwrap_or_default(),
             })
             .collect();
         Party {
@@ -57,6 +73,11 @@ impl Party {
             members,
             join_requests: Vec::new(),
             my_session,
+            invite_policy: snapshot.invite_policy,
+            state: snapshot.state,
+            join_code: snapshot.join_code,
+            listed: snapshot.listed,
+            properties: snapshot.properties,
             seq: snapshot.seq,
         }
     }
@@ -212,7 +233,10 @@ impl Roster {
 
     /// Applies one wire event to the party it concerns.
     pub(crate) fn apply(&mut self, event: &WireEvent) -> Applied {
-        let party_id = event.party_id();
+        // Presence events concern no party.
+        let Some(party_id) = event.party_id() else {
+            return Applied::New;
+        };
         if let (Some(seq), Some(synced)) = (event.party_seq(), self.synced.get(&party_id)) {
             if seq <= *synced && !matches!(event, WireEvent::Accepted(_)) {
                 return Applied::Stale;
@@ -222,7 +246,9 @@ impl Roster {
             WireEvent::Accepted(snapshot) => {
                 self.install(snapshot.clone());
             }
-            WireEvent::Kicked { .. } | WireEvent::Closed { .. } => self.forget(party_id),
+            WireEvent::Kicked { .. } | WireEvent::Closed { .. } | WireEvent::Banned { .. } => {
+                self.forget(party_id)
+            }
             WireEvent::MemberJoined { presence, .. } => {
                 self.index(presence);
                 if let Some(party) = self.parties.get_mut(&party_id) {
@@ -232,6 +258,7 @@ impl Roster {
                     party.members.push(Member {
                         presence: presence.clone(),
                         connected: true,
+                        attributes: KeyValues::new(),
                     });
                 }
             }
@@ -279,17 +306,56 @@ impl Roster {
                 open,
                 max_size,
                 label,
+                invite_policy,
                 ..
             } => {
                 if let Some(party) = self.parties.get_mut(&party_id) {
                     party.open = *open;
                     party.max_size = *max_size;
                     party.label = label.clone();
+                    party.invite_policy = *invite_policy;
+                }
+            }
+            WireEvent::PartyStateChanged { state, .. } => {
+                if let Some(party) = self.parties.get_mut(&party_id) {
+                    party.state = state.clone();
+                }
+            }
+            WireEvent::MemberAttributesChanged {
+                presence,
+                attributes,
+                ..
+            } => {
+                if let Some(party) = self.parties.get_mut(&party_id) {
+                    for member in &mut party.members {
+                        if member.presence.session_id == presence.session_id {
+                            member.attributes = attributes.clone();
+                        }
+                    }
+                }
+            }
+            WireEvent::JoinCodeChanged { code, .. } => {
+                if let Some(party) = self.parties.get_mut(&party_id) {
+                    party.join_code = code.clone();
+                }
+            }
+            WireEvent::ListingChanged {
+                listed, properties, ..
+            } => {
+                if let Some(party) = self.parties.get_mut(&party_id) {
+                    party.listed = *listed;
+                    party.properties = properties.clone();
                 }
             }
             WireEvent::JoinRejected { .. }
             | WireEvent::Data { .. }
-            | WireEvent::DataRefused { .. } => {}
+            | WireEvent::DataRefused { .. }
+            | WireEvent::StatusOnline(_)
+            | WireEvent::StatusChanged(_)
+            | WireEvent::StatusOffline { .. }
+            | WireEvent::Invited(_)
+            | WireEvent::InviteGone { .. }
+            | WireEvent::InviteDeclined { .. } => {}
         }
         if let (Some(seq), Some(party)) = (event.party_seq(), self.parties.get_mut(&party_id)) {
             party.seq = party.seq.max(seq);

@@ -307,6 +307,44 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
             op_code,
             error,
         },
+        WireEvent::StatusOnline(status) => Event::StatusOnline(status),
+        WireEvent::StatusChanged(status) => Event::StatusChanged(status),
+        WireEvent::StatusOffline { presence } => Event::StatusOffline { presence },
+        WireEvent::Invited(invite) => Event::Invited(invite),
+        WireEvent::InviteGone { party_id, reason } => Event::InviteGone { party_id, reason },
+        WireEvent::InviteDeclined { party_id, presence } => Event::InviteDeclined {
+            party_id,
+            by: presence,
+        },
+        WireEvent::PartyStateChanged {
+            party_id, state, ..
+        } => Event::PartyStateChanged { party_id, state },
+        WireEvent::MemberAttributesChanged {
+            party_id,
+            presence,
+            attributes,
+            ..
+        } => Event::MemberAttributesChanged {
+            party_id,
+            member: presence,
+            attributes,
+        },
+        WireEvent::JoinCodeChanged { party_id, code, .. } => {
+            Event::JoinCodeChanged { party_id, code }
+        }
+        WireEvent::ListingChanged {
+            party_id,
+            listed,
+            properties,
+            ..
+        } => Event::ListingChanged {
+            party_id,
+            listed,
+            properties,
+        },
+        WireEvent::Banned {
+            party_id, until_ms, ..
+        } => Event::Banned { party_id, until_ms },
     })
 }
 

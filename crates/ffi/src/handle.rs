@@ -165,6 +165,8 @@ pub(crate) enum Command {
 }
 
 /// What a successful command answered.
+// One per command answer, consumed at once.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Done,
     Party(Party),
@@ -385,6 +387,7 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
                     open,
                     max_size,
                     label,
+                    ..PartySettings::default()
                 })
                 .await,
         ),
@@ -412,6 +415,7 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
                         open,
                         max_size,
                         label,
+                        invite_policy: None,
                     },
                 )
                 .await,
@@ -435,6 +439,7 @@ fn leave_reason(reason: LeaveReason) -> i32 {
         LeaveReason::Left => 0,
         LeaveReason::Kicked => 1,
         LeaveReason::SessionEnded => 2,
+        LeaveReason::Banned => 3,
     }
 }
 
@@ -625,6 +630,9 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                 event.error_code = PL_ERR_PROTOCOL;
                 event.error_message = held.text(&message);
             }
+            // TODO(gather branch): the C ABI's events for status, invites,
+            // state, attributes, codes, listing and bans.
+            _ => {}
         },
     }
     event

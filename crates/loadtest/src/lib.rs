@@ -644,6 +644,7 @@ async fn form_party(
             open,
             max_size,
             label: "loadtest".to_string(),
+            ..PartySettings::default()
         })
     })
     .await?;

@@ -69,6 +69,8 @@ pub enum ErrorCode {
     TooManyInvites,
     /// The party already has `Limits::max_bans` bans.
     TooManyBans,
+    /// An unban names a user who is not banned from the party.
+    BanNotFound,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -104,6 +106,7 @@ impl ErrorCode {
             ErrorCode::KeyValuesTooLarge => 25,
             ErrorCode::TooManyInvites => 26,
             ErrorCode::TooManyBans => 27,
+            ErrorCode::BanNotFound => 28,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -145,6 +148,7 @@ impl From<u16> for ErrorCode {
             25 => ErrorCode::KeyValuesTooLarge,
             26 => ErrorCode::TooManyInvites,
             27 => ErrorCode::TooManyBans,
+            28 => ErrorCode::BanNotFound,
             other => ErrorCode::Unknown(other),
         }
     }

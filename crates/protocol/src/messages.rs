@@ -563,6 +563,9 @@ pub struct PartySnapshot {
 
 /// What a `JoinParty` led to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Short-lived (one per join reply): boxing the snapshot would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum JoinOutcome {
     /// Seated at once (open party).
     Joined(PartySnapshot),
@@ -645,8 +648,6 @@ pub enum RejectReason {
     PartyClosed,
     /// The request waited longer than the server's join-request limit.
     Expired,
-    /// The leader banned the requester.
-    Banned,
 }
 
 /// Why an invite ended without being used; told to the invitee.

@@ -1,0 +1,245 @@
+//! Users as others find them: each user's live sessions (for status
+//! presence and invites), who follows them, and their pending invites.
+//!
+//! One lock for the registry. It is taken after a party's shard lock has
+//! been released (invite notices arrive through a party's delivery) and
+//! never while taking a shard lock, so it cannot deadlock with the table.
+//! Events are pushed to session outboxes under it: that never blocks.
+
+use super::session::{lock, SessionRef};
+use crate::party::InviteNotice;
+use crate::protocol::{Event, PartyInvite, Presence, SessionId, UserStatus};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct UserEntry {
+    /// Live sessions (connected or in their grace window), oldest first.
+    sessions: Vec<SessionRef>,
+    /// Sessions following this user.
+    followers: HashMap<SessionId, SessionRef>,
+    /// Pending invites, in the order they arrived (a renewal moves one to
+    /// the back).
+    invites: Vec<PartyInvite>,
+}
+
+impl UserEntry {
+    fn is_unused(&self) -> bool {
+        self.sessions.is_empty() && self.followers.is_empty() && self.invites.is_empty()
+    }
+
+    fn tell_followers(&self, event: &Event) {
+        for follower in self.followers.values() {
+            follower.push_event(event.clone());
+        }
+    }
+}
+
+/// What a session shows its followers, and whom it follows.
+#[derive(Debug)]
+pub(crate) struct Social {
+    pub(crate) status: String,
+    pub(crate) visible: bool,
+    pub(crate) follows: std::collections::HashSet<String>,
+}
+
+impl Default for Social {
+    fn default() -> Self {
+        Social {
+            status: String::new(),
+            visible: true,
+            follows: Default::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Users {
+    by_id: Mutex<HashMap<String, UserEntry>>,
+}
+
+/// Follow refused: it would pass the limit.
+pub(crate) struct TooManyFollows;
+
+fn status_of(session: &SessionRef) -> Option<UserStatus> {
+    let social = lock(&session.social);
+    social.visible.then(|| UserStatus {
+        presence: session.presence.clone(),
+        status: social.status.clone(),
+    })
+}
+
+impl Users {
+    /// A new session: online to its user's followers (sessions start
+    /// visible, with no status text).
+    pub(crate) fn session_started(&self, session: &SessionRef) {
+        let mut users = lock(&self.by_id);
+        let entry = users.entry(session.presence.user_id.clone()).or_default();
+        entry.sessions.push(session.clone());
+        if let Some(status) = status_of(session) {
+            entry.tell_followers(&Event::StatusOnline(status));
+        }
+    }
+
+    /// A session is over: offline to its followers, and it follows no one.
+    pub(crate) fn session_ended(&self, session: &SessionRef) {
+        let me = session.session_id();
+        let (visible, follows) = {
+            let mut social = lock(&session.social);
+            (social.visible, std::mem::take(&mut social.follows))
+        };
+        let mut users = lock(&self.by_id);
+        let user_id = &session.presence.user_id;
+        if let Some(entry) = users.get_mut(user_id) {
+            entry.sessions.retain(|s| s.session_id() != me);
+            if visible {
+                entry.tell_followers(&Event::StatusOffline {
+                    presence: session.presence.clone(),
+                });
+            }
+            if entry.is_unused() {
+                users.remove(user_id);
+            }
+        }
+        for followed in follows {
+            if let Some(entry) = users.get_mut(&followed) {
+                entry.followers.remove(&me);
+                if entry.is_unused() {
+                    users.remove(&followed);
+                }
+            }
+        }
+    }
+
+    /// Changes what the session shows; its followers hear the difference.
+    pub(crate) fn set_status(&self, session: &SessionRef, status: String, visible: bool) {
+        let users = lock(&self.by_id);
+        let (was_visible, was_status) = {
+            let mut social = lock(&session.social);
+            let before = (social.visible, std::mem::take(&mut social.status));
+            social.status = status.clone();
+            social.visible = visible;
+            before
+        };
+        let Some(entry) = users.get(&session.presence.user_id) else {
+            return;
+        };
+        let shown = UserStatus {
+            presence: session.presence.clone(),
+            status,
+        };
+        let event = match (was_visible, visible) {
+            (true, true) if was_status != shown.status => Event::StatusChanged(shown),
+            (false, true) => Event::StatusOnline(shown),
+            (true, false) => Event::StatusOffline {
+                presence: session.presence.clone(),
+            },
+            _ => return,
+        };
+        entry.tell_followers(&event);
+    }
+
+    /// Follows `user_ids`; returns the visible sessions of all of them.
+    pub(crate) fn follow(
+        &self,
+        session: &SessionRef,
+        user_ids: Vec<String>,
+        max_follows: usize,
+    ) -> Result<Vec<UserStatus>, TooManyFollows> {
+        let mut user_ids = user_ids;
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let mut users = lock(&self.by_id);
+        {
+            let mut social = lock(&session.social);
+            let new = user_ids
+                .iter()
+                .filter(|id| !social.follows.contains(*id))
+                .count();
+            if social.follows.len() + new > max_follows {
+                return Err(TooManyFollows);
+            }
+            social.follows.extend(user_ids.iter().cloned());
+        }
+        let mut online = Vec::new();
+        for user_id in user_ids {
+            let entry = users.entry(user_id).or_default();
+            entry
+                .followers
+                .insert(session.session_id(), session.clone());
+            online.extend(entry.sessions.iter().filter_map(status_of));
+        }
+        Ok(online)
+    }
+
+    pub(crate) fn unfollow(&self, session: &SessionRef, user_ids: Vec<String>) {
+        let mut users = lock(&self.by_id);
+        let mut social = lock(&session.social);
+        for user_id in user_ids {
+            if social.follows.remove(&user_id) {
+                if let Some(entry) = users.get_mut(&user_id) {
+                    entry.followers.remove(&session.session_id());
+                    if entry.is_unused() {
+                        users.remove(&user_id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An invite sent or gone: kept or dropped, and told to every live
+    /// session of the invitee.
+    pub(crate) fn notice(&self, notice: InviteNotice) {
+        let mut users = lock(&self.by_id);
+        match notice {
+            InviteNotice::Sent { user_id, invite } => {
+                let entry = users.entry(user_id).or_default();
+                entry.invites.retain(|i| i.party_id != invite.party_id);
+                entry.invites.push(invite.clone());
+                for session in &entry.sessions {
+                    session.push_event(Event::Invited(invite.clone()));
+                }
+            }
+            InviteNotice::Gone {
+                user_id,
+                party_id,
+                reason,
+            } => {
+                let Some(entry) = users.get_mut(&user_id) else {
+                    return;
+                };
+                entry.invites.retain(|i| i.party_id != party_id);
+                for session in &entry.sessions {
+                    session.push_event(Event::InviteGone { party_id, reason });
+                }
+                if entry.is_unused() {
+                    users.remove(&user_id);
+                }
+            }
+        }
+    }
+
+    /// The user's pending invites not yet run out, oldest first.
+    pub(crate) fn invites(&self, user_id: &str, now_ms: u64) -> Vec<PartyInvite> {
+        lock(&self.by_id)
+            .get(user_id)
+            .map(|entry| {
+                entry
+                    .invites
+                    .iter()
+                    .filter(|i| i.expires_at_ms > now_ms)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Live sessions of a user, for tests and the admin view.
+    #[allow(dead_code)]
+    pub(crate) fn sessions_of(&self, user_id: &str) -> Vec<Presence> {
+        lock(&self.by_id)
+            .get(user_id)
+            .map(|e| e.sessions.iter().map(|s| s.presence.clone()).collect())
+            .unwrap_or_default()
+    }
+}
