@@ -129,6 +129,22 @@ struct ServeArgs {
     /// Parties one session may be in at once (seats and join requests).
     #[arg(long, env = "PARTYLINE_MAX_PARTIES_PER_SESSION", default_value_t = 16)]
     max_parties_per_session: usize,
+    /// Seconds an invite lasts unless used, declined or revoked.
+    #[arg(long, env = "PARTYLINE_INVITE_TTL", default_value_t = 300.0)]
+    invite_ttl: f64,
+    /// Invites one session may send per minute (0: no limit).
+    #[arg(long, env = "PARTYLINE_INVITES_PER_MINUTE", default_value_t = 30)]
+    invites_per_minute: u32,
+    /// Join-code attempts one session may make per minute (0: no limit).
+    #[arg(
+        long,
+        env = "PARTYLINE_JOIN_CODE_ATTEMPTS_PER_MINUTE",
+        default_value_t = 10
+    )]
+    join_code_attempts_per_minute: u32,
+    /// Users one session may follow.
+    #[arg(long, env = "PARTYLINE_MAX_FOLLOWS", default_value_t = 256)]
+    max_follows: usize,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -301,11 +317,13 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             seconds("grace", args.grace)?,
             seconds("leader-grace", args.leader_grace)?,
             seconds("drain-timeout", args.drain_timeout)?,
+            seconds("invite-ttl", args.invite_ttl)?,
         ))
     })();
     match timers {
-        Ok((keep_alive, idle_timeout, grace, leader_grace, drain_timeout)) => {
+        Ok((keep_alive, idle_timeout, grace, leader_grace, drain_timeout, invite_ttl)) => {
             config.drain_timeout = drain_timeout;
+            config.invite_ttl = invite_ttl;
             config.keep_alive = keep_alive;
             config.idle_timeout = idle_timeout;
             config.grace = grace;
@@ -323,6 +341,9 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.retry_above = args.retry_above;
     config.command_rate = args.command_rate.max(0.0);
     config.max_parties_per_session = args.max_parties_per_session;
+    config.invites_per_minute = args.invites_per_minute;
+    config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
+    config.max_follows = args.max_follows;
     config.metrics = args.metrics;
     config.data_rate = args.data_rate.max(0.0);
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {

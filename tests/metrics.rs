@@ -49,6 +49,8 @@ async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
         .unwrap();
     assert_eq!(value(&text, "partyline_sessions "), 2);
     assert_eq!(value(&text, "partyline_parties "), 1);
+    assert_eq!(value(&text, "partyline_parties_listed "), 0);
+    assert_eq!(value(&text, "partyline_join_codes "), 0);
     assert_eq!(value(&text, "partyline_sessions_total{kind=\"new\"}"), 2);
     assert!(value(&text, "partyline_commands_total ") >= 2);
     assert_eq!(

@@ -65,6 +65,11 @@ impl<L: Link> PartyTable<L> {
         self.directory().listing.len()
     }
 
+    /// Live join codes now.
+    pub fn join_codes(&self) -> usize {
+        self.directory().codes.len()
+    }
+
     /// One page of listed parties that match `query`, and the next cursor.
     pub fn search(
         &self,

@@ -154,6 +154,18 @@ pub(crate) fn render(shared: &Shared) -> String {
         &[("", shared.table.len() as u64)],
     );
     metric(
+        "parties_listed",
+        "gauge",
+        "Parties listed for search.",
+        &[("", shared.table.listed() as u64)],
+    );
+    metric(
+        "join_codes",
+        "gauge",
+        "Live join codes.",
+        &[("", shared.table.join_codes() as u64)],
+    );
+    metric(
         "handshakes_in_progress",
         "gauge",
         "QUIC handshakes in progress.",
