@@ -321,3 +321,96 @@ async fn the_server_stamps_the_sender_so_it_cannot_be_forged() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// A raw session seated in `ana`'s party; returns the party's other member's
+/// events so the test can see how the raw session leaves.
+async fn raw_member_of_a_party(
+    server: &TestServer,
+) -> (
+    (
+        quinn::Endpoint,
+        quinn::Connection,
+        quinn::SendStream,
+        quinn::RecvStream,
+    ),
+    partyline_client::Client,
+    partyline_client::Events,
+) {
+    let (ana, mut ana_events) = server.client("ana").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    let (endpoint, connection, mut send, mut recv) = raw_session(server).await;
+    let join = ClientFrame::Request {
+        id: 1,
+        command: Command::JoinParty { party_id: party },
+    };
+    send.write_all(&frame(&join)).await.unwrap();
+    let answer = read_server_frame(&mut recv).await;
+    assert!(
+        matches!(
+            answer,
+            ServerFrame::Response {
+                id: 1,
+                result: Ok(_)
+            }
+        ),
+        "{answer:?}"
+    );
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        SdkEvent::MemberJoined { .. }
+    ));
+    ((endpoint, connection, send, recv), ana, ana_events)
+}
+
+/// The raw session's connection is closed by the server as a protocol
+/// violation, and its seat goes at once (no grace window).
+async fn ends_as_a_violation(
+    connection: &quinn::Connection,
+    ana_events: &mut partyline_client::Events,
+) {
+    let closed = tokio::time::timeout(WAIT, connection.closed())
+        .await
+        .unwrap();
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(
+                close.error_code,
+                (CloseCode::ProtocolViolation as u32).into()
+            )
+        }
+        other => panic!("expected a close by the server, got {other:?}"),
+    }
+    match next_event(ana_events).await {
+        SdkEvent::MemberLeft { member, reason, .. } => {
+            assert_eq!(member.user_id, "raw");
+            assert_eq!(reason, partyline_client::LeaveReason::SessionEnded);
+        }
+        other => panic!("expected the raw member to leave at once, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_its_control_stream_is_closed_not_kept_as_a_zombie() {
+    let server = start().await;
+    let ((_e, connection, _send, mut recv), _ana, mut ana_events) =
+        raw_member_of_a_party(&server).await;
+    // STOP_SENDING: the client will not read the server's answers any more.
+    recv.stop(7u32.into()).unwrap();
+    ends_as_a_violation(&connection, &mut ana_events).await;
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_client_that_resets_its_control_stream_is_closed_as_a_violation() {
+    let server = start().await;
+    let ((_e, connection, mut send, _recv), _ana, mut ana_events) =
+        raw_member_of_a_party(&server).await;
+    // RESET_STREAM: the client abandons what it was sending.
+    send.reset(7u32.into()).unwrap();
+    ends_as_a_violation(&connection, &mut ana_events).await;
+    bystanders_still_served(&server).await;
+}

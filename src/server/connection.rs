@@ -144,13 +144,23 @@ fn run_session(
     span.record("session", tracing::field::display(session.session_id()));
     span.record("user", tracing::field::display(&session.presence.user_id));
 
+    // A client that stops reading its control stream (STOP_SENDING) can
+    // never be answered again: that ends the session, as a violation.
+    let stopped_by_client = send.stopped();
     let writer = tokio::spawn(write_outbox(send, backlog, outbox).instrument(span.clone()));
     let datagrams = tokio::spawn(
         datagram_loop(shared.clone(), session.clone(), connection.clone()).instrument(span.clone()),
     );
 
     async move {
-        let ending = control_loop(&shared, &session, &mut recv).await;
+        let ending = tokio::select! {
+            ending = control_loop(&shared, &session, &mut recv) => ending,
+            Ok(Some(code)) = stopped_by_client => {
+                tracing::info!(%code, "closing: the client stopped its control stream");
+                session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
+                Ending::Violation
+            }
+        };
         datagrams.abort();
         match ending {
             Ending::Goodbye | Ending::Violation => {
@@ -415,6 +425,11 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
             Ok(false) => return Ending::Goodbye,
             Err(ReadFrameError::Read(ReadError::ConnectionLost(error))) => {
                 return ending_of(&error)
+            }
+            Err(ReadFrameError::Read(ReadError::Reset(code))) => {
+                tracing::info!(%code, "closing: the client reset its control stream");
+                session.close(CloseCode::ProtocolViolation, "the control stream was reset");
+                return Ending::Violation;
             }
             Err(ReadFrameError::Read(_)) => return Ending::Violation,
             Err(error) => {
