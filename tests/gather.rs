@@ -341,19 +341,37 @@ async fn an_invite_expires() {
 }
 
 #[tokio::test]
-async fn invites_are_rate_limited_per_session_and_bounded_per_party() {
+async fn invites_are_rate_limited_per_session() {
     let server = start_with(|c| c.invites_per_minute = 3).await;
     let (ana, _ana_events) = server.client("ana").await;
     let party = ana.create_party(closed(2)).await.unwrap().party_id;
-    ana.invite(party, "u1").await.unwrap();
-    ana.invite(party, "u2").await.unwrap();
-    // A party of 2 keeps at most 2 pending invites.
+    for user in ["u1", "u2", "u3"] {
+        ana.invite(party, user).await.unwrap();
+    }
+    assert_eq!(code(ana.invite(party, "u4").await), ErrorCode::RateLimited);
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_party_keeps_at_most_256_pending_invites_whatever_its_size() {
+    let server = start_with(|c| {
+        c.invites_per_minute = 0;
+        c.command_rate = 0.0;
+    })
+    .await;
+    let (ana, _ana_events) = server.client("ana").await;
+    // More invites than seats is fine: first come, first seated.
+    let party = ana.create_party(closed(2)).await.unwrap().party_id;
+    let most = usize::from(partyline::protocol::MAX_PARTY_SIZE);
+    for i in 0..most {
+        ana.invite(party, &format!("u{i}")).await.unwrap();
+    }
     assert_eq!(
-        code(ana.invite(party, "u3").await),
+        code(ana.invite(party, "one-too-many").await),
         ErrorCode::TooManyInvites
     );
-    assert_eq!(code(ana.invite(party, "u1").await), ErrorCode::RateLimited);
-    bystanders_still_served(&server).await;
+    // Renewing one already pending is not a new one.
+    ana.invite(party, "u0").await.unwrap();
 }
 
 // ---- join codes ---------------------------------------------------------

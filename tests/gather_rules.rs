@@ -4,7 +4,7 @@
 //! after every step against a small model of who is invited and banned:
 //!
 //! - a banned user is never seated, waiting or invited;
-//! - a seated user never holds an invite, and invites never outnumber seats;
+//! - a seated user never holds an invite;
 //! - a join by an invited user seats it even in a closed party (when there
 //!   is room), and uses the invite up; without an invite a closed party
 //!   queues; a full party refuses either way and keeps the invite;
@@ -327,7 +327,7 @@ impl World {
             .filter(|i| i.expires_at > self.now)
             .map(|i| i.user_id.as_str())
             .collect();
-        assert!(pending.len() <= usize::from(party.settings().max_size));
+        assert!(pending.len() <= usize::from(partyline::protocol::MAX_PARTY_SIZE));
         for user in 0..USERS {
             let id = presence(user).user_id;
             let invited = pending.contains(&id.as_str());

@@ -33,7 +33,7 @@ pub enum PartyError {
     JoinCodeNotFound,
     #[error("{0}")]
     KeyValuesTooLarge(String),
-    #[error("this party already has as many pending invites as it has seats")]
+    #[error("this party already has as many pending invites as the largest party has seats (256)")]
     TooManyInvites,
     #[error("this party already has as many bans as the server keeps")]
     TooManyBans,

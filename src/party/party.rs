@@ -574,7 +574,10 @@ impl<L: Clone> Party<L> {
                 self.reject_all_requests(&mut effects);
                 self.drop_all_invites(&mut effects, InviteGoneReason::PartyClosed);
             } else {
-                if was_leader {
+                // With nobody connected to take over, the party waits: the
+                // first member back leads, and is announced then.
+                let new_leader = was_leader && !self.leader_handover_pending;
+                if new_leader {
                     self.announce_leader(&mut effects);
                 }
                 let left = Event::MemberLeft {
@@ -584,7 +587,7 @@ impl<L: Clone> Party<L> {
                     reason,
                 };
                 self.tell_members(&mut effects, None, &left);
-                if was_leader {
+                if new_leader {
                     self.send_requests_to_leader(&mut effects);
                 }
             }
@@ -888,6 +891,35 @@ mod tests {
             Some(2),
             "handed over at once"
         );
+    }
+
+    #[test]
+    fn a_leader_leaving_with_nobody_connected_announces_no_leader_until_one_is_back() {
+        let mut party = party_of(3);
+        for away in [2, 3] {
+            party
+                .set_connected(SessionId::from_u128(away), false, true)
+                .unwrap();
+        }
+        let effects = party
+            .leave(SessionId::from_u128(1), LeaveReason::Left)
+            .unwrap();
+        assert!(
+            effects
+                .deliveries
+                .iter()
+                .all(|d| matches!(d.event, Event::MemberLeft { .. })),
+            "no LeaderChanged naming a disconnected member: {:?}",
+            effects.deliveries
+        );
+        let effects = party
+            .set_connected(SessionId::from_u128(3), true, true)
+            .unwrap();
+        assert_eq!(party.leader().map(|s| s.link), Some(3));
+        assert!(matches!(
+            effects.deliveries[0].event,
+            Event::LeaderChanged { .. }
+        ));
     }
 
     #[test]

@@ -170,6 +170,13 @@ fn run_session(
                     tracing::info!("session ended");
                 }
             }
+            // The server is stopping: no grace window, and nobody left to
+            // tell; the session simply ends with the server.
+            Ending::Lost if shared.stopping.load(Ordering::Acquire) => {
+                if session.end(generation, false) {
+                    shared.forget_session(session.session_id());
+                }
+            }
             Ending::Lost => {
                 if session.detach(generation) {
                     grace::connection_lost(&shared, &session, generation);

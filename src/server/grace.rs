@@ -5,40 +5,77 @@
 use super::commands::{deliver, end_session};
 use super::session::SessionRef;
 use super::Shared;
-use std::sync::Arc;
+use tokio::time::Instant;
 
-/// Marks the session's seats disconnected everywhere, then starts the
-/// leader-grace and grace timers.
-pub(crate) fn connection_lost(shared: &Arc<Shared>, session: &SessionRef, generation: u64) {
-    let me = session.session_id();
+/// A lost session's timers, kept by the server's deadline timer
+/// (`deadlines.rs`). Each names the attachment it was set for: a session
+/// that came back meanwhile makes it stale.
+pub(crate) enum SessionDeadline {
+    /// A lost leader's grace is over: leadership passes on.
+    LeaderGrace {
+        session: SessionRef,
+        generation: u64,
+    },
+    /// The grace window is over: the session ends.
+    Grace {
+        session: SessionRef,
+        generation: u64,
+    },
+}
+
+/// Marks the session's seats disconnected everywhere, then sets the
+/// leader-grace and grace deadlines.
+pub(crate) fn connection_lost(shared: &Shared, session: &SessionRef, generation: u64) {
     let hand_over_now = shared.config.leader_grace.is_zero();
     set_connected(shared, session, false, hand_over_now);
     tracing::info!(grace = ?shared.config.grace, "connection lost; seats held");
-
+    let now = Instant::now();
     if !hand_over_now {
-        let (shared, session) = (shared.clone(), session.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(shared.config.leader_grace).await;
+        shared.deadlines.schedule(
+            now + shared.config.leader_grace,
+            SessionDeadline::LeaderGrace {
+                session: session.clone(),
+                generation,
+            },
+        );
+    }
+    shared.deadlines.schedule(
+        now + shared.config.grace,
+        SessionDeadline::Grace {
+            session: session.clone(),
+            generation,
+        },
+    );
+}
+
+/// A deadline came due: act on it unless the session came back.
+pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
+    match deadline {
+        SessionDeadline::LeaderGrace {
+            session,
+            generation,
+        } => {
             if session.is_detached_since(generation) {
+                let me = session.session_id();
                 for party_id in session.party_ids() {
                     let _ = shared.table.apply(
                         party_id,
                         |party| Ok(((), party.leader_grace_over(me))),
-                        |_, effects| deliver(&shared, effects),
+                        |_, effects| deliver(shared, effects),
                     );
                 }
             }
-        });
-    }
-
-    let (shared, session) = (shared.clone(), session.clone());
-    tokio::spawn(async move {
-        tokio::time::sleep(shared.config.grace).await;
-        if session.end(generation, true) {
-            tracing::info!(session = %me, "grace window over; session removed");
-            finish(&shared, &session);
         }
-    });
+        SessionDeadline::Grace {
+            session,
+            generation,
+        } => {
+            if session.end(generation, true) {
+                tracing::info!(session = %session.session_id(), "grace window over; session removed");
+                finish(shared, &session);
+            }
+        }
+    }
 }
 
 /// Tells every party of the session that it is (dis)connected.

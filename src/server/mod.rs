@@ -6,6 +6,7 @@ mod coalesce;
 mod commands;
 mod config;
 mod connection;
+mod deadlines;
 mod grace;
 mod limits;
 mod metrics;
@@ -62,6 +63,11 @@ pub(crate) struct Shared {
     pub(crate) coalescer: Option<Arc<coalesce::Coalescer>>,
     /// Status presence, follows and pending invites, by user.
     pub(crate) users: users::Users,
+    /// Grace and leader-grace deadlines of lost sessions.
+    pub(crate) deadlines: deadlines::Deadlines<grace::SessionDeadline>,
+    /// Set when the server stops: connections that end now end their
+    /// sessions outright instead of starting a grace window.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -234,6 +240,8 @@ impl Server {
             metrics,
             coalescer,
             users: users::Users::default(),
+            deadlines: deadlines::Deadlines::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Server {
             endpoint,
@@ -288,6 +296,17 @@ impl Server {
             .coalescer
             .clone()
             .map(|coalescer| tokio::spawn(coalesce::flush_loop(coalescer)));
+        let deadline_task = {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                shared
+                    .deadlines
+                    .run(|deadline| grace::deadline_reached(&shared, deadline))
+                    .await
+            })
+        };
+        // Every connection's task, so that stopping waits for all of them.
+        let mut connections = tokio::task::JoinSet::new();
         let sweep_every = (self.shared.config.join_request_ttl / 4)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut sweep = tokio::time::interval(sweep_every);
@@ -299,11 +318,13 @@ impl Server {
                     let Some(incoming) = self.admit(incoming) else { continue };
                     if self.shared.session_count() >= self.shared.config.max_sessions {
                         metrics::count(&self.shared.metrics.refused_server_full);
-                        tokio::spawn(connection::refuse_full(self.shared.clone(), incoming));
+                        connections.spawn(connection::refuse_full(self.shared.clone(), incoming));
                     } else {
-                        tokio::spawn(connection::serve(self.shared.clone(), incoming));
+                        connections.spawn(connection::serve(self.shared.clone(), incoming));
                     }
                 }
+                // Reap finished connection tasks as they go.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 _ = sweep.tick() => {
                     let shared = &self.shared;
                     shared.table.expire(Instant::now(), |effects| commands::deliver(shared, effects));
@@ -312,20 +333,35 @@ impl Server {
             }
         }
         // Datagrams still waiting to be coalesced go with their connections,
-        // which the close below ends anyway.
-        for task in [metrics_task, reminder_task, flusher_task]
-            .into_iter()
-            .flatten()
+        // which the close below ends anyway. Pending grace deadlines go with
+        // the server.
+        for task in [
+            metrics_task,
+            reminder_task,
+            flusher_task,
+            Some(deadline_task),
+        ]
+        .into_iter()
+        .flatten()
         {
             task.abort();
         }
         tracing::info!("shutting down: closing every connection");
+        self.shared.stopping.store(true, Ordering::Release);
         self.endpoint.close(
             (CloseCode::ServerShutdown as u32).into(),
             b"server shutting down",
         );
-        let _ =
-            tokio::time::timeout(self.shared.config.drain_timeout, self.endpoint.wait_idle()).await;
+        let drain = self.shared.config.drain_timeout;
+        let drained = tokio::time::timeout(drain, async {
+            self.endpoint.wait_idle().await;
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(left = connections.len(), "drain timeout: stopping the rest");
+        }
+        connections.shutdown().await;
     }
 
     /// Decides per incoming connection: refuse when too many handshakes are
@@ -421,6 +457,50 @@ impl ServerHandle {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_ends_sessions_without_a_grace_window_and_leaves_nothing_running() {
+        use partyline_client::{Client, ClientConfig, Event, PartySettings};
+        let (tls, _, _) = crate::certs::generate_dev_identity().unwrap();
+        let certs = tls.chain.clone();
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+        // A grace window that would outlive the test by far if it started.
+        config.grace = Duration::from_secs(3600);
+        let server = Server::bind(config).unwrap();
+        let addr = server.local_addr().unwrap();
+        let handle = server.spawn();
+        let shared = handle.shared.clone();
+        let state = Arc::downgrade(&handle.shared);
+        let connect = |user: &str| {
+            let mut config = ClientConfig::dev(addr, certs.clone(), user, user);
+            config.auto_reconnect = false;
+            Client::connect(config)
+        };
+        let (ana, mut ana_events) = connect("ana").await.unwrap();
+        let (bob, _bob_events) = connect("bob").await.unwrap();
+        let party = ana.create_party(PartySettings::default()).await.unwrap();
+        bob.join_party(party.party_id).await.unwrap();
+        assert!(matches!(
+            ana_events.next().await,
+            Some(Event::MemberJoined { .. })
+        ));
+
+        tokio::time::timeout(Duration::from_secs(10), handle.shutdown())
+            .await
+            .expect("shutdown finishes within its drain timeout");
+        // The sessions ended outright: no grace window was started.
+        assert_eq!(shared.session_count(), 0);
+        assert_eq!(shared.deadlines.len(), 0, "no grace deadlines pending");
+        // Every task is done: nothing but this test holds the server's
+        // state, and it goes with it.
+        drop(shared);
+        assert!(state.upgrade().is_none(), "server state outlived shutdown");
+        // Ana heard the server go, not bob's connection drop.
+        match ana_events.next().await {
+            Some(Event::Disconnected { .. }) => {}
+            other => panic!("expected Disconnected, got {other:?}"),
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_reminder_repeats_every_period_after_the_first() {

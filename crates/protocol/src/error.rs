@@ -65,7 +65,7 @@ pub enum ErrorCode {
     /// Party state, member attributes or listing properties would pass
     /// their entry or byte limit (`Limits`).
     KeyValuesTooLarge,
-    /// The party already has as many pending invites as members allowed.
+    /// The party already has 256 pending invites (`MAX_PARTY_SIZE`).
     TooManyInvites,
     /// The party already has `Limits::max_bans` bans.
     TooManyBans,

@@ -6,7 +6,7 @@ use super::{Effects, Party, PartyError};
 use crate::protocol::{
     Event, InviteGoneReason, InvitePolicy, KeyValues, LeaveReason, ListedParty, PartyBan, PartyId,
     PartyInvite, Presence, SessionId, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_NAME_BYTES,
-    MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
+    MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::time::{Duration, Instant};
 
@@ -220,7 +220,9 @@ impl<L: Clone> Party<L> {
         let renewed = self.invites.iter().position(|i| i.user_id == user_id);
         if let Some(index) = renewed {
             self.invites.remove(index);
-        } else if self.invites.len() >= usize::from(self.settings.max_size) {
+        } else if self.invites.len() >= usize::from(MAX_PARTY_SIZE) {
+            // A bound that no settings change can leave behind (a size
+            // limit would: the leader may shrink the party after inviting).
             return Err(PartyError::TooManyInvites);
         }
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
