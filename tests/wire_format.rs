@@ -83,6 +83,29 @@ fn party() -> PartyId {
     PartyId::from_bytes([0x11; 16])
 }
 
+fn ana() -> Presence {
+    Presence {
+        user_id: "u1".into(),
+        username: "Ana".into(),
+        session_id: SessionId::from_bytes([0xaa; 16]),
+    }
+}
+
+fn ben() -> Presence {
+    Presence {
+        user_id: "u2".into(),
+        username: "Ben".into(),
+        session_id: SessionId::from_bytes([0xbb; 16]),
+    }
+}
+
+fn key_values(pairs: &[(&str, &str)]) -> KeyValues {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// PROTOCOL.md's byte examples by name, and which of them were checked.
 struct Doc {
     examples: BTreeMap<String, String>,
@@ -215,6 +238,21 @@ fn client_examples(doc: &mut Doc) {
         &create,
         "0b 00 00 00 01 ac 02 00 01 04 02 65 75 00 00",
     );
+    let create_with_state = ClientFrame::Request {
+        id: 6,
+        command: Command::CreateParty {
+            open: false,
+            max_size: 8,
+            label: String::new(),
+            invite_policy: InvitePolicy::AnyMember,
+            state: key_values(&[("mode", "duo"), ("map", "dust")]),
+        },
+    };
+    doc.golden(
+        "create-party-state",
+        &create_with_state,
+        "1a 00 00 00 01 06 00 00 08 00 01 02 03 6d 61 70 04 64 75 73 74 04 6d 6f 64 65 03 64 75 6f",
+    );
     let update = ClientFrame::Request {
         id: 3,
         command: Command::Update {
@@ -243,9 +281,85 @@ fn client_examples(doc: &mut Doc) {
         &data,
         &format!("18 00 00 00 01 04 0a {PARTY} 01 02 68 69"),
     );
+    let invite = ClientFrame::Request {
+        id: 7,
+        command: Command::Invite {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    doc.golden(
+        "invite",
+        &invite,
+        &format!("17 00 00 00 01 07 10 {PARTY} 02 75 32"),
+    );
+    let join_by_code = ClientFrame::Request {
+        id: 8,
+        command: Command::JoinByCode {
+            code: "k7q-m2x".into(),
+        },
+    };
+    doc.golden(
+        "join-by-code",
+        &join_by_code,
+        "0b 00 00 00 01 08 16 07 6b 37 71 2d 6d 32 78",
+    );
+    let search = ClientFrame::Request {
+        id: 9,
+        command: Command::SearchParties(PartySearch {
+            open_only: true,
+            min_free_seats: 2,
+            properties: key_values(&[("mode", "duo")]),
+            limit: 20,
+            cursor: 0,
+        }),
+    };
+    doc.golden(
+        "search-parties",
+        &search,
+        "11 00 00 00 01 09 19 01 02 01 04 6d 6f 64 65 03 64 75 6f 14 00",
+    );
 }
 
 fn server_examples(doc: &mut Doc) {
+    let welcome = ServerFrame::Welcome(Welcome {
+        session_id: SessionId::from_bytes([0xaa; 16]),
+        presence: ana(),
+        resume_token: "t".into(),
+        limits: Limits {
+            max_frame_size: MAX_FRAME_SIZE,
+            max_datagram_data: DEFAULT_MAX_DATAGRAM_DATA,
+            max_reliable_data: MAX_RELIABLE_DATA,
+            max_party_size: MAX_PARTY_SIZE,
+            max_label_bytes: MAX_LABEL_BYTES as u32,
+            join_request_ttl_ms: 300_000,
+            max_status_bytes: MAX_STATUS_BYTES as u32,
+            max_follows: 256,
+            invite_ttl_ms: 300_000,
+            invites_per_minute: 30,
+            join_code_attempts_per_minute: 10,
+            max_search_results: MAX_SEARCH_RESULTS,
+            max_state_entries: MAX_STATE_ENTRIES as u32,
+            max_state_bytes: MAX_STATE_BYTES as u32,
+            max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
+            max_property_entries: MAX_PROPERTY_ENTRIES as u32,
+            max_property_bytes: MAX_PROPERTY_BYTES as u32,
+            max_bans: MAX_BANS as u32,
+        },
+        last_event_seq: 0,
+        resumed: Resumed::New,
+    });
+    doc.golden(
+        "welcome",
+        &welcome,
+        &format!(
+            "52 00 00 00 00 {SID_A} {ANA} 01 74 \
+             80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
+             80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
+             00 00"
+        ),
+    );
     let refused = ServerFrame::Response {
         id: 2,
         result: Err(ErrorBody::new(ErrorCode::PartyFull, "full")),
@@ -271,6 +385,110 @@ fn server_examples(doc: &mut Doc) {
         "event-kicked",
         &kicked,
         &format!("15 00 00 00 03 01 08 {PARTY} 05"),
+    );
+    let snapshot = PartySnapshot {
+        party_id: party(),
+        seq: 3,
+        open: false,
+        max_size: 4,
+        label: "eu".into(),
+        leader: ana(),
+        members: vec![ana(), ben()],
+        disconnected: vec![SessionId::from_bytes([0xbb; 16])],
+        invite_policy: InvitePolicy::AnyMember,
+        state: key_values(&[("map", "dust")]),
+        attributes: vec![KeyValues::new(), key_values(&[("hero", "mage")])],
+        join_code: "K7QM2X".into(),
+        listed: true,
+        properties: key_values(&[("mode", "duo")]),
+    };
+    let get_party = ServerFrame::Response {
+        id: 10,
+        result: Ok(Reply::Party(snapshot)),
+    };
+    doc.golden(
+        "response-party",
+        &get_party,
+        &format!(
+            "a0 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
+             02 {ANA} {BEN} 01 {SID_B} 01 \
+             01 03 6d 61 70 04 64 75 73 74 \
+             02 00 01 04 68 65 72 6f 04 6d 61 67 65 \
+             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f"
+        ),
+    );
+    let parties = ServerFrame::Response {
+        id: 9,
+        result: Ok(Reply::Parties {
+            parties: vec![ListedParty {
+                party_id: party(),
+                members: 2,
+                max_size: 4,
+                open: true,
+                label: "eu".into(),
+                properties: key_values(&[("mode", "duo")]),
+            }],
+            next_cursor: 0,
+        }),
+    };
+    doc.golden(
+        "response-parties",
+        &parties,
+        &format!(
+            "27 00 00 00 02 09 00 07 01 {PARTY} 02 04 01 02 65 75 \
+             01 04 6d 6f 64 65 03 64 75 6f 00"
+        ),
+    );
+    let invited = ServerFrame::Event {
+        seq: 4,
+        event: Event::Invited(PartyInvite {
+            party_id: party(),
+            inviter: ana(),
+            members: 1,
+            max_size: 4,
+            open: false,
+            label: "eu".into(),
+            leader: ana(),
+            expires_at_ms: 1_700_000_300_000,
+        }),
+    };
+    doc.golden(
+        "event-invited",
+        &invited,
+        &format!(
+            "50 00 00 00 03 04 11 {PARTY} {ANA} 01 04 00 02 65 75 {ANA} \
+             e0 f7 a7 ff bc 31"
+        ),
+    );
+    let attributes = ServerFrame::Event {
+        seq: 5,
+        event: Event::MemberAttributesChanged {
+            party_id: party(),
+            seq: 4,
+            presence: ben(),
+            attributes: key_values(&[("ready", "1"), ("hero", "mage")]),
+        },
+    };
+    doc.golden(
+        "event-member-attributes",
+        &attributes,
+        &format!(
+            "40 00 00 00 03 05 15 {PARTY} 04 {BEN} \
+             02 04 68 65 72 6f 04 6d 61 67 65 05 72 65 61 64 79 01 31"
+        ),
+    );
+    let banned = ServerFrame::Event {
+        seq: 6,
+        event: Event::Banned {
+            party_id: party(),
+            seq: 9,
+            until_ms: 0,
+        },
+    };
+    doc.golden(
+        "event-banned",
+        &banned,
+        &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
     );
 }
 
@@ -377,3 +595,4 @@ fn frames_above_the_limit_are_refused_both_ways() {
     ));
     assert!(buf.is_empty(), "a refused frame leaves nothing behind");
 }
+
