@@ -596,3 +596,109 @@ fn frames_above_the_limit_are_refused_both_ways() {
     assert!(buf.is_empty(), "a refused frame leaves nothing behind");
 }
 
+#[test]
+fn maps_are_sorted_on_the_wire_and_read_in_any_order() {
+    let map = key_values(&[("b", "2"), ("a", "1")]);
+    let mut buf = Vec::new();
+    encode_frame(&map, &mut buf).unwrap();
+    assert_eq!(
+        hex(&buf[FRAME_HEADER_LEN..]),
+        "02 01 61 01 31 01 62 01 32",
+        "a count, then each key and its value, keys in byte order"
+    );
+    let unsorted: KeyValues = decode_body(&unhex("02 01 62 01 32 01 61 01 31")).unwrap();
+    assert_eq!(unsorted, map, "any order is read");
+    let repeated: KeyValues = decode_body(&unhex("02 01 61 01 31 01 61 01 32")).unwrap();
+    assert_eq!(
+        repeated,
+        key_values(&[("a", "2")]),
+        "a repeated key: the last wins"
+    );
+}
+
+/// `entries` keys of `key_bytes` each (made distinct by a number at the
+/// end), values filling the rest of `total_bytes`.
+fn full_map(entries: usize, key_bytes: usize, total_bytes: usize) -> KeyValues {
+    let value_bytes = total_bytes / entries - key_bytes;
+    (0..entries)
+        .map(|i| {
+            let key = format!("{i:0>key_bytes$}");
+            (key, "v".repeat(value_bytes))
+        })
+        .collect()
+}
+
+#[test]
+fn the_largest_party_snapshot_fits_in_one_frame() {
+    let presence = |i: usize| Presence {
+        user_id: format!("{i:0>128}"),
+        username: format!("{i:0>128}"),
+        session_id: SessionId::from_u128(i as u128),
+    };
+    let size = usize::from(MAX_PARTY_SIZE);
+    let members: Vec<Presence> = (0..size).map(presence).collect();
+    let snapshot = PartySnapshot {
+        party_id: party(),
+        seq: u64::MAX,
+        open: true,
+        max_size: MAX_PARTY_SIZE,
+        label: "l".repeat(MAX_LABEL_BYTES),
+        leader: presence(0),
+        disconnected: members.iter().map(|p| p.session_id).collect(),
+        members,
+        invite_policy: InvitePolicy::AnyMember,
+        state: full_map(MAX_STATE_ENTRIES, 1, MAX_STATE_BYTES),
+        attributes: vec![full_map(MAX_ATTRIBUTE_ENTRIES, 1, MAX_ATTRIBUTE_BYTES); size],
+        join_code: "K7QM2X".into(),
+        listed: true,
+        properties: full_map(MAX_PROPERTY_ENTRIES, 1, MAX_PROPERTY_BYTES),
+    };
+    // The largest frames that carry one snapshot.
+    let requests: Vec<Presence> = (size..2 * size).map(presence).collect();
+    let frames = [
+        ServerFrame::Response {
+            id: u32::MAX,
+            result: Ok(Reply::Party(snapshot.clone())),
+        },
+        ServerFrame::Event {
+            seq: u64::MAX,
+            event: Event::Accepted(snapshot.clone()),
+        },
+        ServerFrame::Welcome(Welcome {
+            session_id: SessionId::nil(),
+            presence: presence(0),
+            resume_token: "t".repeat(64),
+            limits: Limits {
+                max_frame_size: u32::MAX,
+                max_datagram_data: u32::MAX,
+                max_reliable_data: u32::MAX,
+                max_party_size: u16::MAX,
+                max_label_bytes: u32::MAX,
+                join_request_ttl_ms: u64::MAX,
+                max_status_bytes: u32::MAX,
+                max_follows: u32::MAX,
+                invite_ttl_ms: u64::MAX,
+                invites_per_minute: u32::MAX,
+                join_code_attempts_per_minute: u32::MAX,
+                max_search_results: u16::MAX,
+                max_state_entries: u32::MAX,
+                max_state_bytes: u32::MAX,
+                max_attribute_entries: u32::MAX,
+                max_attribute_bytes: u32::MAX,
+                max_property_entries: u32::MAX,
+                max_property_bytes: u32::MAX,
+                max_bans: u32::MAX,
+            },
+            last_event_seq: u64::MAX,
+            resumed: Resumed::Snapshots {
+                parties: vec![ResumedParty { snapshot, requests }],
+                waiting: Vec::new(),
+            },
+        }),
+    ];
+    for frame in &frames {
+        let mut buf = Vec::new();
+        encode_frame(frame, &mut buf).unwrap();
+        assert!(buf.len() - FRAME_HEADER_LEN <= MAX_FRAME_SIZE as usize);
+    }
+}
