@@ -1,8 +1,16 @@
 //! Golden bytes: the worked examples in PROTOCOL.md, checked against the
 //! real encoder and decoder so the document cannot drift from the code.
+//!
+//! Every byte example in PROTOCOL.md is a ```` ```text ```` block right
+//! after a `<!-- golden: name -->` marker. [`Doc::golden`] checks a message
+//! against the bytes written here *and* against the bytes of the example
+//! of that name in PROTOCOL.md, and
+//! `every_byte_example_in_protocol_md_is_pinned` fails for a byte example
+//! without a marker, or a marker no test checks.
 
 use bytes::Bytes;
 use partyline::protocol::*;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -31,25 +39,164 @@ where
     assert_eq!(&decoded, message);
 }
 
+/// The placeholders PROTOCOL.md section 8 uses for bytes that repeat.
 const PARTY: &str = "10 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11";
+const SID_A: &str = "10 aa aa aa aa aa aa aa aa aa aa aa aa aa aa aa aa";
+const SID_B: &str = "10 bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb";
+/// `Presence { user_id: "u1", username: "Ana", session_id: SID_A }`.
+const ANA: &str = "02 75 31 03 41 6e 61 10 aa aa aa aa aa aa aa aa aa aa aa aa aa aa aa aa";
+/// `Presence { user_id: "u2", username: "Ben", session_id: SID_B }`.
+const BEN: &str = "02 75 32 03 42 65 6e 10 bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb";
+
+fn placeholder(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "PARTY" => PARTY,
+        "SID_A" => SID_A,
+        "SID_B" => SID_B,
+        "ANA" => ANA,
+        "BEN" => BEN,
+        _ => return None,
+    })
+}
+
+fn is_byte(token: &str) -> bool {
+    token.len() == 2 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The bytes a line of an example shows: its leading byte and placeholder
+/// tokens, up to the first other word (where the annotation starts).
+fn bytes_of_line(line: &str) -> Vec<String> {
+    let mut bytes = Vec::new();
+    for token in line.split_whitespace() {
+        if is_byte(token) {
+            bytes.push(token.to_ascii_lowercase());
+        } else if let Some(expanded) = placeholder(token) {
+            bytes.extend(expanded.split_whitespace().map(String::from));
+        } else {
+            break;
+        }
+    }
+    bytes
+}
 
 fn party() -> PartyId {
     PartyId::from_bytes([0x11; 16])
 }
 
-#[test]
-fn client_frames_match_protocol_md() {
+fn ana() -> Presence {
+    Presence {
+        user_id: "u1".into(),
+        username: "Ana".into(),
+        session_id: SessionId::from_bytes([0xaa; 16]),
+    }
+}
+
+fn ben() -> Presence {
+    Presence {
+        user_id: "u2".into(),
+        username: "Ben".into(),
+        session_id: SessionId::from_bytes([0xbb; 16]),
+    }
+}
+
+fn key_values(pairs: &[(&str, &str)]) -> KeyValues {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// PROTOCOL.md's byte examples by name, and which of them were checked.
+struct Doc {
+    examples: BTreeMap<String, String>,
+    pinned: BTreeSet<String>,
+}
+
+impl Doc {
+    /// Reads PROTOCOL.md. Panics on a byte example without a marker (a
+    /// code block whose first line starts with a byte or placeholder).
+    fn load() -> Doc {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut examples = BTreeMap::new();
+        let mut lines = text.lines().peekable();
+        let mut marker: Option<String> = None;
+        while let Some(line) = lines.next() {
+            let trimmed = line.trim();
+            if let Some(name) = trimmed
+                .strip_prefix("<!-- golden:")
+                .and_then(|rest| rest.strip_suffix("-->"))
+            {
+                marker = Some(name.trim().to_string());
+                continue;
+            }
+            if !trimmed.starts_with("```") {
+                if !trimmed.is_empty() {
+                    marker = None;
+                }
+                continue;
+            }
+            let mut block = Vec::new();
+            for line in lines.by_ref() {
+                if line.trim().starts_with("```") {
+                    break;
+                }
+                block.push(line);
+            }
+            let starts_with_bytes = block
+                .first()
+                .is_some_and(|first| !bytes_of_line(first).is_empty());
+            match marker.take() {
+                Some(name) => {
+                    let bytes: Vec<String> = block.iter().flat_map(|l| bytes_of_line(l)).collect();
+                    assert!(!bytes.is_empty(), "example {name} shows no bytes");
+                    let previous = examples.insert(name.clone(), bytes.join(" "));
+                    assert!(previous.is_none(), "two examples are named {name}");
+                }
+                None => assert!(
+                    !starts_with_bytes,
+                    "a byte example without a `<!-- golden: name -->` marker: {:?}",
+                    block.first()
+                ),
+            }
+        }
+        Doc {
+            examples,
+            pinned: BTreeSet::new(),
+        }
+    }
+
+    /// `golden`, and PROTOCOL.md's example `name` shows exactly `expected`.
+    fn golden<T>(&mut self, name: &str, message: &T, expected: &str)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        golden(message, expected);
+        let shown = self
+            .examples
+            .get(name)
+            .unwrap_or_else(|| panic!("PROTOCOL.md has no example named {name}"));
+        assert_eq!(shown, expected, "PROTOCOL.md example {name}");
+        self.pinned.insert(name.to_string());
+    }
+}
+
+fn client_examples(doc: &mut Doc) {
     let hello = ClientFrame::Hello(Hello {
         resume: None,
-        version: 1,
+        version: 2,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
         },
     });
-    golden(&hello, "0b 00 00 00 00 01 00 02 75 31 03 41 6e 61 00");
+    doc.golden(
+        "hello",
+        &hello,
+        "0b 00 00 00 00 02 00 02 75 31 03 41 6e 61 00",
+    );
     let resuming = ClientFrame::Hello(Hello {
-        version: 1,
+        version: 2,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
@@ -59,9 +206,22 @@ fn client_frames_match_protocol_md() {
             last_event_seq: 7,
         }),
     });
-    golden(
+    doc.golden(
+        "hello-resume",
         &resuming,
-        "0e 00 00 00 00 01 00 02 75 31 03 41 6e 61 01 01 74 07",
+        "0e 00 00 00 00 02 00 02 75 31 03 41 6e 61 01 01 74 07",
+    );
+    let kick = ClientFrame::Request {
+        id: 5,
+        command: Command::Kick {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    doc.golden(
+        "kick",
+        &kick,
+        &format!("17 00 00 00 01 05 0b {PARTY} 02 75 32"),
     );
     let create = ClientFrame::Request {
         id: 300,
@@ -73,28 +233,26 @@ fn client_frames_match_protocol_md() {
             state: KeyValues::new(),
         },
     };
-    golden(&create, "0b 00 00 00 01 ac 02 00 01 04 02 65 75 00 00");
-    let join = ClientFrame::Request {
-        id: 2,
-        command: Command::JoinParty { party_id: party() },
-    };
-    golden(&join, &format!("14 00 00 00 01 02 01 {PARTY}"));
-    let kick = ClientFrame::Request {
-        id: 5,
-        command: Command::Kick {
-            party_id: party(),
-            user_id: "u2".into(),
+    doc.golden(
+        "create-party",
+        &create,
+        "0b 00 00 00 01 ac 02 00 01 04 02 65 75 00 00",
+    );
+    let create_with_state = ClientFrame::Request {
+        id: 6,
+        command: Command::CreateParty {
+            open: false,
+            max_size: 8,
+            label: String::new(),
+            invite_policy: InvitePolicy::AnyMember,
+            state: key_values(&[("mode", "duo"), ("map", "dust")]),
         },
     };
-    golden(&kick, &format!("17 00 00 00 01 05 0b {PARTY} 02 75 32"));
-    let reject = ClientFrame::Request {
-        id: 5,
-        command: Command::Reject {
-            party_id: party(),
-            user_id: "u2".into(),
-        },
-    };
-    golden(&reject, &format!("17 00 00 00 01 05 0c {PARTY} 02 75 32"));
+    doc.golden(
+        "create-party-state",
+        &create_with_state,
+        "1a 00 00 00 01 06 00 00 08 00 01 02 03 6d 61 70 04 64 75 73 74 04 6d 6f 64 65 03 64 75 6f",
+    );
     let update = ClientFrame::Request {
         id: 3,
         command: Command::Update {
@@ -105,7 +263,8 @@ fn client_frames_match_protocol_md() {
             invite_policy: None,
         },
     };
-    golden(
+    doc.golden(
+        "update",
         &update,
         &format!("1b 00 00 00 01 03 08 {PARTY} 00 01 01 78 01 08 00"),
     );
@@ -117,21 +276,104 @@ fn client_frames_match_protocol_md() {
             data: Bytes::from_static(b"hi"),
         },
     };
-    golden(&data, &format!("18 00 00 00 01 04 0a {PARTY} 01 02 68 69"));
+    doc.golden(
+        "send-data",
+        &data,
+        &format!("18 00 00 00 01 04 0a {PARTY} 01 02 68 69"),
+    );
+    let invite = ClientFrame::Request {
+        id: 7,
+        command: Command::Invite {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    doc.golden(
+        "invite",
+        &invite,
+        &format!("17 00 00 00 01 07 10 {PARTY} 02 75 32"),
+    );
+    let join_by_code = ClientFrame::Request {
+        id: 8,
+        command: Command::JoinByCode {
+            code: "k7q-m2x".into(),
+        },
+    };
+    doc.golden(
+        "join-by-code",
+        &join_by_code,
+        "0b 00 00 00 01 08 16 07 6b 37 71 2d 6d 32 78",
+    );
+    let search = ClientFrame::Request {
+        id: 9,
+        command: Command::SearchParties(PartySearch {
+            open_only: true,
+            min_free_seats: 2,
+            properties: key_values(&[("mode", "duo")]),
+            limit: 20,
+            cursor: 0,
+        }),
+    };
+    doc.golden(
+        "search-parties",
+        &search,
+        "11 00 00 00 01 09 19 01 02 01 04 6d 6f 64 65 03 64 75 6f 14 00",
+    );
 }
 
-#[test]
-fn server_frames_match_protocol_md() {
+fn server_examples(doc: &mut Doc) {
+    let welcome = ServerFrame::Welcome(Welcome {
+        session_id: SessionId::from_bytes([0xaa; 16]),
+        presence: ana(),
+        resume_token: "t".into(),
+        limits: Limits {
+            max_frame_size: MAX_FRAME_SIZE,
+            max_datagram_data: DEFAULT_MAX_DATAGRAM_DATA,
+            max_reliable_data: MAX_RELIABLE_DATA,
+            max_party_size: MAX_PARTY_SIZE,
+            max_label_bytes: MAX_LABEL_BYTES as u32,
+            join_request_ttl_ms: 300_000,
+            max_status_bytes: MAX_STATUS_BYTES as u32,
+            max_follows: 256,
+            invite_ttl_ms: 300_000,
+            invites_per_minute: 30,
+            join_code_attempts_per_minute: 10,
+            max_search_results: MAX_SEARCH_RESULTS,
+            max_state_entries: MAX_STATE_ENTRIES as u32,
+            max_state_bytes: MAX_STATE_BYTES as u32,
+            max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
+            max_property_entries: MAX_PROPERTY_ENTRIES as u32,
+            max_property_bytes: MAX_PROPERTY_BYTES as u32,
+            max_bans: MAX_BANS as u32,
+        },
+        last_event_seq: 0,
+        resumed: Resumed::New,
+    });
+    doc.golden(
+        "welcome",
+        &welcome,
+        &format!(
+            "52 00 00 00 00 {SID_A} {ANA} 01 74 \
+             80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
+             80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
+             00 00"
+        ),
+    );
     let refused = ServerFrame::Response {
         id: 2,
         result: Err(ErrorBody::new(ErrorCode::PartyFull, "full")),
     };
-    golden(&refused, "09 00 00 00 02 02 01 03 04 66 75 6c 6c");
+    doc.golden(
+        "response-refused",
+        &refused,
+        "09 00 00 00 02 02 01 03 04 66 75 6c 6c",
+    );
     let done = ServerFrame::Response {
         id: 4,
         result: Ok(Reply::Done),
     };
-    golden(&done, "04 00 00 00 02 04 00 03");
+    doc.golden("response-done", &done, "04 00 00 00 02 04 00 03");
     let kicked = ServerFrame::Event {
         seq: 1,
         event: Event::Kicked {
@@ -139,7 +381,151 @@ fn server_frames_match_protocol_md() {
             seq: 5,
         },
     };
-    golden(&kicked, &format!("15 00 00 00 03 01 08 {PARTY} 05"));
+    doc.golden(
+        "event-kicked",
+        &kicked,
+        &format!("15 00 00 00 03 01 08 {PARTY} 05"),
+    );
+    let snapshot = PartySnapshot {
+        party_id: party(),
+        seq: 3,
+        open: false,
+        max_size: 4,
+        label: "eu".into(),
+        leader: ana(),
+        members: vec![ana(), ben()],
+        disconnected: vec![SessionId::from_bytes([0xbb; 16])],
+        invite_policy: InvitePolicy::AnyMember,
+        state: key_values(&[("map", "dust")]),
+        attributes: vec![KeyValues::new(), key_values(&[("hero", "mage")])],
+        join_code: "K7QM2X".into(),
+        listed: true,
+        properties: key_values(&[("mode", "duo")]),
+    };
+    let get_party = ServerFrame::Response {
+        id: 10,
+        result: Ok(Reply::Party(snapshot)),
+    };
+    doc.golden(
+        "response-party",
+        &get_party,
+        &format!(
+            "a0 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
+             02 {ANA} {BEN} 01 {SID_B} 01 \
+             01 03 6d 61 70 04 64 75 73 74 \
+             02 00 01 04 68 65 72 6f 04 6d 61 67 65 \
+             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f"
+        ),
+    );
+    let parties = ServerFrame::Response {
+        id: 9,
+        result: Ok(Reply::Parties {
+            parties: vec![ListedParty {
+                party_id: party(),
+                members: 2,
+                max_size: 4,
+                open: true,
+                label: "eu".into(),
+                properties: key_values(&[("mode", "duo")]),
+            }],
+            next_cursor: 0,
+        }),
+    };
+    doc.golden(
+        "response-parties",
+        &parties,
+        &format!(
+            "27 00 00 00 02 09 00 07 01 {PARTY} 02 04 01 02 65 75 \
+             01 04 6d 6f 64 65 03 64 75 6f 00"
+        ),
+    );
+    let invited = ServerFrame::Event {
+        seq: 4,
+        event: Event::Invited(PartyInvite {
+            party_id: party(),
+            inviter: ana(),
+            members: 1,
+            max_size: 4,
+            open: false,
+            label: "eu".into(),
+            leader: ana(),
+            expires_at_ms: 1_700_000_300_000,
+        }),
+    };
+    doc.golden(
+        "event-invited",
+        &invited,
+        &format!(
+            "50 00 00 00 03 04 11 {PARTY} {ANA} 01 04 00 02 65 75 {ANA} \
+             e0 f7 a7 ff bc 31"
+        ),
+    );
+    let attributes = ServerFrame::Event {
+        seq: 5,
+        event: Event::MemberAttributesChanged {
+            party_id: party(),
+            seq: 4,
+            presence: ben(),
+            attributes: key_values(&[("ready", "1"), ("hero", "mage")]),
+        },
+    };
+    doc.golden(
+        "event-member-attributes",
+        &attributes,
+        &format!(
+            "40 00 00 00 03 05 15 {PARTY} 04 {BEN} \
+             02 04 68 65 72 6f 04 6d 61 67 65 05 72 65 61 64 79 01 31"
+        ),
+    );
+    let banned = ServerFrame::Event {
+        seq: 6,
+        event: Event::Banned {
+            party_id: party(),
+            seq: 9,
+            until_ms: 0,
+        },
+    };
+    doc.golden(
+        "event-banned",
+        &banned,
+        &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
+    );
+}
+
+#[test]
+fn client_frames_match_protocol_md() {
+    client_examples(&mut Doc::load());
+    // Not shown in PROTOCOL.md, pinned all the same.
+    let join = ClientFrame::Request {
+        id: 2,
+        command: Command::JoinParty { party_id: party() },
+    };
+    golden(&join, &format!("14 00 00 00 01 02 01 {PARTY}"));
+    let reject = ClientFrame::Request {
+        id: 5,
+        command: Command::Reject {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    golden(&reject, &format!("17 00 00 00 01 05 0c {PARTY} 02 75 32"));
+}
+
+#[test]
+fn server_frames_match_protocol_md() {
+    server_examples(&mut Doc::load());
+}
+
+#[test]
+fn every_byte_example_in_protocol_md_is_pinned() {
+    let mut doc = Doc::load();
+    client_examples(&mut doc);
+    server_examples(&mut doc);
+    let shown: BTreeSet<String> = doc.examples.keys().cloned().collect();
+    assert_eq!(
+        shown, doc.pinned,
+        "PROTOCOL.md's named examples and the ones checked here differ"
+    );
 }
 
 #[test]
@@ -165,11 +551,19 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::ProtocolViolation,
         ErrorCode::ResumeRefused,
         ErrorCode::TooManyParties,
+        ErrorCode::InviteNotFound,
+        ErrorCode::Banned,
+        ErrorCode::JoinCodeNotFound,
+        ErrorCode::TooManyFollows,
+        ErrorCode::KeyValuesTooLarge,
+        ErrorCode::TooManyInvites,
+        ErrorCode::TooManyBans,
+        ErrorCode::BanNotFound,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=20).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=28).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }
@@ -200,4 +594,111 @@ fn frames_above_the_limit_are_refused_both_ways() {
         Err(FrameError::TooLarge { .. })
     ));
     assert!(buf.is_empty(), "a refused frame leaves nothing behind");
+}
+
+#[test]
+fn maps_are_sorted_on_the_wire_and_read_in_any_order() {
+    let map = key_values(&[("b", "2"), ("a", "1")]);
+    let mut buf = Vec::new();
+    encode_frame(&map, &mut buf).unwrap();
+    assert_eq!(
+        hex(&buf[FRAME_HEADER_LEN..]),
+        "02 01 61 01 31 01 62 01 32",
+        "a count, then each key and its value, keys in byte order"
+    );
+    let unsorted: KeyValues = decode_body(&unhex("02 01 62 01 32 01 61 01 31")).unwrap();
+    assert_eq!(unsorted, map, "any order is read");
+    let repeated: KeyValues = decode_body(&unhex("02 01 61 01 31 01 61 01 32")).unwrap();
+    assert_eq!(
+        repeated,
+        key_values(&[("a", "2")]),
+        "a repeated key: the last wins"
+    );
+}
+
+/// `entries` keys of `key_bytes` each (made distinct by a number at the
+/// end), values filling the rest of `total_bytes`.
+fn full_map(entries: usize, key_bytes: usize, total_bytes: usize) -> KeyValues {
+    let value_bytes = total_bytes / entries - key_bytes;
+    (0..entries)
+        .map(|i| {
+            let key = format!("{i:0>key_bytes$}");
+            (key, "v".repeat(value_bytes))
+        })
+        .collect()
+}
+
+#[test]
+fn the_largest_party_snapshot_fits_in_one_frame() {
+    let presence = |i: usize| Presence {
+        user_id: format!("{i:0>128}"),
+        username: format!("{i:0>128}"),
+        session_id: SessionId::from_u128(i as u128),
+    };
+    let size = usize::from(MAX_PARTY_SIZE);
+    let members: Vec<Presence> = (0..size).map(presence).collect();
+    let snapshot = PartySnapshot {
+        party_id: party(),
+        seq: u64::MAX,
+        open: true,
+        max_size: MAX_PARTY_SIZE,
+        label: "l".repeat(MAX_LABEL_BYTES),
+        leader: presence(0),
+        disconnected: members.iter().map(|p| p.session_id).collect(),
+        members,
+        invite_policy: InvitePolicy::AnyMember,
+        state: full_map(MAX_STATE_ENTRIES, 1, MAX_STATE_BYTES),
+        attributes: vec![full_map(MAX_ATTRIBUTE_ENTRIES, 1, MAX_ATTRIBUTE_BYTES); size],
+        join_code: "K7QM2X".into(),
+        listed: true,
+        properties: full_map(MAX_PROPERTY_ENTRIES, 1, MAX_PROPERTY_BYTES),
+    };
+    // The largest frames that carry one snapshot.
+    let requests: Vec<Presence> = (size..2 * size).map(presence).collect();
+    let frames = [
+        ServerFrame::Response {
+            id: u32::MAX,
+            result: Ok(Reply::Party(snapshot.clone())),
+        },
+        ServerFrame::Event {
+            seq: u64::MAX,
+            event: Event::Accepted(snapshot.clone()),
+        },
+        ServerFrame::Welcome(Welcome {
+            session_id: SessionId::nil(),
+            presence: presence(0),
+            resume_token: "t".repeat(64),
+            limits: Limits {
+                max_frame_size: u32::MAX,
+                max_datagram_data: u32::MAX,
+                max_reliable_data: u32::MAX,
+                max_party_size: u16::MAX,
+                max_label_bytes: u32::MAX,
+                join_request_ttl_ms: u64::MAX,
+                max_status_bytes: u32::MAX,
+                max_follows: u32::MAX,
+                invite_ttl_ms: u64::MAX,
+                invites_per_minute: u32::MAX,
+                join_code_attempts_per_minute: u32::MAX,
+                max_search_results: u16::MAX,
+                max_state_entries: u32::MAX,
+                max_state_bytes: u32::MAX,
+                max_attribute_entries: u32::MAX,
+                max_attribute_bytes: u32::MAX,
+                max_property_entries: u32::MAX,
+                max_property_bytes: u32::MAX,
+                max_bans: u32::MAX,
+            },
+            last_event_seq: u64::MAX,
+            resumed: Resumed::Snapshots {
+                parties: vec![ResumedParty { snapshot, requests }],
+                waiting: Vec::new(),
+            },
+        }),
+    ];
+    for frame in &frames {
+        let mut buf = Vec::new();
+        encode_frame(frame, &mut buf).unwrap();
+        assert!(buf.len() - FRAME_HEADER_LEN <= MAX_FRAME_SIZE as usize);
+    }
 }
