@@ -126,9 +126,11 @@ struct ServeArgs {
     /// each (burst twice that); 0: no limit.
     #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0)]
     data_rate: f64,
-    /// Parties one session may be in at once (seats and join requests).
-    #[arg(long, env = "PARTYLINE_MAX_PARTIES_PER_SESSION", default_value_t = 16)]
-    max_parties_per_session: usize,
+    /// Parties one session may be in at once (seats and join requests), 1
+    /// to 24.
+    #[arg(long, env = "PARTYLINE_MAX_PARTIES_PER_SESSION", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=partyline::protocol::MAX_PARTIES_PER_SESSION as u64))]
+    max_parties_per_session: u64,
     /// Seconds an invite lasts unless used, declined or revoked.
     #[arg(long, env = "PARTYLINE_INVITE_TTL", default_value_t = 300.0)]
     invite_ttl: f64,
@@ -340,7 +342,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.max_handshakes = args.max_handshakes;
     config.retry_above = args.retry_above;
     config.command_rate = args.command_rate.max(0.0);
-    config.max_parties_per_session = args.max_parties_per_session;
+    config.max_parties_per_session = args.max_parties_per_session as usize;
     config.invites_per_minute = args.invites_per_minute;
     config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
     config.max_follows = args.max_follows;

@@ -53,3 +53,14 @@ pub async fn write_frame<T: Serialize>(
     send.write_all(&buf).await?;
     Ok(())
 }
+
+/// Writes the one frame allowed above the usual limit: a Welcome.
+pub async fn write_welcome<T: Serialize>(
+    send: &mut SendStream,
+    message: &T,
+) -> Result<(), WriteFrameError> {
+    let mut buf = Vec::new();
+    crate::protocol::encode_frame_within(message, &mut buf, crate::protocol::MAX_WELCOME_SIZE)?;
+    send.write_all(&buf).await?;
+    Ok(())
+}

@@ -397,3 +397,88 @@ async fn a_leader_grace_holds_leadership_for_a_while_then_hands_it_over() {
     assert_eq!(snapshot.leader.user_id, "ana");
     assert_eq!(snapshot.members.len(), 2);
 }
+
+#[tokio::test]
+async fn a_snapshot_resume_larger_than_a_frame_arrives_whole_in_one_welcome() {
+    // 24 parties of 24 members with the longest names and full attributes:
+    // their snapshots (~310 KB) are more than one frame (256 KiB) holds.
+    const PARTIES: usize = 24;
+    let server = start_with(|c| {
+        fast_loss_detection(c);
+        c.replay_events = 1;
+        c.max_parties_per_session = PARTIES;
+    })
+    .await;
+    let relay = Relay::start(server.addr).await;
+    let long = |i: usize| format!("{i:0>128}");
+    let config = |i: usize| {
+        let mut config = ClientConfig::dev(server.addr, server.certs.clone(), &long(i), &long(i));
+        config.idle_timeout = FAST_IDLE;
+        config.auto_reconnect = false;
+        config
+    };
+    let mut victim_config = config(0);
+    victim_config.server_addr = relay.addr;
+    let (victim, mut victim_events) = Client::connect(victim_config).await.unwrap();
+    let mut others = Vec::new();
+    for i in 1..PARTIES {
+        others.push(Client::connect(config(i)).await.unwrap());
+    }
+    let mut members: Vec<&Client> = vec![&victim];
+    members.extend(others.iter().map(|(client, _)| client));
+    let attributes: partyline_client::KeyValues = [("loadout".to_string(), "x".repeat(240))]
+        .into_iter()
+        .collect();
+    let mut parties = Vec::new();
+    for leader in &members {
+        parties.push(
+            leader
+                .create_party(settings(true, 32, ""))
+                .await
+                .unwrap()
+                .party_id,
+        );
+    }
+    for (i, member) in members.iter().enumerate() {
+        for (p, party) in parties.iter().enumerate() {
+            if p != i {
+                member.join_party(*party).await.unwrap();
+            }
+            member
+                .set_member_attributes(*party, attributes.clone(), &[])
+                .await
+                .unwrap();
+        }
+    }
+
+    relay.blackhole(true);
+    // Past the party events of the set-up, to the loss.
+    loop {
+        match next(&mut victim_events).await {
+            Event::Disconnected { .. } => break,
+            Event::MemberJoined { .. } | Event::MemberAttributesChanged { .. } => {}
+            other => panic!("expected the set-up's events, then the loss; got {other:?}"),
+        }
+    }
+    // More missed events than the replay log keeps.
+    for party in &parties[1..4] {
+        others[0]
+            .0
+            .set_member_attributes(*party, attributes.clone(), &[])
+            .await
+            .unwrap();
+    }
+    let mut again = config(0);
+    again.resume = Some(victim.resume_ticket());
+    let (back, _events) = Client::connect(again)
+        .await
+        .expect("the large Welcome arrives");
+    match &back.welcome().resumed {
+        Resumed::Snapshots {
+            parties: synced, ..
+        } => assert_eq!(synced.len(), PARTIES),
+        other => panic!("expected snapshots, got {other:?}"),
+    }
+    assert_eq!(back.parties().len(), PARTIES);
+    assert!(back.parties().iter().all(|p| p.members.len() == PARTIES));
+}

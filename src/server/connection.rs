@@ -17,7 +17,7 @@ use crate::protocol::{
     ErrorBody, ErrorCode, Event, FrameError, Hello, Identity, PartyId, Presence, Resume, Resumed,
     ResumedParty, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
 };
-use crate::wire::{read_frame, write_frame, ReadFrameError};
+use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -229,9 +229,20 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
     let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
     match opened {
         Ok((welcome, session, generation, backlog)) => {
-            write_frame(&mut send, &ServerFrame::Welcome(welcome))
-                .await
-                .ok()?;
+            if let Err(error) = write_welcome(&mut send, &ServerFrame::Welcome(welcome)).await {
+                // The session is attached to this connection already (a
+                // resume used its token): let it go as a lost connection,
+                // so the grace window, not a stuck attachment, decides.
+                tracing::warn!(%error, "could not send Welcome");
+                connection.close(
+                    (CloseCode::FrameTooLarge as u32).into(),
+                    b"Welcome could not be sent",
+                );
+                if session.detach(generation) {
+                    grace::connection_lost(shared, &session, generation);
+                }
+                return None;
+            }
             Some(Admitted {
                 send,
                 recv,

@@ -42,6 +42,8 @@ pub enum ServerError {
     Tls(#[from] rustls::Error),
     #[error("QUIC configuration: {0}")]
     Quic(String),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -192,6 +194,13 @@ pub fn bind_endpoint(
 impl Server {
     /// Binds the UDP socket. Must be called inside a tokio runtime.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let most = crate::protocol::MAX_PARTIES_PER_SESSION;
+        if !(1..=most).contains(&config.max_parties_per_session) {
+            return Err(ServerError::Config(format!(
+                "max_parties_per_session must be 1 to {most} (a snapshot resume of them all must fit one Welcome), got {}",
+                config.max_parties_per_session
+            )));
+        }
         let server_config = quinn_server_config(&config)?;
         // Bound here, so a taken port fails at start, not later.
         let metrics_listener = match config.metrics {

@@ -2,9 +2,9 @@
 
 use crate::protocol::{
     decode_body, ClientFrame, CloseCode, Hello, Resume, ServerFrame, Welcome, ALPN,
-    PROTOCOL_VERSION,
+    MAX_WELCOME_SIZE, PROTOCOL_VERSION,
 };
-use crate::wire::{read_frame, write_frame};
+use crate::wire::{read_frame_within, write_frame};
 use crate::{ClientConfig, ClientError};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Connection, Endpoint, IdleTimeout, RecvStream, SendStream, TransportConfig};
@@ -134,7 +134,8 @@ pub(crate) async fn establish(
         return Err(lost(&connection));
     }
     let mut body = Vec::new();
-    let answer = match read_frame(&mut recv, &mut body).await {
+    // Welcome may exceed the usual frame limit (a snapshot resume).
+    let answer = match read_frame_within(&mut recv, &mut body, MAX_WELCOME_SIZE).await {
         Ok(true) => decode_body::<ServerFrame>(&body)
             .map_err(|e| ClientError::Protocol(format!("undecodable answer to Hello: {e}")))?,
         Ok(false) | Err(_) => {

@@ -25,6 +25,16 @@ pub enum FrameError {
 
 /// Appends one frame (length prefix + postcard body) to `out`.
 pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    encode_frame_within(message, out, MAX_FRAME_SIZE)
+}
+
+/// [`encode_frame`] with another limit: [`crate::MAX_WELCOME_SIZE`] for the
+/// one Welcome frame of a connection.
+pub fn encode_frame_within<T: Serialize>(
+    message: &T,
+    out: &mut Vec<u8>,
+    max: u32,
+) -> Result<(), FrameError> {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
     let taken = std::mem::take(out);
@@ -33,12 +43,12 @@ pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) -> Result<(), 
         Err(e) => return Err(FrameError::Malformed(e.to_string())),
     };
     let body_len = filled.len() - start - FRAME_HEADER_LEN;
-    if body_len > MAX_FRAME_SIZE as usize {
+    if body_len > max as usize {
         filled.truncate(start);
         *out = filled;
         return Err(FrameError::TooLarge {
             len: body_len,
-            max: MAX_FRAME_SIZE as usize,
+            max: max as usize,
         });
     }
     // The prefix was reserved above, so the range always exists.
@@ -52,11 +62,19 @@ pub fn encode_frame<T: Serialize>(message: &T, out: &mut Vec<u8>) -> Result<(), 
 /// Reads a length prefix and checks it against the maximum before anything
 /// is allocated, so a hostile prefix of gigabytes costs nothing.
 pub fn frame_body_len(header: [u8; FRAME_HEADER_LEN]) -> Result<usize, FrameError> {
+    frame_body_len_within(header, MAX_FRAME_SIZE)
+}
+
+/// [`frame_body_len`] with another limit (the Welcome's).
+pub fn frame_body_len_within(
+    header: [u8; FRAME_HEADER_LEN],
+    max: u32,
+) -> Result<usize, FrameError> {
     let len = u32::from_le_bytes(header) as usize;
-    if len > MAX_FRAME_SIZE as usize {
+    if len > max as usize {
         return Err(FrameError::TooLarge {
             len,
-            max: MAX_FRAME_SIZE as usize,
+            max: max as usize,
         });
     }
     Ok(len)

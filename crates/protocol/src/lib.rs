@@ -24,7 +24,10 @@ pub use datagram::{
     DATAGRAM_KIND_PARTY_DATA, SERVER_DATAGRAM_HEADER_LEN,
 };
 pub use error::{CloseCode, ErrorBody, ErrorCode};
-pub use frame::{decode_body, encode_frame, frame_body_len, FrameError, FRAME_HEADER_LEN};
+pub use frame::{
+    decode_body, encode_frame, encode_frame_within, frame_body_len, frame_body_len_within,
+    FrameError, FRAME_HEADER_LEN,
+};
 pub use messages::*;
 
 /// Version carried in `Hello`; bumped on any incompatible wire change.
@@ -37,6 +40,16 @@ pub const ALPN: &[u8] = b"partyline/1";
 /// snapshot of a full party with maximal names, attributes, state and
 /// properties is about 145 KiB.
 pub const MAX_FRAME_SIZE: u32 = 256 * 1024;
+
+/// Largest Welcome frame body, the one exception to [`MAX_FRAME_SIZE`]: a
+/// resume that could not be replayed carries a snapshot of every party of
+/// the session (up to 24 of them, each up to about 230 KiB with its join
+/// requests), so the server caps parties per session to keep it within.
+pub const MAX_WELCOME_SIZE: u32 = 8 * 1024 * 1024;
+
+/// Most parties (seats and join requests) a server may allow one session,
+/// so that a snapshot resume fits in one Welcome.
+pub const MAX_PARTIES_PER_SESSION: usize = 24;
 
 /// Largest party, leader included.
 pub const MAX_PARTY_SIZE: u16 = 256;
