@@ -225,6 +225,19 @@ async fn who_may_invite_follows_the_party_policy() {
     })
     .await;
     assert_eq!(invite.inviter.user_id, "bob");
+    // Bob may take back his own invite, not the leader's.
+    ana.invite(party, "dan").await.unwrap();
+    assert_eq!(
+        code(bob.revoke_invite(party, "dan").await),
+        ErrorCode::NotLeader
+    );
+    bob.revoke_invite(party, "cat").await.unwrap();
+    let gone = expect(&mut cat_events, "InviteGone", |e| match e {
+        Event::InviteGone { reason, .. } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(gone, InviteGoneReason::Revoked);
     // Members cannot be invited; outsiders cannot invite.
     assert_eq!(
         code(ana.invite(party, "bob").await),
@@ -972,4 +985,57 @@ async fn follows_status_events_and_invites_survive_the_grace_window() {
         bob.join_party(party).await.unwrap(),
         JoinOutcome::Joined(_)
     ));
+}
+
+#[tokio::test]
+async fn a_search_page_too_large_for_one_frame_comes_shorter_and_paging_goes_on() {
+    let server = start().await;
+    let max = usize::from(partyline::protocol::MAX_SEARCH_RESULTS);
+    let label = "L".repeat(partyline::protocol::MAX_LABEL_BYTES);
+    // Properties at their byte limit: 1 KiB each party.
+    let properties = kv(&[(
+        "blob",
+        &"p".repeat(partyline::protocol::MAX_PROPERTY_BYTES - 4),
+    )]);
+    let mut leaders = Vec::new();
+    let mut listed = Vec::new();
+    for leader_index in 0..max.div_ceil(15) {
+        let (leader, events) = server.client(&format!("leader{leader_index}")).await;
+        for _ in 0..15 {
+            if listed.len() == max {
+                break;
+            }
+            let party = leader
+                .create_party(settings(true, 4, &label))
+                .await
+                .unwrap()
+                .party_id;
+            leader.list_party(party, properties.clone()).await.unwrap();
+            listed.push(party);
+        }
+        leaders.push((leader, events));
+    }
+    let (seeker, _events) = server.client("seeker").await;
+    let first = seeker
+        .search_parties(search(false, 0, &[], max as u16))
+        .await
+        .unwrap();
+    // ~3 KiB a party: a whole page of 100 would not fit in 256 KiB.
+    assert!(first.parties.len() < max, "{} parties", first.parties.len());
+    assert!(!first.parties.is_empty());
+    assert_ne!(first.next_cursor, 0);
+    let mut found: Vec<_> = first.parties.iter().map(|p| p.party_id).collect();
+    let mut cursor = first.next_cursor;
+    while cursor != 0 {
+        let page = seeker
+            .search_parties(PartySearch {
+                cursor,
+                ..search(false, 0, &[], max as u16)
+            })
+            .await
+            .unwrap();
+        found.extend(page.parties.iter().map(|p| p.party_id));
+        cursor = page.next_cursor;
+    }
+    assert_eq!(found, listed, "every party once, in listing order");
 }

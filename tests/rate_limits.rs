@@ -107,3 +107,52 @@ async fn a_client_that_keeps_flooding_is_cut_off_and_others_go_on() {
     }
     bob.get_party(party).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_datagram_flooder_is_cut_off_without_a_grace_window_too() {
+    let server = start_with(|c| c.data_rate = 10.0).await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    let party = bob
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    let (eve, mut eve_events) = server.client("eve").await;
+    eve.join_party(party).await.unwrap();
+    next_event(&mut bob_events).await;
+    // Far over the data rate, for long enough to be cut off.
+    let flood = tokio::spawn(async move {
+        for _ in 0..20_000 {
+            if eve.send_data(party, 1, b"x").is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        eve
+    });
+    loop {
+        match next(&mut eve_events).await {
+            Event::Disconnected {
+                reason: DisconnectReason::ClosedByServer { code, .. },
+            } => {
+                assert_eq!(code, CloseCode::RateLimited as u64);
+                break;
+            }
+            Event::Disconnected { reason } => panic!("unexpected reason {reason:?}"),
+            _ => {}
+        }
+    }
+    let _eve = flood.await.unwrap();
+    // Skipping the data that got through, bob sees eve leave at once,
+    // not lose her connection and keep her seat.
+    loop {
+        match next(&mut bob_events).await {
+            Event::Data(_) => continue,
+            Event::MemberLeft { member, .. } => {
+                assert_eq!(member.user_id, "eve");
+                break;
+            }
+            other => panic!("expected eve to leave at once, got {other:?}"),
+        }
+    }
+}

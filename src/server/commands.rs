@@ -8,8 +8,8 @@ use super::Shared;
 use crate::auth::unix_now_ms;
 use crate::party::{Effects, Party, PartyError, PartySettings, PartyUpdate, Seat};
 use crate::protocol::{
-    Command, ErrorBody, ErrorCode, Event, LeaveReason, PartyId, Reply, MAX_BANS, MAX_NAME_BYTES,
-    MAX_STATUS_BYTES,
+    Command, ErrorBody, ErrorCode, Event, LeaveReason, PartyId, PartySearch, Reply, MAX_BANS,
+    MAX_NAME_BYTES, MAX_STATUS_BYTES,
 };
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -216,7 +216,12 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             let result = shared
                 .users
                 .follow(session, user_ids, limit)
-                .map(|online| Reply::Followed { online })
+                .map(|mut online| {
+                    // Followed users with very many sessions: the first
+                    // that fit; the rest show up in status events.
+                    online.truncate(fitting(&online));
+                    Reply::Followed { online }
+                })
                 .map_err(|_| {
                     ErrorBody::new(
                         ErrorCode::TooManyFollows,
@@ -270,9 +275,11 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             })
         }
         Command::ListInvites => {
-            let invites = shared
+            let mut invites = shared
                 .users
                 .invites(&session.presence.user_id, unix_now_ms());
+            // The oldest that fit in one reply; the rest stay pending.
+            invites.truncate(fitting(&invites));
             respond(session, id, Ok(Reply::Invites(invites)));
         }
         Command::CreateJoinCode { party_id } => {
@@ -326,9 +333,21 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             party.set_listing(me, None)
         }),
         Command::SearchParties(query) => {
-            let result = shared
-                .table
-                .search(&query, shared.limits.max_search_results)
+            let max = shared.limits.max_search_results;
+            let mut result = shared.table.search(&query, max);
+            // Long labels and properties: a shorter page, so that it fits
+            // one frame and the cursor goes on from its last party.
+            if let Ok((parties, _)) = &result {
+                let fit = fitting(parties);
+                if fit < parties.len() {
+                    let shorter = PartySearch {
+                        limit: u16::try_from(fit.max(1)).unwrap_or(1),
+                        ..query
+                    };
+                    result = shared.table.search(&shorter, max);
+                }
+            }
+            let result = result
                 .map(|(parties, next_cursor)| Reply::Parties {
                     parties,
                     next_cursor,
@@ -356,7 +375,17 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             duration_ms,
         } => {
             let now = Instant::now();
-            let until = (duration_ms > 0).then(|| now + Duration::from_millis(duration_ms));
+            let until = match duration_ms {
+                0 => None,
+                ms => match now.checked_add(Duration::from_millis(ms)) {
+                    Some(until) => Some(until),
+                    None => {
+                        let message = "duration_ms is too long; use 0 for the party's life";
+                        respond(session, id, Err(invalid(message.into())));
+                        return;
+                    }
+                },
+            };
             let until_ms = unix_now_ms().saturating_add(duration_ms);
             apply_done(shared, session, id, party_id, |party| {
                 party.ban(me, &user_id, until, until_ms, MAX_BANS)
@@ -378,6 +407,22 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             respond(session, id, result);
         }
     }
+}
+
+/// Room for a list reply's items: a frame, less a margin for the rest of
+/// the reply.
+const REPLY_ITEMS_BUDGET: usize = crate::protocol::MAX_FRAME_SIZE as usize - 16 * 1024;
+
+/// How many of `items`, from the front, fit in one reply frame.
+fn fitting<T: serde::Serialize>(items: &[T]) -> usize {
+    let mut used = 0;
+    for (count, item) in items.iter().enumerate() {
+        used += postcard::experimental::serialized_size(item).unwrap_or(usize::MAX / 2);
+        if used > REPLY_ITEMS_BUDGET {
+            return count;
+        }
+    }
+    items.len()
 }
 
 fn invalid(message: String) -> ErrorBody {

@@ -441,6 +441,11 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
             Ok(true) => {}
             // The client finished its side: a clean goodbye.
             Ok(false) => return Ending::Goodbye,
+            Err(ReadFrameError::Read(ReadError::ConnectionLost(_)))
+                if session.cut_for_violation.load(Ordering::Acquire) =>
+            {
+                return Ending::Violation
+            }
             Err(ReadFrameError::Read(ReadError::ConnectionLost(error))) => {
                 return ending_of(&error)
             }
@@ -528,6 +533,8 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             Verdict::Disconnect => {
                 metrics::count(&shared.metrics.rate_limit_disconnects);
                 tracing::warn!("closing: kept exceeding the data rate limit");
+                // A violation, as for commands: no grace window.
+                session.cut_for_violation.store(true, Ordering::Release);
                 session.close(CloseCode::RateLimited, "rate limit exceeded for too long");
                 break;
             }

@@ -213,6 +213,10 @@ pub(crate) struct SessionLink {
     metrics: Arc<super::metrics::Metrics>,
     /// Status shown to followers, and whom this session follows.
     pub(crate) social: Mutex<super::users::Social>,
+    /// Set when the server cut this session's connection for breaking a
+    /// rule (from a task other than the control loop, which then ends the
+    /// session without a grace window).
+    pub(crate) cut_for_violation: std::sync::atomic::AtomicBool,
     /// Invites sent and join codes tried: each rate-limited on its own.
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
@@ -250,6 +254,7 @@ impl SessionLink {
             pending: Mutex::default(),
             metrics,
             social: Mutex::default(),
+            cut_for_violation: std::sync::atomic::AtomicBool::new(false),
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
         }
@@ -497,7 +502,7 @@ impl Link for SessionRef {
 /// are mostly well under it; a buffer grown past it (a burst of events, a
 /// snapshot, a large reliable payload) is given back once used. Otherwise a
 /// session that was busy once keeps its high-water mark for the rest of its
-/// life, and one frame from a client pins up to `MAX_FRAME_SIZE` (128 KiB)
+/// life, and one frame from a client pins up to `MAX_FRAME_SIZE` (256 KiB)
 /// of the server's memory for as long as it stays connected.
 pub(crate) const KEPT_BUFFER_BYTES: usize = 2 * 1024;
 
@@ -548,10 +553,24 @@ pub(crate) async fn write_outbox(
 }
 
 fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
+    let id = match &message {
+        Outbound::Response { id, .. } => Some(*id),
+        _ => None,
+    };
     if let Err(error) = encode_frame(&message.into_frame(), buf) {
         // Only a message above the frame limit can fail: a bug in a limit
-        // check, not the client's fault. Log it and go on.
+        // check, not the client's fault. A reply still answers its request.
         tracing::error!(%error, "could not encode an outgoing frame");
+        if let Some(id) = id {
+            let answer = ServerFrame::Response {
+                id,
+                result: Err(ErrorBody::new(
+                    crate::protocol::ErrorCode::Internal,
+                    format!("the reply did not fit in one frame: {error}"),
+                )),
+            };
+            let _ = encode_frame(&answer, buf);
+        }
     }
 }
 
@@ -559,6 +578,49 @@ fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::protocol::ErrorCode;
+
+    #[test]
+    fn a_reply_too_large_for_a_frame_is_answered_with_an_error_instead() {
+        let huge = crate::protocol::PartySnapshot {
+            party_id: crate::protocol::PartyId::nil(),
+            seq: 0,
+            open: true,
+            max_size: 1,
+            label: "x".repeat(crate::protocol::MAX_FRAME_SIZE as usize),
+            leader: crate::protocol::Presence {
+                user_id: String::new(),
+                username: String::new(),
+                session_id: crate::protocol::SessionId::nil(),
+            },
+            members: Vec::new(),
+            disconnected: Vec::new(),
+            invite_policy: Default::default(),
+            state: Default::default(),
+            attributes: Vec::new(),
+            join_code: String::new(),
+            listed: false,
+            properties: Default::default(),
+        };
+        let mut buf = Vec::new();
+        encode_or_log(
+            Outbound::Response {
+                id: 9,
+                result: Ok(crate::protocol::Reply::Party(huge)),
+            },
+            &mut buf,
+        );
+        let frame: ServerFrame =
+            crate::protocol::decode_body(&buf[crate::protocol::FRAME_HEADER_LEN..]).unwrap();
+        match frame {
+            ServerFrame::Response {
+                id: 9,
+                result: Err(error),
+            } => {
+                assert_eq!(error.code, ErrorCode::Internal)
+            }
+            other => panic!("expected an error answer, got {other:?}"),
+        }
+    }
 
     fn message(id: u32) -> Queued {
         Box::new(Outbound::Response {

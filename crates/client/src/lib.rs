@@ -630,7 +630,8 @@ impl Client {
             .await
     }
 
-    /// Leader only: takes back a pending invite.
+    /// Takes back a pending invite: the leader any, and under
+    /// `InvitePolicy::AnyMember` a member its own.
     pub async fn revoke_invite(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
         self.expect_done(

@@ -266,7 +266,8 @@ pub enum Command {
         /// The party of the invite.
         party_id: PartyId,
     },
-    /// Leader only: takes back a pending invite.
+    /// Takes back a pending invite: the leader any, and under
+    /// `InvitePolicy::AnyMember` a member its own.
     RevokeInvite {
         /// The party this concerns.
         party_id: PartyId,

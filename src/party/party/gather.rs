@@ -287,17 +287,26 @@ impl<L: Clone> Party<L> {
         Ok(effects)
     }
 
-    /// Leader only: takes back `user_id`'s pending invite.
+    /// Takes back `user_id`'s pending invite: the leader may take back
+    /// any, and under `AnyMember` a member may take back its own.
     pub fn revoke(
         &mut self,
         caller: SessionId,
         user_id: &str,
         now: Instant,
     ) -> Result<Effects<L>, PartyError> {
-        self.require_leader(caller)?;
+        let as_leader = self.require_leader(caller);
+        if let Err(PartyError::NotMember) = as_leader {
+            return Err(PartyError::NotMember);
+        }
         let index = self
             .invite_of_user(user_id, now)
             .ok_or(PartyError::InviteNotFound)?;
+        let own = self.settings.invite_policy == InvitePolicy::AnyMember
+            && self.invites[index].inviter.session_id == caller;
+        if !own {
+            as_leader?;
+        }
         self.invites.remove(index);
         let mut effects = Effects::default();
         effects.invites.push(InviteNotice::Gone {
