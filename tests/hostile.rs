@@ -65,12 +65,16 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
         other => panic!("unexpected {other:?}"),
     }
 
-    // An unknown command tag inside a Request.
+    // An unknown command tag inside a Request: the id read, so the request
+    // is answered under it.
     send.write_all(&[3, 0, 0, 0, 1, 7, 99]).await.unwrap();
-    assert!(matches!(
-        read_server_frame(&mut recv).await,
-        ServerFrame::FrameError(_)
-    ));
+    match read_server_frame(&mut recv).await {
+        ServerFrame::Response {
+            id: 7,
+            result: Err(error),
+        } => assert_eq!(error.code, ErrorCode::MalformedFrame),
+        other => panic!("unexpected {other:?}"),
+    }
 
     // Trailing bytes after a valid message.
     let mut request = frame(&ClientFrame::Request {
@@ -89,7 +93,10 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
     send.write_all(&request).await.unwrap();
     assert!(matches!(
         read_server_frame(&mut recv).await,
-        ServerFrame::FrameError(_)
+        ServerFrame::Response {
+            id: 5,
+            result: Err(_)
+        }
     ));
 
     // A second Hello.
@@ -202,6 +209,26 @@ async fn bad_datagrams_are_refused_without_harm() {
             ..
         } => {
             assert_eq!(error.code, ErrorCode::MalformedFrame)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // An unknown kind, long enough to name a party and op code: the
+    // refusal names them.
+    let mut unknown_kind = encode_client_datagram(party, 42, b"x").to_vec();
+    unknown_kind[0] = 9;
+    connection.send_datagram(unknown_kind.into()).unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::Event {
+            event:
+                Event::DataRefused {
+                    error,
+                    party_id,
+                    op_code,
+                },
+            ..
+        } => {
+            assert_eq!(error.code, ErrorCode::MalformedFrame);
+            assert_eq!((party_id, op_code), (party, 42));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -412,5 +439,23 @@ async fn a_client_that_resets_its_control_stream_is_closed_as_a_violation() {
     // RESET_STREAM: the client abandons what it was sending.
     send.reset(7u32.into()).unwrap();
     ends_as_a_violation(&connection, &mut ana_events).await;
+    bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_gigantic_length_prefix_before_hello_closes_with_frame_too_large() {
+    let server = start().await;
+    let (_endpoint, connection) = server.raw().await;
+    let (mut send, _recv) = connection.open_bi().await.unwrap();
+    send.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
+    let closed = tokio::time::timeout(WAIT, connection.closed())
+        .await
+        .unwrap();
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(close.error_code, (CloseCode::FrameTooLarge as u32).into())
+        }
+        other => panic!("expected a close with code 5, got {other:?}"),
+    }
     bystanders_still_served(&server).await;
 }

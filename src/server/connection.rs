@@ -13,9 +13,10 @@ use super::session::{
 use super::{commands, AuthMode, Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
-    decode_body, decode_client_datagram, encode_server_datagram, ClientFrame, CloseCode, Command,
-    ErrorBody, ErrorCode, Event, FrameError, Hello, Identity, PartyId, Presence, Resume, Resumed,
-    ResumedParty, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
+    client_datagram_hint, decode_body, decode_client_datagram, encode_server_datagram,
+    request_id_hint, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event, FrameError,
+    Hello, Identity, Presence, Resume, Resumed, ResumedParty, ServerFrame, SessionId, Welcome,
+    PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
@@ -223,6 +224,14 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
             Err(e) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
         },
         Ok(Ok(false)) | Ok(Err(ReadFrameError::Read(_))) => return None,
+        // As on a live session: a prefix over the limit closes at once.
+        Ok(Err(ReadFrameError::Frame(error @ FrameError::TooLarge { .. }))) => {
+            connection.close(
+                (CloseCode::FrameTooLarge as u32).into(),
+                error.to_string().as_bytes(),
+            );
+            return None;
+        }
         Ok(Err(e)) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
     };
     let (outbox_tx, outbox_rx) = outbox(shared.config.outbox_capacity);
@@ -501,10 +510,15 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
             ))),
             Err(error) => {
                 tracing::debug!(%error, "malformed frame");
-                session.push(Outbound::FrameError(refuse(
-                    ErrorCode::MalformedFrame,
-                    error.to_string(),
-                )));
+                let refusal = refuse(ErrorCode::MalformedFrame, error.to_string());
+                // A request whose id still reads is answered under it.
+                match request_id_hint(&body) {
+                    Some(id) => session.push(Outbound::Response {
+                        id,
+                        result: Err(refusal),
+                    }),
+                    None => session.push(Outbound::FrameError(refusal)),
+                }
             }
         }
     }
@@ -546,12 +560,14 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
                 error: ErrorBody::new(code, message),
             });
         };
+        let hint = client_datagram_hint(&datagram);
         let data = match decode_client_datagram(datagram) {
             Ok(data) => data,
             Err(error) => {
+                let (party_id, op_code) = hint;
                 refused(
-                    PartyId::nil(),
-                    0,
+                    party_id,
+                    op_code,
                     ErrorCode::MalformedFrame,
                     error.to_string(),
                 );

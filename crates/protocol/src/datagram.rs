@@ -87,6 +87,15 @@ fn read_i64(bytes: &[u8], at: usize) -> Result<i64, DatagramError> {
     read_array::<8>(bytes, at).map(i64::from_le_bytes)
 }
 
+/// The party id and op code a client datagram names where its bytes hold
+/// them, whatever its kind: for refusing a datagram that did not parse
+/// with as much as it said (nil and 0 where it is too short).
+pub fn client_datagram_hint(datagram: &[u8]) -> (PartyId, i64) {
+    let party_id = read_id(datagram, 1).map_or(PartyId::nil(), PartyId::from_bytes);
+    let op_code = read_i64(datagram, 17).unwrap_or(0);
+    (party_id, op_code)
+}
+
 /// Builds a client -> server party-data datagram.
 pub fn encode_client_datagram(party_id: PartyId, op_code: i64, payload: &[u8]) -> Bytes {
     let mut buf = BytesMut::with_capacity(CLIENT_DATAGRAM_HEADER_LEN + payload.len());

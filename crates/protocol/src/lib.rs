@@ -19,9 +19,9 @@ mod frame;
 mod messages;
 
 pub use datagram::{
-    decode_client_datagram, decode_server_datagram, encode_client_datagram, encode_server_datagram,
-    ClientDatagram, DatagramError, ServerDatagram, CLIENT_DATAGRAM_HEADER_LEN,
-    DATAGRAM_KIND_PARTY_DATA, SERVER_DATAGRAM_HEADER_LEN,
+    client_datagram_hint, decode_client_datagram, decode_server_datagram, encode_client_datagram,
+    encode_server_datagram, ClientDatagram, DatagramError, ServerDatagram,
+    CLIENT_DATAGRAM_HEADER_LEN, DATAGRAM_KIND_PARTY_DATA, SERVER_DATAGRAM_HEADER_LEN,
 };
 pub use error::{CloseCode, ErrorBody, ErrorCode};
 pub use frame::{
@@ -29,6 +29,16 @@ pub use frame::{
     FrameError, FRAME_HEADER_LEN,
 };
 pub use messages::*;
+
+/// The request id of a control frame that did not decode, when it is a
+/// `Request` whose tag and id did (the command after them did not): so
+/// the request can still be answered, with an error, under its own id.
+pub fn request_id_hint(body: &[u8]) -> Option<u32> {
+    // `ClientFrame::Request` is variant 1: a varint tag, then the id.
+    let (tag, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
+    let (id, _) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    (tag == 1).then_some(id)
+}
 
 /// Version carried in `Hello`; bumped on any incompatible wire change.
 pub const PROTOCOL_VERSION: u16 = 2;
