@@ -137,3 +137,34 @@ fn token_command_mints_a_token_the_server_accepts() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("user id"));
 }
+
+#[test]
+fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--grace", "-1"], "--grace"),
+        (&["--command-rate", "nan"], "--command-rate"),
+        (&["--data-rate", "inf"], "--data-rate"),
+        (&["--max-sessions", "0"], "--max-sessions"),
+        (&["--shards", "0"], "--shards"),
+        (&["--log-level", "info,=["], "--log-level"),
+        (
+            &["--max-parties-per-session", "25"],
+            "--max-parties-per-session",
+        ),
+        (&["--invite-ttl", "-5"], "--invite-ttl"),
+    ];
+    for (args, flag) in cases {
+        let output = Command::new(BIN)
+            .arg("serve")
+            .args(*args)
+            .env_remove("PARTYLINE_TOKEN_SECRET")
+            .output()
+            .expect("partyline runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?}: the message names {flag}: {stderr}"
+        );
+    }
+}

@@ -85,6 +85,9 @@ pub struct LoadtestConfig {
     pub progress: ProgressMode,
     /// What the sessions ask of the server's acknowledgements.
     pub ack_frequency: Option<partyline_client::AckFrequency>,
+    /// The server's token secret: sessions present tokens minted with it
+    /// instead of dev identities (a server in token mode refuses those).
+    pub token_secret: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -520,12 +523,19 @@ async fn connect_all(
         next_start += pace;
         let permit = in_flight.clone().acquire_owned().await;
         let endpoint = endpoints[index % endpoints.len()].clone();
-        let mut session_config = ClientConfig::dev(
-            config.server,
-            config.certs.clone(),
-            &format!("load-{index}"),
-            &format!("Load {index}"),
-        );
+        let (user_id, username) = (format!("load-{index}"), format!("Load {index}"));
+        let mut session_config = match &config.token_secret {
+            Some(secret) => {
+                let token = partyline::auth::mint_token_for(
+                    secret,
+                    &user_id,
+                    &username,
+                    Duration::from_secs(24 * 3600),
+                );
+                ClientConfig::with_token(config.server, config.certs.clone(), &token)
+            }
+            None => ClientConfig::dev(config.server, config.certs.clone(), &user_id, &username),
+        };
         // A load generator measures loss; it does not hide it.
         session_config.auto_reconnect = false;
         session_config.event_capacity = EVENT_CAPACITY;

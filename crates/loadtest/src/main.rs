@@ -63,25 +63,25 @@ struct LoadtestArgs {
     #[arg(long, default_value_t = 100)]
     parties: usize,
     /// Members per party, leader included.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = party_size, allow_negative_numbers = true)]
     party_size: usize,
     /// Messages per member per second (0: sessions stay quiet).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative, allow_negative_numbers = true)]
     rate: f64,
     /// Payload bytes per message (at least 16: send time and sequence).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = payload_size, allow_negative_numbers = true)]
     payload: usize,
     /// Seconds of measured data, after the warm-up.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = positive, allow_negative_numbers = true)]
     duration: f64,
     /// Seconds of sending before the measured window (not measured).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = non_negative, allow_negative_numbers = true)]
     warmup: f64,
     /// Send party data on the reliable stream instead of as datagrams.
     #[arg(long)]
     reliable: bool,
     /// New sessions per second while connecting.
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 500.0, value_parser = positive, allow_negative_numbers = true)]
     connect_rate: f64,
     /// Connect this many sessions that join no party and stay idle (memory per session).
     #[arg(long, default_value_t = 0)]
@@ -122,6 +122,48 @@ struct LoadtestArgs {
     /// `--server-arg=--coalesce-us=250`. Repeatable.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
+    /// The server's token secret, to mint a token per session (for a server
+    /// in token mode; it refuses dev identities). The one started here gets
+    /// it too. Prefer --token-secret-file: argv is visible in `ps`.
+    #[arg(long, conflicts_with = "token_secret_file")]
+    token_secret: Option<String>,
+    /// A file holding the token secret (as `partyline serve --token-secret-file`).
+    #[arg(long)]
+    token_secret_file: Option<PathBuf>,
+}
+
+/// A finite number >= 0 (infinity and NaN refused).
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Ok(value) => Err(format!("must be a finite number >= 0, got {value}")),
+        Err(error) => Err(format!("not a number: {error}")),
+    }
+}
+
+/// A finite number above 0.
+fn positive(text: &str) -> Result<f64, String> {
+    match non_negative(text)? {
+        value if value > 0.0 => Ok(value),
+        value => Err(format!("must be above 0, got {value}")),
+    }
+}
+
+fn party_size(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<i64>() {
+        Ok(size @ 1..=256) => Ok(size as usize),
+        Ok(size) => Err(format!("must be 1 to 256, got {size}")),
+        Err(error) => Err(format!("not a whole number: {error}")),
+    }
+}
+
+fn payload_size(text: &str) -> Result<usize, String> {
+    let least = partyline_loadtest::MIN_PAYLOAD;
+    match text.trim().parse::<i64>() {
+        Ok(bytes) if bytes >= least as i64 => Ok(bytes as usize),
+        Ok(bytes) => Err(format!("must be at least {least} bytes (send time, sender and sequence ride in it), got {bytes}")),
+        Err(error) => Err(format!("not a whole number: {error}")),
+    }
 }
 
 #[derive(Args)]
@@ -200,6 +242,22 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Everything about the run is checked before a server is started.
+    if args.parties == 0 && args.idle_sessions == 0 {
+        eprintln!("error: no sessions: give --parties and --party-size, or --idle-sessions");
+        return ExitCode::from(2);
+    }
+    let token_secret = match (&args.token_secret, &args.token_secret_file) {
+        (Some(secret), _) => Some(secret.as_bytes().to_vec()),
+        (None, Some(path)) => match partyline::security::read_secret_file(path) {
+            Ok(secret) => Some(secret),
+            Err(error) => {
+                eprintln!("error: --token-secret-file: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => None,
+    };
     let pinned = match pin_cpus(args.pin) {
         Ok(pinned) => pinned,
         Err(error) => {
@@ -240,6 +298,18 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             },
             None => {
                 let mut serve_args = vec!["--threads".to_string(), args.server_threads.to_string()];
+                // The server started here shares the secret the sessions' tokens use.
+                match (&args.token_secret_file, &args.token_secret) {
+                    (Some(path), _) => {
+                        serve_args.push("--token-secret-file".into());
+                        serve_args.push(path.display().to_string());
+                    }
+                    (None, Some(secret)) => {
+                        serve_args.push("--token-secret".into());
+                        serve_args.push(secret.clone());
+                    }
+                    (None, None) => {}
+                }
                 serve_args.extend(args.server_args.iter().cloned());
                 // The server's QUIC counters come from its metrics endpoint:
                 // open one unless the caller chose its own.
@@ -295,6 +365,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                 threshold: args.ack_threshold,
                 max_delay: Duration::from_millis(args.max_ack_delay),
             }),
+            token_secret,
         };
         let mut report = match run(config).await {
             Ok(report) => report,

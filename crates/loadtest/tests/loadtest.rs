@@ -31,6 +31,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         endpoints: 2,
         progress: ProgressMode::Quiet,
         ack_frequency: Some(partyline_client::AckFrequency::PARTY),
+        token_secret: None,
     }
 }
 
@@ -186,4 +187,62 @@ fn json_has_transport(json: &str) -> bool {
     let json: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
     json["server_transport"]["packets_lost"].is_u64()
         && json["server_transport_timeline"][0][1]["congestion_events"].is_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_mode_server_is_driven_with_minted_tokens() {
+    let secret = b"loadtest-secret".to_vec();
+    let server = start_with(|c| {
+        c.auth = partyline::server::AuthMode::Token {
+            secret: secret.clone(),
+            previous: None,
+        }
+    })
+    .await;
+    // Dev identities are refused by such a server...
+    let refused = run(LoadtestConfig {
+        parties: 1,
+        ..load(&server)
+    })
+    .await;
+    assert!(refused.is_err(), "dev identities must be refused");
+    // ...tokens minted with its secret are not.
+    let report = run(LoadtestConfig {
+        parties: 2,
+        duration: Duration::from_millis(500),
+        token_secret: Some(secret.clone()),
+        ..load(&server)
+    })
+    .await
+    .expect("the run completes with tokens");
+    assert_eq!(report.load.sessions, 6);
+    assert_eq!(report.delivery.received, report.delivery.expected);
+}
+
+#[test]
+fn bad_arguments_exit_2_before_any_server_starts() {
+    let bin = env!("CARGO_BIN_EXE_partyline-loadtest");
+    let cases: &[&[&str]] = &[
+        &["--rate", "inf"],
+        &["--rate", "-1"],
+        &["--duration", "0"],
+        &["--party-size", "0"],
+        &["--party-size", "257"],
+        &["--payload", "3"],
+        &["--parties", "0"],
+        &["--connect-rate", "0"],
+    ];
+    for args in cases {
+        let output = std::process::Command::new(bin)
+            // A server binary that does not exist: starting one would fail
+            // with another message and exit code 1.
+            .args(["--server-bin", "/nonexistent/partyline", "--json"])
+            .args(*args)
+            .output()
+            .expect("the generator runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("starting"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: no report");
+    }
 }
