@@ -19,6 +19,32 @@ pub mod security;
 pub mod server;
 pub mod wire;
 
+/// How `partyline serve` (and the tools beside it) write logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only on a terminal (and never with
+    /// `NO_COLOR` set).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logs to stderr with `filter` (already checked to parse), in `format`.
+/// Stdout stays free for a program's own output.
+pub fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(colour).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
+}
+
 /// A tokio runtime with `threads` workers: 0 one per core, 1 single-threaded
 /// (what `--threads` means for the server and the load generator alike).
 /// `None`, with the reason printed, when the runtime cannot start.

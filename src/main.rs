@@ -51,6 +51,10 @@ struct ServeArgs {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "PARTYLINE_LOG_LEVEL", default_value = "info", value_parser = log_filter)]
     log_level: String,
+    /// Log format, on stderr: text (coloured only on a terminal) or json
+    /// (one object per line).
+    #[arg(long, env = "PARTYLINE_LOG_FORMAT", value_enum, default_value_t = partyline::LogFormat::Text)]
+    log_format: partyline::LogFormat,
     /// Require signed tokens with this HMAC secret (dev identities refused).
     /// Any local user can read it in `ps`: prefer --token-secret-file.
     #[arg(
@@ -274,9 +278,7 @@ fn token_secrets(args: &ServeArgs, secret_in_argv: bool) -> Result<Secrets, Stri
 }
 
 fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    partyline::init_logging(&args.log_level, args.log_format);
 
     let (secret, previous, source) = match token_secrets(&args, secret_in_argv) {
         Ok(secrets) => secrets,

@@ -21,13 +21,15 @@ fn serve(cert_dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
         .env("NO_COLOR", "1")
         .env_remove("PARTYLINE_TOKEN_SECRET")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("partyline starts");
-    let stdout = child.stdout.take().expect("stdout");
+    // Logs go to stderr; stdout stays empty.
+    let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
             if let Some(rest) = line.split("addr=").nth(1) {
                 let addr = rest
                     .split_whitespace()
@@ -167,4 +169,50 @@ fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
             "{args:?}: the message names {flag}: {stderr}"
         );
     }
+}
+
+#[test]
+fn json_logs_go_to_stderr_one_object_per_line_and_stdout_stays_empty() {
+    let dir = std::env::temp_dir().join(format!("partyline-json-logs-{}", std::process::id()));
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--cert-dir",
+        ])
+        .arg(&dir)
+        .env_remove("PARTYLINE_TOKEN_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("partyline starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let listening = loop {
+        let line = rx.recv_timeout(support::WAIT).expect("a log line");
+        let object: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let message = object["fields"]["message"].as_str().unwrap_or_default();
+        if message.contains("listening") {
+            break object;
+        }
+    };
+    assert!(listening["fields"]["addr"].is_string(), "{listening}");
+    assert_eq!(listening["level"], "INFO");
+    interrupt(&child);
+    let output = child.wait_with_output().expect("it exits");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

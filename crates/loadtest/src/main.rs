@@ -437,9 +437,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
 }
 
 fn bare_relay(args: BareRelayArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    partyline::init_logging(&args.log_level, partyline::LogFormat::Text);
     let tls = match ensure_dev_cert(&args.cert_dir)
         .and_then(|(cert, key, _)| load_identity(&cert, &key))
     {

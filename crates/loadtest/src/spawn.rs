@@ -85,15 +85,17 @@ pub fn spawn(
         ])
         .args(extra)
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting {} {subcommand}: {e}", exe.display()))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
+    // Logs are on stderr: read the address there, and pass the rest on.
+    let stderr = child.stderr.take().ok_or("no stderr")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         // Keep draining so the child never blocks on a full pipe.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
             if let Some(rest) = line.split("addr=").nth(1) {
                 let _ = tx.send(
                     rest.split_whitespace()
