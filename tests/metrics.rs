@@ -5,13 +5,17 @@ use partyline_client::{Event, PartyId};
 use std::io::{Read, Write};
 use support::*;
 
-fn scrape(addr: std::net::SocketAddr) -> String {
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let response = get(addr, "/metrics");
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     response
 }
@@ -76,6 +80,59 @@ async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
     // batch (counted before bob could read it), and nothing was dropped.
     assert_eq!(value(&text, "partyline_coalesce_dropped_total "), 0);
     assert_eq!(value(&text, "partyline_coalesce_batches_total "), 1);
+    // One datagram relayed, to one recipient.
+    assert_eq!(
+        value(&text, "partyline_datagram_fan_out_bucket{le=\"1\"}"),
+        1
+    );
+    assert_eq!(value(&text, "partyline_datagram_fan_out_count "), 1);
+    // Every command handled was timed.
+    assert_eq!(
+        value(&text, "partyline_command_seconds_count "),
+        value(&text, "partyline_commands_total ")
+    );
+    assert!(value(&text, "process_resident_memory_bytes ") > 1_000_000);
+    assert!(value(&text, "process_open_fds ") > 2);
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_counted_by_cause_and_unknown_paths_are_404() {
+    let server = start_with(|c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        c.auth = partyline::server::AuthMode::Token {
+            secret: b"s".to_vec(),
+            previous: None,
+        };
+    })
+    .await;
+    let addr = server.metrics.expect("metrics address");
+    // A dev identity, refused by a token-mode server: unauthenticated.
+    assert!(partyline_client::Client::connect(server.config("dev"))
+        .await
+        .is_err());
+    let text = tokio::task::spawn_blocking(move || scrape(addr))
+        .await
+        .unwrap();
+    assert_eq!(
+        value(&text, "partyline_refusals_total{cause=\"unauthenticated\"}"),
+        1
+    );
+    assert_eq!(
+        value(
+            &text,
+            "partyline_refusals_total{cause=\"version_mismatch\"}"
+        ),
+        0
+    );
+    assert_eq!(
+        value(&text, "partyline_refusals_total{cause=\"other_hello\"}"),
+        0
+    );
+    let missing = tokio::task::spawn_blocking(move || get(addr, "/nope"))
+        .await
+        .unwrap();
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

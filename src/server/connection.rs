@@ -263,7 +263,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
         }
         Err(refusal) => {
             tracing::info!(code = %refusal.code, message = %refusal.message, "hello refused");
-            metrics::count(&shared.metrics.refused_hello);
+            shared.metrics.refused_hello(refusal.code);
             let _ = write_frame(&mut send, &ServerFrame::Refused(refusal.clone())).await;
             let _ = send.finish();
             // Give the Refused frame a moment to arrive before the close
@@ -484,8 +484,13 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
                     Command::SendData { .. } => &mut data_limit,
                     _ => &mut command_limit,
                 };
-                match limit.check(Instant::now()) {
-                    Verdict::Allow => commands::handle(shared, session, id, command),
+                let started = Instant::now();
+                match limit.check(started) {
+                    Verdict::Allow => {
+                        commands::handle(shared, session, id, command);
+                        let took = started.elapsed().as_secs_f64();
+                        shared.metrics.command_seconds.observe(took);
+                    }
                     Verdict::Deny => {
                         metrics::count(&shared.metrics.dropped_rate_limited);
                         session.push(Outbound::Response {
@@ -601,6 +606,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             .metrics
             .datagrams_out
             .fetch_add(recipients.len() as u64, Ordering::Relaxed);
+        shared.metrics.fan_out.observe(recipients.len() as f64);
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);
         match &shared.coalescer {
             None => {

@@ -2,14 +2,92 @@
 //! Relaxed atomics: a counter costs one uncontended add on the hot path.
 
 use super::Shared;
+use crate::protocol::ErrorCode;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-#[derive(Debug, Default)]
+/// A Prometheus histogram with fixed bounds: one scan of a dozen bounds
+/// and two relaxed adds per observation.
+#[derive(Debug)]
+pub(crate) struct Histogram {
+    bounds: &'static [f64],
+    /// One per bound, then +Inf.
+    buckets: Box<[AtomicU64]>,
+    /// The sum, in millionths of the unit (integers add atomically).
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn observe(&self, value: f64) {
+        let index = self
+            .bounds
+            .iter()
+            .position(|bound| value <= *bound)
+            .unwrap_or(self.bounds.len());
+        if let Some(bucket) = self.buckets.get(index) {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_micros
+            .fetch_add((value * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(
+            out,
+            "# HELP partyline_{name} {help}\n# TYPE partyline_{name} histogram"
+        );
+        let mut cumulative = 0;
+        for (index, bucket) in self.buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            match self.bounds.get(index) {
+                Some(bound) => {
+                    let _ = writeln!(
+                        out,
+                        "partyline_{name}_bucket{{le=\"{bound}\"}} {cumulative}"
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "partyline_{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "partyline_{name}_sum {sum}\npartyline_{name}_count {cumulative}"
+        );
+    }
+}
+
+/// Seconds a command takes to handle, from decoded to answered and its
+/// events queued.
+const COMMAND_SECONDS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.05,
+];
+/// Recipients of one party datagram.
+const FAN_OUT: &[f64] = &[1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// Hello refusals by cause: the error code they were refused with.
+const HELLO_REFUSALS: &[(ErrorCode, &str)] = &[
+    (ErrorCode::Unauthenticated, "unauthenticated"),
+    (ErrorCode::VersionMismatch, "version_mismatch"),
+    (ErrorCode::ResumeRefused, "resume_refused"),
+    (ErrorCode::MalformedFrame, "malformed_hello"),
+    (ErrorCode::ProtocolViolation, "no_hello"),
+];
+
+#[derive(Debug)]
 pub(crate) struct Metrics {
     pub(crate) sessions_started: AtomicU64,
     pub(crate) sessions_resumed: AtomicU64,
@@ -22,7 +100,8 @@ pub(crate) struct Metrics {
     pub(crate) dropped_oversize: AtomicU64,
     pub(crate) dropped_not_member: AtomicU64,
     pub(crate) slow_consumers: AtomicU64,
-    pub(crate) refused_hello: AtomicU64,
+    /// Hello refusals, by `HELLO_REFUSALS` cause; the last is any other.
+    refused_hello: [AtomicU64; HELLO_REFUSALS.len() + 1],
     pub(crate) refused_server_full: AtomicU64,
     pub(crate) refused_handshake_cap: AtomicU64,
     pub(crate) retries_sent: AtomicU64,
@@ -36,6 +115,49 @@ pub(crate) struct Metrics {
     pub(crate) datagrams_handed: AtomicU64,
     /// QUIC's own counters, summed over every admitted connection.
     pub(crate) transport: Arc<TransportRegistry>,
+    pub(crate) command_seconds: Histogram,
+    pub(crate) fan_out: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            sessions_started: Default::default(),
+            sessions_resumed: Default::default(),
+            commands: Default::default(),
+            datagrams_in: Default::default(),
+            datagrams_out: Default::default(),
+            reliable_data_in: Default::default(),
+            dropped_rate_limited: Default::default(),
+            dropped_oversize: Default::default(),
+            dropped_not_member: Default::default(),
+            slow_consumers: Default::default(),
+            refused_hello: Default::default(),
+            refused_server_full: Default::default(),
+            refused_handshake_cap: Default::default(),
+            retries_sent: Default::default(),
+            rate_limit_disconnects: Default::default(),
+            coalesce_dropped: Default::default(),
+            coalesce_batches: Default::default(),
+            datagrams_handed: Default::default(),
+            transport: Default::default(),
+            command_seconds: Histogram::new(COMMAND_SECONDS),
+            fan_out: Histogram::new(FAN_OUT),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a refused Hello under the cause its error code names.
+    pub(crate) fn refused_hello(&self, code: ErrorCode) {
+        let index = HELLO_REFUSALS
+            .iter()
+            .position(|(known, _)| *known == code)
+            .unwrap_or(HELLO_REFUSALS.len());
+        if let Some(counter) = self.refused_hello.get(index) {
+            count(counter);
+        }
+    }
 }
 
 /// QUIC counters of one connection or of many, summed.
@@ -242,16 +364,30 @@ pub(crate) fn render(shared: &Shared) -> String {
             ("{cause=\"rate_limit\"}", get(&m.rate_limit_disconnects)),
         ],
     );
+    let mut refusals: Vec<(String, u64)> = HELLO_REFUSALS
+        .iter()
+        .map(|(_, cause)| *cause)
+        .chain(["other_hello"])
+        .zip(m.refused_hello.iter())
+        .map(|(cause, counter)| (format!("{{cause=\"{cause}\"}}"), get(counter)))
+        .collect();
+    refusals.extend([
+        (
+            "{cause=\"server_full\"}".to_string(),
+            get(&m.refused_server_full),
+        ),
+        (
+            "{cause=\"handshake_cap\"}".to_string(),
+            get(&m.refused_handshake_cap),
+        ),
+        ("{cause=\"retry\"}".to_string(), get(&m.retries_sent)),
+    ]);
+    let refusals: Vec<(&str, u64)> = refusals.iter().map(|(l, v)| (l.as_str(), *v)).collect();
     metric(
         "refusals_total",
         "counter",
-        "Connections refused or challenged at admission, by cause.",
-        &[
-            ("{cause=\"hello\"}", get(&m.refused_hello)),
-            ("{cause=\"server_full\"}", get(&m.refused_server_full)),
-            ("{cause=\"handshake_cap\"}", get(&m.refused_handshake_cap)),
-            ("{cause=\"retry\"}", get(&m.retries_sent)),
-        ],
+        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, or a Retry asked for.",
+        &refusals,
     );
     let t = m.transport.totals();
     metric(
@@ -305,28 +441,89 @@ pub(crate) fn render(shared: &Shared) -> String {
         "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.",
         &[("", t.datagram_frames_sent)],
     );
+    drop(metric);
+    m.command_seconds.render(
+        &mut out,
+        "command_seconds",
+        "Time to handle one control command: decoded to answered, its events queued.",
+    );
+    m.fan_out.render(
+        &mut out,
+        "datagram_fan_out",
+        "Recipients of one party datagram.",
+    );
+    render_process(&mut out);
     out
 }
 
-/// Serves `GET /metrics` (any path, in fact) until the server stops.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            // Read the request head (bounded); its content does not matter.
-            let mut head = [0u8; 4096];
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut head))
-                .await;
-            let body = render(&shared);
-            let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
+/// The usual process_* metrics, read from /proc/self (Linux only).
+#[cfg(target_os = "linux")]
+fn render_process(out: &mut String) {
+    let Ok(me) = procfs::process::Process::myself() else {
+        return;
+    };
+    let mut gauge = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP process_{name} {help}\n# TYPE process_{name} {kind}\nprocess_{name} {value}"
+        );
+    };
+    if let Ok(stat) = me.stat() {
+        let ticks = procfs::ticks_per_second() as f64;
+        let cpu = (stat.utime + stat.stime) as f64 / ticks.max(1.0);
+        gauge(
+            "cpu_seconds_total",
+            "counter",
+            "User and system CPU time.",
+            cpu,
+        );
+        let rss = stat.rss as f64 * procfs::page_size() as f64;
+        gauge("resident_memory_bytes", "gauge", "Resident memory.", rss);
+        gauge("threads", "gauge", "OS threads.", stat.num_threads as f64);
+        if let Ok(boot) = procfs::boot_time_secs() {
+            let start = boot as f64 + stat.starttime as f64 / ticks.max(1.0);
+            gauge(
+                "start_time_seconds",
+                "gauge",
+                "Start time, Unix seconds.",
+                start,
             );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
+        }
+    }
+    if let Ok(fds) = me.fd_count() {
+        gauge("open_fds", "gauge", "Open file descriptors.", fds as f64);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn render_process(_out: &mut String) {}
+
+/// Serves `GET /metrics` until the server stops; any other path is 404.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    use axum::http::{header, StatusCode};
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let shared = shared.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        render(&shared),
+                    )
+                }
+            }),
+        )
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "not found: the metrics are at /metrics\n",
+            )
         });
+    // axum's accept loop backs off by itself when accepting fails (out of
+    // file descriptors, say) instead of spinning.
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "metrics endpoint stopped");
     }
 }
