@@ -6,7 +6,7 @@
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
-use partyline::certs::{ensure_dev_cert, load_identity};
+use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
 use partyline::security::{self, Exposure, SecretSource};
 use partyline::server::{AckFrequency, AuthMode, Server, ServerConfig};
 use std::net::SocketAddr;
@@ -48,6 +48,15 @@ struct ServeArgs {
     /// Where the development certificate lives.
     #[arg(long, env = "PARTYLINE_CERT_DIR", default_value = "certs")]
     cert_dir: PathBuf,
+    /// A host name or IP address the dev certificate must also be valid
+    /// for, beside localhost: for play across a LAN (repeatable). A new
+    /// certificate is made when the current one lacks a name.
+    #[arg(
+        long = "cert-name",
+        env = "PARTYLINE_CERT_NAMES",
+        value_delimiter = ','
+    )]
+    cert_names: Vec<String>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "PARTYLINE_LOG_LEVEL", default_value = "info", value_parser = log_filter)]
     log_level: String,
@@ -311,10 +320,11 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
 
     let (cert, key) = match (args.cert, args.key) {
         (Some(cert), Some(key)) => (cert, key),
-        _ => match ensure_dev_cert(&args.cert_dir) {
+        _ => match ensure_dev_cert_for(&args.cert_dir, &args.cert_names) {
             Ok((cert, key, created)) => {
                 if created {
-                    tracing::info!(cert = %cert.display(), "wrote a new development certificate for localhost, 127.0.0.1 and ::1");
+                    let names = dev_cert_names(&args.cert_names).join(", ");
+                    tracing::info!(cert = %cert.display(), %names, "wrote a new development certificate");
                 } else {
                     tracing::info!(cert = %cert.display(), "using the development certificate");
                 }

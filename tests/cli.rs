@@ -216,3 +216,41 @@ fn json_logs_go_to_stderr_one_object_per_line_and_stdout_stays_empty() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn cert_name_makes_a_dev_certificate_a_lan_client_can_trust_by_that_name() {
+    let dir = std::env::temp_dir().join(format!("partyline-cli-lan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut child, addr) = serve(&dir, &["--cert-name", "game.lan,192.0.2.10"]);
+    let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
+    let mut config = ClientConfig::dev(addr, certs.clone(), "ana", "Ana");
+    // What a client on another machine does: trust the copied cert.pem and
+    // name the server as the certificate does.
+    config.server_name = "game.lan".into();
+    let (client, _events) = Client::connect(config).await.expect("trusted as game.lan");
+    client.disconnect();
+    // A name the certificate lacks is refused by TLS.
+    let mut config = ClientConfig::dev(addr, certs, "bob", "Bob");
+    config.server_name = "other.lan".into();
+    assert!(
+        Client::connect(config).await.is_err(),
+        "not valid for other.lan"
+    );
+    interrupt(&child);
+    child.wait().unwrap();
+    let first = std::fs::read(dir.join("cert.pem")).unwrap();
+
+    // The same names again (or fewer): the certificate is kept.
+    let (mut child, _) = serve(&dir, &["--cert-name", "game.lan"]);
+    interrupt(&child);
+    child.wait().unwrap();
+    assert_eq!(std::fs::read(dir.join("cert.pem")).unwrap(), first);
+    // A new name: a new certificate.
+    let (mut child, _) = serve(&dir, &["--cert-name", "arena.lan"]);
+    interrupt(&child);
+    child.wait().unwrap();
+    assert_ne!(std::fs::read(dir.join("cert.pem")).unwrap(), first);
+    let names = std::fs::read_to_string(dir.join("cert-names.txt")).unwrap();
+    assert!(names.lines().any(|n| n == "arena.lan"), "{names}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

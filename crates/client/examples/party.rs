@@ -68,10 +68,17 @@ async fn run() -> Result<(), String> {
         format!("{e}. Run `partyline serve` once to create the dev certificate, or pass --cert")
     })?;
     let addr = resolve_server(&options.server).map_err(|e| e.to_string())?;
-    let config = match &options.token {
+    let mut config = match &options.token {
         Some(token) => ClientConfig::with_token(addr, certs, token),
         None => ClientConfig::dev(addr, certs, &options.user, &options.user),
     };
+    // Name the server as it was given (a LAN address or host name the dev
+    // certificate was made for with `serve --cert-name`).
+    let host = options
+        .server
+        .rsplit_once(':')
+        .map_or(options.server.as_str(), |(host, _)| host);
+    config.server_name = host.trim_matches(|c| c == '[' || c == ']').to_string();
     let (client, mut events) = Client::connect(config).await.map_err(|e| e.to_string())?;
     let me = client.presence();
     println!(
