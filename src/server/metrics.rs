@@ -441,7 +441,6 @@ pub(crate) fn render(shared: &Shared) -> String {
         "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.",
         &[("", t.datagram_frames_sent)],
     );
-    drop(metric);
     m.command_seconds.render(
         &mut out,
         "command_seconds",
