@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod certs;
+pub mod matchmaker;
 pub mod party;
 pub mod precise_time;
 pub use partyline_protocol as protocol;
