@@ -460,10 +460,6 @@ pub fn normalize_code(typed: &str) -> Option<String> {
 fn random_code() -> String {
     use ring::rand::SecureRandom;
     let rng = ring::rand::SystemRandom::new();
-    let alphabet = JOIN_CODE_ALPHABET.len();
-    // Rejection sampling: bytes at or above the largest multiple of the
-    // alphabet's size would favour its first letters.
-    let unbiased = 256 - 256 % alphabet;
     let mut code = String::with_capacity(JOIN_CODE_LEN);
     let mut bytes = [0u8; 16];
     while code.len() < JOIN_CODE_LEN {
@@ -472,13 +468,25 @@ fn random_code() -> String {
             // back to a v4 UUID's bytes (also from the OS, via getrandom).
             bytes = *uuid::Uuid::new_v4().as_bytes();
         }
-        for byte in bytes {
-            if usize::from(byte) < unbiased && code.len() < JOIN_CODE_LEN {
-                code.push(char::from(JOIN_CODE_ALPHABET[usize::from(byte) % alphabet]));
-            }
-        }
+        push_code_letters(&mut code, &bytes);
     }
     code
+}
+
+/// Appends one letter per usable random byte until the code is full.
+/// Rejection sampling: bytes at or above the largest multiple of the
+/// alphabet's size are skipped, as they would favour its first letters.
+fn push_code_letters(code: &mut String, random_bytes: &[u8]) {
+    let alphabet = JOIN_CODE_ALPHABET.len();
+    let unbiased = 256 - 256 % alphabet;
+    for &byte in random_bytes {
+        if code.len() == JOIN_CODE_LEN {
+            break;
+        }
+        if usize::from(byte) < unbiased {
+            code.push(char::from(JOIN_CODE_ALPHABET[usize::from(byte) % alphabet]));
+        }
+    }
 }
 
 /// Both, behind the table's one directory lock.

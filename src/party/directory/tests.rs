@@ -327,3 +327,36 @@ fn merged_seat_buckets_come_in_place_order() {
     );
     assert_eq!(MergedPlaces::new(&refs, 11).count(), 0);
 }
+
+#[test]
+fn code_letters_skip_the_biased_bytes() {
+    let alphabet = JOIN_CODE_ALPHABET.len();
+    let unbiased = 256 - 256 % alphabet;
+    let mut code = String::new();
+    let biased: Vec<u8> = (unbiased..256).map(|b| u8::try_from(b).unwrap()).collect();
+    push_code_letters(&mut code, &biased);
+    assert!(code.is_empty(), "bytes from {unbiased} on are skipped");
+
+    // Every byte below the cut, once: each letter comes out equally often.
+    let mut letter_counts = HashMap::new();
+    for chunk in (0..unbiased).collect::<Vec<_>>().chunks(JOIN_CODE_LEN) {
+        let bytes: Vec<u8> = chunk.iter().map(|&b| u8::try_from(b).unwrap()).collect();
+        let mut code = String::new();
+        push_code_letters(&mut code, &bytes);
+        assert_eq!(code.len(), bytes.len());
+        for letter in code.chars() {
+            *letter_counts.entry(letter).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(letter_counts.len(), alphabet);
+    assert!(letter_counts
+        .values()
+        .all(|&count| count == unbiased / alphabet));
+}
+
+#[test]
+fn code_letters_stop_at_the_code_length() {
+    let mut code = String::new();
+    push_code_letters(&mut code, &[0; 16]);
+    assert_eq!(code, "A".repeat(JOIN_CODE_LEN));
+}
