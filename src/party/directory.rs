@@ -18,17 +18,24 @@
 //!   Free seats are `max_size - members`, 0 to 256, so at most 2 x 257
 //!   buckets.
 //!
-//! A search takes the narrowest *source* of candidates: the set of one of
-//! its property pairs, or the k-way merge (in place order) of the seat
-//! buckets its `open_only` / `min_free_seats` admit, or every entry when it
-//! has no filter. The sizes are known, so the choice costs one lookup per
-//! property pair and one per bucket. The source is walked from the cursor
-//! on; each candidate's entry is checked against every filter (the source
-//! already holds one of them). A missing pair answers at once: no party
-//! has it.
+//! A search is a join of one sorted stream of places per filter: one per
+//! property pair (its set), and one for `open_only` / `min_free_seats`
+//! (the k-way merge, in place order, of the seat buckets they admit). A
+//! pair no party has, or no admitted bucket, answers at once. A query
+//! with no filter reads the entries in place order.
 //!
-//! Costs, with `n` listed parties, `p <= 16` properties per party, `q`
-//! pairs in the query and `b <= 514` seat buckets (nine or so in practice):
+//! The join is a leapfrog: the narrowest stream proposes a place; every
+//! other stream skips forward to its first place at or after it; a stream
+//! that lands beyond the proposal makes that the next proposal, and the
+//! narrowest skips to it. A place every stream lands on matches, and only
+//! then is its entry read. Skipping takes a few steps along the set (the
+//! gaps are usually short and the steps are cheap and sequential), then a
+//! fresh descent from the root when the gap is longer. No entry of a
+//! candidate that fails is ever read: the streams are plain `u64` sets.
+//!
+//! Costs, with `n` listed parties, `p <= 16` properties per party, `f` the
+//! filter streams of a query (its pairs, plus one for seats) and `b` the
+//! seat buckets it admits (at most 2 x 257, about nine in practice):
 //!
 //! - `upsert` of a new party, and `remove`: `O((p + 1) log n)`;
 //! - `upsert` of a listed party: `O(log n + p)` to find it and compare its
@@ -36,21 +43,23 @@
 //!   (a join, a leave), plus `O(log n)` per property pair that changed.
 //!   An entry whose indexed fields did not change (a new label) is only
 //!   replaced.
-//! - `search`: `O(q + b)` to choose, plus `O(b log n)` to start a seat
-//!   merge, plus `O(log n + q log p)` per candidate walked. The walk ends
-//!   after `limit + 1` matches (the extra one decides whether a next page
-//!   exists) or at the end of the source.
+//! - `search`: `O((f + b) log n)` to place every stream at the cursor;
+//!   then each round of the join moves the proposal past at least one
+//!   place of the narrowest stream, and costs at most `O(f log n)` (the
+//!   seat stream's skip is `O(log b)` per bucket passed); then
+//!   `O(log n)` and a clone per result. The join ends after `limit + 1`
+//!   matches (the extra one decides whether a next page exists), or as
+//!   soon as any stream runs out: no further match can exist.
 //!
-//! So the number of candidates walked is at most the size of the narrowest
-//! index (after the cursor), never the number of listed parties unless no
-//! filter narrows anything (and then every candidate matches). When the
-//! other filters pass a fraction `s` of the source's candidates, a page
-//! walks about `(limit + 1) / s` of them. The worst case is a combination
-//! that most of the source's candidates fail: `region = eu` with
-//! `mode = ranked` when European parties are almost all casual walks every
-//! European party; so does the last page of any search, which walks to the
-//! end of its source to learn that no further match exists. That is
-//! bounded by the narrowest filter's size, not by `n`.
+//! So a search takes at most as many rounds as the narrowest filter has
+//! places after the cursor, never a walk over every listed party. Filters
+//! that agree often end it after about `limit + 1` rounds. The worst case
+//! is filters that each hold many parties but rarely the same ones:
+//! `mode = ranked` with `region = sa-east` when South-American parties
+//! are almost never ranked takes about one round per South-American
+//! party, though it reads no entry (benches/directory.rs measures this
+//! case). The last page of a search pays the same to learn that no further
+//! match exists.
 
 use super::PartyError;
 use crate::protocol::{ListedParty, PartyId, PartySearch, JOIN_CODE_ALPHABET, JOIN_CODE_LEN};
@@ -78,18 +87,6 @@ pub struct ListingIndex {
     by_place: BTreeMap<u64, ListedParty>,
     by_property: PropertyIndex,
     by_seats: SeatIndex,
-}
-
-/// Where a search draws its candidates from: the narrowest index.
-enum Source<'a> {
-    /// Every listed party: the query has no filter that narrows.
-    Everything,
-    /// The places of one property pair.
-    Places(&'a BTreeSet<u64>),
-    /// The seat buckets the query admits, merged in place order.
-    SeatBuckets(Vec<&'a BTreeSet<u64>>),
-    /// Some filter no listed party passes.
-    Nothing,
 }
 
 impl ListingIndex {
@@ -161,58 +158,49 @@ impl ListingIndex {
         }
         let limit = usize::from(query.limit.min(max_results));
         let after = query.cursor.saturating_add(1);
-        let page = match self.narrowest_source(query) {
-            Source::Nothing => (Vec::new(), 0),
-            Source::Everything => collect_page(
+        let Some(filters) = self.filter_streams(query, after) else {
+            return Ok((Vec::new(), 0));
+        };
+        let page = if filters.is_empty() {
+            collect_page(
                 self.by_place
                     .range(after..)
                     .map(|(&place, entry)| (place, entry)),
                 query,
                 limit,
-            ),
-            Source::Places(places) => collect_page(
-                self.entries_at(places.range(after..).copied()),
+            )
+        } else {
+            let matching = MatchingPlaces {
+                filters,
+                proposal: Some(after),
+            };
+            collect_page(
+                matching.filter_map(|place| self.by_place.get(&place).map(|entry| (place, entry))),
                 query,
                 limit,
-            ),
-            Source::SeatBuckets(buckets) => collect_page(
-                self.entries_at(MergedPlaces::new(&buckets, after)),
-                query,
-                limit,
-            ),
+            )
         };
         Ok(page)
     }
 
-    /// The index with the fewest candidates for `query`; ties go to the
-    /// cheaper walk (everything, then one set, then a merge).
-    fn narrowest_source(&self, query: &PartySearch) -> Source<'_> {
-        let mut narrowest = Source::Everything;
-        let mut narrowest_len = self.by_place.len();
+    /// One stream of places per filter of `query`, from `after` on, the
+    /// narrowest first; `None` when a filter holds no party at all.
+    fn filter_streams(&self, query: &PartySearch, after: u64) -> Option<Vec<FilterStream<'_>>> {
+        let mut filters = Vec::with_capacity(query.properties.len() + 1);
         for (key, value) in &query.properties {
-            let places = self
-                .by_property
-                .get(key.as_str())
-                .and_then(|values| values.get(value.as_str()));
-            match places {
-                None => return Source::Nothing,
-                Some(places) if places.len() < narrowest_len => {
-                    narrowest_len = places.len();
-                    narrowest = Source::Places(places);
-                }
-                Some(_) => {}
-            }
+            let places = self.by_property.get(key.as_str())?.get(value.as_str())?;
+            filters.push(FilterStream::Pair(PlaceCursor::new(places, after)));
         }
         if query.open_only || query.min_free_seats > 0 {
-            let seats_len: usize = self.seat_buckets(query).map(BTreeSet::len).sum();
-            if seats_len == 0 {
-                return Source::Nothing;
+            // Empty buckets are dropped, so no bucket means no party.
+            let buckets: Vec<_> = self.seat_buckets(query).collect();
+            if buckets.is_empty() {
+                return None;
             }
-            if seats_len < narrowest_len {
-                narrowest = Source::SeatBuckets(self.seat_buckets(query).collect());
-            }
+            filters.push(FilterStream::Seats(MergedCursor::new(buckets, after)));
         }
-        narrowest
+        filters.sort_by_key(FilterStream::len);
+        Some(filters)
     }
 
     /// The seat buckets whose parties pass `open_only` and `min_free_seats`.
@@ -226,13 +214,6 @@ impl ListingIndex {
             .iter()
             .flat_map(move |&open| self.by_seats[open].range(min_free_seats..))
             .map(|(_, places)| places)
-    }
-
-    fn entries_at<'a>(
-        &'a self,
-        places: impl Iterator<Item = u64> + 'a,
-    ) -> impl Iterator<Item = (u64, &'a ListedParty)> + 'a {
-        places.filter_map(|place| self.by_place.get(&place).map(|entry| (place, entry)))
     }
 
     /// Checks that every index agrees with the entries, and that no empty
@@ -254,16 +235,17 @@ impl ListingIndex {
     }
 }
 
-/// The page from `candidates` (in place order): the first `limit` that
-/// match, and the place of the last of them if one more matches, else 0.
+/// The page from `matching` (in place order): the first `limit`, and the
+/// place of the last of them if one more follows, else 0.
 fn collect_page<'a>(
-    candidates: impl Iterator<Item = (u64, &'a ListedParty)>,
+    matching: impl Iterator<Item = (u64, &'a ListedParty)>,
     query: &PartySearch,
     limit: usize,
 ) -> (Vec<ListedParty>, u64) {
     let mut found = Vec::with_capacity(limit.min(32));
     let mut last = 0;
-    for (place, entry) in candidates.filter(|(_, entry)| matches(entry, query)) {
+    for (place, entry) in matching {
+        debug_assert!(matches(entry, query), "the index disagrees with {entry:?}");
         if found.len() == limit {
             return (found, last);
         }
@@ -369,37 +351,135 @@ fn reindex_properties(
     }
 }
 
-/// The places of several disjoint sets from `after` on, in ascending
-/// order: a k-way merge on a min-heap of each set's next place.
-struct MergedPlaces<'a> {
-    next_of_each: BinaryHeap<Reverse<(u64, usize)>>,
-    rest_of_each: Vec<btree_set::Range<'a, u64>>,
+/// How many places a cursor steps along its set before it descends from
+/// the root instead: stepping is sequential and cheap, a descent costs
+/// `O(log n)` scattered reads. Tests, with their small listings, take 2
+/// so that both ways are exercised.
+const STEPS_BEFORE_SEEK: usize = if cfg!(test) { 2 } else { 8 };
+
+/// A position in one set of places that only moves forward.
+struct PlaceCursor<'a> {
+    set: &'a BTreeSet<u64>,
+    rest: btree_set::Range<'a, u64>,
+    head: Option<u64>,
 }
 
-impl<'a> MergedPlaces<'a> {
-    fn new(sets: &[&'a BTreeSet<u64>], after: u64) -> Self {
-        let mut rest_of_each: Vec<_> = sets.iter().map(|set| set.range(after..)).collect();
-        let next_of_each = rest_of_each
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(which, rest)| rest.next().map(|&place| Reverse((place, which))))
+impl<'a> PlaceCursor<'a> {
+    fn new(set: &'a BTreeSet<u64>, from: u64) -> Self {
+        let mut rest = set.range(from..);
+        let head = rest.next().copied();
+        PlaceCursor { set, rest, head }
+    }
+
+    /// Moves to the first place at or after `target`.
+    fn advance_to(&mut self, target: u64) -> Option<u64> {
+        for _ in 0..STEPS_BEFORE_SEEK {
+            match self.head {
+                Some(place) if place < target => self.head = self.rest.next().copied(),
+                _ => return self.head,
+            }
+        }
+        if self.head.is_some_and(|place| place < target) {
+            *self = PlaceCursor::new(self.set, target);
+        }
+        self.head
+    }
+}
+
+/// Several disjoint sets of places as one, in ascending order: a k-way
+/// merge on a min-heap of each set's next place.
+struct MergedCursor<'a> {
+    heads: BinaryHeap<Reverse<(u64, usize)>>,
+    sets: Vec<PlaceCursor<'a>>,
+    len: usize,
+}
+
+impl<'a> MergedCursor<'a> {
+    fn new(sets: Vec<&'a BTreeSet<u64>>, from: u64) -> Self {
+        let len = sets.iter().map(|set| set.len()).sum();
+        let sets: Vec<_> = sets
+            .into_iter()
+            .map(|set| PlaceCursor::new(set, from))
             .collect();
-        MergedPlaces {
-            next_of_each,
-            rest_of_each,
+        let heads = sets
+            .iter()
+            .enumerate()
+            .filter_map(|(which, set)| set.head.map(|place| Reverse((place, which))))
+            .collect();
+        MergedCursor { heads, sets, len }
+    }
+
+    /// Moves to the first place at or after `target`, in any of the sets.
+    fn advance_to(&mut self, target: u64) -> Option<u64> {
+        loop {
+            let &Reverse((place, which)) = self.heads.peek()?;
+            if place >= target {
+                return Some(place);
+            }
+            self.heads.pop();
+            if let Some(next) = self
+                .sets
+                .get_mut(which)
+                .and_then(|set| set.advance_to(target))
+            {
+                self.heads.push(Reverse((next, which)));
+            }
         }
     }
 }
 
-impl Iterator for MergedPlaces<'_> {
+/// The places one filter of a search admits.
+enum FilterStream<'a> {
+    /// The parties listed with one property pair.
+    Pair(PlaceCursor<'a>),
+    /// The parties in the seat buckets the query admits.
+    Seats(MergedCursor<'a>),
+}
+
+impl FilterStream<'_> {
+    /// Places in the whole stream, cursor or not: what ranks the narrowest.
+    fn len(&self) -> usize {
+        match self {
+            FilterStream::Pair(cursor) => cursor.set.len(),
+            FilterStream::Seats(merged) => merged.len,
+        }
+    }
+
+    fn advance_to(&mut self, target: u64) -> Option<u64> {
+        match self {
+            FilterStream::Pair(cursor) => cursor.advance_to(target),
+            FilterStream::Seats(merged) => merged.advance_to(target),
+        }
+    }
+}
+
+/// The places every filter admits, ascending: the leapfrog join of the
+/// module docs. `filters` is narrowest first and not empty.
+struct MatchingPlaces<'a> {
+    filters: Vec<FilterStream<'a>>,
+    /// The next place to try (every place before it has been answered);
+    /// `None` once past the last possible place.
+    proposal: Option<u64>,
+}
+
+impl Iterator for MatchingPlaces<'_> {
     type Item = u64;
 
     fn next(&mut self) -> Option<u64> {
-        let Reverse((place, which)) = self.next_of_each.pop()?;
-        if let Some(&following) = self.rest_of_each.get_mut(which).and_then(Iterator::next) {
-            self.next_of_each.push(Reverse((following, which)));
+        let (narrowest, others) = self.filters.split_first_mut()?;
+        'propose: loop {
+            let place = narrowest.advance_to(self.proposal?)?;
+            for other in others.iter_mut() {
+                // A stream that runs out ends every further match.
+                let landed = other.advance_to(place)?;
+                if landed > place {
+                    self.proposal = Some(landed);
+                    continue 'propose;
+                }
+            }
+            self.proposal = place.checked_add(1);
+            return Some(place);
         }
-        Some(place)
     }
 }
 

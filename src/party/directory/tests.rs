@@ -268,7 +268,7 @@ fn no_empty_set_stays_behind() {
 }
 
 #[test]
-fn search_draws_from_the_narrowest_index() {
+fn the_narrowest_filter_leads_the_join() {
     let mut index = ListingIndex::default();
     for n in 0..100 {
         let pairs: &[(&str, &str)] = if n % 50 == 0 {
@@ -280,52 +280,109 @@ fn search_draws_from_the_narrowest_index() {
         let max_size = if n % 10 == 0 { 6 } else { 2 };
         index.upsert(entry(n, 1, max_size, n % 2 == 0, pairs));
     }
-    let rare_in_eu = filter(&[("region", "eu"), ("mode", "rare")]);
-    assert!(
-        matches!(index.narrowest_source(&rare_in_eu), Source::Places(places) if places.len() == 2)
-    );
+    let stream_lens = |query: &PartySearch| {
+        index
+            .filter_streams(query, 1)
+            .map(|streams| streams.iter().map(FilterStream::len).collect::<Vec<_>>())
+    };
+    let rare_in_eu = PartySearch {
+        open_only: true,
+        ..filter(&[("region", "eu"), ("mode", "rare")])
+    };
+    assert_eq!(stream_lens(&rare_in_eu), Some(vec![2, 50, 100]));
     let roomy = PartySearch {
         min_free_seats: 5,
         ..filter(&[("region", "eu")])
     };
-    assert!(matches!(
-        index.narrowest_source(&roomy),
-        Source::SeatBuckets(buckets) if buckets.iter().map(|b| b.len()).sum::<usize>() == 10
-    ));
-    let unknown = filter(&[("region", "mars")]);
-    assert!(matches!(index.narrowest_source(&unknown), Source::Nothing));
+    assert_eq!(stream_lens(&roomy), Some(vec![10, 100]));
+    assert_eq!(stream_lens(&filter(&[("region", "mars")])), None);
     let too_roomy = PartySearch {
         min_free_seats: 6,
         ..filter(&[])
     };
-    assert!(matches!(
-        index.narrowest_source(&too_roomy),
-        Source::Nothing
-    ));
-    assert!(matches!(
-        index.narrowest_source(&filter(&[])),
-        Source::Everything
-    ));
+    assert_eq!(stream_lens(&too_roomy), None);
+    assert_eq!(stream_lens(&filter(&[])), Some(vec![]));
+}
+
+fn set(places: impl IntoIterator<Item = u64>) -> BTreeSet<u64> {
+    places.into_iter().collect()
+}
+
+#[test]
+fn a_place_cursor_steps_then_seeks() {
+    let places = set(1..=1000);
+    let mut cursor = PlaceCursor::new(&places, 10);
+    assert_eq!(cursor.advance_to(0), Some(10), "never moves back");
+    assert_eq!(cursor.advance_to(12), Some(12));
+    assert_eq!(cursor.advance_to(900), Some(900), "past the steps: a seek");
+    assert_eq!(cursor.advance_to(901), Some(901));
+    assert_eq!(cursor.advance_to(1001), None);
+    assert_eq!(
+        cursor.advance_to(5),
+        None,
+        "a cursor that ran out stays out"
+    );
 }
 
 #[test]
 fn merged_seat_buckets_come_in_place_order() {
-    let sets: Vec<BTreeSet<u64>> = vec![
-        [1, 4, 9].into_iter().collect(),
-        [2, 3, 10].into_iter().collect(),
-        BTreeSet::new(),
-        [5].into_iter().collect(),
+    let buckets = [set([1, 4, 9, 40]), set([2, 3, 10]), set([]), set([5])];
+    let merged = |from| MergedCursor::new(buckets.iter().collect(), from);
+    let all_from = |from| {
+        let mut cursor = merged(from);
+        let mut places = Vec::new();
+        let mut target = 0;
+        while let Some(place) = cursor.advance_to(target) {
+            places.push(place);
+            target = place + 1;
+        }
+        places
+    };
+    assert_eq!(all_from(0), [1, 2, 3, 4, 5, 9, 10, 40]);
+    assert_eq!(all_from(4), [4, 5, 9, 10, 40]);
+    assert_eq!(all_from(41), Vec::<u64>::new());
+    let mut cursor = merged(0);
+    assert_eq!(cursor.advance_to(6), Some(9));
+    assert_eq!(cursor.advance_to(11), Some(40));
+    assert_eq!(merged(0).len, 8);
+}
+
+#[test]
+fn the_join_yields_the_places_every_filter_admits() {
+    let odd = set((1..=300).filter(|n| n % 2 == 1));
+    let threes = set((1..=300).filter(|n| n % 3 == 0));
+    let fives_in_buckets = [
+        set((1..=300).filter(|n| n % 10 == 5)),
+        set((1..=300).filter(|n| n % 10 == 0)),
     ];
-    let refs: Vec<&BTreeSet<u64>> = sets.iter().collect();
+    let join = |from| MatchingPlaces {
+        filters: vec![
+            FilterStream::Pair(PlaceCursor::new(&threes, from)),
+            FilterStream::Pair(PlaceCursor::new(&odd, from)),
+            FilterStream::Seats(MergedCursor::new(fives_in_buckets.iter().collect(), from)),
+        ],
+        proposal: Some(from),
+    };
+    let expected: Vec<u64> = (1..=300)
+        .filter(|n| n % 2 == 1 && n % 3 == 0 && n % 5 == 0)
+        .collect();
+    assert_eq!(join(1).collect::<Vec<_>>(), expected);
     assert_eq!(
-        MergedPlaces::new(&refs, 0).collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5, 9, 10]
+        join(46).collect::<Vec<_>>(),
+        [75, 105, 135, 165, 195, 225, 255, 285]
     );
+    let nothing_above = set([1, 2]);
+    let mut join = MatchingPlaces {
+        filters: vec![
+            FilterStream::Pair(PlaceCursor::new(&nothing_above, 1)),
+            FilterStream::Pair(PlaceCursor::new(&odd, 1)),
+        ],
+        proposal: Some(1),
+    };
     assert_eq!(
-        MergedPlaces::new(&refs, 4).collect::<Vec<_>>(),
-        [4, 5, 9, 10]
+        (join.next(), join.next(), join.next()),
+        (Some(1), None, None)
     );
-    assert_eq!(MergedPlaces::new(&refs, 11).count(), 0);
 }
 
 #[test]
