@@ -45,9 +45,9 @@
 //!   replaced.
 //! - `search`: `O((f + b) log n)` to place every stream at the cursor;
 //!   then each round of the join moves the proposal past at least one
-//!   place of the narrowest stream, and costs at most `O(f log n)` (the
-//!   seat stream's skip is `O(log b)` per bucket passed); then
-//!   `O(log n)` and a clone per result. The join ends after `limit + 1`
+//!   place of the narrowest stream, and costs at most `O(log n)` per
+//!   stream (the seat stream: `O(log n + log b)` per bucket it moves);
+//!   then `O(log n)` and a clone per result. The join ends after `limit + 1`
 //!   matches (the extra one decides whether a next page exists), or as
 //!   soon as any stream runs out: no further match can exist.
 //!
