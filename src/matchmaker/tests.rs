@@ -53,10 +53,7 @@ fn a_party_larger_than_its_max_is_refused_up_front() {
     let t = ticket(1, 5, 2, 4, Instant::now());
     assert_eq!(
         t.validate(),
-        Err(TicketError::TooMany {
-            players: 5,
-            max: 4
-        })
+        Err(TicketError::TooMany { players: 5, max: 4 })
     );
     assert!(ticket(1, 1, 0, 4, Instant::now()).validate().is_err());
     assert!(ticket(1, 1, 5, 4, Instant::now()).validate().is_err());
