@@ -37,7 +37,9 @@ fn tickets(count: usize, start: Instant) -> Vec<Ticket<()>> {
             query.strings.insert("region".into(), region.into());
             if (roll >> 32) % 2 == 0 {
                 let skill = skill as f64;
-                query.ranges.insert("skill".into(), (skill - 30.0, skill + 30.0));
+                query
+                    .ranges
+                    .insert("skill".into(), (skill - 30.0, skill + 30.0));
             }
             Ticket {
                 id: TicketId(i as u64),
@@ -76,7 +78,10 @@ fn round(c: &mut Criterion) {
         let all = tickets(count, start);
         let mut once = pool_of(&all);
         let matched: usize = once.run_round(now).iter().map(|m| m.tickets.len()).sum();
-        println!("{count} waiting: one round matches {matched} tickets ({} left)", once.len());
+        println!(
+            "{count} waiting: one round matches {matched} tickets ({} left)",
+            once.len()
+        );
         group.bench_function(format!("{count}_waiting"), |b| {
             b.iter_batched(
                 || pool_of(&all),

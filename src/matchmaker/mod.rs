@@ -19,6 +19,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+mod token;
+pub use token::{mint_match_token, verify_match_token, MatchClaims, MatchPlayer, MatchTokenError};
+
 /// Names a ticket inside one pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TicketId(pub u64);
