@@ -144,7 +144,7 @@ pub fn count_suits<M>(
     tickets.iter().all(|t| {
         t.min_at(now, relax_after) <= players
             && players <= t.max_count
-            && players % t.count_multiple == 0
+            && players.is_multiple_of(t.count_multiple)
     })
 }
 
