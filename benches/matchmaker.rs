@@ -29,13 +29,13 @@ fn tickets(count: usize, start: Instant) -> Vec<Ticket<()>> {
                 1 => 3,
                 _ => 1,
             };
-            let mode = if roll % 3 == 0 { "casual" } else { "ranked" };
+            let mode = if roll.is_multiple_of(3) { "casual" } else { "ranked" };
             let region = REGIONS[(roll >> 8) as usize % REGIONS.len()];
             let skill = (roll >> 16) % 100;
             let mut query = Query::default();
             query.strings.insert("mode".into(), mode.into());
             query.strings.insert("region".into(), region.into());
-            if (roll >> 32) % 2 == 0 {
+            if (roll >> 32).is_multiple_of(2) {
                 let skill = skill as f64;
                 query
                     .ranges
