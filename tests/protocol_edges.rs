@@ -1,11 +1,13 @@
 //! Edges of the protocol that PROTOCOL.md states and a client author relies
-//! on: the handshake's time limits, a second Hello, and datagrams sent
-//! before `Welcome`. Pinned here so the document cannot drift.
+//! on: the handshake's time limits, datagrams sent before `Welcome`, an
+//! empty `Update`, join requests across an opening, who hears a reject,
+//! and `MemberNotFound` for requesters. Pinned here so the document cannot
+//! drift.
 mod support;
 
 use partyline::protocol::{
     decode_body, encode_client_datagram, ClientFrame, CloseCode, Command, ErrorCode, Event, Hello,
-    Identity, PartyId, Reply, Resume, ServerFrame, PROTOCOL_VERSION,
+    Identity, JoinOutcome, PartyId, RejectReason, Reply, Resume, ServerFrame, PROTOCOL_VERSION,
 };
 use partyline::wire::read_frame;
 use std::time::Duration;
@@ -179,4 +181,141 @@ async fn datagrams_sent_before_hello_are_handled_after_welcome() {
         }
         other => panic!("expected DataRefused as event 1, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_update_with_no_fields_is_one_change_told_to_every_member() {
+    let server = start().await;
+    let mut ana = WireClient::connect(&server, "ana").await;
+    let mut ben = WireClient::connect(&server, "ben").await;
+    let party = ana.create_party(true, 4, "eu").await.unwrap();
+    ben.join_party(party.party_id).await.unwrap();
+    assert!(matches!(
+        ana.next_party_event().await,
+        Event::MemberJoined { seq: 1, .. }
+    ));
+    let snapshot = ana
+        .update_party(party.party_id, None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(snapshot.seq, 2, "the party seq steps");
+    assert_eq!((snapshot.open, snapshot.max_size), (true, 4));
+    assert_eq!(snapshot.label, "eu");
+    for member in [&mut ana, &mut ben] {
+        match member.next_party_event().await {
+            Event::Updated {
+                seq: 2,
+                open: true,
+                max_size: 4,
+                label,
+                ..
+            } => assert_eq!(label, "eu"),
+            other => panic!("expected Updated at seq 2, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn opening_a_closed_party_keeps_its_requests_waiting_for_the_leader() {
+    let server = start().await;
+    let mut ana = WireClient::connect(&server, "ana").await;
+    let mut ben = WireClient::connect(&server, "ben").await;
+    let cyd = WireClient::connect(&server, "cyd").await;
+    let party = ana.create_party(false, 4, "").await.unwrap().party_id;
+    assert!(matches!(
+        ben.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    assert!(matches!(
+        ana.next_party_event().await,
+        Event::JoinRequested { .. }
+    ));
+    ana.update_party(party, Some(true), None, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        ana.next_party_event().await,
+        Event::Updated { open: true, .. }
+    ));
+    // The request still waits; joining again does not seat its user.
+    let again = ben.join_party(party).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::AlreadyRequested);
+    assert_eq!(
+        ana.list_join_requests(party).await.unwrap(),
+        vec![ben.presence()]
+    );
+    // A newcomer is seated at once; the leader still accepts the request.
+    assert!(matches!(
+        cyd.join_party(party).await.unwrap(),
+        JoinOutcome::Joined(_)
+    ));
+    assert!(matches!(
+        ana.next_party_event().await,
+        Event::MemberJoined { .. }
+    ));
+    ana.accept(party, "ben").await.unwrap();
+    match ben.next_party_event().await {
+        Event::Accepted(snapshot) => assert_eq!(snapshot.members.len(), 3),
+        other => panic!("expected Accepted, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reject_is_told_to_the_requester_only() {
+    let server = start().await;
+    let mut ana = WireClient::connect(&server, "ana").await;
+    let mut ben = WireClient::connect(&server, "ben").await;
+    let mut cyd = WireClient::connect(&server, "cyd").await;
+    let party = ana.create_party(false, 4, "").await.unwrap().party_id;
+    ben.join_party(party).await.unwrap();
+    ana.next_party_event().await;
+    ana.accept(party, "ben").await.unwrap();
+    ana.next_party_event().await;
+    ben.next_party_event().await;
+    cyd.join_party(party).await.unwrap();
+    assert!(matches!(
+        ana.next_party_event().await,
+        Event::JoinRequested { seq: 3, .. }
+    ));
+    ana.reject(party, "cyd").await.unwrap();
+    match cyd.next_party_event().await {
+        Event::JoinRejected {
+            seq: 4,
+            reason: RejectReason::Rejected,
+            ..
+        } => {}
+        other => panic!("expected JoinRejected at seq 4, got {other:?}"),
+    }
+    // A later answer shows nothing came before it: the leader and the
+    // members hear nothing of a reject.
+    for member in [&mut ana, &mut ben] {
+        assert_eq!(member.get_party(party).await.unwrap().seq, 4);
+        member.assert_no_pending();
+    }
+}
+
+#[tokio::test]
+async fn promote_and_kick_of_a_requester_answer_member_not_found() {
+    let server = start().await;
+    let ana = WireClient::connect(&server, "ana").await;
+    let ben = WireClient::connect(&server, "ben").await;
+    let party = ana.create_party(false, 4, "").await.unwrap().party_id;
+    ben.join_party(party).await.unwrap();
+    let promoted = ana.promote(party, "ben").await.unwrap_err();
+    assert_eq!(promoted.code, ErrorCode::MemberNotFound);
+    let kicked = ana.kick(party, "ben").await.unwrap_err();
+    assert_eq!(kicked.code, ErrorCode::MemberNotFound);
+    let removed = ana
+        .request(Command::Remove {
+            party_id: party,
+            user_id: "nobody".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(removed.code, ErrorCode::MemberNotFound);
+    // The request is untouched.
+    assert_eq!(
+        ana.list_join_requests(party).await.unwrap(),
+        vec![ben.presence()]
+    );
 }
