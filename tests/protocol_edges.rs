@@ -1,13 +1,14 @@
 //! Edges of the protocol that PROTOCOL.md states and a client author relies
 //! on: the handshake's time limits, datagrams sent before `Welcome`, an
 //! empty `Update`, join requests across an opening, who hears a reject,
-//! and `MemberNotFound` for requesters. Pinned here so the document cannot
-//! drift.
+//! `MemberNotFound` for requesters, and what a resume that takes over a
+//! live connection sends. Pinned here so the document cannot drift.
 mod support;
 
 use partyline::protocol::{
     decode_body, encode_client_datagram, ClientFrame, CloseCode, Command, ErrorCode, Event, Hello,
-    Identity, JoinOutcome, PartyId, RejectReason, Reply, Resume, ServerFrame, PROTOCOL_VERSION,
+    Identity, JoinOutcome, PartyId, RejectReason, Reply, Resume, Resumed, ServerFrame,
+    PROTOCOL_VERSION,
 };
 use partyline::wire::read_frame;
 use std::time::Duration;
@@ -318,4 +319,69 @@ async fn promote_and_kick_of_a_requester_answer_member_not_found() {
         ana.list_join_requests(party).await.unwrap(),
         vec![ben.presence()]
     );
+}
+
+#[tokio::test]
+async fn a_resume_that_takes_over_a_live_connection_tells_the_others_nothing() {
+    let server = start().await;
+    let mut ana = WireClient::connect(&server, "ana").await;
+    let ben = WireClient::connect(&server, "ben").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    ben.join_party(party).await.unwrap();
+    ana.next_party_event().await;
+    let ben2 = WireClient::resume(&server, "ben", ben.resume_ticket())
+        .await
+        .unwrap();
+    assert!(matches!(
+        ben2.welcome().resumed,
+        Resumed::Replayed { count: 0 }
+    ));
+    closed_with(&ben.connection, CloseCode::Superseded).await;
+    // No MemberConnection, and no party seq step: the seat never showed
+    // disconnected.
+    ben2.request(Command::SendData {
+        party_id: party,
+        op_code: 1,
+        data: bytes::Bytes::from_static(b"hi"),
+    })
+    .await
+    .unwrap();
+    match ana.next_party_event().await {
+        Event::Data { sender, .. } => assert_eq!(sender, ben2.presence()),
+        other => panic!("expected ben's data and nothing before it, got {other:?}"),
+    }
+    assert_eq!(ana.get_party(party).await.unwrap().seq, 1);
+}
+
+#[tokio::test]
+async fn after_a_snapshot_resume_events_are_numbered_on_from_last_event_seq() {
+    let server = start_with(|c| c.replay_events = 2).await;
+    let ana = WireClient::connect(&server, "ana").await;
+    let ben = WireClient::connect(&server, "ben").await;
+    let party = ana.create_party(true, 4, "").await.unwrap().party_id;
+    ben.join_party(party).await.unwrap();
+    // Four events for ben (1 to 4), more than its log of 2 keeps.
+    for label in ["a", "b", "c", "d"] {
+        ana.update_party(party, None, Some(label.into()), None)
+            .await
+            .unwrap();
+    }
+    // Resume as if nothing had been received.
+    let ticket = Resume {
+        token: ben.welcome().resume_token.clone(),
+        last_event_seq: 0,
+    };
+    let mut ben2 = WireClient::resume(&server, "ben", ticket).await.unwrap();
+    let snapshot_seq = match &ben2.welcome().resumed {
+        Resumed::Snapshots { parties, .. } => parties[0].snapshot.seq,
+        other => panic!("expected snapshots, got {other:?}"),
+    };
+    assert_eq!(ben2.welcome().last_event_seq, 4);
+    ana.update_party(party, None, Some("e".into()), None)
+        .await
+        .unwrap();
+    match ben2.next_event().await {
+        (5, Event::Updated { seq, .. }) => assert_eq!(seq, snapshot_seq + 1),
+        other => panic!("expected event 5, Updated, got {other:?}"),
+    }
 }
