@@ -1,8 +1,9 @@
 //! Edges of the protocol that PROTOCOL.md states and a client author relies
 //! on: the handshake's time limits, datagrams sent before `Welcome`, an
 //! empty `Update`, join requests across an opening, who hears a reject,
-//! `MemberNotFound` for requesters, and what a resume that takes over a
-//! live connection sends. Pinned here so the document cannot drift.
+//! `MemberNotFound` for requesters, what a resume that takes over a live
+//! connection sends, and the token key read from a secret file. Pinned
+//! here so the document cannot drift.
 mod support;
 
 use partyline::protocol::{
@@ -384,4 +385,28 @@ async fn after_a_snapshot_resume_events_are_numbered_on_from_last_event_seq() {
         (5, Event::Updated { seq, .. }) => assert_eq!(seq, snapshot_seq + 1),
         other => panic!("expected event 5, Updated, got {other:?}"),
     }
+}
+
+/// The HMAC key from `--token-secret-file`: the file's bytes without the
+/// line ends at their end, every one of them, and nothing else.
+#[cfg(unix)]
+#[test]
+fn a_secret_file_loses_its_trailing_line_ends_and_nothing_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("partyline-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("secret");
+    for (contents, key) in [
+        (&b"s3cret"[..], &b"s3cret"[..]),
+        (b"s3cret\n", b"s3cret"),
+        (b"s3cret\r\n\n\r", b"s3cret"),
+        (b" s3 cret\t\n", b" s3 cret\t"),
+        (b"\ns3cret", b"\ns3cret"),
+    ] {
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let read = partyline::security::read_secret_file(&path).unwrap();
+        assert_eq!(read, key, "{contents:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -528,6 +528,50 @@ fn every_byte_example_in_protocol_md_is_pinned() {
     );
 }
 
+/// The worked token example of PROTOCOL.md section 2 (its `signed` and
+/// `token` lines): secret `s3cret`, user `u1`, name `Ana`, expiry 1700000000.
+#[test]
+fn the_token_example_in_protocol_md_mints_and_verifies() {
+    use partyline::auth::{mint_token, verify_token, TokenError};
+    const SIGNED: &str = "v1.7531.416e61.1700000000";
+    const TOKEN: &str = "v1.7531.416e61.1700000000.\
+        d8cf8c404f76c660ed160eacf7f446eed9514772f795f6033e4aa1a43bda916f";
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
+    let shown = |label: &str| {
+        text.lines()
+            .filter_map(|line| line.trim().strip_prefix(label))
+            .map(str::trim)
+            .find(|rest| rest.starts_with("v1."))
+            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label}` line"))
+            .to_string()
+    };
+    assert_eq!(shown("signed"), SIGNED);
+    assert_eq!(shown("token"), TOKEN);
+
+    let secret = b"s3cret";
+    assert_eq!(mint_token(secret, "u1", "Ana", 1_700_000_000), TOKEN);
+    // The tag is HMAC-SHA256 of exactly the text before the last dot.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = hex(ring::hmac::sign(&key, SIGNED.as_bytes()).as_ref()).replace(' ', "");
+    assert_eq!(TOKEN, format!("{SIGNED}.{tag}"));
+
+    let claims = verify_token(secret, TOKEN, 1_699_999_999).unwrap();
+    assert_eq!(
+        (claims.user_id.as_str(), claims.username.as_str()),
+        ("u1", "Ana")
+    );
+    assert!(matches!(
+        verify_token(secret, TOKEN, 1_700_000_000),
+        Err(TokenError::Expired { .. })
+    ));
+    assert_eq!(
+        verify_token(secret, &TOKEN.to_uppercase().replacen("V1", "v1", 1), 0),
+        Err(TokenError::Malformed("signature is not lowercase hex")),
+        "uppercase hex is refused"
+    );
+}
+
 #[test]
 fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
     let numbers: Vec<u16> = [
