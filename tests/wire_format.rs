@@ -47,6 +47,9 @@ const SID_B: &str = "10 bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb";
 const ANA: &str = "02 75 31 03 41 6e 61 10 aa aa aa aa aa aa aa aa aa aa aa aa aa aa aa aa";
 /// `Presence { user_id: "u2", username: "Ben", session_id: SID_B }`.
 const BEN: &str = "02 75 32 03 42 65 6e 10 bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb";
+/// The default `Limits`, as the `welcome` example shows them field by field.
+const LIMITS: &str = "80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
+                      80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02";
 
 fn placeholder(token: &str) -> Option<&'static str> {
     Some(match token {
@@ -55,6 +58,7 @@ fn placeholder(token: &str) -> Option<&'static str> {
         "SID_B" => SID_B,
         "ANA" => ANA,
         "BEN" => BEN,
+        "LIMITS" => LIMITS,
         _ => return None,
     })
 }
@@ -178,6 +182,43 @@ impl Doc {
             .unwrap_or_else(|| panic!("PROTOCOL.md has no example named {name}"));
         assert_eq!(shown, expected, "PROTOCOL.md example {name}");
         self.pinned.insert(name.to_string());
+    }
+
+    /// For bytes that are not a frame (datagrams): `actual` is exactly
+    /// `expected`, and PROTOCOL.md's example `name` shows it.
+    fn bytes(&mut self, name: &str, actual: &[u8], expected: &str) {
+        assert_eq!(hex(actual), expected);
+        let shown = self
+            .examples
+            .get(name)
+            .unwrap_or_else(|| panic!("PROTOCOL.md has no example named {name}"));
+        assert_eq!(shown, expected, "PROTOCOL.md example {name}");
+        self.pinned.insert(name.to_string());
+    }
+}
+
+/// The default limits, as a server fills them without flags.
+fn default_limits() -> Limits {
+    Limits {
+        max_frame_size: MAX_FRAME_SIZE,
+        max_datagram_data: DEFAULT_MAX_DATAGRAM_DATA,
+        max_reliable_data: MAX_RELIABLE_DATA,
+        max_party_size: MAX_PARTY_SIZE,
+        max_label_bytes: MAX_LABEL_BYTES as u32,
+        join_request_ttl_ms: 300_000,
+        max_status_bytes: MAX_STATUS_BYTES as u32,
+        max_follows: 256,
+        invite_ttl_ms: 300_000,
+        invites_per_minute: 30,
+        join_code_attempts_per_minute: 10,
+        max_search_results: MAX_SEARCH_RESULTS,
+        max_state_entries: MAX_STATE_ENTRIES as u32,
+        max_state_bytes: MAX_STATE_BYTES as u32,
+        max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
+        max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
+        max_property_entries: MAX_PROPERTY_ENTRIES as u32,
+        max_property_bytes: MAX_PROPERTY_BYTES as u32,
+        max_bans: MAX_BANS as u32,
     }
 }
 
@@ -314,6 +355,17 @@ fn client_examples(doc: &mut Doc) {
             cursor: 0,
         }),
     };
+    let datagram = encode_client_datagram(party(), 258, b"hi");
+    let decoded = decode_client_datagram(datagram.clone()).unwrap();
+    assert_eq!((decoded.party_id, decoded.op_code), (party(), 258));
+    assert_eq!(&decoded.payload[..], b"hi");
+    doc.bytes(
+        "client-datagram",
+        &datagram,
+        "01 \
+         11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 \
+         02 01 00 00 00 00 00 00 68 69",
+    );
     doc.golden(
         "search-parties",
         &search,
@@ -326,27 +378,7 @@ fn server_examples(doc: &mut Doc) {
         session_id: SessionId::from_bytes([0xaa; 16]),
         presence: ana(),
         resume_token: "t".into(),
-        limits: Limits {
-            max_frame_size: MAX_FRAME_SIZE,
-            max_datagram_data: DEFAULT_MAX_DATAGRAM_DATA,
-            max_reliable_data: MAX_RELIABLE_DATA,
-            max_party_size: MAX_PARTY_SIZE,
-            max_label_bytes: MAX_LABEL_BYTES as u32,
-            join_request_ttl_ms: 300_000,
-            max_status_bytes: MAX_STATUS_BYTES as u32,
-            max_follows: 256,
-            invite_ttl_ms: 300_000,
-            invites_per_minute: 30,
-            join_code_attempts_per_minute: 10,
-            max_search_results: MAX_SEARCH_RESULTS,
-            max_state_entries: MAX_STATE_ENTRIES as u32,
-            max_state_bytes: MAX_STATE_BYTES as u32,
-            max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
-            max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
-            max_property_entries: MAX_PROPERTY_ENTRIES as u32,
-            max_property_bytes: MAX_PROPERTY_BYTES as u32,
-            max_bans: MAX_BANS as u32,
-        },
+        limits: default_limits(),
         last_event_seq: 0,
         resumed: Resumed::New,
     });
@@ -359,6 +391,59 @@ fn server_examples(doc: &mut Doc) {
              80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
              00 00"
         ),
+    );
+    let snapshots = ServerFrame::Welcome(Welcome {
+        session_id: SessionId::from_bytes([0xaa; 16]),
+        presence: ana(),
+        resume_token: "u".into(),
+        limits: default_limits(),
+        last_event_seq: 1030,
+        resumed: Resumed::Snapshots {
+            parties: vec![ResumedParty {
+                snapshot: PartySnapshot {
+                    party_id: party(),
+                    seq: 12,
+                    open: false,
+                    max_size: 4,
+                    label: String::new(),
+                    leader: ana(),
+                    members: vec![ana()],
+                    disconnected: Vec::new(),
+                    invite_policy: InvitePolicy::Leader,
+                    state: KeyValues::new(),
+                    attributes: vec![KeyValues::new()],
+                    join_code: String::new(),
+                    listed: false,
+                    properties: KeyValues::new(),
+                },
+                requests: vec![ben()],
+            }],
+            waiting: Vec::new(),
+        },
+    });
+    doc.golden(
+        "welcome-snapshots",
+        &snapshots,
+        &format!(
+            "bc 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 \
+             01 {BEN} 00"
+        ),
+    );
+    let relayed = encode_server_datagram(party(), SessionId::from_bytes([0xbb; 16]), 258, b"hi");
+    let decoded = decode_server_datagram(relayed.clone()).unwrap();
+    assert_eq!(
+        (decoded.party_id, decoded.sender, decoded.op_code),
+        (party(), SessionId::from_bytes([0xbb; 16]), 258)
+    );
+    assert_eq!(&decoded.payload[..], b"hi");
+    doc.bytes(
+        "server-datagram",
+        &relayed,
+        "01 \
+         11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 \
+         bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb \
+         02 01 00 00 00 00 00 00 68 69",
     );
     let refused = ServerFrame::Response {
         id: 2,
@@ -525,6 +610,50 @@ fn every_byte_example_in_protocol_md_is_pinned() {
     assert_eq!(
         shown, doc.pinned,
         "PROTOCOL.md's named examples and the ones checked here differ"
+    );
+}
+
+/// The worked token example of PROTOCOL.md section 2 (its `signed` and
+/// `token` lines): secret `s3cret`, user `u1`, name `Ana`, expiry 1700000000.
+#[test]
+fn the_token_example_in_protocol_md_mints_and_verifies() {
+    use partyline::auth::{mint_token, verify_token, TokenError};
+    const SIGNED: &str = "v1.7531.416e61.1700000000";
+    const TOKEN: &str = "v1.7531.416e61.1700000000.\
+        d8cf8c404f76c660ed160eacf7f446eed9514772f795f6033e4aa1a43bda916f";
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
+    let shown = |label: &str| {
+        text.lines()
+            .filter_map(|line| line.trim().strip_prefix(label))
+            .map(str::trim)
+            .find(|rest| rest.starts_with("v1."))
+            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label}` line"))
+            .to_string()
+    };
+    assert_eq!(shown("signed"), SIGNED);
+    assert_eq!(shown("token"), TOKEN);
+
+    let secret = b"s3cret";
+    assert_eq!(mint_token(secret, "u1", "Ana", 1_700_000_000), TOKEN);
+    // The tag is HMAC-SHA256 of exactly the text before the last dot.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = hex(ring::hmac::sign(&key, SIGNED.as_bytes()).as_ref()).replace(' ', "");
+    assert_eq!(TOKEN, format!("{SIGNED}.{tag}"));
+
+    let claims = verify_token(secret, TOKEN, 1_699_999_999).unwrap();
+    assert_eq!(
+        (claims.user_id.as_str(), claims.username.as_str()),
+        ("u1", "Ana")
+    );
+    assert!(matches!(
+        verify_token(secret, TOKEN, 1_700_000_000),
+        Err(TokenError::Expired { .. })
+    ));
+    assert_eq!(
+        verify_token(secret, &TOKEN.to_uppercase().replacen("V1", "v1", 1), 0),
+        Err(TokenError::Malformed("signature is not lowercase hex")),
+        "uppercase hex is refused"
     );
 }
 
