@@ -29,7 +29,11 @@ fn tickets(count: usize, start: Instant) -> Vec<Ticket<()>> {
                 1 => 3,
                 _ => 1,
             };
-            let mode = if roll.is_multiple_of(3) { "casual" } else { "ranked" };
+            let mode = if roll.is_multiple_of(3) {
+                "casual"
+            } else {
+                "ranked"
+            };
             let region = REGIONS[(roll >> 8) as usize % REGIONS.len()];
             let skill = (roll >> 16) % 100;
             let mut query = Query::default();

@@ -337,6 +337,8 @@ impl<L: Clone> Party<L> {
                     };
                     self.tell_members(&mut effects, Some(joiner), &changed);
                 }
+                // Like every new leader, it is handed the queue it now owns.
+                self.send_requests_to_leader(&mut effects);
             }
             return Ok((JoinOutcome::Joined(self.snapshot()), effects));
         }
@@ -920,6 +922,28 @@ mod tests {
             effects.deliveries[0].event,
             Event::LeaderChanged { .. }
         ));
+    }
+
+    #[test]
+    fn a_newcomer_into_a_waiting_lead_gets_the_queue_it_now_owns() {
+        let mut party = party_of(2);
+        for away in [1, 2] {
+            party
+                .set_connected(SessionId::from_u128(away), false, true)
+                .unwrap();
+        }
+        let (_, effects) = party
+            .join(presence(9), 9, Instant::now(), Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(party.leader().map(|s| s.link), Some(9));
+        assert!(
+            effects
+                .deliveries
+                .iter()
+                .any(|d| d.to == 9 && matches!(d.event, Event::JoinRequestList { .. })),
+            "{:?}",
+            effects.deliveries
+        );
     }
 
     #[test]

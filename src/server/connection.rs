@@ -155,7 +155,7 @@ fn run_session(
 
     async move {
         let ending = tokio::select! {
-            ending = control_loop(&shared, &session, &mut recv) => ending,
+            ending = control_loop(&shared, &session, generation, &mut recv) => ending,
             Ok(Some(code)) = stopped_by_client => {
                 tracing::info!(%code, "closing: the client stopped its control stream");
                 session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
@@ -439,7 +439,12 @@ fn ending_of(error: &ConnectionError) -> Ending {
     }
 }
 
-async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStream) -> Ending {
+async fn control_loop(
+    shared: &Shared,
+    session: &SessionRef,
+    generation: u64,
+    recv: &mut RecvStream,
+) -> Ending {
     let mut body = Vec::new();
     let mut command_limit = RateLimit::new(shared.config.command_rate, Instant::now());
     let mut data_limit = RateLimit::new(shared.config.data_rate, Instant::now());
@@ -474,6 +479,12 @@ async fn control_loop(shared: &Shared, session: &SessionRef, recv: &mut RecvStre
                 session.close(code, &error.to_string());
                 return Ending::Violation;
             }
+        }
+        // Taken over by a resume on another connection: what still arrives
+        // here is not handled, or its answer would reach the new connection
+        // under an id that client never sent.
+        if !session.is_attached(generation) {
+            return Ending::Lost;
         }
         match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Request { id, command }) => {

@@ -347,6 +347,13 @@ impl SessionLink {
         true
     }
 
+    /// Whether the connection of `generation` still carries the session (a
+    /// takeover resume attaches a newer one).
+    pub(crate) fn is_attached(&self, generation: u64) -> bool {
+        let state = lock(&self.state);
+        state.generation == generation && state.outbox.is_some() && !state.ended
+    }
+
     pub(crate) fn is_detached_since(&self, generation: u64) -> bool {
         let state = lock(&self.state);
         state.generation == generation && state.outbox.is_none() && !state.ended
