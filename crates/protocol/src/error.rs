@@ -71,6 +71,17 @@ pub enum ErrorCode {
     TooManyBans,
     /// An unban names a user who is not banned from the party.
     BanNotFound,
+    /// The session (or one of the party's members) is already in a
+    /// matchmaking ticket, or the party already has one.
+    AlreadyMatchmaking,
+    /// No waiting ticket with that id that this session may cancel.
+    TicketNotFound,
+    /// A ticket's counts or query cannot work: min_count 0 or above
+    /// max_count, count_multiple 0, a range with min above max, or more
+    /// properties than the limits allow.
+    InvalidTicket,
+    /// The party has more members than the ticket's max_count.
+    PartyTooLarge,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -107,6 +118,10 @@ impl ErrorCode {
             ErrorCode::TooManyInvites => 26,
             ErrorCode::TooManyBans => 27,
             ErrorCode::BanNotFound => 28,
+            ErrorCode::AlreadyMatchmaking => 29,
+            ErrorCode::TicketNotFound => 30,
+            ErrorCode::InvalidTicket => 31,
+            ErrorCode::PartyTooLarge => 32,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -149,6 +164,10 @@ impl From<u16> for ErrorCode {
             26 => ErrorCode::TooManyInvites,
             27 => ErrorCode::TooManyBans,
             28 => ErrorCode::BanNotFound,
+            29 => ErrorCode::AlreadyMatchmaking,
+            30 => ErrorCode::TicketNotFound,
+            31 => ErrorCode::InvalidTicket,
+            32 => ErrorCode::PartyTooLarge,
             other => ErrorCode::Unknown(other),
         }
     }

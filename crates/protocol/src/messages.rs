@@ -348,6 +348,115 @@ pub enum Command {
         /// The party this concerns.
         party_id: PartyId,
     },
+    /// Starts matchmaking: a solo ticket, or (with `party_id`, leader only)
+    /// a ticket for the whole party, every member in it. Answered with
+    /// `Reply::TicketStarted`.
+    SubmitTicket(TicketRequest),
+    /// Stops a ticket: its submitter's (solo), or the party leader's.
+    CancelTicket {
+        /// The ticket, as `TicketStarted` named it.
+        ticket_id: u64,
+    },
+}
+
+/// Integer properties of a ticket or member (scale fractions yourself:
+/// skill 12.5 as 1250).
+pub type Numbers = BTreeMap<String, i64>;
+
+/// What a ticket asks of every other ticket in its match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketQuery {
+    /// The other ticket's string property must equal each of these.
+    pub strings: KeyValues,
+    /// The other ticket's number must lie in each `[min, max]`, inclusive.
+    pub ranges: BTreeMap<String, NumberRange>,
+}
+
+/// An inclusive range of integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberRange {
+    /// Lowest allowed.
+    pub min: i64,
+    /// Highest allowed.
+    pub max: i64,
+}
+
+/// One member's own properties in a ticket, carried to the match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberProperties {
+    /// Whose.
+    pub user_id: String,
+    /// String properties.
+    pub strings: KeyValues,
+    /// Integer properties.
+    pub numbers: Numbers,
+}
+
+/// A matchmaking ticket as submitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRequest {
+    /// `None` for a solo ticket; the party for a party's ticket (leader only).
+    pub party_id: Option<PartyId>,
+    /// Fewest players in the match, this ticket's included.
+    pub min_count: u32,
+    /// Most players in the match.
+    pub max_count: u32,
+    /// The match's player count must be a multiple of this (1: any).
+    pub count_multiple: u32,
+    /// A lower minimum that applies once the ticket has waited the
+    /// server's relax time (`Limits::matchmaker_relax_after_ms`); 0: none.
+    pub relaxed_min_count: u32,
+    /// The ticket's string properties, which other tickets' queries test.
+    pub strings: KeyValues,
+    /// The ticket's integer properties, which other tickets' queries test.
+    pub numbers: Numbers,
+    /// What every other ticket in the match must have.
+    pub query: TicketQuery,
+    /// Per member properties, carried to `Matched` (members not listed
+    /// have none).
+    pub members: Vec<MemberProperties>,
+}
+
+/// Why a ticket stopped without a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketCancelReason {
+    /// Its submitter (or the party's leader) cancelled it.
+    Cancelled,
+    /// The party's members changed (someone joined, left, was kicked or
+    /// banned): a ticket is for the party as it was.
+    MembershipChanged,
+    /// The party closed.
+    PartyClosed,
+    /// The submitting session ended.
+    SessionEnded,
+}
+
+/// One player of a match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedPlayer {
+    /// Who.
+    pub presence: Presence,
+    /// The party it came with; `None` for a solo ticket.
+    pub party_id: Option<PartyId>,
+    /// Its ticket's string properties, then its own (its own win).
+    pub strings: KeyValues,
+    /// Its ticket's integer properties, then its own.
+    pub numbers: Numbers,
+}
+
+/// A match, as every player of it is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchFound {
+    /// The match (a UUID's 16 bytes).
+    pub match_id: [u8; 16],
+    /// The ticket of this session that was matched.
+    pub ticket_id: u64,
+    /// Every player, ticket by ticket, oldest ticket first.
+    pub players: Vec<MatchedPlayer>,
+    /// For the game server: signed (PROTOCOL.md, "Match token").
+    pub token: String,
+    /// When the token stops being valid (Unix seconds).
+    pub token_expires_at: u64,
 }
 
 /// Who may invite users to a party.
@@ -475,6 +584,11 @@ pub struct Limits {
     pub max_property_bytes: u32,
     /// Most bans one party keeps.
     pub max_bans: u32,
+    /// How often the matchmaker runs, in milliseconds.
+    pub matchmaker_interval_ms: u64,
+    /// After this long waiting, a ticket's `relaxed_min_count` applies
+    /// (milliseconds).
+    pub matchmaker_relax_after_ms: u64,
 }
 
 /// The server's answer to a good Hello: the session is open.
@@ -624,6 +738,11 @@ pub enum Reply {
         party_id: PartyId,
         /// The bans in force.
         bans: Vec<PartyBan>,
+    },
+    /// SubmitTicket: the ticket waits.
+    TicketStarted {
+        /// Names the ticket (for `CancelTicket` and the events).
+        ticket_id: u64,
     },
 }
 
@@ -890,6 +1009,22 @@ pub enum Event {
         /// When the ban ends (Unix ms, server clock); 0 for the party's life.
         until_ms: u64,
     },
+    /// To every session in a ticket: it waits for a match.
+    TicketStarted {
+        /// The ticket.
+        ticket_id: u64,
+        /// Its party; `None` for a solo ticket.
+        party_id: Option<PartyId>,
+    },
+    /// To every session in a ticket: it stopped without a match.
+    TicketCancelled {
+        /// The ticket.
+        ticket_id: u64,
+        /// Why.
+        reason: TicketCancelReason,
+    },
+    /// To every session in every ticket of a match.
+    Matched(MatchFound),
 }
 
 impl Event {
@@ -918,7 +1053,12 @@ impl Event {
             | Event::Banned { party_id, .. } => Some(*party_id),
             Event::Invited(invite) => Some(invite.party_id),
             Event::Accepted(snapshot) => Some(snapshot.party_id),
-            Event::StatusOnline(_) | Event::StatusChanged(_) | Event::StatusOffline { .. } => None,
+            Event::StatusOnline(_)
+            | Event::StatusChanged(_)
+            | Event::StatusOffline { .. }
+            | Event::TicketStarted { .. }
+            | Event::TicketCancelled { .. }
+            | Event::Matched(_) => None,
         }
     }
 
@@ -949,7 +1089,10 @@ impl Event {
             | Event::StatusOffline { .. }
             | Event::Invited(_)
             | Event::InviteGone { .. }
-            | Event::InviteDeclined { .. } => None,
+            | Event::InviteDeclined { .. }
+            | Event::TicketStarted { .. }
+            | Event::TicketCancelled { .. }
+            | Event::Matched(_) => None,
         }
     }
 }
