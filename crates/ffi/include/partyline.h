@@ -509,11 +509,13 @@ int64_t pl_create_party_ex(struct PlClient *client, bool open, uint16_t max_size
 // Leader only: `pl_update_party` that can also change who may invite:
 // `invite_policy` is a `PL_INVITE_POLICY_*`, or -1 to keep it. The reply
 // carries the party.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_update_party_ex(struct PlClient *client, const char *party_id, int32_t open, int32_t max_size, const char *label, int32_t invite_policy);
 
 // Sets the status text this session's followers see ("" or NULL: none)
 // and whether it shows as online at all (`visible` false appears
 // offline to them).
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_set_status(struct PlClient *client, const char *status, bool visible);
 
 // Follows users (`user_id_count` ids at `user_ids`): for each session of
@@ -529,13 +531,16 @@ int64_t pl_unfollow(struct PlClient *client, const char *const *user_ids, size_t
 // Invites a user: each of their sessions gets `PL_EVENT_INVITED`, and the
 // invite seats them once (even in a closed party) until it expires. The
 // leader may invite; any member too under `PL_INVITE_POLICY_ANY_MEMBER`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_invite(struct PlClient *client, const char *party_id, const char *user_id);
 
 // Turns down an invite to this session's user; the inviter gets
 // `PL_EVENT_INVITE_DECLINED`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_decline_invite(struct PlClient *client, const char *party_id);
 
 // Leader only: takes back a pending invite.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_revoke_invite(struct PlClient *client, const char *party_id, const char *user_id);
 
 // This user's pending invites, oldest first: the reply fills `invites`.
@@ -544,14 +549,17 @@ int64_t pl_list_invites(struct PlClient *client);
 // Leader only: a new join code for the party (the old one stops
 // working). The reply sets `party_id` and `join_code`; members get
 // `PL_EVENT_JOIN_CODE_CHANGED`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_create_join_code(struct PlClient *client, const char *party_id);
 
 // Leader only: removes the party's join code.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_clear_join_code(struct PlClient *client, const char *party_id);
 
 // Joins (or asks to join) the party with this join code, exactly as
 // `pl_join_party` would, and answers the same way. Case, spaces and
 // dashes do not matter.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_join_by_code(struct PlClient *client, const char *code);
 
 // Leader only: lists the party for search with these properties
@@ -562,6 +570,7 @@ int64_t pl_join_by_code(struct PlClient *client, const char *code);
 int64_t pl_list_party(struct PlClient *client, const char *party_id, const struct PlKeyValue *properties, size_t property_count);
 
 // Leader only: takes the party out of search.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_unlist_party(struct PlClient *client, const char *party_id);
 
 // Searches listed parties, one page. Every filter must hold: `open_only`
@@ -589,13 +598,16 @@ int64_t pl_set_member_attributes(struct PlClient *client, const char *party_id, 
 // invite. They get `PL_EVENT_BANNED`; members see `PL_EVENT_MEMBER_LEFT`
 // with reason 3. Until it ends, their joins are refused with
 // `PL_REFUSED_BANNED`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_ban(struct PlClient *client, const char *party_id, const char *user_id, uint64_t duration_ms);
 
 // Leader only: lifts a ban.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_unban(struct PlClient *client, const char *party_id, const char *user_id);
 
 // Leader only: the party's bans, oldest first: the reply sets `party_id`
 // and fills `bans`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_list_bans(struct PlClient *client, const char *party_id);
 
 // Party data on the reliable control stream. Returns a request id; the

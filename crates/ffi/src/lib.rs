@@ -10,6 +10,11 @@
 //! - `pl_client_poll`, once per frame, fills a caller-owned `PlEvent` with
 //!   the next event. Strings and arrays it points to belong to the client
 //!   and stay valid until the next `pl_client_poll` on that client.
+//! - Key-value maps (party state, member attributes, listing properties)
+//!   are `PlKeyValues`: `count` `PlKeyValue {key, value}` pairs at `items`,
+//!   sorted by key. Lists (members, statuses, invites, bans, parties) are a
+//!   pointer and a count. In an event both belong to the client, like its
+//!   strings; as arguments they are the caller's, read only during the call.
 //! - No callbacks: nothing calls into the game from another thread.
 //! - Every function may be called from any thread. No panic crosses the
 //!   boundary: it becomes `PL_ERR_INTERNAL`.
@@ -472,6 +477,7 @@ pub unsafe extern "C" fn pl_create_party_ex(
 /// Leader only: `pl_update_party` that can also change who may invite:
 /// `invite_policy` is a `PL_INVITE_POLICY_*`, or -1 to keep it. The reply
 /// carries the party.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_update_party_ex(
     client: *mut PlClient,
@@ -493,6 +499,7 @@ pub unsafe extern "C" fn pl_update_party_ex(
 /// Sets the status text this session's followers see ("" or NULL: none)
 /// and whether it shows as online at all (`visible` false appears
 /// offline to them).
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_set_status(
     client: *mut PlClient,
@@ -546,6 +553,7 @@ pub unsafe extern "C" fn pl_unfollow(
 /// Invites a user: each of their sessions gets `PL_EVENT_INVITED`, and the
 /// invite seats them once (even in a closed party) until it expires. The
 /// leader may invite; any member too under `PL_INVITE_POLICY_ANY_MEMBER`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_invite(
     client: *mut PlClient,
@@ -562,6 +570,7 @@ pub unsafe extern "C" fn pl_invite(
 
 /// Turns down an invite to this session's user; the inviter gets
 /// `PL_EVENT_INVITE_DECLINED`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_decline_invite(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
@@ -570,6 +579,7 @@ pub unsafe extern "C" fn pl_decline_invite(client: *mut PlClient, party_id: *con
 }
 
 /// Leader only: takes back a pending invite.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_revoke_invite(
     client: *mut PlClient,
@@ -593,6 +603,7 @@ pub unsafe extern "C" fn pl_list_invites(client: *mut PlClient) -> i64 {
 /// Leader only: a new join code for the party (the old one stops
 /// working). The reply sets `party_id` and `join_code`; members get
 /// `PL_EVENT_JOIN_CODE_CHANGED`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_create_join_code(
     client: *mut PlClient,
@@ -604,6 +615,7 @@ pub unsafe extern "C" fn pl_create_join_code(
 }
 
 /// Leader only: removes the party's join code.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_clear_join_code(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
@@ -614,6 +626,7 @@ pub unsafe extern "C" fn pl_clear_join_code(client: *mut PlClient, party_id: *co
 /// Joins (or asks to join) the party with this join code, exactly as
 /// `pl_join_party` would, and answers the same way. Case, spaces and
 /// dashes do not matter.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_join_by_code(client: *mut PlClient, code: *const c_char) -> i64 {
     command(client, || {
@@ -644,6 +657,7 @@ pub unsafe extern "C" fn pl_list_party(
 }
 
 /// Leader only: takes the party out of search.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_unlist_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
@@ -727,6 +741,7 @@ pub unsafe extern "C" fn pl_set_member_attributes(
 /// invite. They get `PL_EVENT_BANNED`; members see `PL_EVENT_MEMBER_LEFT`
 /// with reason 3. Until it ends, their joins are refused with
 /// `PL_REFUSED_BANNED`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_ban(
     client: *mut PlClient,
@@ -744,6 +759,7 @@ pub unsafe extern "C" fn pl_ban(
 }
 
 /// Leader only: lifts a ban.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_unban(
     client: *mut PlClient,
@@ -760,6 +776,7 @@ pub unsafe extern "C" fn pl_unban(
 
 /// Leader only: the party's bans, oldest first: the reply sets `party_id`
 /// and fills `bans`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_list_bans(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
