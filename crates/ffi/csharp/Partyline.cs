@@ -72,6 +72,45 @@ namespace Partyline
         Disconnected = 22,
         /// <summary>The server could not decode something this client sent.</summary>
         ProtocolError = 23,
+        /// <summary>A followed user's session came online (or stopped appearing offline):
+        /// <see cref="PartyEvent.Member"/>, <see cref="PartyEvent.Status"/>.</summary>
+        StatusOnline = 24,
+        /// <summary>A followed user's session changed its status text: <see cref="PartyEvent.Member"/>,
+        /// <see cref="PartyEvent.Status"/>.</summary>
+        StatusChanged = 25,
+        /// <summary>A followed user's session went offline or appears offline: <see cref="PartyEvent.Member"/>.</summary>
+        StatusOffline = 26,
+        /// <summary>An invite arrived (or was renewed): <see cref="PartyEvent.Invite"/>, and
+        /// <see cref="PartyEvent.Member"/> is the inviter. Join it with <see cref="PartylineClient.JoinParty"/>
+        /// (it seats this user even in a closed party) or <see cref="PartylineClient.DeclineInvite"/>.</summary>
+        Invited = 27,
+        /// <summary>An invite to this user is gone; <see cref="PartyEvent.Reason"/> (0 revoked,
+        /// 1 party closed, 2 expired, 3 banned, 4 answered: used or declined).</summary>
+        InviteGone = 28,
+        /// <summary>To the inviter: <see cref="PartyEvent.Member"/> turned the invite down.</summary>
+        InviteDeclined = 29,
+        /// <summary>The leader changed the party state: <see cref="PartyEvent.State"/> (all of it).</summary>
+        PartyStateChanged = 30,
+        /// <summary>A member (maybe this session) changed its attributes: <see cref="PartyEvent.Member"/>,
+        /// <see cref="PartyEvent.Attributes"/> (all of that member's).</summary>
+        MemberAttributesChanged = 31,
+        /// <summary>The party's join code changed: <see cref="PartyEvent.JoinCode"/> ("" when removed).</summary>
+        JoinCodeChanged = 32,
+        /// <summary>The party was listed, relisted or unlisted: <see cref="PartyEvent.Listed"/>,
+        /// <see cref="PartyEvent.Properties"/>.</summary>
+        ListingChanged = 33,
+        /// <summary>The leader banned this user from the party (its seat or request is gone):
+        /// <see cref="PartyEvent.UntilMs"/> (0: for the party's life).</summary>
+        Banned = 34,
+    }
+
+    /// <summary>Who may invite to a party.</summary>
+    public enum InvitePolicy
+    {
+        /// <summary>Only the leader (the default).</summary>
+        Leader = 0,
+        /// <summary>Any member.</summary>
+        AnyMember = 1,
     }
 
     /// <summary>The library's own error codes (negative). Positive codes are the server's refusals (PROTOCOL.md).</summary>
@@ -95,6 +134,22 @@ namespace Partyline
         public const int NotConnected = -7;
         /// <summary>The server's refusal of a datagram above its size limit.</summary>
         public const int PayloadTooLarge = 12;
+        /// <summary>Refused: no such pending invite (never sent, used, declined, revoked or expired).</summary>
+        public const int InviteNotFound = 21;
+        /// <summary>Refused: the user is banned from the party.</summary>
+        public const int Banned = 22;
+        /// <summary>Refused: no live party has that join code.</summary>
+        public const int JoinCodeNotFound = 23;
+        /// <summary>Refused: following these users would pass the server's follow limit.</summary>
+        public const int TooManyFollows = 24;
+        /// <summary>Refused: state, attributes or properties would pass their entry or byte limit.</summary>
+        public const int KeyValuesTooLarge = 25;
+        /// <summary>Refused: the party already has as many pending invites as it allows.</summary>
+        public const int TooManyInvites = 26;
+        /// <summary>Refused: the party already has as many bans as the server keeps.</summary>
+        public const int TooManyBans = 27;
+        /// <summary>Refused: the user named is not banned from the party.</summary>
+        public const int BanNotFound = 28;
     }
 
     /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>
@@ -122,6 +177,9 @@ namespace Partyline
         public string SessionId { get; internal set; }
         /// <summary>False while the member's connection is lost and its seat is held.</summary>
         public bool Connected { get; internal set; }
+        /// <summary>What the member tells the party about itself (set for a party's
+        /// members; empty elsewhere), sorted by key.</summary>
+        public IDictionary<string, string> Attributes { get; internal set; }
 
         /// <summary>The user id.</summary>
         public override string ToString() { return UserId; }
@@ -144,6 +202,81 @@ namespace Partyline
         public Member[] Members { get; internal set; }
         /// <summary>Waiting join requests (filled for the leader).</summary>
         public Member[] JoinRequests { get; internal set; }
+        /// <summary>Who may invite.</summary>
+        public InvitePolicy InvitePolicy { get; internal set; }
+        /// <summary>The party state the leader keeps, sorted by key.</summary>
+        public IDictionary<string, string> State { get; internal set; }
+        /// <summary>The join code; "" when the party has none.</summary>
+        public string JoinCode { get; internal set; }
+        /// <summary>Whether the party is listed for search.</summary>
+        public bool Listed { get; internal set; }
+        /// <summary>The properties it is listed with, sorted by key.</summary>
+        public IDictionary<string, string> Properties { get; internal set; }
+    }
+
+    /// <summary>A followed user's session that is online.</summary>
+    public sealed class UserStatus
+    {
+        /// <summary>The session.</summary>
+        public Member Member { get; internal set; }
+        /// <summary>Its status text ("" for none).</summary>
+        public string Status { get; internal set; }
+    }
+
+    /// <summary>A pending invite, as the invitee sees it.</summary>
+    public sealed class PartyInvite
+    {
+        /// <summary>The party invited to.</summary>
+        public string PartyId { get; internal set; }
+        /// <summary>Who invited.</summary>
+        public Member Inviter { get; internal set; }
+        /// <summary>Members when invited, leader included.</summary>
+        public int MemberCount { get; internal set; }
+        /// <summary>Most members, leader included.</summary>
+        public int MaxSize { get; internal set; }
+        /// <summary>Whether the party was open when invited (the invite seats its user in a closed one too).</summary>
+        public bool Open { get; internal set; }
+        /// <summary>The party's label when invited.</summary>
+        public string Label { get; internal set; }
+        /// <summary>The party's leader when invited.</summary>
+        public Member Leader { get; internal set; }
+        /// <summary>When the invite runs out: Unix milliseconds, by the server's clock.</summary>
+        public ulong ExpiresAtMs { get; internal set; }
+    }
+
+    /// <summary>One ban of a party.</summary>
+    public sealed class PartyBan
+    {
+        /// <summary>The banned user.</summary>
+        public string UserId { get; internal set; }
+        /// <summary>When the ban ends: Unix milliseconds, by the server's clock; 0 for the party's life.</summary>
+        public ulong UntilMs { get; internal set; }
+    }
+
+    /// <summary>A listed party, as a search finds it.</summary>
+    public sealed class ListedParty
+    {
+        /// <summary>The party's id, to join with.</summary>
+        public string Id { get; internal set; }
+        /// <summary>Members now, leader included.</summary>
+        public int MemberCount { get; internal set; }
+        /// <summary>Most members, leader included.</summary>
+        public int MaxSize { get; internal set; }
+        /// <summary>Whether joins are seated at once.</summary>
+        public bool Open { get; internal set; }
+        /// <summary>The party's label.</summary>
+        public string Label { get; internal set; }
+        /// <summary>The properties the leader listed it with.</summary>
+        public IDictionary<string, string> Properties { get; internal set; }
+    }
+
+    /// <summary>One page of a party search.</summary>
+    public sealed class SearchPage
+    {
+        /// <summary>The parties found, in listing order.</summary>
+        public ListedParty[] Parties { get; internal set; }
+        /// <summary>Pass as the cursor for the next page; 0 when this was the last.</summary>
+        public ulong NextCursor { get; internal set; }
     }
 
     /// <summary>What <see cref="PartylineClient.JoinParty"/> answered.</summary>
@@ -186,6 +319,22 @@ namespace Partyline
         public byte[] Data { get; internal set; }
         /// <summary>Data: true when it came on the reliable stream.</summary>
         public bool Reliable { get; internal set; }
+        /// <summary>StatusOnline, StatusChanged: the status text of <see cref="Member"/>.</summary>
+        public string Status { get; internal set; }
+        /// <summary>Invited: the invite, else null.</summary>
+        public PartyInvite Invite { get; internal set; }
+        /// <summary>PartyStateChanged: the party state (events with a <see cref="Party"/> carry it too).</summary>
+        public IDictionary<string, string> State { get; internal set; }
+        /// <summary>MemberAttributesChanged: all of <see cref="Member"/>'s attributes (empty for other kinds).</summary>
+        public IDictionary<string, string> Attributes { get; internal set; }
+        /// <summary>JoinCodeChanged: the code ("" when removed).</summary>
+        public string JoinCode { get; internal set; }
+        /// <summary>ListingChanged: whether the party is listed now.</summary>
+        public bool Listed { get; internal set; }
+        /// <summary>ListingChanged: its listing properties.</summary>
+        public IDictionary<string, string> Properties { get; internal set; }
+        /// <summary>Banned: when the ban ends (Unix ms, server clock); 0 for the party's life.</summary>
+        public ulong UntilMs { get; internal set; }
     }
 
     /// <summary>How to connect: a server, a certificate to trust, and who to be.</summary>
@@ -243,6 +392,28 @@ namespace Partyline
         public event Action<PartyEvent> OnPartyUpdated;
         /// <summary>Party data arrived (datagram or reliable).</summary>
         public event Action<PartyEvent> OnData;
+        /// <summary>A followed user's session came online.</summary>
+        public event Action<PartyEvent> OnStatusOnline;
+        /// <summary>A followed user's session changed its status text.</summary>
+        public event Action<PartyEvent> OnStatusChanged;
+        /// <summary>A followed user's session went offline.</summary>
+        public event Action<PartyEvent> OnStatusOffline;
+        /// <summary>An invite arrived.</summary>
+        public event Action<PartyEvent> OnInvited;
+        /// <summary>An invite to this user is gone.</summary>
+        public event Action<PartyEvent> OnInviteGone;
+        /// <summary>To the inviter: an invite was turned down.</summary>
+        public event Action<PartyEvent> OnInviteDeclined;
+        /// <summary>The party state changed.</summary>
+        public event Action<PartyEvent> OnPartyStateChanged;
+        /// <summary>A member's attributes changed.</summary>
+        public event Action<PartyEvent> OnMemberAttributesChanged;
+        /// <summary>The party's join code changed.</summary>
+        public event Action<PartyEvent> OnJoinCodeChanged;
+        /// <summary>The party was listed, relisted or unlisted.</summary>
+        public event Action<PartyEvent> OnListingChanged;
+        /// <summary>This user was banned from a party.</summary>
+        public event Action<PartyEvent> OnBanned;
 
         PartylineClient(ClientHandle handle)
         {
@@ -361,6 +532,17 @@ namespace Partyline
                 case EventKind.PartyClosed: Raise(OnPartyClosed, e); break;
                 case EventKind.PartyUpdated: Raise(OnPartyUpdated, e); break;
                 case EventKind.Data: Raise(OnData, e); break;
+                case EventKind.StatusOnline: Raise(OnStatusOnline, e); break;
+                case EventKind.StatusChanged: Raise(OnStatusChanged, e); break;
+                case EventKind.StatusOffline: Raise(OnStatusOffline, e); break;
+                case EventKind.Invited: Raise(OnInvited, e); break;
+                case EventKind.InviteGone: Raise(OnInviteGone, e); break;
+                case EventKind.InviteDeclined: Raise(OnInviteDeclined, e); break;
+                case EventKind.PartyStateChanged: Raise(OnPartyStateChanged, e); break;
+                case EventKind.MemberAttributesChanged: Raise(OnMemberAttributesChanged, e); break;
+                case EventKind.JoinCodeChanged: Raise(OnJoinCodeChanged, e); break;
+                case EventKind.ListingChanged: Raise(OnListingChanged, e); break;
+                case EventKind.Banned: Raise(OnBanned, e); break;
             }
         }
 
@@ -379,17 +561,35 @@ namespace Partyline
             return Start(() => Native.pl_create_party(Handle(), open, (ushort)maxSize, text), PartyReply);
         }
 
+        /// <summary>Creates a party led by this session, with who may invite and the
+        /// party state to start with (null: none).</summary>
+        public Task<Party> CreateParty(bool open, int maxSize, string label, InvitePolicy invitePolicy,
+            IDictionary<string, string> state = null)
+        {
+            if (maxSize < 0 || maxSize > ushort.MaxValue) throw new ArgumentOutOfRangeException("maxSize");
+            byte[] text = Native.Utf8(label);
+            using (var args = new NativeArgs())
+            {
+                Native.PlKeyValue[] pairs = args.Pairs(state);
+                return Start(() => Native.pl_create_party_ex(Handle(), open, (ushort)maxSize, text, (int)invitePolicy,
+                    pairs, Native.Size(pairs.Length)), PartyReply);
+            }
+        }
+
         /// <summary>Joins an open party, or asks a closed party's leader (then
-        /// <see cref="JoinResult.Queued"/> is set).</summary>
+        /// <see cref="JoinResult.Queued"/> is set). An invite seats this user at once, closed or not.</summary>
         public Task<JoinResult> JoinParty(string partyId)
         {
             byte[] party = Native.Utf8(partyId);
-            return Start(() => Native.pl_join_party(Handle(), party), raw => new JoinResult
-            {
-                PartyId = Native.ReadString(raw.party_id),
-                Queued = raw.queued,
-                Party = raw.has_party ? Native.CopyParty(raw) : null,
-            });
+            return Start(() => Native.pl_join_party(Handle(), party), JoinReply);
+        }
+
+        /// <summary>Joins (or asks to join) the party with this join code, as <see cref="JoinParty"/>
+        /// would. Case, spaces and dashes do not matter.</summary>
+        public Task<JoinResult> JoinByCode(string code)
+        {
+            byte[] text = Native.Utf8(code);
+            return Start(() => Native.pl_join_by_code(Handle(), text), JoinReply);
         }
 
         /// <summary>Leaves a party, or withdraws this session's join request.</summary>
@@ -435,14 +635,16 @@ namespace Partyline
         }
 
         /// <summary>Leader only: changes settings; null keeps a setting as it is.</summary>
-        public Task<Party> UpdateParty(string partyId, bool? open = null, int? maxSize = null, string label = null)
+        public Task<Party> UpdateParty(string partyId, bool? open = null, int? maxSize = null, string label = null,
+            InvitePolicy? invitePolicy = null)
         {
             if (maxSize.HasValue && (maxSize.Value < 0 || maxSize.Value > ushort.MaxValue))
                 throw new ArgumentOutOfRangeException("maxSize");
             byte[] party = Native.Utf8(partyId), text = Native.Utf8(label);
             int openArg = open.HasValue ? (open.Value ? 1 : 0) : -1;
             int sizeArg = maxSize.HasValue ? maxSize.Value : -1;
-            return Start(() => Native.pl_update_party(Handle(), party, openArg, sizeArg, text), PartyReply);
+            int policyArg = invitePolicy.HasValue ? (int)invitePolicy.Value : -1;
+            return Start(() => Native.pl_update_party_ex(Handle(), party, openArg, sizeArg, text, policyArg), PartyReply);
         }
 
         /// <summary>The party as the server has it now (members only).</summary>
@@ -458,6 +660,189 @@ namespace Partyline
             byte[] party = Native.Utf8(partyId);
             return Start(() => Native.pl_list_join_requests(Handle(), party),
                 raw => Native.CopyMembers(raw.requests, raw.request_count));
+        }
+
+        /// <summary>Sets the status text this session's followers see (null or "": none), and
+        /// whether it shows as online at all (false appears offline).</summary>
+        public Task SetStatus(string status, bool visible = true)
+        {
+            byte[] text = Native.Utf8(status);
+            return Start(() => Native.pl_set_status(Handle(), text, visible), Done);
+        }
+
+        /// <summary>Follows users: <see cref="EventKind.StatusOnline"/>, StatusChanged and StatusOffline
+        /// follow for their sessions. Completes with their sessions online now.</summary>
+        public Task<UserStatus[]> Follow(params string[] userIds)
+        {
+            using (var args = new NativeArgs())
+            {
+                IntPtr[] ids = args.Strings(userIds);
+                return Start(() => Native.pl_follow(Handle(), ids, Native.Size(ids.Length)),
+                    raw => Native.CopyArray<Native.PlUserStatus, UserStatus>(raw.statuses, raw.status_count, s => new UserStatus
+                    {
+                        Member = Native.CopyMember(s.member),
+                        Status = Native.ReadString(s.status),
+                    }));
+            }
+        }
+
+        /// <summary>Stops following users (ids not followed are ignored).</summary>
+        public Task Unfollow(params string[] userIds)
+        {
+            using (var args = new NativeArgs())
+            {
+                IntPtr[] ids = args.Strings(userIds);
+                return Start(() => Native.pl_unfollow(Handle(), ids, Native.Size(ids.Length)), Done);
+            }
+        }
+
+        /// <summary>Invites a user: each of their sessions gets <see cref="EventKind.Invited"/>. The
+        /// leader may invite; any member too under <see cref="InvitePolicy.AnyMember"/>.</summary>
+        public Task Invite(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_invite(Handle(), party, user), Done);
+        }
+
+        /// <summary>Turns down an invite to this user; the inviter gets <see cref="EventKind.InviteDeclined"/>.</summary>
+        public Task DeclineInvite(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_decline_invite(Handle(), party), Done);
+        }
+
+        /// <summary>Leader only: takes back a pending invite.</summary>
+        public Task RevokeInvite(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_revoke_invite(Handle(), party, user), Done);
+        }
+
+        /// <summary>This user's pending invites, oldest first.</summary>
+        public Task<PartyInvite[]> ListInvites()
+        {
+            return Start(() => Native.pl_list_invites(Handle()),
+                raw => Native.CopyArray<Native.PlInvite, PartyInvite>(raw.invites, raw.invite_count, Native.CopyInvite));
+        }
+
+        /// <summary>Leader only: a new join code for the party (the old one stops working).</summary>
+        public Task<string> CreateJoinCode(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_create_join_code(Handle(), party), raw => Native.ReadString(raw.join_code));
+        }
+
+        /// <summary>Leader only: removes the party's join code.</summary>
+        public Task ClearJoinCode(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_clear_join_code(Handle(), party), Done);
+        }
+
+        /// <summary>Leader only: lists the party for search with these properties (or changes them).</summary>
+        public Task ListParty(string partyId, IDictionary<string, string> properties)
+        {
+            byte[] party = Native.Utf8(partyId);
+            using (var args = new NativeArgs())
+            {
+                Native.PlKeyValue[] pairs = args.Pairs(properties);
+                return Start(() => Native.pl_list_party(Handle(), party, pairs, Native.Size(pairs.Length)), Done);
+            }
+        }
+
+        /// <summary>Leader only: takes the party out of search.</summary>
+        public Task UnlistParty(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_unlist_party(Handle(), party), Done);
+        }
+
+        /// <summary>Searches listed parties, one page. Every filter must hold: each of
+        /// <paramref name="properties"/> (null: any), <paramref name="openOnly"/>, and
+        /// <paramref name="minFreeSeats"/>. <paramref name="limit"/> is 1 to the server's most
+        /// (100 by default); <paramref name="cursor"/> is 0, or the last page's NextCursor.</summary>
+        public Task<SearchPage> SearchParties(IDictionary<string, string> properties = null, bool openOnly = false,
+            int minFreeSeats = 0, int limit = 20, ulong cursor = 0)
+        {
+            if (minFreeSeats < 0 || minFreeSeats > ushort.MaxValue) throw new ArgumentOutOfRangeException("minFreeSeats");
+            if (limit < 0 || limit > ushort.MaxValue) throw new ArgumentOutOfRangeException("limit");
+            using (var args = new NativeArgs())
+            {
+                Native.PlKeyValue[] pairs = args.Pairs(properties);
+                return Start(() => Native.pl_search_parties(Handle(), openOnly, (ushort)minFreeSeats, pairs,
+                    Native.Size(pairs.Length), (ushort)limit, cursor), raw => new SearchPage
+                    {
+                        Parties = Native.CopyArray<Native.PlListedParty, ListedParty>(raw.parties, raw.party_count, p => new ListedParty
+                        {
+                            Id = Native.ReadString(p.party_id),
+                            MemberCount = p.member_count,
+                            MaxSize = p.max_size,
+                            Open = p.open,
+                            Label = Native.ReadString(p.label),
+                            Properties = Native.CopyKeyValues(p.properties),
+                        }),
+                        NextCursor = raw.next_cursor,
+                    });
+            }
+        }
+
+        /// <summary>Leader only: removes the keys in <paramref name="remove"/>, then sets those in
+        /// <paramref name="set"/>, in the party state. Members get <see cref="EventKind.PartyStateChanged"/>.</summary>
+        public Task SetPartyState(string partyId, IDictionary<string, string> set, IEnumerable<string> remove = null)
+        {
+            byte[] party = Native.Utf8(partyId);
+            using (var args = new NativeArgs())
+            {
+                Native.PlKeyValue[] pairs = args.Pairs(set);
+                IntPtr[] keys = args.Strings(remove);
+                return Start(() => Native.pl_set_party_state(Handle(), party, pairs, Native.Size(pairs.Length),
+                    keys, Native.Size(keys.Length)), Done);
+            }
+        }
+
+        /// <summary>Removes the keys in <paramref name="remove"/>, then sets those in <paramref name="set"/>,
+        /// in this session's own attributes in the party. Every member gets
+        /// <see cref="EventKind.MemberAttributesChanged"/>.</summary>
+        public Task SetMemberAttributes(string partyId, IDictionary<string, string> set, IEnumerable<string> remove = null)
+        {
+            byte[] party = Native.Utf8(partyId);
+            using (var args = new NativeArgs())
+            {
+                Native.PlKeyValue[] pairs = args.Pairs(set);
+                IntPtr[] keys = args.Strings(remove);
+                return Start(() => Native.pl_set_member_attributes(Handle(), party, pairs, Native.Size(pairs.Length),
+                    keys, Native.Size(keys.Length)), Done);
+            }
+        }
+
+        /// <summary>Leader only: bans a user for <paramref name="duration"/> (null: for the party's life),
+        /// taking away their seat, join request and invite.</summary>
+        public Task Ban(string partyId, string userId, TimeSpan? duration = null)
+        {
+            if (duration.HasValue && duration.Value < TimeSpan.Zero) throw new ArgumentOutOfRangeException("duration");
+            // Rounded up so that a short ban is never "0: the party's life".
+            ulong ms = duration.HasValue ? (ulong)Math.Ceiling(duration.Value.TotalMilliseconds) : 0;
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_ban(Handle(), party, user, ms), Done);
+        }
+
+        /// <summary>Leader only: lifts a ban.</summary>
+        public Task Unban(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId), user = Native.Utf8(userId);
+            return Start(() => Native.pl_unban(Handle(), party, user), Done);
+        }
+
+        /// <summary>Leader only: the party's bans, oldest first.</summary>
+        public Task<PartyBan[]> ListBans(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_list_bans(Handle(), party),
+                raw => Native.CopyArray<Native.PlBan, PartyBan>(raw.bans, raw.ban_count, b => new PartyBan
+                {
+                    UserId = Native.ReadString(b.user_id),
+                    UntilMs = b.until_ms,
+                }));
         }
 
         /// <summary>Party data on the reliable stream; completes when the server took it.</summary>
@@ -525,6 +910,16 @@ namespace Partyline
 
         static Party PartyReply(Native.PlEvent raw) { return Native.CopyParty(raw); }
 
+        static JoinResult JoinReply(Native.PlEvent raw)
+        {
+            return new JoinResult
+            {
+                PartyId = Native.ReadString(raw.party_id),
+                Queued = raw.queued,
+                Party = raw.has_party ? Native.CopyParty(raw) : null,
+            };
+        }
+
         void FailPending(Exception error)
         {
             List<Pending> waiting;
@@ -572,6 +967,53 @@ namespace Partyline
             }
 
             internal override void Fail(Exception error) { Source.TrySetException(error); }
+        }
+    }
+
+    /// <summary>Text and arrays handed to one native call: UTF-8 copies in unmanaged memory
+    /// (the C side reads them during the call and keeps none), freed on Dispose.</summary>
+    sealed class NativeArgs : IDisposable
+    {
+        readonly List<IntPtr> allocated = new List<IntPtr>();
+
+        IntPtr Text(string text, string what)
+        {
+            if (text == null) throw new ArgumentNullException(what);
+            byte[] bytes = Native.Utf8(text);
+            IntPtr copy = Marshal.AllocHGlobal(bytes.Length);
+            allocated.Add(copy);
+            Marshal.Copy(bytes, 0, copy, bytes.Length);
+            return copy;
+        }
+
+        /// <summary>The pairs of a map (null: none).</summary>
+        internal Native.PlKeyValue[] Pairs(IDictionary<string, string> map)
+        {
+            if (map == null) return new Native.PlKeyValue[0];
+            var pairs = new Native.PlKeyValue[map.Count];
+            int i = 0;
+            foreach (var pair in map)
+            {
+                pairs[i].key = Text(pair.Key, "key");
+                pairs[i].value = Text(pair.Value, "value of " + pair.Key);
+                i++;
+            }
+            return pairs;
+        }
+
+        /// <summary>Pointers to C strings (null: none).</summary>
+        internal IntPtr[] Strings(IEnumerable<string> items)
+        {
+            var pointers = new List<IntPtr>();
+            if (items != null)
+                foreach (var item in items) pointers.Add(Text(item, "item"));
+            return pointers.ToArray();
+        }
+
+        public void Dispose()
+        {
+            foreach (var pointer in allocated) Marshal.FreeHGlobal(pointer);
+            allocated.Clear();
         }
     }
 
@@ -629,6 +1071,77 @@ namespace Partyline
             internal IntPtr data;
             internal UIntPtr data_len;
             [MarshalAs(UnmanagedType.U1)] internal bool reliable;
+            // Protocol 2: appended, as in partyline.h.
+            internal IntPtr status;
+            internal IntPtr statuses;
+            internal UIntPtr status_count;
+            internal IntPtr invites;
+            internal UIntPtr invite_count;
+            internal int invite_policy;
+            internal PlKeyValues state;
+            internal IntPtr member_attributes;
+            internal PlKeyValues attributes;
+            internal IntPtr join_code;
+            [MarshalAs(UnmanagedType.U1)] internal bool listed;
+            internal PlKeyValues properties;
+            internal ulong until_ms;
+            internal IntPtr bans;
+            internal UIntPtr ban_count;
+            internal IntPtr parties;
+            internal UIntPtr party_count;
+            internal ulong next_cursor;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlKeyValue
+        {
+            internal IntPtr key;
+            internal IntPtr value;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlKeyValues
+        {
+            internal IntPtr items;
+            internal UIntPtr count;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlUserStatus
+        {
+            internal PlMember member;
+            internal IntPtr status;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlInvite
+        {
+            internal IntPtr party_id;
+            internal PlMember inviter;
+            internal ushort member_count;
+            internal ushort max_size;
+            [MarshalAs(UnmanagedType.U1)] internal bool open;
+            internal IntPtr label;
+            internal PlMember leader;
+            internal ulong expires_at_ms;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlBan
+        {
+            internal IntPtr user_id;
+            internal ulong until_ms;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlListedParty
+        {
+            internal IntPtr party_id;
+            internal ushort member_count;
+            internal ushort max_size;
+            [MarshalAs(UnmanagedType.U1)] internal bool open;
+            internal IntPtr label;
+            internal PlKeyValues properties;
         }
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
@@ -671,6 +1184,72 @@ namespace Partyline
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_list_join_requests(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_create_party_ex(ClientHandle client, [MarshalAs(UnmanagedType.U1)] bool open,
+            ushort max_size, byte[] label, int invite_policy, PlKeyValue[] state, UIntPtr state_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_update_party_ex(ClientHandle client, byte[] party_id, int open, int max_size,
+            byte[] label, int invite_policy);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_set_status(ClientHandle client, byte[] status, [MarshalAs(UnmanagedType.U1)] bool visible);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_follow(ClientHandle client, IntPtr[] user_ids, UIntPtr user_id_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_unfollow(ClientHandle client, IntPtr[] user_ids, UIntPtr user_id_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_invite(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_decline_invite(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_revoke_invite(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_list_invites(ClientHandle client);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_create_join_code(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_clear_join_code(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_join_by_code(ClientHandle client, byte[] code);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_list_party(ClientHandle client, byte[] party_id, PlKeyValue[] properties,
+            UIntPtr property_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_unlist_party(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_search_parties(ClientHandle client, [MarshalAs(UnmanagedType.U1)] bool open_only,
+            ushort min_free_seats, PlKeyValue[] properties, UIntPtr property_count, ushort limit, ulong cursor);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_set_party_state(ClientHandle client, byte[] party_id, PlKeyValue[] set,
+            UIntPtr set_count, IntPtr[] remove, UIntPtr remove_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_set_member_attributes(ClientHandle client, byte[] party_id, PlKeyValue[] set,
+            UIntPtr set_count, IntPtr[] remove, UIntPtr remove_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_ban(ClientHandle client, byte[] party_id, byte[] user_id, ulong duration_ms);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_unban(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_list_bans(ClientHandle client, byte[] party_id);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_send_data_reliable(ClientHandle client, byte[] party_id, long op_code,
@@ -735,6 +1314,46 @@ namespace Partyline
             return checked((int)count.ToUInt64());
         }
 
+        internal static UIntPtr Size(int count)
+        {
+            return new UIntPtr((uint)count);
+        }
+
+        /// <summary>Copies a C array of <typeparamref name="TRaw"/> with <paramref name="copy"/>.</summary>
+        internal static T[] CopyArray<TRaw, T>(IntPtr list, UIntPtr count, Func<TRaw, T> copy)
+        {
+            var items = new T[list == IntPtr.Zero ? 0 : Count(count)];
+            int size = Marshal.SizeOf(typeof(TRaw));
+            for (int i = 0; i < items.Length; i++)
+                items[i] = copy((TRaw)Marshal.PtrToStructure(IntPtr.Add(list, i * size), typeof(TRaw)));
+            return items;
+        }
+
+        /// <summary>Copies a key-value map, kept in the server's (ordinal) key order.</summary>
+        internal static IDictionary<string, string> CopyKeyValues(PlKeyValues map)
+        {
+            var copy = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            foreach (var pair in CopyArray<PlKeyValue, KeyValuePair<string, string>>(map.items, map.count,
+                p => new KeyValuePair<string, string>(ReadString(p.key), ReadString(p.value))))
+                copy[pair.Key] = pair.Value;
+            return copy;
+        }
+
+        internal static PartyInvite CopyInvite(PlInvite invite)
+        {
+            return new PartyInvite
+            {
+                PartyId = ReadString(invite.party_id),
+                Inviter = CopyMember(invite.inviter),
+                MemberCount = invite.member_count,
+                MaxSize = invite.max_size,
+                Open = invite.open,
+                Label = ReadString(invite.label),
+                Leader = CopyMember(invite.leader),
+                ExpiresAtMs = invite.expires_at_ms,
+            };
+        }
+
         internal static Member CopyMember(PlMember member)
         {
             if (member.user_id == IntPtr.Zero) return null;
@@ -744,6 +1363,7 @@ namespace Partyline
                 Username = ReadString(member.username),
                 SessionId = ReadString(member.session_id),
                 Connected = member.connected,
+                Attributes = new SortedDictionary<string, string>(StringComparer.Ordinal),
             };
         }
 
@@ -761,6 +1381,15 @@ namespace Partyline
 
         internal static Party CopyParty(PlEvent raw)
         {
+            Member[] members = CopyMembers(raw.members, raw.member_count);
+            // member_attributes runs parallel to members (NULL when there are none).
+            int attributesSize = Marshal.SizeOf(typeof(PlKeyValues));
+            for (int i = 0; raw.member_attributes != IntPtr.Zero && i < members.Length; i++)
+            {
+                var attributes = (PlKeyValues)Marshal.PtrToStructure(
+                    IntPtr.Add(raw.member_attributes, i * attributesSize), typeof(PlKeyValues));
+                members[i].Attributes = CopyKeyValues(attributes);
+            }
             return new Party
             {
                 Id = ReadString(raw.party_id),
@@ -768,8 +1397,13 @@ namespace Partyline
                 MaxSize = raw.max_size,
                 Label = ReadString(raw.label),
                 Leader = CopyMember(raw.leader),
-                Members = CopyMembers(raw.members, raw.member_count),
+                Members = members,
                 JoinRequests = CopyMembers(raw.requests, raw.request_count),
+                InvitePolicy = (InvitePolicy)raw.invite_policy,
+                State = CopyKeyValues(raw.state),
+                JoinCode = ReadString(raw.join_code),
+                Listed = raw.listed,
+                Properties = CopyKeyValues(raw.properties),
             };
         }
 
@@ -796,6 +1430,15 @@ namespace Partyline
                 OpCode = raw.op_code,
                 Data = data,
                 Reliable = raw.reliable,
+                Status = ReadString(raw.status),
+                Invite = raw.kind == (int)EventKind.Invited && raw.invite_count != UIntPtr.Zero
+                    ? CopyArray<PlInvite, PartyInvite>(raw.invites, raw.invite_count, CopyInvite)[0] : null,
+                State = CopyKeyValues(raw.state),
+                Attributes = CopyKeyValues(raw.attributes),
+                JoinCode = ReadString(raw.join_code),
+                Listed = raw.listed,
+                Properties = CopyKeyValues(raw.properties),
+                UntilMs = raw.until_ms,
             };
         }
     }

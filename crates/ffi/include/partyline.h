@@ -36,6 +36,102 @@
 // Still connecting: no session yet (for calls that cannot wait).
 #define PL_ERR_NOT_CONNECTED -7
 
+// Refused: a field is out of range (size, label, text), or the promote
+// target is disconnected.
+#define PL_REFUSED_INVALID_ARGUMENT 1
+
+// Refused: no party with that id (never existed, closed, or emptied).
+#define PL_REFUSED_PARTY_NOT_FOUND 2
+
+// Refused: the party already has `max_size` members.
+#define PL_REFUSED_PARTY_FULL 3
+
+// Refused: a leader-only command from a member who does not lead.
+#define PL_REFUSED_NOT_LEADER 4
+
+// Refused: this session has no seat in the party.
+#define PL_REFUSED_NOT_MEMBER 5
+
+// Refused: the user named is not in the party.
+#define PL_REFUSED_MEMBER_NOT_FOUND 6
+
+// Refused: the user already has a seat in the party.
+#define PL_REFUSED_ALREADY_MEMBER 7
+
+// Refused: the user already has a join request waiting.
+#define PL_REFUSED_ALREADY_REQUESTED 8
+
+// Refused: the party already has `max_size` join requests waiting.
+#define PL_REFUSED_TOO_MANY_REQUESTS 9
+
+// Refused: the user named has no waiting join request.
+#define PL_REFUSED_REQUEST_NOT_FOUND 10
+
+// Refused: the leader may not kick itself (leave or promote instead).
+#define PL_REFUSED_CANNOT_REMOVE_SELF 11
+
+// Refused: party data above the server's payload limit.
+#define PL_REFUSED_PAYLOAD_TOO_LARGE 12
+
+// Refused: over the session's command or data rate (or invites, or
+// join-code attempts, a minute).
+#define PL_REFUSED_RATE_LIMITED 13
+
+// Refused: the identity (token or dev names) was not accepted.
+#define PL_REFUSED_UNAUTHENTICATED 14
+
+// Refused: the server speaks another protocol version.
+#define PL_REFUSED_VERSION_MISMATCH 15
+
+// Refused: a fault in the server, not the caller's doing.
+#define PL_REFUSED_INTERNAL 16
+
+// Refused: the server could not decode a frame or datagram.
+#define PL_REFUSED_MALFORMED_FRAME 17
+
+// Refused: a well-formed message at the wrong time.
+#define PL_REFUSED_PROTOCOL_VIOLATION 18
+
+// Refused: the resume token was unknown, used, expired or another user's.
+#define PL_REFUSED_RESUME_REFUSED 19
+
+// Refused: this session already has as many parties (seats and waiting
+// requests) as the server allows.
+#define PL_REFUSED_TOO_MANY_PARTIES 20
+
+// Refused: no such pending invite (never sent, used, declined, revoked
+// or expired).
+#define PL_REFUSED_INVITE_NOT_FOUND 21
+
+// Refused: the user is banned from the party (no seat, request, code
+// join or invite until the ban ends).
+#define PL_REFUSED_BANNED 22
+
+// Refused: no live party has that join code.
+#define PL_REFUSED_JOIN_CODE_NOT_FOUND 23
+
+// Refused: following these users would pass the server's follow limit.
+#define PL_REFUSED_TOO_MANY_FOLLOWS 24
+
+// Refused: party state, member attributes or listing properties would
+// pass their entry or byte limit.
+#define PL_REFUSED_KEY_VALUES_TOO_LARGE 25
+
+// Refused: the party already has as many pending invites as it allows.
+#define PL_REFUSED_TOO_MANY_INVITES 26
+
+// Refused: the party already has as many bans as the server keeps.
+#define PL_REFUSED_TOO_MANY_BANS 27
+
+// Refused: the user named is not banned from the party.
+#define PL_REFUSED_BAN_NOT_FOUND 28
+
+// Invite policy: only the leader may invite (the default).
+#define PL_INVITE_POLICY_LEADER 0
+
+// Invite policy: any member may invite.
+#define PL_INVITE_POLICY_ANY_MEMBER 1
+
 // No event was waiting.
 #define PL_EVENT_NONE 0
 
@@ -44,7 +140,8 @@
 
 // The answer to a command: `request_id`, `error_code` (0: success) and
 // `error_message`; party replies fill the party fields, join replies set
-// `queued`, join-request lists fill `requests`.
+// `queued`, join-request lists fill `requests`. Each command's own doc
+// says what else its reply fills.
 #define PL_EVENT_REPLY 2
 
 // The leader accepted this session into a closed party: party fields set.
@@ -53,7 +150,8 @@
 // Someone took a seat: `party_id`, `member`.
 #define PL_EVENT_MEMBER_JOINED 4
 
-// Someone left: `party_id`, `member`, `reason` (0 left, 1 kicked, 2 session ended).
+// Someone left: `party_id`, `member`, `reason` (0 left, 1 kicked,
+// 2 session ended, 3 banned).
 #define PL_EVENT_MEMBER_LEFT 5
 
 // The leader changed: `party_id`, `member` is the new leader.
@@ -116,6 +214,49 @@
 // The server could not decode something this client sent: `error_message`.
 #define PL_EVENT_PROTOCOL_ERROR 23
 
+// A session of a followed user came online (or stopped appearing
+// offline): `member`, `status`.
+#define PL_EVENT_STATUS_ONLINE 24
+
+// A session of a followed user changed its status text: `member`, `status`.
+#define PL_EVENT_STATUS_CHANGED 25
+
+// A session of a followed user went offline, or appears offline: `member`.
+#define PL_EVENT_STATUS_OFFLINE 26
+
+// An invite arrived (or was renewed): `party_id`, `member` (the inviter),
+// and `invites` with the one invite. Join with `pl_join_party` (it seats
+// this user even in a closed party) or turn it down with
+// `pl_decline_invite`.
+#define PL_EVENT_INVITED 27
+
+// An invite to this user is gone: `party_id`, `reason` (0 revoked,
+// 1 party closed, 2 expired, 3 banned, 4 answered: used or declined,
+// maybe by another session of this user).
+#define PL_EVENT_INVITE_GONE 28
+
+// To the inviter: the invitee turned the invite down: `party_id`,
+// `member` (the session that declined).
+#define PL_EVENT_INVITE_DECLINED 29
+
+// The leader changed the party state: `party_id`, `state` (all of it).
+#define PL_EVENT_PARTY_STATE_CHANGED 30
+
+// A member (maybe this session) changed its attributes: `party_id`,
+// `member`, `attributes` (all of that member's).
+#define PL_EVENT_MEMBER_ATTRIBUTES_CHANGED 31
+
+// The party's join code changed: `party_id`, `join_code` ("" when removed).
+#define PL_EVENT_JOIN_CODE_CHANGED 32
+
+// The party was listed, relisted or unlisted: `party_id`, `listed`,
+// `properties`.
+#define PL_EVENT_LISTING_CHANGED 33
+
+// The leader banned this session's user: its seat or join request in the
+// party is gone: `party_id`, `until_ms` (0: for the party's life).
+#define PL_EVENT_BANNED 34
+
 // An opaque client: one session with a partyline server.
 typedef struct PlClient PlClient;
 
@@ -132,9 +273,84 @@ typedef struct PlMember {
   bool connected;
 } PlMember;
 
+// A session of a followed user as its followers see it.
+typedef struct PlUserStatus {
+  // The session (`connected` is true).
+  struct PlMember member;
+  // Its status text ("" for none).
+  const char *status;
+} PlUserStatus;
+
+// A pending invite to a party, as the invitee sees it.
+typedef struct PlInvite {
+  // The party invited to (a UUID in text form).
+  const char *party_id;
+  // Who invited.
+  struct PlMember inviter;
+  // Members when invited, leader included.
+  uint16_t member_count;
+  // Most members, leader included.
+  uint16_t max_size;
+  // Whether the party was open when invited (the invite seats its user
+  // in a closed party too).
+  bool open;
+  // The party's label when invited.
+  const char *label;
+  // The party's leader when invited.
+  struct PlMember leader;
+  // When the invite runs out: milliseconds since the Unix epoch, by the
+  // server's clock.
+  uint64_t expires_at_ms;
+} PlInvite;
+
+// One key and its value, NUL-terminated UTF-8: an entry of a key-value
+// map (party state, member attributes, listing properties, search
+// filters). As an argument the caller owns it; in an event, the client.
+typedef struct PlKeyValue {
+  // The key.
+  const char *key;
+  // Its value.
+  const char *value;
+} PlKeyValue;
+
+// A key-value map: `count` entries at `items`, sorted by key, each key
+// once. Empty: `items` NULL and `count` 0.
+typedef struct PlKeyValues {
+  // The entries.
+  const struct PlKeyValue *items;
+  // How many `items`.
+  size_t count;
+} PlKeyValues;
+
+// One ban of a party.
+typedef struct PlBan {
+  // The banned user.
+  const char *user_id;
+  // When the ban ends: milliseconds since the Unix epoch, by the
+  // server's clock; 0 for as long as the party lives.
+  uint64_t until_ms;
+} PlBan;
+
+// A listed party, as a search finds it.
+typedef struct PlListedParty {
+  // The party's id (a UUID in text form), to join with.
+  const char *party_id;
+  // Members now, leader included.
+  uint16_t member_count;
+  // Most members, leader included.
+  uint16_t max_size;
+  // Whether joins are seated at once.
+  bool open;
+  // The party's label.
+  const char *label;
+  // The properties the leader listed it with.
+  struct PlKeyValues properties;
+} PlListedParty;
+
 // One event, filled by `pl_client_poll`. Which fields are set depends on
 // `kind` (a `PL_EVENT_*`); the others are zero or NULL. Pointers stay
-// valid until the next `pl_client_poll` on the same client.
+// valid until the next `pl_client_poll` on the same client. New fields
+// are only ever added at the end.
 typedef struct PlEvent {
   // What happened: a `PL_EVENT_*` constant.
   int32_t kind;
@@ -181,6 +397,48 @@ typedef struct PlEvent {
   size_t data_len;
   // `PL_EVENT_DATA`: true when it came reliably.
   bool reliable;
+  // `PL_EVENT_STATUS_ONLINE` / `PL_EVENT_STATUS_CHANGED`: the status
+  // text of `member` ("" for none).
+  const char *status;
+  // `pl_follow`'s reply: the followed users' sessions online now.
+  const struct PlUserStatus *statuses;
+  // How many `statuses`.
+  size_t status_count;
+  // `pl_list_invites`'s reply: the pending invites, oldest first;
+  // `PL_EVENT_INVITED`: the one invite.
+  const struct PlInvite *invites;
+  // How many `invites`.
+  size_t invite_count;
+  // Party fields: who may invite (a `PL_INVITE_POLICY_*`).
+  int32_t invite_policy;
+  // Party fields and `PL_EVENT_PARTY_STATE_CHANGED`: the party state.
+  struct PlKeyValues state;
+  // Party fields: each member's attributes, in the order of `members`
+  // (`member_count` entries).
+  const struct PlKeyValues *member_attributes;
+  // `PL_EVENT_MEMBER_ATTRIBUTES_CHANGED`: all of `member`'s attributes.
+  struct PlKeyValues attributes;
+  // Party fields, `PL_EVENT_JOIN_CODE_CHANGED` and `pl_create_join_code`'s
+  // reply: the join code ("" for none).
+  const char *join_code;
+  // Party fields and `PL_EVENT_LISTING_CHANGED`: listed for search.
+  bool listed;
+  // Party fields and `PL_EVENT_LISTING_CHANGED`: the listing properties.
+  struct PlKeyValues properties;
+  // `PL_EVENT_BANNED`: when the ban ends (Unix ms, server clock); 0 for
+  // as long as the party lives.
+  uint64_t until_ms;
+  // `pl_list_bans`'s reply: the party's bans, oldest first.
+  const struct PlBan *bans;
+  // How many `bans`.
+  size_t ban_count;
+  // `pl_search_parties`'s reply: the parties found, in listing order.
+  const struct PlListedParty *parties;
+  // How many `parties`.
+  size_t party_count;
+  // `pl_search_parties`'s reply: the `cursor` of the next page; 0 when
+  // this page was the last.
+  uint64_t next_cursor;
 } PlEvent;
 
 #ifdef __cplusplus
@@ -240,6 +498,117 @@ int64_t pl_get_party(struct PlClient *client, const char *party_id);
 
 // Leader only: the waiting join requests; the reply fills `requests`.
 int64_t pl_list_join_requests(struct PlClient *client, const char *party_id);
+
+// Creates a party led by this session, with the settings protocol 2
+// added: `invite_policy` (a `PL_INVITE_POLICY_*`) and the party `state`
+// to start with (`state_count` entries at `state`; NULL and 0 for none).
+// The caller keeps ownership of `label` and `state`: they are copied
+// before this returns. The reply carries the party.
+int64_t pl_create_party_ex(struct PlClient *client, bool open, uint16_t max_size, const char *label, int32_t invite_policy, const struct PlKeyValue *state, size_t state_count);
+
+// Leader only: `pl_update_party` that can also change who may invite:
+// `invite_policy` is a `PL_INVITE_POLICY_*`, or -1 to keep it. The reply
+// carries the party.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_update_party_ex(struct PlClient *client, const char *party_id, int32_t open, int32_t max_size, const char *label, int32_t invite_policy);
+
+// Sets the status text this session's followers see ("" or NULL: none)
+// and whether it shows as online at all (`visible` false appears
+// offline to them).
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_set_status(struct PlClient *client, const char *status, bool visible);
+
+// Follows users (`user_id_count` ids at `user_ids`): for each session of
+// theirs, `PL_EVENT_STATUS_ONLINE`, `_CHANGED` and `_OFFLINE` follow. The
+// reply fills `statuses` with their sessions online now. The caller keeps
+// ownership of the ids (copied before this returns).
+int64_t pl_follow(struct PlClient *client, const char *const *user_ids, size_t user_id_count);
+
+// Stops following users (ids not followed are ignored). The caller keeps
+// ownership of the ids.
+int64_t pl_unfollow(struct PlClient *client, const char *const *user_ids, size_t user_id_count);
+
+// Invites a user: each of their sessions gets `PL_EVENT_INVITED`, and the
+// invite seats them once (even in a closed party) until it expires. The
+// leader may invite; any member too under `PL_INVITE_POLICY_ANY_MEMBER`.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_invite(struct PlClient *client, const char *party_id, const char *user_id);
+
+// Turns down an invite to this session's user; the inviter gets
+// `PL_EVENT_INVITE_DECLINED`.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_decline_invite(struct PlClient *client, const char *party_id);
+
+// Leader only: takes back a pending invite.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_revoke_invite(struct PlClient *client, const char *party_id, const char *user_id);
+
+// This user's pending invites, oldest first: the reply fills `invites`.
+int64_t pl_list_invites(struct PlClient *client);
+
+// Leader only: a new join code for the party (the old one stops
+// working). The reply sets `party_id` and `join_code`; members get
+// `PL_EVENT_JOIN_CODE_CHANGED`.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_create_join_code(struct PlClient *client, const char *party_id);
+
+// Leader only: removes the party's join code.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_clear_join_code(struct PlClient *client, const char *party_id);
+
+// Joins (or asks to join) the party with this join code, exactly as
+// `pl_join_party` would, and answers the same way. Case, spaces and
+// dashes do not matter.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_join_by_code(struct PlClient *client, const char *code);
+
+// Leader only: lists the party for search with these properties
+// (`property_count` entries at `properties`), or changes them. Members
+// get `PL_EVENT_LISTING_CHANGED`. The caller keeps ownership of
+// `properties` (copied before this returns); a key given twice keeps its
+// last value.
+int64_t pl_list_party(struct PlClient *client, const char *party_id, const struct PlKeyValue *properties, size_t property_count);
+
+// Leader only: takes the party out of search.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_unlist_party(struct PlClient *client, const char *party_id);
+
+// Searches listed parties, one page. Every filter must hold: `open_only`
+// (only open parties), `min_free_seats`, and each of the `property_count`
+// pairs at `properties` (NULL and 0: any). `limit` is 1 to the server's
+// most (100 by default); `cursor` is 0 for the first page, else the last
+// reply's `next_cursor`. The reply fills `parties` and `next_cursor`.
+// The caller keeps ownership of `properties`.
+int64_t pl_search_parties(struct PlClient *client, bool open_only, uint16_t min_free_seats, const struct PlKeyValue *properties, size_t property_count, uint16_t limit, uint64_t cursor);
+
+// Leader only: removes the `remove_count` keys at `remove`, then sets the
+// `set_count` pairs at `set`, in the party state. Members get
+// `PL_EVENT_PARTY_STATE_CHANGED`. The caller keeps ownership of both
+// arrays (copied before this returns).
+int64_t pl_set_party_state(struct PlClient *client, const char *party_id, const struct PlKeyValue *set, size_t set_count, const char *const *remove, size_t remove_count);
+
+// Removes the `remove_count` keys at `remove`, then sets the `set_count`
+// pairs at `set`, in this session's own attributes in the party. Every
+// member (this one too) gets `PL_EVENT_MEMBER_ATTRIBUTES_CHANGED`. The
+// caller keeps ownership of both arrays.
+int64_t pl_set_member_attributes(struct PlClient *client, const char *party_id, const struct PlKeyValue *set, size_t set_count, const char *const *remove, size_t remove_count);
+
+// Leader only: bans a user for `duration_ms` milliseconds (0: for as
+// long as the party lives), taking away their seat, join request and
+// invite. They get `PL_EVENT_BANNED`; members see `PL_EVENT_MEMBER_LEFT`
+// with reason 3. Until it ends, their joins are refused with
+// `PL_REFUSED_BANNED`.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_ban(struct PlClient *client, const char *party_id, const char *user_id, uint64_t duration_ms);
+
+// Leader only: lifts a ban.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_unban(struct PlClient *client, const char *party_id, const char *user_id);
+
+// Leader only: the party's bans, oldest first: the reply sets `party_id`
+// and fills `bans`.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_list_bans(struct PlClient *client, const char *party_id);
 
 // Party data on the reliable control stream. Returns a request id; the
 // reply says the server took it.

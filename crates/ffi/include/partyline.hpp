@@ -16,8 +16,10 @@
 
 #include "partyline.h"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -95,7 +97,28 @@ enum class EventKind : std::int32_t {
     SessionLost = PL_EVENT_SESSION_LOST,
     Disconnected = PL_EVENT_DISCONNECTED,
     ProtocolError = PL_EVENT_PROTOCOL_ERROR,
+    StatusOnline = PL_EVENT_STATUS_ONLINE,
+    StatusChanged = PL_EVENT_STATUS_CHANGED,
+    StatusOffline = PL_EVENT_STATUS_OFFLINE,
+    Invited = PL_EVENT_INVITED,
+    InviteGone = PL_EVENT_INVITE_GONE,
+    InviteDeclined = PL_EVENT_INVITE_DECLINED,
+    PartyStateChanged = PL_EVENT_PARTY_STATE_CHANGED,
+    MemberAttributesChanged = PL_EVENT_MEMBER_ATTRIBUTES_CHANGED,
+    JoinCodeChanged = PL_EVENT_JOIN_CODE_CHANGED,
+    ListingChanged = PL_EVENT_LISTING_CHANGED,
+    Banned = PL_EVENT_BANNED,
 };
+
+// Who may invite to a party (the PL_INVITE_POLICY_* constants).
+enum class InvitePolicy : std::int32_t {
+    Leader = PL_INVITE_POLICY_LEADER,
+    AnyMember = PL_INVITE_POLICY_ANY_MEMBER,
+};
+
+// Party state, member attributes, listing properties and search filters
+// (PlKeyValues, copied): sorted by key, as the server keeps them.
+using KeyValues = std::map<std::string, std::string>;
 
 // A member, requester or sender (PlMember, copied).
 struct Member {
@@ -103,6 +126,7 @@ struct Member {
     std::string username;
     std::string session_id;
     bool connected = false;
+    KeyValues attributes{};  // set for a party's members (member_attributes)
 };
 
 // The party fields of an event (set when the C event's has_party is).
@@ -112,7 +136,55 @@ struct Party {
     std::uint16_t max_size = 0;
     std::string label;
     Member leader;
-    std::vector<Member> members;  // in seat order
+    std::vector<Member> members;  // in seat order, each with its attributes
+    InvitePolicy invite_policy = InvitePolicy::Leader;
+    KeyValues state;
+    std::string join_code;  // empty: none
+    bool listed = false;
+    KeyValues properties;  // the listing's
+};
+
+// A followed user's session online (PlUserStatus, copied).
+struct UserStatus {
+    Member member;
+    std::string status;
+};
+
+// A pending invite (PlInvite, copied).
+struct Invite {
+    std::string party_id;
+    Member inviter;
+    std::uint16_t member_count = 0;
+    std::uint16_t max_size = 0;
+    bool open = false;
+    std::string label;
+    Member leader;
+    std::uint64_t expires_at_ms = 0;  // Unix ms, server clock
+};
+
+// A party's ban (PlBan, copied).
+struct Ban {
+    std::string user_id;
+    std::uint64_t until_ms = 0;  // Unix ms, server clock; 0: the party's life
+};
+
+// A party a search found (PlListedParty, copied).
+struct ListedParty {
+    std::string id;
+    std::uint16_t member_count = 0;
+    std::uint16_t max_size = 0;
+    bool open = false;
+    std::string label;
+    KeyValues properties;
+};
+
+// What search_parties looks for; every filter must hold.
+struct PartySearch {
+    bool open_only = false;
+    std::uint16_t min_free_seats = 0;
+    KeyValues properties{};  // pairs the listing must have
+    std::uint16_t limit = 20;  // 1 to the server's most (100 by default)
+    std::uint64_t cursor = 0;  // 0, or the last page's next_cursor
 };
 
 // One polled event, owning all it holds. Which fields are set depends on
@@ -133,6 +205,18 @@ struct Event {
     std::int64_t op_code = 0;
     std::vector<std::uint8_t> data;
     bool reliable = false;
+    std::string status;                 // StatusOnline, StatusChanged
+    std::vector<UserStatus> statuses;   // follow's reply
+    std::vector<Invite> invites;        // list_invites' reply; Invited: the one
+    KeyValues state;                    // PartyStateChanged (and party events)
+    KeyValues attributes;               // MemberAttributesChanged: member's
+    std::string join_code;              // JoinCodeChanged, create_join_code's reply
+    bool listed = false;                // ListingChanged
+    KeyValues properties;               // ListingChanged
+    std::uint64_t until_ms = 0;         // Banned
+    std::vector<Ban> bans;              // list_bans' reply
+    std::vector<ListedParty> parties;   // search_parties' reply
+    std::uint64_t next_cursor = 0;      // search_parties' reply; 0: last page
 
     // The payload as text (for samples and logs; data need not be text).
     std::string_view data_text() const {
@@ -153,6 +237,43 @@ inline std::vector<Member> members(const PlMember* list, std::size_t count) {
     return out;
 }
 
+inline KeyValues key_values(const PlKeyValues& map) {
+    KeyValues out;
+    for (std::size_t i = 0; i < map.count; ++i)
+        out.emplace(text(map.items[i].key), text(map.items[i].value));
+    return out;
+}
+
+// Copies a C array of `count` items with `one`.
+template <typename T, typename C, typename F>
+std::vector<T> list(const C* items, std::size_t count, F one) {
+    std::vector<T> out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) out.push_back(one(items[i]));
+    return out;
+}
+
+inline Invite invite(const PlInvite& i) {
+    return {text(i.party_id), member(i.inviter), i.member_count, i.max_size,
+            i.open,           text(i.label),     member(i.leader), i.expires_at_ms};
+}
+
+// Views into `map` for a C call: valid while `map` lives, unchanged.
+inline std::vector<PlKeyValue> c_pairs(const KeyValues& map) {
+    std::vector<PlKeyValue> out;
+    out.reserve(map.size());
+    for (const auto& [key, value] : map) out.push_back({key.c_str(), value.c_str()});
+    return out;
+}
+
+// Views into `items` for a C call: valid while `items` lives, unchanged.
+inline std::vector<const char*> c_strings(const std::vector<std::string>& items) {
+    std::vector<const char*> out;
+    out.reserve(items.size());
+    for (const auto& item : items) out.push_back(item.c_str());
+    return out;
+}
+
 // Copies everything out of the C event, whose pointers die at the next poll.
 inline Event copy(const PlEvent& e) {
     Event out;
@@ -165,14 +286,46 @@ inline Event copy(const PlEvent& e) {
     out.member = member(e.member);
     out.reason = e.reason;
     if (e.has_party) {
-        out.party = Party{out.party_id, e.open,   e.max_size, text(e.label),
-                          member(e.leader), members(e.members, e.member_count)};
+        Party party;
+        party.id = out.party_id;
+        party.open = e.open;
+        party.max_size = e.max_size;
+        party.label = text(e.label);
+        party.leader = member(e.leader);
+        party.members = members(e.members, e.member_count);
+        // member_attributes runs parallel to members (NULL when there are none).
+        for (std::size_t i = 0; e.member_attributes && i < party.members.size(); ++i)
+            party.members[i].attributes = key_values(e.member_attributes[i]);
+        party.invite_policy = static_cast<InvitePolicy>(e.invite_policy);
+        party.state = key_values(e.state);
+        party.join_code = text(e.join_code);
+        party.listed = e.listed;
+        party.properties = key_values(e.properties);
+        out.party = std::move(party);
     }
     out.requests = members(e.requests, e.request_count);
     out.queued = e.queued;
     out.op_code = e.op_code;
     if (e.data && e.data_len > 0) out.data.assign(e.data, e.data + e.data_len);
     out.reliable = e.reliable;
+    out.status = text(e.status);
+    out.statuses = list<UserStatus>(e.statuses, e.status_count, [](const PlUserStatus& s) {
+        return UserStatus{member(s.member), text(s.status)};
+    });
+    out.invites = list<Invite>(e.invites, e.invite_count, invite);
+    out.state = key_values(e.state);
+    out.attributes = key_values(e.attributes);
+    out.join_code = text(e.join_code);
+    out.listed = e.listed;
+    out.properties = key_values(e.properties);
+    out.until_ms = e.until_ms;
+    out.bans = list<Ban>(e.bans, e.ban_count,
+                         [](const PlBan& b) { return Ban{text(b.user_id), b.until_ms}; });
+    out.parties = list<ListedParty>(e.parties, e.party_count, [](const PlListedParty& p) {
+        return ListedParty{text(p.party_id), p.member_count, p.max_size,
+                           p.open,           text(p.label),  key_values(p.properties)};
+    });
+    out.next_cursor = e.next_cursor;
     return out;
 }
 
@@ -262,14 +415,26 @@ public:
     RequestId close_party(const std::string& party) {
         return detail::check(pl_close_party(raw_, party.c_str()), "close_party");
     }
+    // With who may invite, and the party state to start with.
+    RequestId create_party(bool open, std::uint16_t max_size, std::string_view label,
+                           InvitePolicy invite_policy, const KeyValues& state = {}) {
+        const auto pairs = detail::c_pairs(state);
+        return detail::check(
+            pl_create_party_ex(raw_, open, max_size, std::string(label).c_str(),
+                               static_cast<std::int32_t>(invite_policy), pairs.data(),
+                               pairs.size()),
+            "create_party");
+    }
     // Unset fields keep their value.
     RequestId update_party(const std::string& party, std::optional<bool> open,
                            std::optional<std::uint16_t> max_size,
-                           std::optional<std::string> label = std::nullopt) {
+                           std::optional<std::string> label = std::nullopt,
+                           std::optional<InvitePolicy> invite_policy = std::nullopt) {
         return detail::check(
-            pl_update_party(raw_, party.c_str(), open ? (*open ? 1 : 0) : -1,
-                            max_size ? static_cast<std::int32_t>(*max_size) : -1,
-                            label ? label->c_str() : nullptr),
+            pl_update_party_ex(raw_, party.c_str(), open ? (*open ? 1 : 0) : -1,
+                               max_size ? static_cast<std::int32_t>(*max_size) : -1,
+                               label ? label->c_str() : nullptr,
+                               invite_policy ? static_cast<std::int32_t>(*invite_policy) : -1),
             "update_party");
     }
     RequestId get_party(const std::string& party) {
@@ -277,6 +442,98 @@ public:
     }
     RequestId list_join_requests(const std::string& party) {
         return detail::check(pl_list_join_requests(raw_, party.c_str()), "list_join_requests");
+    }
+
+    // Status and follows. The reply to follow fills Event::statuses.
+    RequestId set_status(std::string_view status, bool visible = true) {
+        return detail::check(pl_set_status(raw_, std::string(status).c_str(), visible),
+                             "set_status");
+    }
+    RequestId follow(const std::vector<std::string>& user_ids) {
+        const auto ids = detail::c_strings(user_ids);
+        return detail::check(pl_follow(raw_, ids.data(), ids.size()), "follow");
+    }
+    RequestId unfollow(const std::vector<std::string>& user_ids) {
+        const auto ids = detail::c_strings(user_ids);
+        return detail::check(pl_unfollow(raw_, ids.data(), ids.size()), "unfollow");
+    }
+
+    // Invites. The reply to list_invites fills Event::invites.
+    RequestId invite(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_invite(raw_, party.c_str(), user_id.c_str()), "invite");
+    }
+    RequestId decline_invite(const std::string& party) {
+        return detail::check(pl_decline_invite(raw_, party.c_str()), "decline_invite");
+    }
+    RequestId revoke_invite(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_revoke_invite(raw_, party.c_str(), user_id.c_str()),
+                             "revoke_invite");
+    }
+    RequestId list_invites() { return detail::check(pl_list_invites(raw_), "list_invites"); }
+
+    // Join codes. The reply to create_join_code sets Event::join_code;
+    // join_by_code answers as join_party does.
+    RequestId create_join_code(const std::string& party) {
+        return detail::check(pl_create_join_code(raw_, party.c_str()), "create_join_code");
+    }
+    RequestId clear_join_code(const std::string& party) {
+        return detail::check(pl_clear_join_code(raw_, party.c_str()), "clear_join_code");
+    }
+    RequestId join_by_code(const std::string& code) {
+        return detail::check(pl_join_by_code(raw_, code.c_str()), "join_by_code");
+    }
+
+    // Listing and search. The reply to search_parties fills Event::parties
+    // and Event::next_cursor.
+    RequestId list_party(const std::string& party, const KeyValues& properties) {
+        const auto pairs = detail::c_pairs(properties);
+        return detail::check(pl_list_party(raw_, party.c_str(), pairs.data(), pairs.size()),
+                             "list_party");
+    }
+    RequestId unlist_party(const std::string& party) {
+        return detail::check(pl_unlist_party(raw_, party.c_str()), "unlist_party");
+    }
+    RequestId search_parties(const PartySearch& search = {}) {
+        const auto pairs = detail::c_pairs(search.properties);
+        return detail::check(pl_search_parties(raw_, search.open_only, search.min_free_seats,
+                                               pairs.data(), pairs.size(), search.limit,
+                                               search.cursor),
+                             "search_parties");
+    }
+
+    // Party state (leader only) and this session's attributes: `remove`
+    // goes first, then `set`.
+    RequestId set_party_state(const std::string& party, const KeyValues& set,
+                              const std::vector<std::string>& remove = {}) {
+        const auto pairs = detail::c_pairs(set);
+        const auto keys = detail::c_strings(remove);
+        return detail::check(pl_set_party_state(raw_, party.c_str(), pairs.data(), pairs.size(),
+                                                keys.data(), keys.size()),
+                             "set_party_state");
+    }
+    RequestId set_member_attributes(const std::string& party, const KeyValues& set,
+                                    const std::vector<std::string>& remove = {}) {
+        const auto pairs = detail::c_pairs(set);
+        const auto keys = detail::c_strings(remove);
+        return detail::check(pl_set_member_attributes(raw_, party.c_str(), pairs.data(),
+                                                      pairs.size(), keys.data(), keys.size()),
+                             "set_member_attributes");
+    }
+
+    // Bans (leader only); a zero duration lasts the party's life. The reply
+    // to list_bans fills Event::bans.
+    RequestId ban(const std::string& party, const std::string& user_id,
+                  std::chrono::milliseconds duration = std::chrono::milliseconds::zero()) {
+        if (duration.count() < 0) throw Error(PL_ERR_INVALID_ARGUMENT, "ban: negative duration");
+        return detail::check(pl_ban(raw_, party.c_str(), user_id.c_str(),
+                                    static_cast<std::uint64_t>(duration.count())),
+                             "ban");
+    }
+    RequestId unban(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_unban(raw_, party.c_str(), user_id.c_str()), "unban");
+    }
+    RequestId list_bans(const std::string& party) {
+        return detail::check(pl_list_bans(raw_, party.c_str()), "list_bans");
     }
 
     // Party data on the reliable stream; the reply says the server took it.

@@ -1,6 +1,7 @@
 //! The event struct a game's poll fills, and the storage that keeps what it
 //! points to alive until the next poll.
 
+use std::any::Any;
 use std::ffi::{c_char, CString};
 use std::ptr;
 
@@ -19,9 +20,96 @@ pub struct PlMember {
     pub connected: bool,
 }
 
+/// One key and its value, NUL-terminated UTF-8: an entry of a key-value
+/// map (party state, member attributes, listing properties, search
+/// filters). As an argument the caller owns it; in an event, the client.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlKeyValue {
+    /// The key.
+    pub key: *const c_char,
+    /// Its value.
+    pub value: *const c_char,
+}
+
+/// A key-value map: `count` entries at `items`, sorted by key, each key
+/// once. Empty: `items` NULL and `count` 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlKeyValues {
+    /// The entries.
+    pub items: *const PlKeyValue,
+    /// How many `items`.
+    pub count: usize,
+}
+
+/// A session of a followed user as its followers see it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlUserStatus {
+    /// The session (`connected` is true).
+    pub member: PlMember,
+    /// Its status text ("" for none).
+    pub status: *const c_char,
+}
+
+/// A pending invite to a party, as the invitee sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlInvite {
+    /// The party invited to (a UUID in text form).
+    pub party_id: *const c_char,
+    /// Who invited.
+    pub inviter: PlMember,
+    /// Members when invited, leader included.
+    pub member_count: u16,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Whether the party was open when invited (the invite seats its user
+    /// in a closed party too).
+    pub open: bool,
+    /// The party's label when invited.
+    pub label: *const c_char,
+    /// The party's leader when invited.
+    pub leader: PlMember,
+    /// When the invite runs out: milliseconds since the Unix epoch, by the
+    /// server's clock.
+    pub expires_at_ms: u64,
+}
+
+/// One ban of a party.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlBan {
+    /// The banned user.
+    pub user_id: *const c_char,
+    /// When the ban ends: milliseconds since the Unix epoch, by the
+    /// server's clock; 0 for as long as the party lives.
+    pub until_ms: u64,
+}
+
+/// A listed party, as a search finds it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlListedParty {
+    /// The party's id (a UUID in text form), to join with.
+    pub party_id: *const c_char,
+    /// Members now, leader included.
+    pub member_count: u16,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Whether joins are seated at once.
+    pub open: bool,
+    /// The party's label.
+    pub label: *const c_char,
+    /// The properties the leader listed it with.
+    pub properties: PlKeyValues,
+}
+
 /// One event, filled by `pl_client_poll`. Which fields are set depends on
 /// `kind` (a `PL_EVENT_*`); the others are zero or NULL. Pointers stay
-/// valid until the next `pl_client_poll` on the same client.
+/// valid until the next `pl_client_poll` on the same client. New fields
+/// are only ever added at the end.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PlEvent {
@@ -70,6 +158,50 @@ pub struct PlEvent {
     pub data_len: usize,
     /// `PL_EVENT_DATA`: true when it came reliably.
     pub reliable: bool,
+    // Fields below came with protocol 2 (find, invite, gather); they
+    // follow all older ones so that the offsets above stay as they were.
+    /// `PL_EVENT_STATUS_ONLINE` / `PL_EVENT_STATUS_CHANGED`: the status
+    /// text of `member` ("" for none).
+    pub status: *const c_char,
+    /// `pl_follow`'s reply: the followed users' sessions online now.
+    pub statuses: *const PlUserStatus,
+    /// How many `statuses`.
+    pub status_count: usize,
+    /// `pl_list_invites`'s reply: the pending invites, oldest first;
+    /// `PL_EVENT_INVITED`: the one invite.
+    pub invites: *const PlInvite,
+    /// How many `invites`.
+    pub invite_count: usize,
+    /// Party fields: who may invite (a `PL_INVITE_POLICY_*`).
+    pub invite_policy: i32,
+    /// Party fields and `PL_EVENT_PARTY_STATE_CHANGED`: the party state.
+    pub state: PlKeyValues,
+    /// Party fields: each member's attributes, in the order of `members`
+    /// (`member_count` entries).
+    pub member_attributes: *const PlKeyValues,
+    /// `PL_EVENT_MEMBER_ATTRIBUTES_CHANGED`: all of `member`'s attributes.
+    pub attributes: PlKeyValues,
+    /// Party fields, `PL_EVENT_JOIN_CODE_CHANGED` and `pl_create_join_code`'s
+    /// reply: the join code ("" for none).
+    pub join_code: *const c_char,
+    /// Party fields and `PL_EVENT_LISTING_CHANGED`: listed for search.
+    pub listed: bool,
+    /// Party fields and `PL_EVENT_LISTING_CHANGED`: the listing properties.
+    pub properties: PlKeyValues,
+    /// `PL_EVENT_BANNED`: when the ban ends (Unix ms, server clock); 0 for
+    /// as long as the party lives.
+    pub until_ms: u64,
+    /// `pl_list_bans`'s reply: the party's bans, oldest first.
+    pub bans: *const PlBan,
+    /// How many `bans`.
+    pub ban_count: usize,
+    /// `pl_search_parties`'s reply: the parties found, in listing order.
+    pub parties: *const PlListedParty,
+    /// How many `parties`.
+    pub party_count: usize,
+    /// `pl_search_parties`'s reply: the `cursor` of the next page; 0 when
+    /// this page was the last.
+    pub next_cursor: u64,
 }
 
 impl PlMember {
@@ -78,6 +210,13 @@ impl PlMember {
         username: ptr::null(),
         session_id: ptr::null(),
         connected: false,
+    };
+}
+
+impl PlKeyValues {
+    pub(crate) const EMPTY: PlKeyValues = PlKeyValues {
+        items: ptr::null(),
+        count: 0,
     };
 }
 
@@ -107,6 +246,24 @@ impl PlEvent {
             data: ptr::null(),
             data_len: 0,
             reliable: false,
+            status: ptr::null(),
+            statuses: ptr::null(),
+            status_count: 0,
+            invites: ptr::null(),
+            invite_count: 0,
+            invite_policy: 0,
+            state: PlKeyValues::EMPTY,
+            member_attributes: ptr::null(),
+            attributes: PlKeyValues::EMPTY,
+            join_code: ptr::null(),
+            listed: false,
+            properties: PlKeyValues::EMPTY,
+            until_ms: 0,
+            bans: ptr::null(),
+            ban_count: 0,
+            parties: ptr::null(),
+            party_count: 0,
+            next_cursor: 0,
         }
     }
 }
@@ -115,11 +272,14 @@ impl PlEvent {
 #[derive(Default)]
 pub(crate) struct Held {
     strings: Vec<CString>,
-    lists: Vec<Vec<PlMember>>,
+    /// Arrays of any of the C structs above, type-erased: only their heap
+    /// buffers matter, and those do not move when the boxes do.
+    lists: Vec<Box<dyn Any>>,
     data: bytes::Bytes,
 }
 
-// The raw pointers in `lists` point into `strings`, which this owns too.
+// The raw pointers in `lists` point into `strings` and `lists`, which this
+// owns too; nothing here is shared outside the mutex that holds it.
 unsafe impl Send for Held {}
 
 impl Held {
@@ -145,15 +305,29 @@ impl Held {
         }
     }
 
-    /// A list owned here; returns its pointer and length.
-    pub(crate) fn list(&mut self, members: Vec<PlMember>) -> (*const PlMember, usize) {
-        if members.is_empty() {
+    /// An array owned here; returns its pointer and length (NULL and 0
+    /// when empty).
+    pub(crate) fn list<T: 'static>(&mut self, items: Vec<T>) -> (*const T, usize) {
+        if items.is_empty() {
             return (ptr::null(), 0);
         }
-        let pointer = members.as_ptr();
-        let len = members.len();
-        self.lists.push(members);
+        let pointer = items.as_ptr();
+        let len = items.len();
+        self.lists.push(Box::new(items));
         (pointer, len)
+    }
+
+    /// A key-value map owned here, in key order.
+    pub(crate) fn key_values(&mut self, map: &partyline_client::KeyValues) -> PlKeyValues {
+        let items: Vec<PlKeyValue> = map
+            .iter()
+            .map(|(key, value)| PlKeyValue {
+                key: self.text(key),
+                value: self.text(value),
+            })
+            .collect();
+        let (items, count) = self.list(items);
+        PlKeyValues { items, count }
     }
 
     pub(crate) fn data(&mut self, data: bytes::Bytes) -> (*const u8, usize) {

@@ -2,12 +2,15 @@
 //! SDK, a queue of answers for the game to poll, and the error plumbing
 //! that keeps panics and Rust errors on this side of the boundary.
 
-use crate::event::{Held, PlEvent, PlMember};
+use crate::event::{
+    Held, PlBan, PlEvent, PlInvite, PlKeyValue, PlKeyValues, PlListedParty, PlMember, PlUserStatus,
+};
 use crate::*;
 use partyline_client::{
     certificates_from_pem, load_certificates, resolve_server, Client, ClientConfig, ClientError,
-    Event, Events, JoinOutcome, LeaveReason, Party, PartyId, PartySettings, PartyUpdate, Presence,
-    RejectReason, RequestGoneReason, SessionId,
+    Event, Events, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Party,
+    PartyBan, PartyId, PartyInvite, PartySearch, PartySettings, PartyUpdate, Presence,
+    RejectReason, RequestGoneReason, SearchPage, SessionId, UserStatus,
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -88,6 +91,65 @@ pub(crate) unsafe fn party_arg(pointer: *const c_char) -> Result<PartyId, Failur
         .map_err(|_| invalid(format!("party_id {party:?} is not a party id (a UUID like 67e55044-10b1-426f-9247-bb680e5fe0c8)")))
 }
 
+/// A caller's array of `count` C strings (NULL with 0: none), copied.
+pub(crate) unsafe fn text_list_arg(
+    items: *const *const c_char,
+    count: usize,
+    what: &str,
+) -> Result<Vec<String>, Failure> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if items.is_null() {
+        return Err(invalid(format!("{what} is NULL but its count is {count}")));
+    }
+    std::slice::from_raw_parts(items, count)
+        .iter()
+        .enumerate()
+        .map(|(i, &item)| {
+            let name = format!("{what}[{i}]");
+            text(item, &name)?.ok_or_else(|| invalid(format!("{name} is NULL")))
+        })
+        .collect()
+}
+
+/// A caller's array of `count` key-value pairs (NULL with 0: none), copied
+/// into a map; a key given twice keeps its last value.
+pub(crate) unsafe fn key_values_arg(
+    items: *const PlKeyValue,
+    count: usize,
+    what: &str,
+) -> Result<KeyValues, Failure> {
+    if count == 0 {
+        return Ok(KeyValues::new());
+    }
+    if items.is_null() {
+        return Err(invalid(format!("{what} is NULL but its count is {count}")));
+    }
+    let mut map = KeyValues::new();
+    for (i, pair) in std::slice::from_raw_parts(items, count).iter().enumerate() {
+        let key_name = format!("{what}[{i}].key");
+        let key =
+            text(pair.key, &key_name)?.ok_or_else(|| invalid(format!("{key_name} is NULL")))?;
+        let value_name = format!("{what}[{i}].value");
+        let value = text(pair.value, &value_name)?
+            .ok_or_else(|| invalid(format!("{value_name} is NULL")))?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+/// A `PL_INVITE_POLICY_*`.
+pub(crate) fn invite_policy_arg(policy: i32) -> Result<InvitePolicy, Failure> {
+    match policy {
+        PL_INVITE_POLICY_LEADER => Ok(InvitePolicy::Leader),
+        PL_INVITE_POLICY_ANY_MEMBER => Ok(InvitePolicy::AnyMember),
+        other => Err(invalid(format!(
+            "invite_policy must be PL_INVITE_POLICY_LEADER (0) or PL_INVITE_POLICY_ANY_MEMBER (1), not {other}"
+        ))),
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -141,6 +203,8 @@ pub(crate) enum Command {
         open: bool,
         max_size: u16,
         label: String,
+        invite_policy: InvitePolicy,
+        state: KeyValues,
     },
     Join(PartyId),
     Leave(PartyId),
@@ -154,6 +218,7 @@ pub(crate) enum Command {
         open: Option<bool>,
         max_size: Option<u16>,
         label: Option<String>,
+        invite_policy: Option<InvitePolicy>,
     },
     Get(PartyId),
     ListRequests(PartyId),
@@ -162,6 +227,39 @@ pub(crate) enum Command {
         op_code: i64,
         data: Vec<u8>,
     },
+    SetStatus {
+        status: String,
+        visible: bool,
+    },
+    Follow(Vec<String>),
+    Unfollow(Vec<String>),
+    Invite(PartyId, String),
+    DeclineInvite(PartyId),
+    RevokeInvite(PartyId, String),
+    ListInvites,
+    CreateJoinCode(PartyId),
+    ClearJoinCode(PartyId),
+    JoinByCode(String),
+    ListParty(PartyId, KeyValues),
+    UnlistParty(PartyId),
+    Search(PartySearch),
+    SetState {
+        party_id: PartyId,
+        set: KeyValues,
+        remove: Vec<String>,
+    },
+    SetAttributes {
+        party_id: PartyId,
+        set: KeyValues,
+        remove: Vec<String>,
+    },
+    Ban {
+        party_id: PartyId,
+        user_id: String,
+        duration: Option<Duration>,
+    },
+    Unban(PartyId, String),
+    ListBans(PartyId),
 }
 
 /// What a successful command answered.
@@ -172,6 +270,11 @@ enum Answer {
     Party(Party),
     Queued(PartyId),
     Requests(Vec<Presence>),
+    Statuses(Vec<UserStatus>),
+    Invites(Vec<PartyInvite>),
+    JoinCode(PartyId, String),
+    Parties(SearchPage),
+    Bans(PartyId, Vec<PartyBan>),
 }
 
 /// Something for the game to poll that is not an SDK event.
@@ -381,21 +484,21 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
             open,
             max_size,
             label,
+            invite_policy,
+            state,
         } => party(
             client
                 .create_party(PartySettings {
                     open,
                     max_size,
                     label,
-                    ..PartySettings::default()
+                    invite_policy,
+                    state,
                 })
                 .await,
         ),
-        Command::Join(party_id) => match client.join_party(party_id).await {
-            Ok(JoinOutcome::Joined(joined)) => Ok(Answer::Party(joined)),
-            Ok(JoinOutcome::Queued { party_id }) => Ok(Answer::Queued(party_id)),
-            Err(error) => Err(failure(error)),
-        },
+        Command::Join(party_id) => joined(client.join_party(party_id).await),
+        Command::JoinByCode(code) => joined(client.join_by_code(&code).await),
         Command::Leave(party_id) => done(client.leave_party(party_id).await),
         Command::Accept(party_id, user) => done(client.accept(party_id, &user).await),
         Command::Reject(party_id, user) => done(client.reject(party_id, &user).await),
@@ -407,6 +510,7 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
             open,
             max_size,
             label,
+            invite_policy,
         } => party(
             client
                 .update_party(
@@ -415,7 +519,7 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
                         open,
                         max_size,
                         label,
-                        invite_policy: None,
+                        invite_policy,
                     },
                 )
                 .await,
@@ -431,7 +535,80 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
             op_code,
             data,
         } => done(client.send_data_reliable(party_id, op_code, &data).await),
+        Command::SetStatus { status, visible } => done(client.set_status(&status, visible).await),
+        Command::Follow(users) => client
+            .follow(&as_strs(&users))
+            .await
+            .map(Answer::Statuses)
+            .map_err(failure),
+        Command::Unfollow(users) => done(client.unfollow(&as_strs(&users)).await),
+        Command::Invite(party_id, user) => done(client.invite(party_id, &user).await),
+        Command::DeclineInvite(party_id) => done(client.decline_invite(party_id).await),
+        Command::RevokeInvite(party_id, user) => done(client.revoke_invite(party_id, &user).await),
+        Command::ListInvites => client
+            .list_invites()
+            .await
+            .map(Answer::Invites)
+            .map_err(failure),
+        Command::CreateJoinCode(party_id) => client
+            .create_join_code(party_id)
+            .await
+            .map(|code| Answer::JoinCode(party_id, code))
+            .map_err(failure),
+        Command::ClearJoinCode(party_id) => done(client.clear_join_code(party_id).await),
+        Command::ListParty(party_id, properties) => {
+            done(client.list_party(party_id, properties).await)
+        }
+        Command::UnlistParty(party_id) => done(client.unlist_party(party_id).await),
+        Command::Search(search) => client
+            .search_parties(search)
+            .await
+            .map(Answer::Parties)
+            .map_err(failure),
+        Command::SetState {
+            party_id,
+            set,
+            remove,
+        } => done(
+            client
+                .set_party_state(party_id, set, &as_strs(&remove))
+                .await,
+        ),
+        Command::SetAttributes {
+            party_id,
+            set,
+            remove,
+        } => done(
+            client
+                .set_member_attributes(party_id, set, &as_strs(&remove))
+                .await,
+        ),
+        Command::Ban {
+            party_id,
+            user_id,
+            duration,
+        } => done(client.ban(party_id, &user_id, duration).await),
+        Command::Unban(party_id, user) => done(client.unban(party_id, &user).await),
+        Command::ListBans(party_id) => client
+            .list_bans(party_id)
+            .await
+            .map(|bans| Answer::Bans(party_id, bans))
+            .map_err(failure),
     }
+}
+
+/// A join's outcome, from `pl_join_party` and `pl_join_by_code` alike.
+fn joined(outcome: Result<JoinOutcome, ClientError>) -> Result<Answer, Failure> {
+    match outcome {
+        Ok(JoinOutcome::Joined(joined)) => Ok(Answer::Party(joined)),
+        Ok(JoinOutcome::Queued { party_id }) => Ok(Answer::Queued(party_id)),
+        Err(error) => Err(failure(error)),
+    }
+}
+
+/// The SDK takes `&[&str]` for lists of ids and keys.
+fn as_strs(items: &[String]) -> Vec<&str> {
+    items.iter().map(String::as_str).collect()
 }
 
 fn leave_reason(reason: LeaveReason) -> i32 {
@@ -459,6 +636,87 @@ fn gone_reason(reason: RequestGoneReason) -> i32 {
     }
 }
 
+fn invite_gone_reason(reason: InviteGoneReason) -> i32 {
+    match reason {
+        InviteGoneReason::Revoked => 0,
+        InviteGoneReason::PartyClosed => 1,
+        InviteGoneReason::Expired => 2,
+        InviteGoneReason::Banned => 3,
+        InviteGoneReason::Answered => 4,
+    }
+}
+
+fn invite_policy(policy: InvitePolicy) -> i32 {
+    match policy {
+        InvitePolicy::Leader => PL_INVITE_POLICY_LEADER,
+        InvitePolicy::AnyMember => PL_INVITE_POLICY_ANY_MEMBER,
+    }
+}
+
+fn invite(held: &mut Held, invite: &PartyInvite) -> PlInvite {
+    PlInvite {
+        party_id: held.text(&invite.party_id.to_string()),
+        inviter: held.member(&invite.inviter, true),
+        member_count: invite.members,
+        max_size: invite.max_size,
+        open: invite.open,
+        label: held.text(&invite.label),
+        leader: held.member(&invite.leader, true),
+        expires_at_ms: invite.expires_at_ms,
+    }
+}
+
+fn set_invites(held: &mut Held, event: &mut PlEvent, invites: &[PartyInvite]) {
+    let invites: Vec<PlInvite> = invites.iter().map(|i| invite(held, i)).collect();
+    (event.invites, event.invite_count) = held.list(invites);
+}
+
+fn set_statuses(held: &mut Held, event: &mut PlEvent, statuses: &[UserStatus]) {
+    let statuses: Vec<PlUserStatus> = statuses
+        .iter()
+        .map(|s| PlUserStatus {
+            member: held.member(&s.presence, true),
+            status: held.text(&s.status),
+        })
+        .collect();
+    (event.statuses, event.status_count) = held.list(statuses);
+}
+
+fn set_bans(held: &mut Held, event: &mut PlEvent, bans: &[PartyBan]) {
+    let bans: Vec<PlBan> = bans
+        .iter()
+        .map(|b| PlBan {
+            user_id: held.text(&b.user_id),
+            until_ms: b.until_ms,
+        })
+        .collect();
+    (event.bans, event.ban_count) = held.list(bans);
+}
+
+fn set_search_page(held: &mut Held, event: &mut PlEvent, page: &SearchPage) {
+    let parties: Vec<PlListedParty> = page
+        .parties
+        .iter()
+        .map(|p| PlListedParty {
+            party_id: held.text(&p.party_id.to_string()),
+            member_count: p.members,
+            max_size: p.max_size,
+            open: p.open,
+            label: held.text(&p.label),
+            properties: held.key_values(&p.properties),
+        })
+        .collect();
+    (event.parties, event.party_count) = held.list(parties);
+    event.next_cursor = page.next_cursor;
+}
+
+/// A status event: the session and its text.
+fn set_status(held: &mut Held, event: &mut PlEvent, kind: i32, status: &UserStatus) {
+    event.kind = kind;
+    event.member = held.member(&status.presence, true);
+    event.status = held.text(&status.status);
+}
+
 fn set_party(held: &mut Held, event: &mut PlEvent, party: &Party) {
     event.has_party = true;
     event.party_id = held.text(&party.party_id.to_string());
@@ -475,7 +733,20 @@ fn set_party(held: &mut Held, event: &mut PlEvent, party: &Party) {
         .map(|m| held.member(&m.presence, m.connected))
         .collect();
     (event.members, event.member_count) = held.list(members);
+    // Parallel to `members`, so PlMember (inside PlEvent twice) keeps its
+    // layout and older callers their offsets.
+    let attributes: Vec<PlKeyValues> = party
+        .members
+        .iter()
+        .map(|m| held.key_values(&m.attributes))
+        .collect();
+    (event.member_attributes, _) = held.list(attributes);
     set_requests(held, event, &party.join_requests);
+    event.invite_policy = invite_policy(party.invite_policy);
+    event.state = held.key_values(&party.state);
+    event.join_code = held.text(&party.join_code);
+    event.listed = party.listed;
+    event.properties = held.key_values(&party.properties);
 }
 
 fn set_requests(held: &mut Held, event: &mut PlEvent, requests: &[Presence]) {
@@ -521,6 +792,17 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                     event.party_id = held.text(&party_id.to_string());
                 }
                 Ok(Answer::Requests(requests)) => set_requests(held, &mut event, &requests),
+                Ok(Answer::Statuses(statuses)) => set_statuses(held, &mut event, &statuses),
+                Ok(Answer::Invites(invites)) => set_invites(held, &mut event, &invites),
+                Ok(Answer::JoinCode(party_id, code)) => {
+                    event.party_id = held.text(&party_id.to_string());
+                    event.join_code = held.text(&code);
+                }
+                Ok(Answer::Parties(page)) => set_search_page(held, &mut event, &page),
+                Ok(Answer::Bans(party_id, bans)) => {
+                    event.party_id = held.text(&party_id.to_string());
+                    set_bans(held, &mut event, &bans);
+                }
                 Err(failure) => set_failure(held, &mut event, &failure),
             }
         }
@@ -630,9 +912,64 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                 event.error_code = PL_ERR_PROTOCOL;
                 event.error_message = held.text(&message);
             }
-            // TODO(gather branch): the C ABI's events for status, invites,
-            // state, attributes, codes, listing and bans.
-            _ => {}
+            Event::StatusOnline(status) => {
+                set_status(held, &mut event, PL_EVENT_STATUS_ONLINE, &status)
+            }
+            Event::StatusChanged(status) => {
+                set_status(held, &mut event, PL_EVENT_STATUS_CHANGED, &status)
+            }
+            Event::StatusOffline { presence } => {
+                event.kind = PL_EVENT_STATUS_OFFLINE;
+                event.member = held.member(&presence, false);
+            }
+            Event::Invited(invited) => {
+                party_only(held, &mut event, PL_EVENT_INVITED, invited.party_id);
+                event.member = held.member(&invited.inviter, true);
+                set_invites(held, &mut event, std::slice::from_ref(&invited));
+            }
+            Event::InviteGone { party_id, reason } => {
+                party_only(held, &mut event, PL_EVENT_INVITE_GONE, party_id);
+                event.reason = invite_gone_reason(reason);
+            }
+            Event::InviteDeclined { party_id, by } => {
+                party_only(held, &mut event, PL_EVENT_INVITE_DECLINED, party_id);
+                event.member = held.member(&by, true);
+            }
+            Event::PartyStateChanged { party_id, state } => {
+                party_only(held, &mut event, PL_EVENT_PARTY_STATE_CHANGED, party_id);
+                event.state = held.key_values(&state);
+            }
+            Event::MemberAttributesChanged {
+                party_id,
+                member,
+                attributes,
+            } => {
+                party_only(
+                    held,
+                    &mut event,
+                    PL_EVENT_MEMBER_ATTRIBUTES_CHANGED,
+                    party_id,
+                );
+                event.member = held.member(&member, true);
+                event.attributes = held.key_values(&attributes);
+            }
+            Event::JoinCodeChanged { party_id, code } => {
+                party_only(held, &mut event, PL_EVENT_JOIN_CODE_CHANGED, party_id);
+                event.join_code = held.text(&code);
+            }
+            Event::ListingChanged {
+                party_id,
+                listed,
+                properties,
+            } => {
+                party_only(held, &mut event, PL_EVENT_LISTING_CHANGED, party_id);
+                event.listed = listed;
+                event.properties = held.key_values(&properties);
+            }
+            Event::Banned { party_id, until_ms } => {
+                party_only(held, &mut event, PL_EVENT_BANNED, party_id);
+                event.until_ms = until_ms;
+            }
         },
     }
     event

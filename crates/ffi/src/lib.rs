@@ -10,6 +10,11 @@
 //! - `pl_client_poll`, once per frame, fills a caller-owned `PlEvent` with
 //!   the next event. Strings and arrays it points to belong to the client
 //!   and stay valid until the next `pl_client_poll` on that client.
+//! - Key-value maps (party state, member attributes, listing properties)
+//!   are `PlKeyValues`: `count` `PlKeyValue {key, value}` pairs at `items`,
+//!   sorted by key. Lists (members, statuses, invites, bans, parties) are a
+//!   pointer and a count. In an event both belong to the client, like its
+//!   strings; as arguments they are the caller's, read only during the call.
 //! - No callbacks: nothing calls into the game from another thread.
 //! - Every function may be called from any thread. No panic crosses the
 //!   boundary: it becomes `PL_ERR_INTERNAL`.
@@ -26,10 +31,13 @@ mod event;
 mod handle;
 
 use handle::{ffi_guard, text, ClientHandle, Command};
+use partyline_client::InvitePolicy;
 use std::ffi::c_char;
 use std::ptr;
 
-pub use event::{PlEvent, PlMember};
+pub use event::{
+    PlBan, PlEvent, PlInvite, PlKeyValue, PlKeyValues, PlListedParty, PlMember, PlUserStatus,
+};
 
 /// Success.
 pub const PL_OK: i32 = 0;
@@ -49,8 +57,76 @@ pub const PL_ERR_PROTOCOL: i32 = -5;
 pub const PL_ERR_INTERNAL: i32 = -6;
 /// Still connecting: no session yet (for calls that cannot wait).
 pub const PL_ERR_NOT_CONNECTED: i32 = -7;
-// Positive codes are the server's refusals (PROTOCOL.md's error codes:
-// 1 InvalidArgument ... 12 PayloadTooLarge, 13 RateLimited ...).
+
+// Positive codes are the server's refusals (PROTOCOL.md's error codes), in
+// `error_code` of a failed reply; named here so C can act on them.
+/// Refused: a field is out of range (size, label, text), or the promote
+/// target is disconnected.
+pub const PL_REFUSED_INVALID_ARGUMENT: i32 = 1;
+/// Refused: no party with that id (never existed, closed, or emptied).
+pub const PL_REFUSED_PARTY_NOT_FOUND: i32 = 2;
+/// Refused: the party already has `max_size` members.
+pub const PL_REFUSED_PARTY_FULL: i32 = 3;
+/// Refused: a leader-only command from a member who does not lead.
+pub const PL_REFUSED_NOT_LEADER: i32 = 4;
+/// Refused: this session has no seat in the party.
+pub const PL_REFUSED_NOT_MEMBER: i32 = 5;
+/// Refused: the user named is not in the party.
+pub const PL_REFUSED_MEMBER_NOT_FOUND: i32 = 6;
+/// Refused: the user already has a seat in the party.
+pub const PL_REFUSED_ALREADY_MEMBER: i32 = 7;
+/// Refused: the user already has a join request waiting.
+pub const PL_REFUSED_ALREADY_REQUESTED: i32 = 8;
+/// Refused: the party already has `max_size` join requests waiting.
+pub const PL_REFUSED_TOO_MANY_REQUESTS: i32 = 9;
+/// Refused: the user named has no waiting join request.
+pub const PL_REFUSED_REQUEST_NOT_FOUND: i32 = 10;
+/// Refused: the leader may not kick itself (leave or promote instead).
+pub const PL_REFUSED_CANNOT_REMOVE_SELF: i32 = 11;
+/// Refused: party data above the server's payload limit.
+pub const PL_REFUSED_PAYLOAD_TOO_LARGE: i32 = 12;
+/// Refused: over the session's command or data rate (or invites, or
+/// join-code attempts, a minute).
+pub const PL_REFUSED_RATE_LIMITED: i32 = 13;
+/// Refused: the identity (token or dev names) was not accepted.
+pub const PL_REFUSED_UNAUTHENTICATED: i32 = 14;
+/// Refused: the server speaks another protocol version.
+pub const PL_REFUSED_VERSION_MISMATCH: i32 = 15;
+/// Refused: a fault in the server, not the caller's doing.
+pub const PL_REFUSED_INTERNAL: i32 = 16;
+/// Refused: the server could not decode a frame or datagram.
+pub const PL_REFUSED_MALFORMED_FRAME: i32 = 17;
+/// Refused: a well-formed message at the wrong time.
+pub const PL_REFUSED_PROTOCOL_VIOLATION: i32 = 18;
+/// Refused: the resume token was unknown, used, expired or another user's.
+pub const PL_REFUSED_RESUME_REFUSED: i32 = 19;
+/// Refused: this session already has as many parties (seats and waiting
+/// requests) as the server allows.
+pub const PL_REFUSED_TOO_MANY_PARTIES: i32 = 20;
+/// Refused: no such pending invite (never sent, used, declined, revoked
+/// or expired).
+pub const PL_REFUSED_INVITE_NOT_FOUND: i32 = 21;
+/// Refused: the user is banned from the party (no seat, request, code
+/// join or invite until the ban ends).
+pub const PL_REFUSED_BANNED: i32 = 22;
+/// Refused: no live party has that join code.
+pub const PL_REFUSED_JOIN_CODE_NOT_FOUND: i32 = 23;
+/// Refused: following these users would pass the server's follow limit.
+pub const PL_REFUSED_TOO_MANY_FOLLOWS: i32 = 24;
+/// Refused: party state, member attributes or listing properties would
+/// pass their entry or byte limit.
+pub const PL_REFUSED_KEY_VALUES_TOO_LARGE: i32 = 25;
+/// Refused: the party already has as many pending invites as it allows.
+pub const PL_REFUSED_TOO_MANY_INVITES: i32 = 26;
+/// Refused: the party already has as many bans as the server keeps.
+pub const PL_REFUSED_TOO_MANY_BANS: i32 = 27;
+/// Refused: the user named is not banned from the party.
+pub const PL_REFUSED_BAN_NOT_FOUND: i32 = 28;
+
+/// Invite policy: only the leader may invite (the default).
+pub const PL_INVITE_POLICY_LEADER: i32 = 0;
+/// Invite policy: any member may invite.
+pub const PL_INVITE_POLICY_ANY_MEMBER: i32 = 1;
 
 /// No event was waiting.
 pub const PL_EVENT_NONE: i32 = 0;
@@ -58,13 +134,15 @@ pub const PL_EVENT_NONE: i32 = 0;
 pub const PL_EVENT_CONNECTED: i32 = 1;
 /// The answer to a command: `request_id`, `error_code` (0: success) and
 /// `error_message`; party replies fill the party fields, join replies set
-/// `queued`, join-request lists fill `requests`.
+/// `queued`, join-request lists fill `requests`. Each command's own doc
+/// says what else its reply fills.
 pub const PL_EVENT_REPLY: i32 = 2;
 /// The leader accepted this session into a closed party: party fields set.
 pub const PL_EVENT_PARTY_JOINED: i32 = 3;
 /// Someone took a seat: `party_id`, `member`.
 pub const PL_EVENT_MEMBER_JOINED: i32 = 4;
-/// Someone left: `party_id`, `member`, `reason` (0 left, 1 kicked, 2 session ended).
+/// Someone left: `party_id`, `member`, `reason` (0 left, 1 kicked,
+/// 2 session ended, 3 banned).
 pub const PL_EVENT_MEMBER_LEFT: i32 = 5;
 /// The leader changed: `party_id`, `member` is the new leader.
 pub const PL_EVENT_LEADER_CHANGED: i32 = 6;
@@ -108,6 +186,38 @@ pub const PL_EVENT_SESSION_LOST: i32 = 21;
 pub const PL_EVENT_DISCONNECTED: i32 = 22;
 /// The server could not decode something this client sent: `error_message`.
 pub const PL_EVENT_PROTOCOL_ERROR: i32 = 23;
+/// A session of a followed user came online (or stopped appearing
+/// offline): `member`, `status`.
+pub const PL_EVENT_STATUS_ONLINE: i32 = 24;
+/// A session of a followed user changed its status text: `member`, `status`.
+pub const PL_EVENT_STATUS_CHANGED: i32 = 25;
+/// A session of a followed user went offline, or appears offline: `member`.
+pub const PL_EVENT_STATUS_OFFLINE: i32 = 26;
+/// An invite arrived (or was renewed): `party_id`, `member` (the inviter),
+/// and `invites` with the one invite. Join with `pl_join_party` (it seats
+/// this user even in a closed party) or turn it down with
+/// `pl_decline_invite`.
+pub const PL_EVENT_INVITED: i32 = 27;
+/// An invite to this user is gone: `party_id`, `reason` (0 revoked,
+/// 1 party closed, 2 expired, 3 banned, 4 answered: used or declined,
+/// maybe by another session of this user).
+pub const PL_EVENT_INVITE_GONE: i32 = 28;
+/// To the inviter: the invitee turned the invite down: `party_id`,
+/// `member` (the session that declined).
+pub const PL_EVENT_INVITE_DECLINED: i32 = 29;
+/// The leader changed the party state: `party_id`, `state` (all of it).
+pub const PL_EVENT_PARTY_STATE_CHANGED: i32 = 30;
+/// A member (maybe this session) changed its attributes: `party_id`,
+/// `member`, `attributes` (all of that member's).
+pub const PL_EVENT_MEMBER_ATTRIBUTES_CHANGED: i32 = 31;
+/// The party's join code changed: `party_id`, `join_code` ("" when removed).
+pub const PL_EVENT_JOIN_CODE_CHANGED: i32 = 32;
+/// The party was listed, relisted or unlisted: `party_id`, `listed`,
+/// `properties`.
+pub const PL_EVENT_LISTING_CHANGED: i32 = 33;
+/// The leader banned this session's user: its seat or join request in the
+/// party is gone: `party_id`, `until_ms` (0: for the party's life).
+pub const PL_EVENT_BANNED: i32 = 34;
 
 /// An opaque client: one session with a partyline server.
 pub struct PlClient {
@@ -188,6 +298,8 @@ pub unsafe extern "C" fn pl_create_party(
             open,
             max_size,
             label: text(label, "label")?.unwrap_or_default(),
+            invite_policy: InvitePolicy::Leader,
+            state: Default::default(),
         })
     })
 }
@@ -282,29 +394,40 @@ pub unsafe extern "C" fn pl_update_party(
     max_size: i32,
     label: *const c_char,
 ) -> i64 {
-    command(client, || {
-        let open = match open {
-            -1 => None,
-            0 => Some(false),
-            1 => Some(true),
-            other => {
-                return Err(handle::invalid(format!(
-                    "open must be -1, 0 or 1, not {other}"
-                )))
-            }
-        };
-        let max_size = match max_size {
-            -1 => None,
-            n => Some(u16::try_from(n).map_err(|_| {
-                handle::invalid(format!("max_size must be -1 or 1..=256, not {n}"))
-            })?),
-        };
-        Ok(Command::Update {
-            party_id: handle::party_arg(party_id)?,
-            open,
-            max_size,
-            label: text(label, "label")?,
-        })
+    command(client, || update_arg(party_id, open, max_size, label, None))
+}
+
+/// `pl_update_party`'s arguments (and `_ex`'s policy) as a command.
+unsafe fn update_arg(
+    party_id: *const c_char,
+    open: i32,
+    max_size: i32,
+    label: *const c_char,
+    invite_policy: Option<InvitePolicy>,
+) -> Result<Command, handle::Failure> {
+    let open = match open {
+        -1 => None,
+        0 => Some(false),
+        1 => Some(true),
+        other => {
+            return Err(handle::invalid(format!(
+                "open must be -1, 0 or 1, not {other}"
+            )))
+        }
+    };
+    let max_size = match max_size {
+        -1 => None,
+        n => Some(
+            u16::try_from(n)
+                .map_err(|_| handle::invalid(format!("max_size must be -1 or 1..=256, not {n}")))?,
+        ),
+    };
+    Ok(Command::Update {
+        party_id: handle::party_arg(party_id)?,
+        open,
+        max_size,
+        label: text(label, "label")?,
+        invite_policy,
     })
 }
 
@@ -322,6 +445,342 @@ pub unsafe extern "C" fn pl_list_join_requests(
 ) -> i64 {
     command(client, || {
         Ok(Command::ListRequests(handle::party_arg(party_id)?))
+    })
+}
+
+/// Creates a party led by this session, with the settings protocol 2
+/// added: `invite_policy` (a `PL_INVITE_POLICY_*`) and the party `state`
+/// to start with (`state_count` entries at `state`; NULL and 0 for none).
+/// The caller keeps ownership of `label` and `state`: they are copied
+/// before this returns. The reply carries the party.
+#[no_mangle]
+pub unsafe extern "C" fn pl_create_party_ex(
+    client: *mut PlClient,
+    open: bool,
+    max_size: u16,
+    label: *const c_char,
+    invite_policy: i32,
+    state: *const PlKeyValue,
+    state_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Create {
+            open,
+            max_size,
+            label: text(label, "label")?.unwrap_or_default(),
+            invite_policy: handle::invite_policy_arg(invite_policy)?,
+            state: handle::key_values_arg(state, state_count, "state")?,
+        })
+    })
+}
+
+/// Leader only: `pl_update_party` that can also change who may invite:
+/// `invite_policy` is a `PL_INVITE_POLICY_*`, or -1 to keep it. The reply
+/// carries the party.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_update_party_ex(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    open: i32,
+    max_size: i32,
+    label: *const c_char,
+    invite_policy: i32,
+) -> i64 {
+    command(client, || {
+        let invite_policy = match invite_policy {
+            -1 => None,
+            n => Some(handle::invite_policy_arg(n)?),
+        };
+        update_arg(party_id, open, max_size, label, invite_policy)
+    })
+}
+
+/// Sets the status text this session's followers see ("" or NULL: none)
+/// and whether it shows as online at all (`visible` false appears
+/// offline to them).
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_set_status(
+    client: *mut PlClient,
+    status: *const c_char,
+    visible: bool,
+) -> i64 {
+    command(client, || {
+        Ok(Command::SetStatus {
+            status: text(status, "status")?.unwrap_or_default(),
+            visible,
+        })
+    })
+}
+
+/// Follows users (`user_id_count` ids at `user_ids`): for each session of
+/// theirs, `PL_EVENT_STATUS_ONLINE`, `_CHANGED` and `_OFFLINE` follow. The
+/// reply fills `statuses` with their sessions online now. The caller keeps
+/// ownership of the ids (copied before this returns).
+#[no_mangle]
+pub unsafe extern "C" fn pl_follow(
+    client: *mut PlClient,
+    user_ids: *const *const c_char,
+    user_id_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Follow(handle::text_list_arg(
+            user_ids,
+            user_id_count,
+            "user_ids",
+        )?))
+    })
+}
+
+/// Stops following users (ids not followed are ignored). The caller keeps
+/// ownership of the ids.
+#[no_mangle]
+pub unsafe extern "C" fn pl_unfollow(
+    client: *mut PlClient,
+    user_ids: *const *const c_char,
+    user_id_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Unfollow(handle::text_list_arg(
+            user_ids,
+            user_id_count,
+            "user_ids",
+        )?))
+    })
+}
+
+/// Invites a user: each of their sessions gets `PL_EVENT_INVITED`, and the
+/// invite seats them once (even in a closed party) until it expires. The
+/// leader may invite; any member too under `PL_INVITE_POLICY_ANY_MEMBER`.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_invite(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    user_id: *const c_char,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Invite(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
+    })
+}
+
+/// Turns down an invite to this session's user; the inviter gets
+/// `PL_EVENT_INVITE_DECLINED`.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_decline_invite(client: *mut PlClient, party_id: *const c_char) -> i64 {
+    command(client, || {
+        Ok(Command::DeclineInvite(handle::party_arg(party_id)?))
+    })
+}
+
+/// Leader only: takes back a pending invite.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_revoke_invite(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    user_id: *const c_char,
+) -> i64 {
+    command(client, || {
+        Ok(Command::RevokeInvite(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
+    })
+}
+
+/// This user's pending invites, oldest first: the reply fills `invites`.
+#[no_mangle]
+pub unsafe extern "C" fn pl_list_invites(client: *mut PlClient) -> i64 {
+    command(client, || Ok(Command::ListInvites))
+}
+
+/// Leader only: a new join code for the party (the old one stops
+/// working). The reply sets `party_id` and `join_code`; members get
+/// `PL_EVENT_JOIN_CODE_CHANGED`.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_create_join_code(
+    client: *mut PlClient,
+    party_id: *const c_char,
+) -> i64 {
+    command(client, || {
+        Ok(Command::CreateJoinCode(handle::party_arg(party_id)?))
+    })
+}
+
+/// Leader only: removes the party's join code.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_clear_join_code(client: *mut PlClient, party_id: *const c_char) -> i64 {
+    command(client, || {
+        Ok(Command::ClearJoinCode(handle::party_arg(party_id)?))
+    })
+}
+
+/// Joins (or asks to join) the party with this join code, exactly as
+/// `pl_join_party` would, and answers the same way. Case, spaces and
+/// dashes do not matter.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_join_by_code(client: *mut PlClient, code: *const c_char) -> i64 {
+    command(client, || {
+        Ok(Command::JoinByCode(
+            text(code, "code")?.ok_or_else(|| missing("code"))?,
+        ))
+    })
+}
+
+/// Leader only: lists the party for search with these properties
+/// (`property_count` entries at `properties`), or changes them. Members
+/// get `PL_EVENT_LISTING_CHANGED`. The caller keeps ownership of
+/// `properties` (copied before this returns); a key given twice keeps its
+/// last value.
+#[no_mangle]
+pub unsafe extern "C" fn pl_list_party(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    properties: *const PlKeyValue,
+    property_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::ListParty(
+            handle::party_arg(party_id)?,
+            handle::key_values_arg(properties, property_count, "properties")?,
+        ))
+    })
+}
+
+/// Leader only: takes the party out of search.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_unlist_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
+    command(client, || {
+        Ok(Command::UnlistParty(handle::party_arg(party_id)?))
+    })
+}
+
+/// Searches listed parties, one page. Every filter must hold: `open_only`
+/// (only open parties), `min_free_seats`, and each of the `property_count`
+/// pairs at `properties` (NULL and 0: any). `limit` is 1 to the server's
+/// most (100 by default); `cursor` is 0 for the first page, else the last
+/// reply's `next_cursor`. The reply fills `parties` and `next_cursor`.
+/// The caller keeps ownership of `properties`.
+#[no_mangle]
+pub unsafe extern "C" fn pl_search_parties(
+    client: *mut PlClient,
+    open_only: bool,
+    min_free_seats: u16,
+    properties: *const PlKeyValue,
+    property_count: usize,
+    limit: u16,
+    cursor: u64,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Search(partyline_client::PartySearch {
+            open_only,
+            min_free_seats,
+            properties: handle::key_values_arg(properties, property_count, "properties")?,
+            limit,
+            cursor,
+        }))
+    })
+}
+
+/// Leader only: removes the `remove_count` keys at `remove`, then sets the
+/// `set_count` pairs at `set`, in the party state. Members get
+/// `PL_EVENT_PARTY_STATE_CHANGED`. The caller keeps ownership of both
+/// arrays (copied before this returns).
+#[no_mangle]
+pub unsafe extern "C" fn pl_set_party_state(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    set: *const PlKeyValue,
+    set_count: usize,
+    remove: *const *const c_char,
+    remove_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::SetState {
+            party_id: handle::party_arg(party_id)?,
+            set: handle::key_values_arg(set, set_count, "set")?,
+            remove: handle::text_list_arg(remove, remove_count, "remove")?,
+        })
+    })
+}
+
+/// Removes the `remove_count` keys at `remove`, then sets the `set_count`
+/// pairs at `set`, in this session's own attributes in the party. Every
+/// member (this one too) gets `PL_EVENT_MEMBER_ATTRIBUTES_CHANGED`. The
+/// caller keeps ownership of both arrays.
+#[no_mangle]
+pub unsafe extern "C" fn pl_set_member_attributes(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    set: *const PlKeyValue,
+    set_count: usize,
+    remove: *const *const c_char,
+    remove_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::SetAttributes {
+            party_id: handle::party_arg(party_id)?,
+            set: handle::key_values_arg(set, set_count, "set")?,
+            remove: handle::text_list_arg(remove, remove_count, "remove")?,
+        })
+    })
+}
+
+/// Leader only: bans a user for `duration_ms` milliseconds (0: for as
+/// long as the party lives), taking away their seat, join request and
+/// invite. They get `PL_EVENT_BANNED`; members see `PL_EVENT_MEMBER_LEFT`
+/// with reason 3. Until it ends, their joins are refused with
+/// `PL_REFUSED_BANNED`.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_ban(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    user_id: *const c_char,
+    duration_ms: u64,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Ban {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+            duration: (duration_ms > 0).then(|| std::time::Duration::from_millis(duration_ms)),
+        })
+    })
+}
+
+/// Leader only: lifts a ban.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_unban(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    user_id: *const c_char,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Unban(
+            handle::party_arg(party_id)?,
+            user_arg(user_id)?,
+        ))
+    })
+}
+
+/// Leader only: the party's bans, oldest first: the reply sets `party_id`
+/// and fills `bans`.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_list_bans(client: *mut PlClient, party_id: *const c_char) -> i64 {
+    command(client, || {
+        Ok(Command::ListBans(handle::party_arg(party_id)?))
     })
 }
 
@@ -537,6 +996,54 @@ mod tests {
         let len = unsafe { pl_last_error(small.as_mut_ptr(), small.len()) };
         assert_eq!(len, full);
         assert_eq!(unsafe { CStr::from_ptr(small.as_ptr()) }.to_bytes(), b"cli");
+    }
+
+    /// A client whose connection will never come: commands built from bad
+    /// arguments must be refused before anything is sent.
+    fn unconnected() -> *mut PlClient {
+        let (_, pem, _) = partyline::certs::generate_dev_identity().expect("dev certificate");
+        // Port 9 (discard): nothing answers, and nothing here waits for it.
+        connect_dev(c"127.0.0.1:9", Some(pem.as_bytes()))
+    }
+
+    #[test]
+    fn bad_key_values_and_id_lists_are_refused_with_the_entry_named() {
+        let client = unconnected();
+        assert!(!client.is_null(), "{}", last_error_text());
+        let party = c"67e55044-10b1-426f-9247-bb680e5fe0c8";
+        let pairs = [
+            PlKeyValue {
+                key: c"map".as_ptr(),
+                value: c"docks".as_ptr(),
+            },
+            PlKeyValue {
+                key: c"mode".as_ptr(),
+                value: ptr::null(),
+            },
+        ];
+        let code = unsafe {
+            pl_set_party_state(client, party.as_ptr(), pairs.as_ptr(), 2, ptr::null(), 0)
+        };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        assert_eq!(last_error_text(), "set[1].value is NULL");
+        let code = unsafe { pl_list_party(client, party.as_ptr(), ptr::null(), 3) };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        assert_eq!(last_error_text(), "properties is NULL but its count is 3");
+        let ids = [c"bob".as_ptr(), ptr::null()];
+        let code = unsafe { pl_follow(client, ids.as_ptr(), 2) };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        assert_eq!(last_error_text(), "user_ids[1] is NULL");
+        let code = unsafe { pl_update_party_ex(client, party.as_ptr(), -1, -1, ptr::null(), 2) };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        assert!(last_error_text().contains("invite_policy must be"));
+        // Empty lists may be NULL; these are queued (and wait to connect).
+        assert!(unsafe { pl_follow(client, ptr::null(), 0) } > 0);
+        assert!(
+            unsafe {
+                pl_set_member_attributes(client, party.as_ptr(), ptr::null(), 0, ids.as_ptr(), 1)
+            } > 0
+        );
+        unsafe { pl_client_free(client) };
     }
 
     #[test]

@@ -1,31 +1,67 @@
-//! The C sample, compiled with cc against the static library and the
-//! committed header, plays a party's whole life against a real server.
+//! The C samples, compiled with cc against the static library and the
+//! committed header, each play a story against a real server: a party's
+//! whole life, and find, invite, gather. Each sample checks every value it
+//! gets and exits non-zero at the first wrong one.
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_c_sample_plays_a_whole_party_life() {
-    let server = support::start("c-sample").await;
+/// Compiles `samples/<name>.c` into the server's scratch folder.
+fn compile(server: &support::TestServer, name: &str) -> PathBuf {
     let ffi = support::ffi_dir();
-    let binary = server.dir.join("party_c");
+    let binary = server.dir.join(name);
     support::run(
         Command::new("cc")
             .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
             .arg(ffi.join("include"))
-            .arg(ffi.join("samples/party.c"))
+            .arg(ffi.join(format!("samples/{name}.c")))
             .arg(support::c_library().join("libpartyline_ffi.a"))
             .args(["-lpthread", "-ldl", "-lm", "-o"])
             .arg(&binary),
-        "compiling samples/party.c",
+        &format!("compiling samples/{name}.c"),
     );
-    let mut sample = Command::new(&binary);
+    binary
+}
+
+async fn play(server: &support::TestServer, binary: &Path, what: &'static str) -> String {
+    let mut sample = Command::new(binary);
     sample.arg(server.addr.to_string()).arg(&server.cert_pem);
-    let stdout = support::run_sample(sample, "the C sample").await;
+    support::run_sample(sample, what).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_sample_plays_a_whole_party_life() {
+    let server = support::start("c-sample").await;
+    let binary = compile(&server, "party");
+    let stdout = play(&server, &binary, "the C sample").await;
     assert!(
         stdout.contains("the whole party life passed"),
         "the sample's story:\n{stdout}"
     );
     assert!(stdout.contains("bob leads now"), "{stdout}");
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_sample_finds_invites_and_gathers() {
+    let server = support::start("c-gather").await;
+    let binary = compile(&server, "gather");
+    let stdout = play(&server, &binary, "the C gather sample").await;
+    assert_eq!(
+        stdout.lines().last(),
+        Some("find, invite, gather passed"),
+        "the sample's story:\n{stdout}"
+    );
+    for step in [
+        "ana sees bob online: \"looking for a party\"",
+        "bob was invited and is in (2 members)",
+        "cyd declined; ana was told",
+        "dav found the party by region=eu",
+        "ana banned cyd (rejoin refused: 22)",
+        "ana saw bob go offline",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
     println!("{stdout}");
 }

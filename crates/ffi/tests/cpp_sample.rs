@@ -1,16 +1,17 @@
-//! The C++ sample, compiled with g++ (C++17, warnings as errors) through
+//! The C++ samples, compiled with g++ (C++17, warnings as errors) through
 //! the header-only wrapper include/partyline.hpp against the static
-//! library, plays a party's whole life against a real server. Compiling it
-//! also proves that partyline.h is valid C++ (cbindgen's cpp_compat).
+//! library, each play a story against a real server: a party's whole
+//! life, and find, invite, gather. Compiling them also proves that
+//! partyline.h is valid C++ (cbindgen's cpp_compat).
 mod support;
 
+use std::path::PathBuf;
 use std::process::Command;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cpp_sample_plays_a_whole_party_life() {
-    let server = support::start("cpp-sample").await;
+/// Compiles `samples/<name>.cpp` into the server's scratch folder.
+fn compile(server: &support::TestServer, name: &str) -> PathBuf {
     let ffi = support::ffi_dir();
-    let binary = server.dir.join("party_cpp");
+    let binary = server.dir.join(format!("{name}_cpp"));
     support::run(
         Command::new("g++")
             .args([
@@ -22,12 +23,19 @@ async fn the_cpp_sample_plays_a_whole_party_life() {
                 "-I",
             ])
             .arg(ffi.join("include"))
-            .arg(ffi.join("samples/party.cpp"))
+            .arg(ffi.join(format!("samples/{name}.cpp")))
             .arg(support::c_library().join("libpartyline_ffi.a"))
             .args(["-lpthread", "-ldl", "-lm", "-o"])
             .arg(&binary),
-        "compiling samples/party.cpp",
+        &format!("compiling samples/{name}.cpp"),
     );
+    binary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpp_sample_plays_a_whole_party_life() {
+    let server = support::start("cpp-sample").await;
+    let binary = compile(&server, "party");
     let mut sample = Command::new(&binary);
     sample.arg(server.addr.to_string()).arg(&server.cert_pem);
     let stdout = support::run_sample(sample, "the C++ sample").await;
@@ -37,5 +45,30 @@ async fn the_cpp_sample_plays_a_whole_party_life() {
     );
     assert!(stdout.contains("bob leads now"), "{stdout}");
     assert!(stdout.contains("a bad party id (code -1)"), "{stdout}");
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpp_sample_finds_invites_and_gathers() {
+    let server = support::start("cpp-gather").await;
+    let binary = compile(&server, "gather");
+    let mut sample = Command::new(&binary);
+    sample.arg(server.addr.to_string()).arg(&server.cert_pem);
+    let stdout = support::run_sample(sample, "the C++ gather sample").await;
+    assert_eq!(
+        stdout.lines().last(),
+        Some("find, invite, gather passed"),
+        "the sample's story:\n{stdout}"
+    );
+    for step in [
+        "ana sees bob online: \"looking for a party\"",
+        "bob was invited and is in (2 members)",
+        "cyd declined; ana was told",
+        "dav found the party by region=eu",
+        "ana banned cyd (rejoin refused: 22)",
+        "ana saw bob go offline",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
     println!("{stdout}");
 }
