@@ -4,8 +4,8 @@
 use super::PartyError;
 use crate::protocol::{
     Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, PartyId,
-    PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId, MAX_LABEL_BYTES,
-    MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
+    PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId, TicketCancelReason,
+    MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -62,6 +62,9 @@ pub struct Effects<L> {
     /// Invites sent and gone: for every session of the invitee, online or
     /// not yet, so they go by user id rather than by link.
     pub invites: Vec<InviteNotice>,
+    /// The party's matchmaking ticket ended with this change (its members
+    /// changed, or the party closed): the caller takes it out of the pool.
+    pub ticket_ended: Option<(u64, TicketCancelReason)>,
 }
 
 impl<L> Default for Effects<L> {
@@ -70,6 +73,7 @@ impl<L> Default for Effects<L> {
             deliveries: Vec::new(),
             released: Vec::new(),
             invites: Vec::new(),
+            ticket_ended: None,
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct Party<L> {
     invites: VecDeque<Invite>,
     /// Bans in force, oldest first.
     bans: Vec<Ban>,
+    /// The party's waiting matchmaking ticket, if any.
+    matchmaking: Option<u64>,
 }
 
 fn validate_max_size(max_size: u16) -> Result<(), PartyError> {
@@ -172,6 +178,7 @@ impl<L: Clone> Party<L> {
             listing: None,
             invites: VecDeque::new(),
             bans: Vec::new(),
+            matchmaking: None,
         })
     }
 
@@ -325,6 +332,7 @@ impl<L: Clone> Party<L> {
             };
             self.tell_members(&mut effects, None, &event);
             self.members.push(Seat::new(presence, link));
+            self.members_changed(&mut effects);
             // Everyone else is away and leadership was due to pass: the
             // newcomer is the only connected member, so it leads.
             if self.leader_handover_pending && self.hand_over_to_connected() {
@@ -398,6 +406,7 @@ impl<L: Clone> Party<L> {
         self.tell_members(&mut effects, None, &joined);
         self.members
             .push(Seat::new(request.presence, request.link.clone()));
+        self.members_changed(&mut effects);
         // The requester hears first that it is in, then nothing else of this change.
         effects.deliveries.insert(
             0,
@@ -449,6 +458,7 @@ impl<L: Clone> Party<L> {
         };
         self.tell_members(&mut effects, None, &left);
         effects.released.push(seat.link);
+        self.members_changed(&mut effects);
         Ok(effects)
     }
 
@@ -594,6 +604,7 @@ impl<L: Clone> Party<L> {
                 }
             }
             effects.released.push(seat.link);
+            self.members_changed(&mut effects);
             return Ok(effects);
         }
         if let Some(index) = self
@@ -709,6 +720,7 @@ impl<L: Clone> Party<L> {
         effects
             .released
             .extend(self.members.drain(..).map(|seat| seat.link));
+        self.members_changed(&mut effects);
         self.leader = 0;
         Ok(effects)
     }

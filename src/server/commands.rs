@@ -23,6 +23,9 @@ pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
     for notice in effects.invites {
         shared.users.notice(notice);
     }
+    if let Some((ticket, reason)) = effects.ticket_ended {
+        shared.matchmaking.cancel(ticket, reason);
+    }
 }
 
 fn respond(session: &SessionRef, id: u32, result: Result<Reply, ErrorBody>) {
@@ -398,6 +401,8 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                     .map(|()| Effects::default())
             })
         }
+        Command::SubmitTicket(request) => submit_ticket(shared, session, id, request),
+        Command::CancelTicket { ticket_id } => cancel_ticket(shared, session, id, ticket_id),
         Command::ListBans { party_id } => {
             let result = shared
                 .table
@@ -423,6 +428,104 @@ fn fitting<T: serde::Serialize>(items: &[T]) -> usize {
         }
     }
     items.len()
+}
+
+/// A solo ticket, or a party's under its shard lock (so its members cannot
+/// change between being read and being put in the pool).
+fn submit_ticket(
+    shared: &Shared,
+    session: &SessionRef,
+    id: u32,
+    request: crate::protocol::TicketRequest,
+) {
+    if let Err(refusal) = super::matchmaking::check_request(&request) {
+        respond(session, id, Err(refusal));
+        return;
+    }
+    let me = session.session_id();
+    let result = match request.party_id {
+        None => shared
+            .matchmaking
+            .submit(&request, me, vec![session.clone()]),
+        Some(party_id) => shared
+            .table
+            .apply(
+                party_id,
+                |party| {
+                    party.check_leader(me)?;
+                    if party.matchmaking().is_some() {
+                        return Ok((
+                            Err(ErrorBody::new(
+                                ErrorCode::AlreadyMatchmaking,
+                                "the party already has a matchmaking ticket",
+                            )),
+                            Effects::default(),
+                        ));
+                    }
+                    let members = party.members().iter().map(|s| s.link.clone()).collect();
+                    let submitted = shared.matchmaking.submit(&request, me, members);
+                    if let Ok(ticket) = submitted {
+                        party.set_matchmaking(Some(ticket));
+                    }
+                    Ok((submitted, Effects::default()))
+                },
+                |_, _| {},
+            )
+            .unwrap_or_else(|error| Err(error.into())),
+    };
+    match result {
+        Ok(ticket_id) => {
+            respond(session, id, Ok(Reply::TicketStarted { ticket_id }));
+            shared.matchmaking.announce(ticket_id);
+        }
+        Err(refusal) => respond(session, id, Err(refusal)),
+    }
+}
+
+/// The submitter cancels its solo ticket; a party's leader its party's.
+fn cancel_ticket(shared: &Shared, session: &SessionRef, id: u32, ticket_id: u64) {
+    let me = session.session_id();
+    let not_found = || {
+        ErrorBody::new(
+            ErrorCode::TicketNotFound,
+            "no waiting ticket with that id that this session may cancel",
+        )
+    };
+    let allowed = match shared.matchmaking.owner_of(ticket_id) {
+        None => Err(not_found()),
+        Some((None, submitter)) if submitter == me => Ok(None),
+        Some((None, _)) => Err(not_found()),
+        Some((Some(party_id), _)) => shared
+            .table
+            .read(party_id, |party| party.check_leader(me))
+            .map(|()| Some(party_id))
+            .map_err(ErrorBody::from),
+    };
+    let party_id = match allowed {
+        Ok(party_id) => party_id,
+        Err(refusal) => return respond(session, id, Err(refusal)),
+    };
+    if let Some(party_id) = party_id {
+        let _ = shared.table.apply(
+            party_id,
+            |party| {
+                if party.matchmaking() == Some(ticket_id) {
+                    party.set_matchmaking(None);
+                }
+                Ok(((), Effects::default()))
+            },
+            |_, _| {},
+        );
+    }
+    if shared
+        .matchmaking
+        .cancel(ticket_id, crate::protocol::TicketCancelReason::Cancelled)
+    {
+        respond(session, id, Ok(Reply::Done));
+    } else {
+        // Matched (or ended) meanwhile.
+        respond(session, id, Err(not_found()));
+    }
 }
 
 fn invalid(message: String) -> ErrorBody {

@@ -120,6 +120,31 @@ pub struct ServerConfig {
     pub join_code_attempts_per_minute: u32,
     /// Users one session may follow. Default 256.
     pub max_follows: usize,
+    /// How often the matchmaker runs a round. Default 1 s.
+    pub matchmaker_interval: Duration,
+    /// After this long waiting, a ticket's relaxed minimum applies.
+    /// Default 30 s.
+    pub matchmaker_relax_after: Duration,
+    /// How long a match token stays valid. Default 60 s.
+    pub match_token_ttl: Duration,
+    /// The secret match tokens are signed with, shared with game servers.
+    /// Default: the token secret in token mode; in dev mode a fixed,
+    /// public dev secret (`DEV_MATCH_SECRET`).
+    pub match_secret: Option<Vec<u8>>,
+}
+
+/// The match-token secret of a dev server: public, for local play only.
+pub const DEV_MATCH_SECRET: &[u8] = b"partyline-dev-match-secret";
+
+impl ServerConfig {
+    /// The secret match tokens are signed with (see `match_secret`).
+    pub fn match_secret(&self) -> Vec<u8> {
+        match (&self.match_secret, &self.auth) {
+            (Some(secret), _) => secret.clone(),
+            (None, AuthMode::Token { secret, .. }) => secret.clone(),
+            (None, AuthMode::Dev) => DEV_MATCH_SECRET.to_vec(),
+        }
+    }
 }
 
 pub use crate::protocol::AckFrequency;
@@ -164,6 +189,10 @@ impl ServerConfig {
             invites_per_minute: 30,
             join_code_attempts_per_minute: 10,
             max_follows: 256,
+            matchmaker_interval: Duration::from_secs(1),
+            matchmaker_relax_after: Duration::from_secs(30),
+            match_token_ttl: Duration::from_secs(60),
+            match_secret: None,
         }
     }
 }

@@ -105,4 +105,5 @@ pub(crate) fn finish(shared: &Shared, session: &SessionRef) {
     shared.forget_session(session.session_id());
     end_session(shared, session);
     shared.users.session_ended(session);
+    shared.matchmaking.session_ended(session.session_id());
 }

@@ -282,6 +282,12 @@ pub(crate) fn render(shared: &Shared) -> String {
         &[("", shared.table.listed() as u64)],
     );
     metric(
+        "matchmaking_tickets",
+        "gauge",
+        "Matchmaking tickets waiting.",
+        &[("", shared.matchmaking.waiting() as u64)],
+    );
+    metric(
         "join_codes",
         "gauge",
         "Live join codes.",

@@ -9,11 +9,12 @@ mod connection;
 mod deadlines;
 mod grace;
 mod limits;
+mod matchmaking;
 mod metrics;
 mod session;
 mod users;
 
-pub use config::{AckFrequency, AuthMode, ServerConfig};
+pub use config::{AckFrequency, AuthMode, ServerConfig, DEV_MATCH_SECRET};
 
 use crate::party::PartyTable;
 use crate::protocol::SessionId;
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) coalescer: Option<Arc<coalesce::Coalescer>>,
     /// Status presence, follows and pending invites, by user.
     pub(crate) users: users::Users,
+    /// Matchmaking tickets and their pool.
+    pub(crate) matchmaking: matchmaking::Matchmaking,
     /// Grace and leader-grace deadlines of lost sessions.
     pub(crate) deadlines: deadlines::Deadlines<grace::SessionDeadline>,
     /// Set when the server stops: connections that end now end their
@@ -236,10 +239,15 @@ impl Server {
             max_property_entries: MAX_PROPERTY_ENTRIES as u32,
             max_property_bytes: MAX_PROPERTY_BYTES as u32,
             max_bans: MAX_BANS as u32,
+            matchmaker_interval_ms: u64::try_from(config.matchmaker_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            matchmaker_relax_after_ms: u64::try_from(config.matchmaker_relax_after.as_millis())
+                .unwrap_or(u64::MAX),
         };
         let metrics = Arc::<metrics::Metrics>::default();
         let coalescer = (!config.coalesce.is_zero())
             .then(|| Arc::new(coalesce::Coalescer::new(config.coalesce, metrics.clone())));
+        let relax_after = config.matchmaker_relax_after;
         let shared = Arc::new(Shared {
             table: PartyTable::new(config.shards),
             config,
@@ -250,6 +258,7 @@ impl Server {
             coalescer,
             users: users::Users::default(),
             deadlines: deadlines::Deadlines::default(),
+            matchmaking: matchmaking::Matchmaking::new(Some(relax_after)),
             stopping: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Server {
@@ -314,6 +323,21 @@ impl Server {
                     .await
             })
         };
+        let matchmaker_task = {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let period = shared
+                    .config
+                    .matchmaker_interval
+                    .max(Duration::from_millis(10));
+                let mut every = tokio::time::interval(period);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    matchmaking::run_round(shared.clone()).await;
+                }
+            })
+        };
         // Every connection's task, so that stopping waits for all of them.
         let mut connections = tokio::task::JoinSet::new();
         let sweep_every = (self.shared.config.join_request_ttl / 4)
@@ -349,6 +373,7 @@ impl Server {
             reminder_task,
             flusher_task,
             Some(deadline_task),
+            Some(matchmaker_task),
         ]
         .into_iter()
         .flatten()

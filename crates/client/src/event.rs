@@ -2,8 +2,8 @@
 
 use crate::error::DisconnectReason;
 use crate::protocol::{
-    ErrorBody, InviteGoneReason, KeyValues, LeaveReason, PartyId, PartyInvite, Presence,
-    RejectReason, RequestGoneReason, SessionId, UserStatus,
+    ErrorBody, InviteGoneReason, KeyValues, LeaveReason, MatchFound, PartyId, PartyInvite,
+    Presence, RejectReason, RequestGoneReason, SessionId, TicketCancelReason, UserStatus,
 };
 use crate::roster::Party;
 use bytes::Bytes;
@@ -233,6 +233,23 @@ pub enum Event {
         /// Its properties now.
         properties: KeyValues,
     },
+    /// This session's matchmaking ticket (its own, or its party's) waits.
+    TicketStarted {
+        /// The ticket.
+        ticket_id: u64,
+        /// Its party; `None` for a solo ticket.
+        party_id: Option<PartyId>,
+    },
+    /// A ticket this session was in stopped without a match.
+    TicketCancelled {
+        /// The ticket.
+        ticket_id: u64,
+        /// Why: cancelled, the party's members changed, the party closed,
+        /// the submitter's session ended.
+        reason: TicketCancelReason,
+    },
+    /// A match: every player, and the token to hand the game server.
+    Matched(MatchFound),
     /// The leader banned this session's user: its seat or join request in
     /// the party is gone.
     Banned {

@@ -42,8 +42,10 @@ pub use error::{ClientError, DisconnectReason};
 pub use event::{Event, PartyData};
 pub use protocol::{
     AckFrequency, ErrorBody, ErrorCode, Identity, InviteGoneReason, InvitePolicy, KeyValues,
-    LeaveReason, Limits, ListedParty, PartyBan, PartyId, PartyInvite, PartySearch, Presence,
-    RejectReason, RequestGoneReason, Resume, SessionId, UserStatus,
+    LeaveReason, Limits, ListedParty, MatchFound, MatchedPlayer, MemberProperties, NumberRange,
+    Numbers, PartyBan, PartyId, PartyInvite, PartySearch, Presence, RejectReason,
+    RequestGoneReason, Resume, SessionId, TicketCancelReason, TicketQuery, TicketRequest,
+    UserStatus,
 };
 pub use roster::{Member, Party};
 
@@ -255,7 +257,8 @@ impl Inner {
                 | Reply::Invites(_)
                 | Reply::JoinCode { .. }
                 | Reply::Parties { .. }
-                | Reply::Bans { .. } => {}
+                | Reply::Bans { .. }
+                | Reply::TicketStarted { .. } => {}
             }
         }
         let _ = waiter.send(result);
@@ -761,6 +764,26 @@ impl Client {
     pub async fn unban(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
         self.expect_done(Command::Unban { party_id, user_id }, AfterDone::Nothing)
+            .await
+    }
+
+    /// Starts matchmaking: a solo ticket, or with `party_id` set (leader
+    /// only) a ticket for the whole party. Returns the ticket's id;
+    /// `Event::TicketStarted`, then `Matched` or `TicketCancelled` follow
+    /// for every session in it.
+    pub async fn submit_ticket(&self, request: TicketRequest) -> Result<u64, ClientError> {
+        match self
+            .send_request(Command::SubmitTicket(request), AfterDone::Nothing)
+            .await?
+        {
+            Reply::TicketStarted { ticket_id } => Ok(ticket_id),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stops a waiting ticket: this session's own, or its party's (leader).
+    pub async fn cancel_ticket(&self, ticket_id: u64) -> Result<(), ClientError> {
+        self.expect_done(Command::CancelTicket { ticket_id }, AfterDone::Nothing)
             .await
     }
 

@@ -355,7 +355,10 @@ impl Roster {
             | WireEvent::StatusOffline { .. }
             | WireEvent::Invited(_)
             | WireEvent::InviteGone { .. }
-            | WireEvent::InviteDeclined { .. } => {}
+            | WireEvent::InviteDeclined { .. }
+            | WireEvent::TicketStarted { .. }
+            | WireEvent::TicketCancelled { .. }
+            | WireEvent::Matched(_) => {}
         }
         if let (Some(seq), Some(party)) = (event.party_seq(), self.parties.get_mut(&party_id)) {
             party.seq = party.seq.max(seq);

@@ -345,6 +345,17 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
         WireEvent::Banned {
             party_id, until_ms, ..
         } => Event::Banned { party_id, until_ms },
+        WireEvent::TicketStarted {
+            ticket_id,
+            party_id,
+        } => Event::TicketStarted {
+            ticket_id,
+            party_id,
+        },
+        WireEvent::TicketCancelled { ticket_id, reason } => {
+            Event::TicketCancelled { ticket_id, reason }
+        }
+        WireEvent::Matched(found) => Event::Matched(found),
     })
 }
 

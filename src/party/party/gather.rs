@@ -5,8 +5,9 @@
 use super::{Effects, Party, PartyError};
 use crate::protocol::{
     Event, InviteGoneReason, InvitePolicy, KeyValues, LeaveReason, ListedParty, PartyBan, PartyId,
-    PartyInvite, Presence, SessionId, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_NAME_BYTES,
-    MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
+    PartyInvite, Presence, SessionId, TicketCancelReason, MAX_ATTRIBUTE_BYTES,
+    MAX_ATTRIBUTE_ENTRIES, MAX_NAME_BYTES, MAX_PARTY_SIZE, MAX_PROPERTY_BYTES,
+    MAX_PROPERTY_ENTRIES, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,28 @@ fn changed(map: &KeyValues, set: KeyValues, remove: &[String]) -> KeyValues {
 }
 
 impl<L: Clone> Party<L> {
+    /// The party's waiting matchmaking ticket.
+    pub fn matchmaking(&self) -> Option<u64> {
+        self.matchmaking
+    }
+
+    /// Records (or with `None` forgets) the party's ticket.
+    pub fn set_matchmaking(&mut self, ticket: Option<u64>) {
+        self.matchmaking = ticket;
+    }
+
+    /// A ticket is for the party as it was: a change of members ends it.
+    pub(super) fn members_changed(&mut self, effects: &mut Effects<L>) {
+        let reason = if self.members.is_empty() {
+            TicketCancelReason::PartyClosed
+        } else {
+            TicketCancelReason::MembershipChanged
+        };
+        if let Some(ticket) = self.matchmaking.take() {
+            effects.ticket_ended = Some((ticket, reason));
+        }
+    }
+
     pub fn invite_policy(&self) -> InvitePolicy {
         self.settings.invite_policy
     }
@@ -370,6 +393,7 @@ impl<L: Clone> Party<L> {
             };
             self.tell_members(&mut effects, None, &left);
             effects.released.push(seat.link);
+            self.members_changed(&mut effects);
         } else if let Some(index) = self.request_of_user(user_id) {
             if let Some(request) = self.requests.remove(index) {
                 self.seq += 1;

@@ -1,0 +1,332 @@
+//! Matchmaking in the server: tickets (a session's, or a party's with
+//! every member), the pool the rules of `crate::matchmaker` run on, and
+//! telling players: started, cancelled with a reason, matched (with a
+//! signed token for the game server).
+//!
+//! Locks: the pool's lock is taken inside a party's shard lock (a party
+//! submits under it, so no member change can slip in between), and never
+//! the other way round: a round holds only the pool's lock, and what it
+//! must change in parties it changes after letting go.
+
+use super::session::{lock, SessionRef};
+use super::Shared;
+use crate::auth::unix_now;
+use crate::matchmaker::{
+    mint_match_token, MatchClaims, MatchPlayer, Pool, Query, Ticket, TicketId,
+};
+use crate::protocol::{
+    ErrorBody, ErrorCode, Event, MatchFound, MatchedPlayer, MemberProperties, PartyId, Presence,
+    SessionId, TicketCancelReason, TicketRequest,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Property limits of a ticket: keys per map, members listed.
+pub(crate) const MAX_TICKET_PROPERTIES: usize = 16;
+/// Candidates one seed looks at per round (bounds a round's cost).
+const SCAN_LIMIT: usize = 1000;
+
+/// Who is in a ticket and what to tell the match about them.
+#[derive(Clone)]
+pub(crate) struct TicketMeta {
+    party_id: Option<PartyId>,
+    submitter: SessionId,
+    members: Vec<(SessionRef, MemberProperties)>,
+    strings: BTreeMap<String, String>,
+    numbers: BTreeMap<String, i64>,
+}
+
+struct State {
+    pool: Pool<TicketMeta>,
+    /// Every session in a waiting ticket, solo or party.
+    by_session: HashMap<SessionId, TicketId>,
+    next_id: u64,
+}
+
+pub(crate) struct Matchmaking {
+    state: Mutex<State>,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(code, message)
+}
+
+/// Checks what the rules cannot: sizes of what a client sent.
+pub(crate) fn check_request(request: &TicketRequest) -> Result<(), ErrorBody> {
+    let invalid = |message: String| Err(refuse(ErrorCode::InvalidTicket, message));
+    let too_many = request.strings.len() > MAX_TICKET_PROPERTIES
+        || request.numbers.len() > MAX_TICKET_PROPERTIES
+        || request.query.strings.len() > MAX_TICKET_PROPERTIES
+        || request.query.ranges.len() > MAX_TICKET_PROPERTIES
+        || request.members.len() > usize::from(crate::protocol::MAX_PARTY_SIZE)
+        || request.members.iter().any(|m| {
+            m.strings.len() > MAX_TICKET_PROPERTIES || m.numbers.len() > MAX_TICKET_PROPERTIES
+        });
+    if too_many {
+        return invalid(format!(
+            "at most {MAX_TICKET_PROPERTIES} keys in each property map and query"
+        ));
+    }
+    let long = |text: &String| text.len() > crate::protocol::MAX_NAME_BYTES;
+    let long_keys = request.strings.iter().any(|(k, v)| long(k) || long(v))
+        || request.numbers.keys().any(long)
+        || request
+            .query
+            .strings
+            .iter()
+            .any(|(k, v)| long(k) || long(v))
+        || request.query.ranges.keys().any(long);
+    if long_keys {
+        return invalid("property keys and values must be at most 128 bytes".into());
+    }
+    if request.query.ranges.values().any(|r| r.min > r.max) {
+        return invalid("a query range has min above max".into());
+    }
+    Ok(())
+}
+
+impl Matchmaking {
+    pub(crate) fn new(relax_after: Option<std::time::Duration>) -> Self {
+        Matchmaking {
+            state: Mutex::new(State {
+                pool: Pool::new(SCAN_LIMIT, relax_after),
+                by_session: HashMap::new(),
+                next_id: 0,
+            }),
+        }
+    }
+
+    /// Waiting tickets now.
+    pub(crate) fn waiting(&self) -> usize {
+        lock(&self.state).pool.len()
+    }
+
+    /// Puts a ticket in the pool for `members` (one session for a solo
+    /// ticket). Refused if any of them is in a ticket already.
+    pub(crate) fn submit(
+        &self,
+        request: &TicketRequest,
+        submitter: SessionId,
+        members: Vec<SessionRef>,
+    ) -> Result<u64, ErrorBody> {
+        let players = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        let mut state = lock(&self.state);
+        if members
+            .iter()
+            .any(|m| state.by_session.contains_key(&m.session_id()))
+        {
+            return Err(refuse(
+                ErrorCode::AlreadyMatchmaking,
+                "this session (or a member of the party) is already in a matchmaking ticket",
+            ));
+        }
+        state.next_id += 1;
+        let id = TicketId(state.next_id);
+        let to_f64 = |map: &BTreeMap<String, i64>| -> BTreeMap<String, f64> {
+            map.iter().map(|(k, v)| (k.clone(), *v as f64)).collect()
+        };
+        let properties_of = |session: &SessionRef| {
+            request
+                .members
+                .iter()
+                .find(|m| m.user_id == session.presence.user_id)
+                .cloned()
+                .unwrap_or_else(|| MemberProperties {
+                    user_id: session.presence.user_id.clone(),
+                    ..MemberProperties::default()
+                })
+        };
+        let ticket = Ticket {
+            id,
+            players,
+            min_count: request.min_count,
+            max_count: request.max_count,
+            count_multiple: request.count_multiple,
+            relaxed_min_count: (request.relaxed_min_count > 0).then_some(request.relaxed_min_count),
+            strings: request.strings.clone(),
+            numbers: to_f64(&request.numbers),
+            query: Query {
+                strings: request.query.strings.clone(),
+                ranges: request
+                    .query
+                    .ranges
+                    .iter()
+                    .map(|(k, r)| (k.clone(), (r.min as f64, r.max as f64)))
+                    .collect(),
+            },
+            since: Instant::now(),
+            meta: TicketMeta {
+                party_id: request.party_id,
+                submitter,
+                members: members
+                    .iter()
+                    .map(|m| (m.clone(), properties_of(m)))
+                    .collect(),
+                strings: request.strings.clone(),
+                numbers: request.numbers.clone(),
+            },
+        };
+        ticket.validate().map_err(|error| {
+            let code = match error {
+                crate::matchmaker::TicketError::TooMany { .. } => ErrorCode::PartyTooLarge,
+                _ => ErrorCode::InvalidTicket,
+            };
+            refuse(code, error.to_string())
+        })?;
+        for member in &members {
+            state.by_session.insert(member.session_id(), id);
+        }
+        state.pool.insert(ticket);
+        Ok(id.0)
+    }
+
+    /// Tells every session of a ticket that it waits: called after the
+    /// submitter's reply is queued, so that the reply comes first.
+    pub(crate) fn announce(&self, id: u64) {
+        let ticket = lock(&self.state).pool.get(TicketId(id)).cloned();
+        if let Some(ticket) = ticket {
+            for (member, _) in &ticket.meta.members {
+                member.push_event(Event::TicketStarted {
+                    ticket_id: id,
+                    party_id: ticket.meta.party_id,
+                });
+            }
+        }
+    }
+
+    /// The waiting ticket `id`: its party, and who submitted it.
+    pub(crate) fn owner_of(&self, id: u64) -> Option<(Option<PartyId>, SessionId)> {
+        lock(&self.state)
+            .pool
+            .get(TicketId(id))
+            .map(|t| (t.meta.party_id, t.meta.submitter))
+    }
+
+    /// Takes a waiting ticket out and tells its sessions why. False when it
+    /// was not waiting (matched or cancelled already).
+    pub(crate) fn cancel(&self, id: u64, reason: TicketCancelReason) -> bool {
+        let mut state = lock(&self.state);
+        let Some(ticket) = state.pool.remove(TicketId(id)) else {
+            return false;
+        };
+        for (member, _) in &ticket.meta.members {
+            state.by_session.remove(&member.session_id());
+        }
+        drop(state);
+        for (member, _) in &ticket.meta.members {
+            member.push_event(Event::TicketCancelled {
+                ticket_id: id,
+                reason,
+            });
+        }
+        true
+    }
+
+    /// The solo ticket of a session that ended goes with it.
+    pub(crate) fn session_ended(&self, session: SessionId) {
+        let solo = {
+            let state = lock(&self.state);
+            state.by_session.get(&session).and_then(|id| {
+                let ticket = state.pool.get(*id)?;
+                ticket.meta.party_id.is_none().then_some(id.0)
+            })
+        };
+        if let Some(id) = solo {
+            self.cancel(id, TicketCancelReason::SessionEnded);
+        }
+    }
+
+    /// One round: matches made, their tickets out of the pool.
+    fn round(&self, now: Instant) -> Vec<crate::matchmaker::Match<TicketMeta>> {
+        let mut state = lock(&self.state);
+        let matches = state.pool.run_round(now);
+        for ticket in matches.iter().flat_map(|m| &m.tickets) {
+            for (member, _) in &ticket.meta.members {
+                state.by_session.remove(&member.session_id());
+            }
+        }
+        matches
+    }
+}
+
+fn player_of(
+    ticket_meta: &TicketMeta,
+    member: &SessionRef,
+    own: &MemberProperties,
+) -> MatchedPlayer {
+    let mut strings = ticket_meta.strings.clone();
+    strings.extend(own.strings.clone());
+    let mut numbers = ticket_meta.numbers.clone();
+    numbers.extend(own.numbers.clone());
+    MatchedPlayer {
+        presence: Presence::clone(&member.presence),
+        party_id: ticket_meta.party_id,
+        strings,
+        numbers,
+    }
+}
+
+/// Runs a round and tells every player of every match. The round itself
+/// runs off the async threads: at 100,000 waiting tickets it takes a few
+/// hundred milliseconds.
+pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
+    let now = Instant::now();
+    let for_round = shared.clone();
+    let Ok(matches) = tokio::task::spawn_blocking(move || for_round.matchmaking.round(now)).await
+    else {
+        return;
+    };
+    let secret = shared.config.match_secret();
+    let expires_at = unix_now().saturating_add(shared.config.match_token_ttl.as_secs());
+    for found in matches {
+        let match_id = uuid::Uuid::new_v4();
+        let players: Vec<MatchedPlayer> = found
+            .tickets
+            .iter()
+            .flat_map(|t| {
+                t.meta
+                    .members
+                    .iter()
+                    .map(|(m, own)| player_of(&t.meta, m, own))
+            })
+            .collect();
+        let claims = MatchClaims {
+            match_id,
+            expires_at,
+            players: players
+                .iter()
+                .map(|p| MatchPlayer {
+                    user_id: p.presence.user_id.clone(),
+                    party_id: p.party_id,
+                })
+                .collect(),
+        };
+        let token = mint_match_token(&secret, &claims);
+        for ticket in &found.tickets {
+            // The party's ticket is done: the party may queue again.
+            if let Some(party_id) = ticket.meta.party_id {
+                let _ = shared.table.apply(
+                    party_id,
+                    |party| {
+                        if party.matchmaking() == Some(ticket.id.0) {
+                            party.set_matchmaking(None);
+                        }
+                        Ok(((), crate::party::Effects::default()))
+                    },
+                    |_, _| {},
+                );
+            }
+            for (member, _) in &ticket.meta.members {
+                member.push_event(Event::Matched(MatchFound {
+                    match_id: *match_id.as_bytes(),
+                    ticket_id: ticket.id.0,
+                    players: players.clone(),
+                    token: token.clone(),
+                    token_expires_at: expires_at,
+                }));
+            }
+        }
+        tracing::info!(%match_id, players = players.len(), tickets = found.tickets.len(), "match made");
+    }
+}
