@@ -178,7 +178,7 @@ fn scrape(addr: SocketAddr) -> String {
     assert!(addr.ip().is_loopback(), "tests only talk to loopback");
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
