@@ -160,6 +160,20 @@ struct ServeArgs {
     /// Users one session may follow.
     #[arg(long, env = "PARTYLINE_MAX_FOLLOWS", default_value_t = 256)]
     max_follows: usize,
+    /// Seconds between matchmaking rounds.
+    #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
+    matchmaker_interval: f64,
+    /// Seconds a ticket waits before its relaxed minimum applies.
+    #[arg(long, env = "PARTYLINE_MATCHMAKER_RELAX_AFTER", default_value_t = 30.0, value_parser = non_negative, allow_negative_numbers = true)]
+    matchmaker_relax_after: f64,
+    /// Seconds a match token stays valid.
+    #[arg(long, env = "PARTYLINE_MATCH_TOKEN_TTL", default_value_t = 60.0, value_parser = non_negative, allow_negative_numbers = true)]
+    match_token_ttl: f64,
+    /// A file holding the secret match tokens are signed with (shared with
+    /// game servers). Default: the token secret; in dev mode a public dev
+    /// secret.
+    #[arg(long, env = "PARTYLINE_MATCH_SECRET_FILE")]
+    match_secret_file: Option<PathBuf>,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -360,12 +374,28 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             seconds("leader-grace", args.leader_grace)?,
             seconds("drain-timeout", args.drain_timeout)?,
             seconds("invite-ttl", args.invite_ttl)?,
+            (
+                seconds("matchmaker-interval", args.matchmaker_interval)?,
+                seconds("matchmaker-relax-after", args.matchmaker_relax_after)?,
+                seconds("match-token-ttl", args.match_token_ttl)?,
+            ),
         ))
     })();
     match timers {
-        Ok((keep_alive, idle_timeout, grace, leader_grace, drain_timeout, invite_ttl)) => {
+        Ok((
+            keep_alive,
+            idle_timeout,
+            grace,
+            leader_grace,
+            drain_timeout,
+            invite_ttl,
+            (matchmaker_interval, relax_after, match_token_ttl),
+        )) => {
             config.drain_timeout = drain_timeout;
             config.invite_ttl = invite_ttl;
+            config.matchmaker_interval = matchmaker_interval;
+            config.matchmaker_relax_after = relax_after;
+            config.match_token_ttl = match_token_ttl;
             config.keep_alive = keep_alive;
             config.idle_timeout = idle_timeout;
             config.grace = grace;
@@ -386,6 +416,15 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.invites_per_minute = args.invites_per_minute;
     config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
     config.max_follows = args.max_follows;
+    if let Some(path) = &args.match_secret_file {
+        match partyline::security::read_secret_file(path) {
+            Ok(secret) => config.match_secret = Some(secret),
+            Err(error) => {
+                tracing::error!(%error, "--match-secret-file");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     config.metrics = args.metrics;
     config.data_rate = args.data_rate.max(0.0);
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
