@@ -160,6 +160,9 @@ struct ServeArgs {
     /// Users one session may follow.
     #[arg(long, env = "PARTYLINE_MAX_FOLLOWS", default_value_t = 256)]
     max_follows: usize,
+    /// Matchmaking tickets one session may submit per minute (0: no limit).
+    #[arg(long, env = "PARTYLINE_TICKETS_PER_MINUTE", default_value_t = 30)]
+    tickets_per_minute: u32,
     /// Seconds between matchmaking rounds.
     #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
     matchmaker_interval: f64,
@@ -416,6 +419,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.invites_per_minute = args.invites_per_minute;
     config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
     config.max_follows = args.max_follows;
+    config.tickets_per_minute = args.tickets_per_minute;
     if let Some(path) = &args.match_secret_file {
         match partyline::security::read_secret_file(path) {
             Ok(secret) => config.match_secret = Some(secret),

@@ -6,7 +6,7 @@ mod support;
 use partyline::matchmaker::{verify_match_token, MatchTokenError};
 use partyline::server::DEV_MATCH_SECRET;
 use partyline_client::{
-    Client, ErrorCode, Event, Events, MatchFound, PartySettings, TicketCancelReason, TicketRequest,
+    Client, ErrorCode, Event, Events, MatchFound, TicketCancelReason, TicketRequest,
 };
 use std::time::Duration;
 use support::relay::Relay;
@@ -306,6 +306,19 @@ async fn bad_tickets_are_refused_with_their_own_codes() {
         code(solo.cancel_ticket(999).await),
         ErrorCode::TicketNotFound
     );
-    let _ = PartySettings::default();
+    // Submits are rate-limited per session (30 a minute by default).
+    let (spammer, _events) = server.client("spammer").await;
+    let mut limited = false;
+    for _ in 0..40 {
+        match spammer.submit_ticket(five_v_five(None)).await {
+            Ok(ticket) => spammer.cancel_ticket(ticket).await.unwrap(),
+            Err(e) if e.code() == Some(ErrorCode::RateLimited) => {
+                limited = true;
+                break;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(limited, "the 31st ticket in a minute is refused");
     bystanders_still_served(&server).await;
 }

@@ -438,6 +438,16 @@ fn submit_ticket(
     id: u32,
     request: crate::protocol::TicketRequest,
 ) {
+    let per_minute = shared.config.tickets_per_minute;
+    if !allowed(&session.ticket_limit, per_minute) {
+        let message = format!("at most {per_minute} tickets a minute");
+        respond(
+            session,
+            id,
+            Err(ErrorBody::new(ErrorCode::RateLimited, message)),
+        );
+        return;
+    }
     if let Err(refusal) = super::matchmaking::check_request(&request) {
         respond(session, id, Err(refusal));
         return;

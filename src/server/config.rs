@@ -120,6 +120,9 @@ pub struct ServerConfig {
     pub join_code_attempts_per_minute: u32,
     /// Users one session may follow. Default 256.
     pub max_follows: usize,
+    /// Matchmaking tickets one session may submit per minute (0: no
+    /// limit). Default 30.
+    pub tickets_per_minute: u32,
     /// How often the matchmaker runs a round. Default 1 s.
     pub matchmaker_interval: Duration,
     /// After this long waiting, a ticket's relaxed minimum applies.
@@ -189,6 +192,7 @@ impl ServerConfig {
             invites_per_minute: 30,
             join_code_attempts_per_minute: 10,
             max_follows: 256,
+            tickets_per_minute: 30,
             matchmaker_interval: Duration::from_secs(1),
             matchmaker_relax_after: Duration::from_secs(30),
             match_token_ttl: Duration::from_secs(60),

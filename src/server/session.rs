@@ -220,6 +220,7 @@ pub(crate) struct SessionLink {
     /// Invites sent and join codes tried: each rate-limited on its own.
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
+    pub(crate) ticket_limit: Mutex<Option<super::limits::RateLimit>>,
 }
 
 /// The link type stored in the party table.
@@ -257,6 +258,7 @@ impl SessionLink {
             cut_for_violation: std::sync::atomic::AtomicBool::new(false),
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
+            ticket_limit: Mutex::new(None),
         }
     }
 
