@@ -49,7 +49,8 @@ const ANA: &str = "02 75 31 03 41 6e 61 10 aa aa aa aa aa aa aa aa aa aa aa aa a
 const BEN: &str = "02 75 32 03 42 65 6e 10 bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb";
 /// The default `Limits`, as the `welcome` example shows them field by field.
 const LIMITS: &str = "80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
-                      80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02";
+                      80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
+                      e8 07 b0 ea 01";
 
 fn placeholder(token: &str) -> Option<&'static str> {
     Some(match token {
@@ -219,6 +220,8 @@ fn default_limits() -> Limits {
         max_property_entries: MAX_PROPERTY_ENTRIES as u32,
         max_property_bytes: MAX_PROPERTY_BYTES as u32,
         max_bans: MAX_BANS as u32,
+        matchmaker_interval_ms: 1000,
+        matchmaker_relax_after_ms: 30_000,
     }
 }
 
@@ -386,10 +389,10 @@ fn server_examples(doc: &mut Doc) {
         "welcome",
         &welcome,
         &format!(
-            "52 00 00 00 00 {SID_A} {ANA} 01 74 \
+            "57 00 00 00 00 {SID_A} {ANA} 01 74 \
              80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
              80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
-             00 00"
+             e8 07 b0 ea 01 00 00"
         ),
     );
     let snapshots = ServerFrame::Welcome(Welcome {
@@ -425,7 +428,7 @@ fn server_examples(doc: &mut Doc) {
         "welcome-snapshots",
         &snapshots,
         &format!(
-            "bc 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+            "c1 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
              01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 \
              01 {BEN} 00"
         ),
@@ -817,6 +820,8 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
                 max_property_entries: u32::MAX,
                 max_property_bytes: u32::MAX,
                 max_bans: u32::MAX,
+                matchmaker_interval_ms: u64::MAX,
+                matchmaker_relax_after_ms: u64::MAX,
             },
             last_event_seq: u64::MAX,
             resumed: Resumed::Snapshots {
