@@ -111,6 +111,40 @@ fn key_values(pairs: &[(&str, &str)]) -> KeyValues {
         .collect()
 }
 
+fn numbers(pairs: &[(&str, i64)]) -> Numbers {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// The match of PROTOCOL.md's `event-matched` example and of the worked
+/// example of section 11: its id, expiry, secret and token.
+const MATCH_ID: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
+const MATCH_EXPIRES: u64 = 1_700_000_060;
+const MATCH_SECRET: &[u8] = b"s3cret";
+const MATCH_SIGNED: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
+    7531:11111111111111111111111111111111,7532:";
+const MATCH_TOKEN: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
+    7531:11111111111111111111111111111111,7532:.\
+    3387ba940d8a0d77d27acd580dee62bcc1e5648645a9a50f5e620014b9711b7c";
+
+/// Ana with her party `PARTY`, then Ben alone.
+fn match_claims() -> partyline::matchmaker::MatchClaims {
+    use partyline::matchmaker::{MatchClaims, MatchPlayer};
+    MatchClaims {
+        match_id: uuid::Uuid::from_u128(MATCH_ID),
+        expires_at: MATCH_EXPIRES,
+        players: vec![
+            MatchPlayer {
+                user_id: "u1".into(),
+                party_id: Some(party()),
+            },
+            MatchPlayer {
+                user_id: "u2".into(),
+                party_id: None,
+            },
+        ],
+    }
+}
+
 /// PROTOCOL.md's byte examples by name, and which of them were checked.
 struct Doc {
     examples: BTreeMap<String, String>,
@@ -660,6 +694,78 @@ fn the_token_example_in_protocol_md_mints_and_verifies() {
     );
 }
 
+/// The worked match token of PROTOCOL.md section 11 (its `signed` and
+/// `token` lines): what a game server in any language must reproduce.
+#[test]
+fn the_match_token_example_in_protocol_md_mints_and_verifies() {
+    use partyline::matchmaker::{mint_match_token, verify_match_token, MatchTokenError};
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
+    let shown = |label: &str| {
+        text.lines()
+            .filter_map(|line| line.trim().strip_prefix(label))
+            .map(str::trim)
+            .find(|rest| rest.starts_with("m1."))
+            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label} m1.` line"))
+            .to_string()
+    };
+    assert_eq!(shown("signed"), MATCH_SIGNED);
+    assert_eq!(shown("token"), MATCH_TOKEN);
+
+    assert_eq!(mint_match_token(MATCH_SECRET, &match_claims()), MATCH_TOKEN);
+    // The tag is HMAC-SHA256 of exactly the text before the last dot.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, MATCH_SECRET);
+    let tag = hex(ring::hmac::sign(&key, MATCH_SIGNED.as_bytes()).as_ref()).replace(' ', "");
+    assert_eq!(MATCH_TOKEN, format!("{MATCH_SIGNED}.{tag}"));
+
+    // Valid while the clock is below the expiry, and says who is in it.
+    let claims = verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES - 1).unwrap();
+    assert_eq!(claims, match_claims());
+    assert_eq!(claims.parties(), vec![party()]);
+    assert!(matches!(
+        verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES),
+        Err(MatchTokenError::Expired { .. })
+    ));
+    assert_eq!(
+        verify_match_token(b"another secret", MATCH_TOKEN, 0),
+        Err(MatchTokenError::BadSignature)
+    );
+    // Ben written into Ana's party: the signature no longer holds.
+    let tampered = MATCH_TOKEN.replace(",7532:.", &format!(",7532:{}.", "11".repeat(16)));
+    assert_eq!(
+        verify_match_token(MATCH_SECRET, &tampered, 0),
+        Err(MatchTokenError::BadSignature)
+    );
+    let (signed, tag) = MATCH_TOKEN.rsplit_once('.').unwrap();
+    assert_eq!(
+        verify_match_token(MATCH_SECRET, &format!("{signed}.{}", tag.to_uppercase()), 0),
+        Err(MatchTokenError::Malformed("signature is not lowercase hex")),
+        "uppercase hex is refused"
+    );
+}
+
+#[test]
+fn numbers_are_zigzag_varints_sorted_by_key() {
+    let map = numbers(&[("tz", -5), ("skill", 1250)]);
+    let mut buf = Vec::new();
+    encode_frame(&map, &mut buf).unwrap();
+    assert_eq!(
+        hex(&buf[FRAME_HEADER_LEN..]),
+        "02 05 73 6b 69 6c 6c c4 13 02 74 7a 09",
+        "PROTOCOL.md section 3: a count, then each key and its zigzag value"
+    );
+    let unsorted: Numbers = decode_body(&unhex("02 02 74 7a 09 05 73 6b 69 6c 6c c4 13")).unwrap();
+    assert_eq!(unsorted, map, "any order is read");
+    let extremes = numbers(&[("a", i64::MIN), ("b", i64::MAX), ("c", -1), ("d", 1)]);
+    let mut buf = Vec::new();
+    encode_frame(&extremes, &mut buf).unwrap();
+    assert_eq!(
+        hex(&buf[FRAME_HEADER_LEN..]),
+        "04 01 61 ff ff ff ff ff ff ff ff ff 01 \
+         01 62 fe ff ff ff ff ff ff ff ff 01 01 63 01 01 64 02"
+    );
+}
+
 #[test]
 fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
     let numbers: Vec<u16> = [
@@ -691,11 +797,15 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::TooManyInvites,
         ErrorCode::TooManyBans,
         ErrorCode::BanNotFound,
+        ErrorCode::AlreadyMatchmaking,
+        ErrorCode::TicketNotFound,
+        ErrorCode::InvalidTicket,
+        ErrorCode::PartyTooLarge,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=28).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=32).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }
