@@ -392,6 +392,50 @@ fn client_examples(doc: &mut Doc) {
             cursor: 0,
         }),
     };
+    let submit = ClientFrame::Request {
+        id: 11,
+        command: Command::SubmitTicket(TicketRequest {
+            party_id: Some(party()),
+            min_count: 2,
+            max_count: 4,
+            count_multiple: 2,
+            relaxed_min_count: 0,
+            strings: key_values(&[("region", "eu")]),
+            numbers: numbers(&[("skill", 1250)]),
+            query: TicketQuery {
+                strings: key_values(&[("region", "eu")]),
+                ranges: [(
+                    "skill".to_string(),
+                    NumberRange {
+                        min: 1000,
+                        max: 1500,
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            },
+            members: vec![MemberProperties {
+                user_id: "u1".into(),
+                strings: key_values(&[("hero", "mage")]),
+                numbers: Numbers::new(),
+            }],
+        }),
+    };
+    doc.golden(
+        "submit-ticket",
+        &submit,
+        &format!(
+            "53 00 00 00 01 0b 1f 01 {PARTY} 02 04 02 00 \
+             01 06 72 65 67 69 6f 6e 02 65 75 01 05 73 6b 69 6c 6c c4 13 \
+             01 06 72 65 67 69 6f 6e 02 65 75 01 05 73 6b 69 6c 6c d0 0f b8 17 \
+             01 02 75 31 01 04 68 65 72 6f 04 6d 61 67 65 00"
+        ),
+    );
+    let cancel = ClientFrame::Request {
+        id: 12,
+        command: Command::CancelTicket { ticket_id: 7 },
+    };
+    doc.golden("cancel-ticket", &cancel, "04 00 00 00 01 0c 20 07");
     let datagram = encode_client_datagram(party(), 258, b"hi");
     let decoded = decode_client_datagram(datagram.clone()).unwrap();
     assert_eq!((decoded.party_id, decoded.op_code), (party(), 258));
@@ -611,6 +655,82 @@ fn server_examples(doc: &mut Doc) {
         "event-banned",
         &banned,
         &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
+    );
+    matchmaking_examples(doc);
+}
+
+fn matchmaking_examples(doc: &mut Doc) {
+    let started = ServerFrame::Response {
+        id: 11,
+        result: Ok(Reply::TicketStarted { ticket_id: 7 }),
+    };
+    doc.golden(
+        "response-ticket-started",
+        &started,
+        "05 00 00 00 02 0b 00 09 07",
+    );
+    let waits = ServerFrame::Event {
+        seq: 7,
+        event: Event::TicketStarted {
+            ticket_id: 7,
+            party_id: Some(party()),
+        },
+    };
+    doc.golden(
+        "event-ticket-started",
+        &waits,
+        &format!("16 00 00 00 03 07 19 07 01 {PARTY}"),
+    );
+    let cancelled = ServerFrame::Event {
+        seq: 9,
+        event: Event::TicketCancelled {
+            ticket_id: 7,
+            reason: TicketCancelReason::MembershipChanged,
+        },
+    };
+    doc.golden(
+        "event-ticket-cancelled",
+        &cancelled,
+        "05 00 00 00 03 09 1a 07 01",
+    );
+    let token = partyline::matchmaker::mint_match_token(MATCH_SECRET, &match_claims());
+    assert_eq!(token, MATCH_TOKEN);
+    let matched = ServerFrame::Event {
+        seq: 8,
+        event: Event::Matched(MatchFound {
+            match_id: *uuid::Uuid::from_u128(MATCH_ID).as_bytes(),
+            ticket_id: 7,
+            players: vec![
+                MatchedPlayer {
+                    presence: ana(),
+                    party_id: Some(party()),
+                    strings: key_values(&[("region", "eu"), ("hero", "mage")]),
+                    numbers: numbers(&[("skill", 1250)]),
+                },
+                MatchedPlayer {
+                    presence: ben(),
+                    party_id: None,
+                    strings: key_values(&[("region", "eu")]),
+                    numbers: numbers(&[("skill", 1190)]),
+                },
+            ],
+            token,
+            token_expires_at: MATCH_EXPIRES,
+        }),
+    };
+    doc.golden(
+        "event-matched",
+        &matched,
+        &format!(
+            "2c 01 00 00 03 08 1b \
+             01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 07 02 \
+             {ANA} 01 {PARTY} \
+             02 04 68 65 72 6f 04 6d 61 67 65 06 72 65 67 69 6f 6e 02 65 75 \
+             01 05 73 6b 69 6c 6c c4 13 \
+             {BEN} 00 01 06 72 65 67 69 6f 6e 02 65 75 01 05 73 6b 69 6c 6c cc 12 \
+             9b 01 {} bc e2 cf aa 06",
+            hex(MATCH_TOKEN.as_bytes())
+        ),
     );
 }
 
