@@ -49,7 +49,8 @@ const ANA: &str = "02 75 31 03 41 6e 61 10 aa aa aa aa aa aa aa aa aa aa aa aa a
 const BEN: &str = "02 75 32 03 42 65 6e 10 bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb bb";
 /// The default `Limits`, as the `welcome` example shows them field by field.
 const LIMITS: &str = "80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
-                      80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02";
+                      80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
+                      e8 07 b0 ea 01";
 
 fn placeholder(token: &str) -> Option<&'static str> {
     Some(match token {
@@ -108,6 +109,40 @@ fn key_values(pairs: &[(&str, &str)]) -> KeyValues {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+fn numbers(pairs: &[(&str, i64)]) -> Numbers {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// The match of PROTOCOL.md's `event-matched` example and of the worked
+/// example of section 11: its id, expiry, secret and token.
+const MATCH_ID: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
+const MATCH_EXPIRES: u64 = 1_700_000_060;
+const MATCH_SECRET: &[u8] = b"s3cret";
+const MATCH_SIGNED: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
+    7531:11111111111111111111111111111111,7532:";
+const MATCH_TOKEN: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
+    7531:11111111111111111111111111111111,7532:.\
+    3387ba940d8a0d77d27acd580dee62bcc1e5648645a9a50f5e620014b9711b7c";
+
+/// Ana with her party `PARTY`, then Ben alone.
+fn match_claims() -> partyline::matchmaker::MatchClaims {
+    use partyline::matchmaker::{MatchClaims, MatchPlayer};
+    MatchClaims {
+        match_id: uuid::Uuid::from_u128(MATCH_ID),
+        expires_at: MATCH_EXPIRES,
+        players: vec![
+            MatchPlayer {
+                user_id: "u1".into(),
+                party_id: Some(party()),
+            },
+            MatchPlayer {
+                user_id: "u2".into(),
+                party_id: None,
+            },
+        ],
+    }
 }
 
 /// PROTOCOL.md's byte examples by name, and which of them were checked.
@@ -219,6 +254,8 @@ fn default_limits() -> Limits {
         max_property_entries: MAX_PROPERTY_ENTRIES as u32,
         max_property_bytes: MAX_PROPERTY_BYTES as u32,
         max_bans: MAX_BANS as u32,
+        matchmaker_interval_ms: 1000,
+        matchmaker_relax_after_ms: 30_000,
     }
 }
 
@@ -355,6 +392,50 @@ fn client_examples(doc: &mut Doc) {
             cursor: 0,
         }),
     };
+    let submit = ClientFrame::Request {
+        id: 11,
+        command: Command::SubmitTicket(TicketRequest {
+            party_id: Some(party()),
+            min_count: 2,
+            max_count: 4,
+            count_multiple: 2,
+            relaxed_min_count: 0,
+            strings: key_values(&[("region", "eu")]),
+            numbers: numbers(&[("skill", 1250)]),
+            query: TicketQuery {
+                strings: key_values(&[("region", "eu")]),
+                ranges: [(
+                    "skill".to_string(),
+                    NumberRange {
+                        min: 1000,
+                        max: 1500,
+                    },
+                )]
+                .into_iter()
+                .collect(),
+            },
+            members: vec![MemberProperties {
+                user_id: "u1".into(),
+                strings: key_values(&[("hero", "mage")]),
+                numbers: Numbers::new(),
+            }],
+        }),
+    };
+    doc.golden(
+        "submit-ticket",
+        &submit,
+        &format!(
+            "53 00 00 00 01 0b 1f 01 {PARTY} 02 04 02 00 \
+             01 06 72 65 67 69 6f 6e 02 65 75 01 05 73 6b 69 6c 6c c4 13 \
+             01 06 72 65 67 69 6f 6e 02 65 75 01 05 73 6b 69 6c 6c d0 0f b8 17 \
+             01 02 75 31 01 04 68 65 72 6f 04 6d 61 67 65 00"
+        ),
+    );
+    let cancel = ClientFrame::Request {
+        id: 12,
+        command: Command::CancelTicket { ticket_id: 7 },
+    };
+    doc.golden("cancel-ticket", &cancel, "04 00 00 00 01 0c 20 07");
     let datagram = encode_client_datagram(party(), 258, b"hi");
     let decoded = decode_client_datagram(datagram.clone()).unwrap();
     assert_eq!((decoded.party_id, decoded.op_code), (party(), 258));
@@ -386,10 +467,10 @@ fn server_examples(doc: &mut Doc) {
         "welcome",
         &welcome,
         &format!(
-            "52 00 00 00 00 {SID_A} {ANA} 01 74 \
+            "57 00 00 00 00 {SID_A} {ANA} 01 74 \
              80 80 10 cc 08 80 80 02 80 02 80 10 e0 a7 12 \
              80 01 80 02 e0 a7 12 1e 0a 64 20 80 20 10 80 02 10 80 08 80 02 \
-             00 00"
+             e8 07 b0 ea 01 00 00"
         ),
     );
     let snapshots = ServerFrame::Welcome(Welcome {
@@ -425,7 +506,7 @@ fn server_examples(doc: &mut Doc) {
         "welcome-snapshots",
         &snapshots,
         &format!(
-            "bc 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+            "c1 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
              01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 \
              01 {BEN} 00"
         ),
@@ -575,6 +656,82 @@ fn server_examples(doc: &mut Doc) {
         &banned,
         &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
     );
+    matchmaking_examples(doc);
+}
+
+fn matchmaking_examples(doc: &mut Doc) {
+    let started = ServerFrame::Response {
+        id: 11,
+        result: Ok(Reply::TicketStarted { ticket_id: 7 }),
+    };
+    doc.golden(
+        "response-ticket-started",
+        &started,
+        "05 00 00 00 02 0b 00 09 07",
+    );
+    let waits = ServerFrame::Event {
+        seq: 7,
+        event: Event::TicketStarted {
+            ticket_id: 7,
+            party_id: Some(party()),
+        },
+    };
+    doc.golden(
+        "event-ticket-started",
+        &waits,
+        &format!("16 00 00 00 03 07 19 07 01 {PARTY}"),
+    );
+    let cancelled = ServerFrame::Event {
+        seq: 9,
+        event: Event::TicketCancelled {
+            ticket_id: 7,
+            reason: TicketCancelReason::MembershipChanged,
+        },
+    };
+    doc.golden(
+        "event-ticket-cancelled",
+        &cancelled,
+        "05 00 00 00 03 09 1a 07 01",
+    );
+    let token = partyline::matchmaker::mint_match_token(MATCH_SECRET, &match_claims());
+    assert_eq!(token, MATCH_TOKEN);
+    let matched = ServerFrame::Event {
+        seq: 8,
+        event: Event::Matched(MatchFound {
+            match_id: *uuid::Uuid::from_u128(MATCH_ID).as_bytes(),
+            ticket_id: 7,
+            players: vec![
+                MatchedPlayer {
+                    presence: ana(),
+                    party_id: Some(party()),
+                    strings: key_values(&[("region", "eu"), ("hero", "mage")]),
+                    numbers: numbers(&[("skill", 1250)]),
+                },
+                MatchedPlayer {
+                    presence: ben(),
+                    party_id: None,
+                    strings: key_values(&[("region", "eu")]),
+                    numbers: numbers(&[("skill", 1190)]),
+                },
+            ],
+            token,
+            token_expires_at: MATCH_EXPIRES,
+        }),
+    };
+    doc.golden(
+        "event-matched",
+        &matched,
+        &format!(
+            "2c 01 00 00 03 08 1b \
+             01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 07 02 \
+             {ANA} 01 {PARTY} \
+             02 04 68 65 72 6f 04 6d 61 67 65 06 72 65 67 69 6f 6e 02 65 75 \
+             01 05 73 6b 69 6c 6c c4 13 \
+             {BEN} 00 01 06 72 65 67 69 6f 6e 02 65 75 01 05 73 6b 69 6c 6c cc 12 \
+             9b 01 {} bc e2 cf aa 06",
+            hex(MATCH_TOKEN.as_bytes())
+        ),
+    );
 }
 
 #[test]
@@ -657,6 +814,78 @@ fn the_token_example_in_protocol_md_mints_and_verifies() {
     );
 }
 
+/// The worked match token of PROTOCOL.md section 11 (its `signed` and
+/// `token` lines): what a game server in any language must reproduce.
+#[test]
+fn the_match_token_example_in_protocol_md_mints_and_verifies() {
+    use partyline::matchmaker::{mint_match_token, verify_match_token, MatchTokenError};
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
+    let shown = |label: &str| {
+        text.lines()
+            .filter_map(|line| line.trim().strip_prefix(label))
+            .map(str::trim)
+            .find(|rest| rest.starts_with("m1."))
+            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label} m1.` line"))
+            .to_string()
+    };
+    assert_eq!(shown("signed"), MATCH_SIGNED);
+    assert_eq!(shown("token"), MATCH_TOKEN);
+
+    assert_eq!(mint_match_token(MATCH_SECRET, &match_claims()), MATCH_TOKEN);
+    // The tag is HMAC-SHA256 of exactly the text before the last dot.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, MATCH_SECRET);
+    let tag = hex(ring::hmac::sign(&key, MATCH_SIGNED.as_bytes()).as_ref()).replace(' ', "");
+    assert_eq!(MATCH_TOKEN, format!("{MATCH_SIGNED}.{tag}"));
+
+    // Valid while the clock is below the expiry, and says who is in it.
+    let claims = verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES - 1).unwrap();
+    assert_eq!(claims, match_claims());
+    assert_eq!(claims.parties(), vec![party()]);
+    assert!(matches!(
+        verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES),
+        Err(MatchTokenError::Expired { .. })
+    ));
+    assert_eq!(
+        verify_match_token(b"another secret", MATCH_TOKEN, 0),
+        Err(MatchTokenError::BadSignature)
+    );
+    // Ben written into Ana's party: the signature no longer holds.
+    let tampered = MATCH_TOKEN.replace(",7532:.", &format!(",7532:{}.", "11".repeat(16)));
+    assert_eq!(
+        verify_match_token(MATCH_SECRET, &tampered, 0),
+        Err(MatchTokenError::BadSignature)
+    );
+    let (signed, tag) = MATCH_TOKEN.rsplit_once('.').unwrap();
+    assert_eq!(
+        verify_match_token(MATCH_SECRET, &format!("{signed}.{}", tag.to_uppercase()), 0),
+        Err(MatchTokenError::Malformed("signature is not lowercase hex")),
+        "uppercase hex is refused"
+    );
+}
+
+#[test]
+fn numbers_are_zigzag_varints_sorted_by_key() {
+    let map = numbers(&[("tz", -5), ("skill", 1250)]);
+    let mut buf = Vec::new();
+    encode_frame(&map, &mut buf).unwrap();
+    assert_eq!(
+        hex(&buf[FRAME_HEADER_LEN..]),
+        "02 05 73 6b 69 6c 6c c4 13 02 74 7a 09",
+        "PROTOCOL.md section 3: a count, then each key and its zigzag value"
+    );
+    let unsorted: Numbers = decode_body(&unhex("02 02 74 7a 09 05 73 6b 69 6c 6c c4 13")).unwrap();
+    assert_eq!(unsorted, map, "any order is read");
+    let extremes = numbers(&[("a", i64::MIN), ("b", i64::MAX), ("c", -1), ("d", 1)]);
+    let mut buf = Vec::new();
+    encode_frame(&extremes, &mut buf).unwrap();
+    assert_eq!(
+        hex(&buf[FRAME_HEADER_LEN..]),
+        "04 01 61 ff ff ff ff ff ff ff ff ff 01 \
+         01 62 fe ff ff ff ff ff ff ff ff 01 01 63 01 01 64 02"
+    );
+}
+
 #[test]
 fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
     let numbers: Vec<u16> = [
@@ -688,11 +917,15 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::TooManyInvites,
         ErrorCode::TooManyBans,
         ErrorCode::BanNotFound,
+        ErrorCode::AlreadyMatchmaking,
+        ErrorCode::TicketNotFound,
+        ErrorCode::InvalidTicket,
+        ErrorCode::PartyTooLarge,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=28).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=32).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }
@@ -817,6 +1050,8 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
                 max_property_entries: u32::MAX,
                 max_property_bytes: u32::MAX,
                 max_bans: u32::MAX,
+                matchmaker_interval_ms: u64::MAX,
+                matchmaker_relax_after_ms: u64::MAX,
             },
             last_event_seq: u64::MAX,
             resumed: Resumed::Snapshots {
