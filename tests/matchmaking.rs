@@ -286,6 +286,35 @@ async fn bad_tickets_are_refused_with_their_own_codes() {
         code(solo.submit_ticket(bad_range).await),
         ErrorCode::InvalidTicket
     );
+    // Bounds that keep a Matched frame inside one frame.
+    let huge_match = TicketRequest {
+        max_count: 101,
+        ..five_v_five(None)
+    };
+    assert_eq!(
+        code(solo.submit_ticket(huge_match).await),
+        ErrorCode::InvalidTicket
+    );
+    let mut heavy_member = five_v_five(None);
+    heavy_member
+        .members
+        .push(partyline_client::MemberProperties {
+            user_id: "solo".into(),
+            strings: [("loadout".to_string(), "x".repeat(300))]
+                .into_iter()
+                .collect(),
+            numbers: Default::default(),
+        });
+    assert_eq!(
+        code(solo.submit_ticket(heavy_member).await),
+        ErrorCode::InvalidTicket
+    );
+    let mut empty_key = five_v_five(None);
+    empty_key.strings.insert(String::new(), "x".into());
+    assert_eq!(
+        code(solo.submit_ticket(empty_key).await),
+        ErrorCode::InvalidTicket
+    );
     solo.submit_ticket(five_v_five(None)).await.unwrap();
     assert_eq!(
         code(solo.submit_ticket(five_v_five(None)).await),

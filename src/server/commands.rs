@@ -453,10 +453,12 @@ fn submit_ticket(
         return;
     }
     let me = session.session_id();
+    // The reply goes out under the pool's lock, before the ticket's events.
+    let answer = |ticket_id| respond(session, id, Ok(Reply::TicketStarted { ticket_id }));
     let result = match request.party_id {
         None => shared
             .matchmaking
-            .submit(&request, me, vec![session.clone()]),
+            .submit(&request, me, vec![session.clone()], answer),
         Some(party_id) => shared
             .table
             .apply(
@@ -473,7 +475,7 @@ fn submit_ticket(
                         ));
                     }
                     let members = party.members().iter().map(|s| s.link.clone()).collect();
-                    let submitted = shared.matchmaking.submit(&request, me, members);
+                    let submitted = shared.matchmaking.submit(&request, me, members, answer);
                     if let Ok(ticket) = submitted {
                         party.set_matchmaking(Some(ticket));
                     }
@@ -483,12 +485,8 @@ fn submit_ticket(
             )
             .unwrap_or_else(|error| Err(error.into())),
     };
-    match result {
-        Ok(ticket_id) => {
-            respond(session, id, Ok(Reply::TicketStarted { ticket_id }));
-            shared.matchmaking.announce(ticket_id);
-        }
-        Err(refusal) => respond(session, id, Err(refusal)),
+    if let Err(refusal) = result {
+        respond(session, id, Err(refusal));
     }
 }
 
@@ -505,11 +503,14 @@ fn cancel_ticket(shared: &Shared, session: &SessionRef, id: u32, ticket_id: u64)
         None => Err(not_found()),
         Some((None, submitter)) if submitter == me => Ok(None),
         Some((None, _)) => Err(not_found()),
-        Some((Some(party_id), _)) => shared
-            .table
-            .read(party_id, |party| party.check_leader(me))
-            .map(|()| Some(party_id))
-            .map_err(ErrorBody::from),
+        // Only the party's members learn that its ticket exists.
+        Some((Some(party_id), _)) => {
+            match shared.table.read(party_id, |party| party.check_leader(me)) {
+                Ok(()) => Ok(Some(party_id)),
+                Err(PartyError::NotLeader) => Err(PartyError::NotLeader.into()),
+                Err(_) => Err(not_found()),
+            }
+        }
     };
     let party_id = match allowed {
         Ok(party_id) => party_id,
@@ -527,15 +528,16 @@ fn cancel_ticket(shared: &Shared, session: &SessionRef, id: u32, ticket_id: u64)
             |_, _| {},
         );
     }
-    if shared
-        .matchmaking
-        .cancel(ticket_id, crate::protocol::TicketCancelReason::Cancelled)
-    {
-        respond(session, id, Ok(Reply::Done));
-    } else {
-        // Matched (or ended) meanwhile.
-        respond(session, id, Err(not_found()));
-    }
+    // The answer goes out before the ticket's sessions hear it ended.
+    shared.matchmaking.cancel_then(
+        ticket_id,
+        crate::protocol::TicketCancelReason::Cancelled,
+        |was_waiting| match was_waiting {
+            true => respond(session, id, Ok(Reply::Done)),
+            // Matched (or ended) meanwhile.
+            false => respond(session, id, Err(not_found())),
+        },
+    );
 }
 
 fn invalid(message: String) -> ErrorBody {

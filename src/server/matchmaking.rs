@@ -24,6 +24,14 @@ use std::time::Instant;
 
 /// Property limits of a ticket: keys per map, members listed.
 pub(crate) const MAX_TICKET_PROPERTIES: usize = 16;
+/// Bytes of keys and values: a ticket's own properties, and each member's.
+/// With at most `MAX_MATCH_PLAYERS` players, a `Matched` event (every
+/// player with its ticket's and its own properties) stays well inside one
+/// 256 KiB frame.
+pub(crate) const MAX_TICKET_PROPERTY_BYTES: usize = 512;
+pub(crate) const MAX_MEMBER_PROPERTY_BYTES: usize = 256;
+/// Most players one match may have (a ticket's `max_count`).
+pub(crate) const MAX_MATCH_PLAYERS: u32 = 100;
 /// Candidates one seed looks at per round (bounds a round's cost).
 const SCAN_LIMIT: usize = 1000;
 
@@ -68,17 +76,49 @@ pub(crate) fn check_request(request: &TicketRequest) -> Result<(), ErrorBody> {
             "at most {MAX_TICKET_PROPERTIES} keys in each property map and query"
         ));
     }
-    let long = |text: &String| text.len() > crate::protocol::MAX_NAME_BYTES;
-    let long_keys = request.strings.iter().any(|(k, v)| long(k) || long(v))
+    let long = |text: &String| text.is_empty() || text.len() > crate::protocol::MAX_NAME_BYTES;
+    let bad_keys = request.strings.keys().any(long)
         || request.numbers.keys().any(long)
+        || request.query.strings.keys().any(long)
+        || request.query.ranges.keys().any(long)
         || request
-            .query
-            .strings
+            .members
             .iter()
-            .any(|(k, v)| long(k) || long(v))
-        || request.query.ranges.keys().any(long);
-    if long_keys {
-        return invalid("property keys and values must be at most 128 bytes".into());
+            .any(|m| m.strings.keys().any(long) || m.numbers.keys().any(long));
+    if bad_keys {
+        return invalid("property keys must be 1 to 128 bytes".into());
+    }
+    let bytes = |strings: &BTreeMap<String, String>, numbers: &BTreeMap<String, i64>| {
+        strings
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+            + numbers.keys().map(|k| k.len() + 8).sum::<usize>()
+    };
+    let query_bytes: usize = request
+        .query
+        .strings
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if bytes(&request.strings, &request.numbers) > MAX_TICKET_PROPERTY_BYTES
+        || query_bytes > MAX_TICKET_PROPERTY_BYTES
+    {
+        return invalid(format!(
+            "a ticket's properties (and its query's) hold at most {MAX_TICKET_PROPERTY_BYTES} bytes of keys and values"
+        ));
+    }
+    if request
+        .members
+        .iter()
+        .any(|m| bytes(&m.strings, &m.numbers) > MAX_MEMBER_PROPERTY_BYTES)
+    {
+        return invalid(format!(
+            "a member's properties hold at most {MAX_MEMBER_PROPERTY_BYTES} bytes of keys and values"
+        ));
+    }
+    if request.max_count > MAX_MATCH_PLAYERS {
+        return invalid(format!("max_count is at most {MAX_MATCH_PLAYERS}"));
     }
     if request.query.ranges.values().any(|r| r.min > r.max) {
         return invalid("a query range has min above max".into());
@@ -103,12 +143,16 @@ impl Matchmaking {
     }
 
     /// Puts a ticket in the pool for `members` (one session for a solo
-    /// ticket). Refused if any of them is in a ticket already.
+    /// ticket), refused if any of them is in a ticket already. `started`
+    /// is called with the ticket's id under the pool's lock, before any
+    /// round can see the ticket: the caller answers the request there, and
+    /// then every member hears `TicketStarted`, all before a `Matched`.
     pub(crate) fn submit(
         &self,
         request: &TicketRequest,
         submitter: SessionId,
         members: Vec<SessionRef>,
+        started: impl FnOnce(u64),
     ) -> Result<u64, ErrorBody> {
         let players = u32::try_from(members.len()).unwrap_or(u32::MAX);
         let mut state = lock(&self.state);
@@ -178,21 +222,14 @@ impl Matchmaking {
             state.by_session.insert(member.session_id(), id);
         }
         state.pool.insert(ticket);
-        Ok(id.0)
-    }
-
-    /// Tells every session of a ticket that it waits: called after the
-    /// submitter's reply is queued, so that the reply comes first.
-    pub(crate) fn announce(&self, id: u64) {
-        let ticket = lock(&self.state).pool.get(TicketId(id)).cloned();
-        if let Some(ticket) = ticket {
-            for (member, _) in &ticket.meta.members {
-                member.push_event(Event::TicketStarted {
-                    ticket_id: id,
-                    party_id: ticket.meta.party_id,
-                });
-            }
+        started(id.0);
+        for member in &members {
+            member.push_event(Event::TicketStarted {
+                ticket_id: id.0,
+                party_id: request.party_id,
+            });
         }
+        Ok(id.0)
     }
 
     /// The waiting ticket `id`: its party, and who submitted it.
@@ -206,10 +243,25 @@ impl Matchmaking {
     /// Takes a waiting ticket out and tells its sessions why. False when it
     /// was not waiting (matched or cancelled already).
     pub(crate) fn cancel(&self, id: u64, reason: TicketCancelReason) -> bool {
+        self.cancel_then(id, reason, |_| {})
+    }
+
+    /// [`Matchmaking::cancel`], calling `removed` (with whether it was
+    /// waiting) before the sessions are told: a cancel command answers
+    /// there, so its reply comes before `TicketCancelled`.
+    pub(crate) fn cancel_then(
+        &self,
+        id: u64,
+        reason: TicketCancelReason,
+        removed: impl FnOnce(bool),
+    ) -> bool {
         let mut state = lock(&self.state);
         let Some(ticket) = state.pool.remove(TicketId(id)) else {
+            drop(state);
+            removed(false);
             return false;
         };
+        removed(true);
         for (member, _) in &ticket.meta.members {
             state.by_session.remove(&member.session_id());
         }
