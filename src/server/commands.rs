@@ -455,35 +455,60 @@ fn submit_ticket(
     let me = session.session_id();
     // The reply goes out under the pool's lock, before the ticket's events.
     let answer = |ticket_id| respond(session, id, Ok(Reply::TicketStarted { ticket_id }));
+    let already = || {
+        ErrorBody::new(
+            ErrorCode::AlreadyMatchmaking,
+            "this session (or a member of the party) is already in a matchmaking ticket",
+        )
+    };
     let result = match request.party_id {
-        None => shared
-            .matchmaking
-            .submit(&request, me, vec![session.clone()], answer),
-        Some(party_id) => shared
-            .table
-            .apply(
-                party_id,
-                |party| {
-                    party.check_leader(me)?;
-                    if party.matchmaking().is_some() {
-                        return Ok((
-                            Err(ErrorBody::new(
+        None => shared.matchmaking.submit(
+            &request,
+            me,
+            |_, queued| match queued(me) {
+                true => Err(already()),
+                false => Ok(vec![session.clone()]),
+            },
+            answer,
+        ),
+        Some(party_id) => shared.matchmaking.submit(
+            &request,
+            me,
+            |ticket, queued| {
+                let seated = shared.table.apply(
+                    party_id,
+                    |party| {
+                        party.check_leader(me)?;
+                        let members: Vec<SessionRef> =
+                            party.members().iter().map(|s| s.link.clone()).collect();
+                        let refusal = if party.matchmaking().is_some() {
+                            Some(ErrorBody::new(
                                 ErrorCode::AlreadyMatchmaking,
                                 "the party already has a matchmaking ticket",
-                            )),
-                            Effects::default(),
-                        ));
-                    }
-                    let members = party.members().iter().map(|s| s.link.clone()).collect();
-                    let submitted = shared.matchmaking.submit(&request, me, members, answer);
-                    if let Ok(ticket) = submitted {
-                        party.set_matchmaking(Some(ticket));
-                    }
-                    Ok((submitted, Effects::default()))
-                },
-                |_, _| {},
-            )
-            .unwrap_or_else(|error| Err(error.into())),
+                            ))
+                        } else if members.iter().any(|m| queued(m.session_id())) {
+                            Some(already())
+                        } else if members.len() > request.max_count as usize {
+                            Some(ErrorBody::new(
+                                ErrorCode::PartyTooLarge,
+                                format!(
+                                    "the party has {} members, more than max_count {}",
+                                    members.len(),
+                                    request.max_count
+                                ),
+                            ))
+                        } else {
+                            party.set_matchmaking(Some(ticket));
+                            None
+                        };
+                        Ok((refusal.map_or(Ok(members), Err), Effects::default()))
+                    },
+                    |_, _| {},
+                );
+                seated.unwrap_or_else(|error| Err(error.into()))
+            },
+            answer,
+        ),
     };
     if let Err(refusal) = result {
         respond(session, id, Err(refusal));

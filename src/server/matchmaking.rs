@@ -147,26 +147,39 @@ impl Matchmaking {
     /// is called with the ticket's id under the pool's lock, before any
     /// round can see the ticket: the caller answers the request there, and
     /// then every member hears `TicketStarted`, all before a `Matched`.
+    ///
+    /// `seat` names the ticket's sessions, with the pool locked (a party's
+    /// are read, and the party marked as queued, under its shard lock:
+    /// pool first, then shard, never the other way, so a long round holds
+    /// up submits but never a shard). It gets the ticket's id and a test of
+    /// whether a session is in a ticket already.
     pub(crate) fn submit(
         &self,
         request: &TicketRequest,
         submitter: SessionId,
-        members: Vec<SessionRef>,
+        seat: impl FnOnce(u64, &dyn Fn(SessionId) -> bool) -> Result<Vec<SessionRef>, ErrorBody>,
         started: impl FnOnce(u64),
     ) -> Result<u64, ErrorBody> {
-        let players = u32::try_from(members.len()).unwrap_or(u32::MAX);
-        let mut state = lock(&self.state);
-        if members
-            .iter()
-            .any(|m| state.by_session.contains_key(&m.session_id()))
-        {
+        let counts_work = request.min_count > 0
+            && request.min_count <= request.max_count
+            && request.count_multiple > 0;
+        if !counts_work {
             return Err(refuse(
-                ErrorCode::AlreadyMatchmaking,
-                "this session (or a member of the party) is already in a matchmaking ticket",
+                ErrorCode::InvalidTicket,
+                format!(
+                    "min_count {} and max_count {} with count_multiple {}: need 1 <= min <= max and a multiple of at least 1",
+                    request.min_count, request.max_count, request.count_multiple
+                ),
             ));
         }
-        state.next_id += 1;
-        let id = TicketId(state.next_id);
+        let mut state = lock(&self.state);
+        let id = TicketId(state.next_id + 1);
+        let members = {
+            let queued = |session: SessionId| state.by_session.contains_key(&session);
+            seat(id.0, &queued)?
+        };
+        state.next_id = id.0;
+        let players = u32::try_from(members.len()).unwrap_or(u32::MAX);
         let to_f64 = |map: &BTreeMap<String, i64>| -> BTreeMap<String, f64> {
             map.iter().map(|(k, v)| (k.clone(), *v as f64)).collect()
         };
