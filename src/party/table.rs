@@ -185,6 +185,24 @@ impl<L: Link> PartyTable<L> {
         Ok(result)
     }
 
+    /// Changes a party's own bookkeeping (not its members, settings or
+    /// listing: nothing anyone is told of) under its shard lock alone,
+    /// without the delivery-order lock `apply` takes. For callers that hold
+    /// a lock of their own that delivery may also take (the matchmaking
+    /// pool), where `apply` could deadlock.
+    pub fn with_party_mut<R>(
+        &self,
+        id: PartyId,
+        op: impl FnOnce(&mut Party<L>) -> Result<R, PartyError>,
+    ) -> Result<R, PartyError> {
+        let mut shard = self
+            .shard(id)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let slot = shard.get_mut(&id).ok_or(PartyError::PartyNotFound)?;
+        op(&mut slot.party)
+    }
+
     /// Leader only: gives the party a fresh join code (the old one, if
     /// any, stops working) and tells the members.
     pub fn new_join_code(

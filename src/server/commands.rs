@@ -475,36 +475,34 @@ fn submit_ticket(
             &request,
             me,
             |ticket, queued| {
-                let seated = shared.table.apply(
-                    party_id,
-                    |party| {
-                        party.check_leader(me)?;
-                        let members: Vec<SessionRef> =
-                            party.members().iter().map(|s| s.link.clone()).collect();
-                        let refusal = if party.matchmaking().is_some() {
-                            Some(ErrorBody::new(
-                                ErrorCode::AlreadyMatchmaking,
-                                "the party already has a matchmaking ticket",
-                            ))
-                        } else if members.iter().any(|m| queued(m.session_id())) {
-                            Some(already())
-                        } else if members.len() > request.max_count as usize {
-                            Some(ErrorBody::new(
-                                ErrorCode::PartyTooLarge,
-                                format!(
-                                    "the party has {} members, more than max_count {}",
-                                    members.len(),
-                                    request.max_count
-                                ),
-                            ))
-                        } else {
-                            party.set_matchmaking(Some(ticket));
-                            None
-                        };
-                        Ok((refusal.map_or(Ok(members), Err), Effects::default()))
-                    },
-                    |_, _| {},
-                );
+                // Not `apply`: its delivery lock is taken before the pool's
+                // by a change that ends a ticket, and the pool is held here.
+                let seated = shared.table.with_party_mut(party_id, |party| {
+                    party.check_leader(me)?;
+                    let members: Vec<SessionRef> =
+                        party.members().iter().map(|s| s.link.clone()).collect();
+                    let refusal = if party.matchmaking().is_some() {
+                        Some(ErrorBody::new(
+                            ErrorCode::AlreadyMatchmaking,
+                            "the party already has a matchmaking ticket",
+                        ))
+                    } else if members.iter().any(|m| queued(m.session_id())) {
+                        Some(already())
+                    } else if members.len() > request.max_count as usize {
+                        Some(ErrorBody::new(
+                            ErrorCode::PartyTooLarge,
+                            format!(
+                                "the party has {} members, more than max_count {}",
+                                members.len(),
+                                request.max_count
+                            ),
+                        ))
+                    } else {
+                        party.set_matchmaking(Some(ticket));
+                        None
+                    };
+                    Ok(refusal.map_or(Ok(members), Err))
+                });
                 seated.unwrap_or_else(|error| Err(error.into()))
             },
             answer,

@@ -3,10 +3,13 @@
 //! telling players: started, cancelled with a reason, matched (with a
 //! signed token for the game server).
 //!
-//! Locks: the pool's lock is taken inside a party's shard lock (a party
-//! submits under it, so no member change can slip in between), and never
-//! the other way round: a round holds only the pool's lock, and what it
-//! must change in parties it changes after letting go.
+//! Locks: a party's submit holds the pool's lock and, inside it, the
+//! party's shard lock (`PartyTable::with_party_mut`, which takes no
+//! delivery lock), so no member change slips in between reading the
+//! members and queuing them. A change that ends a ticket takes the pool's
+//! lock in its delivery, after its shard lock is gone. A round holds only
+//! the pool's lock, and what it must change in parties it changes after
+//! letting go.
 
 use super::session::{lock, SessionRef};
 use super::Shared;
