@@ -1090,6 +1090,13 @@ namespace Partyline
             internal IntPtr parties;
             internal UIntPtr party_count;
             internal ulong next_cursor;
+            // Matchmaking: appended, as in partyline.h.
+            internal ulong ticket_id;
+            internal IntPtr match_id;
+            internal IntPtr players;
+            internal UIntPtr player_count;
+            internal IntPtr match_token;
+            internal ulong token_expires_at;
         }
 
         [StructLayout(LayoutKind.Sequential)]

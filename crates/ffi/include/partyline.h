@@ -126,6 +126,22 @@
 // Refused: the user named is not banned from the party.
 #define PL_REFUSED_BAN_NOT_FOUND 28
 
+// Refused: this session (or a member of the party) is already in a
+// matchmaking ticket, or the party already has one.
+#define PL_REFUSED_ALREADY_MATCHMAKING 29
+
+// Refused: no waiting ticket with that id that this session may cancel
+// (never made, matched, cancelled, or another's).
+#define PL_REFUSED_TICKET_NOT_FOUND 30
+
+// Refused: a ticket's counts or query cannot work: `min_count` 0 or above
+// `max_count`, `count_multiple` 0, a range with `min` above `max`, or more
+// properties than the server allows.
+#define PL_REFUSED_INVALID_TICKET 31
+
+// Refused: the party has more members than the ticket's `max_count`.
+#define PL_REFUSED_PARTY_TOO_LARGE 32
+
 // Invite policy: only the leader may invite (the default).
 #define PL_INVITE_POLICY_LEADER 0
 
@@ -257,6 +273,22 @@
 // party is gone: `party_id`, `until_ms` (0: for the party's life).
 #define PL_EVENT_BANNED 34
 
+// A matchmaking ticket this session is in waits for a match (its own, or
+// its party's, to every member): `ticket_id`, `party_id` (NULL for a solo
+// ticket).
+#define PL_EVENT_TICKET_STARTED 35
+
+// A ticket this session was in stopped without a match: `ticket_id`,
+// `reason` (0 cancelled by its submitter or the party's leader, 1 the
+// party's members changed, 2 the party closed, 3 the submitter's session
+// ended).
+#define PL_EVENT_TICKET_CANCELLED 36
+
+// A match, to every session of every ticket in it: `ticket_id` (this
+// session's ticket), `match_id`, `players`/`player_count`, `match_token`
+// (for the game server) and `token_expires_at`.
+#define PL_EVENT_MATCHED 37
+
 // An opaque client: one session with a partyline server.
 typedef struct PlClient PlClient;
 
@@ -346,6 +378,37 @@ typedef struct PlListedParty {
   // The properties the leader listed it with.
   struct PlKeyValues properties;
 } PlListedParty;
+
+// One key and its integer value: an entry of an integer map (a ticket's
+// or member's numbers, a matched player's). As an argument the caller
+// owns it; in an event, the client.
+typedef struct PlKeyNumber {
+  // The key, NUL-terminated UTF-8.
+  const char *key;
+  // Its value (scale fractions yourself: skill 12.5 as 1250).
+  int64_t value;
+} PlKeyNumber;
+
+// An integer map: `count` entries at `items`, sorted by key, each key
+// once. Empty: `items` NULL and `count` 0.
+typedef struct PlKeyNumbers {
+  // The entries.
+  const struct PlKeyNumber *items;
+  // How many `items`.
+  size_t count;
+} PlKeyNumbers;
+
+// One player of a match, as `PL_EVENT_MATCHED` lists them.
+typedef struct PlMatchedPlayer {
+  // Who (`connected` is not tracked for a match and is always true).
+  struct PlMember member;
+  // The party it came with (a UUID in text form); NULL for a solo ticket.
+  const char *party_id;
+  // Its ticket's string properties, then its own (its own win).
+  struct PlKeyValues strings;
+  // Its ticket's integer properties, then its own.
+  struct PlKeyNumbers numbers;
+} PlMatchedPlayer;
 
 // One event, filled by `pl_client_poll`. Which fields are set depends on
 // `kind` (a `PL_EVENT_*`); the others are zero or NULL. Pointers stay
@@ -439,7 +502,95 @@ typedef struct PlEvent {
   // `pl_search_parties`'s reply: the `cursor` of the next page; 0 when
   // this page was the last.
   uint64_t next_cursor;
+  // `pl_submit_ticket`'s reply and `PL_EVENT_TICKET_STARTED`,
+  // `PL_EVENT_TICKET_CANCELLED`, `PL_EVENT_MATCHED`: the ticket.
+  uint64_t ticket_id;
+  // `PL_EVENT_MATCHED`: the match's id (a UUID in text form).
+  const char *match_id;
+  // `PL_EVENT_MATCHED`: every player, ticket by ticket, oldest ticket
+  // first.
+  const struct PlMatchedPlayer *players;
+  // How many `players`.
+  size_t player_count;
+  // `PL_EVENT_MATCHED`: the match token to hand the game server, which
+  // verifies it with the shared secret (PROTOCOL.md, "Match token").
+  const char *match_token;
+  // `PL_EVENT_MATCHED`: when `match_token` stops being valid: seconds
+  // since the Unix epoch, by the server's clock.
+  uint64_t token_expires_at;
 } PlEvent;
+
+// A query's range for one number key: the other ticket's number must lie
+// in `[min, max]`, inclusive. An argument: the caller owns it.
+typedef struct PlKeyRange {
+  // The key, NUL-terminated UTF-8.
+  const char *key;
+  // Lowest allowed.
+  int64_t min;
+  // Highest allowed (not below `min`).
+  int64_t max;
+} PlKeyRange;
+
+// One member's own properties in a ticket, carried to the match (they
+// win over the ticket's). An argument: the caller owns it and all it
+// points to, read only during the call.
+typedef struct PlMemberProperties {
+  // Whose: a user id in the ticket's party (or the submitter).
+  const char *user_id;
+  // String properties: `string_count` pairs (NULL and 0: none).
+  const struct PlKeyValue *strings;
+  // How many `strings`.
+  size_t string_count;
+  // Integer properties: `number_count` pairs (NULL and 0: none).
+  const struct PlKeyNumber *numbers;
+  // How many `numbers`.
+  size_t number_count;
+} PlMemberProperties;
+
+// A matchmaking ticket, for `pl_submit_ticket`. Every pointer is the
+// caller's, read only during the call (everything is copied); an array
+// may be NULL when its count is 0. Zero-filled is not a valid ticket:
+// set `min_count`, `max_count` and `count_multiple`.
+typedef struct PlTicketRequest {
+  // NULL for a solo ticket; a party id (UUID text) for a ticket of the
+  // whole party, every member in it (leader only).
+  const char *party_id;
+  // Fewest players in the match, this ticket's included (at least 1).
+  uint32_t min_count;
+  // Most players in the match (at least `min_count`, and at least the
+  // party's members).
+  uint32_t max_count;
+  // The match's player count must be a multiple of this (1: any; 0 is
+  // refused).
+  uint32_t count_multiple;
+  // A lower minimum that applies once the ticket has waited the
+  // server's relax time; 0: none.
+  uint32_t relaxed_min_count;
+  // The ticket's string properties, which other tickets' queries test:
+  // `string_count` pairs.
+  const struct PlKeyValue *strings;
+  // How many `strings`.
+  size_t string_count;
+  // The ticket's integer properties: `number_count` pairs.
+  const struct PlKeyNumber *numbers;
+  // How many `numbers`.
+  size_t number_count;
+  // Query: every other ticket in the match must have each of these
+  // string properties: `query_string_count` pairs.
+  const struct PlKeyValue *query_strings;
+  // How many `query_strings`.
+  size_t query_string_count;
+  // Query: every other ticket's number for each key must lie in its
+  // range: `query_range_count` ranges.
+  const struct PlKeyRange *query_ranges;
+  // How many `query_ranges`.
+  size_t query_range_count;
+  // Per member properties, carried to the match (members not listed
+  // have none): `member_count` entries.
+  const struct PlMemberProperties *members;
+  // How many `members`.
+  size_t member_count;
+} PlTicketRequest;
 
 #ifdef __cplusplus
 extern "C" {
@@ -609,6 +760,23 @@ int64_t pl_unban(struct PlClient *client, const char *party_id, const char *user
 // and fills `bans`.
 // Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_list_bans(struct PlClient *client, const char *party_id);
+
+// Starts matchmaking: a solo ticket, or with `request->party_id` set
+// (leader only) a ticket for the whole party, every member in it. The
+// reply sets `ticket_id`; then every session in the ticket gets
+// `PL_EVENT_TICKET_STARTED`, and later `PL_EVENT_MATCHED` or
+// `PL_EVENT_TICKET_CANCELLED`. Refusals: `PL_REFUSED_ALREADY_MATCHMAKING`,
+// `PL_REFUSED_INVALID_TICKET`, `PL_REFUSED_PARTY_TOO_LARGE`,
+// `PL_REFUSED_NOT_LEADER`. The caller keeps ownership of `request` and
+// everything it points to (copied before this returns); a key given twice
+// in one map keeps its last value.
+int64_t pl_submit_ticket(struct PlClient *client, const struct PlTicketRequest *request);
+
+// Stops a waiting ticket: this session's own, or (leader only) its
+// party's. Every session in it gets `PL_EVENT_TICKET_CANCELLED` with
+// reason 0. `PL_REFUSED_TICKET_NOT_FOUND` when it is not waiting (say,
+// matched meanwhile).
+int64_t pl_cancel_ticket(struct PlClient *client, uint64_t ticket_id);
 
 // Party data on the reliable control stream. Returns a request id; the
 // reply says the server took it.

@@ -106,6 +106,121 @@ pub struct PlListedParty {
     pub properties: PlKeyValues,
 }
 
+/// One key and its integer value: an entry of an integer map (a ticket's
+/// or member's numbers, a matched player's). As an argument the caller
+/// owns it; in an event, the client.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlKeyNumber {
+    /// The key, NUL-terminated UTF-8.
+    pub key: *const c_char,
+    /// Its value (scale fractions yourself: skill 12.5 as 1250).
+    pub value: i64,
+}
+
+/// An integer map: `count` entries at `items`, sorted by key, each key
+/// once. Empty: `items` NULL and `count` 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlKeyNumbers {
+    /// The entries.
+    pub items: *const PlKeyNumber,
+    /// How many `items`.
+    pub count: usize,
+}
+
+/// A query's range for one number key: the other ticket's number must lie
+/// in `[min, max]`, inclusive. An argument: the caller owns it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlKeyRange {
+    /// The key, NUL-terminated UTF-8.
+    pub key: *const c_char,
+    /// Lowest allowed.
+    pub min: i64,
+    /// Highest allowed (not below `min`).
+    pub max: i64,
+}
+
+/// One member's own properties in a ticket, carried to the match (they
+/// win over the ticket's). An argument: the caller owns it and all it
+/// points to, read only during the call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlMemberProperties {
+    /// Whose: a user id in the ticket's party (or the submitter).
+    pub user_id: *const c_char,
+    /// String properties: `string_count` pairs (NULL and 0: none).
+    pub strings: *const PlKeyValue,
+    /// How many `strings`.
+    pub string_count: usize,
+    /// Integer properties: `number_count` pairs (NULL and 0: none).
+    pub numbers: *const PlKeyNumber,
+    /// How many `numbers`.
+    pub number_count: usize,
+}
+
+/// A matchmaking ticket, for `pl_submit_ticket`. Every pointer is the
+/// caller's, read only during the call (everything is copied); an array
+/// may be NULL when its count is 0. Zero-filled is not a valid ticket:
+/// set `min_count`, `max_count` and `count_multiple`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlTicketRequest {
+    /// NULL for a solo ticket; a party id (UUID text) for a ticket of the
+    /// whole party, every member in it (leader only).
+    pub party_id: *const c_char,
+    /// Fewest players in the match, this ticket's included (at least 1).
+    pub min_count: u32,
+    /// Most players in the match (at least `min_count`, and at least the
+    /// party's members).
+    pub max_count: u32,
+    /// The match's player count must be a multiple of this (1: any; 0 is
+    /// refused).
+    pub count_multiple: u32,
+    /// A lower minimum that applies once the ticket has waited the
+    /// server's relax time; 0: none.
+    pub relaxed_min_count: u32,
+    /// The ticket's string properties, which other tickets' queries test:
+    /// `string_count` pairs.
+    pub strings: *const PlKeyValue,
+    /// How many `strings`.
+    pub string_count: usize,
+    /// The ticket's integer properties: `number_count` pairs.
+    pub numbers: *const PlKeyNumber,
+    /// How many `numbers`.
+    pub number_count: usize,
+    /// Query: every other ticket in the match must have each of these
+    /// string properties: `query_string_count` pairs.
+    pub query_strings: *const PlKeyValue,
+    /// How many `query_strings`.
+    pub query_string_count: usize,
+    /// Query: every other ticket's number for each key must lie in its
+    /// range: `query_range_count` ranges.
+    pub query_ranges: *const PlKeyRange,
+    /// How many `query_ranges`.
+    pub query_range_count: usize,
+    /// Per member properties, carried to the match (members not listed
+    /// have none): `member_count` entries.
+    pub members: *const PlMemberProperties,
+    /// How many `members`.
+    pub member_count: usize,
+}
+
+/// One player of a match, as `PL_EVENT_MATCHED` lists them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlMatchedPlayer {
+    /// Who (`connected` is not tracked for a match and is always true).
+    pub member: PlMember,
+    /// The party it came with (a UUID in text form); NULL for a solo ticket.
+    pub party_id: *const c_char,
+    /// Its ticket's string properties, then its own (its own win).
+    pub strings: PlKeyValues,
+    /// Its ticket's integer properties, then its own.
+    pub numbers: PlKeyNumbers,
+}
+
 /// One event, filled by `pl_client_poll`. Which fields are set depends on
 /// `kind` (a `PL_EVENT_*`); the others are zero or NULL. Pointers stay
 /// valid until the next `pl_client_poll` on the same client. New fields
@@ -202,6 +317,23 @@ pub struct PlEvent {
     /// `pl_search_parties`'s reply: the `cursor` of the next page; 0 when
     /// this page was the last.
     pub next_cursor: u64,
+    // Fields below came with matchmaking; they follow all older ones.
+    /// `pl_submit_ticket`'s reply and `PL_EVENT_TICKET_STARTED`,
+    /// `PL_EVENT_TICKET_CANCELLED`, `PL_EVENT_MATCHED`: the ticket.
+    pub ticket_id: u64,
+    /// `PL_EVENT_MATCHED`: the match's id (a UUID in text form).
+    pub match_id: *const c_char,
+    /// `PL_EVENT_MATCHED`: every player, ticket by ticket, oldest ticket
+    /// first.
+    pub players: *const PlMatchedPlayer,
+    /// How many `players`.
+    pub player_count: usize,
+    /// `PL_EVENT_MATCHED`: the match token to hand the game server, which
+    /// verifies it with the shared secret (PROTOCOL.md, "Match token").
+    pub match_token: *const c_char,
+    /// `PL_EVENT_MATCHED`: when `match_token` stops being valid: seconds
+    /// since the Unix epoch, by the server's clock.
+    pub token_expires_at: u64,
 }
 
 impl PlMember {
@@ -264,6 +396,12 @@ impl PlEvent {
             parties: ptr::null(),
             party_count: 0,
             next_cursor: 0,
+            ticket_id: 0,
+            match_id: ptr::null(),
+            players: ptr::null(),
+            player_count: 0,
+            match_token: ptr::null(),
+            token_expires_at: 0,
         }
     }
 }
@@ -328,6 +466,19 @@ impl Held {
             .collect();
         let (items, count) = self.list(items);
         PlKeyValues { items, count }
+    }
+
+    /// An integer map owned here, in key order.
+    pub(crate) fn key_numbers(&mut self, map: &partyline_client::Numbers) -> PlKeyNumbers {
+        let items: Vec<PlKeyNumber> = map
+            .iter()
+            .map(|(key, value)| PlKeyNumber {
+                key: self.text(key),
+                value: *value,
+            })
+            .collect();
+        let (items, count) = self.list(items);
+        PlKeyNumbers { items, count }
     }
 
     pub(crate) fn data(&mut self, data: bytes::Bytes) -> (*const u8, usize) {

@@ -3,14 +3,16 @@
 //! that keeps panics and Rust errors on this side of the boundary.
 
 use crate::event::{
-    Held, PlBan, PlEvent, PlInvite, PlKeyValue, PlKeyValues, PlListedParty, PlMember, PlUserStatus,
+    Held, PlBan, PlEvent, PlInvite, PlKeyNumber, PlKeyRange, PlKeyValue, PlKeyValues,
+    PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlTicketRequest, PlUserStatus,
 };
 use crate::*;
 use partyline_client::{
     certificates_from_pem, load_certificates, resolve_server, Client, ClientConfig, ClientError,
-    Event, Events, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Party,
-    PartyBan, PartyId, PartyInvite, PartySearch, PartySettings, PartyUpdate, Presence,
-    RejectReason, RequestGoneReason, SearchPage, SessionId, UserStatus,
+    Event, Events, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, MatchFound,
+    MemberProperties, NumberRange, Numbers, Party, PartyBan, PartyId, PartyInvite, PartySearch,
+    PartySettings, PartyUpdate, Presence, RejectReason, RequestGoneReason, SearchPage, SessionId,
+    TicketCancelReason, TicketQuery, TicketRequest, UserStatus,
 };
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -139,6 +141,118 @@ pub(crate) unsafe fn key_values_arg(
     Ok(map)
 }
 
+/// A caller's array of `count` items (NULL with 0: none), borrowed for the
+/// call.
+unsafe fn slice_arg<'a, T>(items: *const T, count: usize, what: &str) -> Result<&'a [T], Failure> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if items.is_null() {
+        return Err(invalid(format!("{what} is NULL but its count is {count}")));
+    }
+    Ok(std::slice::from_raw_parts(items, count))
+}
+
+/// A required C string inside an array entry, named for the error.
+unsafe fn entry_text(pointer: *const c_char, name: String) -> Result<String, Failure> {
+    text(pointer, &name)?.ok_or_else(|| invalid(format!("{name} is NULL")))
+}
+
+/// A caller's array of `count` integer pairs, copied into a map; a key
+/// given twice keeps its last value.
+pub(crate) unsafe fn key_numbers_arg(
+    items: *const PlKeyNumber,
+    count: usize,
+    what: &str,
+) -> Result<Numbers, Failure> {
+    let mut map = Numbers::new();
+    for (i, pair) in slice_arg(items, count, what)?.iter().enumerate() {
+        map.insert(
+            entry_text(pair.key, format!("{what}[{i}].key"))?,
+            pair.value,
+        );
+    }
+    Ok(map)
+}
+
+/// A caller's array of `count` ranges, copied into a map; a key given
+/// twice keeps its last range. The server judges `min` above `max`.
+unsafe fn ranges_arg(
+    items: *const PlKeyRange,
+    count: usize,
+    what: &str,
+) -> Result<std::collections::BTreeMap<String, NumberRange>, Failure> {
+    let mut map = std::collections::BTreeMap::new();
+    for (i, range) in slice_arg(items, count, what)?.iter().enumerate() {
+        let key = entry_text(range.key, format!("{what}[{i}].key"))?;
+        map.insert(
+            key,
+            NumberRange {
+                min: range.min,
+                max: range.max,
+            },
+        );
+    }
+    Ok(map)
+}
+
+unsafe fn members_arg(
+    items: *const PlMemberProperties,
+    count: usize,
+) -> Result<Vec<MemberProperties>, Failure> {
+    slice_arg(items, count, "members")?
+        .iter()
+        .enumerate()
+        .map(|(i, member)| {
+            Ok(MemberProperties {
+                user_id: entry_text(member.user_id, format!("members[{i}].user_id"))?,
+                strings: key_values_arg(
+                    member.strings,
+                    member.string_count,
+                    &format!("members[{i}].strings"),
+                )?,
+                numbers: key_numbers_arg(
+                    member.numbers,
+                    member.number_count,
+                    &format!("members[{i}].numbers"),
+                )?,
+            })
+        })
+        .collect()
+}
+
+/// `pl_submit_ticket`'s request, copied. Counts and ranges are the
+/// server's to judge (it answers with its refusal codes).
+pub(crate) unsafe fn ticket_arg(request: &PlTicketRequest) -> Result<TicketRequest, Failure> {
+    let party_id = if request.party_id.is_null() {
+        None
+    } else {
+        Some(party_arg(request.party_id)?)
+    };
+    Ok(TicketRequest {
+        party_id,
+        min_count: request.min_count,
+        max_count: request.max_count,
+        count_multiple: request.count_multiple,
+        relaxed_min_count: request.relaxed_min_count,
+        strings: key_values_arg(request.strings, request.string_count, "strings")?,
+        numbers: key_numbers_arg(request.numbers, request.number_count, "numbers")?,
+        query: TicketQuery {
+            strings: key_values_arg(
+                request.query_strings,
+                request.query_string_count,
+                "query_strings",
+            )?,
+            ranges: ranges_arg(
+                request.query_ranges,
+                request.query_range_count,
+                "query_ranges",
+            )?,
+        },
+        members: members_arg(request.members, request.member_count)?,
+    })
+}
+
 /// A `PL_INVITE_POLICY_*`.
 pub(crate) fn invite_policy_arg(policy: i32) -> Result<InvitePolicy, Failure> {
     match policy {
@@ -260,6 +374,8 @@ pub(crate) enum Command {
     },
     Unban(PartyId, String),
     ListBans(PartyId),
+    SubmitTicket(TicketRequest),
+    CancelTicket(u64),
 }
 
 /// What a successful command answered.
@@ -275,6 +391,7 @@ enum Answer {
     JoinCode(PartyId, String),
     Parties(SearchPage),
     Bans(PartyId, Vec<PartyBan>),
+    Ticket(u64),
 }
 
 /// Something for the game to poll that is not an SDK event.
@@ -594,6 +711,12 @@ async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
             .await
             .map(|bans| Answer::Bans(party_id, bans))
             .map_err(failure),
+        Command::SubmitTicket(request) => client
+            .submit_ticket(request)
+            .await
+            .map(Answer::Ticket)
+            .map_err(failure),
+        Command::CancelTicket(ticket_id) => done(client.cancel_ticket(ticket_id).await),
     }
 }
 
@@ -644,6 +767,51 @@ fn invite_gone_reason(reason: InviteGoneReason) -> i32 {
         InviteGoneReason::Banned => 3,
         InviteGoneReason::Answered => 4,
     }
+}
+
+fn ticket_cancel_reason(reason: TicketCancelReason) -> i32 {
+    match reason {
+        TicketCancelReason::Cancelled => 0,
+        TicketCancelReason::MembershipChanged => 1,
+        TicketCancelReason::PartyClosed => 2,
+        TicketCancelReason::SessionEnded => 3,
+    }
+}
+
+/// A party id as text, or NULL for none (a solo ticket).
+fn optional_party(held: &mut Held, party_id: Option<PartyId>) -> *const c_char {
+    party_id.map_or(std::ptr::null(), |id| held.text(&id.to_string()))
+}
+
+fn set_match(held: &mut Held, event: &mut PlEvent, found: &MatchFound) {
+    event.kind = PL_EVENT_MATCHED;
+    event.ticket_id = found.ticket_id;
+    event.match_id = held.text(&uuid_text(&found.match_id));
+    let players: Vec<PlMatchedPlayer> = found
+        .players
+        .iter()
+        .map(|p| PlMatchedPlayer {
+            member: held.member(&p.presence, true),
+            party_id: optional_party(held, p.party_id),
+            strings: held.key_values(&p.strings),
+            numbers: held.key_numbers(&p.numbers),
+        })
+        .collect();
+    (event.players, event.player_count) = held.list(players);
+    event.match_token = held.text(&found.token);
+    event.token_expires_at = found.token_expires_at;
+}
+
+/// A UUID's 16 bytes in its usual text form (8-4-4-4-12 lower-case hex).
+fn uuid_text(bytes: &[u8; 16]) -> String {
+    let mut text = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
 }
 
 fn invite_policy(policy: InvitePolicy) -> i32 {
@@ -803,6 +971,7 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                     event.party_id = held.text(&party_id.to_string());
                     set_bans(held, &mut event, &bans);
                 }
+                Ok(Answer::Ticket(ticket_id)) => event.ticket_id = ticket_id,
                 Err(failure) => set_failure(held, &mut event, &failure),
             }
         }
@@ -970,6 +1139,20 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                 party_only(held, &mut event, PL_EVENT_BANNED, party_id);
                 event.until_ms = until_ms;
             }
+            Event::TicketStarted {
+                ticket_id,
+                party_id,
+            } => {
+                event.kind = PL_EVENT_TICKET_STARTED;
+                event.ticket_id = ticket_id;
+                event.party_id = optional_party(held, party_id);
+            }
+            Event::TicketCancelled { ticket_id, reason } => {
+                event.kind = PL_EVENT_TICKET_CANCELLED;
+                event.ticket_id = ticket_id;
+                event.reason = ticket_cancel_reason(reason);
+            }
+            Event::Matched(found) => set_match(held, &mut event, &found),
         },
     }
     event

@@ -12,8 +12,9 @@
 //!   and stay valid until the next `pl_client_poll` on that client.
 //! - Key-value maps (party state, member attributes, listing properties)
 //!   are `PlKeyValues`: `count` `PlKeyValue {key, value}` pairs at `items`,
-//!   sorted by key. Lists (members, statuses, invites, bans, parties) are a
-//!   pointer and a count. In an event both belong to the client, like its
+//!   sorted by key; integer maps (a ticket's numbers) are `PlKeyNumbers`
+//!   of `PlKeyNumber {key, value}` the same way. Lists (members, statuses,
+//!   invites, bans, parties, matched players) are a pointer and a count. In an event both belong to the client, like its
 //!   strings; as arguments they are the caller's, read only during the call.
 //! - No callbacks: nothing calls into the game from another thread.
 //! - Every function may be called from any thread. No panic crosses the
@@ -36,7 +37,8 @@ use std::ffi::c_char;
 use std::ptr;
 
 pub use event::{
-    PlBan, PlEvent, PlInvite, PlKeyValue, PlKeyValues, PlListedParty, PlMember, PlUserStatus,
+    PlBan, PlEvent, PlInvite, PlKeyNumber, PlKeyNumbers, PlKeyRange, PlKeyValue, PlKeyValues,
+    PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlTicketRequest, PlUserStatus,
 };
 
 /// Success.
@@ -122,6 +124,18 @@ pub const PL_REFUSED_TOO_MANY_INVITES: i32 = 26;
 pub const PL_REFUSED_TOO_MANY_BANS: i32 = 27;
 /// Refused: the user named is not banned from the party.
 pub const PL_REFUSED_BAN_NOT_FOUND: i32 = 28;
+/// Refused: this session (or a member of the party) is already in a
+/// matchmaking ticket, or the party already has one.
+pub const PL_REFUSED_ALREADY_MATCHMAKING: i32 = 29;
+/// Refused: no waiting ticket with that id that this session may cancel
+/// (never made, matched, cancelled, or another's).
+pub const PL_REFUSED_TICKET_NOT_FOUND: i32 = 30;
+/// Refused: a ticket's counts or query cannot work: `min_count` 0 or above
+/// `max_count`, `count_multiple` 0, a range with `min` above `max`, or more
+/// properties than the server allows.
+pub const PL_REFUSED_INVALID_TICKET: i32 = 31;
+/// Refused: the party has more members than the ticket's `max_count`.
+pub const PL_REFUSED_PARTY_TOO_LARGE: i32 = 32;
 
 /// Invite policy: only the leader may invite (the default).
 pub const PL_INVITE_POLICY_LEADER: i32 = 0;
@@ -218,6 +232,19 @@ pub const PL_EVENT_LISTING_CHANGED: i32 = 33;
 /// The leader banned this session's user: its seat or join request in the
 /// party is gone: `party_id`, `until_ms` (0: for the party's life).
 pub const PL_EVENT_BANNED: i32 = 34;
+/// A matchmaking ticket this session is in waits for a match (its own, or
+/// its party's, to every member): `ticket_id`, `party_id` (NULL for a solo
+/// ticket).
+pub const PL_EVENT_TICKET_STARTED: i32 = 35;
+/// A ticket this session was in stopped without a match: `ticket_id`,
+/// `reason` (0 cancelled by its submitter or the party's leader, 1 the
+/// party's members changed, 2 the party closed, 3 the submitter's session
+/// ended).
+pub const PL_EVENT_TICKET_CANCELLED: i32 = 36;
+/// A match, to every session of every ticket in it: `ticket_id` (this
+/// session's ticket), `match_id`, `players`/`player_count`, `match_token`
+/// (for the game server) and `token_expires_at`.
+pub const PL_EVENT_MATCHED: i32 = 37;
 
 /// An opaque client: one session with a partyline server.
 pub struct PlClient {
@@ -784,6 +811,37 @@ pub unsafe extern "C" fn pl_list_bans(client: *mut PlClient, party_id: *const c_
     })
 }
 
+/// Starts matchmaking: a solo ticket, or with `request->party_id` set
+/// (leader only) a ticket for the whole party, every member in it. The
+/// reply sets `ticket_id`; then every session in the ticket gets
+/// `PL_EVENT_TICKET_STARTED`, and later `PL_EVENT_MATCHED` or
+/// `PL_EVENT_TICKET_CANCELLED`. Refusals: `PL_REFUSED_ALREADY_MATCHMAKING`,
+/// `PL_REFUSED_INVALID_TICKET`, `PL_REFUSED_PARTY_TOO_LARGE`,
+/// `PL_REFUSED_NOT_LEADER`. The caller keeps ownership of `request` and
+/// everything it points to (copied before this returns); a key given twice
+/// in one map keeps its last value.
+#[no_mangle]
+pub unsafe extern "C" fn pl_submit_ticket(
+    client: *mut PlClient,
+    request: *const PlTicketRequest,
+) -> i64 {
+    command(client, || {
+        let request = request
+            .as_ref()
+            .ok_or_else(|| handle::invalid("request is NULL"))?;
+        Ok(Command::SubmitTicket(handle::ticket_arg(request)?))
+    })
+}
+
+/// Stops a waiting ticket: this session's own, or (leader only) its
+/// party's. Every session in it gets `PL_EVENT_TICKET_CANCELLED` with
+/// reason 0. `PL_REFUSED_TICKET_NOT_FOUND` when it is not waiting (say,
+/// matched meanwhile).
+#[no_mangle]
+pub unsafe extern "C" fn pl_cancel_ticket(client: *mut PlClient, ticket_id: u64) -> i64 {
+    command(client, || Ok(Command::CancelTicket(ticket_id)))
+}
+
 /// Party data on the reliable control stream. Returns a request id; the
 /// reply says the server took it.
 #[no_mangle]
@@ -1042,6 +1100,122 @@ mod tests {
             unsafe {
                 pl_set_member_attributes(client, party.as_ptr(), ptr::null(), 0, ids.as_ptr(), 1)
             } > 0
+        );
+        unsafe { pl_client_free(client) };
+    }
+
+    /// A ticket for 4 with no properties: what each case below breaks.
+    fn ticket() -> PlTicketRequest {
+        PlTicketRequest {
+            party_id: ptr::null(),
+            min_count: 4,
+            max_count: 4,
+            count_multiple: 1,
+            relaxed_min_count: 0,
+            strings: ptr::null(),
+            string_count: 0,
+            numbers: ptr::null(),
+            number_count: 0,
+            query_strings: ptr::null(),
+            query_string_count: 0,
+            query_ranges: ptr::null(),
+            query_range_count: 0,
+            members: ptr::null(),
+            member_count: 0,
+        }
+    }
+
+    #[test]
+    fn bad_tickets_are_refused_with_the_entry_named() {
+        let client = unconnected();
+        assert!(!client.is_null(), "{}", last_error_text());
+        let refused = |request: *const PlTicketRequest| {
+            let code = unsafe { pl_submit_ticket(client, request) };
+            assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+            last_error_text()
+        };
+        assert_eq!(refused(ptr::null()), "request is NULL");
+        let bad_party = PlTicketRequest {
+            party_id: c"party-1".as_ptr(),
+            ..ticket()
+        };
+        assert!(refused(&bad_party).contains("is not a party id"));
+        let no_numbers = PlTicketRequest {
+            number_count: 2,
+            ..ticket()
+        };
+        assert_eq!(refused(&no_numbers), "numbers is NULL but its count is 2");
+        let ranges = [
+            PlKeyRange {
+                key: c"skill".as_ptr(),
+                min: 1,
+                max: 9,
+            },
+            PlKeyRange {
+                key: ptr::null(),
+                min: 1,
+                max: 9,
+            },
+        ];
+        let bad_range = PlTicketRequest {
+            query_ranges: ranges.as_ptr(),
+            query_range_count: 2,
+            ..ticket()
+        };
+        assert_eq!(refused(&bad_range), "query_ranges[1].key is NULL");
+        let numbers = [PlKeyNumber {
+            key: ptr::null(),
+            value: 7,
+        }];
+        let members = [
+            PlMemberProperties {
+                user_id: c"ana".as_ptr(),
+                strings: ptr::null(),
+                string_count: 0,
+                numbers: ptr::null(),
+                number_count: 0,
+            },
+            PlMemberProperties {
+                user_id: c"bob".as_ptr(),
+                strings: ptr::null(),
+                string_count: 0,
+                numbers: numbers.as_ptr(),
+                number_count: 1,
+            },
+        ];
+        let bad_member = PlTicketRequest {
+            members: members.as_ptr(),
+            member_count: 2,
+            ..ticket()
+        };
+        assert_eq!(refused(&bad_member), "members[1].numbers[0].key is NULL");
+        let no_user = [PlMemberProperties {
+            user_id: ptr::null(),
+            ..members[0]
+        }];
+        let bad_user = PlTicketRequest {
+            members: no_user.as_ptr(),
+            member_count: 1,
+            ..ticket()
+        };
+        assert_eq!(refused(&bad_user), "members[0].user_id is NULL");
+        // Counts and ranges are the server's to judge: these are queued.
+        let upside_down = [PlKeyRange {
+            key: c"skill".as_ptr(),
+            min: 9,
+            max: 1,
+        }];
+        let for_the_server = PlTicketRequest {
+            count_multiple: 0,
+            query_ranges: upside_down.as_ptr(),
+            query_range_count: 1,
+            ..ticket()
+        };
+        assert!(unsafe { pl_submit_ticket(client, &for_the_server) } > 0);
+        assert!(unsafe { pl_cancel_ticket(client, 7) } > 0);
+        assert_eq!(
+            unsafe { pl_cancel_ticket(ptr::null_mut(), 7) },
+            i64::from(PL_ERR_INVALID_ARGUMENT)
         );
         unsafe { pl_client_free(client) };
     }
