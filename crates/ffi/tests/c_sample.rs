@@ -1,6 +1,6 @@
 //! The C samples, compiled with cc against the static library and the
 //! committed header, each play a story against a real server: a party's
-//! whole life, and find, invite, gather. Each sample checks every value it
+//! whole life; find, invite, gather; and matchmaking. Each sample checks every value it
 //! gets and exits non-zero at the first wrong one.
 mod support;
 
@@ -63,5 +63,29 @@ async fn the_c_sample_finds_invites_and_gathers() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_sample_matches_a_duo_and_two_solos() {
+    let server = support::start_matchmaking("c-matchmaking").await;
+    let binary = compile(&server, "matchmaking");
+    let stdout = play(&server, &binary, "the C matchmaking sample").await;
+    assert_eq!(
+        stdout.lines().last(),
+        Some("matchmaking passed"),
+        "the sample's story:\n{stdout}"
+    );
+    for step in [
+        "a second ticket refused: 29",
+        "all four matched: 4 players, the duo with its party, the solos without",
+        "(reason 0); twice refused: 29, by dav: 30",
+        "refused: party too large 32, invalid ticket 31, not leader 4",
+        "dav joined the duo: its ticket cancelled (reason 1)",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    // The token the sample got is one a game server accepts.
+    support::verify_printed_match(&stdout, 4);
     println!("{stdout}");
 }

@@ -26,9 +26,15 @@ impl Drop for TestServer {
 /// A server with a fresh dev certificate, and a scratch folder for the
 /// sample's build output.
 pub async fn start(name: &str) -> TestServer {
+    start_with(name, |_| {}).await
+}
+
+/// [`start`], with the server's configuration changed first.
+pub async fn start_with(name: &str, configure: impl FnOnce(&mut ServerConfig)) -> TestServer {
     let (tls, cert_pem, _) = generate_dev_identity().expect("dev certificate");
-    let server =
-        Server::bind(ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls)).expect("server binds");
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+    configure(&mut config);
+    let server = Server::bind(config).expect("server binds");
     let addr = server.local_addr().expect("local addr");
     let dir = std::env::temp_dir().join(format!("partyline-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch folder");
@@ -113,6 +119,56 @@ pub async fn run_sample(mut command: Command, what: &'static str) -> String {
         .unwrap_or_else(|_| panic!("{what} did not finish within 120 s"))
         .expect("sample thread");
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A server whose matchmaker runs a round every 50 ms (not every second),
+/// so that the matchmaking samples do not wait.
+pub async fn start_matchmaking(name: &str) -> TestServer {
+    start_with(name, |config| {
+        config.matchmaker_interval = Duration::from_millis(50);
+    })
+    .await
+}
+
+/// Checks the match token a sample printed as "match MATCH_ID token TOKEN
+/// expires UNIX_SECONDS" the way a game server would (the dev server signs
+/// with `DEV_MATCH_SECRET`): it must verify, name that match and expiry,
+/// hold `players` players, and name the duo's party (printed as "duo party
+/// PARTY_ID") as its only party.
+pub fn verify_printed_match(stdout: &str, players: usize) {
+    let field = |prefix: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?} in:\n{stdout}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let matched = field("match ");
+    let [match_id, token_word, token, expires_word, expires] = matched.as_slice() else {
+        panic!("expected \"match ID token TOKEN expires SECONDS\", got {matched:?}");
+    };
+    assert_eq!(
+        (token_word.as_str(), expires_word.as_str()),
+        ("token", "expires")
+    );
+    let duo = field("duo party ");
+    let claims = partyline::matchmaker::verify_match_token(
+        partyline::server::DEV_MATCH_SECRET,
+        token,
+        partyline::auth::unix_now(),
+    )
+    .unwrap_or_else(|e| panic!("the printed token does not verify: {e:?}"));
+    assert_eq!(&claims.match_id.to_string(), match_id, "the token's match");
+    assert_eq!(
+        &claims.expires_at.to_string(),
+        expires,
+        "the token's expiry"
+    );
+    assert_eq!(claims.players.len(), players, "the token's players");
+    let parties: Vec<String> = claims.parties().iter().map(|p| p.to_string()).collect();
+    assert_eq!(parties, duo, "the token's one party: the duo's");
 }
 
 /// Whether a tool is on PATH (CI installs them; a developer may not have).
