@@ -108,6 +108,9 @@ enum class EventKind : std::int32_t {
     JoinCodeChanged = PL_EVENT_JOIN_CODE_CHANGED,
     ListingChanged = PL_EVENT_LISTING_CHANGED,
     Banned = PL_EVENT_BANNED,
+    TicketStarted = PL_EVENT_TICKET_STARTED,
+    TicketCancelled = PL_EVENT_TICKET_CANCELLED,
+    Matched = PL_EVENT_MATCHED,
 };
 
 // Who may invite to a party (the PL_INVITE_POLICY_* constants).
@@ -178,6 +181,53 @@ struct ListedParty {
     KeyValues properties;
 };
 
+// Integer properties of a ticket, a member or a matched player
+// (PlKeyNumbers, copied): sorted by key. Scale fractions yourself (skill
+// 12.5 as 1250).
+using Numbers = std::map<std::string, std::int64_t>;
+
+// An inclusive range of integers (PlKeyRange's min and max).
+struct NumberRange {
+    std::int64_t min = 0;
+    std::int64_t max = 0;
+};
+
+// What a ticket asks of every other ticket in its match.
+struct TicketQuery {
+    KeyValues strings{};                         // the other's must equal each
+    std::map<std::string, NumberRange> ranges{};  // the other's must lie in each
+};
+
+// One member's own properties in a ticket (PlMemberProperties), carried to
+// the match; they win over the ticket's.
+struct MemberProperties {
+    std::string user_id{};
+    KeyValues strings{};
+    Numbers numbers{};
+};
+
+// A matchmaking ticket (PlTicketRequest). Unlike the zero-filled C struct,
+// count_multiple starts at 1 (any count).
+struct TicketRequest {
+    std::optional<std::string> party_id{};  // unset: solo; set: the party's (leader only)
+    std::uint32_t min_count = 0;            // fewest players, this ticket's included
+    std::uint32_t max_count = 0;            // most players
+    std::uint32_t count_multiple = 1;       // the count is a multiple of this (0 is refused)
+    std::uint32_t relaxed_min_count = 0;    // after the server's relax time; 0: none
+    KeyValues strings{};                    // what other tickets' queries test
+    Numbers numbers{};
+    TicketQuery query{};                    // what every other ticket must have
+    std::vector<MemberProperties> members{};
+};
+
+// One player of a match (PlMatchedPlayer, copied).
+struct MatchedPlayer {
+    Member member;         // connected is always true here (not tracked)
+    std::string party_id;  // the party it came with; empty: a solo ticket
+    KeyValues strings;     // its ticket's, then its own
+    Numbers numbers;       // its ticket's, then its own
+};
+
 // What search_parties looks for; every filter must hold.
 struct PartySearch {
     bool open_only = false;
@@ -217,6 +267,14 @@ struct Event {
     std::vector<Ban> bans;              // list_bans' reply
     std::vector<ListedParty> parties;   // search_parties' reply
     std::uint64_t next_cursor = 0;      // search_parties' reply; 0: last page
+    // submit_ticket's reply, TicketStarted (party_id: empty for a solo
+    // ticket), TicketCancelled (reason: 0 cancelled, 1 members changed,
+    // 2 party closed, 3 session ended) and Matched (this session's ticket).
+    std::uint64_t ticket_id = 0;
+    std::string match_id;                // Matched: a UUID in text form
+    std::vector<MatchedPlayer> players;  // Matched: ticket by ticket, oldest first
+    std::string match_token;             // Matched: for the game server
+    std::uint64_t token_expires_at = 0;  // Matched: Unix seconds, server clock
 
     // The payload as text (for samples and logs; data need not be text).
     std::string_view data_text() const {
@@ -258,6 +316,13 @@ inline Invite invite(const PlInvite& i) {
             i.open,           text(i.label),     member(i.leader), i.expires_at_ms};
 }
 
+inline Numbers key_numbers(const PlKeyNumbers& map) {
+    Numbers out;
+    for (std::size_t i = 0; i < map.count; ++i)
+        out.emplace(text(map.items[i].key), map.items[i].value);
+    return out;
+}
+
 // Views into `map` for a C call: valid while `map` lives, unchanged.
 inline std::vector<PlKeyValue> c_pairs(const KeyValues& map) {
     std::vector<PlKeyValue> out;
@@ -265,6 +330,66 @@ inline std::vector<PlKeyValue> c_pairs(const KeyValues& map) {
     for (const auto& [key, value] : map) out.push_back({key.c_str(), value.c_str()});
     return out;
 }
+
+// Views into `map` for a C call: valid while `map` lives, unchanged.
+inline std::vector<PlKeyNumber> c_numbers(const Numbers& map) {
+    std::vector<PlKeyNumber> out;
+    out.reserve(map.size());
+    for (const auto& [key, value] : map) out.push_back({key.c_str(), value});
+    return out;
+}
+
+// Views into `request` for pl_submit_ticket: the C struct and the arrays
+// it points to, valid while both this and `request` live, unchanged.
+class CTicket {
+public:
+    explicit CTicket(const TicketRequest& request)
+        : strings_(c_pairs(request.strings)),
+          numbers_(c_numbers(request.numbers)),
+          query_strings_(c_pairs(request.query.strings)) {
+        for (const auto& [key, range] : request.query.ranges)
+            ranges_.push_back({key.c_str(), range.min, range.max});
+        // Reserved first: the members' arrays must not move once pointed to.
+        member_strings_.reserve(request.members.size());
+        member_numbers_.reserve(request.members.size());
+        for (const auto& m : request.members) {
+            member_strings_.push_back(c_pairs(m.strings));
+            member_numbers_.push_back(c_numbers(m.numbers));
+            members_.push_back({m.user_id.c_str(), member_strings_.back().data(),
+                                member_strings_.back().size(), member_numbers_.back().data(),
+                                member_numbers_.back().size()});
+        }
+        raw_.party_id = request.party_id ? request.party_id->c_str() : nullptr;
+        raw_.min_count = request.min_count;
+        raw_.max_count = request.max_count;
+        raw_.count_multiple = request.count_multiple;
+        raw_.relaxed_min_count = request.relaxed_min_count;
+        raw_.strings = strings_.data();
+        raw_.string_count = strings_.size();
+        raw_.numbers = numbers_.data();
+        raw_.number_count = numbers_.size();
+        raw_.query_strings = query_strings_.data();
+        raw_.query_string_count = query_strings_.size();
+        raw_.query_ranges = ranges_.data();
+        raw_.query_range_count = ranges_.size();
+        raw_.members = members_.data();
+        raw_.member_count = members_.size();
+    }
+    CTicket(const CTicket&) = delete;
+    CTicket& operator=(const CTicket&) = delete;
+
+    const PlTicketRequest* get() const noexcept { return &raw_; }
+
+private:
+    std::vector<PlKeyValue> strings_;
+    std::vector<PlKeyNumber> numbers_;
+    std::vector<PlKeyValue> query_strings_;
+    std::vector<PlKeyRange> ranges_;
+    std::vector<std::vector<PlKeyValue>> member_strings_;
+    std::vector<std::vector<PlKeyNumber>> member_numbers_;
+    std::vector<PlMemberProperties> members_;
+    PlTicketRequest raw_{};
+};
 
 // Views into `items` for a C call: valid while `items` lives, unchanged.
 inline std::vector<const char*> c_strings(const std::vector<std::string>& items) {
@@ -326,6 +451,14 @@ inline Event copy(const PlEvent& e) {
                            p.open,           text(p.label),  key_values(p.properties)};
     });
     out.next_cursor = e.next_cursor;
+    out.ticket_id = e.ticket_id;
+    out.match_id = text(e.match_id);
+    out.players = list<MatchedPlayer>(e.players, e.player_count, [](const PlMatchedPlayer& p) {
+        return MatchedPlayer{member(p.member), text(p.party_id), key_values(p.strings),
+                             key_numbers(p.numbers)};
+    });
+    out.match_token = text(e.match_token);
+    out.token_expires_at = e.token_expires_at;
     return out;
 }
 
@@ -534,6 +667,18 @@ public:
     }
     RequestId list_bans(const std::string& party) {
         return detail::check(pl_list_bans(raw_, party.c_str()), "list_bans");
+    }
+
+    // Matchmaking: a solo ticket, or (party_id set, leader only) the whole
+    // party's. The reply sets Event::ticket_id; every session in the ticket
+    // then gets TicketStarted, and later Matched or TicketCancelled.
+    RequestId submit_ticket(const TicketRequest& request) {
+        const detail::CTicket ticket(request);
+        return detail::check(pl_submit_ticket(raw_, ticket.get()), "submit_ticket");
+    }
+    // Stops a waiting ticket: this session's own, or its party's (leader).
+    RequestId cancel_ticket(std::uint64_t ticket_id) {
+        return detail::check(pl_cancel_ticket(raw_, ticket_id), "cancel_ticket");
     }
 
     // Party data on the reliable stream; the reply says the server took it.

@@ -1,7 +1,7 @@
 //! The C++ samples, compiled with g++ (C++17, warnings as errors) through
 //! the header-only wrapper include/partyline.hpp against the static
 //! library, each play a story against a real server: a party's whole
-//! life, and find, invite, gather. Compiling them also proves that
+//! life; find, invite, gather; and matchmaking. Compiling them also proves that
 //! partyline.h is valid C++ (cbindgen's cpp_compat).
 mod support;
 
@@ -70,5 +70,31 @@ async fn the_cpp_sample_finds_invites_and_gathers() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpp_sample_matches_a_duo_and_two_solos() {
+    let server = support::start_matchmaking("cpp-matchmaking").await;
+    let binary = compile(&server, "matchmaking");
+    let mut sample = Command::new(&binary);
+    sample.arg(server.addr.to_string()).arg(&server.cert_pem);
+    let stdout = support::run_sample(sample, "the C++ matchmaking sample").await;
+    assert_eq!(
+        stdout.lines().last(),
+        Some("matchmaking passed"),
+        "the sample's story:\n{stdout}"
+    );
+    for step in [
+        "a second ticket refused: 29",
+        "all four matched: 4 players, the duo with its party, the solos without",
+        "(reason 0); twice refused: 29, by dav: 30",
+        "refused: party too large 32, invalid ticket 31, not leader 4",
+        "dav joined the duo: its ticket cancelled (reason 1)",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    // The token the sample got is one a game server accepts.
+    support::verify_printed_match(&stdout, 4);
     println!("{stdout}");
 }
