@@ -102,6 +102,17 @@ namespace Partyline
         /// <summary>The leader banned this user from the party (its seat or request is gone):
         /// <see cref="PartyEvent.UntilMs"/> (0: for the party's life).</summary>
         Banned = 34,
+        /// <summary>A matchmaking ticket this session is in waits for a match (its own, or its
+        /// party's, to every member): <see cref="PartyEvent.TicketId"/>, <see cref="PartyEvent.PartyId"/>
+        /// (null for a solo ticket).</summary>
+        TicketStarted = 35,
+        /// <summary>A ticket this session was in stopped without a match: <see cref="PartyEvent.TicketId"/>,
+        /// <see cref="PartyEvent.Reason"/> (0 cancelled, 1 the party's members changed, 2 the party
+        /// closed, 3 the submitter's session ended).</summary>
+        TicketCancelled = 36,
+        /// <summary>A match: <see cref="PartyEvent.Match"/> (every player, and the token for the game
+        /// server); <see cref="PartyEvent.TicketId"/> is this session's ticket.</summary>
+        Matched = 37,
     }
 
     /// <summary>Who may invite to a party.</summary>
@@ -150,6 +161,16 @@ namespace Partyline
         public const int TooManyBans = 27;
         /// <summary>Refused: the user named is not banned from the party.</summary>
         public const int BanNotFound = 28;
+        /// <summary>Refused: this session (or a member of the party) is already in a matchmaking
+        /// ticket, or the party already has one.</summary>
+        public const int AlreadyMatchmaking = 29;
+        /// <summary>Refused: no waiting ticket with that id that this session may cancel.</summary>
+        public const int TicketNotFound = 30;
+        /// <summary>Refused: a ticket's counts or query cannot work (MinCount 0 or above MaxCount,
+        /// CountMultiple 0, a range with Min above Max, too many properties).</summary>
+        public const int InvalidTicket = 31;
+        /// <summary>Refused: the party has more members than the ticket's MaxCount.</summary>
+        public const int PartyTooLarge = 32;
     }
 
     /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>
@@ -279,6 +300,86 @@ namespace Partyline
         public ulong NextCursor { get; internal set; }
     }
 
+    /// <summary>An inclusive range of integers, for a ticket's query.</summary>
+    public sealed class NumberRange
+    {
+        /// <summary>Lowest allowed.</summary>
+        public long Min;
+        /// <summary>Highest allowed.</summary>
+        public long Max;
+
+        /// <summary>The range [min, max].</summary>
+        public NumberRange(long min, long max)
+        {
+            Min = min;
+            Max = max;
+        }
+    }
+
+    /// <summary>One member's own properties in a ticket, carried to the match (they win over the ticket's).</summary>
+    public sealed class MemberProperties
+    {
+        /// <summary>Whose: a user in the ticket's party (or the submitter).</summary>
+        public string UserId;
+        /// <summary>String properties (null: none).</summary>
+        public IDictionary<string, string> Strings;
+        /// <summary>Integer properties (null: none); scale fractions yourself (12.5 as 1250).</summary>
+        public IDictionary<string, long> Numbers;
+    }
+
+    /// <summary>A matchmaking ticket, for <see cref="PartylineClient.SubmitTicket"/>. Null maps and lists are empty.</summary>
+    public sealed class TicketRequest
+    {
+        /// <summary>Null for a solo ticket; a party's id for a ticket of the whole party (leader only).</summary>
+        public string PartyId;
+        /// <summary>Fewest players in the match, this ticket's included (at least 1).</summary>
+        public int MinCount;
+        /// <summary>Most players in the match.</summary>
+        public int MaxCount;
+        /// <summary>The match's player count must be a multiple of this: 1 (the default) for any; 0 is refused.</summary>
+        public int CountMultiple = 1;
+        /// <summary>A lower minimum once the ticket has waited the server's relax time; 0: none.</summary>
+        public int RelaxedMinCount;
+        /// <summary>The ticket's string properties, which other tickets' queries test.</summary>
+        public IDictionary<string, string> Strings;
+        /// <summary>The ticket's integer properties, which other tickets' queries test.</summary>
+        public IDictionary<string, long> Numbers;
+        /// <summary>Query: every other ticket in the match must have each of these string properties.</summary>
+        public IDictionary<string, string> QueryStrings;
+        /// <summary>Query: every other ticket's number for each key must lie in its range.</summary>
+        public IDictionary<string, NumberRange> QueryRanges;
+        /// <summary>Per member properties (members not listed have none).</summary>
+        public IList<MemberProperties> Members;
+    }
+
+    /// <summary>One player of a match.</summary>
+    public sealed class MatchedPlayer
+    {
+        /// <summary>Who (<see cref="Partyline.Member.Connected"/> is not tracked here and is always true).</summary>
+        public Member Member { get; internal set; }
+        /// <summary>The party it came with; null for a solo ticket.</summary>
+        public string PartyId { get; internal set; }
+        /// <summary>Its ticket's string properties, then its own (its own win), sorted by key.</summary>
+        public IDictionary<string, string> Strings { get; internal set; }
+        /// <summary>Its ticket's integer properties, then its own, sorted by key.</summary>
+        public IDictionary<string, long> Numbers { get; internal set; }
+    }
+
+    /// <summary>A match, as every player of it is told.</summary>
+    public sealed class MatchFound
+    {
+        /// <summary>The match's id (a UUID in text form).</summary>
+        public string MatchId { get; internal set; }
+        /// <summary>This session's ticket that was matched.</summary>
+        public ulong TicketId { get; internal set; }
+        /// <summary>Every player, ticket by ticket, oldest ticket first.</summary>
+        public MatchedPlayer[] Players { get; internal set; }
+        /// <summary>For the game server, which verifies it with the shared secret (PROTOCOL.md, "Match token").</summary>
+        public string Token { get; internal set; }
+        /// <summary>When <see cref="Token"/> stops being valid: Unix seconds, by the server's clock.</summary>
+        public ulong TokenExpiresAt { get; internal set; }
+    }
+
     /// <summary>What <see cref="PartylineClient.JoinParty"/> answered.</summary>
     public sealed class JoinResult
     {
@@ -335,6 +436,10 @@ namespace Partyline
         public IDictionary<string, string> Properties { get; internal set; }
         /// <summary>Banned: when the ban ends (Unix ms, server clock); 0 for the party's life.</summary>
         public ulong UntilMs { get; internal set; }
+        /// <summary>TicketStarted, TicketCancelled, Matched: the ticket.</summary>
+        public ulong TicketId { get; internal set; }
+        /// <summary>Matched: the match, else null.</summary>
+        public MatchFound Match { get; internal set; }
     }
 
     /// <summary>How to connect: a server, a certificate to trust, and who to be.</summary>
@@ -414,6 +519,12 @@ namespace Partyline
         public event Action<PartyEvent> OnListingChanged;
         /// <summary>This user was banned from a party.</summary>
         public event Action<PartyEvent> OnBanned;
+        /// <summary>A matchmaking ticket this session is in waits for a match.</summary>
+        public event Action<PartyEvent> OnTicketStarted;
+        /// <summary>A ticket this session was in stopped without a match.</summary>
+        public event Action<PartyEvent> OnTicketCancelled;
+        /// <summary>A match was made: <see cref="PartyEvent.Match"/>.</summary>
+        public event Action<PartyEvent> OnMatched;
 
         PartylineClient(ClientHandle handle)
         {
@@ -543,6 +654,9 @@ namespace Partyline
                 case EventKind.JoinCodeChanged: Raise(OnJoinCodeChanged, e); break;
                 case EventKind.ListingChanged: Raise(OnListingChanged, e); break;
                 case EventKind.Banned: Raise(OnBanned, e); break;
+                case EventKind.TicketStarted: Raise(OnTicketStarted, e); break;
+                case EventKind.TicketCancelled: Raise(OnTicketCancelled, e); break;
+                case EventKind.Matched: Raise(OnMatched, e); break;
             }
         }
 
@@ -845,6 +959,26 @@ namespace Partyline
                 }));
         }
 
+        /// <summary>Starts matchmaking: a solo ticket, or with <see cref="TicketRequest.PartyId"/> set
+        /// (leader only) a ticket for the whole party. Completes with the ticket's id; every session
+        /// in the ticket then gets <see cref="EventKind.TicketStarted"/>, and later
+        /// <see cref="EventKind.Matched"/> or <see cref="EventKind.TicketCancelled"/>.</summary>
+        public Task<ulong> SubmitTicket(TicketRequest request)
+        {
+            if (request == null) throw new ArgumentNullException("request");
+            using (var args = new NativeArgs())
+            {
+                Native.PlTicketRequest ticket = args.Ticket(request);
+                return Start(() => Native.pl_submit_ticket(Handle(), ref ticket), raw => raw.ticket_id);
+            }
+        }
+
+        /// <summary>Stops a waiting ticket: this session's own, or its party's (leader only).</summary>
+        public Task CancelTicket(ulong ticketId)
+        {
+            return Start(() => Native.pl_cancel_ticket(Handle(), ticketId), Done);
+        }
+
         /// <summary>Party data on the reliable stream; completes when the server took it.</summary>
         public Task SendDataReliable(string partyId, long opCode, byte[] data)
         {
@@ -1001,6 +1135,86 @@ namespace Partyline
             return pairs;
         }
 
+        /// <summary>A copy of <paramref name="items"/> in unmanaged memory (IntPtr.Zero when empty).</summary>
+        IntPtr Array<T>(T[] items) where T : struct
+        {
+            if (items.Length == 0) return IntPtr.Zero;
+            int size = Marshal.SizeOf(typeof(T));
+            IntPtr copy = Marshal.AllocHGlobal(size * items.Length);
+            allocated.Add(copy);
+            for (int i = 0; i < items.Length; i++) Marshal.StructureToPtr(items[i], IntPtr.Add(copy, i * size), false);
+            return copy;
+        }
+
+        /// <summary>The pairs of an integer map (null: none).</summary>
+        Native.PlKeyNumber[] Numbers(IDictionary<string, long> map)
+        {
+            if (map == null) return new Native.PlKeyNumber[0];
+            var pairs = new Native.PlKeyNumber[map.Count];
+            int i = 0;
+            foreach (var pair in map)
+            {
+                pairs[i].key = Text(pair.Key, "key");
+                pairs[i].value = pair.Value;
+                i++;
+            }
+            return pairs;
+        }
+
+        static uint Count(int count, string what)
+        {
+            if (count < 0) throw new ArgumentOutOfRangeException(what);
+            return (uint)count;
+        }
+
+        /// <summary>A ticket as the C ABI takes it; everything it points to lives until Dispose.</summary>
+        internal Native.PlTicketRequest Ticket(TicketRequest request)
+        {
+            var ranges = new List<Native.PlKeyRange>();
+            if (request.QueryRanges != null)
+                foreach (var pair in request.QueryRanges)
+                {
+                    if (pair.Value == null) throw new ArgumentNullException("range of " + pair.Key);
+                    ranges.Add(new Native.PlKeyRange { key = Text(pair.Key, "key"), min = pair.Value.Min, max = pair.Value.Max });
+                }
+            var members = new List<Native.PlMemberProperties>();
+            if (request.Members != null)
+                foreach (var member in request.Members)
+                {
+                    if (member == null) throw new ArgumentNullException("member");
+                    Native.PlKeyValue[] strings = Pairs(member.Strings);
+                    Native.PlKeyNumber[] numbers = Numbers(member.Numbers);
+                    members.Add(new Native.PlMemberProperties
+                    {
+                        user_id = Text(member.UserId, "UserId"),
+                        strings = Array(strings),
+                        string_count = Native.Size(strings.Length),
+                        numbers = Array(numbers),
+                        number_count = Native.Size(numbers.Length),
+                    });
+                }
+            Native.PlKeyValue[] ticketStrings = Pairs(request.Strings), queryStrings = Pairs(request.QueryStrings);
+            Native.PlKeyNumber[] ticketNumbers = Numbers(request.Numbers);
+            return new Native.PlTicketRequest
+            {
+                party_id = request.PartyId == null ? IntPtr.Zero : Text(request.PartyId, "PartyId"),
+                min_count = Count(request.MinCount, "MinCount"),
+                max_count = Count(request.MaxCount, "MaxCount"),
+                count_multiple = Count(request.CountMultiple, "CountMultiple"),
+                relaxed_min_count = Count(request.RelaxedMinCount, "RelaxedMinCount"),
+                strings = Array(ticketStrings),
+                string_count = Native.Size(ticketStrings.Length),
+                numbers = Array(ticketNumbers),
+                number_count = Native.Size(ticketNumbers.Length),
+                query_strings = Array(queryStrings),
+                query_string_count = Native.Size(queryStrings.Length),
+                query_ranges = Array(ranges.ToArray()),
+                query_range_count = Native.Size(ranges.Count),
+                members = Array(members.ToArray()),
+                member_count = Native.Size(members.Count),
+            };
+        }
+
         /// <summary>Pointers to C strings (null: none).</summary>
         internal IntPtr[] Strings(IEnumerable<string> items)
         {
@@ -1097,6 +1311,67 @@ namespace Partyline
             internal UIntPtr player_count;
             internal IntPtr match_token;
             internal ulong token_expires_at;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlKeyNumber
+        {
+            internal IntPtr key;
+            internal long value;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlKeyNumbers
+        {
+            internal IntPtr items;
+            internal UIntPtr count;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlKeyRange
+        {
+            internal IntPtr key;
+            internal long min;
+            internal long max;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlMemberProperties
+        {
+            internal IntPtr user_id;
+            internal IntPtr strings;
+            internal UIntPtr string_count;
+            internal IntPtr numbers;
+            internal UIntPtr number_count;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlTicketRequest
+        {
+            internal IntPtr party_id;
+            internal uint min_count;
+            internal uint max_count;
+            internal uint count_multiple;
+            internal uint relaxed_min_count;
+            internal IntPtr strings;
+            internal UIntPtr string_count;
+            internal IntPtr numbers;
+            internal UIntPtr number_count;
+            internal IntPtr query_strings;
+            internal UIntPtr query_string_count;
+            internal IntPtr query_ranges;
+            internal UIntPtr query_range_count;
+            internal IntPtr members;
+            internal UIntPtr member_count;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlMatchedPlayer
+        {
+            internal PlMember member;
+            internal IntPtr party_id;
+            internal PlKeyValues strings;
+            internal PlKeyNumbers numbers;
         }
 
         [StructLayout(LayoutKind.Sequential)]
@@ -1259,6 +1534,12 @@ namespace Partyline
         internal static extern long pl_list_bans(ClientHandle client, byte[] party_id);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_submit_ticket(ClientHandle client, ref PlTicketRequest request);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_cancel_ticket(ClientHandle client, ulong ticket_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_send_data_reliable(ClientHandle client, byte[] party_id, long op_code,
             byte[] data, UIntPtr data_len);
 
@@ -1344,6 +1625,34 @@ namespace Partyline
                 p => new KeyValuePair<string, string>(ReadString(p.key), ReadString(p.value))))
                 copy[pair.Key] = pair.Value;
             return copy;
+        }
+
+        /// <summary>Copies an integer map, kept in the server's (ordinal) key order.</summary>
+        internal static IDictionary<string, long> CopyKeyNumbers(PlKeyNumbers map)
+        {
+            var copy = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            foreach (var pair in CopyArray<PlKeyNumber, KeyValuePair<string, long>>(map.items, map.count,
+                p => new KeyValuePair<string, long>(ReadString(p.key), p.value)))
+                copy[pair.Key] = pair.Value;
+            return copy;
+        }
+
+        internal static MatchFound CopyMatch(PlEvent raw)
+        {
+            return new MatchFound
+            {
+                MatchId = ReadString(raw.match_id),
+                TicketId = raw.ticket_id,
+                Players = CopyArray<PlMatchedPlayer, MatchedPlayer>(raw.players, raw.player_count, p => new MatchedPlayer
+                {
+                    Member = CopyMember(p.member),
+                    PartyId = ReadString(p.party_id),
+                    Strings = CopyKeyValues(p.strings),
+                    Numbers = CopyKeyNumbers(p.numbers),
+                }),
+                Token = ReadString(raw.match_token),
+                TokenExpiresAt = raw.token_expires_at,
+            };
         }
 
         internal static PartyInvite CopyInvite(PlInvite invite)
@@ -1446,6 +1755,8 @@ namespace Partyline
                 Listed = raw.listed,
                 Properties = CopyKeyValues(raw.properties),
                 UntilMs = raw.until_ms,
+                TicketId = raw.ticket_id,
+                Match = raw.kind == (int)EventKind.Matched ? CopyMatch(raw) : null,
             };
         }
     }

@@ -1,7 +1,7 @@
 //! The C# samples, compiled with mono's `mcs` together with the wrapper
 //! (csharp/Partyline.cs) and run with `mono` against the shared library,
-//! each play a story against a real server: a party's whole life, and
-//! find, invite, gather.
+//! each play a story against a real server: a party's whole life; find,
+//! invite, gather; and matchmaking.
 //!
 //! Needs mono: `apt-get install mono-mcs mono-runtime` (CI installs them).
 //! Without it the tests fail, unless PARTYLINE_SKIP_MONO=1 says to skip.
@@ -98,5 +98,31 @@ async fn the_csharp_sample_finds_invites_and_gathers() {
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csharp_sample_matches_a_duo_and_two_solos() {
+    if !have_mono() {
+        return;
+    }
+    let server = support::start_matchmaking("csharp-matchmaking").await;
+    let stdout = play(&server, "MatchmakingSample", "the C# matchmaking sample").await;
+    assert_eq!(
+        stdout.lines().last(),
+        Some("matchmaking passed"),
+        "the sample's story:\n{stdout}"
+    );
+    for step in [
+        "a second ticket refused: 29",
+        "all four matched: 4 players, the duo with its party, the solos without",
+        "(reason 0); twice refused: 29, by dav: 30",
+        "refused: party too large 32, invalid ticket 31, not leader 4",
+        "dav joined the duo: its ticket cancelled (reason 1)",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
+    }
+    // The token the sample got is one a game server accepts.
+    support::verify_printed_match(&stdout, 4);
     println!("{stdout}");
 }
