@@ -157,7 +157,10 @@
 // The answer to a command: `request_id`, `error_code` (0: success) and
 // `error_message`; party replies fill the party fields, join replies set
 // `queued`, join-request lists fill `requests`. Each command's own doc
-// says what else its reply fills.
+// says what else its reply fills. A reply is not ordered against events:
+// those its command causes (say `PL_EVENT_TICKET_STARTED` after
+// `pl_submit_ticket`, or `PL_EVENT_TICKET_CANCELLED` after
+// `pl_cancel_ticket`) may come before it or after it.
 #define PL_EVENT_REPLY 2
 
 // The leader accepted this session into a closed party: party fields set.

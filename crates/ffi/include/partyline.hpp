@@ -6,7 +6,8 @@
 //   while (auto event = ana.poll()) { ... }   // once per frame
 //
 // The shape is the C ABI's: commands return a request id at once and their
-// answer arrives later as an EventKind::Reply with that id. What differs:
+// answer arrives later as an EventKind::Reply with that id (not ordered
+// against events: those a command causes may come before its reply). What differs:
 // errors the C calls return synchronously are thrown as partyline::Error,
 // the client frees itself, and a polled Event owns copies of everything,
 // so it stays valid after the next poll (the C event does not).

@@ -5,7 +5,8 @@
 //!   in the background and `PL_EVENT_CONNECTED` (or `PL_EVENT_DISCONNECTED`)
 //!   follows.
 //! - Every command returns a request id at once (negative: an error code);
-//!   its answer arrives later as a `PL_EVENT_REPLY` with the same id.
+//!   its answer arrives later as a `PL_EVENT_REPLY` with the same id, not
+//!   ordered against events (those the command causes may come first).
 //!   Commands made before the connection is up wait for it.
 //! - `pl_client_poll`, once per frame, fills a caller-owned `PlEvent` with
 //!   the next event. Strings and arrays it points to belong to the client
@@ -149,7 +150,10 @@ pub const PL_EVENT_CONNECTED: i32 = 1;
 /// The answer to a command: `request_id`, `error_code` (0: success) and
 /// `error_message`; party replies fill the party fields, join replies set
 /// `queued`, join-request lists fill `requests`. Each command's own doc
-/// says what else its reply fills.
+/// says what else its reply fills. A reply is not ordered against events:
+/// those its command causes (say `PL_EVENT_TICKET_STARTED` after
+/// `pl_submit_ticket`, or `PL_EVENT_TICKET_CANCELLED` after
+/// `pl_cancel_ticket`) may come before it or after it.
 pub const PL_EVENT_REPLY: i32 = 2;
 /// The leader accepted this session into a closed party: party fields set.
 pub const PL_EVENT_PARTY_JOINED: i32 = 3;
