@@ -346,14 +346,11 @@ proptest! {
                 // `request` panics when no answer comes: every command
                 // must be answered, refused or not.
                 let reply = clients[who].request(command(&known, step)).await;
-                match reply {
-                    Ok(Reply::Party(snapshot))
-                    | Ok(Reply::Join(JoinOutcome::Joined(snapshot))) => {
-                        if !known.contains(&snapshot.party_id) {
-                            known.push(snapshot.party_id);
-                        }
+                if let Ok(Reply::Party(snapshot) | Reply::Join(JoinOutcome::Joined(snapshot))) = reply
+                {
+                    if !known.contains(&snapshot.party_id) {
+                        known.push(snapshot.party_id);
                     }
-                    _ => {}
                 }
             }
             // Every session is still there and answering.
