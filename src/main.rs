@@ -442,11 +442,6 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     if let Some(secret) = secret {
         config.auth = AuthMode::Token { secret, previous };
     }
-    if matches!(config.auth, AuthMode::Token { .. }) && config.match_secret.is_none() {
-        tracing::warn!(
-            "match tokens are signed with the token secret: a game server that can check them can also mint player tokens; give --match-secret-file a secret of its own"
-        );
-    }
     let auth = match config.auth {
         AuthMode::Dev => "dev identities",
         AuthMode::Token { .. } => "signed tokens",

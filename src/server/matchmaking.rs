@@ -346,6 +346,18 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
         return;
     };
     let secret = shared.config.match_secret();
+    // Said once, when it first matters (a server that never matchmakes
+    // need not hear it).
+    static SHARED_SECRET_WARNED: std::sync::Once = std::sync::Once::new();
+    let shares_token_secret = shared.config.match_secret.is_none()
+        && matches!(shared.config.auth, super::AuthMode::Token { .. });
+    if shares_token_secret && !matches.is_empty() {
+        SHARED_SECRET_WARNED.call_once(|| {
+            tracing::warn!(
+                "match tokens are signed with the token secret: a game server that can check them can also mint player tokens; give --match-secret-file a secret of its own"
+            );
+        });
+    }
     let expires_at = unix_now().saturating_add(shared.config.match_token_ttl.as_secs());
     for found in matches {
         let match_id = uuid::Uuid::new_v4();
