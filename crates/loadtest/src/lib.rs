@@ -85,6 +85,8 @@ pub struct LoadtestConfig {
     pub progress: ProgressMode,
     /// What the sessions ask of the server's acknowledgements.
     pub ack_frequency: Option<partyline_client::AckFrequency>,
+    /// The sessions' QUIC keep-alive interval; `None` keeps the SDK's.
+    pub keep_alive: Option<Duration>,
     /// The server's token secret: sessions present tokens minted with it
     /// instead of dev identities (a server in token mode refuses those).
     pub token_secret: Option<Vec<u8>>,
@@ -540,6 +542,9 @@ async fn connect_all(
         session_config.auto_reconnect = false;
         session_config.event_capacity = EVENT_CAPACITY;
         session_config.ack_frequency = config.ack_frequency;
+        if let Some(keep_alive) = config.keep_alive {
+            session_config.keep_alive = keep_alive;
+        }
         tasks.spawn(async move {
             let started = Instant::now();
             let connected = Client::connect_on(&endpoint, session_config).await;

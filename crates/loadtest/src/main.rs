@@ -110,6 +110,11 @@ struct LoadtestArgs {
     /// Ask the server to acknowledge every N packets (0: QUIC's default).
     #[arg(long, default_value_t = 0)]
     ack_threshold: u32,
+    /// The sessions' QUIC keep-alive interval in milliseconds (default:
+    /// the SDK's, 1000). With the server's `--keep-alive`, what an idle
+    /// session costs in packets.
+    #[arg(long)]
+    keep_alive_ms: Option<u64>,
     /// ...or after this many milliseconds.
     #[arg(long, default_value_t = 50)]
     max_ack_delay: u64,
@@ -366,6 +371,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                 max_delay: Duration::from_millis(args.max_ack_delay),
             }),
             token_secret,
+            keep_alive: args.keep_alive_ms.map(Duration::from_millis),
         };
         let mut report = match run(config).await {
             Ok(report) => report,

@@ -32,6 +32,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         progress: ProgressMode::Quiet,
         ack_frequency: Some(partyline_client::AckFrequency::PARTY),
         token_secret: None,
+        keep_alive: None,
     }
 }
 
