@@ -20,6 +20,17 @@ pub mod security;
 pub mod server;
 pub mod wire;
 
+/// A command-line number that must be finite and >= 0 (durations, rates):
+/// NaN, infinity and negative values are refused, never read as "off".
+/// Shared by `partyline serve` and the load generator.
+pub fn parse_non_negative(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        Ok(value) => Err(format!("must be a finite number >= 0, got {value}")),
+        Err(error) => Err(format!("not a number: {error}")),
+    }
+}
+
 /// How `partyline serve` (and the tools beside it) write logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {

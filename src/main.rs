@@ -99,16 +99,16 @@ struct ServeArgs {
     #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64, value_parser = at_least_one, allow_negative_numbers = true)]
     shards: usize,
     /// Seconds between QUIC keep-alives the server sends.
-    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value_t = 1.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     keep_alive: f64,
     /// Seconds of silence after which a connection counts as lost.
-    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value_t = 5.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value_t = 5.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     idle_timeout: f64,
     /// Seconds a lost session keeps its seats, waiting for a resume.
-    #[arg(long, env = "PARTYLINE_GRACE", default_value_t = 15.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_GRACE", default_value_t = 15.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     grace: f64,
     /// Seconds a lost leader stays leader before a connected member takes over.
-    #[arg(long, env = "PARTYLINE_LEADER_GRACE", default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_LEADER_GRACE", default_value_t = 0.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     leader_grace: f64,
     /// Events kept per session for exact replay on resume.
     #[arg(long, env = "PARTYLINE_REPLAY_EVENTS", default_value_t = 1024)]
@@ -119,7 +119,7 @@ struct ServeArgs {
     socket_buffer: usize,
     /// Seconds to wait, on Ctrl-C or SIGTERM, for sessions to receive their
     /// close before the process exits.
-    #[arg(long, env = "PARTYLINE_DRAIN_TIMEOUT", default_value_t = 5.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_DRAIN_TIMEOUT", default_value_t = 5.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     drain_timeout: f64,
     /// Most sessions at once (connected or in their grace window); beyond
     /// it new connections are closed with code 7 (ServerFull).
@@ -133,11 +133,11 @@ struct ServeArgs {
     #[arg(long, env = "PARTYLINE_RETRY_ABOVE", default_value_t = 32)]
     retry_above: usize,
     /// Control commands per second per session (burst twice that); 0: no limit.
-    #[arg(long, env = "PARTYLINE_COMMAND_RATE", default_value_t = 50.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_COMMAND_RATE", default_value_t = 50.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     command_rate: f64,
     /// Party data messages per second per session, datagrams and reliable
     /// each (burst twice that); 0: no limit.
-    #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     data_rate: f64,
     /// Parties one session may be in at once (seats and join requests), 1
     /// to 24.
@@ -145,7 +145,7 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=partyline::protocol::MAX_PARTIES_PER_SESSION as u64))]
     max_parties_per_session: u64,
     /// Seconds an invite lasts unless used, declined or revoked.
-    #[arg(long, env = "PARTYLINE_INVITE_TTL", default_value_t = 300.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_INVITE_TTL", default_value_t = 300.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     invite_ttl: f64,
     /// Invites one session may send per minute (0: no limit).
     #[arg(long, env = "PARTYLINE_INVITES_PER_MINUTE", default_value_t = 30)]
@@ -164,13 +164,13 @@ struct ServeArgs {
     #[arg(long, env = "PARTYLINE_TICKETS_PER_MINUTE", default_value_t = 30)]
     tickets_per_minute: u32,
     /// Seconds between matchmaking rounds.
-    #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value_t = 1.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value_t = 1.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     matchmaker_interval: f64,
     /// Seconds a ticket waits before its relaxed minimum applies.
-    #[arg(long, env = "PARTYLINE_MATCHMAKER_RELAX_AFTER", default_value_t = 30.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_MATCHMAKER_RELAX_AFTER", default_value_t = 30.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     matchmaker_relax_after: f64,
     /// Seconds a match token stays valid.
-    #[arg(long, env = "PARTYLINE_MATCH_TOKEN_TTL", default_value_t = 60.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_MATCH_TOKEN_TTL", default_value_t = 60.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     match_token_ttl: f64,
     /// A file holding the secret match tokens are signed with (shared with
     /// game servers). Default: the token secret; in dev mode a public dev
@@ -196,16 +196,6 @@ struct ServeArgs {
     /// The default keeps a party of 4's p99 under 1 ms (BENCHMARKS.md).
     #[arg(long, env = "PARTYLINE_COALESCE_US", default_value_t = 500)]
     coalesce_us: u64,
-}
-
-/// A number >= 0 and finite: durations and rates (NaN, infinity and
-/// negative values are refused, never read as "off").
-fn non_negative(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        Ok(value) => Err(format!("must be a finite number >= 0, got {value}")),
-        Err(error) => Err(format!("not a number: {error}")),
-    }
 }
 
 /// A count that must be at least 1.

@@ -7,7 +7,7 @@
 //! large party is being told, and still guarantees that every recipient sees
 //! one party's changes in sequence order.
 
-use super::directory::{normalize_code, Directory};
+use super::directory::Directory;
 use super::{Effects, Party, PartyError, PartySettings, Seat};
 use crate::protocol::{
     JoinOutcome, KeyValues, ListedParty, PartyId, PartySearch, PartySnapshot, Presence, SessionId,
@@ -81,8 +81,10 @@ impl<L: Link> PartyTable<L> {
 
     /// The party a typed join code names.
     pub fn party_of_code(&self, typed: &str) -> Result<PartyId, PartyError> {
-        normalize_code(typed)
-            .and_then(|code| self.directory().codes.lookup(&code))
+        // `lookup` normalizes what the player typed.
+        self.directory()
+            .codes
+            .lookup(typed)
             .ok_or(PartyError::JoinCodeNotFound)
     }
 

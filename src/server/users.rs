@@ -8,7 +8,7 @@
 
 use super::session::{lock, SessionRef};
 use crate::party::InviteNotice;
-use crate::protocol::{Event, PartyInvite, Presence, SessionId, UserStatus};
+use crate::protocol::{Event, PartyInvite, SessionId, UserStatus};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -231,15 +231,6 @@ impl Users {
                     .cloned()
                     .collect()
             })
-            .unwrap_or_default()
-    }
-
-    /// Live sessions of a user, for tests and the admin view.
-    #[allow(dead_code)]
-    pub(crate) fn sessions_of(&self, user_id: &str) -> Vec<Presence> {
-        lock(&self.by_id)
-            .get(user_id)
-            .map(|e| e.sessions.iter().map(|s| s.presence.clone()).collect())
             .unwrap_or_default()
     }
 }

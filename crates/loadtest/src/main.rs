@@ -66,7 +66,7 @@ struct LoadtestArgs {
     #[arg(long, default_value_t = 4, value_parser = party_size, allow_negative_numbers = true)]
     party_size: usize,
     /// Messages per member per second (0: sessions stay quiet).
-    #[arg(long, default_value_t = 20.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 20.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     rate: f64,
     /// Payload bytes per message (at least 16: send time and sequence).
     #[arg(long, default_value_t = 64, value_parser = payload_size, allow_negative_numbers = true)]
@@ -75,7 +75,7 @@ struct LoadtestArgs {
     #[arg(long, default_value_t = 20.0, value_parser = positive, allow_negative_numbers = true)]
     duration: f64,
     /// Seconds of sending before the measured window (not measured).
-    #[arg(long, default_value_t = 2.0, value_parser = non_negative, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 2.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     warmup: f64,
     /// Send party data on the reliable stream instead of as datagrams.
     #[arg(long)]
@@ -137,18 +137,9 @@ struct LoadtestArgs {
     token_secret_file: Option<PathBuf>,
 }
 
-/// A finite number >= 0 (infinity and NaN refused).
-fn non_negative(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        Ok(value) => Err(format!("must be a finite number >= 0, got {value}")),
-        Err(error) => Err(format!("not a number: {error}")),
-    }
-}
-
 /// A finite number above 0.
 fn positive(text: &str) -> Result<f64, String> {
-    match non_negative(text)? {
+    match partyline::parse_non_negative(text)? {
         value if value > 0.0 => Ok(value),
         value => Err(format!("must be above 0, got {value}")),
     }
