@@ -8,7 +8,9 @@
 #
 #   scripts/bench-cells.sh                 # every group below
 #   scripts/bench-cells.sh standard        # only some groups:
-#                                          # standard coalesce sweep idle handshake form stall
+#                                          # standard coalesce sweep idle keepalive handshake form stall
+#   PL=/other/partyline-loadtest scripts/bench-cells.sh idle
+#                                          # another build (its server beside it), no cargo build
 # Nothing else should run on the machine meanwhile: the generator reports
 # its own CPU, its tick lateness and missed ticks, and the host's steal
 # time, and flags a run it bounded.
@@ -21,8 +23,10 @@ DURATION=${DURATION:-20}
 # of their 16 cells fit in half an hour.
 SHORT=${SHORT:-10}
 GROUPS_WANTED=${*:-standard coalesce sweep idle handshake form}
-cargo build --release --quiet -p partyline -p partyline-loadtest
-PL=./target/release/partyline-loadtest
+if [ -z "${PL:-}" ]; then
+  cargo build --release --quiet -p partyline -p partyline-loadtest
+  PL=./target/release/partyline-loadtest
+fi
 touch "$OUT"
 
 # cell NAME ARGS...: RUNS runs of one cell, appended to $OUT.
@@ -69,7 +73,17 @@ for group in $GROUPS_WANTED; do
     idle)
       # Memory is read after holding the sessions 30 s (quinn grows some
       # per-connection queues once a connection is ~20 s old).
-      cell I --idle-sessions 10000 --rate 0 --duration 30 --warmup 0 --connect-rate 500
+      # The server's metrics are read at the window's edges only: reading
+      # 10,000 connections' QUIC counters every second costs ~1% of a core.
+      cell I --idle-sessions 10000 --rate 0 --duration 30 --warmup 0 --connect-rate 500 --server-metrics-interval-ms 0
+      ;;
+    keepalive)
+      # What the same 10,000 idle sessions cost when the sessions keep
+      # themselves alive with QUIC PINGs instead (the server sends none):
+      # at the server's period, and at the old 1 s / 5 s defaults.
+      idle="--idle-sessions 10000 --rate 0 --duration 30 --warmup 0 --connect-rate 500 --server-metrics-interval-ms 0"
+      cell "I ping5" $idle --server-arg=--keep-alive=0 --keep-alive-ms 5000 --idle-timeout-ms 10000
+      cell "I ping1" $idle --server-arg=--keep-alive=0 --server-arg=--idle-timeout=5 --keep-alive-ms 1000 --idle-timeout-ms 5000
       ;;
     handshake)
       # New sessions per second, until handshake p99 passes 100 ms.

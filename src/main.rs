@@ -98,11 +98,11 @@ struct ServeArgs {
     /// Party table shards (each behind its own lock).
     #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64, value_parser = at_least_one, allow_negative_numbers = true)]
     shards: usize,
-    /// Seconds between QUIC keep-alives the server sends.
-    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value_t = 1.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
+    /// Seconds between the keep-alives the server sends each session (0: none).
+    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value_t = 5.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     keep_alive: f64,
     /// Seconds of silence after which a connection counts as lost.
-    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value_t = 5.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
+    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value_t = 10.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     idle_timeout: f64,
     /// Seconds a lost session keeps its seats, waiting for a resume.
     #[arg(long, env = "PARTYLINE_GRACE", default_value_t = 15.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
@@ -354,9 +354,9 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     let timers = (|| -> Result<_, String> {
         let keep_alive = seconds("keep-alive", args.keep_alive)?;
         let idle_timeout = seconds("idle-timeout", args.idle_timeout)?;
-        if keep_alive.is_zero() || idle_timeout <= keep_alive {
+        if idle_timeout.is_zero() || idle_timeout <= keep_alive {
             return Err(format!(
-                "--idle-timeout ({}s) must be longer than --keep-alive ({}s), and both above 0",
+                "--idle-timeout ({}s) must be above 0 and longer than --keep-alive ({}s)",
                 args.idle_timeout, args.keep_alive
             ));
         }

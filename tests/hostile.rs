@@ -4,7 +4,7 @@ mod support;
 
 use partyline::protocol::{
     decode_body, encode_client_datagram, ClientFrame, CloseCode, Command, ErrorCode, Event, Hello,
-    Identity, Reply, ServerFrame, PROTOCOL_VERSION,
+    Identity, PartyId, Reply, ServerFrame, PROTOCOL_VERSION,
 };
 use partyline::wire::read_frame;
 use partyline_client::{DisconnectReason, Event as SdkEvent};
@@ -202,18 +202,10 @@ async fn bad_datagrams_are_refused_without_harm() {
         other => panic!("unexpected {other:?}"),
     };
 
+    // An empty datagram is a keep-alive: ignored, so the first refusal is
+    // the next datagram's, an unknown kind long enough to name a party and
+    // op code (the refusal names them).
     connection.send_datagram(bytes::Bytes::new()).unwrap();
-    match read_server_frame(&mut recv).await {
-        ServerFrame::Event {
-            event: Event::DataRefused { error, .. },
-            ..
-        } => {
-            assert_eq!(error.code, ErrorCode::MalformedFrame)
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-    // An unknown kind, long enough to name a party and op code: the
-    // refusal names them.
     let mut unknown_kind = encode_client_datagram(party, 42, b"x").to_vec();
     unknown_kind[0] = 9;
     connection.send_datagram(unknown_kind.into()).unwrap();
@@ -229,6 +221,25 @@ async fn bad_datagrams_are_refused_without_harm() {
         } => {
             assert_eq!(error.code, ErrorCode::MalformedFrame);
             assert_eq!((party_id, op_code), (party, 42));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Too short to hold anything: refused, naming nothing.
+    connection
+        .send_datagram(bytes::Bytes::from_static(&[1]))
+        .unwrap();
+    match read_server_frame(&mut recv).await {
+        ServerFrame::Event {
+            event:
+                Event::DataRefused {
+                    error,
+                    party_id,
+                    op_code,
+                },
+            ..
+        } => {
+            assert_eq!(error.code, ErrorCode::MalformedFrame);
+            assert_eq!((party_id, op_code), (PartyId::nil(), 0));
         }
         other => panic!("unexpected {other:?}"),
     }

@@ -5,8 +5,8 @@ mod support;
 
 use partyline::certs::generate_dev_identity;
 use partyline_client::{
-    Client, ClientConfig, ClientError, ErrorCode, Event, Events, JoinOutcome, LeaveReason, Party,
-    PartyId, RejectReason,
+    shared_endpoint, Client, ClientConfig, ClientError, ErrorCode, Event, Events, JoinOutcome,
+    LeaveReason, Party, PartyId, RejectReason,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -471,4 +471,19 @@ async fn connecting_with_the_wrong_certificate_is_a_tls_error() {
         Ok(_) => panic!("connected while trusting another certificate"),
     }
     bystanders_still_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_session_on_a_shared_endpoint_uses_its_own_settings() {
+    let server = start().await;
+    // An endpoint built from a configuration that trusts nothing: a
+    // session that used the endpoint's settings instead of its own would
+    // fail the TLS handshake.
+    let mut trusts_nothing = server.config("nobody");
+    trusts_nothing.trusted_certs.clear();
+    let endpoint = shared_endpoint(&trusts_nothing, None).expect("endpoint");
+    let (ana, _events) = Client::connect_on(&endpoint, server.config("ana"))
+        .await
+        .expect("ana's own trusted certificate is used");
+    assert_eq!(ana.presence().user_id, "ana");
 }

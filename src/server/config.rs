@@ -50,9 +50,10 @@ pub struct ServerConfig {
     pub outbox_capacity: usize,
     /// Largest datagram payload accepted and announced. Default 1100 bytes.
     pub max_datagram_data: u32,
-    /// QUIC keep-alive the server sends. Default 1 s.
+    /// How often the server sends each session a keep-alive (an empty
+    /// datagram, in batches: see `keepalive`). Default 5 s; zero sends none.
     pub keep_alive: Duration,
-    /// A connection silent this long is lost. Default 5 s.
+    /// A connection silent this long is lost. Default 10 s.
     pub idle_timeout: Duration,
     /// Time allowed from the first packet to a complete Hello. Default 5 s.
     pub hello_timeout: Duration,
@@ -171,8 +172,8 @@ impl ServerConfig {
             shards: 64,
             outbox_capacity: 1024,
             max_datagram_data: DEFAULT_MAX_DATAGRAM_DATA,
-            keep_alive: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(2),
             grace: Duration::from_secs(15),

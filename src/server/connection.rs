@@ -569,6 +569,11 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
                 break;
             }
         }
+        // A zero-length datagram is a keep-alive (PROTOCOL.md §5): QUIC has
+        // already done its work by delivering it.
+        if datagram.is_empty() {
+            continue;
+        }
         let refused = |party_id, op_code, code, message: String| {
             session.push_event(Event::DataRefused {
                 party_id,

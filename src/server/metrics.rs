@@ -217,6 +217,19 @@ impl TransportRegistry {
         self.lock().live.len()
     }
 
+    /// The live connections in slice `index` of `count` (a connection's
+    /// slice is fixed for its life), cloned into `into`.
+    pub(crate) fn slice_into(&self, index: u64, count: u64, into: &mut Vec<quinn::Connection>) {
+        let state = self.lock();
+        into.extend(
+            state
+                .live
+                .iter()
+                .filter(|(id, _)| slice_of(**id, count) == index)
+                .map(|(_, connection)| connection.clone()),
+        );
+    }
+
     pub(crate) fn totals(&self) -> TransportTotals {
         let state = self.lock();
         let mut totals = state.ended;
@@ -229,6 +242,13 @@ impl TransportRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, TransportState> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Spreads stable ids (addresses, so multiples of the allocator's
+/// alignment) evenly over `count` slices.
+fn slice_of(id: usize, count: u64) -> u64 {
+    let mixed = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 32) % count.max(1)
 }
 
 pub(crate) struct TrackedConnection {

@@ -8,6 +8,7 @@ mod config;
 mod connection;
 mod deadlines;
 mod grace;
+mod keepalive;
 mod limits;
 mod matchmaking;
 mod metrics;
@@ -134,7 +135,7 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
         // A few ticks of party data: under congestion, old data is dropped
         // instead of turning into delay.
         .datagram_send_buffer_size(32 * 1024)
-        .keep_alive_interval(Some(config.keep_alive))
+        .keep_alive_interval(None)
         .max_idle_timeout(Some(
             IdleTimeout::try_from(config.idle_timeout)
                 .map_err(|e| ServerError::Quic(e.to_string()))?,
@@ -338,6 +339,12 @@ impl Server {
                 }
             })
         };
+        let keep_alive_task = (!self.shared.config.keep_alive.is_zero()).then(|| {
+            tokio::spawn(keepalive::run(
+                self.shared.metrics.transport.clone(),
+                self.shared.config.keep_alive,
+            ))
+        });
         // Every connection's task, so that stopping waits for all of them.
         let mut connections = tokio::task::JoinSet::new();
         let sweep_every = (self.shared.config.join_request_ttl / 4)
@@ -374,6 +381,7 @@ impl Server {
             flusher_task,
             Some(deadline_task),
             Some(matchmaker_task),
+            keep_alive_task,
         ]
         .into_iter()
         .flatten()

@@ -61,9 +61,12 @@ pub struct ClientConfig {
     /// Events buffered for the application. Default 4096. When full, the
     /// control stream stops being read and datagrams are dropped.
     pub event_capacity: usize,
-    /// Default 1 s: keeps the connection alive while the game is quiet.
+    /// QUIC PING interval. Default 7 s: the server's keep-alives (every 5 s)
+    /// reset it, so it fires only when they stop, and keeps a connection
+    /// alive to a server that sends none.
     pub keep_alive: Duration,
-    /// Default 5 s: a silent server is given up after this long.
+    /// Default 10 s, the server's: a silent server is given up after this
+    /// long (QUIC uses the shorter of the two sides').
     pub idle_timeout: Duration,
     /// Take back an earlier session (from `Client::resume_ticket`) instead
     /// of starting a new one. Default none.
@@ -93,8 +96,8 @@ impl ClientConfig {
             trusted_certs,
             identity,
             event_capacity: 4096,
-            keep_alive: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(7),
+            idle_timeout: Duration::from_secs(10),
             resume: None,
             auto_reconnect: true,
             reconnect_for: Duration::from_secs(30),

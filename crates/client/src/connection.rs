@@ -109,8 +109,10 @@ pub(crate) async fn establish(
     resume: Option<Resume>,
 ) -> Result<Established, ClientError> {
     let addr = config.server_addr;
+    // This session's own QUIC settings (keep-alive, idle timeout, trusted
+    // certificates), not whatever the shared endpoint was built with.
     let connecting = endpoint
-        .connect(addr, &config.server_name)
+        .connect_with(quinn_client_config(config)?, addr, &config.server_name)
         .map_err(|e| ClientError::Config(format!("cannot connect to {addr}: {e}")))?;
     let connection = connecting
         .await

@@ -87,6 +87,9 @@ pub struct LoadtestConfig {
     pub ack_frequency: Option<partyline_client::AckFrequency>,
     /// The sessions' QUIC keep-alive interval; `None` keeps the SDK's.
     pub keep_alive: Option<Duration>,
+    /// The sessions' QUIC idle timeout; `None` keeps the SDK's. QUIC uses
+    /// the shorter of the two sides', so a long keep-alive needs this too.
+    pub idle_timeout: Option<Duration>,
     /// The server's token secret: sessions present tokens minted with it
     /// instead of dev identities (a server in token mode refuses those).
     pub token_secret: Option<Vec<u8>>,
@@ -348,6 +351,10 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
     let mut tally = Tally::default();
     let mut clients = ClientCounts::default();
     let server_end_sample = config.server_pid.and_then(procstat::sample);
+    // A reader ends when its connection does: before teardown, that is a
+    // session lost during the run (an idle hold that lost its sessions
+    // measured nothing).
+    let sessions_lost = sessions.iter().filter(|s| s.reader.is_finished()).count();
     for session in sessions {
         clients.sdk_drops += session.client.dropped_datagrams();
         clients.add(&session.client.transport_stats());
@@ -391,6 +398,7 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
             handshake: Quantiles::of(&handshakes),
             handshakes_per_s: sessions_wanted as f64 / connect_elapsed.as_secs_f64(),
             connect_failures,
+            sessions_lost,
             create: Quantiles::of(&control.create),
             join: Quantiles::of(&control.join),
             accept: Quantiles::of(&control.accept),
@@ -544,6 +552,9 @@ async fn connect_all(
         session_config.ack_frequency = config.ack_frequency;
         if let Some(keep_alive) = config.keep_alive {
             session_config.keep_alive = keep_alive;
+        }
+        if let Some(idle_timeout) = config.idle_timeout {
+            session_config.idle_timeout = idle_timeout;
         }
         tasks.spawn(async move {
             let started = Instant::now();

@@ -111,10 +111,14 @@ struct LoadtestArgs {
     #[arg(long, default_value_t = 0)]
     ack_threshold: u32,
     /// The sessions' QUIC keep-alive interval in milliseconds (default:
-    /// the SDK's, 1000). With the server's `--keep-alive`, what an idle
+    /// the SDK's, 7000). With the server's `--keep-alive`, what an idle
     /// session costs in packets.
     #[arg(long)]
     keep_alive_ms: Option<u64>,
+    /// The sessions' QUIC idle timeout in milliseconds (default: the
+    /// SDK's). QUIC uses the shorter of the two sides' timeouts.
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
     /// ...or after this many milliseconds.
     #[arg(long, default_value_t = 50)]
     max_ack_delay: u64,
@@ -363,6 +367,7 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             }),
             token_secret,
             keep_alive: args.keep_alive_ms.map(Duration::from_millis),
+            idle_timeout: args.idle_timeout_ms.map(Duration::from_millis),
         };
         let mut report = match run(config).await {
             Ok(report) => report,

@@ -129,6 +129,8 @@ pub struct Control {
     pub handshake: Option<Quantiles>,
     pub handshakes_per_s: f64,
     pub connect_failures: usize,
+    /// Sessions whose connection ended before teardown.
+    pub sessions_lost: usize,
     pub create: Option<Quantiles>,
     pub join: Option<Quantiles>,
     pub accept: Option<Quantiles>,
@@ -353,8 +355,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "handshakes: {:.0}/s during connect, {} failed",
-            c.handshakes_per_s, c.connect_failures
+            "handshakes: {:.0}/s during connect, {} failed, {} lost before teardown",
+            c.handshakes_per_s, c.connect_failures, c.sessions_lost
         );
         out.push_str(&process_text("server", self.server));
         if let Some(per) = self.server_figures.cpu_per_delivered_us {

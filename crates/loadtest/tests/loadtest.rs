@@ -33,6 +33,7 @@ fn load(server: &TestServer) -> LoadtestConfig {
         ack_frequency: Some(partyline_client::AckFrequency::PARTY),
         token_secret: None,
         keep_alive: None,
+        idle_timeout: None,
     }
 }
 
