@@ -9,7 +9,7 @@
 #   scripts/bench-cells.sh                 # every group below
 #   scripts/bench-cells.sh standard        # only some groups:
 #                                          # standard coalesce sweep idle keepalive handshake form stall
-#   PL=/other/partyline-loadtest scripts/bench-cells.sh idle
+#   PL=/other/partyline-loadtest COMMIT=abc1234 scripts/bench-cells.sh idle
 #                                          # another build (its server beside it), no cargo build
 # Nothing else should run on the machine meanwhile: the generator reports
 # its own CPU, its tick lateness and missed ticks, and the host's steal
@@ -23,6 +23,7 @@ DURATION=${DURATION:-20}
 # of their 16 cells fit in half an hour.
 SHORT=${SHORT:-10}
 GROUPS_WANTED=${*:-standard coalesce sweep idle handshake form}
+COMMIT=${COMMIT:-$(git rev-parse --short HEAD)}
 if [ -z "${PL:-}" ]; then
   cargo build --release --quiet -p partyline -p partyline-loadtest
   PL=./target/release/partyline-loadtest
@@ -37,7 +38,7 @@ cell() {
     local result
     if result=$($PL --pin --json "$@"); then
       printf '{"cell":"%s","run":%d,"args":"%s","date":"%s","commit":"%s","result":%s}\n' \
-        "$name" "$run" "$*" "$(date -u +%FT%TZ)" "$(git rev-parse --short HEAD)" "$result" >> "$OUT"
+        "$name" "$run" "$*" "$(date -u +%FT%TZ)" "$COMMIT" "$result" >> "$OUT"
     else
       echo "!! $name run $run failed" >&2
     fi
