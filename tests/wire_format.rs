@@ -535,6 +535,31 @@ fn server_examples(doc: &mut Doc) {
         &refused,
         "09 00 00 00 02 02 01 03 04 66 75 6c 6c",
     );
+    let denied = ServerFrame::Response {
+        id: 3,
+        result: Err(ErrorBody::new(ErrorCode::Denied, "no")),
+    };
+    doc.golden(
+        "response-denied",
+        &denied,
+        "07 00 00 00 02 03 01 21 02 6e 6f",
+    );
+    let from_server = ServerFrame::Event {
+        seq: 2,
+        event: Event::Data {
+            party_id: party(),
+            sender: partyline::server::server_presence(),
+            op_code: 1,
+            data: bytes::Bytes::from_static(b"gl"),
+        },
+    };
+    doc.golden(
+        "event-server-data",
+        &from_server,
+        &format!(
+            "2b 00 00 00 03 02 0b {PARTY} 00 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 02 02 67 6c"
+        ),
+    );
     let done = ServerFrame::Response {
         id: 4,
         result: Ok(Reply::Done),
@@ -921,11 +946,13 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::TicketNotFound,
         ErrorCode::InvalidTicket,
         ErrorCode::PartyTooLarge,
+        ErrorCode::Denied,
+        ErrorCode::HookFailed,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=32).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=34).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }

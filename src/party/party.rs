@@ -65,6 +65,13 @@ pub struct Effects<L> {
     /// The party's matchmaking ticket ended with this change (its members
     /// changed, or the party closed): the caller takes it out of the pool.
     pub ticket_ended: Option<(u64, TicketCancelReason)>,
+    /// One copy of each membership and leadership event of this operation
+    /// (`MemberJoined`, `MemberLeft`, `LeaderChanged`, `Closed`), whoever
+    /// heard it: what the server's after-hooks are told.
+    pub changes: Vec<Event>,
+    /// Set by the table when the operation left the party empty, so it
+    /// is gone.
+    pub ended: Option<PartyId>,
 }
 
 impl<L> Default for Effects<L> {
@@ -74,6 +81,8 @@ impl<L> Default for Effects<L> {
             released: Vec::new(),
             invites: Vec::new(),
             ticket_ended: None,
+            changes: Vec::new(),
+            ended: None,
         }
     }
 }
@@ -283,6 +292,15 @@ impl<L: Clone> Party<L> {
     }
 
     fn tell_members(&self, effects: &mut Effects<L>, except: Option<usize>, event: &Event) {
+        if matches!(
+            event,
+            Event::MemberJoined { .. }
+                | Event::MemberLeft { .. }
+                | Event::LeaderChanged { .. }
+                | Event::Closed { .. }
+        ) {
+            effects.changes.push(event.clone());
+        }
         for (index, seat) in self.members.iter().enumerate() {
             if Some(index) != except {
                 effects.tell(&seat.link, event.clone());
@@ -573,16 +591,110 @@ impl<L: Clone> Party<L> {
         session: SessionId,
         reason: LeaveReason,
     ) -> Result<Effects<L>, PartyError> {
+        let reason = match reason {
+            LeaveReason::SessionEnded => LeaveReason::SessionEnded,
+            LeaveReason::Left | LeaveReason::Kicked | LeaveReason::Banned => LeaveReason::Left,
+        };
+        self.depart(session, reason)
+    }
+
+    /// The server (an embedding backend) takes a member's seat away, the
+    /// leader's too: the member hears `Kicked`, the others `MemberLeft`
+    /// with reason `Kicked`, and a leader's seat passes on as when a
+    /// leader leaves.
+    pub fn kick_by_server(&mut self, user_id: &str) -> Result<Effects<L>, PartyError> {
+        let index = self
+            .seat_of_user(user_id)
+            .ok_or(PartyError::MemberNotFound)?;
+        let session = self.members[index].presence.session_id;
+        self.depart(session, LeaveReason::Kicked)
+    }
+
+    /// The server (an embedding backend) seats a session, whether the
+    /// party is open or closed and without an invite; the size limit, bans
+    /// and one seat per user still hold. The seated session hears
+    /// `Accepted` with the party as it now is, the others `MemberJoined`.
+    pub fn seat_by_server(
+        &mut self,
+        presence: Presence,
+        link: L,
+        now: Instant,
+    ) -> Result<(PartySnapshot, Effects<L>), PartyError> {
+        if self.seat_of_user(&presence.user_id).is_some() {
+            return Err(PartyError::AlreadyMember);
+        }
+        if self.request_of_user(&presence.user_id).is_some() {
+            return Err(PartyError::AlreadyRequested);
+        }
+        if self.is_banned(&presence.user_id, now) {
+            return Err(PartyError::Banned);
+        }
+        if self.members.len() >= usize::from(self.settings.max_size) {
+            return Err(PartyError::PartyFull);
+        }
+        let mut effects = Effects::default();
+        self.seq += 1;
+        let joined = Event::MemberJoined {
+            party_id: self.id,
+            seq: self.seq,
+            presence: presence.clone(),
+        };
+        self.tell_members(&mut effects, None, &joined);
+        self.members.push(Seat::new(presence, link.clone()));
+        self.members_changed(&mut effects);
+        if self.leader_handover_pending && self.hand_over_to_connected() {
+            let seated = self.members.len() - 1;
+            if let Some(leader) = self.leader() {
+                let changed = Event::LeaderChanged {
+                    party_id: self.id,
+                    seq: self.seq,
+                    leader: leader.presence.clone(),
+                };
+                self.tell_members(&mut effects, Some(seated), &changed);
+            }
+            self.send_requests_to_leader(&mut effects);
+        }
+        let snapshot = self.snapshot();
+        // The seated session hears first that it is in.
+        effects.deliveries.insert(
+            0,
+            Delivery {
+                to: link,
+                event: Event::Accepted(snapshot.clone()),
+            },
+        );
+        Ok((snapshot, effects))
+    }
+
+    /// A session's seat or request goes; `reason` is what the others are
+    /// told (`Kicked`: the member is told too).
+    fn depart(
+        &mut self,
+        session: SessionId,
+        reason: LeaveReason,
+    ) -> Result<Effects<L>, PartyError> {
         let mut effects = Effects::default();
         if let Some(index) = self.seat_of_session(session) {
             let was_leader = index == self.leader;
             self.seq += 1;
             let seat = self.remove_seat(index);
-            let reason = match reason {
-                LeaveReason::SessionEnded => LeaveReason::SessionEnded,
-                LeaveReason::Left | LeaveReason::Kicked | LeaveReason::Banned => LeaveReason::Left,
-            };
+            if reason == LeaveReason::Kicked {
+                effects.tell(
+                    &seat.link,
+                    Event::Kicked {
+                        party_id: self.id,
+                        seq: self.seq,
+                    },
+                );
+            }
             if self.members.is_empty() {
+                // Nobody is left to tell, but the after-hooks are told.
+                effects.changes.push(Event::MemberLeft {
+                    party_id: self.id,
+                    seq: self.seq,
+                    presence: seat.presence.clone(),
+                    reason,
+                });
                 self.reject_all_requests(&mut effects);
                 self.drop_all_invites(&mut effects, InviteGoneReason::PartyClosed);
             } else {

@@ -131,6 +131,24 @@ impl<L: Link> PartyTable<L> {
         Ok(snapshot)
     }
 
+    /// Up to `limit` of what `pick` takes from the parties, shard by shard
+    /// (each under its read lock alone), in no particular order.
+    pub fn collect<R>(&self, limit: usize, mut pick: impl FnMut(&Party<L>) -> Option<R>) -> Vec<R> {
+        let mut found = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for slot in shard.values() {
+                if found.len() >= limit {
+                    return found;
+                }
+                if let Some(item) = pick(&slot.party) {
+                    found.push(item);
+                }
+            }
+        }
+        found
+    }
+
     /// Read-only access, for get, list and the data path.
     pub fn read<R>(
         &self,
@@ -168,6 +186,7 @@ impl<L: Link> PartyTable<L> {
         }
         let order = Arc::clone(&slot.delivery_order);
         if slot.party.is_empty() {
+            effects.ended = Some(id);
             if let Some(gone) = shard.remove(&id) {
                 let mut directory = self.directory();
                 directory.listing.remove(id);

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 /// Hands each event to its recipient's outbox, and each invite notice to
 /// every session of its user. Never blocks.
 pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
+    if let Some(hooks) = &shared.hooks {
+        hooks.tell_effects(&effects);
+    }
     for delivery in effects.deliveries {
         delivery.to.push_event(delivery.event);
     }
@@ -111,9 +114,14 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             let result = shared
                 .table
                 .create(PartyId::random(), seat, settings, state)
-                .map(Reply::Party)
                 .map_err(ErrorBody::from);
-            respond(session, id, result);
+            if let (Some(hooks), Ok(snapshot)) = (&shared.hooks, &result) {
+                hooks.tell(super::hooks::AfterEvent::PartyCreated {
+                    party_id: snapshot.party_id,
+                    leader: session.presence.clone(),
+                });
+            }
+            respond(session, id, result.map(Reply::Party));
         }
         Command::JoinParty { party_id } => join(shared, session, id, party_id),
         Command::ListJoinRequests { party_id } => {

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time allowed from the first packet to a complete Hello. Default 5 s.
     pub hello_timeout: Duration,
+    /// Time a hook (`ServerBuilder::hooks`) has to answer before its
+    /// command fails with `HookFailed`. Default 1 s.
+    pub hook_timeout: Duration,
     /// Time the server waits for connections to close on shutdown. Default 2 s
     /// (the CLI's `--drain-timeout`: 5 s).
     pub drain_timeout: Duration,
@@ -175,6 +178,7 @@ impl ServerConfig {
             keep_alive: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(5),
+            hook_timeout: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(2),
             grace: Duration::from_secs(15),
             leader_grace: Duration::ZERO,

@@ -440,7 +440,7 @@ fn ending_of(error: &ConnectionError) -> Ending {
 }
 
 async fn control_loop(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     session: &SessionRef,
     generation: u64,
     recv: &mut RecvStream,
@@ -498,6 +498,21 @@ async fn control_loop(
                 let started = Instant::now();
                 match limit.check(started) {
                     Verdict::Allow => {
+                        // The game's rules first, outside every lock; a
+                        // slow hook holds up only this session's commands.
+                        let command = match &shared.hooks {
+                            None => command,
+                            Some(hooks) => match hooks.before(shared, session, command).await {
+                                Ok(command) => command,
+                                Err(refusal) => {
+                                    session.push(Outbound::Response {
+                                        id,
+                                        result: Err(refusal),
+                                    });
+                                    continue;
+                                }
+                            },
+                        };
                         commands::handle(shared, session, id, command);
                         let took = started.elapsed().as_secs_f64();
                         shared.metrics.command_seconds.observe(took);

@@ -2,12 +2,14 @@
 //! the party table, the timer that expires join requests, and (with
 //! `--coalesce-us`) the flusher of coalesced datagrams.
 
+mod api;
 mod coalesce;
 mod commands;
 mod config;
 mod connection;
 mod deadlines;
 mod grace;
+pub mod hooks;
 mod keepalive;
 mod limits;
 mod matchmaking;
@@ -15,7 +17,9 @@ mod metrics;
 mod session;
 mod users;
 
+pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::{AckFrequency, AuthMode, ServerConfig, DEV_MATCH_SECRET};
+pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 
 use crate::party::PartyTable;
 use crate::protocol::SessionId;
@@ -74,6 +78,8 @@ pub(crate) struct Shared {
     /// Set when the server stops: connections that end now end their
     /// sessions outright instead of starting a grace window.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// The embedding game's hooks, when it gave any.
+    pub(crate) hooks: Option<Arc<hooks::HookRunner>>,
 }
 
 impl Shared {
@@ -99,6 +105,16 @@ impl Shared {
             .remove(&id);
     }
 
+    /// Every live session, for the server-side API.
+    pub(crate) fn all_sessions(&self) -> Vec<SessionRef> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn session_count(&self) -> usize {
         self.sessions
             .lock()
@@ -111,6 +127,29 @@ pub struct Server {
     endpoint: Endpoint,
     shared: Arc<Shared>,
     metrics_listener: Option<std::net::TcpListener>,
+    /// After-hook events, drained by a task once the server runs.
+    after_queue: Option<tokio::sync::mpsc::Receiver<hooks::AfterEvent>>,
+}
+
+/// A server's configuration and hooks, before it binds:
+/// `Server::builder(config).hooks(my_rules).build()`.
+pub struct ServerBuilder {
+    config: ServerConfig,
+    hooks: Option<Arc<dyn hooks::Hooks>>,
+}
+
+impl ServerBuilder {
+    /// The game's own rules and analytics (see [`hooks`]).
+    pub fn hooks(mut self, hooks: impl hooks::Hooks) -> Self {
+        self.hooks = Some(Arc::new(hooks));
+        self
+    }
+
+    /// Binds the UDP socket (and the metrics listener). Must be called
+    /// inside a tokio runtime.
+    pub fn build(self) -> Result<Server, ServerError> {
+        Server::bind_with(self.config, self.hooks)
+    }
 }
 
 /// Transport settings chosen for a party server; see QUIC-NOTES.md.
@@ -196,8 +235,24 @@ pub fn bind_endpoint(
 }
 
 impl Server {
-    /// Binds the UDP socket. Must be called inside a tokio runtime.
+    /// A server with `config`; add hooks, then `build`.
+    pub fn builder(config: ServerConfig) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            hooks: None,
+        }
+    }
+
+    /// Binds the UDP socket, with no hooks. Must be called inside a tokio
+    /// runtime.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        Self::bind_with(config, None)
+    }
+
+    fn bind_with(
+        config: ServerConfig,
+        hooks: Option<Arc<dyn hooks::Hooks>>,
+    ) -> Result<Server, ServerError> {
         let most = crate::protocol::MAX_PARTIES_PER_SESSION;
         if !(1..=most).contains(&config.max_parties_per_session) {
             return Err(ServerError::Config(format!(
@@ -249,6 +304,13 @@ impl Server {
         let coalescer = (!config.coalesce.is_zero())
             .then(|| Arc::new(coalesce::Coalescer::new(config.coalesce, metrics.clone())));
         let relax_after = config.matchmaker_relax_after;
+        let (hooks, after_queue) = match hooks {
+            Some(hooks) => {
+                let (runner, queue) = hooks::HookRunner::new(hooks, config.hook_timeout);
+                (Some(Arc::new(runner)), Some(queue))
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             table: PartyTable::new(config.shards),
             config,
@@ -261,12 +323,22 @@ impl Server {
             deadlines: deadlines::Deadlines::default(),
             matchmaking: matchmaking::Matchmaking::new(Some(relax_after)),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            hooks,
         });
         Ok(Server {
             endpoint,
             shared,
             metrics_listener,
+            after_queue,
         })
+    }
+
+    /// The server-side API on this server's state (usable before and
+    /// while it runs).
+    pub fn api(&self) -> ServerApi {
+        ServerApi {
+            shared: self.shared.clone(),
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -310,6 +382,10 @@ impl Server {
                 tracing::warn!("{warning}");
             }))
         });
+        let after_hook_task = match (&self.shared.hooks, self.after_queue.take()) {
+            (Some(runner), Some(queue)) => Some(tokio::spawn(runner.clone().run_after(queue))),
+            _ => None,
+        };
         let flusher_task = self
             .shared
             .coalescer
@@ -382,6 +458,7 @@ impl Server {
             Some(deadline_task),
             Some(matchmaker_task),
             keep_alive_task,
+            after_hook_task,
         ]
         .into_iter()
         .flatten()
@@ -469,6 +546,13 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// The server-side API on the running server.
+    pub fn api(&self) -> ServerApi {
+        ServerApi {
+            shared: self.shared.clone(),
+        }
+    }
+
     pub fn party_count(&self) -> usize {
         self.shared.table.len()
     }

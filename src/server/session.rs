@@ -427,6 +427,31 @@ impl SessionLink {
         );
     }
 
+    /// Whether a connection carries the session now (not in grace).
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Where the current connection comes from, if any.
+    pub(crate) fn remote_address(&self) -> Option<std::net::SocketAddr> {
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(Connection::remote_address)
+    }
+
+    /// Ends the session whatever its attachment (the server's own
+    /// decision, not a connection's); true if it ended now. Close the
+    /// connection first: ending forgets it.
+    pub(crate) fn end_now(&self) -> bool {
+        let generation = lock(&self.state).generation;
+        self.end(generation, false)
+    }
+
     /// Closes the current connection, if any.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
         let connection = self

@@ -81,6 +81,14 @@ impl Users {
         }
     }
 
+    /// The live sessions of a user.
+    pub(crate) fn sessions_of(&self, user_id: &str) -> Vec<SessionRef> {
+        lock(&self.by_id)
+            .get(user_id)
+            .map(|entry| entry.sessions.clone())
+            .unwrap_or_default()
+    }
+
     /// A session is over: offline to its followers, and it follows no one.
     pub(crate) fn session_ended(&self, session: &SessionRef) {
         let me = session.session_id();

@@ -39,11 +39,26 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    start_built(tweak, Server::bind).await
+}
+
+/// A server with the game's `hooks` installed.
+pub async fn start_with_hooks(
+    hooks: impl partyline::server::Hooks,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> TestServer {
+    start_built(tweak, |config| Server::builder(config).hooks(hooks).build()).await
+}
+
+async fn start_built(
+    tweak: impl FnOnce(&mut ServerConfig),
+    build: impl FnOnce(ServerConfig) -> Result<Server, partyline::server::ServerError>,
+) -> TestServer {
     let (tls, _, _) = generate_dev_identity().expect("dev certificate");
     let certs = tls.chain.clone();
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
     tweak(&mut config);
-    let server = Server::bind(config).expect("server binds");
+    let server = build(config).expect("server binds");
     let addr = server.local_addr().expect("local addr");
     TestServer {
         addr,

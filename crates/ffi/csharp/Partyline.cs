@@ -171,6 +171,12 @@ namespace Partyline
         public const int InvalidTicket = 31;
         /// <summary>Refused: the party has more members than the ticket's MaxCount.</summary>
         public const int PartyTooLarge = 32;
+        /// <summary>Refused: the server's own rules (the game's hooks) said no; the message is
+        /// the game's, for the player.</summary>
+        public const int Denied = 33;
+        /// <summary>Refused: the server's own rules failed on this command; nothing changed, and
+        /// trying again later may work.</summary>
+        public const int HookFailed = 34;
     }
 
     /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>

@@ -142,6 +142,14 @@
 // Refused: the party has more members than the ticket's `max_count`.
 #define PL_REFUSED_PARTY_TOO_LARGE 32
 
+// Refused: the server's own rules (the game's hooks) said no; the message
+// is the game's, for the player.
+#define PL_REFUSED_DENIED 33
+
+// Refused: the server's own rules failed on this command; nothing changed,
+// and trying again later may work.
+#define PL_REFUSED_HOOK_FAILED 34
+
 // Invite policy: only the leader may invite (the default).
 #define PL_INVITE_POLICY_LEADER 0
 
@@ -432,6 +440,8 @@ typedef struct PlEvent {
   // `PL_EVENT_CONNECTED` / `PL_EVENT_SESSION_LOST`: this session's id.
   const char *session_id;
   // The member the event is about (joined, left, leader, sender...).
+  // `PL_EVENT_DATA` sent by the server itself (the game's backend) has
+  // an empty user id and the nil session id.
   struct PlMember member;
   // A reason code; see each event's constant.
   int32_t reason;

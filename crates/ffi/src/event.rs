@@ -242,6 +242,8 @@ pub struct PlEvent {
     /// `PL_EVENT_CONNECTED` / `PL_EVENT_SESSION_LOST`: this session's id.
     pub session_id: *const c_char,
     /// The member the event is about (joined, left, leader, sender...).
+    /// `PL_EVENT_DATA` sent by the server itself (the game's backend) has
+    /// an empty user id and the nil session id.
     pub member: PlMember,
     /// A reason code; see each event's constant.
     pub reason: i32,

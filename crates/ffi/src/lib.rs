@@ -137,6 +137,12 @@ pub const PL_REFUSED_TICKET_NOT_FOUND: i32 = 30;
 pub const PL_REFUSED_INVALID_TICKET: i32 = 31;
 /// Refused: the party has more members than the ticket's `max_count`.
 pub const PL_REFUSED_PARTY_TOO_LARGE: i32 = 32;
+/// Refused: the server's own rules (the game's hooks) said no; the message
+/// is the game's, for the player.
+pub const PL_REFUSED_DENIED: i32 = 33;
+/// Refused: the server's own rules failed on this command; nothing changed,
+/// and trying again later may work.
+pub const PL_REFUSED_HOOK_FAILED: i32 = 34;
 
 /// Invite policy: only the leader may invite (the default).
 pub const PL_INVITE_POLICY_LEADER: i32 = 0;

@@ -82,6 +82,12 @@ pub enum ErrorCode {
     InvalidTicket,
     /// The party has more members than the ticket's max_count.
     PartyTooLarge,
+    /// The server's own rules (a hook of the game embedding it) refused
+    /// the command; the message says why.
+    Denied,
+    /// The server's own rules failed or ran out of time on this command:
+    /// nothing changed; trying again later may work.
+    HookFailed,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -122,6 +128,8 @@ impl ErrorCode {
             ErrorCode::TicketNotFound => 30,
             ErrorCode::InvalidTicket => 31,
             ErrorCode::PartyTooLarge => 32,
+            ErrorCode::Denied => 33,
+            ErrorCode::HookFailed => 34,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -168,6 +176,8 @@ impl From<u16> for ErrorCode {
             30 => ErrorCode::TicketNotFound,
             31 => ErrorCode::InvalidTicket,
             32 => ErrorCode::PartyTooLarge,
+            33 => ErrorCode::Denied,
+            34 => ErrorCode::HookFailed,
             other => ErrorCode::Unknown(other),
         }
     }
@@ -230,6 +240,9 @@ pub enum CloseCode {
     ServerFull = 7,
     /// The session kept exceeding its rate limits.
     RateLimited = 8,
+    /// The server (an operator, or the game's backend) ended the session:
+    /// no grace window; connecting again starts a new session.
+    Disconnected = 9,
 }
 
 impl CloseCode {
@@ -245,6 +258,7 @@ impl CloseCode {
             6 => CloseCode::Superseded,
             7 => CloseCode::ServerFull,
             8 => CloseCode::RateLimited,
+            9 => CloseCode::Disconnected,
             _ => return None,
         })
     }
