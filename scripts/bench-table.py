@@ -19,7 +19,17 @@ for path in args:
     for line in open(path):
         if line.strip():
             row = json.loads(line)
-            cells.setdefault(row["cell"], []).append(row["result"])
+            cells.setdefault(row["cell"], []).append(row)
+# Runs of one cell from several builds (a PL override) are kept apart.
+commits = {}
+for name, rows in cells.items():
+    commits[name] = sorted({row.get("commit", "") for row in rows})
+split = OrderedDict()
+for name, rows in cells.items():
+    for row in rows:
+        key = name if len(commits[name]) == 1 else f"{name} @{row.get('commit', '')}"
+        split.setdefault(key, []).append(row["result"])
+cells = split
 
 
 def get(result, path):
@@ -125,15 +135,19 @@ if sweep:
         )
     print()
 
-idle = [(n, rs) for n, rs in cells.items() if n == "I" or n.startswith("H")]
+idle = [(n, rs) for n, rs in cells.items() if n == "I" or n.startswith("I ") or n.startswith("H")]
 if idle:
-    print("| cell | sessions | runs | failed | handshake p50 ms | p99 ms | handshakes / s | server RSS per session KiB | server peak RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| cell | sessions | runs | failed | handshake p50 ms | p99 ms | handshakes / s | server RSS per session KiB | server peak RSS MiB | server CPU while held (of its core) | server packets / session / s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, rs in idle:
+        for r in rs:
+            sent = (r.get("server_transport") or {}).get("packets_sent")
+            r["_packets_per_session_s"] = sent / r["load"]["sessions"] / r["window_s"] if sent is not None and r.get("window_s") else None
         print(
             f"| {name} | {rs[0]['load']['sessions']} | {len(rs)} | {spread(rs, 'control.connect_failures', 0)} "
             f"| {spread(rs, 'control.handshake.p50')} | {spread(rs, 'control.handshake.p99')} | {spread(rs, 'control.handshakes_per_s', 0)} "
-            f"| {spread(rs, 'server_figures.rss_per_session_bytes', 1, 1 / 1024)} | {spread(rs, 'server_figures.peak_rss_bytes', 1, 1 / 1048576)} |"
+            f"| {spread(rs, 'server_figures.rss_per_session_bytes', 1, 1 / 1024)} | {spread(rs, 'server_figures.peak_rss_bytes', 1, 1 / 1048576)} "
+            f"| {spread(rs, 'server.utilization', 3)} | {spread(rs, '_packets_per_session_s', 2)} |"
         )
     print()
 
