@@ -323,3 +323,57 @@ async fn the_example_hook_lets_each_user_lead_one_party_at_a_time() {
     ana.promote(first.party_id, "bob").await.unwrap();
     ana.create_party(settings(true, 4, "")).await.unwrap();
 }
+
+/// Panics on the first after-event and records the rest.
+#[derive(Default)]
+struct FlakySink {
+    seen: Mutex<Vec<AfterEvent>>,
+}
+
+impl Hooks for FlakySink {
+    fn after<'a>(&'a self, event: &'a AfterEvent) -> HookFuture<'a, ()> {
+        let first = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(event.clone());
+            seen.len() == 1
+        };
+        Box::pin(async move {
+            if first {
+                panic!("a bug in the analytics sink");
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_after_hook_loses_only_its_own_event() {
+    let sink = Arc::new(FlakySink::default());
+    let server = start_with_hooks(sink.clone(), |config| {
+        config.metrics = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let (ana, _ana_events) = server.client("ana").await;
+    let party = ana.create_party(settings(true, 4, "")).await.unwrap();
+    ana.close_party(party.party_id).await.unwrap();
+    let seen = tokio::time::timeout(WAIT, async {
+        loop {
+            let seen = sink.seen.lock().unwrap().clone();
+            if seen.len() >= 2 {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the sink goes on after its panic");
+    assert_eq!(
+        seen[1],
+        AfterEvent::PartyClosed {
+            party_id: party.party_id
+        }
+    );
+    // Counted for operators, and the server serves on.
+    let text = scrape_metrics(&server).await;
+    assert!(text.contains("partyline_hook_failures_total 1"), "{text}");
+    bystanders_still_served(&server).await;
+}

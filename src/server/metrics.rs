@@ -390,6 +390,20 @@ pub(crate) fn render(shared: &Shared) -> String {
             ("{cause=\"rate_limit\"}", get(&m.rate_limit_disconnects)),
         ],
     );
+    if let Some(hooks) = &shared.hooks {
+        metric(
+            "hook_failures_total",
+            "counter",
+            "Hook calls that panicked, ran out of time or answered with another kind of command.",
+            &[("", get(&hooks.failures))],
+        );
+        metric(
+            "hook_after_events_dropped_total",
+            "counter",
+            "After-hook events dropped because the after-hook queue was full.",
+            &[("", get(&hooks.after_dropped))],
+        );
+    }
     let mut refusals: Vec<(String, u64)> = HELLO_REFUSALS
         .iter()
         .map(|(_, cause)| *cause)

@@ -248,3 +248,20 @@ pub async fn bystanders_still_served(server: &TestServer) {
         Event::MemberJoined { .. }
     ));
 }
+
+/// The server's Prometheus text (its config must have set `metrics`).
+pub async fn scrape_metrics(server: &TestServer) -> String {
+    use std::io::{Read, Write};
+    let addr = server.metrics.expect("the server serves metrics");
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        response
+    })
+    .await
+    .unwrap()
+}
