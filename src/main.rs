@@ -1,7 +1,9 @@
 //! The `partyline` command: `serve` runs the server, `token` mints a signed
-//! identity token.
+//! identity token, `client` tries commands by hand (or as JSON lines).
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli_client;
 
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -31,6 +33,9 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Mint a signed identity token for a client (what a game backend does).
     Token(TokenArgs),
+    /// A client at a prompt, to try every command by hand; with --json, a
+    /// JSON-lines client for scripts and bots.
+    Client(cli_client::ClientArgs),
 }
 
 #[derive(Args)]
@@ -261,6 +266,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Client(args) => cli_client::run(args),
     }
 }
 
