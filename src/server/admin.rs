@@ -548,6 +548,21 @@ struct KickRequest {
     user_id: String,
 }
 
+/// The body of a kick: an object, not the array serde would also take.
+fn kick_request(body: &[u8]) -> Result<KickRequest, AdminError> {
+    let refuse = |why: String| {
+        AdminError::bad_request(format!(
+            "the body must be JSON like {{\"user_id\": \"...\"}}: {why}"
+        ))
+    };
+    match serde_json::from_slice(body).map_err(|error| refuse(error.to_string()))? {
+        object @ serde_json::Value::Object(_) => {
+            serde_json::from_value(object).map_err(|error| refuse(error.to_string()))
+        }
+        _ => Err(refuse("not an object".into())),
+    }
+}
+
 #[derive(Serialize)]
 struct Kicked {
     party_id: PartyId,
@@ -565,11 +580,7 @@ async fn kick(
     let body = body.map_err(|rejection| {
         AdminError::new(rejection.status(), "BadRequest", rejection.body_text())
     })?;
-    let KickRequest { user_id } = serde_json::from_slice(&body).map_err(|error| {
-        AdminError::bad_request(format!(
-            "the body must be JSON like {{\"user_id\": \"...\"}}: {error}"
-        ))
-    })?;
+    let KickRequest { user_id } = kick_request(&body)?;
     match admin.api.kick(party_id, &user_id) {
         Ok(()) => {
             tracing::info!(admin = %who, party = %party_id, user = %user_id, "admin API: member kicked");
