@@ -236,6 +236,9 @@ async fn unknown_paths_methods_ids_and_bodies_are_refused_as_json() {
     ] {
         admin("POST", addr, &kick, Some(body)).await.error(400);
     }
+    let huge = Some(json!({"user_id": "x".repeat(20_000)}));
+    let too_large = admin("POST", addr, &kick, huge).await;
+    assert_eq!(too_large.error(413)["code"], "BodyTooLarge");
     let long_reason = format!(
         "/v1/sessions/{}?reason={}",
         ana.session_id(),

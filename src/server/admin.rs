@@ -578,7 +578,13 @@ async fn kick(
     let party_id = id_from::<PartyId>("party", path)?;
     // The body is read whatever its Content-Type: `curl -d` sends a form type.
     let body = body.map_err(|rejection| {
-        AdminError::new(rejection.status(), "BadRequest", rejection.body_text())
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "BodyTooLarge"
+        } else {
+            "BadRequest"
+        };
+        AdminError::new(status, code, rejection.body_text())
     })?;
     let KickRequest { user_id } = kick_request(&body)?;
     match admin.api.kick(party_id, &user_id) {
