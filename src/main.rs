@@ -5,12 +5,13 @@
 
 mod cli_client;
 
+use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
 use partyline::security::{self, Exposure, SecretSource};
-use partyline::server::{AckFrequency, AuthMode, Server, ServerConfig};
+use partyline::server::{AckFrequency, AdminToken, AuthMode, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -185,6 +186,21 @@ struct ServeArgs {
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
+    /// Serve the admin HTTP API on this address (off by default; README.md,
+    /// "Admin API"). It needs a bearer token: --admin-token-file, or the
+    /// token itself in PARTYLINE_ADMIN_TOKEN. The --metrics address may be
+    /// the same: /metrics then stays open, the rest needs the token.
+    #[arg(long, env = "PARTYLINE_ADMIN")]
+    admin: Option<SocketAddr>,
+    /// The admin API's bearer token, in a file only its owner may access
+    /// (chmod 600); a trailing newline is ignored. At least 16 characters:
+    /// `openssl rand -hex 32 > admin-token`.
+    #[arg(long, env = "PARTYLINE_ADMIN_TOKEN_FILE", requires = "admin")]
+    admin_token_file: Option<PathBuf>,
+    /// Accept --admin on a non-loopback address, where its token and
+    /// answers cross the network in clear (plain HTTP).
+    #[arg(long, env = "PARTYLINE_ALLOW_PUBLIC_ADMIN")]
+    allow_public_admin: bool,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -299,11 +315,68 @@ fn token_secrets(args: &ServeArgs, secret_in_argv: bool) -> Result<Secrets, Stri
     Ok((current, previous, source))
 }
 
+/// Where the admin token comes from (the token itself in the variable).
+const ADMIN_TOKEN_VARIABLE: &str = "PARTYLINE_ADMIN_TOKEN";
+
+/// The admin token, from --admin-token-file or `PARTYLINE_ADMIN_TOKEN`
+/// (`None` when neither is given), or a sentence saying what is wrong.
+fn admin_token(args: &ServeArgs) -> Result<Option<AdminToken>, String> {
+    let from_env = match std::env::var(ADMIN_TOKEN_VARIABLE) {
+        Ok(token) if token.is_empty() => {
+            return Err(format!("{ADMIN_TOKEN_VARIABLE} must not be empty"))
+        }
+        Ok(token) => Some(token),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(format!("{ADMIN_TOKEN_VARIABLE} is not valid UTF-8"))
+        }
+    };
+    match (&args.admin_token_file, from_env) {
+        (Some(_), Some(_)) => Err(format!(
+            "the admin token is given twice, by --admin-token-file and by \
+             {ADMIN_TOKEN_VARIABLE}: keep one"
+        )),
+        (Some(path), None) => {
+            let token = security::read_secret_file(path)
+                .map_err(|error| format!("--admin-token-file: {error}"))?;
+            String::from_utf8(token)
+                .map(|token| Some(AdminToken::new(token)))
+                .map_err(|_| format!("--admin-token-file: {} is not UTF-8 text", path.display()))
+        }
+        (None, token) => Ok(token.map(AdminToken::new)),
+    }
+}
+
 fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
+    // A usage error, like a missing flag: said before anything is logged.
+    if args.admin.is_some()
+        && args.admin_token_file.is_none()
+        && std::env::var_os(ADMIN_TOKEN_VARIABLE).is_none()
+    {
+        let mut command = Cli::command();
+        command.build();
+        let mut serve = command.find_subcommand("serve").cloned().unwrap_or(command);
+        serve
+            .error(
+                ErrorKind::MissingRequiredArgument,
+                format!(
+                    "--admin needs a bearer token: pass --admin-token-file PATH (a file only \
+                     the server's user can read), or set {ADMIN_TOKEN_VARIABLE}"
+                ),
+            )
+            .exit();
+    }
     partyline::init_logging(&args.log_level, args.log_format);
 
     let (secret, previous, source) = match token_secrets(&args, secret_in_argv) {
         Ok(secrets) => secrets,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin_token = match args.admin.map(|_| admin_token(&args)).transpose() {
+        Ok(token) => token.flatten(),
         Err(message) => {
             tracing::error!("{message}");
             return ExitCode::FAILURE;
@@ -317,6 +390,8 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         previous_secret: previous.is_some(),
         allow_dev_identities: args.allow_dev_identities,
         allow_public_metrics: args.allow_public_metrics,
+        admin: args.admin,
+        allow_public_admin: args.allow_public_admin,
         dev_certificate: args.cert.is_none(),
     };
     match security::check(&exposure) {
@@ -426,6 +501,8 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
     }
     config.metrics = args.metrics;
+    config.admin = args.admin;
+    config.admin_token = admin_token;
     config.data_rate = args.data_rate.max(0.0);
     config.ack_frequency = (args.ack_threshold > 0).then(|| AckFrequency {
         threshold: args.ack_threshold,
@@ -460,6 +537,9 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
         if let Some(metrics) = server.metrics_addr() {
             tracing::info!(%metrics, "serving Prometheus metrics over HTTP");
+        }
+        if let Some(admin) = server.admin_addr() {
+            tracing::info!(%admin, "serving the admin API over HTTP");
         }
         server.run_until(shutdown_signal()).await;
         tracing::info!("stopped");

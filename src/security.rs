@@ -39,6 +39,10 @@ pub struct Exposure {
     pub allow_dev_identities: bool,
     /// `--allow-public-metrics`.
     pub allow_public_metrics: bool,
+    /// The admin API, if any.
+    pub admin: Option<SocketAddr>,
+    /// `--allow-public-admin`.
+    pub allow_public_admin: bool,
     /// The self-signed development certificate is served (no `--cert`).
     pub dev_certificate: bool,
 }
@@ -59,6 +63,14 @@ pub enum Refusal {
          --allow-public-metrics to accept that risk."
     )]
     PublicMetrics { addr: SocketAddr },
+    /// The admin API on a non-loopback address without the explicit flag.
+    #[error(
+        "refusing to serve the admin API on {addr}: it is plain HTTP, so its bearer token and \
+         everything it shows cross the network in clear. Bind --admin to a loopback address \
+         (e.g. 127.0.0.1:7351) and reach it through an SSH tunnel or a TLS proxy, or pass \
+         --allow-public-admin to accept that risk."
+    )]
+    PublicAdmin { addr: SocketAddr },
     /// A previous secret alone would verify old tokens only.
     #[error(
         "--token-secret-previous-file is for a rotation: pass the current secret too, with \
@@ -89,6 +101,12 @@ pub enum Warning {
          them."
     )]
     PublicMetrics { addr: SocketAddr },
+    /// `--allow-public-admin` with the admin API on a non-loopback address.
+    #[error(
+        "serving the admin API on {addr} (--allow-public-admin): it is plain HTTP, so its \
+         bearer token crosses the network in clear; put a TLS proxy in front of it."
+    )]
+    PublicAdmin { addr: SocketAddr },
     /// `--token-secret` in argv.
     #[error(
         "the token secret was given on the command line, where any user of this machine can \
@@ -130,6 +148,12 @@ pub fn check(exposure: &Exposure) -> Result<Vec<Warning>, Refusal> {
             return Err(Refusal::PublicMetrics { addr });
         }
         warnings.push(Warning::PublicMetrics { addr });
+    }
+    if let Some(addr) = exposure.admin.filter(|addr| !is_loopback(addr.ip())) {
+        if !exposure.allow_public_admin {
+            return Err(Refusal::PublicAdmin { addr });
+        }
+        warnings.push(Warning::PublicAdmin { addr });
     }
     if public && exposure.dev_certificate {
         warnings.push(Warning::DevCertificateOffLoopback { listen });
@@ -213,6 +237,8 @@ mod tests {
             previous_secret: false,
             allow_dev_identities: false,
             allow_public_metrics: false,
+            admin: None,
+            allow_public_admin: false,
             dev_certificate: true,
         }
     }
@@ -305,6 +331,29 @@ mod tests {
 
         config.allow_public_metrics = true;
         assert_eq!(check(&config), Ok(vec![Warning::PublicMetrics { addr }]));
+    }
+
+    #[test]
+    fn a_public_admin_api_is_refused_unless_allowed() {
+        let mut config = exposure("127.0.0.1:7350");
+        config.admin = Some("127.0.0.1:7351".parse().unwrap());
+        assert_eq!(check(&config), Ok(vec![]));
+        config.admin = Some("[::1]:7351".parse().unwrap());
+        assert_eq!(check(&config), Ok(vec![]));
+
+        let addr: SocketAddr = "0.0.0.0:7351".parse().unwrap();
+        config.admin = Some(addr);
+        let refusal = check(&config).unwrap_err();
+        assert_eq!(refusal, Refusal::PublicAdmin { addr });
+        let text = refusal.to_string();
+        assert!(text.contains("--allow-public-admin"), "{text}");
+        assert!(text.contains("in clear"), "{text}");
+        // Allowing public metrics does not allow a public admin API.
+        config.allow_public_metrics = true;
+        assert_eq!(check(&config), Err(Refusal::PublicAdmin { addr }));
+
+        config.allow_public_admin = true;
+        assert_eq!(check(&config), Ok(vec![Warning::PublicAdmin { addr }]));
     }
 
     #[test]

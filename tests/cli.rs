@@ -254,3 +254,44 @@ async fn cert_name_makes_a_dev_certificate_a_lan_client_can_trust_by_that_name()
     assert!(names.lines().any(|n| n == "arena.lan"), "{names}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn admin_needs_a_token_exit_2_and_a_public_admin_address_needs_allow_public_admin() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("partyline-cli-admin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+            .arg(dir.join("certs"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("PARTYLINE_TOKEN_SECRET")
+            .env_remove("PARTYLINE_ADMIN_TOKEN")
+            .env_remove("PARTYLINE_ADMIN_TOKEN_FILE")
+            .output()
+            .expect("partyline runs")
+    };
+
+    let output = run(&["--admin", "127.0.0.1:0"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--admin needs a bearer token") && stderr.contains("--admin-token-file"),
+        "{stderr}"
+    );
+
+    // With a token, off loopback: refused before anything is written.
+    let token = dir.join("admin-token");
+    std::fs::write(&token, "admin-token-0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let token = token.to_str().expect("a UTF-8 path");
+    let output = run(&["--admin", "0.0.0.0:0", "--admin-token-file", token]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--allow-public-admin"), "{stderr}");
+    assert!(!dir.join("certs").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,6 +30,40 @@ impl std::fmt::Debug for AuthMode {
     }
 }
 
+/// The admin API's bearer token. A type of its own so that logging a
+/// config never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        AdminToken(token.into())
+    }
+
+    /// The token itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for AdminToken {
+    fn from(token: String) -> Self {
+        AdminToken(token)
+    }
+}
+
+impl From<&str> for AdminToken {
+    fn from(token: &str) -> Self {
+        AdminToken(token.to_string())
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
 /// The default send coalescing window (`ServerConfig::coalesce`).
 pub const DEFAULT_COALESCE: Duration = Duration::from_micros(500);
 
@@ -103,6 +137,13 @@ pub struct ServerConfig {
     pub max_parties_per_session: usize,
     /// Serve Prometheus text metrics over HTTP on this address. Default off.
     pub metrics: Option<SocketAddr>,
+    /// Serve the admin HTTP API on this address (`super::admin`). Default
+    /// off. The same address as `metrics` serves both on one listener,
+    /// `/metrics` without the token.
+    pub admin: Option<SocketAddr>,
+    /// The bearer token the admin API requires: at least 16 visible ASCII
+    /// characters. Required with `admin`.
+    pub admin_token: Option<AdminToken>,
     /// Per-recipient send coalescing window for party datagrams: a
     /// recipient's datagrams wait up to about this long and leave together,
     /// several to a packet, and one timer wake-up serves every recipient,
@@ -192,6 +233,8 @@ impl ServerConfig {
             data_rate: 500.0,
             max_parties_per_session: 16,
             metrics: None,
+            admin: None,
+            admin_token: None,
             coalesce: DEFAULT_COALESCE,
             invite_ttl: Duration::from_secs(300),
             invites_per_minute: 30,

@@ -537,29 +537,34 @@ fn render_process(out: &mut String) {
 #[cfg(not(target_os = "linux"))]
 fn render_process(_out: &mut String) {}
 
+/// The `/metrics` route alone: served by [`serve`], or on the admin API's
+/// listener when both share an address (without the admin token).
+pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
+    use axum::http::header;
+    use axum::routing::get;
+    axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = shared.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    render(&shared),
+                )
+            }
+        }),
+    )
+}
+
 /// Serves `GET /metrics` until the server stops; any other path is 404.
 pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    use axum::http::{header, StatusCode};
-    use axum::routing::get;
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let shared = shared.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        render(&shared),
-                    )
-                }
-            }),
+    use axum::http::StatusCode;
+    let app = router(shared).fallback(|| async {
+        (
+            StatusCode::NOT_FOUND,
+            "not found: the metrics are at /metrics\n",
         )
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                "not found: the metrics are at /metrics\n",
-            )
-        });
+    });
     // axum's accept loop backs off by itself when accepting fails (out of
     // file descriptors, say) instead of spinning.
     if let Err(error) = axum::serve(listener, app).await {

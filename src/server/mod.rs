@@ -2,6 +2,7 @@
 //! the party table, the timer that expires join requests, and (with
 //! `--coalesce-us`) the flusher of coalesced datagrams.
 
+mod admin;
 mod api;
 mod coalesce;
 mod commands;
@@ -18,7 +19,7 @@ mod session;
 mod users;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
-pub use config::{AckFrequency, AuthMode, ServerConfig, DEV_MATCH_SECRET};
+pub use config::{AckFrequency, AdminToken, AuthMode, ServerConfig, DEV_MATCH_SECRET};
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 
 use crate::party::PartyTable;
@@ -127,6 +128,11 @@ pub struct Server {
     endpoint: Endpoint,
     shared: Arc<Shared>,
     metrics_listener: Option<std::net::TcpListener>,
+    /// The admin API's own listener; `None` with `admin_bearer` set when
+    /// it shares the metrics listener.
+    admin_listener: Option<std::net::TcpListener>,
+    /// The admin token check, when the admin API is on.
+    admin_bearer: Option<admin::Bearer>,
     /// After-hook events, drained by a task once the server runs.
     after_queue: Option<tokio::sync::mpsc::Receiver<hooks::AfterEvent>>,
 }
@@ -260,19 +266,27 @@ impl Server {
                 config.max_parties_per_session
             )));
         }
-        let server_config = quinn_server_config(&config)?;
-        // Bound here, so a taken port fails at start, not later.
-        let metrics_listener = match config.metrics {
-            None => None,
-            Some(addr) => {
-                let listener = std::net::TcpListener::bind(addr)
-                    .map_err(|source| ServerError::Bind { addr, source })?;
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|source| ServerError::Bind { addr, source })?;
-                Some(listener)
+        let admin_bearer = match (config.admin, &config.admin_token) {
+            (None, _) => None,
+            (Some(addr), None) => {
+                return Err(ServerError::Config(format!(
+                    "the admin API on {addr} needs a bearer token (admin_token; \
+                     --admin-token-file): it is never served without one"
+                )))
+            }
+            (Some(_), Some(token)) => {
+                Some(admin::Bearer::new(token.expose()).map_err(ServerError::Config)?)
             }
         };
+        let server_config = quinn_server_config(&config)?;
+        // Bound here, so a taken port fails at start, not later.
+        let metrics_listener = config.metrics.map(bind_http).transpose()?;
+        // The same address as the metrics: one listener serves both.
+        let admin_listener = config
+            .admin
+            .filter(|addr| config.metrics != Some(*addr))
+            .map(bind_http)
+            .transpose()?;
         let endpoint = bind_endpoint(server_config, &config)?;
         let limits = Limits {
             max_frame_size: MAX_FRAME_SIZE,
@@ -329,6 +343,8 @@ impl Server {
             endpoint,
             shared,
             metrics_listener,
+            admin_listener,
+            admin_bearer,
             after_queue,
         })
     }
@@ -352,6 +368,16 @@ impl Server {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// Where the admin API is served, when `config.admin` is set (the
+    /// metrics address when both share one).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_bearer.as_ref()?;
+        match &self.admin_listener {
+            Some(listener) => listener.local_addr().ok(),
+            None => self.metrics_addr(),
+        }
+    }
+
     /// Number of parties alive now (for operators and tests).
     pub fn party_count(&self) -> usize {
         self.shared.table.len()
@@ -361,18 +387,21 @@ impl Server {
     /// `ServerShutdown` and waits up to the drain timeout for them to go.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let metrics_task = match self
-            .metrics_listener
-            .take()
-            .map(tokio::net::TcpListener::from_std)
-        {
-            Some(Ok(listener)) => Some(tokio::spawn(metrics::serve(listener, self.shared.clone()))),
-            Some(Err(error)) => {
-                tracing::error!(%error, "metrics endpoint unavailable");
-                None
-            }
-            None => None,
-        };
+        let mut admin_bearer = self.admin_bearer.take();
+        let admin_shares_metrics = self.admin_listener.is_none();
+        let metrics_task =
+            http_listener(self.metrics_listener.take(), "metrics endpoint").map(|listener| {
+                let shared = self.shared.clone();
+                match admin_bearer.take_if(|_| admin_shares_metrics) {
+                    Some(bearer) => tokio::spawn(admin::serve(listener, shared, bearer, true)),
+                    None => tokio::spawn(metrics::serve(listener, shared)),
+                }
+            });
+        let admin_task = http_listener(self.admin_listener.take(), "admin API")
+            .zip(admin_bearer)
+            .map(|(listener, bearer)| {
+                tokio::spawn(admin::serve(listener, self.shared.clone(), bearer, false))
+            });
         let listen = self.shared.config.listen;
         let reminder_task = (matches!(self.shared.config.auth, AuthMode::Dev)
             && !crate::security::is_loopback(listen.ip()))
@@ -453,6 +482,7 @@ impl Server {
         // the server.
         for task in [
             metrics_task,
+            admin_task,
             reminder_task,
             flusher_task,
             Some(deadline_task),
@@ -523,6 +553,29 @@ impl Server {
             stop: Some(stop),
             task,
             shared,
+        }
+    }
+}
+
+/// A TCP listener for an HTTP endpoint, bound now so that a taken port
+/// fails at start.
+fn bind_http(addr: SocketAddr) -> Result<std::net::TcpListener, ServerError> {
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    Ok(listener)
+}
+
+/// A bound listener handed to tokio, or `None` (logged) if it cannot be.
+fn http_listener(
+    listener: Option<std::net::TcpListener>,
+    what: &str,
+) -> Option<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::from_std(listener?) {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::error!(%error, "{what} unavailable");
+            None
         }
     }
 }
