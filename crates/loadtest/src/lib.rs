@@ -11,11 +11,13 @@
 
 pub mod bare;
 pub mod measure;
+pub mod mute;
 pub mod procstat;
 mod progress;
 mod report;
 pub mod schedule;
 pub mod scrape;
+pub mod soak;
 pub mod spawn;
 pub mod window;
 

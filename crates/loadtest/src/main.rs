@@ -34,6 +34,85 @@ enum Command {
     /// `--bare-reference` measures against.
     #[command(hide = true)]
     BareRelay(BareRelayArgs),
+    /// A long run of steady parties, churn, resumes and flooders against a
+    /// server started here, with its RSS and gauges sampled (see
+    /// scripts/soak.sh and BENCHMARKS.md, "Soak"). Exits 1 unless RSS at
+    /// the end is within 10% of RSS after the warm-up and the server's
+    /// session, party, listing, ticket and join-code gauges read zero once
+    /// everyone has left.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// The `partyline` binary to start. Default: the one beside this executable.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// An argument for the `partyline serve` started here, e.g.
+    /// `--server-arg=--grace=15`. Repeatable. Its --idle-timeout and
+    /// --grace are read too, to time resumes and the final check.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Seconds of load, warm-up included.
+    #[arg(long, default_value_t = 1800.0, value_parser = positive, allow_negative_numbers = true)]
+    duration: f64,
+    /// Seconds of warm-up, after which RSS is the reference. Default: 120,
+    /// or a fifth of a shorter --duration below 600 s.
+    #[arg(long, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
+    warmup: Option<f64>,
+    /// Seconds whose samples' median is RSS after the warm-up (the window
+    /// after it) and at the end (the last window). Default: 60, or a fifth
+    /// of a --duration below 300 s.
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    rss_window: Option<f64>,
+    /// Seconds between samples. Default: 10, or a third of a shorter --rss-window.
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    sample_interval: Option<f64>,
+    /// Steady parties.
+    #[arg(long, default_value_t = 50)]
+    parties: usize,
+    #[arg(long, default_value_t = 4, value_parser = party_size, allow_negative_numbers = true)]
+    party_size: usize,
+    /// Datagrams per steady member per second.
+    #[arg(long, default_value_t = 10.0, value_parser = positive, allow_negative_numbers = true)]
+    rate: f64,
+    /// Seconds between a steady member's reliable messages.
+    #[arg(long, default_value_t = 5.0, value_parser = positive, allow_negative_numbers = true)]
+    reliable_every: f64,
+    /// Churn pairs (two sessions each) started per second.
+    #[arg(long, default_value_t = 1.5, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
+    churn_rate: f64,
+    /// Longest stay of a churn pair, seconds.
+    #[arg(long, default_value_t = 8.0, value_parser = positive, allow_negative_numbers = true)]
+    churn_hold_max: f64,
+    /// Sessions that lose their connection and resume (each with a partner).
+    #[arg(long, default_value_t = 8)]
+    resumers: usize,
+    /// Seconds between a resumer's losses, on average.
+    #[arg(long, default_value_t = 30.0, value_parser = positive, allow_negative_numbers = true)]
+    resume_every: f64,
+    /// Longest time away before resuming, seconds. Default: 20, or 3 s
+    /// short of the server's idle timeout plus grace window.
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    resume_delay_max: Option<f64>,
+    /// Seconds between flooders (datagram, command and garbage in turn; 0: none).
+    #[arg(long, default_value_t = 60.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
+    flood_every: f64,
+    /// Append each sample and the summary as JSON lines to this file.
+    #[arg(long)]
+    samples: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No line per sample on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Generator runtime threads (0: one per core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Seed of the run's random choices.
+    #[arg(long, default_value_t = 0x5eed)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -186,6 +265,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::BareRelay(args)) => bare_relay(args),
+        Some(Command::Soak(args)) => soak(args),
         None => loadtest(cli.load),
     }
 }
@@ -193,10 +273,16 @@ fn main() -> ExitCode {
 /// The value of a `--metrics` among the server's arguments, in either the
 /// `--metrics=ADDR` or the `--metrics ADDR` form.
 fn metrics_arg(server_args: &[String]) -> Option<&str> {
+    server_arg(server_args, "--metrics")
+}
+
+/// The value of `flag` among the server's arguments, in either the
+/// `--flag=VALUE` or the `--flag VALUE` form.
+fn server_arg<'a>(server_args: &'a [String], flag: &str) -> Option<&'a str> {
     server_args
         .iter()
         .enumerate()
-        .find_map(|(i, arg)| match arg.strip_prefix("--metrics") {
+        .find_map(|(i, arg)| match arg.strip_prefix(flag) {
             Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
             Some("") => server_args.get(i + 1).map(String::as_str),
             _ => None,
@@ -435,6 +521,146 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
             print!("{}", report.to_text());
         }
         ExitCode::SUCCESS
+    })
+}
+
+/// A server flag in seconds, or the server's default when not given.
+fn server_seconds(server_args: &[String], flag: &str, default: f64) -> Result<Duration, String> {
+    let seconds = match server_arg(server_args, flag) {
+        Some(text) => partyline::parse_non_negative(text).map_err(|e| format!("{flag}: {e}"))?,
+        None => default,
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{flag}: {e}"))
+}
+
+fn soak(args: SoakArgs) -> ExitCode {
+    use partyline_loadtest::soak::{run, SoakConfig};
+    use partyline_loadtest::{scrape, spawn};
+    let secs = Duration::from_secs_f64;
+    let duration = args.duration;
+    let warmup = args.warmup.unwrap_or(if duration < 600.0 {
+        duration / 5.0
+    } else {
+        120.0
+    });
+    let rss_window = args.rss_window.unwrap_or(if duration < 300.0 {
+        duration / 5.0
+    } else {
+        60.0
+    });
+    let sample_interval = args.sample_interval.unwrap_or((rss_window / 3.0).min(10.0));
+    // The server's defaults, as `partyline serve --help` gives them.
+    let (idle_timeout, grace) = match (
+        server_seconds(&args.server_args, "--idle-timeout", 10.0),
+        server_seconds(&args.server_args, "--grace", 15.0),
+    ) {
+        (Ok(idle_timeout), Ok(grace)) => (idle_timeout, grace),
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("error: --server-arg {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let resume_delay_max = match args.resume_delay_max {
+        Some(seconds) => secs(seconds),
+        None => (idle_timeout + grace)
+            .saturating_sub(Duration::from_secs(3))
+            .min(Duration::from_secs(20)),
+    };
+    let Some(metrics) = (match metrics_arg(&args.server_args) {
+        Some(given) => given.parse().ok(),
+        None => scrape::free_loopback_addr(),
+    }) else {
+        eprintln!("error: no address for the server's metrics");
+        return ExitCode::FAILURE;
+    };
+    // Filled in once the server runs; everything else is checked before.
+    let unstarted = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = SoakConfig::new(unstarted, Vec::new(), metrics);
+    config.server_idle_timeout = idle_timeout;
+    config.server_grace = grace;
+    config.duration = secs(duration);
+    config.warmup = secs(warmup);
+    config.rss_window = secs(rss_window);
+    config.sample_interval = secs(sample_interval);
+    config.parties = args.parties;
+    config.party_size = args.party_size;
+    config.rate_hz = args.rate;
+    config.reliable_every = secs(args.reliable_every);
+    config.churn_per_s = args.churn_rate;
+    config.churn_hold_max = secs(args.churn_hold_max);
+    config.resumers = args.resumers;
+    config.resume_every = secs(args.resume_every);
+    config.resume_delay_max = resume_delay_max;
+    config.flood_every = secs(args.flood_every);
+    config.endpoints = std::thread::available_parallelism().map_or(2, |n| n.get());
+    config.verbose = !args.quiet;
+    config.seed = args.seed;
+    if let Err(error) = config.validate() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
+    let mut samples = match &args.samples {
+        None => None,
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => {
+                Some(Box::new(std::io::BufWriter::new(file)) as Box<dyn std::io::Write + Send>)
+            }
+            Err(error) => {
+                eprintln!("error: {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let Some(runtime) = partyline::runtime_with(args.threads) else {
+        return ExitCode::FAILURE;
+    };
+    runtime.block_on(async move {
+        let mut serve_args = args.server_args.clone();
+        if metrics_arg(&args.server_args).is_none() {
+            serve_args.extend(["--metrics".to_string(), metrics.to_string()]);
+        }
+        let spawned = match spawn::spawn(
+            &spawn::server_binary(args.server_bin.as_deref()),
+            "serve",
+            &serve_args,
+            None,
+        ) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        eprintln!(
+            "started partyline serve on {} (pid {}), metrics on {metrics}",
+            spawned.addr,
+            spawned.pid()
+        );
+        config.server = spawned.addr;
+        config.certs = spawned.certs.clone();
+        config.server_pid = Some(spawned.pid());
+        let report = match run(config, samples.take()).await {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        drop(spawned);
+        if args.json {
+            println!("{}", report.to_json());
+        } else {
+            print!("{}", report.to_text());
+        }
+        if report.pass {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     })
 }
 

@@ -46,13 +46,7 @@ impl ServerTransport {
     /// Parses the exposition text; `None` when a series is missing (an
     /// older server, or not partyline).
     pub fn parse(text: &str) -> Option<ServerTransport> {
-        let value = |series: &str| {
-            text.lines().find_map(|line| {
-                line.strip_prefix(series)
-                    .filter(|rest| rest.starts_with(' '))
-                    .and_then(|rest| rest.trim().parse::<u64>().ok())
-            })
-        };
+        let value = |name: &str| series(text, name);
         Some(ServerTransport {
             packets_sent: value("partyline_transport_packets_sent_total")?,
             packets_lost: value("partyline_transport_packets_lost_total")?,
@@ -68,6 +62,11 @@ impl ServerTransport {
 
 /// One blocking scrape; `None` on any failure (the run goes on without).
 pub fn server_transport(addr: SocketAddr) -> Option<ServerTransport> {
+    ServerTransport::parse(&metrics_text(addr)?)
+}
+
+/// The whole exposition text, in one blocking request; `None` on any failure.
+pub fn metrics_text(addr: SocketAddr) -> Option<String> {
     let limit = Duration::from_secs(2);
     let mut stream = TcpStream::connect_timeout(&addr, limit).ok()?;
     stream.set_read_timeout(Some(limit)).ok()?;
@@ -76,7 +75,17 @@ pub fn server_transport(addr: SocketAddr) -> Option<ServerTransport> {
         .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    ServerTransport::parse(&response)
+    Some(response)
+}
+
+/// The value of one series (name and labels exactly as exposed, e.g.
+/// `partyline_sessions` or `partyline_sessions_total{kind="new"}`).
+pub fn series(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)
+            .filter(|rest| rest.starts_with(' '))
+            .and_then(|rest| rest.trim().parse::<u64>().ok())
+    })
 }
 
 /// A free TCP port on loopback for the server's metrics listener. The port
