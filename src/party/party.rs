@@ -319,6 +319,53 @@ impl<L: Clone> Party<L> {
         Ok(self.snapshot())
     }
 
+    /// Whether `user_id` may take a seat now: not seated or waiting
+    /// already, not banned, and a seat free.
+    fn check_room_for(&self, user_id: &str, now: Instant) -> Result<(), PartyError> {
+        if self.seat_of_user(user_id).is_some() {
+            return Err(PartyError::AlreadyMember);
+        }
+        if self.request_of_user(user_id).is_some() {
+            return Err(PartyError::AlreadyRequested);
+        }
+        if self.is_banned(user_id, now) {
+            return Err(PartyError::Banned);
+        }
+        if self.members.len() >= usize::from(self.settings.max_size) {
+            return Err(PartyError::PartyFull);
+        }
+        Ok(())
+    }
+
+    /// Seats a newcomer (checked by `check_room_for`): the members hear
+    /// `MemberJoined`; the newcomer hears nothing here (its caller answers it).
+    fn seat_newcomer(&mut self, presence: Presence, link: L, effects: &mut Effects<L>) {
+        self.seq += 1;
+        let event = Event::MemberJoined {
+            party_id: self.id,
+            seq: self.seq,
+            presence: presence.clone(),
+        };
+        self.tell_members(effects, None, &event);
+        self.members.push(Seat::new(presence, link));
+        self.members_changed(effects);
+        // Everyone else is away and leadership was due to pass: the
+        // newcomer is the only connected member, so it leads.
+        if self.leader_handover_pending && self.hand_over_to_connected() {
+            let newcomer = self.members.len() - 1;
+            if let Some(leader) = self.leader() {
+                let changed = Event::LeaderChanged {
+                    party_id: self.id,
+                    seq: self.seq,
+                    leader: leader.presence.clone(),
+                };
+                self.tell_members(effects, Some(newcomer), &changed);
+            }
+            // Like every new leader, it is handed the queue it now owns.
+            self.send_requests_to_leader(effects);
+        }
+    }
+
     pub fn join(
         &mut self,
         presence: Presence,
@@ -326,46 +373,12 @@ impl<L: Clone> Party<L> {
         now: Instant,
         request_ttl: Duration,
     ) -> Result<(JoinOutcome, Effects<L>), PartyError> {
-        if self.seat_of_user(&presence.user_id).is_some() {
-            return Err(PartyError::AlreadyMember);
-        }
-        if self.request_of_user(&presence.user_id).is_some() {
-            return Err(PartyError::AlreadyRequested);
-        }
-        if self.is_banned(&presence.user_id, now) {
-            return Err(PartyError::Banned);
-        }
-        if self.members.len() >= usize::from(self.settings.max_size) {
-            return Err(PartyError::PartyFull);
-        }
+        self.check_room_for(&presence.user_id, now)?;
         let mut effects = Effects::default();
         // A live invite seats its user even in a closed party, once.
         let invited = self.take_invite(&presence.user_id, now, &mut effects);
         if self.settings.open || invited {
-            self.seq += 1;
-            let event = Event::MemberJoined {
-                party_id: self.id,
-                seq: self.seq,
-                presence: presence.clone(),
-            };
-            self.tell_members(&mut effects, None, &event);
-            self.members.push(Seat::new(presence, link));
-            self.members_changed(&mut effects);
-            // Everyone else is away and leadership was due to pass: the
-            // newcomer is the only connected member, so it leads.
-            if self.leader_handover_pending && self.hand_over_to_connected() {
-                let joiner = self.members.len() - 1;
-                if let Some(leader) = self.leader() {
-                    let changed = Event::LeaderChanged {
-                        party_id: self.id,
-                        seq: self.seq,
-                        leader: leader.presence.clone(),
-                    };
-                    self.tell_members(&mut effects, Some(joiner), &changed);
-                }
-                // Like every new leader, it is handed the queue it now owns.
-                self.send_requests_to_leader(&mut effects);
-            }
+            self.seat_newcomer(presence, link, &mut effects);
             return Ok((JoinOutcome::Joined(self.snapshot()), effects));
         }
         if self.requests.len() >= usize::from(self.settings.max_size) {
@@ -620,40 +633,9 @@ impl<L: Clone> Party<L> {
         link: L,
         now: Instant,
     ) -> Result<(PartySnapshot, Effects<L>), PartyError> {
-        if self.seat_of_user(&presence.user_id).is_some() {
-            return Err(PartyError::AlreadyMember);
-        }
-        if self.request_of_user(&presence.user_id).is_some() {
-            return Err(PartyError::AlreadyRequested);
-        }
-        if self.is_banned(&presence.user_id, now) {
-            return Err(PartyError::Banned);
-        }
-        if self.members.len() >= usize::from(self.settings.max_size) {
-            return Err(PartyError::PartyFull);
-        }
+        self.check_room_for(&presence.user_id, now)?;
         let mut effects = Effects::default();
-        self.seq += 1;
-        let joined = Event::MemberJoined {
-            party_id: self.id,
-            seq: self.seq,
-            presence: presence.clone(),
-        };
-        self.tell_members(&mut effects, None, &joined);
-        self.members.push(Seat::new(presence, link.clone()));
-        self.members_changed(&mut effects);
-        if self.leader_handover_pending && self.hand_over_to_connected() {
-            let seated = self.members.len() - 1;
-            if let Some(leader) = self.leader() {
-                let changed = Event::LeaderChanged {
-                    party_id: self.id,
-                    seq: self.seq,
-                    leader: leader.presence.clone(),
-                };
-                self.tell_members(&mut effects, Some(seated), &changed);
-            }
-            self.send_requests_to_leader(&mut effects);
-        }
+        self.seat_newcomer(presence, link.clone(), &mut effects);
         let snapshot = self.snapshot();
         // The seated session hears first that it is in.
         effects.deliveries.insert(

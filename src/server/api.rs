@@ -3,7 +3,7 @@
 //! server's authority rather than a member's. Every change goes through the
 //! same party rules, seq numbers and deliveries as a command.
 
-use super::commands::deliver;
+use super::commands::{check_reliable_size, deliver, push_data};
 use super::grace;
 use super::hooks::AfterEvent;
 use super::session::SessionRef;
@@ -11,7 +11,7 @@ use super::Shared;
 use crate::party::{Effects, Link, PartyError, PartySettings, Seat};
 use crate::protocol::{
     CloseCode, ErrorBody, ErrorCode, Event, KeyValues, LeaveReason, PartyId, PartySnapshot,
-    Presence, SessionId, MAX_RELIABLE_DATA,
+    Presence, SessionId,
 };
 use bytes::Bytes;
 use serde::Serialize;
@@ -199,7 +199,7 @@ impl ServerApi {
         settings: PartySettings,
         state: KeyValues,
     ) -> Result<PartySnapshot, ApiError> {
-        let Some((&leader_id, others)) = sessions.split_first() else {
+        let Some(&leader_id) = sessions.first() else {
             return Err(invalid("a party needs at least one session"));
         };
         if sessions.len() > usize::from(settings.max_size) {
@@ -231,7 +231,7 @@ impl ServerApi {
             });
         }
         tracing::info!(party = %party_id, leader = %leader_id, members = sessions.len(), "party created by the server");
-        for (member, _) in members[1..].iter().zip(others) {
+        for member in &members[1..] {
             self.seat(party_id, member)?;
         }
         Ok(self.party(party_id)?.snapshot)
@@ -291,16 +291,7 @@ impl ServerApi {
         op_code: i64,
         data: Bytes,
     ) -> Result<(), ApiError> {
-        let limit = MAX_RELIABLE_DATA as usize;
-        if data.len() > limit {
-            return Err(ApiError::Refused(ErrorBody::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "reliable data of {} bytes exceeds the limit of {limit}",
-                    data.len()
-                ),
-            )));
-        }
+        check_reliable_size(&self.shared, &data).map_err(ApiError::Refused)?;
         let recipients: Vec<SessionRef> = self.shared.table.read(party_id, |party| {
             Ok(party
                 .members()
@@ -309,15 +300,7 @@ impl ServerApi {
                 .map(|seat| seat.link.clone())
                 .collect())
         })?;
-        let sender = server_presence();
-        for recipient in recipients {
-            recipient.push_event(Event::Data {
-                party_id,
-                sender: sender.clone(),
-                op_code,
-                data: data.clone(),
-            });
-        }
+        push_data(recipients, party_id, &server_presence(), op_code, &data);
         Ok(())
     }
 

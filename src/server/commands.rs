@@ -617,17 +617,8 @@ fn send_reliable(
     op_code: i64,
     data: bytes::Bytes,
 ) {
-    let limit = shared.limits.max_reliable_data as usize;
-    if data.len() > limit {
-        let message = format!(
-            "reliable data of {} bytes exceeds the limit of {limit}",
-            data.len()
-        );
-        respond(
-            session,
-            id,
-            Err(ErrorBody::new(ErrorCode::PayloadTooLarge, message)),
-        );
+    if let Err(refusal) = check_reliable_size(shared, &data) {
+        respond(session, id, Err(refusal));
         return;
     }
     let mut recipients = Vec::new();
@@ -639,16 +630,40 @@ fn send_reliable(
     match sender {
         Ok(sender) => {
             respond(session, id, Ok(Reply::Done));
-            for recipient in recipients {
-                recipient.push_event(Event::Data {
-                    party_id,
-                    sender: sender.clone(),
-                    op_code,
-                    data: data.clone(),
-                });
-            }
+            push_data(recipients, party_id, &sender, op_code, &data);
         }
         Err(error) => respond(session, id, Err(error.into())),
+    }
+}
+
+/// Refuses reliable data above the announced limit.
+pub(crate) fn check_reliable_size(shared: &Shared, data: &[u8]) -> Result<(), ErrorBody> {
+    let limit = shared.limits.max_reliable_data as usize;
+    if data.len() > limit {
+        let message = format!(
+            "reliable data of {} bytes exceeds the limit of {limit}",
+            data.len()
+        );
+        return Err(ErrorBody::new(ErrorCode::PayloadTooLarge, message));
+    }
+    Ok(())
+}
+
+/// Reliable party data to each recipient, from `sender`.
+pub(crate) fn push_data(
+    recipients: Vec<SessionRef>,
+    party_id: PartyId,
+    sender: &crate::protocol::Presence,
+    op_code: i64,
+    data: &bytes::Bytes,
+) {
+    for recipient in recipients {
+        recipient.push_event(Event::Data {
+            party_id,
+            sender: sender.clone(),
+            op_code,
+            data: data.clone(),
+        });
     }
 }
 

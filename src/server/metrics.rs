@@ -571,3 +571,25 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tracing::error!(%error, "metrics endpoint stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::slice_of;
+
+    /// The batched keep-alives reach every connection: each id falls in
+    /// one slice, and ids spaced as allocator addresses fill every slice
+    /// about evenly.
+    #[test]
+    fn connection_ids_spread_over_every_keep_alive_slice() {
+        let slices = 20;
+        let mut counts = vec![0usize; slices as usize];
+        for n in 0..10_000usize {
+            let id = 0x5555_0000_0000 + n * 64;
+            let slice = slice_of(id, slices);
+            assert!(slice < slices);
+            counts[slice as usize] += 1;
+        }
+        let (least, most) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+        assert!(least > 350 && most < 650, "uneven slices: {counts:?}");
+    }
+}
