@@ -201,6 +201,21 @@ struct ServeArgs {
     /// answers cross the network in clear (plain HTTP).
     #[arg(long, env = "PARTYLINE_ALLOW_PUBLIC_ADMIN")]
     allow_public_admin: bool,
+    /// Run as one node of a cluster over NATS (docs/CLUSTER.md), e.g.
+    /// nats://127.0.0.1:4222 (several servers: comma-separated). Without
+    /// it the server stands alone.
+    #[arg(long, env = "PARTYLINE_CLUSTER", requires = "node")]
+    cluster: Option<String>,
+    /// This node's name in the cluster, unique among its nodes (letters,
+    /// digits, '-', '_', '.'; at most 64): every party it creates carries
+    /// it.
+    #[arg(long, env = "PARTYLINE_NODE", requires = "cluster")]
+    node: Option<String>,
+    /// Seconds without a heartbeat after which another node counts as
+    /// lost, and the parties it homed end. A node heart-beats three times
+    /// per timeout; give every node of a cluster the same value.
+    #[arg(long, env = "PARTYLINE_NODE_TIMEOUT", default_value_t = 3.0)]
+    node_timeout: f64,
     /// Worker threads: 0 for one per core, 1 for a single-threaded server.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
     threads: usize,
@@ -500,6 +515,25 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             }
         }
     }
+    if let (Some(url), Some(node)) = (&args.cluster, &args.node) {
+        let mut cluster = partyline::server::ClusterConfig::new(url, node);
+        match seconds("node-timeout", args.node_timeout) {
+            Ok(timeout) if timeout >= Duration::from_millis(500) => {
+                // Three heartbeats per timeout: one lost beat is no loss.
+                cluster.node_timeout = timeout;
+                cluster.heartbeat = timeout / 3;
+            }
+            Ok(_) => {
+                tracing::error!("--node-timeout must be at least 0.5 s");
+                return ExitCode::FAILURE;
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                return ExitCode::FAILURE;
+            }
+        }
+        config.cluster = Some(cluster);
+    }
     config.metrics = args.metrics;
     config.admin = args.admin;
     config.admin_token = admin_token;
@@ -540,6 +574,10 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
         if let Some(admin) = server.admin_addr() {
             tracing::info!(%admin, "serving the admin API over HTTP");
+        }
+        if let Err(error) = server.join_cluster().await {
+            tracing::error!(%error, "could not start");
+            return ExitCode::FAILURE;
         }
         server.run_until(shutdown_signal()).await;
         tracing::info!("stopped");

@@ -220,7 +220,7 @@ impl ServerApi {
             self.check_room(member)?;
         }
         let leader = &members[0];
-        let party_id = PartyId::random();
+        let party_id = self.shared.new_party_id();
         let seat = Seat::new(leader.presence.clone(), leader.clone());
         let snapshot = self.shared.table.create(party_id, seat, settings, state)?;
         leader.push_event(Event::Accepted(snapshot));

@@ -20,9 +20,14 @@ pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
     if let Some(hooks) = &shared.hooks {
         hooks.tell_effects(&effects);
     }
+    let mut remote = super::cluster::EventBatches::default();
     for delivery in effects.deliveries {
-        delivery.to.push_event(delivery.event);
+        match &delivery.to.proxy {
+            None => delivery.to.push_event(delivery.event),
+            Some(proxy) => remote.add(proxy, delivery.to.session_id(), delivery.event),
+        }
     }
+    remote.send();
     for notice in effects.invites {
         shared.users.notice(notice);
     }
@@ -77,7 +82,16 @@ fn effects_only(
     effects.map(|e| ((), e))
 }
 
-pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Command) {
+/// Runs a command and queues its answer, or, for a party homed on another
+/// node of the cluster, forwards it there and returns the wait for its
+/// answer (which the caller awaits before the session's next command).
+#[must_use = "a forwarded command must be awaited"]
+pub(crate) fn handle(
+    shared: &Shared,
+    session: &SessionRef,
+    id: u32,
+    command: Command,
+) -> Option<super::cluster::Forwarding> {
     let me = session.session_id();
     if matches!(
         command,
@@ -93,7 +107,28 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                 id,
                 Err(ErrorBody::new(ErrorCode::TooManyParties, message)),
             );
-            return;
+            return None;
+        }
+    }
+    if let Some(cluster) = shared.cluster() {
+        // A proxy's command came from its own node already: it runs here.
+        if session.proxy.is_none() {
+            if let Some(home) = party_of(&command)
+                .filter(|party_id| !cluster.is_local(*party_id))
+                .map(super::cluster::home_of)
+            {
+                // Per-session budgets are the session's own node's.
+                if matches!(command, Command::Invite { .. }) {
+                    let per_minute = shared.config.invites_per_minute;
+                    if !allowed(&session.invite_limit, per_minute) {
+                        let message = format!("at most {per_minute} invites a minute");
+                        let refusal = ErrorBody::new(ErrorCode::RateLimited, message);
+                        respond(session, id, Err(refusal));
+                        return None;
+                    }
+                }
+                return cluster.forward(session, id, home, command);
+            }
         }
     }
     match command {
@@ -113,7 +148,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
             };
             let result = shared
                 .table
-                .create(PartyId::random(), seat, settings, state)
+                .create(shared.new_party_id(), seat, settings, state)
                 .map_err(ErrorBody::from);
             if let (Some(hooks), Ok(snapshot)) = (&shared.hooks, &result) {
                 hooks.tell(super::hooks::AfterEvent::PartyCreated {
@@ -209,7 +244,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                     "status must be at most {MAX_STATUS_BYTES} bytes, without control characters"
                 );
                 respond(session, id, Err(invalid(message)));
-                return;
+                return None;
             }
             shared.users.set_status(session, status, visible);
             respond(session, id, Ok(Reply::Done));
@@ -221,7 +256,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                     bad.len()
                 );
                 respond(session, id, Err(invalid(message)));
-                return;
+                return None;
             }
             let limit = shared.config.max_follows;
             let result = shared
@@ -254,7 +289,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                     id,
                     Err(ErrorBody::new(ErrorCode::RateLimited, message)),
                 );
-                return;
+                return None;
             }
             let (ttl, now_ms) = (shared.config.invite_ttl, unix_now_ms());
             apply_done(shared, session, id, party_id, |party| {
@@ -327,7 +362,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                     id,
                     Err(ErrorBody::new(ErrorCode::RateLimited, message)),
                 );
-                return;
+                return None;
             }
             match shared.table.party_of_code(&code) {
                 Ok(party_id) => join(shared, session, id, party_id),
@@ -393,7 +428,7 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                     None => {
                         let message = "duration_ms is too long; use 0 for the party's life";
                         respond(session, id, Err(invalid(message.into())));
-                        return;
+                        return None;
                     }
                 },
             };
@@ -419,6 +454,46 @@ pub(crate) fn handle(shared: &Shared, session: &SessionRef, id: u32, command: Co
                 .map_err(ErrorBody::from);
             respond(session, id, result);
         }
+    }
+    None
+}
+
+/// The party a command acts on, if any: where it runs in a cluster.
+fn party_of(command: &Command) -> Option<PartyId> {
+    match command {
+        Command::JoinParty { party_id }
+        | Command::ListJoinRequests { party_id }
+        | Command::GetParty { party_id }
+        | Command::AcceptJoinRequest { party_id, .. }
+        | Command::Remove { party_id, .. }
+        | Command::Kick { party_id, .. }
+        | Command::Reject { party_id, .. }
+        | Command::Leave { party_id }
+        | Command::Promote { party_id, .. }
+        | Command::Close { party_id }
+        | Command::Update { party_id, .. }
+        | Command::SendData { party_id, .. }
+        | Command::Invite { party_id, .. }
+        | Command::DeclineInvite { party_id }
+        | Command::RevokeInvite { party_id, .. }
+        | Command::CreateJoinCode { party_id }
+        | Command::ClearJoinCode { party_id }
+        | Command::ListParty { party_id, .. }
+        | Command::UnlistParty { party_id }
+        | Command::SetPartyState { party_id, .. }
+        | Command::SetMemberAttributes { party_id, .. }
+        | Command::Ban { party_id, .. }
+        | Command::Unban { party_id, .. }
+        | Command::ListBans { party_id } => Some(*party_id),
+        Command::SubmitTicket(request) => request.party_id,
+        Command::CreateParty { .. }
+        | Command::SetStatus { .. }
+        | Command::Follow { .. }
+        | Command::Unfollow { .. }
+        | Command::ListInvites
+        | Command::JoinByCode { .. }
+        | Command::SearchParties(_)
+        | Command::CancelTicket { .. } => None,
     }
 }
 
@@ -657,20 +732,30 @@ pub(crate) fn push_data(
     op_code: i64,
     data: &bytes::Bytes,
 ) {
+    let mut remote = super::cluster::EventBatches::default();
     for recipient in recipients {
-        recipient.push_event(Event::Data {
+        let event = Event::Data {
             party_id,
             sender: sender.clone(),
             op_code,
             data: data.clone(),
-        });
+        };
+        match &recipient.proxy {
+            None => recipient.push_event(event),
+            Some(proxy) => remote.add(proxy, recipient.session_id(), event),
+        }
     }
+    remote.send();
 }
 
 /// A session is gone: it leaves every party it sat in and cancels every
 /// request it had waiting, exactly as if it had left.
 pub(crate) fn end_session(shared: &Shared, session: &SessionRef) {
     let me = session.session_id();
+    if let (Some(cluster), None) = (shared.cluster(), &session.proxy) {
+        // Before its set is taken: the homes of its remote parties.
+        cluster.tell_session_ended(session);
+    }
     for party_id in session.take_parties() {
         // The party may have closed meanwhile; then there is nothing to leave.
         let _ = shared.table.apply(

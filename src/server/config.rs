@@ -144,6 +144,9 @@ pub struct ServerConfig {
     /// The bearer token the admin API requires: at least 16 visible ASCII
     /// characters. Required with `admin`.
     pub admin_token: Option<AdminToken>,
+    /// Run as one node of a cluster over NATS (`super::cluster`). Default
+    /// `None`: a single server.
+    pub cluster: Option<super::cluster::ClusterConfig>,
     /// Per-recipient send coalescing window for party datagrams: a
     /// recipient's datagrams wait up to about this long and leave together,
     /// several to a packet, and one timer wake-up serves every recipient,
@@ -235,6 +238,7 @@ impl ServerConfig {
             metrics: None,
             admin: None,
             admin_token: None,
+            cluster: None,
             coalesce: DEFAULT_COALESCE,
             invite_ttl: Duration::from_secs(300),
             invites_per_minute: 30,

@@ -513,7 +513,13 @@ async fn control_loop(
                                 }
                             },
                         };
-                        commands::handle(shared, session, id, command);
+                        if let Some(forwarded) = commands::handle(shared, session, id, command) {
+                            // A party homed on another node: its answer
+                            // first, then this session's next command.
+                            if let Some(cluster) = shared.cluster() {
+                                cluster.finish(forwarded).await;
+                            }
+                        }
                         let took = started.elapsed().as_secs_f64();
                         shared.metrics.command_seconds.observe(took);
                     }
@@ -624,6 +630,18 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             );
             continue;
         }
+        if let Some(cluster) = shared.cluster().filter(|c| !c.is_local(data.party_id)) {
+            // Homed on another node: its home checks the seat again and
+            // fans it out (one message per node).
+            let (party_id, op_code) = (data.party_id, data.op_code);
+            if let Err(error) =
+                super::cluster::datagram_to_home(cluster, &session, party_id, op_code, data.payload)
+            {
+                metrics::count(&shared.metrics.dropped_not_member);
+                refused(party_id, op_code, error.code, error.message);
+            }
+            continue;
+        }
         let checked = shared.table.read(data.party_id, |party| {
             party.data_recipients(me, &mut recipients).map(drop)
         });
@@ -633,23 +651,8 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             refused(data.party_id, data.op_code, error.code(), error.to_string());
             continue;
         }
-        shared
-            .metrics
-            .datagrams_out
-            .fetch_add(recipients.len() as u64, Ordering::Relaxed);
         shared.metrics.fan_out.observe(recipients.len() as f64);
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);
-        match &shared.coalescer {
-            None => {
-                for recipient in recipients.drain(..) {
-                    recipient.send_datagram(outgoing.clone());
-                }
-            }
-            Some(coalescer) => {
-                for recipient in recipients.drain(..) {
-                    coalescer.queue(recipient, outgoing.clone());
-                }
-            }
-        }
+        super::cluster::fan_out_datagram(&shared, &mut recipients, outgoing);
     }
 }

@@ -56,13 +56,9 @@ pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
             generation,
         } => {
             if session.is_detached_since(generation) {
-                let me = session.session_id();
-                for party_id in session.party_ids() {
-                    let _ = shared.table.apply(
-                        party_id,
-                        |party| Ok(((), party.leader_grace_over(me))),
-                        |_, effects| deliver(shared, effects),
-                    );
+                leader_grace_over(shared, &session);
+                if let Some(cluster) = shared.cluster() {
+                    cluster.tell_leader_grace_over(&session);
                 }
             }
         }
@@ -78,7 +74,20 @@ pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
     }
 }
 
-/// Tells every party of the session that it is (dis)connected.
+/// A lost session's leader grace is over in every party of it here.
+pub(crate) fn leader_grace_over(shared: &Shared, session: &SessionRef) {
+    let me = session.session_id();
+    for party_id in session.party_ids() {
+        let _ = shared.table.apply(
+            party_id,
+            |party| Ok(((), party.leader_grace_over(me))),
+            |_, effects| deliver(shared, effects),
+        );
+    }
+}
+
+/// Tells every party of the session that it is (dis)connected: here, and
+/// (for a local session in a cluster) on the homes of its remote parties.
 pub(crate) fn set_connected(
     shared: &Shared,
     session: &SessionRef,
@@ -97,6 +106,9 @@ pub(crate) fn set_connected(
             },
             |_, effects| deliver(shared, effects),
         );
+    }
+    if let (Some(cluster), None) = (shared.cluster(), &session.proxy) {
+        cluster.tell_connection(session, connected, hand_over_now);
     }
 }
 

@@ -404,6 +404,29 @@ pub(crate) fn render(shared: &Shared) -> String {
             &[("", get(&hooks.after_dropped))],
         );
     }
+    if let Some(cluster) = shared.cluster() {
+        let c = &cluster.metrics;
+        let peers = cluster.peers().len() as u64;
+        for (name, kind, help, value) in [
+            ("cluster_link_up", "gauge", "1 while this node's NATS link is up.", u64::from(cluster.link_is_up())),
+            ("cluster_peers", "gauge", "Other nodes this node hears now.", peers),
+            ("cluster_remote_members", "gauge", "Members on other nodes of parties homed here.", cluster.proxy_count() as u64),
+            ("cluster_control_messages_out_total", "counter", "Control messages (commands, replies, event batches, membership) queued for other nodes.", get(&c.control_out)),
+            ("cluster_control_messages_in_total", "counter", "Control messages received from other nodes.", get(&c.control_in)),
+            ("cluster_datagram_messages_out_total", "counter", "Party data messages queued for other nodes (one per datagram per node).", get(&c.datagram_messages_out)),
+            ("cluster_datagram_messages_in_total", "counter", "Party data messages received from other nodes.", get(&c.datagram_messages_in)),
+            ("cluster_bytes_out_total", "counter", "Bytes of cluster messages queued for NATS.", get(&c.bytes_out)),
+            ("cluster_bytes_in_total", "counter", "Bytes of cluster messages received from NATS.", get(&c.bytes_in)),
+            ("cluster_control_dropped_total", "counter", "Control messages dropped because the publish queue was full (NATS down or far behind).", get(&c.dropped_control)),
+            ("cluster_datagrams_dropped_total", "counter", "Party data messages dropped because the publish queue was full.", get(&c.dropped_datagrams)),
+            ("cluster_commands_forwarded_total", "counter", "Commands forwarded to the party's home node.", get(&c.forwarded)),
+            ("cluster_unavailable_total", "counter", "Forwarded commands answered Unavailable (link down, or no answer in time).", get(&c.unavailable)),
+            ("cluster_nodes_lost_total", "counter", "Nodes judged lost (silent, restarted, or left).", get(&c.nodes_lost)),
+            ("cluster_undecodable_total", "counter", "Cluster messages dropped undecoded (another build?).", get(&c.undecodable)),
+        ] {
+            metric(name, kind, help, &[("", value)]);
+        }
+    }
     let mut refusals: Vec<(String, u64)> = HELLO_REFUSALS
         .iter()
         .map(|(_, cause)| *cause)

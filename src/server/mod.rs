@@ -4,6 +4,7 @@
 
 mod admin;
 mod api;
+mod cluster;
 mod coalesce;
 mod commands;
 mod config;
@@ -19,6 +20,7 @@ mod session;
 mod users;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
+pub use cluster::{home_of, node_tag, party_id_on, ClusterConfig, ClusterError};
 pub use config::{AckFrequency, AdminToken, AuthMode, ServerConfig, DEV_MATCH_SECRET};
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 
@@ -51,6 +53,8 @@ pub enum ServerError {
     Quic(String),
     #[error("configuration: {0}")]
     Config(String),
+    #[error("cluster: {0}")]
+    Cluster(#[from] ClusterError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -81,9 +85,23 @@ pub(crate) struct Shared {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The embedding game's hooks, when it gave any.
     pub(crate) hooks: Option<Arc<hooks::HookRunner>>,
+    /// This node's cluster link, once it joined one (`Server::join_cluster`).
+    cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
 }
 
 impl Shared {
+    pub(crate) fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// A fresh party id; in a cluster, one that names this node its home.
+    pub(crate) fn new_party_id(&self) -> crate::protocol::PartyId {
+        match self.cluster() {
+            Some(cluster) => cluster::party_id_on(cluster.tag),
+            None => crate::protocol::PartyId::random(),
+        }
+    }
+
     pub(crate) fn register_session(&self, session: SessionRef) {
         self.sessions
             .lock()
@@ -338,6 +356,7 @@ impl Server {
             matchmaking: matchmaking::Matchmaking::new(Some(relax_after)),
             stopping: std::sync::atomic::AtomicBool::new(false),
             hooks,
+            cluster: std::sync::OnceLock::new(),
         });
         Ok(Server {
             endpoint,
@@ -355,6 +374,23 @@ impl Server {
         ServerApi {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Joins the cluster named by `config.cluster` (connects to NATS,
+    /// checks the node name is free, subscribes). Does nothing without one
+    /// or when already joined. `run_until` calls it if it was not called,
+    /// but calling it first reports a NATS that cannot be reached before
+    /// serving.
+    pub async fn join_cluster(&self) -> Result<(), ServerError> {
+        let Some(config) = self.shared.config.cluster.clone() else {
+            return Ok(());
+        };
+        if self.shared.cluster().is_some() {
+            return Ok(());
+        }
+        let joined = cluster::Cluster::join(config).await?;
+        let _ = self.shared.cluster.set(Arc::new(joined));
+        Ok(())
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -387,6 +423,15 @@ impl Server {
     /// `ServerShutdown` and waits up to the drain timeout for them to go.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        if let Err(error) = self.join_cluster().await {
+            tracing::error!(%error, "could not join the cluster; not serving");
+            return;
+        }
+        let cluster_task = self
+            .shared
+            .cluster()
+            .cloned()
+            .map(|cluster| tokio::spawn(cluster::Cluster::run(self.shared.clone(), cluster)));
         let mut admin_bearer = self.admin_bearer.take();
         let admin_shares_metrics = self.admin_listener.is_none();
         let metrics_task =
@@ -489,6 +534,7 @@ impl Server {
             Some(matchmaker_task),
             keep_alive_task,
             after_hook_task,
+            cluster_task,
         ]
         .into_iter()
         .flatten()
@@ -497,6 +543,10 @@ impl Server {
         }
         tracing::info!("shutting down: closing every connection");
         self.shared.stopping.store(true, Ordering::Release);
+        if let Some(cluster) = self.shared.cluster() {
+            // The other nodes end this node's parties and seats now.
+            cluster.leave(&self.shared).await;
+        }
         self.endpoint.close(
             (CloseCode::ServerShutdown as u32).into(),
             b"server shutting down",
@@ -608,6 +658,30 @@ impl ServerHandle {
 
     pub fn party_count(&self) -> usize {
         self.shared.table.len()
+    }
+
+    /// The other nodes of the cluster this node hears now, by name (empty
+    /// without a cluster).
+    pub fn cluster_peers(&self) -> Vec<String> {
+        self.shared
+            .cluster()
+            .map(|cluster| cluster.peers())
+            .unwrap_or_default()
+    }
+
+    /// Whether this node's link to NATS is up (false without a cluster).
+    pub fn cluster_link_up(&self) -> bool {
+        self.shared
+            .cluster()
+            .is_some_and(|cluster| cluster.link_is_up())
+    }
+
+    /// Members on other nodes that parties homed here hold now.
+    pub fn remote_members(&self) -> usize {
+        self.shared
+            .cluster()
+            .map(|cluster| cluster.proxy_count())
+            .unwrap_or(0)
     }
 
     /// Sessions alive now, connected or waiting in their grace window.

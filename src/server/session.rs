@@ -221,6 +221,13 @@ pub(crate) struct SessionLink {
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) ticket_limit: Mutex<Option<super::limits::RateLimit>>,
+    /// On a party's home node, for a member connected to another node of
+    /// the cluster: where its replies, events and data go instead of a
+    /// connection (`super::cluster`).
+    pub(crate) proxy: Option<super::cluster::ProxyOf>,
+    /// A local session's cluster bookkeeping (its remote seats, the homes
+    /// it reached); `None` until it reaches another node.
+    pub(crate) cluster: Mutex<Option<Box<super::cluster::SessionCluster>>>,
 }
 
 /// The link type stored in the party table.
@@ -259,6 +266,21 @@ impl SessionLink {
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
             ticket_limit: Mutex::new(None),
+            proxy: None,
+            cluster: Mutex::new(None),
+        }
+    }
+
+    /// A member connected to another node, as its party's home sees it: no
+    /// connection, no event log (its own node numbers and logs its events).
+    pub(crate) fn new_proxy(
+        presence: Presence,
+        proxy: super::cluster::ProxyOf,
+        metrics: Arc<super::metrics::Metrics>,
+    ) -> Self {
+        SessionLink {
+            proxy: Some(proxy),
+            ..SessionLink::new(presence, 0, metrics)
         }
     }
 
@@ -386,6 +408,14 @@ impl SessionLink {
     /// means the client is not reading: its connection is cut, which starts
     /// the grace window like any other loss.
     pub(crate) fn push_event(&self, event: Event) {
+        if let Some(proxy) = &self.proxy {
+            let to = vec![self.session_id()];
+            let events = vec![super::cluster::RelayedEvent { to, event }];
+            proxy
+                .outlet
+                .control(proxy.node, &super::cluster::ControlMessage::Events(events));
+            return;
+        }
         let mut state = lock(&self.state);
         if state.ended {
             return;
@@ -409,6 +439,15 @@ impl SessionLink {
     /// Queues a response or frame error; dropped when no connection carries
     /// the session (the request died with its connection).
     pub(crate) fn push(&self, message: Outbound) {
+        if let Some(proxy) = &self.proxy {
+            // A forwarded command's answer: to the caller's node, under the
+            // correlation id the command ran with.
+            if let Outbound::Response { id, result } = message {
+                let reply = super::cluster::ControlMessage::Reply { corr: id, result };
+                proxy.outlet.control(proxy.node, &reply);
+            }
+            return;
+        }
         let state = lock(&self.state);
         if let Some(outbox) = &state.outbox {
             if let Err(OutboxFull) = outbox.try_send(Box::new(message)) {
@@ -465,6 +504,12 @@ impl SessionLink {
 
     /// Unreliable party data to this member; silently nothing when away.
     pub(crate) fn send_datagram(&self, datagram: Bytes) {
+        if let Some(proxy) = &self.proxy {
+            let to = vec![self.session_id()];
+            let message = super::cluster::DatagramMessage::ToMembers { to, datagram };
+            proxy.outlet.datagram(proxy.node, &message);
+            return;
+        }
         let connection = self
             .connection
             .read()
@@ -508,6 +553,11 @@ impl SessionLink {
         waiting
     }
 
+    /// Whether the session holds a seat or a request in `party_id`.
+    pub(crate) fn holds(&self, party_id: PartyId) -> bool {
+        lock(&self.parties).contains(&party_id)
+    }
+
     pub(crate) fn party_ids(&self) -> Vec<PartyId> {
         lock(&self.parties).iter().copied().collect()
     }
@@ -518,6 +568,21 @@ impl SessionLink {
     }
 }
 
+impl SessionLink {
+    /// A proxy's seat or request changed: its own node keeps the session's
+    /// set of parties (for its limit, its end, and a lost home).
+    fn tell_membership(&self, party_id: PartyId, held: bool) {
+        if let Some(proxy) = &self.proxy {
+            let message = super::cluster::ControlMessage::Membership {
+                session: self.session_id(),
+                party_id,
+                held,
+            };
+            proxy.outlet.control(proxy.node, &message);
+        }
+    }
+}
+
 impl Link for SessionRef {
     fn session_id(&self) -> SessionId {
         self.presence.session_id
@@ -525,10 +590,12 @@ impl Link for SessionRef {
 
     fn attach(&self, party: PartyId) {
         lock(&self.parties).insert(party);
+        self.tell_membership(party, true);
     }
 
     fn detach(&self, party: PartyId) {
         lock(&self.parties).remove(&party);
+        self.tell_membership(party, false);
     }
 }
 

@@ -3,6 +3,7 @@
 //! generous limit (so a bug fails the test instead of hanging it).
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod relay;
 pub mod wire;
 

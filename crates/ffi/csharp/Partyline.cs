@@ -177,6 +177,9 @@ namespace Partyline
         /// <summary>Refused: the server's own rules failed on this command; nothing changed, and
         /// trying again later may work.</summary>
         public const int HookFailed = 34;
+        /// <summary>Refused: the party lives on a cluster node this node cannot reach now; trying
+        /// again later may work.</summary>
+        public const int Unavailable = 35;
     }
 
     /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>

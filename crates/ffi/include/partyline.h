@@ -150,6 +150,10 @@
 // and trying again later may work.
 #define PL_REFUSED_HOOK_FAILED 34
 
+// Refused: the party lives on a cluster node this node cannot reach now;
+// trying again later may work.
+#define PL_REFUSED_UNAVAILABLE 35
+
 // Invite policy: only the leader may invite (the default).
 #define PL_INVITE_POLICY_LEADER 0
 

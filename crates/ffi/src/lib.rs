@@ -143,6 +143,9 @@ pub const PL_REFUSED_DENIED: i32 = 33;
 /// Refused: the server's own rules failed on this command; nothing changed,
 /// and trying again later may work.
 pub const PL_REFUSED_HOOK_FAILED: i32 = 34;
+/// Refused: the party lives on a cluster node this node cannot reach now;
+/// trying again later may work.
+pub const PL_REFUSED_UNAVAILABLE: i32 = 35;
 
 /// Invite policy: only the leader may invite (the default).
 pub const PL_INVITE_POLICY_LEADER: i32 = 0;

@@ -88,6 +88,11 @@ pub enum ErrorCode {
     /// The server's own rules failed or ran out of time on this command:
     /// nothing changed; trying again later may work.
     HookFailed,
+    /// The party lives on another node of a cluster that this node cannot
+    /// reach now (the messaging link is down, or the node did not answer
+    /// in time). Nothing is known to have changed; trying again later may
+    /// work.
+    Unavailable,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -130,6 +135,7 @@ impl ErrorCode {
             ErrorCode::PartyTooLarge => 32,
             ErrorCode::Denied => 33,
             ErrorCode::HookFailed => 34,
+            ErrorCode::Unavailable => 35,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -178,6 +184,7 @@ impl From<u16> for ErrorCode {
             32 => ErrorCode::PartyTooLarge,
             33 => ErrorCode::Denied,
             34 => ErrorCode::HookFailed,
+            35 => ErrorCode::Unavailable,
             other => ErrorCode::Unknown(other),
         }
     }

@@ -1,0 +1,100 @@
+//! What nodes say to each other over NATS (docs/CLUSTER.md). Postcard,
+//! like the client protocol; every node of a cluster runs the same build,
+//! so these messages carry no version of their own: `Heartbeat::build`
+//! names it, and a node of another build is refused (see `mod.rs`).
+
+use crate::protocol::{Command, ErrorBody, Event, PartyId, Presence, Reply, SessionId};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Control messages, on `pl.<tag>.ctl`: one subscription per node, handled
+/// in the order they arrive (NATS keeps one publisher's order).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ControlMessage {
+    /// A command for a party homed on the receiving node, from a session
+    /// on node `from`; answered with `Reply { corr }` before any event it
+    /// causes.
+    Command {
+        corr: u32,
+        from: u32,
+        caller: Presence,
+        command: Command,
+    },
+    /// The answer to `Command { corr }`, exactly as a local command's.
+    Reply {
+        corr: u32,
+        result: Result<Reply, ErrorBody>,
+    },
+    /// Party events for sessions on the receiving node: one message per
+    /// change (per node), each event with the sessions that receive it.
+    Events(Vec<RelayedEvent>),
+    /// A session of the receiving node now holds (`held`) a seat or a join
+    /// request in a party homed on the sender, or no longer does.
+    Membership {
+        session: SessionId,
+        party_id: PartyId,
+        held: bool,
+    },
+    /// A session of the sender lost its connection or came back: its
+    /// parties on the receiving node mark its seats.
+    Connection {
+        session: SessionId,
+        connected: bool,
+        hand_over_now: bool,
+    },
+    /// A lost session's leader grace is over: leadership passes on.
+    LeaderGraceOver { session: SessionId },
+    /// A session of the sender ended: it leaves every party on the
+    /// receiving node, as when a local session ends.
+    SessionEnded { session: SessionId },
+}
+
+/// One event and who receives it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RelayedEvent {
+    pub(crate) to: Vec<SessionId>,
+    pub(crate) event: Event,
+}
+
+/// Party data, on `pl.<tag>.dg`: a subscription of its own, so a burst of
+/// datagrams never delays a command's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum DatagramMessage {
+    /// A member on node `from` sent party data to a party homed on the
+    /// receiving node, which checks the seat and fans it out.
+    ToHome {
+        party_id: PartyId,
+        sender: SessionId,
+        op_code: i64,
+        payload: Bytes,
+    },
+    /// The home fanned it out: the datagram as the clients receive it
+    /// (already encoded), for these sessions of the receiving node.
+    ToMembers { to: Vec<SessionId>, datagram: Bytes },
+}
+
+/// On `pl.nodes`, every `heartbeat` interval, and once with `leaving` set
+/// when a node stops.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Heartbeat {
+    pub(crate) tag: u32,
+    pub(crate) name: String,
+    /// Random per start: a node that restarted under the same name is a
+    /// new node, and whatever the old one homed is gone.
+    pub(crate) incarnation: u64,
+    /// The crate version: nodes of different builds do not mix.
+    pub(crate) build: String,
+    pub(crate) leaving: bool,
+    /// Sessions connected to the node now (for operators).
+    pub(crate) sessions: u64,
+}
+
+pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {
+    match postcard::to_allocvec(message) {
+        Ok(bytes) => Some(Bytes::from(bytes)),
+        Err(error) => {
+            tracing::error!(%error, "could not encode a cluster message");
+            None
+        }
+    }
+}

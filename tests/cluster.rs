@@ -1,0 +1,562 @@
+//! A partyline cluster on a real `nats-server` (docs/CLUSTER.md): three
+//! nodes on loopback, each a real server with real QUIC clients. A party
+//! with members on every node goes through every party rule, with data
+//! both ways; party data and events cross NATS once per node; a killed
+//! node's parties end and its members leave; a NATS restart leaves local
+//! parties working and remote commands failing fast, then heals.
+mod support;
+
+use partyline::protocol::LeaveReason;
+use partyline::server::{home_of, node_tag, ClusterConfig, Server, ServerConfig};
+use partyline_client::{
+    ClientConfig, ErrorCode, Event, Events, JoinOutcome, PartyUpdate, RejectReason,
+};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::nats::Nats;
+use support::*;
+
+/// Heart-beats five times a second, judges a node lost after 1.5 s: a
+/// test's node loss shows quickly, and a loaded CI machine still keeps up.
+fn cluster_config(nats: &Nats, name: &str) -> ClusterConfig {
+    let mut cluster = ClusterConfig::new(nats.url(), name);
+    cluster.heartbeat = Duration::from_millis(300);
+    cluster.node_timeout = Duration::from_millis(1500);
+    cluster
+}
+
+async fn node(nats: &Nats, name: &str) -> TestServer {
+    let cluster = cluster_config(nats, name);
+    start_with(|config: &mut ServerConfig| {
+        config.cluster = Some(cluster);
+        config.metrics = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+}
+
+async fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Nodes named `names`, each hearing all the others.
+async fn cluster(nats: &Nats, names: &[&str]) -> Vec<TestServer> {
+    let mut nodes = Vec::new();
+    for name in names {
+        nodes.push(node(nats, name).await);
+    }
+    for node in &nodes {
+        wait_until("every node hears every other", || {
+            node.handle.cluster_peers().len() == names.len() - 1
+        })
+        .await;
+    }
+    nodes
+}
+
+/// Skips events that are not about parties' membership: the new leader's
+/// request list and the like are checked where they matter.
+async fn next_membership(events: &mut Events) -> Event {
+    loop {
+        match next_event(events).await {
+            Event::JoinRequests { .. } => continue,
+            event => return event,
+        }
+    }
+}
+
+async fn metric(server: &TestServer, name: &str) -> u64 {
+    let text = scrape_metrics(server).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in the metrics"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_with_members_on_three_nodes_follows_every_rule() {
+    let nats = Nats::start();
+    let nodes = cluster(&nats, &["node-a", "node-b", "node-c"]).await;
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let (bob, mut bob_events) = nodes[1].client("bob").await;
+    let (cara, mut cara_events) = nodes[2].client("cara").await;
+
+    // Created on node A: its id names A as its home.
+    let party = ana
+        .create_party(settings(false, 4, "squad"))
+        .await
+        .unwrap()
+        .party_id;
+    assert_eq!(home_of(party), node_tag("node-a"));
+
+    // A closed party: a request from node B, accepted by the leader on A.
+    assert!(matches!(
+        bob.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    match next_event(&mut ana_events).await {
+        Event::JoinRequested { requester, .. } => assert_eq!(requester.user_id, "bob"),
+        other => panic!("expected JoinRequested, got {other:?}"),
+    }
+    ana.accept(party, "bob").await.unwrap();
+    match next_event(&mut bob_events).await {
+        Event::PartyJoined { party: joined } => {
+            assert_eq!(joined.party_id, party);
+            assert_eq!(joined.members.len(), 2);
+        }
+        other => panic!("expected PartyJoined, got {other:?}"),
+    }
+    assert!(
+        matches!(next_event(&mut ana_events).await, Event::MemberJoined { member, .. } if member.user_id == "bob")
+    );
+
+    // A request from node C, rejected, then asked again and accepted.
+    assert!(matches!(
+        cara.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::JoinRequested { .. }
+    ));
+    ana.reject(party, "cara").await.unwrap();
+    assert!(matches!(
+        next_event(&mut cara_events).await,
+        Event::JoinRejected {
+            reason: RejectReason::Rejected,
+            ..
+        }
+    ));
+    // Asking twice is refused with the same typed error as on one node.
+    cara.join_party(party).await.unwrap();
+    assert_eq!(
+        code(cara.join_party(party).await),
+        ErrorCode::AlreadyRequested
+    );
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::JoinRequested { .. }
+    ));
+    ana.accept(party, "cara").await.unwrap();
+    assert!(matches!(
+        next_event(&mut cara_events).await,
+        Event::PartyJoined { .. }
+    ));
+    for events in [&mut ana_events, &mut bob_events] {
+        assert!(
+            matches!(next_event(events).await, Event::MemberJoined { member, .. } if member.user_id == "cara")
+        );
+    }
+
+    // Data both ways: datagrams from every node, reliable data too.
+    bob.send_data(party, 7, b"from b").unwrap();
+    for events in [&mut ana_events, &mut cara_events] {
+        let data = next_data(events).await;
+        assert_eq!((data.op_code, &data.data[..]), (7, &b"from b"[..]));
+        assert_eq!(data.sender.user_id, "bob");
+    }
+    ana.send_data(party, 8, b"from a").unwrap();
+    for events in [&mut bob_events, &mut cara_events] {
+        assert_eq!(&next_data(events).await.data[..], b"from a");
+    }
+    cara.send_data_reliable(party, 9, b"reliable from c")
+        .await
+        .unwrap();
+    for events in [&mut ana_events, &mut bob_events] {
+        let data = next_data(events).await;
+        assert!(data.reliable);
+        assert_eq!(&data.data[..], b"reliable from c");
+    }
+
+    // A leader command's errors are the same as on one node.
+    assert_eq!(code(bob.kick(party, "cara").await), ErrorCode::NotLeader);
+
+    // Update, then promote the member on B: it leads from another node.
+    ana.update_party(
+        party,
+        PartyUpdate {
+            open: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for events in [&mut ana_events, &mut bob_events, &mut cara_events] {
+        match next_event(events).await {
+            Event::PartyUpdated { party: updated } => assert!(updated.open),
+            other => panic!("expected PartyUpdated, got {other:?}"),
+        }
+    }
+    ana.promote(party, "bob").await.unwrap();
+    for events in [&mut ana_events, &mut bob_events, &mut cara_events] {
+        assert!(
+            matches!(next_membership(events).await, Event::LeaderChanged { leader, .. } if leader.user_id == "bob")
+        );
+    }
+    // The new leader on node B kicks the member on node C.
+    bob.kick(party, "cara").await.unwrap();
+    assert!(matches!(
+        next_event(&mut cara_events).await,
+        Event::Kicked { .. }
+    ));
+    for events in [&mut ana_events, &mut bob_events] {
+        assert!(matches!(
+            next_membership(events).await,
+            Event::MemberLeft {
+                reason: LeaveReason::Kicked,
+                ..
+            }
+        ));
+    }
+    // The party is open now: cara joins again at once.
+    assert!(matches!(
+        cara.join_party(party).await.unwrap(),
+        JoinOutcome::Joined(_)
+    ));
+    for events in [&mut ana_events, &mut bob_events] {
+        assert!(matches!(
+            next_event(events).await,
+            Event::MemberJoined { .. }
+        ));
+    }
+    // The leader on B leaves: the longest member (ana, on A) leads.
+    bob.leave_party(party).await.unwrap();
+    for events in [&mut ana_events, &mut cara_events] {
+        assert!(
+            matches!(next_membership(events).await, Event::LeaderChanged { leader, .. } if leader.user_id == "ana")
+        );
+        assert!(matches!(
+            next_membership(events).await,
+            Event::MemberLeft {
+                reason: LeaveReason::Left,
+                ..
+            }
+        ));
+    }
+    ana.close_party(party).await.unwrap();
+    assert!(matches!(
+        next_membership(&mut cara_events).await,
+        Event::PartyClosed { .. }
+    ));
+    assert_eq!(nodes[0].handle.party_count(), 0);
+    wait_until("node A holds no remote member", || {
+        nodes[0].handle.remote_members() == 0
+    })
+    .await;
+
+    // A party homed on B: a member on A speaks to its leader on B.
+    let on_b = bob
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    assert_eq!(home_of(on_b), node_tag("node-b"));
+    assert!(matches!(
+        ana.join_party(on_b).await.unwrap(),
+        JoinOutcome::Joined(_)
+    ));
+    assert!(matches!(
+        next_event(&mut bob_events).await,
+        Event::MemberJoined { .. }
+    ));
+    ana.send_data(on_b, 3, b"to b").unwrap();
+    assert_eq!(&next_data(&mut bob_events).await.data[..], b"to b");
+    // A party id no live node homes: refused at once, as on one node,
+    // once the node has been up a heartbeat (before, a node it has not
+    // heard yet may home it: then its command waits for an answer).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        code(
+            bob.send_data_reliable(partyline::protocol::PartyId::random(), 1, b"x")
+                .await
+        ),
+        ErrorCode::PartyNotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_and_events_cross_nats_once_per_node_not_once_per_member() {
+    let nats = Nats::start();
+    let nodes = cluster(&nats, &["once-a", "once-b"]).await;
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let party = ana
+        .create_party(settings(true, 8, ""))
+        .await
+        .unwrap()
+        .party_id;
+    let mut on_b = Vec::new();
+    for name in ["b1", "b2", "b3"] {
+        let (client, events) = nodes[1].client(name).await;
+        client.join_party(party).await.unwrap();
+        assert!(matches!(
+            next_event(&mut ana_events).await,
+            Event::MemberJoined { .. }
+        ));
+        on_b.push((client, events));
+    }
+    for i in 0..on_b.len() {
+        // Each member hears those who joined after it.
+        for _ in i + 1..on_b.len() {
+            assert!(matches!(
+                next_event(&mut on_b[i].1).await,
+                Event::MemberJoined { .. }
+            ));
+        }
+    }
+
+    let datagrams_out = "partyline_cluster_datagram_messages_out_total";
+    let control_out = "partyline_cluster_control_messages_out_total";
+    let (a_before, b_before) = (
+        metric(&nodes[0], datagrams_out).await,
+        metric(&nodes[1], datagrams_out).await,
+    );
+    const SENT: u64 = 10;
+    for i in 0..SENT {
+        ana.send_data(party, i as i64, b"tick").unwrap();
+        // Paced, so loopback never drops one.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for (_, events) in on_b.iter_mut() {
+        for i in 0..SENT {
+            assert_eq!(next_data(events).await.op_code, i as i64);
+        }
+    }
+    // Three members on B, one message per datagram.
+    assert_eq!(metric(&nodes[0], datagrams_out).await - a_before, SENT);
+
+    // From a member on B: once to the home, once back for the other two.
+    on_b[0].0.send_data(party, 99, b"from b1").unwrap();
+    assert_eq!(next_data(&mut ana_events).await.op_code, 99);
+    for (_, events) in on_b.iter_mut().skip(1) {
+        assert_eq!(next_data(events).await.op_code, 99);
+    }
+    assert_eq!(metric(&nodes[1], datagrams_out).await - b_before, 1);
+    assert_eq!(metric(&nodes[0], datagrams_out).await - a_before, SENT + 1);
+
+    // One change, one event batch for node B's three members.
+    let before = metric(&nodes[0], control_out).await;
+    ana.update_party(
+        party,
+        PartyUpdate {
+            label: Some("renamed".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for (_, events) in on_b.iter_mut() {
+        assert!(matches!(
+            next_event(events).await,
+            Event::PartyUpdated { .. }
+        ));
+    }
+    assert_eq!(metric(&nodes[0], control_out).await - before, 1);
+}
+
+/// `partyline serve` as a child process in the cluster, so it can be
+/// killed as a crash would (no goodbye to the other nodes).
+fn spawn_node(nats: &Nats, name: &str, cert_dir: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_partyline"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(cert_dir)
+        .args([
+            "--cluster",
+            &nats.url(),
+            "--node",
+            name,
+            "--node-timeout",
+            "1.5",
+        ])
+        .env("NO_COLOR", "1")
+        .env_remove("PARTYLINE_TOKEN_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("partyline starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(WAIT).expect("a listening line");
+    (child, addr.parse().expect("an address"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
+    let nats = Nats::start();
+    let nodes = cluster(&nats, &["live-a"]).await;
+    let dir = std::env::temp_dir().join(format!("partyline-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut doomed, addr) = spawn_node(&nats, "doomed-c", &dir);
+    wait_until("node A hears node C", || {
+        nodes[0].handle.cluster_peers() == ["doomed-c"]
+    })
+    .await;
+    let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
+    let mut config = ClientConfig::dev(addr, certs, "cara", "Cara");
+    config.auto_reconnect = false;
+    let (cara, mut cara_events) = partyline_client::Client::connect(config).await.unwrap();
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+
+    // One party homed on the doomed node with ana (on A) in it, one homed
+    // on A with cara (on the doomed node) in it.
+    let on_c = cara
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    ana.join_party(on_c).await.unwrap();
+    assert!(matches!(
+        next_event(&mut cara_events).await,
+        Event::MemberJoined { .. }
+    ));
+    let on_a = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    cara.join_party(on_a).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+    assert_eq!(nodes[0].handle.remote_members(), 1);
+
+    doomed.kill().expect("kill -9");
+    let _ = doomed.wait();
+    // Within the node timeout: both facts reach ana, in either order.
+    let mut closed = false;
+    let mut left = false;
+    while !(closed && left) {
+        match next_event(&mut ana_events).await {
+            Event::PartyClosed { party_id } if party_id == on_c => closed = true,
+            Event::MemberLeft {
+                party_id,
+                member,
+                reason: LeaveReason::SessionEnded,
+            } if party_id == on_a && member.user_id == "cara" => left = true,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(nodes[0].handle.cluster_peers().is_empty());
+    assert_eq!(nodes[0].handle.remote_members(), 0);
+    // The party on A lives on, and the lost one is gone for good.
+    assert_eq!(ana.get_party(on_a).await.unwrap().members.len(), 1);
+    assert_eq!(code(ana.get_party(on_c).await), ErrorCode::PartyNotFound);
+    assert_eq!(code(ana.join_party(on_c).await), ErrorCode::PartyNotFound);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_keeps_local_parties_working_and_remote_ones_heal() {
+    let mut nats = Nats::start();
+    let nodes = cluster(&nats, &["restart-a", "restart-b"]).await;
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let (abe, mut abe_events) = nodes[0].client("abe").await;
+    let (bob, mut bob_events) = nodes[1].client("bob").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+
+    nats.stop();
+    wait_until("both nodes see the link down", || {
+        nodes.iter().all(|node| !node.handle.cluster_link_up())
+    })
+    .await;
+    // Local parties and local members carry on.
+    abe.join_party(party).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+    let local = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    abe.join_party(local).await.unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+    ana.send_data(party, 5, b"still here").unwrap();
+    assert_eq!(&next_data(&mut abe_events).await.data[..], b"still here");
+    // A command for a party homed on the other node fails at once.
+    let started = Instant::now();
+    assert_eq!(
+        code(bob.send_data_reliable(party, 1, b"lost?").await),
+        ErrorCode::Unavailable
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "failed fast");
+
+    nats.resume();
+    wait_until("both nodes are back on NATS", || {
+        nodes.iter().all(|node| node.handle.cluster_link_up())
+    })
+    .await;
+    // The link heals by itself, nobody was judged lost, and the party
+    // across both nodes works again.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match bob.send_data_reliable(party, 2, b"back").await {
+            Ok(()) => break,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "never healed: {error:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    loop {
+        let data = next_data(&mut ana_events).await;
+        if &data.data[..] == b"back" {
+            break;
+        }
+    }
+    assert_eq!(ana.get_party(party).await.unwrap().members.len(), 3);
+    assert_eq!(
+        metric(&nodes[0], "partyline_cluster_nodes_lost_total").await,
+        0
+    );
+    drop(bob_events.try_next());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_stays_on_its_node() {
+    let nats = Nats::start();
+    let nodes = cluster(&nats, &["same", "other"]).await;
+    let (tls, _, _) = partyline::certs::generate_dev_identity().unwrap();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+    config.cluster = Some(cluster_config(&nats, "same"));
+    let twin = Server::bind(config).unwrap();
+    let refused = twin.join_cluster().await.unwrap_err().to_string();
+    assert!(refused.contains("already used"), "{refused}");
+
+    // A session's resume token works only on its own node: another node
+    // refuses it, typed, and the client starts over.
+    let client = wire::WireClient::connect(&nodes[0], "ana").await;
+    let refusal = match wire::WireClient::resume(&nodes[1], "ana", client.resume_ticket()).await {
+        Err(refusal) => refusal,
+        Ok(_) => panic!("node B took a session of node A"),
+    };
+    assert_eq!(refusal.code, partyline::protocol::ErrorCode::ResumeRefused);
+}
