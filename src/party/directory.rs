@@ -83,6 +83,9 @@ pub struct ListingIndex {
     /// The last place given; places start at 1, so cursor 0 means "from
     /// the start".
     last_place: u64,
+    /// In a cluster: places from the clock (microseconds, then this
+    /// node's byte), so that the nodes' listings merge into one order.
+    clock_places: Option<u8>,
     place_of: HashMap<PartyId, u64>,
     by_place: BTreeMap<u64, ListedParty>,
     by_property: PropertyIndex,
@@ -104,7 +107,7 @@ impl ListingIndex {
     /// buckets, a new label touches no index.
     pub fn upsert(&mut self, entry: ListedParty) {
         let Some(&place) = self.place_of.get(&entry.party_id) else {
-            self.last_place += 1;
+            self.last_place = self.next_place();
             let place = self.last_place;
             self.place_of.insert(entry.party_id, place);
             index_entry(&mut self.by_property, &mut self.by_seats, place, &entry);
@@ -129,6 +132,26 @@ impl ListingIndex {
         *old = entry;
     }
 
+    /// Draws places from the clock from now on, ending in `node_byte`: in
+    /// a cluster, every node's places then sort together in listing time
+    /// (two nodes collide only with the same byte in the same microsecond).
+    pub fn use_clock_places(&mut self, node_byte: u8) {
+        self.clock_places = Some(node_byte);
+    }
+
+    fn next_place(&self) -> u64 {
+        match self.clock_places {
+            None => self.last_place + 1,
+            Some(node_byte) => {
+                let micros = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX >> 8));
+                let base = (self.last_place >> 8).saturating_add(1).max(micros);
+                (base << 8) | u64::from(node_byte)
+            }
+        }
+    }
+
     pub fn remove(&mut self, party_id: PartyId) {
         let Some(place) = self.place_of.remove(&party_id) else {
             return;
@@ -151,6 +174,17 @@ impl ListingIndex {
         query: &PartySearch,
         max_results: u16,
     ) -> Result<(Vec<ListedParty>, u64), PartyError> {
+        let (page, next) = self.search_placed(query, max_results)?;
+        Ok((page.into_iter().map(|(_, entry)| entry).collect(), next))
+    }
+
+    /// `search`, with each party's place (for merging the pages of the
+    /// nodes of a cluster).
+    pub fn search_placed(
+        &self,
+        query: &PartySearch,
+        max_results: u16,
+    ) -> Result<(Vec<(u64, ListedParty)>, u64), PartyError> {
         if query.limit == 0 {
             return Err(PartyError::InvalidArgument(
                 "limit must be at least 1".into(),
@@ -241,7 +275,7 @@ fn collect_page<'a>(
     matching: impl Iterator<Item = (u64, &'a ListedParty)>,
     query: &PartySearch,
     limit: usize,
-) -> (Vec<ListedParty>, u64) {
+) -> (Vec<(u64, ListedParty)>, u64) {
     let mut found = Vec::with_capacity(limit.min(32));
     let mut last = 0;
     for (place, entry) in matching {
@@ -249,7 +283,7 @@ fn collect_page<'a>(
         if found.len() == limit {
             return (found, last);
         }
-        found.push(entry.clone());
+        found.push((place, entry.clone()));
         last = place;
     }
     (found, 0)

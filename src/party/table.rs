@@ -79,6 +79,20 @@ impl<L: Link> PartyTable<L> {
         self.directory().listing.search(query, max_results)
     }
 
+    /// `search` with each party's place (see `ListingIndex::search_placed`).
+    pub fn search_placed(
+        &self,
+        query: &PartySearch,
+        max_results: u16,
+    ) -> Result<(Vec<(u64, ListedParty)>, u64), PartyError> {
+        self.directory().listing.search_placed(query, max_results)
+    }
+
+    /// Listing places from the clock, ending in `node_byte` (a cluster).
+    pub fn use_clock_places(&self, node_byte: u8) {
+        self.directory().listing.use_clock_places(node_byte);
+    }
+
     /// The party a typed join code names.
     pub fn party_of_code(&self, typed: &str) -> Result<PartyId, PartyError> {
         // `lookup` normalizes what the player typed.

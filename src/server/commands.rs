@@ -29,6 +29,9 @@ pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
     }
     remote.send();
     for notice in effects.invites {
+        if let Some(cluster) = shared.cluster() {
+            cluster.broadcast_invite(&notice);
+        }
         shared.users.notice(notice);
     }
     if let Some((ticket, reason)) = effects.ticket_ended {
@@ -91,7 +94,7 @@ pub(crate) fn handle(
     session: &SessionRef,
     id: u32,
     command: Command,
-) -> Option<super::cluster::Forwarding> {
+) -> Option<super::cluster::Deferred> {
     let me = session.session_id();
     if matches!(
         command,
@@ -246,7 +249,10 @@ pub(crate) fn handle(
                 respond(session, id, Err(invalid(message)));
                 return None;
             }
-            shared.users.set_status(session, status, visible);
+            let told = shared.users.set_status(session, status, visible);
+            if let (Some(cluster), Some(event)) = (shared.cluster(), told) {
+                cluster.broadcast_status(&session.presence.user_id, event);
+            }
             respond(session, id, Ok(Reply::Done));
         }
         Command::Follow { user_ids } => {
@@ -259,6 +265,7 @@ pub(crate) fn handle(
                 return None;
             }
             let limit = shared.config.max_follows;
+            let asked = shared.cluster().map(|_| user_ids.clone());
             let result = shared
                 .users
                 .follow(session, user_ids, limit)
@@ -266,7 +273,7 @@ pub(crate) fn handle(
                     // Followed users with very many sessions: the first
                     // that fit; the rest show up in status events.
                     online.truncate(fitting(&online));
-                    Reply::Followed { online }
+                    online
                 })
                 .map_err(|_| {
                     ErrorBody::new(
@@ -274,7 +281,15 @@ pub(crate) fn handle(
                         format!("a session may follow at most {limit} users"),
                     )
                 });
-            respond(session, id, result);
+            match (result, asked) {
+                // In a cluster, their sessions on the other nodes too.
+                (Ok(online), Some(user_ids)) => {
+                    return Some(super::cluster::Deferred::Follow { online, user_ids })
+                }
+                (result, _) => {
+                    respond(session, id, result.map(|online| Reply::Followed { online }))
+                }
+            }
         }
         Command::Unfollow { user_ids } => {
             shared.users.unfollow(session, user_ids);
@@ -366,6 +381,10 @@ pub(crate) fn handle(
             }
             match shared.table.party_of_code(&code) {
                 Ok(party_id) => join(shared, session, id, party_id),
+                // Another node's party, perhaps: ask them.
+                Err(_) if shared.cluster().is_some() && session.proxy.is_none() => {
+                    return Some(super::cluster::Deferred::FindCode(code))
+                }
                 Err(error) => respond(session, id, Err(error.into())),
             }
         }
@@ -378,6 +397,10 @@ pub(crate) fn handle(
         Command::UnlistParty { party_id } => apply_done(shared, session, id, party_id, |party| {
             party.set_listing(me, None)
         }),
+        Command::SearchParties(query) if shared.cluster().is_some() && query.limit > 0 => {
+            // Every node's listing, merged.
+            return Some(super::cluster::Deferred::Search(query));
+        }
         Command::SearchParties(query) => {
             let max = shared.limits.max_search_results;
             let mut result = shared.table.search(&query, max);
@@ -502,7 +525,7 @@ fn party_of(command: &Command) -> Option<PartyId> {
 const REPLY_ITEMS_BUDGET: usize = crate::protocol::MAX_FRAME_SIZE as usize - 16 * 1024;
 
 /// How many of `items`, from the front, fit in one reply frame.
-fn fitting<T: serde::Serialize>(items: &[T]) -> usize {
+pub(crate) fn fitting<T: serde::Serialize>(items: &[T]) -> usize {
     let mut used = 0;
     for (count, item) in items.iter().enumerate() {
         used += postcard::experimental::serialized_size(item).unwrap_or(usize::MAX / 2);

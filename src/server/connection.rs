@@ -300,7 +300,10 @@ fn open_session(
             ));
             metrics::count(&shared.metrics.sessions_started);
             shared.register_session(session.clone());
-            shared.users.session_started(&session);
+            let online = shared.users.session_started(&session);
+            if let (Some(cluster), Some(event)) = (shared.cluster(), online) {
+                cluster.broadcast_status(&session.presence.user_id, event);
+            }
             (session, None)
         }
         Some(Resume {
@@ -513,11 +516,12 @@ async fn control_loop(
                                 }
                             },
                         };
-                        if let Some(forwarded) = commands::handle(shared, session, id, command) {
-                            // A party homed on another node: its answer
-                            // first, then this session's next command.
+                        if let Some(deferred) = commands::handle(shared, session, id, command) {
+                            // Other nodes take part (a party homed there,
+                            // a cluster-wide lookup): its answer first,
+                            // then this session's next command.
                             if let Some(cluster) = shared.cluster() {
-                                cluster.finish(forwarded).await;
+                                cluster.complete(shared, session, id, deferred).await;
                             }
                         }
                         let took = started.elapsed().as_secs_f64();

@@ -116,6 +116,9 @@ pub(crate) fn set_connected(
 pub(crate) fn finish(shared: &Shared, session: &SessionRef) {
     shared.forget_session(session.session_id());
     end_session(shared, session);
-    shared.users.session_ended(session);
+    let offline = shared.users.session_ended(session);
+    if let (Some(cluster), Some(event)) = (shared.cluster(), offline) {
+        cluster.broadcast_status(&session.presence.user_id, event);
+    }
     shared.matchmaking.session_ended(session.session_id());
 }

@@ -389,6 +389,8 @@ impl Server {
             return Ok(());
         }
         let joined = cluster::Cluster::join(config).await?;
+        // Listing places sort together across the nodes.
+        self.shared.table.use_clock_places(joined.tag as u8);
         let _ = self.shared.cluster.set(Arc::new(joined));
         Ok(())
     }

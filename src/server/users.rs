@@ -21,11 +21,29 @@ struct UserEntry {
     /// Pending invites, in the order they arrived (a renewal moves one to
     /// the back).
     invites: Vec<PartyInvite>,
+    /// In a cluster, for a user followed here: its visible sessions on
+    /// other nodes, by session, with their node (told offline when that
+    /// node is lost).
+    remote: HashMap<SessionId, (u32, UserStatus)>,
 }
 
 impl UserEntry {
     fn is_unused(&self) -> bool {
         self.sessions.is_empty() && self.followers.is_empty() && self.invites.is_empty()
+    }
+
+    /// Keeps the remote sessions' view in step with a status event.
+    fn note_remote(&mut self, node: u32, event: &Event) {
+        match event {
+            Event::StatusOnline(status) | Event::StatusChanged(status) => {
+                self.remote
+                    .insert(status.presence.session_id, (node, status.clone()));
+            }
+            Event::StatusOffline { presence } => {
+                self.remote.remove(&presence.session_id);
+            }
+            _ => {}
+        }
     }
 
     fn tell_followers(&self, event: &Event) {
@@ -72,13 +90,14 @@ fn status_of(session: &SessionRef) -> Option<UserStatus> {
 impl Users {
     /// A new session: online to its user's followers (sessions start
     /// visible, with no status text).
-    pub(crate) fn session_started(&self, session: &SessionRef) {
+    /// Returns the event its followers got, for the other nodes' followers.
+    pub(crate) fn session_started(&self, session: &SessionRef) -> Option<Event> {
         let mut users = lock(&self.by_id);
         let entry = users.entry(session.presence.user_id.clone()).or_default();
         entry.sessions.push(session.clone());
-        if let Some(status) = status_of(session) {
-            entry.tell_followers(&Event::StatusOnline(status));
-        }
+        let event = Event::StatusOnline(status_of(session)?);
+        entry.tell_followers(&event);
+        Some(event)
     }
 
     /// The live sessions of a user.
@@ -90,7 +109,8 @@ impl Users {
     }
 
     /// A session is over: offline to its followers, and it follows no one.
-    pub(crate) fn session_ended(&self, session: &SessionRef) {
+    /// Returns the event its followers got.
+    pub(crate) fn session_ended(&self, session: &SessionRef) -> Option<Event> {
         let me = session.session_id();
         let (visible, follows) = {
             let mut social = lock(&session.social);
@@ -98,12 +118,13 @@ impl Users {
         };
         let mut users = lock(&self.by_id);
         let user_id = &session.presence.user_id;
+        let offline = visible.then(|| Event::StatusOffline {
+            presence: session.presence.clone(),
+        });
         if let Some(entry) = users.get_mut(user_id) {
             entry.sessions.retain(|s| s.session_id() != me);
-            if visible {
-                entry.tell_followers(&Event::StatusOffline {
-                    presence: session.presence.clone(),
-                });
+            if let Some(offline) = &offline {
+                entry.tell_followers(offline);
             }
             if entry.is_unused() {
                 users.remove(user_id);
@@ -112,15 +133,25 @@ impl Users {
         for followed in follows {
             if let Some(entry) = users.get_mut(&followed) {
                 entry.followers.remove(&me);
+                if entry.followers.is_empty() {
+                    entry.remote.clear();
+                }
                 if entry.is_unused() {
                     users.remove(&followed);
                 }
             }
         }
+        offline
     }
 
-    /// Changes what the session shows; its followers hear the difference.
-    pub(crate) fn set_status(&self, session: &SessionRef, status: String, visible: bool) {
+    /// Changes what the session shows; its followers hear the difference,
+    /// which is returned.
+    pub(crate) fn set_status(
+        &self,
+        session: &SessionRef,
+        status: String,
+        visible: bool,
+    ) -> Option<Event> {
         let users = lock(&self.by_id);
         let (was_visible, was_status) = {
             let mut social = lock(&session.social);
@@ -129,9 +160,7 @@ impl Users {
             social.visible = visible;
             before
         };
-        let Some(entry) = users.get(&session.presence.user_id) else {
-            return;
-        };
+        let entry = users.get(&session.presence.user_id)?;
         let shown = UserStatus {
             presence: session.presence.clone(),
             status,
@@ -142,9 +171,10 @@ impl Users {
             (true, false) => Event::StatusOffline {
                 presence: session.presence.clone(),
             },
-            _ => return,
+            _ => return None,
         };
         entry.tell_followers(&event);
+        Some(event)
     }
 
     /// Follows `user_ids`; returns the visible sessions of all of them.
@@ -180,6 +210,63 @@ impl Users {
         Ok(online)
     }
 
+    /// Statuses of sessions on other nodes, gathered for a `Follow` of
+    /// `user_ids` (`node` is where each came from): remembered for the
+    /// users still followed here.
+    pub(crate) fn note_gathered(&self, node: u32, statuses: &[UserStatus]) {
+        let mut users = lock(&self.by_id);
+        for status in statuses {
+            if let Some(entry) = users.get_mut(&status.presence.user_id) {
+                if !entry.followers.is_empty() {
+                    entry.note_remote(node, &Event::StatusOnline(status.clone()));
+                }
+            }
+        }
+    }
+
+    /// A status event of a session on node `node`: to this node's
+    /// followers of its user.
+    pub(crate) fn remote_status(&self, node: u32, user_id: &str, event: &Event) {
+        let mut users = lock(&self.by_id);
+        if let Some(entry) = users.get_mut(user_id) {
+            if !entry.followers.is_empty() {
+                entry.note_remote(node, event);
+                entry.tell_followers(event);
+            }
+        }
+    }
+
+    /// Node `node` is lost: its sessions go offline for the followers here.
+    pub(crate) fn node_lost(&self, node: u32) {
+        let mut users = lock(&self.by_id);
+        for entry in users.values_mut() {
+            let gone: Vec<SessionId> = entry
+                .remote
+                .iter()
+                .filter(|(_, (at, _))| *at == node)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in gone {
+                if let Some((_, status)) = entry.remote.remove(&id) {
+                    entry.tell_followers(&Event::StatusOffline {
+                        presence: status.presence,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The visible sessions of these users here, for another node's
+    /// `Follow`.
+    pub(crate) fn statuses_of(&self, user_ids: &[String]) -> Vec<UserStatus> {
+        let users = lock(&self.by_id);
+        user_ids
+            .iter()
+            .filter_map(|user_id| users.get(user_id))
+            .flat_map(|entry| entry.sessions.iter().filter_map(status_of))
+            .collect()
+    }
+
     pub(crate) fn unfollow(&self, session: &SessionRef, user_ids: Vec<String>) {
         let mut users = lock(&self.by_id);
         let mut social = lock(&session.social);
@@ -187,6 +274,9 @@ impl Users {
             if social.follows.remove(&user_id) {
                 if let Some(entry) = users.get_mut(&user_id) {
                     entry.followers.remove(&session.session_id());
+                    if entry.followers.is_empty() {
+                        entry.remote.clear();
+                    }
                     if entry.is_unused() {
                         users.remove(&user_id);
                     }

@@ -31,7 +31,7 @@ pub struct Ban {
 }
 
 /// An invite sent or gone, for every session of `user_id`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InviteNotice {
     Sent {
         user_id: String,

@@ -17,12 +17,14 @@
 mod wire;
 
 pub(crate) use wire::{ControlMessage, DatagramMessage, Heartbeat, RelayedEvent};
+use wire::{Answer, Broadcast, BroadcastMessage, Question};
 
 use super::session::{lock, Outbound, SessionLink, SessionRef};
 use super::{commands, grace, Shared};
+use crate::party::InviteNotice;
 use crate::protocol::{
-    Command, ErrorBody, ErrorCode, Event, JoinOutcome, PartyId, Presence, RejectReason, Reply,
-    SessionId,
+    Command, ErrorBody, ErrorCode, Event, JoinOutcome, PartyId, PartySearch, Presence,
+    RejectReason, Reply, SessionId, UserStatus,
 };
 use async_nats::Subject;
 use bytes::Bytes;
@@ -108,6 +110,7 @@ fn ping_subject(tag: u32) -> Subject {
 }
 
 const NODES_SUBJECT: &str = "pl.nodes";
+const ALL_SUBJECT: &str = "pl.all";
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -134,6 +137,7 @@ struct Outgoing {
 /// The sending half of a node's cluster link: what proxies hold (no
 /// reference back to the proxies, so nothing cycles).
 pub(crate) struct Outlet {
+    tag: u32,
     control: mpsc::Sender<Outgoing>,
     datagrams: mpsc::Sender<Outgoing>,
     metrics: Arc<ClusterMetrics>,
@@ -143,14 +147,25 @@ impl Outlet {
     /// Queues a control message for `node`; never blocks. A full queue
     /// (NATS down for long, or far behind) drops it and counts.
     pub(crate) fn control(&self, node: u32, message: &ControlMessage) {
-        let Some(payload) = encode(message) else {
-            return;
+        if let Some(payload) = encode(message) {
+            self.queue_control(control_subject(node), payload);
+        }
+    }
+
+    /// Queues a message for every other node, on `pl.all`.
+    fn broadcast(&self, message: BroadcastMessage) {
+        let broadcast = Broadcast {
+            from: self.tag,
+            message,
         };
+        if let Some(payload) = encode(&broadcast) {
+            self.queue_control(Subject::from(ALL_SUBJECT), payload);
+        }
+    }
+
+    fn queue_control(&self, subject: Subject, payload: Bytes) {
         let len = payload.len() as u64;
-        let outgoing = Outgoing {
-            subject: control_subject(node),
-            payload,
-        };
+        let outgoing = Outgoing { subject, payload };
         if self.control.try_send(outgoing).is_ok() {
             self.metrics.control_out.fetch_add(1, Ordering::Relaxed);
             self.metrics.bytes_out.fetch_add(len, Ordering::Relaxed);
@@ -230,6 +245,40 @@ pub(crate) struct Forwarding {
     done: oneshot::Receiver<()>,
 }
 
+/// A question asked of every other node, gathering their answers.
+struct Gather {
+    waiting_for: HashSet<u32>,
+    answers: Vec<(u32, Answer)>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Gather {
+    fn heard_from(&mut self, node: u32) {
+        self.waiting_for.remove(&node);
+        if self.waiting_for.is_empty() {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// A command whose answer needs other nodes: awaited by the session's
+/// control loop before its next command (`Cluster::complete`).
+pub(crate) enum Deferred {
+    /// Sent to the party's home.
+    Forwarded(Forwarding),
+    /// A join code this node does not know: asked of every other node.
+    FindCode(String),
+    /// A `Follow`: the followed users' sessions here, and on the others.
+    Follow {
+        online: Vec<UserStatus>,
+        user_ids: Vec<String>,
+    },
+    /// A search: every node's page, merged in listing order.
+    Search(PartySearch),
+}
+
 struct PeerNode {
     name: String,
     incarnation: u64,
@@ -241,6 +290,7 @@ struct Inbound {
     control: async_nats::Subscriber,
     datagrams: async_nats::Subscriber,
     nodes: async_nats::Subscriber,
+    all: async_nats::Subscriber,
     ping: async_nats::Subscriber,
     control_out: mpsc::Receiver<Outgoing>,
     datagrams_out: mpsc::Receiver<Outgoing>,
@@ -256,6 +306,7 @@ pub(crate) struct Cluster {
     pub(crate) metrics: Arc<ClusterMetrics>,
     inbound: Mutex<Option<Inbound>>,
     pending: Mutex<HashMap<u32, Pending>>,
+    gathers: Mutex<HashMap<u32, Gather>>,
     next_corr: AtomicU32,
     /// Members on other nodes of parties homed here, by session.
     proxies: Mutex<HashMap<SessionId, SessionRef>>,
@@ -372,11 +423,13 @@ impl Cluster {
         let control = subscribe(control_subject(tag)).await?;
         let datagrams = subscribe(datagram_subject(tag)).await?;
         let nodes = subscribe(Subject::from(NODES_SUBJECT)).await?;
+        let all = subscribe(Subject::from(ALL_SUBJECT)).await?;
         let ping = subscribe(ping_subject(tag)).await?;
         let metrics = Arc::new(ClusterMetrics::default());
         let (control_tx, control_out) = mpsc::channel(config.control_queue.max(1));
         let (datagrams_tx, datagrams_out) = mpsc::channel(config.datagram_queue.max(1));
         let outlet = Arc::new(Outlet {
+            tag,
             control: control_tx,
             datagrams: datagrams_tx,
             metrics: metrics.clone(),
@@ -394,11 +447,13 @@ impl Cluster {
                 control,
                 datagrams,
                 nodes,
+                all,
                 ping,
                 control_out,
                 datagrams_out,
             })),
             pending: Mutex::new(HashMap::new()),
+            gathers: Mutex::new(HashMap::new()),
             next_corr: AtomicU32::new(1),
             proxies: Mutex::new(HashMap::new()),
             nodes: Mutex::new(HashMap::new()),
@@ -442,7 +497,7 @@ impl Cluster {
         id: u32,
         home: u32,
         command: Command,
-    ) -> Option<Forwarding> {
+    ) -> Option<Deferred> {
         let refuse = |error: ErrorBody| {
             session.push(Outbound::Response {
                 id,
@@ -493,7 +548,7 @@ impl Cluster {
                 command,
             },
         );
-        Some(Forwarding { corr, done })
+        Some(Deferred::Forwarded(Forwarding { corr, done }))
     }
 
     /// Waits for a forwarded command's answer (pushed to the session by
@@ -520,6 +575,125 @@ impl Cluster {
                 )),
             });
         }
+    }
+
+    /// Asks every other node `question`; their answers, within the
+    /// request timeout (a node that stays silent is left out).
+    async fn ask_all(&self, question: Question) -> Vec<(u32, Answer)> {
+        let peers: HashSet<u32> = lock(&self.nodes).keys().copied().collect();
+        if peers.is_empty() || !self.link_is_up() {
+            return Vec::new();
+        }
+        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
+        let (done, answered) = oneshot::channel();
+        let message = ControlMessage::Ask {
+            corr,
+            from: self.tag,
+            question,
+        };
+        let Some(payload) = encode(&message) else {
+            return Vec::new();
+        };
+        lock(&self.gathers).insert(
+            corr,
+            Gather {
+                waiting_for: peers.clone(),
+                answers: Vec::new(),
+                done: Some(done),
+            },
+        );
+        for peer in peers {
+            self.outlet.queue_control(control_subject(peer), payload.clone());
+        }
+        let _ = tokio::time::timeout(self.config.request_timeout, answered).await;
+        lock(&self.gathers)
+            .remove(&corr)
+            .map(|gather| gather.answers)
+            .unwrap_or_default()
+    }
+
+    /// Finishes a deferred command: its answer is queued when this returns.
+    pub(crate) async fn complete(
+        &self,
+        shared: &Shared,
+        session: &SessionRef,
+        id: u32,
+        deferred: Deferred,
+    ) {
+        let respond = |result: Result<Reply, ErrorBody>| {
+            session.push(Outbound::Response { id, result });
+        };
+        match deferred {
+            Deferred::Forwarded(forwarding) => self.finish(forwarding).await,
+            Deferred::FindCode(code) => {
+                let found = self
+                    .ask_all(Question::FindCode(code))
+                    .await
+                    .into_iter()
+                    .find_map(|(_, answer)| match answer {
+                        Answer::Code(found) => found,
+                        _ => None,
+                    });
+                match found {
+                    Some(party_id) => {
+                        let join = Command::JoinParty { party_id };
+                        if let Some(Deferred::Forwarded(forwarding)) =
+                            commands::handle(shared, session, id, join)
+                        {
+                            self.finish(forwarding).await;
+                        }
+                    }
+                    None => respond(Err(crate::party::PartyError::JoinCodeNotFound.into())),
+                }
+            }
+            Deferred::Follow {
+                mut online,
+                user_ids,
+            } => {
+                for (node, answer) in self.ask_all(Question::Statuses(user_ids)).await {
+                    if let Answer::Statuses(statuses) = answer {
+                        shared.users.note_gathered(node, &statuses);
+                        online.extend(statuses);
+                    }
+                }
+                online.truncate(commands::fitting(&online));
+                respond(Ok(Reply::Followed { online }));
+            }
+            Deferred::Search(query) => {
+                let max = shared.limits.max_search_results;
+                let local = match shared.table.search_placed(&query, max) {
+                    Ok(local) => local,
+                    Err(error) => return respond(Err(error.into())),
+                };
+                let mut pages = vec![(local.0, local.1 != 0)];
+                for (_, answer) in self.ask_all(Question::Search(query.clone())).await {
+                    if let Answer::Search { parties, more } = answer {
+                        pages.push((parties, more));
+                    }
+                }
+                let limit = usize::from(query.limit.min(max));
+                let (parties, next_cursor) = merge_pages(pages, limit);
+                respond(Ok(Reply::Parties {
+                    parties,
+                    next_cursor,
+                }));
+            }
+        }
+    }
+
+    /// An invite sent or gone: every other node keeps the invitee's
+    /// pending invites too, and tells its sessions.
+    pub(crate) fn broadcast_invite(&self, notice: &InviteNotice) {
+        self.outlet
+            .broadcast(BroadcastMessage::Invite(notice.clone()));
+    }
+
+    /// A local session's status event: for the followers on other nodes.
+    pub(crate) fn broadcast_status(&self, user_id: &str, event: Event) {
+        self.outlet.broadcast(BroadcastMessage::Status {
+            user_id: user_id.to_string(),
+            event,
+        });
     }
 
     /// Tells the homes of a local session's remote parties that its
@@ -619,6 +793,7 @@ impl Cluster {
             mut control,
             mut datagrams,
             mut nodes,
+            mut all,
             mut ping,
             control_out,
             datagrams_out,
@@ -698,6 +873,16 @@ impl Cluster {
                     cluster.count_in(&message.payload, &cluster.metrics.control_in);
                     match postcard::from_bytes::<ControlMessage>(&message.payload) {
                         Ok(message) => on_control(&shared, &cluster, message),
+                        Err(_) => cluster.undecodable(),
+                    }
+                }
+                message = all.next() => {
+                    let Some(message) = message else { break };
+                    cluster.count_in(&message.payload, &cluster.metrics.control_in);
+                    match postcard::from_bytes::<Broadcast>(&message.payload) {
+                        // NATS echoes this node's own broadcasts.
+                        Ok(broadcast) if broadcast.from == cluster.tag => {}
+                        Ok(broadcast) => on_broadcast(&shared, broadcast),
                         Err(_) => cluster.undecodable(),
                     }
                 }
@@ -849,6 +1034,10 @@ impl Cluster {
         for proxy in gone {
             commands::end_session(shared, &proxy);
         }
+        for gather in lock(&self.gathers).values_mut() {
+            gather.heard_from(tag);
+        }
+        shared.users.node_lost(tag);
         for session in shared.all_sessions() {
             for party_id in session.party_ids() {
                 if home_of(party_id) != tag {
@@ -1009,7 +1198,78 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
                 commands::end_session(shared, &proxy);
             }
         }
+        ControlMessage::Ask {
+            corr,
+            from,
+            question,
+        } => {
+            let answer = match question {
+                Question::FindCode(code) => Answer::Code(shared.table.party_of_code(&code).ok()),
+                Question::Statuses(user_ids) => Answer::Statuses(shared.users.statuses_of(&user_ids)),
+                Question::Search(query) => {
+                    let max = shared.limits.max_search_results;
+                    let (parties, next) = shared
+                        .table
+                        .search_placed(&query, max)
+                        .unwrap_or_default();
+                    Answer::Search {
+                        parties,
+                        more: next != 0,
+                    }
+                }
+            };
+            let reply = ControlMessage::Answer {
+                corr,
+                from: cluster.tag,
+                answer,
+            };
+            cluster.outlet.control(from, &reply);
+        }
+        ControlMessage::Answer { corr, from, answer } => {
+            if let Some(gather) = lock(&cluster.gathers).get_mut(&corr) {
+                gather.answers.push((from, answer));
+                gather.heard_from(from);
+            }
+        }
     }
+}
+
+fn on_broadcast(shared: &Shared, broadcast: Broadcast) {
+    match broadcast.message {
+        BroadcastMessage::Invite(notice) => shared.users.notice(notice),
+        BroadcastMessage::Status { user_id, event } => {
+            shared.users.remote_status(broadcast.from, &user_id, &event)
+        }
+    }
+}
+
+/// Merges the nodes' pages of a search (each in place order) into the
+/// first `limit` parties of the cluster's listing order, and the cursor of
+/// the next page: the place of the last one given when any node has more.
+fn merge_pages(
+    pages: Vec<(Vec<(u64, crate::protocol::ListedParty)>, bool)>,
+    limit: usize,
+) -> (Vec<crate::protocol::ListedParty>, u64) {
+    let mut more = pages.iter().any(|(_, more)| *more);
+    let mut merged: Vec<(u64, crate::protocol::ListedParty)> =
+        pages.into_iter().flat_map(|(parties, _)| parties).collect();
+    merged.sort_by_key(|(place, _)| *place);
+    if merged.len() > limit {
+        merged.truncate(limit);
+        more = true;
+    }
+    // Long labels and properties: a shorter page, so it fits one frame.
+    let parties: Vec<_> = merged.iter().map(|(_, party)| party.clone()).collect();
+    let fit = commands::fitting(&parties).max(1).min(parties.len());
+    if fit < merged.len() {
+        merged.truncate(fit);
+        more = true;
+    }
+    let next = match (more, merged.last()) {
+        (true, Some((place, _))) => *place,
+        _ => 0,
+    };
+    (merged.into_iter().map(|(_, party)| party).collect(), next)
 }
 
 /// Reused buffers of the datagram task.

@@ -3,7 +3,11 @@
 //! so these messages carry no version of their own: `Heartbeat::build`
 //! names it, and a node of another build is refused (see `mod.rs`).
 
-use crate::protocol::{Command, ErrorBody, Event, PartyId, Presence, Reply, SessionId};
+use crate::party::InviteNotice;
+use crate::protocol::{
+    Command, ErrorBody, Event, ListedParty, PartyId, PartySearch, Presence, Reply, SessionId,
+    UserStatus,
+};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +51,59 @@ pub(crate) enum ControlMessage {
     /// A session of the sender ended: it leaves every party on the
     /// receiving node, as when a local session ends.
     SessionEnded { session: SessionId },
+    /// A question for every other node (a gather), answered with
+    /// `Answer { corr }`.
+    Ask {
+        corr: u32,
+        from: u32,
+        question: Question,
+    },
+    /// One node's answer to `Ask { corr }`.
+    Answer {
+        corr: u32,
+        from: u32,
+        answer: Answer,
+    },
+}
+
+/// What a node asks all the others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Question {
+    /// Which party has this join code (as typed)?
+    FindCode(String),
+    /// The visible sessions of these users, for a `Follow`.
+    Statuses(Vec<String>),
+    /// A page of the listed parties that match, after the cursor.
+    Search(PartySearch),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Answer {
+    Code(Option<PartyId>),
+    Statuses(Vec<UserStatus>),
+    /// Listed parties with their places, in place order; `more` when the
+    /// node has more after the last.
+    Search {
+        parties: Vec<(u64, ListedParty)>,
+        more: bool,
+    },
+}
+
+/// On `pl.all`, for every node (a node ignores its own).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Broadcast {
+    pub(crate) from: u32,
+    pub(crate) message: BroadcastMessage,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum BroadcastMessage {
+    /// An invite sent or gone: every node keeps the invitee's pending
+    /// invites and tells its sessions.
+    Invite(InviteNotice),
+    /// A user's session went online, changed its status or went offline:
+    /// for the followers on every node.
+    Status { user_id: String, event: Event },
 }
 
 /// One event and who receives it.
