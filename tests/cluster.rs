@@ -70,6 +70,15 @@ async fn next_membership(events: &mut Events) -> Event {
     }
 }
 
+/// Skips events until one that `wanted` picks (within the usual limit).
+async fn until<T>(events: &mut Events, mut wanted: impl FnMut(Event) -> Option<T>) -> T {
+    loop {
+        if let Some(found) = wanted(next(events).await) {
+            return found;
+        }
+    }
+}
+
 async fn metric(server: &TestServer, name: &str) -> u64 {
     let text = scrape_metrics(server).await;
     text.lines()
@@ -434,15 +443,19 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
         Event::MemberJoined { .. }
     ));
     assert_eq!(nodes[0].handle.remote_members(), 1);
+    // Ana follows cara, whose only session is on the doomed node.
+    assert_eq!(ana.follow(&["cara"]).await.unwrap().len(), 1);
 
     doomed.kill().expect("kill -9");
     let _ = doomed.wait();
     // Within the node timeout: both facts reach ana, in either order.
     let mut closed = false;
     let mut left = false;
-    while !(closed && left) {
+    let mut offline = false;
+    while !(closed && left && offline) {
         match next_event(&mut ana_events).await {
             Event::PartyClosed { party_id } if party_id == on_c => closed = true,
+            Event::StatusOffline { presence } if presence.user_id == "cara" => offline = true,
             Event::MemberLeft {
                 party_id,
                 member,
@@ -559,4 +572,123 @@ async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_stays_on_its_no
         Ok(_) => panic!("node B took a session of node A"),
     };
     assert_eq!(refusal.code, partyline::protocol::ErrorCode::ResumeRefused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_listings_invites_and_presence_work_across_nodes() {
+    let nats = Nats::start();
+    let nodes = cluster(&nats, &["find-a", "find-b"]).await;
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let (bob, mut bob_events) = nodes[1].client("bob").await;
+
+    // A join code minted on A, typed by a player on B.
+    let on_a = ana
+        .create_party(settings(true, 4, "on a"))
+        .await
+        .unwrap()
+        .party_id;
+    let code = ana.create_join_code(on_a).await.unwrap();
+    assert!(matches!(
+        bob.join_by_code(&code.to_lowercase()).await.unwrap(),
+        JoinOutcome::Joined(_)
+    ));
+    until(&mut ana_events, |e| {
+        matches!(e, Event::MemberJoined { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(
+        code_of(bob.join_by_code("ZZZZZZ").await),
+        ErrorCode::JoinCodeNotFound
+    );
+
+    // One listing across both nodes, paged with one cursor.
+    let on_b = bob
+        .create_party(settings(true, 4, "on b"))
+        .await
+        .unwrap()
+        .party_id;
+    let duo: partyline_client::KeyValues = [("mode".to_string(), "duo".to_string())].into();
+    ana.list_party(on_a, duo.clone()).await.unwrap();
+    bob.list_party(on_b, duo.clone()).await.unwrap();
+    let (cara, mut cara_events) = nodes[0].client("cara").await;
+    let mut found = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = cara
+            .search_parties(partyline_client::PartySearch {
+                properties: duo.clone(),
+                limit: 1,
+                cursor,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        found.extend(page.parties.iter().map(|p| p.party_id));
+        cursor = page.next_cursor;
+        if cursor == 0 {
+            break;
+        }
+        assert!(found.len() < 3, "the cursor never ends: {found:?}");
+    }
+    found.sort();
+    let mut expected = vec![on_a, on_b];
+    expected.sort();
+    assert_eq!(found, expected, "each party once, from both nodes");
+
+    // An invite from A to a user on B, seen, listed and declined there.
+    ana.invite(on_a, "cara").await.unwrap();
+    ana.invite(on_a, "dora").await.unwrap();
+    let (dora, mut dora_events) = nodes[1].client("dora").await;
+    let invites = dora.list_invites().await.unwrap();
+    assert_eq!(
+        invites.len(),
+        1,
+        "the invite sent before dora came is kept on B"
+    );
+    ana.invite(on_a, "dora").await.unwrap();
+    until(&mut dora_events, |e| {
+        matches!(e, Event::Invited(_)).then_some(())
+    })
+    .await;
+    until(&mut cara_events, |e| {
+        matches!(e, Event::Invited(_)).then_some(())
+    })
+    .await;
+    dora.decline_invite(on_a).await.unwrap();
+    until(&mut ana_events, |e| {
+        matches!(e, Event::InviteDeclined { .. }).then_some(())
+    })
+    .await;
+
+    // Presence: a follower on A sees a user whose sessions are on B.
+    let (finn, _finn_events) = nodes[1].client("finn").await;
+    finn.set_status("in lobby", true).await.unwrap();
+    let online = ana.follow(&["finn"]).await.unwrap();
+    assert_eq!(online.len(), 1);
+    assert_eq!(online[0].status, "in lobby");
+    finn.set_status("in match", true).await.unwrap();
+    let changed = until(&mut ana_events, |e| match e {
+        Event::StatusChanged(status) => Some(status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(changed.status, "in match");
+    // A second session of finn, on A: both show.
+    let (finn2, _finn2_events) = nodes[0].client("finn").await;
+    until(&mut ana_events, |e| {
+        matches!(e, Event::StatusOnline(_)).then_some(())
+    })
+    .await;
+    finn.close().await;
+    let gone = until(&mut ana_events, |e| match e {
+        Event::StatusOffline { presence } => Some(presence),
+        _ => None,
+    })
+    .await;
+    assert_ne!(gone.session_id, finn2.session_id(), "the session on B went");
+    drop(bob_events.try_next());
+}
+
+fn code_of<T: std::fmt::Debug>(result: Result<T, partyline_client::ClientError>) -> ErrorCode {
+    code(result)
 }

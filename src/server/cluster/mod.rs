@@ -16,8 +16,8 @@
 
 mod wire;
 
-pub(crate) use wire::{ControlMessage, DatagramMessage, Heartbeat, RelayedEvent};
 use wire::{Answer, Broadcast, BroadcastMessage, Question};
+pub(crate) use wire::{ControlMessage, DatagramMessage, Heartbeat, RelayedEvent};
 
 use super::session::{lock, Outbound, SessionLink, SessionRef};
 use super::{commands, grace, Shared};
@@ -603,7 +603,8 @@ impl Cluster {
             },
         );
         for peer in peers {
-            self.outlet.queue_control(control_subject(peer), payload.clone());
+            self.outlet
+                .queue_control(control_subject(peer), payload.clone());
         }
         let _ = tokio::time::timeout(self.config.request_timeout, answered).await;
         lock(&self.gathers)
@@ -1205,13 +1206,13 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
         } => {
             let answer = match question {
                 Question::FindCode(code) => Answer::Code(shared.table.party_of_code(&code).ok()),
-                Question::Statuses(user_ids) => Answer::Statuses(shared.users.statuses_of(&user_ids)),
+                Question::Statuses(user_ids) => {
+                    Answer::Statuses(shared.users.statuses_of(&user_ids))
+                }
                 Question::Search(query) => {
                     let max = shared.limits.max_search_results;
-                    let (parties, next) = shared
-                        .table
-                        .search_placed(&query, max)
-                        .unwrap_or_default();
+                    let (parties, next) =
+                        shared.table.search_placed(&query, max).unwrap_or_default();
                     Answer::Search {
                         parties,
                         more: next != 0,
