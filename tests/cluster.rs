@@ -692,3 +692,84 @@ async fn codes_listings_invites_and_presence_work_across_nodes() {
 fn code_of<T: std::fmt::Debug>(result: Result<T, partyline_client::ClientError>) -> ErrorCode {
     code(result)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_node() {
+    use partyline_client::TicketRequest;
+    let nats = Nats::start();
+    let mut nodes = Vec::new();
+    for name in ["mm-a", "mm-b"] {
+        let cluster = cluster_config(&nats, name);
+        nodes.push(
+            start_with(|config: &mut ServerConfig| {
+                config.cluster = Some(cluster);
+                config.matchmaker_interval = Duration::from_millis(50);
+            })
+            .await,
+        );
+    }
+    for node in &nodes {
+        wait_until("both nodes hear each other", || {
+            node.handle.cluster_peers().len() == 1
+        })
+        .await;
+    }
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let (bob, mut bob_events) = nodes[1].client("bob").await;
+    // Homed on B, led from A.
+    let party = bob
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    ana.join_party(party).await.unwrap();
+    bob.promote(party, "ana").await.unwrap();
+    until(&mut ana_events, |e| {
+        matches!(e, Event::LeaderChanged { .. }).then_some(())
+    })
+    .await;
+    let trio = TicketRequest {
+        party_id: Some(party),
+        min_count: 3,
+        max_count: 3,
+        count_multiple: 1,
+        ..TicketRequest::default()
+    };
+    let ticket = ana.submit_ticket(trio.clone()).await.unwrap();
+    for events in [&mut ana_events, &mut bob_events] {
+        until(events, |e| {
+            matches!(e, Event::TicketStarted { .. }).then_some(())
+        })
+        .await;
+    }
+    // The ticket's id names the pool's node: a cancel from A reaches B.
+    ana.cancel_ticket(ticket).await.unwrap();
+    for events in [&mut ana_events, &mut bob_events] {
+        until(events, |e| {
+            matches!(e, Event::TicketCancelled { .. }).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(
+        code(ana.cancel_ticket(ticket).await),
+        ErrorCode::TicketNotFound
+    );
+
+    // Again, and a solo player on B completes the match.
+    ana.submit_ticket(trio.clone()).await.unwrap();
+    let (cara, mut cara_events) = nodes[1].client("cara").await;
+    cara.submit_ticket(TicketRequest {
+        party_id: None,
+        ..trio
+    })
+    .await
+    .unwrap();
+    for events in [&mut ana_events, &mut bob_events, &mut cara_events] {
+        let found = until(events, |e| match e {
+            Event::Matched(found) => Some(found),
+            _ => None,
+        })
+        .await;
+        assert_eq!(found.players.len(), 3);
+    }
+}

@@ -544,6 +544,15 @@ fn server_examples(doc: &mut Doc) {
         &denied,
         "07 00 00 00 02 03 01 21 02 6e 6f",
     );
+    let unavailable = ServerFrame::Response {
+        id: 4,
+        result: Err(ErrorBody::new(ErrorCode::Unavailable, "later")),
+    };
+    doc.golden(
+        "response-unavailable",
+        &unavailable,
+        "0a 00 00 00 02 04 01 23 05 6c 61 74 65 72",
+    );
     let from_server = ServerFrame::Event {
         seq: 2,
         event: Event::Data {

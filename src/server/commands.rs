@@ -116,10 +116,7 @@ pub(crate) fn handle(
     if let Some(cluster) = shared.cluster() {
         // A proxy's command came from its own node already: it runs here.
         if session.proxy.is_none() {
-            if let Some(home) = party_of(&command)
-                .filter(|party_id| !cluster.is_local(*party_id))
-                .map(super::cluster::home_of)
-            {
+            if let Some(home) = node_of(&command).filter(|home| *home != cluster.tag) {
                 // Per-session budgets are the session's own node's.
                 if matches!(command, Command::Invite { .. }) {
                     let per_minute = shared.config.invites_per_minute;
@@ -479,6 +476,16 @@ pub(crate) fn handle(
         }
     }
     None
+}
+
+/// The node a command runs on in a cluster: its party's home, or for
+/// `CancelTicket` the node whose pool has the ticket (its id's high 32
+/// bits); `None` for a command of the session's own node.
+fn node_of(command: &Command) -> Option<u32> {
+    match command {
+        Command::CancelTicket { ticket_id } => u32::try_from(ticket_id >> 32).ok(),
+        _ => party_of(command).map(super::cluster::home_of),
+    }
 }
 
 /// The party a command acts on, if any: where it runs in a cluster.

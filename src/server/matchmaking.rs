@@ -141,6 +141,13 @@ impl Matchmaking {
     }
 
     /// Waiting tickets now.
+    /// In a cluster: ticket ids from now on carry this node's tag in their
+    /// high 32 bits, so a `CancelTicket` finds the node whose pool has it.
+    pub(crate) fn use_node_tag(&self, tag: u32) {
+        let mut state = lock(&self.state);
+        state.next_id = state.next_id.max(u64::from(tag) << 32);
+    }
+
     pub(crate) fn waiting(&self) -> usize {
         lock(&self.state).pool.len()
     }

@@ -391,6 +391,7 @@ impl Server {
         let joined = cluster::Cluster::join(config).await?;
         // Listing places sort together across the nodes.
         self.shared.table.use_clock_places(joined.tag as u8);
+        self.shared.matchmaking.use_node_tag(joined.tag);
         let _ = self.shared.cluster.set(Arc::new(joined));
         Ok(())
     }

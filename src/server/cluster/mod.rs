@@ -516,11 +516,12 @@ impl Cluster {
             // Its home is gone (or never was): so is the party.
             let code = match command {
                 Command::DeclineInvite { .. } => ErrorCode::InviteNotFound,
+                Command::CancelTicket { .. } => ErrorCode::TicketNotFound,
                 _ => ErrorCode::PartyNotFound,
             };
             return refuse(ErrorBody::new(
                 code,
-                "no party with that id (its node is not in the cluster)",
+                "no such party or ticket: the node it names is not in the cluster",
             ));
         }
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
