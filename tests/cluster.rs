@@ -409,9 +409,14 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
     let nodes = cluster(&nats, &["live-a"]).await;
     let dir = std::env::temp_dir().join(format!("partyline-cluster-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (mut doomed, addr) = spawn_node(&nats, "doomed-c", &dir);
+    // Named so that its tag is the lowest: it is the cluster's matcher.
+    let doomed_name = (0..)
+        .map(|i| format!("doomed-{i}"))
+        .find(|name| node_tag(name) < node_tag("live-a"))
+        .unwrap();
+    let (mut doomed, addr) = spawn_node(&nats, &doomed_name, &dir);
     wait_until("node A hears node C", || {
-        nodes[0].handle.cluster_peers() == ["doomed-c"]
+        nodes[0].handle.cluster_peers() == [doomed_name.clone()]
     })
     .await;
     let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
@@ -445,6 +450,21 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
     assert_eq!(nodes[0].handle.remote_members(), 1);
     // Ana follows cara, whose only session is on the doomed node.
     assert_eq!(ana.follow(&["cara"]).await.unwrap().len(), 1);
+    // Ana's solo ticket waits in the doomed node's pool (the matcher's).
+    let ticket = ana
+        .submit_ticket(partyline_client::TicketRequest {
+            min_count: 5,
+            max_count: 5,
+            count_multiple: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(home_of_ticket(ticket), node_tag(&doomed_name));
+    until(&mut ana_events, |e| {
+        matches!(e, Event::TicketStarted { .. }).then_some(())
+    })
+    .await;
 
     doomed.kill().expect("kill -9");
     let _ = doomed.wait();
@@ -452,8 +472,13 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
     let mut closed = false;
     let mut left = false;
     let mut offline = false;
-    while !(closed && left && offline) {
+    let mut cancelled = false;
+    while !(closed && left && offline && cancelled) {
         match next_event(&mut ana_events).await {
+            Event::TicketCancelled {
+                ticket_id,
+                reason: partyline_client::TicketCancelReason::NodeLost,
+            } if ticket_id == ticket => cancelled = true,
             Event::PartyClosed { party_id } if party_id == on_c => closed = true,
             Event::StatusOffline { presence } if presence.user_id == "cara" => offline = true,
             Event::MemberLeft {
@@ -667,12 +692,13 @@ async fn codes_listings_invites_and_presence_work_across_nodes() {
     assert_eq!(online.len(), 1);
     assert_eq!(online[0].status, "in lobby");
     finn.set_status("in match", true).await.unwrap();
-    let changed = until(&mut ana_events, |e| match e {
-        Event::StatusChanged(status) => Some(status),
-        _ => None,
+    // (The earlier change may still arrive, crossing the follow.)
+    until(&mut ana_events, |e| match e {
+        Event::StatusChanged(status) if status.status == "in match" => Some(()),
+        Event::StatusChanged(status) if status.status == "in lobby" => None,
+        other => panic!("unexpected {other:?}"),
     })
     .await;
-    assert_eq!(changed.status, "in match");
     // A second session of finn, on A: both show.
     let (finn2, _finn2_events) = nodes[0].client("finn").await;
     until(&mut ana_events, |e| {
@@ -687,6 +713,11 @@ async fn codes_listings_invites_and_presence_work_across_nodes() {
     .await;
     assert_ne!(gone.session_id, finn2.session_id(), "the session on B went");
     drop(bob_events.try_next());
+}
+
+/// The node whose pool a ticket waits in: its id's high 32 bits.
+fn home_of_ticket(ticket_id: u64) -> u32 {
+    (ticket_id >> 32) as u32
 }
 
 fn code_of<T: std::fmt::Debug>(result: Result<T, partyline_client::ClientError>) -> ErrorCode {
@@ -754,6 +785,37 @@ async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_no
         code(ana.cancel_ticket(ticket).await),
         ErrorCode::TicketNotFound
     );
+
+    // Solo players on different nodes meet in one pool.
+    let (dan, mut dan_events) = nodes[0].client("dan").await;
+    let (eve, mut eve_events) = nodes[1].client("eve").await;
+    let duo = TicketRequest {
+        min_count: 2,
+        max_count: 2,
+        count_multiple: 1,
+        strings: [("mode".to_string(), "duo".to_string())].into(),
+        query: partyline_client::TicketQuery {
+            strings: [("mode".to_string(), "duo".to_string())].into(),
+            ..Default::default()
+        },
+        ..TicketRequest::default()
+    };
+    dan.submit_ticket(duo.clone()).await.unwrap();
+    eve.submit_ticket(duo).await.unwrap();
+    for events in [&mut dan_events, &mut eve_events] {
+        let found = until(events, |e| match e {
+            Event::Matched(found) => Some(found),
+            _ => None,
+        })
+        .await;
+        let mut names: Vec<_> = found
+            .players
+            .iter()
+            .map(|p| p.presence.user_id.clone())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["dan", "eve"]);
+    }
 
     // Again, and a solo player on B completes the match.
     ana.submit_ticket(trio.clone()).await.unwrap();

@@ -727,6 +727,18 @@ fn matchmaking_examples(doc: &mut Doc) {
         &cancelled,
         "05 00 00 00 03 09 1a 07 01",
     );
+    let node_lost = ServerFrame::Event {
+        seq: 12,
+        event: Event::TicketCancelled {
+            ticket_id: 7,
+            reason: TicketCancelReason::NodeLost,
+        },
+    };
+    doc.golden(
+        "event-ticket-node-lost",
+        &node_lost,
+        "05 00 00 00 03 0c 1a 07 04",
+    );
     let token = partyline::matchmaker::mint_match_token(MATCH_SECRET, &match_claims());
     assert_eq!(token, MATCH_TOKEN);
     let matched = ServerFrame::Event {

@@ -116,12 +116,31 @@ pub(crate) fn handle(
     if let Some(cluster) = shared.cluster() {
         // A proxy's command came from its own node already: it runs here.
         if session.proxy.is_none() {
-            if let Some(home) = node_of(&command).filter(|home| *home != cluster.tag) {
+            let node = match &command {
+                // Solo tickets meet in the matcher's pool.
+                Command::SubmitTicket(request) if request.party_id.is_none() => {
+                    Some(cluster.matcher())
+                }
+                command => node_of(command),
+            };
+            if let Some(home) = node.filter(|home| *home != cluster.tag) {
                 // Per-session budgets are the session's own node's.
-                if matches!(command, Command::Invite { .. }) {
-                    let per_minute = shared.config.invites_per_minute;
-                    if !allowed(&session.invite_limit, per_minute) {
-                        let message = format!("at most {per_minute} invites a minute");
+                let budget = match command {
+                    Command::Invite { .. } => Some((
+                        &session.invite_limit,
+                        shared.config.invites_per_minute,
+                        "invites",
+                    )),
+                    Command::SubmitTicket(_) => Some((
+                        &session.ticket_limit,
+                        shared.config.tickets_per_minute,
+                        "tickets",
+                    )),
+                    _ => None,
+                };
+                if let Some((limit, per_minute, what)) = budget {
+                    if !allowed(limit, per_minute) {
+                        let message = format!("at most {per_minute} {what} a minute");
                         let refusal = ErrorBody::new(ErrorCode::RateLimited, message);
                         respond(session, id, Err(refusal));
                         return None;
@@ -583,6 +602,7 @@ fn submit_ticket(
                 false => Ok(vec![session.clone()]),
             },
             answer,
+            None,
         ),
         Some(party_id) => shared.matchmaking.submit(
             &request,
@@ -619,10 +639,22 @@ fn submit_ticket(
                 seated.unwrap_or_else(|error| Err(error.into()))
             },
             answer,
+            // In a cluster the matcher's pool holds it; this node keeps its
+            // shadow, for the party's rules.
+            shared
+                .cluster()
+                .map(|cluster| (cluster.matcher(), cluster.tag))
+                .and_then(|(matcher, me)| (matcher != me).then_some(matcher)),
         ),
     };
-    if let Err(refusal) = result {
-        respond(session, id, Err(refusal));
+    match result {
+        Ok((_, Some(to_pool))) => {
+            if let Some(cluster) = shared.cluster() {
+                cluster.outlet.control(to_pool.node, &to_pool.message);
+            }
+        }
+        Ok((_, None)) => {}
+        Err(refusal) => respond(session, id, Err(refusal)),
     }
 }
 

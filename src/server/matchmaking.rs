@@ -46,10 +46,23 @@ pub(crate) struct TicketMeta {
     members: Vec<(SessionRef, MemberProperties)>,
     strings: BTreeMap<String, String>,
     numbers: BTreeMap<String, i64>,
+    /// On the cluster's matcher, a party ticket from another node: that
+    /// node (the party's home), told when the ticket matches.
+    home: Option<u32>,
+}
+
+/// On a party's home in a cluster, its ticket while it waits in the
+/// matcher's pool (node `pooled_at`): enough to answer `CancelTicket`, to
+/// cancel it when the members change, and to tell the members.
+struct Shadow {
+    meta: TicketMeta,
+    pooled_at: u32,
 }
 
 struct State {
     pool: Pool<TicketMeta>,
+    /// Party tickets of this node waiting in another node's pool.
+    shadows: HashMap<TicketId, Shadow>,
     /// Every session in a waiting ticket, solo or party.
     by_session: HashMap<SessionId, TicketId>,
     next_id: u64,
@@ -57,6 +70,14 @@ struct State {
 
 pub(crate) struct Matchmaking {
     state: Mutex<State>,
+    /// In a cluster: how to tell the matcher a shadow ended.
+    cluster: std::sync::OnceLock<std::sync::Arc<super::cluster::Outlet>>,
+}
+
+/// A party ticket to be put in the matcher's pool (`PoolTicket`).
+pub(crate) struct ToPool {
+    pub(crate) node: u32,
+    pub(crate) message: super::cluster::ControlMessage,
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
@@ -134,10 +155,17 @@ impl Matchmaking {
         Matchmaking {
             state: Mutex::new(State {
                 pool: Pool::new(SCAN_LIMIT, relax_after),
+                shadows: HashMap::new(),
                 by_session: HashMap::new(),
                 next_id: 0,
             }),
+            cluster: std::sync::OnceLock::new(),
         }
+    }
+
+    /// In a cluster: the outlet that tells the matcher a shadow ended.
+    pub(crate) fn use_outlet(&self, outlet: std::sync::Arc<super::cluster::Outlet>) {
+        let _ = self.cluster.set(outlet);
     }
 
     /// Waiting tickets now.
@@ -169,7 +197,8 @@ impl Matchmaking {
         submitter: SessionId,
         seat: impl FnOnce(u64, &dyn Fn(SessionId) -> bool) -> Result<Vec<SessionRef>, ErrorBody>,
         started: impl FnOnce(u64),
-    ) -> Result<u64, ErrorBody> {
+        pool_at: Option<u32>,
+    ) -> Result<(u64, Option<ToPool>), ErrorBody> {
         let counts_work = request.min_count > 0
             && request.min_count <= request.max_count
             && request.count_multiple > 0;
@@ -189,51 +218,7 @@ impl Matchmaking {
             seat(id.0, &queued)?
         };
         state.next_id = id.0;
-        let players = u32::try_from(members.len()).unwrap_or(u32::MAX);
-        let to_f64 = |map: &BTreeMap<String, i64>| -> BTreeMap<String, f64> {
-            map.iter().map(|(k, v)| (k.clone(), *v as f64)).collect()
-        };
-        let properties_of = |session: &SessionRef| {
-            request
-                .members
-                .iter()
-                .find(|m| m.user_id == session.presence.user_id)
-                .cloned()
-                .unwrap_or_else(|| MemberProperties {
-                    user_id: session.presence.user_id.clone(),
-                    ..MemberProperties::default()
-                })
-        };
-        let ticket = Ticket {
-            id,
-            players,
-            min_count: request.min_count,
-            max_count: request.max_count,
-            count_multiple: request.count_multiple,
-            relaxed_min_count: (request.relaxed_min_count > 0).then_some(request.relaxed_min_count),
-            strings: request.strings.clone(),
-            numbers: to_f64(&request.numbers),
-            query: Query {
-                strings: request.query.strings.clone(),
-                ranges: request
-                    .query
-                    .ranges
-                    .iter()
-                    .map(|(k, r)| (k.clone(), (r.min as f64, r.max as f64)))
-                    .collect(),
-            },
-            since: Instant::now(),
-            meta: TicketMeta {
-                party_id: request.party_id,
-                submitter,
-                members: members
-                    .iter()
-                    .map(|m| (m.clone(), properties_of(m)))
-                    .collect(),
-                strings: request.strings.clone(),
-                numbers: request.numbers.clone(),
-            },
-        };
+        let ticket = build_ticket(id, request, submitter, &members, None);
         ticket.validate().map_err(|error| {
             let code = match error {
                 crate::matchmaker::TicketError::TooMany { .. } => ErrorCode::PartyTooLarge,
@@ -244,7 +229,23 @@ impl Matchmaking {
         for member in &members {
             state.by_session.insert(member.session_id(), id);
         }
-        state.pool.insert(ticket);
+        let to_pool = match pool_at {
+            None => {
+                state.pool.insert(ticket);
+                None
+            }
+            Some(node) => {
+                let message = pool_message(id, request, &ticket.meta);
+                state.shadows.insert(
+                    id,
+                    Shadow {
+                        meta: ticket.meta,
+                        pooled_at: node,
+                    },
+                );
+                Some(ToPool { node, message })
+            }
+        };
         started(id.0);
         for member in &members {
             member.push_event(Event::TicketStarted {
@@ -252,15 +253,116 @@ impl Matchmaking {
                 party_id: request.party_id,
             });
         }
-        Ok(id.0)
+        Ok((id.0, to_pool))
     }
 
-    /// The waiting ticket `id`: its party, and who submitted it.
+    /// On the matcher: a party ticket from its home `home`, whose members
+    /// heard `TicketStarted` from there. Refused (typed) when a member is
+    /// already in a ticket here.
+    pub(crate) fn insert_pooled(
+        &self,
+        id: u64,
+        request: &TicketRequest,
+        submitter: SessionId,
+        members: Vec<SessionRef>,
+        home: u32,
+    ) -> Result<(), ErrorBody> {
+        let mut state = lock(&self.state);
+        if members
+            .iter()
+            .any(|m| state.by_session.contains_key(&m.session_id()))
+        {
+            return Err(refuse(
+                ErrorCode::AlreadyMatchmaking,
+                "a member of the party is already in a ticket",
+            ));
+        }
+        let ticket = build_ticket(TicketId(id), request, submitter, &members, Some(home));
+        ticket
+            .validate()
+            .map_err(|error| refuse(ErrorCode::InvalidTicket, error.to_string()))?;
+        for member in &members {
+            state.by_session.insert(member.session_id(), TicketId(id));
+        }
+        state.pool.insert(ticket);
+        Ok(())
+    }
+
+    /// On the matcher: a pooled party ticket ended at its home (its
+    /// members were told there).
+    pub(crate) fn unpool(&self, id: u64) {
+        let mut state = lock(&self.state);
+        if let Some(ticket) = state.pool.remove(TicketId(id)) {
+            for (member, _) in &ticket.meta.members {
+                state.by_session.remove(&member.session_id());
+            }
+        }
+    }
+
+    /// On a party's home: its ticket matched in the matcher's pool (the
+    /// members were told there). Returns the party, to clear its ticket.
+    pub(crate) fn shadow_matched(&self, id: u64) -> Option<PartyId> {
+        let mut state = lock(&self.state);
+        let shadow = state.shadows.remove(&TicketId(id))?;
+        for (member, _) in &shadow.meta.members {
+            state.by_session.remove(&member.session_id());
+        }
+        shadow.meta.party_id
+    }
+
+    /// Node `node` is lost: the shadows pooled there end (`NodeLost`; their
+    /// parties are returned, to clear their tickets), the party tickets it
+    /// pooled here end with their parties, and so do the solo tickets of
+    /// its sessions.
+    pub(crate) fn node_lost(&self, node: u32) -> Vec<(PartyId, u64)> {
+        let (shadows, homed, solo) = {
+            let state = lock(&self.state);
+            let shadows: Vec<(Option<PartyId>, u64)> = state
+                .shadows
+                .iter()
+                .filter(|(_, shadow)| shadow.pooled_at == node)
+                .map(|(id, shadow)| (shadow.meta.party_id, id.0))
+                .collect();
+            let of_node =
+                |session: &SessionRef| session.proxy.as_ref().is_some_and(|p| p.node == node);
+            let waiting: std::collections::BTreeSet<TicketId> =
+                state.by_session.values().copied().collect();
+            let mut homed = Vec::new();
+            let mut solo = Vec::new();
+            for id in waiting {
+                let Some(ticket) = state.pool.get(id) else {
+                    continue;
+                };
+                if ticket.meta.home == Some(node) {
+                    homed.push(id.0);
+                } else if ticket.meta.party_id.is_none()
+                    && ticket.meta.members.iter().any(|(m, _)| of_node(m))
+                {
+                    solo.push(id.0);
+                }
+            }
+            (shadows, homed, solo)
+        };
+        for id in homed {
+            self.cancel(id, TicketCancelReason::PartyClosed);
+        }
+        for id in solo {
+            self.cancel(id, TicketCancelReason::SessionEnded);
+        }
+        shadows
+            .into_iter()
+            .filter(|(_, id)| self.cancel(*id, TicketCancelReason::NodeLost))
+            .filter_map(|(party, id)| Some((party?, id)))
+            .collect()
+    }
+
     pub(crate) fn owner_of(&self, id: u64) -> Option<(Option<PartyId>, SessionId)> {
-        lock(&self.state)
-            .pool
-            .get(TicketId(id))
-            .map(|t| (t.meta.party_id, t.meta.submitter))
+        let state = lock(&self.state);
+        let meta = match state.pool.get(TicketId(id)) {
+            Some(ticket) => &ticket.meta,
+            None => &state.shadows.get(&TicketId(id))?.meta,
+        };
+        Some((meta.party_id, meta.submitter))
     }
 
     /// Takes a waiting ticket out and tells its sessions why. False when it
@@ -279,17 +381,29 @@ impl Matchmaking {
         removed: impl FnOnce(bool),
     ) -> bool {
         let mut state = lock(&self.state);
-        let Some(ticket) = state.pool.remove(TicketId(id)) else {
-            drop(state);
-            removed(false);
-            return false;
+        let (meta, pooled_at) = match state.pool.remove(TicketId(id)) {
+            Some(ticket) => (ticket.meta, None),
+            None => match state.shadows.remove(&TicketId(id)) {
+                Some(shadow) => (shadow.meta, Some(shadow.pooled_at)),
+                None => {
+                    drop(state);
+                    removed(false);
+                    return false;
+                }
+            },
         };
         removed(true);
-        for (member, _) in &ticket.meta.members {
+        for (member, _) in &meta.members {
             state.by_session.remove(&member.session_id());
         }
         drop(state);
-        for (member, _) in &ticket.meta.members {
+        if let (Some(node), Some(outlet)) = (pooled_at, self.cluster.get()) {
+            outlet.control(
+                node,
+                &super::cluster::ControlMessage::Unpool { ticket_id: id },
+            );
+        }
+        for (member, _) in &meta.members {
             member.push_event(Event::TicketCancelled {
                 ticket_id: id,
                 reason,
@@ -322,6 +436,83 @@ impl Matchmaking {
             }
         }
         matches
+    }
+}
+
+/// A pool ticket for `members`, submitted by `submitter`.
+fn build_ticket(
+    id: TicketId,
+    request: &TicketRequest,
+    submitter: SessionId,
+    members: &[SessionRef],
+    home: Option<u32>,
+) -> Ticket<TicketMeta> {
+    let players = u32::try_from(members.len()).unwrap_or(u32::MAX);
+    let to_f64 = |map: &BTreeMap<String, i64>| -> BTreeMap<String, f64> {
+        map.iter().map(|(k, v)| (k.clone(), *v as f64)).collect()
+    };
+    let properties_of = |session: &SessionRef| {
+        request
+            .members
+            .iter()
+            .find(|m| m.user_id == session.presence.user_id)
+            .cloned()
+            .unwrap_or_else(|| MemberProperties {
+                user_id: session.presence.user_id.clone(),
+                ..MemberProperties::default()
+            })
+    };
+    Ticket {
+        id,
+        players,
+        min_count: request.min_count,
+        max_count: request.max_count,
+        count_multiple: request.count_multiple,
+        relaxed_min_count: (request.relaxed_min_count > 0).then_some(request.relaxed_min_count),
+        strings: request.strings.clone(),
+        numbers: to_f64(&request.numbers),
+        query: Query {
+            strings: request.query.strings.clone(),
+            ranges: request
+                .query
+                .ranges
+                .iter()
+                .map(|(k, r)| (k.clone(), (r.min as f64, r.max as f64)))
+                .collect(),
+        },
+        since: Instant::now(),
+        meta: TicketMeta {
+            party_id: request.party_id,
+            submitter,
+            members: members
+                .iter()
+                .map(|m| (m.clone(), properties_of(m)))
+                .collect(),
+            strings: request.strings.clone(),
+            numbers: request.numbers.clone(),
+            home,
+        },
+    }
+}
+
+/// The message that puts a party ticket in the matcher's pool.
+fn pool_message(
+    id: TicketId,
+    request: &TicketRequest,
+    meta: &TicketMeta,
+) -> super::cluster::ControlMessage {
+    super::cluster::ControlMessage::PoolTicket {
+        ticket_id: id.0,
+        request: request.clone(),
+        submitter: meta.submitter,
+        members: meta
+            .members
+            .iter()
+            .map(|(member, _)| {
+                let node = member.proxy.as_ref().map(|p| p.node);
+                (member.presence.clone(), node)
+            })
+            .collect(),
     }
 }
 
@@ -392,7 +583,14 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
         let token = mint_match_token(&secret, &claims);
         for ticket in &found.tickets {
             // The party's ticket is done: the party may queue again.
-            if let Some(party_id) = ticket.meta.party_id {
+            if let (Some(home), Some(outlet)) = (ticket.meta.home, shared.matchmaking.cluster.get())
+            {
+                // A party of another node: its home clears its ticket.
+                let matched = super::cluster::ControlMessage::PoolMatched {
+                    ticket_id: ticket.id.0,
+                };
+                outlet.control(home, &matched);
+            } else if let Some(party_id) = ticket.meta.party_id {
                 let _ = shared.table.apply(
                     party_id,
                     |party| {

@@ -392,6 +392,7 @@ impl Server {
         // Listing places sort together across the nodes.
         self.shared.table.use_clock_places(joined.tag as u8);
         self.shared.matchmaking.use_node_tag(joined.tag);
+        self.shared.matchmaking.use_outlet(joined.outlet.clone());
         let _ = self.shared.cluster.set(Arc::new(joined));
         Ok(())
     }

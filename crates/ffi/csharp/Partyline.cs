@@ -108,7 +108,7 @@ namespace Partyline
         TicketStarted = 35,
         /// <summary>A ticket this session was in stopped without a match: <see cref="PartyEvent.TicketId"/>,
         /// <see cref="PartyEvent.Reason"/> (0 cancelled, 1 the party's members changed, 2 the party
-        /// closed, 3 the submitter's session ended).</summary>
+        /// closed, 3 the submitter's session ended, 4 a cluster node that held it was lost).</summary>
         TicketCancelled = 36,
         /// <summary>A match: <see cref="PartyEvent.Match"/> (every player, and the token for the game
         /// server); <see cref="PartyEvent.TicketId"/> is this session's ticket.</summary>

@@ -270,7 +270,8 @@ struct Event {
     std::uint64_t next_cursor = 0;      // search_parties' reply; 0: last page
     // submit_ticket's reply, TicketStarted (party_id: empty for a solo
     // ticket), TicketCancelled (reason: 0 cancelled, 1 members changed,
-    // 2 party closed, 3 session ended) and Matched (this session's ticket).
+    // 2 party closed, 3 session ended, 4 a cluster node holding it lost)
+    // and Matched (this session's ticket).
     std::uint64_t ticket_id = 0;
     std::string match_id;                // Matched: a UUID in text form
     std::vector<MatchedPlayer> players;  // Matched: ticket by ticket, oldest first

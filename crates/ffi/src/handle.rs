@@ -775,6 +775,7 @@ fn ticket_cancel_reason(reason: TicketCancelReason) -> i32 {
         TicketCancelReason::MembershipChanged => 1,
         TicketCancelReason::PartyClosed => 2,
         TicketCancelReason::SessionEnded => 3,
+        TicketCancelReason::NodeLost => 4,
     }
 }
 

@@ -252,7 +252,7 @@ pub const PL_EVENT_TICKET_STARTED: i32 = 35;
 /// A ticket this session was in stopped without a match: `ticket_id`,
 /// `reason` (0 cancelled by its submitter or the party's leader, 1 the
 /// party's members changed, 2 the party closed, 3 the submitter's session
-/// ended).
+/// ended, 4 a cluster node that held it was lost).
 pub const PL_EVENT_TICKET_CANCELLED: i32 = 36;
 /// A match, to every session of every ticket in it: `ticket_id` (this
 /// session's ticket), `match_id`, `players`/`player_count`, `match_token`

@@ -429,6 +429,9 @@ pub enum TicketCancelReason {
     PartyClosed,
     /// The submitting session ended.
     SessionEnded,
+    /// A cluster's node that held the ticket (its pool, or its party) was
+    /// lost (PROTOCOL.md section 13).
+    NodeLost,
 }
 
 /// One player of a match.

@@ -227,6 +227,9 @@ struct RemoteSeat {
 pub(crate) struct SessionCluster {
     /// Homes it ever sent a command to: told when it ends.
     homes: HashSet<u32>,
+    /// Tickets it waits in on other nodes (by `TicketStarted` relayed),
+    /// cancelled for it if their node is lost.
+    tickets: HashSet<u64>,
     remote: HashMap<PartyId, RemoteSeat>,
 }
 
@@ -476,6 +479,17 @@ impl Cluster {
         let mut names: Vec<String> = lock(&self.nodes).values().map(|n| n.name.clone()).collect();
         names.sort();
         names
+    }
+
+    /// The node whose pool holds the cluster's tickets: the live node with
+    /// the lowest tag (every node agrees once they hear the same nodes).
+    pub(crate) fn matcher(&self) -> u32 {
+        lock(&self.nodes)
+            .keys()
+            .copied()
+            .chain([self.tag])
+            .min()
+            .unwrap_or(self.tag)
     }
 
     /// Whether a party homed on `tag` may exist: its node is heard, or
@@ -1040,7 +1054,30 @@ impl Cluster {
             gather.heard_from(tag);
         }
         shared.users.node_lost(tag);
+        for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {
+            clear_ticket(shared, party_id, ticket_id);
+        }
         for session in shared.all_sessions() {
+            // Tickets it waits in, in that node's pool.
+            let lost: Vec<u64> = lock(&session.cluster)
+                .as_mut()
+                .map(|state| {
+                    let lost: Vec<u64> = state
+                        .tickets
+                        .iter()
+                        .copied()
+                        .filter(|id| (id >> 32) as u32 == tag)
+                        .collect();
+                    state.tickets.retain(|id| (id >> 32) as u32 != tag);
+                    lost
+                })
+                .unwrap_or_default();
+            for ticket_id in lost {
+                session.push_event(Event::TicketCancelled {
+                    ticket_id,
+                    reason: crate::protocol::TicketCancelReason::NodeLost,
+                });
+            }
             for party_id in session.party_ids() {
                 if home_of(party_id) != tag {
                     continue;
@@ -1156,10 +1193,24 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
                     (_, Some(party), Some(seq)) => Some((party, seq, Some(true))),
                     _ => None,
                 };
+                let ticket = match &event {
+                    Event::TicketStarted { ticket_id, .. } => Some((*ticket_id, true)),
+                    Event::TicketCancelled { ticket_id, .. } => Some((*ticket_id, false)),
+                    Event::Matched(found) => Some((found.ticket_id, false)),
+                    _ => None,
+                };
                 for session_id in to {
                     if let Some(session) = shared.find_session(session_id) {
                         if let Some((party, seq, seated)) = seat {
                             Cluster::note_seat(&session, party, seq, seated);
+                        }
+                        if let Some((ticket_id, waiting)) = ticket {
+                            let mut state = lock(&session.cluster);
+                            let tickets = &mut state.get_or_insert_with(Default::default).tickets;
+                            match waiting {
+                                true => tickets.insert(ticket_id),
+                                false => tickets.remove(&ticket_id),
+                            };
                         }
                         session.push_event(event.clone());
                     }
@@ -1199,6 +1250,54 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
             if let Some(proxy) = cluster.take_proxy(session) {
                 commands::end_session(shared, &proxy);
             }
+            // Its solo ticket, if it waits in this node's pool.
+            shared.matchmaking.session_ended(session);
+        }
+        ControlMessage::PoolTicket {
+            ticket_id,
+            request,
+            submitter,
+            members,
+        } => {
+            let home = (ticket_id >> 32) as u32;
+            let members: Option<Vec<SessionRef>> = members
+                .into_iter()
+                .map(|(presence, node)| match node.unwrap_or(home) {
+                    node if node == cluster.tag => shared.find_session(presence.session_id),
+                    node => Some(cluster.proxy(shared, presence, node)),
+                })
+                .collect();
+            let pooled = match members {
+                Some(members) => shared
+                    .matchmaking
+                    .insert_pooled(ticket_id, &request, submitter, members, home),
+                // A member of this node left meanwhile: the home cancels.
+                None => Err(ErrorBody::new(
+                    ErrorCode::MemberNotFound,
+                    "a member's session is gone",
+                )),
+            };
+            if let Err(refusal) = pooled {
+                tracing::info!(ticket_id, %refusal, "a party's ticket could not join the pool");
+                cluster
+                    .outlet
+                    .control(home, &ControlMessage::PoolRefused { ticket_id });
+            }
+        }
+        ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
+        ControlMessage::PoolMatched { ticket_id } => {
+            if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
+                clear_ticket(shared, party_id, ticket_id);
+            }
+        }
+        ControlMessage::PoolRefused { ticket_id } => {
+            // Its members heard TicketStarted from here: they hear it end.
+            if let Some((Some(party_id), _)) = shared.matchmaking.owner_of(ticket_id) {
+                clear_ticket(shared, party_id, ticket_id);
+            }
+            shared
+                .matchmaking
+                .cancel(ticket_id, crate::protocol::TicketCancelReason::Cancelled);
         }
         ControlMessage::Ask {
             corr,
@@ -1234,6 +1333,20 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
             }
         }
     }
+}
+
+/// The party may queue again: its ticket ended outside its rules.
+fn clear_ticket(shared: &Shared, party_id: PartyId, ticket_id: u64) {
+    let _ = shared.table.apply(
+        party_id,
+        |party| {
+            if party.matchmaking() == Some(ticket_id) {
+                party.set_matchmaking(None);
+            }
+            Ok(((), crate::party::Effects::default()))
+        },
+        |_, _| {},
+    );
 }
 
 fn on_broadcast(shared: &Shared, broadcast: Broadcast) {

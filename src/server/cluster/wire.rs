@@ -6,7 +6,7 @@
 use crate::party::InviteNotice;
 use crate::protocol::{
     Command, ErrorBody, Event, ListedParty, PartyId, PartySearch, Presence, Reply, SessionId,
-    UserStatus,
+    TicketRequest, UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,21 @@ pub(crate) enum ControlMessage {
     /// A session of the sender ended: it leaves every party on the
     /// receiving node, as when a local session ends.
     SessionEnded { session: SessionId },
+    /// To the cluster's matcher: a party ticket of the sender's (the
+    /// party's home, also named by the id's high 32 bits), for its pool.
+    /// Members with no node are the sender's own sessions.
+    PoolTicket {
+        ticket_id: u64,
+        request: TicketRequest,
+        submitter: SessionId,
+        members: Vec<(Presence, Option<u32>)>,
+    },
+    /// To the matcher: that party ticket ended at its home.
+    Unpool { ticket_id: u64 },
+    /// From the matcher to the party's home: its ticket matched.
+    PoolMatched { ticket_id: u64 },
+    /// The matcher could not pool it (a member already in a ticket there).
+    PoolRefused { ticket_id: u64 },
     /// A question for every other node (a gather), answered with
     /// `Answer { corr }`.
     Ask {
