@@ -281,7 +281,10 @@ pub(crate) fn handle(
                 return None;
             }
             let limit = shared.config.max_follows;
-            let asked = shared.cluster().map(|_| user_ids.clone());
+            let asked = shared
+                .cluster()
+                .filter(|_| session.proxy.is_none())
+                .map(|_| user_ids.clone());
             let result = shared
                 .users
                 .follow(session, user_ids, limit)
@@ -413,7 +416,9 @@ pub(crate) fn handle(
         Command::UnlistParty { party_id } => apply_done(shared, session, id, party_id, |party| {
             party.set_listing(me, None)
         }),
-        Command::SearchParties(query) if shared.cluster().is_some() && query.limit > 0 => {
+        Command::SearchParties(query)
+            if shared.cluster().is_some() && session.proxy.is_none() && query.limit > 0 =>
+        {
             // Every node's listing, merged.
             return Some(super::cluster::Deferred::Search(query));
         }
