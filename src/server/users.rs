@@ -229,8 +229,20 @@ impl Users {
     pub(crate) fn remote_status(&self, node: u32, user_id: &str, event: &Event) {
         let mut users = lock(&self.by_id);
         if let Some(entry) = users.get_mut(user_id) {
-            if !entry.followers.is_empty() {
-                entry.note_remote(node, event);
+            if entry.followers.is_empty() {
+                return;
+            }
+            // Already known as it is (a follow's gather crossed this
+            // change): the followers saw it in their `Followed` reply.
+            let known = match event {
+                Event::StatusOnline(status) | Event::StatusChanged(status) => entry
+                    .remote
+                    .get(&status.presence.session_id)
+                    .is_some_and(|(_, seen)| seen.status == status.status),
+                _ => false,
+            };
+            entry.note_remote(node, event);
+            if !known {
                 entry.tell_followers(event);
             }
         }
