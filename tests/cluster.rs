@@ -835,3 +835,125 @@ async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_no
         assert_eq!(found.players.len(), 3);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_attributes_bans_and_a_lost_connection_cross_nodes() {
+    use support::relay::Relay;
+    let nats = Nats::start();
+    let mut nodes = Vec::new();
+    for name in ["more-a", "more-b"] {
+        let cluster = cluster_config(&nats, name);
+        nodes.push(
+            start_with(|config: &mut ServerConfig| {
+                config.cluster = Some(cluster);
+                fast_loss_detection(config);
+            })
+            .await,
+        );
+    }
+    for node in &nodes {
+        wait_until("both nodes hear each other", || {
+            node.handle.cluster_peers().len() == 1
+        })
+        .await;
+    }
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let relay = Relay::start(nodes[1].addr).await;
+    let (bob, mut bob_events) = via_relay(&nodes[1], &relay, "bob", true).await;
+    let (cara, mut cara_events) = nodes[1].client("cara").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    cara.join_party(party).await.unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            next_event(&mut ana_events).await,
+            Event::MemberJoined { .. }
+        ));
+    }
+    assert!(matches!(
+        next_event(&mut bob_events).await,
+        Event::MemberJoined { .. }
+    ));
+
+    // Party state from the home, attributes from a member on B.
+    let map: partyline_client::KeyValues = [("map".to_string(), "dust".to_string())].into();
+    ana.set_party_state(party, map.clone(), &[]).await.unwrap();
+    for events in [&mut ana_events, &mut bob_events, &mut cara_events] {
+        match next_event(events).await {
+            Event::PartyStateChanged { state, .. } => assert_eq!(state, map),
+            other => panic!("expected PartyStateChanged, got {other:?}"),
+        }
+    }
+    let role: partyline_client::KeyValues = [("role".to_string(), "healer".to_string())].into();
+    bob.set_member_attributes(party, role.clone(), &[])
+        .await
+        .unwrap();
+    for events in [&mut ana_events, &mut bob_events, &mut cara_events] {
+        match next_event(events).await {
+            Event::MemberAttributesChanged {
+                member, attributes, ..
+            } => {
+                assert_eq!(member.user_id, "bob");
+                assert_eq!(attributes, role);
+            }
+            other => panic!("expected MemberAttributesChanged, got {other:?}"),
+        }
+    }
+    assert!(ana.list_join_requests(party).await.unwrap().is_empty());
+
+    // A ban of a member on B: out, and kept out until unbanned.
+    ana.ban(party, "cara", None).await.unwrap();
+    assert!(matches!(
+        next_event(&mut cara_events).await,
+        Event::Banned { .. }
+    ));
+    for events in [&mut ana_events, &mut bob_events] {
+        assert!(matches!(
+            next_event(events).await,
+            Event::MemberLeft {
+                reason: LeaveReason::Banned,
+                ..
+            }
+        ));
+    }
+    assert_eq!(code(cara.join_party(party).await), ErrorCode::Banned);
+    ana.unban(party, "cara").await.unwrap();
+    cara.join_party(party).await.unwrap();
+    for events in [&mut ana_events, &mut bob_events] {
+        assert!(matches!(
+            next_event(events).await,
+            Event::MemberJoined { .. }
+        ));
+    }
+
+    // Bob's connection to node B is lost: the home marks his seat, and
+    // his resume on node B brings it back.
+    relay.blackhole(true);
+    expect_lost(&mut bob_events, true).await;
+    for events in [&mut ana_events, &mut cara_events] {
+        match next_event(events).await {
+            Event::MemberConnectionChanged {
+                member, connected, ..
+            } => assert_eq!((member.user_id.as_str(), connected), ("bob", false)),
+            other => panic!("expected MemberConnectionChanged, got {other:?}"),
+        }
+    }
+    relay.blackhole(false);
+    until(&mut bob_events, |e| {
+        matches!(e, Event::Resumed).then_some(())
+    })
+    .await;
+    match next_event(&mut ana_events).await {
+        Event::MemberConnectionChanged {
+            member, connected, ..
+        } => assert_eq!((member.user_id.as_str(), connected), ("bob", true)),
+        other => panic!("expected MemberConnectionChanged, got {other:?}"),
+    }
+    // Still one party across both nodes: data from the resumed member.
+    bob.send_data_reliable(party, 4, b"back").await.unwrap();
+    assert_eq!(&next_data(&mut ana_events).await.data[..], b"back");
+}
