@@ -847,6 +847,9 @@ async fn state_attributes_bans_and_a_lost_connection_cross_nodes() {
             start_with(|config: &mut ServerConfig| {
                 config.cluster = Some(cluster);
                 fast_loss_detection(config);
+                // A short replay log: a resume after a few events away
+                // comes back with snapshots.
+                config.replay_events = 2;
             })
             .await,
         );
@@ -942,11 +945,30 @@ async fn state_attributes_bans_and_a_lost_connection_cross_nodes() {
             other => panic!("expected MemberConnectionChanged, got {other:?}"),
         }
     }
+    // More changes while he is away than his node's replay log holds.
+    for round in 0..3 {
+        let state: partyline_client::KeyValues = [("round".to_string(), round.to_string())].into();
+        ana.set_party_state(party, state, &[]).await.unwrap();
+        for events in [&mut ana_events, &mut cara_events] {
+            assert!(matches!(
+                next_event(events).await,
+                Event::PartyStateChanged { .. }
+            ));
+        }
+    }
     relay.blackhole(false);
     until(&mut bob_events, |e| {
         matches!(e, Event::Resumed).then_some(())
     })
     .await;
+    // Resumed from snapshots: the party homed on node A is in them.
+    match next(&mut bob_events).await {
+        Event::PartySynced { party: synced } => {
+            assert_eq!(synced.party_id, party);
+            assert_eq!(synced.state.get("round").map(String::as_str), Some("2"));
+        }
+        other => panic!("expected PartySynced, got {other:?}"),
+    }
     match next_event(&mut ana_events).await {
         Event::MemberConnectionChanged {
             member, connected, ..

@@ -237,7 +237,15 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
     let (outbox_tx, outbox_rx) = outbox(shared.config.outbox_capacity);
     let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
     match opened {
-        Ok((welcome, session, generation, backlog)) => {
+        Ok((mut welcome, session, generation, backlog)) => {
+            if let (Some(cluster), Resumed::Snapshots { parties, waiting }) =
+                (shared.cluster(), &mut welcome.resumed)
+            {
+                // Its parties homed on other nodes: their snapshots too.
+                let (remote, remote_waiting) = cluster.remote_snapshots(&session).await;
+                parties.extend(remote);
+                waiting.extend(remote_waiting);
+            }
             if let Err(error) = write_welcome(&mut send, &ServerFrame::Welcome(welcome)).await {
                 // The session is attached to this connection already (a
                 // resume used its token): let it go as a lost connection,
@@ -373,10 +381,21 @@ fn open_session(
 }
 
 fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
-    let me = session.session_id();
+    let (parties, waiting) = snapshots_of(shared, session.session_id(), session.party_ids());
+    Resumed::Snapshots { parties, waiting }
+}
+
+/// Snapshots of the parties among `party_ids` here where session `me` has
+/// a seat, and the ones where its request waits (a resume from snapshots;
+/// in a cluster, also asked of a party's home for a session elsewhere).
+pub(crate) fn snapshots_of(
+    shared: &Shared,
+    me: crate::protocol::SessionId,
+    party_ids: Vec<crate::protocol::PartyId>,
+) -> (Vec<ResumedParty>, Vec<crate::protocol::PartyId>) {
     let mut parties = Vec::new();
     let mut waiting = Vec::new();
-    for party_id in session.party_ids() {
+    for party_id in party_ids {
         let _ = shared.table.read(party_id, |party| {
             if party.is_member(me) {
                 let leads = party.leader().is_some_and(|l| l.presence.session_id == me);
@@ -395,7 +414,7 @@ fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
             Ok(())
         });
     }
-    Resumed::Snapshots { parties, waiting }
+    (parties, waiting)
 }
 
 /// Checks version and identity; returns the user id and username.

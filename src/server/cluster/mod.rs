@@ -596,6 +596,11 @@ impl Cluster {
     /// request timeout (a node that stays silent is left out).
     async fn ask_all(&self, question: Question) -> Vec<(u32, Answer)> {
         let peers: HashSet<u32> = lock(&self.nodes).keys().copied().collect();
+        self.ask(peers, question).await
+    }
+
+    /// Asks `peers` `question`; their answers, within the request timeout.
+    async fn ask(&self, peers: HashSet<u32>, question: Question) -> Vec<(u32, Answer)> {
         if peers.is_empty() || !self.link_is_up() {
             return Vec::new();
         }
@@ -626,6 +631,39 @@ impl Cluster {
             .remove(&corr)
             .map(|gather| gather.answers)
             .unwrap_or_default()
+    }
+
+    /// A session resumed from snapshots: snapshots of its parties homed on
+    /// other nodes, asked of their homes (one question per home).
+    pub(crate) async fn remote_snapshots(
+        &self,
+        session: &SessionRef,
+    ) -> (Vec<crate::protocol::ResumedParty>, Vec<PartyId>) {
+        let mut by_home: HashMap<u32, Vec<PartyId>> = HashMap::new();
+        for party_id in session.party_ids() {
+            if !self.is_local(party_id) {
+                by_home.entry(home_of(party_id)).or_default().push(party_id);
+            }
+        }
+        let (mut parties, mut waiting) = (Vec::new(), Vec::new());
+        // One home at a time: at most a few, and only on this rare path.
+        for (home, party_ids) in by_home {
+            let question = Question::Snapshots {
+                session: session.session_id(),
+                party_ids,
+            };
+            for (_, answer) in self.ask([home].into(), question).await {
+                if let Answer::Snapshots {
+                    parties: found,
+                    waiting: queued,
+                } = answer
+                {
+                    parties.extend(found);
+                    waiting.extend(queued);
+                }
+            }
+        }
+        (parties, waiting)
     }
 
     /// Finishes a deferred command: its answer is queued when this returns.
@@ -1308,6 +1346,11 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
                 Question::FindCode(code) => Answer::Code(shared.table.party_of_code(&code).ok()),
                 Question::Statuses(user_ids) => {
                     Answer::Statuses(shared.users.statuses_of(&user_ids))
+                }
+                Question::Snapshots { session, party_ids } => {
+                    let (parties, waiting) =
+                        super::connection::snapshots_of(shared, session, party_ids);
+                    Answer::Snapshots { parties, waiting }
                 }
                 Question::Search(query) => {
                     let max = shared.limits.max_search_results;

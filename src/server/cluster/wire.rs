@@ -5,8 +5,8 @@
 
 use crate::party::InviteNotice;
 use crate::protocol::{
-    Command, ErrorBody, Event, ListedParty, PartyId, PartySearch, Presence, Reply, SessionId,
-    TicketRequest, UserStatus,
+    Command, ErrorBody, Event, ListedParty, PartyId, PartySearch, Presence, Reply, ResumedParty,
+    SessionId, TicketRequest, UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,12 @@ pub(crate) enum Question {
     Statuses(Vec<String>),
     /// A page of the listed parties that match, after the cursor.
     Search(PartySearch),
+    /// For a session resumed from snapshots: its parties homed on the
+    /// node asked.
+    Snapshots {
+        session: SessionId,
+        party_ids: Vec<PartyId>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,6 +107,10 @@ pub(crate) enum Answer {
     Search {
         parties: Vec<(u64, ListedParty)>,
         more: bool,
+    },
+    Snapshots {
+        parties: Vec<ResumedParty>,
+        waiting: Vec<PartyId>,
     },
 }
 
