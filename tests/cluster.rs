@@ -979,3 +979,15 @@ async fn state_attributes_bans_and_a_lost_connection_cross_nodes() {
     bob.send_data_reliable(party, 4, b"back").await.unwrap();
     assert_eq!(&next_data(&mut ana_events).await.data[..], b"back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stops_promptly_while_nats_is_down() {
+    let mut nats = Nats::start();
+    let nodes = cluster(&nats, &["stop-a", "stop-b"]).await;
+    nats.stop();
+    wait_until("the link is down", || !nodes[0].handle.cluster_link_up()).await;
+    let [node, _other]: [TestServer; 2] = nodes.try_into().ok().unwrap();
+    tokio::time::timeout(WAIT, node.handle.shutdown())
+        .await
+        .expect("the node stops without NATS");
+}

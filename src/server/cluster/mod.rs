@@ -110,6 +110,8 @@ fn ping_subject(tag: u32) -> Subject {
 }
 
 const NODES_SUBJECT: &str = "pl.nodes";
+/// How long a stopping node tries to say goodbye.
+const LEAVE_TIMEOUT: Duration = Duration::from_millis(500);
 const ALL_SUBJECT: &str = "pl.all";
 
 /// Counters for `/metrics`.
@@ -1160,7 +1162,13 @@ impl Cluster {
     /// Stops: tells the other nodes this one leaves, so they end its
     /// parties at once instead of after `node_timeout`.
     pub(crate) async fn leave(&self, shared: &Shared) {
-        self.beat(shared, true).await;
+        // With NATS down the goodbye cannot go out (a flush would wait for
+        // the link forever): the others judge this node lost by its
+        // silence instead.
+        let goodbye = self.beat(shared, true);
+        if tokio::time::timeout(LEAVE_TIMEOUT, goodbye).await.is_err() {
+            tracing::warn!("could not tell the cluster this node leaves (NATS unreachable); the other nodes will notice its silence");
+        }
         lock(&self.proxies).clear();
     }
 }
