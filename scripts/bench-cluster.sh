@@ -5,13 +5,17 @@
 #   same  every member of every party on node a (b idle, in the cluster)
 #   cross member j of party p on node (p + j) % 2: two members of every
 #         party of 4 on each node, half the parties led (homed) on each
-# RUNS runs of each (default 5), interleaved (same, cross; then cross,
-# same; ...). One JSON object per run, one per line, appended to $OUT
+#   alone (only with MODES) node a started without --cluster, no node b,
+#         NATS running idle: what cluster mode itself costs a node
+# RUNS runs of each mode in $MODES (default "same cross"), interleaved (the
+# order turns by one each run: same, cross; then cross, same; ...). One
+# JSON object per run, one per line, appended to $OUT
 # (default docs/bench-cluster-$(date -u +%F).jsonl), with the exact
 # generator command; scripts/bench-cluster-table.py makes the tables.
 #
 #   scripts/bench-cluster.sh            # load S (100 x 4 @ 20 Hz)
 #   LOADS="S M" scripts/bench-cluster.sh
+#   MODES="alone same" LOADS="S M" scripts/bench-cluster.sh
 #
 # Pinning (2 cores): both nodes and NATS on CPU 0 (taskset -c 0), the
 # generator on the last CPU (its --pin), in both modes. Nodes run one
@@ -28,6 +32,7 @@ OUT=${OUT:-docs/bench-cluster-$(date -u +%F).jsonl}
 RUNS=${RUNS:-5}
 DURATION=${DURATION:-20}
 LOADS=${LOADS:-S}
+MODES=${MODES:-same cross}
 QUIET_S=${QUIET_S:-30}
 NATS_SERVER=${NATS_SERVER:-nats-server}
 # Fixed loopback ports below the ephemeral range, so nothing else's random
@@ -86,14 +91,24 @@ up() {
   return 1
 }
 
-# Starts NATS and nodes a and b (fresh state, one shared dev certificate),
-# pinned to SERVER_CPU; sets NATS_PID A_PID B_PID.
+# start_cluster MODE: starts NATS and nodes a and b (fresh state, one
+# shared dev certificate), pinned to SERVER_CPU; sets NATS_PID A_PID B_PID.
+# MODE alone: node a only, not in a cluster.
 start_cluster() {
+  local mode=$1
   rm -rf "$WORK/certs"
   taskset -c $SERVER_CPU "$NATS_SERVER" -a 127.0.0.1 -p $NATS_PORT -m $NATS_MON >"$WORK/nats.log" 2>&1 &
   NATS_PID=$!; PIDS+=("$NATS_PID")
   up "http://127.0.0.1:$NATS_MON/varz" in_msgs
   local node port metrics
+  if [ "$mode" = alone ]; then
+    NO_COLOR=1 taskset -c $SERVER_CPU "$BIN/partyline" serve --listen 127.0.0.1:$A_PORT \
+      --cert-dir "$WORK/certs" --metrics 127.0.0.1:$A_METRICS --threads 1 \
+      --log-level warn,partyline=info,partyline::server=warn >"$WORK/node-a.log" 2>&1 &
+    A_PID=$!; PIDS+=("$A_PID")
+    up "http://127.0.0.1:$A_METRICS/metrics" partyline_sessions
+    return
+  fi
   for node in a b; do
     if [ $node = a ]; then port=$A_PORT metrics=$A_METRICS; else port=$B_PORT metrics=$B_METRICS; fi
     NO_COLOR=1 taskset -c $SERVER_CPU "$BIN/partyline" serve --listen 127.0.0.1:$port \
@@ -113,14 +128,15 @@ start_cluster() {
 # one LOAD MODE RUN ARGS...: one run in a fresh cluster; 0 if it was clean.
 one() {
   local load=$1 mode=$2 run=$3 wait_s=$4; shift 4
-  start_cluster
+  start_cluster "$mode"
   local servers="127.0.0.1:$A_PORT"
   [ "$mode" = cross ] && servers="127.0.0.1:$A_PORT,127.0.0.1:$B_PORT"
+  local nodes=(--server-pid "a=$A_PID" --server-pid "b=$B_PID" --extra-pid "nats=$NATS_PID"
+    --node-metrics "a=127.0.0.1:$A_METRICS" --node-metrics "b=127.0.0.1:$B_METRICS")
+  [ "$mode" = alone ] && nodes=(--server-pid "a=$A_PID" --extra-pid "nats=$NATS_PID"
+    --node-metrics "a=127.0.0.1:$A_METRICS")
   local cmd=("$BIN/partyline-loadtest" --pin --json --servers "$servers"
-    --cert "$WORK/certs/cert.pem"
-    --server-pid "a=$A_PID" --server-pid "b=$B_PID" --extra-pid "nats=$NATS_PID"
-    --node-metrics "a=127.0.0.1:$A_METRICS" --node-metrics "b=127.0.0.1:$B_METRICS"
-    --nats-monitor "127.0.0.1:$NATS_MON" "$@")
+    --cert "$WORK/certs/cert.pem" "${nodes[@]}" --nats-monitor "127.0.0.1:$NATS_MON" "$@")
   echo "== $load $mode run $run: ${cmd[*]}" >&2
   # Watch for anyone's compiler during the run.
   rm -f "$WORK/overlap"
@@ -158,8 +174,11 @@ for load in $LOADS; do
     *) echo "unknown load $load (S or M)" >&2; exit 2 ;;
   esac
   for run in $(seq 1 "$RUNS"); do
-    if (( run % 2 )); then modes="same cross"; else modes="cross same"; fi
-    for mode in $modes; do
+    # The order turns by one each run.
+    read -r -a order <<<"$MODES"
+    shift_by=$(( (run - 1) % ${#order[@]} ))
+    modes=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
+    for mode in "${modes[@]}"; do
       for attempt in 1 2 3; do
         echo "-- waiting for $QUIET_S s without rustc/cargo" >&2
         waited=$(wait_quiet)
