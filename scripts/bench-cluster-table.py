@@ -2,8 +2,8 @@
 """Turns the JSON lines of scripts/bench-cluster.sh into the tables of
 BENCHMARKS.md ("Cluster: cross-node against same-node"): per load and mode,
 the median of its runs with [min-max], runs that overlapped a compiler left
-out (and counted), generator-bound runs flagged "gb"; then the ratio of the
-medians, cross / same. Usage:
+out (and counted), generator-bound runs flagged "gb"; then the ratios of the
+medians, cross / same and same / alone. Usage:
     scripts/bench-cluster-table.py docs/bench-cluster-2026-11-28.jsonl
     scripts/bench-cluster-table.py --runs docs/bench-cluster-2026-11-28.jsonl  # run by run"""
 import json
@@ -131,17 +131,19 @@ table(NATS)
 table(COST)
 
 loads = OrderedDict((load, None) for load, _ in cells)
-print("| load | " + " | ".join(f"{name} cross / same" for name, _, _ in LAT + CPU[:1]) + " | servers alone cross / same |")
-print("|" + " --- |" * (len(LAT) + 3))
+pairs = [("cross", "same"), ("same", "alone")]
+print("| load | ratio | " + " | ".join(name for name, _, _ in LAT + CPU[:1]) + " | nodes only, no NATS |")
+print("|" + " --- |" * (len(LAT) + 4))
 for load in loads:
-    same, cross = cells.get((load, "same")), cells.get((load, "cross"))
-    if not same or not cross:
-        continue
-    ratios = []
-    for _, path, _ in LAT + CPU[:1] + [("", "cluster.servers_cpu_per_delivered_us", 0)]:
-        a, b = median(same, path), median(cross, path)
-        ratios.append(f"{b / a:.2f}" if a and b is not None else "n/a")
-    print(f"| {load} | " + " | ".join(ratios) + " |")
+    for top, bottom in pairs:
+        over, under = cells.get((load, top)), cells.get((load, bottom))
+        if not over or not under:
+            continue
+        ratios = []
+        for _, path, _ in LAT + CPU[:1] + [("", "cluster.servers_cpu_per_delivered_us", 0)]:
+            a, b = median(under, path), median(over, path)
+            ratios.append(f"{b / a:.2f}" if a and b is not None else "n/a")
+        print(f"| {load} | {top} / {bottom} | " + " | ".join(ratios) + " |")
 print()
 
 flagged = [

@@ -131,10 +131,13 @@ one() {
   start_cluster "$mode"
   local servers="127.0.0.1:$A_PORT"
   [ "$mode" = cross ] && servers="127.0.0.1:$A_PORT,127.0.0.1:$B_PORT"
-  local nodes=(--server-pid "a=$A_PID" --server-pid "b=$B_PID" --extra-pid "nats=$NATS_PID"
-    --node-metrics "a=127.0.0.1:$A_METRICS" --node-metrics "b=127.0.0.1:$B_METRICS")
-  [ "$mode" = alone ] && nodes=(--server-pid "a=$A_PID" --extra-pid "nats=$NATS_PID"
-    --node-metrics "a=127.0.0.1:$A_METRICS")
+  local nodes
+  if [ "$mode" = alone ]; then
+    nodes=(--server-pid "a=$A_PID" --extra-pid "nats=$NATS_PID" --node-metrics "a=127.0.0.1:$A_METRICS")
+  else
+    nodes=(--server-pid "a=$A_PID" --server-pid "b=$B_PID" --extra-pid "nats=$NATS_PID"
+      --node-metrics "a=127.0.0.1:$A_METRICS" --node-metrics "b=127.0.0.1:$B_METRICS")
+  fi
   local cmd=("$BIN/partyline-loadtest" --pin --json --servers "$servers"
     --cert "$WORK/certs/cert.pem" "${nodes[@]}" --nats-monitor "127.0.0.1:$NATS_MON" "$@")
   echo "== $load $mode run $run: ${cmd[*]}" >&2
