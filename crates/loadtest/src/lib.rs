@@ -10,6 +10,7 @@
 //! duplicates and reordering are counted per (sender, seq).
 
 pub mod bare;
+pub mod cluster;
 pub mod measure;
 pub mod mute;
 pub mod procstat;
@@ -57,6 +58,12 @@ const EVENT_CAPACITY: usize = 16 * 1024;
 #[derive(Clone, Debug)]
 pub struct LoadtestConfig {
     pub server: SocketAddr,
+    /// Several nodes of one cluster to spread each party's members over
+    /// (`cluster::node_of`); empty: every session connects to `server`.
+    pub servers: Vec<SocketAddr>,
+    /// Processes, node metrics and NATS to read at the window's edges (a
+    /// cluster run); empty: the report has no `cluster` part.
+    pub cluster: cluster::ClusterProbe,
     pub certs: Vec<CertificateDer<'static>>,
     pub parties: usize,
     pub party_size: usize,
@@ -150,6 +157,28 @@ impl LoadtestConfig {
             return invalid("--rate must be a number of messages per second >= 0");
         }
         Ok(())
+    }
+
+    /// The servers sessions connect to: `servers`, or `server` alone.
+    fn targets(&self) -> Vec<SocketAddr> {
+        if self.servers.is_empty() {
+            vec![self.server]
+        } else {
+            self.servers.clone()
+        }
+    }
+
+    /// The server session `index` (in connect order) connects to.
+    fn server_for(&self, index: usize, targets: &[SocketAddr]) -> SocketAddr {
+        let party_size = if self.idle_sessions > 0 {
+            0
+        } else {
+            self.party_size
+        };
+        targets
+            .get(cluster::node_of_session(index, party_size, targets.len()))
+            .copied()
+            .unwrap_or(self.server)
     }
 
     fn load(&self) -> Load {
@@ -304,6 +333,14 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         (config.warmup + config.duration).as_secs() as usize,
     );
     let ticker = tick_progress(&progress, config.warmup + config.duration);
+    // Every other process, the nodes' counters and NATS, at the same edges.
+    let cluster_sampler = (!config.cluster.is_empty()).then(|| {
+        cluster::sample_window(
+            config.cluster.clone(),
+            clock.at(table.warm_end_ns),
+            clock.at(table.end_ns),
+        )
+    });
     let refused_later = Arc::new(AtomicU64::new(0));
     let window = {
         let clients: Vec<Arc<Client>> = sessions.iter().map(|s| s.client.clone()).collect();
@@ -341,6 +378,10 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
             },
         )
         .await
+    };
+    let cluster_edges = match cluster_sampler {
+        Some(sampler) => sampler.await.ok().flatten(),
+        None => None,
     };
     if senders > 0 {
         tokio::time::sleep(DRAIN).await;
@@ -388,6 +429,21 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
         .filter(|_| tally.received > 0)
         .map(|server| server.cpu_s / tally.received as f64 * 1e6);
     let generator_bound = report::generator_bound(&sends, measured.generator.as_ref());
+    let cluster = (!config.cluster.is_empty() || config.servers.len() > 1).then(|| {
+        cluster::figures(
+            &config.cluster,
+            &config.targets(),
+            if config.idle_sessions > 0 {
+                0
+            } else {
+                config.party_size
+            },
+            config.load().parties,
+            sessions_wanted,
+            tally.received,
+            cluster_edges.as_ref(),
+        )
+    });
     Ok(Report {
         load: config.load(),
         server_args: Vec::new(),
@@ -433,6 +489,7 @@ pub async fn run(config: LoadtestConfig) -> Result<Report, LoadtestError> {
             .map(|(end, start)| end.since(start)),
         server_transport_timeline: window.transport_timeline.clone(),
         transport_ratio: None,
+        cluster,
         latency: tally.latency,
     })
 }
@@ -530,7 +587,9 @@ async fn connect_all(
     let pace = Duration::from_secs_f64(1.0 / config.connect_rate.max(1.0));
     let mut tasks = JoinSet::new();
     let mut next_start = Instant::now();
+    let targets = config.targets();
     for index in 0..count {
+        let server = config.server_for(index, &targets);
         tokio::time::sleep_until(next_start.into()).await;
         next_start += pace;
         let permit = in_flight.clone().acquire_owned().await;
@@ -544,9 +603,9 @@ async fn connect_all(
                     &username,
                     Duration::from_secs(24 * 3600),
                 );
-                ClientConfig::with_token(config.server, config.certs.clone(), &token)
+                ClientConfig::with_token(server, config.certs.clone(), &token)
             }
-            None => ClientConfig::dev(config.server, config.certs.clone(), &user_id, &username),
+            None => ClientConfig::dev(server, config.certs.clone(), &user_id, &username),
         };
         // A load generator measures loss; it does not hide it.
         session_config.auto_reconnect = false;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use partyline::certs::{ensure_dev_cert, load_identity};
 use partyline::server::ServerConfig;
 use partyline_client::AckFrequency;
+use partyline_loadtest::cluster::{ClusterProbe, Named};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,8 +120,14 @@ struct SoakArgs {
 struct LoadtestArgs {
     /// Server to drive. Without it, the load generator starts `partyline
     /// serve` itself (and so can measure its CPU and memory).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "servers")]
     server: Option<SocketAddr>,
+    /// Nodes of one cluster to drive, comma-separated: member j of party p
+    /// connects to node (p + j) % n, so every node holds members of every
+    /// party and the parties' leaders (their homes) rotate over the nodes.
+    /// One address is the same as --server.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    servers: Vec<SocketAddr>,
     /// The `partyline` binary to start when --server is not given. Default:
     /// the one beside this executable (cargo builds both into one folder).
     #[arg(long)]
@@ -128,9 +135,25 @@ struct LoadtestArgs {
     /// Certificate to trust for --server.
     #[arg(long, default_value = "certs/cert.pem")]
     cert: PathBuf,
-    /// PID of the --server process, to report its CPU and memory.
+    /// PID of the --server process, to report its CPU and memory, as
+    /// `PID` or `NAME=PID`. Repeatable: the first is the report's `server`;
+    /// with more, the report's `cluster` part has each one's CPU and the
+    /// total per delivered message.
+    #[arg(long, value_parser = named_pid)]
+    server_pid: Vec<Named<u32>>,
+    /// Another process whose CPU counts (e.g. `nats=PID`), reported with
+    /// the servers' in the `cluster` part and added to the total. Repeatable.
+    #[arg(long, value_parser = named_pid)]
+    extra_pid: Vec<Named<u32>>,
+    /// A node's metrics address (its --metrics), `ADDR` or `NAME=ADDR`, to
+    /// report its cluster counters (messages and bytes published to NATS)
+    /// and QUIC counters over the window. Repeatable.
+    #[arg(long, value_parser = named_addr)]
+    node_metrics: Vec<Named<SocketAddr>>,
+    /// The NATS server's monitoring address (`nats-server -m PORT`), to
+    /// report its messages and bytes per second over the window (/varz).
     #[arg(long)]
-    server_pid: Option<u32>,
+    nats_monitor: Option<SocketAddr>,
     /// The --server process's metrics address (its --metrics), to report
     /// its QUIC counters: packets lost, congestion events.
     #[arg(long)]
@@ -218,6 +241,29 @@ struct LoadtestArgs {
     /// A file holding the token secret (as `partyline serve --token-secret-file`).
     #[arg(long)]
     token_secret_file: Option<PathBuf>,
+}
+
+fn named_pid(text: &str) -> Result<Named<u32>, String> {
+    partyline_loadtest::cluster::parse_named(text, "")
+}
+
+fn named_addr(text: &str) -> Result<Named<SocketAddr>, String> {
+    partyline_loadtest::cluster::parse_named(text, "")
+}
+
+/// Names the unnamed: `PREFIX` and its place in the list.
+fn name_unnamed<T>(list: Vec<Named<T>>, prefix: &str) -> Vec<Named<T>> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, named)| Named {
+            name: if named.name.is_empty() {
+                format!("{prefix}{i}")
+            } else {
+                named.name
+            },
+            value: named.value,
+        })
+        .collect()
 }
 
 /// A finite number above 0.
@@ -372,11 +418,16 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
         ProgressMode::Lines
     };
     let endpoints = args.endpoints.unwrap_or(cores);
+    let server_pids = name_unnamed(args.server_pid.clone(), "server");
+    let extra_pids = name_unnamed(args.extra_pid.clone(), "extra");
+    let node_metrics = name_unnamed(args.node_metrics.clone(), "node");
+    let given_server = args.server.or(args.servers.first().copied());
+    let first_pid = server_pids.first().map(|pid| pid.value);
     runtime.block_on(async move {
         // The server under test: given, or started here.
-        let (spawned, server, certs, server_pid, server_metrics) = match args.server {
+        let (spawned, server, certs, server_pid, server_metrics) = match given_server {
             Some(server) => match partyline_client::load_certificates(&args.cert) {
-                Ok(certs) => (None, server, certs, args.server_pid, args.server_metrics),
+                Ok(certs) => (None, server, certs, first_pid, args.server_metrics),
                 Err(error) => {
                     eprintln!("error: {error}");
                     return ExitCode::FAILURE;
@@ -428,8 +479,34 @@ fn loadtest(args: LoadtestArgs) -> ExitCode {
                 }
             }
         };
+        // A cluster run: every process given, each node's counters, NATS.
+        let mut probe = ClusterProbe::default();
+        if args.servers.len() > 1
+            || server_pids.len() > 1
+            || !extra_pids.is_empty()
+            || !node_metrics.is_empty()
+            || args.nats_monitor.is_some()
+        {
+            probe.processes = match (&spawned, server_pid) {
+                (Some(_), Some(pid)) => vec![Named {
+                    name: "server0".to_string(),
+                    value: pid,
+                }],
+                _ => server_pids.clone(),
+            };
+            probe.servers = probe.processes.len();
+            probe.processes.extend(extra_pids.iter().cloned());
+            probe.node_metrics = node_metrics.clone();
+            probe.nats_monitor = args.nats_monitor;
+        }
         let config = LoadtestConfig {
             server,
+            servers: if spawned.is_some() {
+                Vec::new()
+            } else {
+                args.servers.clone()
+            },
+            cluster: probe,
             certs,
             parties: args.parties,
             party_size: args.party_size,

@@ -2,6 +2,7 @@
 //! machines (serde, no NaN: a figure that cannot be computed is null), and
 //! a latency plot as SVG.
 
+use crate::cluster::ClusterFigures;
 use crate::scrape::ServerTransport;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -184,6 +185,13 @@ pub struct Report {
     pub server_transport_timeline: Vec<(u64, ServerTransport)>,
     /// partyline's server CPU per delivered message / the bare relay's.
     pub transport_ratio: Option<f64>,
+    /// A run over several nodes or processes (`--servers`, more than one
+    /// `--server-pid`, `--extra-pid`, `--node-metrics`, `--nats-monitor`):
+    /// every process's CPU, the total per delivered message, and what
+    /// crossed NATS. Absent otherwise (`server` and `server_figures` are
+    /// the first `--server-pid`'s in either case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterFigures>,
     #[serde(skip)]
     pub latency: Histogram<u64>,
 }
@@ -247,6 +255,54 @@ fn process_text(name: &str, p: Option<ProcessFigures>) -> String {
             p.run_delay_ms
         )
     })
+}
+
+fn cluster_text(out: &mut String, c: &ClusterFigures) {
+    let servers: Vec<String> = c
+        .servers
+        .iter()
+        .zip(&c.sessions_per_server)
+        .zip(&c.parties_led_per_server)
+        .map(|((addr, sessions), led)| format!("{addr} ({sessions} sessions, {led} parties led)"))
+        .collect();
+    let _ = writeln!(out, "cluster: servers {}", servers.join(", "));
+    for p in &c.processes {
+        let _ = writeln!(
+            out,
+            "  {} {} (pid {}): {:.2} CPU s ({:.0}% of a core), {} µs per delivered, waited {:.1} ms for a CPU",
+            p.role,
+            p.name,
+            p.pid,
+            p.cpu_s,
+            p.cores * 100.0,
+            opt(p.cpu_per_delivered_us, 2),
+            p.run_delay_ms
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  total CPU per delivered message: {} µs (servers alone {} µs)",
+        opt(c.total_cpu_per_delivered_us, 2),
+        opt(c.servers_cpu_per_delivered_us, 2)
+    );
+    if let Some(p) = c.published {
+        let _ = writeln!(
+            out,
+            "  published to NATS by the nodes: {:.0} messages/s ({:.0} party data, {:.0} control), {:.0} bytes/s, {} dropped",
+            p.messages_per_s,
+            p.datagram_messages_per_s,
+            p.control_messages_per_s,
+            p.bytes_per_s,
+            p.dropped
+        );
+    }
+    if let Some(n) = c.nats {
+        let _ = writeln!(
+            out,
+            "  NATS /varz: in {:.0} msgs/s {:.0} bytes/s, out {:.0} msgs/s {:.0} bytes/s",
+            n.in_msgs_per_s, n.in_bytes_per_s, n.out_msgs_per_s, n.out_bytes_per_s
+        );
+    }
 }
 
 impl Report {
@@ -374,6 +430,9 @@ impl Report {
             );
         }
         out.push_str(&process_text("generator", self.generator));
+        if let Some(cluster) = &self.cluster {
+            cluster_text(&mut out, cluster);
+        }
         let _ = writeln!(
             out,
             "host: {} s stolen by the hypervisor over the {:.1} s window",

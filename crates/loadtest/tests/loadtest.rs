@@ -11,6 +11,8 @@ use support::*;
 fn load(server: &TestServer) -> LoadtestConfig {
     LoadtestConfig {
         server: server.addr,
+        servers: Vec::new(),
+        cluster: Default::default(),
         certs: server.certs.clone(),
         parties: 6,
         party_size: 3,
@@ -91,6 +93,53 @@ async fn a_short_datagram_run_delivers_everything_and_reports_it_all() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(server.handle.party_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_several_servers_spreads_parties_and_adds_up_every_process() {
+    // Two "nodes" that are the same in-process server: the placement and
+    // the accounting are exercised, not a cluster.
+    let server = start_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let mut config = load(&server);
+    config.servers = vec![server.addr, server.addr];
+    let pid = std::process::id();
+    let named = |name: &str| partyline_loadtest::cluster::Named {
+        name: name.to_string(),
+        value: pid,
+    };
+    config.cluster.processes = vec![named("a"), named("b"), named("nats")];
+    config.cluster.servers = 2;
+    if let Some(metrics) = server.metrics {
+        config.cluster.node_metrics = vec![partyline_loadtest::cluster::Named {
+            name: "a".to_string(),
+            value: metrics,
+        }];
+    }
+    let report = run(config).await.expect("the run completes");
+    assert_eq!(report.delivery.received, report.delivery.expected);
+    let cluster = report.cluster.as_ref().expect("a cluster part");
+    // 6 parties of 3 over 2 nodes: member j of party p on (p + j) % 2.
+    assert_eq!(cluster.sessions_per_server, [9, 9]);
+    assert_eq!(cluster.parties_led_per_server, [3, 3]);
+    let roles: Vec<&str> = cluster.processes.iter().map(|p| p.role).collect();
+    assert_eq!(roles, ["server", "server", "extra"]);
+    let total = cluster.total_cpu_s.expect("every process sampled");
+    let summed: f64 = cluster.processes.iter().map(|p| p.cpu_s).sum();
+    assert!((total - summed).abs() < 1e-9);
+    let per = cluster
+        .total_cpu_per_delivered_us
+        .expect("messages delivered");
+    assert!((per - total / report.delivery.received as f64 * 1e6).abs() < 1e-6);
+    // Not in a cluster: no cluster counters, but its QUIC counters.
+    assert_eq!(cluster.nodes.len(), 1);
+    assert!(cluster.nodes[0].cluster.is_none() && cluster.nodes[0].transport.is_some());
+    assert!(cluster.published.is_none() && cluster.nats.is_none());
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
+    assert_eq!(json["cluster"]["sessions_per_server"][1], 9);
+    assert!(report.to_text().contains("total CPU per delivered message"));
+    // A plain run's JSON is as before: no cluster part at all.
+    let plain = run(load(&server)).await.expect("the run completes");
+    assert!(plain.cluster.is_none() && !plain.to_json().contains("\"cluster\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
