@@ -27,15 +27,6 @@ fn cluster_config(nats: &Nats, name: &str) -> ClusterConfig {
     cluster
 }
 
-async fn node(nats: &Nats, name: &str) -> TestServer {
-    let cluster = cluster_config(nats, name);
-    start_with(|config: &mut ServerConfig| {
-        config.cluster = Some(cluster);
-        config.metrics = Some("127.0.0.1:0".parse().unwrap());
-    })
-    .await
-}
-
 async fn wait_until(what: &str, check: impl Fn() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !check() {
@@ -44,11 +35,30 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
     }
 }
 
-/// Nodes named `names`, each hearing all the others.
+/// Nodes named `names` (with metrics), each hearing all the others.
 async fn cluster(nats: &Nats, names: &[&str]) -> Vec<TestServer> {
+    cluster_with(nats, names, |config| {
+        config.metrics = Some("127.0.0.1:0".parse().unwrap())
+    })
+    .await
+}
+
+/// `cluster`, each node's settings changed by `tweak`.
+async fn cluster_with(
+    nats: &Nats,
+    names: &[&str],
+    tweak: impl Fn(&mut ServerConfig),
+) -> Vec<TestServer> {
     let mut nodes = Vec::new();
     for name in names {
-        nodes.push(node(nats, name).await);
+        let cluster = cluster_config(nats, name);
+        nodes.push(
+            start_with(|config: &mut ServerConfig| {
+                config.cluster = Some(cluster);
+                tweak(config);
+            })
+            .await,
+        );
     }
     for node in &nodes {
         wait_until("every node hears every other", || {
@@ -68,6 +78,23 @@ async fn next_membership(events: &mut Events) -> Event {
             event => return event,
         }
     }
+}
+
+/// An open party of 4 that `leader` creates, and its id.
+async fn open_party(leader: &partyline_client::Client) -> partyline::protocol::PartyId {
+    leader
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id
+}
+
+/// The next event is someone seated in a party.
+async fn expect_joined(events: &mut Events) {
+    assert!(matches!(
+        next_event(events).await,
+        Event::MemberJoined { .. }
+    ));
 }
 
 /// Skips events until one that `wanted` picks (within the usual limit).
@@ -230,10 +257,7 @@ async fn a_party_with_members_on_three_nodes_follows_every_rule() {
         JoinOutcome::Joined(_)
     ));
     for events in [&mut ana_events, &mut bob_events] {
-        assert!(matches!(
-            next_event(events).await,
-            Event::MemberJoined { .. }
-        ));
+        expect_joined(events).await;
     }
     // The leader on B leaves: the longest member (ana, on A) leads.
     bob.leave_party(party).await.unwrap();
@@ -261,20 +285,13 @@ async fn a_party_with_members_on_three_nodes_follows_every_rule() {
     .await;
 
     // A party homed on B: a member on A speaks to its leader on B.
-    let on_b = bob
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    let on_b = open_party(&bob).await;
     assert_eq!(home_of(on_b), node_tag("node-b"));
     assert!(matches!(
         ana.join_party(on_b).await.unwrap(),
         JoinOutcome::Joined(_)
     ));
-    assert!(matches!(
-        next_event(&mut bob_events).await,
-        Event::MemberJoined { .. }
-    ));
+    expect_joined(&mut bob_events).await;
     ana.send_data(on_b, 3, b"to b").unwrap();
     assert_eq!(&next_data(&mut bob_events).await.data[..], b"to b");
     // A party id no live node homes: refused at once, as on one node,
@@ -304,10 +321,7 @@ async fn data_and_events_cross_nats_once_per_node_not_once_per_member() {
     for name in ["b1", "b2", "b3"] {
         let (client, events) = nodes[1].client(name).await;
         client.join_party(party).await.unwrap();
-        assert!(matches!(
-            next_event(&mut ana_events).await,
-            Event::MemberJoined { .. }
-        ));
+        expect_joined(&mut ana_events).await;
         on_b.push((client, events));
     }
     for i in 0..on_b.len() {
@@ -427,26 +441,12 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
 
     // One party homed on the doomed node with ana (on A) in it, one homed
     // on A with cara (on the doomed node) in it.
-    let on_c = cara
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    let on_c = open_party(&cara).await;
     ana.join_party(on_c).await.unwrap();
-    assert!(matches!(
-        next_event(&mut cara_events).await,
-        Event::MemberJoined { .. }
-    ));
-    let on_a = ana
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    expect_joined(&mut cara_events).await;
+    let on_a = open_party(&ana).await;
     cara.join_party(on_a).await.unwrap();
-    assert!(matches!(
-        next_event(&mut ana_events).await,
-        Event::MemberJoined { .. }
-    ));
+    expect_joined(&mut ana_events).await;
     assert_eq!(nodes[0].handle.remote_members(), 1);
     // Ana follows cara, whose only session is on the doomed node.
     assert_eq!(ana.follow(&["cara"]).await.unwrap().len(), 1);
@@ -505,16 +505,9 @@ async fn a_nats_restart_keeps_local_parties_working_and_remote_ones_heal() {
     let (ana, mut ana_events) = nodes[0].client("ana").await;
     let (abe, mut abe_events) = nodes[0].client("abe").await;
     let (bob, mut bob_events) = nodes[1].client("bob").await;
-    let party = ana
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    let party = open_party(&ana).await;
     bob.join_party(party).await.unwrap();
-    assert!(matches!(
-        next_event(&mut ana_events).await,
-        Event::MemberJoined { .. }
-    ));
+    expect_joined(&mut ana_events).await;
 
     nats.stop();
     wait_until("both nodes see the link down", || {
@@ -523,20 +516,10 @@ async fn a_nats_restart_keeps_local_parties_working_and_remote_ones_heal() {
     .await;
     // Local parties and local members carry on.
     abe.join_party(party).await.unwrap();
-    assert!(matches!(
-        next_event(&mut ana_events).await,
-        Event::MemberJoined { .. }
-    ));
-    let local = ana
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    expect_joined(&mut ana_events).await;
+    let local = open_party(&ana).await;
     abe.join_party(local).await.unwrap();
-    assert!(matches!(
-        next_event(&mut ana_events).await,
-        Event::MemberJoined { .. }
-    ));
+    expect_joined(&mut ana_events).await;
     ana.send_data(party, 5, b"still here").unwrap();
     assert_eq!(&next_data(&mut abe_events).await.data[..], b"still here");
     // A command for a party homed on the other node fails at once.
@@ -728,31 +711,14 @@ fn code_of<T: std::fmt::Debug>(result: Result<T, partyline_client::ClientError>)
 async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_node() {
     use partyline_client::TicketRequest;
     let nats = Nats::start();
-    let mut nodes = Vec::new();
-    for name in ["mm-a", "mm-b"] {
-        let cluster = cluster_config(&nats, name);
-        nodes.push(
-            start_with(|config: &mut ServerConfig| {
-                config.cluster = Some(cluster);
-                config.matchmaker_interval = Duration::from_millis(50);
-            })
-            .await,
-        );
-    }
-    for node in &nodes {
-        wait_until("both nodes hear each other", || {
-            node.handle.cluster_peers().len() == 1
-        })
-        .await;
-    }
+    let nodes = cluster_with(&nats, &["mm-a", "mm-b"], |config| {
+        config.matchmaker_interval = Duration::from_millis(50)
+    })
+    .await;
     let (ana, mut ana_events) = nodes[0].client("ana").await;
     let (bob, mut bob_events) = nodes[1].client("bob").await;
     // Homed on B, led from A.
-    let party = bob
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    let party = open_party(&bob).await;
     ana.join_party(party).await.unwrap();
     bob.promote(party, "ana").await.unwrap();
     until(&mut ana_events, |e| {
@@ -840,47 +806,24 @@ async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_no
 async fn state_attributes_bans_and_a_lost_connection_cross_nodes() {
     use support::relay::Relay;
     let nats = Nats::start();
-    let mut nodes = Vec::new();
-    for name in ["more-a", "more-b"] {
-        let cluster = cluster_config(&nats, name);
-        nodes.push(
-            start_with(|config: &mut ServerConfig| {
-                config.cluster = Some(cluster);
-                fast_loss_detection(config);
-                // A short replay log: a resume after a few events away
-                // comes back with snapshots.
-                config.replay_events = 2;
-            })
-            .await,
-        );
-    }
-    for node in &nodes {
-        wait_until("both nodes hear each other", || {
-            node.handle.cluster_peers().len() == 1
-        })
-        .await;
-    }
+    let nodes = cluster_with(&nats, &["more-a", "more-b"], |config| {
+        fast_loss_detection(config);
+        // A short replay log: a resume after a few events away comes back
+        // with snapshots.
+        config.replay_events = 2;
+    })
+    .await;
     let (ana, mut ana_events) = nodes[0].client("ana").await;
     let relay = Relay::start(nodes[1].addr).await;
     let (bob, mut bob_events) = via_relay(&nodes[1], &relay, "bob", true).await;
     let (cara, mut cara_events) = nodes[1].client("cara").await;
-    let party = ana
-        .create_party(settings(true, 4, ""))
-        .await
-        .unwrap()
-        .party_id;
+    let party = open_party(&ana).await;
     bob.join_party(party).await.unwrap();
     cara.join_party(party).await.unwrap();
     for _ in 0..2 {
-        assert!(matches!(
-            next_event(&mut ana_events).await,
-            Event::MemberJoined { .. }
-        ));
+        expect_joined(&mut ana_events).await;
     }
-    assert!(matches!(
-        next_event(&mut bob_events).await,
-        Event::MemberJoined { .. }
-    ));
+    expect_joined(&mut bob_events).await;
 
     // Party state from the home, attributes from a member on B.
     let map: partyline_client::KeyValues = [("map".to_string(), "dust".to_string())].into();
@@ -927,10 +870,7 @@ async fn state_attributes_bans_and_a_lost_connection_cross_nodes() {
     ana.unban(party, "cara").await.unwrap();
     cara.join_party(party).await.unwrap();
     for events in [&mut ana_events, &mut bob_events] {
-        assert!(matches!(
-            next_event(events).await,
-            Event::MemberJoined { .. }
-        ));
+        expect_joined(events).await;
     }
 
     // Bob's connection to node B is lost: the home marks his seat, and
