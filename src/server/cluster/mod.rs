@@ -16,7 +16,7 @@
 
 mod wire;
 
-use wire::{Answer, Broadcast, BroadcastMessage, Question};
+use wire::{Answer, BroadcastMessage, Question};
 pub(crate) use wire::{ControlMessage, DatagramMessage, Heartbeat, RelayedEvent};
 
 use super::session::{lock, Outbound, SessionLink, SessionRef};
@@ -112,7 +112,6 @@ fn ping_subject(tag: u32) -> Subject {
 const NODES_SUBJECT: &str = "pl.nodes";
 /// How long a stopping node tries to say goodbye.
 const LEAVE_TIMEOUT: Duration = Duration::from_millis(500);
-const ALL_SUBJECT: &str = "pl.all";
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -139,7 +138,6 @@ struct Outgoing {
 /// The sending half of a node's cluster link: what proxies hold (no
 /// reference back to the proxies, so nothing cycles).
 pub(crate) struct Outlet {
-    tag: u32,
     control: mpsc::Sender<Outgoing>,
     datagrams: mpsc::Sender<Outgoing>,
     metrics: Arc<ClusterMetrics>,
@@ -151,17 +149,6 @@ impl Outlet {
     pub(crate) fn control(&self, node: u32, message: &ControlMessage) {
         if let Some(payload) = encode(message) {
             self.queue_control(control_subject(node), payload);
-        }
-    }
-
-    /// Queues a message for every other node, on `pl.all`.
-    fn broadcast(&self, message: BroadcastMessage) {
-        let broadcast = Broadcast {
-            from: self.tag,
-            message,
-        };
-        if let Some(payload) = encode(&broadcast) {
-            self.queue_control(Subject::from(ALL_SUBJECT), payload);
         }
     }
 
@@ -295,7 +282,6 @@ struct Inbound {
     control: async_nats::Subscriber,
     datagrams: async_nats::Subscriber,
     nodes: async_nats::Subscriber,
-    all: async_nats::Subscriber,
     ping: async_nats::Subscriber,
     control_out: mpsc::Receiver<Outgoing>,
     datagrams_out: mpsc::Receiver<Outgoing>,
@@ -428,13 +414,11 @@ impl Cluster {
         let control = subscribe(control_subject(tag)).await?;
         let datagrams = subscribe(datagram_subject(tag)).await?;
         let nodes = subscribe(Subject::from(NODES_SUBJECT)).await?;
-        let all = subscribe(Subject::from(ALL_SUBJECT)).await?;
         let ping = subscribe(ping_subject(tag)).await?;
         let metrics = Arc::new(ClusterMetrics::default());
         let (control_tx, control_out) = mpsc::channel(config.control_queue.max(1));
         let (datagrams_tx, datagrams_out) = mpsc::channel(config.datagram_queue.max(1));
         let outlet = Arc::new(Outlet {
-            tag,
             control: control_tx,
             datagrams: datagrams_tx,
             metrics: metrics.clone(),
@@ -452,7 +436,6 @@ impl Cluster {
                 control,
                 datagrams,
                 nodes,
-                all,
                 ping,
                 control_out,
                 datagrams_out,
@@ -706,9 +689,10 @@ impl Cluster {
                 mut online,
                 user_ids,
             } => {
-                for (node, answer) in self.ask_all(Question::Statuses(user_ids)).await {
+                // (Each node's answer was noted as it came, by the control
+                // task: see `on_control`.)
+                for (_, answer) in self.ask_all(Question::Statuses(user_ids)).await {
                     if let Answer::Statuses(statuses) = answer {
-                        shared.users.note_gathered(node, &statuses);
                         online.extend(statuses);
                     }
                 }
@@ -740,16 +724,34 @@ impl Cluster {
     /// An invite sent or gone: every other node keeps the invitee's
     /// pending invites too, and tells its sessions.
     pub(crate) fn broadcast_invite(&self, notice: &InviteNotice) {
-        self.outlet
-            .broadcast(BroadcastMessage::Invite(notice.clone()));
+        self.broadcast(BroadcastMessage::Invite(notice.clone()));
     }
 
     /// A local session's status event: for the followers on other nodes.
     pub(crate) fn broadcast_status(&self, user_id: &str, event: Event) {
-        self.outlet.broadcast(BroadcastMessage::Status {
+        self.broadcast(BroadcastMessage::Status {
             user_id: user_id.to_string(),
             event,
         });
+    }
+
+    /// Sends `message` to every other node on its control subject (not a
+    /// subject of their own): so it keeps its order with this node's
+    /// answers to their questions, and a follow's gathered statuses and
+    /// the status changes around it apply in the order they happened.
+    fn broadcast(&self, message: BroadcastMessage) {
+        let message = ControlMessage::Broadcast {
+            from: self.tag,
+            message,
+        };
+        let Some(payload) = encode(&message) else {
+            return;
+        };
+        let peers: Vec<u32> = lock(&self.nodes).keys().copied().collect();
+        for peer in peers {
+            self.outlet
+                .queue_control(control_subject(peer), payload.clone());
+        }
     }
 
     /// Tells the homes of a local session's remote parties that its
@@ -849,7 +851,6 @@ impl Cluster {
             mut control,
             mut datagrams,
             mut nodes,
-            mut all,
             mut ping,
             control_out,
             datagrams_out,
@@ -929,16 +930,6 @@ impl Cluster {
                     cluster.count_in(&message.payload, &cluster.metrics.control_in);
                     match postcard::from_bytes::<ControlMessage>(&message.payload) {
                         Ok(message) => on_control(&shared, &cluster, message),
-                        Err(_) => cluster.undecodable(),
-                    }
-                }
-                message = all.next() => {
-                    let Some(message) = message else { break };
-                    cluster.count_in(&message.payload, &cluster.metrics.control_in);
-                    match postcard::from_bytes::<Broadcast>(&message.payload) {
-                        // NATS echoes this node's own broadcasts.
-                        Ok(broadcast) if broadcast.from == cluster.tag => {}
-                        Ok(broadcast) => on_broadcast(&shared, broadcast),
                         Err(_) => cluster.undecodable(),
                     }
                 }
@@ -1377,7 +1368,13 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
             };
             cluster.outlet.control(from, &reply);
         }
+        ControlMessage::Broadcast { from, message } => on_broadcast(shared, from, message),
         ControlMessage::Answer { corr, from, answer } => {
+            // Here, in order with that node's status changes, not later in
+            // the waiting command's task.
+            if let Answer::Statuses(statuses) = &answer {
+                shared.users.note_gathered(from, statuses);
+            }
             if let Some(gather) = lock(&cluster.gathers).get_mut(&corr) {
                 gather.answers.push((from, answer));
                 gather.heard_from(from);
@@ -1400,11 +1397,11 @@ fn clear_ticket(shared: &Shared, party_id: PartyId, ticket_id: u64) {
     );
 }
 
-fn on_broadcast(shared: &Shared, broadcast: Broadcast) {
-    match broadcast.message {
+fn on_broadcast(shared: &Shared, from: u32, message: BroadcastMessage) {
+    match message {
         BroadcastMessage::Invite(notice) => shared.users.notice(notice),
         BroadcastMessage::Status { user_id, event } => {
-            shared.users.remote_status(broadcast.from, &user_id, &event)
+            shared.users.remote_status(from, &user_id, &event)
         }
     }
 }

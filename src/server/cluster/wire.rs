@@ -73,6 +73,12 @@ pub(crate) enum ControlMessage {
         from: u32,
         question: Question,
     },
+    /// For every node (sent to each on its control subject): an invite
+    /// or a status change.
+    Broadcast {
+        from: u32,
+        message: BroadcastMessage,
+    },
     /// One node's answer to `Ask { corr }`.
     Answer {
         corr: u32,
@@ -112,13 +118,6 @@ pub(crate) enum Answer {
         parties: Vec<ResumedParty>,
         waiting: Vec<PartyId>,
     },
-}
-
-/// On `pl.all`, for every node (a node ignores its own).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Broadcast {
-    pub(crate) from: u32,
-    pub(crate) message: BroadcastMessage,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
