@@ -938,3 +938,45 @@ async fn a_node_stops_promptly_while_nats_is_down() {
         .await
         .expect("the node stops without NATS");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn party_data_for_another_node_is_dropped_and_counted_when_its_queue_is_full() {
+    let nats = Nats::start();
+    // A queue of one message: a burst of datagrams cannot all wait.
+    let nodes = cluster_with(&nats, &["queue-a", "queue-b"], |config| {
+        config.metrics = Some("127.0.0.1:0".parse().unwrap());
+        if let Some(cluster) = config.cluster.as_mut() {
+            cluster.datagram_queue = 1;
+        }
+    })
+    .await;
+    let (ana, mut ana_events) = nodes[0].client("ana").await;
+    let (bob, _bob_events) = nodes[1].client("bob").await;
+    let party = open_party(&ana).await;
+    bob.join_party(party).await.unwrap();
+    expect_joined(&mut ana_events).await;
+    const SENT: u64 = 400;
+    for i in 0..SENT {
+        ana.send_data(party, i as i64, b"burst").unwrap();
+    }
+    // Every datagram for node B was either queued for NATS or dropped,
+    // counted, and nothing waits without bound.
+    let published = "partyline_cluster_datagram_messages_out_total";
+    let dropped = "partyline_cluster_datagrams_dropped_total";
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (out, lost) = (
+            metric(&nodes[0], published).await,
+            metric(&nodes[0], dropped).await,
+        );
+        if out + lost == SENT {
+            assert!(lost > 0, "a queue of one held a burst of {SENT}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{out} published and {lost} dropped of {SENT}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

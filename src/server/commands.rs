@@ -690,16 +690,7 @@ fn cancel_ticket(shared: &Shared, session: &SessionRef, id: u32, ticket_id: u64)
         Err(refusal) => return respond(session, id, Err(refusal)),
     };
     if let Some(party_id) = party_id {
-        let _ = shared.table.apply(
-            party_id,
-            |party| {
-                if party.matchmaking() == Some(ticket_id) {
-                    party.set_matchmaking(None);
-                }
-                Ok(((), Effects::default()))
-            },
-            |_, _| {},
-        );
+        super::matchmaking::clear_party_ticket(shared, party_id, ticket_id);
     }
     // The answer goes out before the ticket's sessions hear it ended.
     shared.matchmaking.cancel_then(

@@ -516,6 +516,21 @@ fn pool_message(
     }
 }
 
+/// The party may queue again: its ticket `ticket_id` ended (matched, or
+/// cancelled outside the party's own rules). A newer ticket stays.
+pub(crate) fn clear_party_ticket(shared: &Shared, party_id: PartyId, ticket_id: u64) {
+    let _ = shared.table.apply(
+        party_id,
+        |party| {
+            if party.matchmaking() == Some(ticket_id) {
+                party.set_matchmaking(None);
+            }
+            Ok(((), crate::party::Effects::default()))
+        },
+        |_, _| {},
+    );
+}
+
 fn player_of(
     ticket_meta: &TicketMeta,
     member: &SessionRef,
@@ -591,16 +606,7 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
                 };
                 outlet.control(home, &matched);
             } else if let Some(party_id) = ticket.meta.party_id {
-                let _ = shared.table.apply(
-                    party_id,
-                    |party| {
-                        if party.matchmaking() == Some(ticket.id.0) {
-                            party.set_matchmaking(None);
-                        }
-                        Ok(((), crate::party::Effects::default()))
-                    },
-                    |_, _| {},
-                );
+                clear_party_ticket(&shared, party_id, ticket.id.0);
             }
             for (member, _) in &ticket.meta.members {
                 member.push_event(Event::Matched(MatchFound {

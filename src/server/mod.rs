@@ -117,6 +117,14 @@ impl Shared {
             .cloned()
     }
 
+    /// The live sessions among `ids`, under one lock (a relayed batch).
+    pub(crate) fn find_sessions(&self, ids: &[SessionId]) -> Vec<SessionRef> {
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        ids.iter()
+            .filter_map(|id| sessions.get(id).cloned())
+            .collect()
+    }
+
     pub(crate) fn forget_session(&self, id: SessionId) {
         self.sessions
             .lock()
@@ -549,7 +557,7 @@ impl Server {
         self.shared.stopping.store(true, Ordering::Release);
         if let Some(cluster) = self.shared.cluster() {
             // The other nodes end this node's parties and seats now.
-            cluster.leave(&self.shared).await;
+            cluster.leave().await;
         }
         self.endpoint.close(
             (CloseCode::ServerShutdown as u32).into(),

@@ -30,7 +30,7 @@ use async_nats::Subject;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -309,15 +309,14 @@ pub(crate) struct Cluster {
     beat_soon: tokio::sync::Notify,
 }
 
+/// Since when the NATS link is up; `None` while it is down.
 #[derive(Default)]
 struct LinkState {
-    up: AtomicBool,
     since: Mutex<Option<Instant>>,
 }
 
 impl LinkState {
     fn set(&self, up: bool) {
-        self.up.store(up, Ordering::Release);
         *lock(&self.since) = up.then(Instant::now);
     }
 }
@@ -456,7 +455,7 @@ impl Cluster {
     }
 
     pub(crate) fn link_is_up(&self) -> bool {
-        self.link_up.up.load(Ordering::Acquire)
+        lock(&self.link_up.since).is_some()
     }
 
     /// The other nodes heard from, by name, sorted.
@@ -872,7 +871,7 @@ impl Cluster {
                 while let Some(message) = datagrams.next().await {
                     cluster.count_in(&message.payload, &cluster.metrics.datagram_messages_in);
                     match postcard::from_bytes::<DatagramMessage>(&message.payload) {
-                        Ok(message) => on_datagram(&shared, &cluster, message, &mut scratch),
+                        Ok(message) => on_datagram(&shared, message, &mut scratch),
                         Err(_) => cluster.undecodable(),
                     }
                 }
@@ -908,7 +907,7 @@ impl Cluster {
                         _ = every.tick() => cluster.sweep(&shared),
                         _ = cluster.beat_soon.notified() => {}
                     }
-                    cluster.beat(&shared, false).await;
+                    cluster.beat(false).await;
                 }
             })
         };
@@ -959,14 +958,13 @@ impl Cluster {
     }
 
     /// Publishes this node's heartbeat (`leaving` when it stops).
-    pub(crate) async fn beat(&self, shared: &Shared, leaving: bool) {
+    pub(crate) async fn beat(&self, leaving: bool) {
         let beat = Heartbeat {
             tag: self.tag,
             name: self.name.clone(),
             incarnation: self.incarnation,
             build: env!("CARGO_PKG_VERSION").to_string(),
             leaving,
-            sessions: shared.session_count() as u64,
         };
         if let Some(payload) = encode(&beat) {
             let _ = self.client.publish(NODES_SUBJECT, payload).await;
@@ -1086,7 +1084,7 @@ impl Cluster {
         }
         shared.users.node_lost(tag);
         for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {
-            clear_ticket(shared, party_id, ticket_id);
+            super::matchmaking::clear_party_ticket(shared, party_id, ticket_id);
         }
         for session in shared.all_sessions() {
             // Tickets it waits in, in that node's pool.
@@ -1152,11 +1150,11 @@ impl Cluster {
 
     /// Stops: tells the other nodes this one leaves, so they end its
     /// parties at once instead of after `node_timeout`.
-    pub(crate) async fn leave(&self, shared: &Shared) {
+    pub(crate) async fn leave(&self) {
         // With NATS down the goodbye cannot go out (a flush would wait for
         // the link forever): the others judge this node lost by its
         // silence instead.
-        let goodbye = self.beat(shared, true);
+        let goodbye = self.beat(true);
         if tokio::time::timeout(LEAVE_TIMEOUT, goodbye).await.is_err() {
             tracing::warn!("could not tell the cluster this node leaves (NATS unreachable); the other nodes will notice its silence");
         }
@@ -1236,21 +1234,19 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
                     Event::Matched(found) => Some((found.ticket_id, false)),
                     _ => None,
                 };
-                for session_id in to {
-                    if let Some(session) = shared.find_session(session_id) {
-                        if let Some((party, seq, seated)) = seat {
-                            Cluster::note_seat(&session, party, seq, seated);
-                        }
-                        if let Some((ticket_id, waiting)) = ticket {
-                            let mut state = lock(&session.cluster);
-                            let tickets = &mut state.get_or_insert_with(Default::default).tickets;
-                            match waiting {
-                                true => tickets.insert(ticket_id),
-                                false => tickets.remove(&ticket_id),
-                            };
-                        }
-                        session.push_event(event.clone());
+                for session in shared.find_sessions(&to) {
+                    if let Some((party, seq, seated)) = seat {
+                        Cluster::note_seat(&session, party, seq, seated);
                     }
+                    if let Some((ticket_id, waiting)) = ticket {
+                        let mut state = lock(&session.cluster);
+                        let tickets = &mut state.get_or_insert_with(Default::default).tickets;
+                        match waiting {
+                            true => tickets.insert(ticket_id),
+                            false => tickets.remove(&ticket_id),
+                        };
+                    }
+                    session.push_event(event.clone());
                 }
             }
         }
@@ -1324,13 +1320,13 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
         ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
         ControlMessage::PoolMatched { ticket_id } => {
             if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
-                clear_ticket(shared, party_id, ticket_id);
+                super::matchmaking::clear_party_ticket(shared, party_id, ticket_id);
             }
         }
         ControlMessage::PoolRefused { ticket_id } => {
             // Its members heard TicketStarted from here: they hear it end.
             if let Some((Some(party_id), _)) = shared.matchmaking.owner_of(ticket_id) {
-                clear_ticket(shared, party_id, ticket_id);
+                super::matchmaking::clear_party_ticket(shared, party_id, ticket_id);
             }
             shared
                 .matchmaking
@@ -1383,20 +1379,6 @@ fn on_control(shared: &Shared, cluster: &Cluster, message: ControlMessage) {
     }
 }
 
-/// The party may queue again: its ticket ended outside its rules.
-fn clear_ticket(shared: &Shared, party_id: PartyId, ticket_id: u64) {
-    let _ = shared.table.apply(
-        party_id,
-        |party| {
-            if party.matchmaking() == Some(ticket_id) {
-                party.set_matchmaking(None);
-            }
-            Ok(((), crate::party::Effects::default()))
-        },
-        |_, _| {},
-    );
-}
-
 fn on_broadcast(shared: &Shared, from: u32, message: BroadcastMessage) {
     match message {
         BroadcastMessage::Invite(notice) => shared.users.notice(notice),
@@ -1441,12 +1423,7 @@ struct DatagramScratch {
     recipients: Vec<SessionRef>,
 }
 
-fn on_datagram(
-    shared: &Shared,
-    cluster: &Cluster,
-    message: DatagramMessage,
-    scratch: &mut DatagramScratch,
-) {
+fn on_datagram(shared: &Shared, message: DatagramMessage, scratch: &mut DatagramScratch) {
     match message {
         DatagramMessage::ToHome {
             party_id,
@@ -1469,15 +1446,16 @@ fn on_datagram(
             fan_out_datagram(shared, recipients, outgoing);
         }
         DatagramMessage::ToMembers { to, datagram } => {
-            for session_id in to {
-                if let Some(session) = shared.find_session(session_id) {
-                    shared.metrics.datagrams_out.fetch_add(1, Ordering::Relaxed);
-                    send_local_datagram(shared, session, datagram.clone());
-                }
+            let sessions = shared.find_sessions(&to);
+            shared
+                .metrics
+                .datagrams_out
+                .fetch_add(sessions.len() as u64, Ordering::Relaxed);
+            for session in sessions {
+                send_local_datagram(shared, session, datagram.clone());
             }
         }
     }
-    let _ = cluster;
 }
 
 fn send_local_datagram(shared: &Shared, session: SessionRef, datagram: Bytes) {
@@ -1492,10 +1470,11 @@ fn send_local_datagram(shared: &Shared, session: SessionRef, datagram: Bytes) {
 /// Drains `recipients`.
 pub(crate) fn fan_out_datagram(shared: &Shared, recipients: &mut Vec<SessionRef>, outgoing: Bytes) {
     let mut remote: Vec<(u32, Vec<SessionId>, Arc<Outlet>)> = Vec::new();
+    let mut local = 0;
     for recipient in recipients.drain(..) {
         match &recipient.proxy {
             None => {
-                shared.metrics.datagrams_out.fetch_add(1, Ordering::Relaxed);
+                local += 1;
                 send_local_datagram(shared, recipient, outgoing.clone());
             }
             Some(proxy) => match remote.iter_mut().find(|(node, _, _)| *node == proxy.node) {
@@ -1508,6 +1487,10 @@ pub(crate) fn fan_out_datagram(shared: &Shared, recipients: &mut Vec<SessionRef>
             },
         }
     }
+    shared
+        .metrics
+        .datagrams_out
+        .fetch_add(local, Ordering::Relaxed);
     for (node, to, outlet) in remote {
         outlet.datagram(
             node,

@@ -166,8 +166,6 @@ pub(crate) struct Heartbeat {
     /// The crate version: nodes of different builds do not mix.
     pub(crate) build: String,
     pub(crate) leaving: bool,
-    /// Sessions connected to the node now (for operators).
-    pub(crate) sessions: u64,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {
