@@ -366,6 +366,13 @@ impl<L: Clone> Party<L> {
         }
     }
 
+    /// Whether a join by `user_id` now would seat it (an open party, or a
+    /// live invite) rather than queue a request: what the game's hooks are
+    /// asked about, before the join runs.
+    pub fn would_seat(&self, user_id: &str, now: Instant) -> bool {
+        self.settings.open || self.invite_of_user(user_id, now).is_some()
+    }
+
     pub fn join(
         &mut self,
         presence: Presence,

@@ -3,7 +3,7 @@
 //! server's authority rather than a member's. Every change goes through the
 //! same party rules, seq numbers and deliveries as a command.
 
-use super::commands::{check_reliable_size, deliver, push_data};
+use super::commands::{check_reliable_size, deliver};
 use super::grace;
 use super::hooks::AfterEvent;
 use super::session::SessionRef;
@@ -300,7 +300,9 @@ impl ServerApi {
                 .map(|seat| seat.link.clone())
                 .collect())
         })?;
-        push_data(recipients, party_id, &server_presence(), op_code, &data);
+        self.shared
+            .route()
+            .send_data(recipients, party_id, &server_presence(), op_code, &data);
         Ok(())
     }
 

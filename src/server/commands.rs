@@ -3,12 +3,14 @@
 //! a caller always hears its answer first.
 
 use super::limits::{RateLimit, Verdict};
+use super::peers::{Answer, Question};
+use super::route::{Forwarding, Target};
 use super::session::{lock, Outbound, SessionRef};
 use super::Shared;
 use crate::auth::unix_now_ms;
 use crate::party::{Effects, Party, PartyError, PartySettings, PartyUpdate, Seat};
 use crate::protocol::{
-    Command, ErrorBody, ErrorCode, Event, LeaveReason, PartyId, PartySearch, Reply, MAX_BANS,
+    Command, ErrorBody, ErrorCode, LeaveReason, PartyId, PartySearch, Reply, MAX_BANS,
     MAX_NAME_BYTES, MAX_STATUS_BYTES,
 };
 use std::sync::Mutex;
@@ -20,18 +22,10 @@ pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
     if let Some(hooks) = &shared.hooks {
         hooks.tell_effects(&effects);
     }
-    let mut remote = super::cluster::EventBatches::default();
-    for delivery in effects.deliveries {
-        match &delivery.to.proxy {
-            None => delivery.to.push_event(delivery.event),
-            Some(proxy) => remote.add(proxy, delivery.to.session_id(), delivery.event),
-        }
-    }
-    remote.send();
+    let route = shared.route();
+    route.send_events(effects.deliveries);
     for notice in effects.invites {
-        if let Some(cluster) = shared.cluster() {
-            cluster.broadcast_invite(&notice);
-        }
+        route.broadcast_invite(&notice);
         shared.users.notice(notice);
     }
     if let Some((ticket, reason)) = effects.ticket_ended {
@@ -85,71 +79,99 @@ fn effects_only(
     effects.map(|e| ((), e))
 }
 
-/// Runs a command and queues its answer, or, for a party homed on another
-/// node of the cluster, forwards it there and returns the wait for its
-/// answer (which the caller awaits before the session's next command).
+/// Runs a client's command and queues its answer, or, for a party homed
+/// on another node (a ticket in another node's pool), forwards it there and
+/// returns the wait for its answer (which the caller awaits before the
+/// session's next command).
 #[must_use = "a forwarded command must be awaited"]
 pub(crate) fn handle(
     shared: &Shared,
     session: &SessionRef,
     id: u32,
     command: Command,
-) -> Option<super::cluster::Deferred> {
-    let me = session.session_id();
-    if matches!(
+) -> Option<Deferred> {
+    if let Some(refusal) = party_limit_refusal(shared, session, &command) {
+        respond(session, id, Err(refusal));
+        return None;
+    }
+    let route = shared.route();
+    if let Some(node) = target_of(&command).and_then(|target| route.elsewhere(target)) {
+        // Per-session budgets are the session's own node's.
+        if let Some(refusal) = budget_refusal(shared, session, &command) {
+            respond(session, id, Err(refusal));
+            return None;
+        }
+        return route
+            .forward(session, id, node, command)
+            .map(Deferred::Forwarded);
+    }
+    run(shared, session, id, command, true)
+}
+
+/// Runs a command another node forwarded here, for a proxy of its caller:
+/// never forwarded again, and never gathered from other nodes.
+pub(crate) fn run_forwarded(shared: &Shared, proxy: &SessionRef, corr: u32, command: Command) {
+    let deferred = run(shared, proxy, corr, command, false);
+    debug_assert!(deferred.is_none(), "a forwarded command never defers");
+}
+
+/// The parties limit, checked on the session's own node.
+fn party_limit_refusal(
+    shared: &Shared,
+    session: &SessionRef,
+    command: &Command,
+) -> Option<ErrorBody> {
+    if !matches!(
         command,
         Command::CreateParty { .. } | Command::JoinParty { .. } | Command::JoinByCode { .. }
     ) {
-        let limit = shared.config.max_parties_per_session;
-        if session.party_ids().len() >= limit {
-            let message = format!(
+        return None;
+    }
+    let limit = shared.config.max_parties_per_session;
+    (session.party_ids().len() >= limit).then(|| {
+        ErrorBody::new(
+            ErrorCode::TooManyParties,
+            format!(
                 "this session is already in {limit} parties (seats and requests), the most allowed"
-            );
-            respond(
-                session,
-                id,
-                Err(ErrorBody::new(ErrorCode::TooManyParties, message)),
-            );
-            return None;
-        }
-    }
-    if let Some(cluster) = shared.cluster() {
-        // A proxy's command came from its own node already: it runs here.
-        if session.proxy.is_none() {
-            let node = match &command {
-                // Solo tickets meet in the matcher's pool.
-                Command::SubmitTicket(request) if request.party_id.is_none() => {
-                    Some(cluster.matcher())
-                }
-                command => node_of(command),
-            };
-            if let Some(home) = node.filter(|home| *home != cluster.tag) {
-                // Per-session budgets are the session's own node's.
-                let budget = match command {
-                    Command::Invite { .. } => Some((
-                        &session.invite_limit,
-                        shared.config.invites_per_minute,
-                        "invites",
-                    )),
-                    Command::SubmitTicket(_) => Some((
-                        &session.ticket_limit,
-                        shared.config.tickets_per_minute,
-                        "tickets",
-                    )),
-                    _ => None,
-                };
-                if let Some((limit, per_minute, what)) = budget {
-                    if !allowed(limit, per_minute) {
-                        let message = format!("at most {per_minute} {what} a minute");
-                        let refusal = ErrorBody::new(ErrorCode::RateLimited, message);
-                        respond(session, id, Err(refusal));
-                        return None;
-                    }
-                }
-                return cluster.forward(session, id, home, command);
-            }
-        }
-    }
+            ),
+        )
+    })
+}
+
+/// A per-session budget the command would exceed, before it is forwarded.
+fn budget_refusal(shared: &Shared, session: &SessionRef, command: &Command) -> Option<ErrorBody> {
+    let (limit, per_minute, what) = match command {
+        Command::Invite { .. } => (
+            &session.invite_limit,
+            shared.config.invites_per_minute,
+            "invites",
+        ),
+        Command::SubmitTicket(_) => (
+            &session.ticket_limit,
+            shared.config.tickets_per_minute,
+            "tickets",
+        ),
+        _ => return None,
+    };
+    (!allowed(limit, per_minute)).then(|| {
+        ErrorBody::new(
+            ErrorCode::RateLimited,
+            format!("at most {per_minute} {what} a minute"),
+        )
+    })
+}
+
+/// Runs `command` on this node. `gathers`: a client's own command, which
+/// may ask the other nodes (a join code, a follow, a search).
+fn run(
+    shared: &Shared,
+    session: &SessionRef,
+    id: u32,
+    command: Command,
+    gathers: bool,
+) -> Option<Deferred> {
+    let me = session.session_id();
+    let clustered = gathers && shared.route().clustered();
     match command {
         Command::CreateParty {
             open,
@@ -265,9 +287,10 @@ pub(crate) fn handle(
                 respond(session, id, Err(invalid(message)));
                 return None;
             }
-            let told = shared.users.set_status(session, status, visible);
-            if let (Some(cluster), Some(event)) = (shared.cluster(), told) {
-                cluster.broadcast_status(&session.presence.user_id, event);
+            if let Some(event) = shared.users.set_status(session, status, visible) {
+                shared
+                    .route()
+                    .broadcast_status(&session.presence.user_id, event);
             }
             respond(session, id, Ok(Reply::Done));
         }
@@ -281,10 +304,7 @@ pub(crate) fn handle(
                 return None;
             }
             let limit = shared.config.max_follows;
-            let asked = shared
-                .cluster()
-                .filter(|_| session.proxy.is_none())
-                .map(|_| user_ids.clone());
+            let asked = clustered.then(|| user_ids.clone());
             let result = shared
                 .users
                 .follow(session, user_ids, limit)
@@ -302,9 +322,7 @@ pub(crate) fn handle(
                 });
             match (result, asked) {
                 // In a cluster, their sessions on the other nodes too.
-                (Ok(online), Some(user_ids)) => {
-                    return Some(super::cluster::Deferred::Follow { online, user_ids })
-                }
+                (Ok(online), Some(user_ids)) => return Some(Deferred::Follow { online, user_ids }),
                 (result, _) => {
                     respond(session, id, result.map(|online| Reply::Followed { online }))
                 }
@@ -401,9 +419,7 @@ pub(crate) fn handle(
             match shared.table.party_of_code(&code) {
                 Ok(party_id) => join(shared, session, id, party_id),
                 // Another node's party, perhaps: ask them.
-                Err(_) if shared.cluster().is_some() && session.proxy.is_none() => {
-                    return Some(super::cluster::Deferred::FindCode(code))
-                }
+                Err(_) if clustered => return Some(Deferred::FindCode(code)),
                 Err(error) => respond(session, id, Err(error.into())),
             }
         }
@@ -416,11 +432,9 @@ pub(crate) fn handle(
         Command::UnlistParty { party_id } => apply_done(shared, session, id, party_id, |party| {
             party.set_listing(me, None)
         }),
-        Command::SearchParties(query)
-            if shared.cluster().is_some() && session.proxy.is_none() && query.limit > 0 =>
-        {
+        Command::SearchParties(query) if clustered && query.limit > 0 => {
             // Every node's listing, merged.
-            return Some(super::cluster::Deferred::Search(query));
+            return Some(Deferred::Search(query));
         }
         Command::SearchParties(query) => {
             let max = shared.limits.max_search_results;
@@ -502,13 +516,14 @@ pub(crate) fn handle(
     None
 }
 
-/// The node a command runs on in a cluster: its party's home, or for
-/// `CancelTicket` the node whose pool has the ticket (its id's high 32
-/// bits); `None` for a command of the session's own node.
-fn node_of(command: &Command) -> Option<u32> {
+/// Where a command runs: its party's home, the node whose pool has its
+/// ticket, or the matcher; `None` for a command of the session's own node.
+fn target_of(command: &Command) -> Option<Target> {
     match command {
-        Command::CancelTicket { ticket_id } => u32::try_from(ticket_id >> 32).ok(),
-        _ => party_of(command).map(super::cluster::home_of),
+        Command::CancelTicket { ticket_id } => Some(Target::Ticket(*ticket_id)),
+        // Solo tickets meet in the matcher's pool.
+        Command::SubmitTicket(request) if request.party_id.is_none() => Some(Target::Matcher),
+        _ => party_of(command).map(Target::Party),
     }
 }
 
@@ -646,18 +661,14 @@ fn submit_ticket(
             answer,
             // In a cluster the matcher's pool holds it; this node keeps its
             // shadow, for the party's rules.
-            shared
-                .cluster()
-                .map(|cluster| (cluster.matcher(), cluster.tag))
-                .and_then(|(matcher, me)| (matcher != me).then_some(matcher)),
+            shared.route().elsewhere(Target::Matcher),
         ),
     };
     match result {
-        Ok((_, Some(to_pool))) => {
-            if let Some(cluster) = shared.cluster() {
-                cluster.outlet.control(to_pool.node, &to_pool.message);
-            }
-        }
+        Ok((_, Some(to_pool))) => shared
+            .route()
+            .outlet
+            .control(to_pool.node, &to_pool.message),
         Ok((_, None)) => {}
         Err(refusal) => respond(session, id, Err(refusal)),
     }
@@ -763,7 +774,9 @@ fn send_reliable(
     match sender {
         Ok(sender) => {
             respond(session, id, Ok(Reply::Done));
-            push_data(recipients, party_id, &sender, op_code, &data);
+            shared
+                .route()
+                .send_data(recipients, party_id, &sender, op_code, &data);
         }
         Err(error) => respond(session, id, Err(error.into())),
     }
@@ -782,44 +795,149 @@ pub(crate) fn check_reliable_size(shared: &Shared, data: &[u8]) -> Result<(), Er
     Ok(())
 }
 
-/// Reliable party data to each recipient, from `sender`.
-pub(crate) fn push_data(
-    recipients: Vec<SessionRef>,
-    party_id: PartyId,
-    sender: &crate::protocol::Presence,
-    op_code: i64,
-    data: &bytes::Bytes,
-) {
-    let mut remote = super::cluster::EventBatches::default();
-    for recipient in recipients {
-        let event = Event::Data {
-            party_id,
-            sender: sender.clone(),
-            op_code,
-            data: data.clone(),
-        };
-        match &recipient.proxy {
-            None => recipient.push_event(event),
-            Some(proxy) => remote.add(proxy, recipient.session_id(), event),
-        }
-    }
-    remote.send();
+/// A command whose answer needs other nodes: awaited by the session's
+/// control loop before its next command (`complete`).
+pub(crate) enum Deferred {
+    /// Sent to the node that runs it.
+    Forwarded(Forwarding),
+    /// A join code this node does not know: asked of every other node.
+    FindCode(String),
+    /// A `Follow`: the followed users' sessions here, and on the others.
+    Follow {
+        online: Vec<crate::protocol::UserStatus>,
+        user_ids: Vec<String>,
+    },
+    /// A search: every node's page, merged in listing order.
+    Search(PartySearch),
 }
 
-/// A session is gone: it leaves every party it sat in and cancels every
-/// request it had waiting, exactly as if it had left.
-pub(crate) fn end_session(shared: &Shared, session: &SessionRef) {
-    let me = session.session_id();
-    if let (Some(cluster), None) = (shared.cluster(), &session.proxy) {
-        // Before its set is taken: the homes of its remote parties.
-        cluster.tell_session_ended(session);
+/// Finishes a deferred command: its answer is queued when this returns.
+pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, deferred: Deferred) {
+    let route = shared.route();
+    let answer = |result: Result<Reply, ErrorBody>| respond(session, id, result);
+    match deferred {
+        Deferred::Forwarded(forwarding) => route.finish(forwarding).await,
+        Deferred::FindCode(code) => {
+            let found = route
+                .ask_all(Question::FindCode(code))
+                .await
+                .into_iter()
+                .find_map(|(_, answer)| match answer {
+                    Answer::Code(found) => found,
+                    _ => None,
+                });
+            match found {
+                Some(party_id) => {
+                    let join = Command::JoinParty { party_id };
+                    if let Some(Deferred::Forwarded(forwarding)) = handle(shared, session, id, join)
+                    {
+                        route.finish(forwarding).await;
+                    }
+                }
+                None => answer(Err(PartyError::JoinCodeNotFound.into())),
+            }
+        }
+        Deferred::Follow {
+            mut online,
+            user_ids,
+        } => {
+            // (Each node's answer was noted as it came, by the node task:
+            // see `super::nodes`.)
+            for (_, reply) in route.ask_all(Question::Statuses(user_ids)).await {
+                if let Answer::Statuses(statuses) = reply {
+                    online.extend(statuses);
+                }
+            }
+            online.truncate(fitting(&online));
+            answer(Ok(Reply::Followed { online }));
+        }
+        Deferred::Search(query) => {
+            let max = shared.limits.max_search_results;
+            let local = match shared.table.search_placed(&query, max) {
+                Ok(local) => local,
+                Err(error) => return answer(Err(error.into())),
+            };
+            let mut pages = vec![(local.0, local.1 != 0)];
+            for (_, reply) in route.ask_all(Question::Search(query.clone())).await {
+                if let Answer::Search { parties, more } = reply {
+                    pages.push((parties, more));
+                }
+            }
+            let limit = usize::from(query.limit.min(max));
+            let (parties, next_cursor) = merge_pages(pages, limit);
+            answer(Ok(Reply::Parties {
+                parties,
+                next_cursor,
+            }));
+        }
     }
-    for party_id in session.take_parties() {
-        // The party may have closed meanwhile; then there is nothing to leave.
-        let _ = shared.table.apply(
+}
+
+/// Merges the nodes' pages of a search (each in place order) into the
+/// first `limit` parties of the cluster's listing order, and the cursor of
+/// the next page: the place of the last one given when any node has more.
+fn merge_pages(
+    pages: Vec<(Vec<(u64, crate::protocol::ListedParty)>, bool)>,
+    limit: usize,
+) -> (Vec<crate::protocol::ListedParty>, u64) {
+    let mut more = pages.iter().any(|(_, more)| *more);
+    let mut merged: Vec<(u64, crate::protocol::ListedParty)> =
+        pages.into_iter().flat_map(|(parties, _)| parties).collect();
+    merged.sort_by_key(|(place, _)| *place);
+    if merged.len() > limit {
+        merged.truncate(limit);
+        more = true;
+    }
+    // Long labels and properties: a shorter page, so it fits one frame.
+    let parties: Vec<_> = merged.iter().map(|(_, party)| party.clone()).collect();
+    let fit = fitting(&parties).max(1).min(parties.len());
+    if fit < merged.len() {
+        merged.truncate(fit);
+        more = true;
+    }
+    let next = match (more, merged.last()) {
+        (true, Some((place, _))) => *place,
+        _ => 0,
+    };
+    (merged.into_iter().map(|(_, party)| party).collect(), next)
+}
+
+/// This node's answer to a question about what it holds: another node's,
+/// or its own (`Route::ask_home` for a party homed here).
+pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
+    match question {
+        Question::FindCode(code) => Answer::Code(shared.table.party_of_code(&code).ok()),
+        Question::Statuses(user_ids) => Answer::Statuses(shared.users.statuses_of(&user_ids)),
+        Question::Snapshots { session, party_ids } => {
+            let (parties, waiting) = super::connection::snapshots_of(shared, session, party_ids);
+            Answer::Snapshots { parties, waiting }
+        }
+        Question::Search(query) => {
+            let max = shared.limits.max_search_results;
+            let (parties, next) = shared.table.search_placed(&query, max).unwrap_or_default();
+            Answer::Search {
+                parties,
+                more: next != 0,
+            }
+        }
+        Question::HookFacts {
             party_id,
-            |party| effects_only(party.leave(me, LeaveReason::SessionEnded)),
-            |_, effects| deliver(shared, effects),
-        );
+            caller,
+            target,
+        } => {
+            let facts = shared.table.read(party_id, |party| {
+                let target_seated = target.as_ref().is_some_and(|user_id| {
+                    party
+                        .members()
+                        .iter()
+                        .any(|seat| seat.presence.user_id == *user_id)
+                });
+                Ok(super::peers::HookFacts {
+                    would_seat: party.would_seat(&caller, Instant::now()),
+                    target_seated,
+                })
+            });
+            Answer::HookFacts(facts.ok())
+        }
     }
 }

@@ -144,9 +144,9 @@ pub struct ServerConfig {
     /// The bearer token the admin API requires: at least 16 visible ASCII
     /// characters. Required with `admin`.
     pub admin_token: Option<AdminToken>,
-    /// Run as one node of a cluster over NATS (`super::cluster`). Default
+    /// Run as one node of a cluster over NATS (`super::peers::nats`). Default
     /// `None`: a single server.
-    pub cluster: Option<super::cluster::ClusterConfig>,
+    pub cluster: Option<super::peers::nats::ClusterConfig>,
     /// Per-recipient send coalescing window for party datagrams: a
     /// recipient's datagrams wait up to about this long and leave together,
     /// several to a packet, and one timer wake-up serves every recipient,

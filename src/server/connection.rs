@@ -238,11 +238,9 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
     let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
     match opened {
         Ok((mut welcome, session, generation, backlog)) => {
-            if let (Some(cluster), Resumed::Snapshots { parties, waiting }) =
-                (shared.cluster(), &mut welcome.resumed)
-            {
+            if let Resumed::Snapshots { parties, waiting } = &mut welcome.resumed {
                 // Its parties homed on other nodes: their snapshots too.
-                let (remote, remote_waiting) = cluster.remote_snapshots(&session).await;
+                let (remote, remote_waiting) = shared.route().remote_snapshots(&session).await;
                 parties.extend(remote);
                 waiting.extend(remote_waiting);
             }
@@ -308,9 +306,10 @@ fn open_session(
             ));
             metrics::count(&shared.metrics.sessions_started);
             shared.register_session(session.clone());
-            let online = shared.users.session_started(&session);
-            if let (Some(cluster), Some(event)) = (shared.cluster(), online) {
-                cluster.broadcast_status(&session.presence.user_id, event);
+            if let Some(event) = shared.users.session_started(&session) {
+                shared
+                    .route()
+                    .broadcast_status(&session.presence.user_id, event);
             }
             (session, None)
         }
@@ -539,9 +538,7 @@ async fn control_loop(
                             // Other nodes take part (a party homed there,
                             // a cluster-wide lookup): its answer first,
                             // then this session's next command.
-                            if let Some(cluster) = shared.cluster() {
-                                cluster.complete(shared, session, id, deferred).await;
-                            }
+                            commands::complete(shared, session, id, deferred).await;
                         }
                         let took = started.elapsed().as_secs_f64();
                         shared.metrics.command_seconds.observe(took);
@@ -594,6 +591,7 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
     let max_payload = shared.limits.max_datagram_data as usize;
     let mut recipients: Vec<SessionRef> = Vec::new();
     let mut limit = RateLimit::new(shared.config.data_rate, Instant::now());
+    let route = shared.route();
     while let Ok(datagram) = connection.read_datagram().await {
         metrics::count(&shared.metrics.datagrams_in);
         match limit.check(Instant::now()) {
@@ -653,17 +651,17 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
             );
             continue;
         }
-        if let Some(cluster) = shared.cluster().filter(|c| !c.is_local(data.party_id)) {
-            // Homed on another node: its home checks the seat again and
-            // fans it out (one message per node).
-            let (party_id, op_code) = (data.party_id, data.op_code);
-            if let Err(error) =
-                super::cluster::datagram_to_home(cluster, &session, party_id, op_code, data.payload)
-            {
+        // Homed on another node: its home checks the seat again and fans
+        // it out (one message per node).
+        match route.datagram_to_home(&session, data.party_id, data.op_code, &data.payload) {
+            Ok(false) => {}
+            Ok(true) => continue,
+            Err(()) => {
                 metrics::count(&shared.metrics.dropped_not_member);
-                refused(party_id, op_code, error.code, error.message);
+                let message = "this session has no seat in that party".to_string();
+                refused(data.party_id, data.op_code, ErrorCode::NotMember, message);
+                continue;
             }
-            continue;
         }
         let checked = shared.table.read(data.party_id, |party| {
             party.data_recipients(me, &mut recipients).map(drop)
@@ -676,6 +674,6 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Con
         }
         shared.metrics.fan_out.observe(recipients.len() as f64);
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);
-        super::cluster::fan_out_datagram(&shared, &mut recipients, outgoing);
+        route.fan_out(&mut recipients, outgoing);
     }
 }

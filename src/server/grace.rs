@@ -2,7 +2,7 @@
 //! is lost (seats held, members told, leader handed over) and when a grace
 //! window ends without a resume.
 
-use super::commands::{deliver, end_session};
+use super::commands::deliver;
 use super::session::SessionRef;
 use super::Shared;
 use tokio::time::Instant;
@@ -57,9 +57,7 @@ pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
         } => {
             if session.is_detached_since(generation) {
                 leader_grace_over(shared, &session);
-                if let Some(cluster) = shared.cluster() {
-                    cluster.tell_leader_grace_over(&session);
-                }
+                shared.route().tell_leader_grace_over(&session);
             }
         }
         SessionDeadline::Grace {
@@ -107,9 +105,9 @@ pub(crate) fn set_connected(
             |_, effects| deliver(shared, effects),
         );
     }
-    if let (Some(cluster), None) = (shared.cluster(), &session.proxy) {
-        cluster.tell_connection(session, connected, hand_over_now);
-    }
+    shared
+        .route()
+        .tell_connection(session, connected, hand_over_now);
 }
 
 /// The session is over: out of the registry and out of every party.
@@ -117,8 +115,31 @@ pub(crate) fn finish(shared: &Shared, session: &SessionRef) {
     shared.forget_session(session.session_id());
     end_session(shared, session);
     let offline = shared.users.session_ended(session);
-    if let (Some(cluster), Some(event)) = (shared.cluster(), offline) {
-        cluster.broadcast_status(&session.presence.user_id, event);
+    if let Some(event) = offline {
+        shared
+            .route()
+            .broadcast_status(&session.presence.user_id, event);
     }
     shared.matchmaking.session_ended(session.session_id());
+}
+
+/// A session is gone: it leaves every party it sat in and cancels every
+/// request it had waiting, exactly as if it had left.
+pub(crate) fn end_session(shared: &Shared, session: &SessionRef) {
+    let me = session.session_id();
+    // Before its set is taken: the homes of its remote parties.
+    shared.route().tell_session_ended(session);
+    for party_id in session.take_parties() {
+        // The party may have closed meanwhile; then there is nothing to leave.
+        let _ = shared.table.apply(
+            party_id,
+            |party| {
+                Ok((
+                    (),
+                    party.leave(me, crate::protocol::LeaveReason::SessionEnded)?,
+                ))
+            },
+            |_, effects| deliver(shared, effects),
+        );
+    }
 }

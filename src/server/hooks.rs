@@ -16,6 +16,7 @@
 //! queue: a slow analytics sink loses events (counted, and logged), it
 //! never slows a party down.
 
+use super::peers::{Answer, HookFacts, Question};
 use super::session::SessionRef;
 use super::Shared;
 use crate::party::Effects;
@@ -266,7 +267,7 @@ impl HookRunner {
         session: &SessionRef,
         command: Command,
     ) -> Result<Command, ErrorBody> {
-        let Some((point, party_id)) = point_of(shared, &command) else {
+        let Some((point, party_id)) = point_of(shared, &session.presence, &command).await else {
             return Ok(command);
         };
         let call = BeforeCall {
@@ -307,45 +308,36 @@ impl HookRunner {
 }
 
 /// Which hook a command meets, and the party it names; `None` for the
-/// commands no hook is asked about. Joins and removals look at the party
-/// to tell a seat from a request; the answer may be stale by the time the
-/// command runs, and the rules decide then as always.
-fn point_of(shared: &Shared, command: &Command) -> Option<(HookPoint, Option<PartyId>)> {
-    let is_open = |party_id: PartyId| {
-        shared
-            .table
-            .read(party_id, |party| Ok(party.settings().open))
-            .unwrap_or(true)
-    };
+/// commands no hook is asked about. Joins and removals ask the party's
+/// home (this node, or the one it lives on) whether the caller would be
+/// seated and whether the one removed holds a seat; the answer may be
+/// stale by the time the command runs, and the rules decide then as
+/// always. A party nobody can find meets the hook as a plain `Join` (or
+/// `Kick`): the command then fails on its own.
+async fn point_of(
+    shared: &Shared,
+    caller: &Presence,
+    command: &Command,
+) -> Option<(HookPoint, Option<PartyId>)> {
     Some(match command {
         Command::CreateParty { .. } => (HookPoint::CreateParty, None),
         Command::JoinParty { party_id } => {
-            let point = if is_open(*party_id) {
-                HookPoint::Join
-            } else {
-                HookPoint::JoinRequest
-            };
-            (point, Some(*party_id))
+            let facts = facts(shared, *party_id, caller, None).await;
+            (join_point(facts), Some(*party_id))
         }
-        Command::JoinByCode { code } => match shared.table.party_of_code(code) {
-            Ok(party_id) if !is_open(party_id) => (HookPoint::JoinRequest, Some(party_id)),
-            Ok(party_id) => (HookPoint::Join, Some(party_id)),
+        Command::JoinByCode { code } => {
             // An unknown code fails on its own (and counts as a guess).
-            Err(_) => return None,
-        },
+            let party_id = party_of_code(shared, code).await?;
+            let facts = facts(shared, party_id, caller, None).await;
+            (join_point(facts), Some(party_id))
+        }
         Command::AcceptJoinRequest { party_id, .. } => (HookPoint::Accept, Some(*party_id)),
         Command::Reject { party_id, .. } => (HookPoint::Reject, Some(*party_id)),
         Command::Kick { party_id, .. } => (HookPoint::Kick, Some(*party_id)),
         Command::Remove { party_id, user_id } => {
-            let seated = shared
-                .table
-                .read(*party_id, |party| {
-                    Ok(party
-                        .members()
-                        .iter()
-                        .any(|seat| seat.presence.user_id == *user_id))
-                })
-                .unwrap_or(true);
+            let seated = facts(shared, *party_id, caller, Some(user_id))
+                .await
+                .is_none_or(|facts| facts.target_seated);
             let point = if seated {
                 HookPoint::Kick
             } else {
@@ -361,6 +353,56 @@ fn point_of(shared: &Shared, command: &Command) -> Option<(HookPoint, Option<Par
         Command::SubmitTicket(request) => (HookPoint::Matchmaking, request.party_id),
         _ => return None,
     })
+}
+
+/// A join seats the caller (open party, live invite) or queues a request.
+fn join_point(facts: Option<HookFacts>) -> HookPoint {
+    match facts {
+        Some(HookFacts {
+            would_seat: false, ..
+        }) => HookPoint::JoinRequest,
+        _ => HookPoint::Join,
+    }
+}
+
+/// What the party's home says of `party_id` for this caller.
+async fn facts(
+    shared: &Shared,
+    party_id: PartyId,
+    caller: &Presence,
+    target: Option<&String>,
+) -> Option<HookFacts> {
+    let question = Question::HookFacts {
+        party_id,
+        caller: caller.user_id.clone(),
+        target: target.cloned(),
+    };
+    let answer = shared
+        .route()
+        .ask_home(party_id, question, |question| {
+            super::commands::answer(shared, question)
+        })
+        .await;
+    match answer {
+        Some(Answer::HookFacts(facts)) => facts,
+        _ => None,
+    }
+}
+
+/// The party a join code leads to: here, or on any other node.
+async fn party_of_code(shared: &Shared, code: &str) -> Option<PartyId> {
+    if let Ok(party_id) = shared.table.party_of_code(code) {
+        return Some(party_id);
+    }
+    shared
+        .route()
+        .ask_all(Question::FindCode(code.to_string()))
+        .await
+        .into_iter()
+        .find_map(|(_, answer)| match answer {
+            Answer::Code(found) => found,
+            _ => None,
+        })
 }
 
 /// Why a hook gave no answer.

@@ -71,13 +71,13 @@ struct State {
 pub(crate) struct Matchmaking {
     state: Mutex<State>,
     /// In a cluster: how to tell the matcher a shadow ended.
-    cluster: std::sync::OnceLock<std::sync::Arc<super::cluster::Outlet>>,
+    outlet: std::sync::OnceLock<std::sync::Arc<super::peers::Outlet>>,
 }
 
 /// A party ticket to be put in the matcher's pool (`PoolTicket`).
 pub(crate) struct ToPool {
     pub(crate) node: u32,
-    pub(crate) message: super::cluster::ControlMessage,
+    pub(crate) message: super::peers::ControlMessage,
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
@@ -159,13 +159,13 @@ impl Matchmaking {
                 by_session: HashMap::new(),
                 next_id: 0,
             }),
-            cluster: std::sync::OnceLock::new(),
+            outlet: std::sync::OnceLock::new(),
         }
     }
 
     /// In a cluster: the outlet that tells the matcher a shadow ended.
-    pub(crate) fn use_outlet(&self, outlet: std::sync::Arc<super::cluster::Outlet>) {
-        let _ = self.cluster.set(outlet);
+    pub(crate) fn use_outlet(&self, outlet: std::sync::Arc<super::peers::Outlet>) {
+        let _ = self.outlet.set(outlet);
     }
 
     /// Waiting tickets now.
@@ -323,8 +323,7 @@ impl Matchmaking {
                 .filter(|(_, shadow)| shadow.pooled_at == node)
                 .map(|(id, shadow)| (shadow.meta.party_id, id.0))
                 .collect();
-            let of_node =
-                |session: &SessionRef| session.proxy.as_ref().is_some_and(|p| p.node == node);
+            let of_node = |session: &SessionRef| session.remote_node() == Some(node);
             let waiting: std::collections::BTreeSet<TicketId> =
                 state.by_session.values().copied().collect();
             let mut homed = Vec::new();
@@ -397,10 +396,10 @@ impl Matchmaking {
             state.by_session.remove(&member.session_id());
         }
         drop(state);
-        if let (Some(node), Some(outlet)) = (pooled_at, self.cluster.get()) {
+        if let (Some(node), Some(outlet)) = (pooled_at, self.outlet.get()) {
             outlet.control(
                 node,
-                &super::cluster::ControlMessage::Unpool { ticket_id: id },
+                &super::peers::ControlMessage::Unpool { ticket_id: id },
             );
         }
         for (member, _) in &meta.members {
@@ -500,18 +499,15 @@ fn pool_message(
     id: TicketId,
     request: &TicketRequest,
     meta: &TicketMeta,
-) -> super::cluster::ControlMessage {
-    super::cluster::ControlMessage::PoolTicket {
+) -> super::peers::ControlMessage {
+    super::peers::ControlMessage::PoolTicket {
         ticket_id: id.0,
         request: request.clone(),
         submitter: meta.submitter,
         members: meta
             .members
             .iter()
-            .map(|(member, _)| {
-                let node = member.proxy.as_ref().map(|p| p.node);
-                (member.presence.clone(), node)
-            })
+            .map(|(member, _)| (member.presence.clone(), member.remote_node()))
             .collect(),
     }
 }
@@ -598,10 +594,10 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
         let token = mint_match_token(&secret, &claims);
         for ticket in &found.tickets {
             // The party's ticket is done: the party may queue again.
-            if let (Some(home), Some(outlet)) = (ticket.meta.home, shared.matchmaking.cluster.get())
+            if let (Some(home), Some(outlet)) = (ticket.meta.home, shared.matchmaking.outlet.get())
             {
                 // A party of another node: its home clears its ticket.
-                let matched = super::cluster::ControlMessage::PoolMatched {
+                let matched = super::peers::ControlMessage::PoolMatched {
                     ticket_id: ticket.id.0,
                 };
                 outlet.control(home, &matched);
@@ -619,5 +615,42 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
             }
         }
         tracing::info!(%match_id, players = players.len(), tickets = found.tickets.len(), "match made");
+    }
+}
+
+/// On the matcher: a party ticket from its home, with its members as
+/// (presence, node); refused back to the home when a member is gone or
+/// already in a ticket here.
+pub(crate) fn pool_from_home(
+    shared: &Shared,
+    ticket_id: u64,
+    request: TicketRequest,
+    submitter: SessionId,
+    members: Vec<(Presence, Option<u32>)>,
+) {
+    let route = shared.route();
+    let home = route.node_of_ticket(ticket_id);
+    let members: Option<Vec<SessionRef>> = members
+        .into_iter()
+        .map(|(presence, node)| {
+            route.member_at(presence, node.unwrap_or(home), |id| shared.find_session(id))
+        })
+        .collect();
+    let pooled = match members {
+        Some(members) => shared
+            .matchmaking
+            .insert_pooled(ticket_id, &request, submitter, members, home),
+        // A member of this node left meanwhile: the home cancels.
+        None => Err(ErrorBody::new(
+            ErrorCode::MemberNotFound,
+            "a member's session is gone",
+        )),
+    };
+    if let Err(refusal) = pooled {
+        tracing::info!(ticket_id, %refusal, "a party's ticket could not join the pool");
+        route.outlet.control(
+            home,
+            &super::peers::ControlMessage::PoolRefused { ticket_id },
+        );
     }
 }

@@ -404,13 +404,14 @@ pub(crate) fn render(shared: &Shared) -> String {
             &[("", get(&hooks.after_dropped))],
         );
     }
-    if let Some(cluster) = shared.cluster() {
-        let c = &cluster.metrics;
-        let peers = cluster.peers().len() as u64;
+    let route = shared.route();
+    if route.clustered() {
+        let c = route.peers().metrics();
+        let peers = route.peer_names().len() as u64;
         for (name, kind, help, value) in [
-            ("cluster_link_up", "gauge", "1 while this node's NATS link is up.", u64::from(cluster.link_is_up())),
+            ("cluster_link_up", "gauge", "1 while this node's NATS link is up.", u64::from(route.link_is_up())),
             ("cluster_peers", "gauge", "Other nodes this node hears now.", peers),
-            ("cluster_remote_members", "gauge", "Members on other nodes of parties homed here.", cluster.proxy_count() as u64),
+            ("cluster_remote_members", "gauge", "Members on other nodes of parties homed here.", route.proxy_count() as u64),
             ("cluster_control_messages_out_total", "counter", "Control messages (commands, replies, event batches, membership) queued for other nodes.", get(&c.control_out)),
             ("cluster_control_messages_in_total", "counter", "Control messages received from other nodes.", get(&c.control_in)),
             ("cluster_datagram_messages_out_total", "counter", "Party data messages queued for other nodes (one per datagram per node).", get(&c.datagram_messages_out)),

@@ -4,7 +4,6 @@
 
 mod admin;
 mod api;
-mod cluster;
 mod coalesce;
 mod commands;
 mod config;
@@ -16,13 +15,19 @@ mod keepalive;
 mod limits;
 mod matchmaking;
 mod metrics;
+mod nodes;
+mod peers;
+mod route;
 mod session;
 mod users;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
-pub use cluster::{home_of, node_tag, party_id_on, ClusterConfig, ClusterError};
 pub use config::{AckFrequency, AdminToken, AuthMode, ServerConfig, DEV_MATCH_SECRET};
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
+pub use peers::hub::{HubError, MemoryHub};
+pub use peers::nats::{ClusterConfig, ClusterError};
+pub use peers::{home_of, node_tag, party_id_on};
+pub use route::NodeTimings;
 
 use crate::party::PartyTable;
 use crate::protocol::SessionId;
@@ -55,6 +60,8 @@ pub enum ServerError {
     Config(String),
     #[error("cluster: {0}")]
     Cluster(#[from] ClusterError),
+    #[error("cluster: {0}")]
+    Hub(#[from] HubError),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -85,21 +92,42 @@ pub(crate) struct Shared {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The embedding game's hooks, when it gave any.
     pub(crate) hooks: Option<Arc<hooks::HookRunner>>,
-    /// This node's cluster link, once it joined one (`Server::join_cluster`).
-    cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
+    /// Where sessions and parties are, and the way to the other nodes:
+    /// set once, when the server joins its cluster.
+    route: std::sync::OnceLock<route::Route>,
+    /// The route of a server that joined no cluster (yet).
+    alone: route::Route,
 }
 
 impl Shared {
-    pub(crate) fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
-        self.cluster.get()
+    /// The routing layer; a server that joined no cluster is alone.
+    pub(crate) fn route(&self) -> &route::Route {
+        self.route.get().unwrap_or(&self.alone)
+    }
+
+    fn make_route(&self, peers: Arc<dyn peers::Peers>, timings: NodeTimings) -> route::Route {
+        route::Route::new(peers, timings, self.metrics.clone(), self.coalescer.clone())
+    }
+
+    /// Joins the other nodes through `peers`: ticket ids and listing
+    /// places name this node from now on. Fails once the route is set.
+    fn join(&self, peers: Arc<dyn peers::Peers>, timings: NodeTimings) -> Result<(), ServerError> {
+        let tag = peers.node();
+        let route = self.make_route(peers, timings);
+        let outlet = route.outlet.clone();
+        self.route
+            .set(route)
+            .map_err(|_| ServerError::Config("the server is in a cluster already".into()))?;
+        // Listing places sort together across the nodes.
+        self.table.use_clock_places(tag as u8);
+        self.matchmaking.use_node_tag(tag);
+        self.matchmaking.use_outlet(outlet);
+        Ok(())
     }
 
     /// A fresh party id; in a cluster, one that names this node its home.
     pub(crate) fn new_party_id(&self) -> crate::protocol::PartyId {
-        match self.cluster() {
-            Some(cluster) => cluster::party_id_on(cluster.tag),
-            None => crate::protocol::PartyId::random(),
-        }
+        self.route().new_party_id()
     }
 
     pub(crate) fn register_session(&self, session: SessionRef) {
@@ -168,9 +196,17 @@ pub struct Server {
 pub struct ServerBuilder {
     config: ServerConfig,
     hooks: Option<Arc<dyn hooks::Hooks>>,
+    hub: Option<(MemoryHub, String, NodeTimings)>,
 }
 
 impl ServerBuilder {
+    /// Makes this server node `name` of `hub`: several servers of one
+    /// process as one cluster (instead of `config.cluster` over NATS).
+    pub fn hub(mut self, hub: &MemoryHub, name: &str, timings: NodeTimings) -> Self {
+        self.hub = Some((hub.clone(), name.to_string(), timings));
+        self
+    }
+
     /// The game's own rules and analytics (see [`hooks`]).
     pub fn hooks(mut self, hooks: impl hooks::Hooks) -> Self {
         self.hooks = Some(Arc::new(hooks));
@@ -180,7 +216,12 @@ impl ServerBuilder {
     /// Binds the UDP socket (and the metrics listener). Must be called
     /// inside a tokio runtime.
     pub fn build(self) -> Result<Server, ServerError> {
-        Server::bind_with(self.config, self.hooks)
+        let server = Server::bind_with(self.config, self.hooks)?;
+        if let Some((hub, name, timings)) = self.hub {
+            let peers = hub.join(&name)?;
+            server.shared.join(Arc::new(peers), timings)?;
+        }
+        Ok(server)
     }
 }
 
@@ -272,6 +313,7 @@ impl Server {
         ServerBuilder {
             config,
             hooks: None,
+            hub: None,
         }
     }
 
@@ -357,14 +399,20 @@ impl Server {
             limits,
             sessions: Mutex::new(HashMap::new()),
             handshakes: AtomicUsize::new(0),
-            metrics,
-            coalescer,
+            metrics: metrics.clone(),
+            coalescer: coalescer.clone(),
             users: users::Users::default(),
             deadlines: deadlines::Deadlines::default(),
             matchmaking: matchmaking::Matchmaking::new(Some(relax_after)),
             stopping: std::sync::atomic::AtomicBool::new(false),
             hooks,
-            cluster: std::sync::OnceLock::new(),
+            route: std::sync::OnceLock::new(),
+            alone: route::Route::new(
+                Arc::new(peers::single::Alone::default()),
+                NodeTimings::default(),
+                metrics.clone(),
+                coalescer.clone(),
+            ),
         });
         Ok(Server {
             endpoint,
@@ -393,16 +441,16 @@ impl Server {
         let Some(config) = self.shared.config.cluster.clone() else {
             return Ok(());
         };
-        if self.shared.cluster().is_some() {
+        if self.shared.route.get().is_some() {
             return Ok(());
         }
-        let joined = cluster::Cluster::join(config).await?;
-        // Listing places sort together across the nodes.
-        self.shared.table.use_clock_places(joined.tag as u8);
-        self.shared.matchmaking.use_node_tag(joined.tag);
-        self.shared.matchmaking.use_outlet(joined.outlet.clone());
-        let _ = self.shared.cluster.set(Arc::new(joined));
-        Ok(())
+        let peers = peers::nats::NatsPeers::join(&config).await?;
+        let timings = NodeTimings {
+            heartbeat: config.heartbeat,
+            node_timeout: config.node_timeout,
+            request_timeout: config.request_timeout,
+        };
+        self.shared.join(Arc::new(peers), timings)
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -439,11 +487,7 @@ impl Server {
             tracing::error!(%error, "could not join the cluster; not serving");
             return;
         }
-        let cluster_task = self
-            .shared
-            .cluster()
-            .cloned()
-            .map(|cluster| tokio::spawn(cluster::Cluster::run(self.shared.clone(), cluster)));
+        let nodes_task = tokio::spawn(nodes::run(self.shared.clone()));
         let mut admin_bearer = self.admin_bearer.take();
         let admin_shares_metrics = self.admin_listener.is_none();
         let metrics_task =
@@ -546,7 +590,7 @@ impl Server {
             Some(matchmaker_task),
             keep_alive_task,
             after_hook_task,
-            cluster_task,
+            Some(nodes_task),
         ]
         .into_iter()
         .flatten()
@@ -555,10 +599,8 @@ impl Server {
         }
         tracing::info!("shutting down: closing every connection");
         self.shared.stopping.store(true, Ordering::Release);
-        if let Some(cluster) = self.shared.cluster() {
-            // The other nodes end this node's parties and seats now.
-            cluster.leave().await;
-        }
+        // The other nodes end this node's parties and seats now.
+        self.shared.route().leave().await;
         self.endpoint.close(
             (CloseCode::ServerShutdown as u32).into(),
             b"server shutting down",
@@ -675,25 +717,18 @@ impl ServerHandle {
     /// The other nodes of the cluster this node hears now, by name (empty
     /// without a cluster).
     pub fn cluster_peers(&self) -> Vec<String> {
-        self.shared
-            .cluster()
-            .map(|cluster| cluster.peers())
-            .unwrap_or_default()
+        self.shared.route().peer_names()
     }
 
     /// Whether this node's link to NATS is up (false without a cluster).
     pub fn cluster_link_up(&self) -> bool {
-        self.shared
-            .cluster()
-            .is_some_and(|cluster| cluster.link_is_up())
+        let route = self.shared.route();
+        route.clustered() && route.link_is_up()
     }
 
     /// Members on other nodes that parties homed here hold now.
     pub fn remote_members(&self) -> usize {
-        self.shared
-            .cluster()
-            .map(|cluster| cluster.proxy_count())
-            .unwrap_or(0)
+        self.shared.route().proxy_count()
     }
 
     /// Sessions alive now, connected or waiting in their grace window.

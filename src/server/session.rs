@@ -3,7 +3,7 @@
 //! events it would have been sent, and waits for a resume.
 
 use super::coalesce::{Pending, Pushed};
-use crate::party::Link;
+use super::peers::RemoteAt;
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
 };
@@ -13,6 +13,28 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::Notify;
 use uuid::Uuid;
+
+/// A session's seat or request in a party homed elsewhere, as its own node
+/// last heard of it: enough to tell the session when that home is lost.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RemoteSeat {
+    /// The party `seq` of the last event relayed to it (or its reply).
+    pub(crate) seq: u64,
+    /// A seat (`Closed` when the home is lost), or a waiting request
+    /// (`JoinRejected`).
+    pub(crate) seated: bool,
+}
+
+/// A local session's bookkeeping of other nodes.
+#[derive(Debug, Default)]
+pub(crate) struct SessionAbroad {
+    /// Homes it ever sent a command to: told when it ends.
+    pub(crate) homes: std::collections::HashSet<super::peers::NodeId>,
+    /// Tickets it waits in on other nodes (by `TicketStarted` relayed),
+    /// cancelled for it if their node is lost.
+    pub(crate) tickets: std::collections::HashSet<u64>,
+    pub(crate) remote: std::collections::HashMap<PartyId, RemoteSeat>,
+}
 
 /// A queued outbound message. Boxed so that a session's queue holds 8-byte
 /// slots rather than 184-byte ones.
@@ -221,13 +243,13 @@ pub(crate) struct SessionLink {
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) ticket_limit: Mutex<Option<super::limits::RateLimit>>,
-    /// On a party's home node, for a member connected to another node of
-    /// the cluster: where its replies, events and data go instead of a
-    /// connection (`super::cluster`).
-    pub(crate) proxy: Option<super::cluster::ProxyOf>,
-    /// A local session's cluster bookkeeping (its remote seats, the homes
-    /// it reached); `None` until it reaches another node.
-    pub(crate) cluster: Mutex<Option<Box<super::cluster::SessionCluster>>>,
+    /// On a party's home node, for a member connected to another node:
+    /// where its replies, events and data go instead of a connection (a
+    /// **proxy**; `super::route` is what looks at it).
+    pub(crate) remote: Option<RemoteAt>,
+    /// A local session's bookkeeping of other nodes (its remote seats, the
+    /// homes it reached); `None` until it reaches another node.
+    pub(crate) abroad: Mutex<Option<Box<SessionAbroad>>>,
 }
 
 /// The link type stored in the party table.
@@ -266,8 +288,8 @@ impl SessionLink {
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
             ticket_limit: Mutex::new(None),
-            proxy: None,
-            cluster: Mutex::new(None),
+            remote: None,
+            abroad: Mutex::new(None),
         }
     }
 
@@ -275,11 +297,11 @@ impl SessionLink {
     /// connection, no event log (its own node numbers and logs its events).
     pub(crate) fn new_proxy(
         presence: Presence,
-        proxy: super::cluster::ProxyOf,
+        remote: RemoteAt,
         metrics: Arc<super::metrics::Metrics>,
     ) -> Self {
         SessionLink {
-            proxy: Some(proxy),
+            remote: Some(remote),
             ..SessionLink::new(presence, 0, metrics)
         }
     }
@@ -404,18 +426,12 @@ impl SessionLink {
         true
     }
 
-    /// Numbers, logs and (when connected) queues an event. A full outbox
-    /// means the client is not reading: its connection is cut, which starts
-    /// the grace window like any other loss.
-    pub(crate) fn push_event(&self, event: Event) {
-        if let Some(proxy) = &self.proxy {
-            let to = vec![self.session_id()];
-            let events = vec![super::cluster::RelayedEvent { to, event }];
-            proxy
-                .outlet
-                .control(proxy.node, &super::cluster::ControlMessage::Events(events));
-            return;
-        }
+    /// Numbers, logs and (when connected) queues an event on this node's
+    /// connection. A full outbox means the client is not reading: its
+    /// connection is cut, which starts the grace window like any other
+    /// loss. (`push_event`, in `super::route`, picks this or the member's
+    /// node.)
+    pub(crate) fn queue_event(&self, event: Event) {
         let mut state = lock(&self.state);
         if state.ended {
             return;
@@ -436,18 +452,10 @@ impl SessionLink {
         }
     }
 
-    /// Queues a response or frame error; dropped when no connection carries
-    /// the session (the request died with its connection).
-    pub(crate) fn push(&self, message: Outbound) {
-        if let Some(proxy) = &self.proxy {
-            // A forwarded command's answer: to the caller's node, under the
-            // correlation id the command ran with.
-            if let Outbound::Response { id, result } = message {
-                let reply = super::cluster::ControlMessage::Reply { corr: id, result };
-                proxy.outlet.control(proxy.node, &reply);
-            }
-            return;
-        }
+    /// Queues a response or frame error on this node's connection; dropped
+    /// when no connection carries the session (the request died with its
+    /// connection).
+    pub(crate) fn queue(&self, message: Outbound) {
         let state = lock(&self.state);
         if let Some(outbox) = &state.outbox {
             if let Err(OutboxFull) = outbox.try_send(Box::new(message)) {
@@ -502,14 +510,9 @@ impl SessionLink {
         }
     }
 
-    /// Unreliable party data to this member; silently nothing when away.
-    pub(crate) fn send_datagram(&self, datagram: Bytes) {
-        if let Some(proxy) = &self.proxy {
-            let to = vec![self.session_id()];
-            let message = super::cluster::DatagramMessage::ToMembers { to, datagram };
-            proxy.outlet.datagram(proxy.node, &message);
-            return;
-        }
+    /// Unreliable party data on this node's connection; silently nothing
+    /// when away.
+    pub(crate) fn send_datagram_here(&self, datagram: Bytes) {
         let connection = self
             .connection
             .read()
@@ -553,6 +556,16 @@ impl SessionLink {
         waiting
     }
 
+    /// Notes that the session holds (`held`) a seat or a request in
+    /// `party_id`, or no longer does (the party table's `Link`).
+    pub(crate) fn note_party(&self, party_id: PartyId, held: bool) {
+        let mut parties = lock(&self.parties);
+        match held {
+            true => parties.insert(party_id),
+            false => parties.remove(&party_id),
+        };
+    }
+
     /// Whether the session holds a seat or a request in `party_id`.
     pub(crate) fn holds(&self, party_id: PartyId) -> bool {
         lock(&self.parties).contains(&party_id)
@@ -565,37 +578,6 @@ impl SessionLink {
     /// Takes the set of parties, for leaving them all when the session ends.
     pub(crate) fn take_parties(&self) -> HashSet<PartyId> {
         std::mem::take(&mut *lock(&self.parties))
-    }
-}
-
-impl SessionLink {
-    /// A proxy's seat or request changed: its own node keeps the session's
-    /// set of parties (for its limit, its end, and a lost home).
-    fn tell_membership(&self, party_id: PartyId, held: bool) {
-        if let Some(proxy) = &self.proxy {
-            let message = super::cluster::ControlMessage::Membership {
-                session: self.session_id(),
-                party_id,
-                held,
-            };
-            proxy.outlet.control(proxy.node, &message);
-        }
-    }
-}
-
-impl Link for SessionRef {
-    fn session_id(&self) -> SessionId {
-        self.presence.session_id
-    }
-
-    fn attach(&self, party: PartyId) {
-        lock(&self.parties).insert(party);
-        self.tell_membership(party, true);
-    }
-
-    fn detach(&self, party: PartyId) {
-        lock(&self.parties).remove(&party);
-        self.tell_membership(party, false);
     }
 }
 

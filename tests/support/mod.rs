@@ -51,7 +51,7 @@ pub async fn start_with_hooks(
     start_built(tweak, |config| Server::builder(config).hooks(hooks).build()).await
 }
 
-async fn start_built(
+pub async fn start_built(
     tweak: impl FnOnce(&mut ServerConfig),
     build: impl FnOnce(ServerConfig) -> Result<Server, partyline::server::ServerError>,
 ) -> TestServer {

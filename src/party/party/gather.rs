@@ -161,7 +161,7 @@ impl<L: Clone> Party<L> {
             .any(|b| b.user_id == user_id && b.until.is_none_or(|until| until > now))
     }
 
-    fn invite_of_user(&self, user_id: &str, now: Instant) -> Option<usize> {
+    pub(super) fn invite_of_user(&self, user_id: &str, now: Instant) -> Option<usize> {
         self.invites
             .iter()
             .position(|i| i.user_id == user_id && i.expires_at > now)

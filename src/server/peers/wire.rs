@@ -96,6 +96,14 @@ pub(crate) enum Question {
     Statuses(Vec<String>),
     /// A page of the listed parties that match, after the cursor.
     Search(PartySearch),
+    /// What a before-hook needs to know of a party homed on the node
+    /// asked: would `caller` be seated by a join (not queued), and does
+    /// `target` hold a seat (a `Remove` is a kick, not a rejection)?
+    HookFacts {
+        party_id: PartyId,
+        caller: String,
+        target: Option<String>,
+    },
     /// For a session resumed from snapshots: its parties homed on the
     /// node asked.
     Snapshots {
@@ -118,6 +126,15 @@ pub(crate) enum Answer {
         parties: Vec<ResumedParty>,
         waiting: Vec<PartyId>,
     },
+    /// `None` when no such party lives there.
+    HookFacts(Option<HookFacts>),
+}
+
+/// See `Question::HookFacts`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct HookFacts {
+    pub(crate) would_seat: bool,
+    pub(crate) target_seated: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

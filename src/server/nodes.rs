@@ -1,0 +1,385 @@
+//! What other nodes send this one, served: commands forwarded to parties
+//! homed here (run for a proxy of their caller), replies and events for
+//! sessions here, party data, questions, broadcasts, heartbeats, and a
+//! node's loss. The counterpart of a connection's control loop, for nodes
+//! instead of clients: it sits on top, beside `connection`.
+
+use super::peers::{
+    Answer, BroadcastMessage, ControlMessage, DatagramMessage, Heartbeat, Inbound, InboundLanes,
+    NodeId,
+};
+use super::route::{Heard, Route};
+use super::session::{lock, Outbound, SessionAbroad, SessionRef};
+use super::{commands, grace, matchmaking, Shared};
+use crate::party::Link;
+use crate::protocol::{Event, JoinOutcome, RejectReason, Reply, TicketCancelReason};
+use std::sync::Arc;
+
+/// Serves what arrives from other nodes, and heart-beats, until aborted.
+/// Alone, returns at once.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let route = shared.route();
+    let Some(InboundLanes {
+        mut control,
+        mut datagrams,
+    }) = route.peers().start()
+    else {
+        return;
+    };
+    let datagram_task = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut recipients = Vec::new();
+            while let Some(payload) = datagrams.recv().await {
+                match postcard::from_bytes::<DatagramMessage>(&payload) {
+                    Ok(message) => on_datagram(&shared, message, &mut recipients),
+                    Err(_) => undecodable(route_metrics(&shared)),
+                }
+            }
+        })
+    };
+    let heartbeat_task = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let route = shared.route();
+            let mut every = tokio::time::interval(route.timings.heartbeat);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        for tag in route.silent_nodes() {
+                            node_lost(&shared, tag, "silent");
+                        }
+                    }
+                    _ = route.beat_soon.notified() => {}
+                }
+                route.beat(false);
+            }
+        })
+    };
+    let _helpers = AbortOnDrop(vec![datagram_task, heartbeat_task]);
+    // Proxies are made and dropped only on this task, so a proxy about to
+    // take a seat is never dropped between.
+    let mut tidy = tokio::time::interval(route.timings.heartbeat);
+    tidy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            inbound = control.recv() => match inbound {
+                None => break,
+                Some(Inbound::Control(payload)) => match postcard::from_bytes(&payload) {
+                    Ok(message) => on_control(&shared, message),
+                    Err(_) => undecodable(route_metrics(&shared)),
+                },
+                Some(Inbound::Announce(payload)) => {
+                    if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
+                        heard(&shared, beat);
+                    }
+                }
+            },
+            _ = tidy.tick() => route.drop_idle_proxies(),
+        }
+    }
+}
+
+fn route_metrics(shared: &Shared) -> &super::peers::PeerMetrics {
+    shared.route().peers().metrics()
+}
+
+fn undecodable(metrics: &super::peers::PeerMetrics) {
+    // Only another build of partyline (or something else entirely) sends
+    // what this one cannot read.
+    super::peers::PeerMetrics::add(&metrics.undecodable, 1);
+    tracing::warn!("undecodable cluster message dropped (a node of another build?)");
+}
+
+/// Aborts its tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+fn heard(shared: &Shared, beat: Heartbeat) {
+    let route = shared.route();
+    let tag = beat.tag;
+    if let Heard::Changed { lost, joined } = route.heard(beat.clone()) {
+        if let Some(why) = lost {
+            // A node that restarted lost everything it homed; one that
+            // leaves takes it with it.
+            node_lost(shared, tag, why);
+        }
+        if joined {
+            route.add_node(beat);
+        }
+    }
+}
+
+/// Everything that tied this node to `tag` ends: its commands in flight
+/// fail, its sessions leave the parties homed here, and the parties it
+/// homed end for the sessions here.
+pub(crate) fn node_lost(shared: &Shared, tag: NodeId, why: &str) {
+    let route = shared.route();
+    let (name, failed, gone) = route.forget_node(tag);
+    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why, "node lost: its parties end, its members leave");
+    for pending in failed {
+        pending.session.push(Outbound::Response {
+            id: pending.id,
+            result: Err(crate::protocol::ErrorBody::new(
+                crate::protocol::ErrorCode::Unavailable,
+                "the party's node left the cluster before answering",
+            )),
+        });
+        let _ = pending.done.send(());
+    }
+    for proxy in gone {
+        grace::end_session(shared, &proxy);
+    }
+    shared.users.node_lost(tag);
+    for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {
+        matchmaking::clear_party_ticket(shared, party_id, ticket_id);
+    }
+    for session in shared.all_sessions() {
+        lose_remote_seats(route, &session, tag);
+    }
+}
+
+/// A session here loses its tickets and seats on node `tag`: it hears
+/// them end, with the party `seq` after the last event it saw.
+fn lose_remote_seats(route: &Route, session: &SessionRef, tag: NodeId) {
+    let lost: Vec<u64> = lock(&session.abroad)
+        .as_mut()
+        .map(|state| {
+            let lost: Vec<u64> = state
+                .tickets
+                .iter()
+                .copied()
+                .filter(|id| route.node_of_ticket(*id) == tag)
+                .collect();
+            state.tickets.retain(|id| route.node_of_ticket(*id) != tag);
+            lost
+        })
+        .unwrap_or_default();
+    for ticket_id in lost {
+        session.push_event(Event::TicketCancelled {
+            ticket_id,
+            reason: TicketCancelReason::NodeLost,
+        });
+    }
+    for party_id in session.party_ids() {
+        if route.home_of(party_id) != tag {
+            continue;
+        }
+        Link::detach(session, party_id);
+        let seat = lock(&session.abroad)
+            .as_mut()
+            .and_then(|state| state.remote.remove(&party_id));
+        let seq = seat.map_or(0, |s| s.seq) + 1;
+        session.push_event(match seat {
+            Some(super::session::RemoteSeat { seated: false, .. }) => Event::JoinRejected {
+                party_id,
+                seq,
+                reason: RejectReason::PartyClosed,
+            },
+            _ => Event::Closed { party_id, seq },
+        });
+    }
+}
+
+fn on_control(shared: &Shared, message: ControlMessage) {
+    let route = shared.route();
+    match message {
+        ControlMessage::Command {
+            corr,
+            from,
+            caller,
+            command,
+        } => {
+            let proxy = route.proxy(caller, from);
+            // Runs as a command of the proxy: its reply and events go back
+            // to `from` through the proxy.
+            commands::run_forwarded(shared, &proxy, corr, command);
+        }
+        ControlMessage::Reply { corr, result } => {
+            let Some(pending) = route.answered(corr) else {
+                // Answered late: the caller already heard `Unavailable`.
+                return;
+            };
+            match &result {
+                Ok(Reply::Join(JoinOutcome::Joined(snapshot))) => Route::note_seat(
+                    &pending.session,
+                    snapshot.party_id,
+                    snapshot.seq,
+                    Some(true),
+                ),
+                Ok(Reply::Join(JoinOutcome::Queued { party_id, seq })) => {
+                    Route::note_seat(&pending.session, *party_id, *seq, Some(false))
+                }
+                _ => {}
+            }
+            pending.session.push(Outbound::Response {
+                id: pending.id,
+                result,
+            });
+            let _ = pending.done.send(());
+        }
+        ControlMessage::Events(events) => {
+            for super::peers::RelayedEvent { to, event } in events {
+                relay_event(shared, &to, event);
+            }
+        }
+        ControlMessage::Membership {
+            session,
+            party_id,
+            held,
+        } => {
+            if let Some(session) = shared.find_session(session) {
+                if held {
+                    session.attach(party_id);
+                } else {
+                    session.detach(party_id);
+                    Route::note_seat(&session, party_id, 0, None);
+                }
+            }
+        }
+        ControlMessage::Connection {
+            session,
+            connected,
+            hand_over_now,
+        } => {
+            if let Some(proxy) = route.find_proxy(session) {
+                grace::set_connected(shared, &proxy, connected, hand_over_now);
+            }
+        }
+        ControlMessage::LeaderGraceOver { session } => {
+            if let Some(proxy) = route.find_proxy(session) {
+                grace::leader_grace_over(shared, &proxy);
+            }
+        }
+        ControlMessage::SessionEnded { session } => {
+            if let Some(proxy) = route.take_proxy(session) {
+                grace::end_session(shared, &proxy);
+            }
+            // Its solo ticket, if it waits in this node's pool.
+            shared.matchmaking.session_ended(session);
+        }
+        ControlMessage::PoolTicket {
+            ticket_id,
+            request,
+            submitter,
+            members,
+        } => matchmaking::pool_from_home(shared, ticket_id, request, submitter, members),
+        ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
+        ControlMessage::PoolMatched { ticket_id } => {
+            if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
+                matchmaking::clear_party_ticket(shared, party_id, ticket_id);
+            }
+        }
+        ControlMessage::PoolRefused { ticket_id } => {
+            // Its members heard TicketStarted from here: they hear it end.
+            if let Some((Some(party_id), _)) = shared.matchmaking.owner_of(ticket_id) {
+                matchmaking::clear_party_ticket(shared, party_id, ticket_id);
+            }
+            shared
+                .matchmaking
+                .cancel(ticket_id, TicketCancelReason::Cancelled);
+        }
+        ControlMessage::Ask {
+            corr,
+            from,
+            question,
+        } => {
+            let answer = commands::answer(shared, question);
+            let reply = ControlMessage::Answer {
+                corr,
+                from: route.me,
+                answer,
+            };
+            route.outlet.control(from, &reply);
+        }
+        ControlMessage::Broadcast { from, message } => match message {
+            BroadcastMessage::Invite(notice) => shared.users.notice(notice),
+            BroadcastMessage::Status { user_id, event } => {
+                shared.users.remote_status(from, &user_id, &event)
+            }
+        },
+        ControlMessage::Answer { corr, from, answer } => {
+            // Here, in order with that node's status changes, not later in
+            // the waiting command's task.
+            if let Answer::Statuses(statuses) = &answer {
+                shared.users.note_gathered(from, statuses);
+            }
+            route.gathered(corr, from, answer);
+        }
+    }
+}
+
+/// An event from a party's home for sessions here: noted (their remote
+/// seats and tickets, for a lost home), then queued.
+fn relay_event(shared: &Shared, to: &[crate::protocol::SessionId], event: Event) {
+    let seat = match (&event, event.party_id(), event.party_seq()) {
+        (
+            Event::JoinRejected { .. }
+            | Event::Kicked { .. }
+            | Event::Closed { .. }
+            | Event::Banned { .. },
+            Some(party),
+            Some(seq),
+        ) => Some((party, seq, None)),
+        (_, Some(party), Some(seq)) => Some((party, seq, Some(true))),
+        _ => None,
+    };
+    let ticket = match &event {
+        Event::TicketStarted { ticket_id, .. } => Some((*ticket_id, true)),
+        Event::TicketCancelled { ticket_id, .. } => Some((*ticket_id, false)),
+        Event::Matched(found) => Some((found.ticket_id, false)),
+        _ => None,
+    };
+    for session in shared.find_sessions(to) {
+        if let Some((party, seq, seated)) = seat {
+            Route::note_seat(&session, party, seq, seated);
+        }
+        if let Some((ticket_id, waiting)) = ticket {
+            let mut state = lock(&session.abroad);
+            let tickets = &mut state
+                .get_or_insert_with(Box::<SessionAbroad>::default)
+                .tickets;
+            match waiting {
+                true => tickets.insert(ticket_id),
+                false => tickets.remove(&ticket_id),
+            };
+        }
+        session.push_event(event.clone());
+    }
+}
+
+fn on_datagram(shared: &Shared, message: DatagramMessage, recipients: &mut Vec<SessionRef>) {
+    match message {
+        DatagramMessage::ToHome {
+            party_id,
+            sender,
+            op_code,
+            payload,
+        } => {
+            let checked = shared.table.read(party_id, |party| {
+                party.data_recipients(sender, recipients).map(drop)
+            });
+            if checked.is_err() {
+                // Its sender's node checked the seat; it ended meanwhile.
+                super::metrics::count(&shared.metrics.dropped_not_member);
+                recipients.clear();
+                return;
+            }
+            let outgoing =
+                crate::protocol::encode_server_datagram(party_id, sender, op_code, &payload);
+            shared.route().fan_out(recipients, outgoing);
+        }
+        DatagramMessage::ToMembers { to, datagram } => {
+            let sessions = shared.find_sessions(&to);
+            shared.route().datagram_for(sessions, datagram);
+        }
+    }
+}

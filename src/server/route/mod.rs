@@ -1,0 +1,775 @@
+//! Routing: the one place that looks at where a session is. A party
+//! member is a session of this node or of another (a **proxy**, on the
+//! party's home, for a member whose connection is elsewhere); everything
+//! sent to a member goes through here, and what goes to other nodes is
+//! batched once per node (`EventBatches`, `fan_out_datagram`).
+//!
+//! - A party lives on its **home**, the node that created it; bytes 0-3 of
+//!   its id are the home's tag, so any node routes a party id with no
+//!   lookup. Alone (no other node), every party is homed here.
+//! - A session's command for a party homed elsewhere is forwarded to the
+//!   home (`forward`), which runs it for a proxy of the session and
+//!   answers exactly as locally: the reply, then the events, in order.
+//! - The node table: who is alive (heartbeats), and the matcher (the live
+//!   node with the lowest tag).
+//!
+//! Other nodes are reached through [`Peers`] alone; what arrives from
+//! them is served by `super::nodes`.
+
+mod send;
+
+use super::metrics::Metrics;
+use super::peers::{
+    encode, home_of, party_id_on, Answer, BroadcastMessage, ControlMessage, Heartbeat, NodeId,
+    Outlet, Peers, Question, RemoteAt,
+};
+use super::session::{lock, Outbound, RemoteSeat, SessionLink, SessionRef};
+use crate::party::InviteNotice;
+use crate::protocol::{
+    Command, ErrorBody, ErrorCode, Event, PartyId, Presence, ResumedParty, SessionId,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+/// How nodes watch each other and wait for each other.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeTimings {
+    /// How often a node announces itself. Default 1 s.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is lost, and its parties end.
+    /// Default 3 s.
+    pub node_timeout: Duration,
+    /// How long a forwarded command waits for its home's answer before it
+    /// fails with `Unavailable`. Default 2 s.
+    pub request_timeout: Duration,
+}
+
+impl Default for NodeTimings {
+    fn default() -> Self {
+        NodeTimings {
+            heartbeat: Duration::from_secs(1),
+            node_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Where a command runs, in a cluster.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// The party's home.
+    Party(PartyId),
+    /// The node whose pool has the ticket.
+    Ticket(u64),
+    /// The node whose pool holds the cluster's solo tickets.
+    Matcher,
+}
+
+/// A command sent to its home, waiting for the answer.
+pub(crate) struct Pending {
+    pub(crate) session: SessionRef,
+    pub(crate) id: u32,
+    pub(crate) node: NodeId,
+    pub(crate) done: oneshot::Sender<()>,
+}
+
+/// A forwarded command, to be awaited by the session's control loop (so
+/// one session's commands still run one at a time, in order).
+pub(crate) struct Forwarding {
+    corr: u32,
+    done: oneshot::Receiver<()>,
+}
+
+/// A question asked of other nodes, gathering their answers.
+pub(crate) struct Gather {
+    waiting_for: HashSet<NodeId>,
+    answers: Vec<(NodeId, Answer)>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Gather {
+    pub(crate) fn heard_from(&mut self, node: NodeId) {
+        self.waiting_for.remove(&node);
+        if self.waiting_for.is_empty() {
+            if let Some(done) = self.done.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+struct PeerNode {
+    name: String,
+    incarnation: u64,
+    last_seen: Instant,
+}
+
+/// What a heartbeat told this node.
+pub(crate) enum Heard {
+    /// Nothing new.
+    Known,
+    /// A node joined (or came back under a new incarnation, or left):
+    /// `lost` names what ended first, and why.
+    Changed {
+        lost: Option<&'static str>,
+        joined: bool,
+    },
+}
+
+/// This node's place among the others: where parties and sessions are,
+/// and how to reach them.
+pub(crate) struct Route {
+    pub(crate) me: NodeId,
+    alone: bool,
+    incarnation: u64,
+    pub(crate) timings: NodeTimings,
+    peers: Arc<dyn Peers>,
+    pub(crate) outlet: Arc<Outlet>,
+    metrics: Arc<Metrics>,
+    coalescer: Option<Arc<super::coalesce::Coalescer>>,
+    pending: Mutex<HashMap<u32, Pending>>,
+    gathers: Mutex<HashMap<u32, Gather>>,
+    next_corr: AtomicU32,
+    /// Members on other nodes of parties homed here, by session.
+    proxies: Mutex<HashMap<SessionId, SessionRef>>,
+    nodes: Mutex<HashMap<NodeId, PeerNode>>,
+    /// Wakes the heartbeat task early (a new node was heard).
+    pub(crate) beat_soon: Notify,
+}
+
+impl Route {
+    pub(crate) fn new(
+        peers: Arc<dyn Peers>,
+        timings: NodeTimings,
+        metrics: Arc<Metrics>,
+        coalescer: Option<Arc<super::coalesce::Coalescer>>,
+    ) -> Route {
+        Route {
+            me: peers.node(),
+            alone: peers.is_alone(),
+            incarnation: uuid::Uuid::new_v4().as_u64_pair().0,
+            timings,
+            outlet: Arc::new(Outlet::new(peers.clone())),
+            peers,
+            metrics,
+            coalescer,
+            pending: Mutex::new(HashMap::new()),
+            gathers: Mutex::new(HashMap::new()),
+            next_corr: AtomicU32::new(1),
+            proxies: Mutex::new(HashMap::new()),
+            nodes: Mutex::new(HashMap::new()),
+            beat_soon: Notify::new(),
+        }
+    }
+
+    pub(crate) fn peers(&self) -> &Arc<dyn Peers> {
+        &self.peers
+    }
+
+    /// False for a server alone.
+    pub(crate) fn clustered(&self) -> bool {
+        !self.alone
+    }
+
+    /// A fresh party id homed on this node.
+    pub(crate) fn new_party_id(&self) -> PartyId {
+        match self.alone {
+            true => PartyId::random(),
+            false => party_id_on(self.me),
+        }
+    }
+
+    /// The node that homes `party_id`.
+    pub(crate) fn home_of(&self, party_id: PartyId) -> NodeId {
+        match self.alone {
+            true => self.me,
+            false => home_of(party_id),
+        }
+    }
+
+    /// Whether `party_id` is homed on this node.
+    pub(crate) fn is_here(&self, party_id: PartyId) -> bool {
+        self.alone || home_of(party_id) == self.me
+    }
+
+    /// The node a ticket id names (its high 32 bits); this one alone.
+    pub(crate) fn node_of_ticket(&self, ticket_id: u64) -> NodeId {
+        match self.alone {
+            true => self.me,
+            false => (ticket_id >> 32) as NodeId,
+        }
+    }
+
+    /// The node that runs a command for `target`, when it is not this one.
+    pub(crate) fn elsewhere(&self, target: Target) -> Option<NodeId> {
+        if self.alone {
+            return None;
+        }
+        let node = match target {
+            Target::Party(party_id) => home_of(party_id),
+            Target::Ticket(ticket_id) => self.node_of_ticket(ticket_id),
+            Target::Matcher => self.matcher(),
+        };
+        (node != self.me).then_some(node)
+    }
+
+    pub(crate) fn link_is_up(&self) -> bool {
+        self.peers.link_up_since().is_some()
+    }
+
+    /// The other nodes heard from, by name, sorted.
+    pub(crate) fn peer_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.nodes).values().map(|n| n.name.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// The other nodes heard from.
+    pub(crate) fn live_nodes(&self) -> Vec<NodeId> {
+        lock(&self.nodes).keys().copied().collect()
+    }
+
+    /// The node whose pool holds the cluster's tickets: the live node with
+    /// the lowest tag (every node agrees once they hear the same nodes).
+    pub(crate) fn matcher(&self) -> NodeId {
+        lock(&self.nodes)
+            .keys()
+            .copied()
+            .chain([self.me])
+            .min()
+            .unwrap_or(self.me)
+    }
+
+    /// Whether a party homed on `tag` may exist: its node is heard, or
+    /// this node's link came up too lately to have heard every node yet
+    /// (every node beats back at once when it hears a new one, so one
+    /// heartbeat interval is plenty).
+    fn may_be_alive(&self, tag: NodeId) -> bool {
+        tag == self.me
+            || lock(&self.nodes).contains_key(&tag)
+            || self
+                .peers
+                .link_up_since()
+                .is_some_and(|since| since.elapsed() < self.timings.heartbeat)
+    }
+
+    /// Sends a command to the node that runs it and registers the wait;
+    /// `None` when it was answered at once (link down, node unknown).
+    pub(crate) fn forward(
+        &self,
+        session: &SessionRef,
+        id: u32,
+        node: NodeId,
+        command: Command,
+    ) -> Option<Forwarding> {
+        let refuse = |error: ErrorBody| {
+            session.push(Outbound::Response {
+                id,
+                result: Err(error),
+            });
+            None
+        };
+        if !self.link_is_up() {
+            self.count_unavailable();
+            return refuse(ErrorBody::new(
+                ErrorCode::Unavailable,
+                "that party lives on another node, and the cluster link is down; try again shortly",
+            ));
+        }
+        if !self.may_be_alive(node) {
+            // Its home is gone (or never was): so is the party.
+            let code = match command {
+                Command::DeclineInvite { .. } => ErrorCode::InviteNotFound,
+                Command::CancelTicket { .. } => ErrorCode::TicketNotFound,
+                _ => ErrorCode::PartyNotFound,
+            };
+            return refuse(ErrorBody::new(
+                code,
+                "no such party or ticket: the node it names is not in the cluster",
+            ));
+        }
+        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
+        let (done_tx, done) = oneshot::channel();
+        lock(&self.pending).insert(
+            corr,
+            Pending {
+                session: session.clone(),
+                id,
+                node,
+                done: done_tx,
+            },
+        );
+        lock(&session.abroad)
+            .get_or_insert_with(Default::default)
+            .homes
+            .insert(node);
+        super::peers::PeerMetrics::add(&self.peers.metrics().forwarded, 1);
+        self.outlet.control(
+            node,
+            &ControlMessage::Command {
+                corr,
+                from: self.me,
+                caller: session.presence.clone(),
+                command,
+            },
+        );
+        Some(Forwarding { corr, done })
+    }
+
+    fn count_unavailable(&self) {
+        super::peers::PeerMetrics::add(&self.peers.metrics().unavailable, 1);
+    }
+
+    /// Waits for a forwarded command's answer (pushed to the session by
+    /// `super::nodes`, in order with its events); past the request
+    /// timeout, answers `Unavailable` itself.
+    pub(crate) async fn finish(&self, forwarding: Forwarding) {
+        let Forwarding { corr, done } = forwarding;
+        if tokio::time::timeout(self.timings.request_timeout, done)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Some(pending) = lock(&self.pending).remove(&corr) {
+            self.count_unavailable();
+            pending.session.push(Outbound::Response {
+                id: pending.id,
+                result: Err(ErrorBody::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "the party's node did not answer within {:?}; the command may or may not have run",
+                        self.timings.request_timeout
+                    ),
+                )),
+            });
+        }
+    }
+
+    /// The answer to a forwarded command arrived: its wait, if it still
+    /// waits (a late answer finds the caller told `Unavailable` already).
+    pub(crate) fn answered(&self, corr: u32) -> Option<Pending> {
+        lock(&self.pending).remove(&corr)
+    }
+
+    /// Asks every other node `question`; their answers, within the
+    /// request timeout (a node that stays silent is left out). Alone: at
+    /// once, none.
+    pub(crate) async fn ask_all(&self, question: Question) -> Vec<(NodeId, Answer)> {
+        let peers: HashSet<NodeId> = lock(&self.nodes).keys().copied().collect();
+        self.ask(peers, question).await
+    }
+
+    /// Asks `peers` `question`; their answers, within the request timeout.
+    async fn ask(&self, peers: HashSet<NodeId>, question: Question) -> Vec<(NodeId, Answer)> {
+        if peers.is_empty() || !self.link_is_up() {
+            return Vec::new();
+        }
+        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
+        let (done, answered) = oneshot::channel();
+        let message = ControlMessage::Ask {
+            corr,
+            from: self.me,
+            question,
+        };
+        let Some(payload) = encode(&message) else {
+            return Vec::new();
+        };
+        lock(&self.gathers).insert(
+            corr,
+            Gather {
+                waiting_for: peers.clone(),
+                answers: Vec::new(),
+                done: Some(done),
+            },
+        );
+        for peer in peers {
+            self.outlet.control_encoded(peer, payload.clone());
+        }
+        let _ = tokio::time::timeout(self.timings.request_timeout, answered).await;
+        lock(&self.gathers)
+            .remove(&corr)
+            .map(|gather| gather.answers)
+            .unwrap_or_default()
+    }
+
+    /// The answer to `question` about `party_id`, from the party's home:
+    /// `here` answers it when that is this node. `None` when the home did
+    /// not answer in time.
+    pub(crate) async fn ask_home(
+        &self,
+        party_id: PartyId,
+        question: Question,
+        here: impl FnOnce(Question) -> Answer,
+    ) -> Option<Answer> {
+        if self.is_here(party_id) {
+            return Some(here(question));
+        }
+        let home = home_of(party_id);
+        self.ask([home].into(), question)
+            .await
+            .into_iter()
+            .next()
+            .map(|(_, answer)| answer)
+    }
+
+    /// An answer to a gather arrived from `from`.
+    pub(crate) fn gathered(&self, corr: u32, from: NodeId, answer: Answer) {
+        if let Some(gather) = lock(&self.gathers).get_mut(&corr) {
+            gather.answers.push((from, answer));
+            gather.heard_from(from);
+        }
+    }
+
+    /// A session resumed from snapshots: snapshots of its parties homed on
+    /// other nodes, asked of their homes (one question per home).
+    pub(crate) async fn remote_snapshots(
+        &self,
+        session: &SessionRef,
+    ) -> (Vec<ResumedParty>, Vec<PartyId>) {
+        let mut by_home: HashMap<NodeId, Vec<PartyId>> = HashMap::new();
+        for party_id in session.party_ids() {
+            if !self.is_here(party_id) {
+                by_home.entry(home_of(party_id)).or_default().push(party_id);
+            }
+        }
+        let (mut parties, mut waiting) = (Vec::new(), Vec::new());
+        // One home at a time: at most a few, and only on this rare path.
+        for (home, party_ids) in by_home {
+            let question = Question::Snapshots {
+                session: session.session_id(),
+                party_ids,
+            };
+            for (_, answer) in self.ask([home].into(), question).await {
+                if let Answer::Snapshots {
+                    parties: found,
+                    waiting: queued,
+                } = answer
+                {
+                    parties.extend(found);
+                    waiting.extend(queued);
+                }
+            }
+        }
+        (parties, waiting)
+    }
+
+    /// An invite sent or gone: every other node keeps the invitee's
+    /// pending invites too, and tells its sessions.
+    pub(crate) fn broadcast_invite(&self, notice: &InviteNotice) {
+        self.broadcast(BroadcastMessage::Invite(notice.clone()));
+    }
+
+    /// A local session's status event: for the followers on other nodes.
+    pub(crate) fn broadcast_status(&self, user_id: &str, event: Event) {
+        self.broadcast(BroadcastMessage::Status {
+            user_id: user_id.to_string(),
+            event,
+        });
+    }
+
+    /// Sends `message` to every other node on its control lane (not an
+    /// announcement): so it keeps its order with this node's answers to
+    /// their questions, and a follow's gathered statuses and the status
+    /// changes around it apply in the order they happened.
+    fn broadcast(&self, message: BroadcastMessage) {
+        let peers = self.live_nodes();
+        if peers.is_empty() {
+            return;
+        }
+        let message = ControlMessage::Broadcast {
+            from: self.me,
+            message,
+        };
+        let Some(payload) = encode(&message) else {
+            return;
+        };
+        for peer in peers {
+            self.outlet.control_encoded(peer, payload.clone());
+        }
+    }
+
+    /// Tells the homes of a local session's remote parties that its
+    /// connection was lost or is back. Nothing for a proxy: its own node
+    /// tells.
+    pub(crate) fn tell_connection(
+        &self,
+        session: &SessionRef,
+        connected: bool,
+        hand_over_now: bool,
+    ) {
+        if session.remote.is_some() {
+            return;
+        }
+        for home in self.remote_homes(session) {
+            self.outlet.control(
+                home,
+                &ControlMessage::Connection {
+                    session: session.session_id(),
+                    connected,
+                    hand_over_now,
+                },
+            );
+        }
+    }
+
+    /// A local session's leader grace is over: the homes of its remote
+    /// parties pass the lead on.
+    pub(crate) fn tell_leader_grace_over(&self, session: &SessionRef) {
+        if session.remote.is_some() {
+            return;
+        }
+        for home in self.remote_homes(session) {
+            self.outlet.control(
+                home,
+                &ControlMessage::LeaderGraceOver {
+                    session: session.session_id(),
+                },
+            );
+        }
+    }
+
+    /// A local session ended: every home it ever reached hears it, after
+    /// whatever it sent before (so a join still in flight is left too).
+    pub(crate) fn tell_session_ended(&self, session: &SessionRef) {
+        if session.remote.is_some() {
+            return;
+        }
+        let mut homes = self.remote_homes(session);
+        if let Some(state) = lock(&session.abroad).take() {
+            homes.extend(state.homes);
+        }
+        for home in homes {
+            self.outlet.control(
+                home,
+                &ControlMessage::SessionEnded {
+                    session: session.session_id(),
+                },
+            );
+        }
+    }
+
+    fn remote_homes(&self, session: &SessionRef) -> HashSet<NodeId> {
+        session
+            .party_ids()
+            .into_iter()
+            .filter(|party_id| !self.is_here(*party_id))
+            .map(home_of)
+            .collect()
+    }
+
+    /// The session `presence` of node `node`: this node's own session, or
+    /// the proxy of one elsewhere (made on first use). `None` when a local
+    /// session is gone.
+    pub(crate) fn member_at(
+        &self,
+        presence: Presence,
+        node: NodeId,
+        find_local: impl FnOnce(SessionId) -> Option<SessionRef>,
+    ) -> Option<SessionRef> {
+        match node == self.me {
+            true => find_local(presence.session_id),
+            false => Some(self.proxy(presence, node)),
+        }
+    }
+
+    /// The proxy of a member on `node`, made on its first command.
+    pub(crate) fn proxy(&self, caller: Presence, node: NodeId) -> SessionRef {
+        lock(&self.proxies)
+            .entry(caller.session_id)
+            .or_insert_with(|| {
+                Arc::new(SessionLink::new_proxy(
+                    caller,
+                    RemoteAt {
+                        node,
+                        outlet: self.outlet.clone(),
+                    },
+                    self.metrics.clone(),
+                ))
+            })
+            .clone()
+    }
+
+    pub(crate) fn take_proxy(&self, session: SessionId) -> Option<SessionRef> {
+        lock(&self.proxies).remove(&session)
+    }
+
+    pub(crate) fn find_proxy(&self, session: SessionId) -> Option<SessionRef> {
+        lock(&self.proxies).get(&session).cloned()
+    }
+
+    /// Proxies now (for tests and metrics).
+    pub(crate) fn proxy_count(&self) -> usize {
+        lock(&self.proxies).len()
+    }
+
+    /// Drops the proxies that hold nothing here any more (their member
+    /// left, was kicked, or the party closed).
+    pub(crate) fn drop_idle_proxies(&self) {
+        lock(&self.proxies).retain(|_, proxy| !proxy.party_ids().is_empty());
+    }
+
+    /// Whether `member` lives on `node` (a lost node's members).
+    pub(crate) fn lives_on(member: &SessionLink, node: NodeId) -> bool {
+        member.remote.as_ref().is_some_and(|at| at.node == node)
+    }
+
+    /// Announces this node (`leaving` when it stops).
+    pub(crate) fn beat(&self, leaving: bool) -> Option<bytes::Bytes> {
+        let beat = Heartbeat {
+            tag: self.me,
+            name: self.peers.name().to_string(),
+            incarnation: self.incarnation,
+            build: env!("CARGO_PKG_VERSION").to_string(),
+            leaving,
+        };
+        let payload = encode(&beat)?;
+        if !leaving {
+            self.peers.announce(payload.clone());
+        }
+        Some(payload)
+    }
+
+    /// Notes a heartbeat; what changed is for the caller to act on.
+    pub(crate) fn heard(&self, beat: Heartbeat) -> Heard {
+        if beat.tag == self.me {
+            if beat.incarnation != self.incarnation {
+                tracing::error!(name = %beat.name, "another node heart-beats with this node's tag: give each node its own --node");
+            }
+            return Heard::Known;
+        }
+        if beat.build != env!("CARGO_PKG_VERSION") {
+            tracing::warn!(node = %beat.name, build = %beat.build, "ignoring a node of another partyline build");
+            return Heard::Known;
+        }
+        let restarted = {
+            let mut nodes = lock(&self.nodes);
+            match nodes.get_mut(&beat.tag) {
+                Some(node) if node.incarnation == beat.incarnation && !beat.leaving => {
+                    node.last_seen = Instant::now();
+                    return Heard::Known;
+                }
+                Some(_) => true,
+                None => false,
+            }
+        };
+        let lost = match (beat.leaving, restarted) {
+            (true, _) => Some("left"),
+            (false, true) => Some("restarted"),
+            (false, false) => None,
+        };
+        if !beat.leaving {
+            tracing::info!(node = %beat.name, tag = %format_args!("{:08x}", beat.tag), "node joined the cluster");
+        }
+        Heard::Changed {
+            lost,
+            joined: !beat.leaving,
+        }
+    }
+
+    /// A node (heard in `beat`) joins the table.
+    pub(crate) fn add_node(&self, beat: Heartbeat) {
+        lock(&self.nodes).insert(
+            beat.tag,
+            PeerNode {
+                name: beat.name,
+                incarnation: beat.incarnation,
+                last_seen: Instant::now(),
+            },
+        );
+        // So the newcomer hears of this node now, not a beat later.
+        self.beat_soon.notify_one();
+    }
+
+    /// The nodes silent for a whole timeout, unless this node's own link
+    /// was down lately (then silence proves nothing).
+    pub(crate) fn silent_nodes(&self) -> Vec<NodeId> {
+        let judged_since = match self.peers.link_up_since() {
+            Some(since) if since.elapsed() >= self.timings.node_timeout => since,
+            _ => return Vec::new(),
+        };
+        let timeout = self.timings.node_timeout;
+        lock(&self.nodes)
+            .iter()
+            .filter(|(_, node)| node.last_seen.max(judged_since).elapsed() >= timeout)
+            .map(|(tag, _)| *tag)
+            .collect()
+    }
+
+    /// Forgets node `tag`: its name, the commands that waited on it, and
+    /// the proxies of its sessions (for the caller to end).
+    pub(crate) fn forget_node(
+        &self,
+        tag: NodeId,
+    ) -> (Option<String>, Vec<Pending>, Vec<SessionRef>) {
+        let name = lock(&self.nodes).remove(&tag).map(|node| node.name);
+        super::peers::PeerMetrics::add(&self.peers.metrics().nodes_lost, 1);
+        let failed: Vec<Pending> = {
+            let mut pending = lock(&self.pending);
+            let corrs: Vec<u32> = pending
+                .iter()
+                .filter(|(_, p)| p.node == tag)
+                .map(|(corr, _)| *corr)
+                .collect();
+            corrs
+                .iter()
+                .filter_map(|corr| pending.remove(corr))
+                .collect()
+        };
+        let gone: Vec<SessionRef> = {
+            let mut proxies = lock(&self.proxies);
+            let ids: Vec<SessionId> = proxies
+                .iter()
+                .filter(|(_, proxy)| Self::lives_on(proxy, tag))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| proxies.remove(id)).collect()
+        };
+        for gather in lock(&self.gathers).values_mut() {
+            gather.heard_from(tag);
+        }
+        (name, failed, gone)
+    }
+
+    /// Notes what a relayed reply or event says of a session's remote
+    /// seat, for a lost home.
+    pub(crate) fn note_seat(
+        session: &SessionRef,
+        party_id: PartyId,
+        seq: u64,
+        seated: Option<bool>,
+    ) {
+        let mut state = lock(&session.abroad);
+        let state = state.get_or_insert_with(Default::default);
+        match seated {
+            None => {
+                state.remote.remove(&party_id);
+            }
+            Some(seated) => {
+                let seat = state
+                    .remote
+                    .entry(party_id)
+                    .or_insert(RemoteSeat { seq, seated });
+                seat.seq = seat.seq.max(seq);
+                seat.seated |= seated;
+            }
+        }
+    }
+
+    /// Stops: tells the other nodes this one leaves, so they end its
+    /// parties at once instead of after `node_timeout`.
+    pub(crate) async fn leave(&self) {
+        if self.alone {
+            return;
+        }
+        if let Some(goodbye) = self.beat(true) {
+            self.peers.farewell(goodbye).await;
+        }
+        self.peers.stop();
+        lock(&self.proxies).clear();
+    }
+}

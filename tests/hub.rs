@@ -1,0 +1,225 @@
+//! Several servers of one process as one cluster, linked by the in-memory
+//! hub (no NATS): real servers, real QUIC clients, faults on demand. The
+//! same routing as over NATS; `tests/cluster.rs` keeps the NATS adapter's
+//! own proof.
+mod support;
+
+use partyline::protocol::{Command, PartyId};
+use partyline::server::{
+    AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks, MemoryHub, NodeTimings, Server,
+    ServerConfig,
+};
+use partyline_client::{ErrorCode, Event, JoinOutcome, PartyUpdate};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Quick heartbeats, so that nodes hear each other and a lost node is
+/// noticed within a second or so.
+fn timings() -> NodeTimings {
+    NodeTimings {
+        heartbeat: Duration::from_millis(100),
+        node_timeout: Duration::from_millis(900),
+        request_timeout: Duration::from_secs(2),
+    }
+}
+
+async fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Before-calls one node's hooks were asked: (point, caller, party).
+#[derive(Default)]
+struct Asked(Mutex<Vec<(HookPoint, String, Option<PartyId>)>>);
+
+impl Hooks for Asked {
+    fn before<'a>(&'a self, call: &'a BeforeCall) -> HookFuture<'a, Decision> {
+        let asked = (call.point, call.caller.user_id.clone(), call.party_id);
+        self.0.lock().unwrap().push(asked);
+        Box::pin(async { Decision::Allow })
+    }
+
+    fn after<'a>(&'a self, _event: &'a AfterEvent) -> HookFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+impl Asked {
+    fn take(&self) -> Vec<(HookPoint, String, Option<PartyId>)> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+/// Nodes `names` of one hub, each with its own recorder of hook calls,
+/// each hearing all the others.
+async fn hub_cluster(hub: &MemoryHub, names: &[&str]) -> Vec<(TestServer, Arc<Asked>)> {
+    let mut nodes = Vec::new();
+    for name in names {
+        let asked = Arc::new(Asked::default());
+        let hooks = asked.clone();
+        let server = start_built(
+            |_: &mut ServerConfig| {},
+            |config| {
+                Server::builder(config)
+                    .hooks(hooks)
+                    .hub(hub, name, timings())
+                    .build()
+            },
+        )
+        .await;
+        nodes.push((server, asked));
+    }
+    for (node, _) in &nodes {
+        wait_until("every node hears every other", || {
+            node.handle.cluster_peers().len() == names.len() - 1
+        })
+        .await;
+    }
+    nodes
+}
+
+#[tokio::test]
+async fn hooks_run_once_at_the_caller_s_node_with_the_right_point_wherever_the_party_lives() {
+    let hub = MemoryHub::new();
+    let nodes = hub_cluster(&hub, &["a", "b"]).await;
+    let (a, asked_a) = (&nodes[0].0, &nodes[0].1);
+    let (b, asked_b) = (&nodes[1].0, &nodes[1].1);
+    let (ana, mut ana_events) = a.client("ana").await;
+    let (bob, _bob_events) = b.client("bob").await;
+    let (cy, _cy_events) = b.client("cy").await;
+    let (dee, _dee_events) = b.client("dee").await;
+    let (eve, _eve_events) = b.client("eve").await;
+
+    // An open party homed on a, joined by code from b: the hook is asked
+    // on b (where bob is), as a Join, naming the party the code leads to.
+    let party = ana
+        .create_party(settings(true, 8, "hub"))
+        .await
+        .unwrap()
+        .party_id;
+    let code = ana.create_join_code(party).await.unwrap();
+    assert!(matches!(
+        bob.join_by_code(&code).await.unwrap(),
+        JoinOutcome::Joined(_)
+    ));
+    assert_eq!(
+        asked_a.take(),
+        [(HookPoint::CreateParty, "ana".to_string(), None)]
+    );
+    assert_eq!(
+        asked_b.take(),
+        [(HookPoint::Join, "bob".to_string(), Some(party))]
+    );
+
+    // Closed now: a join by code and a join by id from b are requests.
+    ana.update_party(
+        party,
+        PartyUpdate {
+            open: Some(false),
+            ..PartyUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        cy.join_by_code(&code).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    assert!(matches!(
+        dee.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    // Invited, eve would be seated in the closed party: a Join.
+    ana.invite(party, "eve").await.unwrap();
+    assert!(matches!(
+        eve.join_party(party).await.unwrap(),
+        JoinOutcome::Joined(_)
+    ));
+    assert_eq!(
+        asked_a.take(),
+        [
+            (HookPoint::Update, "ana".to_string(), Some(party)),
+            (HookPoint::Invite, "ana".to_string(), Some(party)),
+        ]
+    );
+    assert_eq!(
+        asked_b.take(),
+        [
+            (HookPoint::JoinRequest, "cy".to_string(), Some(party)),
+            (HookPoint::JoinRequest, "dee".to_string(), Some(party)),
+            (HookPoint::Join, "eve".to_string(), Some(party)),
+        ]
+    );
+
+    // A leader on b: its removals are asked on b, a requester's as a
+    // rejection and a member's as a kick (the home tells which).
+    ana.promote(party, "bob").await.unwrap();
+    let remove = |user_id: &str| Command::Remove {
+        party_id: party,
+        user_id: user_id.to_string(),
+    };
+    bob.request(remove("dee")).await.unwrap();
+    bob.request(remove("eve")).await.unwrap();
+    bob.accept(party, "cy").await.unwrap();
+    assert_eq!(
+        asked_a.take(),
+        [(HookPoint::Promote, "ana".to_string(), Some(party))]
+    );
+    assert_eq!(
+        asked_b.take(),
+        [
+            (HookPoint::Reject, "bob".to_string(), Some(party)),
+            (HookPoint::Kick, "bob".to_string(), Some(party)),
+            (HookPoint::Accept, "bob".to_string(), Some(party)),
+        ]
+    );
+    // Nothing was asked twice: the home ran the forwarded commands
+    // without asking again.
+    loop {
+        match next_event(&mut ana_events).await {
+            Event::MemberJoined { member, .. } if member.user_id == "cy" => break,
+            _ => continue,
+        }
+    }
+    assert!(asked_a.take().is_empty() && asked_b.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_stalled_node_is_lost_and_its_parties_end_for_the_others() {
+    let hub = MemoryHub::new();
+    let nodes = hub_cluster(&hub, &["a", "b"]).await;
+    let (a, b) = (&nodes[0].0, &nodes[1].0);
+    let (ana, _ana_events) = a.client("ana").await;
+    let (bob, mut bob_events) = b.client("bob").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+
+    // Node a freezes (it does not crash, it stops answering): b judges it
+    // lost after its timeout, and bob's seat in a's party ends.
+    hub.stall("a");
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Event::PartyClosed { party_id, .. } = next(&mut bob_events).await {
+                return party_id;
+            }
+        }
+    })
+    .await
+    .expect("bob hears the party of the lost node end");
+    assert_eq!(closed, party);
+    assert!(bob.party(party).is_none(), "the roster forgot the party");
+    // A command for a party of the lost node fails at once, typed.
+    assert_eq!(code(bob.get_party(party).await), ErrorCode::PartyNotFound);
+    wait_until("b no longer counts a", || {
+        b.handle.cluster_peers().is_empty()
+    })
+    .await;
+}
