@@ -6,7 +6,7 @@
 //! through [`ServerApi`], so members hear it as they hear any other.
 
 use super::api::{ApiError, ServerApi, SessionInfo};
-use super::{metrics, AuthMode, Shared};
+use super::{config::AuthMode, metrics, state::Shared};
 use crate::protocol::{ErrorCode, InvitePolicy, KeyValues, PartyId, Presence, SessionId};
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};

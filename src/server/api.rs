@@ -5,9 +5,9 @@
 
 use super::commands::{check_reliable_size, deliver};
 use super::grace;
-use super::hooks::AfterEvent;
+use super::hook_events::AfterEvent;
 use super::session::SessionRef;
-use super::Shared;
+use super::state::Shared;
 use crate::party::{Effects, Link, PartyError, PartySettings, Seat};
 use crate::protocol::{
     CloseCode, ErrorBody, ErrorCode, Event, KeyValues, LeaveReason, PartyId, PartySnapshot,

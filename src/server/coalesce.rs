@@ -4,7 +4,7 @@
 //! runs into one UDP packet. With senders spread over time that rarely
 //! happens: each relayed datagram leaves alone, one packet (~10 µs of
 //! server CPU) per recipient per datagram. With a window W, a recipient's
-//! datagrams wait in its link's [`Pending`] buffer and are handed to quinn
+//! datagrams wait in its link's [`super::pending::Pending`] buffer and are handed to quinn
 //! back to back, with no await in between, so those of one window share a
 //! packet.
 //!
@@ -18,62 +18,19 @@ use super::metrics::{self, Metrics};
 use super::session::{lock, SessionRef};
 use crate::precise_time::PreciseTimer;
 use bytes::Bytes;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// Datagrams one recipient may have waiting: a window of party data. Beyond
-/// it the oldest is dropped, as quinn's own send buffer does: stale game
-/// state is worth less than fresh.
-pub(crate) const PENDING_CAPACITY: usize = 64;
 
 /// Flushed recipients between two yields of the flusher, so that a big
 /// flush does not hold a worker thread for long.
 const FLUSH_BATCH: usize = 256;
 
-/// A recipient's datagrams waiting for the next flush. Empty (and holding
-/// no allocation) on a session that was never sent to with coalescing on.
-#[derive(Debug, Default)]
-pub(crate) struct Pending {
-    queue: VecDeque<Bytes>,
-}
-
-/// What [`Pending::push`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Pushed {
-    /// The buffer was empty: the recipient must be marked dirty.
-    pub(crate) first: bool,
-    /// The buffer was full: its oldest datagram was dropped.
-    pub(crate) dropped_oldest: bool,
-}
-
-impl Pending {
-    pub(crate) fn push(&mut self, datagram: Bytes) -> Pushed {
-        let first = self.queue.is_empty();
-        let dropped_oldest = self.queue.len() >= PENDING_CAPACITY;
-        if dropped_oldest {
-            self.queue.pop_front();
-        }
-        self.queue.push_back(datagram);
-        Pushed {
-            first,
-            dropped_oldest,
-        }
-    }
-
-    /// Moves every waiting datagram, oldest first, to the end of `out`.
-    /// The buffer keeps its capacity for the next window.
-    pub(crate) fn drain_into(&mut self, out: &mut Vec<Bytes>) {
-        out.extend(self.queue.drain(..));
-    }
-}
-
 /// The server-wide half: which recipients have datagrams waiting, and the
 /// flusher's wake-up.
 pub(crate) struct Coalescer {
     window: Duration,
-    /// Recipients with a non-empty [`Pending`], each once. A std mutex,
+    /// Recipients with a non-empty `Pending` buffer, each once. A std mutex,
     /// never held across an await; it is taken once per recipient per
     /// window, not once per datagram.
     dirty: Mutex<Vec<SessionRef>>,
@@ -155,6 +112,7 @@ pub(crate) async fn flush_loop(coalescer: Arc<Coalescer>) {
 mod tests {
     use super::*;
     use crate::protocol::{Presence, SessionId};
+    use crate::server::pending::{Pending, Pushed, PENDING_CAPACITY};
     use crate::server::session::SessionLink;
     use std::sync::atomic::Ordering;
 

@@ -146,7 +146,7 @@ pub struct ServerConfig {
     pub admin_token: Option<AdminToken>,
     /// Run as one node of a cluster over NATS (`super::peers::nats`). Default
     /// `None`: a single server.
-    pub cluster: Option<super::peers::nats::ClusterConfig>,
+    pub cluster: Option<ClusterConfig>,
     /// Per-recipient send coalescing window for party datagrams: a
     /// recipient's datagrams wait up to about this long and leave together,
     /// several to a packet, and one timer wake-up serves every recipient,
@@ -249,6 +249,45 @@ impl ServerConfig {
             matchmaker_relax_after: Duration::from_secs(30),
             match_token_ttl: Duration::from_secs(60),
             match_secret: None,
+        }
+    }
+}
+
+/// How a node joins a cluster (`partyline serve --cluster URL --node NAME`).
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The NATS server(s), e.g. `nats://127.0.0.1:4222` (comma-separated
+    /// for several).
+    pub url: String,
+    /// This node's name, unique in the cluster. Its tag (the first 4 bytes
+    /// of SHA-256 of it) is in every party id it mints.
+    pub node: String,
+    /// How often the node announces itself. Default 1 s.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is lost, and its parties end.
+    /// Default 3 s.
+    pub node_timeout: Duration,
+    /// How long a forwarded command waits for its home's answer before it
+    /// fails with `Unavailable`. Default 2 s.
+    pub request_timeout: Duration,
+    /// Party data messages waiting to be published; beyond it, new ones are
+    /// dropped and counted (datagrams stay unreliable). Default 16,384.
+    pub datagram_queue: usize,
+    /// Control messages (replies, events, membership) waiting to be
+    /// published; beyond it they are dropped and counted. Default 65,536.
+    pub control_queue: usize,
+}
+
+impl ClusterConfig {
+    pub fn new(url: impl Into<String>, node: impl Into<String>) -> Self {
+        ClusterConfig {
+            url: url.into(),
+            node: node.into(),
+            heartbeat: Duration::from_secs(1),
+            node_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(2),
+            datagram_queue: 16_384,
+            control_queue: 65_536,
         }
     }
 }

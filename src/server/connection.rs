@@ -4,19 +4,19 @@
 //! (clean close, protocol violation) or enters its grace window (loss).
 
 use super::grace;
+use super::hooks::HookRunner;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
     SessionLink, SessionRef,
 };
-use super::{commands, AuthMode, Shared};
+use super::{commands, config::AuthMode, state::Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
     client_datagram_hint, decode_body, decode_client_datagram, encode_server_datagram,
     request_id_hint, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event, FrameError,
-    Hello, Identity, Presence, Resume, Resumed, ResumedParty, ServerFrame, SessionId, Welcome,
-    PROTOCOL_VERSION,
+    Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
@@ -52,13 +52,14 @@ impl Drop for HandshakeSlot<'_> {
 /// idle session keeps only the small state of its loops.
 pub(crate) fn serve(
     shared: Arc<Shared>,
+    hooks: Option<Arc<HookRunner>>,
     incoming: quinn::Incoming,
 ) -> impl Future<Output = ()> + Send + 'static {
     let opening = Box::pin(open(shared.clone(), incoming));
     async move {
         if let Some((connection, admitted, span)) = opening.await {
             let _tracked = shared.metrics.transport.track(&connection);
-            run_session(shared, connection, admitted, span).await;
+            run_session(shared, hooks, connection, admitted, span).await;
         }
     }
 }
@@ -130,6 +131,7 @@ struct Admitted {
 /// returned future keeps is only what the session needs while it runs).
 fn run_session(
     shared: Arc<Shared>,
+    hooks: Option<Arc<HookRunner>>,
     connection: Connection,
     admitted: Admitted,
     span: tracing::Span,
@@ -155,7 +157,7 @@ fn run_session(
 
     async move {
         let ending = tokio::select! {
-            ending = control_loop(&shared, &session, generation, &mut recv) => ending,
+            ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv) => ending,
             Ok(Some(code)) = stopped_by_client => {
                 tracing::info!(%code, "closing: the client stopped its control stream");
                 session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
@@ -380,40 +382,9 @@ fn open_session(
 }
 
 fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
-    let (parties, waiting) = snapshots_of(shared, session.session_id(), session.party_ids());
+    let (parties, waiting) =
+        commands::snapshots_of(shared, session.session_id(), session.party_ids());
     Resumed::Snapshots { parties, waiting }
-}
-
-/// Snapshots of the parties among `party_ids` here where session `me` has
-/// a seat, and the ones where its request waits (a resume from snapshots;
-/// in a cluster, also asked of a party's home for a session elsewhere).
-pub(crate) fn snapshots_of(
-    shared: &Shared,
-    me: crate::protocol::SessionId,
-    party_ids: Vec<crate::protocol::PartyId>,
-) -> (Vec<ResumedParty>, Vec<crate::protocol::PartyId>) {
-    let mut parties = Vec::new();
-    let mut waiting = Vec::new();
-    for party_id in party_ids {
-        let _ = shared.table.read(party_id, |party| {
-            if party.is_member(me) {
-                let leads = party.leader().is_some_and(|l| l.presence.session_id == me);
-                let requests = if leads {
-                    party.join_requests(me)?
-                } else {
-                    Vec::new()
-                };
-                parties.push(ResumedParty {
-                    snapshot: party.snapshot(),
-                    requests,
-                });
-            } else {
-                waiting.push(party_id);
-            }
-            Ok(())
-        });
-    }
-    (parties, waiting)
 }
 
 /// Checks version and identity; returns the user id and username.
@@ -462,6 +433,7 @@ fn ending_of(error: &ConnectionError) -> Ending {
 
 async fn control_loop(
     shared: &Arc<Shared>,
+    hooks: Option<&HookRunner>,
     session: &SessionRef,
     generation: u64,
     recv: &mut RecvStream,
@@ -521,18 +493,15 @@ async fn control_loop(
                     Verdict::Allow => {
                         // The game's rules first, outside every lock; a
                         // slow hook holds up only this session's commands.
-                        let command = match &shared.hooks {
-                            None => command,
-                            Some(hooks) => match hooks.before(shared, session, command).await {
-                                Ok(command) => command,
-                                Err(refusal) => {
-                                    session.push(Outbound::Response {
-                                        id,
-                                        result: Err(refusal),
-                                    });
-                                    continue;
-                                }
-                            },
+                        let command = match before_hook(shared, hooks, session, command).await {
+                            Ok(command) => command,
+                            Err(refusal) => {
+                                session.push(Outbound::Response {
+                                    id,
+                                    result: Err(refusal),
+                                });
+                                continue;
+                            }
                         };
                         if let Some(deferred) = commands::handle(shared, session, id, command) {
                             // Other nodes take part (a party homed there,
@@ -579,6 +548,28 @@ async fn control_loop(
             }
         }
     }
+}
+
+/// The game's before-hook on `command`, when the game installed hooks and
+/// the command meets one (the command table says which; joins and
+/// removals ask the party's home).
+async fn before_hook(
+    shared: &Arc<Shared>,
+    hooks: Option<&HookRunner>,
+    session: &SessionRef,
+    command: Command,
+) -> Result<Command, ErrorBody> {
+    let Some(hooks) = hooks else {
+        return Ok(command);
+    };
+    let caller = &session.presence;
+    let Some(point) = commands::hook_point(shared, caller, &command).await else {
+        return Ok(command);
+    };
+    let server = super::api::ServerApi {
+        shared: shared.clone(),
+    };
+    hooks.before(server, caller.clone(), point, command).await
 }
 
 /// The hot path: one datagram in, the other members' datagrams out. The

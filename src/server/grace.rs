@@ -2,26 +2,10 @@
 //! is lost (seats held, members told, leader handed over) and when a grace
 //! window ends without a resume.
 
-use super::commands::deliver;
+use super::session::SessionDeadline;
 use super::session::SessionRef;
-use super::Shared;
+use super::state::{deliver, Shared};
 use tokio::time::Instant;
-
-/// A lost session's timers, kept by the server's deadline timer
-/// (`deadlines.rs`). Each names the attachment it was set for: a session
-/// that came back meanwhile makes it stale.
-pub(crate) enum SessionDeadline {
-    /// A lost leader's grace is over: leadership passes on.
-    LeaderGrace {
-        session: SessionRef,
-        generation: u64,
-    },
-    /// The grace window is over: the session ends.
-    Grace {
-        session: SessionRef,
-        generation: u64,
-    },
-}
 
 /// Marks the session's seats disconnected everywhere, then sets the
 /// leader-grace and grace deadlines.

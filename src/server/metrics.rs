@@ -1,7 +1,7 @@
 //! Counters for operators, served as Prometheus text on `--metrics ADDR`.
 //! Relaxed atomics: a counter costs one uncontended add on the hot path.
 
-use super::Shared;
+use super::state::Shared;
 use crate::protocol::ErrorCode;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -325,7 +325,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
         &[(
             "",
-            u64::from(matches!(shared.config.auth, super::AuthMode::Dev)),
+            u64::from(matches!(shared.config.auth, super::config::AuthMode::Dev)),
         )],
     );
     metric(

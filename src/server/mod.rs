@@ -10,6 +10,7 @@ mod config;
 mod connection;
 mod deadlines;
 mod grace;
+mod hook_events;
 pub mod hooks;
 mod keepalive;
 mod limits;
@@ -17,20 +18,22 @@ mod matchmaking;
 mod metrics;
 mod nodes;
 mod peers;
+mod pending;
 mod route;
 mod session;
+mod state;
+mod tickets;
 mod users;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
+pub use config::ClusterConfig;
 pub use config::{AckFrequency, AdminToken, AuthMode, ServerConfig, DEV_MATCH_SECRET};
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 pub use peers::hub::{HubError, MemoryHub};
-pub use peers::nats::{ClusterConfig, ClusterError};
+pub use peers::nats::ClusterError;
 pub use peers::{home_of, node_tag, party_id_on};
 pub use route::NodeTimings;
 
-use crate::party::PartyTable;
-use crate::protocol::SessionId;
 use crate::protocol::{
     CloseCode, Limits, ALPN, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE,
     MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,
@@ -39,13 +42,11 @@ use crate::protocol::{
 use crate::security::{Warning, DEV_IDENTITY_REMINDER};
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
-use session::SessionRef;
-use std::collections::HashMap;
+use state::Shared;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -69,115 +70,6 @@ pub enum ServerError {
     },
 }
 
-/// State every connection task shares.
-pub(crate) struct Shared {
-    pub(crate) table: PartyTable<SessionRef>,
-    pub(crate) config: ServerConfig,
-    pub(crate) limits: Limits,
-    /// Live sessions, connected or in their grace window, for resume.
-    sessions: Mutex<HashMap<SessionId, SessionRef>>,
-    /// QUIC handshakes in progress, for admission.
-    pub(crate) handshakes: AtomicUsize,
-    pub(crate) metrics: Arc<metrics::Metrics>,
-    /// `Some` when `config.coalesce` is above zero.
-    pub(crate) coalescer: Option<Arc<coalesce::Coalescer>>,
-    /// Status presence, follows and pending invites, by user.
-    pub(crate) users: users::Users,
-    /// Matchmaking tickets and their pool.
-    pub(crate) matchmaking: matchmaking::Matchmaking,
-    /// Grace and leader-grace deadlines of lost sessions.
-    pub(crate) deadlines: deadlines::Deadlines<grace::SessionDeadline>,
-    /// Set when the server stops: connections that end now end their
-    /// sessions outright instead of starting a grace window.
-    pub(crate) stopping: std::sync::atomic::AtomicBool,
-    /// The embedding game's hooks, when it gave any.
-    pub(crate) hooks: Option<Arc<hooks::HookRunner>>,
-    /// Where sessions and parties are, and the way to the other nodes:
-    /// set once, when the server joins its cluster.
-    route: std::sync::OnceLock<route::Route>,
-    /// The route of a server that joined no cluster (yet).
-    alone: route::Route,
-}
-
-impl Shared {
-    /// The routing layer; a server that joined no cluster is alone.
-    pub(crate) fn route(&self) -> &route::Route {
-        self.route.get().unwrap_or(&self.alone)
-    }
-
-    fn make_route(&self, peers: Arc<dyn peers::Peers>, timings: NodeTimings) -> route::Route {
-        route::Route::new(peers, timings, self.metrics.clone(), self.coalescer.clone())
-    }
-
-    /// Joins the other nodes through `peers`: ticket ids and listing
-    /// places name this node from now on. Fails once the route is set.
-    fn join(&self, peers: Arc<dyn peers::Peers>, timings: NodeTimings) -> Result<(), ServerError> {
-        let tag = peers.node();
-        let route = self.make_route(peers, timings);
-        let outlet = route.outlet.clone();
-        self.route
-            .set(route)
-            .map_err(|_| ServerError::Config("the server is in a cluster already".into()))?;
-        // Listing places sort together across the nodes.
-        self.table.use_clock_places(tag as u8);
-        self.matchmaking.use_node_tag(tag);
-        self.matchmaking.use_outlet(outlet);
-        Ok(())
-    }
-
-    /// A fresh party id; in a cluster, one that names this node its home.
-    pub(crate) fn new_party_id(&self) -> crate::protocol::PartyId {
-        self.route().new_party_id()
-    }
-
-    pub(crate) fn register_session(&self, session: SessionRef) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(session.session_id(), session);
-    }
-
-    pub(crate) fn find_session(&self, id: SessionId) -> Option<SessionRef> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .cloned()
-    }
-
-    /// The live sessions among `ids`, under one lock (a relayed batch).
-    pub(crate) fn find_sessions(&self, ids: &[SessionId]) -> Vec<SessionRef> {
-        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        ids.iter()
-            .filter_map(|id| sessions.get(id).cloned())
-            .collect()
-    }
-
-    pub(crate) fn forget_session(&self, id: SessionId) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
-    }
-
-    /// Every live session, for the server-side API.
-    pub(crate) fn all_sessions(&self) -> Vec<SessionRef> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
-    }
-
-    pub(crate) fn session_count(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-}
-
 pub struct Server {
     endpoint: Endpoint,
     shared: Arc<Shared>,
@@ -189,6 +81,8 @@ pub struct Server {
     admin_bearer: Option<admin::Bearer>,
     /// After-hook events, drained by a task once the server runs.
     after_queue: Option<tokio::sync::mpsc::Receiver<hooks::AfterEvent>>,
+    /// The game's hooks, asked by every connection's commands.
+    hooks: Option<Arc<hooks::HookRunner>>,
 }
 
 /// A server's configuration and hooks, before it binds:
@@ -219,7 +113,10 @@ impl ServerBuilder {
         let server = Server::bind_with(self.config, self.hooks)?;
         if let Some((hub, name, timings)) = self.hub {
             let peers = hub.join(&name)?;
-            server.shared.join(Arc::new(peers), timings)?;
+            server
+                .shared
+                .join(Arc::new(peers), timings)
+                .map_err(already)?;
         }
         Ok(server)
     }
@@ -382,38 +279,16 @@ impl Server {
             matchmaker_relax_after_ms: u64::try_from(config.matchmaker_relax_after.as_millis())
                 .unwrap_or(u64::MAX),
         };
-        let metrics = Arc::<metrics::Metrics>::default();
-        let coalescer = (!config.coalesce.is_zero())
-            .then(|| Arc::new(coalesce::Coalescer::new(config.coalesce, metrics.clone())));
-        let relax_after = config.matchmaker_relax_after;
-        let (hooks, after_queue) = match hooks {
+        let (hook_state, after_queue, hooks) = match hooks {
             Some(hooks) => {
-                let (runner, queue) = hooks::HookRunner::new(hooks, config.hook_timeout);
-                (Some(Arc::new(runner)), Some(queue))
+                let (state, queue) = hook_events::HookState::new();
+                let state = Arc::new(state);
+                let runner = hooks::HookRunner::new(hooks, config.hook_timeout, state.clone());
+                (Some(state), Some(queue), Some(Arc::new(runner)))
             }
-            None => (None, None),
+            None => (None, None, None),
         };
-        let shared = Arc::new(Shared {
-            table: PartyTable::new(config.shards),
-            config,
-            limits,
-            sessions: Mutex::new(HashMap::new()),
-            handshakes: AtomicUsize::new(0),
-            metrics: metrics.clone(),
-            coalescer: coalescer.clone(),
-            users: users::Users::default(),
-            deadlines: deadlines::Deadlines::default(),
-            matchmaking: matchmaking::Matchmaking::new(Some(relax_after)),
-            stopping: std::sync::atomic::AtomicBool::new(false),
-            hooks,
-            route: std::sync::OnceLock::new(),
-            alone: route::Route::new(
-                Arc::new(peers::single::Alone::default()),
-                NodeTimings::default(),
-                metrics.clone(),
-                coalescer.clone(),
-            ),
-        });
+        let shared = Arc::new(Shared::new(config, limits, hook_state));
         Ok(Server {
             endpoint,
             shared,
@@ -421,6 +296,7 @@ impl Server {
             admin_listener,
             admin_bearer,
             after_queue,
+            hooks,
         })
     }
 
@@ -441,7 +317,7 @@ impl Server {
         let Some(config) = self.shared.config.cluster.clone() else {
             return Ok(());
         };
-        if self.shared.route.get().is_some() {
+        if self.shared.joined() {
             return Ok(());
         }
         let peers = peers::nats::NatsPeers::join(&config).await?;
@@ -450,7 +326,7 @@ impl Server {
             node_timeout: config.node_timeout,
             request_timeout: config.request_timeout,
         };
-        self.shared.join(Arc::new(peers), timings)
+        self.shared.join(Arc::new(peers), timings).map_err(already)
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -512,7 +388,7 @@ impl Server {
                 tracing::warn!("{warning}");
             }))
         });
-        let after_hook_task = match (&self.shared.hooks, self.after_queue.take()) {
+        let after_hook_task = match (&self.hooks, self.after_queue.take()) {
             (Some(runner), Some(queue)) => Some(tokio::spawn(runner.clone().run_after(queue))),
             _ => None,
         };
@@ -541,7 +417,7 @@ impl Server {
                 every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     every.tick().await;
-                    matchmaking::run_round(shared.clone()).await;
+                    tickets::run_round(shared.clone()).await;
                 }
             })
         };
@@ -566,7 +442,7 @@ impl Server {
                         metrics::count(&self.shared.metrics.refused_server_full);
                         connections.spawn(connection::refuse_full(self.shared.clone(), incoming));
                     } else {
-                        connections.spawn(connection::serve(self.shared.clone(), incoming));
+                        connections.spawn(connection::serve(self.shared.clone(), self.hooks.clone(), incoming));
                     }
                 }
                 // Reap finished connection tasks as they go.
@@ -659,6 +535,10 @@ impl Server {
             shared,
         }
     }
+}
+
+fn already(_: state::AlreadyJoined) -> ServerError {
+    ServerError::Config("the server is in a cluster already".into())
 }
 
 /// A TCP listener for an HTTP endpoint, bound now so that a taken port

@@ -10,7 +10,7 @@ use super::peers::{
 };
 use super::route::{Heard, Route};
 use super::session::{lock, Outbound, SessionAbroad, SessionRef};
-use super::{commands, grace, matchmaking, Shared};
+use super::{commands, grace, state::Shared, tickets};
 use crate::party::Link;
 use crate::protocol::{Event, JoinOutcome, RejectReason, Reply, TicketCancelReason};
 use std::sync::Arc;
@@ -140,7 +140,7 @@ pub(crate) fn node_lost(shared: &Shared, tag: NodeId, why: &str) {
     }
     shared.users.node_lost(tag);
     for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {
-        matchmaking::clear_party_ticket(shared, party_id, ticket_id);
+        tickets::clear_party_ticket(shared, party_id, ticket_id);
     }
     for session in shared.all_sessions() {
         lose_remote_seats(route, &session, tag);
@@ -271,17 +271,17 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             request,
             submitter,
             members,
-        } => matchmaking::pool_from_home(shared, ticket_id, request, submitter, members),
+        } => tickets::pool_from_home(shared, ticket_id, request, submitter, members),
         ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
         ControlMessage::PoolMatched { ticket_id } => {
             if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
-                matchmaking::clear_party_ticket(shared, party_id, ticket_id);
+                tickets::clear_party_ticket(shared, party_id, ticket_id);
             }
         }
         ControlMessage::PoolRefused { ticket_id } => {
             // Its members heard TicketStarted from here: they hear it end.
             if let Some((Some(party_id), _)) = shared.matchmaking.owner_of(ticket_id) {
-                matchmaking::clear_party_ticket(shared, party_id, ticket_id);
+                tickets::clear_party_ticket(shared, party_id, ticket_id);
             }
             shared
                 .matchmaking

@@ -2,8 +2,8 @@
 //! while the connection is lost it keeps its seats, numbers and logs the
 //! events it would have been sent, and waits for a resume.
 
-use super::coalesce::{Pending, Pushed};
 use super::peers::RemoteAt;
+use super::pending::{Pending, Pushed};
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
 };
@@ -34,6 +34,40 @@ pub(crate) struct SessionAbroad {
     /// cancelled for it if their node is lost.
     pub(crate) tickets: std::collections::HashSet<u64>,
     pub(crate) remote: std::collections::HashMap<PartyId, RemoteSeat>,
+}
+
+/// A lost session's timers, kept by the server's deadline timer
+/// (`super::deadlines`). Each names the attachment it was set for: a session
+/// that came back meanwhile makes it stale.
+pub(crate) enum SessionDeadline {
+    /// A lost leader's grace is over: leadership passes on.
+    LeaderGrace {
+        session: SessionRef,
+        generation: u64,
+    },
+    /// The grace window is over: the session ends.
+    Grace {
+        session: SessionRef,
+        generation: u64,
+    },
+}
+
+/// What a session shows its followers, and whom it follows.
+#[derive(Debug)]
+pub(crate) struct Social {
+    pub(crate) status: String,
+    pub(crate) visible: bool,
+    pub(crate) follows: std::collections::HashSet<String>,
+}
+
+impl Default for Social {
+    fn default() -> Self {
+        Social {
+            status: String::new(),
+            visible: true,
+            follows: Default::default(),
+        }
+    }
 }
 
 /// A queued outbound message. Boxed so that a session's queue holds 8-byte
@@ -234,7 +268,7 @@ pub(crate) struct SessionLink {
     pending: Mutex<Pending>,
     metrics: Arc<super::metrics::Metrics>,
     /// Status shown to followers, and whom this session follows.
-    pub(crate) social: Mutex<super::users::Social>,
+    pub(crate) social: Mutex<Social>,
     /// Set when the server cut this session's connection for breaking a
     /// rule (from a task other than the control loop, which then ends the
     /// session without a grace window).

@@ -53,24 +53,6 @@ impl UserEntry {
     }
 }
 
-/// What a session shows its followers, and whom it follows.
-#[derive(Debug)]
-pub(crate) struct Social {
-    pub(crate) status: String,
-    pub(crate) visible: bool,
-    pub(crate) follows: std::collections::HashSet<String>,
-}
-
-impl Default for Social {
-    fn default() -> Self {
-        Social {
-            status: String::new(),
-            visible: true,
-            follows: Default::default(),
-        }
-    }
-}
-
 #[derive(Default)]
 pub(crate) struct Users {
     by_id: Mutex<HashMap<String, UserEntry>>,

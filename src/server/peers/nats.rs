@@ -4,6 +4,7 @@
 //! bounded queues so that nothing on a session's path waits for NATS.
 
 use super::{Inbound, InboundLanes, LinkState, NodeId, PeerMetrics, Peers, PeersFuture};
+use crate::server::config::ClusterConfig;
 use async_nats::Subject;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -11,45 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-/// How a node joins a cluster (`partyline serve --cluster URL --node NAME`).
-#[derive(Clone, Debug)]
-pub struct ClusterConfig {
-    /// The NATS server(s), e.g. `nats://127.0.0.1:4222` (comma-separated
-    /// for several).
-    pub url: String,
-    /// This node's name, unique in the cluster. Its tag (the first 4 bytes
-    /// of SHA-256 of it) is in every party id it mints.
-    pub node: String,
-    /// How often the node announces itself. Default 1 s.
-    pub heartbeat: Duration,
-    /// A node not heard from for this long is lost, and its parties end.
-    /// Default 3 s.
-    pub node_timeout: Duration,
-    /// How long a forwarded command waits for its home's answer before it
-    /// fails with `Unavailable`. Default 2 s.
-    pub request_timeout: Duration,
-    /// Party data messages waiting to be published; beyond it, new ones are
-    /// dropped and counted (datagrams stay unreliable). Default 16,384.
-    pub datagram_queue: usize,
-    /// Control messages (replies, events, membership) waiting to be
-    /// published; beyond it they are dropped and counted. Default 65,536.
-    pub control_queue: usize,
-}
-
-impl ClusterConfig {
-    pub fn new(url: impl Into<String>, node: impl Into<String>) -> Self {
-        ClusterConfig {
-            url: url.into(),
-            node: node.into(),
-            heartbeat: Duration::from_secs(1),
-            node_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(2),
-            datagram_queue: 16_384,
-            control_queue: 65_536,
-        }
-    }
-}
 
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]

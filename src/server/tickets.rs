@@ -1,0 +1,157 @@
+//! Tickets where they meet parties and sessions: a matchmaking round and
+//! what it tells the players, a party's ticket cleared when it ends, and a
+//! party's ticket pooled on the matcher from its home. Above the state:
+//! `super::matchmaking` keeps the pool itself.
+
+use super::matchmaking::TicketMeta;
+use super::session::SessionRef;
+use super::state::Shared;
+use crate::auth::unix_now;
+use crate::matchmaker::{mint_match_token, MatchClaims, MatchPlayer};
+use crate::protocol::{
+    ErrorBody, ErrorCode, Event, MatchFound, MatchedPlayer, MemberProperties, PartyId, Presence,
+    SessionId, TicketRequest,
+};
+use std::time::Instant;
+
+/// The party may queue again: its ticket `ticket_id` ended (matched, or
+/// cancelled outside the party's own rules). A newer ticket stays.
+pub(crate) fn clear_party_ticket(shared: &Shared, party_id: PartyId, ticket_id: u64) {
+    let _ = shared.table.apply(
+        party_id,
+        |party| {
+            if party.matchmaking() == Some(ticket_id) {
+                party.set_matchmaking(None);
+            }
+            Ok(((), crate::party::Effects::default()))
+        },
+        |_, _| {},
+    );
+}
+
+fn player_of(
+    ticket_meta: &TicketMeta,
+    member: &SessionRef,
+    own: &MemberProperties,
+) -> MatchedPlayer {
+    let mut strings = ticket_meta.strings.clone();
+    strings.extend(own.strings.clone());
+    let mut numbers = ticket_meta.numbers.clone();
+    numbers.extend(own.numbers.clone());
+    MatchedPlayer {
+        presence: Presence::clone(&member.presence),
+        party_id: ticket_meta.party_id,
+        strings,
+        numbers,
+    }
+}
+
+/// On the matcher: a party ticket from its home, with its members as
+/// (presence, node); refused back to the home when a member is gone or
+/// already in a ticket here.
+pub(crate) fn pool_from_home(
+    shared: &Shared,
+    ticket_id: u64,
+    request: TicketRequest,
+    submitter: SessionId,
+    members: Vec<(Presence, Option<u32>)>,
+) {
+    let route = shared.route();
+    let home = route.node_of_ticket(ticket_id);
+    let members: Option<Vec<SessionRef>> = members
+        .into_iter()
+        .map(|(presence, node)| {
+            route.member_at(presence, node.unwrap_or(home), |id| shared.find_session(id))
+        })
+        .collect();
+    let pooled = match members {
+        Some(members) => shared
+            .matchmaking
+            .insert_pooled(ticket_id, &request, submitter, members, home),
+        // A member of this node left meanwhile: the home cancels.
+        None => Err(ErrorBody::new(
+            ErrorCode::MemberNotFound,
+            "a member's session is gone",
+        )),
+    };
+    if let Err(refusal) = pooled {
+        tracing::info!(ticket_id, %refusal, "a party's ticket could not join the pool");
+        route.outlet.control(
+            home,
+            &super::peers::ControlMessage::PoolRefused { ticket_id },
+        );
+    }
+}
+
+/// Runs a round and tells every player of every match. The round itself
+/// runs off the async threads: at 100,000 waiting tickets it takes a few
+/// hundred milliseconds.
+pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
+    let now = Instant::now();
+    let for_round = shared.clone();
+    let Ok(matches) = tokio::task::spawn_blocking(move || for_round.matchmaking.round(now)).await
+    else {
+        return;
+    };
+    let secret = shared.config.match_secret();
+    // Said once, when it first matters (a server that never matchmakes
+    // need not hear it).
+    static SHARED_SECRET_WARNED: std::sync::Once = std::sync::Once::new();
+    let shares_token_secret = shared.config.match_secret.is_none()
+        && matches!(shared.config.auth, super::config::AuthMode::Token { .. });
+    if shares_token_secret && !matches.is_empty() {
+        SHARED_SECRET_WARNED.call_once(|| {
+            tracing::warn!(
+                "match tokens are signed with the token secret: a game server that can check them can also mint player tokens; give --match-secret-file a secret of its own"
+            );
+        });
+    }
+    let expires_at = unix_now().saturating_add(shared.config.match_token_ttl.as_secs());
+    for found in matches {
+        let match_id = uuid::Uuid::new_v4();
+        let players: Vec<MatchedPlayer> = found
+            .tickets
+            .iter()
+            .flat_map(|t| {
+                t.meta
+                    .members
+                    .iter()
+                    .map(|(m, own)| player_of(&t.meta, m, own))
+            })
+            .collect();
+        let claims = MatchClaims {
+            match_id,
+            expires_at,
+            players: players
+                .iter()
+                .map(|p| MatchPlayer {
+                    user_id: p.presence.user_id.clone(),
+                    party_id: p.party_id,
+                })
+                .collect(),
+        };
+        let token = mint_match_token(&secret, &claims);
+        for ticket in &found.tickets {
+            // The party's ticket is done: the party may queue again.
+            if let (Some(home), Some(outlet)) = (ticket.meta.home, shared.matchmaking.outlet()) {
+                // A party of another node: its home clears its ticket.
+                let matched = super::peers::ControlMessage::PoolMatched {
+                    ticket_id: ticket.id.0,
+                };
+                outlet.control(home, &matched);
+            } else if let Some(party_id) = ticket.meta.party_id {
+                clear_party_ticket(&shared, party_id, ticket.id.0);
+            }
+            for (member, _) in &ticket.meta.members {
+                member.push_event(Event::Matched(MatchFound {
+                    match_id: *match_id.as_bytes(),
+                    ticket_id: ticket.id.0,
+                    players: players.clone(),
+                    token: token.clone(),
+                    token_expires_at: expires_at,
+                }));
+            }
+        }
+        tracing::info!(%match_id, players = players.len(), tickets = found.tickets.len(), "match made");
+    }
+}
