@@ -156,7 +156,6 @@ mod tests {
     use super::*;
     use crate::protocol::{Presence, SessionId};
     use crate::server::session::SessionLink;
-    use std::sync::atomic::Ordering;
 
     fn datagram(n: usize) -> Bytes {
         Bytes::from(n.to_le_bytes().to_vec())
@@ -209,7 +208,7 @@ mod tests {
         })
         .await
         .expect("the flusher let go of the link");
-        assert_eq!(metrics.coalesce_batches.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.coalesce_batches.get(), 1);
         assert_eq!(link.flush_pending(&mut Vec::new()), 0, "nothing left");
         flusher.abort();
     }

@@ -703,10 +703,7 @@ impl ServerHandle {
 
     /// Commands refused and datagrams dropped by the rate limits so far.
     pub fn rate_limited(&self) -> u64 {
-        self.shared
-            .metrics
-            .dropped_rate_limited
-            .load(Ordering::Relaxed)
+        self.shared.metrics.dropped_rate_limited.get()
     }
 
     /// Stops the server as Ctrl-C would, and waits for it.

@@ -1447,10 +1447,7 @@ fn on_datagram(shared: &Shared, message: DatagramMessage, scratch: &mut Datagram
         }
         DatagramMessage::ToMembers { to, datagram } => {
             let sessions = shared.find_sessions(&to);
-            shared
-                .metrics
-                .datagrams_out
-                .fetch_add(sessions.len() as u64, Ordering::Relaxed);
+            shared.metrics.datagrams_out.inc_by(sessions.len() as u64);
             for session in sessions {
                 send_local_datagram(shared, session, datagram.clone());
             }
@@ -1487,10 +1484,7 @@ pub(crate) fn fan_out_datagram(shared: &Shared, recipients: &mut Vec<SessionRef>
             },
         }
     }
-    shared
-        .metrics
-        .datagrams_out
-        .fetch_add(local, Ordering::Relaxed);
+    shared.metrics.datagrams_out.inc_by(local);
     for (node, to, outlet) in remote {
         outlet.datagram(
             node,
