@@ -76,7 +76,12 @@ impl Exposition {
     pub fn parse(text: &str) -> Exposition {
         let families = match nom_openmetrics::parser::prometheus(text) {
             Ok((_, families)) => families,
-            Err(error) => panic!("/metrics does not parse: {error:?}\n{text}"),
+            Err(error) => {
+                // The error quotes the rest of the input at each level: its
+                // start is enough, the whole text follows.
+                let why: String = format!("{error:?}").chars().take(300).collect();
+                panic!("/metrics does not parse: {why}...\n{text}")
+            }
         };
         let mut exposition = Exposition {
             families: BTreeMap::new(),
