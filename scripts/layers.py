@@ -32,7 +32,8 @@ LAYERS = [
     ["api"],
     ["hooks"],
     ["connection", "nodes"],
-    ["admin", "exposition"],
+    ["exposition"],
+    ["admin"],
     ["mod"],
 ]
 

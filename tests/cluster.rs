@@ -109,13 +109,7 @@ async fn until<T>(events: &mut Events, mut wanted: impl FnMut(Event) -> Option<T
 }
 
 async fn metric(server: &TestServer, name: &str) -> u64 {
-    let text = scrape_metrics(server).await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in the metrics"))
-        .trim()
-        .parse()
-        .expect("a number")
+    scrape_metrics(server).await.count(name, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

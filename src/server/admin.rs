@@ -6,7 +6,7 @@
 //! through [`ServerApi`], so members hear it as they hear any other.
 
 use super::api::{ApiError, ServerApi, SessionInfo};
-use super::{config::AuthMode, metrics, state::Shared};
+use super::{config::AuthMode, exposition, state::Shared};
 use crate::protocol::{ErrorCode, InvitePolicy, KeyValues, PartyId, Presence, SessionId};
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
@@ -20,7 +20,7 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -135,7 +135,7 @@ fn router(shared: Arc<Shared>, bearer: Bearer, with_metrics: bool) -> Router {
         ))
         .with_state(admin);
     if with_metrics {
-        metrics::router(shared).merge(routes)
+        exposition::router(shared).merge(routes)
     } else {
         routes
     }
@@ -378,7 +378,7 @@ async fn stats(State(admin): State<Admin>) -> Json<Stats> {
         .filter(|session| session.is_connected())
         .count() as u64;
     let m = &shared.metrics;
-    let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let get = |counter: &prometheus_client::metrics::counter::Counter| counter.get();
     Json(Stats {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: admin.started.elapsed().as_secs(),

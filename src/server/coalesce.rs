@@ -114,7 +114,6 @@ mod tests {
     use crate::protocol::{Presence, SessionId};
     use crate::server::pending::{Pending, Pushed, PENDING_CAPACITY};
     use crate::server::session::SessionLink;
-    use std::sync::atomic::Ordering;
 
     fn datagram(n: usize) -> Bytes {
         Bytes::from(n.to_le_bytes().to_vec())
@@ -167,7 +166,7 @@ mod tests {
         })
         .await
         .expect("the flusher let go of the link");
-        assert_eq!(metrics.coalesce_batches.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.coalesce_batches.get(), 1);
         assert_eq!(link.flush_pending(&mut Vec::new()), 0, "nothing left");
         flusher.abort();
     }

@@ -1,16 +1,21 @@
-//! Counters for operators, served as Prometheus text on `--metrics ADDR`.
-//! Relaxed atomics: a counter costs one uncontended add on the hot path.
+//! What operators watch, served on `--metrics ADDR` in the Prometheus text
+//! format (0.0.4) by prometheus-client, the Prometheus project's Rust client.
+//! The hot-path counters are its typed `Counter`s, held as handles with
+//! their label values resolved at start: one relaxed atomic add each, no
+//! label lookup.
 
-use super::state::Shared;
 use crate::protocol::ErrorCode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::MetricType;
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::net::TcpListener;
 
 /// A Prometheus histogram with fixed bounds: one scan of a dozen bounds
-/// and two relaxed adds per observation.
+/// and two relaxed adds per observation. Not prometheus-client's own, which
+/// takes a mutex per observation: too dear once per datagram.
 #[derive(Debug)]
 pub(crate) struct Histogram {
     bounds: &'static [f64],
@@ -42,31 +47,42 @@ impl Histogram {
             .fetch_add((value * 1e6) as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(
-            out,
-            "# HELP partyline_{name} {help}\n# TYPE partyline_{name} histogram"
-        );
-        let mut cumulative = 0;
-        for (index, bucket) in self.buckets.iter().enumerate() {
-            cumulative += bucket.load(Ordering::Relaxed);
-            match self.bounds.get(index) {
-                Some(bound) => {
-                    let _ = writeln!(
-                        out,
-                        "partyline_{name}_bucket{{le=\"{bound}\"}} {cumulative}"
-                    );
-                }
-                None => {
-                    let _ = writeln!(out, "partyline_{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-                }
-            }
+    /// Its figures now, for the encoder.
+    pub(crate) fn snapshot(&self) -> HistogramSnapshot {
+        let buckets: Vec<(f64, u64)> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(index, bucket)| {
+                let bound = self.bounds.get(index).copied().unwrap_or(f64::INFINITY);
+                (bound, bucket.load(Ordering::Relaxed))
+            })
+            .collect();
+        HistogramSnapshot {
+            sum: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            // The count is the buckets' sum, so it always equals +Inf's.
+            count: buckets.iter().map(|(_, count)| count).sum(),
+            buckets,
         }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "partyline_{name}_sum {sum}\npartyline_{name}_count {cumulative}"
-        );
+    }
+}
+
+/// A [`Histogram`] read at one scrape, in the shape the encoder takes:
+/// each bucket's own count (it makes them cumulative), +Inf last.
+#[derive(Debug)]
+pub(crate) struct HistogramSnapshot {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+impl EncodeMetric for HistogramSnapshot {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
@@ -78,41 +94,67 @@ const COMMAND_SECONDS: &[f64] = &[
 /// Recipients of one party datagram.
 const FAN_OUT: &[f64] = &[1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-/// Hello refusals by cause: the error code they were refused with.
-const HELLO_REFUSALS: &[(ErrorCode, &str)] = &[
+/// Hello refusals by cause: the error code they were refused with. Any
+/// other code counts as [`OTHER_HELLO`].
+const HELLO_REFUSALS: [(ErrorCode, &str); 5] = [
     (ErrorCode::Unauthenticated, "unauthenticated"),
     (ErrorCode::VersionMismatch, "version_mismatch"),
     (ErrorCode::ResumeRefused, "resume_refused"),
     (ErrorCode::MalformedFrame, "malformed_hello"),
     (ErrorCode::ProtocolViolation, "no_hello"),
 ];
+const OTHER_HELLO: &str = "other_hello";
 
+/// Counters told apart by the values of `N` labels (`cause="..."`).
+pub(crate) type Labeled<const N: usize> = Family<[(&'static str, &'static str); N], Counter>;
+
+/// The counter of `family` for `labels`, created now: the handle the hot
+/// path adds to, with no lookup.
+pub(crate) fn child<const N: usize>(
+    family: &Labeled<N>,
+    labels: [(&'static str, &'static str); N],
+) -> Counter {
+    family.get_or_create_owned(&labels)
+}
+
+/// The server's own counters and histograms. The families are what the
+/// exposition lists; the fields beside them are their children.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    pub(crate) sessions_started: AtomicU64,
-    pub(crate) sessions_resumed: AtomicU64,
-    pub(crate) commands: AtomicU64,
-    pub(crate) datagrams_in: AtomicU64,
-    pub(crate) datagrams_out: AtomicU64,
-    pub(crate) reliable_data_in: AtomicU64,
+    /// `partyline_sessions_total{kind}`.
+    pub(crate) sessions: Labeled<1>,
+    pub(crate) sessions_started: Counter,
+    pub(crate) sessions_resumed: Counter,
+    pub(crate) commands: Counter,
+    /// `partyline_data_total{direction,path}`.
+    pub(crate) data: Labeled<2>,
+    pub(crate) datagrams_in: Counter,
+    pub(crate) datagrams_out: Counter,
+    pub(crate) reliable_data_in: Counter,
+    /// `partyline_dropped_total{cause}`.
+    pub(crate) dropped: Labeled<1>,
     /// Commands refused and datagrams dropped by the rate limits.
-    pub(crate) dropped_rate_limited: AtomicU64,
-    pub(crate) dropped_oversize: AtomicU64,
-    pub(crate) dropped_not_member: AtomicU64,
-    pub(crate) slow_consumers: AtomicU64,
+    pub(crate) dropped_rate_limited: Counter,
+    pub(crate) dropped_oversize: Counter,
+    pub(crate) dropped_not_member: Counter,
+    /// `partyline_disconnects_total{cause}`.
+    pub(crate) disconnects: Labeled<1>,
+    pub(crate) slow_consumers: Counter,
+    pub(crate) rate_limit_disconnects: Counter,
+    /// `partyline_refusals_total{cause}`.
+    pub(crate) refusals: Labeled<1>,
     /// Hello refusals, by `HELLO_REFUSALS` cause; the last is any other.
-    refused_hello: [AtomicU64; HELLO_REFUSALS.len() + 1],
-    pub(crate) refused_server_full: AtomicU64,
-    pub(crate) refused_handshake_cap: AtomicU64,
-    pub(crate) retries_sent: AtomicU64,
-    pub(crate) rate_limit_disconnects: AtomicU64,
+    refused_hello: [Counter; HELLO_REFUSALS.len() + 1],
+    pub(crate) refused_server_full: Counter,
+    pub(crate) refused_handshake_cap: Counter,
+    pub(crate) retries_sent: Counter,
     /// Outgoing datagrams dropped, oldest first, from a recipient's full
     /// coalescing buffer.
-    pub(crate) coalesce_dropped: AtomicU64,
+    pub(crate) coalesce_dropped: Counter,
     /// Per-recipient batches the coalescing flusher handed to quinn.
-    pub(crate) coalesce_batches: AtomicU64,
+    pub(crate) coalesce_batches: Counter,
     /// Party datagrams quinn accepted for sending (after coalescing, if on).
-    pub(crate) datagrams_handed: AtomicU64,
+    pub(crate) datagrams_handed: Counter,
     /// QUIC's own counters, summed over every admitted connection.
     pub(crate) transport: Arc<TransportRegistry>,
     pub(crate) command_seconds: Histogram,
@@ -121,28 +163,46 @@ pub(crate) struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let sessions = Labeled::default();
+        let data = Labeled::default();
+        let dropped = Labeled::default();
+        let disconnects = Labeled::default();
+        let refusals = Labeled::default();
+        let in_datagram = [("direction", "in"), ("path", "datagram")];
+        let out_datagram = [("direction", "out"), ("path", "datagram")];
+        let in_reliable = [("direction", "in"), ("path", "reliable")];
         Metrics {
-            sessions_started: Default::default(),
-            sessions_resumed: Default::default(),
-            commands: Default::default(),
-            datagrams_in: Default::default(),
-            datagrams_out: Default::default(),
-            reliable_data_in: Default::default(),
-            dropped_rate_limited: Default::default(),
-            dropped_oversize: Default::default(),
-            dropped_not_member: Default::default(),
-            slow_consumers: Default::default(),
-            refused_hello: Default::default(),
-            refused_server_full: Default::default(),
-            refused_handshake_cap: Default::default(),
-            retries_sent: Default::default(),
-            rate_limit_disconnects: Default::default(),
-            coalesce_dropped: Default::default(),
-            coalesce_batches: Default::default(),
-            datagrams_handed: Default::default(),
+            sessions_started: child(&sessions, [("kind", "new")]),
+            sessions_resumed: child(&sessions, [("kind", "resumed")]),
+            commands: Counter::default(),
+            datagrams_in: child(&data, in_datagram),
+            datagrams_out: child(&data, out_datagram),
+            reliable_data_in: child(&data, in_reliable),
+            dropped_rate_limited: child(&dropped, [("cause", "rate_limit")]),
+            dropped_oversize: child(&dropped, [("cause", "oversize")]),
+            dropped_not_member: child(&dropped, [("cause", "not_member")]),
+            slow_consumers: child(&disconnects, [("cause", "slow_consumer")]),
+            rate_limit_disconnects: child(&disconnects, [("cause", "rate_limit")]),
+            refused_hello: std::array::from_fn(|index| {
+                let cause = HELLO_REFUSALS
+                    .get(index)
+                    .map_or(OTHER_HELLO, |(_, cause)| cause);
+                child(&refusals, [("cause", cause)])
+            }),
+            refused_server_full: child(&refusals, [("cause", "server_full")]),
+            refused_handshake_cap: child(&refusals, [("cause", "handshake_cap")]),
+            retries_sent: child(&refusals, [("cause", "retry")]),
+            coalesce_dropped: Counter::default(),
+            coalesce_batches: Counter::default(),
+            datagrams_handed: Counter::default(),
             transport: Default::default(),
             command_seconds: Histogram::new(COMMAND_SECONDS),
             fan_out: Histogram::new(FAN_OUT),
+            sessions,
+            data,
+            dropped,
+            disconnects,
+            refusals,
         }
     }
 }
@@ -265,335 +325,9 @@ impl Drop for TrackedConnection {
     }
 }
 
-pub(crate) fn count(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-/// The Prometheus text exposition of every counter and gauge.
-pub(crate) fn render(shared: &Shared) -> String {
-    let m = &shared.metrics;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, labels: &[(&str, u64)]| {
-        let _ = writeln!(
-            out,
-            "# HELP partyline_{name} {help}\n# TYPE partyline_{name} {kind}"
-        );
-        for (label, value) in labels {
-            let _ = writeln!(out, "partyline_{name}{label} {value}");
-        }
-    };
-    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    metric(
-        "sessions",
-        "gauge",
-        "Sessions alive, connected or in their grace window.",
-        &[("", shared.session_count() as u64)],
-    );
-    metric(
-        "parties",
-        "gauge",
-        "Parties alive.",
-        &[("", shared.table.len() as u64)],
-    );
-    metric(
-        "parties_listed",
-        "gauge",
-        "Parties listed for search.",
-        &[("", shared.table.listed() as u64)],
-    );
-    metric(
-        "matchmaking_tickets",
-        "gauge",
-        "Matchmaking tickets waiting.",
-        &[("", shared.matchmaking.waiting() as u64)],
-    );
-    metric(
-        "join_codes",
-        "gauge",
-        "Live join codes.",
-        &[("", shared.table.join_codes() as u64)],
-    );
-    metric(
-        "handshakes_in_progress",
-        "gauge",
-        "QUIC handshakes in progress.",
-        &[("", shared.handshakes.load(Ordering::Relaxed) as u64)],
-    );
-    metric(
-        "dev_identities_allowed",
-        "gauge",
-        "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
-        &[(
-            "",
-            u64::from(matches!(shared.config.auth, super::config::AuthMode::Dev)),
-        )],
-    );
-    metric(
-        "sessions_total",
-        "counter",
-        "Sessions started, and taken back by resume.",
-        &[
-            ("{kind=\"new\"}", get(&m.sessions_started)),
-            ("{kind=\"resumed\"}", get(&m.sessions_resumed)),
-        ],
-    );
-    metric(
-        "commands_total",
-        "counter",
-        "Control commands received.",
-        &[("", get(&m.commands))],
-    );
-    metric(
-        "data_total",
-        "counter",
-        "Party data messages in and out.",
-        &[
-            ("{direction=\"in\",path=\"datagram\"}", get(&m.datagrams_in)),
-            (
-                "{direction=\"out\",path=\"datagram\"}",
-                get(&m.datagrams_out),
-            ),
-            (
-                "{direction=\"in\",path=\"reliable\"}",
-                get(&m.reliable_data_in),
-            ),
-        ],
-    );
-    metric(
-        "dropped_total",
-        "counter",
-        "Messages not forwarded or refused, by cause.",
-        &[
-            ("{cause=\"rate_limit\"}", get(&m.dropped_rate_limited)),
-            ("{cause=\"oversize\"}", get(&m.dropped_oversize)),
-            ("{cause=\"not_member\"}", get(&m.dropped_not_member)),
-        ],
-    );
-    metric(
-        "coalesce_dropped_total",
-        "counter",
-        "Outgoing datagrams dropped, oldest first, from a recipient's full coalescing buffer (--coalesce-us).",
-        &[("", get(&m.coalesce_dropped))],
-    );
-    metric(
-        "coalesce_batches_total",
-        "counter",
-        "Per-recipient datagram batches sent by the coalescing flusher; datagrams out per batch is the coalescing achieved.",
-        &[("", get(&m.coalesce_batches))],
-    );
-    metric(
-        "disconnects_total",
-        "counter",
-        "Sessions cut off by the server, by cause.",
-        &[
-            ("{cause=\"slow_consumer\"}", get(&m.slow_consumers)),
-            ("{cause=\"rate_limit\"}", get(&m.rate_limit_disconnects)),
-        ],
-    );
-    if let Some(hooks) = &shared.hooks {
-        metric(
-            "hook_failures_total",
-            "counter",
-            "Hook calls that panicked, ran out of time or answered with another kind of command.",
-            &[("", get(&hooks.failures))],
-        );
-        metric(
-            "hook_after_events_dropped_total",
-            "counter",
-            "After-hook events dropped because the after-hook queue was full.",
-            &[("", get(&hooks.after_dropped))],
-        );
-    }
-    let route = shared.route();
-    if route.clustered() {
-        let c = route.peers().metrics();
-        let peers = route.peer_names().len() as u64;
-        for (name, kind, help, value) in [
-            ("cluster_link_up", "gauge", "1 while this node's NATS link is up.", u64::from(route.link_is_up())),
-            ("cluster_peers", "gauge", "Other nodes this node hears now.", peers),
-            ("cluster_remote_members", "gauge", "Members on other nodes of parties homed here.", route.proxy_count() as u64),
-            ("cluster_control_messages_out_total", "counter", "Control messages (commands, replies, event batches, membership) queued for other nodes.", get(&c.control_out)),
-            ("cluster_control_messages_in_total", "counter", "Control messages received from other nodes.", get(&c.control_in)),
-            ("cluster_datagram_messages_out_total", "counter", "Party data messages queued for other nodes (one per datagram per node).", get(&c.datagram_messages_out)),
-            ("cluster_datagram_messages_in_total", "counter", "Party data messages received from other nodes.", get(&c.datagram_messages_in)),
-            ("cluster_bytes_out_total", "counter", "Bytes of cluster messages queued for NATS.", get(&c.bytes_out)),
-            ("cluster_bytes_in_total", "counter", "Bytes of cluster messages received from NATS.", get(&c.bytes_in)),
-            ("cluster_control_dropped_total", "counter", "Control messages dropped because the publish queue was full (NATS down or far behind).", get(&c.dropped_control)),
-            ("cluster_datagrams_dropped_total", "counter", "Party data messages dropped because the publish queue was full.", get(&c.dropped_datagrams)),
-            ("cluster_commands_forwarded_total", "counter", "Commands forwarded to the party's home node.", get(&c.forwarded)),
-            ("cluster_unavailable_total", "counter", "Forwarded commands answered Unavailable (link down, or no answer in time).", get(&c.unavailable)),
-            ("cluster_nodes_lost_total", "counter", "Nodes judged lost (silent, restarted, or left).", get(&c.nodes_lost)),
-            ("cluster_undecodable_total", "counter", "Cluster messages dropped undecoded (another build?).", get(&c.undecodable)),
-        ] {
-            metric(name, kind, help, &[("", value)]);
-        }
-    }
-    let mut refusals: Vec<(String, u64)> = HELLO_REFUSALS
-        .iter()
-        .map(|(_, cause)| *cause)
-        .chain(["other_hello"])
-        .zip(m.refused_hello.iter())
-        .map(|(cause, counter)| (format!("{{cause=\"{cause}\"}}"), get(counter)))
-        .collect();
-    refusals.extend([
-        (
-            "{cause=\"server_full\"}".to_string(),
-            get(&m.refused_server_full),
-        ),
-        (
-            "{cause=\"handshake_cap\"}".to_string(),
-            get(&m.refused_handshake_cap),
-        ),
-        ("{cause=\"retry\"}".to_string(), get(&m.retries_sent)),
-    ]);
-    let refusals: Vec<(&str, u64)> = refusals.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-    metric(
-        "refusals_total",
-        "counter",
-        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, or a Retry asked for.",
-        &refusals,
-    );
-    let t = m.transport.totals();
-    metric(
-        "transport_connections",
-        "gauge",
-        "QUIC connections carrying an admitted session (sessions in their grace window have none).",
-        &[("", m.transport.live() as u64)],
-    );
-    metric(
-        "transport_udp_datagrams_total",
-        "counter",
-        "UDP datagrams of admitted QUIC connections, by direction.",
-        &[
-            ("{direction=\"out\"}", t.udp_datagrams_sent),
-            ("{direction=\"in\"}", t.udp_datagrams_received),
-        ],
-    );
-    metric(
-        "transport_packets_sent_total",
-        "counter",
-        "QUIC packets sent to admitted connections.",
-        &[("", t.packets_sent)],
-    );
-    metric(
-        "transport_packets_lost_total",
-        "counter",
-        "QUIC packets sent to admitted connections and declared lost.",
-        &[("", t.packets_lost)],
-    );
-    metric(
-        "transport_bytes_lost_total",
-        "counter",
-        "Bytes of QUIC packets declared lost.",
-        &[("", t.bytes_lost)],
-    );
-    metric(
-        "transport_congestion_events_total",
-        "counter",
-        "Congestion events (the window cut) on admitted connections.",
-        &[("", t.congestion_events)],
-    );
-    metric(
-        "transport_datagrams_handed_total",
-        "counter",
-        "Party datagrams handed to quinn to send (after coalescing).",
-        &[("", get(&m.datagrams_handed))],
-    );
-    metric(
-        "transport_datagram_frames_sent_total",
-        "counter",
-        "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.",
-        &[("", t.datagram_frames_sent)],
-    );
-    m.command_seconds.render(
-        &mut out,
-        "command_seconds",
-        "Time to handle one control command: decoded to answered, its events queued.",
-    );
-    m.fan_out.render(
-        &mut out,
-        "datagram_fan_out",
-        "Recipients of one party datagram.",
-    );
-    render_process(&mut out);
-    out
-}
-
-/// The usual process_* metrics, read from /proc/self (Linux only).
-#[cfg(target_os = "linux")]
-fn render_process(out: &mut String) {
-    let Ok(me) = procfs::process::Process::myself() else {
-        return;
-    };
-    let mut gauge = |name: &str, kind: &str, help: &str, value: f64| {
-        let _ = writeln!(
-            out,
-            "# HELP process_{name} {help}\n# TYPE process_{name} {kind}\nprocess_{name} {value}"
-        );
-    };
-    if let Ok(stat) = me.stat() {
-        let ticks = procfs::ticks_per_second() as f64;
-        let cpu = (stat.utime + stat.stime) as f64 / ticks.max(1.0);
-        gauge(
-            "cpu_seconds_total",
-            "counter",
-            "User and system CPU time.",
-            cpu,
-        );
-        let rss = stat.rss as f64 * procfs::page_size() as f64;
-        gauge("resident_memory_bytes", "gauge", "Resident memory.", rss);
-        gauge("threads", "gauge", "OS threads.", stat.num_threads as f64);
-        if let Ok(boot) = procfs::boot_time_secs() {
-            let start = boot as f64 + stat.starttime as f64 / ticks.max(1.0);
-            gauge(
-                "start_time_seconds",
-                "gauge",
-                "Start time, Unix seconds.",
-                start,
-            );
-        }
-    }
-    if let Ok(fds) = me.fd_count() {
-        gauge("open_fds", "gauge", "Open file descriptors.", fds as f64);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn render_process(_out: &mut String) {}
-
-/// The `/metrics` route alone: served by [`serve`], or on the admin API's
-/// listener when both share an address (without the admin token).
-pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
-    use axum::http::header;
-    use axum::routing::get;
-    axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let shared = shared.clone();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    render(&shared),
-                )
-            }
-        }),
-    )
-}
-
-/// Serves `GET /metrics` until the server stops; any other path is 404.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    use axum::http::StatusCode;
-    let app = router(shared).fallback(|| async {
-        (
-            StatusCode::NOT_FOUND,
-            "not found: the metrics are at /metrics\n",
-        )
-    });
-    // axum's accept loop backs off by itself when accepting fails (out of
-    // file descriptors, say) instead of spinning.
-    if let Err(error) = axum::serve(listener, app).await {
-        tracing::error!(%error, "metrics endpoint stopped");
-    }
+/// Counts one event.
+pub(crate) fn count(counter: &Counter) {
+    counter.inc();
 }
 
 #[cfg(test)]

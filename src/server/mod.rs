@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod connection;
 mod deadlines;
+mod exposition;
 mod grace;
 mod hook_events;
 pub mod hooks;
@@ -371,7 +372,7 @@ impl Server {
                 let shared = self.shared.clone();
                 match admin_bearer.take_if(|_| admin_shares_metrics) {
                     Some(bearer) => tokio::spawn(admin::serve(listener, shared, bearer, true)),
-                    None => tokio::spawn(metrics::serve(listener, shared)),
+                    None => tokio::spawn(exposition::serve(listener, shared)),
                 }
             });
         let admin_task = http_listener(self.admin_listener.take(), "admin API")
@@ -618,10 +619,7 @@ impl ServerHandle {
 
     /// Commands refused and datagrams dropped by the rate limits so far.
     pub fn rate_limited(&self) -> u64 {
-        self.shared
-            .metrics
-            .dropped_rate_limited
-            .load(Ordering::Relaxed)
+        self.shared.metrics.dropped_rate_limited.get()
     }
 
     /// Stops the server as Ctrl-C would, and waits for it.

@@ -582,9 +582,7 @@ impl SessionLink {
                 // As in `send_datagram`: a full send buffer drops the oldest.
                 handed += u64::from(connection.send_datagram(datagram).is_ok());
             }
-            self.metrics
-                .datagrams_handed
-                .fetch_add(handed, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.datagrams_handed.inc_by(handed);
         }
         scratch.clear();
         waiting

@@ -3,6 +3,7 @@
 //! generous limit (so a bug fails the test instead of hanging it).
 #![allow(dead_code)]
 
+pub mod exposition;
 pub mod nats;
 pub mod relay;
 pub mod wire;
@@ -250,19 +251,27 @@ pub async fn bystanders_still_served(server: &TestServer) {
     ));
 }
 
-/// The server's Prometheus text (its config must have set `metrics`).
-pub async fn scrape_metrics(server: &TestServer) -> String {
-    use std::io::{Read, Write};
+/// The server's metrics, parsed and checked (its config must have set
+/// `metrics`).
+pub async fn scrape_metrics(server: &TestServer) -> exposition::Exposition {
     let addr = server.metrics.expect("the server serves metrics");
-    tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-        response
-    })
-    .await
-    .unwrap()
+    tokio::task::spawn_blocking(move || scrape_addr(addr))
+        .await
+        .unwrap()
+}
+
+/// `GET /metrics` from `addr`, parsed and checked; blocking.
+pub fn scrape_addr(addr: SocketAddr) -> exposition::Exposition {
+    exposition::Exposition::from_response(&http_get(addr, "/metrics"))
+}
+
+/// The whole HTTP/1.1 response to `GET path`; blocking.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }

@@ -8,7 +8,6 @@ use crate::protocol::{Event, PartyId, Presence, SessionId};
 use crate::server::peers::{ControlMessage, DatagramMessage, NodeId, Outlet, RelayedEvent};
 use crate::server::session::{Outbound, SessionLink, SessionRef};
 use bytes::Bytes;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 impl SessionLink {
@@ -163,9 +162,7 @@ impl Route {
 
     /// Party data that another node fanned out, for sessions here.
     pub(crate) fn datagram_for(&self, sessions: Vec<SessionRef>, datagram: Bytes) {
-        self.metrics
-            .datagrams_out
-            .fetch_add(sessions.len() as u64, Ordering::Relaxed);
+        self.metrics.datagrams_out.inc_by(sessions.len() as u64);
         for session in sessions {
             self.send_here(session, datagram.clone());
         }
@@ -224,10 +221,7 @@ pub(crate) fn fan_out_datagram(route: &Route, recipients: &mut Vec<SessionRef>, 
             },
         }
     }
-    route
-        .metrics
-        .datagrams_out
-        .fetch_add(here, Ordering::Relaxed);
+    route.metrics.datagrams_out.inc_by(here);
     for (node, to, outlet) in remote {
         outlet.datagram(
             node,

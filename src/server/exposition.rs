@@ -1,0 +1,345 @@
+//! `/metrics`: the server's counters, gauges and histograms, with the
+//! state read at scrape time, in Prometheus text format (0.0.4) by
+//! prometheus-client; the counters themselves live in `super::metrics`.
+
+use super::metrics::{child, Labeled, Metrics};
+use super::state::Shared;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Metric, Registry};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// One registry's `register`, with the help text written whole: the
+/// registry adds the closing full stop itself.
+fn add(registry: &mut Registry, name: &str, help: &str, metric: impl Metric) {
+    registry.register(name, help.strip_suffix('.').unwrap_or(help), metric);
+}
+
+/// A counter whose value is read at the scrape. `name` lacks `_total`: the
+/// encoder adds it.
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    add(registry, name, help, ConstCounter::new(value));
+}
+
+/// A gauge read at the scrape.
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: impl TryInto<i64>) {
+    let value = value.try_into().unwrap_or(i64::MAX);
+    add(registry, name, help, ConstGauge::new(value));
+}
+
+/// Every metric, read now. Built per scrape, because most figures are read
+/// from state at this instant (the gauges, quinn's stats, the cluster's and
+/// the hooks' counters, /proc); the hot-path counters join by handle, a
+/// clone sharing their atomic.
+fn registry(shared: &Shared) -> Registry {
+    let m = &shared.metrics;
+    let mut root = Registry::default();
+    let partyline = root.sub_registry_with_prefix("partyline");
+    gauge(
+        partyline,
+        "sessions",
+        "Sessions alive, connected or in their grace window.",
+        shared.session_count(),
+    );
+    gauge(partyline, "parties", "Parties alive.", shared.table.len());
+    gauge(
+        partyline,
+        "parties_listed",
+        "Parties listed for search.",
+        shared.table.listed(),
+    );
+    gauge(
+        partyline,
+        "matchmaking_tickets",
+        "Matchmaking tickets waiting.",
+        shared.matchmaking.waiting(),
+    );
+    gauge(
+        partyline,
+        "join_codes",
+        "Live join codes.",
+        shared.table.join_codes(),
+    );
+    gauge(
+        partyline,
+        "handshakes_in_progress",
+        "QUIC handshakes in progress.",
+        shared.handshakes.load(Ordering::Relaxed),
+    );
+    gauge(
+        partyline,
+        "dev_identities_allowed",
+        "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
+        i64::from(matches!(shared.config.auth, super::config::AuthMode::Dev)),
+    );
+    add(
+        partyline,
+        "sessions",
+        "Sessions started, and taken back by resume.",
+        m.sessions.clone(),
+    );
+    add(
+        partyline,
+        "commands",
+        "Control commands received.",
+        m.commands.clone(),
+    );
+    add(
+        partyline,
+        "data",
+        "Party data messages in and out.",
+        m.data.clone(),
+    );
+    add(
+        partyline,
+        "dropped",
+        "Messages not forwarded or refused, by cause.",
+        m.dropped.clone(),
+    );
+    add(
+        partyline,
+        "coalesce_dropped",
+        "Outgoing datagrams dropped, oldest first, from a recipient's full coalescing buffer (--coalesce-us).",
+        m.coalesce_dropped.clone(),
+    );
+    add(
+        partyline,
+        "coalesce_batches",
+        "Per-recipient datagram batches sent by the coalescing flusher; datagrams out per batch is the coalescing achieved.",
+        m.coalesce_batches.clone(),
+    );
+    add(
+        partyline,
+        "disconnects",
+        "Sessions cut off by the server, by cause.",
+        m.disconnects.clone(),
+    );
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    if let Some(hooks) = &shared.hooks {
+        counter(
+            partyline,
+            "hook_failures",
+            "Hook calls that panicked, ran out of time or answered with another kind of command.",
+            get(&hooks.failures),
+        );
+        counter(
+            partyline,
+            "hook_after_events_dropped",
+            "After-hook events dropped because the after-hook queue was full.",
+            get(&hooks.after_dropped),
+        );
+    }
+    let route = shared.route();
+    if route.clustered() {
+        gauge(
+            partyline,
+            "cluster_link_up",
+            "1 while this node's NATS link is up.",
+            i64::from(route.link_is_up()),
+        );
+        gauge(
+            partyline,
+            "cluster_peers",
+            "Other nodes this node hears now.",
+            route.peer_names().len(),
+        );
+        gauge(
+            partyline,
+            "cluster_remote_members",
+            "Members on other nodes of parties homed here.",
+            route.proxy_count(),
+        );
+        let c = route.peers().metrics();
+        for (name, help, value) in [
+            ("cluster_control_messages_out", "Control messages (commands, replies, event batches, membership) queued for other nodes.", &c.control_out),
+            ("cluster_control_messages_in", "Control messages received from other nodes.", &c.control_in),
+            ("cluster_datagram_messages_out", "Party data messages queued for other nodes (one per datagram per node).", &c.datagram_messages_out),
+            ("cluster_datagram_messages_in", "Party data messages received from other nodes.", &c.datagram_messages_in),
+            ("cluster_bytes_out", "Bytes of cluster messages queued for NATS.", &c.bytes_out),
+            ("cluster_bytes_in", "Bytes of cluster messages received from NATS.", &c.bytes_in),
+            ("cluster_control_dropped", "Control messages dropped because the publish queue was full (NATS down or far behind).", &c.dropped_control),
+            ("cluster_datagrams_dropped", "Party data messages dropped because the publish queue was full.", &c.dropped_datagrams),
+            ("cluster_commands_forwarded", "Commands forwarded to the party's home node.", &c.forwarded),
+            ("cluster_unavailable", "Forwarded commands answered Unavailable (link down, or no answer in time).", &c.unavailable),
+            ("cluster_nodes_lost", "Nodes judged lost (silent, restarted, or left).", &c.nodes_lost),
+            ("cluster_undecodable", "Cluster messages dropped undecoded (another build?).", &c.undecodable),
+        ] {
+            counter(partyline, name, help, get(value));
+        }
+    }
+    add(
+        partyline,
+        "refusals",
+        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, or a Retry asked for.",
+        m.refusals.clone(),
+    );
+    add_transport(partyline, m);
+    add(
+        partyline,
+        "command_seconds",
+        "Time to handle one control command: decoded to answered, its events queued.",
+        m.command_seconds.snapshot(),
+    );
+    add(
+        partyline,
+        "datagram_fan_out",
+        "Recipients of one party datagram.",
+        m.fan_out.snapshot(),
+    );
+    add_process(root.sub_registry_with_prefix("process"));
+    root
+}
+
+/// quinn's counters, summed over the admitted connections.
+fn add_transport(partyline: &mut Registry, m: &Metrics) {
+    let t = m.transport.totals();
+    gauge(
+        partyline,
+        "transport_connections",
+        "QUIC connections carrying an admitted session (sessions in their grace window have none).",
+        m.transport.live(),
+    );
+    let udp = Labeled::<1>::default();
+    child(&udp, [("direction", "out")]).inc_by(t.udp_datagrams_sent);
+    child(&udp, [("direction", "in")]).inc_by(t.udp_datagrams_received);
+    add(
+        partyline,
+        "transport_udp_datagrams",
+        "UDP datagrams of admitted QUIC connections, by direction.",
+        udp,
+    );
+    counter(
+        partyline,
+        "transport_packets_sent",
+        "QUIC packets sent to admitted connections.",
+        t.packets_sent,
+    );
+    counter(
+        partyline,
+        "transport_packets_lost",
+        "QUIC packets sent to admitted connections and declared lost.",
+        t.packets_lost,
+    );
+    counter(
+        partyline,
+        "transport_bytes_lost",
+        "Bytes of QUIC packets declared lost.",
+        t.bytes_lost,
+    );
+    counter(
+        partyline,
+        "transport_congestion_events",
+        "Congestion events (the window cut) on admitted connections.",
+        t.congestion_events,
+    );
+    add(
+        partyline,
+        "transport_datagrams_handed",
+        "Party datagrams handed to quinn to send (after coalescing).",
+        m.datagrams_handed.clone(),
+    );
+    counter(
+        partyline,
+        "transport_datagram_frames_sent",
+        "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.",
+        t.datagram_frames_sent,
+    );
+}
+
+/// The usual process_* metrics, read from /proc/self (Linux only).
+#[cfg(target_os = "linux")]
+fn add_process(process: &mut Registry) {
+    let Ok(me) = procfs::process::Process::myself() else {
+        return;
+    };
+    if let Ok(stat) = me.stat() {
+        let ticks = (procfs::ticks_per_second() as f64).max(1.0);
+        let cpu = (stat.utime + stat.stime) as f64 / ticks;
+        add(
+            process,
+            "cpu_seconds",
+            "User and system CPU time.",
+            ConstCounter::new(cpu),
+        );
+        let rss = stat.rss.saturating_mul(procfs::page_size());
+        gauge(process, "resident_memory_bytes", "Resident memory.", rss);
+        gauge(process, "threads", "OS threads.", stat.num_threads);
+        if let Ok(boot) = procfs::boot_time_secs() {
+            let start = boot as f64 + stat.starttime as f64 / ticks;
+            add(
+                process,
+                "start_time_seconds",
+                "Start time, Unix seconds.",
+                ConstGauge::new(start),
+            );
+        }
+    }
+    if let Ok(fds) = me.fd_count() {
+        gauge(process, "open_fds", "Open file descriptors.", fds);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn add_process(_process: &mut Registry) {}
+
+/// The Prometheus text exposition (format 0.0.4) of every metric.
+pub(crate) fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry(shared))?;
+    Ok(out)
+}
+
+/// The `/metrics` route alone: served by [`serve`], or on the admin API's
+/// listener when both share an address (without the admin token).
+///
+/// The Prometheus text format 0.0.4, whatever the request's Accept header:
+/// every Prometheus reads it, and OpenMetrics could not carry today's
+/// names (its counter `partyline_sessions_total` is the family
+/// `partyline_sessions`, which the gauge of that name already is).
+pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = shared.clone();
+            async move {
+                match render(&shared) {
+                    Ok(text) => (
+                        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+                        text,
+                    )
+                        .into_response(),
+                    Err(error) => {
+                        tracing::error!(%error, "the metrics could not be encoded");
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "the metrics could not be encoded\n",
+                        )
+                            .into_response()
+                    }
+                }
+            }
+        }),
+    )
+}
+
+/// Serves `GET /metrics` until the server stops; any other path is 404.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    use axum::http::StatusCode;
+    let app = router(shared).fallback(|| async {
+        (
+            StatusCode::NOT_FOUND,
+            "not found: the metrics are at /metrics\n",
+        )
+    });
+    // axum's accept loop backs off by itself when accepting fails (out of
+    // file descriptors, say) instead of spinning.
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "metrics endpoint stopped");
+    }
+}
