@@ -2,7 +2,7 @@
 //! `.` or a short prefix instead of a 36-character id, and Tab can complete
 //! them.
 
-use super::commands::Reply;
+use crate::commands::Reply;
 use partyline_client::{Event, JoinOutcome, Party, PartyId, Presence};
 use std::collections::BTreeSet;
 

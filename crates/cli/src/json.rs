@@ -2,7 +2,7 @@
 //! out (replies and events), for scripts, bots and tests in any language.
 //! The schema is docs/CLIENT.md's; change both together.
 
-use super::commands::{execute, find, Failure, Fields, Reply, Request, COMMANDS};
+use crate::commands::{execute, find, Failure, Fields, Reply, Request, COMMANDS};
 use base64::Engine as _;
 use partyline_client::{
     Client, ClientError, DisconnectReason, Event, Events, JoinOutcome, KeyValues, Party, Presence,
@@ -179,7 +179,7 @@ pub fn parse(line: &[u8]) -> Result<(Value, Request), (Value, String)> {
 }
 
 fn help(topic: Option<&str>) -> Result<Value, String> {
-    let describe = |spec: &super::commands::Spec| json!({ "cmd": spec.name, "fields": spec.fields().collect::<Vec<_>>(), "about": spec.about });
+    let describe = |spec: &crate::commands::Spec| json!({ "cmd": spec.name, "fields": spec.fields().collect::<Vec<_>>(), "about": spec.about });
     match topic {
         Some(topic) => find(topic, false)
             .map(|spec| json!({ "commands": [describe(spec)] }))

@@ -1,7 +1,8 @@
-//! `partyline client` as a child process against a real server over QUIC on
-//! 127.0.0.1: two `--json` clients play a whole party story, bad arguments
-//! and an unreachable server give their exit codes, and (on Linux) the
-//! interactive prompt is driven through a pseudo-terminal.
+//! The terminal client (`partyline-cli`, the same as `partyline client`)
+//! as a child process against a real server over QUIC on 127.0.0.1: two
+//! `--json` clients play a whole party story, bad arguments and an
+//! unreachable server give their exit codes, and (on Linux) the interactive
+//! prompt is driven through a pseudo-terminal.
 mod support;
 
 use base64::Engine as _;
@@ -15,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_partyline");
+const BIN: &str = env!("CARGO_BIN_EXE_partyline-cli");
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -73,7 +74,7 @@ struct JsonClient {
 impl JsonClient {
     fn start(addr: SocketAddr, cert: &Path, user: &'static str) -> Self {
         let mut child = Command::new(BIN)
-            .args(["client", "--json", "--server", &addr.to_string(), "--cert"])
+            .args(["--json", "--server", &addr.to_string(), "--cert"])
             .arg(cert)
             .args(["--user", user, "--name", &format!("{user}-name")])
             .stdin(Stdio::piped())
@@ -323,13 +324,11 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
 #[test]
 fn bad_arguments_exit_2_and_say_which() {
     let cases: &[(&[&str], &str)] = &[
-        (&["client", "--bogus"], "--bogus"),
-        (&["client", "--server", "nowhere"], "HOST:PORT"),
-        (&["client", "--user", "ana", "--token", "t"], "--token"),
-        (
-            &["client", "--token", "t", "--token-file", "f"],
-            "--token-file",
-        ),
+        (&["--bogus"], "--bogus"),
+        (&["--server", "nowhere"], "HOST:PORT"),
+        (&["--user", "ana", "--token", "t"], "--token"),
+        (&["--token", "t", "--token-file", "f"], "--token-file"),
+        (&["--user", "a\u{1}b"], "control characters"),
     ];
     for (args, mentioned) in cases {
         let (code, stdout, stderr) = run(args, support::WAIT);
@@ -343,7 +342,7 @@ fn bad_arguments_exit_2_and_say_which() {
 fn a_client_that_cannot_connect_exits_1_and_says_why() {
     // No certificate to trust.
     let (code, stdout, stderr) = run(
-        &["client", "--json", "--cert", "/nonexistent/cert.pem"],
+        &["--json", "--cert", "/nonexistent/cert.pem"],
         support::WAIT,
     );
     assert_eq!(code, Some(1), "{stderr}");
@@ -360,7 +359,7 @@ fn a_client_that_cannot_connect_exits_1_and_says_why() {
     std::fs::write(&cert, cert_pem).unwrap();
     let cert = cert.to_str().unwrap();
     let (code, stdout, stderr) = run(
-        &["client", "--json", "--server", &addr, "--cert", cert],
+        &["--json", "--server", &addr, "--cert", cert],
         Duration::from_secs(60),
     );
     assert_eq!(code, Some(1), "{stderr}");
@@ -512,7 +511,6 @@ async fn the_prompt_completes_shows_events_live_and_keeps_history() {
     let addr = server.addr.to_string();
     let mut term = terminal::Terminal::spawn(
         &[
-            "client",
             "--server",
             &addr,
             "--cert",

@@ -1,10 +1,10 @@
 //! The prompt: rustyline reads lines (history, Tab completion) on the main
 //! thread while events are printed above the prompt as they arrive.
 
-use super::commands::{execute, Failure, Request};
-use super::known::Known;
-use super::line;
-use super::render::{self, Style};
+use crate::commands::{execute, Failure, Request};
+use crate::known::Known;
+use crate::line;
+use crate::render::{self, Style};
 use partyline_client::{Client, DisconnectReason, Event, Events};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;

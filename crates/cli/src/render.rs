@@ -1,7 +1,7 @@
 //! Replies and events as lines for a person. Colour wraps whole lines only,
 //! so the words stay searchable (and copyable) either way.
 
-use super::commands::{Failure, Reply};
+use crate::commands::{Failure, Reply};
 use partyline_client::{
     ClientError, Event, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Party, PartyId,
     Presence, SessionId,
