@@ -19,6 +19,7 @@ mod json;
 mod known;
 mod line;
 mod render;
+mod shown;
 
 use clap::Args;
 use partyline_client::protocol::MAX_NAME_BYTES;
@@ -166,7 +167,12 @@ pub fn run(args: ClientArgs) -> ExitCode {
     };
     let code = match runtime.block_on(Client::connect(config)) {
         Err(error) => {
-            eprintln!("error: cannot connect to {}: {error}", args.server);
+            // The error may quote the server (a refused hello, a close reason).
+            eprintln!(
+                "error: cannot connect to {}: {}",
+                shown::shown(&args.server),
+                shown::shown(&error.to_string())
+            );
             ExitCode::FAILURE
         }
         Ok((client, events)) if args.json => runtime.block_on(json::run(client, events)),
