@@ -1,9 +1,8 @@
 //! The `partyline` command: `serve` runs the server, `token` mints a signed
-//! identity token, `client` tries commands by hand (or as JSON lines).
+//! identity token, `client` tries commands by hand (or as JSON lines): the
+//! `partyline-cli` crate, present with the default `cli` feature.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
-
-mod cli_client;
 
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
@@ -36,7 +35,8 @@ enum Command {
     Token(TokenArgs),
     /// A client at a prompt, to try every command by hand; with --json, a
     /// JSON-lines client for scripts and bots.
-    Client(cli_client::ClientArgs),
+    #[cfg(feature = "cli")]
+    Client(partyline_cli::ClientArgs),
 }
 
 #[derive(Args)]
@@ -297,7 +297,8 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Client(args) => cli_client::run(args),
+        #[cfg(feature = "cli")]
+        Command::Client(args) => partyline_cli::run(args),
     }
 }
 

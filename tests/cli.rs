@@ -1,5 +1,6 @@
 //! The `partyline` binary as a child process: first-run certificate, a real
-//! client against it, Ctrl-C (SIGINT) as a clean close, and `token`.
+//! client against it, Ctrl-C (SIGINT) as a clean close, `token`, and
+//! `client` (the terminal client, crates/cli).
 mod support;
 
 use partyline_client::{Client, ClientConfig, DisconnectReason, Event, PartySettings};
@@ -293,5 +294,59 @@ fn admin_needs_a_token_exit_2_and_a_public_admin_address_needs_allow_public_admi
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--allow-public-admin"), "{stderr}");
     assert!(!dir.join("certs").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `partyline client` is the terminal client of crates/cli (tested there in
+/// full): the subcommand is wired, with the same flags, exit codes and
+/// JSON lines.
+#[cfg(feature = "cli")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partyline_client_runs_the_terminal_client() {
+    use std::io::Write;
+
+    let bad = Command::new(BIN)
+        .args(["client", "--server", "127.0.0.1:7350", "--bogus"])
+        .output()
+        .expect("partyline runs");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'--bogus'"), "{stderr}");
+    assert!(stderr.contains("Usage: partyline client"), "{stderr}");
+
+    let (tls, cert_pem, _) = partyline::certs::generate_dev_identity().unwrap();
+    let config = partyline::server::ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+    let server = partyline::server::Server::bind(config).unwrap();
+    let addr = server.local_addr().unwrap();
+    let _server = server.spawn();
+    let dir = std::env::temp_dir().join(format!("partyline-cli-client-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("cert.pem");
+    std::fs::write(&cert, cert_pem).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["client", "--json", "--user", "ana", "--server"])
+        .arg(addr.to_string())
+        .arg("--cert")
+        .arg(&cert)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("partyline client starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, r#"{{"id": 1, "cmd": "whoami"}}"#).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().expect("it exits");
+    assert_eq!(output.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines[0]["event"], "connected");
+    assert_eq!(lines[0]["user_id"], "ana");
+    assert_eq!(lines[1]["id"], 1);
+    assert_eq!(lines[1]["ok"]["user_id"], "ana");
     let _ = std::fs::remove_dir_all(&dir);
 }

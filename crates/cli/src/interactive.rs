@@ -1,10 +1,11 @@
 //! The prompt: rustyline reads lines (history, Tab completion) on the main
 //! thread while events are printed above the prompt as they arrive.
 
-use super::commands::{execute, Failure, Request};
-use super::known::Known;
-use super::line;
-use super::render::{self, Style};
+use crate::commands::{execute, Failure, Request};
+use crate::known::Known;
+use crate::line;
+use crate::render::{self, Style};
+use crate::shown::shown;
 use partyline_client::{Client, DisconnectReason, Event, Events};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -128,7 +129,7 @@ pub fn run(runtime: &Runtime, client: Client, mut events: Events, server: &str) 
     let print = start_printer(printer);
 
     let over = Arc::new(AtomicBool::new(false));
-    let shown = {
+    let event_printer = {
         let (known, over) = (known.clone(), over.clone());
         runtime.spawn(async move {
             while let Some(event) = events.next().await {
@@ -146,11 +147,14 @@ pub fn run(runtime: &Runtime, client: Client, mut events: Events, server: &str) 
     };
 
     let me = client.presence();
+    // The user id is the server's word (a token's, with --token).
+    let user_id = shown(&me.user_id);
     println!(
-        "connected to {server} as {} (session {}).\n`help` lists the commands; Tab completes; Ctrl-D leaves.",
-        me.user_id, me.session_id
+        "connected to {} as {user_id} (session {}).\n`help` lists the commands; Tab completes; Ctrl-D leaves.",
+        shown(server),
+        me.session_id
     );
-    let prompt = format!("{}> ", me.user_id);
+    let prompt = format!("{user_id}> ");
     let styled = if style.colour {
         format!("\x1b[1m{prompt}\x1b[0m")
     } else {
@@ -199,7 +203,7 @@ pub fn run(runtime: &Runtime, client: Client, mut events: Events, server: &str) 
         }
         let _ = editor.save_history(path);
     }
-    shown.abort();
+    event_printer.abort();
     runtime.block_on(client.close());
     code
 }

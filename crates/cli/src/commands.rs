@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::known::Known;
+use crate::known::Known;
 use base64::Engine as _;
 
 /// What a word of a typed line stands for: decides what Tab offers there.

@@ -1,7 +1,11 @@
 //! Replies and events as lines for a person. Colour wraps whole lines only,
-//! so the words stay searchable (and copyable) either way.
+//! so the words stay searchable (and copyable) either way. Every string that
+//! came over the network goes through [`shown`] or [`quoted`] here (and
+//! every time through `time_ms`): only this module's own words, ids and
+//! numbers reach the terminal as they are.
 
-use super::commands::{Failure, Reply};
+use crate::commands::{Failure, Reply};
+use crate::shown::{quoted, shown, time_ms, time_s, unix_now_ms};
 use partyline_client::{
     ClientError, Event, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Party, PartyId,
     Presence, SessionId,
@@ -41,9 +45,13 @@ impl Style {
 /// "Ana (ana)", or just "ana" when the two are the same.
 fn name(presence: &Presence) -> String {
     if presence.username == presence.user_id || presence.username.is_empty() {
-        presence.user_id.clone()
+        shown(&presence.user_id).to_string()
     } else {
-        format!("{} ({})", presence.username, presence.user_id)
+        format!(
+            "{} ({})",
+            shown(&presence.username),
+            shown(&presence.user_id)
+        )
     }
 }
 
@@ -62,7 +70,7 @@ fn short(party_id: &PartyId) -> String {
 
 fn pairs(map: &KeyValues) -> String {
     map.iter()
-        .map(|(key, value)| format!("{key}={value}"))
+        .map(|(key, value)| format!("{}={}", shown(key), shown(value)))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -71,7 +79,7 @@ fn online(presence: &Presence, status: &str) -> String {
     if status.is_empty() {
         format!("{} is online", name(presence))
     } else {
-        format!("{} is online: {status}", name(presence))
+        format!("{} is online: {}", name(presence), shown(status))
     }
 }
 
@@ -89,11 +97,11 @@ pub fn party(party: &Party, style: &Style) -> String {
         if party.label.is_empty() {
             String::new()
         } else {
-            format!(", label {:?}", party.label)
+            format!(", label {}", quoted(&party.label))
         },
     );
     if !party.join_code.is_empty() {
-        text.push_str(&format!("\n  join code {}", party.join_code));
+        text.push_str(&format!("\n  join code {}", shown(&party.join_code)));
     }
     if party.listed {
         text.push_str(&format!("\n  listed: {}", pairs(&party.properties)));
@@ -167,19 +175,20 @@ pub fn reply(reply: &Reply, style: &Style) -> String {
             .iter()
             .map(|invite| {
                 format!(
-                    "{} invites you to {} ({}/{}, label {:?})",
+                    "{} invites you to {} ({}/{}, label {})",
                     name(&invite.inviter),
                     invite.party_id,
                     invite.members,
                     invite.max_size,
-                    invite.label
+                    quoted(&invite.label)
                 )
             })
             .collect::<Vec<_>>()
             .join("\n"),
         Reply::JoinCode { party_id, code } => format!(
             "join code for {}: {code} (others type: join_by_code {code})",
-            short(party_id)
+            short(party_id),
+            code = shown(code)
         ),
         Reply::Search(page) => {
             let mut lines: Vec<String> = page
@@ -187,12 +196,12 @@ pub fn reply(reply: &Reply, style: &Style) -> String {
                 .iter()
                 .map(|listed| {
                     format!(
-                        "{} {}/{} {} {:?} {}",
+                        "{} {}/{} {} {} {}",
                         listed.party_id,
                         listed.members,
                         listed.max_size,
                         if listed.open { "open" } else { "closed" },
-                        listed.label,
+                        quoted(&listed.label),
                         pairs(&listed.properties)
                     )
                 })
@@ -211,8 +220,12 @@ pub fn reply(reply: &Reply, style: &Style) -> String {
         Reply::Bans { bans, .. } => bans
             .iter()
             .map(|ban| match ban.until_ms {
-                0 => format!("{} banned for the party's life", ban.user_id),
-                until => format!("{} banned until {until} (Unix ms)", ban.user_id),
+                0 => format!("{} banned for the party's life", shown(&ban.user_id)),
+                until => format!(
+                    "{} banned until {}",
+                    shown(&ban.user_id),
+                    time_ms(until, unix_now_ms())
+                ),
             })
             .collect::<Vec<_>>()
             .join("\n"),
@@ -222,16 +235,20 @@ pub fn reply(reply: &Reply, style: &Style) -> String {
 
 pub fn failure(failure: &Failure, style: &Style) -> String {
     let text = match failure {
+        // Said by this client about a line typed here (its own newlines
+        // included), not by anyone else.
         Failure::BadInput(message) => message.clone(),
-        Failure::Client(ClientError::Refused(body)) => format!("{}: {}", body.code, body.message),
-        Failure::Client(error) => error.to_string(),
+        Failure::Client(ClientError::Refused(body)) => {
+            format!("{}: {}", body.code, shown(&body.message))
+        }
+        Failure::Client(error) => shown(&error.to_string()).to_string(),
     };
     style.error(text)
 }
 
 fn data_text(data: &[u8]) -> String {
     match std::str::from_utf8(data) {
-        Ok(text) => text.to_string(),
+        Ok(text) => shown(text).to_string(),
         Err(_) => {
             use base64::Engine as _;
             format!(
@@ -300,9 +317,9 @@ pub fn event(event: &Event, style: &Style) -> String {
                 at(party_id),
                 name(requester),
                 short(party_id),
-                requester.user_id,
+                shown(&requester.user_id),
                 short(party_id),
-                requester.user_id
+                shown(&requester.user_id)
             ),
         ),
         Event::JoinRequestGone {
@@ -356,12 +373,15 @@ pub fn event(event: &Event, style: &Style) -> String {
                 "{} your data (op {op_code}) was refused: {}: {}",
                 at(party_id),
                 error.code,
-                error.message
+                shown(&error.message)
             ),
         ),
         Event::Reconnecting { reason } => (
             MAGENTA,
-            format!("connection lost ({reason}); reconnecting..."),
+            format!(
+                "connection lost ({}); reconnecting...",
+                shown(&reason.to_string())
+            ),
         ),
         Event::Resumed => (MAGENTA, "reconnected: same session, same seats".into()),
         Event::PartySynced { party: p } => (
@@ -386,23 +406,30 @@ pub fn event(event: &Event, style: &Style) -> String {
                     .join(", ")
             ),
         ),
-        Event::Disconnected { reason } => (MAGENTA, format!("disconnected: {reason}")),
-        Event::ProtocolError { message } => (RED, format!("protocol error: {message}")),
+        Event::Disconnected { reason } => (
+            MAGENTA,
+            format!("disconnected: {}", shown(&reason.to_string())),
+        ),
+        Event::ProtocolError { message } => (RED, format!("protocol error: {}", shown(message))),
         Event::StatusOnline(status) => (CYAN, online(&status.presence, &status.status)),
         Event::StatusChanged(status) => (
             CYAN,
-            format!("{} status: {}", name(&status.presence), status.status),
+            format!(
+                "{} status: {}",
+                name(&status.presence),
+                shown(&status.status)
+            ),
         ),
         Event::StatusOffline { presence } => (CYAN, format!("{} went offline", name(presence))),
         Event::Invited(invite) => (
             YELLOW,
             format!(
-                "{} invites you to {} ({}/{}, label {:?}): join {} / decline {}",
+                "{} invites you to {} ({}/{}, label {}): join {} / decline {}",
                 name(&invite.inviter),
                 invite.party_id,
                 invite.members,
                 invite.max_size,
-                invite.label,
+                quoted(&invite.label),
                 short(&invite.party_id),
                 short(&invite.party_id)
             ),
@@ -440,7 +467,7 @@ pub fn event(event: &Event, style: &Style) -> String {
             (CYAN, format!("{} join code removed", at(party_id)))
         }
         Event::JoinCodeChanged { party_id, code } => {
-            (CYAN, format!("{} join code: {code}", at(party_id)))
+            (CYAN, format!("{} join code: {}", at(party_id), shown(code)))
         }
         Event::ListingChanged {
             party_id,
@@ -472,7 +499,7 @@ pub fn event(event: &Event, style: &Style) -> String {
         Event::Matched(found) => (
             YELLOW,
             format!(
-                "match {} for ticket {}: {}\n  token {} (valid until {}, Unix s)",
+                "match {} for ticket {}: {}\n  token {} (valid until {})",
                 uuid::Uuid::from_bytes(found.match_id),
                 found.ticket_id,
                 found
@@ -481,15 +508,19 @@ pub fn event(event: &Event, style: &Style) -> String {
                     .map(|player| name(&player.presence))
                     .collect::<Vec<_>>()
                     .join(", "),
-                found.token,
-                found.token_expires_at
+                shown(&found.token),
+                time_s(found.token_expires_at, unix_now_ms())
             ),
         ),
         Event::Banned { party_id, until_ms } => (
             RED,
             match until_ms {
                 0 => format!("{} you are banned for the party's life", at(party_id)),
-                until => format!("{} you are banned until {until} (Unix ms)", at(party_id)),
+                until => format!(
+                    "{} you are banned until {}",
+                    at(party_id),
+                    time_ms(*until, unix_now_ms())
+                ),
             },
         ),
     };
@@ -500,6 +531,266 @@ pub fn event(event: &Event, style: &Style) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::shown::needs_escape;
+    use partyline_client::protocol::{
+        ErrorBody, ErrorCode, InviteGoneReason, ListedParty, MatchFound, MatchedPlayer, PartyBan,
+        PartyInvite, RejectReason, RequestGoneReason, TicketCancelReason, UserStatus,
+    };
+    use partyline_client::{DisconnectReason, PartyData, SearchPage};
+    use std::sync::Arc;
+
+    /// A line forged to look like another player's message, a title set,
+    /// CSI as a C1 control, a bidi override and a line separator.
+    const HOSTILE: &str =
+        "gg\n[3cc69d5d] ana op 0: forged\r\x1b]0;pwned\x07\u{9b}2J\u{202e}\u{2028}";
+
+    /// Nothing of HOSTILE reaches the screen raw: no control, bidi or
+    /// separator character but this module's own line breaks, and the
+    /// forged message never starts a line of its own.
+    fn assert_escaped(text: &str) {
+        assert!(
+            !text.chars().any(|c| c != '\n' && needs_escape(c)),
+            "{text:?}"
+        );
+        assert!(
+            !text.lines().any(|line| line.starts_with("[3cc69d5d] ana")),
+            "{text:?}"
+        );
+    }
+
+    fn hostile_presence() -> Presence {
+        Presence {
+            user_id: HOSTILE.into(),
+            username: format!("{HOSTILE}!"),
+            session_id: SessionId::from_u128(2),
+        }
+    }
+
+    fn hostile_map() -> KeyValues {
+        [(HOSTILE.to_string(), HOSTILE.to_string())].into()
+    }
+
+    #[test]
+    fn every_event_and_reply_shows_other_players_strings_escaped() {
+        let style = Style {
+            colour: false,
+            me: SessionId::from_u128(1),
+        };
+        let party_id = PartyId::from_u128(0xabcdef12 << 96);
+        let who = hostile_presence;
+        let status = || UserStatus {
+            presence: who(),
+            status: HOSTILE.into(),
+        };
+        let invite = PartyInvite {
+            party_id,
+            inviter: who(),
+            leader: who(),
+            members: 1,
+            max_size: 4,
+            open: false,
+            label: HOSTILE.into(),
+            expires_at_ms: 0,
+        };
+        let refusal = ErrorBody::new(ErrorCode::Unknown(99), HOSTILE);
+        let closed = DisconnectReason::ClosedByServer {
+            code: 9,
+            reason: HOSTILE.into(),
+        };
+        let events = [
+            Event::MemberJoined {
+                party_id,
+                member: who(),
+            },
+            Event::MemberLeft {
+                party_id,
+                member: who(),
+                reason: LeaveReason::Kicked,
+            },
+            Event::LeaderChanged {
+                party_id,
+                leader: who(),
+            },
+            Event::MemberConnectionChanged {
+                party_id,
+                member: who(),
+                connected: false,
+            },
+            Event::JoinRequested {
+                party_id,
+                requester: who(),
+            },
+            Event::JoinRequestGone {
+                party_id,
+                requester: who(),
+                reason: RequestGoneReason::Expired,
+            },
+            Event::JoinRequests {
+                party_id,
+                requests: vec![who(), who()],
+            },
+            Event::JoinRejected {
+                party_id,
+                reason: RejectReason::Rejected,
+            },
+            Event::Data(PartyData {
+                party_id,
+                sender: Arc::new(who()),
+                op_code: 0,
+                data: partyline_client::Bytes::from_static(HOSTILE.as_bytes()),
+                reliable: true,
+            }),
+            Event::DataRefused {
+                party_id,
+                op_code: 1,
+                error: refusal.clone(),
+            },
+            Event::Reconnecting {
+                reason: closed.clone(),
+            },
+            Event::Disconnected {
+                reason: closed.clone(),
+            },
+            Event::ProtocolError {
+                message: HOSTILE.into(),
+            },
+            Event::StatusOnline(status()),
+            Event::StatusChanged(status()),
+            Event::StatusOffline { presence: who() },
+            Event::Invited(invite.clone()),
+            Event::InviteGone {
+                party_id,
+                reason: InviteGoneReason::Revoked,
+            },
+            Event::InviteDeclined {
+                party_id,
+                by: who(),
+            },
+            Event::PartyStateChanged {
+                party_id,
+                state: hostile_map(),
+            },
+            Event::MemberAttributesChanged {
+                party_id,
+                member: who(),
+                attributes: hostile_map(),
+            },
+            Event::JoinCodeChanged {
+                party_id,
+                code: HOSTILE.into(),
+            },
+            Event::ListingChanged {
+                party_id,
+                listed: true,
+                properties: hostile_map(),
+            },
+            Event::TicketCancelled {
+                ticket_id: 3,
+                reason: TicketCancelReason::PartyClosed,
+            },
+            Event::Matched(MatchFound {
+                match_id: [7; 16],
+                ticket_id: 3,
+                players: vec![MatchedPlayer {
+                    presence: who(),
+                    party_id: Some(party_id),
+                    strings: hostile_map(),
+                    numbers: Default::default(),
+                }],
+                token: HOSTILE.into(),
+                token_expires_at: u64::MAX,
+            }),
+            Event::Banned {
+                party_id,
+                until_ms: u64::MAX,
+            },
+        ];
+        for each in &events {
+            assert_escaped(&event(each, &style));
+        }
+
+        let replies = [
+            Reply::Requests {
+                party_id,
+                requests: vec![who()],
+            },
+            Reply::Online(vec![status(), status()]),
+            Reply::Invites(vec![invite]),
+            Reply::JoinCode {
+                party_id,
+                code: HOSTILE.into(),
+            },
+            Reply::Search(SearchPage {
+                parties: vec![ListedParty {
+                    party_id,
+                    members: 1,
+                    max_size: 4,
+                    open: true,
+                    label: HOSTILE.into(),
+                    properties: hostile_map(),
+                }],
+                next_cursor: 0,
+            }),
+            Reply::Bans {
+                party_id,
+                bans: vec![
+                    PartyBan {
+                        user_id: HOSTILE.into(),
+                        until_ms: 0,
+                    },
+                    PartyBan {
+                        user_id: HOSTILE.into(),
+                        until_ms: 1,
+                    },
+                ],
+            },
+        ];
+        for each in &replies {
+            assert_escaped(&reply(each, &style));
+        }
+        for error in [
+            ClientError::Refused(refusal),
+            ClientError::Closed(closed),
+            ClientError::Protocol(HOSTILE.into()),
+        ] {
+            assert_escaped(&failure(&Failure::Client(error), &style));
+        }
+    }
+
+    #[test]
+    fn times_are_shown_as_dates_not_unix_numbers() {
+        let style = Style {
+            colour: false,
+            me: SessionId::from_u128(1),
+        };
+        let party_id = PartyId::from_u128(0xabcdef12 << 96);
+        let banned = event(
+            &Event::Banned {
+                party_id,
+                until_ms: 4_102_444_799_000,
+            },
+            &style,
+        );
+        assert!(
+            banned.starts_with("[abcdef12] you are banned until 2099-12-31 23:59:59 UTC (in "),
+            "{banned}"
+        );
+        let bans = reply(
+            &Reply::Bans {
+                party_id,
+                bans: vec![PartyBan {
+                    user_id: "carl".into(),
+                    until_ms: 1_000,
+                }],
+            },
+            &style,
+        );
+        assert!(
+            bans.starts_with("carl banned until 1970-01-01 00:00:01 UTC (")
+                && bans.ends_with(" ago)"),
+            "{bans}"
+        );
+    }
 
     #[test]
     fn colour_wraps_whole_lines_and_only_when_asked() {

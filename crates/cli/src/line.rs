@@ -1,8 +1,8 @@
 //! Typed lines: words (with quotes), the command table's fields, and Tab
 //! completion. No I/O here, so all of it is unit-tested.
 
-use super::commands::{find, Fields, LineArgs, Request, Slot, Spec, COMMANDS};
-use super::known::Known;
+use crate::commands::{find, Fields, LineArgs, Request, Slot, Spec, COMMANDS};
+use crate::known::Known;
 
 /// Splits a line into words: whitespace separates, '…' and "…" group
 /// (`label="my party"` is one word), a backslash escapes the next character.

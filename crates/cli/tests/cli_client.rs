@@ -1,7 +1,8 @@
-//! `partyline client` as a child process against a real server over QUIC on
-//! 127.0.0.1: two `--json` clients play a whole party story, bad arguments
-//! and an unreachable server give their exit codes, and (on Linux) the
-//! interactive prompt is driven through a pseudo-terminal.
+//! The terminal client (`partyline-cli`, the same as `partyline client`)
+//! as a child process against a real server over QUIC on 127.0.0.1: two
+//! `--json` clients play a whole party story, bad arguments and an
+//! unreachable server give their exit codes, and (on Linux) the interactive
+//! prompt is driven through a pseudo-terminal.
 mod support;
 
 use base64::Engine as _;
@@ -12,10 +13,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_partyline");
+const BIN: &str = env!("CARGO_BIN_EXE_partyline-cli");
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -68,12 +69,14 @@ struct JsonClient {
     /// Lines read while waiting for another one, oldest first.
     unread: VecDeque<Value>,
     next_id: u64,
+    /// Every line of stdout as written, before parsing.
+    written: Arc<Mutex<Vec<String>>>,
 }
 
 impl JsonClient {
     fn start(addr: SocketAddr, cert: &Path, user: &'static str) -> Self {
         let mut child = Command::new(BIN)
-            .args(["client", "--json", "--server", &addr.to_string(), "--cert"])
+            .args(["--json", "--server", &addr.to_string(), "--cert"])
             .arg(cert)
             .args(["--user", user, "--name", &format!("{user}-name")])
             .stdin(Stdio::piped())
@@ -84,9 +87,12 @@ impl JsonClient {
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let log = written.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("{user} <- {line}");
+                eprintln!("{user} <- {line:?}");
+                log.lock().unwrap().push(line.clone());
                 // A line that is not JSON fails the test where it is awaited.
                 let value = serde_json::from_str(&line)
                     .unwrap_or_else(|_| Value::String(format!("not JSON: {line}")));
@@ -107,6 +113,7 @@ impl JsonClient {
             lines,
             unread: VecDeque::new(),
             next_id: 1,
+            written,
         }
     }
 
@@ -304,6 +311,44 @@ async fn two_json_clients_play_a_whole_party_story() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// --json output is JSON: C0 controls escaped by any JSON writer, and the
+/// rest a terminal would act on (DEL, C1, bidi controls, line separators)
+/// escaped too, so that the lines are safe to watch; parsed, every string
+/// is exactly what the other player sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_carry_hostile_strings_intact_and_escaped() {
+    let hostile = "gg\n[3cc69d5d] ana op 0: forged\r\x1b]0;pwned\x07\x7f\u{85}\u{9b}2J\u{202e}\u{2066}\u{200f}\u{2028}\u{2029}";
+    let server = support::start().await;
+    let dir = temp_dir("json-escaped");
+    let cert = write_cert(&dir, &server.certs);
+    let (mallory, _events) = server.client("mallory").await;
+    let party = mallory
+        .create_party(partyline_client::PartySettings {
+            label: hostile.into(),
+            state: [("mode".to_string(), hostile.to_string())].into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ana = JsonClient::start(server.addr, &cert, "ana");
+    let joined = ana.ok(json!({"cmd": "join_party", "party_id": party.party_id.to_string()}));
+    assert_eq!(joined["party"]["label"], hostile);
+    assert_eq!(joined["party"]["state"]["mode"], hostile);
+    mallory
+        .send_data_reliable(party.party_id, 0, hostile.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(ana.event("data", |_| true)["text"], hostile);
+    for line in ana.written.lock().unwrap().iter() {
+        let raw = line
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'));
+        assert!(raw.is_none(), "{raw:?} raw in {line:?}");
+    }
+    assert_eq!(ana.end().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Runs the binary with `args`, stdin closed: (exit code, stdout, stderr).
 fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
     let mut child = Command::new(BIN)
@@ -323,13 +368,11 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
 #[test]
 fn bad_arguments_exit_2_and_say_which() {
     let cases: &[(&[&str], &str)] = &[
-        (&["client", "--bogus"], "--bogus"),
-        (&["client", "--server", "nowhere"], "HOST:PORT"),
-        (&["client", "--user", "ana", "--token", "t"], "--token"),
-        (
-            &["client", "--token", "t", "--token-file", "f"],
-            "--token-file",
-        ),
+        (&["--bogus"], "--bogus"),
+        (&["--server", "nowhere"], "HOST:PORT"),
+        (&["--user", "ana", "--token", "t"], "--token"),
+        (&["--token", "t", "--token-file", "f"], "--token-file"),
+        (&["--user", "a\u{1}b"], "control characters"),
     ];
     for (args, mentioned) in cases {
         let (code, stdout, stderr) = run(args, support::WAIT);
@@ -343,7 +386,7 @@ fn bad_arguments_exit_2_and_say_which() {
 fn a_client_that_cannot_connect_exits_1_and_says_why() {
     // No certificate to trust.
     let (code, stdout, stderr) = run(
-        &["client", "--json", "--cert", "/nonexistent/cert.pem"],
+        &["--json", "--cert", "/nonexistent/cert.pem"],
         support::WAIT,
     );
     assert_eq!(code, Some(1), "{stderr}");
@@ -360,7 +403,7 @@ fn a_client_that_cannot_connect_exits_1_and_says_why() {
     std::fs::write(&cert, cert_pem).unwrap();
     let cert = cert.to_str().unwrap();
     let (code, stdout, stderr) = run(
-        &["client", "--json", "--server", &addr, "--cert", cert],
+        &["--json", "--server", &addr, "--cert", cert],
         Duration::from_secs(60),
     );
     assert_eq!(code, Some(1), "{stderr}");
@@ -475,6 +518,11 @@ mod terminal {
             }
         }
 
+        /// Every byte the client wrote to the terminal so far.
+        pub fn screen(&self) -> Vec<u8> {
+            self.output.lock().unwrap().clone()
+        }
+
         pub fn wait(&mut self) -> ExitStatus {
             super::wait_exit(&mut self.child, super::support::WAIT)
         }
@@ -512,7 +560,6 @@ async fn the_prompt_completes_shows_events_live_and_keeps_history() {
     let addr = server.addr.to_string();
     let mut term = terminal::Terminal::spawn(
         &[
-            "client",
             "--server",
             &addr,
             "--cert",
@@ -575,5 +622,161 @@ async fn the_prompt_completes_shows_events_live_and_keeps_history() {
     let history =
         std::fs::read_to_string(data_home.join("partyline").join("client_history")).unwrap();
     assert!(history.contains("create label=pty"), "{history}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a hostile player puts in every string others see: a forged line
+/// (LF, then what looks like another player's message), CR, an OSC that
+/// sets the terminal's title ending in BEL, a clear screen, CSI as the C1
+/// control U+009B, NEL (U+0085), a bidi override and isolate, and a line
+/// separator.
+#[cfg(target_os = "linux")]
+const HOSTILE: &str = "gg\n[3cc69d5d] ana op 0: forged\r\x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{85}\u{202e}\u{2066}\u{2028}end";
+
+/// HOSTILE as the terminal must show it: every control visible.
+#[cfg(target_os = "linux")]
+const HOSTILE_SHOWN: &str = r"gg\n[3cc69d5d] ana op 0: forged\r\x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{85}\u{202e}\u{2066}\u{2028}end";
+
+/// What the server lets into names and status texts (no control
+/// characters): bidi controls and a line separator.
+#[cfg(target_os = "linux")]
+const HOSTILE_NAME: &str = "Mal\u{202e}\u{2067}lory\u{2029}";
+#[cfg(target_os = "linux")]
+const HOSTILE_NAME_SHOWN: &str = r"Mal\u{202e}\u{2067}lory\u{2029}";
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_from_other_players_reach_the_terminal_escaped() {
+    use partyline_client::{PartySettings, PartyUpdate};
+
+    let server = support::start().await;
+    let dir = temp_dir("escaped");
+    let cert = write_cert(&dir, &server.certs);
+    let (mallory, _mallory_events) = server.client_named("mallory", HOSTILE_NAME).await;
+    let hostile = || HOSTILE.to_string();
+    let party = mallory
+        .create_party(PartySettings {
+            label: hostile(),
+            state: [("mode".to_string(), hostile())].into(),
+            ..PartySettings::default()
+        })
+        .await
+        .unwrap();
+    let party_id = party.party_id;
+    mallory
+        .list_party(party_id, [("region".to_string(), hostile())].into())
+        .await
+        .unwrap();
+    mallory.set_status(HOSTILE_NAME, true).await.unwrap();
+
+    let addr = server.addr.to_string();
+    let mut term = terminal::Terminal::spawn(
+        &[
+            "--server",
+            &addr,
+            "--cert",
+            cert.to_str().unwrap(),
+            "--user",
+            "ana",
+        ],
+        &[("XDG_DATA_HOME", dir.join("data").as_os_str())],
+    );
+    term.expect("ana> ");
+    let mallory_shown = format!("{HOSTILE_NAME_SHOWN} (mallory)");
+
+    // A status (and a name) from a followed user.
+    term.type_keys("follow mallory\r");
+    term.expect(&format!("{mallory_shown} is online: {HOSTILE_NAME_SHOWN}"));
+    term.expect("ana> ");
+
+    // A listed party as a non-member sees it: label and properties.
+    term.type_keys("search\r");
+    term.expect(&format!("\"{HOSTILE_SHOWN}\" region={HOSTILE_SHOWN}"));
+    term.expect("ana> ");
+
+    // The party on joining: label, listing, state, the members' names.
+    term.type_keys(&format!("join {party_id}\r"));
+    term.expect(&format!("label \"{HOSTILE_SHOWN}\""));
+    term.expect(&format!("listed: region={HOSTILE_SHOWN}"));
+    term.expect(&format!("state: mode={HOSTILE_SHOWN}"));
+    term.expect(&format!("- {mallory_shown} [leader]"));
+    term.expect("ana> ");
+
+    // Events: state, attributes (keys too), listing, status, label, data.
+    mallory
+        .set_party_state(party_id, [("mode".to_string(), hostile())].into(), &[])
+        .await
+        .unwrap();
+    term.expect(&format!("party state: mode={HOSTILE_SHOWN}"));
+    mallory
+        .set_member_attributes(
+            party_id,
+            [("k\u{1b}[31m".to_string(), hostile())].into(),
+            &[],
+        )
+        .await
+        .unwrap();
+    term.expect(&format!(
+        "{mallory_shown}'s attributes: k\\x1b[31m={HOSTILE_SHOWN}"
+    ));
+    mallory
+        .list_party(party_id, [("region".to_string(), hostile())].into())
+        .await
+        .unwrap();
+    term.expect(&format!("listed: region={HOSTILE_SHOWN}"));
+    mallory
+        .set_status(&format!("{HOSTILE_NAME}!"), true)
+        .await
+        .unwrap();
+    term.expect(&format!("{mallory_shown} status: {HOSTILE_NAME_SHOWN}!"));
+    mallory
+        .update_party(
+            party_id,
+            PartyUpdate {
+                label: Some(format!("{HOSTILE}2")),
+                ..PartyUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    term.expect(&format!("settings changed: party {party_id}"));
+    term.expect(&format!("label \"{HOSTILE_SHOWN}2\""));
+    mallory
+        .send_data_reliable(party_id, 0, HOSTILE.as_bytes())
+        .await
+        .unwrap();
+    term.expect(&format!("{mallory_shown} (reliable) op 0: {HOSTILE_SHOWN}"));
+
+    term.type_keys("quit\r");
+    assert_eq!(term.wait().code(), Some(0));
+
+    // Nothing of the payloads reached the terminal raw. (The line editor
+    // and the colours write ESC and CR of their own, so those are looked
+    // for as the payloads have them.)
+    let screen = term.screen();
+    let text = String::from_utf8_lossy(&screen);
+    for raw in [
+        "gg\n",
+        "gg\r\n",
+        "forged\r",
+        "\x1b]0;pwned",
+        "pwned\x07",
+        "\x1b[2J",
+        "k\x1b[31m",
+    ] {
+        assert!(
+            !text.contains(raw),
+            "{raw:?} reached the terminal: {text:?}"
+        );
+    }
+    assert!(
+        !screen.contains(&0x07),
+        "a BEL reached the terminal: {text:?}"
+    );
+    for c in [
+        '\u{9b}', '\u{85}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2028}', '\u{2029}',
+    ] {
+        assert!(!text.contains(c), "{c:?} reached the terminal: {text:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

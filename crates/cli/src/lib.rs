@@ -4,6 +4,14 @@
 //!
 //! Exit codes: 0 after `quit`, Ctrl-D or end of input; 1 when the client
 //! cannot connect or the session ends on its own; 2 for bad arguments.
+//!
+//! A crate of its own, client side only (the SDK, never the server): the
+//! `partyline` binary takes it through its default `cli` feature, so a game
+//! backend that embeds the server compiles no line editor.
+
+#![warn(missing_docs)]
+// Nothing a server or another player sends may panic the client.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod commands;
 mod interactive;
@@ -11,13 +19,17 @@ mod json;
 mod known;
 mod line;
 mod render;
+mod shown;
 
 use clap::Args;
+use partyline_client::protocol::MAX_NAME_BYTES;
 use partyline_client::{load_certificates, resolve_server, Client, ClientConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// The flags of `partyline client` and `partyline-cli`: where the server
+/// is, what to trust, who you are, and which front end.
 #[derive(Args, Debug)]
 pub struct ClientArgs {
     /// The server's UDP address, HOST:PORT.
@@ -65,7 +77,23 @@ fn host_and_port(text: &str) -> Result<String, String> {
 
 /// A user id or name the server would take (else it refuses the Hello).
 fn identity_name(text: &str) -> Result<String, String> {
-    partyline::auth::validate_name("it", text).map(|()| text.to_string())
+    validate_name("it", text).map(|()| text.to_string())
+}
+
+/// The server's rule for user ids and names (its `auth::validate_name`),
+/// said again here so that the client needs no server code: 1 to
+/// [`MAX_NAME_BYTES`] bytes, no control characters.
+fn validate_name(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "{what} must be 1 to {MAX_NAME_BYTES} bytes, got {}",
+            value.len()
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{what} must not contain control characters"));
+    }
+    Ok(())
 }
 
 /// The user id when none is given: the login name if the server would take
@@ -73,7 +101,7 @@ fn identity_name(text: &str) -> Result<String, String> {
 fn default_user() -> String {
     std::env::var("USER")
         .ok()
-        .filter(|user| partyline::auth::validate_name("user id", user).is_ok())
+        .filter(|user| validate_name("user id", user).is_ok())
         .unwrap_or_else(|| format!("player-{}", std::process::id()))
 }
 
@@ -113,6 +141,9 @@ fn client_config(args: &ClientArgs) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
+/// Connects as `args` say and runs the prompt (or the JSON lines) until
+/// `quit`, Ctrl-D, end of input or the session's end; the exit code is the
+/// module's (above).
 pub fn run(args: ClientArgs) -> ExitCode {
     let config = match client_config(&args) {
         Ok(config) => config,
@@ -136,7 +167,12 @@ pub fn run(args: ClientArgs) -> ExitCode {
     };
     let code = match runtime.block_on(Client::connect(config)) {
         Err(error) => {
-            eprintln!("error: cannot connect to {}: {error}", args.server);
+            // The error may quote the server (a refused hello, a close reason).
+            eprintln!(
+                "error: cannot connect to {}: {}",
+                shown::shown(&args.server),
+                shown::shown(&error.to_string())
+            );
             ExitCode::FAILURE
         }
         Ok((client, events)) if args.json => runtime.block_on(json::run(client, events)),

@@ -2,7 +2,8 @@
 //! out (replies and events), for scripts, bots and tests in any language.
 //! The schema is docs/CLIENT.md's; change both together.
 
-use super::commands::{execute, find, Failure, Fields, Reply, Request, COMMANDS};
+use crate::commands::{execute, find, Failure, Fields, Reply, Request, COMMANDS};
+use crate::shown::{needs_escape, shown};
 use base64::Engine as _;
 use partyline_client::{
     Client, ClientError, DisconnectReason, Event, Events, JoinOutcome, KeyValues, Party, Presence,
@@ -64,7 +65,8 @@ pub async fn run(client: Client, mut events: Events) -> ExitCode {
         Err(reason) => {
             let reason =
                 reason.map_or_else(|_| "the event stream ended".to_string(), |r| r.to_string());
-            eprintln!("error: the session ended: {reason}");
+            // Stderr is often a terminal, and the reason may be the server's.
+            eprintln!("error: the session ended: {}", shown(&reason));
             ExitCode::FAILURE
         }
     };
@@ -106,7 +108,8 @@ fn start_writer() -> (std::sync::mpsc::Sender<Value>, std::thread::JoinHandle<()
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         for value in rx {
-            if writeln!(stdout, "{value}")
+            if stdout
+                .write_all(&json_line(&value))
                 .and_then(|()| stdout.flush())
                 .is_err()
             {
@@ -115,6 +118,45 @@ fn start_writer() -> (std::sync::mpsc::Sender<Value>, std::thread::JoinHandle<()
         }
     });
     (tx, writer)
+}
+
+/// `value` as one compact line of JSON, ending in a newline, that a
+/// terminal can show as it is (see [`TerminalSafe`]).
+pub fn json_line(value: &Value) -> Vec<u8> {
+    use serde::Serialize as _;
+    let mut line = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut line, TerminalSafe);
+    // A Value always serializes, and writing to a Vec cannot fail.
+    let _ = value.serialize(&mut serializer);
+    line.push(b'\n');
+    line
+}
+
+/// serde_json's compact form, with what a terminal would act on and
+/// serde_json leaves as it is (DEL, C1 controls, bidi controls, line
+/// separators) written as `\uXXXX`: the same JSON to every parser, and
+/// safe to watch in a terminal. serde_json escapes the C0 controls (ESC,
+/// CR, LF...) itself.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut plain = 0;
+        for (at, c) in fragment.char_indices() {
+            if needs_escape(c) {
+                writer.write_all(&fragment.as_bytes()[plain..at])?;
+                // All of them are in the Basic Multilingual Plane: one
+                // \uXXXX each, no surrogate pairs.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                plain = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[plain..])
+    }
 }
 
 /// The answer to one input line (every line gets exactly one, so a script
@@ -179,7 +221,7 @@ pub fn parse(line: &[u8]) -> Result<(Value, Request), (Value, String)> {
 }
 
 fn help(topic: Option<&str>) -> Result<Value, String> {
-    let describe = |spec: &super::commands::Spec| json!({ "cmd": spec.name, "fields": spec.fields().collect::<Vec<_>>(), "about": spec.about });
+    let describe = |spec: &crate::commands::Spec| json!({ "cmd": spec.name, "fields": spec.fields().collect::<Vec<_>>(), "about": spec.about });
     match topic {
         Some(topic) => find(topic, false)
             .map(|spec| json!({ "commands": [describe(spec)] }))

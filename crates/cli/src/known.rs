@@ -2,7 +2,8 @@
 //! `.` or a short prefix instead of a 36-character id, and Tab can complete
 //! them.
 
-use super::commands::Reply;
+use crate::commands::Reply;
+use crate::shown::needs_escape;
 use partyline_client::{Event, JoinOutcome, Party, PartyId, Presence};
 use std::collections::BTreeSet;
 
@@ -42,6 +43,12 @@ impl Known {
     }
 
     pub fn saw_user_id(&mut self, user_id: &str) {
+        // Tab prints the candidates and puts one in the line being edited:
+        // an id with a control or bidi character (that the server should
+        // have refused) is never offered.
+        if user_id.chars().any(needs_escape) {
+            return;
+        }
         if self.users.len() < MAX_USERS {
             self.users.insert(user_id.to_string());
         }
@@ -240,5 +247,14 @@ mod tests {
         let unseen = PartyId::from_u128(7);
         assert_eq!(known.resolve_party(&unseen.to_string()).unwrap(), unseen);
         assert_eq!(known.party_ids().collect::<Vec<_>>(), vec![b, a]);
+    }
+
+    #[test]
+    fn user_ids_tab_would_print_raw_are_not_offered() {
+        let mut known = Known::default();
+        for user_id in ["ana", "Zoë", "mal\u{202e}lory", "x\u{1b}[2J", "y\u{9b}"] {
+            known.saw_user_id(user_id);
+        }
+        assert_eq!(known.user_ids().collect::<Vec<_>>(), ["Zoë", "ana"]);
     }
 }
