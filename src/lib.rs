@@ -1,10 +1,20 @@
 //! partyline: a low-latency realtime party server for games, over QUIC.
 //!
 //! Layers, top to bottom (arrows point down only):
-//! - [`server`]: the QUIC endpoint, one task set per connection, sessions.
+//! - [`server`]: the QUIC endpoint, sessions, commands, and the routing seam
+//!   to other nodes; inside, its own layers import downward only
+//!   (docs/ARCHITECTURE.md, checked by `scripts/layers.py` in CI):
+//!   transports (`connection`, `nodes`) over commands (one file per family
+//!   and a table) over the state over the routing seam (`route`, the only
+//!   place that looks at where a member is) over `peers` (alone, in-memory
+//!   hub, NATS) and the session.
+//! - [`matchmaker`]: the ticket pool's rules; plain Rust, no I/O.
 //! - [`party`]: the party rules and the sharded table; plain Rust, no I/O.
 //! - [`protocol`]: wire types and codecs; no I/O (the `partyline-protocol`
 //!   crate, shared with the client SDK, `partyline-client`).
+//! - Beside them: [`auth`] (identity tokens), [`certs`] (dev certificates),
+//!   [`security`] (refused and warned configurations), [`wire`] (framing on
+//!   a QUIC stream), [`precise_time`] (sub-millisecond timers).
 
 // Nothing a peer sends may panic the server: no unwrap or expect outside
 // tests (the protocol module also forbids unchecked indexing).

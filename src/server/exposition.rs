@@ -117,6 +117,33 @@ fn registry(shared: &Shared) -> Registry {
         "Sessions cut off by the server, by cause.",
         m.disconnects.clone(),
     );
+    add_hooks_and_nodes(partyline, shared);
+    add(
+        partyline,
+        "refusals",
+        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, or a Retry asked for.",
+        m.refusals.clone(),
+    );
+    add_transport(partyline, m);
+    add(
+        partyline,
+        "command_seconds",
+        "Time to handle one control command: decoded to answered, its events queued.",
+        m.command_seconds.snapshot(),
+    );
+    add(
+        partyline,
+        "datagram_fan_out",
+        "Recipients of one party datagram.",
+        m.fan_out.snapshot(),
+    );
+    add_process(root.sub_registry_with_prefix("process"));
+    root
+}
+
+/// The hooks' failures and the cluster's traffic, when there are hooks
+/// and other nodes.
+fn add_hooks_and_nodes(partyline: &mut Registry, shared: &Shared) {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     if let Some(hooks) = &shared.hooks {
         counter(
@@ -170,27 +197,6 @@ fn registry(shared: &Shared) -> Registry {
             counter(partyline, name, help, get(value));
         }
     }
-    add(
-        partyline,
-        "refusals",
-        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, or a Retry asked for.",
-        m.refusals.clone(),
-    );
-    add_transport(partyline, m);
-    add(
-        partyline,
-        "command_seconds",
-        "Time to handle one control command: decoded to answered, its events queued.",
-        m.command_seconds.snapshot(),
-    );
-    add(
-        partyline,
-        "datagram_fan_out",
-        "Recipients of one party datagram.",
-        m.fan_out.snapshot(),
-    );
-    add_process(root.sub_registry_with_prefix("process"));
-    root
 }
 
 /// quinn's counters, summed over the admitted connections.

@@ -364,6 +364,64 @@ impl Server {
             tracing::error!(%error, "could not join the cluster; not serving");
             return;
         }
+        let background = self.spawn_background();
+        // Every connection's task, so that stopping waits for all of them.
+        let mut connections = tokio::task::JoinSet::new();
+        let sweep_every = (self.shared.config.join_request_ttl / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut sweep = tokio::time::interval(sweep_every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let Some(incoming) = self.admit(incoming) else { continue };
+                    if self.shared.session_count() >= self.shared.config.max_sessions {
+                        metrics::count(&self.shared.metrics.refused_server_full);
+                        connections.spawn(connection::refuse_full(self.shared.clone(), incoming));
+                    } else {
+                        connections.spawn(connection::serve(self.shared.clone(), self.hooks.clone(), incoming));
+                    }
+                }
+                // Reap finished connection tasks as they go.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                _ = sweep.tick() => {
+                    let shared = &self.shared;
+                    shared.table.expire(Instant::now(), |effects| commands::deliver(shared, effects));
+                }
+                _ = &mut shutdown => break,
+            }
+        }
+        // Datagrams still waiting to be coalesced go with their connections,
+        // which the close below ends anyway. Pending grace deadlines go with
+        // the server.
+        for task in background {
+            task.abort();
+        }
+        tracing::info!("shutting down: closing every connection");
+        self.shared.stopping.store(true, Ordering::Release);
+        // The other nodes end this node's parties and seats now.
+        self.shared.route().leave().await;
+        self.endpoint.close(
+            (CloseCode::ServerShutdown as u32).into(),
+            b"server shutting down",
+        );
+        let drain = self.shared.config.drain_timeout;
+        let drained = tokio::time::timeout(drain, async {
+            self.endpoint.wait_idle().await;
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(left = connections.len(), "drain timeout: stopping the rest");
+        }
+        connections.shutdown().await;
+    }
+
+    /// Starts what runs beside the connections: other nodes' messages, the
+    /// HTTP endpoints, the reminder, hooks, coalescing, deadlines,
+    /// matchmaking and keep-alives. Aborted when the server stops.
+    fn spawn_background(&mut self) -> Vec<JoinHandle<()>> {
         let nodes_task = tokio::spawn(nodes::run(self.shared.clone()));
         let mut admin_bearer = self.admin_bearer.take();
         let admin_shares_metrics = self.admin_listener.is_none();
@@ -428,70 +486,20 @@ impl Server {
                 self.shared.config.keep_alive,
             ))
         });
-        // Every connection's task, so that stopping waits for all of them.
-        let mut connections = tokio::task::JoinSet::new();
-        let sweep_every = (self.shared.config.join_request_ttl / 4)
-            .clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let mut sweep = tokio::time::interval(sweep_every);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                incoming = self.endpoint.accept() => {
-                    let Some(incoming) = incoming else { break };
-                    let Some(incoming) = self.admit(incoming) else { continue };
-                    if self.shared.session_count() >= self.shared.config.max_sessions {
-                        metrics::count(&self.shared.metrics.refused_server_full);
-                        connections.spawn(connection::refuse_full(self.shared.clone(), incoming));
-                    } else {
-                        connections.spawn(connection::serve(self.shared.clone(), self.hooks.clone(), incoming));
-                    }
-                }
-                // Reap finished connection tasks as they go.
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                _ = sweep.tick() => {
-                    let shared = &self.shared;
-                    shared.table.expire(Instant::now(), |effects| commands::deliver(shared, effects));
-                }
-                _ = &mut shutdown => break,
-            }
-        }
-        // Datagrams still waiting to be coalesced go with their connections,
-        // which the close below ends anyway. Pending grace deadlines go with
-        // the server.
-        for task in [
+        [
+            Some(nodes_task),
             metrics_task,
             admin_task,
             reminder_task,
+            after_hook_task,
             flusher_task,
             Some(deadline_task),
             Some(matchmaker_task),
             keep_alive_task,
-            after_hook_task,
-            Some(nodes_task),
         ]
         .into_iter()
         .flatten()
-        {
-            task.abort();
-        }
-        tracing::info!("shutting down: closing every connection");
-        self.shared.stopping.store(true, Ordering::Release);
-        // The other nodes end this node's parties and seats now.
-        self.shared.route().leave().await;
-        self.endpoint.close(
-            (CloseCode::ServerShutdown as u32).into(),
-            b"server shutting down",
-        );
-        let drain = self.shared.config.drain_timeout;
-        let drained = tokio::time::timeout(drain, async {
-            self.endpoint.wait_idle().await;
-            while connections.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(left = connections.len(), "drain timeout: stopping the rest");
-        }
-        connections.shutdown().await;
+        .collect()
     }
 
     /// Decides per incoming connection: refuse when too many handshakes are

@@ -203,29 +203,7 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             // to `from` through the proxy.
             commands::run_forwarded(shared, &proxy, corr, command);
         }
-        ControlMessage::Reply { corr, result } => {
-            let Some(pending) = route.answered(corr) else {
-                // Answered late: the caller already heard `Unavailable`.
-                return;
-            };
-            match &result {
-                Ok(Reply::Join(JoinOutcome::Joined(snapshot))) => Route::note_seat(
-                    &pending.session,
-                    snapshot.party_id,
-                    snapshot.seq,
-                    Some(true),
-                ),
-                Ok(Reply::Join(JoinOutcome::Queued { party_id, seq })) => {
-                    Route::note_seat(&pending.session, *party_id, *seq, Some(false))
-                }
-                _ => {}
-            }
-            pending.session.push(Outbound::Response {
-                id: pending.id,
-                result,
-            });
-            let _ = pending.done.send(());
-        }
+        ControlMessage::Reply { corr, result } => on_reply(route, corr, result),
         ControlMessage::Events(events) => {
             for super::peers::RelayedEvent { to, event } in events {
                 relay_event(shared, &to, event);
@@ -278,15 +256,7 @@ fn on_control(shared: &Shared, message: ControlMessage) {
                 tickets::clear_party_ticket(shared, party_id, ticket_id);
             }
         }
-        ControlMessage::PoolRefused { ticket_id } => {
-            // Its members heard TicketStarted from here: they hear it end.
-            if let Some((Some(party_id), _)) = shared.matchmaking.owner_of(ticket_id) {
-                tickets::clear_party_ticket(shared, party_id, ticket_id);
-            }
-            shared
-                .matchmaking
-                .cancel(ticket_id, TicketCancelReason::Cancelled);
-        }
+        ControlMessage::PoolRefused { ticket_id } => pool_refused(shared, ticket_id),
         ControlMessage::Ask {
             corr,
             from,
@@ -315,6 +285,43 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             route.gathered(corr, from, answer);
         }
     }
+}
+
+/// A forwarded command's answer: to its caller, noting what it says of the
+/// caller's seat there (for a lost home).
+fn on_reply(route: &Route, corr: u32, result: Result<Reply, crate::protocol::ErrorBody>) {
+    let Some(pending) = route.answered(corr) else {
+        // Answered late: the caller already heard `Unavailable`.
+        return;
+    };
+    match &result {
+        Ok(Reply::Join(JoinOutcome::Joined(snapshot))) => Route::note_seat(
+            &pending.session,
+            snapshot.party_id,
+            snapshot.seq,
+            Some(true),
+        ),
+        Ok(Reply::Join(JoinOutcome::Queued { party_id, seq })) => {
+            Route::note_seat(&pending.session, *party_id, *seq, Some(false))
+        }
+        _ => {}
+    }
+    pending.session.push(Outbound::Response {
+        id: pending.id,
+        result,
+    });
+    let _ = pending.done.send(());
+}
+
+/// The matcher could not pool a party's ticket of this node: it ends.
+fn pool_refused(shared: &Shared, ticket_id: u64) {
+    // Its members heard TicketStarted from here: they hear it end.
+    if let Some((Some(party_id), _)) = shared.matchmaking.owner_of(ticket_id) {
+        tickets::clear_party_ticket(shared, party_id, ticket_id);
+    }
+    shared
+        .matchmaking
+        .cancel(ticket_id, TicketCancelReason::Cancelled);
 }
 
 /// An event from a party's home for sessions here: noted (their remote
