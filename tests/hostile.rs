@@ -470,3 +470,33 @@ async fn a_gigantic_length_prefix_before_hello_closes_with_frame_too_large() {
     }
     bystanders_still_served(&server).await;
 }
+
+/// A frame over the limit, sent whole (a 300 KiB label, say): the server
+/// refuses it at once, with FrameTooLarge, while the rest of the frame is
+/// still arriving; never after the idle timeout.
+#[tokio::test]
+async fn an_oversize_frame_sent_whole_is_refused_at_once() {
+    let server = start().await;
+    for round in 0..5 {
+        let (_e, connection, mut send, _recv) = raw_session(&server).await;
+        let size: u32 = 300 * 1024;
+        let mut oversize = size.to_le_bytes().to_vec();
+        oversize.resize(4 + size as usize, b'x');
+        let writing = tokio::spawn(async move {
+            let _ = send.write_all(&oversize).await;
+            send
+        });
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(1), connection.closed())
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: no close within 1 s"));
+        match closed {
+            quinn::ConnectionError::ApplicationClosed(close) => assert_eq!(
+                close.error_code.into_inner(),
+                CloseCode::FrameTooLarge as u64,
+                "round {round}"
+            ),
+            other => panic!("round {round}: unexpected {other:?}"),
+        }
+        drop(writing.await);
+    }
+}

@@ -156,3 +156,41 @@ async fn a_datagram_flooder_is_cut_off_without_a_grace_window_too() {
         }
     }
 }
+
+/// A client firing 1,000 commands at once is cut for the rate, and hears
+/// the close code (8) at once: the server keeps the connection until its
+/// close has gone out, even with replies queued behind it. 20 times.
+#[tokio::test]
+async fn a_burst_cut_hears_its_close_code_within_a_second_every_time() {
+    let server = start().await;
+    for round in 0..20 {
+        let mut config = server.config(&format!("burst-{round}"));
+        config.auto_reconnect = false;
+        let (client, mut events) = partyline_client::Client::connect(config).await.unwrap();
+        let party = partyline::protocol::PartyId::random();
+        let client = std::sync::Arc::new(client);
+        let mut burst = tokio::task::JoinSet::new();
+        for _ in 0..1000 {
+            let client = client.clone();
+            let command = partyline::protocol::Command::GetParty { party_id: party };
+            burst.spawn(async move { client.request(command).await });
+        }
+        let started = std::time::Instant::now();
+        while burst.join_next().await.is_some() {}
+        let reason = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                if let Some(Event::Disconnected { reason }) = events.next().await {
+                    return reason;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: no close within 1 s of the burst"));
+        match reason {
+            DisconnectReason::ClosedByServer { code, .. } => {
+                assert_eq!(code, CloseCode::RateLimited as u64, "round {round}")
+            }
+            other => panic!("round {round}: {other:?} after {:?}", started.elapsed()),
+        }
+    }
+}

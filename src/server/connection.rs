@@ -9,7 +9,7 @@ use super::limits::{RateLimit, Verdict};
 use super::metrics;
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
-    SessionLink, SessionRef,
+    SessionLink, SessionRef, GOODBYE_SETTLE,
 };
 use super::{commands, config::AuthMode, state::Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
@@ -150,7 +150,9 @@ fn run_session(
     // A client that stops reading its control stream (STOP_SENDING) can
     // never be answered again: that ends the session, as a violation.
     let stopped_by_client = send.stopped();
-    let writer = tokio::spawn(write_outbox(send, backlog, outbox).instrument(span.clone()));
+    let writer = tokio::spawn(
+        write_outbox(send, backlog, outbox, connection.clone()).instrument(span.clone()),
+    );
     let datagrams = tokio::spawn(
         datagram_loop(shared.clone(), session.clone(), connection.clone()).instrument(span.clone()),
     );
@@ -167,7 +169,15 @@ fn run_session(
         datagrams.abort();
         match ending {
             Ending::Goodbye | Ending::Violation => {
-                connection.close((CloseCode::Normal as u32).into(), b"session ended");
+                match ending {
+                    // The client's own goodbye: nothing to wait for.
+                    Ending::Goodbye => {
+                        connection.close((CloseCode::Normal as u32).into(), b"session ended")
+                    }
+                    // The server's: its writer closes once what is in
+                    // flight settled (a close already said wins).
+                    _ => session.close(CloseCode::ProtocolViolation, "session ended"),
+                }
                 if session.end(generation, false) {
                     grace::finish(&shared, &session);
                     tracing::info!("session ended");
@@ -186,7 +196,13 @@ fn run_session(
                 }
             }
         }
-        let _ = connection.closed().await;
+        // The writer closes the connection after a goodbye; bounded, in
+        // case it cannot (then the close is the server's own, now).
+        let closing = GOODBYE_SETTLE + std::time::Duration::from_millis(200);
+        if timeout(closing, connection.closed()).await.is_err() {
+            connection.close((CloseCode::Normal as u32).into(), b"session ended");
+            let _ = connection.closed().await;
+        }
         writer.abort();
     }
     .instrument(span)

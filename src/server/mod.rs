@@ -402,6 +402,17 @@ impl Server {
         self.shared.stopping.store(true, Ordering::Release);
         // The other nodes end this node's parties and seats now.
         self.shared.route().leave().await;
+        // Each session's writer closes its connection with ServerShutdown
+        // once what is in flight settled, so the code reaches even a busy
+        // client; then the endpoint closes whatever is left.
+        for session in self.shared.all_sessions() {
+            session.close(CloseCode::ServerShutdown, "server shutting down");
+        }
+        let goodbyes = session::GOODBYE_SETTLE + Duration::from_millis(100);
+        let _ = tokio::time::timeout(goodbyes, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
         self.endpoint.close(
             (CloseCode::ServerShutdown as u32).into(),
             b"server shutting down",

@@ -86,8 +86,10 @@ pub(crate) fn outbox(capacity: usize) -> (OutboxSender, OutboxReceiver) {
             queue: VecDeque::new(),
             sender_gone: false,
             receiver_gone: false,
+            goodbye: None,
         }),
         ready: Notify::new(),
+        farewell: Notify::new(),
         capacity,
     });
     (OutboxSender(shared.clone()), OutboxReceiver(shared))
@@ -97,6 +99,8 @@ struct Outbox {
     state: Mutex<OutboxState>,
     /// Signalled on every message and when the sender goes; one waiter.
     ready: Notify,
+    /// Signalled when the server says goodbye; one waiter (the writer).
+    farewell: Notify,
     capacity: usize,
 }
 
@@ -104,6 +108,9 @@ struct OutboxState {
     queue: VecDeque<Queued>,
     sender_gone: bool,
     receiver_gone: bool,
+    /// The server closes this connection, with this code and reason: the
+    /// writer stops writing, lets what is in flight settle, then closes.
+    goodbye: Option<(CloseCode, String)>,
 }
 
 /// After a burst, a queue this large is given back once drained.
@@ -132,6 +139,20 @@ impl OutboxSender {
         drop(state);
         self.0.ready.notify_one();
         Ok(())
+    }
+}
+
+impl OutboxSender {
+    /// Asks the writer to close the connection with `code`: it stops
+    /// writing, lets what is in flight settle, and closes (`write_outbox`).
+    /// The first goodbye wins.
+    pub(crate) fn goodbye(&self, code: CloseCode, reason: &str) {
+        let mut state = lock(&self.0.state);
+        if state.goodbye.is_none() {
+            state.goodbye = Some((code, reason.to_string()));
+        }
+        drop(state);
+        self.0.farewell.notify_one();
     }
 }
 
@@ -179,12 +200,38 @@ impl OutboxReceiver {
         self.pop(&mut state)
     }
 
+    /// The server's goodbye, once it is said (waits until then).
+    pub(crate) fn farewell(&self) -> Farewell {
+        Farewell(self.0.clone())
+    }
+
     fn pop(&self, state: &mut OutboxState) -> Option<Queued> {
         let message = state.queue.pop_front();
         if state.queue.is_empty() && state.queue.capacity() > OUTBOX_KEPT_SLOTS {
             state.queue = VecDeque::new();
         }
         message
+    }
+}
+
+/// Waits for the server's goodbye on one outbox.
+pub(crate) struct Farewell(Arc<Outbox>);
+
+impl Farewell {
+    /// The goodbye's code and reason, once said.
+    pub(crate) async fn said(&self) -> (CloseCode, String) {
+        loop {
+            let notified = self.0.farewell.notified();
+            if let Some(goodbye) = self.now() {
+                return goodbye;
+            }
+            notified.await;
+        }
+    }
+
+    /// The goodbye, if it was said.
+    pub(crate) fn now(&self) -> Option<(CloseCode, String)> {
+        lock(&self.0.state).goodbye.clone()
     }
 }
 
@@ -533,8 +580,16 @@ impl SessionLink {
         self.end(generation, false)
     }
 
-    /// Closes the current connection, if any.
+    /// Closes the current connection, if any, with `code`: through its
+    /// writer, which lets what is in flight settle first, so that the
+    /// close is not stuck behind a full congestion window and reaches the
+    /// client (quinn sends no CONNECTION_CLOSE while ack-eliciting data
+    /// waits on congestion); at once when no writer runs.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        if let Some(outbox) = &lock(&self.state).outbox {
+            outbox.goodbye(code, reason);
+            return;
+        }
         let connection = self
             .connection
             .read()
@@ -628,13 +683,69 @@ pub(crate) fn release_if_large(buf: &mut Vec<u8>) {
     }
 }
 
+/// How long a goodbye waits for what is in flight to settle before it
+/// closes: well under a second, so a cut client hears its code at once.
+pub(crate) const GOODBYE_SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Writes `backlog` (replayed events), then drains the outbox onto the
-/// control stream. Whatever is queued is coalesced into one write.
+/// control stream, until the outbox ends (then the stream is finished) or
+/// the server says goodbye (then the connection closes with its code,
+/// once what is in flight has settled).
 pub(crate) async fn write_outbox(
     mut send: SendStream,
     backlog: Vec<Outbound>,
     mut outbox: OutboxReceiver,
+    connection: Connection,
 ) {
+    let farewell = outbox.farewell();
+    let ended = {
+        let writing = drain_onto(&mut send, backlog, &mut outbox);
+        tokio::pin!(writing);
+        tokio::select! {
+            biased;
+            goodbye = farewell.said() => Err(goodbye),
+            written = &mut writing => farewell.now().map_or(Ok(written), Err),
+        }
+    };
+    let (code, reason) = match ended {
+        Err(goodbye) => goodbye,
+        Ok(written) => {
+            if written {
+                let _ = send.finish();
+            }
+            return;
+        }
+    };
+    settle(&connection).await;
+    connection.close((code as u32).into(), reason.as_bytes());
+    // `send` lives until here: dropping it would finish the stream, and
+    // the client would take the end of its stream for the goodbye.
+    drop(send);
+}
+
+/// Waits (at most `GOODBYE_SETTLE`) until the connection has sent nothing
+/// for a few milliseconds: what was written is out, and its
+/// acknowledgements are on their way.
+async fn settle(connection: &Connection) {
+    const STEP: std::time::Duration = std::time::Duration::from_millis(5);
+    let deadline = tokio::time::Instant::now() + GOODBYE_SETTLE;
+    let mut sent = connection.stats().udp_tx.datagrams;
+    let mut quiet = 0;
+    while quiet < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(STEP).await;
+        let now = connection.stats().udp_tx.datagrams;
+        quiet = if now == sent { quiet + 1 } else { 0 };
+        sent = now;
+    }
+}
+
+/// Writes the backlog, then the outbox as it fills; true when the outbox
+/// ended (its sender gone, all written), false when the stream failed.
+async fn drain_onto(
+    send: &mut SendStream,
+    backlog: Vec<Outbound>,
+    outbox: &mut OutboxReceiver,
+) -> bool {
     const BATCH_BYTES: usize = 64 * 1024;
     // Grows on first use: an idle session should cost as little as possible.
     let mut buf = Vec::new();
@@ -650,7 +761,7 @@ pub(crate) async fn write_outbox(
         }
         if buf.is_empty() {
             let Some(first) = outbox.recv().await else {
-                break;
+                return true;
             };
             let mut next = Some(first);
             while let Some(message) = next.take() {
@@ -661,10 +772,9 @@ pub(crate) async fn write_outbox(
             }
         }
         if send.write_all(&buf).await.is_err() {
-            return;
+            return false;
         }
     }
-    let _ = send.finish();
 }
 
 fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
