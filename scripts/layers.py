@@ -34,7 +34,7 @@ LAYERS = [
     ["connection", "nodes"],
     ["exposition"],
     ["admin"],
-    ["mod"],
+    ["mod", "hub_tests"],
 ]
 
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

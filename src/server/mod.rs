@@ -13,6 +13,8 @@ mod exposition;
 mod grace;
 mod hook_events;
 pub mod hooks;
+#[cfg(test)]
+mod hub_tests;
 mod keepalive;
 mod limits;
 mod matchmaking;
@@ -254,32 +256,7 @@ impl Server {
             .map(bind_http)
             .transpose()?;
         let endpoint = bind_endpoint(server_config, &config)?;
-        let limits = Limits {
-            max_frame_size: MAX_FRAME_SIZE,
-            max_datagram_data: config.max_datagram_data,
-            max_reliable_data: MAX_RELIABLE_DATA,
-            max_party_size: MAX_PARTY_SIZE,
-            max_label_bytes: MAX_LABEL_BYTES as u32,
-            join_request_ttl_ms: u64::try_from(config.join_request_ttl.as_millis())
-                .unwrap_or(u64::MAX),
-            max_status_bytes: MAX_STATUS_BYTES as u32,
-            max_follows: u32::try_from(config.max_follows).unwrap_or(u32::MAX),
-            invite_ttl_ms: u64::try_from(config.invite_ttl.as_millis()).unwrap_or(u64::MAX),
-            invites_per_minute: config.invites_per_minute,
-            join_code_attempts_per_minute: config.join_code_attempts_per_minute,
-            max_search_results: MAX_SEARCH_RESULTS,
-            max_state_entries: MAX_STATE_ENTRIES as u32,
-            max_state_bytes: MAX_STATE_BYTES as u32,
-            max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
-            max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
-            max_property_entries: MAX_PROPERTY_ENTRIES as u32,
-            max_property_bytes: MAX_PROPERTY_BYTES as u32,
-            max_bans: MAX_BANS as u32,
-            matchmaker_interval_ms: u64::try_from(config.matchmaker_interval.as_millis())
-                .unwrap_or(u64::MAX),
-            matchmaker_relax_after_ms: u64::try_from(config.matchmaker_relax_after.as_millis())
-                .unwrap_or(u64::MAX),
-        };
+        let limits = limits_of(&config);
         let (hook_state, after_queue, hooks) = match hooks {
             Some(hooks) => {
                 let (state, queue) = hook_events::HookState::new();
@@ -554,6 +531,36 @@ impl Server {
             task,
             shared,
         }
+    }
+}
+
+/// What a server with `config` announces in `Welcome` and holds its
+/// sessions to.
+fn limits_of(config: &ServerConfig) -> Limits {
+    Limits {
+        max_frame_size: MAX_FRAME_SIZE,
+        max_datagram_data: config.max_datagram_data,
+        max_reliable_data: MAX_RELIABLE_DATA,
+        max_party_size: MAX_PARTY_SIZE,
+        max_label_bytes: MAX_LABEL_BYTES as u32,
+        join_request_ttl_ms: u64::try_from(config.join_request_ttl.as_millis()).unwrap_or(u64::MAX),
+        max_status_bytes: MAX_STATUS_BYTES as u32,
+        max_follows: u32::try_from(config.max_follows).unwrap_or(u32::MAX),
+        invite_ttl_ms: u64::try_from(config.invite_ttl.as_millis()).unwrap_or(u64::MAX),
+        invites_per_minute: config.invites_per_minute,
+        join_code_attempts_per_minute: config.join_code_attempts_per_minute,
+        max_search_results: MAX_SEARCH_RESULTS,
+        max_state_entries: MAX_STATE_ENTRIES as u32,
+        max_state_bytes: MAX_STATE_BYTES as u32,
+        max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
+        max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
+        max_property_entries: MAX_PROPERTY_ENTRIES as u32,
+        max_property_bytes: MAX_PROPERTY_BYTES as u32,
+        max_bans: MAX_BANS as u32,
+        matchmaker_interval_ms: u64::try_from(config.matchmaker_interval.as_millis())
+            .unwrap_or(u64::MAX),
+        matchmaker_relax_after_ms: u64::try_from(config.matchmaker_relax_after.as_millis())
+            .unwrap_or(u64::MAX),
     }
 }
 

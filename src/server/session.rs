@@ -459,6 +459,22 @@ impl SessionLink {
         })
     }
 
+    /// Attaches an outbox with no connection behind it, as `attach` does
+    /// for a new session: how the tests drive several nodes' sessions on
+    /// tokio's paused clock, where QUIC cannot run (`super::hub_tests`).
+    /// The attachment's generation; `None` once the session has ended.
+    #[cfg(test)]
+    pub(crate) fn attach_outbox(&self, outbox: OutboxSender) -> Option<u64> {
+        let mut state = lock(&self.state);
+        if state.ended {
+            return None;
+        }
+        state.generation += 1;
+        state.resume_secret = Uuid::new_v4();
+        state.outbox = Some(outbox);
+        Some(state.generation)
+    }
+
     /// The connection of `generation` is gone. False if a newer connection
     /// already took over (nothing to do then).
     pub(crate) fn detach(&self, generation: u64) -> bool {

@@ -111,8 +111,13 @@ impl MemoryHub {
         let Some(node) = state.nodes.get_mut(&tag) else {
             return;
         };
-        node.fault = fault;
-        node.link.set(fault != Fault::Cut);
+        // Only a cut is noticed: a stalled node, or one cut one way, still
+        // believes its link has been up all along (a reset would make it
+        // discount the silence of the others for a node timeout).
+        let was_cut = std::mem::replace(&mut node.fault, fault) == Fault::Cut;
+        if was_cut != (fault == Fault::Cut) {
+            node.link.set(fault != Fault::Cut);
+        }
         if fault == Fault::None {
             let held = std::mem::take(&mut node.held);
             for (to, message) in held {
