@@ -829,10 +829,6 @@ async fn a_status_changed_before_its_node_answers_a_follow_is_what_the_follower_
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "a follow crossing a status change ends stale: the Followed reply is built from \
-            statuses gathered or read before a status event the follower is told first, so \
-            the follower keeps the older status (PROTOCOL.md section 13 says the reply is the \
-            state after such an event); the fix belongs in commands::gather::complete"]
 async fn a_status_changed_after_its_node_answered_a_follow_is_what_the_follower_knows() {
     let cluster = Cluster::start(&["a", "b"]).await;
     let (mut ana, mut fay) = ana_in_the_lobby(&cluster).await;
@@ -854,10 +850,6 @@ async fn a_status_changed_after_its_node_answered_a_follow_is_what_the_follower_
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "a follow crossing a status change ends stale: the Followed reply is built from \
-            statuses gathered or read before a status event the follower is told first, so \
-            the follower keeps the older status (PROTOCOL.md section 13 says the reply is the \
-            state after such an event); the fix belongs in commands::gather::complete"]
 async fn a_status_changed_here_while_a_follow_waits_for_other_nodes_is_what_the_follower_knows() {
     let cluster = Cluster::start(&["a", "b"]).await;
     let (_ana, mut fay) = ana_in_the_lobby(&cluster).await;

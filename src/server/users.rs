@@ -6,9 +6,9 @@
 //! never while taking a shard lock, so it cannot deadlock with the table.
 //! Events are pushed to session outboxes under it: that never blocks.
 
-use super::session::{lock, SessionRef};
+use super::session::{lock, Outbound, SessionRef};
 use crate::party::InviteNotice;
-use crate::protocol::{Event, PartyInvite, SessionId, UserStatus};
+use crate::protocol::{Event, PartyInvite, Reply, SessionId, UserStatus};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -190,6 +190,41 @@ impl Users {
             online.extend(entry.sessions.iter().filter_map(status_of));
         }
         Ok(online)
+    }
+
+    /// Answers `session`'s `Follow` of `user_ids` (request `id`) with
+    /// their visible sessions as this node knows them now: its own, and
+    /// those of other nodes as gathered and changed since (the node task
+    /// notes both in the order they came). Queued under the registry's
+    /// lock, like every status event: a change told before the reply is
+    /// in it, one made after it is told after it. `fit` says how many of
+    /// them one reply holds.
+    pub(crate) fn answer_follow(
+        &self,
+        session: &SessionRef,
+        id: u32,
+        mut user_ids: Vec<String>,
+        fit: impl FnOnce(&[UserStatus]) -> usize,
+    ) {
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let users = lock(&self.by_id);
+        let mut online = Vec::new();
+        for entry in user_ids.iter().filter_map(|user_id| users.get(user_id)) {
+            online.extend(entry.sessions.iter().filter_map(status_of));
+            let mut remote: Vec<UserStatus> = entry
+                .remote
+                .values()
+                .map(|(_, status)| status.clone())
+                .collect();
+            remote.sort_by_key(|status| status.presence.session_id);
+            online.extend(remote);
+        }
+        online.truncate(fit(&online));
+        session.push(Outbound::Response {
+            id,
+            result: Ok(Reply::Followed { online }),
+        });
     }
 
     /// Statuses of sessions on other nodes, gathered for a `Follow` of

@@ -116,11 +116,9 @@ pub(crate) enum Deferred {
     Forwarded(Forwarding),
     /// A join code this node does not know: asked of every other node.
     FindCode(String),
-    /// A `Follow`: the followed users' sessions here, and on the others.
-    Follow {
-        online: Vec<crate::protocol::UserStatus>,
-        user_ids: Vec<String>,
-    },
+    /// A `Follow`: the followed users' sessions here and on the others,
+    /// answered once the others did.
+    Follow { user_ids: Vec<String> },
     /// A search: every node's page, merged in listing order.
     Search(PartySearch),
 }
@@ -154,19 +152,12 @@ pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, def
                 None => answer(Err(PartyError::JoinCodeNotFound.into())),
             }
         }
-        Deferred::Follow {
-            mut online,
-            user_ids,
-        } => {
-            // (Each node's answer was noted as it came, by the node task:
-            // see `super::nodes`.)
-            for (_, reply) in route.ask_all(Question::Statuses(user_ids)).await {
-                if let Answer::Statuses(statuses) = reply {
-                    online.extend(statuses);
-                }
-            }
-            online.truncate(fitting(&online));
-            answer(Ok(Reply::Followed { online }));
+        Deferred::Follow { user_ids } => {
+            // Each node's answer is noted as it comes, in order with that
+            // node's status changes, by the node task (`super::super::nodes`):
+            // once they answered, the reply is what this node knows.
+            route.ask_all(Question::Statuses(user_ids.clone())).await;
+            shared.users.answer_follow(session, id, user_ids, fitting);
         }
         Deferred::Search(query) => {
             let max = shared.limits.max_search_results;

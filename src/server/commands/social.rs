@@ -48,7 +48,7 @@ pub(super) fn follow(ctx: &Ctx, user_ids: Vec<String>) -> Option<Deferred> {
             )
         });
     match (result, asked) {
-        (Ok(online), Some(user_ids)) => Some(Deferred::Follow { online, user_ids }),
+        (Ok(_), Some(user_ids)) => Some(Deferred::Follow { user_ids }),
         (result, _) => {
             ctx.respond(result.map(|online| Reply::Followed { online }));
             None
