@@ -1,4 +1,5 @@
-use crate::protocol::{AckFrequency, Identity, Resume};
+use crate::connection::hello_frame;
+use crate::protocol::{AckFrequency, Identity, Resume, MAX_NAME_BYTES};
 use crate::ClientError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -78,6 +79,13 @@ pub struct ClientConfig {
     /// Default 30 s (longer than the server's default 15 s grace window, so
     /// a comeback after it ends still gets a new session).
     pub reconnect_for: Duration,
+    /// How long one reconnection attempt waits for the QUIC handshake
+    /// before it gives up and, after a pause, tries again. Default 1.5 s:
+    /// QUIC resends its first packet only after 1 s, then 3 s, then 7 s,
+    /// so without a limit a network that comes back mid-attempt is not
+    /// tried again for seconds (README, "Network loss and resume", has the
+    /// worst case). Above the round trip of the slowest network to serve.
+    pub reconnect_attempt_timeout: Duration,
     /// How often the server is asked to acknowledge; default `None`, QUIC's
     /// own (measured no worse than asking for less, BENCHMARKS.md).
     pub ack_frequency: Option<AckFrequency>,
@@ -101,8 +109,24 @@ impl ClientConfig {
             resume: None,
             auto_reconnect: true,
             reconnect_for: Duration::from_secs(30),
+            reconnect_attempt_timeout: Duration::from_millis(1500),
             ack_frequency: None,
         }
+    }
+
+    /// Checks what can be checked before connecting, so that a mistake is
+    /// told at once and in its own words (`Client::connect` calls it): a dev
+    /// identity's names against the protocol's rule (1 to
+    /// `protocol::MAX_NAME_BYTES` bytes, no control characters: what the
+    /// server checks, as `ClientError::Config`), and the Hello against the
+    /// frame limit (a token that large could never be sent: `Refused` with
+    /// `PayloadTooLarge`).
+    pub fn validate(&self) -> Result<(), ClientError> {
+        if let Identity::Dev { user_id, username } = &self.identity {
+            check_name("user_id", user_id)?;
+            check_name("username", username)?;
+        }
+        hello_frame(self, self.resume.clone()).map(drop)
     }
 
     /// A development identity: the client names itself.
@@ -131,4 +155,21 @@ impl ClientConfig {
         };
         Self::new(server_addr, trusted_certs, identity)
     }
+}
+
+/// The server's rule for a dev identity's names (it refuses the Hello
+/// otherwise), told before connecting.
+fn check_name(what: &str, name: &str) -> Result<(), ClientError> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err(ClientError::Config(format!(
+            "{what} must be 1 to {MAX_NAME_BYTES} bytes, got {}",
+            name.len()
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ClientError::Config(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(())
 }
