@@ -47,6 +47,9 @@ pub use protocol::{
     RequestGoneReason, Resume, SessionId, TicketCancelReason, TicketQuery, TicketRequest,
     UserStatus,
 };
+/// A UDP endpoint several sessions can share ([`shared_endpoint`],
+/// [`Client::connect_on`]).
+pub use quinn::Endpoint;
 pub use roster::{Member, Party};
 
 use connection::{establish, Established};
@@ -54,7 +57,7 @@ use protocol::{
     encode_client_datagram, ClientFrame, CloseCode, Command, JoinOutcome as WireJoinOutcome, Reply,
     Resumed, Welcome,
 };
-use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use quinn::{Connection, RecvStream, SendStream};
 use roster::Roster;
 use std::collections::HashMap;
 use std::future::Future;
