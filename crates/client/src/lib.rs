@@ -933,7 +933,11 @@ impl Client {
         let current = self.inner.current();
         let limit = current.welcome.limits.max_datagram_data as usize;
         if data.len() > limit {
-            return Err(payload_too_large(data.len(), limit));
+            // An ended session answers Closed to everything, this too.
+            return Err(match self.inner.ended() {
+                Some(reason) => ClientError::Closed(reason),
+                None => payload_too_large(data.len(), limit),
+            });
         }
         let datagram = encode_client_datagram(party_id, op_code, data);
         current

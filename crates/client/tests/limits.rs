@@ -150,6 +150,13 @@ async fn every_call_right_after_a_close_answers_closed() {
     for _ in 0..40 {
         assert_closed(client.send_data(nowhere(), 1, b"x"), &locally);
     }
+    // Even what would be refused for its size: the session is over first.
+    assert_closed(client.send_data(nowhere(), 1, &[0; 64 * 1024]), &locally);
+    let big = vec![0; 64 * 1024];
+    assert_closed(
+        at_once(client.send_data_reliable(nowhere(), 1, &big)).await,
+        &locally,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

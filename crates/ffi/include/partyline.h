@@ -762,7 +762,8 @@ int32_t pl_client_poll(struct PlClient *client, struct PlEvent *event);
 int32_t pl_client_poll_sized(struct PlClient *client, struct PlEvent *event, size_t event_size);
 
 // `sizeof(PlEvent)` in this library, for a binding to compare with its
-// own (its `PlEvent` may be smaller when older, never larger).
+// own (its `PlEvent` may be smaller when older, never larger). Takes and
+// returns no pointer: nothing to own.
 size_t pl_event_size(void);
 
 // Creates a party led by this session. Returns a request id (> 0) or a
@@ -979,7 +980,8 @@ size_t pl_last_error(char *buffer, size_t capacity);
 // `PL_ERR_*`, or `PL_REFUSED_PAYLOAD_TOO_LARGE` from `pl_send_data`), 0
 // if no call on this thread has failed yet. Like `errno`,
 // a successful call does not reset it: read it right after the call that
-// failed (a NULL from `pl_client_connect`, a negative return).
+// failed (a NULL from `pl_client_connect`, a negative return). Takes and
+// returns no pointer: nothing to own.
 int32_t pl_last_error_code(void);
 
 // The library's version, e.g. "0.1.0": static text, the library's, never

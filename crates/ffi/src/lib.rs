@@ -425,7 +425,8 @@ pub unsafe extern "C" fn pl_client_poll_sized(
 }
 
 /// `sizeof(PlEvent)` in this library, for a binding to compare with its
-/// own (its `PlEvent` may be smaller when older, never larger).
+/// own (its `PlEvent` may be smaller when older, never larger). Takes and
+/// returns no pointer: nothing to own.
 #[no_mangle]
 pub extern "C" fn pl_event_size() -> usize {
     size_of::<PlEvent>()
@@ -1121,7 +1122,8 @@ pub unsafe extern "C" fn pl_last_error(buffer: *mut c_char, capacity: usize) -> 
 /// `PL_ERR_*`, or `PL_REFUSED_PAYLOAD_TOO_LARGE` from `pl_send_data`), 0
 /// if no call on this thread has failed yet. Like `errno`,
 /// a successful call does not reset it: read it right after the call that
-/// failed (a NULL from `pl_client_connect`, a negative return).
+/// failed (a NULL from `pl_client_connect`, a negative return). Takes and
+/// returns no pointer: nothing to own.
 #[no_mangle]
 pub extern "C" fn pl_last_error_code() -> i32 {
     handle::last_error_code()
