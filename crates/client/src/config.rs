@@ -1,5 +1,5 @@
 use crate::connection::hello_frame;
-use crate::protocol::{AckFrequency, Identity, Resume, MAX_NAME_BYTES};
+use crate::protocol::{AckFrequency, Identity, Resume};
 use crate::ClientError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -114,18 +114,14 @@ impl ClientConfig {
         }
     }
 
-    /// Checks what can be checked before connecting, so that a mistake is
-    /// told at once and in its own words (`Client::connect` calls it): a dev
-    /// identity's names against the protocol's rule (1 to
-    /// `protocol::MAX_NAME_BYTES` bytes, no control characters: what the
-    /// server checks, as `ClientError::Config`), and the Hello against the
-    /// frame limit (a token that large could never be sent: `Refused` with
-    /// `PayloadTooLarge`).
+    /// Checks before connecting what could never be sent, so that it is
+    /// told at once and in its own words (`Client::connect` calls it): a
+    /// Hello over the protocol's frame limit (a huge token or dev name) is
+    /// `Refused` with `PayloadTooLarge`, naming the frame limit (and the
+    /// server's name rule, 1 to `protocol::MAX_NAME_BYTES` bytes, when a
+    /// dev name is what is too large). Other name rules are the server's to
+    /// judge: it refuses the Hello with `Unauthenticated`.
     pub fn validate(&self) -> Result<(), ClientError> {
-        if let Identity::Dev { user_id, username } = &self.identity {
-            check_name("user_id", user_id)?;
-            check_name("username", username)?;
-        }
         hello_frame(self, self.resume.clone()).map(drop)
     }
 
@@ -155,21 +151,4 @@ impl ClientConfig {
         };
         Self::new(server_addr, trusted_certs, identity)
     }
-}
-
-/// The server's rule for a dev identity's names (it refuses the Hello
-/// otherwise), told before connecting.
-fn check_name(what: &str, name: &str) -> Result<(), ClientError> {
-    if name.is_empty() || name.len() > MAX_NAME_BYTES {
-        return Err(ClientError::Config(format!(
-            "{what} must be 1 to {MAX_NAME_BYTES} bytes, got {}",
-            name.len()
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ClientError::Config(format!(
-            "{what} must not contain control characters"
-        )));
-    }
-    Ok(())
 }

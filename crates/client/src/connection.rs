@@ -1,8 +1,8 @@
 //! Opening a connection and a session on it: QUIC settings, Hello, Welcome.
 
 use crate::protocol::{
-    decode_body, ClientFrame, CloseCode, Hello, Resume, ServerFrame, Welcome, ALPN,
-    MAX_WELCOME_SIZE, PROTOCOL_VERSION,
+    decode_body, ClientFrame, CloseCode, Hello, Identity, Resume, ServerFrame, Welcome, ALPN,
+    MAX_NAME_BYTES, MAX_WELCOME_SIZE, PROTOCOL_VERSION,
 };
 use crate::wire::{encode, read_frame_within, write_frame};
 use crate::{ClientConfig, ClientError};
@@ -113,7 +113,21 @@ pub(crate) fn hello_frame(
         identity: config.identity.clone(),
         resume,
     });
-    encode(&hello, "Hello")
+    encode(&hello, "Hello").map_err(|error| match (error, &config.identity) {
+        // Say which rule a dev name broke, not only the frame's.
+        (ClientError::Refused(mut refusal), Identity::Dev { user_id, username }) => {
+            for (what, name) in [("user_id", user_id), ("username", username)] {
+                if name.len() > MAX_NAME_BYTES {
+                    refusal.message += &format!(
+                        "; {what} must be 1 to {MAX_NAME_BYTES} bytes, got {}",
+                        name.len()
+                    );
+                }
+            }
+            ClientError::Refused(refusal)
+        }
+        (error, _) => error,
+    })
 }
 
 /// Connects, says Hello (with `resume` when taking a session back) and

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// ...up to this: the longest pause between two attempts (README, "Network
 /// loss and resume", derives the worst lag from it).
-pub(crate) const LONGEST_RETRY: Duration = Duration::from_secs(2);
+const LONGEST_RETRY: Duration = Duration::from_secs(2);
 
 pub(crate) async fn supervise(
     inner: Arc<Inner>,

@@ -732,9 +732,9 @@ extern "C" {
 //   `cert_pem`/`cert_pem_len` (PEM text in memory): exactly one of the
 //   two, the other NULL (both: `PL_ERR_INVALID_ARGUMENT`).
 // - Who to be: `token` (a signed token from the game's backend), or, when
-//   `token` is NULL, the dev identity `user_id` and `username` (each 1 to
-//   128 bytes, no control characters: else `PL_ERR_INVALID_ARGUMENT`).
-//   A token too large for the Hello: `PL_ERR_TOO_LARGE`.
+//   `token` is NULL, the dev identity `user_id` and `username` (the
+//   server refuses names over 128 bytes). A token or name too large for
+//   the Hello to carry: `PL_ERR_TOO_LARGE`.
 //
 // Borrows its arguments only for the call (they stay the caller's; the
 // PEM file is read before it returns). The returned client is the
