@@ -1,3 +1,4 @@
+use crate::connection::hello_frame;
 use crate::protocol::{AckFrequency, Identity, Resume};
 use crate::ClientError;
 use rustls::pki_types::pem::PemObject;
@@ -78,6 +79,13 @@ pub struct ClientConfig {
     /// Default 30 s (longer than the server's default 15 s grace window, so
     /// a comeback after it ends still gets a new session).
     pub reconnect_for: Duration,
+    /// How long one reconnection attempt waits for the QUIC handshake
+    /// before it gives up and, after a pause, tries again. Default 1.5 s:
+    /// QUIC resends its first packet only after 1 s, then 3 s, then 7 s,
+    /// so without a limit a network that comes back mid-attempt is not
+    /// tried again for seconds (README, "Network loss and resume", has the
+    /// worst case). Above the round trip of the slowest network to serve.
+    pub reconnect_attempt_timeout: Duration,
     /// How often the server is asked to acknowledge; default `None`, QUIC's
     /// own (measured no worse than asking for less, BENCHMARKS.md).
     pub ack_frequency: Option<AckFrequency>,
@@ -101,8 +109,20 @@ impl ClientConfig {
             resume: None,
             auto_reconnect: true,
             reconnect_for: Duration::from_secs(30),
+            reconnect_attempt_timeout: Duration::from_millis(1500),
             ack_frequency: None,
         }
+    }
+
+    /// Checks before connecting what could never be sent, so that it is
+    /// told at once and in its own words (`Client::connect` calls it): a
+    /// Hello over the protocol's frame limit (a huge token or dev name) is
+    /// `Refused` with `PayloadTooLarge`, naming the frame limit (and the
+    /// server's name rule, 1 to `protocol::MAX_NAME_BYTES` bytes, when a
+    /// dev name is what is too large). Other name rules are the server's to
+    /// judge: it refuses the Hello with `Unauthenticated`.
+    pub fn validate(&self) -> Result<(), ClientError> {
+        hello_frame(self, self.resume.clone()).map(drop)
     }
 
     /// A development identity: the client names itself.

@@ -1,15 +1,16 @@
 //! Opening a connection and a session on it: QUIC settings, Hello, Welcome.
 
 use crate::protocol::{
-    decode_body, ClientFrame, CloseCode, Hello, Resume, ServerFrame, Welcome, ALPN,
-    MAX_WELCOME_SIZE, PROTOCOL_VERSION,
+    decode_body, ClientFrame, CloseCode, Hello, Identity, Resume, ServerFrame, Welcome, ALPN,
+    MAX_NAME_BYTES, MAX_WELCOME_SIZE, PROTOCOL_VERSION,
 };
-use crate::wire::{read_frame_within, write_frame};
+use crate::wire::{encode, read_frame_within, write_frame};
 use crate::{ClientConfig, ClientError};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Connection, Endpoint, IdleTimeout, RecvStream, SendStream, TransportConfig};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A connection whose session has been welcomed.
 pub(crate) struct Established {
@@ -101,22 +102,62 @@ pub fn shared_endpoint(
     Ok(endpoint)
 }
 
+/// The Hello frame for this configuration, refused at once when over the
+/// frame limit.
+pub(crate) fn hello_frame(
+    config: &ClientConfig,
+    resume: Option<Resume>,
+) -> Result<Vec<u8>, ClientError> {
+    let hello = ClientFrame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        identity: config.identity.clone(),
+        resume,
+    });
+    encode(&hello, "Hello").map_err(|error| match (error, &config.identity) {
+        // Say which rule a dev name broke, not only the frame's.
+        (ClientError::Refused(mut refusal), Identity::Dev { user_id, username }) => {
+            for (what, name) in [("user_id", user_id), ("username", username)] {
+                if name.len() > MAX_NAME_BYTES {
+                    refusal.message += &format!(
+                        "; {what} must be 1 to {MAX_NAME_BYTES} bytes, got {}",
+                        name.len()
+                    );
+                }
+            }
+            ClientError::Refused(refusal)
+        }
+        (error, _) => error,
+    })
+}
+
 /// Connects, says Hello (with `resume` when taking a session back) and
-/// waits for Welcome.
+/// waits for Welcome. With `handshake_limit`, a QUIC handshake not done by
+/// then is given up as `NoAnswer` (a reconnection attempt); without, QUIC's
+/// idle timeout ends it.
 pub(crate) async fn establish(
     endpoint: &Endpoint,
     config: &ClientConfig,
     resume: Option<Resume>,
+    handshake_limit: Option<Duration>,
 ) -> Result<Established, ClientError> {
+    // Before anything is sent: an oversize Hello is the caller's to fix.
+    let hello = hello_frame(config, resume)?;
     let addr = config.server_addr;
-    // This session's own QUIC settings (keep-alive, idle timeout, trusted
+    // Always this config's QUIC settings (keep-alive, idle timeout, trusted
     // certificates), not whatever the shared endpoint was built with.
     let connecting = endpoint
         .connect_with(quinn_client_config(config)?, addr, &config.server_name)
         .map_err(|e| ClientError::Config(format!("cannot connect to {addr}: {e}")))?;
-    let connection = connecting
-        .await
-        .map_err(|e| ClientError::from_connecting(addr, config.idle_timeout, e))?;
+    let handshake = match handshake_limit {
+        None => connecting.await,
+        // Dropping the attempt abandons it; the next one starts afresh.
+        Some(limit) => match tokio::time::timeout(limit, connecting).await {
+            Ok(handshake) => handshake,
+            Err(_) => return Err(ClientError::NoAnswer { addr, after: limit }),
+        },
+    };
+    let connection =
+        handshake.map_err(|e| ClientError::from_connecting(addr, config.idle_timeout, e))?;
     let lost = |connection: &Connection| {
         let reason = connection
             .close_reason()
@@ -127,11 +168,6 @@ pub(crate) async fn establish(
         Ok(streams) => streams,
         Err(_) => return Err(lost(&connection)),
     };
-    let hello = ClientFrame::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        identity: config.identity.clone(),
-        resume,
-    });
     if write_frame(&mut send, &hello).await.is_err() {
         return Err(lost(&connection));
     }

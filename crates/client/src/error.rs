@@ -63,7 +63,10 @@ impl From<quinn::ConnectionError> for DisconnectReason {
 /// act on.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server (or a local limit check) refused: act on `code`.
+    /// The server (or a local limit check) refused: act on `code`. Checked
+    /// here before anything is sent: data over the server's payload limits,
+    /// and a command or Hello over the protocol's frame limit
+    /// (`protocol::MAX_FRAME_SIZE` bytes encoded), both `PayloadTooLarge`.
     #[error("refused ({}): {}", .0.code, .0.message)]
     Refused(ErrorBody),
     /// The configuration cannot work (a bad certificate, a bad address...).

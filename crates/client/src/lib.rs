@@ -47,6 +47,9 @@ pub use protocol::{
     RequestGoneReason, Resume, SessionId, TicketCancelReason, TicketQuery, TicketRequest,
     UserStatus,
 };
+/// A UDP endpoint several sessions can share ([`shared_endpoint`],
+/// [`Client::connect_on`]).
+pub use quinn::Endpoint;
 pub use roster::{Member, Party};
 
 use connection::{establish, Established};
@@ -54,14 +57,22 @@ use protocol::{
     encode_client_datagram, ClientFrame, CloseCode, Command, JoinOutcome as WireJoinOutcome, Reply,
     Resumed, Welcome,
 };
-use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use quinn::{Connection, RecvStream, SendStream};
 use roster::Roster;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
-use wire::write_frame;
+use wire::{encode, write_frame};
+
+/// The longest a close waits for its goodbye (QUIC's CONNECTION_CLOSE) to
+/// leave: [`Client::close`], a drop outside the runtime, and the C
+/// library's `pl_client_free`. Usually far less: on a LAN the connection
+/// has drained in about 0.1 s.
+pub const GOODBYE_LIMIT: Duration = Duration::from_millis(250);
 
 /// The settings of a new party.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +174,23 @@ enum AfterDone {
     RequestHandled(PartyId, String),
 }
 
+impl AfterDone {
+    /// What `command`'s `Done` means for the roster: one place for every
+    /// way a command is sent (the named methods and [`Client::request`]).
+    fn of(command: &Command) -> AfterDone {
+        match command {
+            Command::Leave { party_id } | Command::Close { party_id } => {
+                AfterDone::Forget(*party_id)
+            }
+            Command::AcceptJoinRequest { party_id, user_id }
+            | Command::Reject { party_id, user_id } => {
+                AfterDone::RequestHandled(*party_id, user_id.clone())
+            }
+            _ => AfterDone::Nothing,
+        }
+    }
+}
+
 type Waiter = oneshot::Sender<Result<Reply, protocol::ErrorBody>>;
 
 /// The connection carrying the session now; replaced on resume.
@@ -185,10 +213,15 @@ struct Inner {
     /// The seq of the last event frame received, for resuming.
     last_event_seq: AtomicU64,
     dropped_datagrams: AtomicU64,
-    /// Set by `close`: no reconnection after that.
-    closing: AtomicBool,
+    /// True once this client closed the session (`close`, `disconnect`,
+    /// drop): no reconnection after that, and every call answers `Closed`.
+    /// A watch, so that a reconnection under way hears it at once.
+    closing: watch::Sender<bool>,
     /// False when the endpoint is shared with other clients.
     owns_endpoint: bool,
+    /// The runtime the client runs on: a drop on a thread outside it waits
+    /// there for the goodbye to leave.
+    runtime: Handle,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -269,8 +302,24 @@ impl Inner {
         lock(&self.pending).clear();
     }
 
+    /// Why the session is over, if it is: ended (the supervisor's verdict)
+    /// or closed by this client (before the supervisor has seen it).
+    fn ended(&self) -> Option<DisconnectReason> {
+        if let Link::Down(reason) = &*self.link.borrow() {
+            return Some(reason.clone());
+        }
+        self.closing
+            .borrow()
+            .then_some(DisconnectReason::ClosedLocally)
+    }
+
     /// The error for a call that cannot go through the link as it is now.
+    /// An ended session answers `Closed` before anything else: a closed
+    /// connection must not read as one that is coming back.
     fn unavailable(&self) -> Option<ClientError> {
+        if let Some(reason) = self.ended() {
+            return Some(ClientError::Closed(reason));
+        }
         match &*self.link.borrow() {
             Link::Up(_) => None,
             Link::Reconnecting => Some(ClientError::Reconnecting),
@@ -281,6 +330,9 @@ impl Inner {
     /// A call failed on connection `generation`: waits (bounded) until the
     /// supervisor has decided what the loss means, and says it as one error.
     async fn lost(&self, generation: u64) -> ClientError {
+        if let Some(reason) = self.ended() {
+            return ClientError::Closed(reason);
+        }
         let mut link = self.link.subscribe();
         let limit = self.config.idle_timeout + Duration::from_secs(1);
         let decided =
@@ -297,6 +349,64 @@ impl Inner {
             }
         }
     }
+}
+
+/// What a close leaves to wait for: its CONNECTION_CLOSE leaving.
+struct Goodbye {
+    /// The client's own endpoint (not shared with other sessions).
+    endpoint: Option<Endpoint>,
+    connection: Connection,
+    /// The connection's datagrams sent before the close.
+    sent_before: u64,
+}
+
+impl Goodbye {
+    async fn sent(self) {
+        match self.endpoint {
+            // Idle once every connection on it has drained: the close went
+            // out, and was repeated to whatever the server still sent.
+            Some(endpoint) => endpoint.wait_idle().await,
+            // A shared endpoint idles only when all its sessions do: watch
+            // this connection instead. After close() the only packets it
+            // sends are the close.
+            None => {
+                while self.connection.stats().udp_tx.datagrams <= self.sent_before {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Waits on this thread, which is outside any runtime, for `future` to run
+/// to its end on `runtime`, at most `limit`. A plain std wait, with no
+/// tokio timer: if the runtime is shutting down, the task is dropped and
+/// the wait ends at once.
+fn wait_outside_runtime(
+    runtime: &Handle,
+    future: impl Future<Output = ()> + Send + 'static,
+    limit: Duration,
+) {
+    let (done, finished) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        future.await;
+        let _ = done.send(());
+    });
+    let _ = finished.recv_timeout(limit);
+}
+
+/// Refuses at once a command the protocol cannot carry: one over the
+/// frame limit once encoded (`MAX_FRAME_SIZE`), refused as
+/// `PayloadTooLarge` with the sizes in its message.
+/// Every call of [`Client`] checks this itself before sending; the C
+/// library calls it before it queues a command.
+pub fn check_command(command: &Command) -> Result<(), ClientError> {
+    // With the largest request id: a command that passes always fits.
+    let request = ClientFrame::Request {
+        id: u32::MAX,
+        command: command.clone(),
+    };
+    encode(&request, "command").map(drop)
 }
 
 /// A session with a partyline server. Cheap to share behind an `Arc`;
@@ -327,9 +437,13 @@ impl Client {
         mut config: ClientConfig,
         owns_endpoint: bool,
     ) -> Result<(Client, Events), ClientError> {
+        config.validate()?;
+        let runtime = Handle::try_current().map_err(|_| {
+            ClientError::Config("the client must be connected from inside a tokio runtime".into())
+        })?;
         let resume = config.resume.take();
         let resuming = resume.as_ref().map(|ticket| ticket.last_event_seq);
-        let established = establish(&endpoint, &config, resume).await?;
+        let established = establish(&endpoint, &config, resume, None).await?;
         let last_event_seq = match (resuming, &established.welcome.resumed) {
             (Some(last_seen), Resumed::Replayed { .. }) => last_seen,
             _ => established.welcome.last_event_seq,
@@ -359,8 +473,9 @@ impl Client {
             next_id: AtomicU32::new(1),
             last_event_seq: AtomicU64::new(last_event_seq),
             dropped_datagrams: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
+            closing: watch::Sender::new(false),
             owns_endpoint,
+            runtime,
         });
         tokio::spawn(supervisor::supervise(
             inner.clone(),
@@ -420,25 +535,51 @@ impl Client {
         self.inner.current().connection.stats()
     }
 
-    /// Sends one raw command and waits for its reply. The named methods
-    /// below are the way for games; this is for tools and tests.
+    /// Sends one raw command and waits for its reply, keeping the roster
+    /// as the named methods do. The named methods below are the way for
+    /// games; this is for tools, tests and the C library.
     pub async fn request(&self, command: Command) -> Result<Reply, ClientError> {
-        self.send_request(command, AfterDone::Nothing).await
+        self.send_request(command).await
     }
 
-    async fn send_request(&self, command: Command, after: AfterDone) -> Result<Reply, ClientError> {
-        let generation = match &*self.inner.link.borrow() {
-            Link::Up(generation) => *generation,
-            Link::Reconnecting => return Err(ClientError::Reconnecting),
-            Link::Down(reason) => return Err(ClientError::Closed(reason.clone())),
+    /// Why the session is over, once it is: this client closed it
+    /// ([`Client::close`], [`Client::disconnect`]) or it ended
+    /// (`Event::Disconnected`). From then on every call answers
+    /// `ClientError::Closed` at once. `None` while the session lives,
+    /// reconnecting included.
+    pub fn closed(&self) -> Option<DisconnectReason> {
+        self.inner.ended()
+    }
+
+    async fn send_request(&self, command: Command) -> Result<Reply, ClientError> {
+        // Cloned, not borrowed: `unavailable` reads the link again.
+        let link = self.inner.link.borrow().clone();
+        let generation = match link {
+            Link::Up(generation) if self.inner.ended().is_none() => generation,
+            _ => {
+                return Err(self
+                    .inner
+                    .unavailable()
+                    .unwrap_or(ClientError::Reconnecting))
+            }
         };
+        if let Command::SendData { data, .. } = &command {
+            let limit = self.welcome().limits.max_reliable_data as usize;
+            if data.len() > limit {
+                return Err(payload_too_large(data.len(), limit));
+            }
+        }
+        let after = AfterDone::of(&command);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        // Encoded before it is registered: an oversize command is refused
+        // here, at once, and never reaches the server.
+        let frame = encode(&ClientFrame::Request { id, command }, "command")?;
         let (tx, rx) = oneshot::channel();
         lock(&self.inner.pending).insert(id, (tx, after));
         let control = self.inner.current().control;
         let written = {
             let mut send = control.lock().await;
-            write_frame(&mut send, &ClientFrame::Request { id, command }).await
+            write_frame(&mut send, &frame).await
         };
         if written.is_err() {
             lock(&self.inner.pending).remove(&id);
@@ -452,22 +593,23 @@ impl Client {
     }
 
     async fn expect_party(&self, command: Command) -> Result<Party, ClientError> {
-        match self.send_request(command, AfterDone::Nothing).await? {
-            Reply::Party(snapshot) => Ok(self.view(snapshot)),
+        match self.send_request(command).await? {
+            Reply::Party(snapshot) => Ok(self.party_view(snapshot)),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn expect_done(&self, command: Command, after: AfterDone) -> Result<(), ClientError> {
-        match self.send_request(command, after).await? {
+    async fn expect_done(&self, command: Command) -> Result<(), ClientError> {
+        match self.send_request(command).await? {
             Reply::Done => Ok(()),
             other => Err(unexpected(other)),
         }
     }
 
-    /// The roster's view of a party just answered (it holds the join
-    /// requests too), or the snapshot's own if it moved on already.
-    fn view(&self, snapshot: protocol::PartySnapshot) -> Party {
+    /// The party a reply's snapshot describes, as the roster has it (with
+    /// the join requests it knows), or as the snapshot says if the roster
+    /// has moved on already. For replies to [`Client::request`].
+    pub fn party_view(&self, snapshot: protocol::PartySnapshot) -> Party {
         self.party(snapshot.party_id)
             .unwrap_or_else(|| Party::from_snapshot(snapshot, self.session_id()))
     }
@@ -500,9 +642,9 @@ impl Client {
     }
 
     async fn join_with(&self, command: Command) -> Result<JoinOutcome, ClientError> {
-        match self.send_request(command, AfterDone::Nothing).await? {
+        match self.send_request(command).await? {
             Reply::Join(WireJoinOutcome::Joined(snapshot)) => {
-                Ok(JoinOutcome::Joined(self.view(snapshot)))
+                Ok(JoinOutcome::Joined(self.party_view(snapshot)))
             }
             Reply::Join(WireJoinOutcome::Queued { party_id, .. }) => {
                 Ok(JoinOutcome::Queued { party_id })
@@ -513,8 +655,7 @@ impl Client {
 
     /// Leaves the party, or withdraws this session's join request.
     pub async fn leave_party(&self, party_id: PartyId) -> Result<(), ClientError> {
-        self.expect_done(Command::Leave { party_id }, AfterDone::Forget(party_id))
-            .await
+        self.expect_done(Command::Leave { party_id }).await
     }
 
     /// Leader only: the waiting join requests, oldest first.
@@ -523,7 +664,7 @@ impl Client {
         party_id: PartyId,
     ) -> Result<Vec<Presence>, ClientError> {
         match self
-            .send_request(Command::ListJoinRequests { party_id }, AfterDone::Nothing)
+            .send_request(Command::ListJoinRequests { party_id })
             .await?
         {
             Reply::JoinRequests { requests, .. } => Ok(requests),
@@ -534,8 +675,7 @@ impl Client {
     /// Leader only: seats a user whose join request waits.
     pub async fn accept(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        let after = AfterDone::RequestHandled(party_id, user_id.clone());
-        self.expect_done(Command::AcceptJoinRequest { party_id, user_id }, after)
+        self.expect_done(Command::AcceptJoinRequest { party_id, user_id })
             .await
     }
 
@@ -543,8 +683,7 @@ impl Client {
     /// member: `RequestNotFound` if the user has no request).
     pub async fn reject(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        let after = AfterDone::RequestHandled(party_id, user_id.clone());
-        self.expect_done(Command::Reject { party_id, user_id }, after)
+        self.expect_done(Command::Reject { party_id, user_id })
             .await
     }
 
@@ -552,21 +691,19 @@ impl Client {
     /// user is not seated).
     pub async fn kick(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        self.expect_done(Command::Kick { party_id, user_id }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::Kick { party_id, user_id }).await
     }
 
     /// Leader only: hands leadership to another member.
     pub async fn promote(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        self.expect_done(Command::Promote { party_id, user_id }, AfterDone::Nothing)
+        self.expect_done(Command::Promote { party_id, user_id })
             .await
     }
 
     /// Leader only: ends the party for everyone.
     pub async fn close_party(&self, party_id: PartyId) -> Result<(), ClientError> {
-        self.expect_done(Command::Close { party_id }, AfterDone::Forget(party_id))
-            .await
+        self.expect_done(Command::Close { party_id }).await
     }
 
     /// Leader only: changes the given settings.
@@ -593,7 +730,7 @@ impl Client {
             status: status.to_string(),
             visible,
         };
-        self.expect_done(command, AfterDone::Nothing).await
+        self.expect_done(command).await
     }
 
     /// Follows users: `Event::StatusOnline`, `StatusChanged` and
@@ -601,10 +738,7 @@ impl Client {
     /// sessions of theirs that are online now.
     pub async fn follow(&self, user_ids: &[&str]) -> Result<Vec<UserStatus>, ClientError> {
         let user_ids = user_ids.iter().map(|u| u.to_string()).collect();
-        match self
-            .send_request(Command::Follow { user_ids }, AfterDone::Nothing)
-            .await?
-        {
+        match self.send_request(Command::Follow { user_ids }).await? {
             Reply::Followed { online } => Ok(online),
             other => Err(unexpected(other)),
         }
@@ -613,8 +747,7 @@ impl Client {
     /// Stops following users.
     pub async fn unfollow(&self, user_ids: &[&str]) -> Result<(), ClientError> {
         let user_ids = user_ids.iter().map(|u| u.to_string()).collect();
-        self.expect_done(Command::Unfollow { user_ids }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::Unfollow { user_ids }).await
     }
 
     /// Invites a user: each of their sessions gets `Event::Invited`, and
@@ -623,33 +756,26 @@ impl Client {
     /// `InvitePolicy::AnyMember`.
     pub async fn invite(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        self.expect_done(Command::Invite { party_id, user_id }, AfterDone::Nothing)
+        self.expect_done(Command::Invite { party_id, user_id })
             .await
     }
 
     /// Turns down an invite to this session's user; the inviter is told.
     pub async fn decline_invite(&self, party_id: PartyId) -> Result<(), ClientError> {
-        self.expect_done(Command::DeclineInvite { party_id }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::DeclineInvite { party_id }).await
     }
 
     /// Takes back a pending invite: the leader any, and under
     /// `InvitePolicy::AnyMember` a member its own.
     pub async fn revoke_invite(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        self.expect_done(
-            Command::RevokeInvite { party_id, user_id },
-            AfterDone::Nothing,
-        )
-        .await
+        self.expect_done(Command::RevokeInvite { party_id, user_id })
+            .await
     }
 
     /// This user's pending invites, oldest first.
     pub async fn list_invites(&self) -> Result<Vec<PartyInvite>, ClientError> {
-        match self
-            .send_request(Command::ListInvites, AfterDone::Nothing)
-            .await?
-        {
+        match self.send_request(Command::ListInvites).await? {
             Reply::Invites(invites) => Ok(invites),
             other => Err(unexpected(other)),
         }
@@ -659,7 +785,7 @@ impl Client {
     /// working). Players join with [`Client::join_by_code`].
     pub async fn create_join_code(&self, party_id: PartyId) -> Result<String, ClientError> {
         match self
-            .send_request(Command::CreateJoinCode { party_id }, AfterDone::Nothing)
+            .send_request(Command::CreateJoinCode { party_id })
             .await?
         {
             Reply::JoinCode { code, .. } => Ok(code),
@@ -669,8 +795,7 @@ impl Client {
 
     /// Leader only: removes the party's join code.
     pub async fn clear_join_code(&self, party_id: PartyId) -> Result<(), ClientError> {
-        self.expect_done(Command::ClearJoinCode { party_id }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::ClearJoinCode { party_id }).await
     }
 
     /// Leader only: lists the party for search with these properties (or
@@ -684,21 +809,17 @@ impl Client {
             party_id,
             properties,
         };
-        self.expect_done(command, AfterDone::Nothing).await
+        self.expect_done(command).await
     }
 
     /// Leader only: takes the party out of search.
     pub async fn unlist_party(&self, party_id: PartyId) -> Result<(), ClientError> {
-        self.expect_done(Command::UnlistParty { party_id }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::UnlistParty { party_id }).await
     }
 
     /// Searches listed parties: one page.
     pub async fn search_parties(&self, search: PartySearch) -> Result<SearchPage, ClientError> {
-        match self
-            .send_request(Command::SearchParties(search), AfterDone::Nothing)
-            .await?
-        {
+        match self.send_request(Command::SearchParties(search)).await? {
             Reply::Parties {
                 parties,
                 next_cursor,
@@ -722,7 +843,7 @@ impl Client {
             set,
             remove: remove.iter().map(|k| k.to_string()).collect(),
         };
-        self.expect_done(command, AfterDone::Nothing).await
+        self.expect_done(command).await
     }
 
     /// Sets keys of this session's own attributes in the party (after
@@ -738,7 +859,7 @@ impl Client {
             set,
             remove: remove.iter().map(|k| k.to_string()).collect(),
         };
-        self.expect_done(command, AfterDone::Nothing).await
+        self.expect_done(command).await
     }
 
     /// Leader only: bans a user for `duration` (`None`: the party's life),
@@ -757,14 +878,13 @@ impl Client {
             user_id: user_id.to_string(),
             duration_ms,
         };
-        self.expect_done(command, AfterDone::Nothing).await
+        self.expect_done(command).await
     }
 
     /// Leader only: lifts a ban.
     pub async fn unban(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
         let user_id = user_id.to_string();
-        self.expect_done(Command::Unban { party_id, user_id }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::Unban { party_id, user_id }).await
     }
 
     /// Starts matchmaking: a solo ticket, or with `party_id` set (leader
@@ -772,10 +892,7 @@ impl Client {
     /// `Event::TicketStarted`, then `Matched` or `TicketCancelled` follow
     /// for every session in it.
     pub async fn submit_ticket(&self, request: TicketRequest) -> Result<u64, ClientError> {
-        match self
-            .send_request(Command::SubmitTicket(request), AfterDone::Nothing)
-            .await?
-        {
+        match self.send_request(Command::SubmitTicket(request)).await? {
             Reply::TicketStarted { ticket_id } => Ok(ticket_id),
             other => Err(unexpected(other)),
         }
@@ -783,16 +900,12 @@ impl Client {
 
     /// Stops a waiting ticket: this session's own, or its party's (leader).
     pub async fn cancel_ticket(&self, ticket_id: u64) -> Result<(), ClientError> {
-        self.expect_done(Command::CancelTicket { ticket_id }, AfterDone::Nothing)
-            .await
+        self.expect_done(Command::CancelTicket { ticket_id }).await
     }
 
     /// Leader only: the party's bans, oldest first.
     pub async fn list_bans(&self, party_id: PartyId) -> Result<Vec<PartyBan>, ClientError> {
-        match self
-            .send_request(Command::ListBans { party_id }, AfterDone::Nothing)
-            .await?
-        {
+        match self.send_request(Command::ListBans { party_id }).await? {
             Reply::Bans { bans, .. } => Ok(bans),
             other => Err(unexpected(other)),
         }
@@ -820,7 +933,11 @@ impl Client {
         let current = self.inner.current();
         let limit = current.welcome.limits.max_datagram_data as usize;
         if data.len() > limit {
-            return Err(payload_too_large(data.len(), limit));
+            // An ended session answers Closed to everything, this too.
+            return Err(match self.inner.ended() {
+                Some(reason) => ClientError::Closed(reason),
+                None => payload_too_large(data.len(), limit),
+            });
         }
         let datagram = encode_client_datagram(party_id, op_code, data);
         current
@@ -847,47 +964,76 @@ impl Client {
         op_code: i64,
         data: &[u8],
     ) -> Result<(), ClientError> {
-        let limit = self.welcome().limits.max_reliable_data as usize;
-        if data.len() > limit {
-            return Err(payload_too_large(data.len(), limit));
-        }
+        // Refused above `limits().max_reliable_data` in `send_request`.
         let command = Command::SendData {
             party_id,
             op_code,
             data: Bytes::copy_from_slice(data),
         };
-        self.expect_done(command, AfterDone::Nothing).await
+        self.expect_done(command).await
     }
 
-    /// Closes the session cleanly: the server removes it from its parties at
-    /// once, and the SDK does not reconnect.
-    pub async fn close(self) {
-        self.shut();
-        if self.inner.owns_endpoint {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), self.inner.endpoint.wait_idle()).await;
+    /// Ends the session: the server removes it from its parties at once
+    /// (the others see `MemberLeft`, and a lead passes on), and the SDK does
+    /// not reconnect. Returns once the goodbye has left, at most
+    /// [`GOODBYE_LIMIT`] later; `Event::Disconnected` follows, and every
+    /// call answers `ClientError::Closed` from now on. Closing while the
+    /// SDK reconnects stops it. Await it before the runtime ends: a goodbye
+    /// still queued when the runtime stops never leaves, and the others
+    /// would see a lost connection (a ghost for the grace window) instead.
+    pub async fn close(&self) {
+        if let Some(goodbye) = self.shut() {
+            let _ = tokio::time::timeout(GOODBYE_LIMIT, goodbye.sent()).await;
         }
     }
 
-    /// Closes the session now, without waiting for the goodbye to leave
-    /// (dropping the client does the same); `Event::Disconnected` follows.
+    /// [`Client::close`] without waiting: the goodbye leaves when the
+    /// runtime next runs the connection (within milliseconds while it runs).
     pub fn disconnect(&self) {
-        self.shut();
+        let _ = self.shut();
     }
 
-    fn shut(&self) {
-        self.inner.closing.store(true, Ordering::Release);
-        self.inner
-            .current()
-            .connection
-            .close((CloseCode::Normal as u32).into(), b"bye");
+    /// Closes the session, the first time; returns what is left to wait
+    /// for.
+    fn shut(&self) -> Option<Goodbye> {
+        // Before the connection is read: a reconnection that installs a new
+        // one after this sees the flag and closes it (supervisor.rs).
+        if self.inner.closing.send_replace(true) {
+            return None;
+        }
+        let connection = self.inner.current().connection;
+        let endpoint = self
+            .inner
+            .owns_endpoint
+            .then(|| self.inner.endpoint.clone());
+        if connection.close_reason().is_some() && endpoint.is_none() {
+            // Lost or ended already: nothing of ours left to send.
+            return None;
+        }
+        let sent_before = connection.stats().udp_tx.datagrams;
+        connection.close((CloseCode::Normal as u32).into(), b"bye");
+        Some(Goodbye {
+            endpoint,
+            connection,
+            sent_before,
+        })
     }
 }
 
 impl Drop for Client {
-    /// Dropping the client is a goodbye too; it also stops the supervisor.
+    /// Dropping the client closes the session as [`Client::close`] does,
+    /// and stops the supervisor. On a thread outside the tokio runtime (a
+    /// game's main thread at quit) it also waits as `close` does, at most
+    /// [`GOODBYE_LIMIT`], so the goodbye leaves even if the runtime ends
+    /// next. Inside the runtime a drop cannot block; the goodbye leaves as
+    /// long as the runtime runs.
     fn drop(&mut self) {
-        self.shut();
+        let Some(goodbye) = self.shut() else {
+            return;
+        };
+        if Handle::try_current().is_err() {
+            wait_outside_runtime(&self.inner.runtime, goodbye.sent(), GOODBYE_LIMIT);
+        }
     }
 }
 

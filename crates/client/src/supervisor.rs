@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The pause before the second attempt; it doubles after each failure...
 const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// ...up to this: the longest pause between two attempts (README, "Network
+/// loss and resume", derives the worst lag from it).
 const LONGEST_RETRY: Duration = Duration::from_secs(2);
 
 pub(crate) async fn supervise(
@@ -36,7 +39,9 @@ pub(crate) async fn supervise(
         let reading = read_control(&inner, &mut recv, &events).await;
         datagrams.abort();
         if reading.is_err() {
-            // The game dropped its events: nobody is listening.
+            // The game dropped its events: nobody is listening. End the
+            // session rather than leave it open and unread.
+            connection.close((CloseCode::Normal as u32).into(), b"events dropped");
             inner
                 .link
                 .send_replace(Link::Down(DisconnectReason::ClosedLocally));
@@ -49,9 +54,8 @@ pub(crate) async fn supervise(
             connection.close((CloseCode::Normal as u32).into(), b"control stream ended");
         }
         let reason = DisconnectReason::from(connection.closed().await);
-        let reconnect = inner.config.auto_reconnect
-            && !inner.closing.load(Ordering::Acquire)
-            && may_come_back(&reason);
+        let reconnect =
+            inner.config.auto_reconnect && !*inner.closing.borrow() && may_come_back(&reason);
         // The link state first, so callers whose requests fail next can
         // tell reconnecting from over.
         if !reconnect {
@@ -65,20 +69,38 @@ pub(crate) async fn supervise(
         if events.send(Event::Reconnecting { reason }).await.is_err() {
             return;
         }
-        match reconnect_with_backoff(&inner).await {
-            Ok((established, told)) => {
+        let mut closing = inner.closing.subscribe();
+        let reconnected = tokio::select! {
+            // Dropping the attempt under way abandons its connection.
+            _ = closing.wait_for(|closing| *closing) => None,
+            reconnected = reconnect_with_backoff(&inner) => Some(reconnected),
+        };
+        match reconnected {
+            Some(Ok((established, told))) => {
                 connection = established.connection.clone();
                 recv = inner.install(established);
                 generation += 1;
                 inner.link.send_replace(Link::Up(generation));
+                // Installed first, checked second: a close that came
+                // meanwhile either sees the new connection or is seen here.
+                if *inner.closing.borrow() {
+                    connection.close((CloseCode::Normal as u32).into(), b"bye");
+                    continue;
+                }
                 for event in told {
                     if events.send(event).await.is_err() {
                         return;
                     }
                 }
             }
-            Err(error) => {
+            Some(Err(error)) => {
                 let reason = DisconnectReason::ReconnectFailed(error.to_string());
+                inner.link.send_replace(Link::Down(reason.clone()));
+                let _ = events.send(Event::Disconnected { reason }).await;
+                return;
+            }
+            None => {
+                let reason = DisconnectReason::ClosedLocally;
                 inner.link.send_replace(Link::Down(reason.clone()));
                 let _ = events.send(Event::Disconnected { reason }).await;
                 return;
@@ -99,55 +121,66 @@ fn may_come_back(reason: &DisconnectReason) -> bool {
     }
 }
 
+/// The pauses between reconnection attempts: doubling from
+/// [`FIRST_RETRY`], never above [`LONGEST_RETRY`].
+fn pauses() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(FIRST_RETRY), |pause| {
+        Some((*pause * 2).min(LONGEST_RETRY))
+    })
+}
+
 /// Reconnects and resumes, or starts a new session when the old one is
-/// gone. Returns the connection and what to tell the game about it.
+/// gone. Returns the connection and what to tell the game about it. Each
+/// attempt's handshake has its own limit (`reconnect_attempt_timeout`), so
+/// a network that comes back is tried within one pause of the next attempt.
 async fn reconnect_with_backoff(inner: &Inner) -> Result<(Established, Vec<Event>), ClientError> {
     let deadline = Instant::now() + inner.config.reconnect_for;
-    let mut delay = FIRST_RETRY;
+    let attempt_limit = Some(inner.config.reconnect_attempt_timeout);
+    let mut pauses = pauses();
     loop {
-        let error =
-            match establish(&inner.endpoint, &inner.config, Some(inner.resume_ticket())).await {
-                Ok(established) => {
-                    let told = resumed(inner, &established.welcome.resumed);
-                    // Replayed events follow and carry their own numbers; after
-                    // snapshots, numbering goes on from the Welcome's.
-                    if !matches!(established.welcome.resumed, Resumed::Replayed { .. }) {
+        let resume = Some(inner.resume_ticket());
+        let error = match establish(&inner.endpoint, &inner.config, resume, attempt_limit).await {
+            Ok(established) => {
+                let told = resumed(inner, &established.welcome.resumed);
+                // Replayed events follow and carry their own numbers; after
+                // snapshots, numbering goes on from the Welcome's.
+                if !matches!(established.welcome.resumed, Resumed::Replayed { .. }) {
+                    inner
+                        .last_event_seq
+                        .store(established.welcome.last_event_seq, Ordering::Release);
+                }
+                return Ok((established, told));
+            }
+            Err(ClientError::Refused(refusal)) if refusal.code == ErrorCode::ResumeRefused => {
+                match establish(&inner.endpoint, &inner.config, None, attempt_limit).await {
+                    Ok(established) => {
+                        let welcome = &established.welcome;
                         inner
                             .last_event_seq
-                            .store(established.welcome.last_event_seq, Ordering::Release);
+                            .store(welcome.last_event_seq, Ordering::Release);
+                        let lost_parties = {
+                            let mut roster = inner.roster();
+                            roster.set_session(welcome.session_id);
+                            roster.clear()
+                        };
+                        let event = Event::SessionLost {
+                            lost_parties,
+                            new_session: welcome.session_id,
+                        };
+                        return Ok((established, vec![event]));
                     }
-                    return Ok((established, told));
+                    Err(error) => error,
                 }
-                Err(ClientError::Refused(refusal)) if refusal.code == ErrorCode::ResumeRefused => {
-                    match establish(&inner.endpoint, &inner.config, None).await {
-                        Ok(established) => {
-                            let welcome = &established.welcome;
-                            inner
-                                .last_event_seq
-                                .store(welcome.last_event_seq, Ordering::Release);
-                            let lost_parties = {
-                                let mut roster = inner.roster();
-                                roster.set_session(welcome.session_id);
-                                roster.clear()
-                            };
-                            let event = Event::SessionLost {
-                                lost_parties,
-                                new_session: welcome.session_id,
-                            };
-                            return Ok((established, vec![event]));
-                        }
-                        Err(error) => error,
-                    }
-                }
-                // Identity or version refused: trying again will not help.
-                Err(error @ ClientError::Refused(_)) => return Err(error),
-                Err(error) => error,
-            };
-        if inner.closing.load(Ordering::Acquire) || Instant::now() + delay > deadline {
+            }
+            // Identity or version refused: trying again will not help.
+            Err(error @ ClientError::Refused(_)) => return Err(error),
+            Err(error) => error,
+        };
+        let pause = pauses.next().unwrap_or(LONGEST_RETRY);
+        if Instant::now() + pause > deadline {
             return Err(error);
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(LONGEST_RETRY);
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -376,5 +409,21 @@ async fn read_datagrams(connection: Connection, events: mpsc::Sender<Event>, inn
         if events.try_send(event).is_err() {
             inner.dropped_datagrams.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_from_the_first_up_to_the_longest_and_stay_there() {
+        let seen: Vec<Duration> = pauses().take(8).collect();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            seen,
+            [100, 200, 400, 800, 1600, 2000, 2000, 2000].map(ms),
+            "the pause between attempts"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! Frames over the control stream: a 4-byte length, then a postcard body.
 
 use crate::protocol::{
-    encode_frame, frame_body_len_within, FrameError, FRAME_HEADER_LEN, MAX_FRAME_SIZE,
+    encode_frame, frame_body_len_within, ErrorBody, ErrorCode, FrameError, FRAME_HEADER_LEN,
+    MAX_FRAME_SIZE,
 };
+use crate::ClientError;
 use quinn::{ReadExactError, RecvStream, SendStream};
 use serde::Serialize;
 
@@ -31,12 +33,30 @@ pub(crate) async fn read_frame_within(
     Ok(true)
 }
 
-/// Encodes and writes one frame.
-pub(crate) async fn write_frame<T: Serialize>(
-    send: &mut SendStream,
+/// Encodes one frame, refusing at once one the server would not take
+/// (over the frame limit): it would cut the session for it.
+pub(crate) fn encode<T: Serialize>(
     message: &T,
-) -> Result<(), String> {
-    let mut buf = Vec::new();
-    encode_frame(message, &mut buf).map_err(|e: FrameError| e.to_string())?;
-    send.write_all(&buf).await.map_err(|e| e.to_string())
+    what: &'static str,
+) -> Result<Vec<u8>, ClientError> {
+    let mut frame = Vec::new();
+    encode_frame(message, &mut frame).map_err(|error| match error {
+        FrameError::TooLarge { len, max } => ClientError::Refused(ErrorBody::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the {what} is {len} bytes encoded, above the protocol's frame limit of {max} \
+                 bytes (MAX_FRAME_SIZE): nothing was sent; send less (shorter text, fewer keys \
+                 or ids)"
+            ),
+        )),
+        FrameError::Malformed(why) => {
+            ClientError::Protocol(format!("the {what} could not be encoded: {why}"))
+        }
+    })?;
+    Ok(frame)
+}
+
+/// Writes one encoded frame.
+pub(crate) async fn write_frame(send: &mut SendStream, frame: &[u8]) -> Result<(), String> {
+    send.write_all(frame).await.map_err(|e| e.to_string())
 }

@@ -11,6 +11,19 @@
 //
 // Everything is raised and completed on the thread that calls Poll(), so
 // event handlers and `await` continuations run on the game thread.
+//
+// Threads, as partyline.h states them: any function may be called from any
+// thread, also at the same time on one client, except pl_client_free, which
+// must be a client's last call (none other under way or to come). What a
+// poll fills in stays valid until the same thread polls the same client
+// again, or the client is freed; several threads may poll one client, and
+// each event goes to one of them. Here: Dispose() is pl_client_free (the
+// SafeHandle holds it back until calls under way on other threads return);
+// Poll() copies everything before it returns, so what it raises stays valid.
+//
+// Quitting: Dispose() (and Close()) end the session at once: the others see
+// MemberLeft, and a lead passes on. Dispose() waits until the goodbye has
+// left, at most 250 ms (about 0.1 s on a LAN).
 
 using System;
 using System.Collections.Generic;
@@ -34,7 +47,7 @@ namespace Partyline
         PartyJoined = 3,
         /// <summary>Someone took a seat: <see cref="PartyEvent.Member"/>.</summary>
         MemberJoined = 4,
-        /// <summary>Someone left: <see cref="PartyEvent.Member"/>, <see cref="PartyEvent.Reason"/> (0 left, 1 kicked, 2 session ended).</summary>
+        /// <summary>Someone left: <see cref="PartyEvent.Member"/>, <see cref="PartyEvent.Reason"/> (a <see cref="Reasons"/>.Leave*).</summary>
         MemberLeft = 5,
         /// <summary>The leader changed: <see cref="PartyEvent.Member"/> is the new leader.</summary>
         LeaderChanged = 6,
@@ -42,11 +55,11 @@ namespace Partyline
         MemberConnection = 7,
         /// <summary>To the leader: <see cref="PartyEvent.Member"/> asks to join.</summary>
         JoinRequested = 8,
-        /// <summary>To the leader: a request vanished; <see cref="PartyEvent.Reason"/> (0 cancelled, 1 expired, 2 session ended).</summary>
+        /// <summary>To the leader: a request vanished; <see cref="PartyEvent.Reason"/> (a <see cref="Reasons"/>.RequestGone*).</summary>
         JoinRequestGone = 9,
         /// <summary>To a new leader: the waiting requests in <see cref="PartyEvent.Requests"/>.</summary>
         JoinRequests = 10,
-        /// <summary>This session's join request ended without a seat; <see cref="PartyEvent.Reason"/> (0 rejected, 1 party closed, 2 expired).</summary>
+        /// <summary>This session's join request ended without a seat; <see cref="PartyEvent.Reason"/> (a <see cref="Reasons"/>.Reject*).</summary>
         JoinRejected = 11,
         /// <summary>The leader took this session's seat away.</summary>
         Kicked = 12,
@@ -84,8 +97,8 @@ namespace Partyline
         /// <see cref="PartyEvent.Member"/> is the inviter. Join it with <see cref="PartylineClient.JoinParty"/>
         /// (it seats this user even in a closed party) or <see cref="PartylineClient.DeclineInvite"/>.</summary>
         Invited = 27,
-        /// <summary>An invite to this user is gone; <see cref="PartyEvent.Reason"/> (0 revoked,
-        /// 1 party closed, 2 expired, 3 banned, 4 answered: used or declined).</summary>
+        /// <summary>An invite to this user is gone; <see cref="PartyEvent.Reason"/> (a
+        /// <see cref="Reasons"/>.InviteGone*).</summary>
         InviteGone = 28,
         /// <summary>To the inviter: <see cref="PartyEvent.Member"/> turned the invite down.</summary>
         InviteDeclined = 29,
@@ -107,8 +120,7 @@ namespace Partyline
         /// (null for a solo ticket).</summary>
         TicketStarted = 35,
         /// <summary>A ticket this session was in stopped without a match: <see cref="PartyEvent.TicketId"/>,
-        /// <see cref="PartyEvent.Reason"/> (0 cancelled, 1 the party's members changed, 2 the party
-        /// closed, 3 the submitter's session ended, 4 a cluster node that held it was lost).</summary>
+        /// <see cref="PartyEvent.Reason"/> (a <see cref="Reasons"/>.TicketCancel*).</summary>
         TicketCancelled = 36,
         /// <summary>A match: <see cref="PartyEvent.Match"/> (every player, and the token for the game
         /// server); <see cref="PartyEvent.TicketId"/> is this session's ticket.</summary>
@@ -143,6 +155,9 @@ namespace Partyline
         public const int Internal = -6;
         /// <summary>Still connecting (for calls that cannot wait, like <see cref="PartylineClient.SendData"/>).</summary>
         public const int NotConnected = -7;
+        /// <summary>A command (or the token's Hello) passes the protocol's frame limit, 262144 bytes
+        /// encoded: refused before anything was sent; the session goes on.</summary>
+        public const int TooLarge = -8;
         /// <summary>The server's refusal of a datagram above its size limit.</summary>
         public const int PayloadTooLarge = 12;
         /// <summary>Refused: no such pending invite (never sent, used, declined, revoked or expired).</summary>
@@ -180,6 +195,52 @@ namespace Partyline
         /// <summary>Refused: the party lives on a cluster node this node cannot reach now; trying
         /// again later may work.</summary>
         public const int Unavailable = 35;
+    }
+
+    /// <summary>The <see cref="PartyEvent.Reason"/> codes (the C ABI's <c>PL_LEAVE_*</c>,
+    /// <c>PL_REQUEST_GONE_*</c>, <c>PL_REJECT_*</c>, <c>PL_INVITE_GONE_*</c>, <c>PL_TICKET_CANCEL_*</c>).</summary>
+    public static class Reasons
+    {
+        /// <summary>MemberLeft: the member left by itself.</summary>
+        public const int LeaveLeft = 0;
+        /// <summary>MemberLeft: the leader kicked the member.</summary>
+        public const int LeaveKicked = 1;
+        /// <summary>MemberLeft: the member's session ended (it quit, or its grace window ran out).</summary>
+        public const int LeaveSessionEnded = 2;
+        /// <summary>MemberLeft: the leader banned the member.</summary>
+        public const int LeaveBanned = 3;
+        /// <summary>JoinRequestGone: the requester withdrew it.</summary>
+        public const int RequestGoneCancelled = 0;
+        /// <summary>JoinRequestGone: it waited too long.</summary>
+        public const int RequestGoneExpired = 1;
+        /// <summary>JoinRequestGone: the requester's session ended.</summary>
+        public const int RequestGoneSessionEnded = 2;
+        /// <summary>JoinRejected: the leader turned it down.</summary>
+        public const int RejectRejected = 0;
+        /// <summary>JoinRejected: the party closed.</summary>
+        public const int RejectPartyClosed = 1;
+        /// <summary>JoinRejected: it waited too long.</summary>
+        public const int RejectExpired = 2;
+        /// <summary>InviteGone: taken back.</summary>
+        public const int InviteGoneRevoked = 0;
+        /// <summary>InviteGone: the party closed.</summary>
+        public const int InviteGonePartyClosed = 1;
+        /// <summary>InviteGone: it ran out.</summary>
+        public const int InviteGoneExpired = 2;
+        /// <summary>InviteGone: this user was banned from the party.</summary>
+        public const int InviteGoneBanned = 3;
+        /// <summary>InviteGone: used or declined, maybe by another session of this user.</summary>
+        public const int InviteGoneAnswered = 4;
+        /// <summary>TicketCancelled: by its submitter or the party's leader.</summary>
+        public const int TicketCancelCancelled = 0;
+        /// <summary>TicketCancelled: the party's members changed.</summary>
+        public const int TicketCancelMembersChanged = 1;
+        /// <summary>TicketCancelled: the party closed.</summary>
+        public const int TicketCancelPartyClosed = 2;
+        /// <summary>TicketCancelled: the submitter's session ended.</summary>
+        public const int TicketCancelSessionEnded = 3;
+        /// <summary>TicketCancelled: a cluster node that held it was lost.</summary>
+        public const int TicketCancelNodeLost = 4;
     }
 
     /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>
@@ -458,9 +519,10 @@ namespace Partyline
         public string Server;
         /// <summary>The name the server's certificate carries; null for "localhost".</summary>
         public string ServerName;
-        /// <summary>A PEM file with the certificate to trust (or set <see cref="CertPem"/>).</summary>
+        /// <summary>A PEM file with the certificate to trust (or set <see cref="CertPem"/>, not both:
+        /// Connect throws <see cref="ErrorCodes.InvalidArgument"/>).</summary>
         public string CertPemPath;
-        /// <summary>PEM text in memory (e.g. a TextAsset's bytes), used when <see cref="CertPemPath"/> is null.</summary>
+        /// <summary>PEM text in memory (e.g. a TextAsset's bytes), when <see cref="CertPemPath"/> is null.</summary>
         public byte[] CertPem;
         /// <summary>A signed token from the game's backend; when null, the dev identity below is used.</summary>
         public string Token;
@@ -472,7 +534,8 @@ namespace Partyline
 
     /// <summary>One session with a partyline server. Call <see cref="Poll"/> once per
     /// frame; <see cref="Dispose"/> when done. Commands may be called from any thread,
-    /// but replies and events arrive on the thread that polls.</summary>
+    /// but replies and events arrive on the thread that polls (threads: see the top of
+    /// this file).</summary>
     public sealed class PartylineClient : IDisposable
     {
         readonly ClientHandle handle;
@@ -597,11 +660,12 @@ namespace Partyline
             while (!disposed)
             {
                 Native.PlEvent raw;
-                int got = Native.pl_client_poll(handle, out raw);
+                // Sized: a newer library never writes past this wrapper's PlEvent.
+                int got = Native.pl_client_poll_sized(handle, out raw, Native.EventSize);
                 if (got < 0) throw new PartylineException(got, Native.LastError());
                 if (got == 0) break;
                 handled++;
-                // Everything raw points to is valid only until the next poll:
+                // Everything raw points to is valid only until this thread polls again:
                 // each path below copies what it keeps before looping.
                 if (raw.kind == (int)EventKind.Reply)
                 {
@@ -1008,16 +1072,19 @@ namespace Partyline
             if (result != ErrorCodes.Ok) throw new PartylineException(result, Native.LastError());
         }
 
-        /// <summary>Closes the session cleanly (the server removes it from its parties at
-        /// once); <see cref="EventKind.Disconnected"/> follows. Still call <see cref="Dispose"/>.</summary>
+        /// <summary>Ends the session at once without waiting (the server removes it from its
+        /// parties; the others see MemberLeft); <see cref="EventKind.Disconnected"/> follows. While
+        /// connecting it cancels the connection (no Connected follows). Every call after it throws
+        /// <see cref="ErrorCodes.Closed"/>. Still call <see cref="Dispose"/>.</summary>
         public void Close()
         {
             int result = Native.pl_client_close(Handle());
             if (result != ErrorCodes.Ok) throw new PartylineException(result, Native.LastError());
         }
 
-        /// <summary>Closes the session if open and frees the native client. Tasks still
-        /// waiting fault with <see cref="ErrorCodes.Closed"/>. Safe to call twice.</summary>
+        /// <summary>Ends the session if open, waits until the goodbye has left (at most 250 ms),
+        /// and frees the native client. Tasks still waiting fault with
+        /// <see cref="ErrorCodes.Closed"/>. Safe to call twice.</summary>
         public void Dispose()
         {
             if (disposed) return;
@@ -1440,7 +1507,13 @@ namespace Partyline
             byte[] cert_pem, UIntPtr cert_pem_len, byte[] user_id, byte[] username, byte[] token);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int pl_client_poll(ClientHandle client, out PlEvent ev);
+        internal static extern int pl_client_poll_sized(ClientHandle client, out PlEvent ev, UIntPtr event_size);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern UIntPtr pl_event_size();
+
+        /// <summary>This wrapper's PlEvent, as marshalled: what it asks the library to fill.</summary>
+        internal static readonly UIntPtr EventSize = new UIntPtr((uint)Marshal.SizeOf(typeof(PlEvent)));
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_create_party(ClientHandle client, [MarshalAs(UnmanagedType.U1)] bool open,

@@ -1,4 +1,32 @@
-/* partyline C ABI: parties for game clients over QUIC. See README.md (C) and PROTOCOL.md. */
+/* partyline C ABI: parties for game clients over QUIC. See README.md (C) and PROTOCOL.md.
+
+   The ABI, precisely (for binding it from any language):
+   - Types: bool is one byte, C99 <stdbool.h> / C++ bool (C#: [MarshalAs(UnmanagedType.U1)]
+     bool, never the 4-byte default). size_t and every pointer have the platform's pointer
+     size (C#: UIntPtr, IntPtr). int32_t, int64_t, uint16_t, uint32_t and uint64_t are as
+     named. Structs have the platform's C layout (natural alignment, no packing); the
+     asserts at the end of this file give sizeof and offsetof of every field on 64-bit
+     targets, and a binding should check the same (the C# wrapper's tests do).
+   - Versions: fields are only ever added at the end of a struct. Poll with
+     pl_client_poll_sized(client, &event, sizeof(PlEvent)): a newer library then never
+     writes past the PlEvent the caller was built with (pl_client_poll assumes this
+     header's PlEvent); pl_event_size() is the library's own.
+   - Threads: any function may be called from any thread, also at the same time on one
+     client, except pl_client_free, which must be a client's last call (none other under
+     way or to come). What a poll fills in stays valid until the same thread polls the same
+     client again, or the client is freed; several threads may poll one client, and each
+     event goes to one of them.
+   - Ownership: pointer arguments stay the caller's and are read only during the call
+     (what is kept is copied); everything a polled event points to is the client's; the
+     PlClient from pl_client_connect is the caller's, to free once with pl_client_free.
+     Each function says the same.
+   - Errors: a call that fails returns a negative PL_ERR_* (pl_client_connect: NULL) and
+     records the code and a sentence for the calling thread: pl_last_error_code() and
+     pl_last_error() read the most recent failure on this thread, and a success does not
+     clear them (like errno). Positive codes are the server's refusals, PL_REFUSED_*, in a
+     reply's error_code (and pl_send_data's PL_REFUSED_PAYLOAD_TOO_LARGE).
+   - No callbacks: nothing calls into the game. No panic crosses the boundary: it
+     becomes PL_ERR_INTERNAL. */
 
 #ifndef PARTYLINE_H
 #define PARTYLINE_H
@@ -35,6 +63,17 @@
 
 // Still connecting: no session yet (for calls that cannot wait).
 #define PL_ERR_NOT_CONNECTED -7
+
+// Too large for the protocol: a command, or the Hello `pl_client_connect`
+// would send (a token), passes `PL_MAX_FRAME_SIZE` bytes encoded. Refused
+// by the call itself before anything was sent; the session goes on.
+// `pl_last_error` says how large it was.
+#define PL_ERR_TOO_LARGE -8
+
+// The protocol's frame limit: the most bytes one command (all its text
+// and lists together) or the Hello may take, encoded. Above it:
+// `PL_ERR_TOO_LARGE`.
+#define PL_MAX_FRAME_SIZE 262144
 
 // Refused: a field is out of range (size, label, text), or the promote
 // target is disconnected.
@@ -154,6 +193,69 @@
 // trying again later may work.
 #define PL_REFUSED_UNAVAILABLE 35
 
+// `PL_EVENT_MEMBER_LEFT`: the member left by itself.
+#define PL_LEAVE_LEFT 0
+
+// `PL_EVENT_MEMBER_LEFT`: the leader kicked the member.
+#define PL_LEAVE_KICKED 1
+
+// `PL_EVENT_MEMBER_LEFT`: the member's session ended: it quit (closed or
+// freed its client), or its grace window after a lost connection ran out.
+#define PL_LEAVE_SESSION_ENDED 2
+
+// `PL_EVENT_MEMBER_LEFT`: the leader banned the member.
+#define PL_LEAVE_BANNED 3
+
+// `PL_EVENT_JOIN_REQUEST_GONE`: the requester withdrew it.
+#define PL_REQUEST_GONE_CANCELLED 0
+
+// `PL_EVENT_JOIN_REQUEST_GONE`: it waited too long.
+#define PL_REQUEST_GONE_EXPIRED 1
+
+// `PL_EVENT_JOIN_REQUEST_GONE`: the requester's session ended.
+#define PL_REQUEST_GONE_SESSION_ENDED 2
+
+// `PL_EVENT_JOIN_REJECTED`: the leader turned it down.
+#define PL_REJECT_REJECTED 0
+
+// `PL_EVENT_JOIN_REJECTED`: the party closed.
+#define PL_REJECT_PARTY_CLOSED 1
+
+// `PL_EVENT_JOIN_REJECTED`: it waited too long.
+#define PL_REJECT_EXPIRED 2
+
+// `PL_EVENT_INVITE_GONE`: the inviter (or the leader) took it back.
+#define PL_INVITE_GONE_REVOKED 0
+
+// `PL_EVENT_INVITE_GONE`: the party closed.
+#define PL_INVITE_GONE_PARTY_CLOSED 1
+
+// `PL_EVENT_INVITE_GONE`: it ran out.
+#define PL_INVITE_GONE_EXPIRED 2
+
+// `PL_EVENT_INVITE_GONE`: this user was banned from the party.
+#define PL_INVITE_GONE_BANNED 3
+
+// `PL_EVENT_INVITE_GONE`: answered: used or declined, maybe by another
+// session of this user.
+#define PL_INVITE_GONE_ANSWERED 4
+
+// `PL_EVENT_TICKET_CANCELLED`: cancelled by its submitter or the party's
+// leader.
+#define PL_TICKET_CANCEL_CANCELLED 0
+
+// `PL_EVENT_TICKET_CANCELLED`: the party's members changed.
+#define PL_TICKET_CANCEL_MEMBERS_CHANGED 1
+
+// `PL_EVENT_TICKET_CANCELLED`: the party closed.
+#define PL_TICKET_CANCEL_PARTY_CLOSED 2
+
+// `PL_EVENT_TICKET_CANCELLED`: the submitter's session ended.
+#define PL_TICKET_CANCEL_SESSION_ENDED 3
+
+// `PL_EVENT_TICKET_CANCELLED`: a cluster node that held it was lost.
+#define PL_TICKET_CANCEL_NODE_LOST 4
+
 // Invite policy: only the leader may invite (the default).
 #define PL_INVITE_POLICY_LEADER 0
 
@@ -181,8 +283,8 @@
 // Someone took a seat: `party_id`, `member`.
 #define PL_EVENT_MEMBER_JOINED 4
 
-// Someone left: `party_id`, `member`, `reason` (0 left, 1 kicked,
-// 2 session ended, 3 banned).
+// Someone left: `party_id`, `member`, `reason` (a `PL_LEAVE_*`: left,
+// kicked, session ended, banned).
 #define PL_EVENT_MEMBER_LEFT 5
 
 // The leader changed: `party_id`, `member` is the new leader.
@@ -194,15 +296,15 @@
 // To the leader: someone asks to join: `party_id`, `member`.
 #define PL_EVENT_JOIN_REQUESTED 8
 
-// To the leader: a request vanished: `party_id`, `member`, `reason`
-// (0 cancelled, 1 expired, 2 session ended).
+// To the leader: a request vanished: `party_id`, `member`, `reason` (a
+// `PL_REQUEST_GONE_*`: cancelled, expired, session ended).
 #define PL_EVENT_JOIN_REQUEST_GONE 9
 
 // To a new leader: the waiting requests: `party_id`, `requests`.
 #define PL_EVENT_JOIN_REQUESTS 10
 
 // This session's join request ended without a seat: `party_id`, `reason`
-// (0 rejected, 1 party closed, 2 expired).
+// (a `PL_REJECT_*`: rejected, party closed, expired).
 #define PL_EVENT_JOIN_REJECTED 11
 
 // The leader took this session's seat away: `party_id`.
@@ -238,8 +340,15 @@
 // session. A `PL_EVENT_PARTY_LOST` follows for each party it was in.
 #define PL_EVENT_SESSION_LOST 21
 
-// The session is over: `error_code` (a `PL_ERR_*`) and `error_message`
-// say why. Only the failed replies of commands already made may follow.
+// The session is over: `error_code` and `error_message` say why.
+// `error_code` is `PL_ERR_CLOSED` once a session ended (closed by this
+// client, by the server, or reconnecting gave up: the message says which),
+// or, when no session began, why not: `PL_ERR_CONNECT` (no answer, TLS),
+// `PL_ERR_CLOSED` (`pl_client_close` while connecting), `PL_ERR_PROTOCOL`,
+// or the server's refusal of the Hello, positive: `PL_REFUSED_UNAUTHENTICATED`,
+// `PL_REFUSED_VERSION_MISMATCH`, `PL_REFUSED_RESUME_REFUSED`... Only the
+// failed replies of commands already made may follow; every call after it
+// answers `PL_ERR_CLOSED`.
 #define PL_EVENT_DISCONNECTED 22
 
 // The server could not decode something this client sent: `error_message`.
@@ -261,9 +370,8 @@
 // `pl_decline_invite`.
 #define PL_EVENT_INVITED 27
 
-// An invite to this user is gone: `party_id`, `reason` (0 revoked,
-// 1 party closed, 2 expired, 3 banned, 4 answered: used or declined,
-// maybe by another session of this user).
+// An invite to this user is gone: `party_id`, `reason` (a
+// `PL_INVITE_GONE_*`: revoked, party closed, expired, banned, answered).
 #define PL_EVENT_INVITE_GONE 28
 
 // To the inviter: the invitee turned the invite down: `party_id`,
@@ -294,9 +402,9 @@
 #define PL_EVENT_TICKET_STARTED 35
 
 // A ticket this session was in stopped without a match: `ticket_id`,
-// `reason` (0 cancelled by its submitter or the party's leader, 1 the
-// party's members changed, 2 the party closed, 3 the submitter's session
-// ended, 4 a cluster node that held it was lost).
+// `reason` (a `PL_TICKET_CANCEL_*`: cancelled, the party's members
+// changed, the party closed, the submitter's session ended, a cluster
+// node that held it was lost).
 #define PL_EVENT_TICKET_CANCELLED 36
 
 // A match, to every session of every ticket in it: `ticket_id` (this
@@ -425,10 +533,11 @@ typedef struct PlMatchedPlayer {
   struct PlKeyNumbers numbers;
 } PlMatchedPlayer;
 
-// One event, filled by `pl_client_poll`. Which fields are set depends on
-// `kind` (a `PL_EVENT_*`); the others are zero or NULL. Pointers stay
-// valid until the next `pl_client_poll` on the same client. New fields
-// are only ever added at the end.
+// One event, filled by `pl_client_poll_sized` (or `pl_client_poll`).
+// Which fields are set depends on `kind` (a `PL_EVENT_*`); the others are
+// zero or NULL. Pointers are the client's, valid until the same thread
+// polls the same client again (or frees it). New fields are only ever
+// added at the end.
 typedef struct PlEvent {
   // What happened: a `PL_EVENT_*` constant.
   int32_t kind;
@@ -614,57 +723,95 @@ extern "C" {
 #endif // __cplusplus
 
 // Starts connecting and returns the client at once (NULL on a bad
-// argument: see `pl_last_error`). The outcome arrives as
-// `PL_EVENT_CONNECTED` or `PL_EVENT_DISCONNECTED`.
+// argument: `pl_last_error_code` and `pl_last_error` say why). The
+// outcome arrives as `PL_EVENT_CONNECTED` or `PL_EVENT_DISCONNECTED`.
 //
 // - `server`: "host:port", e.g. "127.0.0.1:7350".
 // - `server_name`: the name the certificate carries; NULL for "localhost".
 // - The certificate to trust: `cert_pem_path` (a PEM file), or
-//   `cert_pem`/`cert_pem_len` (PEM text in memory); one of the two.
+//   `cert_pem`/`cert_pem_len` (PEM text in memory): exactly one of the
+//   two, the other NULL (both: `PL_ERR_INVALID_ARGUMENT`).
 // - Who to be: `token` (a signed token from the game's backend), or, when
-//   `token` is NULL, the dev identity `user_id` and `username`.
+//   `token` is NULL, the dev identity `user_id` and `username` (the
+//   server refuses names over 128 bytes). A token or name too large for
+//   the Hello to carry: `PL_ERR_TOO_LARGE`.
+//
+// Borrows its arguments only for the call (they stay the caller's; the
+// PEM file is read before it returns). The returned client is the
+// caller's, to free with `pl_client_free` exactly once.
 struct PlClient *pl_client_connect(const char *server, const char *server_name, const char *cert_pem_path, const uint8_t *cert_pem, size_t cert_pem_len, const char *user_id, const char *username, const char *token);
 
-// Fills `event` with the next event and returns 1, or returns 0 when none
-// waits (negative: an error). Call it in a loop once per frame. What the
-// event points to stays valid until the next call on this client.
+// `pl_client_poll_sized` for a caller whose `PlEvent` is this header's:
+// fills `*event` (`sizeof(PlEvent)` of this header) with the next event
+// and returns 1, or returns 0 when none waits (negative: an error). A
+// binary built against another version of this header must use
+// `pl_client_poll_sized`. Borrows `event` for the call; what the event
+// points to is the client's (see the threading rule at the top).
 int32_t pl_client_poll(struct PlClient *client, struct PlEvent *event);
+
+// Fills `event` with the next event and returns 1, or returns 0 when none
+// waits (negative: an error). Call it in a loop once per frame.
+// `event_size` is `sizeof(PlEvent)` as the caller's header declares it:
+// the library writes exactly `event_size` bytes at `event`, the fields it
+// knows that fit and zero for any it does not (a newer header's), and
+// never past `event_size`. Below `offsetof(PlEvent, error_message)`
+// (`kind`, `request_id` and `error_code`): `PL_ERR_INVALID_ARGUMENT`, and
+// no event is taken. Borrows `event` for the call; what the event points
+// to is the client's, valid until this thread polls this client again or
+// frees it.
+int32_t pl_client_poll_sized(struct PlClient *client, struct PlEvent *event, size_t event_size);
+
+// `sizeof(PlEvent)` in this library, for a binding to compare with its
+// own (its `PlEvent` may be smaller when older, never larger). Takes and
+// returns no pointer: nothing to own.
+size_t pl_event_size(void);
 
 // Creates a party led by this session. Returns a request id (> 0) or a
 // negative error; the reply carries the party.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_create_party(struct PlClient *client, bool open, uint16_t max_size, const char *label);
 
 // Joins an open party, or asks a closed party's leader (the reply then
 // has `queued` set, and `PL_EVENT_PARTY_JOINED` or
 // `PL_EVENT_JOIN_REJECTED` follows).
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_join_party(struct PlClient *client, const char *party_id);
 
 // Leaves a party, or withdraws this session's join request.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_leave_party(struct PlClient *client, const char *party_id);
 
 // Leader only: seats a user whose join request waits.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_accept(struct PlClient *client, const char *party_id, const char *user_id);
 
 // Leader only: turns a waiting join request down.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_reject(struct PlClient *client, const char *party_id, const char *user_id);
 
 // Leader only: takes a member's seat away.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_kick(struct PlClient *client, const char *party_id, const char *user_id);
 
 // Leader only: hands leadership to another member.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_promote(struct PlClient *client, const char *party_id, const char *user_id);
 
 // Leader only: ends the party for everyone.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_close_party(struct PlClient *client, const char *party_id);
 
 // Leader only: changes settings. `open`: -1 keeps it, 0 closes, 1 opens;
 // `max_size`: -1 keeps it; `label`: NULL keeps it. The reply carries the party.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_update_party(struct PlClient *client, const char *party_id, int32_t open, int32_t max_size, const char *label);
 
 // The party as the server has it now (members only). The reply carries it.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_get_party(struct PlClient *client, const char *party_id);
 
 // Leader only: the waiting join requests; the reply fills `requests`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_list_join_requests(struct PlClient *client, const char *party_id);
 
 // Creates a party led by this session, with the settings protocol 2
@@ -712,6 +859,7 @@ int64_t pl_decline_invite(struct PlClient *client, const char *party_id);
 int64_t pl_revoke_invite(struct PlClient *client, const char *party_id, const char *user_id);
 
 // This user's pending invites, oldest first: the reply fills `invites`.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_list_invites(struct PlClient *client);
 
 // Leader only: a new join code for the party (the old one stops
@@ -793,34 +941,51 @@ int64_t pl_submit_ticket(struct PlClient *client, const struct PlTicketRequest *
 // party's. Every session in it gets `PL_EVENT_TICKET_CANCELLED` with
 // reason 0. `PL_REFUSED_TICKET_NOT_FOUND` when it is not waiting (say,
 // matched meanwhile).
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_cancel_ticket(struct PlClient *client, uint64_t ticket_id);
 
 // Party data on the reliable control stream. Returns a request id; the
 // reply says the server took it.
+// Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_send_data_reliable(struct PlClient *client, const char *party_id, int64_t op_code, const uint8_t *data, size_t data_len);
 
 // Party data as one unreliable datagram, sent at once: returns `PL_OK`,
 // a negative error, or 12 (PayloadTooLarge) above the server's limit.
+// Borrows its arguments only for the call (they stay the caller's).
 int32_t pl_send_data(struct PlClient *client, const char *party_id, int64_t op_code, const uint8_t *data, size_t data_len);
 
-// Closes the session cleanly (the server removes it from its parties at
-// once); `PL_EVENT_DISCONNECTED` follows. The client must still be freed.
+// Ends the session: the server removes it from its parties at once (the
+// others see `PL_EVENT_MEMBER_LEFT`, a lead passes on), and returns
+// without waiting; `PL_EVENT_DISCONNECTED` follows. While connecting, it
+// cancels the connection: `PL_EVENT_DISCONNECTED` (`PL_ERR_CLOSED`) and no
+// `PL_EVENT_CONNECTED`. Every call after it answers `PL_ERR_CLOSED`. The
+// client stays the caller's: free it with `pl_client_free`, which waits
+// for the goodbye to leave.
 int32_t pl_client_close(struct PlClient *client);
 
-// Closes the session if open and frees the client. NULL is ignored. Do
-// not use the client, or anything a poll returned, afterwards.
+// Ends the session as `pl_client_close` does if it is open, waits until
+// the goodbye has left (at most 250 ms; about 0.1 s on a LAN), and frees
+// the client. NULL is ignored. Takes the client back: it must be its last
+// call (none under way on another thread), and neither the client nor
+// anything a poll returned may be used afterwards.
 void pl_client_free(struct PlClient *client);
 
-// Copies the message of the last error on this thread into `buffer`
-// (NUL-terminated, cut to fit) and returns its full length in bytes
-// (without the NUL): call with a NULL buffer to learn the size.
+// Copies the message of the most recent failed call on this thread into
+// `buffer` (NUL-terminated, cut to fit) and returns its full length in
+// bytes (without the NUL): call with a NULL buffer to learn the size.
+// Borrows `buffer` (`capacity` bytes, the caller's) for the call.
 size_t pl_last_error(char *buffer, size_t capacity);
 
-// The code of the last error on this thread (a `PL_ERR_*`, or a server's
-// positive code), 0 if none: what a NULL from `pl_client_connect` meant.
+// The code of the most recent failed call on this thread (a negative
+// `PL_ERR_*`, or `PL_REFUSED_PAYLOAD_TOO_LARGE` from `pl_send_data`), 0
+// if no call on this thread has failed yet. Like `errno`,
+// a successful call does not reset it: read it right after the call that
+// failed (a NULL from `pl_client_connect`, a negative return). Takes and
+// returns no pointer: nothing to own.
 int32_t pl_last_error_code(void);
 
-// The library's version, e.g. "0.1.0" (static; never freed).
+// The library's version, e.g. "0.1.0": static text, the library's, never
+// freed.
 const char *pl_version(void);
 
 #ifdef __cplusplus
@@ -828,3 +993,140 @@ const char *pl_version(void);
 #endif  // __cplusplus
 
 #endif  /* PARTYLINE_H */
+
+
+/* The layout, checked by the compiler: bool is one byte, size_t is pointer-sized,
+   and on 64-bit targets every struct has the size and every field the offset below.
+   Generated by crates/ffi/tests/header.rs from the Rust structs. */
+#ifndef PARTYLINE_H_LAYOUT
+#define PARTYLINE_H_LAYOUT
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define PL_ABI_ASSERT(condition, what) static_assert(condition, what)
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define PL_ABI_ASSERT(condition, what) _Static_assert(condition, what)
+#endif
+#ifdef PL_ABI_ASSERT
+PL_ABI_ASSERT(sizeof(bool) == 1, "bool is one byte");
+PL_ABI_ASSERT(sizeof(size_t) == sizeof(void *), "size_t is pointer-sized");
+#if UINTPTR_MAX == UINT64_MAX
+PL_ABI_ASSERT(sizeof(PlMember) == 32, "sizeof(PlMember)");
+PL_ABI_ASSERT(offsetof(PlMember, user_id) == 0, "offsetof(PlMember, user_id)");
+PL_ABI_ASSERT(offsetof(PlMember, username) == 8, "offsetof(PlMember, username)");
+PL_ABI_ASSERT(offsetof(PlMember, session_id) == 16, "offsetof(PlMember, session_id)");
+PL_ABI_ASSERT(offsetof(PlMember, connected) == 24, "offsetof(PlMember, connected)");
+PL_ABI_ASSERT(sizeof(PlKeyValue) == 16, "sizeof(PlKeyValue)");
+PL_ABI_ASSERT(offsetof(PlKeyValue, key) == 0, "offsetof(PlKeyValue, key)");
+PL_ABI_ASSERT(offsetof(PlKeyValue, value) == 8, "offsetof(PlKeyValue, value)");
+PL_ABI_ASSERT(sizeof(PlKeyValues) == 16, "sizeof(PlKeyValues)");
+PL_ABI_ASSERT(offsetof(PlKeyValues, items) == 0, "offsetof(PlKeyValues, items)");
+PL_ABI_ASSERT(offsetof(PlKeyValues, count) == 8, "offsetof(PlKeyValues, count)");
+PL_ABI_ASSERT(sizeof(PlUserStatus) == 40, "sizeof(PlUserStatus)");
+PL_ABI_ASSERT(offsetof(PlUserStatus, member) == 0, "offsetof(PlUserStatus, member)");
+PL_ABI_ASSERT(offsetof(PlUserStatus, status) == 32, "offsetof(PlUserStatus, status)");
+PL_ABI_ASSERT(sizeof(PlInvite) == 96, "sizeof(PlInvite)");
+PL_ABI_ASSERT(offsetof(PlInvite, party_id) == 0, "offsetof(PlInvite, party_id)");
+PL_ABI_ASSERT(offsetof(PlInvite, inviter) == 8, "offsetof(PlInvite, inviter)");
+PL_ABI_ASSERT(offsetof(PlInvite, member_count) == 40, "offsetof(PlInvite, member_count)");
+PL_ABI_ASSERT(offsetof(PlInvite, max_size) == 42, "offsetof(PlInvite, max_size)");
+PL_ABI_ASSERT(offsetof(PlInvite, open) == 44, "offsetof(PlInvite, open)");
+PL_ABI_ASSERT(offsetof(PlInvite, label) == 48, "offsetof(PlInvite, label)");
+PL_ABI_ASSERT(offsetof(PlInvite, leader) == 56, "offsetof(PlInvite, leader)");
+PL_ABI_ASSERT(offsetof(PlInvite, expires_at_ms) == 88, "offsetof(PlInvite, expires_at_ms)");
+PL_ABI_ASSERT(sizeof(PlBan) == 16, "sizeof(PlBan)");
+PL_ABI_ASSERT(offsetof(PlBan, user_id) == 0, "offsetof(PlBan, user_id)");
+PL_ABI_ASSERT(offsetof(PlBan, until_ms) == 8, "offsetof(PlBan, until_ms)");
+PL_ABI_ASSERT(sizeof(PlListedParty) == 40, "sizeof(PlListedParty)");
+PL_ABI_ASSERT(offsetof(PlListedParty, party_id) == 0, "offsetof(PlListedParty, party_id)");
+PL_ABI_ASSERT(offsetof(PlListedParty, member_count) == 8, "offsetof(PlListedParty, member_count)");
+PL_ABI_ASSERT(offsetof(PlListedParty, max_size) == 10, "offsetof(PlListedParty, max_size)");
+PL_ABI_ASSERT(offsetof(PlListedParty, open) == 12, "offsetof(PlListedParty, open)");
+PL_ABI_ASSERT(offsetof(PlListedParty, label) == 16, "offsetof(PlListedParty, label)");
+PL_ABI_ASSERT(offsetof(PlListedParty, properties) == 24, "offsetof(PlListedParty, properties)");
+PL_ABI_ASSERT(sizeof(PlKeyNumber) == 16, "sizeof(PlKeyNumber)");
+PL_ABI_ASSERT(offsetof(PlKeyNumber, key) == 0, "offsetof(PlKeyNumber, key)");
+PL_ABI_ASSERT(offsetof(PlKeyNumber, value) == 8, "offsetof(PlKeyNumber, value)");
+PL_ABI_ASSERT(sizeof(PlKeyNumbers) == 16, "sizeof(PlKeyNumbers)");
+PL_ABI_ASSERT(offsetof(PlKeyNumbers, items) == 0, "offsetof(PlKeyNumbers, items)");
+PL_ABI_ASSERT(offsetof(PlKeyNumbers, count) == 8, "offsetof(PlKeyNumbers, count)");
+PL_ABI_ASSERT(sizeof(PlKeyRange) == 24, "sizeof(PlKeyRange)");
+PL_ABI_ASSERT(offsetof(PlKeyRange, key) == 0, "offsetof(PlKeyRange, key)");
+PL_ABI_ASSERT(offsetof(PlKeyRange, min) == 8, "offsetof(PlKeyRange, min)");
+PL_ABI_ASSERT(offsetof(PlKeyRange, max) == 16, "offsetof(PlKeyRange, max)");
+PL_ABI_ASSERT(sizeof(PlMemberProperties) == 40, "sizeof(PlMemberProperties)");
+PL_ABI_ASSERT(offsetof(PlMemberProperties, user_id) == 0, "offsetof(PlMemberProperties, user_id)");
+PL_ABI_ASSERT(offsetof(PlMemberProperties, strings) == 8, "offsetof(PlMemberProperties, strings)");
+PL_ABI_ASSERT(offsetof(PlMemberProperties, string_count) == 16, "offsetof(PlMemberProperties, string_count)");
+PL_ABI_ASSERT(offsetof(PlMemberProperties, numbers) == 24, "offsetof(PlMemberProperties, numbers)");
+PL_ABI_ASSERT(offsetof(PlMemberProperties, number_count) == 32, "offsetof(PlMemberProperties, number_count)");
+PL_ABI_ASSERT(sizeof(PlTicketRequest) == 104, "sizeof(PlTicketRequest)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, party_id) == 0, "offsetof(PlTicketRequest, party_id)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, min_count) == 8, "offsetof(PlTicketRequest, min_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, max_count) == 12, "offsetof(PlTicketRequest, max_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, count_multiple) == 16, "offsetof(PlTicketRequest, count_multiple)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, relaxed_min_count) == 20, "offsetof(PlTicketRequest, relaxed_min_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, strings) == 24, "offsetof(PlTicketRequest, strings)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, string_count) == 32, "offsetof(PlTicketRequest, string_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, numbers) == 40, "offsetof(PlTicketRequest, numbers)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, number_count) == 48, "offsetof(PlTicketRequest, number_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, query_strings) == 56, "offsetof(PlTicketRequest, query_strings)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, query_string_count) == 64, "offsetof(PlTicketRequest, query_string_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, query_ranges) == 72, "offsetof(PlTicketRequest, query_ranges)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, query_range_count) == 80, "offsetof(PlTicketRequest, query_range_count)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, members) == 88, "offsetof(PlTicketRequest, members)");
+PL_ABI_ASSERT(offsetof(PlTicketRequest, member_count) == 96, "offsetof(PlTicketRequest, member_count)");
+PL_ABI_ASSERT(sizeof(PlMatchedPlayer) == 72, "sizeof(PlMatchedPlayer)");
+PL_ABI_ASSERT(offsetof(PlMatchedPlayer, member) == 0, "offsetof(PlMatchedPlayer, member)");
+PL_ABI_ASSERT(offsetof(PlMatchedPlayer, party_id) == 32, "offsetof(PlMatchedPlayer, party_id)");
+PL_ABI_ASSERT(offsetof(PlMatchedPlayer, strings) == 40, "offsetof(PlMatchedPlayer, strings)");
+PL_ABI_ASSERT(offsetof(PlMatchedPlayer, numbers) == 56, "offsetof(PlMatchedPlayer, numbers)");
+PL_ABI_ASSERT(sizeof(PlEvent) == 416, "sizeof(PlEvent)");
+PL_ABI_ASSERT(offsetof(PlEvent, kind) == 0, "offsetof(PlEvent, kind)");
+PL_ABI_ASSERT(offsetof(PlEvent, request_id) == 8, "offsetof(PlEvent, request_id)");
+PL_ABI_ASSERT(offsetof(PlEvent, error_code) == 16, "offsetof(PlEvent, error_code)");
+PL_ABI_ASSERT(offsetof(PlEvent, error_message) == 24, "offsetof(PlEvent, error_message)");
+PL_ABI_ASSERT(offsetof(PlEvent, party_id) == 32, "offsetof(PlEvent, party_id)");
+PL_ABI_ASSERT(offsetof(PlEvent, session_id) == 40, "offsetof(PlEvent, session_id)");
+PL_ABI_ASSERT(offsetof(PlEvent, member) == 48, "offsetof(PlEvent, member)");
+PL_ABI_ASSERT(offsetof(PlEvent, reason) == 80, "offsetof(PlEvent, reason)");
+PL_ABI_ASSERT(offsetof(PlEvent, open) == 84, "offsetof(PlEvent, open)");
+PL_ABI_ASSERT(offsetof(PlEvent, max_size) == 86, "offsetof(PlEvent, max_size)");
+PL_ABI_ASSERT(offsetof(PlEvent, label) == 88, "offsetof(PlEvent, label)");
+PL_ABI_ASSERT(offsetof(PlEvent, leader) == 96, "offsetof(PlEvent, leader)");
+PL_ABI_ASSERT(offsetof(PlEvent, members) == 128, "offsetof(PlEvent, members)");
+PL_ABI_ASSERT(offsetof(PlEvent, member_count) == 136, "offsetof(PlEvent, member_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, requests) == 144, "offsetof(PlEvent, requests)");
+PL_ABI_ASSERT(offsetof(PlEvent, request_count) == 152, "offsetof(PlEvent, request_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, has_party) == 160, "offsetof(PlEvent, has_party)");
+PL_ABI_ASSERT(offsetof(PlEvent, queued) == 161, "offsetof(PlEvent, queued)");
+PL_ABI_ASSERT(offsetof(PlEvent, op_code) == 168, "offsetof(PlEvent, op_code)");
+PL_ABI_ASSERT(offsetof(PlEvent, data) == 176, "offsetof(PlEvent, data)");
+PL_ABI_ASSERT(offsetof(PlEvent, data_len) == 184, "offsetof(PlEvent, data_len)");
+PL_ABI_ASSERT(offsetof(PlEvent, reliable) == 192, "offsetof(PlEvent, reliable)");
+PL_ABI_ASSERT(offsetof(PlEvent, status) == 200, "offsetof(PlEvent, status)");
+PL_ABI_ASSERT(offsetof(PlEvent, statuses) == 208, "offsetof(PlEvent, statuses)");
+PL_ABI_ASSERT(offsetof(PlEvent, status_count) == 216, "offsetof(PlEvent, status_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, invites) == 224, "offsetof(PlEvent, invites)");
+PL_ABI_ASSERT(offsetof(PlEvent, invite_count) == 232, "offsetof(PlEvent, invite_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, invite_policy) == 240, "offsetof(PlEvent, invite_policy)");
+PL_ABI_ASSERT(offsetof(PlEvent, state) == 248, "offsetof(PlEvent, state)");
+PL_ABI_ASSERT(offsetof(PlEvent, member_attributes) == 264, "offsetof(PlEvent, member_attributes)");
+PL_ABI_ASSERT(offsetof(PlEvent, attributes) == 272, "offsetof(PlEvent, attributes)");
+PL_ABI_ASSERT(offsetof(PlEvent, join_code) == 288, "offsetof(PlEvent, join_code)");
+PL_ABI_ASSERT(offsetof(PlEvent, listed) == 296, "offsetof(PlEvent, listed)");
+PL_ABI_ASSERT(offsetof(PlEvent, properties) == 304, "offsetof(PlEvent, properties)");
+PL_ABI_ASSERT(offsetof(PlEvent, until_ms) == 320, "offsetof(PlEvent, until_ms)");
+PL_ABI_ASSERT(offsetof(PlEvent, bans) == 328, "offsetof(PlEvent, bans)");
+PL_ABI_ASSERT(offsetof(PlEvent, ban_count) == 336, "offsetof(PlEvent, ban_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, parties) == 344, "offsetof(PlEvent, parties)");
+PL_ABI_ASSERT(offsetof(PlEvent, party_count) == 352, "offsetof(PlEvent, party_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, next_cursor) == 360, "offsetof(PlEvent, next_cursor)");
+PL_ABI_ASSERT(offsetof(PlEvent, ticket_id) == 368, "offsetof(PlEvent, ticket_id)");
+PL_ABI_ASSERT(offsetof(PlEvent, match_id) == 376, "offsetof(PlEvent, match_id)");
+PL_ABI_ASSERT(offsetof(PlEvent, players) == 384, "offsetof(PlEvent, players)");
+PL_ABI_ASSERT(offsetof(PlEvent, player_count) == 392, "offsetof(PlEvent, player_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, match_token) == 400, "offsetof(PlEvent, match_token)");
+PL_ABI_ASSERT(offsetof(PlEvent, token_expires_at) == 408, "offsetof(PlEvent, token_expires_at)");
+#endif  /* 64-bit */
+#undef PL_ABI_ASSERT
+#endif  /* PL_ABI_ASSERT */
+#endif  /* PARTYLINE_H_LAYOUT */

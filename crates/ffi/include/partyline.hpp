@@ -11,6 +11,19 @@
 // errors the C calls return synchronously are thrown as partyline::Error,
 // the client frees itself, and a polled Event owns copies of everything,
 // so it stays valid after the next poll (the C event does not).
+//
+// Threads, as partyline.h states them: any function may be called from any
+// thread, also at the same time on one client, except pl_client_free, which
+// must be a client's last call (none other under way or to come). What a
+// poll fills in stays valid until the same thread polls the same client
+// again, or the client is freed; several threads may poll one client, and
+// each event goes to one of them. Here: ~Client is pl_client_free, so no
+// other thread may be inside a call on the Client when it is destroyed;
+// poll() copies what it got before it returns.
+//
+// Quitting: ~Client (and close()) end the session at once: the others see
+// MemberLeft, and a lead passes on. The destructor waits until the goodbye
+// has left, at most 250 ms (about 0.1 s on a LAN).
 
 #ifndef PARTYLINE_HPP
 #define PARTYLINE_HPP
@@ -249,7 +262,7 @@ struct Event {
     std::string party_id;
     std::string session_id;
     Member member;
-    int reason = 0;
+    int reason = 0;  // a PL_LEAVE_*, PL_REJECT_*, ... as the kind's doc says
     std::optional<Party> party;
     std::vector<Member> requests;
     bool queued = false;
@@ -269,9 +282,8 @@ struct Event {
     std::vector<ListedParty> parties;   // search_parties' reply
     std::uint64_t next_cursor = 0;      // search_parties' reply; 0: last page
     // submit_ticket's reply, TicketStarted (party_id: empty for a solo
-    // ticket), TicketCancelled (reason: 0 cancelled, 1 members changed,
-    // 2 party closed, 3 session ended, 4 a cluster node holding it lost)
-    // and Matched (this session's ticket).
+    // ticket), TicketCancelled (reason: a PL_TICKET_CANCEL_*) and Matched
+    // (this session's ticket).
     std::uint64_t ticket_id = 0;
     std::string match_id;                // Matched: a UUID in text form
     std::vector<MatchedPlayer> players;  // Matched: ticket by ticket, oldest first
@@ -467,9 +479,10 @@ inline Event copy(const PlEvent& e) {
 }  // namespace detail
 
 // How to connect. Trust one certificate: cert_pem_path (a PEM file) or
-// cert_pem (PEM text). Be someone: token (from the game's backend) or, in
-// development, user_id and username. The order allows the short form
-// {server, cert_pem_path, user_id}; the {} keep -Wextra quiet about the rest.
+// cert_pem (PEM text), not both (connect throws PL_ERR_INVALID_ARGUMENT).
+// Be someone: token (from the game's backend) or, in development, user_id
+// and username. The order allows the short form {server, cert_pem_path,
+// user_id}; the {} keep -Wextra quiet about the rest.
 struct ConnectOptions {
     std::string server{};  // "host:port"
     std::string cert_pem_path{};
@@ -480,9 +493,9 @@ struct ConnectOptions {
     std::optional<std::string> server_name{};  // unset: "localhost"
 };
 
-// One session with a partyline server. Move-only; the destructor closes
-// the session and frees the C client. Like the C client, every call may
-// come from any thread, but events are best polled from one (the game's).
+// One session with a partyline server. Move-only; the destructor ends the
+// session (waiting, at most 250 ms, for the goodbye to leave) and frees the
+// C client. Threads: see the top of this file.
 class Client {
 public:
     // Starts connecting and returns at once; EventKind::Connected (or
@@ -490,7 +503,8 @@ public:
     static Client connect(const ConnectOptions& options) {
         // The C ABI takes NULL for "not given", so empty strings become NULL.
         auto c_str = [](const std::string& s) { return s.empty() ? nullptr : s.c_str(); };
-        const bool in_memory = options.cert_pem_path.empty() && !options.cert_pem.empty();
+        // Both given: the C ABI refuses it (one certificate, not two).
+        const bool in_memory = !options.cert_pem.empty();
         PlClient* raw = pl_client_connect(
             options.server.c_str(),
             options.server_name ? options.server_name->c_str() : nullptr,
@@ -519,7 +533,8 @@ public:
     // until it returns nothing. Throws Error if the poll itself fails.
     std::optional<Event> poll() {
         PlEvent event{};
-        const int got = pl_client_poll(raw_, &event);
+        // Sized: a newer library never writes past this header's PlEvent.
+        const int got = pl_client_poll_sized(raw_, &event, sizeof event);
         if (got < 0) detail::fail(got, "poll");
         if (got == 0) return std::nullopt;
         return detail::copy(event);
@@ -714,7 +729,9 @@ public:
         send_data(party, op_code, data.data(), data.size());
     }
 
-    // Closes the session cleanly; EventKind::Disconnected follows. The
+    // Ends the session at once, without waiting; EventKind::Disconnected
+    // follows (while connecting: the connection is cancelled, no Connected
+    // comes). Every call after it throws Error with PL_ERR_CLOSED. The
     // destructor does this too; call it to see that event.
     void close() {
         const int result = pl_client_close(raw_);

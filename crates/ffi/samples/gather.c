@@ -52,7 +52,7 @@ static int64_t sent(int64_t request, const char *what) {
 static PlEvent next_of(PlClient *client, const char *who, int kind, int64_t request_id) {
     PlEvent event;
     for (int waited = 0; waited < 10000;) {
-        int got = pl_client_poll(client, &event);
+        int got = pl_client_poll_sized(client, &event, sizeof event);
         if (got < 0) fail("poll");
         if (got == 0) {
             sleep_ms(1);

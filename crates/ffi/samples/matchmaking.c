@@ -145,7 +145,7 @@ typedef struct {
  * others are printed and dropped. Returns 0 when nothing waited. */
 static int pump(Player *p) {
     PlEvent event;
-    int got = pl_client_poll(p->client, &event);
+    int got = pl_client_poll_sized(p->client, &event, sizeof event);
     if (got < 0) fail("poll");
     if (got == 0) return 0;
     switch (event.kind) {

@@ -34,7 +34,7 @@ static void sleep_ms(long ms) {
 static PlEvent wait_for(PlClient *client, const char *who, int kind, int64_t request_id) {
     PlEvent event;
     for (int waited = 0; waited < 10000; waited++) {
-        int got = pl_client_poll(client, &event);
+        int got = pl_client_poll_sized(client, &event, sizeof event);
         if (got < 0) fail("poll");
         if (got == 0) {
             sleep_ms(1);

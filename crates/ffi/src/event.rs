@@ -1,5 +1,5 @@
 //! The event struct a game's poll fills, and the storage that keeps what it
-//! points to alive until the next poll.
+//! points to alive until the same thread polls the same client again.
 
 use std::any::Any;
 use std::ffi::{c_char, CString};
@@ -221,10 +221,11 @@ pub struct PlMatchedPlayer {
     pub numbers: PlKeyNumbers,
 }
 
-/// One event, filled by `pl_client_poll`. Which fields are set depends on
-/// `kind` (a `PL_EVENT_*`); the others are zero or NULL. Pointers stay
-/// valid until the next `pl_client_poll` on the same client. New fields
-/// are only ever added at the end.
+/// One event, filled by `pl_client_poll_sized` (or `pl_client_poll`).
+/// Which fields are set depends on `kind` (a `PL_EVENT_*`); the others are
+/// zero or NULL. Pointers are the client's, valid until the same thread
+/// polls the same client again (or frees it). New fields are only ever
+/// added at the end.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PlEvent {
@@ -408,7 +409,7 @@ impl PlEvent {
     }
 }
 
-/// Owns everything the last polled event points to.
+/// Owns everything one thread's last polled event points to.
 #[derive(Default)]
 pub(crate) struct Held {
     strings: Vec<CString>,

@@ -7,19 +7,21 @@ use crate::event::{
     PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlTicketRequest, PlUserStatus,
 };
 use crate::*;
+use partyline_client::protocol::{Command, JoinOutcome as WireJoinOutcome, Reply};
 use partyline_client::{
-    certificates_from_pem, load_certificates, resolve_server, Client, ClientConfig, ClientError,
-    Event, Events, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, MatchFound,
-    MemberProperties, NumberRange, Numbers, Party, PartyBan, PartyId, PartyInvite, PartySearch,
-    PartySettings, PartyUpdate, Presence, RejectReason, RequestGoneReason, SearchPage, SessionId,
-    TicketCancelReason, TicketQuery, TicketRequest, UserStatus,
+    certificates_from_pem, check_command, load_certificates, resolve_server, shared_endpoint,
+    Client, ClientConfig, ClientError, Endpoint, ErrorCode, Event, Events, InviteGoneReason,
+    InvitePolicy, KeyValues, LeaveReason, MatchFound, MemberProperties, NumberRange, Numbers,
+    Party, PartyBan, PartyId, PartyInvite, Presence, RejectReason, RequestGoneReason, SearchPage,
+    SessionId, TicketCancelReason, TicketQuery, TicketRequest, UserStatus, GOODBYE_LIMIT,
 };
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::ThreadId;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -284,7 +286,12 @@ impl ConnectOptions {
         let config_error = |error: ClientError| invalid(error.to_string());
         let addr = resolve_server(&self.server).map_err(config_error)?;
         let certs = match (self.cert_pem_path, self.cert_pem) {
-            (Some(path), _) => load_certificates(path).map_err(config_error)?,
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "give one certificate to trust, not two: cert_pem_path or cert_pem (the other NULL)",
+                ))
+            }
+            (Some(path), None) => load_certificates(path).map_err(config_error)?,
             (None, Some(pem)) => certificates_from_pem(&pem).map_err(config_error)?,
             (None, None) => {
                 return Err(invalid(
@@ -307,75 +314,9 @@ impl ConnectOptions {
         if let Some(name) = self.server_name {
             config.server_name = name;
         }
+        config.validate().map_err(refused_here)?;
         Ok(config)
     }
-}
-
-/// A command, as the game asked for it.
-pub(crate) enum Command {
-    Create {
-        open: bool,
-        max_size: u16,
-        label: String,
-        invite_policy: InvitePolicy,
-        state: KeyValues,
-    },
-    Join(PartyId),
-    Leave(PartyId),
-    Accept(PartyId, String),
-    Reject(PartyId, String),
-    Kick(PartyId, String),
-    Promote(PartyId, String),
-    Close(PartyId),
-    Update {
-        party_id: PartyId,
-        open: Option<bool>,
-        max_size: Option<u16>,
-        label: Option<String>,
-        invite_policy: Option<InvitePolicy>,
-    },
-    Get(PartyId),
-    ListRequests(PartyId),
-    SendReliable {
-        party_id: PartyId,
-        op_code: i64,
-        data: Vec<u8>,
-    },
-    SetStatus {
-        status: String,
-        visible: bool,
-    },
-    Follow(Vec<String>),
-    Unfollow(Vec<String>),
-    Invite(PartyId, String),
-    DeclineInvite(PartyId),
-    RevokeInvite(PartyId, String),
-    ListInvites,
-    CreateJoinCode(PartyId),
-    ClearJoinCode(PartyId),
-    JoinByCode(String),
-    ListParty(PartyId, KeyValues),
-    UnlistParty(PartyId),
-    Search(PartySearch),
-    SetState {
-        party_id: PartyId,
-        set: KeyValues,
-        remove: Vec<String>,
-    },
-    SetAttributes {
-        party_id: PartyId,
-        set: KeyValues,
-        remove: Vec<String>,
-    },
-    Ban {
-        party_id: PartyId,
-        user_id: String,
-        duration: Option<Duration>,
-    },
-    Unban(PartyId, String),
-    ListBans(PartyId),
-    SubmitTicket(TicketRequest),
-    CancelTicket(u64),
 }
 
 /// What a successful command answered.
@@ -394,6 +335,32 @@ enum Answer {
     Ticket(u64),
 }
 
+impl Answer {
+    /// A reply in the C event's terms; a party as the client's roster has it.
+    fn of(client: &Client, reply: Reply) -> Answer {
+        match reply {
+            Reply::Party(snapshot) | Reply::Join(WireJoinOutcome::Joined(snapshot)) => {
+                Answer::Party(client.party_view(snapshot))
+            }
+            Reply::Join(WireJoinOutcome::Queued { party_id, .. }) => Answer::Queued(party_id),
+            Reply::JoinRequests { requests, .. } => Answer::Requests(requests),
+            Reply::Done => Answer::Done,
+            Reply::Followed { online } => Answer::Statuses(online),
+            Reply::Invites(invites) => Answer::Invites(invites),
+            Reply::JoinCode { party_id, code } => Answer::JoinCode(party_id, code),
+            Reply::Parties {
+                parties,
+                next_cursor,
+            } => Answer::Parties(SearchPage {
+                parties,
+                next_cursor,
+            }),
+            Reply::Bans { party_id, bans } => Answer::Bans(party_id, bans),
+            Reply::TicketStarted { ticket_id } => Answer::Ticket(ticket_id),
+        }
+    }
+}
+
 /// Something for the game to poll that is not an SDK event.
 enum Queued {
     Connected(Presence),
@@ -408,11 +375,16 @@ enum State {
     Gone(Failure),
 }
 
+// Lock order, everywhere: `state` (its watch lock), then `queue`, then
+// `events`, then `held`.
 struct Shared {
     state: watch::Sender<State>,
     queue: Mutex<VecDeque<Queued>>,
     events: Mutex<Option<Events>>,
-    held: Mutex<Held>,
+    /// What each polling thread's last event points to, kept until that
+    /// thread polls this client again (or the client is freed): one
+    /// thread's poll never frees what another thread is reading.
+    held: Mutex<HashMap<ThreadId, Held>>,
     next_request: AtomicI64,
 }
 
@@ -427,9 +399,44 @@ impl Shared {
             .map_err(|_| closed("the client was freed"))?;
         match &*ready {
             State::Ready(client) => Ok(client.clone()),
-            State::Gone(failure) => Err(failure.clone()),
+            State::Gone(failure) => Err(over(failure)),
             State::Connecting => Err(closed("still connecting")),
         }
+    }
+
+    /// Makes the connection the client's, unless the game closed it
+    /// meanwhile; then it is closed at once.
+    fn connected(&self, client: Client, events: Events) {
+        let client = Arc::new(client);
+        let me = client.presence();
+        let mut events = Some(events);
+        let installed = self.state.send_if_modified(|state| {
+            if !matches!(state, State::Connecting) {
+                return false;
+            }
+            // Queued before the events are handed over: CONNECTED comes first.
+            let mut queue = lock(&self.queue);
+            queue.push_back(Queued::Connected(me.clone()));
+            *lock(&self.events) = events.take();
+            *state = State::Ready(client.clone());
+            true
+        });
+        if !installed {
+            client.disconnect();
+        }
+    }
+
+    /// The connection could not be made (unless the game closed it first,
+    /// and was told so then).
+    fn not_connected(&self, failure: Failure) {
+        self.state.send_if_modified(|state| {
+            if !matches!(state, State::Connecting) {
+                return false;
+            }
+            lock(&self.queue).push_back(Queued::ConnectFailed(failure.clone()));
+            *state = State::Gone(failure.clone());
+            true
+        });
     }
 }
 
@@ -437,6 +444,17 @@ fn closed(message: &str) -> Failure {
     Failure {
         code: PL_ERR_CLOSED,
         message: format!("the session is closed: {message}"),
+    }
+}
+
+/// What a call gets once the session is over (or never began): always
+/// `PL_ERR_CLOSED` (a refusal's positive code would read as a request id),
+/// with why it ended.
+fn over(why: &Failure) -> Failure {
+    if why.code == PL_ERR_CLOSED {
+        why.clone()
+    } else {
+        closed(&why.message)
     }
 }
 
@@ -459,9 +477,25 @@ fn failure(error: ClientError) -> Failure {
     }
 }
 
+/// A refusal made on this side before anything was sent, returned by the
+/// call itself: a command or Hello over the frame limit is
+/// `PL_ERR_TOO_LARGE` (a positive code would read as a request id).
+fn refused_here(error: ClientError) -> Failure {
+    match &error {
+        ClientError::Refused(body) if body.code == ErrorCode::PayloadTooLarge => Failure {
+            code: PL_ERR_TOO_LARGE,
+            message: error.to_string(),
+        },
+        _ => failure(error),
+    }
+}
+
 pub(crate) struct ClientHandle {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
+    /// The client's UDP endpoint, this handle's own: freeing waits for it
+    /// to drain, so the goodbye leaves before the runtime stops.
+    endpoint: Endpoint,
 }
 
 impl ClientHandle {
@@ -478,42 +512,46 @@ impl ClientHandle {
                 code: PL_ERR_INTERNAL,
                 message: format!("could not start the network thread: {e}"),
             })?;
+        let endpoint = {
+            let _inside = runtime.enter();
+            shared_endpoint(&config, None).map_err(failure)?
+        };
         let shared = Arc::new(Shared {
             state: watch::Sender::new(State::Connecting),
             queue: Mutex::new(VecDeque::new()),
             events: Mutex::new(None),
-            held: Mutex::new(Held::default()),
+            held: Mutex::new(HashMap::new()),
             next_request: AtomicI64::new(1),
         });
-        let connecting = shared.clone();
-        runtime.spawn(async move {
-            match Client::connect(config).await {
-                Ok((client, events)) => {
-                    let me = client.presence();
-                    *lock(&connecting.events) = Some(events);
-                    lock(&connecting.queue).push_back(Queued::Connected(me));
-                    connecting
-                        .state
-                        .send_replace(State::Ready(Arc::new(client)));
+        {
+            let (shared, endpoint) = (shared.clone(), endpoint.clone());
+            runtime.spawn(async move {
+                match Client::connect_on(&endpoint, config).await {
+                    Ok((client, events)) => shared.connected(client, events),
+                    Err(error) => shared.not_connected(failure(error)),
                 }
-                Err(error) => {
-                    let failure = failure(error);
-                    lock(&connecting.queue).push_back(Queued::ConnectFailed(failure.clone()));
-                    connecting.state.send_replace(State::Gone(failure));
-                }
-            }
-        });
+            });
+        }
         Ok(ClientHandle {
             runtime: Some(runtime),
             shared,
+            endpoint,
         })
     }
 
-    /// Starts a command; its reply is queued when it comes.
+    /// Starts a command; its reply is queued when it comes. Refused at once
+    /// (no request id) when the session is over or the command too large.
     pub(crate) fn start(&self, command: Command) -> Result<i64, Failure> {
-        if let State::Gone(failure) = &*self.shared.state.borrow() {
-            return Err(failure.clone());
+        match &*self.shared.state.borrow() {
+            State::Gone(failure) => return Err(over(failure)),
+            State::Ready(client) => {
+                if let Some(reason) = client.closed() {
+                    return Err(failure(ClientError::Closed(reason)));
+                }
+            }
+            State::Connecting => {}
         }
+        check_command(&command).map_err(refused_here)?;
         let runtime = self
             .runtime
             .as_ref()
@@ -522,7 +560,10 @@ impl ClientHandle {
         let shared = self.shared.clone();
         runtime.spawn(async move {
             let answer = match shared.client().await {
-                Ok(client) => run(&client, command).await,
+                Ok(client) => match client.request(command).await {
+                    Ok(reply) => Ok(Answer::of(&client, reply)),
+                    Err(error) => Err(failure(error)),
+                },
                 Err(failure) => Err(failure),
             };
             lock(&shared.queue).push_back(Queued::Reply(request_id, answer));
@@ -542,42 +583,82 @@ impl ClientHandle {
                 code: PL_ERR_NOT_CONNECTED,
                 message: "still connecting: wait for PL_EVENT_CONNECTED before sending data".into(),
             }),
-            State::Gone(failure) => Err(failure.clone()),
+            State::Gone(failure) => Err(over(failure)),
         }
     }
 
+    /// Ends the session without waiting. For the game, a connection still
+    /// being made is cancelled: `PL_EVENT_DISCONNECTED` is queued now, and
+    /// no `PL_EVENT_CONNECTED` follows. Underneath, the connection under way
+    /// is left to finish and then says goodbye (`Shared::connected`): cut
+    /// between the server's Welcome and its arrival, the server would keep
+    /// the new session for its grace window. A connected session says
+    /// goodbye at once (the SDK's `PL_EVENT_DISCONNECTED` follows).
     pub(crate) fn close(&self) {
-        if let State::Ready(client) = &*self.shared.state.borrow() {
-            client.disconnect();
-        }
+        self.shared.state.send_if_modified(|state| match state {
+            State::Connecting => {
+                let failure = closed("pl_client_close was called while connecting");
+                lock(&self.shared.queue).push_back(Queued::ConnectFailed(failure.clone()));
+                *state = State::Gone(failure);
+                true
+            }
+            State::Ready(client) => {
+                client.disconnect();
+                false
+            }
+            State::Gone(_) => false,
+        });
     }
 
-    /// Closes, then stops the network thread, giving the goodbye a moment
-    /// to leave.
+    /// Closes, waits (at most `GOODBYE_LIMIT`) for the goodbye to leave
+    /// (and a connection under way to finish and say it), then stops the
+    /// network thread.
     pub(crate) fn shutdown(mut self) {
         self.close();
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        // A plain std wait on this thread, whatever runtime it may be in:
+        // the drain runs on the client's own runtime.
+        let (drained, finished) = std::sync::mpsc::sync_channel(1);
+        let endpoint = self.endpoint.clone();
+        runtime.spawn(async move {
+            endpoint.wait_idle().await;
+            let _ = drained.send(());
+        });
+        let _ = finished.recv_timeout(GOODBYE_LIMIT);
         self.shared
             .state
             .send_replace(State::Gone(closed("the client was freed")));
         lock(&self.shared.events).take();
-        if let Some(runtime) = self.runtime.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                // Inside some async runtime we may not block.
-                runtime.shutdown_background();
-            } else {
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Inside some async runtime we may not block.
+            runtime.shutdown_background();
+        } else {
+            runtime.shutdown_timeout(Duration::from_millis(100));
         }
     }
 
-    /// The next event, filled in and owned by this client until the next poll.
+    /// The next event, filled in and owned by this client until this
+    /// thread polls it again.
     pub(crate) fn poll(&self) -> Option<PlEvent> {
-        let next = lock(&self.shared.queue).pop_front().or_else(|| {
-            lock(&self.shared.events)
-                .as_mut()
-                .and_then(|events| events.try_next())
-                .map(Queued::Event)
-        })?;
+        let thread = std::thread::current().id();
+        // The queue stays locked while the events are read: CONNECTED (and
+        // replies) are never passed by the events behind them.
+        let next = {
+            let mut queue = lock(&self.shared.queue);
+            queue.pop_front().or_else(|| {
+                lock(&self.shared.events)
+                    .as_mut()
+                    .and_then(|events| events.try_next())
+                    .map(Queued::Event)
+            })
+        };
+        let Some(next) = next else {
+            // What this thread's last event pointed to may go now.
+            lock(&self.shared.held).remove(&thread);
+            return None;
+        };
         if let Queued::Event(Event::SessionLost { lost_parties, .. }) = &next {
             // Each lost party follows as its own PL_EVENT_PARTY_LOST.
             let mut queue = lock(&self.shared.queue);
@@ -588,194 +669,54 @@ impl ClientHandle {
             }
         }
         let mut held = lock(&self.shared.held);
-        *held = Held::default();
-        Some(fill(&mut held, next))
+        let mine = held.entry(thread).or_default();
+        *mine = Held::default();
+        Some(fill(mine, next))
     }
-}
-
-async fn run(client: &Client, command: Command) -> Result<Answer, Failure> {
-    let done = |result: Result<(), ClientError>| result.map(|()| Answer::Done).map_err(failure);
-    let party = |result: Result<Party, ClientError>| result.map(Answer::Party).map_err(failure);
-    match command {
-        Command::Create {
-            open,
-            max_size,
-            label,
-            invite_policy,
-            state,
-        } => party(
-            client
-                .create_party(PartySettings {
-                    open,
-                    max_size,
-                    label,
-                    invite_policy,
-                    state,
-                })
-                .await,
-        ),
-        Command::Join(party_id) => joined(client.join_party(party_id).await),
-        Command::JoinByCode(code) => joined(client.join_by_code(&code).await),
-        Command::Leave(party_id) => done(client.leave_party(party_id).await),
-        Command::Accept(party_id, user) => done(client.accept(party_id, &user).await),
-        Command::Reject(party_id, user) => done(client.reject(party_id, &user).await),
-        Command::Kick(party_id, user) => done(client.kick(party_id, &user).await),
-        Command::Promote(party_id, user) => done(client.promote(party_id, &user).await),
-        Command::Close(party_id) => done(client.close_party(party_id).await),
-        Command::Update {
-            party_id,
-            open,
-            max_size,
-            label,
-            invite_policy,
-        } => party(
-            client
-                .update_party(
-                    party_id,
-                    PartyUpdate {
-                        open,
-                        max_size,
-                        label,
-                        invite_policy,
-                    },
-                )
-                .await,
-        ),
-        Command::Get(party_id) => party(client.get_party(party_id).await),
-        Command::ListRequests(party_id) => client
-            .list_join_requests(party_id)
-            .await
-            .map(Answer::Requests)
-            .map_err(failure),
-        Command::SendReliable {
-            party_id,
-            op_code,
-            data,
-        } => done(client.send_data_reliable(party_id, op_code, &data).await),
-        Command::SetStatus { status, visible } => done(client.set_status(&status, visible).await),
-        Command::Follow(users) => client
-            .follow(&as_strs(&users))
-            .await
-            .map(Answer::Statuses)
-            .map_err(failure),
-        Command::Unfollow(users) => done(client.unfollow(&as_strs(&users)).await),
-        Command::Invite(party_id, user) => done(client.invite(party_id, &user).await),
-        Command::DeclineInvite(party_id) => done(client.decline_invite(party_id).await),
-        Command::RevokeInvite(party_id, user) => done(client.revoke_invite(party_id, &user).await),
-        Command::ListInvites => client
-            .list_invites()
-            .await
-            .map(Answer::Invites)
-            .map_err(failure),
-        Command::CreateJoinCode(party_id) => client
-            .create_join_code(party_id)
-            .await
-            .map(|code| Answer::JoinCode(party_id, code))
-            .map_err(failure),
-        Command::ClearJoinCode(party_id) => done(client.clear_join_code(party_id).await),
-        Command::ListParty(party_id, properties) => {
-            done(client.list_party(party_id, properties).await)
-        }
-        Command::UnlistParty(party_id) => done(client.unlist_party(party_id).await),
-        Command::Search(search) => client
-            .search_parties(search)
-            .await
-            .map(Answer::Parties)
-            .map_err(failure),
-        Command::SetState {
-            party_id,
-            set,
-            remove,
-        } => done(
-            client
-                .set_party_state(party_id, set, &as_strs(&remove))
-                .await,
-        ),
-        Command::SetAttributes {
-            party_id,
-            set,
-            remove,
-        } => done(
-            client
-                .set_member_attributes(party_id, set, &as_strs(&remove))
-                .await,
-        ),
-        Command::Ban {
-            party_id,
-            user_id,
-            duration,
-        } => done(client.ban(party_id, &user_id, duration).await),
-        Command::Unban(party_id, user) => done(client.unban(party_id, &user).await),
-        Command::ListBans(party_id) => client
-            .list_bans(party_id)
-            .await
-            .map(|bans| Answer::Bans(party_id, bans))
-            .map_err(failure),
-        Command::SubmitTicket(request) => client
-            .submit_ticket(request)
-            .await
-            .map(Answer::Ticket)
-            .map_err(failure),
-        Command::CancelTicket(ticket_id) => done(client.cancel_ticket(ticket_id).await),
-    }
-}
-
-/// A join's outcome, from `pl_join_party` and `pl_join_by_code` alike.
-fn joined(outcome: Result<JoinOutcome, ClientError>) -> Result<Answer, Failure> {
-    match outcome {
-        Ok(JoinOutcome::Joined(joined)) => Ok(Answer::Party(joined)),
-        Ok(JoinOutcome::Queued { party_id }) => Ok(Answer::Queued(party_id)),
-        Err(error) => Err(failure(error)),
-    }
-}
-
-/// The SDK takes `&[&str]` for lists of ids and keys.
-fn as_strs(items: &[String]) -> Vec<&str> {
-    items.iter().map(String::as_str).collect()
 }
 
 fn leave_reason(reason: LeaveReason) -> i32 {
     match reason {
-        LeaveReason::Left => 0,
-        LeaveReason::Kicked => 1,
-        LeaveReason::SessionEnded => 2,
-        LeaveReason::Banned => 3,
+        LeaveReason::Left => PL_LEAVE_LEFT,
+        LeaveReason::Kicked => PL_LEAVE_KICKED,
+        LeaveReason::SessionEnded => PL_LEAVE_SESSION_ENDED,
+        LeaveReason::Banned => PL_LEAVE_BANNED,
     }
 }
 
 fn reject_reason(reason: RejectReason) -> i32 {
     match reason {
-        RejectReason::Rejected => 0,
-        RejectReason::PartyClosed => 1,
-        RejectReason::Expired => 2,
+        RejectReason::Rejected => PL_REJECT_REJECTED,
+        RejectReason::PartyClosed => PL_REJECT_PARTY_CLOSED,
+        RejectReason::Expired => PL_REJECT_EXPIRED,
     }
 }
 
 fn gone_reason(reason: RequestGoneReason) -> i32 {
     match reason {
-        RequestGoneReason::Cancelled => 0,
-        RequestGoneReason::Expired => 1,
-        RequestGoneReason::SessionEnded => 2,
+        RequestGoneReason::Cancelled => PL_REQUEST_GONE_CANCELLED,
+        RequestGoneReason::Expired => PL_REQUEST_GONE_EXPIRED,
+        RequestGoneReason::SessionEnded => PL_REQUEST_GONE_SESSION_ENDED,
     }
 }
 
 fn invite_gone_reason(reason: InviteGoneReason) -> i32 {
     match reason {
-        InviteGoneReason::Revoked => 0,
-        InviteGoneReason::PartyClosed => 1,
-        InviteGoneReason::Expired => 2,
-        InviteGoneReason::Banned => 3,
-        InviteGoneReason::Answered => 4,
+        InviteGoneReason::Revoked => PL_INVITE_GONE_REVOKED,
+        InviteGoneReason::PartyClosed => PL_INVITE_GONE_PARTY_CLOSED,
+        InviteGoneReason::Expired => PL_INVITE_GONE_EXPIRED,
+        InviteGoneReason::Banned => PL_INVITE_GONE_BANNED,
+        InviteGoneReason::Answered => PL_INVITE_GONE_ANSWERED,
     }
 }
 
 fn ticket_cancel_reason(reason: TicketCancelReason) -> i32 {
     match reason {
-        TicketCancelReason::Cancelled => 0,
-        TicketCancelReason::MembershipChanged => 1,
-        TicketCancelReason::PartyClosed => 2,
-        TicketCancelReason::SessionEnded => 3,
-        TicketCancelReason::NodeLost => 4,
+        TicketCancelReason::Cancelled => PL_TICKET_CANCEL_CANCELLED,
+        TicketCancelReason::MembershipChanged => PL_TICKET_CANCEL_MEMBERS_CHANGED,
+        TicketCancelReason::PartyClosed => PL_TICKET_CANCEL_PARTY_CLOSED,
+        TicketCancelReason::SessionEnded => PL_TICKET_CANCEL_SESSION_ENDED,
+        TicketCancelReason::NodeLost => PL_TICKET_CANCEL_NODE_LOST,
     }
 }
 

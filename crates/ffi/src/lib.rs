@@ -8,9 +8,9 @@
 //!   its answer arrives later as a `PL_EVENT_REPLY` with the same id, not
 //!   ordered against events (those the command causes may come first).
 //!   Commands made before the connection is up wait for it.
-//! - `pl_client_poll`, once per frame, fills a caller-owned `PlEvent` with
-//!   the next event. Strings and arrays it points to belong to the client
-//!   and stay valid until the next `pl_client_poll` on that client.
+//! - `pl_client_poll_sized` (or `pl_client_poll`), once per frame, fills a
+//!   caller-owned `PlEvent` with the next event. Strings and arrays it
+//!   points to belong to the client (see the threading rule below).
 //! - Key-value maps (party state, member attributes, listing properties)
 //!   are `PlKeyValues`: `count` `PlKeyValue {key, value}` pairs at `items`,
 //!   sorted by key; integer maps (a ticket's numbers) are `PlKeyNumbers`
@@ -18,11 +18,13 @@
 //!   invites, bans, parties, matched players) are a pointer and a count. In an event both belong to the client, like its
 //!   strings; as arguments they are the caller's, read only during the call.
 //! - No callbacks: nothing calls into the game from another thread.
-//! - Every function may be called from any thread. No panic crosses the
-//!   boundary: it becomes `PL_ERR_INTERNAL`.
+//! - No panic crosses the boundary: it becomes `PL_ERR_INTERNAL`.
 //!
-//! `include/partyline.h` is generated from this file by cbindgen (a test
-//! checks that the committed header is current).
+//! The ABI's rules (types, versions, threads, ownership, errors) head
+//! `include/partyline.h`, which cbindgen generates from this file and
+//! `cbindgen.toml`; `tests/header.rs` checks that the committed header is
+//! current, appends the layout asserts, and that the threading rule reads
+//! the same in the header, README.md and both wrappers.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 // Every pointer argument is checked for NULL and documented in the header;
@@ -32,9 +34,11 @@
 mod event;
 mod handle;
 
-use handle::{ffi_guard, text, ClientHandle, Command};
+use handle::{ffi_guard, text, ClientHandle};
+use partyline_client::protocol::Command;
 use partyline_client::InvitePolicy;
 use std::ffi::c_char;
+use std::mem::size_of;
 use std::ptr;
 
 pub use event::{
@@ -60,6 +64,16 @@ pub const PL_ERR_PROTOCOL: i32 = -5;
 pub const PL_ERR_INTERNAL: i32 = -6;
 /// Still connecting: no session yet (for calls that cannot wait).
 pub const PL_ERR_NOT_CONNECTED: i32 = -7;
+/// Too large for the protocol: a command, or the Hello `pl_client_connect`
+/// would send (a token), passes `PL_MAX_FRAME_SIZE` bytes encoded. Refused
+/// by the call itself before anything was sent; the session goes on.
+/// `pl_last_error` says how large it was.
+pub const PL_ERR_TOO_LARGE: i32 = -8;
+
+/// The protocol's frame limit: the most bytes one command (all its text
+/// and lists together) or the Hello may take, encoded. Above it:
+/// `PL_ERR_TOO_LARGE`.
+pub const PL_MAX_FRAME_SIZE: u32 = 262144;
 
 // Positive codes are the server's refusals (PROTOCOL.md's error codes), in
 // `error_code` of a failed reply; named here so C can act on them.
@@ -147,6 +161,51 @@ pub const PL_REFUSED_HOOK_FAILED: i32 = 34;
 /// trying again later may work.
 pub const PL_REFUSED_UNAVAILABLE: i32 = 35;
 
+// Reason codes: the `reason` of the event each names.
+/// `PL_EVENT_MEMBER_LEFT`: the member left by itself.
+pub const PL_LEAVE_LEFT: i32 = 0;
+/// `PL_EVENT_MEMBER_LEFT`: the leader kicked the member.
+pub const PL_LEAVE_KICKED: i32 = 1;
+/// `PL_EVENT_MEMBER_LEFT`: the member's session ended: it quit (closed or
+/// freed its client), or its grace window after a lost connection ran out.
+pub const PL_LEAVE_SESSION_ENDED: i32 = 2;
+/// `PL_EVENT_MEMBER_LEFT`: the leader banned the member.
+pub const PL_LEAVE_BANNED: i32 = 3;
+/// `PL_EVENT_JOIN_REQUEST_GONE`: the requester withdrew it.
+pub const PL_REQUEST_GONE_CANCELLED: i32 = 0;
+/// `PL_EVENT_JOIN_REQUEST_GONE`: it waited too long.
+pub const PL_REQUEST_GONE_EXPIRED: i32 = 1;
+/// `PL_EVENT_JOIN_REQUEST_GONE`: the requester's session ended.
+pub const PL_REQUEST_GONE_SESSION_ENDED: i32 = 2;
+/// `PL_EVENT_JOIN_REJECTED`: the leader turned it down.
+pub const PL_REJECT_REJECTED: i32 = 0;
+/// `PL_EVENT_JOIN_REJECTED`: the party closed.
+pub const PL_REJECT_PARTY_CLOSED: i32 = 1;
+/// `PL_EVENT_JOIN_REJECTED`: it waited too long.
+pub const PL_REJECT_EXPIRED: i32 = 2;
+/// `PL_EVENT_INVITE_GONE`: the inviter (or the leader) took it back.
+pub const PL_INVITE_GONE_REVOKED: i32 = 0;
+/// `PL_EVENT_INVITE_GONE`: the party closed.
+pub const PL_INVITE_GONE_PARTY_CLOSED: i32 = 1;
+/// `PL_EVENT_INVITE_GONE`: it ran out.
+pub const PL_INVITE_GONE_EXPIRED: i32 = 2;
+/// `PL_EVENT_INVITE_GONE`: this user was banned from the party.
+pub const PL_INVITE_GONE_BANNED: i32 = 3;
+/// `PL_EVENT_INVITE_GONE`: answered: used or declined, maybe by another
+/// session of this user.
+pub const PL_INVITE_GONE_ANSWERED: i32 = 4;
+/// `PL_EVENT_TICKET_CANCELLED`: cancelled by its submitter or the party's
+/// leader.
+pub const PL_TICKET_CANCEL_CANCELLED: i32 = 0;
+/// `PL_EVENT_TICKET_CANCELLED`: the party's members changed.
+pub const PL_TICKET_CANCEL_MEMBERS_CHANGED: i32 = 1;
+/// `PL_EVENT_TICKET_CANCELLED`: the party closed.
+pub const PL_TICKET_CANCEL_PARTY_CLOSED: i32 = 2;
+/// `PL_EVENT_TICKET_CANCELLED`: the submitter's session ended.
+pub const PL_TICKET_CANCEL_SESSION_ENDED: i32 = 3;
+/// `PL_EVENT_TICKET_CANCELLED`: a cluster node that held it was lost.
+pub const PL_TICKET_CANCEL_NODE_LOST: i32 = 4;
+
 /// Invite policy: only the leader may invite (the default).
 pub const PL_INVITE_POLICY_LEADER: i32 = 0;
 /// Invite policy: any member may invite.
@@ -168,8 +227,8 @@ pub const PL_EVENT_REPLY: i32 = 2;
 pub const PL_EVENT_PARTY_JOINED: i32 = 3;
 /// Someone took a seat: `party_id`, `member`.
 pub const PL_EVENT_MEMBER_JOINED: i32 = 4;
-/// Someone left: `party_id`, `member`, `reason` (0 left, 1 kicked,
-/// 2 session ended, 3 banned).
+/// Someone left: `party_id`, `member`, `reason` (a `PL_LEAVE_*`: left,
+/// kicked, session ended, banned).
 pub const PL_EVENT_MEMBER_LEFT: i32 = 5;
 /// The leader changed: `party_id`, `member` is the new leader.
 pub const PL_EVENT_LEADER_CHANGED: i32 = 6;
@@ -177,13 +236,13 @@ pub const PL_EVENT_LEADER_CHANGED: i32 = 6;
 pub const PL_EVENT_MEMBER_CONNECTION: i32 = 7;
 /// To the leader: someone asks to join: `party_id`, `member`.
 pub const PL_EVENT_JOIN_REQUESTED: i32 = 8;
-/// To the leader: a request vanished: `party_id`, `member`, `reason`
-/// (0 cancelled, 1 expired, 2 session ended).
+/// To the leader: a request vanished: `party_id`, `member`, `reason` (a
+/// `PL_REQUEST_GONE_*`: cancelled, expired, session ended).
 pub const PL_EVENT_JOIN_REQUEST_GONE: i32 = 9;
 /// To a new leader: the waiting requests: `party_id`, `requests`.
 pub const PL_EVENT_JOIN_REQUESTS: i32 = 10;
 /// This session's join request ended without a seat: `party_id`, `reason`
-/// (0 rejected, 1 party closed, 2 expired).
+/// (a `PL_REJECT_*`: rejected, party closed, expired).
 pub const PL_EVENT_JOIN_REJECTED: i32 = 11;
 /// The leader took this session's seat away: `party_id`.
 pub const PL_EVENT_KICKED: i32 = 12;
@@ -208,8 +267,15 @@ pub const PL_EVENT_PARTY_LOST: i32 = 20;
 /// The old session expired; this is a new one: `session_id` is the new
 /// session. A `PL_EVENT_PARTY_LOST` follows for each party it was in.
 pub const PL_EVENT_SESSION_LOST: i32 = 21;
-/// The session is over: `error_code` (a `PL_ERR_*`) and `error_message`
-/// say why. Only the failed replies of commands already made may follow.
+/// The session is over: `error_code` and `error_message` say why.
+/// `error_code` is `PL_ERR_CLOSED` once a session ended (closed by this
+/// client, by the server, or reconnecting gave up: the message says which),
+/// or, when no session began, why not: `PL_ERR_CONNECT` (no answer, TLS),
+/// `PL_ERR_CLOSED` (`pl_client_close` while connecting), `PL_ERR_PROTOCOL`,
+/// or the server's refusal of the Hello, positive: `PL_REFUSED_UNAUTHENTICATED`,
+/// `PL_REFUSED_VERSION_MISMATCH`, `PL_REFUSED_RESUME_REFUSED`... Only the
+/// failed replies of commands already made may follow; every call after it
+/// answers `PL_ERR_CLOSED`.
 pub const PL_EVENT_DISCONNECTED: i32 = 22;
 /// The server could not decode something this client sent: `error_message`.
 pub const PL_EVENT_PROTOCOL_ERROR: i32 = 23;
@@ -225,9 +291,8 @@ pub const PL_EVENT_STATUS_OFFLINE: i32 = 26;
 /// this user even in a closed party) or turn it down with
 /// `pl_decline_invite`.
 pub const PL_EVENT_INVITED: i32 = 27;
-/// An invite to this user is gone: `party_id`, `reason` (0 revoked,
-/// 1 party closed, 2 expired, 3 banned, 4 answered: used or declined,
-/// maybe by another session of this user).
+/// An invite to this user is gone: `party_id`, `reason` (a
+/// `PL_INVITE_GONE_*`: revoked, party closed, expired, banned, answered).
 pub const PL_EVENT_INVITE_GONE: i32 = 28;
 /// To the inviter: the invitee turned the invite down: `party_id`,
 /// `member` (the session that declined).
@@ -250,9 +315,9 @@ pub const PL_EVENT_BANNED: i32 = 34;
 /// ticket).
 pub const PL_EVENT_TICKET_STARTED: i32 = 35;
 /// A ticket this session was in stopped without a match: `ticket_id`,
-/// `reason` (0 cancelled by its submitter or the party's leader, 1 the
-/// party's members changed, 2 the party closed, 3 the submitter's session
-/// ended, 4 a cluster node that held it was lost).
+/// `reason` (a `PL_TICKET_CANCEL_*`: cancelled, the party's members
+/// changed, the party closed, the submitter's session ended, a cluster
+/// node that held it was lost).
 pub const PL_EVENT_TICKET_CANCELLED: i32 = 36;
 /// A match, to every session of every ticket in it: `ticket_id` (this
 /// session's ticket), `match_id`, `players`/`player_count`, `match_token`
@@ -265,15 +330,22 @@ pub struct PlClient {
 }
 
 /// Starts connecting and returns the client at once (NULL on a bad
-/// argument: see `pl_last_error`). The outcome arrives as
-/// `PL_EVENT_CONNECTED` or `PL_EVENT_DISCONNECTED`.
+/// argument: `pl_last_error_code` and `pl_last_error` say why). The
+/// outcome arrives as `PL_EVENT_CONNECTED` or `PL_EVENT_DISCONNECTED`.
 ///
 /// - `server`: "host:port", e.g. "127.0.0.1:7350".
 /// - `server_name`: the name the certificate carries; NULL for "localhost".
 /// - The certificate to trust: `cert_pem_path` (a PEM file), or
-///   `cert_pem`/`cert_pem_len` (PEM text in memory); one of the two.
+///   `cert_pem`/`cert_pem_len` (PEM text in memory): exactly one of the
+///   two, the other NULL (both: `PL_ERR_INVALID_ARGUMENT`).
 /// - Who to be: `token` (a signed token from the game's backend), or, when
-///   `token` is NULL, the dev identity `user_id` and `username`.
+///   `token` is NULL, the dev identity `user_id` and `username` (the
+///   server refuses names over 128 bytes). A token or name too large for
+///   the Hello to carry: `PL_ERR_TOO_LARGE`.
+///
+/// Borrows its arguments only for the call (they stay the caller's; the
+/// PEM file is read before it returns). The returned client is the
+/// caller's, to free with `pl_client_free` exactly once.
 #[no_mangle]
 pub unsafe extern "C" fn pl_client_connect(
     server: *const c_char,
@@ -300,32 +372,77 @@ pub unsafe extern "C" fn pl_client_connect(
     connected.unwrap_or(ptr::null_mut())
 }
 
-/// Fills `event` with the next event and returns 1, or returns 0 when none
-/// waits (negative: an error). Call it in a loop once per frame. What the
-/// event points to stays valid until the next call on this client.
+/// `pl_client_poll_sized` for a caller whose `PlEvent` is this header's:
+/// fills `*event` (`sizeof(PlEvent)` of this header) with the next event
+/// and returns 1, or returns 0 when none waits (negative: an error). A
+/// binary built against another version of this header must use
+/// `pl_client_poll_sized`. Borrows `event` for the call; what the event
+/// points to is the client's (see the threading rule at the top).
 #[no_mangle]
 pub unsafe extern "C" fn pl_client_poll(client: *mut PlClient, event: *mut PlEvent) -> i32 {
+    pl_client_poll_sized(client, event, size_of::<PlEvent>())
+}
+
+/// Fills `event` with the next event and returns 1, or returns 0 when none
+/// waits (negative: an error). Call it in a loop once per frame.
+/// `event_size` is `sizeof(PlEvent)` as the caller's header declares it:
+/// the library writes exactly `event_size` bytes at `event`, the fields it
+/// knows that fit and zero for any it does not (a newer header's), and
+/// never past `event_size`. Below `offsetof(PlEvent, error_message)`
+/// (`kind`, `request_id` and `error_code`): `PL_ERR_INVALID_ARGUMENT`, and
+/// no event is taken. Borrows `event` for the call; what the event points
+/// to is the client's, valid until this thread polls this client again or
+/// frees it.
+#[no_mangle]
+pub unsafe extern "C" fn pl_client_poll_sized(
+    client: *mut PlClient,
+    event: *mut PlEvent,
+    event_size: usize,
+) -> i32 {
     let Some(client) = client.as_ref() else {
         return null_argument("client");
     };
     if event.is_null() {
         return null_argument("event");
     }
+    let least = std::mem::offset_of!(PlEvent, error_message);
+    if event_size < least {
+        return handle::fail(handle::invalid(format!(
+            "event_size {event_size} is below the least PlEvent ({least} bytes: kind, request_id, error_code)"
+        )));
+    }
     match ffi_guard(|| Ok(client.handle.poll())) {
         Ok(Some(next)) => {
-            event.write(next);
+            write_event(&next, event.cast::<u8>(), event_size);
             1
         }
         Ok(None) => {
-            event.write(PlEvent::none());
+            write_event(&PlEvent::none(), event.cast::<u8>(), event_size);
             0
         }
         Err(code) => code,
     }
 }
 
+/// `sizeof(PlEvent)` in this library, for a binding to compare with its
+/// own (its `PlEvent` may be smaller when older, never larger). Takes and
+/// returns no pointer: nothing to own.
+#[no_mangle]
+pub extern "C" fn pl_event_size() -> usize {
+    size_of::<PlEvent>()
+}
+
+/// Writes `event` into the caller's `size` bytes at `out`: as much of it
+/// as fits, zeros after it.
+unsafe fn write_event(event: &PlEvent, out: *mut u8, size: usize) {
+    let known = size.min(size_of::<PlEvent>());
+    ptr::copy_nonoverlapping((event as *const PlEvent).cast::<u8>(), out, known);
+    ptr::write_bytes(out.add(known), 0, size - known);
+}
+
 /// Creates a party led by this session. Returns a request id (> 0) or a
 /// negative error; the reply carries the party.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_create_party(
     client: *mut PlClient,
@@ -334,7 +451,7 @@ pub unsafe extern "C" fn pl_create_party(
     label: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Create {
+        Ok(Command::CreateParty {
             open,
             max_size,
             label: text(label, "label")?.unwrap_or_default(),
@@ -347,18 +464,29 @@ pub unsafe extern "C" fn pl_create_party(
 /// Joins an open party, or asks a closed party's leader (the reply then
 /// has `queued` set, and `PL_EVENT_PARTY_JOINED` or
 /// `PL_EVENT_JOIN_REJECTED` follows).
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_join_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
-    command(client, || Ok(Command::Join(handle::party_arg(party_id)?)))
+    command(client, || {
+        Ok(Command::JoinParty {
+            party_id: handle::party_arg(party_id)?,
+        })
+    })
 }
 
 /// Leaves a party, or withdraws this session's join request.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_leave_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
-    command(client, || Ok(Command::Leave(handle::party_arg(party_id)?)))
+    command(client, || {
+        Ok(Command::Leave {
+            party_id: handle::party_arg(party_id)?,
+        })
+    })
 }
 
 /// Leader only: seats a user whose join request waits.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_accept(
     client: *mut PlClient,
@@ -366,14 +494,15 @@ pub unsafe extern "C" fn pl_accept(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Accept(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::AcceptJoinRequest {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
 /// Leader only: turns a waiting join request down.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_reject(
     client: *mut PlClient,
@@ -381,14 +510,15 @@ pub unsafe extern "C" fn pl_reject(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Reject(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::Reject {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
 /// Leader only: takes a member's seat away.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_kick(
     client: *mut PlClient,
@@ -396,14 +526,15 @@ pub unsafe extern "C" fn pl_kick(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Kick(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::Kick {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
 /// Leader only: hands leadership to another member.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_promote(
     client: *mut PlClient,
@@ -411,21 +542,27 @@ pub unsafe extern "C" fn pl_promote(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Promote(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::Promote {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
 /// Leader only: ends the party for everyone.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_close_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
-    command(client, || Ok(Command::Close(handle::party_arg(party_id)?)))
+    command(client, || {
+        Ok(Command::Close {
+            party_id: handle::party_arg(party_id)?,
+        })
+    })
 }
 
 /// Leader only: changes settings. `open`: -1 keeps it, 0 closes, 1 opens;
 /// `max_size`: -1 keeps it; `label`: NULL keeps it. The reply carries the party.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_update_party(
     client: *mut PlClient,
@@ -465,26 +602,34 @@ unsafe fn update_arg(
     Ok(Command::Update {
         party_id: handle::party_arg(party_id)?,
         open,
-        max_size,
         label: text(label, "label")?,
+        max_size,
         invite_policy,
     })
 }
 
 /// The party as the server has it now (members only). The reply carries it.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_get_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
-    command(client, || Ok(Command::Get(handle::party_arg(party_id)?)))
+    command(client, || {
+        Ok(Command::GetParty {
+            party_id: handle::party_arg(party_id)?,
+        })
+    })
 }
 
 /// Leader only: the waiting join requests; the reply fills `requests`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_list_join_requests(
     client: *mut PlClient,
     party_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::ListRequests(handle::party_arg(party_id)?))
+        Ok(Command::ListJoinRequests {
+            party_id: handle::party_arg(party_id)?,
+        })
     })
 }
 
@@ -504,7 +649,7 @@ pub unsafe extern "C" fn pl_create_party_ex(
     state_count: usize,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Create {
+        Ok(Command::CreateParty {
             open,
             max_size,
             label: text(label, "label")?.unwrap_or_default(),
@@ -565,11 +710,9 @@ pub unsafe extern "C" fn pl_follow(
     user_id_count: usize,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Follow(handle::text_list_arg(
-            user_ids,
-            user_id_count,
-            "user_ids",
-        )?))
+        Ok(Command::Follow {
+            user_ids: handle::text_list_arg(user_ids, user_id_count, "user_ids")?,
+        })
     })
 }
 
@@ -582,11 +725,9 @@ pub unsafe extern "C" fn pl_unfollow(
     user_id_count: usize,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Unfollow(handle::text_list_arg(
-            user_ids,
-            user_id_count,
-            "user_ids",
-        )?))
+        Ok(Command::Unfollow {
+            user_ids: handle::text_list_arg(user_ids, user_id_count, "user_ids")?,
+        })
     })
 }
 
@@ -601,10 +742,10 @@ pub unsafe extern "C" fn pl_invite(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Invite(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::Invite {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
@@ -614,7 +755,9 @@ pub unsafe extern "C" fn pl_invite(
 #[no_mangle]
 pub unsafe extern "C" fn pl_decline_invite(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
-        Ok(Command::DeclineInvite(handle::party_arg(party_id)?))
+        Ok(Command::DeclineInvite {
+            party_id: handle::party_arg(party_id)?,
+        })
     })
 }
 
@@ -627,14 +770,15 @@ pub unsafe extern "C" fn pl_revoke_invite(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::RevokeInvite(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::RevokeInvite {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
 /// This user's pending invites, oldest first: the reply fills `invites`.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_list_invites(client: *mut PlClient) -> i64 {
     command(client, || Ok(Command::ListInvites))
@@ -650,7 +794,9 @@ pub unsafe extern "C" fn pl_create_join_code(
     party_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::CreateJoinCode(handle::party_arg(party_id)?))
+        Ok(Command::CreateJoinCode {
+            party_id: handle::party_arg(party_id)?,
+        })
     })
 }
 
@@ -659,7 +805,9 @@ pub unsafe extern "C" fn pl_create_join_code(
 #[no_mangle]
 pub unsafe extern "C" fn pl_clear_join_code(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
-        Ok(Command::ClearJoinCode(handle::party_arg(party_id)?))
+        Ok(Command::ClearJoinCode {
+            party_id: handle::party_arg(party_id)?,
+        })
     })
 }
 
@@ -670,9 +818,9 @@ pub unsafe extern "C" fn pl_clear_join_code(client: *mut PlClient, party_id: *co
 #[no_mangle]
 pub unsafe extern "C" fn pl_join_by_code(client: *mut PlClient, code: *const c_char) -> i64 {
     command(client, || {
-        Ok(Command::JoinByCode(
-            text(code, "code")?.ok_or_else(|| missing("code"))?,
-        ))
+        Ok(Command::JoinByCode {
+            code: text(code, "code")?.ok_or_else(|| missing("code"))?,
+        })
     })
 }
 
@@ -689,10 +837,10 @@ pub unsafe extern "C" fn pl_list_party(
     property_count: usize,
 ) -> i64 {
     command(client, || {
-        Ok(Command::ListParty(
-            handle::party_arg(party_id)?,
-            handle::key_values_arg(properties, property_count, "properties")?,
-        ))
+        Ok(Command::ListParty {
+            party_id: handle::party_arg(party_id)?,
+            properties: handle::key_values_arg(properties, property_count, "properties")?,
+        })
     })
 }
 
@@ -701,7 +849,9 @@ pub unsafe extern "C" fn pl_list_party(
 #[no_mangle]
 pub unsafe extern "C" fn pl_unlist_party(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
-        Ok(Command::UnlistParty(handle::party_arg(party_id)?))
+        Ok(Command::UnlistParty {
+            party_id: handle::party_arg(party_id)?,
+        })
     })
 }
 
@@ -722,7 +872,7 @@ pub unsafe extern "C" fn pl_search_parties(
     cursor: u64,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Search(partyline_client::PartySearch {
+        Ok(Command::SearchParties(partyline_client::PartySearch {
             open_only,
             min_free_seats,
             properties: handle::key_values_arg(properties, property_count, "properties")?,
@@ -746,7 +896,7 @@ pub unsafe extern "C" fn pl_set_party_state(
     remove_count: usize,
 ) -> i64 {
     command(client, || {
-        Ok(Command::SetState {
+        Ok(Command::SetPartyState {
             party_id: handle::party_arg(party_id)?,
             set: handle::key_values_arg(set, set_count, "set")?,
             remove: handle::text_list_arg(remove, remove_count, "remove")?,
@@ -768,7 +918,7 @@ pub unsafe extern "C" fn pl_set_member_attributes(
     remove_count: usize,
 ) -> i64 {
     command(client, || {
-        Ok(Command::SetAttributes {
+        Ok(Command::SetMemberAttributes {
             party_id: handle::party_arg(party_id)?,
             set: handle::key_values_arg(set, set_count, "set")?,
             remove: handle::text_list_arg(remove, remove_count, "remove")?,
@@ -793,7 +943,7 @@ pub unsafe extern "C" fn pl_ban(
         Ok(Command::Ban {
             party_id: handle::party_arg(party_id)?,
             user_id: user_arg(user_id)?,
-            duration: (duration_ms > 0).then(|| std::time::Duration::from_millis(duration_ms)),
+            duration_ms,
         })
     })
 }
@@ -807,10 +957,10 @@ pub unsafe extern "C" fn pl_unban(
     user_id: *const c_char,
 ) -> i64 {
     command(client, || {
-        Ok(Command::Unban(
-            handle::party_arg(party_id)?,
-            user_arg(user_id)?,
-        ))
+        Ok(Command::Unban {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
     })
 }
 
@@ -820,7 +970,9 @@ pub unsafe extern "C" fn pl_unban(
 #[no_mangle]
 pub unsafe extern "C" fn pl_list_bans(client: *mut PlClient, party_id: *const c_char) -> i64 {
     command(client, || {
-        Ok(Command::ListBans(handle::party_arg(party_id)?))
+        Ok(Command::ListBans {
+            party_id: handle::party_arg(party_id)?,
+        })
     })
 }
 
@@ -850,13 +1002,15 @@ pub unsafe extern "C" fn pl_submit_ticket(
 /// party's. Every session in it gets `PL_EVENT_TICKET_CANCELLED` with
 /// reason 0. `PL_REFUSED_TICKET_NOT_FOUND` when it is not waiting (say,
 /// matched meanwhile).
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_cancel_ticket(client: *mut PlClient, ticket_id: u64) -> i64 {
-    command(client, || Ok(Command::CancelTicket(ticket_id)))
+    command(client, || Ok(Command::CancelTicket { ticket_id }))
 }
 
 /// Party data on the reliable control stream. Returns a request id; the
 /// reply says the server took it.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_send_data_reliable(
     client: *mut PlClient,
@@ -869,16 +1023,17 @@ pub unsafe extern "C" fn pl_send_data_reliable(
         if data.is_null() && data_len > 0 {
             return Err(handle::invalid("data is NULL but data_len is not 0"));
         }
-        Ok(Command::SendReliable {
+        Ok(Command::SendData {
             party_id: handle::party_arg(party_id)?,
             op_code,
-            data: bytes_arg(data, data_len).unwrap_or_default(),
+            data: bytes_arg(data, data_len).unwrap_or_default().into(),
         })
     })
 }
 
 /// Party data as one unreliable datagram, sent at once: returns `PL_OK`,
 /// a negative error, or 12 (PayloadTooLarge) above the server's limit.
+/// Borrows its arguments only for the call (they stay the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn pl_send_data(
     client: *mut PlClient,
@@ -908,8 +1063,13 @@ pub unsafe extern "C" fn pl_send_data(
     }
 }
 
-/// Closes the session cleanly (the server removes it from its parties at
-/// once); `PL_EVENT_DISCONNECTED` follows. The client must still be freed.
+/// Ends the session: the server removes it from its parties at once (the
+/// others see `PL_EVENT_MEMBER_LEFT`, a lead passes on), and returns
+/// without waiting; `PL_EVENT_DISCONNECTED` follows. While connecting, it
+/// cancels the connection: `PL_EVENT_DISCONNECTED` (`PL_ERR_CLOSED`) and no
+/// `PL_EVENT_CONNECTED`. Every call after it answers `PL_ERR_CLOSED`. The
+/// client stays the caller's: free it with `pl_client_free`, which waits
+/// for the goodbye to leave.
 #[no_mangle]
 pub unsafe extern "C" fn pl_client_close(client: *mut PlClient) -> i32 {
     let Some(client) = client.as_ref() else {
@@ -924,8 +1084,11 @@ pub unsafe extern "C" fn pl_client_close(client: *mut PlClient) -> i32 {
     }
 }
 
-/// Closes the session if open and frees the client. NULL is ignored. Do
-/// not use the client, or anything a poll returned, afterwards.
+/// Ends the session as `pl_client_close` does if it is open, waits until
+/// the goodbye has left (at most 250 ms; about 0.1 s on a LAN), and frees
+/// the client. NULL is ignored. Takes the client back: it must be its last
+/// call (none under way on another thread), and neither the client nor
+/// anything a poll returned may be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn pl_client_free(client: *mut PlClient) {
     if client.is_null() {
@@ -938,9 +1101,10 @@ pub unsafe extern "C" fn pl_client_free(client: *mut PlClient) {
     });
 }
 
-/// Copies the message of the last error on this thread into `buffer`
-/// (NUL-terminated, cut to fit) and returns its full length in bytes
-/// (without the NUL): call with a NULL buffer to learn the size.
+/// Copies the message of the most recent failed call on this thread into
+/// `buffer` (NUL-terminated, cut to fit) and returns its full length in
+/// bytes (without the NUL): call with a NULL buffer to learn the size.
+/// Borrows `buffer` (`capacity` bytes, the caller's) for the call.
 #[no_mangle]
 pub unsafe extern "C" fn pl_last_error(buffer: *mut c_char, capacity: usize) -> usize {
     handle::last_error(|message| {
@@ -954,14 +1118,19 @@ pub unsafe extern "C" fn pl_last_error(buffer: *mut c_char, capacity: usize) -> 
     })
 }
 
-/// The code of the last error on this thread (a `PL_ERR_*`, or a server's
-/// positive code), 0 if none: what a NULL from `pl_client_connect` meant.
+/// The code of the most recent failed call on this thread (a negative
+/// `PL_ERR_*`, or `PL_REFUSED_PAYLOAD_TOO_LARGE` from `pl_send_data`), 0
+/// if no call on this thread has failed yet. Like `errno`,
+/// a successful call does not reset it: read it right after the call that
+/// failed (a NULL from `pl_client_connect`, a negative return). Takes and
+/// returns no pointer: nothing to own.
 #[no_mangle]
 pub extern "C" fn pl_last_error_code() -> i32 {
     handle::last_error_code()
 }
 
-/// The library's version, e.g. "0.1.0" (static; never freed).
+/// The library's version, e.g. "0.1.0": static text, the library's, never
+/// freed.
 #[no_mangle]
 pub extern "C" fn pl_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
@@ -1231,6 +1400,51 @@ mod tests {
             i64::from(PL_ERR_INVALID_ARGUMENT)
         );
         unsafe { pl_client_free(client) };
+    }
+
+    #[test]
+    fn the_refusal_constants_are_the_protocols_codes() {
+        use partyline_client::ErrorCode as E;
+        let named = [
+            (PL_REFUSED_INVALID_ARGUMENT, E::InvalidArgument),
+            (PL_REFUSED_PARTY_NOT_FOUND, E::PartyNotFound),
+            (PL_REFUSED_PARTY_FULL, E::PartyFull),
+            (PL_REFUSED_NOT_LEADER, E::NotLeader),
+            (PL_REFUSED_NOT_MEMBER, E::NotMember),
+            (PL_REFUSED_MEMBER_NOT_FOUND, E::MemberNotFound),
+            (PL_REFUSED_ALREADY_MEMBER, E::AlreadyMember),
+            (PL_REFUSED_ALREADY_REQUESTED, E::AlreadyRequested),
+            (PL_REFUSED_TOO_MANY_REQUESTS, E::TooManyRequests),
+            (PL_REFUSED_REQUEST_NOT_FOUND, E::RequestNotFound),
+            (PL_REFUSED_CANNOT_REMOVE_SELF, E::CannotRemoveSelf),
+            (PL_REFUSED_PAYLOAD_TOO_LARGE, E::PayloadTooLarge),
+            (PL_REFUSED_RATE_LIMITED, E::RateLimited),
+            (PL_REFUSED_UNAUTHENTICATED, E::Unauthenticated),
+            (PL_REFUSED_VERSION_MISMATCH, E::VersionMismatch),
+            (PL_REFUSED_INTERNAL, E::Internal),
+            (PL_REFUSED_MALFORMED_FRAME, E::MalformedFrame),
+            (PL_REFUSED_PROTOCOL_VIOLATION, E::ProtocolViolation),
+            (PL_REFUSED_RESUME_REFUSED, E::ResumeRefused),
+            (PL_REFUSED_TOO_MANY_PARTIES, E::TooManyParties),
+            (PL_REFUSED_INVITE_NOT_FOUND, E::InviteNotFound),
+            (PL_REFUSED_BANNED, E::Banned),
+            (PL_REFUSED_JOIN_CODE_NOT_FOUND, E::JoinCodeNotFound),
+            (PL_REFUSED_TOO_MANY_FOLLOWS, E::TooManyFollows),
+            (PL_REFUSED_KEY_VALUES_TOO_LARGE, E::KeyValuesTooLarge),
+            (PL_REFUSED_TOO_MANY_INVITES, E::TooManyInvites),
+            (PL_REFUSED_TOO_MANY_BANS, E::TooManyBans),
+            (PL_REFUSED_BAN_NOT_FOUND, E::BanNotFound),
+            (PL_REFUSED_ALREADY_MATCHMAKING, E::AlreadyMatchmaking),
+            (PL_REFUSED_TICKET_NOT_FOUND, E::TicketNotFound),
+            (PL_REFUSED_INVALID_TICKET, E::InvalidTicket),
+            (PL_REFUSED_PARTY_TOO_LARGE, E::PartyTooLarge),
+            (PL_REFUSED_DENIED, E::Denied),
+            (PL_REFUSED_HOOK_FAILED, E::HookFailed),
+            (PL_REFUSED_UNAVAILABLE, E::Unavailable),
+        ];
+        for (constant, code) in named {
+            assert_eq!(constant, i32::from(code.number()), "{code:?}");
+        }
     }
 
     #[test]

@@ -9,19 +9,8 @@ use std::process::Command;
 
 /// Compiles `samples/<name>.c` into the server's scratch folder.
 fn compile(server: &support::TestServer, name: &str) -> PathBuf {
-    let ffi = support::ffi_dir();
-    let binary = server.dir.join(name);
-    support::run(
-        Command::new("cc")
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
-            .arg(ffi.join("include"))
-            .arg(ffi.join(format!("samples/{name}.c")))
-            .arg(support::c_library().join("libpartyline_ffi.a"))
-            .args(["-lpthread", "-ldl", "-lm", "-o"])
-            .arg(&binary),
-        &format!("compiling samples/{name}.c"),
-    );
-    binary
+    let source = support::ffi_dir().join(format!("samples/{name}.c"));
+    support::compile_native(server, &source, name)
 }
 
 async fn play(server: &support::TestServer, binary: &Path, what: &'static str) -> String {

@@ -10,26 +10,8 @@ use std::process::Command;
 
 /// Compiles `samples/<name>.cpp` into the server's scratch folder.
 fn compile(server: &support::TestServer, name: &str) -> PathBuf {
-    let ffi = support::ffi_dir();
-    let binary = server.dir.join(format!("{name}_cpp"));
-    support::run(
-        Command::new("g++")
-            .args([
-                "-std=c++17",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-pedantic",
-                "-I",
-            ])
-            .arg(ffi.join("include"))
-            .arg(ffi.join(format!("samples/{name}.cpp")))
-            .arg(support::c_library().join("libpartyline_ffi.a"))
-            .args(["-lpthread", "-ldl", "-lm", "-o"])
-            .arg(&binary),
-        &format!("compiling samples/{name}.cpp"),
-    );
-    binary
+    let source = support::ffi_dir().join(format!("samples/{name}.cpp"));
+    support::compile_native(server, &source, &format!("{name}_cpp"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

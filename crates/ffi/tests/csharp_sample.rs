@@ -1,62 +1,43 @@
 //! The C# samples, compiled with mono's `mcs` together with the wrapper
 //! (csharp/Partyline.cs) and run with `mono` against the shared library,
 //! each play a story against a real server: a party's whole life; find,
-//! invite, gather; and matchmaking.
+//! invite, gather; and matchmaking. And the wrapper's structs are checked
+//! against the header's layout asserts.
 //!
 //! Needs mono: `apt-get install mono-mcs mono-runtime` (CI installs them).
 //! Without it the tests fail, unless PARTYLINE_SKIP_MONO=1 says to skip.
 mod support;
 
-use std::process::Command;
-
-/// Whether mono is here; panics when it is missing and skipping was not asked for.
-fn have_mono() -> bool {
-    let missing: Vec<&str> = ["mcs", "mono"]
-        .into_iter()
-        .filter(|tool| !support::have(tool))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("PARTYLINE_SKIP_MONO").as_deref() == Ok("1") {
-        println!(
-            "note: PARTYLINE_SKIP_MONO=1 and {} not installed: the C# sample did not run",
-            missing.join(" and ")
-        );
-        return false;
-    }
-    panic!(
-        "{} not found: install mono (apt-get install mono-mcs mono-runtime) \
-         to test the C# wrapper, or set PARTYLINE_SKIP_MONO=1 to skip it",
-        missing.join(" and ")
-    );
-}
+use support::have_mono;
 
 /// Compiles `samples/<name>.cs` with the wrapper and runs it against the server.
 async fn play(server: &support::TestServer, name: &str, what: &'static str) -> String {
-    let ffi = support::ffi_dir();
-    let exe = server.dir.join(format!("{name}.exe"));
-    support::run(
-        Command::new("mcs")
-            .args(["-warn:4", "-warnaserror"])
-            .arg(format!("-out:{}", exe.display()))
-            .arg(ffi.join("csharp/Partyline.cs"))
-            .arg(ffi.join(format!("samples/{name}.cs"))),
-        &format!("compiling samples/{name}.cs with mcs"),
-    );
-    let library = support::c_library();
-    assert!(
-        library.join("libpartyline_ffi.so").exists(),
-        "no libpartyline_ffi.so in {}",
-        library.display()
-    );
-    let mut sample = Command::new("mono");
-    sample
-        .arg(&exe)
-        .arg(server.addr.to_string())
-        .arg(&server.cert_pem)
-        .env("LD_LIBRARY_PATH", &library);
+    let source = support::ffi_dir().join(format!("samples/{name}.cs"));
+    let exe = support::compile_csharp(server, &[source], name);
+    let mut sample = support::mono(&exe);
+    sample.arg(server.addr.to_string()).arg(&server.cert_pem);
     support::run_sample(sample, what).await
+}
+
+/// The wrapper's structs against the header's layout asserts: every
+/// struct's `Marshal.SizeOf`, every field's `Marshal.OffsetOf`, and the
+/// library's own `PlEvent` size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csharp_structs_match_the_headers_layout() {
+    if !have_mono() {
+        return;
+    }
+    let server = support::start("csharp-layout").await;
+    let source = support::ffi_dir().join("tests/programs/Layout.cs");
+    let exe = support::compile_csharp(&server, &[source], "Layout");
+    let mut check = support::mono(&exe);
+    check.arg(support::ffi_dir().join("include/partyline.h"));
+    let stdout = support::run_sample(check, "the C# layout check").await;
+    assert!(
+        stdout.contains("the layout of 14 structs and"),
+        "the check's words:\n{stdout}"
+    );
+    println!("{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,21 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub cert_pem: PathBuf,
     pub dir: PathBuf,
-    _handle: ServerHandle,
+    handle: Option<ServerHandle>,
+}
+
+impl TestServer {
+    /// Sessions the server holds now (seats in a grace window included).
+    pub fn session_count(&self) -> usize {
+        self.handle.as_ref().map_or(0, ServerHandle::session_count)
+    }
+
+    /// Stops the server as Ctrl-C would: every session is told it ended.
+    pub async fn shutdown(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await;
+        }
+    }
 }
 
 impl Drop for TestServer {
@@ -44,7 +58,7 @@ pub async fn start_with(name: &str, configure: impl FnOnce(&mut ServerConfig)) -
         addr,
         cert_pem: cert,
         dir,
-        _handle: server.spawn(),
+        handle: Some(server.spawn()),
     }
 }
 
@@ -178,4 +192,85 @@ pub fn have(tool: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// Compiles a C (`.c`, C11) or C++ (`.cpp`, C++17) program against the
+/// committed header and the static library, warnings as errors, into the
+/// server's scratch folder.
+pub fn compile_native(server: &TestServer, source: &Path, binary: &str) -> PathBuf {
+    let ffi = ffi_dir();
+    let out = server.dir.join(binary);
+    let cpp = source.extension().is_some_and(|e| e == "cpp");
+    let (compiler, flags): (&str, &[&str]) = if cpp {
+        (
+            "g++",
+            &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"],
+        )
+    } else {
+        ("cc", &["-std=c11", "-Wall", "-Wextra", "-Werror"])
+    };
+    run(
+        Command::new(compiler)
+            .args(flags)
+            .arg("-I")
+            .arg(ffi.join("include"))
+            .arg(source)
+            .arg(c_library().join("libpartyline_ffi.a"))
+            .args(["-lpthread", "-ldl", "-lm", "-o"])
+            .arg(&out),
+        &format!("compiling {}", source.display()),
+    );
+    out
+}
+
+/// Whether mono is here; panics when it is missing and skipping was not
+/// asked for (PARTYLINE_SKIP_MONO=1).
+pub fn have_mono() -> bool {
+    let missing: Vec<&str> = ["mcs", "mono"]
+        .into_iter()
+        .filter(|tool| !have(tool))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("PARTYLINE_SKIP_MONO").as_deref() == Ok("1") {
+        println!(
+            "note: PARTYLINE_SKIP_MONO=1 and {} not installed: the C# test did not run",
+            missing.join(" and ")
+        );
+        return false;
+    }
+    panic!(
+        "{} not found: install mono (apt-get install mono-mcs mono-runtime) \
+         to test the C# wrapper, or set PARTYLINE_SKIP_MONO=1 to skip it",
+        missing.join(" and ")
+    );
+}
+
+/// Compiles C# `sources` together with the wrapper into `<name>.exe`
+/// (mono's mcs, warnings as errors).
+pub fn compile_csharp(server: &TestServer, sources: &[PathBuf], name: &str) -> PathBuf {
+    let exe = server.dir.join(format!("{name}.exe"));
+    run(
+        Command::new("mcs")
+            .args(["-warn:4", "-warnaserror"])
+            .arg(format!("-out:{}", exe.display()))
+            .arg(ffi_dir().join("csharp/Partyline.cs"))
+            .args(sources),
+        &format!("compiling {name} with mcs"),
+    );
+    exe
+}
+
+/// A mono command for `exe`, finding the shared library.
+pub fn mono(exe: &Path) -> Command {
+    let library = c_library();
+    assert!(
+        library.join("libpartyline_ffi.so").exists(),
+        "no libpartyline_ffi.so in {}",
+        library.display()
+    );
+    let mut command = Command::new("mono");
+    command.arg(exe).env("LD_LIBRARY_PATH", &library);
+    command
 }
