@@ -500,3 +500,35 @@ async fn an_oversize_frame_sent_whole_is_refused_at_once() {
         drop(writing.await);
     }
 }
+
+/// A player who quits while connecting (Hello sent, connection closed
+/// before the Welcome arrives) leaves no session behind for the grace
+/// window: the server takes the close for a goodbye.
+#[tokio::test]
+async fn a_player_who_quits_mid_connect_leaves_no_session_behind() {
+    let server = start_with(|config| config.grace = std::time::Duration::from_secs(60)).await;
+    for round in 0..20 {
+        let (_endpoint, connection) = server.raw().await;
+        let (mut send, _recv) = connection.open_bi().await.unwrap();
+        let hello = ClientFrame::Hello(Hello {
+            resume: None,
+            version: PROTOCOL_VERSION,
+            identity: Identity::Dev {
+                user_id: format!("quitter-{round}"),
+                username: "quitter".into(),
+            },
+        });
+        send.write_all(&frame(&hello)).await.unwrap();
+        connection.close(0u32.into(), b"quit");
+        // Whatever the server had done by then, nothing waits out the
+        // grace window.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while server.handle.session_count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: a session of a player who quit stayed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
