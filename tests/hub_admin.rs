@@ -685,3 +685,33 @@ async fn long_lists_are_gathered_page_by_page_in_one_order() {
     assert_eq!(labels, expected[..101]);
     assert_eq!(listed["parties_alive"], 2 * PER_NODE);
 }
+
+#[tokio::test]
+async fn a_seat_taken_for_a_session_that_ended_meanwhile_goes_with_it() {
+    let hub = MemoryHub::new();
+    let nodes = cluster(&hub, &["a", "b", "c"], patient_timings(), |_| {}).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (bob, mut bob_events) = b.server.client("bob").await;
+    let (cy, _cy_events) = c.server.client("cy").await;
+    let party = bob
+        .create_party(settings(false, 4, "b-room"))
+        .await
+        .unwrap()
+        .party_id;
+
+    // a's backend seats cy (on c) in b's party while b is frozen: the
+    // seat waits at b, and a hears nothing in time.
+    hub.stall("b");
+    assert_eq!(
+        a.api().add_member(party, cy.session_id()).await,
+        Err(unavailable(&["b"]))
+    );
+    // Cy ends on c meanwhile; then b takes the seat, late.
+    c.api().disconnect(cy.session_id(), "bye").await.unwrap();
+    hub.heal("b");
+    joined(&mut bob_events, party, "cy").await;
+    // c no longer has cy: b hears so, and the seat goes.
+    left(&mut bob_events, party, "cy", LeaveReason::SessionEnded).await;
+    let members = b.api().party(party).await.unwrap().snapshot.members;
+    assert_eq!(members.len(), 1);
+}

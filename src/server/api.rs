@@ -173,7 +173,8 @@ impl ServerApi {
     }
 
     /// Gathers a list from every node: `here` is this node's first page,
-    /// `ask` the question for a page after a key, `key` the list's order.
+    /// `ask` the question for a page after a key, `key` the list's order
+    /// (each node's part comes in it).
     /// A node whose page was cut short (by its message budget) is asked
     /// again after its last item, until the first `limit` of the whole
     /// list are known.
@@ -216,7 +217,7 @@ impl ServerApi {
             };
             let known: usize = parts
                 .iter()
-                .map(|part| part.items.iter().filter(|item| key(item) <= bound).count())
+                .map(|part| part.items.partition_point(|item| key(item) <= bound))
                 .sum();
             let part = &mut parts[index];
             // This node's page holds `limit` items when it has more.
@@ -237,12 +238,10 @@ impl ServerApi {
                 }
             }
         }
-        let bound = lowest_cut(&parts, &key).map(|(_, bound)| bound);
+        // At least `limit` items are known to come first (or every item
+        // is known): the first `limit` of all that came are the list's.
         let mut items: Vec<T> = parts.into_iter().flat_map(|part| part.items).collect();
-        items.sort_by(|a, b| key(a).cmp(&key(b)));
-        if let Some(bound) = bound {
-            items.retain(|item| key(item) <= bound);
-        }
+        items.sort_by_cached_key(&key);
         items.truncate(limit);
         let mut silent: Vec<String> = silent.iter().map(|&node| route.node_name(node)).collect();
         silent.sort();
