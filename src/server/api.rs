@@ -411,7 +411,7 @@ impl ServerApi {
     pub async fn party(&self, party_id: PartyId) -> Result<PartyInfo, ApiError> {
         match self.at_home(party_id, ApiQuestion::Party(party_id)).await? {
             ApiAnswer::Party(found) => {
-                let (snapshot, requests) = found.map_err(ApiError::Refused)?;
+                let (snapshot, requests) = *found.map_err(ApiError::Refused)?;
                 Ok(PartyInfo { snapshot, requests })
             }
             _ => Err(mismatched()),
@@ -468,7 +468,7 @@ impl ServerApi {
         {
             None => Err(self.unavailable(&[leader_node])),
             Some(answer) => match api_answer(answer) {
-                Some(ApiAnswer::Created(created)) => Ok(created?),
+                Some(ApiAnswer::Created(created)) => Ok(*created?),
                 _ => Err(mismatched()),
             },
         }

@@ -61,7 +61,7 @@ pub(crate) fn answer(shared: &Shared, question: ApiQuestion) -> ApiAnswer {
             limit as usize,
             PAGE_BUDGET,
         )),
-        ApiQuestion::Party(party_id) => ApiAnswer::Party(party(shared, party_id)),
+        ApiQuestion::Party(party_id) => ApiAnswer::Party(party(shared, party_id).map(Box::new)),
         ApiQuestion::Kick { party_id, user_id } => done(kick(shared, party_id, &user_id)),
         ApiQuestion::Close(party_id) => done(close(shared, party_id)),
         ApiQuestion::Send {
@@ -82,7 +82,7 @@ pub(crate) fn answer(shared: &Shared, question: ApiQuestion) -> ApiAnswer {
             members,
             settings,
             state,
-        } => ApiAnswer::Created(create(shared, &members, settings.into(), state)),
+        } => ApiAnswer::Created(create(shared, &members, settings.into(), state).map(Box::new)),
     }
 }
 

@@ -236,12 +236,13 @@ pub(crate) enum ApiAnswer {
     Found(Vec<SessionFacts>),
     PartyIds(Vec<PartyId>),
     Parties(Page<PartySnapshot>),
-    /// The party and its waiting join requests, or the rule's refusal.
-    Party(Result<(PartySnapshot, Vec<Presence>), ErrorBody>),
+    /// The party and its waiting join requests, or the rule's refusal
+    /// (boxed: a snapshot is large beside the other answers).
+    Party(Result<Box<(PartySnapshot, Vec<Presence>)>, ErrorBody>),
     /// An action done, or why not.
     Done(Result<(), Refusal>),
     /// A party created, as it is once every member is seated.
-    Created(Result<PartySnapshot, Refusal>),
+    Created(Result<Box<PartySnapshot>, Refusal>),
     /// Whether the session lived there (it has ended now).
     Disconnected(bool),
 }
