@@ -208,16 +208,12 @@ impl From<ApiError> for AdminError {
                 "SessionNotFound",
                 format!("no live session {id}"),
             ),
-            ApiError::Unavailable { nodes } => AdminError {
+            unavailable @ ApiError::Unavailable { .. } => AdminError {
                 code_number: Some(ErrorCode::Unavailable.number()),
                 ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Unavailable",
-                    format!(
-                        "node(s) {} did not answer within the request timeout; the action may \
-                         or may not have happened there",
-                        nodes.join(", ")
-                    ),
+                    unavailable.to_string(),
                 )
             },
             ApiError::Refused(body) => {
