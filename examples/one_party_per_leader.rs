@@ -33,7 +33,9 @@ impl Hooks for OnePartyPerLeader {
             let Some(user_id) = would_lead else {
                 return Decision::Allow;
             };
-            match call.server.parties_led_by(&user_id).first() {
+            // On every node of a cluster: the user may lead a party
+            // homed elsewhere.
+            match call.server.parties_led_by(&user_id).await.first() {
                 Some(party_id) => Decision::deny(format!(
                     "{user_id} already leads party {party_id}: one party at a time"
                 )),

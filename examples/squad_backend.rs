@@ -24,12 +24,15 @@ pub const GREETING: i64 = 1;
 
 /// Seats a connected session of each user (a user on two devices: one of
 /// them) in a new closed party, the first user leading, and greets them.
-/// Fails, forming nothing, when a user has no connected session.
-pub fn form_squad(api: &ServerApi, user_ids: &[&str]) -> Result<PartySnapshot, ApiError> {
+/// Fails, forming nothing, when a user has no connected session. In a
+/// cluster the users may be connected to any nodes: the party is homed on
+/// the first user's.
+pub async fn form_squad(api: &ServerApi, user_ids: &[&str]) -> Result<PartySnapshot, ApiError> {
     let mut sessions = Vec::with_capacity(user_ids.len());
     for user_id in user_ids {
         let connected = api
             .sessions_of(user_id)
+            .await
             .into_iter()
             .find(|session| session.connected)
             .ok_or_else(|| {
@@ -46,8 +49,11 @@ pub fn form_squad(api: &ServerApi, user_ids: &[&str]) -> Result<PartySnapshot, A
         label: "squad".into(),
         invite_policy: InvitePolicy::default(),
     };
-    let party = api.create_party(&sessions, settings, KeyValues::new())?;
-    api.send_to_party(party.party_id, GREETING, "good luck, squad".into())?;
+    let party = api
+        .create_party(&sessions, settings, KeyValues::new())
+        .await?;
+    api.send_to_party(party.party_id, GREETING, "good luck, squad".into())
+        .await?;
     Ok(party)
 }
 
@@ -69,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if users.is_empty() {
             continue;
         }
-        match form_squad(&api, &users) {
+        match form_squad(&api, &users).await {
             Ok(party) => println!("formed {} led by {}", party.party_id, party.leader.user_id),
             Err(error) => println!("not formed: {error}"),
         }

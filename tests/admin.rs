@@ -372,6 +372,7 @@ async fn a_party_shows_members_leader_seq_requests_and_who_is_disconnected() {
         .handle
         .api()
         .add_member(party, bob.session_id())
+        .await
         .unwrap();
     assert!(matches!(
         next_event(&mut bob_events).await,
@@ -419,7 +420,7 @@ async fn a_party_shows_members_leader_seq_requests_and_who_is_disconnected() {
     );
     assert_eq!(users(&view["requests"]), ["cy"]);
     // The seq is the party's own: what the server-side API reads.
-    let info = server.handle.api().party(party).unwrap();
+    let info = server.handle.api().party(party).await.unwrap();
     assert_eq!(view["seq"], info.snapshot.seq);
     assert!(info.snapshot.seq > 0);
 

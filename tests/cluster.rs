@@ -3,7 +3,9 @@
 //! with members on every node goes through every party rule, with data
 //! both ways; party data and events cross NATS once per node; a killed
 //! node's parties end and its members leave; a NATS restart leaves local
-//! parties working and remote commands failing fast, then heals.
+//! parties working and remote commands failing fast, then heals; the
+//! server-side API lists every node's parties in pages that fit a NATS
+//! message, and disconnects a session on another node.
 mod support;
 
 use partyline::protocol::LeaveReason;
@@ -973,4 +975,69 @@ async fn party_data_for_another_node_is_dropped_and_counted_when_its_queue_is_fu
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn the_server_side_api_lists_and_disconnects_across_nats_within_its_message_size() {
+    // Node b holds more parties than one NATS message (1 MiB by default)
+    // can carry: its answer comes in pages, asked one after another.
+    const PARTIES: usize = 320;
+    const PER_LEADER: usize = 20;
+    let nats = Nats::start();
+    let nodes = cluster_with(&nats, &["a", "b"], |config| {
+        config.max_parties_per_session = PER_LEADER;
+    })
+    .await;
+    let (ana, _ana_events) = nodes[0].client("ana").await;
+    let mut leaders = Vec::new();
+    for index in 0..PARTIES / PER_LEADER {
+        leaders.push(nodes[1].client(&format!("leader-{index:02}")).await);
+    }
+    let mut state = partyline::protocol::KeyValues::new();
+    state.insert("blob".into(), "x".repeat(3800));
+    let b_api = nodes[1].handle.api();
+    for index in 0..PARTIES {
+        let leader = leaders[index / PER_LEADER].0.session_id();
+        let settings = partyline::party::PartySettings {
+            open: false,
+            max_size: 4,
+            label: format!("big-{index:03}"),
+            invite_policy: Default::default(),
+        };
+        b_api
+            .create_party(&[leader], settings, state.clone())
+            .await
+            .unwrap();
+    }
+    let a_api = nodes[0].handle.api();
+    let labels: Vec<String> = a_api
+        .parties("big", 1000)
+        .await
+        .into_iter()
+        .map(|party| party.label)
+        .collect();
+    let expected: Vec<String> = (0..PARTIES).map(|i| format!("big-{i:03}")).collect();
+    assert_eq!(labels, expected);
+    assert_eq!(a_api.sessions().await.len(), 1 + PARTIES / PER_LEADER);
+
+    // A session on b, disconnected from a: closed with code 9 on b.
+    let (bob, mut bob_events) = nodes[1].client("bob").await;
+    a_api
+        .disconnect(bob.session_id(), "over nats")
+        .await
+        .unwrap();
+    let reason = until(&mut bob_events, |event| match event {
+        Event::Disconnected { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    match reason {
+        partyline_client::DisconnectReason::ClosedByServer { code, reason } => {
+            assert_eq!((code, reason.as_str()), (9, "over nats"))
+        }
+        other => panic!("expected a close by the server, got {other:?}"),
+    }
+    let bobs = a_api.sessions_of("bob").await;
+    assert!(bobs.is_empty(), "{bobs:?}");
+    drop(ana);
 }

@@ -51,6 +51,7 @@ async fn a_backend_forms_a_party_and_each_member_hears_it() {
             closed(4),
             KeyValues::new(),
         )
+        .await
         .unwrap();
     assert_eq!(party.leader.user_id, "ana");
     let users: Vec<&str> = party.members.iter().map(|m| m.user_id.as_str()).collect();
@@ -70,11 +71,11 @@ async fn a_backend_forms_a_party_and_each_member_hears_it() {
     assert_eq!(cy.party(party.party_id).unwrap().members.len(), 3);
 
     // Read back: members, leader, seq, nobody waiting.
-    let info = api.party(party.party_id).unwrap();
+    let info = api.party(party.party_id).await.unwrap();
     assert_eq!(info.snapshot, party);
     assert!(info.requests.is_empty());
-    assert_eq!(api.parties("backend", 10), vec![party.clone()]);
-    assert!(api.parties("nothing like it", 10).is_empty());
+    assert_eq!(api.parties("backend", 10).await, vec![party.clone()]);
+    assert!(api.parties("nothing like it", 10).await.is_empty());
 }
 
 #[tokio::test]
@@ -86,15 +87,19 @@ async fn a_backend_adds_moves_kicks_and_closes() {
     let (cy, mut cy_events) = server.client("cy").await;
     let first = api
         .create_party(&[ana.session_id()], closed(2), KeyValues::new())
+        .await
         .unwrap();
     let second = api
         .create_party(&[cy.session_id()], closed(4), KeyValues::new())
+        .await
         .unwrap();
     seated(&mut ana_events).await;
     seated(&mut cy_events).await;
 
     // Added to a closed party, no invite needed.
-    api.add_member(first.party_id, bob.session_id()).unwrap();
+    api.add_member(first.party_id, bob.session_id())
+        .await
+        .unwrap();
     seated(&mut bob_events).await;
     assert!(matches!(
         next(&mut ana_events).await,
@@ -103,16 +108,17 @@ async fn a_backend_adds_moves_kicks_and_closes() {
     // Full now: refused, typed; and a second seat for the same user too.
     let (dee, _dee_events) = server.client("dee").await;
     assert_eq!(
-        refused_code(api.add_member(first.party_id, dee.session_id())),
+        refused_code(api.add_member(first.party_id, dee.session_id()).await),
         ErrorCode::PartyFull
     );
     assert_eq!(
-        refused_code(api.add_member(second.party_id, cy.session_id())),
+        refused_code(api.add_member(second.party_id, cy.session_id()).await),
         ErrorCode::AlreadyMember
     );
 
     // Bob moves to the second party: seated there, gone from the first.
     api.move_member(bob.session_id(), first.party_id, second.party_id)
+        .await
         .unwrap();
     assert_eq!(seated(&mut bob_events).await.party_id, second.party_id);
     match next(&mut ana_events).await {
@@ -129,12 +135,15 @@ async fn a_backend_adds_moves_kicks_and_closes() {
         Event::MemberJoined { .. }
     ));
     assert_eq!(
-        refused_code(api.move_member(bob.session_id(), first.party_id, second.party_id)),
+        refused_code(
+            api.move_member(bob.session_id(), first.party_id, second.party_id)
+                .await
+        ),
         ErrorCode::NotMember
     );
 
     // The server kicks the leader: Cy is told, Bob leads.
-    api.kick(second.party_id, "cy").unwrap();
+    api.kick(second.party_id, "cy").await.unwrap();
     assert!(matches!(next(&mut cy_events).await, Event::Kicked { .. }));
     match next(&mut bob_events).await {
         Event::LeaderChanged { leader, .. } => assert_eq!(leader.user_id, "bob"),
@@ -155,18 +164,18 @@ async fn a_backend_adds_moves_kicks_and_closes() {
         Event::JoinRequests { .. }
     ));
     assert_eq!(
-        refused_code(api.kick(second.party_id, "nobody")),
+        refused_code(api.kick(second.party_id, "nobody").await),
         ErrorCode::MemberNotFound
     );
 
     // Closed by the server: the members hear it, and it is gone.
-    api.close_party(second.party_id).unwrap();
+    api.close_party(second.party_id).await.unwrap();
     assert!(matches!(
         next(&mut bob_events).await,
         Event::PartyClosed { .. }
     ));
     assert_eq!(
-        refused_code(api.party(second.party_id)),
+        refused_code(api.party(second.party_id).await),
         ErrorCode::PartyNotFound
     );
     assert_eq!(server.handle.party_count(), 1);
@@ -179,7 +188,9 @@ async fn the_squad_backend_example_forms_and_greets_a_squad() {
     let (_ana, mut ana_events) = server.client("ana").await;
     let (_bob, mut bob_events) = server.client("bob").await;
 
-    let party = squad_backend::form_squad(&api, &["ana", "bob"]).unwrap();
+    let party = squad_backend::form_squad(&api, &["ana", "bob"])
+        .await
+        .unwrap();
     assert_eq!((party.open, party.label.as_str()), (false, "squad"));
     seated(&mut ana_events).await;
     assert!(matches!(
@@ -197,7 +208,9 @@ async fn the_squad_backend_example_forms_and_greets_a_squad() {
         assert!(greeting.sender.user_id.is_empty());
     }
     // A squad with someone offline: refused, and nothing formed.
-    assert!(squad_backend::form_squad(&api, &["ana", "ghost"]).is_err());
+    assert!(squad_backend::form_squad(&api, &["ana", "ghost"])
+        .await
+        .is_err());
     assert_eq!(server.handle.party_count(), 1);
 }
 
@@ -214,6 +227,7 @@ async fn sessions_are_listed_by_user_and_a_disconnect_ends_one_without_grace() {
             closed(4),
             KeyValues::new(),
         )
+        .await
         .unwrap();
     seated(&mut bob_events).await;
     assert!(matches!(
@@ -221,7 +235,7 @@ async fn sessions_are_listed_by_user_and_a_disconnect_ends_one_without_grace() {
         Event::MemberJoined { .. }
     ));
 
-    let anas = api.sessions_of("ana");
+    let anas = api.sessions_of("ana").await;
     let mut expected = vec![ana.session_id(), ana_phone.session_id()];
     expected.sort();
     assert_eq!(
@@ -229,11 +243,12 @@ async fn sessions_are_listed_by_user_and_a_disconnect_ends_one_without_grace() {
         expected
     );
     assert!(anas.iter().all(|s| s.connected && s.remote.is_some()));
-    let phone = api.session_info(ana_phone.session_id()).unwrap();
+    let phone = api.session_info(ana_phone.session_id()).await.unwrap();
     assert_eq!(phone.parties, vec![party.party_id]);
-    assert_eq!(api.sessions().len(), 3);
+    assert_eq!(api.sessions().await.len(), 3);
 
     api.disconnect(ana_phone.session_id(), "maintenance")
+        .await
         .unwrap();
     // The client hears why, and does not try to come back.
     loop {
@@ -257,9 +272,9 @@ async fn sessions_are_listed_by_user_and_a_disconnect_ends_one_without_grace() {
         }
         other => panic!("expected Ana's phone gone, got {other:?}"),
     }
-    assert_eq!(api.sessions_of("ana").len(), 1);
+    assert_eq!(api.sessions_of("ana").await.len(), 1);
     assert_eq!(
-        api.disconnect(ana_phone.session_id(), "again"),
+        api.disconnect(ana_phone.session_id(), "again").await,
         Err(ApiError::SessionNotFound(ana_phone.session_id()))
     );
 }
@@ -272,41 +287,52 @@ async fn the_api_refuses_what_cannot_work() {
     let (ana_phone, _p) = server.client("ana").await;
     let ghost = SessionId::random();
     assert_eq!(
-        api.create_party(&[ghost], closed(4), KeyValues::new()),
+        api.create_party(&[ghost], closed(4), KeyValues::new())
+            .await,
         Err(ApiError::SessionNotFound(ghost))
     );
     assert_eq!(
-        refused_code(api.create_party(&[], closed(4), KeyValues::new())),
+        refused_code(api.create_party(&[], closed(4), KeyValues::new()).await),
         ErrorCode::InvalidArgument
     );
     // One seat per user, and no more members than seats.
     assert_eq!(
-        refused_code(api.create_party(
-            &[ana.session_id(), ana_phone.session_id()],
-            closed(4),
-            KeyValues::new()
-        )),
+        refused_code(
+            api.create_party(
+                &[ana.session_id(), ana_phone.session_id()],
+                closed(4),
+                KeyValues::new()
+            )
+            .await
+        ),
         ErrorCode::InvalidArgument
     );
     let (bob, _b) = server.client("bob").await;
     assert_eq!(
-        refused_code(api.create_party(
-            &[ana.session_id(), bob.session_id()],
-            closed(1),
-            KeyValues::new()
-        )),
+        refused_code(
+            api.create_party(
+                &[ana.session_id(), bob.session_id()],
+                closed(1),
+                KeyValues::new()
+            )
+            .await
+        ),
         ErrorCode::PartyFull
     );
     assert_eq!(
-        refused_code(api.send_to_party(partyline::protocol::PartyId::random(), 1, "x".into())),
+        refused_code(
+            api.send_to_party(partyline::protocol::PartyId::random(), 1, "x".into())
+                .await
+        ),
         ErrorCode::PartyNotFound
     );
     let party = api
         .create_party(&[ana.session_id()], closed(4), KeyValues::new())
+        .await
         .unwrap();
     let too_big = vec![0u8; partyline::protocol::MAX_RELIABLE_DATA as usize + 1];
     assert_eq!(
-        refused_code(api.send_to_party(party.party_id, 1, too_big.into())),
+        refused_code(api.send_to_party(party.party_id, 1, too_big.into()).await),
         ErrorCode::PayloadTooLarge
     );
     assert_eq!(server.handle.party_count(), 1);

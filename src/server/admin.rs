@@ -1,9 +1,10 @@
 //! The admin HTTP API (`--admin ADDR`, off by default): JSON over plain
-//! HTTP/1.1 for operators. Stats; parties listed, searched by label,
-//! inspected, kicked from and closed; sessions listed and disconnected.
-//! Every request needs `Authorization: Bearer TOKEN`; the routes, status
-//! codes and error shape are in README.md, "Admin API". Each change goes
-//! through [`ServerApi`], so members hear it as they hear any other.
+//! HTTP/1.1 for operators. Stats (this node's); parties listed, searched
+//! by label, inspected, kicked from and closed; sessions listed and
+//! disconnected, on every node of a cluster. Every request needs
+//! `Authorization: Bearer TOKEN`; the routes, status codes and error shape
+//! are in README.md, "Admin API". Each change goes through [`ServerApi`],
+//! so members hear it as they hear any other, on whichever node.
 
 use super::api::{ApiError, ServerApi, SessionInfo};
 use super::{config::AuthMode, exposition, state::Shared};
@@ -207,6 +208,14 @@ impl From<ApiError> for AdminError {
                 "SessionNotFound",
                 format!("no live session {id}"),
             ),
+            unavailable @ ApiError::Unavailable { .. } => AdminError {
+                code_number: Some(ErrorCode::Unavailable.number()),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    unavailable.to_string(),
+                )
+            },
             ApiError::Refused(body) => {
                 let status = match body.code {
                     ErrorCode::PartyNotFound => StatusCode::NOT_FOUND,
@@ -328,6 +337,8 @@ fn limit(asked: Option<usize>, default: usize, most: usize) -> Result<usize, Adm
 #[derive(Serialize)]
 struct Stats {
     version: &'static str,
+    /// This node's name (`alone` for a server alone): stats are its own.
+    node: String,
     uptime_seconds: u64,
     /// "dev" (clients name themselves) or "token" (signed tokens).
     auth: &'static str,
@@ -381,6 +392,7 @@ async fn stats(State(admin): State<Admin>) -> Json<Stats> {
     let get = |counter: &prometheus_client::metrics::counter::Counter| counter.get();
     Json(Stats {
         version: env!("CARGO_PKG_VERSION"),
+        node: shared.route().node_name(shared.route().me),
         uptime_seconds: admin.started.elapsed().as_secs(),
         auth: match shared.config.auth {
             AuthMode::Dev => "dev",
@@ -425,6 +437,8 @@ struct PartyQuery {
 #[derive(Serialize)]
 struct PartySummary {
     party_id: PartyId,
+    /// The node it lives on.
+    home: String,
     label: String,
     seq: u64,
     open: bool,
@@ -438,9 +452,11 @@ struct PartySummary {
 #[derive(Serialize)]
 struct PartyList {
     parties: Vec<PartySummary>,
-    /// Parties alive on the server, matching or not: compare with the
-    /// list's length to see whether the limit cut it short.
-    parties_alive: usize,
+    /// Parties alive on the nodes that answered, matching or not: compare
+    /// with the list's length to see whether the limit cut it short.
+    parties_alive: u64,
+    /// Nodes left out of the list: they did not answer in time.
+    silent_nodes: Vec<String>,
 }
 
 async fn list_parties(
@@ -449,11 +465,13 @@ async fn list_parties(
 ) -> Result<Json<PartyList>, AdminError> {
     let query = query_from(query)?;
     let limit = limit(query.limit, DEFAULT_PARTY_LIMIT, MAX_PARTY_LIMIT)?;
-    let mut parties: Vec<PartySummary> = admin
-        .api
-        .parties(query.label.as_deref().unwrap_or(""), limit)
+    let label = query.label.as_deref().unwrap_or("");
+    let listing = admin.api.list_parties(label, limit).await;
+    let parties: Vec<PartySummary> = listing
+        .items
         .into_iter()
         .map(|party| PartySummary {
+            home: home_name(&admin, party.party_id),
             party_id: party.party_id,
             seq: party.seq,
             open: party.open,
@@ -465,17 +483,25 @@ async fn list_parties(
             label: party.label,
         })
         .collect();
-    parties.sort_by(|a, b| (&a.label, a.party_id).cmp(&(&b.label, b.party_id)));
     Ok(Json(PartyList {
         parties,
-        parties_alive: admin.api.shared.table.len(),
+        parties_alive: listing.alive,
+        silent_nodes: listing.silent,
     }))
+}
+
+/// The name of the node a party lives on.
+fn home_name(admin: &Admin, party_id: PartyId) -> String {
+    let route = admin.api.shared.route();
+    route.node_name(route.home_of(party_id))
 }
 
 /// One party, all an operator may want to see of it.
 #[derive(Serialize)]
 struct PartyView {
     party_id: PartyId,
+    /// The node it lives on.
+    home: String,
     seq: u64,
     label: String,
     open: bool,
@@ -509,7 +535,7 @@ async fn party(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PartyView>, AdminError> {
     let party_id = id_from::<PartyId>("party", path)?;
-    let info = admin.api.party(party_id)?;
+    let info = admin.api.party(party_id).await?;
     let party = info.snapshot;
     let leader = party.leader.session_id;
     let members = party
@@ -526,6 +552,7 @@ async fn party(
         })
         .collect();
     Ok(Json(PartyView {
+        home: home_name(&admin, party.party_id),
         party_id: party.party_id,
         seq: party.seq,
         label: party.label,
@@ -587,7 +614,7 @@ async fn kick(
         AdminError::new(status, code, rejection.body_text())
     })?;
     let KickRequest { user_id } = kick_request(&body)?;
-    match admin.api.kick(party_id, &user_id) {
+    match admin.api.kick(party_id, &user_id).await {
         Ok(()) => {
             tracing::info!(admin = %who, party = %party_id, user = %user_id, "admin API: member kicked");
             Ok(Json(Kicked {
@@ -614,7 +641,7 @@ async fn close_party(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Closed>, AdminError> {
     let party_id = id_from::<PartyId>("party", path)?;
-    match admin.api.close_party(party_id) {
+    match admin.api.close_party(party_id).await {
         Ok(()) => {
             tracing::info!(admin = %who, party = %party_id, "admin API: party closed");
             Ok(Json(Closed {
@@ -640,9 +667,11 @@ struct SessionQuery {
 #[derive(Serialize)]
 struct SessionList {
     sessions: Vec<SessionInfo>,
-    /// Sessions that matched: more than the list holds when the limit cut
-    /// it short.
-    matched: usize,
+    /// Sessions that matched on the nodes that answered: more than the
+    /// list holds when the limit cut it short.
+    matched: u64,
+    /// Nodes left out of the list: they did not answer in time.
+    silent_nodes: Vec<String>,
 }
 
 async fn list_sessions(
@@ -651,13 +680,15 @@ async fn list_sessions(
 ) -> Result<Json<SessionList>, AdminError> {
     let query = query_from(query)?;
     let limit = limit(query.limit, DEFAULT_SESSION_LIMIT, MAX_SESSION_LIMIT)?;
-    let mut sessions = match &query.user_id {
-        Some(user_id) => admin.api.sessions_of(user_id),
-        None => admin.api.sessions(),
-    };
-    let matched = sessions.len();
-    sessions.truncate(limit);
-    Ok(Json(SessionList { sessions, matched }))
+    let listing = admin
+        .api
+        .list_sessions(query.user_id.as_deref(), limit)
+        .await;
+    Ok(Json(SessionList {
+        sessions: listing.items,
+        matched: listing.matched,
+        silent_nodes: listing.silent,
+    }))
 }
 
 async fn session(
@@ -665,7 +696,7 @@ async fn session(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SessionInfo>, AdminError> {
     let session_id = id_from::<SessionId>("session", path)?;
-    Ok(Json(admin.api.session_info(session_id)?))
+    Ok(Json(admin.api.session_info(session_id).await?))
 }
 
 #[derive(Deserialize)]
@@ -697,7 +728,7 @@ async fn disconnect(
             reason.len()
         )));
     }
-    match admin.api.disconnect(session_id, &reason) {
+    match admin.api.disconnect(session_id, &reason).await {
         Ok(()) => {
             tracing::info!(admin = %who, session = %session_id, reason, "admin API: session disconnected");
             Ok(Json(Disconnected {

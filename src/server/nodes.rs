@@ -213,16 +213,21 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             session,
             party_id,
             held,
-        } => {
-            if let Some(session) = shared.find_session(session) {
-                if held {
-                    session.attach(party_id);
-                } else {
-                    session.detach(party_id);
-                    Route::note_seat(&session, party_id, 0, None);
-                }
+        } => match shared.find_session(session) {
+            Some(session) if held => session.attach(party_id),
+            Some(session) => {
+                session.detach(party_id);
+                Route::note_seat(&session, party_id, 0, None);
             }
-        }
+            // A seat for a session that ended here (the server-side API
+            // seated it as it ended): the home hears it ended, so the
+            // seat goes too.
+            None if held => {
+                let ended = ControlMessage::SessionEnded { session };
+                route.outlet.control(route.home_of(party_id), &ended);
+            }
+            None => {}
+        },
         ControlMessage::Connection {
             session,
             connected,

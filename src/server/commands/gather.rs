@@ -88,7 +88,7 @@ async fn facts(
         .ask_home(party_id, question, |question| answer(shared, question))
         .await;
     match answer {
-        Some(Answer::HookFacts(facts)) => facts,
+        Ok(Answer::HookFacts(facts)) => facts,
         _ => None,
     }
 }
@@ -228,6 +228,7 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
                 more: next != 0,
             }
         }
+        Question::Api(question) => Answer::Api(super::server_api::answer(shared, question)),
         Question::HookFacts {
             party_id,
             caller,

@@ -11,6 +11,10 @@
 //! - `tickets.rs`: matchmaking tickets.
 //! - `data.rs`: reliable party data, party state, member attributes.
 //!
+//! Beside the commands: `gather.rs` (what needs other nodes, and this
+//! node's answers to their questions) and `server_api.rs` (the server-side
+//! API's work on what this node holds).
+//!
 //! Adding a command: its row in `table.rs`, its line in [`run`], its
 //! handler in the family's file.
 
@@ -19,12 +23,17 @@ mod data;
 mod gather;
 mod party;
 mod requests;
+mod server_api;
 mod social;
 mod table;
 mod tickets;
 
 pub(crate) use data::check_reliable_size;
 pub(crate) use gather::{answer, complete, hook_point, snapshots_of, Deferred};
+pub use server_api::server_presence;
+pub(crate) use server_api::{
+    create, disconnect, find, parties_led_by, parties_page, seat, sessions_page,
+};
 pub(crate) use table::{spec_of, Budget};
 
 use super::limits::{RateLimit, Verdict};

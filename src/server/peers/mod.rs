@@ -18,8 +18,8 @@ pub(crate) mod single;
 mod wire;
 
 pub(crate) use wire::{
-    encode, Answer, BroadcastMessage, ControlMessage, DatagramMessage, Heartbeat, HookFacts,
-    Question, RelayedEvent,
+    encode, Answer, ApiAnswer, ApiQuestion, BroadcastMessage, ControlMessage, DatagramMessage,
+    Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent, SessionFacts,
 };
 
 use crate::protocol::PartyId;

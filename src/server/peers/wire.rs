@@ -1,15 +1,17 @@
-//! What nodes say to each other over NATS (docs/CLUSTER.md). Postcard,
-//! like the client protocol; every node of a cluster runs the same build,
-//! so these messages carry no version of their own: `Heartbeat::build`
-//! names it, and a node of another build is refused (see `mod.rs`).
+//! What nodes say to each other (docs/CLUSTER.md), through any adapter.
+//! Postcard, like the client protocol; every node of a cluster runs the
+//! same build, so these messages carry no version of their own:
+//! `Heartbeat::build` names it, and a node of another build is refused
+//! (see `route`).
 
-use crate::party::InviteNotice;
+use crate::party::{InviteNotice, PartySettings};
 use crate::protocol::{
-    Command, ErrorBody, Event, ListedParty, PartyId, PartySearch, Presence, Reply, ResumedParty,
-    SessionId, TicketRequest, UserStatus,
+    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartySearch,
+    PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest, UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 
 /// Control messages, on `pl.<tag>.ctl`: one subscription per node, handled
 /// in the order they arrive (NATS keeps one publisher's order).
@@ -110,6 +112,163 @@ pub(crate) enum Question {
         session: SessionId,
         party_ids: Vec<PartyId>,
     },
+    /// For the server-side API (and the admin API through it).
+    Api(ApiQuestion),
+}
+
+/// What the server-side API (`ServerApi`) asks of another node: what it
+/// holds, or an action on it, done there as it would be done locally.
+/// Answered with `Answer::Api`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ApiQuestion {
+    /// A page of the live sessions there (one user's, or everyone's), in
+    /// (user id, session id) order, after `after`.
+    Sessions {
+        user_id: Option<String>,
+        after: Option<(String, SessionId)>,
+        limit: u32,
+    },
+    /// Those of these sessions that live there.
+    Find(Vec<SessionId>),
+    /// The parties homed there that a session of this user leads.
+    PartiesLedBy(String),
+    /// A page of the parties homed there whose label contains `label`, in
+    /// (label, party id) order, after `after`.
+    Parties {
+        label: String,
+        after: Option<(String, PartyId)>,
+        limit: u32,
+    },
+    /// A party homed there, with its waiting join requests.
+    Party(PartyId),
+    /// The server takes `user_id`'s seat in a party homed there.
+    Kick { party_id: PartyId, user_id: String },
+    /// The server closes a party homed there.
+    Close(PartyId),
+    /// Reliable data from the server to the members of a party homed there.
+    Send {
+        party_id: PartyId,
+        op_code: i64,
+        data: Bytes,
+    },
+    /// The session ends now, if it lives there: closed with code 9.
+    Disconnect { session: SessionId, reason: String },
+    /// The server seats `member`, a session of node `node`, in a party
+    /// homed there (a proxy of it when `node` is another node).
+    Seat {
+        party_id: PartyId,
+        member: Presence,
+        node: u32,
+    },
+    /// The server takes a session's seat in a party homed there, as if it
+    /// had left.
+    Leave {
+        party_id: PartyId,
+        session: SessionId,
+    },
+    /// The server creates a party there, led by the first member (a
+    /// session of the node asked), the others seated after it; each
+    /// member with its node.
+    Create {
+        members: Vec<(Presence, u32)>,
+        settings: SettingsOnWire,
+        state: KeyValues,
+    },
+}
+
+/// `PartySettings` (pure party rules, no serde) as it crosses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SettingsOnWire {
+    open: bool,
+    max_size: u16,
+    label: String,
+    invite_policy: InvitePolicy,
+}
+
+impl From<PartySettings> for SettingsOnWire {
+    fn from(settings: PartySettings) -> Self {
+        SettingsOnWire {
+            open: settings.open,
+            max_size: settings.max_size,
+            label: settings.label,
+            invite_policy: settings.invite_policy,
+        }
+    }
+}
+
+impl From<SettingsOnWire> for PartySettings {
+    fn from(settings: SettingsOnWire) -> Self {
+        PartySettings {
+            open: settings.open,
+            max_size: settings.max_size,
+            label: settings.label,
+            invite_policy: settings.invite_policy,
+        }
+    }
+}
+
+/// Why a node refused an action of the server-side API (`ApiError`, as it
+/// crosses).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Refusal {
+    /// A party rule refused.
+    Rule(ErrorBody),
+    /// No live session there has that id.
+    SessionNotFound(SessionId),
+}
+
+impl From<ErrorBody> for Refusal {
+    fn from(body: ErrorBody) -> Self {
+        Refusal::Rule(body)
+    }
+}
+
+impl From<crate::party::PartyError> for Refusal {
+    fn from(error: crate::party::PartyError) -> Self {
+        Refusal::Rule(error.into())
+    }
+}
+
+/// A node's answer to an `ApiQuestion`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ApiAnswer {
+    Sessions(Page<SessionFacts>),
+    Found(Vec<SessionFacts>),
+    PartyIds(Vec<PartyId>),
+    Parties(Page<PartySnapshot>),
+    /// The party and its waiting join requests, or the rule's refusal
+    /// (boxed: a snapshot is large beside the other answers).
+    Party(Result<Box<(PartySnapshot, Vec<Presence>)>, ErrorBody>),
+    /// An action done, or why not.
+    Done(Result<(), Refusal>),
+    /// A party created, as it is once every member is seated.
+    Created(Result<Box<PartySnapshot>, Refusal>),
+    /// Whether the session lived there (it has ended now).
+    Disconnected(bool),
+}
+
+/// One node's page of a list, in the list's order.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Page<T> {
+    pub(crate) items: Vec<T>,
+    /// More match after the last item.
+    pub(crate) more: bool,
+    /// How many match there in all, before and after this page.
+    pub(crate) matched: u64,
+    /// How many (sessions, parties) are alive there, matching or not.
+    pub(crate) alive: u64,
+}
+
+/// A live session, as the node it lives on describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SessionFacts {
+    pub(crate) presence: Presence,
+    pub(crate) connected: bool,
+    pub(crate) remote: Option<SocketAddr>,
+    /// Parties where it has a seat or a join request, sorted.
+    pub(crate) parties: Vec<PartyId>,
+    /// The node it lives on.
+    pub(crate) node: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -128,6 +287,7 @@ pub(crate) enum Answer {
     },
     /// `None` when no such party lives there.
     HookFacts(Option<HookFacts>),
+    Api(ApiAnswer),
 }
 
 /// See `Question::HookFacts`.

@@ -102,6 +102,25 @@ impl Gather {
     }
 }
 
+/// What a question asked of other nodes gathered.
+#[derive(Default)]
+pub(crate) struct Gathered {
+    /// Each answer, with the node that gave it.
+    pub(crate) answers: Vec<(NodeId, Answer)>,
+    /// The nodes that did not answer within the request timeout.
+    pub(crate) silent: Vec<NodeId>,
+}
+
+/// Why a party's home gave no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unanswered {
+    /// The node its id names is not in the cluster: neither is the party.
+    NoSuchNode,
+    /// Its home did not answer within the request timeout, or the link to
+    /// the other nodes is down.
+    Silent(NodeId),
+}
+
 struct PeerNode {
     name: String,
     incarnation: u64,
@@ -360,14 +379,36 @@ impl Route {
     /// request timeout (a node that stays silent is left out). Alone: at
     /// once, none.
     pub(crate) async fn ask_all(&self, question: Question) -> Vec<(NodeId, Answer)> {
+        self.ask_every(question).await.answers
+    }
+
+    /// Asks every other node `question`: their answers, and the nodes that
+    /// did not answer within the request timeout (every one of them while
+    /// the link is down). Alone: at once, none.
+    pub(crate) async fn ask_every(&self, question: Question) -> Gathered {
         let peers: HashSet<NodeId> = lock(&self.nodes).keys().copied().collect();
         self.ask(peers, question).await
     }
 
+    /// Asks one other node `question`: its answer, or `None` when it did
+    /// not answer within the request timeout.
+    pub(crate) async fn ask_node(&self, node: NodeId, question: Question) -> Option<Answer> {
+        let gathered = self.ask([node].into(), question).await;
+        gathered
+            .answers
+            .into_iter()
+            .next()
+            .map(|(_, answer)| answer)
+    }
+
     /// Asks `peers` `question`; their answers, within the request timeout.
-    async fn ask(&self, peers: HashSet<NodeId>, question: Question) -> Vec<(NodeId, Answer)> {
+    async fn ask(&self, peers: HashSet<NodeId>, question: Question) -> Gathered {
+        let silent_all = |peers: HashSet<NodeId>| Gathered {
+            answers: Vec::new(),
+            silent: peers.into_iter().collect(),
+        };
         if peers.is_empty() || !self.link_is_up() {
-            return Vec::new();
+            return silent_all(peers);
         }
         let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
         let (done, answered) = oneshot::channel();
@@ -377,7 +418,7 @@ impl Route {
             question,
         };
         let Some(payload) = encode(&message) else {
-            return Vec::new();
+            return silent_all(peers);
         };
         lock(&self.gathers).insert(
             corr,
@@ -391,30 +432,46 @@ impl Route {
             self.outlet.control_encoded(peer, payload.clone());
         }
         let _ = tokio::time::timeout(self.timings.request_timeout, answered).await;
-        lock(&self.gathers)
-            .remove(&corr)
-            .map(|gather| gather.answers)
-            .unwrap_or_default()
+        match lock(&self.gathers).remove(&corr) {
+            Some(gather) => Gathered {
+                answers: gather.answers,
+                silent: gather.waiting_for.into_iter().collect(),
+            },
+            None => Gathered::default(),
+        }
     }
 
     /// The answer to `question` about `party_id`, from the party's home:
-    /// `here` answers it when that is this node. `None` when the home did
-    /// not answer in time.
+    /// `here` answers it when that is this node.
     pub(crate) async fn ask_home(
         &self,
         party_id: PartyId,
         question: Question,
         here: impl FnOnce(Question) -> Answer,
-    ) -> Option<Answer> {
+    ) -> Result<Answer, Unanswered> {
         if self.is_here(party_id) {
-            return Some(here(question));
+            return Ok(here(question));
         }
         let home = home_of(party_id);
-        self.ask([home].into(), question)
+        if self.link_is_up() && !self.may_be_alive(home) {
+            // Its home is gone (or never was): so is the party.
+            return Err(Unanswered::NoSuchNode);
+        }
+        self.ask_node(home, question)
             .await
-            .into_iter()
-            .next()
-            .map(|(_, answer)| answer)
+            .ok_or(Unanswered::Silent(home))
+    }
+
+    /// What logs and the APIs call node `tag`: its name when heard, this
+    /// node's own, or the tag in hex.
+    pub(crate) fn node_name(&self, tag: NodeId) -> String {
+        if tag == self.me {
+            return self.peers.name().to_string();
+        }
+        match lock(&self.nodes).get(&tag) {
+            Some(node) => node.name.clone(),
+            None => format!("{tag:08x}"),
+        }
     }
 
     /// An answer to a gather arrived from `from`.
@@ -444,7 +501,7 @@ impl Route {
                 session: session.session_id(),
                 party_ids,
             };
-            for (_, answer) in self.ask([home].into(), question).await {
+            for (_, answer) in self.ask([home].into(), question).await.answers {
                 if let Answer::Snapshots {
                     parties: found,
                     waiting: queued,
@@ -581,17 +638,34 @@ impl Route {
     pub(crate) fn proxy(&self, caller: Presence, node: NodeId) -> SessionRef {
         lock(&self.proxies)
             .entry(caller.session_id)
-            .or_insert_with(|| {
-                Arc::new(SessionLink::new_proxy(
-                    caller,
-                    RemoteAt {
-                        node,
-                        outlet: self.outlet.clone(),
-                    },
-                    self.metrics.clone(),
-                ))
-            })
+            .or_insert_with(|| self.new_proxy(caller, node))
             .clone()
+    }
+
+    fn new_proxy(&self, member: Presence, node: NodeId) -> SessionRef {
+        let at = RemoteAt {
+            node,
+            outlet: self.outlet.clone(),
+        };
+        Arc::new(SessionLink::new_proxy(member, at, self.metrics.clone()))
+    }
+
+    /// Runs `seat` with the proxy of a member on `node` (made if needed),
+    /// holding the proxies meanwhile: the server-side API seats members
+    /// from its own task, and the node task must not drop the proxy as
+    /// idle before it holds the seat. `seat` must not touch the proxies.
+    pub(crate) fn with_proxy<R>(
+        &self,
+        member: Presence,
+        node: NodeId,
+        seat: impl FnOnce(&SessionRef) -> R,
+    ) -> R {
+        let mut proxies = lock(&self.proxies);
+        let proxy = proxies
+            .entry(member.session_id)
+            .or_insert_with(|| self.new_proxy(member, node))
+            .clone();
+        seat(&proxy)
     }
 
     pub(crate) fn take_proxy(&self, session: SessionId) -> Option<SessionRef> {
@@ -600,6 +674,16 @@ impl Route {
 
     pub(crate) fn find_proxy(&self, session: SessionId) -> Option<SessionRef> {
         lock(&self.proxies).get(&session).cloned()
+    }
+
+    /// The proxies of `user_id`'s sessions on other nodes (members of
+    /// parties homed here).
+    pub(crate) fn proxies_of(&self, user_id: &str) -> Vec<SessionRef> {
+        lock(&self.proxies)
+            .values()
+            .filter(|proxy| proxy.presence.user_id == user_id)
+            .cloned()
+            .collect()
     }
 
     /// Proxies now (for tests and metrics).
