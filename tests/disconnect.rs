@@ -66,13 +66,19 @@ async fn a_session_the_server_disconnects_leaves_at_once_and_is_logged_as_such()
     let party = api
         .create_party(&[bob.session_id()], settings, KeyValues::new())
         .expect("party formed");
-    assert!(matches!(next(&mut bob_events).await, Event::PartyJoined { .. }));
+    assert!(matches!(
+        next(&mut bob_events).await,
+        Event::PartyJoined { .. }
+    ));
 
     for round in 0..ROUNDS {
         let user = format!("ana{round}");
         let (ana, _ana_events) = server.client(&user).await;
         ana.join_party(party.party_id).await.expect("ana joins");
-        assert!(matches!(next(&mut bob_events).await, Event::MemberJoined { .. }));
+        assert!(matches!(
+            next(&mut bob_events).await,
+            Event::MemberJoined { .. }
+        ));
 
         api.disconnect(ana.session_id(), "maintenance")
             .expect("ana's session is live");
