@@ -151,11 +151,12 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     retry_above: usize,
-    /// Control commands per second per session (burst twice that); 0: no limit.
+    /// Control commands per second per connection (burst twice that); 0: no
+    /// limit. PROTOCOL.md, "Rate limits", says when refusals cut it.
     #[arg(long, env = "PARTYLINE_COMMAND_RATE", default_value_t = 50.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     command_rate: f64,
-    /// Party data messages per second per session, datagrams and reliable
-    /// each (burst twice that); 0: no limit.
+    /// Party data messages per second per connection, datagrams and
+    /// reliable each (burst twice that); 0: no limit.
     #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     data_rate: f64,
     /// Parties one session may be in at once (seats and join requests), 1
