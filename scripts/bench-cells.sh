@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the standard cells of PERFORMANCE.md, each RUNS times (default 5)
+# Runs the standard cells of docs/PERFORMANCE.md, each RUNS times (default 5)
 # against a fresh `partyline serve` started by the generator, server and
 # generator pinned to separate cores (--pin), senders spread evenly, 2 s of
 # warm-up excluded. One JSON object per run, one per line, in $OUT (default

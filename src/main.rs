@@ -4,6 +4,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+use clap::builder::{NonEmptyStringValueParser, RangedU64ValueParser};
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -76,7 +77,8 @@ struct ServeArgs {
         long,
         env = "PARTYLINE_TOKEN_SECRET",
         hide_env_values = true,
-        conflicts_with = "token_secret_file"
+        conflicts_with = "token_secret_file",
+        value_parser = NonEmptyStringValueParser::new()
     )]
     token_secret: Option<String>,
     /// Require signed tokens with the HMAC secret in this file, which only
@@ -96,37 +98,43 @@ struct ServeArgs {
     #[arg(long, env = "PARTYLINE_ALLOW_PUBLIC_METRICS")]
     allow_public_metrics: bool,
     /// Seconds a join request waits for the leader before it expires.
-    #[arg(long, env = "PARTYLINE_JOIN_REQUEST_TTL", default_value_t = 300)]
-    join_request_ttl: u64,
-    /// Largest datagram payload in bytes (announced to clients).
-    #[arg(long, env = "PARTYLINE_MAX_DATAGRAM_DATA", default_value_t = partyline::protocol::DEFAULT_MAX_DATAGRAM_DATA)]
+    #[arg(long, env = "PARTYLINE_JOIN_REQUEST_TTL", default_value = "300", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    join_request_ttl: Duration,
+    /// Largest datagram payload in bytes (announced to clients), 1 to 65535.
+    #[arg(long, env = "PARTYLINE_MAX_DATAGRAM_DATA", default_value_t = partyline::protocol::DEFAULT_MAX_DATAGRAM_DATA,
+          value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=MAX_DATAGRAM_DATA), allow_negative_numbers = true)]
     max_datagram_data: u32,
-    /// Party table shards (each behind its own lock).
-    #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64, value_parser = at_least_one, allow_negative_numbers = true)]
+    /// Party table shards (each behind its own lock), 1 to 65536.
+    #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64, value_parser = shard_count, allow_negative_numbers = true)]
     shards: usize,
     /// Seconds between the keep-alives the server sends each session (0: none).
-    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value_t = 5.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    keep_alive: f64,
+    #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value = "5", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    keep_alive: Duration,
     /// Seconds of silence after which a connection counts as lost.
-    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value_t = 10.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    idle_timeout: f64,
+    #[arg(long, env = "PARTYLINE_IDLE_TIMEOUT", default_value = "10", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    idle_timeout: Duration,
     /// Seconds a lost session keeps its seats, waiting for a resume.
-    #[arg(long, env = "PARTYLINE_GRACE", default_value_t = 15.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    grace: f64,
+    #[arg(long, env = "PARTYLINE_GRACE", default_value = "15", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    grace: Duration,
     /// Seconds a lost leader stays leader before a connected member takes over.
-    #[arg(long, env = "PARTYLINE_LEADER_GRACE", default_value_t = 0.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    leader_grace: f64,
+    #[arg(long, env = "PARTYLINE_LEADER_GRACE", default_value = "0", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    leader_grace: Duration,
     /// Events kept per session for exact replay on resume.
-    #[arg(long, env = "PARTYLINE_REPLAY_EVENTS", default_value_t = 1024)]
+    #[arg(
+        long,
+        env = "PARTYLINE_REPLAY_EVENTS",
+        default_value_t = 1024,
+        allow_negative_numbers = true
+    )]
     replay_events: usize,
     /// UDP socket buffer in bytes (0: the system default; the kernel caps it
     /// at net.core.rmem_max).
-    #[arg(long, env = "PARTYLINE_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "PARTYLINE_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024, allow_negative_numbers = true)]
     socket_buffer: usize,
     /// Seconds to wait, on Ctrl-C or SIGTERM, for sessions to receive their
     /// close before the process exits.
-    #[arg(long, env = "PARTYLINE_DRAIN_TIMEOUT", default_value_t = 5.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    drain_timeout: f64,
+    #[arg(long, env = "PARTYLINE_DRAIN_TIMEOUT", default_value = "5", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    drain_timeout: Duration,
     /// Most sessions at once (connected or in their grace window); beyond
     /// it new connections are closed with code 7 (ServerFull).
     #[arg(long, env = "PARTYLINE_MAX_SESSIONS", default_value_t = 100_000, value_parser = at_least_one, allow_negative_numbers = true)]
@@ -136,13 +144,19 @@ struct ServeArgs {
     max_handshakes: usize,
     /// With more handshakes than this in progress, clients must prove their
     /// address first (QUIC Retry).
-    #[arg(long, env = "PARTYLINE_RETRY_ABOVE", default_value_t = 32)]
+    #[arg(
+        long,
+        env = "PARTYLINE_RETRY_ABOVE",
+        default_value_t = 32,
+        allow_negative_numbers = true
+    )]
     retry_above: usize,
-    /// Control commands per second per session (burst twice that); 0: no limit.
+    /// Control commands per second per connection (burst twice that); 0: no
+    /// limit. PROTOCOL.md, "Rate limits", says when refusals cut it.
     #[arg(long, env = "PARTYLINE_COMMAND_RATE", default_value_t = 50.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     command_rate: f64,
-    /// Party data messages per second per session, datagrams and reliable
-    /// each (burst twice that); 0: no limit.
+    /// Party data messages per second per connection, datagrams and
+    /// reliable each (burst twice that); 0: no limit.
     #[arg(long, env = "PARTYLINE_DATA_RATE", default_value_t = 500.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
     data_rate: f64,
     /// Parties one session may be in at once (seats and join requests), 1
@@ -151,33 +165,49 @@ struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=partyline::protocol::MAX_PARTIES_PER_SESSION as u64))]
     max_parties_per_session: u64,
     /// Seconds an invite lasts unless used, declined or revoked.
-    #[arg(long, env = "PARTYLINE_INVITE_TTL", default_value_t = 300.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    invite_ttl: f64,
+    #[arg(long, env = "PARTYLINE_INVITE_TTL", default_value = "300", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    invite_ttl: Duration,
     /// Invites one session may send per minute (0: no limit).
-    #[arg(long, env = "PARTYLINE_INVITES_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "PARTYLINE_INVITES_PER_MINUTE",
+        default_value_t = 30,
+        allow_negative_numbers = true
+    )]
     invites_per_minute: u32,
     /// Join-code attempts one session may make per minute (0: no limit).
     #[arg(
         long,
         env = "PARTYLINE_JOIN_CODE_ATTEMPTS_PER_MINUTE",
-        default_value_t = 10
+        default_value_t = 10,
+        allow_negative_numbers = true
     )]
     join_code_attempts_per_minute: u32,
     /// Users one session may follow.
-    #[arg(long, env = "PARTYLINE_MAX_FOLLOWS", default_value_t = 256)]
-    max_follows: usize,
+    #[arg(
+        long,
+        env = "PARTYLINE_MAX_FOLLOWS",
+        default_value_t = 256,
+        allow_negative_numbers = true
+    )]
+    max_follows: u32,
     /// Matchmaking tickets one session may submit per minute (0: no limit).
-    #[arg(long, env = "PARTYLINE_TICKETS_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "PARTYLINE_TICKETS_PER_MINUTE",
+        default_value_t = 30,
+        allow_negative_numbers = true
+    )]
     tickets_per_minute: u32,
     /// Seconds between matchmaking rounds.
-    #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value_t = 1.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    matchmaker_interval: f64,
+    #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value = "1", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    matchmaker_interval: Duration,
     /// Seconds a ticket waits before its relaxed minimum applies.
-    #[arg(long, env = "PARTYLINE_MATCHMAKER_RELAX_AFTER", default_value_t = 30.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    matchmaker_relax_after: f64,
+    #[arg(long, env = "PARTYLINE_MATCHMAKER_RELAX_AFTER", default_value = "30", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    matchmaker_relax_after: Duration,
     /// Seconds a match token stays valid.
-    #[arg(long, env = "PARTYLINE_MATCH_TOKEN_TTL", default_value_t = 60.0, value_parser = partyline::parse_non_negative, allow_negative_numbers = true)]
-    match_token_ttl: f64,
+    #[arg(long, env = "PARTYLINE_MATCH_TOKEN_TTL", default_value = "60", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
+    match_token_ttl: Duration,
     /// A file holding the secret match tokens are signed with (shared with
     /// game servers). Default: the token secret; in dev mode a public dev
     /// secret.
@@ -209,38 +239,121 @@ struct ServeArgs {
     /// This node's name in the cluster, unique among its nodes (letters,
     /// digits, '-', '_', '.'; at most 64): every party it creates carries
     /// it.
-    #[arg(long, env = "PARTYLINE_NODE", requires = "cluster")]
+    #[arg(long, env = "PARTYLINE_NODE", requires = "cluster", value_parser = node_name)]
     node: Option<String>,
     /// Seconds without a heartbeat after which another node counts as
     /// lost, and the parties it homed end. A node heart-beats three times
-    /// per timeout; give every node of a cluster the same value.
-    #[arg(long, env = "PARTYLINE_NODE_TIMEOUT", default_value_t = 3.0)]
-    node_timeout: f64,
-    /// Worker threads: 0 for one per core, 1 for a single-threaded server.
-    #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0)]
+    /// per timeout; give every node of a cluster the same value (at least
+    /// 0.5).
+    #[arg(long, env = "PARTYLINE_NODE_TIMEOUT", default_value = "3", value_name = "SECS", value_parser = node_timeout, allow_negative_numbers = true)]
+    node_timeout: Duration,
+    /// Worker threads: 0 for one per core, 1 for a single-threaded server
+    /// (at most 1024).
+    #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_THREADS), allow_negative_numbers = true)]
     threads: usize,
     /// Ask clients to acknowledge every N packets (QUIC ACK frequency); 0
     /// keeps QUIC's default of every other packet.
-    #[arg(long, env = "PARTYLINE_ACK_THRESHOLD", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "PARTYLINE_ACK_THRESHOLD",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
     ack_threshold: u32,
     /// ...or after this many milliseconds, whichever comes first.
-    #[arg(long, env = "PARTYLINE_MAX_ACK_DELAY", default_value_t = 50)]
+    #[arg(
+        long,
+        env = "PARTYLINE_MAX_ACK_DELAY",
+        default_value_t = 50,
+        allow_negative_numbers = true
+    )]
     max_ack_delay: u64,
     /// Microseconds a recipient's party datagrams may wait so that those
     /// sent within the window leave in one packet (less server CPU per
     /// delivery, up to that much more latency); 0 sends each at once.
     /// The default keeps a party of 4's p99 under 1 ms (BENCHMARKS.md).
-    #[arg(long, env = "PARTYLINE_COALESCE_US", default_value_t = 500)]
+    /// At most 1000000 (1 s).
+    #[arg(long, env = "PARTYLINE_COALESCE_US", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_COALESCE_US), allow_negative_numbers = true)]
     coalesce_us: u64,
 }
 
+/// The longest duration a flag in seconds takes: a year. Longer is a slip
+/// (milliseconds typed for seconds), and far longer would overflow the
+/// clock when a deadline is set.
+const MAX_FLAG_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// No QUIC datagram can carry more (a UDP datagram's length is 16 bits);
+/// what a path carries is less (README.md, `--max-datagram-data`).
+const MAX_DATAGRAM_DATA: i64 = 65_535;
+
+/// More shards than this buy nothing but memory.
+const MAX_SHARDS: usize = 65_536;
+
+/// More worker threads than this is a typo, not a machine.
+const MAX_THREADS: u64 = 1024;
+
+/// A coalescing window longer than a second would hold game data back.
+const MAX_COALESCE_US: u64 = 1_000_000;
+
+/// The shortest --node-timeout: a third of it is the heartbeat.
+const MIN_NODE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A count that must be at least 1.
 fn at_least_one(text: &str) -> Result<usize, String> {
+    count_in(text, 1, usize::MAX)
+}
+
+/// A count of shards: 1 to `MAX_SHARDS`.
+fn shard_count(text: &str) -> Result<usize, String> {
+    count_in(text, 1, MAX_SHARDS)
+}
+
+/// A whole number from `min` to `max`.
+fn count_in(text: &str, min: usize, max: usize) -> Result<usize, String> {
     match text.trim().parse::<i128>() {
-        Ok(value) if value >= 1 => usize::try_from(value).map_err(|_| "too large".to_string()),
-        Ok(value) => Err(format!("must be at least 1, got {value}")),
+        Ok(value) if value < min as i128 => Err(format!("must be at least {min}, got {value}")),
+        Ok(value) => usize::try_from(value)
+            .ok()
+            .filter(|value| *value <= max)
+            .ok_or_else(|| format!("must be at most {max}, got {value}")),
         Err(error) => Err(format!("not a whole number: {error}")),
     }
+}
+
+/// A duration in seconds, fractions allowed (`2.5`): finite, 0 to a year.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value = partyline::parse_non_negative(text)?;
+    if value > MAX_FLAG_SECONDS {
+        return Err(format!(
+            "must be at most {MAX_FLAG_SECONDS} seconds (a year), got {}",
+            text.trim()
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// `--node`: a name the cluster accepts.
+fn node_name(text: &str) -> Result<String, String> {
+    if partyline::server::valid_node_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err("a node name is 1 to 64 ASCII letters, digits, '-', '_' and '.'".into())
+    }
+}
+
+/// `--node-timeout`: seconds, at least 0.5.
+fn node_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = seconds(text)?;
+    if timeout < MIN_NODE_TIMEOUT {
+        return Err(format!(
+            "must be at least {} seconds, got {}",
+            MIN_NODE_TIMEOUT.as_secs_f64(),
+            timeout.as_secs_f64()
+        ));
+    }
+    Ok(timeout)
 }
 
 /// A tracing filter that parses (a typo is an error, not silently "info").
@@ -252,10 +365,13 @@ fn log_filter(text: &str) -> Result<String, String> {
         })
 }
 
-/// Seconds from the command line as a duration, refusing nonsense.
-fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("--{flag} must be a number of seconds >= 0, got {value}"))
+/// A usage error of `partyline serve` found after parsing (flags that
+/// disagree): said like clap's own, with exit code 2.
+fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> ! {
+    let mut command = Cli::command();
+    command.build();
+    let mut serve = command.find_subcommand("serve").cloned().unwrap_or(command);
+    serve.error(kind, message).exit()
 }
 
 #[derive(Args)]
@@ -268,7 +384,8 @@ struct TokenArgs {
     #[arg(long, default_value_t = 3600)]
     ttl: u64,
     /// The server's secret.
-    #[arg(long, env = "PARTYLINE_TOKEN_SECRET", hide_env_values = true)]
+    #[arg(long, env = "PARTYLINE_TOKEN_SECRET", hide_env_values = true,
+          value_parser = NonEmptyStringValueParser::new())]
     secret: String,
 }
 
@@ -286,8 +403,10 @@ fn main() -> ExitCode {
         Command::Token(args) => {
             for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {
                 if let Err(message) = partyline::auth::validate_name(what, value) {
-                    eprintln!("error: {message}");
-                    return ExitCode::FAILURE;
+                    let mut command = Cli::command();
+                    command.build();
+                    let mut token = command.find_subcommand("token").cloned().unwrap_or(command);
+                    token.error(ErrorKind::ValueValidation, message).exit();
                 }
             }
             let ttl = Duration::from_secs(args.ttl);
@@ -364,23 +483,28 @@ fn admin_token(args: &ServeArgs) -> Result<Option<AdminToken>, String> {
 }
 
 fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
-    // A usage error, like a missing flag: said before anything is logged.
+    // Usage errors, like a missing flag: said before anything is logged.
     if args.admin.is_some()
         && args.admin_token_file.is_none()
         && std::env::var_os(ADMIN_TOKEN_VARIABLE).is_none()
     {
-        let mut command = Cli::command();
-        command.build();
-        let mut serve = command.find_subcommand("serve").cloned().unwrap_or(command);
-        serve
-            .error(
-                ErrorKind::MissingRequiredArgument,
-                format!(
-                    "--admin needs a bearer token: pass --admin-token-file PATH (a file only \
-                     the server's user can read), or set {ADMIN_TOKEN_VARIABLE}"
-                ),
-            )
-            .exit();
+        usage_error(
+            ErrorKind::MissingRequiredArgument,
+            format!(
+                "--admin needs a bearer token: pass --admin-token-file PATH (a file only \
+                 the server's user can read), or set {ADMIN_TOKEN_VARIABLE}"
+            ),
+        );
+    }
+    if args.idle_timeout.is_zero() || args.idle_timeout <= args.keep_alive {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--idle-timeout ({}s) must be above 0 and longer than --keep-alive ({}s)",
+                args.idle_timeout.as_secs_f64(),
+                args.keep_alive.as_secs_f64()
+            ),
+        );
     }
     partyline::init_logging(&args.log_level, args.log_format);
 
@@ -448,54 +572,15 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
     };
     let mut config = ServerConfig::new(args.listen, tls);
-    let timers = (|| -> Result<_, String> {
-        let keep_alive = seconds("keep-alive", args.keep_alive)?;
-        let idle_timeout = seconds("idle-timeout", args.idle_timeout)?;
-        if idle_timeout.is_zero() || idle_timeout <= keep_alive {
-            return Err(format!(
-                "--idle-timeout ({}s) must be above 0 and longer than --keep-alive ({}s)",
-                args.idle_timeout, args.keep_alive
-            ));
-        }
-        Ok((
-            keep_alive,
-            idle_timeout,
-            seconds("grace", args.grace)?,
-            seconds("leader-grace", args.leader_grace)?,
-            seconds("drain-timeout", args.drain_timeout)?,
-            seconds("invite-ttl", args.invite_ttl)?,
-            (
-                seconds("matchmaker-interval", args.matchmaker_interval)?,
-                seconds("matchmaker-relax-after", args.matchmaker_relax_after)?,
-                seconds("match-token-ttl", args.match_token_ttl)?,
-            ),
-        ))
-    })();
-    match timers {
-        Ok((
-            keep_alive,
-            idle_timeout,
-            grace,
-            leader_grace,
-            drain_timeout,
-            invite_ttl,
-            (matchmaker_interval, relax_after, match_token_ttl),
-        )) => {
-            config.drain_timeout = drain_timeout;
-            config.invite_ttl = invite_ttl;
-            config.matchmaker_interval = matchmaker_interval;
-            config.matchmaker_relax_after = relax_after;
-            config.match_token_ttl = match_token_ttl;
-            config.keep_alive = keep_alive;
-            config.idle_timeout = idle_timeout;
-            config.grace = grace;
-            config.leader_grace = leader_grace;
-        }
-        Err(message) => {
-            tracing::error!("{message}");
-            return ExitCode::FAILURE;
-        }
-    }
+    config.drain_timeout = args.drain_timeout;
+    config.invite_ttl = args.invite_ttl;
+    config.matchmaker_interval = args.matchmaker_interval;
+    config.matchmaker_relax_after = args.matchmaker_relax_after;
+    config.match_token_ttl = args.match_token_ttl;
+    config.keep_alive = args.keep_alive;
+    config.idle_timeout = args.idle_timeout;
+    config.grace = args.grace;
+    config.leader_grace = args.leader_grace;
     config.replay_events = args.replay_events;
     config.socket_buffer = args.socket_buffer;
     config.max_sessions = args.max_sessions;
@@ -505,7 +590,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.max_parties_per_session = args.max_parties_per_session as usize;
     config.invites_per_minute = args.invites_per_minute;
     config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
-    config.max_follows = args.max_follows;
+    config.max_follows = args.max_follows as usize;
     config.tickets_per_minute = args.tickets_per_minute;
     if let Some(path) = &args.match_secret_file {
         match partyline::security::read_secret_file(path) {
@@ -518,21 +603,9 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     }
     if let (Some(url), Some(node)) = (&args.cluster, &args.node) {
         let mut cluster = partyline::server::ClusterConfig::new(url, node);
-        match seconds("node-timeout", args.node_timeout) {
-            Ok(timeout) if timeout >= Duration::from_millis(500) => {
-                // Three heartbeats per timeout: one lost beat is no loss.
-                cluster.node_timeout = timeout;
-                cluster.heartbeat = timeout / 3;
-            }
-            Ok(_) => {
-                tracing::error!("--node-timeout must be at least 0.5 s");
-                return ExitCode::FAILURE;
-            }
-            Err(error) => {
-                tracing::error!("{error}");
-                return ExitCode::FAILURE;
-            }
-        }
+        // Three heartbeats per timeout: one lost beat is no loss.
+        cluster.node_timeout = args.node_timeout;
+        cluster.heartbeat = args.node_timeout / 3;
         config.cluster = Some(cluster);
     }
     config.metrics = args.metrics;
@@ -544,7 +617,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         max_delay: Duration::from_millis(args.max_ack_delay),
     });
     config.coalesce = Duration::from_micros(args.coalesce_us);
-    config.join_request_ttl = Duration::from_secs(args.join_request_ttl);
+    config.join_request_ttl = args.join_request_ttl;
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;
     if let Some(secret) = secret {

@@ -137,7 +137,8 @@ fn token_command_mints_a_token_the_server_accepts() {
         ])
         .output()
         .unwrap();
-    assert!(!refused.status.success());
+    // A bad value, like any other flag's: exit code 2.
+    assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("user id"));
 }
 
@@ -155,21 +156,130 @@ fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
             "--max-parties-per-session",
         ),
         (&["--invite-ttl", "-5"], "--invite-ttl"),
+        // These exited 1 (after logging began), or were refused by the
+        // parser as "unexpected argument" without naming the flag.
+        (
+            &["--idle-timeout", "5", "--keep-alive", "5"],
+            "--idle-timeout",
+        ),
+        (&["--idle-timeout", "0"], "--idle-timeout"),
+        (&["--node-timeout", "0.2"], "--node-timeout"),
+        (&["--node-timeout", "nan"], "--node-timeout"),
+        (&["--node-timeout", "-1"], "--node-timeout"),
+        (&["--grace", "1e300"], "--grace"),
+        (&["--match-token-ttl", "1e12"], "--match-token-ttl"),
+        (&["--threads", "100000"], "--threads"),
+        (&["--token-secret="], "--token-secret"),
+        // Seconds: fractions, yes; anything else, no.
+        (&["--join-request-ttl", "2.5s"], "--join-request-ttl"),
+        (&["--join-request-ttl", "-1"], "--join-request-ttl"),
+        (&["--join-request-ttl", "1e30"], "--join-request-ttl"),
+        (&["--matchmaker-interval", "inf"], "--matchmaker-interval"),
+        // Counts out of their range.
+        (&["--shards", "10000000"], "--shards"),
+        (&["--max-datagram-data", "0"], "--max-datagram-data"),
+        (&["--max-datagram-data", "70000"], "--max-datagram-data"),
+        (&["--coalesce-us", "5000000"], "--coalesce-us"),
+        (&["--tickets-per-minute", "-1"], "--tickets-per-minute"),
+        (&["--max-follows", "99999999999"], "--max-follows"),
+        (&["--replay-events", "-3"], "--replay-events"),
+        (
+            &["--cluster", "nats://127.0.0.1:1", "--node", "eu west"],
+            "--node",
+        ),
     ];
+    let dir = std::env::temp_dir().join(format!("partyline-cli-flags-{}", std::process::id()));
+    // Every case is tried, and every one that fails is named.
+    let mut wrong = Vec::new();
     for (args, flag) in cases {
-        let output = Command::new(BIN)
-            .arg("serve")
-            .args(*args)
-            .env_remove("PARTYLINE_TOKEN_SECRET")
-            .output()
-            .expect("partyline runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(flag),
-            "{args:?}: the message names {flag}: {stderr}"
-        );
+        let (code, stderr) = serve_refused(&dir, args);
+        if code != Some(2) || !stderr.contains(flag) {
+            wrong.push(format!(
+                "{args:?}: exit {code:?}, expected 2 and a message naming {flag}: {stderr}"
+            ));
+        }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Runs `partyline serve` with `args`, expecting it to refuse them: its
+/// exit code and stderr. One that starts serving instead is stopped (exit
+/// code `None`), so a value wrongly accepted fails the test, never hangs it.
+fn serve_refused(cert_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(cert_dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("PARTYLINE_TOKEN_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("partyline runs");
+    let deadline = std::time::Instant::now() + support::WAIT;
+    let code = loop {
+        match child.try_wait().expect("partyline can be waited for") {
+            Some(status) => break status.code(),
+            None if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    (code, stderr)
+}
+
+#[tokio::test]
+async fn every_flag_in_seconds_takes_fractions() {
+    let dir = std::env::temp_dir().join(format!("partyline-cli-fractions-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut child, addr) = serve(
+        &dir,
+        &[
+            "--join-request-ttl",
+            "2.5",
+            "--keep-alive",
+            "0.5",
+            "--idle-timeout",
+            "2.5",
+            "--grace",
+            "1.5",
+            "--leader-grace",
+            "0.25",
+            "--drain-timeout",
+            "0.5",
+            "--invite-ttl",
+            "1.5",
+            "--matchmaker-interval",
+            "0.5",
+            "--matchmaker-relax-after",
+            "2.5",
+            "--match-token-ttl",
+            "30.5",
+            "--node-timeout",
+            "0.75",
+        ],
+    );
+    let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
+    let (client, _events) = Client::connect(ClientConfig::dev(addr, certs, "ana", "Ana"))
+        .await
+        .expect("a client connects");
+    // What the server announces is what it was told, to the millisecond.
+    let limits = client.limits();
+    assert_eq!(limits.join_request_ttl_ms, 2500);
+    assert_eq!(limits.invite_ttl_ms, 1500);
+    assert_eq!(limits.matchmaker_interval_ms, 500);
+    assert_eq!(limits.matchmaker_relax_after_ms, 2500);
+    interrupt(&child);
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -49,7 +49,12 @@ async fn an_admin_disconnect_reaches_a_busy_client_with_its_code() {
         let (client, mut events) = busy_client(&server, &format!("busy-{round}"), 2000).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         let session = client.session_id();
-        server.handle.api().disconnect(session, "bye").await.unwrap();
+        server
+            .handle
+            .api()
+            .disconnect(session, "bye")
+            .await
+            .unwrap();
         match heard_close(&mut events).await {
             DisconnectReason::ClosedByServer { code, .. } => {
                 assert_eq!(code, CloseCode::Disconnected as u64, "round {round}")

@@ -54,7 +54,7 @@ const FAMILIES: &[(&str, &str, &str, &[&str])] = &[
     ("partyline_transport_bytes_lost_total", "counter", "Bytes of QUIC packets declared lost.", &[""]),
     ("partyline_transport_congestion_events_total", "counter", "Congestion events (the window cut) on admitted connections.", &[""]),
     ("partyline_transport_datagrams_handed_total", "counter", "Party datagrams handed to quinn to send (after coalescing).", &[""]),
-    ("partyline_transport_datagram_frames_sent_total", "counter", "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.", &[""]),
+    ("partyline_transport_datagram_frames_sent_total", "counter", "DATAGRAM frames sent, the server's keep-alives (empty datagrams) included. Above transport_datagrams_handed_total by the keep-alives, below it by what waits in quinn's queue and by what it dropped when that queue overflowed.", &[""]),
     ("partyline_command_seconds", "histogram", "Time to handle one control command: decoded to answered, its events queued.", &["1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.005", "0.01", "0.05", "+Inf"]),
     ("partyline_datagram_fan_out", "histogram", "Recipients of one party datagram.", &["1", "2", "3", "4", "8", "16", "32", "64", "128", "256", "+Inf"]),
     ("process_cpu_seconds_total", "counter", "User and system CPU time.", &[""]),
@@ -273,6 +273,35 @@ async fn transport_counters_sum_live_connections_and_keep_those_that_ended() {
         3
     );
     assert!(after.count("partyline_transport_packets_sent_total", &[]) >= sent_before);
+}
+
+/// Keep-alives are DATAGRAM frames but not party datagrams: on an idle
+/// server the frames sent pass the datagrams handed, as the help says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alives_count_as_datagram_frames_sent_but_not_as_datagrams_handed() {
+    let server = start_with(|c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        fast_loss_detection(c);
+    })
+    .await;
+    let (_ana, _ana_events) = server.client("ana").await;
+    // Keep-alives every 200 ms: two of them well within the limit.
+    let metrics = tokio::time::timeout(WAIT, async {
+        loop {
+            let metrics = scrape_metrics(&server).await;
+            if metrics.count("partyline_transport_datagram_frames_sent_total", &[]) >= 2 {
+                break metrics;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("keep-alives go out as DATAGRAM frames");
+    assert_eq!(
+        metrics.count("partyline_transport_datagrams_handed_total", &[]),
+        0,
+        "no party data was sent"
+    );
 }
 
 /// The checks are not vacuous: what Prometheus would misread fails them.

@@ -66,6 +66,27 @@ pub enum TicketError {
     TooMany { players: u32, max: u32 },
     #[error("a numeric range of the query has min above max, or is not a number")]
     Range,
+    #[error("no player count from {lowest} to {max} is a multiple of count_multiple {multiple}: the ticket could never be matched")]
+    NoCount {
+        lowest: u32,
+        max: u32,
+        multiple: u32,
+    },
+}
+
+/// Whether some count from `lowest` to `max` is a multiple of `multiple`
+/// (at least 1): without one, no match can ever suit the ticket.
+pub fn count_possible(lowest: u32, max: u32, multiple: u32) -> bool {
+    multiple > 0 && (max / multiple) * multiple >= lowest.max(1)
+}
+
+/// The lowest minimum a ticket can reach: `min_count`, or its relaxed
+/// minimum once that applies (never below 1, never above `min_count`).
+pub fn lowest_minimum(min_count: u32, relaxed_min_count: Option<u32>) -> u32 {
+    match relaxed_min_count {
+        Some(relaxed) => relaxed.clamp(1, min_count.max(1)),
+        None => min_count,
+    }
 }
 
 impl<M> Ticket<M> {
@@ -84,6 +105,15 @@ impl<M> Ticket<M> {
             return Err(TicketError::TooMany {
                 players: self.players,
                 max: self.max_count,
+            });
+        }
+        // A match holds at least this ticket's own players.
+        let lowest = lowest_minimum(self.min_count, self.relaxed_min_count).max(self.players);
+        if !count_possible(lowest, self.max_count, self.count_multiple) {
+            return Err(TicketError::NoCount {
+                lowest,
+                max: self.max_count,
+                multiple: self.count_multiple,
             });
         }
         let bad_range = |(min, max): &(f64, f64)| min.is_nan() || max.is_nan() || min > max;

@@ -60,6 +60,38 @@ fn a_party_larger_than_its_max_is_refused_up_front() {
 }
 
 #[test]
+fn counts_no_match_could_suit_are_refused_up_front() {
+    let now = Instant::now();
+    let with_multiple = |players, min, max, multiple, relaxed| Ticket {
+        count_multiple: multiple,
+        relaxed_min_count: relaxed,
+        ..ticket(1, players, min, max, now)
+    };
+    // A multiple above max_count: no count at all.
+    assert_eq!(
+        with_multiple(1, 1, 4, 5, None).validate(),
+        Err(TicketError::NoCount {
+            lowest: 1,
+            max: 4,
+            multiple: 5
+        })
+    );
+    // 5 to 7 holds no multiple of 4 ...
+    assert!(with_multiple(1, 5, 7, 4, None).validate().is_err());
+    // ... unless the relaxed minimum reaches 4.
+    assert_eq!(with_multiple(1, 5, 7, 4, Some(4)).validate(), Ok(()));
+    // A party of 3 needs an even count from 3 to 3: none.
+    assert!(with_multiple(3, 2, 3, 2, None).validate().is_err());
+    assert_eq!(with_multiple(3, 2, 4, 2, None).validate(), Ok(()));
+    // Even teams of up to 10 players, and a solo duel.
+    assert_eq!(with_multiple(1, 2, 10, 2, None).validate(), Ok(()));
+    assert_eq!(with_multiple(1, 2, 2, 2, None).validate(), Ok(()));
+    assert!(count_possible(1, 100, 100));
+    assert!(!count_possible(1, 99, 100));
+    assert!(!count_possible(1, 4, 0));
+}
+
+#[test]
 fn queries_must_hold_both_ways() {
     let t0 = Instant::now();
     let mut pool = Pool::new(1000, None);

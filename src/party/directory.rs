@@ -62,9 +62,47 @@
 //! match exists.
 
 use super::PartyError;
-use crate::protocol::{ListedParty, PartyId, PartySearch, JOIN_CODE_ALPHABET, JOIN_CODE_LEN};
+use crate::protocol::{
+    ListedParty, PartyId, PartySearch, JOIN_CODE_ALPHABET, JOIN_CODE_LEN, MAX_NAME_BYTES,
+    MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES,
+};
 use std::cmp::Reverse;
 use std::collections::{btree_set, BTreeMap, BTreeSet, BinaryHeap, HashMap};
+
+/// Refuses a search no answer could serve: a `limit` of 0, or property
+/// filters beyond what a listing may hold (`ListParty`'s own limits: at
+/// most `MAX_PROPERTY_ENTRIES` pairs, keys of 1 to `MAX_NAME_BYTES`, at
+/// most `MAX_PROPERTY_BYTES` of keys and values). Such filters could never
+/// match a party, and checking them would cost the search for nothing.
+pub fn check_search(query: &PartySearch) -> Result<(), PartyError> {
+    let invalid = |message: String| Err(PartyError::InvalidArgument(message));
+    if query.limit == 0 {
+        return invalid("limit must be at least 1".into());
+    }
+    let filters = &query.properties;
+    if filters.len() > MAX_PROPERTY_ENTRIES {
+        return invalid(format!(
+            "a search filters on at most {MAX_PROPERTY_ENTRIES} properties, got {}",
+            filters.len()
+        ));
+    }
+    if let Some(key) = filters
+        .keys()
+        .find(|key| key.is_empty() || key.len() > MAX_NAME_BYTES)
+    {
+        return invalid(format!(
+            "property filter keys must be 1 to {MAX_NAME_BYTES} bytes, got {}",
+            key.len()
+        ));
+    }
+    let bytes: usize = filters.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_PROPERTY_BYTES {
+        return invalid(format!(
+            "property filters hold at most {MAX_PROPERTY_BYTES} bytes of keys and values, got {bytes}"
+        ));
+    }
+    Ok(())
+}
 
 /// Places of the parties listed with each property pair: `key -> value ->
 /// places`. Nested so that a search looks pairs up by `&str` without
@@ -185,11 +223,7 @@ impl ListingIndex {
         query: &PartySearch,
         max_results: u16,
     ) -> Result<(Vec<(u64, ListedParty)>, u64), PartyError> {
-        if query.limit == 0 {
-            return Err(PartyError::InvalidArgument(
-                "limit must be at least 1".into(),
-            ));
-        }
+        check_search(query)?;
         let limit = usize::from(query.limit.min(max_results));
         let after = query.cursor.saturating_add(1);
         let Some(filters) = self.filter_streams(query, after) else {

@@ -250,7 +250,7 @@ fn add_transport(partyline: &mut Registry, m: &Metrics) {
     counter(
         partyline,
         "transport_datagram_frames_sent",
-        "DATAGRAM frames sent. Below transport_datagrams_handed_total by what waits in quinn's queue, and by what it dropped when that queue overflowed.",
+        "DATAGRAM frames sent, the server's keep-alives (empty datagrams) included. Above transport_datagrams_handed_total by the keep-alives, below it by what waits in quinn's queue and by what it dropped when that queue overflowed.",
         t.datagram_frames_sent,
     );
 }

@@ -100,6 +100,39 @@ mod tests {
         assert_eq!(verdicts.last(), Some(&Verdict::Disconnect));
     }
 
+    /// The numbers PROTOCOL.md ("Rate limits") gives a client to count
+    /// on, with the default --command-rate: 1,000 commands at one instant
+    /// get 100 served, 500 refused, and the next one cuts.
+    #[test]
+    fn the_documented_cut_at_the_default_command_rate() {
+        let now = Instant::now();
+        let mut limit = RateLimit::new(50.0, now);
+        let verdicts: Vec<Verdict> = (0..1000).map(|_| limit.check(now)).collect();
+        let served = verdicts
+            .iter()
+            .take_while(|v| **v == Verdict::Allow)
+            .count();
+        assert_eq!(served, 100, "a burst of twice the rate");
+        let refused = verdicts[served..]
+            .iter()
+            .take_while(|v| **v == Verdict::Deny)
+            .count();
+        assert_eq!(refused, 500, "refused until the count passes rate x 10 s");
+        assert_eq!(verdicts[served + refused], Verdict::Disconnect);
+        // 500 refusals, then a window later: the bucket is full again and
+        // the count of refusals starts over (refused, not cut).
+        let mut patient = RateLimit::new(50.0, now);
+        for _ in 0..600 {
+            patient.check(now);
+        }
+        let later = now + VIOLATION_WINDOW + Duration::from_millis(1);
+        let served = (0..100)
+            .filter(|_| patient.check(later) == Verdict::Allow)
+            .count();
+        assert_eq!(served, 100);
+        assert_eq!(patient.check(later), Verdict::Deny);
+    }
+
     #[test]
     fn zero_means_unlimited() {
         let now = Instant::now();

@@ -143,6 +143,20 @@ pub(crate) fn check_request(request: &TicketRequest) -> Result<(), ErrorBody> {
     if request.query.ranges.values().any(|r| r.min > r.max) {
         return invalid("a query range has min above max".into());
     }
+    // Counts no match could ever suit (the party's own size is checked
+    // once its members are known: `Ticket::validate`).
+    let relaxed = (request.relaxed_min_count > 0).then_some(request.relaxed_min_count);
+    let lowest = crate::matchmaker::lowest_minimum(request.min_count, relaxed);
+    let counts_work = request.min_count > 0 && request.min_count <= request.max_count;
+    if counts_work
+        && request.count_multiple > 0
+        && !crate::matchmaker::count_possible(lowest, request.max_count, request.count_multiple)
+    {
+        return invalid(format!(
+            "no player count from {lowest} to max_count {} is a multiple of count_multiple {}: the ticket could never be matched",
+            request.max_count, request.count_multiple
+        ));
+    }
     Ok(())
 }
 

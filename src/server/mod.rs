@@ -37,6 +37,13 @@ pub use peers::nats::ClusterError;
 pub use peers::{home_of, node_tag, party_id_on};
 pub use route::NodeTimings;
 
+/// Whether `name` may name a node of a cluster (`--node`): 1 to 64 ASCII
+/// letters, digits, `-`, `_` and `.`. Checked again when the node joins;
+/// here so that a command line can refuse a bad name before starting.
+pub fn valid_node_name(name: &str) -> bool {
+    peers::valid_node_name(name)
+}
+
 use crate::protocol::{
     CloseCode, Limits, ALPN, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE,
     MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,

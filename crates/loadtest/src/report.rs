@@ -196,7 +196,7 @@ pub struct Report {
     pub latency: Histogram<u64>,
 }
 
-/// The generator-bound rule of PERFORMANCE.md: its CPU at ≥ 90% of its
+/// The generator-bound rule of docs/PERFORMANCE.md: its CPU at ≥ 90% of its
 /// threads, more than 0.1% of ticks missed, or sends leaving more than
 /// 1 ms late at p99.
 pub fn generator_bound(sends: &Sends, generator: Option<&ProcessFigures>) -> Vec<String> {

@@ -57,7 +57,12 @@ pub(super) fn unlist(ctx: &Ctx, party_id: PartyId) {
 /// A page of listed parties; in a cluster, every node's page merged
 /// (deferred: gathered before the answer).
 pub(super) fn search(ctx: &Ctx, query: PartySearch) -> Option<Deferred> {
-    if ctx.clustered() && query.limit > 0 {
+    // Refused here, before any other node is asked.
+    if let Err(error) = crate::party::directory::check_search(&query) {
+        ctx.respond(Err(error.into()));
+        return None;
+    }
+    if ctx.clustered() {
         return Some(Deferred::Search(query));
     }
     let table = &ctx.shared.table;

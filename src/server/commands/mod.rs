@@ -145,7 +145,8 @@ pub(crate) fn handle(
         gathers: true,
     };
     let spec = spec_of(&command);
-    if let Some(refusal) = refusal_before_running(&ctx, spec) {
+    let refusal = refusal_before_running(&ctx, spec).or_else(|| bad_user_id(&command));
+    if let Some(refusal) = refusal {
         ctx.respond(Err(refusal));
         return None;
     }
@@ -216,6 +217,30 @@ fn refusal_before_running(ctx: &Ctx, spec: table::Spec) -> Option<ErrorBody> {
             format!("at most {per_minute} {what} a minute"),
         )
     })
+}
+
+/// The user ids a command names, held to the rule of Hello's own
+/// (`auth::validate_name`: 1 to 128 bytes, no control character): an id
+/// no session can have is refused, never looked for. Checked on the
+/// caller's node, before the command goes anywhere.
+fn bad_user_id(command: &Command) -> Option<ErrorBody> {
+    let user_ids: &[String] = match command {
+        Command::AcceptJoinRequest { user_id, .. }
+        | Command::Remove { user_id, .. }
+        | Command::Promote { user_id, .. }
+        | Command::Kick { user_id, .. }
+        | Command::Reject { user_id, .. }
+        | Command::Invite { user_id, .. }
+        | Command::RevokeInvite { user_id, .. }
+        | Command::Ban { user_id, .. }
+        | Command::Unban { user_id, .. } => std::slice::from_ref(user_id),
+        Command::Follow { user_ids } | Command::Unfollow { user_ids } => user_ids,
+        _ => return None,
+    };
+    user_ids
+        .iter()
+        .find_map(|user_id| crate::auth::validate_name("user id", user_id).err())
+        .map(invalid)
 }
 
 /// Takes one from a per-minute budget, made on first use.

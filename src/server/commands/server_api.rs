@@ -286,9 +286,16 @@ pub(crate) fn disconnect(shared: &Shared, id: SessionId, reason: &str) -> bool {
     let Some(session) = shared.find_session(id) else {
         return false;
     };
+    tracing::info!(session = %id, reason, "session disconnected by the server");
+    // Marked before the close, as a rule-breaker's cut is: the connection's
+    // task, woken by the close on another thread, then ends the session
+    // outright instead of holding its seats for a resume that must not
+    // come.
+    session
+        .cut_for_violation
+        .store(true, std::sync::atomic::Ordering::Release);
     session.close(CloseCode::Disconnected, reason);
     if session.end_now() {
-        tracing::info!(session = %id, reason, "session disconnected by the server");
         grace::finish(shared, &session);
     }
     true
