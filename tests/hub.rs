@@ -223,3 +223,71 @@ async fn a_stalled_node_is_lost_and_its_parties_end_for_the_others() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_leader_on_another_node_meets_every_other_hook_point_on_its_own_node() {
+    let hub = MemoryHub::new();
+    let nodes = hub_cluster(&hub, &["a", "b"]).await;
+    let (a, asked_a) = (&nodes[0].0, &nodes[0].1);
+    let (b, asked_b) = (&nodes[1].0, &nodes[1].1);
+    let (ana, _ana_events) = a.client("ana").await;
+    let (bob, _bob_events) = b.client("bob").await;
+    let (cy, _cy_events) = a.client("cy").await;
+    let (dee, _dee_events) = a.client("dee").await;
+    let party = ana
+        .create_party(settings(true, 8, "hub"))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    cy.join_party(party).await.unwrap();
+    ana.promote(party, "bob").await.unwrap();
+    ana.leave_party(party).await.unwrap();
+    asked_a.take();
+    asked_b.take();
+
+    // bob, on b, leads a party homed on a: each of his commands meets its
+    // hook on b, once, whatever runs it on a.
+    bob.kick(party, "cy").await.unwrap();
+    bob.update_party(
+        party,
+        PartyUpdate {
+            open: Some(false),
+            ..PartyUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        dee.join_party(party).await.unwrap(),
+        JoinOutcome::Queued { .. }
+    ));
+    bob.reject(party, "dee").await.unwrap();
+    bob.send_data_reliable(party, 3, b"hello").await.unwrap();
+    bob.submit_ticket(partyline_client::TicketRequest {
+        party_id: Some(party),
+        min_count: 2,
+        max_count: 4,
+        count_multiple: 1,
+        ..partyline_client::TicketRequest::default()
+    })
+    .await
+    .unwrap();
+    bob.close_party(party).await.unwrap();
+    let bob_at = |point| (point, "bob".to_string(), Some(party));
+    assert_eq!(
+        asked_b.take(),
+        [
+            bob_at(HookPoint::Kick),
+            bob_at(HookPoint::Update),
+            bob_at(HookPoint::Reject),
+            bob_at(HookPoint::ReliableData),
+            bob_at(HookPoint::Matchmaking),
+            bob_at(HookPoint::Close),
+        ]
+    );
+    assert_eq!(
+        asked_a.take(),
+        [(HookPoint::JoinRequest, "dee".to_string(), Some(party))]
+    );
+}

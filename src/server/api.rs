@@ -220,8 +220,9 @@ impl ServerApi {
                 .map(|part| part.items.partition_point(|item| key(item) <= bound))
                 .sum();
             let part = &mut parts[index];
-            // This node's page holds `limit` items when it has more.
-            if known >= limit || part.node == route.me {
+            // This node's page (the first part) holds `limit` items when
+            // it has more.
+            if known >= limit || index == 0 {
                 break;
             }
             let more = route
@@ -453,17 +454,17 @@ impl ServerApi {
             .collect();
         let shared = &*self.shared;
         let leader_node = members[0].1;
-        if leader_node == shared.route().me {
-            return Ok(commands::create(shared, &members, settings, state)?);
-        }
         let question = ApiQuestion::Create {
             members,
             settings: settings.into(),
             state,
         };
+        // At the leader's node: answered here when that is this one.
         match shared
             .route()
-            .ask_node(leader_node, Question::Api(question))
+            .ask_at(leader_node, Question::Api(question), |question| {
+                commands::answer(shared, question)
+            })
             .await
         {
             None => Err(self.unavailable(&[leader_node])),
@@ -558,15 +559,6 @@ impl ServerApi {
 
     /// Seats `member` in `party_id`, at the party's home.
     async fn seat(&self, party_id: PartyId, member: SessionFacts) -> Result<(), ApiError> {
-        let shared = &*self.shared;
-        if shared.route().is_here(party_id) {
-            return Ok(commands::seat(
-                shared,
-                party_id,
-                member.presence,
-                member.node,
-            )?);
-        }
         let question = ApiQuestion::Seat {
             party_id,
             member: member.presence,

@@ -165,6 +165,11 @@ pub fn run(args: ClientArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if !args.json {
+        // The answer can take up to the idle timeout (10 s) when nothing
+        // listens there: say what is happening meanwhile.
+        eprintln!("connecting to {}...", shown::shown(&args.server));
+    }
     let code = match runtime.block_on(Client::connect(config)) {
         Err(error) => {
             // The error may quote the server (a refused hello, a close reason).

@@ -31,9 +31,7 @@ mod tickets;
 pub(crate) use data::check_reliable_size;
 pub(crate) use gather::{answer, complete, hook_point, snapshots_of, Deferred};
 pub use server_api::server_presence;
-pub(crate) use server_api::{
-    create, disconnect, find, parties_led_by, parties_page, seat, sessions_page,
-};
+pub(crate) use server_api::{disconnect, find, parties_led_by, parties_page, sessions_page};
 pub(crate) use table::{spec_of, Budget};
 
 use super::limits::{RateLimit, Verdict};

@@ -392,6 +392,20 @@ impl Route {
 
     /// Asks one other node `question`: its answer, or `None` when it did
     /// not answer within the request timeout.
+    /// The answer of `node` to `question`: `here`'s when `node` is this
+    /// one; `None` when it did not answer in time.
+    pub(crate) async fn ask_at(
+        &self,
+        node: NodeId,
+        question: Question,
+        here: impl FnOnce(Question) -> Answer,
+    ) -> Option<Answer> {
+        match node == self.me {
+            true => Some(here(question)),
+            false => self.ask_node(node, question).await,
+        }
+    }
+
     pub(crate) async fn ask_node(&self, node: NodeId, question: Question) -> Option<Answer> {
         let gathered = self.ask([node].into(), question).await;
         gathered
