@@ -37,29 +37,13 @@ pub(crate) use table::{spec_of, Budget};
 use super::limits::{RateLimit, Verdict};
 use super::route::Target;
 use super::session::{lock, Outbound, SessionRef};
+pub(crate) use super::state::deliver;
 use super::state::Shared;
 use crate::party::{Effects, Party, PartyError};
 use crate::protocol::{Command, ErrorBody, ErrorCode, PartyId, Reply};
 use std::sync::Mutex;
 use std::time::Instant;
 use table::RunsAt;
-
-/// Hands each event to its recipient (here or on its node), and each
-/// invite notice to every session of its user. Never blocks.
-pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
-    if let Some(hooks) = &shared.hooks {
-        hooks.tell_effects(&effects);
-    }
-    let route = shared.route();
-    route.send_events(effects.deliveries);
-    for notice in effects.invites {
-        route.broadcast_invite(&notice);
-        shared.users.notice(notice);
-    }
-    if let Some((ticket, reason)) = effects.ticket_ended {
-        shared.matchmaking.cancel(ticket, reason);
-    }
-}
 
 /// A command being run: who asked, under which request id.
 pub(crate) struct Ctx<'a> {
