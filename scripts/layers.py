@@ -47,25 +47,34 @@ def module_of(path, root):
 
 
 def strip_comments(text):
+    """The code, with comments gone but the paths of intra-doc links
+    (`[`super::x::Y`]`) kept: a link up the layers is a name up them."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return "\n".join(line.split("//")[0] for line in text.splitlines())
+    lines = []
+    for line in text.splitlines():
+        code, _, comment = line.partition("//")
+        links = re.findall(r"\[`([A-Za-z_:]+)[^`]*`\]", comment)
+        lines.append(" ".join([code] + links))
+    return "\n".join(lines)
 
 
-def names_in(text, in_subdir):
-    """(line number, module) for every server module a file names."""
+def names_in(text, in_subdir, items=False):
+    """(line number, name) for every server module a file names (with
+    `items`, also every other name: types and functions of mod.rs)."""
+    name = r"([A-Za-z_][A-Za-z0-9_]*)" if items else r"([a-z_]+)"
     found = []
     for number, line in enumerate(text.splitlines(), 1):
-        for match in re.finditer(r"crate::server::\{?([a-z_]+)", line):
+        for match in re.finditer(r"crate::server::\{?" + name, line):
             found.append((number, match.group(1)))
         # `super::` from a subdirectory's file names its own directory's
         # siblings; from a top file, server modules.
         prefix = r"super::super::" if in_subdir else r"(?<!super::)super::"
-        for match in re.finditer(prefix + r"([a-z_]+)", line):
+        for match in re.finditer(prefix + name, line):
             found.append((number, match.group(1)))
         for match in re.finditer(prefix + r"\{([^}]*)\}", line):
             for item in match.group(1).split(","):
                 item = item.strip().split("::")[0]
-                if re.fullmatch(r"[a-z_]+", item or ""):
+                if re.fullmatch(name, item or ""):
                     found.append((number, item))
     return found
 
@@ -79,12 +88,16 @@ def main():
                 continue
             path = os.path.join(directory, file)
             module = module_of(path, root)
-            in_subdir = os.path.dirname(os.path.relpath(path, root)) != ""
+            # In `x/y.rs`, `super::` is `x`; in `x/mod.rs` it is the server.
+            in_subdir = os.path.dirname(os.path.relpath(path, root)) != "" and file != "mod.rs"
             if module not in LAYER_OF:
                 problems.append(f"{path}: module {module!r} is in no layer of scripts/layers.py")
                 continue
             with open(path) as f:
                 text = strip_comments(f.read())
+            # A file's own `mod tests` is the file's: its `super::` is the
+            # file's module, not the server.
+            text = re.split(r"(?m)^\s*mod tests\s*\{", text)[0]
             # `mod x;` declarations in mod.rs are not imports.
             for number, named in names_in(text, in_subdir):
                 if named in ("self", "super") or named == module:
@@ -96,22 +109,15 @@ def main():
                         f"{path}:{number}: {module} (layer {LAYER_OF[module]}) names "
                         f"{named} (layer {LAYER_OF[named]}): imports must point down"
                     )
-            # Items of the top module (`super::Shared`, `crate::server::X`
-            # with a capital) are upward from everywhere but mod.rs itself.
+            # Anything else named through `super::` / `crate::server::`
+            # is an item of the top module (mod.rs: a type, a function):
+            # upward from everywhere but mod.rs itself.
             if module != "mod":
-                pattern = r"(?:crate::server::|(?<!super::)super::)\{?([A-Z][A-Za-z]*)" if not in_subdir else r"(?:crate::server::|super::super::)\{?([A-Z][A-Za-z]*)"
-                for number, line in enumerate(text.splitlines(), 1):
-                    for match in re.finditer(pattern, line):
+                for number, named in names_in(text, in_subdir, items=True):
+                    if named not in LAYER_OF and named not in ("self", "super"):
                         problems.append(
-                            f"{path}:{number}: {module} names {match.group(1)} of the server's top module: imports must point down"
+                            f"{path}:{number}: {module} names {named} of the server's top module: imports must point down"
                         )
-                    for match in re.finditer(r"(?<!super::)super::\{([^}]*)\}" if not in_subdir else r"super::super::\{([^}]*)\}", line):
-                        for item in match.group(1).split(","):
-                            item = item.strip()
-                            if re.fullmatch(r"[A-Z][A-Za-z]*", item):
-                                problems.append(
-                                    f"{path}:{number}: {module} names {item} of the server's top module: imports must point down"
-                                )
     for problem in problems:
         print(problem)
     if problems:

@@ -39,8 +39,13 @@ fn src_server_imports_downward_only_and_the_check_catches_an_upward_import() {
     let session = copy.join("session.rs");
     let text = std::fs::read_to_string(&session).unwrap();
     std::fs::write(&session, format!("use super::commands::deliver;\n{text}")).unwrap();
+    // The users naming an item of the top module, in a doc link.
+    let users = copy.join("users.rs");
+    let text = std::fs::read_to_string(&users).unwrap();
+    std::fs::write(&users, format!("//! See [`super::ServerBuilder`].\n{text}")).unwrap();
     let (ok, text) = check(&copy);
     let _ = std::fs::remove_dir_all(&copy);
     assert!(!ok, "an upward import went unnoticed: {text}");
     assert!(text.contains("session (layer 3) names commands"), "{text}");
+    assert!(text.contains("users names ServerBuilder"), "{text}");
 }

@@ -1,5 +1,10 @@
 use crate::certs::TlsIdentity;
 use crate::protocol::DEFAULT_MAX_DATAGRAM_DATA;
+use crate::protocol::{
+    Limits, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE, MAX_LABEL_BYTES,
+    MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,
+    MAX_SEARCH_RESULTS, MAX_STATE_BYTES, MAX_STATE_ENTRIES, MAX_STATUS_BYTES,
+};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -188,6 +193,37 @@ pub struct ServerConfig {
 pub const DEV_MATCH_SECRET: &[u8] = b"partyline-dev-match-secret";
 
 impl ServerConfig {
+    /// What a server with this configuration announces in `Welcome` and
+    /// holds its sessions to.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_frame_size: MAX_FRAME_SIZE,
+            max_datagram_data: self.max_datagram_data,
+            max_reliable_data: MAX_RELIABLE_DATA,
+            max_party_size: MAX_PARTY_SIZE,
+            max_label_bytes: MAX_LABEL_BYTES as u32,
+            join_request_ttl_ms: u64::try_from(self.join_request_ttl.as_millis())
+                .unwrap_or(u64::MAX),
+            max_status_bytes: MAX_STATUS_BYTES as u32,
+            max_follows: u32::try_from(self.max_follows).unwrap_or(u32::MAX),
+            invite_ttl_ms: u64::try_from(self.invite_ttl.as_millis()).unwrap_or(u64::MAX),
+            invites_per_minute: self.invites_per_minute,
+            join_code_attempts_per_minute: self.join_code_attempts_per_minute,
+            max_search_results: MAX_SEARCH_RESULTS,
+            max_state_entries: MAX_STATE_ENTRIES as u32,
+            max_state_bytes: MAX_STATE_BYTES as u32,
+            max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
+            max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
+            max_property_entries: MAX_PROPERTY_ENTRIES as u32,
+            max_property_bytes: MAX_PROPERTY_BYTES as u32,
+            max_bans: MAX_BANS as u32,
+            matchmaker_interval_ms: u64::try_from(self.matchmaker_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            matchmaker_relax_after_ms: u64::try_from(self.matchmaker_relax_after.as_millis())
+                .unwrap_or(u64::MAX),
+        }
+    }
+
     /// The secret match tokens are signed with (see `match_secret`).
     pub fn match_secret(&self) -> Vec<u8> {
         match (&self.match_secret, &self.auth) {

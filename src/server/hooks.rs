@@ -1,6 +1,6 @@
 //! Server hooks: the embedding game's own rules and analytics.
 //!
-//! A `Hooks` implementation, given to [`super::ServerBuilder::hooks`], is
+//! A `Hooks` implementation, given to `ServerBuilder::hooks`, is
 //! asked before each command that changes a party (create, join, join
 //! request, accept, reject, kick, promote, close, update, reliable data,
 //! invite, matchmaking ticket) and may allow it, deny it with an error the
@@ -8,7 +8,7 @@
 //! created and closed, members join and leave, and leaders change.
 //!
 //! A hook runs on the calling session's task, outside every lock, within
-//! [`super::ServerConfig::hook_timeout`]. A hook that panics or overruns
+//! [`super::config::ServerConfig::hook_timeout`]. A hook that panics or overruns
 //! fails that one command with `HookFailed`; the server and the other
 //! sessions are untouched (a hook that blocks its thread instead of
 //! awaiting cannot be stopped: use `spawn_blocking` for blocking work).

@@ -72,7 +72,7 @@ impl Node {
         let (tls, _, _) = crate::certs::generate_dev_identity().expect("a dev identity");
         let mut config = ServerConfig::new(([127, 0, 0, 1], 0).into(), tls);
         configure(&mut config);
-        let limits = super::limits_of(&config);
+        let limits = config.limits();
         let shared = Arc::new(Shared::new(config, limits, None));
         let peers = hub.join(name).expect("a free node name");
         shared

@@ -44,11 +44,7 @@ pub fn valid_node_name(name: &str) -> bool {
     peers::valid_node_name(name)
 }
 
-use crate::protocol::{
-    CloseCode, Limits, ALPN, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE,
-    MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,
-    MAX_SEARCH_RESULTS, MAX_STATE_BYTES, MAX_STATE_ENTRIES, MAX_STATUS_BYTES,
-};
+use crate::protocol::{CloseCode, ALPN};
 use crate::security::{Warning, DEV_IDENTITY_REMINDER};
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
@@ -263,7 +259,7 @@ impl Server {
             .map(bind_http)
             .transpose()?;
         let endpoint = bind_endpoint(server_config, &config)?;
-        let limits = limits_of(&config);
+        let limits = config.limits();
         let (hook_state, after_queue, hooks) = match hooks {
             Some(hooks) => {
                 let (state, queue) = hook_events::HookState::new();
@@ -538,36 +534,6 @@ impl Server {
             task,
             shared,
         }
-    }
-}
-
-/// What a server with `config` announces in `Welcome` and holds its
-/// sessions to.
-fn limits_of(config: &ServerConfig) -> Limits {
-    Limits {
-        max_frame_size: MAX_FRAME_SIZE,
-        max_datagram_data: config.max_datagram_data,
-        max_reliable_data: MAX_RELIABLE_DATA,
-        max_party_size: MAX_PARTY_SIZE,
-        max_label_bytes: MAX_LABEL_BYTES as u32,
-        join_request_ttl_ms: u64::try_from(config.join_request_ttl.as_millis()).unwrap_or(u64::MAX),
-        max_status_bytes: MAX_STATUS_BYTES as u32,
-        max_follows: u32::try_from(config.max_follows).unwrap_or(u32::MAX),
-        invite_ttl_ms: u64::try_from(config.invite_ttl.as_millis()).unwrap_or(u64::MAX),
-        invites_per_minute: config.invites_per_minute,
-        join_code_attempts_per_minute: config.join_code_attempts_per_minute,
-        max_search_results: MAX_SEARCH_RESULTS,
-        max_state_entries: MAX_STATE_ENTRIES as u32,
-        max_state_bytes: MAX_STATE_BYTES as u32,
-        max_attribute_entries: MAX_ATTRIBUTE_ENTRIES as u32,
-        max_attribute_bytes: MAX_ATTRIBUTE_BYTES as u32,
-        max_property_entries: MAX_PROPERTY_ENTRIES as u32,
-        max_property_bytes: MAX_PROPERTY_BYTES as u32,
-        max_bans: MAX_BANS as u32,
-        matchmaker_interval_ms: u64::try_from(config.matchmaker_interval.as_millis())
-            .unwrap_or(u64::MAX),
-        matchmaker_relax_after_ms: u64::try_from(config.matchmaker_relax_after.as_millis())
-            .unwrap_or(u64::MAX),
     }
 }
 

@@ -725,12 +725,14 @@ pub(crate) async fn write_outbox(
     };
     let (code, reason) = match ended {
         Err(goodbye) => goodbye,
-        Ok(written) => {
-            if written {
-                let _ = send.finish();
-            }
+        Ok(true) => {
+            let _ = send.finish();
             return;
         }
+        // The stream failed (the client stopped or reset it): a goodbye
+        // said later still closes with its code (the connection task
+        // aborts this writer when it ends).
+        Ok(false) => farewell.said().await,
     };
     settle(&connection).await;
     connection.close((code as u32).into(), reason.as_bytes());

@@ -410,6 +410,20 @@ fn a_client_that_cannot_connect_exits_1_and_says_why() {
     assert!(stderr.contains("cannot connect"), "{stderr}");
     assert!(stderr.contains("no answer"), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
+    // JSON lines stay for programs; at the prompt, a person is told what
+    // the wait is for while it lasts.
+    assert!(!stderr.contains("connecting to"), "{stderr}");
+    let (code, _, stderr) = run(
+        &["--server", &addr, "--cert", cert],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let connecting = stderr.find(&format!("connecting to {addr}..."));
+    let failed = stderr.find("cannot connect");
+    assert!(
+        matches!((connecting, failed), (Some(a), Some(b)) if a < b),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

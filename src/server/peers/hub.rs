@@ -40,6 +40,8 @@ struct HubState {
 
 struct HubNode {
     control: mpsc::Sender<Inbound>,
+    /// The node's own counters: what it receives is counted on arrival.
+    metrics: Arc<PeerMetrics>,
     datagrams: mpsc::Sender<Bytes>,
     fault: Fault,
     link: Arc<LinkState>,
@@ -85,9 +87,11 @@ impl MemoryHub {
         let (datagrams_tx, datagrams) = mpsc::channel(LANE_CAPACITY);
         let link = Arc::new(LinkState::default());
         link.set(true);
+        let metrics = Arc::<PeerMetrics>::default();
         state.nodes.insert(
             tag,
             HubNode {
+                metrics: metrics.clone(),
                 control: control_tx,
                 datagrams: datagrams_tx,
                 fault: Fault::None,
@@ -101,7 +105,7 @@ impl MemoryHub {
             name: name.to_string(),
             link,
             lanes: Mutex::new(Some(InboundLanes { control, datagrams })),
-            metrics: Arc::default(),
+            metrics,
         })
     }
 
@@ -184,8 +188,25 @@ impl HubState {
             return false;
         };
         match message {
-            Held::Control(inbound) => node.control.try_send(inbound).is_ok(),
-            Held::Datagram(bytes) => node.datagrams.try_send(bytes).is_ok(),
+            Held::Control(inbound) => {
+                let len = match &inbound {
+                    Inbound::Control(bytes) => Some(bytes.len()),
+                    Inbound::Announce(_) => None,
+                };
+                let sent = node.control.try_send(inbound).is_ok();
+                if let (true, Some(len)) = (sent, len) {
+                    node.metrics.received(false, len);
+                }
+                sent
+            }
+            Held::Datagram(bytes) => {
+                let len = bytes.len();
+                let sent = node.datagrams.try_send(bytes).is_ok();
+                if sent {
+                    node.metrics.received(true, len);
+                }
+                sent
+            }
         }
     }
 
@@ -244,39 +265,7 @@ impl Peers for HubPeers {
     }
 
     fn start(&self) -> Option<InboundLanes> {
-        let lanes = self
-            .lanes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()?;
-        // Counted as they arrive, as the NATS adapter counts.
-        let (control_tx, control) = mpsc::channel(LANE_CAPACITY);
-        let (datagrams_tx, datagrams) = mpsc::channel(LANE_CAPACITY);
-        let InboundLanes {
-            control: mut control_in,
-            datagrams: mut datagrams_in,
-        } = lanes;
-        let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            while let Some(inbound) = control_in.recv().await {
-                if let Inbound::Control(bytes) = &inbound {
-                    metrics.received(false, bytes.len());
-                }
-                if control_tx.send(inbound).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            while let Some(bytes) = datagrams_in.recv().await {
-                metrics.received(true, bytes.len());
-                if datagrams_tx.send(bytes).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Some(InboundLanes { control, datagrams })
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     fn farewell(&self, message: Bytes) -> PeersFuture<'_> {
