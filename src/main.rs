@@ -13,7 +13,7 @@ use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
 use partyline::security::{self, Exposure, SecretSource};
 use partyline::server::{AckFrequency, AdminToken, AuthMode, Server, ServerConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -213,6 +213,14 @@ struct ServeArgs {
     /// secret.
     #[arg(long, env = "PARTYLINE_MATCH_SECRET_FILE")]
     match_secret_file: Option<PathBuf>,
+    /// A file (chmod 600) with the key stateless resets are derived from, at
+    /// least 32 bytes: `head -c 32 /dev/urandom > reset-key`. Give every
+    /// node behind one address (a cluster, a load balancer, a restart) the
+    /// same file: a node that gets packets of a connection it does not know
+    /// ends it at once, and the client reconnects instead of waiting out its
+    /// idle timeout. Default: a random key per start.
+    #[arg(long, env = "PARTYLINE_RESET_KEY_FILE", value_name = "PATH")]
+    reset_key_file: Option<PathBuf>,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -332,6 +340,17 @@ fn seconds(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(value))
+}
+
+/// The shared stateless reset key, if a file was given.
+fn reset_key(path: Option<&Path>) -> Result<Option<partyline::server::ResetKey>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let key = partyline::security::read_secret_file(path).map_err(|e| e.to_string())?;
+    partyline::server::ResetKey::new(key)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `--node`: a name the cluster accepts.
@@ -607,6 +626,19 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         cluster.node_timeout = args.node_timeout;
         cluster.heartbeat = args.node_timeout / 3;
         config.cluster = Some(cluster);
+    }
+    match reset_key(args.reset_key_file.as_deref()) {
+        Ok(key) => config.reset_key = key,
+        Err(error) => {
+            tracing::error!(%error, "--reset-key-file");
+            return ExitCode::FAILURE;
+        }
+    }
+    if config.cluster.is_some() && config.reset_key.is_none() {
+        tracing::warn!(
+            "no --reset-key-file: when a node dies, its clients notice only at their idle \
+             timeout, not when a live node gets their packets (docs/CLUSTER.md)"
+        );
     }
     config.metrics = args.metrics;
     config.admin = args.admin;

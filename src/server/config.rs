@@ -69,6 +69,42 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
+/// The key stateless resets are derived from (HMAC-SHA256 of a connection
+/// id). Nodes that share it can end each other's connections: a node that
+/// gets a packet of a connection it does not know (its node died, or a load
+/// balancer moved the flow) answers with a reset the client accepts, and
+/// the client reconnects at once instead of waiting out its idle timeout.
+#[derive(Clone)]
+pub struct ResetKey(Vec<u8>);
+
+/// Shortest accepted reset key: a shorter one could be guessed offline from
+/// resets seen on the network, and then used to end anyone's connection.
+pub const MIN_RESET_KEY_BYTES: usize = 32;
+
+impl ResetKey {
+    /// `key` of at least [`MIN_RESET_KEY_BYTES`] bytes.
+    pub fn new(key: Vec<u8>) -> Result<Self, String> {
+        if key.len() < MIN_RESET_KEY_BYTES {
+            return Err(format!(
+                "the reset key is {} bytes; it needs at least {MIN_RESET_KEY_BYTES}. Make one \
+                 with: head -c 32 /dev/urandom > reset-key && chmod 600 reset-key",
+                key.len()
+            ));
+        }
+        Ok(ResetKey(key))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ResetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetKey(<redacted>)")
+    }
+}
+
 /// The default send coalescing window (`ServerConfig::coalesce`).
 pub const DEFAULT_COALESCE: Duration = Duration::from_micros(500);
 
@@ -187,6 +223,10 @@ pub struct ServerConfig {
     /// Default: the token secret in token mode; in dev mode a fixed,
     /// public dev secret (`DEV_MATCH_SECRET`).
     pub match_secret: Option<Vec<u8>>,
+    /// Stateless resets are derived from this key, shared by every node
+    /// behind one address (see [`ResetKey`]). Default `None`: a random key
+    /// per start, so only this process can end its own connections.
+    pub reset_key: Option<ResetKey>,
 }
 
 /// The match-token secret of a dev server: public, for local play only.
@@ -285,6 +325,7 @@ impl ServerConfig {
             matchmaker_relax_after: Duration::from_secs(30),
             match_token_ttl: Duration::from_secs(60),
             match_secret: None,
+            reset_key: None,
         }
     }
 }
