@@ -20,7 +20,7 @@ import sys
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
     ["limits", "deadlines", "config", "hook_events", "pending"],
-    ["metrics"],
+    ["metrics", "player_limits"],
     ["keepalive", "peers"],
     ["session"],
     ["coalesce"],
