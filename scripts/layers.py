@@ -20,7 +20,8 @@ import sys
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
     ["limits", "deadlines", "config", "hook_events", "pending"],
-    ["metrics", "player_limits"],
+    ["player_limits"],
+    ["metrics"],
     ["keepalive", "peers"],
     ["session"],
     ["coalesce"],

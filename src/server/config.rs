@@ -268,6 +268,53 @@ impl PlayerBudgets {
         join_code_failures: 100,
     };
 
+    /// The keys of [`with_rates`](Self::with_rates), in the order they
+    /// are listed.
+    pub const RATE_KEYS: [&'static str; 6] = [
+        "invites",
+        "follows",
+        "tickets",
+        "joins",
+        "searches",
+        "join-codes",
+    ];
+
+    /// These budgets with the per-minute rates `list` names instead: `key=N`
+    /// entries, comma-separated, of the keys `invites`, `follows`,
+    /// `tickets`, `joins` (`join_requests`), `searches` and `join-codes`
+    /// (`join_code_attempts`); N a whole number, 0 for no limit. What the
+    /// CLI's `--user-rates` and `--address-rates` take.
+    pub fn with_rates(mut self, list: &str) -> Result<PlayerBudgets, String> {
+        for entry in list.split(',').map(str::trim) {
+            let Some((key, value)) = entry.split_once('=') else {
+                return Err(format!(
+                    "{entry:?} is not key=N (keys: {})",
+                    Self::RATE_KEYS.join(", ")
+                ));
+            };
+            let value: u32 = value
+                .trim()
+                .parse()
+                .map_err(|error| format!("{entry:?}: not a whole number from 0: {error}"))?;
+            let field = match key.trim() {
+                "invites" => &mut self.invites,
+                "follows" => &mut self.follows,
+                "tickets" => &mut self.tickets,
+                "joins" => &mut self.join_requests,
+                "searches" => &mut self.searches,
+                "join-codes" => &mut self.join_code_attempts,
+                other => {
+                    return Err(format!(
+                        "unknown key {other:?} (keys: {})",
+                        Self::RATE_KEYS.join(", ")
+                    ))
+                }
+            };
+            *field = value;
+        }
+        Ok(self)
+    }
+
     /// No limit on anything.
     pub const UNLIMITED: PlayerBudgets = PlayerBudgets {
         invites: 0,
@@ -420,6 +467,33 @@ impl ClusterConfig {
             request_timeout: Duration::from_secs(2),
             datagram_queue: 16_384,
             control_queue: 65_536,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlayerBudgets;
+
+    #[test]
+    fn rate_lists_replace_what_they_name() {
+        let budgets = PlayerBudgets::PER_USER
+            .with_rates("invites=5, join-codes = 0,joins=7")
+            .unwrap();
+        assert_eq!(
+            budgets,
+            PlayerBudgets {
+                invites: 5,
+                join_code_attempts: 0,
+                join_requests: 7,
+                ..PlayerBudgets::PER_USER
+            }
+        );
+        for bad in ["", "invites", "invites=-1", "invites=x", "guesses=3", "invites=5,"] {
+            assert!(
+                PlayerBudgets::PER_USER.with_rates(bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 }

@@ -211,7 +211,9 @@ impl Player {
         };
         let replay = shared.config.replay_events;
         let session = Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()));
-        shared.register_session(session.clone());
+        shared
+            .register_session(session.clone())
+            .expect("within the sessions per user");
         if let Some(online) = shared.users.session_started(&session) {
             shared.route().broadcast_status(user, online);
         }

@@ -475,6 +475,7 @@ impl PlayerLimits {
     }
 
     /// Sessions counted now: of `user`, and from `address`.
+    #[cfg(test)]
     pub(crate) fn sessions(&self, user: &str, address: Option<AddressKey>) -> (usize, usize) {
         let at = |address| self.sessions_at_address.get(&address).copied();
         (
