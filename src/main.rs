@@ -11,9 +11,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
 use partyline::security::{self, Exposure, SecretSource};
-use partyline::server::{
-    AckFrequency, AdminToken, AuthMode, PlayerBudgets, Server, ServerConfig,
-};
+use partyline::server::{AckFrequency, AdminToken, AuthMode, PlayerBudgets, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

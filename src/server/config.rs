@@ -489,7 +489,14 @@ mod tests {
                 ..PlayerBudgets::PER_USER
             }
         );
-        for bad in ["", "invites", "invites=-1", "invites=x", "guesses=3", "invites=5,"] {
+        for bad in [
+            "",
+            "invites",
+            "invites=-1",
+            "invites=x",
+            "guesses=3",
+            "invites=5,",
+        ] {
             assert!(
                 PlayerBudgets::PER_USER.with_rates(bad).is_err(),
                 "{bad:?} accepted"

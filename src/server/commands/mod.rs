@@ -219,7 +219,10 @@ fn refusal_before_running(ctx: &Ctx, spec: table::Spec) -> Option<ErrorBody> {
                 config.join_code_attempts_per_minute,
                 "join-code attempts",
             )),
-            &[PlayerBudget::JoinCodeAttempts, PlayerBudget::JoinCodeFailures],
+            &[
+                PlayerBudget::JoinCodeAttempts,
+                PlayerBudget::JoinCodeFailures,
+            ],
         ),
         Budget::Follows => (None, &[PlayerBudget::Follows]),
         Budget::JoinRequests => (None, &[PlayerBudget::JoinRequests]),
