@@ -765,7 +765,11 @@ mod tests {
         assert_eq!(table.len(), 1);
         // Spent keys are kept as long as room allows, the oldest go first.
         for key in 0..8 {
-            table.take(&key, &search, later + Duration::from_millis(u64::from(key)));
+            table.take(
+                &key,
+                &search,
+                later + Duration::from_millis(u64::from(key) + 1),
+            );
         }
         assert!(table.len() <= 8);
         assert!(table.entries.contains_key(&7), "the newest stays");

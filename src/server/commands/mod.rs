@@ -43,7 +43,6 @@ use super::state::Shared;
 use crate::party::{Effects, Party, PartyError};
 use crate::protocol::{Command, ErrorBody, ErrorCode, PartyId, Reply};
 use std::sync::Mutex;
-use std::time::Instant;
 use table::RunsAt;
 
 /// A command being run: who asked, under which request id.
@@ -244,8 +243,8 @@ fn refusal_before_running(ctx: &Ctx, spec: table::Spec) -> Option<ErrorBody> {
     })
 }
 
-/// The clock the per-player budgets run on: tokio's, so that tests on a
-/// paused clock move it.
+/// The clock the budgets (the session's, its user's and address's) run
+/// on: tokio's, so that tests on a paused clock move it.
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -294,7 +293,7 @@ fn allowed(limit: &Mutex<Option<RateLimit>>, per_minute: u32) -> bool {
     if per_minute == 0 {
         return true;
     }
-    let now = Instant::now();
+    let now = now();
     let mut limit = lock(limit);
     let bucket = limit.get_or_insert_with(|| RateLimit::per_minute(per_minute, now));
     bucket.check(now) == Verdict::Allow
