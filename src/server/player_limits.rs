@@ -797,7 +797,7 @@ mod tests {
                 prop_assert!(table.len() <= capacity);
                 if let Some(entry) = table.entries.get(&key) {
                     let level = entry.buckets[Budget::Invites.index()].level(table.allowance(Budget::Invites), now);
-                    prop_assert!(level >= 0.0 && level <= 3.0);
+                    prop_assert!((0.0..=3.0).contains(&level));
                 }
             }
         }
