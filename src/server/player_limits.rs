@@ -237,12 +237,9 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
         Q: Hash + Eq + ToOwned + ?Sized,
         Q::Owned: Into<K>,
     {
-        let limited: Vec<Budget> = budgets
-            .iter()
-            .copied()
-            .filter(|budget| !self.allowance(*budget).unlimited())
-            .collect();
-        if limited.is_empty() {
+        let allowances = self.allowances;
+        let limited = |budget: &&Budget| !allowances[budget.index()].unlimited();
+        if !budgets.iter().any(|budget| limited(&budget)) {
             return;
         }
         if !self.entries.contains_key(key) {
@@ -261,10 +258,9 @@ impl<K: Hash + Eq> KeyedBudgets<K> {
                 },
             );
         }
-        let allowances = self.allowances;
         if let Some(entry) = self.entries.get_mut(key) {
             entry.touched = entry.touched.max(now);
-            for budget in limited {
+            for budget in budgets.iter().filter(limited) {
                 entry.buckets[budget.index()].add(allowances[budget.index()], now, -1.0);
             }
         }
