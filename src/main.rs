@@ -11,7 +11,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
 use partyline::security::{self, Exposure, SecretSource};
-use partyline::server::{AckFrequency, AdminToken, AuthMode, Server, ServerConfig};
+use partyline::server::{AckFrequency, AdminToken, AuthMode, PlayerBudgets, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -199,6 +199,58 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     tickets_per_minute: u32,
+    /// Most sessions one user may have at once (0: no limit); beyond it
+    /// Hello is refused with RateLimited.
+    #[arg(
+        long,
+        env = "PARTYLINE_MAX_SESSIONS_PER_USER",
+        default_value_t = 8,
+        allow_negative_numbers = true
+    )]
+    max_sessions_per_user: usize,
+    /// Most sessions from one source address at once (an IPv4 address or
+    /// an IPv6 /64; 0: no limit); beyond it Hello is refused with
+    /// RateLimited. Loopback is not counted unless --limit-loopback.
+    #[arg(
+        long,
+        env = "PARTYLINE_MAX_SESSIONS_PER_ADDRESS",
+        default_value_t = 256,
+        allow_negative_numbers = true
+    )]
+    max_sessions_per_address: usize,
+    /// Per-minute budgets of one user over all its sessions, key=N
+    /// (comma-separated; keys not named keep their default; 0: no limit).
+    /// Default: invites=60,follows=60,tickets=60,joins=60,searches=120,join-codes=20.
+    #[arg(long, env = "PARTYLINE_USER_RATES", value_name = "LIST", value_parser = user_rates)]
+    user_rates: Option<PlayerBudgets>,
+    /// Per-minute budgets of one source address over all its sessions, as
+    /// --user-rates. Default:
+    /// invites=600,follows=600,tickets=600,joins=600,searches=1200,join-codes=200.
+    #[arg(long, env = "PARTYLINE_ADDRESS_RATES", value_name = "LIST", value_parser = address_rates)]
+    address_rates: Option<PlayerBudgets>,
+    /// Join codes that name no party one user may try per hour, over all
+    /// its sessions (0: no limit).
+    #[arg(
+        long,
+        env = "PARTYLINE_JOIN_CODE_FAILURES_PER_USER",
+        default_value_t = 20,
+        allow_negative_numbers = true
+    )]
+    join_code_failures_per_user: u32,
+    /// Join codes that name no party one source address may try per hour,
+    /// over all its sessions (0: no limit).
+    #[arg(
+        long,
+        env = "PARTYLINE_JOIN_CODE_FAILURES_PER_ADDRESS",
+        default_value_t = 100,
+        allow_negative_numbers = true
+    )]
+    join_code_failures_per_address: u32,
+    /// Count loopback sources (127.0.0.0/8, ::1) in the per-address limits
+    /// too (by default they are not: a local load generator or a proxy on
+    /// this host).
+    #[arg(long, env = "PARTYLINE_LIMIT_LOOPBACK")]
+    limit_loopback: bool,
     /// Seconds between matchmaking rounds.
     #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value = "1", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     matchmaker_interval: Duration,
@@ -307,6 +359,16 @@ const MAX_COALESCE_US: u64 = 1_000_000;
 
 /// The shortest --node-timeout: a third of it is the heartbeat.
 const MIN_NODE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// --user-rates: the per-user defaults with the rates the list names.
+fn user_rates(text: &str) -> Result<PlayerBudgets, String> {
+    PlayerBudgets::PER_USER.with_rates(text)
+}
+
+/// --address-rates: the per-address defaults with the rates the list names.
+fn address_rates(text: &str) -> Result<PlayerBudgets, String> {
+    PlayerBudgets::PER_ADDRESS.with_rates(text)
+}
 
 /// A count that must be at least 1.
 fn at_least_one(text: &str) -> Result<usize, String> {
@@ -611,6 +673,17 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
     config.max_follows = args.max_follows as usize;
     config.tickets_per_minute = args.tickets_per_minute;
+    config.max_sessions_per_user = args.max_sessions_per_user;
+    config.max_sessions_per_address = args.max_sessions_per_address;
+    config.per_user = PlayerBudgets {
+        join_code_failures: args.join_code_failures_per_user,
+        ..args.user_rates.unwrap_or(PlayerBudgets::PER_USER)
+    };
+    config.per_address = PlayerBudgets {
+        join_code_failures: args.join_code_failures_per_address,
+        ..args.address_rates.unwrap_or(PlayerBudgets::PER_ADDRESS)
+    };
+    config.limit_loopback = args.limit_loopback;
     if let Some(path) = &args.match_secret_file {
         match partyline::security::read_secret_file(path) {
             Ok(secret) => config.match_secret = Some(secret),

@@ -212,6 +212,34 @@ pub struct ServerConfig {
     /// Matchmaking tickets one session may submit per minute (0: no
     /// limit). Default 30.
     pub tickets_per_minute: u32,
+    /// Most sessions one user may have at once on this node, connected or
+    /// in their grace window (a resume takes its own session back and
+    /// does not count again); beyond it Hello is refused with
+    /// `RateLimited`. 0: no limit. Default 8: a player's devices and game
+    /// clients at once, with room for sessions still in their grace
+    /// window after a reconnect that did not resume.
+    pub max_sessions_per_user: usize,
+    /// Most sessions from one source address at once on this node (an
+    /// IPv4 address, or an IPv6 /64); beyond it Hello is refused with
+    /// `RateLimited`. 0: no limit. Default 256: a LAN party, a campus or
+    /// a carrier-grade NAT puts many players behind one IPv4 address
+    /// (a CGNAT shares one among tens to hundreds of subscribers), and
+    /// their sessions all count here.
+    pub max_sessions_per_address: usize,
+    /// Budgets of one user, all its sessions on this node together,
+    /// beside each session's own. Defaults: [`PlayerBudgets::PER_USER`].
+    pub per_user: PlayerBudgets,
+    /// Budgets of one source address (IPv4 address, IPv6 /64), all its
+    /// users' sessions on this node together. Defaults:
+    /// [`PlayerBudgets::PER_ADDRESS`].
+    pub per_address: PlayerBudgets,
+    /// Whether the per-address limits (sessions and budgets) count
+    /// loopback sources (127.0.0.0/8, ::1) too. Default false: a loopback
+    /// source is this host itself (a local load generator, a test, or a
+    /// proxy on the same host, behind which every player shares one
+    /// address), and no packet from the network can claim one. The
+    /// per-user limits hold for every source.
+    pub limit_loopback: bool,
     /// How often the matchmaker runs a round. Default 1 s.
     pub matchmaker_interval: Duration,
     /// After this long waiting, a ticket's relaxed minimum applies.
@@ -227,6 +255,116 @@ pub struct ServerConfig {
     /// behind one address (see [`ResetKey`]). Default `None`: a random key
     /// per start, so only this process can end its own connections.
     pub reset_key: Option<ResetKey>,
+}
+
+/// What one user, or one source address, may do on one node, summed over
+/// its sessions: each a token bucket that holds its whole allowance and
+/// refills at that rate. 0: no limit. Every command spends one, refused or
+/// not, except that a refusal by these budgets spends none of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlayerBudgets {
+    /// `Invite` commands a minute.
+    pub invites: u32,
+    /// `Follow` commands a minute.
+    pub follows: u32,
+    /// `SubmitTicket` commands a minute.
+    pub tickets: u32,
+    /// `JoinParty` commands a minute (a seat or a join request).
+    pub join_requests: u32,
+    /// `SearchParties` commands a minute.
+    pub searches: u32,
+    /// `JoinByCode` commands a minute, found or not.
+    pub join_code_attempts: u32,
+    /// `JoinByCode` commands an **hour** that name no live party: the
+    /// guessing budget. An attempt is refused `RateLimited` while it is
+    /// spent, whatever the code (README.md, "Join codes": how the default
+    /// follows from the time a guesser needs).
+    pub join_code_failures: u32,
+}
+
+impl PlayerBudgets {
+    /// The defaults per user: about two sessions' worth of each
+    /// per-session budget (invites, tickets, join-code attempts), and of
+    /// what a player does by hand; 20 wrong codes an hour.
+    pub const PER_USER: PlayerBudgets = PlayerBudgets {
+        invites: 60,
+        follows: 60,
+        tickets: 60,
+        join_requests: 60,
+        searches: 120,
+        join_code_attempts: 20,
+        join_code_failures: 20,
+    };
+
+    /// The defaults per address: ten users' worth (many players share an
+    /// IPv4 address behind a NAT), and 100 wrong codes an hour.
+    pub const PER_ADDRESS: PlayerBudgets = PlayerBudgets {
+        invites: 600,
+        follows: 600,
+        tickets: 600,
+        join_requests: 600,
+        searches: 1200,
+        join_code_attempts: 200,
+        join_code_failures: 100,
+    };
+
+    /// The keys of [`with_rates`](Self::with_rates), in the order they
+    /// are listed.
+    pub const RATE_KEYS: [&'static str; 6] = [
+        "invites",
+        "follows",
+        "tickets",
+        "joins",
+        "searches",
+        "join-codes",
+    ];
+
+    /// These budgets with the per-minute rates `list` names instead: `key=N`
+    /// entries, comma-separated, of the keys `invites`, `follows`,
+    /// `tickets`, `joins` (`join_requests`), `searches` and `join-codes`
+    /// (`join_code_attempts`); N a whole number, 0 for no limit. What the
+    /// CLI's `--user-rates` and `--address-rates` take.
+    pub fn with_rates(mut self, list: &str) -> Result<PlayerBudgets, String> {
+        for entry in list.split(',').map(str::trim) {
+            let Some((key, value)) = entry.split_once('=') else {
+                return Err(format!(
+                    "{entry:?} is not key=N (keys: {})",
+                    Self::RATE_KEYS.join(", ")
+                ));
+            };
+            let value: u32 = value
+                .trim()
+                .parse()
+                .map_err(|error| format!("{entry:?}: not a whole number from 0: {error}"))?;
+            let field = match key.trim() {
+                "invites" => &mut self.invites,
+                "follows" => &mut self.follows,
+                "tickets" => &mut self.tickets,
+                "joins" => &mut self.join_requests,
+                "searches" => &mut self.searches,
+                "join-codes" => &mut self.join_code_attempts,
+                other => {
+                    return Err(format!(
+                        "unknown key {other:?} (keys: {})",
+                        Self::RATE_KEYS.join(", ")
+                    ))
+                }
+            };
+            *field = value;
+        }
+        Ok(self)
+    }
+
+    /// No limit on anything.
+    pub const UNLIMITED: PlayerBudgets = PlayerBudgets {
+        invites: 0,
+        follows: 0,
+        tickets: 0,
+        join_requests: 0,
+        searches: 0,
+        join_code_attempts: 0,
+        join_code_failures: 0,
+    };
 }
 
 /// The match-token secret of a dev server: public, for local play only.
@@ -321,6 +459,11 @@ impl ServerConfig {
             join_code_attempts_per_minute: 10,
             max_follows: 256,
             tickets_per_minute: 30,
+            max_sessions_per_user: 8,
+            max_sessions_per_address: 256,
+            per_user: PlayerBudgets::PER_USER,
+            per_address: PlayerBudgets::PER_ADDRESS,
+            limit_loopback: false,
             matchmaker_interval: Duration::from_secs(1),
             matchmaker_relax_after: Duration::from_secs(30),
             match_token_ttl: Duration::from_secs(60),
@@ -365,6 +508,40 @@ impl ClusterConfig {
             request_timeout: Duration::from_secs(2),
             datagram_queue: 16_384,
             control_queue: 65_536,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlayerBudgets;
+
+    #[test]
+    fn rate_lists_replace_what_they_name() {
+        let budgets = PlayerBudgets::PER_USER
+            .with_rates("invites=5, join-codes = 0,joins=7")
+            .unwrap();
+        assert_eq!(
+            budgets,
+            PlayerBudgets {
+                invites: 5,
+                join_code_attempts: 0,
+                join_requests: 7,
+                ..PlayerBudgets::PER_USER
+            }
+        );
+        for bad in [
+            "",
+            "invites",
+            "invites=-1",
+            "invites=x",
+            "guesses=3",
+            "invites=5,",
+        ] {
+            assert!(
+                PlayerBudgets::PER_USER.with_rates(bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 }

@@ -22,6 +22,7 @@ mod metrics;
 mod nodes;
 mod peers;
 mod pending;
+mod player_limits;
 mod route;
 mod session;
 mod state;
@@ -31,7 +32,7 @@ mod users;
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
 pub use config::{
-    AckFrequency, AdminToken, AuthMode, ResetKey, ServerConfig, DEV_MATCH_SECRET,
+    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig, DEV_MATCH_SECRET,
     MIN_RESET_KEY_BYTES,
 };
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
