@@ -205,7 +205,7 @@ async fn refusals_are_counted_by_cause_and_unknown_paths_are_404() {
     let server = start_with(|c| {
         c.metrics = Some("127.0.0.1:0".parse().unwrap());
         c.auth = partyline::server::AuthMode::Token {
-            secret: b"s".to_vec(),
+            secret: [7; 32].to_vec(),
             previous: None,
         };
     })

@@ -1,10 +1,12 @@
 use crate::certs::TlsIdentity;
+use crate::matchmaker::derive_match_key;
 use crate::protocol::DEFAULT_MAX_DATAGRAM_DATA;
 use crate::protocol::{
     Limits, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE, MAX_LABEL_BYTES,
     MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,
     MAX_SEARCH_RESULTS, MAX_STATE_BYTES, MAX_STATE_ENTRIES, MAX_STATUS_BYTES,
 };
+use crate::security::{check_secrets, SecretRefusal};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -87,7 +89,7 @@ impl ResetKey {
         if key.len() < MIN_RESET_KEY_BYTES {
             return Err(format!(
                 "the reset key is {} bytes; it needs at least {MIN_RESET_KEY_BYTES}. Make one \
-                 with: head -c 32 /dev/urandom > reset-key && chmod 600 reset-key",
+                 with: (umask 077; head -c 32 /dev/urandom | base64 > reset-key)",
                 key.len()
             ));
         }
@@ -247,9 +249,9 @@ pub struct ServerConfig {
     pub matchmaker_relax_after: Duration,
     /// How long a match token stays valid. Default 60 s.
     pub match_token_ttl: Duration,
-    /// The secret match tokens are signed with, shared with game servers.
-    /// Default: the token secret in token mode; in dev mode a fixed,
-    /// public dev secret (`DEV_MATCH_SECRET`).
+    /// The key match tokens are signed with, shared with game servers, as
+    /// it is (at least 32 bytes, and not a token secret). Default `None`:
+    /// the key is derived from the token secret (see [`Self::match_key`]).
     pub match_secret: Option<Vec<u8>>,
     /// Stateless resets are derived from this key, shared by every node
     /// behind one address (see [`ResetKey`]). Default `None`: a random key
@@ -367,7 +369,8 @@ impl PlayerBudgets {
     };
 }
 
-/// The match-token secret of a dev server: public, for local play only.
+/// What a dev server derives its match key from: public, so its match
+/// tokens prove nothing (local play only).
 pub const DEV_MATCH_SECRET: &[u8] = b"partyline-dev-match-secret";
 
 impl ServerConfig {
@@ -402,13 +405,28 @@ impl ServerConfig {
         }
     }
 
-    /// The secret match tokens are signed with (see `match_secret`).
-    pub fn match_secret(&self) -> Vec<u8> {
+    /// The key match tokens are signed with: `match_secret` if set; else
+    /// derived one way from the current token secret
+    /// ([`derive_match_key`]), never the token secret itself, so a game
+    /// server holding it cannot mint identity tokens; else, on a dev
+    /// server, derived the same way from the public [`DEV_MATCH_SECRET`].
+    pub fn match_key(&self) -> Vec<u8> {
         match (&self.match_secret, &self.auth) {
             (Some(secret), _) => secret.clone(),
-            (None, AuthMode::Token { secret, .. }) => secret.clone(),
-            (None, AuthMode::Dev) => DEV_MATCH_SECRET.to_vec(),
+            (None, AuthMode::Token { secret, .. }) => derive_match_key(secret).to_vec(),
+            (None, AuthMode::Dev) => derive_match_key(DEV_MATCH_SECRET).to_vec(),
         }
+    }
+
+    /// Refuses secrets short enough to guess (`MIN_SECRET_BYTES`), and a
+    /// match secret that is a token secret: whoever checks match tokens
+    /// must not be able to mint identities.
+    pub(crate) fn check_secrets(&self) -> Result<(), SecretRefusal> {
+        let (token, previous) = match &self.auth {
+            AuthMode::Dev => (None, None),
+            AuthMode::Token { secret, previous } => (Some(&secret[..]), previous.as_deref()),
+        };
+        check_secrets(token, previous, self.match_secret.as_deref())
     }
 }
 

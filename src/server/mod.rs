@@ -269,6 +269,9 @@ impl Server {
                 config.max_parties_per_session
             )));
         }
+        config
+            .check_secrets()
+            .map_err(|refusal| ServerError::Config(refusal.to_string()))?;
         let admin_bearer = match (config.admin, &config.admin_token) {
             (None, _) => None,
             (Some(addr), None) => {
