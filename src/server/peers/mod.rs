@@ -14,9 +14,11 @@
 
 pub(crate) mod hub;
 pub(crate) mod nats;
+mod outlet;
 pub(crate) mod single;
 mod wire;
 
+pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
     encode, Answer, ApiAnswer, ApiQuestion, BroadcastMessage, ControlMessage, DatagramMessage,
     Header, Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent, SessionFacts,
@@ -24,7 +26,6 @@ pub(crate) use wire::{
 
 use crate::protocol::PartyId;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,122 +193,6 @@ impl LinkState {
 
     pub(crate) fn since(&self) -> Option<Instant> {
         *self.since.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Which incarnation of itself this node is, and which of each other node
-/// it talks to: what stamps every control message sent ([`Header`]), and
-/// what every one that arrives must match. The routing layer keeps it in
-/// step with its node table.
-pub(crate) struct Incarnations {
-    me: NodeId,
-    mine: AtomicU64,
-    known: Mutex<HashMap<NodeId, u64>>,
-}
-
-impl Incarnations {
-    fn new(me: NodeId) -> Self {
-        Incarnations {
-            me,
-            mine: AtomicU64::new(Self::fresh()),
-            known: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A new random incarnation (never 0, which no node is).
-    pub(crate) fn fresh() -> u64 {
-        uuid::Uuid::new_v4().as_u64_pair().0.max(1)
-    }
-
-    pub(crate) fn mine(&self) -> u64 {
-        self.mine.load(Ordering::Acquire)
-    }
-
-    /// This node becomes a new incarnation, talking to nobody yet: what
-    /// was sent to the old one is dropped on arrival from now on.
-    pub(crate) fn renew(&self) -> u64 {
-        let fresh = Self::fresh();
-        self.mine.store(fresh, Ordering::Release);
-        self.known().clear();
-        fresh
-    }
-
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, u64>> {
-        self.known.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn of(&self, node: NodeId) -> Option<u64> {
-        self.known().get(&node).copied()
-    }
-
-    pub(crate) fn set(&self, node: NodeId, incarnation: Option<u64>) {
-        match incarnation {
-            Some(incarnation) => self.known().insert(node, incarnation),
-            None => self.known().remove(&node),
-        };
-    }
-
-    /// The header of a message to `node`; `None` when this node does not
-    /// talk to it (never heard, or judged lost): such a message is dropped.
-    fn header_to(&self, node: NodeId) -> Option<Header> {
-        Some(Header {
-            from: self.me,
-            from_incarnation: self.mine(),
-            to_incarnation: self.of(node)?,
-        })
-    }
-
-    /// Whether a message with `header` is of the incarnations this node
-    /// talks to now.
-    pub(crate) fn current(&self, header: &Header) -> bool {
-        header.to_incarnation == self.mine()
-            && self.of(header.from) == Some(header.from_incarnation)
-    }
-}
-
-/// What proxies hold to reach their member's node: the sending half of
-/// the seam, with the messages encoded here once.
-pub(crate) struct Outlet {
-    peers: Arc<dyn Peers>,
-    pub(crate) incarnations: Incarnations,
-}
-
-impl Outlet {
-    pub(crate) fn new(peers: Arc<dyn Peers>) -> Self {
-        let incarnations = Incarnations::new(peers.node());
-        Outlet {
-            peers,
-            incarnations,
-        }
-    }
-
-    /// Queues a control message for `node`; never blocks.
-    pub(crate) fn control(&self, node: NodeId, message: &ControlMessage) {
-        if let Some(payload) = encode(message) {
-            self.control_encoded(node, payload);
-        }
-    }
-
-    /// Queues an already encoded control message for `node`, behind its
-    /// header; dropped (counted stale) when this node does not talk to
-    /// `node` (never heard, or judged lost).
-    pub(crate) fn control_encoded(&self, node: NodeId, payload: Bytes) {
-        let Some(header) = self.incarnations.header_to(node) else {
-            PeerMetrics::add(&self.peers.metrics().stale, 1);
-            return;
-        };
-        let Ok(mut stamped) = postcard::to_allocvec(&header) else {
-            return;
-        };
-        stamped.extend_from_slice(&payload);
-        self.peers.send(node, Bytes::from(stamped));
-    }
-
-    /// Queues party data for `node`, or drops it (counted).
-    pub(crate) fn datagram(&self, node: NodeId, message: &DatagramMessage) {
-        if let Some(payload) = encode(message) {
-            self.peers.send_datagram(node, payload);
-        }
     }
 }
 

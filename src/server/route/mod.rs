@@ -154,7 +154,7 @@ impl Route {
             me: peers.node(),
             alone: peers.is_alone(),
             timings,
-            outlet: Arc::new(Outlet::new(peers.clone())),
+            outlet: Arc::new(Outlet::new(peers.clone(), timings.node_timeout)),
             peers,
             metrics,
             coalescer,
@@ -652,6 +652,7 @@ impl Route {
     /// left, was kicked, or the party closed).
     pub(crate) fn drop_idle_proxies(&self) {
         lock(&self.proxies).retain(|_, proxy| !proxy.party_ids().is_empty());
+        self.outlet.tidy();
     }
 
     /// Whether `member` lives on `node` (a lost node's members).

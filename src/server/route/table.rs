@@ -332,7 +332,7 @@ impl Route {
                 last_seen: Instant::now(),
             },
         );
-        self.outlet.incarnations.set(tag, Some(incarnation));
+        self.outlet.talk_to(tag, incarnation);
         drop(table);
         // So the newcomer hears of this node now, not a beat later.
         self.beat_soon.notify_one();
@@ -375,7 +375,7 @@ impl Route {
                 let tell_until = (loss == Loss::Silent).then(|| Instant::now() + self.tell_for());
                 table.mark_over(tag, node.incarnation, tell_until);
             }
-            self.outlet.incarnations.set(tag, None);
+            self.outlet.forget(tag);
             node.map(|node| node.name)
         };
         if loss != Loss::Rejoining {
@@ -424,7 +424,7 @@ impl Route {
         table.over.clear();
         table.nodes.clear();
         table.renewed_at = Instant::now();
-        let fresh = self.outlet.incarnations.renew();
+        let fresh = self.outlet.renew();
         drop(table);
         PeerMetrics::add(&self.peers.metrics().rejoins, 1);
         tracing::warn!(old = %format_args!("{old:016x}"), new = %format_args!("{fresh:016x}"), "this node was judged lost by the others: its ties to them are dropped, and it joins again as a new incarnation");
