@@ -46,6 +46,8 @@ const FAMILIES: &[(&str, &str, &str, &[&str])] = &[
     ("partyline_cluster_unavailable_total", "counter", "Forwarded commands answered Unavailable (link down, or no answer in time).", &[""]),
     ("partyline_cluster_nodes_lost_total", "counter", "Nodes judged lost (silent, restarted, or left).", &[""]),
     ("partyline_cluster_undecodable_total", "counter", "Cluster messages dropped undecoded (another build?).", &[""]),
+    ("partyline_cluster_stale_dropped_total", "counter", "Control messages of (or for) a node incarnation no longer current, dropped: late ones of a node judged lost, or meant for one.", &[""]),
+    ("partyline_cluster_rejoins_total", "counter", "Times this node learned that the others judged it lost, dropped its ties to them and joined again as a new incarnation.", &[""]),
     ("partyline_refusals_total", "counter", "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, or a Retry asked for.", &["cause=\"handshake_cap\"", "cause=\"malformed_hello\"", "cause=\"no_hello\"", "cause=\"other_hello\"", "cause=\"resume_refused\"", "cause=\"retry\"", "cause=\"server_full\"", "cause=\"unauthenticated\"", "cause=\"version_mismatch\""]),
     ("partyline_transport_connections", "gauge", "QUIC connections carrying an admitted session (sessions in their grace window have none).", &[""]),
     ("partyline_transport_udp_datagrams_total", "counter", "UDP datagrams of admitted QUIC connections, by direction.", &["direction=\"in\"", "direction=\"out\""]),
