@@ -45,10 +45,14 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
 }
 
 /// Nodes named `names`, each behind its own proxy, each hearing all the
-/// others; matchmaking rounds every 50 ms.
+/// others; matchmaking rounds every 50 ms. Started 150 ms apart, so that
+/// they heart-beat (and judge) at phases half a heartbeat apart.
 async fn cluster(nats: &Nats, names: &[&str]) -> Vec<Node> {
     let mut nodes = Vec::new();
     for name in names {
+        if !nodes.is_empty() {
+            tokio::time::sleep(HEARTBEAT / 2).await;
+        }
         nodes.push(node(nats, name).await);
     }
     for node in &nodes {
@@ -83,6 +87,21 @@ struct Ties {
     ana_events: Events,
     bob: Client,
     bob_events: Events,
+    /// What each heard since the ties were made, in order.
+    ana_heard: Vec<Event>,
+    bob_heard: Vec<Event>,
+}
+
+impl Ties {
+    /// Takes what arrived; nothing of a party after its end.
+    fn hear(&mut self) {
+        self.ana_heard
+            .extend(std::iter::from_fn(|| self.ana_events.try_next()));
+        self.bob_heard
+            .extend(std::iter::from_fn(|| self.bob_events.try_next()));
+        nothing_after_an_end(&self.ana_heard);
+        nothing_after_an_end(&self.bob_heard);
+    }
 }
 
 async fn ties(a: &Node, b: &Node) -> Ties {
@@ -113,6 +132,8 @@ async fn ties(a: &Node, b: &Node) -> Ties {
         ana_events,
         bob,
         bob_events,
+        ana_heard: Vec::new(),
+        bob_heard: Vec::new(),
     }
 }
 
@@ -137,11 +158,10 @@ fn party_of(event: &Event) -> Option<PartyId> {
     }
 }
 
-/// Every event that arrived so far; nothing of a party after its end.
-fn heard(events: &mut Events) -> Vec<Event> {
-    let heard: Vec<Event> = std::iter::from_fn(|| events.try_next()).collect();
+/// Nothing of a party after the event that ended it for this member.
+fn nothing_after_an_end(heard: &[Event]) {
     let mut ended = Vec::new();
-    for event in &heard {
+    for event in heard {
         if let Some(party) = party_of(event) {
             assert!(
                 !ended.contains(&party),
@@ -152,29 +172,32 @@ fn heard(events: &mut Events) -> Vec<Event> {
             }
         }
     }
-    heard
+}
+
+/// Whether `heard` says `party` ended for its member.
+fn ended(heard: &[Event], party: PartyId) -> bool {
+    heard.iter().any(|e| {
+        matches!(e, Event::PartyClosed { party_id } | Event::Kicked { party_id } if *party_id == party)
+    })
 }
 
 /// Each member of a party homed on the other node is seated there exactly
 /// when it was never told the party ended for it, and its own calls agree.
 async fn assert_one_truth(t: &mut Ties) {
-    let ended = |heard: &[Event], party: PartyId| {
-        heard.iter().any(|e| {
-            matches!(e, Event::PartyClosed { party_id } | Event::Kicked { party_id } if *party_id == party)
-        })
-    };
-    let (bob_heard, ana_heard) = (heard(&mut t.bob_events), heard(&mut t.ana_events));
+    t.hear();
     let seated = |party: partyline_client::Party, user: &str| {
         party.members.iter().any(|m| m.presence.user_id == user)
     };
     let bob_seated = seated(t.ana.get_party(t.on_a).await.unwrap(), "bob");
     let ana_seated = seated(t.bob.get_party(t.on_b).await.unwrap(), "ana");
-    let (bob_told, ana_told) = (ended(&bob_heard, t.on_a), ended(&ana_heard, t.on_b));
+    let (bob_told, ana_told) = (ended(&t.bob_heard, t.on_a), ended(&t.ana_heard, t.on_b));
     assert!(
         bob_told != bob_seated && ana_told != ana_seated,
         "bob in a's party: seated {bob_seated}, told it ended {bob_told}; \
          ana in b's party: seated {ana_seated}, told it ended {ana_told}; \
-         bob heard {bob_heard:?}; ana heard {ana_heard:?}"
+         bob heard {:?}; ana heard {:?}",
+        t.bob_heard,
+        t.ana_heard
     );
     assert_eq!(t.bob.get_party(t.on_a).await.is_ok(), bob_seated);
     assert_eq!(t.ana.get_party(t.on_b).await.is_ok(), ana_seated);
@@ -231,6 +254,7 @@ async fn a_link_stalled_until_one_node_judged_the_other_leaves_one_truth_per_sea
     a.proxy.heal();
     healed(a, b).await;
     assert_one_truth(&mut t).await;
+    // a judged nobody: b judged it, and a learned it.
     assert_eq!(a.metric("partyline_cluster_nodes_lost_total").await, 0);
     assert_eq!(a.metric("partyline_cluster_rejoins_total").await, 1);
 }
@@ -292,14 +316,17 @@ async fn a_node_cut_one_way_learns_it_was_judged_lost_and_every_seat_has_one_tru
     let mut t = ties(a, b).await;
     a.proxy.hold(Direction::FromNode);
     wait_until("b judged a lost", || b.peers().is_empty()).await;
-    // a hears b say so, before any heal: it drops its side too.
+    // a hears b say so, before any heal, and drops its side too: ana is
+    // told b's party ended for her.
     let deadline = Instant::now() + WAIT;
-    while a.metric("partyline_cluster_rejoins_total").await == 0 {
+    while !ended(&t.ana_heard, t.on_b) {
         assert!(
             Instant::now() < deadline,
-            "a never learned it was judged lost"
+            "ana was never told: {:?}",
+            t.ana_heard
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+        t.hear();
     }
     a.proxy.heal();
     healed(a, b).await;
