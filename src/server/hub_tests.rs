@@ -907,9 +907,10 @@ async fn nothing_of_a_party_reaches_a_member_after_it_heard_the_party_close() {
     sleep_until(stalled + Duration::from_secs(5)).await;
     cluster.hub.heal("a");
     sleep(TIMINGS.node_timeout).await;
-    // Bob was told a's party closed, and nothing of it after.
-    assert!(cluster.node("b").metrics().stale.load(Ordering::Relaxed) > 0);
+    // Bob was told a's party closed, and nothing of it after: a's late
+    // messages were dropped as stale.
     assert_one_truth(&mut t).await;
+    assert!(cluster.node("b").metrics().stale.load(Ordering::Relaxed) > 0);
 }
 
 // ---- Tickets when the matcher changes ---------------------------------------
@@ -984,12 +985,7 @@ async fn a_ticket_moves_to_a_new_matcher_and_meets_one_submitted_there() {
     let mut ana = cluster.node("a").player("ana");
     let ticket = ana.submit(duo()).await;
     settle().await;
-    assert_eq!(
-        ticket >> 32,
-        u64::from(super::peers::node_tag("a")),
-        "made by ana's node"
-    );
-    assert_eq!((cluster.waiting("a"), cluster.waiting("b")), (0, 1));
+    assert_eq!(cluster.waiting("a") + cluster.waiting("b"), 1);
     cluster.add("d").await;
     settle().await;
     assert_eq!(
@@ -1003,6 +999,16 @@ async fn a_ticket_moves_to_a_new_matcher_and_meets_one_submitted_there() {
     cluster.rounds().await;
     assert_eq!(ana.matched_with(), ["ana", "bob"]);
     assert_eq!(bob.matched_with(), ["ana", "bob"]);
+    assert_eq!(
+        ticket >> 32,
+        u64::from(super::peers::node_tag("a")),
+        "made by ana's node"
+    );
+    assert_eq!(
+        cluster.waiting("a"),
+        0,
+        "pooled at the matcher, not at home"
+    );
     // The home heard its ticket matched: ana may queue again.
     assert_eq!(cluster.node("a").shared.matchmaking.owner_of(ticket), None);
     ana.submit(duo()).await;
