@@ -12,7 +12,7 @@
 //!   and comes back as a new incarnation, having dropped every tie; until
 //!   then nothing of its judged incarnation is taken here.
 
-use super::{Pending, Route};
+use super::{NodeTimings, Pending, Route};
 use crate::protocol::SessionId;
 use crate::server::peers::{Header, Heartbeat, NodeId, PeerMetrics};
 use crate::server::session::{lock, SessionRef};
@@ -431,5 +431,3 @@ impl Route {
         self.beat_soon.notify_one();
     }
 }
-
-use super::NodeTimings;
