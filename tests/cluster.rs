@@ -448,7 +448,8 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
     assert_eq!(nodes[0].handle.remote_members(), 1);
     // Ana follows cara, whose only session is on the doomed node.
     assert_eq!(ana.follow(&["cara"]).await.unwrap().len(), 1);
-    // Ana's solo ticket waits in the doomed node's pool (the matcher's).
+    // Ana's solo ticket is made by her node and waits in the doomed
+    // node's pool (the matcher's).
     let ticket = ana
         .submit_ticket(partyline_client::TicketRequest {
             min_count: 5,
@@ -458,7 +459,7 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
         })
         .await
         .unwrap();
-    assert_eq!(home_of_ticket(ticket), node_tag(&doomed_name));
+    assert_eq!(home_of_ticket(ticket), node_tag("live-a"));
     until(&mut ana_events, |e| {
         matches!(e, Event::TicketStarted { .. }).then_some(())
     })
@@ -701,7 +702,8 @@ async fn codes_listings_invites_and_presence_work_across_nodes() {
     drop(bob_events.try_next());
 }
 
-/// The node whose pool a ticket waits in: its id's high 32 bits.
+/// The node that made a ticket (its home, which keeps it or its shadow):
+/// its id's high 32 bits.
 fn home_of_ticket(ticket_id: u64) -> u32 {
     (ticket_id >> 32) as u32
 }
@@ -742,7 +744,7 @@ async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_no
         })
         .await;
     }
-    // The ticket's id names the pool's node: a cancel from A reaches B.
+    // The ticket's id names its home: a cancel from A reaches B.
     ana.cancel_ticket(ticket).await.unwrap();
     for events in [&mut ana_events, &mut bob_events] {
         until(events, |e| {

@@ -500,7 +500,11 @@ pub struct ClusterConfig {
     /// This node's name, unique in the cluster. Its tag (the first 4 bytes
     /// of SHA-256 of it) is in every party id it mints.
     pub node: String,
-    /// How often the node announces itself. Default 1 s.
+    /// How often the node announces itself. Default 1 s; keep it at most
+    /// a third of `node_timeout` (`--node-timeout` sets it so): a node
+    /// judges the others only while its own heartbeats come back, and a
+    /// gap in them must show before another node's silence reaches the
+    /// timeout.
     pub heartbeat: Duration,
     /// A node not heard from for this long is lost, and its parties end.
     /// Default 3 s.

@@ -196,6 +196,8 @@ fn add_hooks_and_nodes(partyline: &mut Registry, shared: &Shared) {
             ("cluster_unavailable", "Forwarded commands answered Unavailable (link down, or no answer in time).", &c.unavailable),
             ("cluster_nodes_lost", "Nodes judged lost (silent, restarted, or left).", &c.nodes_lost),
             ("cluster_undecodable", "Cluster messages dropped undecoded (another build?).", &c.undecodable),
+            ("cluster_stale_dropped", "Control messages of (or for) a node incarnation no longer current, dropped: late ones of a node judged lost, or meant for one.", &c.stale),
+            ("cluster_rejoins", "Times this node learned that the others judged it lost, dropped its ties to them and joined again as a new incarnation.", &c.rejoins),
         ] {
             counter(partyline, name, help, get(value));
         }

@@ -5,10 +5,10 @@
 //! instead of clients: it sits on top, beside `connection`.
 
 use super::peers::{
-    Answer, BroadcastMessage, ControlMessage, DatagramMessage, Heartbeat, Inbound, InboundLanes,
-    NodeId,
+    Answer, BroadcastMessage, ControlMessage, DatagramMessage, Header, Heartbeat, Inbound,
+    InboundLanes, NodeId,
 };
-use super::route::{Heard, Route};
+use super::route::{Heard, Loss, Route};
 use super::session::{lock, Outbound, SessionAbroad, SessionRef};
 use super::{commands, grace, state::Shared, tickets};
 use crate::party::Link;
@@ -46,11 +46,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = every.tick() => {
-                        for tag in route.silent_nodes() {
-                            node_lost(&shared, tag, "silent");
-                        }
-                    }
+                    _ = every.tick() => {}
                     _ = route.beat_soon.notified() => {}
                 }
                 route.beat(false);
@@ -59,24 +55,31 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     };
     let _helpers = AbortOnDrop(vec![datagram_task, heartbeat_task]);
     // Proxies are made and dropped only on this task, so a proxy about to
-    // take a seat is never dropped between.
+    // take a seat is never dropped between; and nodes are judged lost here,
+    // in order with what they said.
     let mut tidy = tokio::time::interval(route.timings.heartbeat);
     tidy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             inbound = control.recv() => match inbound {
                 None => break,
-                Some(Inbound::Control(payload)) => match postcard::from_bytes(&payload) {
-                    Ok(message) => on_control(&shared, message),
-                    Err(_) => undecodable(route_metrics(&shared)),
-                },
+                Some(Inbound::Control(payload)) => on_payload(&shared, &payload),
                 Some(Inbound::Announce(payload)) => {
+                    // A heartbeat of another build may not decode: such a
+                    // node is ignored either way (`Route::heard`).
                     if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
                         heard(&shared, beat);
                     }
                 }
             },
-            _ = tidy.tick() => route.drop_idle_proxies(),
+            _ = tidy.tick() => {
+                for tag in route.silent_nodes() {
+                    let matcher = route.matcher();
+                    node_lost(&shared, tag, Loss::Silent);
+                    tickets::after_matcher_change(&shared, matcher);
+                }
+                route.drop_idle_proxies();
+            }
         }
     }
 }
@@ -105,26 +108,74 @@ impl Drop for AbortOnDrop {
 
 fn heard(shared: &Shared, beat: Heartbeat) {
     let route = shared.route();
-    let tag = beat.tag;
-    if let Heard::Changed { lost, joined } = route.heard(beat.clone()) {
-        if let Some(why) = lost {
-            // A node that restarted lost everything it homed; one that
-            // leaves takes it with it.
-            node_lost(shared, tag, why);
-        }
-        if joined {
-            route.add_node(beat);
+    let mut heard = route.heard(&beat);
+    if let Heard::JudgedLost = heard {
+        tracing::warn!(by = %beat.name, "this node was judged lost");
+        rejoin(shared);
+        heard = route.heard(&beat);
+    }
+    take(shared, beat.tag, beat.incarnation, Some(&beat.name), heard);
+}
+
+/// A control message: taken when it is of the incarnations this node
+/// talks to now (a node not heard yet joins by it), dropped when stale.
+fn on_payload(shared: &Shared, payload: &[u8]) {
+    let Ok((header, message)) = postcard::take_from_bytes::<Header>(payload) else {
+        return undecodable(route_metrics(shared));
+    };
+    let heard = shared.route().admit(&header);
+    if !take(shared, header.from, header.from_incarnation, None, heard) {
+        return;
+    }
+    match postcard::from_bytes::<ControlMessage>(message) {
+        Ok(message) => on_control(shared, header.from, message),
+        Err(_) => undecodable(route_metrics(shared)),
+    }
+}
+
+/// Acts on what a heartbeat or a message's header told of incarnation
+/// `incarnation` of node `tag`: the ties to an incarnation that is over
+/// end, a new one joins, and the matcher may change. False when what came
+/// is stale.
+fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, heard: Heard) -> bool {
+    let route = shared.route();
+    match heard {
+        Heard::Known => true,
+        Heard::Stale | Heard::JudgedLost => false,
+        Heard::Changed { lost, joined } => {
+            let matcher = route.matcher();
+            if let Some(loss) = lost {
+                // A node that restarted lost everything it homed; one that
+                // leaves takes it with it.
+                node_lost(shared, tag, loss);
+            }
+            if joined {
+                route.add_node(tag, incarnation, name);
+            }
+            tickets::after_matcher_change(shared, matcher);
+            joined
         }
     }
+}
+
+/// Another node judged this node lost: the others have dropped what tied
+/// them to it, so it drops what ties it to them, every session here told
+/// as for a lost node, and comes back as a new incarnation.
+fn rejoin(shared: &Shared) {
+    let route = shared.route();
+    for tag in route.live_nodes() {
+        node_lost(shared, tag, Loss::Rejoining);
+    }
+    route.renew();
 }
 
 /// Everything that tied this node to `tag` ends: its commands in flight
 /// fail, its sessions leave the parties homed here, and the parties it
 /// homed end for the sessions here.
-pub(crate) fn node_lost(shared: &Shared, tag: NodeId, why: &str) {
+pub(crate) fn node_lost(shared: &Shared, tag: NodeId, loss: Loss) {
     let route = shared.route();
-    let (name, failed, gone) = route.forget_node(tag);
-    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why, "node lost: its parties end, its members leave");
+    let (name, failed, gone) = route.forget_node(tag, loss);
+    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why = loss.why(), "node lost: its parties end, its members leave");
     for pending in failed {
         pending.session.push(Outbound::Response {
             id: pending.id,
@@ -189,7 +240,7 @@ fn lose_remote_seats(route: &Route, session: &SessionRef, tag: NodeId) {
     }
 }
 
-fn on_control(shared: &Shared, message: ControlMessage) {
+fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
     let route = shared.route();
     match message {
         ControlMessage::Command {
@@ -254,7 +305,19 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             request,
             submitter,
             members,
-        } => tickets::pool_from_home(shared, ticket_id, request, submitter, members),
+            waited_ms,
+        } => {
+            let waited = std::time::Duration::from_millis(waited_ms);
+            tickets::pool_ticket(shared, ticket_id, request, submitter, members, waited)
+        }
+        ControlMessage::Pooled { ticket_id } => {
+            if !shared.matchmaking.pooled_at(ticket_id, from) {
+                // Ended here while it moved: out of that pool too.
+                route
+                    .outlet
+                    .control(from, &ControlMessage::Unpool { ticket_id });
+            }
+        }
         ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
         ControlMessage::PoolMatched { ticket_id } => {
             if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {

@@ -143,7 +143,6 @@ fn route_or_run(ctx: &Ctx, spec: table::Spec, command: Command) -> Option<Deferr
         RunsAt::Session => None,
         RunsAt::Home(party_id) => Some(Target::Party(party_id)),
         RunsAt::TicketPool(ticket_id) => Some(Target::Ticket(ticket_id)),
-        RunsAt::Matcher => Some(Target::Matcher),
     };
     let route = shared.route();
     if let Some(node) = target.and_then(|target| route.elsewhere(target)) {

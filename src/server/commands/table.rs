@@ -12,10 +12,8 @@ pub(crate) enum RunsAt {
     Session,
     /// The party's home.
     Home(PartyId),
-    /// The node whose pool has the ticket (named by the id's high bits).
+    /// The ticket's home, which made it (named by the id's high bits).
     TicketPool(u64),
-    /// The node whose pool holds the cluster's solo tickets.
-    Matcher,
 }
 
 /// The before-hook a command meets.
@@ -87,7 +85,7 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
     use Budget::{Commands, Data, Follows, Invites, JoinCodes, JoinRequests, Searches, Tickets};
     use Hook::{At, Join, Remove};
     use HookPoint as P;
-    use RunsAt::{Home, Matcher, Session, TicketPool};
+    use RunsAt::{Home, Session, TicketPool};
     match command {
         // Parties (party.rs)
         Command::CreateParty { .. } => seat(Session, At(P::CreateParty), Commands),
@@ -124,7 +122,8 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         // Matchmaking (tickets.rs)
         Command::SubmitTicket(request) => match request.party_id {
             Some(party_id) => spec(Home(party_id), At(P::Matchmaking), Tickets),
-            None => spec(Matcher, At(P::Matchmaking), Tickets),
+            // Made here; this node pools it at the matcher.
+            None => spec(Session, At(P::Matchmaking), Tickets),
         },
         Command::CancelTicket { ticket_id } => spec(TicketPool(*ticket_id), Hook::None, Commands),
         // Party data, state and attributes (data.rs)

@@ -14,12 +14,14 @@
 
 pub(crate) mod hub;
 pub(crate) mod nats;
+mod outlet;
 pub(crate) mod single;
 mod wire;
 
+pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
     encode, Answer, ApiAnswer, ApiQuestion, BroadcastMessage, ControlMessage, DatagramMessage,
-    Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent, SessionFacts,
+    Header, Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent, SessionFacts,
 };
 
 use crate::protocol::PartyId;
@@ -134,6 +136,12 @@ pub(crate) struct PeerMetrics {
     pub(crate) unavailable: AtomicU64,
     pub(crate) nodes_lost: AtomicU64,
     pub(crate) undecodable: AtomicU64,
+    /// Control messages of (or for) an incarnation no longer current,
+    /// dropped: late ones from a node judged lost, or to one.
+    pub(crate) stale: AtomicU64,
+    /// Times this node learned that the others judged it lost, and came
+    /// back as a new incarnation.
+    pub(crate) rejoins: AtomicU64,
 }
 
 impl PeerMetrics {
@@ -185,37 +193,6 @@ impl LinkState {
 
     pub(crate) fn since(&self) -> Option<Instant> {
         *self.since.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// What proxies hold to reach their member's node: the sending half of
-/// the seam, with the messages encoded here once.
-pub(crate) struct Outlet {
-    peers: Arc<dyn Peers>,
-}
-
-impl Outlet {
-    pub(crate) fn new(peers: Arc<dyn Peers>) -> Self {
-        Outlet { peers }
-    }
-
-    /// Queues a control message for `node`; never blocks.
-    pub(crate) fn control(&self, node: NodeId, message: &ControlMessage) {
-        if let Some(payload) = encode(message) {
-            self.peers.send(node, payload);
-        }
-    }
-
-    /// Queues an already encoded control message for `node`.
-    pub(crate) fn control_encoded(&self, node: NodeId, payload: Bytes) {
-        self.peers.send(node, payload);
-    }
-
-    /// Queues party data for `node`, or drops it (counted).
-    pub(crate) fn datagram(&self, node: NodeId, message: &DatagramMessage) {
-        if let Some(payload) = encode(message) {
-            self.peers.send_datagram(node, payload);
-        }
     }
 }
 

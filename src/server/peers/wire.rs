@@ -3,6 +3,12 @@
 //! same build, so these messages carry no version of their own:
 //! `Heartbeat::build` names it, and a node of another build is refused
 //! (see `route`).
+//!
+//! Every control message crosses behind a [`Header`]: the sender and its
+//! incarnation, and the incarnation of the receiver it was meant for. A
+//! node takes a message only when both are the ones it knows now, so
+//! nothing of an incarnation judged lost (nor meant for this node's own
+//! previous one) is ever acted on.
 
 use crate::party::{InviteNotice, PartySettings};
 use crate::protocol::{
@@ -12,6 +18,18 @@ use crate::protocol::{
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+
+/// What precedes every control message: who sent it, as which
+/// incarnation, to which incarnation of the receiver. Postcard writes a
+/// struct's fields one after the other, so a header followed by a message
+/// is one encoded `(Header, ControlMessage)`: the message is encoded once
+/// for many receivers, each with its own header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    pub(crate) from: u32,
+    pub(crate) from_incarnation: u64,
+    pub(crate) to_incarnation: u64,
+}
 
 /// Control messages, on `pl.<tag>.ctl`: one subscription per node, handled
 /// in the order they arrive (NATS keeps one publisher's order).
@@ -53,18 +71,27 @@ pub(crate) enum ControlMessage {
     /// A session of the sender ended: it leaves every party on the
     /// receiving node, as when a local session ends.
     SessionEnded { session: SessionId },
-    /// To the cluster's matcher: a party ticket of the sender's (the
-    /// party's home, also named by the id's high 32 bits), for its pool.
-    /// Members with no node are the sender's own sessions.
+    /// To the matcher: a ticket of its *home* (the node that made it, named
+    /// by the id's high 32 bits: a party's home, or a solo player's node),
+    /// for its pool; sent by the home, or passed on by a node that held it
+    /// and is no longer the matcher. Members with no node are the home's
+    /// own sessions. `waited_ms`: how long it has waited already (its count
+    /// relaxes by it). A node that is not the matcher passes it on to the
+    /// one it knows; the one that pools it answers the home `Pooled`.
     PoolTicket {
         ticket_id: u64,
         request: TicketRequest,
         submitter: SessionId,
         members: Vec<(Presence, Option<u32>)>,
+        waited_ms: u64,
     },
-    /// To the matcher: that party ticket ended at its home.
+    /// To a ticket's home: the sender pooled it (the home's `Unpool` goes
+    /// there from now on; from a home that no longer has it, `Unpool`
+    /// back).
+    Pooled { ticket_id: u64 },
+    /// To the pool that holds it: that ticket ended at its home.
     Unpool { ticket_id: u64 },
-    /// From the matcher to the party's home: its ticket matched.
+    /// From the matcher to the ticket's home: it matched.
     PoolMatched { ticket_id: u64 },
     /// The matcher could not pool it (a member already in a ticket there).
     PoolRefused { ticket_id: u64 },
@@ -337,12 +364,16 @@ pub(crate) enum DatagramMessage {
 pub(crate) struct Heartbeat {
     pub(crate) tag: u32,
     pub(crate) name: String,
-    /// Random per start: a node that restarted under the same name is a
-    /// new node, and whatever the old one homed is gone.
+    /// Random per start, and new again when the node learns it was judged
+    /// lost: a node heard under a new incarnation is a new node, and
+    /// whatever tied the others to the old one is gone.
     pub(crate) incarnation: u64,
     /// The crate version: nodes of different builds do not mix.
     pub(crate) build: String,
     pub(crate) leaving: bool,
+    /// Incarnations (tag, incarnation) this node judged lost and still
+    /// tells of: the node named learns from it that it was judged lost.
+    pub(crate) judged_lost: Vec<(u32, u64)>,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {
