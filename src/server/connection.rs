@@ -7,6 +7,7 @@ use super::grace;
 use super::hooks::HookRunner;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
+use super::player_limits::{AddressKey, SessionLimit, Whose};
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
     SessionLink, SessionRef, GOODBYE_SETTLE,
@@ -317,13 +318,22 @@ fn open_session(
                 username,
                 session_id: SessionId::random(),
             };
-            let session = Arc::new(SessionLink::new(
-                presence,
-                shared.config.replay_events,
-                shared.metrics.clone(),
-            ));
+            let address = AddressKey::counted(
+                connection.remote_address().ip(),
+                shared.config.limit_loopback,
+            );
+            let session = Arc::new(
+                SessionLink::new(
+                    presence,
+                    shared.config.replay_events,
+                    shared.metrics.clone(),
+                )
+                .opened_from(address),
+            );
+            shared
+                .register_session(session.clone())
+                .map_err(|limit| too_many_sessions(shared, limit))?;
             metrics::count(&shared.metrics.sessions_started);
-            shared.register_session(session.clone());
             if let Some(event) = shared.users.session_started(&session) {
                 shared
                     .route()
@@ -395,6 +405,24 @@ fn open_session(
         resumed,
     };
     Ok((welcome, session, attached.generation, backlog))
+}
+
+/// The refusal of a new session whose user or address has the most
+/// sessions allowed; counted under its cause.
+fn too_many_sessions(shared: &Shared, limit: SessionLimit) -> ErrorBody {
+    let SessionLimit { whose, max } = limit;
+    let (counter, message) = match whose {
+        Whose::User => (
+            &shared.metrics.refused_sessions_per_user,
+            format!("this user already has {max} sessions on this server, the most allowed; end one, or resume it with its token"),
+        ),
+        Whose::Address => (
+            &shared.metrics.refused_sessions_per_address,
+            format!("{max} sessions already come from this address, the most allowed; end one, or resume it with its token"),
+        ),
+    };
+    metrics::count(counter);
+    refuse(ErrorCode::RateLimited, message)
 }
 
 fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {

@@ -216,7 +216,9 @@ impl Player {
         };
         let replay = shared.config.replay_events;
         let session = Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()));
-        shared.register_session(session.clone());
+        shared
+            .register_session(session.clone())
+            .expect("within the sessions per user");
         if let Some(online) = shared.users.session_started(&session) {
             shared.route().broadcast_status(user, online);
         }
@@ -1308,4 +1310,103 @@ async fn a_leader_on_another_node_who_comes_back_within_leader_grace_keeps_the_l
     assert_eq!(party_now.leader.user_id, "bob");
     assert!(party_now.disconnected.is_empty());
     assert!(bob.take().is_empty());
+}
+
+// ---- Limits per user across nodes -----------------------------------------
+
+/// A join code no party has: six characters of the alphabet, one per `n`.
+fn wrong_code(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    (0..6)
+        .map(|place| ALPHABET[(n / 31usize.pow(place)) % 31] as char)
+        .collect()
+}
+
+/// A user's wrong join codes, asked of the other nodes (the party is
+/// homed on b, the guesser on a), spend one budget over all its sessions;
+/// it refills on the clock, at 20 an hour; a code found on another node
+/// gives its charge back and spends no join of the user's budget.
+#[tokio::test(start_paused = true)]
+async fn wrong_join_codes_spend_the_users_budget_across_sessions_and_refill_on_the_clock() {
+    let cluster = Cluster::start_with(&["a", "b"], |c| {
+        c.per_user.join_code_attempts = 0;
+        c.per_user.join_requests = 1;
+    })
+    .await;
+    let mut host = cluster.node("b").player("host");
+    let party = host.create_party(true).await;
+    let code = match host
+        .request(Command::CreateJoinCode { party_id: party })
+        .await
+    {
+        Ok(Reply::JoinCode { code, .. }) => code,
+        other => panic!("expected a code, got {other:?}"),
+    };
+    let mut guessers: Vec<Player> = (0..4).map(|_| cluster.node("a").player("mal")).collect();
+    let mut guess = 0;
+    let mut wrong = || {
+        guess += 1;
+        Command::JoinByCode {
+            code: wrong_code(guess),
+        }
+    };
+    // Four sessions, ten each (each session's own budget): twenty of the
+    // forty are answered, the user's twenty an hour.
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        for player in &mut guessers {
+            answers.push(error_code(player.request(wrong()).await));
+        }
+    }
+    let not_found = answers
+        .iter()
+        .filter(|code| **code == ErrorCode::JoinCodeNotFound)
+        .count();
+    assert_eq!(not_found, 20);
+    assert_eq!(answers.len() - not_found, 20, "{answers:?}");
+    assert!(answers[20..]
+        .iter()
+        .all(|code| *code == ErrorCode::RateLimited));
+    let failures = &cluster.node("a").shared.metrics.join_code_failures;
+    assert_eq!(failures.get(), 20);
+
+    // Three minutes on: one more.
+    sleep(Duration::from_secs(180)).await;
+    assert_eq!(
+        error_code(guessers[0].request(wrong()).await),
+        ErrorCode::JoinCodeNotFound
+    );
+    assert_eq!(
+        error_code(guessers[0].request(wrong()).await),
+        ErrorCode::RateLimited
+    );
+
+    // Three more: a token. A join spends the user's one join a minute...
+    sleep(Duration::from_secs(180)).await;
+    let nowhere = PartyId::random();
+    let join = guessers[2]
+        .request(Command::JoinParty { party_id: nowhere })
+        .await;
+    assert_eq!(error_code(join), ErrorCode::PartyNotFound);
+    // ...yet a code found on b reaches the party from two sessions (a
+    // seat, then the user's seat already held): found, it was no failure
+    // (the token comes back), and its join spends nothing more.
+    let by_code = || Command::JoinByCode { code: code.clone() };
+    let joined = guessers[1].request(by_code()).await;
+    assert!(
+        matches!(joined, Ok(Reply::Join(JoinOutcome::Joined(_)))),
+        "{joined:?}"
+    );
+    let again = guessers[2].request(by_code()).await;
+    assert_eq!(error_code(again), ErrorCode::AlreadyMember);
+    // The token is still there for one wrong code, and only one.
+    assert_eq!(
+        error_code(guessers[3].request(wrong()).await),
+        ErrorCode::JoinCodeNotFound
+    );
+    assert_eq!(
+        error_code(guessers[3].request(wrong()).await),
+        ErrorCode::RateLimited
+    );
+    assert_eq!(failures.get(), 22);
 }

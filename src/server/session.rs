@@ -4,6 +4,7 @@
 
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
+use super::player_limits::{AddressKey, Player};
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
 };
@@ -324,6 +325,11 @@ pub(crate) struct SessionLink {
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) ticket_limit: Mutex<Option<super::limits::RateLimit>>,
+    /// The source address the session was opened from, as the
+    /// per-address limits count it (`None`: not counted, e.g. loopback,
+    /// or a proxy). A resume from elsewhere keeps it: the session counts
+    /// where it was admitted until it ends.
+    pub(crate) address: Option<AddressKey>,
     /// On a party's home node, for a member connected to another node:
     /// where its replies, events and data go instead of a connection (a
     /// **proxy**; `super::route` is what looks at it).
@@ -369,6 +375,7 @@ impl SessionLink {
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
             ticket_limit: Mutex::new(None),
+            address: None,
             remote: None,
             abroad: Mutex::new(None),
         }
@@ -389,6 +396,20 @@ impl SessionLink {
 
     pub(crate) fn session_id(&self) -> SessionId {
         self.presence.session_id
+    }
+
+    /// The session, counted per address under `address`.
+    pub(crate) fn opened_from(mut self, address: Option<AddressKey>) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Whose limits the session spends: its user's, and its address's.
+    pub(crate) fn player(&self) -> Player<'_> {
+        Player {
+            user: &self.presence.user_id,
+            address: self.address,
+        }
     }
 
     /// Parses `<session id>.<secret>` (both simple-form UUIDs).

@@ -142,14 +142,16 @@ pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, def
                 });
             match found {
                 Some(party_id) => {
-                    let join = Command::JoinParty { party_id };
                     if let Some(Deferred::Forwarded(forwarding)) =
-                        super::handle(shared, session, id, join)
+                        super::handle_code_join(shared, session, id, party_id)
                     {
                         route.finish(forwarding).await;
                     }
                 }
-                None => answer(Err(PartyError::JoinCodeNotFound.into())),
+                None => {
+                    super::code_missed(shared);
+                    answer(Err(PartyError::JoinCodeNotFound.into()))
+                }
             }
         }
         Deferred::Follow { user_ids } => {
