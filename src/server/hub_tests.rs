@@ -10,8 +10,9 @@
 //! and what it hears is read from its outbox as `Outbound` values, in order.
 //! Each node runs what a server runs for other nodes (`nodes::run`) and its
 //! session timers (the deadlines); nothing else (no endpoint, no HTTP, no
-//! matchmaker rounds). `tests/hub.rs` keeps real servers and real clients on
-//! the hub, and `tests/cluster.rs` the NATS adapter end to end.
+//! matchmaker timer: a test runs a round itself). `tests/hub.rs` keeps
+//! real servers and real clients on the hub, and `tests/cluster.rs` and
+//! `tests/cluster_faults.rs` the NATS adapter end to end.
 //!
 //! Under the paused clock the runtime advances time only when every task
 //! is idle, so a `settle()` of one millisecond runs every message between

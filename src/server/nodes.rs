@@ -64,10 +64,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             inbound = control.recv() => match inbound {
                 None => break,
                 Some(Inbound::Control(payload)) => on_payload(&shared, &payload),
-                Some(Inbound::Announce(payload)) => match postcard::from_bytes::<Heartbeat>(&payload) {
-                    Ok(beat) => heard(&shared, beat),
-                    Err(_) => undecodable(route_metrics(&shared)),
-                },
+                Some(Inbound::Announce(payload)) => {
+                    // A heartbeat of another build may not decode: such a
+                    // node is ignored either way (`Route::heard`).
+                    if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
+                        heard(&shared, beat);
+                    }
+                }
             },
             _ = tidy.tick() => {
                 for tag in route.silent_nodes() {
