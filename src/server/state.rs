@@ -10,7 +10,7 @@ use super::hook_events::HookState;
 use super::metrics::Metrics;
 use super::player_limits::{PlayerLimits, SessionLimit};
 use super::route::{NodeTimings, Route};
-use super::session::{SessionDeadline, SessionRef};
+use super::session::{ResumeKey, SessionDeadline, SessionRef};
 use super::{matchmaking, peers, users};
 use crate::party::{Effects, PartyTable};
 use crate::protocol::{Limits, SessionId};
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The embedding game's hooks, when it gave any.
     pub(crate) hooks: Option<Arc<HookState>>,
+    /// Signs resume tokens (cluster-wide with a reset key file).
+    pub(crate) resume_key: ResumeKey,
     /// Where sessions and parties are, and the way to the other nodes:
     /// set once, when the server joins its cluster.
     route: std::sync::OnceLock<Route>,
@@ -65,7 +67,9 @@ impl Shared {
             metrics.clone(),
             coalescer.clone(),
         );
+        let resume_key = ResumeKey::new(config.reset_key.as_ref().map(|key| key.bytes()));
         Shared {
+            resume_key,
             table: PartyTable::new(config.shards),
             config,
             limits,

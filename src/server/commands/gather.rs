@@ -231,6 +231,18 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
             }
         }
         Question::Api(question) => Answer::Api(super::server_api::answer(shared, question)),
+        Question::HandOver {
+            session,
+            user_id,
+            secret,
+            to,
+        } => super::resume::hand_over(shared, session, &user_id, secret, to),
+        Question::Repoint {
+            session,
+            user_id,
+            from,
+            to,
+        } => super::resume::repoint(shared, session, &user_id, from, to),
         Question::HookFacts {
             party_id,
             caller,

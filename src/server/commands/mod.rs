@@ -13,7 +13,8 @@
 //!
 //! Beside the commands: `gather.rs` (what needs other nodes, and this
 //! node's answers to their questions) and `server_api.rs` (the server-side
-//! API's work on what this node holds).
+//! API's work on what this node holds) and `resume.rs` (a session that
+//! resumes on another node, and its seats that follow it).
 //!
 //! Adding a command: its row in `table.rs`, its line in [`run`], its
 //! handler in the family's file.
@@ -23,6 +24,7 @@ mod data;
 mod gather;
 mod party;
 mod requests;
+mod resume;
 mod server_api;
 mod social;
 mod table;
@@ -30,6 +32,7 @@ mod tickets;
 
 pub(crate) use data::check_reliable_size;
 pub(crate) use gather::{answer, complete, hook_point, snapshots_of, Deferred};
+pub(crate) use resume::{names_another_node, resume_elsewhere, Resuming};
 pub use server_api::server_presence;
 pub(crate) use server_api::{disconnect, find, parties_led_by, parties_page, sessions_page};
 pub(crate) use table::{spec_of, Budget};

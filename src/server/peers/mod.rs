@@ -21,7 +21,8 @@ mod wire;
 pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
     encode, Answer, ApiAnswer, ApiQuestion, BroadcastMessage, ControlMessage, DatagramMessage,
-    Header, Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent, SessionFacts,
+    HandOverFacts, Header, Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent,
+    SessionFacts,
 };
 
 use crate::protocol::PartyId;
