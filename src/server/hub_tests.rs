@@ -26,7 +26,7 @@ use super::state::Shared;
 use super::{commands, grace, nodes};
 use crate::protocol::{
     Command, ErrorBody, ErrorCode, Event, JoinOutcome, LeaveReason, PartyId, PartySnapshot,
-    Presence, RejectReason, Reply, SessionId,
+    Presence, ReadyCheckOutcome, RejectReason, Reply, SessionId,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -970,4 +970,81 @@ async fn a_leader_on_another_node_who_comes_back_within_leader_grace_keeps_the_l
     assert_eq!(party_now.leader.user_id, "bob");
     assert!(party_now.disconnected.is_empty());
     assert!(bob.take().is_empty());
+}
+
+// ---- Ready checks ---------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_ready_check_is_answered_from_another_node_and_times_out_on_the_home_s_clock() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let mut ana = cluster.node("a").player("ana");
+    let mut bob = cluster.node("b").player("bob");
+    let mut cy = cluster.node("b").player("cy");
+    let party = ana.create_party(true).await;
+    for player in [&mut bob, &mut cy] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    for player in [&mut ana, &mut bob, &mut cy] {
+        player.take();
+    }
+    let start = Command::StartReadyCheck {
+        party_id: party,
+        message: "pull?".into(),
+        timeout_ms: 10_000,
+    };
+    let started = Instant::now();
+    assert_eq!(ana.request(start).await, Ok(Reply::Done));
+    settle().await;
+    let check_id = match &bob.events()[..] {
+        [Event::ReadyCheckStarted { check, .. }] => check.check_id,
+        other => panic!("expected the check, got {other:?}"),
+    };
+    ana.take();
+    cy.take();
+    // Bob, on b, answers the check homed on a; a second start is refused.
+    let answer = Command::AnswerReadyCheck {
+        party_id: party,
+        check_id,
+        ready: false,
+    };
+    assert_eq!(bob.request(answer).await, Ok(Reply::Done));
+    let again = Command::StartReadyCheck {
+        party_id: party,
+        message: String::new(),
+        timeout_ms: 5_000,
+    };
+    assert_eq!(
+        error_code(ana.request(again).await),
+        ErrorCode::ReadyCheckRunning
+    );
+    settle().await;
+    let answered = |events: Vec<Event>| matches!(&events[..], [Event::ReadyCheckAnswered { presence, ready: false, .. }] if presence.user_id == "bob");
+    assert!(answered(ana.events()));
+    assert!(answered(cy.events()));
+    bob.take();
+
+    // Nothing before its time; at its time, everyone hears the result.
+    sleep_until(started + Duration::from_millis(9_990)).await;
+    assert!(ana.events().is_empty() && cy.events().is_empty());
+    sleep_until(started + Duration::from_millis(10_010)).await;
+    for player in [&mut ana, &mut bob, &mut cy] {
+        match &player.events()[..] {
+            [Event::ReadyCheckEnded {
+                outcome: ReadyCheckOutcome::TimedOut,
+                ready,
+                not_ready,
+                no_answer,
+                ..
+            }] => {
+                let users =
+                    |who: &[Presence]| who.iter().map(|p| p.user_id.clone()).collect::<Vec<_>>();
+                assert_eq!(users(ready), ["ana"]);
+                assert_eq!(users(not_ready), ["bob"]);
+                assert_eq!(users(no_answer), ["cy"]);
+            }
+            other => panic!("expected the end, got {other:?}"),
+        }
+    }
+    assert!(snapshot(ana.get(party).await).ready_check.is_none());
 }
