@@ -203,6 +203,11 @@ struct Player {
 impl Player {
     /// A new session, as a connection's Hello opens one.
     fn connect(node: &Node, user: &str) -> Player {
+        Self::speaking(node, user, crate::protocol::PROTOCOL_VERSION)
+    }
+
+    /// A new session whose Hello said `version`.
+    fn speaking(node: &Node, user: &str, version: u16) -> Player {
         let shared = node.shared.clone();
         let presence = Presence {
             user_id: user.to_string(),
@@ -210,7 +215,8 @@ impl Player {
             session_id: SessionId::random(),
         };
         let replay = shared.config.replay_events;
-        let session = Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()));
+        let session =
+            Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()).speaking(version));
         shared.register_session(session.clone());
         if let Some(online) = shared.users.session_started(&session) {
             shared.route().broadcast_status(user, online);
@@ -980,12 +986,14 @@ async fn a_ready_check_is_answered_from_another_node_and_times_out_on_the_home_s
     let mut ana = cluster.node("a").player("ana");
     let mut bob = cluster.node("b").player("bob");
     let mut cy = cluster.node("b").player("cy");
+    // A version 2 client on b: asked, never told, so it never answers.
+    let mut old = Player::speaking(cluster.node("b"), "old", 2);
     let party = ana.create_party(true).await;
-    for player in [&mut bob, &mut cy] {
+    for player in [&mut bob, &mut cy, &mut old] {
         assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
     }
     settle().await;
-    for player in [&mut ana, &mut bob, &mut cy] {
+    for player in [&mut ana, &mut bob, &mut cy, &mut old] {
         player.take();
     }
     let start = Command::StartReadyCheck {
@@ -1041,10 +1049,11 @@ async fn a_ready_check_is_answered_from_another_node_and_times_out_on_the_home_s
                     |who: &[Presence]| who.iter().map(|p| p.user_id.clone()).collect::<Vec<_>>();
                 assert_eq!(users(ready), ["ana"]);
                 assert_eq!(users(not_ready), ["bob"]);
-                assert_eq!(users(no_answer), ["cy"]);
+                assert_eq!(users(no_answer), ["cy", "old"]);
             }
             other => panic!("expected the end, got {other:?}"),
         }
     }
+    assert!(old.events().is_empty(), "version 2 hears nothing of it");
     assert!(snapshot(ana.get(party).await).ready_check.is_none());
 }
