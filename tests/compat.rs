@@ -301,3 +301,73 @@ async fn version_1_is_refused_and_version_4_too() {
         }
     }
 }
+
+/// Denies every `Update`: what a version 2 client hears of a hook's
+/// refusal (code 33, which version 2 does not have).
+struct DenyUpdates;
+
+impl partyline::server::Hooks for DenyUpdates {
+    fn before<'a>(
+        &'a self,
+        call: &'a partyline::server::BeforeCall,
+    ) -> partyline::server::HookFuture<'a, partyline::server::Decision> {
+        let decision = match call.point {
+            partyline::server::HookPoint::Update => {
+                partyline::server::Decision::Deny(v3::ErrorBody::new(ErrorCode::Denied, "not now"))
+            }
+            _ => partyline::server::Decision::Allow,
+        };
+        Box::pin(async move { decision })
+    }
+}
+
+#[tokio::test]
+async fn a_version_2_client_hears_newer_codes_as_its_nearest_and_its_close_as_normal() {
+    let server = support::start_with_hooks(DenyUpdates, |_| {}).await;
+    let (ana, _ana_events) = server.client("ana").await;
+    let ben = V2Client::connect(&server, "ben").await;
+    let party = ana.create_party(settings(true, 4, "")).await.unwrap();
+    ben.request(v2::Command::JoinParty {
+        party_id: v2_party(party.party_id),
+    })
+    .await
+    .unwrap();
+    // Ana (version 3) hears Denied; Ben (version 2), the same refusal as
+    // InvalidArgument, with the game's message.
+    let denied = ana
+        .update_party(party.party_id, Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Some(ErrorCode::Denied));
+    let ben_leads = ana.promote(party.party_id, "ben").await;
+    assert!(ben_leads.is_ok());
+    let refused = ben
+        .request(v2::Command::Update {
+            party_id: v2_party(party.party_id),
+            open: None,
+            label: None,
+            max_size: None,
+            invite_policy: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, v2::ErrorCode::InvalidArgument);
+    assert_eq!(refused.message, "not now");
+
+    // The server ends Ben's session: version 3 says close code 9, which
+    // version 2 does not have; Ben is told 0 (Normal), with the reason.
+    let session = v3::SessionId(ben.welcome.session_id.0);
+    server
+        .handle
+        .api()
+        .disconnect(session, "bye")
+        .await
+        .unwrap();
+    match tokio::time::timeout(support::WAIT, ben.connection.closed()).await {
+        Ok(quinn::ConnectionError::ApplicationClosed(close)) => {
+            assert_eq!(close.error_code, quinn::VarInt::from_u32(0));
+            assert_eq!(&close.reason[..], b"bye");
+        }
+        other => panic!("expected an application close, got {other:?}"),
+    }
+}
