@@ -12,6 +12,12 @@ use bytes::Bytes;
 use partyline::protocol::*;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Protocol version 2's messages, frozen and strict: what a version 2
+/// client decodes.
+#[path = "support/v2.rs"]
+#[allow(dead_code, clippy::large_enum_variant)]
+mod v2;
+
 fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -233,6 +239,16 @@ impl Doc {
         self.pinned.insert(name.to_string());
     }
 
+    /// A frame as a version 2 session is sent it: exactly `expected`, as
+    /// PROTOCOL.md's example `name` shows, and read by the strict version
+    /// 2 decoder.
+    fn v2(&mut self, name: &str, frame: &ServerFrame, expected: &str) {
+        let mut buf = Vec::new();
+        encode_server_frame(frame, 2, &mut buf, MAX_WELCOME_SIZE).unwrap();
+        decode_body::<v2::ServerFrame>(&buf[FRAME_HEADER_LEN..]).expect("version 2 reads it");
+        self.bytes(name, &buf, expected);
+    }
+
     /// For bytes that are not a frame (datagrams): `actual` is exactly
     /// `expected`, and PROTOCOL.md's example `name` shows it.
     fn bytes(&mut self, name: &str, actual: &[u8], expected: &str) {
@@ -276,7 +292,7 @@ fn default_limits() -> Limits {
 fn client_examples(doc: &mut Doc) {
     let hello = ClientFrame::Hello(Hello {
         resume: None,
-        version: 2,
+        version: 3,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
@@ -285,10 +301,10 @@ fn client_examples(doc: &mut Doc) {
     doc.golden(
         "hello",
         &hello,
-        "0b 00 00 00 00 02 00 02 75 31 03 41 6e 61 00",
+        "0b 00 00 00 00 03 00 02 75 31 03 41 6e 61 00",
     );
     let resuming = ClientFrame::Hello(Hello {
-        version: 2,
+        version: 3,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
@@ -301,7 +317,7 @@ fn client_examples(doc: &mut Doc) {
     doc.golden(
         "hello-resume",
         &resuming,
-        "0e 00 00 00 00 02 00 02 75 31 03 41 6e 61 01 01 74 07",
+        "0e 00 00 00 00 03 00 02 75 31 03 41 6e 61 01 01 74 07",
     );
     let kick = ClientFrame::Request {
         id: 5,
@@ -510,6 +526,7 @@ fn server_examples(doc: &mut Doc) {
                     join_code: String::new(),
                     listed: false,
                     properties: KeyValues::new(),
+                    ready_check: None,
                 },
                 requests: vec![ben()],
             }],
@@ -518,6 +535,15 @@ fn server_examples(doc: &mut Doc) {
     });
     doc.golden(
         "welcome-snapshots",
+        &snapshots,
+        &format!(
+            "c2 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 00 \
+             01 {BEN} 00"
+        ),
+    );
+    doc.v2(
+        "welcome-snapshots-v2",
         &snapshots,
         &format!(
             "c1 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
@@ -567,6 +593,11 @@ fn server_examples(doc: &mut Doc) {
         &unavailable,
         "0a 00 00 00 02 04 01 23 05 6c 61 74 65 72",
     );
+    doc.v2(
+        "response-unavailable-v2",
+        &unavailable,
+        "0a 00 00 00 02 04 01 10 05 6c 61 74 65 72",
+    );
     let from_server = ServerFrame::Event {
         seq: 2,
         event: Event::Data {
@@ -615,6 +646,7 @@ fn server_examples(doc: &mut Doc) {
         join_code: "K7QM2X".into(),
         listed: true,
         properties: key_values(&[("mode", "duo")]),
+        ready_check: None,
     };
     let get_party = ServerFrame::Response {
         id: 10,
@@ -624,11 +656,11 @@ fn server_examples(doc: &mut Doc) {
         "response-party",
         &get_party,
         &format!(
-            "a0 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
+            "a1 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
              02 {ANA} {BEN} 01 {SID_B} 01 \
              01 03 6d 61 70 04 64 75 73 74 \
              02 00 01 04 68 65 72 6f 04 6d 61 67 65 \
-             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f"
+             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f 00"
         ),
     );
     let parties = ServerFrame::Response {
@@ -705,6 +737,93 @@ fn server_examples(doc: &mut Doc) {
         &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
     );
     matchmaking_examples(doc);
+    ready_check_examples(doc);
+}
+
+fn ready_check_examples(doc: &mut Doc) {
+    let start = ClientFrame::Request {
+        id: 12,
+        command: Command::StartReadyCheck {
+            party_id: party(),
+            message: "go?".into(),
+            timeout_ms: 30_000,
+        },
+    };
+    doc.golden(
+        "start-ready-check",
+        &start,
+        &format!("1b 00 00 00 01 0c 21 {PARTY} 03 67 6f 3f b0 ea 01"),
+    );
+    let answer = ClientFrame::Request {
+        id: 13,
+        command: Command::AnswerReadyCheck {
+            party_id: party(),
+            check_id: 7,
+            ready: true,
+        },
+    };
+    doc.golden(
+        "answer-ready-check",
+        &answer,
+        &format!("16 00 00 00 01 0d 22 {PARTY} 07 01"),
+    );
+    let started = ServerFrame::Event {
+        seq: 8,
+        event: Event::ReadyCheckStarted {
+            party_id: party(),
+            seq: 7,
+            check: ReadyCheck {
+                check_id: 7,
+                started_by: ana(),
+                message: "go?".into(),
+                timeout_ms: 30_000,
+                ends_at_ms: 1_700_000_030_000,
+                ready: vec![ana()],
+                not_ready: Vec::new(),
+                no_answer: vec![ben()],
+            },
+        },
+    };
+    doc.golden(
+        "event-ready-check-started",
+        &started,
+        &format!(
+            "6e 00 00 00 03 08 1c {PARTY} 07 07 {ANA} 03 67 6f 3f b0 ea 01 \
+             b0 ba 97 ff bc 31 01 {ANA} 00 01 {BEN}"
+        ),
+    );
+    let answered = ServerFrame::Event {
+        seq: 9,
+        event: Event::ReadyCheckAnswered {
+            party_id: party(),
+            seq: 8,
+            check_id: 7,
+            presence: ben(),
+            ready: true,
+        },
+    };
+    doc.golden(
+        "event-ready-check-answered",
+        &answered,
+        &format!("2f 00 00 00 03 09 1d {PARTY} 08 07 {BEN} 01"),
+    );
+    let ended = ServerFrame::Event {
+        seq: 10,
+        event: Event::ReadyCheckEnded {
+            party_id: party(),
+            seq: 8,
+            check_id: 7,
+            outcome: ReadyCheckOutcome::AllReady,
+            ready: vec![ana(), ben()],
+            not_ready: Vec::new(),
+            no_answer: Vec::new(),
+        },
+    };
+    doc.golden(
+        "event-ready-check-ended",
+        &ended,
+        &format!("4a 00 00 00 03 0a 1e {PARTY} 08 07 00 02 {ANA} {BEN} 00 00"),
+    );
 }
 
 fn matchmaking_examples(doc: &mut Doc) {
@@ -1107,6 +1226,22 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
         join_code: "K7QM2X".into(),
         listed: true,
         properties: full_map(MAX_PROPERTY_ENTRIES, 1, MAX_PROPERTY_BYTES),
+        ready_check: None,
+    };
+    // A ready check asking every member, the longest message.
+    let check = ReadyCheck {
+        check_id: u64::MAX,
+        started_by: presence(0),
+        message: "m".repeat(MAX_READY_CHECK_MESSAGE_BYTES),
+        timeout_ms: u64::MAX,
+        ends_at_ms: u64::MAX,
+        ready: Vec::new(),
+        not_ready: Vec::new(),
+        no_answer: snapshot.members.clone(),
+    };
+    let snapshot = PartySnapshot {
+        ready_check: Some(Box::new(check.clone())),
+        ..snapshot
     };
     // The largest frames that carry one snapshot.
     let requests: Vec<Presence> = (size..2 * size).map(presence).collect();
@@ -1148,14 +1283,46 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
             },
             last_event_seq: u64::MAX,
             resumed: Resumed::Snapshots {
-                parties: vec![ResumedParty { snapshot, requests }],
+                // Every party a session may hold, each with a full queue.
+                parties: vec![ResumedParty { snapshot, requests }; MAX_PARTIES_PER_SESSION],
                 waiting: Vec::new(),
             },
         }),
+        ServerFrame::Event {
+            seq: u64::MAX,
+            event: Event::ReadyCheckStarted {
+                party_id: party(),
+                seq: u64::MAX,
+                check: check.clone(),
+            },
+        },
+        ServerFrame::Event {
+            seq: u64::MAX,
+            event: Event::ReadyCheckEnded {
+                party_id: party(),
+                seq: u64::MAX,
+                check_id: u64::MAX,
+                outcome: ReadyCheckOutcome::TimedOut,
+                ready: Vec::new(),
+                not_ready: Vec::new(),
+                no_answer: check.no_answer.clone(),
+            },
+        },
     ];
     for frame in &frames {
-        let mut buf = Vec::new();
-        encode_frame(frame, &mut buf).unwrap();
-        assert!(buf.len() - FRAME_HEADER_LEN <= MAX_FRAME_SIZE as usize);
+        let max = match frame {
+            ServerFrame::Welcome(_) => MAX_WELCOME_SIZE,
+            _ => MAX_FRAME_SIZE,
+        };
+        for version in [2, PROTOCOL_VERSION] {
+            if version == 2
+                && matches!(frame, ServerFrame::Event { event, .. } if event_for_version(event.clone(), 2).is_none())
+            {
+                continue;
+            }
+            let mut buf = Vec::new();
+            encode_server_frame(frame, version, &mut buf, max).unwrap();
+            assert!(buf.len() - FRAME_HEADER_LEN <= max as usize);
+        }
     }
 }

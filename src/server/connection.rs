@@ -17,7 +17,8 @@ use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
     client_datagram_hint, decode_body, decode_client_datagram, encode_server_datagram,
     request_id_hint, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event, FrameError,
-    Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
+    Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
@@ -151,8 +152,9 @@ fn run_session(
     // A client that stops reading its control stream (STOP_SENDING) can
     // never be answered again: that ends the session, as a violation.
     let stopped_by_client = send.stopped();
+    let version = session.version;
     let writer = tokio::spawn(
-        write_outbox(send, backlog, outbox, connection.clone()).instrument(span.clone()),
+        write_outbox(send, backlog, outbox, connection.clone(), version).instrument(span.clone()),
     );
     let datagrams = tokio::spawn(
         datagram_loop(shared.clone(), session.clone(), connection.clone()).instrument(span.clone()),
@@ -280,7 +282,8 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
                 parties.extend(remote);
                 waiting.extend(remote_waiting);
             }
-            if let Err(error) = write_welcome(&mut send, &ServerFrame::Welcome(welcome)).await {
+            let welcome = ServerFrame::Welcome(welcome);
+            if let Err(error) = write_welcome(&mut send, &welcome, session.version).await {
                 // The session is attached to this connection already (a
                 // resume used its token): let it go as a lost connection,
                 // so the grace window, not a stuck attachment, decides.
@@ -345,7 +348,8 @@ fn open_session(
                     shared.config.replay_events,
                     shared.metrics.clone(),
                 )
-                .opened_from(address),
+                .opened_from(address)
+                .speaking(hello.version),
             );
             shared
                 .register_session(session.clone())
@@ -375,6 +379,16 @@ fn open_session(
                 return Err(refuse(
                     ErrorCode::ResumeRefused,
                     "that resume token belongs to another user",
+                ));
+            }
+            // Its logged events were made for its first Hello's version.
+            if session.version != hello.version {
+                return Err(refuse(
+                    ErrorCode::ResumeRefused,
+                    format!(
+                        "that session speaks protocol version {}; resume it with that version, or start a new session",
+                        session.version
+                    ),
                 ));
             }
             metrics::count(&shared.metrics.sessions_resumed);
@@ -479,11 +493,11 @@ fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
 
 /// Checks version and identity; returns the user id and username.
 fn authenticate(shared: &Shared, hello: &Hello) -> Result<(String, String), ErrorBody> {
-    if hello.version != PROTOCOL_VERSION {
+    if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&hello.version) {
         return Err(refuse(
             ErrorCode::VersionMismatch,
             format!(
-                "this server speaks protocol version {PROTOCOL_VERSION}; the client sent version {}",
+                "this server speaks protocol versions {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}; the client sent version {}",
                 hello.version
             ),
         ));
@@ -519,6 +533,24 @@ fn ending_of(error: &ConnectionError) -> Ending {
         // superseded, shutdown): the session may come back.
         _ => Ending::Lost,
     }
+}
+
+/// A command added after the session's version is answered as that
+/// version's server answered a tag it did not know; true if it was.
+fn newer_than_session(session: &SessionRef, id: u32, command: &Command) -> bool {
+    let added = command.since_version();
+    if added <= session.version {
+        return false;
+    }
+    let message = format!(
+        "unknown command for protocol version {} (added in version {added})",
+        session.version
+    );
+    session.push(Outbound::Response {
+        id,
+        result: Err(refuse(ErrorCode::MalformedFrame, message)),
+    });
+    true
 }
 
 async fn control_loop(
@@ -570,6 +602,8 @@ async fn control_loop(
             return Ending::Lost;
         }
         match decode_body::<ClientFrame>(&body) {
+            Ok(ClientFrame::Request { id, command })
+                if newer_than_session(session, id, &command) => {}
             Ok(ClientFrame::Request { id, command }) => {
                 metrics::count(&shared.metrics.commands);
                 // Reliable party data counts against the data limit, every

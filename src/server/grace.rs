@@ -53,6 +53,14 @@ pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
                 finish(shared, &session);
             }
         }
+        SessionDeadline::ReadyCheck { party_id, check_id } => {
+            // Gone with its party, or ended sooner: nothing to do.
+            let _ = shared.table.apply(
+                party_id,
+                |party| Ok(((), party.ready_check_timed_out(check_id))),
+                |_, effects| deliver(shared, effects),
+            );
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use super::state::Shared;
 use super::{commands, grace, nodes};
 use crate::protocol::{
     Command, ErrorBody, ErrorCode, Event, JoinOutcome, LeaveReason, PartyId, PartySnapshot,
-    Presence, RejectReason, Reply, SessionId, TicketCancelReason, TicketRequest,
+    Presence, ReadyCheckOutcome, RejectReason, Reply, SessionId, TicketCancelReason, TicketRequest,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -209,6 +209,11 @@ struct Player {
 impl Player {
     /// A new session, as a connection's Hello opens one.
     fn connect(node: &Node, user: &str) -> Player {
+        Self::speaking(node, user, crate::protocol::PROTOCOL_VERSION)
+    }
+
+    /// A new session whose Hello said `version`.
+    fn speaking(node: &Node, user: &str, version: u16) -> Player {
         let shared = node.shared.clone();
         let presence = Presence {
             user_id: user.to_string(),
@@ -216,7 +221,8 @@ impl Player {
             session_id: SessionId::random(),
         };
         let replay = shared.config.replay_events;
-        let session = Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()));
+        let session =
+            Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()).speaking(version));
         shared
             .register_session(session.clone())
             .expect("within the sessions per user");
@@ -1620,4 +1626,84 @@ async fn a_forged_or_another_user_s_resume_token_is_refused_and_takes_nothing() 
 
 fn node_of(node: &Node) -> super::peers::NodeId {
     node.shared.route().me
+}
+
+// ---- Ready checks ---------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_ready_check_is_answered_from_another_node_and_times_out_on_the_home_s_clock() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let mut ana = cluster.node("a").player("ana");
+    let mut bob = cluster.node("b").player("bob");
+    let mut cy = cluster.node("b").player("cy");
+    // A version 2 client on b: asked, never told, so it never answers.
+    let mut old = Player::speaking(cluster.node("b"), "old", 2);
+    let party = ana.create_party(true).await;
+    for player in [&mut bob, &mut cy, &mut old] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    for player in [&mut ana, &mut bob, &mut cy, &mut old] {
+        player.take();
+    }
+    let start = Command::StartReadyCheck {
+        party_id: party,
+        message: "pull?".into(),
+        timeout_ms: 10_000,
+    };
+    let started = Instant::now();
+    assert_eq!(ana.request(start).await, Ok(Reply::Done));
+    settle().await;
+    let check_id = match &bob.events()[..] {
+        [Event::ReadyCheckStarted { check, .. }] => check.check_id,
+        other => panic!("expected the check, got {other:?}"),
+    };
+    ana.take();
+    cy.take();
+    // Bob, on b, answers the check homed on a; a second start is refused.
+    let answer = Command::AnswerReadyCheck {
+        party_id: party,
+        check_id,
+        ready: false,
+    };
+    assert_eq!(bob.request(answer).await, Ok(Reply::Done));
+    let again = Command::StartReadyCheck {
+        party_id: party,
+        message: String::new(),
+        timeout_ms: 5_000,
+    };
+    assert_eq!(
+        error_code(ana.request(again).await),
+        ErrorCode::ReadyCheckRunning
+    );
+    settle().await;
+    let answered = |events: Vec<Event>| matches!(&events[..], [Event::ReadyCheckAnswered { presence, ready: false, .. }] if presence.user_id == "bob");
+    assert!(answered(ana.events()));
+    assert!(answered(cy.events()));
+    bob.take();
+
+    // Nothing before its time; at its time, everyone hears the result.
+    sleep_until(started + Duration::from_millis(9_990)).await;
+    assert!(ana.events().is_empty() && cy.events().is_empty());
+    sleep_until(started + Duration::from_millis(10_010)).await;
+    for player in [&mut ana, &mut bob, &mut cy] {
+        match &player.events()[..] {
+            [Event::ReadyCheckEnded {
+                outcome: ReadyCheckOutcome::TimedOut,
+                ready,
+                not_ready,
+                no_answer,
+                ..
+            }] => {
+                let users =
+                    |who: &[Presence]| who.iter().map(|p| p.user_id.clone()).collect::<Vec<_>>();
+                assert_eq!(users(ready), ["ana"]);
+                assert_eq!(users(not_ready), ["bob"]);
+                assert_eq!(users(no_answer), ["cy", "old"]);
+            }
+            other => panic!("expected the end, got {other:?}"),
+        }
+    }
+    assert!(old.events().is_empty(), "version 2 hears nothing of it");
+    assert!(snapshot(ana.get(party).await).ready_check.is_none());
 }

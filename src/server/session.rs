@@ -6,7 +6,8 @@ use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
 use super::player_limits::{AddressKey, Player};
 use crate::protocol::{
-    encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
+    close_code_for_version, encode_server_frame, event_for_version, CloseCode, ErrorBody, Event,
+    PartyId, Presence, Reply, ServerFrame, SessionId, MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use quinn::{Connection, SendStream};
@@ -51,6 +52,10 @@ pub(crate) enum SessionDeadline {
         session: SessionRef,
         generation: u64,
     },
+    /// A party's ready check runs out (on the party's home): not a
+    /// session's timer, but the same timer fires it. Stale when the
+    /// check ended sooner.
+    ReadyCheck { party_id: PartyId, check_id: u64 },
 }
 
 /// What a session shows its followers, and whom it follows.
@@ -422,6 +427,10 @@ struct SessionState {
 #[derive(Debug)]
 pub(crate) struct SessionLink {
     pub(crate) presence: Presence,
+    /// The protocol version of the Hello that started the session: what
+    /// it is sent is what that version decodes (`crate::protocol`'s
+    /// `event_for_version` and `encode_server_frame`).
+    pub(crate) version: u16,
     /// The current connection, read on the datagram hot path.
     connection: RwLock<Option<Connection>>,
     state: Mutex<SessionState>,
@@ -474,6 +483,7 @@ impl SessionLink {
     ) -> Self {
         SessionLink {
             presence,
+            version: PROTOCOL_VERSION,
             connection: RwLock::new(None),
             state: Mutex::new(SessionState {
                 outbox: None,
@@ -509,6 +519,11 @@ impl SessionLink {
             remote: Some(remote),
             ..SessionLink::new(presence, 0, metrics)
         }
+    }
+
+    /// The session of a client that said `version` in its Hello.
+    pub(crate) fn speaking(self, version: u16) -> Self {
+        SessionLink { version, ..self }
     }
 
     pub(crate) fn session_id(&self) -> SessionId {
@@ -694,6 +709,11 @@ impl SessionLink {
     /// loss. (`push_event`, in `super::route`, picks this or the member's
     /// node.)
     pub(crate) fn queue_event(&self, event: Event) {
+        // What the client's version cannot decode is left out before it
+        // is numbered, so its event numbers keep no gap.
+        let Some(event) = event_for_version(event, self.version) else {
+            return;
+        };
         let mut state = lock(&self.state);
         if state.ended {
             return;
@@ -767,6 +787,7 @@ impl SessionLink {
     /// client (quinn sends no CONNECTION_CLOSE while ack-eliciting data
     /// waits on congestion); at once when no writer runs.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        let code = close_code_for_version(code, self.version);
         if let Some(outbox) = &lock(&self.state).outbox {
             outbox.goodbye(code, reason);
             return;
@@ -877,10 +898,11 @@ pub(crate) async fn write_outbox(
     backlog: Vec<Outbound>,
     mut outbox: OutboxReceiver,
     connection: Connection,
+    version: u16,
 ) {
     let farewell = outbox.farewell();
     let ended = {
-        let writing = drain_onto(&mut send, backlog, &mut outbox);
+        let writing = drain_onto(&mut send, backlog, &mut outbox, version);
         tokio::pin!(writing);
         tokio::select! {
             biased;
@@ -928,6 +950,7 @@ async fn drain_onto(
     send: &mut SendStream,
     backlog: Vec<Outbound>,
     outbox: &mut OutboxReceiver,
+    version: u16,
 ) -> bool {
     const BATCH_BYTES: usize = 64 * 1024;
     // Grows on first use: an idle session should cost as little as possible.
@@ -937,7 +960,7 @@ async fn drain_onto(
         buf.clear();
         release_if_large(&mut buf);
         for message in backlog.by_ref() {
-            encode_or_log(message, &mut buf);
+            encode_or_log(message, &mut buf, version);
             if buf.len() >= BATCH_BYTES {
                 break;
             }
@@ -948,7 +971,7 @@ async fn drain_onto(
             };
             let mut next = Some(first);
             while let Some(message) = next.take() {
-                encode_or_log(*message, &mut buf);
+                encode_or_log(*message, &mut buf, version);
                 if buf.len() < BATCH_BYTES {
                     next = outbox.try_recv();
                 }
@@ -960,12 +983,14 @@ async fn drain_onto(
     }
 }
 
-fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
+/// Encodes one frame as the session's `version` decodes it.
+fn encode_or_log(message: Outbound, buf: &mut Vec<u8>, version: u16) {
     let id = match &message {
         Outbound::Response { id, .. } => Some(*id),
         _ => None,
     };
-    if let Err(error) = encode_frame(&message.into_frame(), buf) {
+    let encoded = encode_server_frame(&message.into_frame(), version, buf, MAX_FRAME_SIZE);
+    if let Err(error) = encoded {
         // Only a message above the frame limit can fail: a bug in a limit
         // check, not the client's fault. A reply still answers its request.
         tracing::error!(%error, "could not encode an outgoing frame");
@@ -977,7 +1002,7 @@ fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
                     format!("the reply did not fit in one frame: {error}"),
                 )),
             };
-            let _ = encode_frame(&answer, buf);
+            let _ = encode_server_frame(&answer, version, buf, MAX_FRAME_SIZE);
         }
     }
 }
@@ -1008,6 +1033,7 @@ mod tests {
             join_code: String::new(),
             listed: false,
             properties: Default::default(),
+            ready_check: None,
         };
         let mut buf = Vec::new();
         encode_or_log(
@@ -1016,6 +1042,7 @@ mod tests {
                 result: Ok(crate::protocol::Reply::Party(huge)),
             },
             &mut buf,
+            PROTOCOL_VERSION,
         );
         let frame: ServerFrame =
             crate::protocol::decode_body(&buf[crate::protocol::FRAME_HEADER_LEN..]).unwrap();

@@ -10,6 +10,7 @@
 //! - `codes.rs`: join codes and the listing.
 //! - `tickets.rs`: matchmaking tickets.
 //! - `data.rs`: reliable party data, party state, member attributes.
+//! - `ready.rs`: ready checks.
 //!
 //! Beside the commands: `gather.rs` (what needs other nodes, and this
 //! node's answers to their questions) and `server_api.rs` (the server-side
@@ -23,6 +24,7 @@ mod codes;
 mod data;
 mod gather;
 mod party;
+mod ready;
 mod requests;
 mod resume;
 mod server_api;
@@ -339,6 +341,9 @@ fn run(ctx: &Ctx, command: Command) -> Option<Deferred> {
         C::SendData { party_id, op_code, data } => data::send(ctx, party_id, op_code, data),
         C::SetPartyState { party_id, set, remove } => data::set_state(ctx, party_id, set, remove),
         C::SetMemberAttributes { party_id, set, remove } => data::set_attributes(ctx, party_id, set, remove),
+        C::StartReadyCheck { party_id, message, timeout_ms } => ready::start(ctx, party_id, message, timeout_ms),
+        C::AnswerReadyCheck { party_id, check_id, ready } => ready::answer(ctx, party_id, check_id, ready),
+        C::CancelReadyCheck { party_id } => ready::cancel(ctx, party_id),
     }
     None
 }

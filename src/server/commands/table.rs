@@ -132,6 +132,10 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::SetMemberAttributes { party_id, .. } => {
             spec(Home(*party_id), Hook::None, Commands)
         }
+        // Ready checks (ready.rs)
+        Command::StartReadyCheck { party_id, .. } => spec(Home(*party_id), At(P::ReadyCheck), Commands),
+        Command::AnswerReadyCheck { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
+        Command::CancelReadyCheck { party_id } => spec(Home(*party_id), Hook::None, Commands),
     }
 }
 
