@@ -476,6 +476,7 @@ fn resuming_elsewhere(
         authenticate(shared, hello).map(|(user_id, username)| commands::Resuming {
             user_id,
             username,
+            version: hello.version,
             token,
             address: AddressKey::counted(
                 connection.remote_address().ip(),

@@ -1444,6 +1444,7 @@ impl Player {
         let resuming = commands::Resuming {
             user_id: self.session.presence.user_id.clone(),
             username: self.session.presence.username.clone(),
+            version: self.session.version,
             token,
             address: None,
         };
@@ -1605,6 +1606,7 @@ async fn a_forged_or_another_user_s_resume_token_is_refused_and_takes_nothing() 
         let resuming = commands::Resuming {
             user_id: "eve".into(),
             username: "eve".into(),
+            version: crate::protocol::PROTOCOL_VERSION,
             token: parsed,
             address: None,
         };
@@ -1706,4 +1708,16 @@ async fn a_ready_check_is_answered_from_another_node_and_times_out_on_the_home_s
     }
     assert!(old.events().is_empty(), "version 2 hears nothing of it");
     assert!(snapshot(ana.get(party).await).ready_check.is_none());
+}
+
+/// A version 2 client moved to another node keeps speaking version 2
+/// there: it resumes from snapshots, and nothing it cannot decode follows.
+#[tokio::test(start_paused = true)]
+async fn a_version_2_session_resumed_on_another_node_still_speaks_version_2() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let old = Player::speaking(a, "old", 2);
+    let token = old.resume_token();
+    let (_welcome, moved) = old.resume_on(b, &token).await.expect("resumes on b");
+    assert_eq!(moved.session.version, 2);
 }

@@ -20,6 +20,10 @@ pub(crate) struct Resuming {
     pub(crate) user_id: String,
     pub(crate) username: String,
     pub(crate) token: ResumeToken,
+    /// The protocol version of the resuming Hello: the session speaks it
+    /// here (it resumes from snapshots, so no logged event was made for
+    /// another version).
+    pub(crate) version: u16,
     pub(crate) address: Option<crate::server::player_limits::AddressKey>,
 }
 
@@ -93,7 +97,8 @@ pub(crate) async fn resume_elsewhere(
             shared.metrics.clone(),
         )
         .numbered_from(facts.next_event_seq)
-        .opened_from(resuming.address),
+        .opened_from(resuming.address)
+        .speaking(resuming.version),
     );
     {
         let mut social = lock(&session.social);
