@@ -1309,3 +1309,89 @@ async fn a_leader_on_another_node_who_comes_back_within_leader_grace_keeps_the_l
     assert!(party_now.disconnected.is_empty());
     assert!(bob.take().is_empty());
 }
+
+// ---- Messages per operation -------------------------------------------------
+
+/// Control messages every node of the cluster sent so far (heartbeats are
+/// announcements, not counted).
+fn control_sent(cluster: &Cluster) -> u64 {
+    let sent = cluster.nodes.iter().map(|(_, node)| control(node).0);
+    sent.sum()
+}
+
+/// What one operation of each kind sends at three nodes: a follower node
+/// (b), the followed user's node (a), the party's home (c). Printed for
+/// docs/CLUSTER.md ("Messages per operation").
+async fn messages_per_operation(cluster: &Cluster, user: &str) -> Vec<(&'static str, u64)> {
+    let mut counts = Vec::new();
+    let mut count = |what, before| counts.push((what, control_sent(cluster) - before));
+    let mut fay = cluster.node("b").player("fay");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    settle().await;
+    let before = control_sent(cluster);
+    let follow = Command::Follow {
+        user_ids: vec![user.to_string()],
+    };
+    assert!(matches!(fay.request(follow).await, Ok(Reply::Followed { .. })));
+    settle().await;
+    count("follow", before);
+    let before = control_sent(cluster);
+    let mut uma = cluster.node("a").player(user);
+    settle().await;
+    count("connect", before);
+    let before = control_sent(cluster);
+    assert_eq!(uma.request(set_status("lobby")).await, Ok(Reply::Done));
+    settle().await;
+    count("status change", before);
+    let before = control_sent(cluster);
+    let invite = Command::Invite {
+        party_id,
+        user_id: user.to_string(),
+    };
+    assert_eq!(hal.request(invite).await, Ok(Reply::Done));
+    settle().await;
+    count("invite", before);
+    let before = control_sent(cluster);
+    match uma.request(Command::ListInvites).await {
+        Ok(Reply::Invites(invites)) => assert_eq!(invites.len(), 1),
+        other => panic!("expected the invite, got {other:?}"),
+    }
+    count("list invites", before);
+    let before = control_sent(cluster);
+    grace::finish(&uma.shared, &uma.session);
+    settle().await;
+    count("disconnect", before);
+    let before = control_sent(cluster);
+    let unfollow = Command::Unfollow {
+        user_ids: vec![user.to_string()],
+    };
+    assert_eq!(fay.request(unfollow).await, Ok(Reply::Done));
+    settle().await;
+    count("unfollow", before);
+    let heard = statuses_seen(fay.take());
+    assert_eq!(heard, ["online", "changed lobby", "offline"], "what fay heard of {user}");
+    counts
+}
+
+/// The status events in `heard`, in short.
+fn statuses_seen(heard: Vec<Outbound>) -> Vec<String> {
+    let said = |event: &Event| match event {
+        Event::StatusOnline(_) => Some("online".to_string()),
+        Event::StatusChanged(status) => Some(format!("changed {}", status.status)),
+        Event::StatusOffline { .. } => Some("offline".to_string()),
+        _ => None,
+    };
+    let events = heard.iter().filter_map(|message| match message {
+        Outbound::Event { event, .. } => said(event),
+        _ => None,
+    });
+    events.collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_per_operation_at_three_nodes() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let counts = messages_per_operation(&cluster, "uma").await;
+    println!("messages per operation at 3 nodes: {counts:?}");
+}
