@@ -324,11 +324,7 @@ fn open_session(
             ));
             metrics::count(&shared.metrics.sessions_started);
             shared.register_session(session.clone());
-            if let Some(event) = shared.users.session_started(&session) {
-                shared
-                    .route()
-                    .broadcast_status(&session.presence.user_id, event);
-            }
+            super::presence::session_started(&shared.users, shared.route(), &session);
             (session, None)
         }
         Some(Resume {
