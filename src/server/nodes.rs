@@ -1,6 +1,6 @@
 //! What other nodes send this one, served: commands forwarded to parties
 //! homed here (run for a proxy of their caller), replies and events for
-//! sessions here, party data, questions, broadcasts, heartbeats, and a
+//! sessions here, party data, questions, presence and invites (`super::presence`), heartbeats, and a
 //! node's loss. The counterpart of a connection's control loop, for nodes
 //! instead of clients: it sits on top, beside `connection`.
 

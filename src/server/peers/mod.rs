@@ -96,7 +96,7 @@ pub(crate) enum Inbound {
 /// The lanes an adapter hands to the routing layer once it runs.
 pub(crate) struct InboundLanes {
     /// Control messages and announcements, in one order: a node's answers
-    /// and its broadcasts keep the order they were sent in.
+    /// and what it passes on keep the order they were sent in.
     pub(crate) control: mpsc::Receiver<Inbound>,
     /// Party data, a lane of its own so a burst never delays an answer.
     pub(crate) datagrams: mpsc::Receiver<Bytes>,
