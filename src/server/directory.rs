@@ -164,8 +164,7 @@ impl Directory {
         let now = Instant::now();
         let old = |since: Instant| now.duration_since(since) >= keep_for;
         self.books.retain(|user_id, book| {
-            book.at
-                .retain(|_, at| !at.gone_since.is_some_and(|since| old(since)));
+            book.at.retain(|_, at| !at.gone_since.is_some_and(&old));
             book.invites.retain(|i| i.expires_at_ms > now_ms);
             if !owned(user_id) && book.at.values().all(|at| at.gone_since.is_some()) {
                 book.followers.clear();
