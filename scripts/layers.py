@@ -20,6 +20,7 @@ import sys
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
     ["limits", "deadlines", "config", "hook_events", "pending"],
+    ["player_limits"],
     ["metrics"],
     ["keepalive", "peers"],
     ["session"],

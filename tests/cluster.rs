@@ -561,7 +561,7 @@ async fn a_nats_restart_keeps_local_parties_working_and_remote_ones_heal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_stays_on_its_node() {
+async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_moves_to_another_node() {
     let nats = Nats::start();
     let nodes = cluster(&nats, &["same", "other"]).await;
     let (tls, _, _) = partyline::certs::generate_dev_identity().unwrap();
@@ -571,14 +571,34 @@ async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_stays_on_its_no
     let refused = twin.join_cluster().await.unwrap_err().to_string();
     assert!(refused.contains("already used"), "{refused}");
 
-    // A session's resume token works only on its own node: another node
-    // refuses it, typed, and the client starts over.
+    // A session's resume token works on another node while its own lives:
+    // that node takes the session over (same id, from snapshots), the old
+    // connection is closed Superseded, and the token then works no more.
     let client = wire::WireClient::connect(&nodes[0], "ana").await;
-    let refusal = match wire::WireClient::resume(&nodes[1], "ana", client.resume_ticket()).await {
-        Err(refusal) => refusal,
-        Ok(_) => panic!("node B took a session of node A"),
-    };
-    assert_eq!(refusal.code, partyline::protocol::ErrorCode::ResumeRefused);
+    let ticket = client.resume_ticket();
+    let moved = wire::WireClient::resume(&nodes[1], "ana", ticket.clone())
+        .await
+        .expect("node B takes the session of node A over");
+    assert_eq!(moved.welcome().session_id, client.welcome().session_id);
+    assert!(matches!(
+        moved.welcome().resumed,
+        partyline::protocol::Resumed::Snapshots { .. }
+    ));
+    let closed = tokio::time::timeout(Duration::from_secs(5), client.connection.closed())
+        .await
+        .expect("the old connection is closed");
+    assert!(
+        matches!(&closed, quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code == quinn::VarInt::from(partyline::protocol::CloseCode::Superseded as u32)),
+        "{closed:?}"
+    );
+    for node in [&nodes[0], &nodes[1]] {
+        let refusal = match wire::WireClient::resume(node, "ana", ticket.clone()).await {
+            Err(refusal) => refusal,
+            Ok(_) => panic!("a used token worked again"),
+        };
+        assert_eq!(refusal.code, partyline::protocol::ErrorCode::ResumeRefused);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -115,16 +115,30 @@ fn numbers(pairs: &[(&str, i64)]) -> Numbers {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
+/// The token secret of PROTOCOL.md's worked examples (sections 2 and 11):
+/// 32 ASCII bytes, the fewest a server accepts.
+const TOKEN_SECRET: &[u8] = b"example-token-secret-of-32-bytes";
+
 /// The match of PROTOCOL.md's `event-matched` example and of the worked
-/// example of section 11: its id, expiry, secret and token.
+/// example of section 11: its id, expiry, key and token. The key is
+/// derived from `TOKEN_SECRET` (computed apart from partyline, with
+/// Python's hmac and hashlib: RFC 5869 by hand).
 const MATCH_ID: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 const MATCH_EXPIRES: u64 = 1_700_000_060;
-const MATCH_SECRET: &[u8] = b"s3cret";
+const MATCH_KEY: &str = "3609d6ea32760b6991128ea68e84db63414a4882c684fec0b6bee01206a48b05";
 const MATCH_SIGNED: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
     7531:11111111111111111111111111111111,7532:";
 const MATCH_TOKEN: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
     7531:11111111111111111111111111111111,7532:.\
-    3387ba940d8a0d77d27acd580dee62bcc1e5648645a9a50f5e620014b9711b7c";
+    458792475ad88551d9f797c2c64c123962fb98adcfa465b615e302a624c48314";
+
+/// `MATCH_KEY`'s 32 bytes.
+fn match_key() -> Vec<u8> {
+    (0..MATCH_KEY.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&MATCH_KEY[at..at + 2], 16).unwrap())
+        .collect()
+}
 
 /// Ana with her party `PARTY`, then Ben alone.
 fn match_claims() -> partyline::matchmaker::MatchClaims {
@@ -739,7 +753,7 @@ fn matchmaking_examples(doc: &mut Doc) {
         &node_lost,
         "05 00 00 00 03 0c 1a 07 04",
     );
-    let token = partyline::matchmaker::mint_match_token(MATCH_SECRET, &match_claims());
+    let token = partyline::matchmaker::mint_match_token(&match_key(), &match_claims());
     assert_eq!(token, MATCH_TOKEN);
     let matched = ServerFrame::Event {
         seq: 8,
@@ -817,13 +831,14 @@ fn every_byte_example_in_protocol_md_is_pinned() {
 }
 
 /// The worked token example of PROTOCOL.md section 2 (its `signed` and
-/// `token` lines): secret `s3cret`, user `u1`, name `Ana`, expiry 1700000000.
+/// `token` lines): secret `TOKEN_SECRET`, user `u1`, name `Ana`, expiry
+/// 1700000000.
 #[test]
 fn the_token_example_in_protocol_md_mints_and_verifies() {
     use partyline::auth::{mint_token, verify_token, TokenError};
     const SIGNED: &str = "v1.7531.416e61.1700000000";
     const TOKEN: &str = "v1.7531.416e61.1700000000.\
-        d8cf8c404f76c660ed160eacf7f446eed9514772f795f6033e4aa1a43bda916f";
+        cd47507b8207d29886852a9c8078e3bfe260bc92e493ffd873be7c6b701d6dd0";
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
     let shown = |label: &str| {
@@ -837,7 +852,11 @@ fn the_token_example_in_protocol_md_mints_and_verifies() {
     assert_eq!(shown("signed"), SIGNED);
     assert_eq!(shown("token"), TOKEN);
 
-    let secret = b"s3cret";
+    assert!(
+        text.contains("Worked example: secret `example-token-secret-of-32-bytes`"),
+        "section 2 names the secret"
+    );
+    let secret = TOKEN_SECRET;
     assert_eq!(mint_token(secret, "u1", "Ana", 1_700_000_000), TOKEN);
     // The tag is HMAC-SHA256 of exactly the text before the last dot.
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
@@ -860,51 +879,76 @@ fn the_token_example_in_protocol_md_mints_and_verifies() {
     );
 }
 
-/// The worked match token of PROTOCOL.md section 11 (its `signed` and
-/// `token` lines): what a game server in any language must reproduce.
+/// The worked match token of PROTOCOL.md section 11 (its `secret`, `key`,
+/// `signed` and `token` lines): what a game server in any language must
+/// reproduce, the key's derivation included.
 #[test]
 fn the_match_token_example_in_protocol_md_mints_and_verifies() {
-    use partyline::matchmaker::{mint_match_token, verify_match_token, MatchTokenError};
+    use partyline::matchmaker::{
+        derive_match_key, mint_match_token, verify_match_token, MatchTokenError,
+    };
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
-    let shown = |label: &str| {
+    let shown = |label: &str, starts: &str| {
         text.lines()
             .filter_map(|line| line.trim().strip_prefix(label))
             .map(str::trim)
-            .find(|rest| rest.starts_with("m1."))
-            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label} m1.` line"))
+            .find(|rest| rest.starts_with(starts))
+            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label} {starts}` line"))
             .to_string()
     };
-    assert_eq!(shown("signed"), MATCH_SIGNED);
-    assert_eq!(shown("token"), MATCH_TOKEN);
+    assert_eq!(
+        shown("secret", "example").as_bytes(),
+        TOKEN_SECRET,
+        "the token secret of section 11's example"
+    );
+    assert_eq!(shown("key", "3609"), MATCH_KEY);
+    assert_eq!(shown("signed", "m1."), MATCH_SIGNED);
+    assert_eq!(shown("token", "m1."), MATCH_TOKEN);
 
-    assert_eq!(mint_match_token(MATCH_SECRET, &match_claims()), MATCH_TOKEN);
+    // The key: HKDF-SHA256 of the token secret, as section 11 spells it
+    // out with two HMACs.
+    assert_eq!(derive_match_key(TOKEN_SECRET).to_vec(), match_key());
+    let hmac = |key: &[u8], message: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+        ring::hmac::sign(&key, message).as_ref().to_vec()
+    };
+    let pseudo_random = hmac(&[0; 32], TOKEN_SECRET);
+    assert_eq!(
+        hmac(&pseudo_random, b"partyline match token v1\x01"),
+        match_key()
+    );
+
+    let key = match_key();
+    assert_eq!(mint_match_token(&key, &match_claims()), MATCH_TOKEN);
     // The tag is HMAC-SHA256 of exactly the text before the last dot.
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, MATCH_SECRET);
-    let tag = hex(ring::hmac::sign(&key, MATCH_SIGNED.as_bytes()).as_ref()).replace(' ', "");
+    let tag = hex(&hmac(&key, MATCH_SIGNED.as_bytes())).replace(' ', "");
     assert_eq!(MATCH_TOKEN, format!("{MATCH_SIGNED}.{tag}"));
 
     // Valid while the clock is below the expiry, and says who is in it.
-    let claims = verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES - 1).unwrap();
+    let claims = verify_match_token(&key, MATCH_TOKEN, MATCH_EXPIRES - 1).unwrap();
     assert_eq!(claims, match_claims());
     assert_eq!(claims.parties(), vec![party()]);
     assert!(matches!(
-        verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES),
+        verify_match_token(&key, MATCH_TOKEN, MATCH_EXPIRES),
         Err(MatchTokenError::Expired { .. })
     ));
-    assert_eq!(
-        verify_match_token(b"another secret", MATCH_TOKEN, 0),
-        Err(MatchTokenError::BadSignature)
-    );
+    // Neither the token secret nor another key verifies it.
+    for wrong in [TOKEN_SECRET, b"another secret"] {
+        assert_eq!(
+            verify_match_token(wrong, MATCH_TOKEN, 0),
+            Err(MatchTokenError::BadSignature)
+        );
+    }
     // Ben written into Ana's party: the signature no longer holds.
     let tampered = MATCH_TOKEN.replace(",7532:.", &format!(",7532:{}.", "11".repeat(16)));
     assert_eq!(
-        verify_match_token(MATCH_SECRET, &tampered, 0),
+        verify_match_token(&key, &tampered, 0),
         Err(MatchTokenError::BadSignature)
     );
     let (signed, tag) = MATCH_TOKEN.rsplit_once('.').unwrap();
     assert_eq!(
-        verify_match_token(MATCH_SECRET, &format!("{signed}.{}", tag.to_uppercase()), 0),
+        verify_match_token(&key, &format!("{signed}.{}", tag.to_uppercase()), 0),
         Err(MatchTokenError::Malformed("signature is not lowercase hex")),
         "uppercase hex is refused"
     );

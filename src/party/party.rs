@@ -278,6 +278,21 @@ impl<L: Clone> Party<L> {
             .position(|r| r.presence.user_id == user_id)
     }
 
+    /// The session's seat or waiting request is reached another way from
+    /// now on (it resumed on another node): its link becomes `link`. No
+    /// rule changes and nobody is told; the old link is returned, `None`
+    /// when the session holds nothing here.
+    pub fn relink(&mut self, session: SessionId, link: L) -> Option<L> {
+        if let Some(index) = self.seat_of_session(session) {
+            return Some(std::mem::replace(&mut self.members[index].link, link));
+        }
+        let request = self
+            .requests
+            .iter_mut()
+            .find(|r| r.presence.session_id == session)?;
+        Some(std::mem::replace(&mut request.link, link))
+    }
+
     pub fn is_member(&self, session: SessionId) -> bool {
         self.seat_of_session(session).is_some()
     }

@@ -7,9 +7,10 @@ use super::grace;
 use super::hooks::HookRunner;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
+use super::player_limits::{AddressKey, SessionLimit, Whose};
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
-    SessionLink, SessionRef, GOODBYE_SETTLE,
+    ResumeToken, SessionLink, SessionRef, GOODBYE_SETTLE,
 };
 use super::{commands, config::AuthMode, state::Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
@@ -253,10 +254,27 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
         Ok(Err(e)) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
     };
     let (outbox_tx, outbox_rx) = outbox(shared.config.outbox_capacity);
-    let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
+    let (opened, moved) = match hello
+        .map(|hello| (resuming_elsewhere(shared, connection, &hello), hello))
+    {
+        // Its token names another node: the session comes here from it.
+        Ok((Some(Ok(resuming)), _)) => {
+            let opened =
+                commands::resume_elsewhere(shared, resuming, Some(connection.clone()), outbox_tx)
+                    .await
+                    .map(|(welcome, session, generation)| {
+                        (welcome, session, generation, Vec::new())
+                    });
+            (opened, true)
+        }
+        Ok((Some(Err(refusal)), _)) => (Err(refusal), false),
+        Ok((None, hello)) => (open_session(shared, connection, hello, outbox_tx), false),
+        Err(refusal) => (Err(refusal), false),
+    };
     match opened {
         Ok((mut welcome, session, generation, backlog)) => {
-            if let Resumed::Snapshots { parties, waiting } = &mut welcome.resumed {
+            if let (false, Resumed::Snapshots { parties, waiting }) = (moved, &mut welcome.resumed)
+            {
                 // Its parties homed on other nodes: their snapshots too.
                 let (remote, remote_waiting) = shared.route().remote_snapshots(&session).await;
                 parties.extend(remote);
@@ -317,13 +335,22 @@ fn open_session(
                 username,
                 session_id: SessionId::random(),
             };
-            let session = Arc::new(SessionLink::new(
-                presence,
-                shared.config.replay_events,
-                shared.metrics.clone(),
-            ));
+            let address = AddressKey::counted(
+                connection.remote_address().ip(),
+                shared.config.limit_loopback,
+            );
+            let session = Arc::new(
+                SessionLink::new(
+                    presence,
+                    shared.config.replay_events,
+                    shared.metrics.clone(),
+                )
+                .opened_from(address),
+            );
+            shared
+                .register_session(session.clone())
+                .map_err(|limit| too_many_sessions(shared, limit))?;
             metrics::count(&shared.metrics.sessions_started);
-            shared.register_session(session.clone());
             super::presence::session_started(&shared.users, shared.route(), &session);
             (session, None)
         }
@@ -337,8 +364,8 @@ fn open_session(
                     "resume token unknown, already used, or its grace window is over; start a new session",
                 )
             };
-            let (session_id, secret) =
-                SessionLink::parse_resume_token(&token).ok_or_else(refused)?;
+            let token = ResumeToken::parse(&token).ok_or_else(refused)?;
+            let (session_id, secret) = (token.session, token.secret);
             let session = shared.find_session(session_id).ok_or_else(refused)?;
             if session.presence.user_id != user_id {
                 return Err(refuse(
@@ -350,15 +377,14 @@ fn open_session(
             (session, Some((secret, last_event_seq)))
         }
     };
-    let attached =
-        session
-            .attach(connection.clone(), outbox, resume)
-            .map_err(|ResumeRefusal::Token| {
-                refuse(
-                    ErrorCode::ResumeRefused,
-                    "resume token already used, or the session has ended; start a new session",
-                )
-            })?;
+    let attached = session
+        .attach(Some(connection.clone()), outbox, resume)
+        .map_err(|ResumeRefusal::Token| {
+            refuse(
+                ErrorCode::ResumeRefused,
+                "resume token already used, or the session has ended; start a new session",
+            )
+        })?;
     if let Some(old) = attached.superseded {
         old.close(
             (CloseCode::Superseded as u32).into(),
@@ -385,12 +411,60 @@ fn open_session(
     let welcome = Welcome {
         session_id: session.session_id(),
         presence: session.presence.clone(),
-        resume_token: attached.resume_token,
+        resume_token: shared.resume_key.issue(
+            session.session_id(),
+            &session.presence.user_id,
+            shared.route().me,
+            attached.resume_secret,
+        ),
         limits: shared.limits.clone(),
         last_event_seq: attached.last_event_seq,
         resumed,
     };
     Ok((welcome, session, attached.generation, backlog))
+}
+
+/// The refusal of a new session whose user or address has the most
+/// sessions allowed; counted under its cause.
+fn too_many_sessions(shared: &Shared, limit: SessionLimit) -> ErrorBody {
+    let SessionLimit { whose, max } = limit;
+    let (counter, message) = match whose {
+        Whose::User => (
+            &shared.metrics.refused_sessions_per_user,
+            format!("this user already has {max} sessions on this server, the most allowed; end one, or resume it with its token"),
+        ),
+        Whose::Address => (
+            &shared.metrics.refused_sessions_per_address,
+            format!("{max} sessions already come from this address, the most allowed; end one, or resume it with its token"),
+        ),
+    };
+    metrics::count(counter);
+    refuse(ErrorCode::RateLimited, message)
+}
+
+/// A Hello that resumes a session held by another node of the cluster:
+/// who resumes (its identity checked), or the refusal; `None` for any other
+/// Hello.
+fn resuming_elsewhere(
+    shared: &Shared,
+    connection: &Connection,
+    hello: &Hello,
+) -> Option<Result<commands::Resuming, ErrorBody>> {
+    let token = ResumeToken::parse(&hello.resume.as_ref()?.token)?;
+    if !commands::names_another_node(shared, &token) {
+        return None;
+    }
+    Some(
+        authenticate(shared, hello).map(|(user_id, username)| commands::Resuming {
+            user_id,
+            username,
+            token,
+            address: AddressKey::counted(
+                connection.remote_address().ip(),
+                shared.config.limit_loopback,
+            ),
+        }),
+    )
 }
 
 fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {

@@ -10,8 +10,9 @@
 //! and what it hears is read from its outbox as `Outbound` values, in order.
 //! Each node runs what a server runs for other nodes (`nodes::run`) and its
 //! session timers (the deadlines); nothing else (no endpoint, no HTTP, no
-//! matchmaker rounds). `tests/hub.rs` keeps real servers and real clients on
-//! the hub, and `tests/cluster.rs` the NATS adapter end to end.
+//! matchmaker timer: a test runs a round itself). `tests/hub.rs` keeps
+//! real servers and real clients on the hub, and `tests/cluster.rs` and
+//! `tests/cluster_faults.rs` the NATS adapter end to end.
 //!
 //! Under the paused clock the runtime advances time only when every task
 //! is idle, so a `settle()` of one millisecond runs every message between
@@ -20,7 +21,7 @@
 use super::config::ServerConfig;
 use super::peers::hub::MemoryHub;
 use super::peers::PeerMetrics;
-use super::route::NodeTimings;
+use super::route::{NodeTimings, Route};
 use super::session::{outbox, Outbound, OutboxReceiver, SessionLink, SessionRef};
 use super::state::Shared;
 use super::{commands, grace, nodes};
@@ -216,7 +217,9 @@ impl Player {
         };
         let replay = shared.config.replay_events;
         let session = Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()));
-        shared.register_session(session.clone());
+        shared
+            .register_session(session.clone())
+            .expect("within the sessions per user");
         super::presence::session_started(&shared.users, shared.route(), &session);
         let (sender, receiver) = outbox(shared.config.outbox_capacity);
         let generation = session.attach_outbox(sender).expect("a new session");
@@ -1560,4 +1563,313 @@ async fn the_owner_lost_statuses_and_invites_stay_right_after_the_others_tell_th
         .filter(|e| matches!(e, Event::Invited(_)));
     assert_eq!(invited.count(), 1);
     assert_eq!(listed_invites(&mut ivy).await, [party_id, other]);
+}
+
+// ---- Limits per user across nodes -----------------------------------------
+
+/// A join code no party has: six characters of the alphabet, one per `n`.
+fn wrong_code(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    (0..6)
+        .map(|place| ALPHABET[(n / 31usize.pow(place)) % 31] as char)
+        .collect()
+}
+
+/// A user's wrong join codes, asked of the other nodes (the party is
+/// homed on b, the guesser on a), spend one budget over all its sessions;
+/// it refills on the clock, at 20 an hour; a code found on another node
+/// gives its charge back and spends no join of the user's budget.
+#[tokio::test(start_paused = true)]
+async fn wrong_join_codes_spend_the_users_budget_across_sessions_and_refill_on_the_clock() {
+    let cluster = Cluster::start_with(&["a", "b"], |c| {
+        c.per_user.join_code_attempts = 0;
+        c.per_user.join_requests = 1;
+    })
+    .await;
+    let mut host = cluster.node("b").player("host");
+    let party = host.create_party(true).await;
+    let code = match host
+        .request(Command::CreateJoinCode { party_id: party })
+        .await
+    {
+        Ok(Reply::JoinCode { code, .. }) => code,
+        other => panic!("expected a code, got {other:?}"),
+    };
+    let mut guessers: Vec<Player> = (0..4).map(|_| cluster.node("a").player("mal")).collect();
+    let mut guess = 0;
+    let mut wrong = || {
+        guess += 1;
+        Command::JoinByCode {
+            code: wrong_code(guess),
+        }
+    };
+    // Four sessions, ten each (each session's own budget): twenty of the
+    // forty are answered, the user's twenty an hour.
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        for player in &mut guessers {
+            answers.push(error_code(player.request(wrong()).await));
+        }
+    }
+    let not_found = answers
+        .iter()
+        .filter(|code| **code == ErrorCode::JoinCodeNotFound)
+        .count();
+    assert_eq!(not_found, 20);
+    assert_eq!(answers.len() - not_found, 20, "{answers:?}");
+    assert!(answers[20..]
+        .iter()
+        .all(|code| *code == ErrorCode::RateLimited));
+    let failures = &cluster.node("a").shared.metrics.join_code_failures;
+    assert_eq!(failures.get(), 20);
+
+    // Three minutes on: one more.
+    sleep(Duration::from_secs(180)).await;
+    assert_eq!(
+        error_code(guessers[0].request(wrong()).await),
+        ErrorCode::JoinCodeNotFound
+    );
+    assert_eq!(
+        error_code(guessers[0].request(wrong()).await),
+        ErrorCode::RateLimited
+    );
+
+    // Three more: a token. A join spends the user's one join a minute...
+    sleep(Duration::from_secs(180)).await;
+    let nowhere = PartyId::random();
+    let join = guessers[2]
+        .request(Command::JoinParty { party_id: nowhere })
+        .await;
+    assert_eq!(error_code(join), ErrorCode::PartyNotFound);
+    // ...yet a code found on b reaches the party from two sessions (a
+    // seat, then the user's seat already held): found, it was no failure
+    // (the token comes back), and its join spends nothing more.
+    let by_code = || Command::JoinByCode { code: code.clone() };
+    let joined = guessers[1].request(by_code()).await;
+    assert!(
+        matches!(joined, Ok(Reply::Join(JoinOutcome::Joined(_)))),
+        "{joined:?}"
+    );
+    let again = guessers[2].request(by_code()).await;
+    assert_eq!(error_code(again), ErrorCode::AlreadyMember);
+    // The token is still there for one wrong code, and only one.
+    assert_eq!(
+        error_code(guessers[3].request(wrong()).await),
+        ErrorCode::JoinCodeNotFound
+    );
+    assert_eq!(
+        error_code(guessers[3].request(wrong()).await),
+        ErrorCode::RateLimited
+    );
+    assert_eq!(failures.get(), 22);
+}
+
+// ---- Resume on any node -----------------------------------------------------
+
+impl Player {
+    /// The resume token this session's node would give its client now.
+    fn resume_token(&self) -> String {
+        self.shared.resume_key.issue(
+            self.id(),
+            &self.session.presence.user_id,
+            self.shared.route().me,
+            self.session.resume_secret(),
+        )
+    }
+
+    /// The client, with `token`, resumes on `node` (its flow moved there):
+    /// the Welcome, and the player now on `node`.
+    async fn resume_on(
+        &self,
+        node: &Node,
+        token: &str,
+    ) -> Result<(crate::protocol::Welcome, Player), ErrorBody> {
+        let shared = node.shared.clone();
+        let token = super::session::ResumeToken::parse(token)
+            .ok_or_else(|| ErrorBody::new(ErrorCode::ResumeRefused, "the token does not parse"))?;
+        let resuming = commands::Resuming {
+            user_id: self.session.presence.user_id.clone(),
+            username: self.session.presence.username.clone(),
+            token,
+            address: None,
+        };
+        let (sender, receiver) = outbox(shared.config.outbox_capacity);
+        let (welcome, session, generation) =
+            commands::resume_elsewhere(&shared, resuming, None, sender).await?;
+        let player = Player {
+            shared,
+            session,
+            generation,
+            outbox: receiver,
+            next_id: 0,
+            heard: VecDeque::new(),
+        };
+        Ok((welcome, player))
+    }
+}
+
+fn resumed_parties(welcome: &crate::protocol::Welcome) -> Vec<PartyId> {
+    match &welcome.resumed {
+        crate::protocol::Resumed::Snapshots { parties, .. } => {
+            let mut ids: Vec<PartyId> = parties.iter().map(|p| p.snapshot.party_id).collect();
+            ids.sort();
+            ids
+        }
+        other => panic!("expected snapshots, got {other:?}"),
+    }
+}
+
+/// Parties homed on a, b and c, each with dee (a session of a) seated;
+/// everyone's events taken.
+async fn dee_in_three_homes(cluster: &Cluster) -> ([PartyId; 3], [Player; 4]) {
+    let mut ana = cluster.node("a").player("ana");
+    let mut bob = cluster.node("b").player("bob");
+    let mut cy = cluster.node("c").player("cy");
+    let mut dee = cluster.node("a").player("dee");
+    let on_a = ana.create_party(true).await;
+    let on_b = bob.create_party(true).await;
+    let on_c = cy.create_party(true).await;
+    for party in [on_a, on_b, on_c] {
+        assert!(matches!(dee.join(party).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    for player in [&mut ana, &mut bob, &mut cy, &mut dee] {
+        player.take();
+    }
+    ([on_a, on_b, on_c], [ana, bob, cy, dee])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_whose_flow_moved_to_another_node_keeps_every_seat_and_nobody_sees_it_leave() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let ([on_a, on_b, on_c], [mut ana, mut bob, mut cy, dee]) = dee_in_three_homes(&cluster).await;
+    let token = dee.resume_token();
+
+    // The load balancer moved dee's flow to b: b takes the session over.
+    let (welcome, mut moved) = dee.resume_on(b, &token).await.expect("resumed on b");
+    assert_eq!(welcome.session_id, dee.id(), "the same session");
+    let mut expected = vec![on_a, on_b, on_c];
+    expected.sort();
+    assert_eq!(resumed_parties(&welcome), expected, "every seat kept");
+    // The old connection is closed as superseded; a no longer holds it.
+    let goodbye = dee.outbox.farewell().now().expect("a goodbye on a");
+    assert_eq!(goodbye.0, crate::protocol::CloseCode::Superseded);
+    assert!(a.shared.find_session(dee.id()).is_none());
+    assert!(b.shared.find_session(dee.id()).is_some());
+    settle().await;
+    // Nobody saw dee leave, nor even lose its connection.
+    for player in [&mut ana, &mut bob, &mut cy] {
+        assert_eq!(
+            player.events(),
+            Vec::new(),
+            "{}",
+            player.session.presence.user_id
+        );
+    }
+    // Each home reaches dee on b now: a change in each is heard there,
+    // and dee's own commands work in each.
+    for (leader, party) in [(&mut ana, on_a), (&mut bob, on_b), (&mut cy, on_c)] {
+        assert!(leader.request(relabel(party, "moved")).await.is_ok());
+    }
+    settle().await;
+    let updates = moved
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Updated { .. }))
+        .count();
+    assert_eq!(updates, 3, "dee hears each party's change on b");
+    for party in [on_a, on_b, on_c] {
+        assert_eq!(seated(&mut moved, party).await.len(), 2);
+        assert_eq!(
+            error_code(moved.request(Command::JoinParty { party_id: party }).await),
+            ErrorCode::AlreadyMember,
+            "the seat is dee's, on b"
+        );
+    }
+    // The proxies follow: a and c reach dee through b, b holds no proxy of it.
+    assert!(b.shared.route().find_proxy(dee.id()).is_none());
+    assert!(Route::lives_on(
+        &a.shared.route().find_proxy(dee.id()).unwrap(),
+        node_of(b)
+    ));
+    assert!(Route::lives_on(
+        &c.shared.route().find_proxy(dee.id()).unwrap(),
+        node_of(b)
+    ));
+    // The token worked once: used again, on c or on b, it is refused.
+    for node in [c, b] {
+        let again = dee.resume_on(node, &token).await.map(|(w, _)| w);
+        assert_eq!(error_code(again), ErrorCode::ResumeRefused);
+    }
+    // And leaving works from b as from anywhere: the others hear it.
+    assert!(moved
+        .request(Command::Leave { party_id: on_a })
+        .await
+        .is_ok());
+    settle().await;
+    assert!(ana.events().iter().any(|e| matches!(
+        e,
+        Event::MemberLeft {
+            reason: LeaveReason::Left,
+            ..
+        }
+    )));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forged_or_another_user_s_resume_token_is_refused_and_takes_nothing() {
+    // With the cluster's shared key (the reset key file): b checks the MAC.
+    let key = super::config::ResetKey::new(vec![7; 32]).unwrap();
+    let cluster = Cluster::start_with(&["a", "b"], |config| {
+        config.reset_key = Some(key.clone());
+    })
+    .await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let party = ana.create_party(true).await;
+    let mut dee = a.player("dee");
+    assert!(matches!(dee.join(party).await, JoinOutcome::Joined(_)));
+    let token = dee.resume_token();
+    // Another secret under the same session and node: a guess.
+    let forged = {
+        let parsed = super::session::ResumeToken::parse(&token).unwrap();
+        a.shared
+            .resume_key
+            .issue(parsed.session, "dee", node_of(a), uuid::Uuid::new_v4())
+    };
+    assert_eq!(
+        error_code(dee.resume_on(b, &forged).await.map(|(w, _)| w)),
+        ErrorCode::ResumeRefused
+    );
+    // dee's token in eve's hands.
+    let eve = b.player("eve");
+    let eve_resumes = {
+        let garbage = dee.resume_on(b, "garbage").await.map(|(w, _)| w);
+        assert_eq!(error_code(garbage), ErrorCode::ResumeRefused);
+        let parsed = super::session::ResumeToken::parse(&token).unwrap();
+        let resuming = commands::Resuming {
+            user_id: "eve".into(),
+            username: "eve".into(),
+            token: parsed,
+            address: None,
+        };
+        let (sender, _receiver) = outbox(8);
+        commands::resume_elsewhere(&b.shared, resuming, None, sender)
+            .await
+            .map(|(w, _, _)| w)
+    };
+    assert_eq!(error_code(eve_resumes), ErrorCode::ResumeRefused);
+    drop(eve);
+    // Nothing moved: dee is still a's, seated, and its token still works.
+    settle().await;
+    assert!(a.shared.find_session(dee.id()).is_some());
+    assert_eq!(seated(&mut ana, party).await.len(), 2);
+    assert!(dee.outbox.farewell().now().is_none());
+    let (welcome, _moved) = dee.resume_on(b, &token).await.expect("the real token");
+    assert_eq!(resumed_parties(&welcome), vec![party]);
+}
+
+fn node_of(node: &Node) -> super::peers::NodeId {
+    node.shared.route().me
 }

@@ -23,6 +23,7 @@ mod metrics;
 mod nodes;
 mod peers;
 mod pending;
+mod player_limits;
 mod presence;
 mod route;
 mod session;
@@ -32,7 +33,10 @@ mod users;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
-pub use config::{AckFrequency, AdminToken, AuthMode, ServerConfig, DEV_MATCH_SECRET};
+pub use config::{
+    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig, DEV_MATCH_SECRET,
+    MIN_RESET_KEY_BYTES,
+};
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 pub use peers::hub::{HubError, MemoryHub};
 pub use peers::nats::ClusterError;
@@ -204,12 +208,40 @@ pub fn bind_endpoint(
     let runtime = quinn::default_runtime()
         .ok_or_else(|| ServerError::Quic("no async runtime found".into()))?;
     Endpoint::new(
-        quinn::EndpointConfig::default(),
+        endpoint_config(config),
         Some(server_config),
         socket.into(),
         runtime,
     )
     .map_err(bind_error)
+}
+
+/// Quinn's endpoint settings: the stateless reset key.
+fn endpoint_config(config: &ServerConfig) -> quinn::EndpointConfig {
+    let Some(key) = &config.reset_key else {
+        return quinn::EndpointConfig::default();
+    };
+    let file_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.bytes());
+    // Two keys from the file's, one per use.
+    let derive = |label: &[u8]| ring::hmac::sign(&file_key, label);
+    let reset = derive(b"partyline stateless reset v1");
+    let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset.as_ref());
+    let mut endpoint = quinn::EndpointConfig::new(Arc::new(reset));
+    // Quinn answers only packets whose connection id its generator
+    // recognises; with a per-process random generator key, a node would
+    // drop a dead node's packets instead of resetting them.
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&derive(b"partyline connection id v1").as_ref()[..8]);
+    endpoint.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(
+            u64::from_le_bytes(cid_key),
+        ))
+    });
+    // Quinn sends at most one reset per 20 ms per endpoint by default; after
+    // a node dies, every one of its clients needs one, and a reset is never
+    // larger than the packet that caused it (no amplification).
+    endpoint.min_reset_interval(Duration::ZERO);
+    endpoint
 }
 
 impl Server {
@@ -239,6 +271,9 @@ impl Server {
                 config.max_parties_per_session
             )));
         }
+        config
+            .check_secrets()
+            .map_err(|refusal| ServerError::Config(refusal.to_string()))?;
         let admin_bearer = match (config.admin, &config.admin_token) {
             (None, _) => None,
             (Some(addr), None) => {

@@ -63,10 +63,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             inbound = control.recv() => match inbound {
                 None => break,
                 Some(Inbound::Control(payload)) => on_payload(&shared, &payload),
-                Some(Inbound::Announce(payload)) => match postcard::from_bytes::<Heartbeat>(&payload) {
-                    Ok(beat) => heard(&shared, beat),
-                    Err(_) => undecodable(route_metrics(&shared)),
-                },
+                Some(Inbound::Announce(payload)) => {
+                    // A heartbeat of another build may not decode: such a
+                    // node is ignored either way (`Route::heard`).
+                    if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
+                        heard(&shared, beat);
+                    }
+                }
             },
             _ = tidy.tick() => {
                 for tag in route.silent_nodes() {
@@ -283,18 +286,20 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             connected,
             hand_over_now,
         } => {
-            if let Some(proxy) = route.find_proxy(session) {
+            if let Some(proxy) = proxy_on(route, session, from) {
                 grace::set_connected(shared, &proxy, connected, hand_over_now);
             }
         }
         ControlMessage::LeaderGraceOver { session } => {
-            if let Some(proxy) = route.find_proxy(session) {
+            if let Some(proxy) = proxy_on(route, session, from) {
                 grace::leader_grace_over(shared, &proxy);
             }
         }
         ControlMessage::SessionEnded { session } => {
-            if let Some(proxy) = route.take_proxy(session) {
-                grace::end_session(shared, &proxy);
+            if proxy_on(route, session, from).is_some() {
+                if let Some(proxy) = route.take_proxy(session) {
+                    grace::end_session(shared, &proxy);
+                }
             }
             // Its solo ticket, if it waits in this node's pool.
             shared.matchmaking.session_ended(session);
@@ -351,6 +356,19 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             route.gathered(corr, from, answer);
         }
     }
+}
+
+/// The proxy of `session` when it lives on `from`: what a node says of a
+/// session that has since resumed on another node is not about the seat
+/// now.
+fn proxy_on(
+    route: &Route,
+    session: crate::protocol::SessionId,
+    from: NodeId,
+) -> Option<SessionRef> {
+    route
+        .find_proxy(session)
+        .filter(|proxy| Route::lives_on(proxy, from))
 }
 
 /// A forwarded command's answer: to its caller, noting what it says of the

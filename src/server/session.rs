@@ -4,6 +4,7 @@
 
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
+use super::player_limits::{AddressKey, Player};
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
 };
@@ -274,10 +275,127 @@ pub(crate) enum ResumeRefusal {
     Token,
 }
 
+/// A resume token as it reads: `<session>.<node>.<nonce>.<mac>` (hex).
+/// The node that issued it holds the session; the nonce is the session's
+/// single-use secret there; the MAC (HMAC-SHA256, first 16 bytes, of the
+/// session id, the user id, the node and the nonce, under the resume key)
+/// lets another node of the cluster verify it when that node is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResumeToken {
+    pub(crate) session: SessionId,
+    pub(crate) node: u32,
+    pub(crate) secret: Uuid,
+    mac: [u8; 16],
+}
+
+/// The key resume tokens are signed with. Derived from the cluster's
+/// shared key file (`--reset-key-file`, its own HMAC label) so that every
+/// node verifies every node's tokens; without one, a random key of this
+/// process: then only the issuing node can check a token, by its secret.
+pub(crate) struct ResumeKey {
+    key: ring::hmac::Key,
+    /// Every node of the cluster has this key (it came from the file).
+    pub(crate) cluster_wide: bool,
+}
+
+impl ResumeKey {
+    pub(crate) fn new(shared_key: Option<&[u8]>) -> ResumeKey {
+        use ring::hmac;
+        let Some(file_key) = shared_key else {
+            // Two v4 UUIDs: 244 random bits from the OS's generator.
+            let mut random = [0u8; 32];
+            random[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+            random[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+            return ResumeKey {
+                key: hmac::Key::new(hmac::HMAC_SHA256, &random),
+                cluster_wide: false,
+            };
+        };
+        let file_key = hmac::Key::new(hmac::HMAC_SHA256, file_key);
+        let derived = hmac::sign(&file_key, b"partyline resume token v1");
+        ResumeKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            cluster_wide: true,
+        }
+    }
+
+    fn mac(&self, session: SessionId, user_id: &str, node: u32, secret: Uuid) -> [u8; 16] {
+        let mut context = ring::hmac::Context::with_key(&self.key);
+        context.update(session.0.as_bytes());
+        context.update(&(user_id.len() as u64).to_be_bytes());
+        context.update(user_id.as_bytes());
+        context.update(&node.to_be_bytes());
+        context.update(secret.as_bytes());
+        let tag = context.sign();
+        let mut mac = [0u8; 16];
+        mac.copy_from_slice(&tag.as_ref()[..16]);
+        mac
+    }
+
+    /// The token for `secret` of session `session` of `user_id`, held on `node`.
+    pub(crate) fn issue(
+        &self,
+        session: SessionId,
+        user_id: &str,
+        node: u32,
+        secret: Uuid,
+    ) -> String {
+        let mac = self.mac(session, user_id, node, secret);
+        format!(
+            "{}.{node:08x}.{}.{}",
+            session.0.simple(),
+            secret.simple(),
+            Uuid::from_bytes(mac).simple()
+        )
+    }
+
+    /// Whether `token` was issued under this key for `user_id`: only
+    /// meaningful with a cluster-wide key (false otherwise).
+    pub(crate) fn verifies(&self, token: &ResumeToken, user_id: &str) -> bool {
+        let mac = self.mac(token.session, user_id, token.node, token.secret);
+        // Constant time: no early exit on the first byte that differs.
+        let differs = mac
+            .iter()
+            .zip(token.mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        self.cluster_wide && differs == 0
+    }
+}
+
+impl ResumeToken {
+    /// Parses `<session>.<node>.<nonce>.<mac>`; `None` for anything else.
+    pub(crate) fn parse(token: &str) -> Option<ResumeToken> {
+        let mut parts = token.split('.');
+        let session = SessionId(Uuid::try_parse(parts.next()?).ok()?);
+        let node = parts.next()?;
+        if node.len() != 8 {
+            return None;
+        }
+        let node = u32::from_str_radix(node, 16).ok()?;
+        let secret = Uuid::try_parse(parts.next()?).ok()?;
+        let mac = *Uuid::try_parse(parts.next()?).ok()?.as_bytes();
+        parts.next().is_none().then_some(ResumeToken {
+            session,
+            node,
+            secret,
+            mac,
+        })
+    }
+}
+
+/// What a node hands over of a session that resumes on another node.
+pub(crate) struct HandedOver {
+    /// The number of the next event it would have sent.
+    pub(crate) next_event_seq: u64,
+    /// The connection that carried it, to be closed as superseded.
+    pub(crate) connection: Option<Connection>,
+}
+
 /// The result of attaching a connection to a session.
 pub(crate) struct Attached {
     pub(crate) generation: u64,
-    pub(crate) resume_token: String,
+    /// The new single-use secret (the caller makes the token of it).
+    pub(crate) resume_secret: Uuid,
     /// The last event number before this attachment.
     pub(crate) last_event_seq: u64,
     /// Missed events to send before anything else; `None` when the gap is
@@ -324,6 +442,11 @@ pub(crate) struct SessionLink {
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) ticket_limit: Mutex<Option<super::limits::RateLimit>>,
+    /// The source address the session was opened from, as the
+    /// per-address limits count it (`None`: not counted, e.g. loopback,
+    /// or a proxy). A resume from elsewhere keeps it: the session counts
+    /// where it was admitted until it ends.
+    pub(crate) address: Option<AddressKey>,
     /// On a party's home node, for a member connected to another node:
     /// where its replies, events and data go instead of a connection (a
     /// **proxy**; `super::route` is what looks at it).
@@ -369,6 +492,7 @@ impl SessionLink {
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
             ticket_limit: Mutex::new(None),
+            address: None,
             remote: None,
             abroad: Mutex::new(None),
         }
@@ -391,20 +515,25 @@ impl SessionLink {
         self.presence.session_id
     }
 
-    /// Parses `<session id>.<secret>` (both simple-form UUIDs).
-    pub(crate) fn parse_resume_token(token: &str) -> Option<(SessionId, Uuid)> {
-        let (session, secret) = token.split_once('.')?;
-        Some((
-            SessionId(Uuid::try_parse(session).ok()?),
-            Uuid::try_parse(secret).ok()?,
-        ))
+    /// The session, counted per address under `address`.
+    pub(crate) fn opened_from(mut self, address: Option<AddressKey>) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Whose limits the session spends: its user's, and its address's.
+    pub(crate) fn player(&self) -> Player<'_> {
+        Player {
+            user: &self.presence.user_id,
+            address: self.address,
+        }
     }
 
     /// Attaches a connection. `resume` is `(secret, last_event_seq)` for a
     /// resume, checked and rotated atomically so a token works once.
     pub(crate) fn attach(
         &self,
-        connection: Connection,
+        connection: Option<Connection>,
         outbox: OutboxSender,
         resume: Option<(Uuid, u64)>,
     ) -> Result<Attached, ResumeRefusal> {
@@ -441,18 +570,16 @@ impl SessionLink {
         state.generation += 1;
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
-        let superseded = self
-            .connection
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .replace(connection);
+        let superseded = std::mem::replace(
+            &mut *self
+                .connection
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            connection,
+        );
         Ok(Attached {
             generation: state.generation,
-            resume_token: format!(
-                "{}.{}",
-                self.session_id().0.simple(),
-                state.resume_secret.simple()
-            ),
+            resume_secret: state.resume_secret,
             last_event_seq,
             replay,
             superseded,
@@ -473,6 +600,44 @@ impl SessionLink {
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
         Some(state.generation)
+    }
+
+    /// The current resume secret (the tests make tokens of it).
+    #[cfg(test)]
+    pub(crate) fn resume_secret(&self) -> Uuid {
+        lock(&self.state).resume_secret
+    }
+
+    /// The session resumes on another node: if `secret` is its current
+    /// one, it ends here at once, without leaving its parties (the new node
+    /// takes its seats over), and its connection is given back to be closed.
+    /// `None` when the secret is wrong or already used, or the session ended.
+    pub(crate) fn hand_over(&self, secret: Uuid) -> Option<HandedOver> {
+        let mut state = lock(&self.state);
+        if state.ended || state.resume_secret != secret {
+            return None;
+        }
+        state.ended = true;
+        state.log.clear();
+        if let Some(outbox) = state.outbox.take() {
+            outbox.goodbye(CloseCode::Superseded, "session resumed on another node");
+        }
+        let connection = self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        Some(HandedOver {
+            next_event_seq: state.next_event_seq,
+            connection,
+        })
+    }
+
+    /// A session taken over from another node numbers its events on from
+    /// where that node stopped (before anything is attached).
+    pub(crate) fn numbered_from(self, next_event_seq: u64) -> Self {
+        lock(&self.state).next_event_seq = next_event_seq.max(1);
+        self
     }
 
     /// The connection of `generation` is gone. False if a newer connection

@@ -137,19 +137,8 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
     else {
         return;
     };
-    let secret = shared.config.match_secret();
-    // Said once, when it first matters (a server that never matchmakes
-    // need not hear it).
-    static SHARED_SECRET_WARNED: std::sync::Once = std::sync::Once::new();
-    let shares_token_secret = shared.config.match_secret.is_none()
-        && matches!(shared.config.auth, super::config::AuthMode::Token { .. });
-    if shares_token_secret && !matches.is_empty() {
-        SHARED_SECRET_WARNED.call_once(|| {
-            tracing::warn!(
-                "match tokens are signed with the token secret: a game server that can check them can also mint player tokens; give --match-secret-file a secret of its own"
-            );
-        });
-    }
+    // Never the token secret: derived from it unless the operator gave one.
+    let match_key = shared.config.match_key();
     let expires_at = unix_now().saturating_add(shared.config.match_token_ttl.as_secs());
     for found in matches {
         let match_id = uuid::Uuid::new_v4();
@@ -174,7 +163,7 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
                 })
                 .collect(),
         };
-        let token = mint_match_token(&secret, &claims);
+        let token = mint_match_token(&match_key, &claims);
         for ticket in &found.tickets {
             // The party's ticket is done: the party may queue again.
             if let (Some(home), Some(outlet)) = (ticket.meta.home, shared.matchmaking.outlet()) {

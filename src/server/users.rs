@@ -63,8 +63,19 @@ impl UserEntry {
         }
     }
 
+    /// How a session shows on a node other than `node` (here, or another
+    /// node that said so): a session resumed on another node moves.
+    fn shown_elsewhere(&self, node: NodeId, session: SessionId) -> Option<UserStatus> {
+        let here = self.sessions.iter().filter_map(status_of);
+        let others = (self.remote.iter().filter(|(at, _)| **at != node))
+            .flat_map(|(_, presence)| presence.visible.iter().cloned());
+        here.chain(others)
+            .find(|status| status.presence.session_id == session)
+    }
+
     /// What another node said of its sessions, when newer: its followers
-    /// here hear the difference (sessions shown, changed, gone).
+    /// here hear the difference (sessions shown, changed, gone; a session
+    /// that moved between nodes stays online).
     fn apply_remote(&mut self, presence: &NodePresence) {
         let old = match self.remote.get(&presence.node) {
             Some(known) if known.seq >= presence.seq => return,
@@ -72,10 +83,13 @@ impl UserEntry {
             None => Vec::new(),
         };
         for status in &presence.visible {
-            let before = old
+            let session = status.presence.session_id;
+            let before = (old
                 .iter()
-                .find(|s| s.presence.session_id == status.presence.session_id);
-            match before {
+                .find(|s| s.presence.session_id == session)
+                .cloned())
+            .or_else(|| self.shown_elsewhere(presence.node, session));
+            match before.as_ref() {
                 None => self.tell_followers(&Event::StatusOnline(status.clone())),
                 Some(before) if before.status != status.status => {
                     self.tell_followers(&Event::StatusChanged(status.clone()))
@@ -84,7 +98,9 @@ impl UserEntry {
             }
         }
         for gone in old.into_iter().filter(|s| {
-            (presence.visible.iter()).all(|now| now.presence.session_id != s.presence.session_id)
+            let session = s.presence.session_id;
+            (presence.visible.iter()).all(|now| now.presence.session_id != session)
+                && self.shown_elsewhere(presence.node, session).is_none()
         }) {
             self.tell_followers(&Event::StatusOffline {
                 presence: gone.presence,

@@ -59,7 +59,8 @@ pub struct Relay {
     faults: Arc<Faults>,
     upstreams: Arc<Mutex<HashMap<SocketAddr, Upstream>>>,
     front: Arc<UdpSocket>,
-    server: SocketAddr,
+    /// Where new flows go; `move_to` changes it, as a load balancer would.
+    server: Arc<Mutex<SocketAddr>>,
     task: JoinHandle<()>,
 }
 
@@ -101,8 +102,10 @@ impl Relay {
             ..Faults::default()
         });
         let upstreams: Arc<Mutex<HashMap<SocketAddr, Upstream>>> = Arc::default();
+        let server = Arc::new(Mutex::new(server));
         let task = {
             let (front, faults, upstreams) = (front.clone(), faults.clone(), upstreams.clone());
+            let target = server.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 while let Ok((len, client)) = front.recv_from(&mut buf).await {
@@ -118,6 +121,7 @@ impl Relay {
                         Some(socket) => socket,
                         None => {
                             let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+                            let server = *target.lock().unwrap();
                             socket.connect(server).await.unwrap();
                             let reader =
                                 spawn_reader(socket.clone(), front.clone(), client, faults.clone());
@@ -132,6 +136,7 @@ impl Relay {
                         }
                     };
                     faults.forwarded.fetch_add(1, Ordering::Relaxed);
+                    let server = socket.peer_addr().unwrap();
                     send_later(socket, buf[..len].to_vec(), server, faults.delay());
                 }
             })
@@ -168,13 +173,21 @@ impl Relay {
         self.faults.dropped.load(Ordering::Relaxed)
     }
 
+    /// Sends every flow, old and new, to `server` from now on: what a load
+    /// balancer does when its health check finds the old one dead.
+    pub async fn move_to(&self, server: SocketAddr) {
+        *self.server.lock().unwrap() = server;
+        self.rebind().await;
+    }
+
     /// Every client gets a new upstream port: to the server it looks like a
     /// NAT rebinding.
     pub async fn rebind(&self) {
+        let server = *self.server.lock().unwrap();
         let clients: Vec<SocketAddr> = self.upstreams.lock().unwrap().keys().copied().collect();
         for client in clients {
             let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-            socket.connect(self.server).await.unwrap();
+            socket.connect(server).await.unwrap();
             let reader = spawn_reader(
                 socket.clone(),
                 self.front.clone(),

@@ -338,6 +338,9 @@ fn whole_number(name: &str, value: &Value) -> Result<i128, String> {
             .map(i128::from)
             .or_else(|| number.as_u64().map(i128::from))
             .ok_or_else(|| format!("{name} must be a whole number, not {number}")),
+        // Ids above 2^53 are written as strings (a JavaScript number cannot
+        // hold them), so a bot echoes them back as strings.
+        Value::String(text) => parse_whole(name, text),
         other => Err(wrong_type(name, "a whole number", other)),
     }
 }

@@ -412,13 +412,13 @@ pub fn reply_json(reply: &Reply) -> Value {
                 "label": listed.label,
                 "properties": key_values(&listed.properties),
             })).collect::<Vec<_>>(),
-            "next_cursor": page.next_cursor,
+            "next_cursor": page.next_cursor.to_string(),
         }),
         Reply::Bans { party_id, bans } => json!({
             "party_id": party_id.to_string(),
             "bans": bans.iter().map(|ban| json!({ "user_id": ban.user_id, "until_ms": ban.until_ms })).collect::<Vec<_>>(),
         }),
-        Reply::Ticket(ticket_id) => json!({ "ticket_id": ticket_id }),
+        Reply::Ticket(ticket_id) => json!({ "ticket_id": ticket_id.to_string() }),
     }
 }
 
@@ -574,17 +574,17 @@ pub fn event_json(event: &Event) -> Value {
             party_id,
         } => (
             "ticket_started",
-            json!({ "ticket_id": ticket_id, "party_id": party_id.as_ref().map(id) }),
+            json!({ "ticket_id": ticket_id.to_string(), "party_id": party_id.as_ref().map(id) }),
         ),
         Event::TicketCancelled { ticket_id, reason } => (
             "ticket_cancelled",
-            json!({ "ticket_id": ticket_id, "reason": snake(reason) }),
+            json!({ "ticket_id": ticket_id.to_string(), "reason": snake(reason) }),
         ),
         Event::Matched(found) => (
             "matched",
             json!({
                 "match_id": uuid::Uuid::from_bytes(found.match_id).to_string(),
-                "ticket_id": found.ticket_id,
+                "ticket_id": found.ticket_id.to_string(),
                 "players": found.players.iter().map(|player| presence_with(&player.presence, json!({
                     "party_id": player.party_id.as_ref().map(id),
                     "strings": key_values(&player.strings),
@@ -700,6 +700,35 @@ mod tests {
         assert!(error(r#"{"cmd": "create", "max_size": 1}"#)
             .1
             .contains("unknown cmd"));
+    }
+
+    /// A JavaScript number holds integers up to 2^53 only: a bot reading
+    /// a ticket id as a number would cancel the wrong one.
+    #[test]
+    fn ids_beyond_two_to_the_53_are_strings_out_and_accepted_as_strings_in() {
+        let big: u64 = 3_349_882_089_230_041_098;
+        assert_eq!(
+            reply_json(&Reply::Ticket(big)),
+            json!({ "ticket_id": "3349882089230041098" })
+        );
+        let started = event_json(&Event::TicketStarted {
+            ticket_id: big,
+            party_id: None,
+        });
+        assert_eq!(started["ticket_id"], "3349882089230041098");
+        let (_, request) =
+            parse(br#"{"cmd": "cancel_ticket", "ticket_id": "3349882089230041098"}"#).unwrap();
+        assert_eq!(request, Request::CancelTicket(big));
+        let (_, request) =
+            parse(br#"{"cmd": "search_parties", "cursor": "18446744073709551615"}"#).unwrap();
+        let Request::SearchParties(query) = request else {
+            panic!("search")
+        };
+        assert_eq!(query.cursor, u64::MAX);
+        assert!(parse(br#"{"cmd": "cancel_ticket", "ticket_id": "12x"}"#)
+            .unwrap_err()
+            .1
+            .contains("whole number"));
     }
 
     #[test]

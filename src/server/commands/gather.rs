@@ -150,14 +150,16 @@ pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, def
                 });
             match found {
                 Some(party_id) => {
-                    let join = Command::JoinParty { party_id };
                     if let Some(Deferred::Forwarded(forwarding)) =
-                        super::handle(shared, session, id, join)
+                        super::handle_code_join(shared, session, id, party_id)
                     {
                         route.finish(forwarding).await;
                     }
                 }
-                None => answer(Err(PartyError::JoinCodeNotFound.into())),
+                None => {
+                    super::code_missed(shared);
+                    answer(Err(PartyError::JoinCodeNotFound.into()))
+                }
             }
         }
         Deferred::Follow { user_ids, ask } => {
@@ -251,6 +253,18 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
             }
         }
         Question::Api(question) => Answer::Api(super::server_api::answer(shared, question)),
+        Question::HandOver {
+            session,
+            user_id,
+            secret,
+            to,
+        } => super::resume::hand_over(shared, session, &user_id, secret, to),
+        Question::Repoint {
+            session,
+            user_id,
+            from,
+            to,
+        } => super::resume::repoint(shared, session, &user_id, from, to),
         Question::HookFacts {
             party_id,
             caller,

@@ -31,7 +31,9 @@ pub(crate) enum Hook {
 }
 
 /// Which rate limits a command spends, beyond the per-connection budget
-/// of its kind (`data`: reliable party data, counted with datagrams).
+/// of its kind (`data`: reliable party data, counted with datagrams). The
+/// budgets named here are also its user's and its address's
+/// (`super::super::player_limits`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Budget {
     Commands,
@@ -40,8 +42,15 @@ pub(crate) enum Budget {
     Invites,
     /// Also one of the session's tickets a minute.
     Tickets,
-    /// Also one of the session's join-code attempts a minute.
+    /// Also one of the session's join-code attempts a minute, and one of
+    /// its user's and address's wrong codes an hour until found.
     JoinCodes,
+    /// Also one of the user's and the address's follows a minute.
+    Follows,
+    /// Also one of the user's and the address's joins a minute.
+    JoinRequests,
+    /// Also one of the user's and the address's searches a minute.
+    Searches,
 }
 
 /// One row of the table.
@@ -73,7 +82,7 @@ const fn seat(runs_at: RunsAt, hook: Hook, budget: Budget) -> Spec {
 /// The table: one line per command (kept so by hand).
 #[rustfmt::skip]
 pub(crate) fn spec_of(command: &Command) -> Spec {
-    use Budget::{Commands, Data, Invites, JoinCodes, Tickets};
+    use Budget::{Commands, Data, Follows, Invites, JoinCodes, JoinRequests, Searches, Tickets};
     use Hook::{At, Join, Remove};
     use HookPoint as P;
     use RunsAt::{Home, Session, TicketPool};
@@ -90,7 +99,7 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::Unban { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
         Command::ListBans { party_id } => spec(Home(*party_id), Hook::None, Commands),
         // Join requests and invites (requests.rs)
-        Command::JoinParty { party_id } => seat(Home(*party_id), Join, Commands),
+        Command::JoinParty { party_id } => seat(Home(*party_id), Join, JoinRequests),
         Command::ListJoinRequests { party_id } => spec(Home(*party_id), Hook::None, Commands),
         Command::AcceptJoinRequest { party_id, .. } => spec(Home(*party_id), At(P::Accept), Commands),
         Command::Reject { party_id, .. } => spec(Home(*party_id), At(P::Reject), Commands),
@@ -101,7 +110,7 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::ListInvites => spec(Session, Hook::None, Commands),
         // Status and follows (social.rs)
         Command::SetStatus { .. } => spec(Session, Hook::None, Commands),
-        Command::Follow { .. } => spec(Session, Hook::None, Commands),
+        Command::Follow { .. } => spec(Session, Hook::None, Follows),
         Command::Unfollow { .. } => spec(Session, Hook::None, Commands),
         // Join codes and the listing (codes.rs)
         Command::CreateJoinCode { party_id } => spec(Home(*party_id), Hook::None, Commands),
@@ -109,7 +118,7 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::JoinByCode { .. } => seat(Session, Join, JoinCodes),
         Command::ListParty { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
         Command::UnlistParty { party_id } => spec(Home(*party_id), Hook::None, Commands),
-        Command::SearchParties(_) => spec(Session, Hook::None, Commands),
+        Command::SearchParties(_) => spec(Session, Hook::None, Searches),
         // Matchmaking (tickets.rs)
         Command::SubmitTicket(request) => match request.party_id {
             Some(party_id) => spec(Home(party_id), At(P::Matchmaking), Tickets),

@@ -21,8 +21,8 @@ mod wire;
 pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
     encode, Answer, ApiAnswer, ApiQuestion, ControlMessage, DatagramMessage, DirectoryMessage,
-    Header, Heartbeat, HookFacts, NodePresence, Page, Question, Refusal, RelayedEvent,
-    SessionFacts,
+    HandOverFacts, Header, Heartbeat, HookFacts, NodePresence, Page, Question, Refusal,
+    RelayedEvent, SessionFacts,
 };
 
 use crate::protocol::PartyId;

@@ -142,6 +142,42 @@ pub(crate) enum Question {
     },
     /// For the server-side API (and the admin API through it).
     Api(ApiQuestion),
+    /// To the node a resume token names, from the node the client resumed
+    /// on (`to`): hand session `session` of `user_id` over if `secret` is
+    /// its current resume secret. Answered `HandedOver`.
+    HandOver {
+        session: SessionId,
+        user_id: String,
+        secret: uuid::Uuid,
+        to: u32,
+    },
+    /// To a party's home: session `session` of `user_id`, which sat here
+    /// through node `from`, now lives on node `to`: its seats and requests
+    /// there follow it. Answered `Snapshots` of what followed.
+    Repoint {
+        session: SessionId,
+        user_id: String,
+        from: u32,
+        to: u32,
+    },
+}
+
+/// What a node hands over of a session that resumed on another node.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct HandOverFacts {
+    /// The number of the next event it would have sent.
+    pub(crate) next_event_seq: u64,
+    /// The session's status text and visibility, and whom it follows.
+    pub(crate) status: String,
+    pub(crate) visible: bool,
+    pub(crate) follows: Vec<String>,
+    /// Its parties homed on the node that handed it over, now pointed at
+    /// the new node: their snapshots (seats), and the requests waiting.
+    pub(crate) parties: Vec<ResumedParty>,
+    pub(crate) waiting: Vec<PartyId>,
+    /// Its seats and requests in parties homed on other nodes (the new
+    /// node asks their homes to repoint them).
+    pub(crate) elsewhere: Vec<PartyId>,
 }
 
 /// What the server-side API (`ServerApi`) asks of another node: what it
@@ -318,6 +354,9 @@ pub(crate) enum Answer {
     /// `None` when no such party lives there.
     HookFacts(Option<HookFacts>),
     Api(ApiAnswer),
+    /// `None`: no such session there, another user's, or the secret is
+    /// not its current one.
+    HandedOver(Option<Box<HandOverFacts>>),
 }
 
 /// See `Question::HookFacts`.
