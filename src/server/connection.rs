@@ -355,11 +355,7 @@ fn open_session(
                 .register_session(session.clone())
                 .map_err(|limit| too_many_sessions(shared, limit))?;
             metrics::count(&shared.metrics.sessions_started);
-            if let Some(event) = shared.users.session_started(&session) {
-                shared
-                    .route()
-                    .broadcast_status(&session.presence.user_id, event);
-            }
+            super::presence::session_started(&shared.users, shared.route(), &session);
             (session, None)
         }
         Some(Resume {

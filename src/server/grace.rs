@@ -106,12 +106,7 @@ pub(crate) fn set_connected(
 pub(crate) fn finish(shared: &Shared, session: &SessionRef) {
     shared.forget_session(session.session_id());
     end_session(shared, session);
-    let offline = shared.users.session_ended(session);
-    if let Some(event) = offline {
-        shared
-            .route()
-            .broadcast_status(&session.presence.user_id, event);
-    }
+    super::presence::session_ended(&shared.users, shared.route(), session);
     shared.matchmaking.session_ended(session.session_id());
 }
 

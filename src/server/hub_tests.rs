@@ -226,9 +226,7 @@ impl Player {
         shared
             .register_session(session.clone())
             .expect("within the sessions per user");
-        if let Some(online) = shared.users.session_started(&session) {
-            shared.route().broadcast_status(user, online);
-        }
+        super::presence::session_started(&shared.users, shared.route(), &session);
         let (sender, receiver) = outbox(shared.config.outbox_capacity);
         let generation = session.attach_outbox(sender).expect("a new session");
         Player {
@@ -1103,6 +1101,9 @@ fn set_status(status: &str) -> Command {
 fn statuses_known(heard: Vec<Outbound>, follow: u32, user: &str) -> Vec<(SessionId, String)> {
     let mut known: Vec<(SessionId, String)> = Vec::new();
     let mut set = |presence: &Presence, status: Option<&String>| {
+        if presence.user_id != user {
+            return;
+        }
         known.retain(|(session, _)| *session != presence.session_id);
         if let Some(status) = status {
             known.push((presence.session_id, status.clone()));
@@ -1150,8 +1151,10 @@ fn follow_ana() -> Command {
 async fn a_status_changed_before_its_node_answers_a_follow_is_what_the_follower_knows() {
     let cluster = Cluster::start(&["a", "b"]).await;
     let (mut ana, mut fay) = ana_in_the_lobby(&cluster).await;
-    // The follow's question waits at a (stalled) while ana changes: a
-    // answers after the change, which b hears first.
+    // The follow's question waits at ana's owner, a (stalled), while ana
+    // changes: a answers after the change.
+    let a = cluster.node("a").shared.route();
+    assert_eq!(a.owner_of("ana"), a.me, "ana's owner is a");
     cluster.hub.stall("a");
     let (follow, task) = fay.send(follow_ana());
     settle().await;
@@ -1160,19 +1163,24 @@ async fn a_status_changed_before_its_node_answers_a_follow_is_what_the_follower_
     task.await.unwrap();
     settle().await;
     let heard = fay.take();
-    // The change reached b first: fay hears it, then the reply, which is
-    // the state after it (PROTOCOL.md, section 13).
-    assert!(
-        matches!(
-            &heard[..],
-            [
-                Outbound::Event { event: Event::StatusChanged(changed), .. },
-                Outbound::Response { id, result: Ok(Reply::Followed { online }) },
-            ] if changed.status == "in match" && *id == follow
-                && online.len() == 1 && online[0].status == "in match"
-        ),
-        "{heard:?}"
-    );
+    // The reply is the state after the change; the change may reach b
+    // just before it (from ana's owner, when that is a: it answers after
+    // the change), or after it (PROTOCOL.md, section 13).
+    let replied = heard.iter().find_map(|message| match message {
+        Outbound::Response {
+            id,
+            result: Ok(Reply::Followed { online }),
+        } if *id == follow => Some(online.clone()),
+        _ => None,
+    });
+    let replied: Vec<String> = replied
+        .expect("the reply")
+        .into_iter()
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(replied, ["in match"], "{heard:?}");
+    let known = statuses_known(heard, follow, "ana");
+    assert_eq!(known, [(ana.id(), "in match".to_string())]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -1317,6 +1325,250 @@ async fn a_leader_on_another_node_who_comes_back_within_leader_grace_keeps_the_l
     assert_eq!(party_now.leader.user_id, "bob");
     assert!(party_now.disconnected.is_empty());
     assert!(bob.take().is_empty());
+}
+
+// ---- Messages per operation -------------------------------------------------
+
+/// Control messages every node of the cluster sent so far (heartbeats are
+/// announcements, not counted).
+fn control_sent(cluster: &Cluster) -> u64 {
+    let sent = cluster.nodes.iter().map(|(_, node)| control(node).0);
+    sent.sum()
+}
+
+/// What one operation of each kind sends at three nodes: a follower node
+/// (b), the followed user's node (a), the party's home (c). Printed for
+/// docs/CLUSTER.md ("Messages per operation").
+async fn messages_per_operation(cluster: &Cluster, user: &str) -> Vec<(&'static str, u64)> {
+    let mut counts = Vec::new();
+    let mut count = |what, before| counts.push((what, control_sent(cluster) - before));
+    let mut fay = cluster.node("b").player("fay");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    settle().await;
+    let before = control_sent(cluster);
+    let follow = Command::Follow {
+        user_ids: vec![user.to_string()],
+    };
+    assert!(matches!(
+        fay.request(follow).await,
+        Ok(Reply::Followed { .. })
+    ));
+    settle().await;
+    count("follow", before);
+    let before = control_sent(cluster);
+    let mut uma = cluster.node("a").player(user);
+    settle().await;
+    count("connect", before);
+    let before = control_sent(cluster);
+    assert_eq!(uma.request(set_status("lobby")).await, Ok(Reply::Done));
+    settle().await;
+    count("status change", before);
+    let before = control_sent(cluster);
+    let invite = Command::Invite {
+        party_id,
+        user_id: user.to_string(),
+    };
+    assert_eq!(hal.request(invite).await, Ok(Reply::Done));
+    settle().await;
+    count("invite", before);
+    let before = control_sent(cluster);
+    match uma.request(Command::ListInvites).await {
+        Ok(Reply::Invites(invites)) => assert_eq!(invites.len(), 1),
+        other => panic!("expected the invite, got {other:?}"),
+    }
+    count("list invites", before);
+    let before = control_sent(cluster);
+    grace::finish(&uma.shared, &uma.session);
+    settle().await;
+    count("disconnect", before);
+    let before = control_sent(cluster);
+    let unfollow = Command::Unfollow {
+        user_ids: vec![user.to_string()],
+    };
+    assert_eq!(fay.request(unfollow).await, Ok(Reply::Done));
+    settle().await;
+    count("unfollow", before);
+    let heard = statuses_seen(fay.take());
+    assert_eq!(
+        heard,
+        ["online", "changed lobby", "offline"],
+        "what fay heard of {user}"
+    );
+    counts
+}
+
+/// The status events in `heard`, in short.
+fn statuses_seen(heard: Vec<Outbound>) -> Vec<String> {
+    let said = |event: &Event| match event {
+        Event::StatusOnline(_) => Some("online".to_string()),
+        Event::StatusChanged(status) => Some(format!("changed {}", status.status)),
+        Event::StatusOffline { .. } => Some("offline".to_string()),
+        _ => None,
+    };
+    let events = heard.iter().filter_map(|message| match message {
+        Outbound::Event { event, .. } => said(event),
+        _ => None,
+    });
+    events.collect()
+}
+
+/// A user id whose owner (the node that keeps its presence and invites)
+/// is node `owner` of the cluster.
+fn user_owned_by(cluster: &Cluster, owner: &str, prefix: &str) -> String {
+    let tag = cluster.node(owner).shared.route().me;
+    let route = cluster.node("a").shared.route();
+    let mut found = (0..).map(|n| format!("{prefix}{n}"));
+    found
+        .find(|user| route.owner_of(user) == tag)
+        .expect("some user is owned by each node")
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_per_operation_at_three_nodes() {
+    // The user's session on a, a follower on b, the inviting party on c;
+    // the user's owner each of them in turn.
+    for owner in ["a", "b", "c"] {
+        let cluster = Cluster::start(&["a", "b", "c"]).await;
+        let user = user_owned_by(&cluster, owner, "uma");
+        let counts = messages_per_operation(&cluster, &user).await;
+        println!("owner {owner}: {counts:?}");
+        let not = |node: &str| u64::from(owner != node);
+        // 1 to the owner unless it is the session's node, then 1 to each
+        // follower node other than the owner.
+        let presence = not("a") + not("b");
+        let expected = [
+            ("follow", 2 * not("b")),
+            ("connect", presence),
+            ("status change", presence),
+            ("invite", not("c") + not("a")),
+            ("list invites", 2 * not("a")),
+            ("disconnect", presence),
+            ("unfollow", not("b")),
+        ];
+        assert_eq!(counts, expected, "owner {owner}");
+    }
+}
+
+// ---- Presence through the user's owner --------------------------------------
+
+/// The user's pending invites, as `ListInvites` gives them (party ids).
+async fn listed_invites(player: &mut Player) -> Vec<PartyId> {
+    match player.request(Command::ListInvites).await {
+        Ok(Reply::Invites(invites)) => invites.into_iter().map(|i| i.party_id).collect(),
+        other => panic!("expected invites, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_on_c_of_a_user_on_a_owned_by_b_hears_every_change_through_b() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut fay = cluster.node("c").player("fay");
+    let follow = Command::Follow {
+        user_ids: vec![user.clone()],
+    };
+    assert!(
+        matches!(fay.request(follow).await, Ok(Reply::Followed { online }) if online.is_empty())
+    );
+    let b_before = control(cluster.node("b"));
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(uma.request(set_status("lobby")).await, Ok(Reply::Done));
+    settle().await;
+    grace::finish(&uma.shared, &uma.session);
+    settle().await;
+    assert_eq!(
+        statuses_seen(fay.take()),
+        ["online", "changed lobby", "offline"]
+    );
+    // Each of the three went a -> b -> c: b received 3 and sent 3.
+    assert_eq!(delta(b_before, cluster.node("b")), (3, 3));
+    // A second follower on c costs nothing: c follows the user already.
+    let mut gil = cluster.node("c").player("gil");
+    let uma = cluster.node("a").player(&user);
+    settle().await;
+    let before = control_sent(&cluster);
+    let follow = Command::Follow {
+        user_ids: vec![user.clone()],
+    };
+    let online = match gil.request(follow).await {
+        Ok(Reply::Followed { online }) => online,
+        other => panic!("expected Followed, got {other:?}"),
+    };
+    assert_eq!(control_sent(&cluster), before);
+    assert_eq!(online.len(), 1);
+    assert_eq!(online[0].presence.session_id, uma.id());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_owner_lost_statuses_and_invites_stay_right_after_the_others_tell_the_new_owner() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut fay = cluster.node("c").player("fay");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    let follow = Command::Follow {
+        user_ids: vec![user.clone()],
+    };
+    assert!(matches!(
+        fay.request(follow).await,
+        Ok(Reply::Followed { .. })
+    ));
+    let mut uma = cluster.node("a").player(&user);
+    let mut ivy = cluster.node("a").player(&user);
+    assert_eq!(uma.request(set_status("lobby")).await, Ok(Reply::Done));
+    let invite = Command::Invite {
+        party_id,
+        user_id: user.clone(),
+    };
+    assert_eq!(hal.request(invite).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+    fay.take();
+    // The owner, b, dies; a and c judge it lost and tell the new owner
+    // what they hold. What happens after goes through the new owner.
+    cluster.hub.cut("b");
+    let (a, c) = (cluster.node("a"), cluster.node("c"));
+    until("a and c judged b lost", || {
+        a.nodes_lost() == 1 && c.nodes_lost() == 1
+    })
+    .await;
+    settle().await;
+    let new_owner = a.shared.route().owner_of(&user);
+    assert_eq!(c.shared.route().owner_of(&user), new_owner);
+    assert_eq!(
+        listed_invites(&mut ivy).await,
+        [party_id],
+        "the invite kept"
+    );
+    assert_eq!(ivy.request(set_status("queue")).await, Ok(Reply::Done));
+    grace::finish(&uma.shared, &uma.session);
+    settle().await;
+    assert_eq!(statuses_seen(fay.take()), ["changed queue", "offline"]);
+    // A new follower on c is answered from what c holds, right.
+    let mut gil = c.player("gil");
+    let (id, task) = gil.send(Command::Follow {
+        user_ids: vec![user.clone()],
+    });
+    task.await.unwrap();
+    let known = statuses_known(gil.take(), id, &user);
+    assert_eq!(known, [(ivy.id(), "queue".to_string())]);
+    // A new invite reaches ivy through the new owner.
+    ivy.take();
+    let mut rex = c.player("rex");
+    let other = rex.create_party(false).await;
+    let invite = Command::Invite {
+        party_id: other,
+        user_id: user.clone(),
+    };
+    assert_eq!(rex.request(invite).await, Ok(Reply::Done));
+    settle().await;
+    let invited = ivy
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Invited(_)));
+    assert_eq!(invited.count(), 1);
+    assert_eq!(listed_invites(&mut ivy).await, [party_id, other]);
 }
 
 // ---- Limits per user across nodes -----------------------------------------

@@ -1,16 +1,15 @@
 //! What other nodes send this one, served: commands forwarded to parties
 //! homed here (run for a proxy of their caller), replies and events for
-//! sessions here, party data, questions, broadcasts, heartbeats, and a
+//! sessions here, party data, questions, presence and invites (`super::presence`), heartbeats, and a
 //! node's loss. The counterpart of a connection's control loop, for nodes
 //! instead of clients: it sits on top, beside `connection`.
 
 use super::peers::{
-    Answer, BroadcastMessage, ControlMessage, DatagramMessage, Header, Heartbeat, Inbound,
-    InboundLanes, NodeId,
+    ControlMessage, DatagramMessage, Header, Heartbeat, Inbound, InboundLanes, NodeId, Question,
 };
 use super::route::{Heard, Loss, Route};
 use super::session::{lock, Outbound, SessionAbroad, SessionRef};
-use super::{commands, grace, state::Shared, tickets};
+use super::{commands, grace, presence, state::Shared, tickets};
 use crate::party::Link;
 use crate::protocol::{Event, JoinOutcome, RejectReason, Reply, TicketCancelReason};
 use std::sync::Arc;
@@ -77,8 +76,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     let matcher = route.matcher();
                     node_lost(&shared, tag, Loss::Silent);
                     tickets::after_matcher_change(&shared, matcher);
+                    presence::reregister(&shared.users, route);
                 }
                 route.drop_idle_proxies();
+                presence::tidy(&shared.users, route, crate::auth::unix_now_ms());
             }
         }
     }
@@ -153,6 +154,7 @@ fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, hear
                 route.add_node(tag, incarnation, name);
             }
             tickets::after_matcher_change(shared, matcher);
+            presence::reregister(&shared.users, route);
             joined
         }
     }
@@ -189,7 +191,7 @@ pub(crate) fn node_lost(shared: &Shared, tag: NodeId, loss: Loss) {
     for proxy in gone {
         grace::end_session(shared, &proxy);
     }
-    shared.users.node_lost(tag);
+    presence::node_lost(&shared.users, tag);
     for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {
         tickets::clear_party_ticket(shared, party_id, ticket_id);
     }
@@ -332,7 +334,11 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             from,
             question,
         } => {
-            let answer = commands::answer(shared, question);
+            let answer = match question {
+                // The owner notes the asker as a follower node.
+                Question::Follow(user_ids) => presence::followed_by(&shared.users, from, &user_ids),
+                question => commands::answer(shared, question),
+            };
             let reply = ControlMessage::Answer {
                 corr,
                 from: route.me,
@@ -340,18 +346,13 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             };
             route.outlet.control(from, &reply);
         }
-        ControlMessage::Broadcast { from, message } => match message {
-            BroadcastMessage::Invite(notice) => shared.users.notice(notice),
-            BroadcastMessage::Status { user_id, event } => {
-                shared.users.remote_status(from, &user_id, &event)
-            }
-        },
+        ControlMessage::Directory(message) => {
+            presence::on_message(&shared.users, route, from, message)
+        }
         ControlMessage::Answer { corr, from, answer } => {
-            // Here, in order with that node's status changes, not later in
+            // Here, in order with what that owner passes on, not later in
             // the waiting command's task.
-            if let Answer::Statuses(statuses) = &answer {
-                shared.users.note_gathered(from, statuses);
-            }
+            presence::note_answer(&shared.users, &answer);
             route.gathered(corr, from, answer);
         }
     }

@@ -201,8 +201,7 @@ pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
     let route = shared.route();
     route.send_events(effects.deliveries);
     for notice in effects.invites {
-        route.broadcast_invite(&notice);
-        shared.users.notice(notice);
+        super::presence::invite(&shared.users, route, notice);
     }
     if let Some((ticket, reason)) = effects.ticket_ended {
         shared.matchmaking.cancel(ticket, reason);

@@ -326,7 +326,7 @@ fn run(ctx: &Ctx, command: Command) -> Option<Deferred> {
         C::Invite { party_id, user_id } => requests::invite(ctx, party_id, user_id),
         C::DeclineInvite { party_id } => requests::decline_invite(ctx, party_id),
         C::RevokeInvite { party_id, user_id } => requests::revoke_invite(ctx, party_id, user_id),
-        C::ListInvites => requests::list_invites(ctx),
+        C::ListInvites => return requests::list_invites(ctx),
         C::SetStatus { status, visible } => social::set_status(ctx, status, visible),
         C::Follow { user_ids } => return social::follow(ctx, user_ids),
         C::Unfollow { user_ids } => social::unfollow(ctx, user_ids),

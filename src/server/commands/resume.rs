@@ -111,9 +111,7 @@ pub(crate) async fn resume_elsewhere(
         .register_session(session.clone())
         .map_err(|_| refused("this user has the most sessions allowed here"))?;
     crate::server::metrics::count(&shared.metrics.sessions_resumed);
-    if let Some(event) = shared.users.session_started(&session) {
-        route.broadcast_status(&session.presence.user_id, event);
-    }
+    crate::server::presence::session_started(&shared.users, route, &session);
     let attached = session
         .attach(connection, outbox, None)
         .map_err(|_| refused("the session ended while it resumed"))?;
@@ -265,7 +263,7 @@ pub(crate) fn hand_over(
     // Out of the users here without an offline for its followers: it is
     // still online, on the other node.
     lock(&session.social).visible = false;
-    shared.users.session_ended(&session);
+    crate::server::presence::session_ended(&shared.users, route, &session);
     // Its solo ticket (a party's stays with its party).
     shared.matchmaking.session_ended(session_id);
     let elsewhere = session

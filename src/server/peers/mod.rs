@@ -20,9 +20,9 @@ mod wire;
 
 pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
-    encode, Answer, ApiAnswer, ApiQuestion, BroadcastMessage, ControlMessage, DatagramMessage,
-    HandOverFacts, Header, Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent,
-    SessionFacts,
+    encode, Answer, ApiAnswer, ApiQuestion, ControlMessage, DatagramMessage, DirectoryMessage,
+    HandOverFacts, Header, Heartbeat, HookFacts, NodePresence, Page, Question, Refusal,
+    RelayedEvent, SessionFacts,
 };
 
 use crate::protocol::PartyId;
@@ -37,6 +37,22 @@ use tokio::time::Instant;
 /// A node of the cluster, by its tag: the first 4 bytes of SHA-256 of its
 /// name. Every party id carries its home's tag in bytes 0-3.
 pub(crate) type NodeId = u32;
+
+/// The weight of node `tag` for user `user_id`: the user's owner is the
+/// live node of highest weight (rendezvous hashing). FNV-1a over the id,
+/// then mixed with the tag (splitmix64's finalizer): the same on every
+/// node of one build, and cheap, as it is computed once per live node
+/// for each operation on a user.
+pub(crate) fn owner_weight(user_id: &str, tag: u32) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in user_id.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut mixed = hash ^ (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    mixed ^ (mixed >> 31)
+}
 
 /// A node's tag: the first 4 bytes of SHA-256 of its name.
 pub fn node_tag(name: &str) -> u32 {
@@ -80,7 +96,7 @@ pub(crate) enum Inbound {
 /// The lanes an adapter hands to the routing layer once it runs.
 pub(crate) struct InboundLanes {
     /// Control messages and announcements, in one order: a node's answers
-    /// and its broadcasts keep the order they were sent in.
+    /// and what it passes on keep the order they were sent in.
     pub(crate) control: mpsc::Receiver<Inbound>,
     /// Party data, a lane of its own so a burst never delays an answer.
     pub(crate) datagrams: mpsc::Receiver<Bytes>,

@@ -12,8 +12,9 @@
 
 use crate::party::{InviteNotice, PartySettings};
 use crate::protocol::{
-    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartySearch,
-    PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest, UserStatus,
+    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartyInvite,
+    PartySearch, PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest,
+    UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -102,12 +103,9 @@ pub(crate) enum ControlMessage {
         from: u32,
         question: Question,
     },
-    /// For every node (sent to each on its control subject): an invite
-    /// or a status change.
-    Broadcast {
-        from: u32,
-        message: BroadcastMessage,
-    },
+    /// Presence and invites, by the user's owner (docs/CLUSTER.md,
+    /// "Presence and invites: the user's owner").
+    Directory(DirectoryMessage),
     /// One node's answer to `Ask { corr }`.
     Answer {
         corr: u32,
@@ -121,8 +119,11 @@ pub(crate) enum ControlMessage {
 pub(crate) enum Question {
     /// Which party has this join code (as typed)?
     FindCode(String),
-    /// The visible sessions of these users, for a `Follow`.
-    Statuses(Vec<String>),
+    /// To their owner: the asking node follows these users (it is told
+    /// of every change from now on); what each node said of them.
+    Follow(Vec<String>),
+    /// To its owner: the user's pending invites.
+    Invites(String),
     /// A page of the listed parties that match, after the cursor.
     Search(PartySearch),
     /// What a before-hook needs to know of a party homed on the node
@@ -337,7 +338,9 @@ pub(crate) struct SessionFacts {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Answer {
     Code(Option<PartyId>),
-    Statuses(Vec<UserStatus>),
+    /// What each node said of the users followed (`Question::Follow`).
+    Presence(Vec<NodePresence>),
+    Invites(Vec<PartyInvite>),
     /// Listed parties with their places, in place order; `more` when the
     /// node has more after the last.
     Search {
@@ -364,13 +367,39 @@ pub(crate) struct HookFacts {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum BroadcastMessage {
-    /// An invite sent or gone: every node keeps the invitee's pending
-    /// invites and tells its sessions.
+pub(crate) enum DirectoryMessage {
+    /// A node's sessions of a user now: to the user's owner, which passes
+    /// it on to the nodes with followers of the user.
+    Presence(NodePresence),
+    /// From the owner to a node with followers of the user: what a node
+    /// said (`Presence`).
+    Told(NodePresence),
+    /// To the owner: the sender has no followers of these users any more.
+    Unfollow(Vec<String>),
+    /// An invite sent or gone: to the invitee's owner, which keeps it and
+    /// passes it on to the nodes with sessions of the invitee.
     Invite(InviteNotice),
-    /// A user's session went online, changed its status or went offline:
-    /// for the followers on every node.
-    Status { user_id: String, event: Event },
+    /// From the owner to a node with sessions of the invitee: the invite
+    /// sent or gone, for them.
+    InviteTold(InviteNotice),
+    /// To a new owner: the invites of a user that the sender knew of.
+    KeepInvites {
+        user_id: String,
+        invites: Vec<PartyInvite>,
+    },
+}
+
+/// What node `node` has of user `user_id`: how many live sessions, and
+/// the visible ones as its followers see them. `seq` grows with each
+/// message of that node: an older word never replaces a newer one,
+/// whatever path each took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodePresence {
+    pub(crate) user_id: String,
+    pub(crate) node: u32,
+    pub(crate) seq: u64,
+    pub(crate) sessions: u32,
+    pub(crate) visible: Vec<UserStatus>,
 }
 
 /// One event and who receives it.

@@ -23,14 +23,10 @@ pub(crate) use table::{Heard, Loss};
 
 use super::metrics::Metrics;
 use super::peers::{
-    encode, home_of, party_id_on, Answer, BroadcastMessage, ControlMessage, NodeId, Outlet, Peers,
-    Question, RemoteAt,
+    encode, home_of, party_id_on, Answer, ControlMessage, NodeId, Outlet, Peers, Question, RemoteAt,
 };
 use super::session::{lock, Outbound, RemoteSeat, SessionLink, SessionRef};
-use crate::party::InviteNotice;
-use crate::protocol::{
-    Command, ErrorBody, ErrorCode, Event, PartyId, Presence, ResumedParty, SessionId,
-};
+use crate::protocol::{Command, ErrorBody, ErrorCode, PartyId, Presence, ResumedParty, SessionId};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -372,6 +368,16 @@ impl Route {
 
     /// Asks `peers` `question`; their answers, within the request timeout.
     async fn ask(&self, peers: HashSet<NodeId>, question: Question) -> Gathered {
+        self.ask_each(peers, |_| question.clone()).await
+    }
+
+    /// Asks each of `peers` its own question (`question_for`); their
+    /// answers, within the request timeout.
+    pub(crate) async fn ask_each(
+        &self,
+        peers: HashSet<NodeId>,
+        question_for: impl Fn(NodeId) -> Question,
+    ) -> Gathered {
         let silent_all = |peers: HashSet<NodeId>| Gathered {
             answers: Vec::new(),
             silent: peers.into_iter().collect(),
@@ -379,16 +385,20 @@ impl Route {
         if peers.is_empty() || !self.link_is_up() {
             return silent_all(peers);
         }
-        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
+        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed).max(1);
         let (done, answered) = oneshot::channel();
-        let message = ControlMessage::Ask {
-            corr,
-            from: self.me,
-            question,
-        };
-        let Some(payload) = encode(&message) else {
-            return silent_all(peers);
-        };
+        let mut payloads = Vec::new();
+        for peer in &peers {
+            let message = ControlMessage::Ask {
+                corr,
+                from: self.me,
+                question: question_for(*peer),
+            };
+            let Some(payload) = encode(&message) else {
+                return silent_all(peers);
+            };
+            payloads.push((*peer, payload));
+        }
         lock(&self.gathers).insert(
             corr,
             Gather {
@@ -397,8 +407,8 @@ impl Route {
                 done: Some(done),
             },
         );
-        for peer in peers {
-            self.outlet.control_encoded(peer, payload.clone());
+        for (peer, payload) in payloads {
+            self.outlet.control_encoded(peer, payload);
         }
         let _ = tokio::time::timeout(self.timings.request_timeout, answered).await;
         match lock(&self.gathers).remove(&corr) {
@@ -472,39 +482,22 @@ impl Route {
         (parties, waiting)
     }
 
-    /// An invite sent or gone: every other node keeps the invitee's
-    /// pending invites too, and tells its sessions.
-    pub(crate) fn broadcast_invite(&self, notice: &InviteNotice) {
-        self.broadcast(BroadcastMessage::Invite(notice.clone()));
+    /// Sends `message` to node `node` on its control lane (in order with
+    /// this node's other messages to it).
+    pub(crate) fn send_to(&self, node: NodeId, message: &ControlMessage) {
+        self.outlet.control(node, message);
     }
 
-    /// A local session's status event: for the followers on other nodes.
-    pub(crate) fn broadcast_status(&self, user_id: &str, event: Event) {
-        self.broadcast(BroadcastMessage::Status {
-            user_id: user_id.to_string(),
-            event,
-        });
-    }
-
-    /// Sends `message` to every other node on its control lane (not an
-    /// announcement): so it keeps its order with this node's answers to
-    /// their questions, and a follow's gathered statuses and the status
-    /// changes around it apply in the order they happened.
-    fn broadcast(&self, message: BroadcastMessage) {
-        let peers = self.live_nodes();
-        if peers.is_empty() {
-            return;
-        }
-        let message = ControlMessage::Broadcast {
+    /// Asks `question` of `node` without waiting for its answer: the
+    /// answer is acted on by the node task as it arrives (`corr` 0 is no
+    /// one's).
+    pub(crate) fn ask_no_wait(&self, node: NodeId, question: Question) {
+        let ask = ControlMessage::Ask {
+            corr: 0,
             from: self.me,
-            message,
+            question,
         };
-        let Some(payload) = encode(&message) else {
-            return;
-        };
-        for peer in peers {
-            self.outlet.control_encoded(peer, payload.clone());
-        }
+        self.outlet.control(node, &ask);
     }
 
     /// Tells the homes of a local session's remote parties that its

@@ -14,7 +14,7 @@
 
 use super::{NodeTimings, Pending, Route};
 use crate::protocol::SessionId;
-use crate::server::peers::{Header, Heartbeat, NodeId, PeerMetrics};
+use crate::server::peers::{owner_weight, Header, Heartbeat, NodeId, PeerMetrics};
 use crate::server::session::{lock, SessionRef};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -195,6 +195,16 @@ impl Route {
             .chain([self.me])
             .min()
             .unwrap_or(self.me)
+    }
+
+    /// The owner of `user_id` among the live nodes (this one included):
+    /// the one of highest weight for it (rendezvous hashing), so a node
+    /// that joins or goes moves only the users it wins or held.
+    pub(crate) fn owner_of(&self, user_id: &str) -> NodeId {
+        let table = lock(&self.nodes);
+        let nodes = table.nodes.keys().copied().chain([self.me]);
+        let weighed = nodes.map(|tag| (owner_weight(user_id, tag), tag));
+        weighed.max().map_or(self.me, |(_, tag)| tag)
     }
 
     /// Whether this node may not have heard every node yet: its link came
