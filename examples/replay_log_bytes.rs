@@ -2,7 +2,7 @@
 //! log: bytes per event"), measured on a real server over real QUIC.
 //!
 //! ```text
-//! cargo run --release --example replay_log_bytes [EVENTS] [REPLAY_EVENTS]
+//! cargo run --release --example replay_log_bytes [EVENTS] [REPLAY_EVENTS] [REPLAY_BYTES]
 //! ```
 //!
 //! Two sessions, `steady-0-0` and `steady-0-1` as in the soak, share a
@@ -13,11 +13,14 @@
 //! after `WARM_UP` events and after `EVENTS` more, divided by how many more
 //! events the log then holds, is what one logged event costs. The server,
 //! both clients and their connections are in this process, so what else
-//! grows between the two moments counts too: `REPLAY_EVENTS` 0 (no log)
-//! shows how much that is.
+//! grows between the two moments counts too: the same run with no log
+//! (`--replay-events 0`) first shows how much that is, and is taken away.
+//! The log holds `min(REPLAY_EVENTS, REPLAY_BYTES / frame)` events at the
+//! end (defaults: the server's, 1,024 events and 16 KiB).
 
 use partyline::certs::generate_dev_identity;
-use partyline::server::{Server, ServerConfig};
+use partyline::protocol::{encode_frame, Presence, ServerFrame};
+use partyline::server::{Server, ServerConfig, DEFAULT_REPLAY_BYTES};
 use partyline_client::{Client, ClientConfig, Event, PartySettings};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
@@ -47,7 +50,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -60,22 +66,43 @@ static ALLOCATOR: Counting = Counting;
 const WARM_UP: usize = 16;
 const PAYLOAD: [u8; 64] = [7; 64];
 
+/// The replay log's two bounds.
+#[derive(Clone, Copy)]
+struct Bounds {
+    events: usize,
+    bytes: usize,
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let events: usize = args.next().map_or(2048, |a| a.parse().expect("EVENTS"));
-    let replay_events: usize = args.next().map_or(1024, |a| a.parse().expect("REPLAY_EVENTS"));
+    let mut number = |default: usize, what: &str| {
+        args.next()
+            .map_or(default, |a| a.parse().unwrap_or_else(|_| panic!("{what}")))
+    };
+    let events = number(2048, "EVENTS");
+    let bounds = Bounds {
+        events: number(1024, "REPLAY_EVENTS"),
+        bytes: number(DEFAULT_REPLAY_BYTES, "REPLAY_BYTES"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     // The same run without a log first: what grows besides it.
-    let control = runtime.block_on(measure(events, 0));
-    let grown = runtime.block_on(measure(events, replay_events));
-    let held_before = WARM_UP.min(replay_events);
-    let held_after = (WARM_UP + events).min(replay_events);
-    println!("events sent: {WARM_UP}, then {events} more");
-    println!("--replay-events {replay_events}: the log holds {held_before}, then {held_after} events");
-    println!("live heap grew by {grown} bytes; with --replay-events 0, by {control}");
+    let no_log = Bounds {
+        events: 0,
+        bytes: 0,
+    };
+    let (control, _) = runtime.block_on(measure(events, no_log));
+    let (grown, frame) = runtime.block_on(measure(events, bounds));
+    let held = |sent: usize| sent.min(bounds.events).min(bounds.bytes / frame);
+    let (held_before, held_after) = (held(WARM_UP), held(WARM_UP + events));
+    println!("events sent: {WARM_UP}, then {events} more; each event's frame: {frame} bytes");
+    println!(
+        "--replay-events {} --replay-bytes {}: the log holds {held_before}, then {held_after} events",
+        bounds.events, bounds.bytes
+    );
+    println!("live heap grew by {grown} bytes; with no log, by {control}");
     if held_after > held_before {
         let per_event = |bytes: isize| bytes as f64 / (held_after - held_before) as f64;
         println!(
@@ -86,12 +113,14 @@ fn main() {
     }
 }
 
-/// How many bytes the live heap grew by while `events` were logged.
-async fn measure(events: usize, replay_events: usize) -> isize {
+/// How many bytes the live heap grew by while `events` were logged, and
+/// the size of the last one's frame.
+async fn measure(events: usize, bounds: Bounds) -> (isize, usize) {
     let (tls, _, _) = generate_dev_identity().expect("dev certificate");
     let certs = tls.chain.clone();
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
-    config.replay_events = replay_events;
+    config.replay_events = bounds.events;
+    config.replay_bytes = bounds.bytes;
     // The sender is not what is measured: no need to wait out its budget.
     config.command_rate = 0.0;
     config.data_rate = 0.0;
@@ -141,7 +170,27 @@ async fn measure(events: usize, replay_events: usize) -> isize {
     };
     let before = send(WARM_UP).await;
     let after = send(events).await;
+    // The last event's frame, as the server encodes it.
+    let event = partyline::protocol::Event::Data {
+        party_id: party,
+        sender: Presence {
+            user_id: "steady-0-0".into(),
+            username: "steady-0-0".into(),
+            session_id: sender.session_id(),
+        },
+        op_code: 2,
+        data: PAYLOAD.to_vec().into(),
+    };
+    let seq = receiver_seq(WARM_UP + events);
+    let mut frame = Vec::new();
+    encode_frame(&ServerFrame::Event { seq, event }, &mut frame).expect("a frame");
     drop((sender, receiver));
     handle.shutdown().await;
-    after - before
+    (after - before, frame.len())
+}
+
+/// The receiver's session number of its `n`th data event: its join's reply
+/// is no event, so its events are the data alone.
+fn receiver_seq(n: usize) -> u64 {
+    n as u64
 }

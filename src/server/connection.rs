@@ -7,6 +7,7 @@ use super::grace;
 use super::hooks::HookRunner;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
+use super::replay::ReplayLog;
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
     SessionLink, SessionRef, GOODBYE_SETTLE,
@@ -19,6 +20,7 @@ use crate::protocol::{
     Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
+use bytes::Bytes;
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -122,7 +124,7 @@ struct Admitted {
     recv: RecvStream,
     session: SessionRef,
     generation: u64,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     outbox: OutboxReceiver,
 }
 
@@ -308,7 +310,7 @@ fn open_session(
     connection: &Connection,
     hello: Hello,
     outbox: OutboxSender,
-) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
+) -> Result<(Welcome, SessionRef, u64, Bytes), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
         None => {
@@ -317,11 +319,8 @@ fn open_session(
                 username,
                 session_id: SessionId::random(),
             };
-            let session = Arc::new(SessionLink::new(
-                presence,
-                shared.config.replay_events,
-                shared.metrics.clone(),
-            ));
+            let log = ReplayLog::new(shared.config.replay_events, shared.config.replay_bytes);
+            let session = Arc::new(SessionLink::new(presence, log, shared.metrics.clone()));
             metrics::count(&shared.metrics.sessions_started);
             shared.register_session(session.clone());
             if let Some(event) = shared.users.session_started(&session) {
@@ -371,18 +370,18 @@ fn open_session(
     }
     let (resumed, backlog) = if resume.is_none() {
         tracing::info!(username = %session.presence.username, "session started");
-        (Resumed::New, Vec::new())
+        (Resumed::New, Bytes::new())
     } else {
         grace::set_connected(shared, &session, true, false);
         match attached.replay {
-            Some(backlog) => {
-                tracing::info!(replayed = backlog.len(), "session resumed");
-                let count = u32::try_from(backlog.len()).unwrap_or(u32::MAX);
-                (Resumed::Replayed { count }, backlog)
+            Some(replay) => {
+                tracing::info!(replayed = replay.count, "session resumed");
+                let count = u32::try_from(replay.count).unwrap_or(u32::MAX);
+                (Resumed::Replayed { count }, replay.frames)
             }
             None => {
                 tracing::info!("session resumed from snapshots (gap older than the replay log)");
-                (snapshots(shared, &session), Vec::new())
+                (snapshots(shared, &session), Bytes::new())
             }
         }
     };

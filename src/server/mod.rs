@@ -22,6 +22,7 @@ mod metrics;
 mod nodes;
 mod peers;
 mod pending;
+mod replay;
 mod route;
 mod session;
 mod state;
@@ -30,7 +31,9 @@ mod users;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
-pub use config::{AckFrequency, AdminToken, AuthMode, ServerConfig, DEV_MATCH_SECRET};
+pub use config::{
+    AckFrequency, AdminToken, AuthMode, ServerConfig, DEFAULT_REPLAY_BYTES, DEV_MATCH_SECRET,
+};
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 pub use peers::hub::{HubError, MemoryHub};
 pub use peers::nats::ClusterError;
