@@ -523,6 +523,8 @@ impl SessionLink {
             return;
         }
         let seq = state.next_event_seq;
+        // Encoded under the lock, as its number is taken: frames enter the
+        // log and the outbox in the order of their numbers.
         let frame = match encode_event(seq, event) {
             Ok(frame) => frame,
             // Only an event above the frame limit: a bug in a limit check.
@@ -713,9 +715,9 @@ fn encode_event(seq: u64, event: Event) -> Result<Bytes, crate::protocol::FrameE
 pub(crate) const GOODBYE_SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Writes `backlog` (the replayed events' frames), then drains the outbox
-/// onto the control stream, until the outbox ends (then the stream is finished) or
-/// the server says goodbye (then the connection closes with its code,
-/// once what is in flight has settled).
+/// onto the control stream, until the outbox ends (then the stream is
+/// finished) or the server says goodbye (then the connection closes with
+/// its code, once what is in flight has settled).
 pub(crate) async fn write_outbox(
     mut send: SendStream,
     backlog: Bytes,
