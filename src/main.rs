@@ -136,6 +136,16 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     replay_events: usize,
+    /// Bytes of event frames kept per session for exact replay on resume,
+    /// beside --replay-events (the oldest go when either is passed); a
+    /// resume from before what is kept gets snapshots.
+    #[arg(
+        long,
+        env = "PARTYLINE_REPLAY_BYTES",
+        default_value_t = partyline::server::DEFAULT_REPLAY_BYTES,
+        allow_negative_numbers = true
+    )]
+    replay_bytes: usize,
     /// UDP socket buffer in bytes (0: the system default; the kernel caps it
     /// at net.core.rmem_max).
     #[arg(long, env = "PARTYLINE_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024, allow_negative_numbers = true)]
@@ -805,6 +815,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.grace = args.grace;
     config.leader_grace = args.leader_grace;
     config.replay_events = args.replay_events;
+    config.replay_bytes = args.replay_bytes;
     config.socket_buffer = args.socket_buffer;
     config.max_sessions = args.max_sessions;
     config.max_handshakes = args.max_handshakes;

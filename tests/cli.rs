@@ -305,6 +305,8 @@ fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
         (&["--tickets-per-minute", "-1"], "--tickets-per-minute"),
         (&["--max-follows", "99999999999"], "--max-follows"),
         (&["--replay-events", "-3"], "--replay-events"),
+        (&["--replay-bytes", "-1"], "--replay-bytes"),
+        (&["--replay-bytes", "64KiB"], "--replay-bytes"),
         (
             &["--cluster", "nats://127.0.0.1:1", "--node", "eu west"],
             "--node",

@@ -110,6 +110,11 @@ impl std::fmt::Debug for ResetKey {
 /// The default send coalescing window (`ServerConfig::coalesce`).
 pub const DEFAULT_COALESCE: Duration = Duration::from_micros(500);
 
+/// The default byte budget of a session's replay log
+/// (`ServerConfig::replay_bytes`, `--replay-bytes`). Chosen from a
+/// measurement: BENCHMARKS.md, "Replay log: bytes per event".
+pub const DEFAULT_REPLAY_BYTES: usize = 16 * 1024;
+
 /// Everything the server needs; `ServerConfig::new` fills sane defaults.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -148,6 +153,11 @@ pub struct ServerConfig {
     pub leader_grace: Duration,
     /// Events kept per session for exact replay on resume. Default 1024.
     pub replay_events: usize,
+    /// Bytes of event frames kept per session for exact replay on resume,
+    /// beside `replay_events`: the oldest go when either is passed. A
+    /// resume from before what is kept gets snapshots. Default
+    /// [`DEFAULT_REPLAY_BYTES`].
+    pub replay_bytes: usize,
     /// How often clients are asked to acknowledge (QUIC ACK-frequency
     /// extension). Default `None`, QUIC's every other packet: delaying the
     /// clients' ACKs starves the server's congestion window on the heavy
@@ -459,6 +469,7 @@ impl ServerConfig {
             grace: Duration::from_secs(15),
             leader_grace: Duration::ZERO,
             replay_events: 1024,
+            replay_bytes: DEFAULT_REPLAY_BYTES,
             ack_frequency: None,
             socket_buffer: 4 * 1024 * 1024,
             max_sessions: 100_000,

@@ -8,6 +8,7 @@ use super::hooks::HookRunner;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
 use super::player_limits::{AddressKey, SessionLimit, Whose};
+use super::replay::ReplayLog;
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
     ResumeToken, SessionLink, SessionRef, GOODBYE_SETTLE,
@@ -21,6 +22,7 @@ use crate::protocol::{
     OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
+use bytes::Bytes;
 use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -124,7 +126,7 @@ struct Admitted {
     recv: RecvStream,
     session: SessionRef,
     generation: u64,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     outbox: OutboxReceiver,
 }
 
@@ -265,7 +267,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
                 commands::resume_elsewhere(shared, resuming, Some(connection.clone()), outbox_tx)
                     .await
                     .map(|(welcome, session, generation)| {
-                        (welcome, session, generation, Vec::new())
+                        (welcome, session, generation, Bytes::new())
                     });
             (opened, true)
         }
@@ -329,7 +331,7 @@ fn open_session(
     connection: &Connection,
     hello: Hello,
     outbox: OutboxSender,
-) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
+) -> Result<(Welcome, SessionRef, u64, Bytes), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
         None => {
@@ -342,14 +344,11 @@ fn open_session(
                 connection.remote_address().ip(),
                 shared.config.limit_loopback,
             );
+            let log = ReplayLog::new(shared.config.replay_events, shared.config.replay_bytes);
             let session = Arc::new(
-                SessionLink::new(
-                    presence,
-                    shared.config.replay_events,
-                    shared.metrics.clone(),
-                )
-                .opened_from(address)
-                .speaking(hello.version),
+                SessionLink::new(presence, log, shared.metrics.clone())
+                    .opened_from(address)
+                    .speaking(hello.version),
             );
             shared
                 .register_session(session.clone())
@@ -407,18 +406,18 @@ fn open_session(
     }
     let (resumed, backlog) = if resume.is_none() {
         tracing::info!(username = %session.presence.username, "session started");
-        (Resumed::New, Vec::new())
+        (Resumed::New, Bytes::new())
     } else {
         grace::set_connected(shared, &session, true, false);
         match attached.replay {
-            Some(backlog) => {
-                tracing::info!(replayed = backlog.len(), "session resumed");
-                let count = u32::try_from(backlog.len()).unwrap_or(u32::MAX);
-                (Resumed::Replayed { count }, backlog)
+            Some(replay) => {
+                tracing::info!(replayed = replay.count, "session resumed");
+                let count = u32::try_from(replay.count).unwrap_or(u32::MAX);
+                (Resumed::Replayed { count }, replay.frames)
             }
             None => {
                 tracing::info!("session resumed from snapshots (gap older than the replay log)");
-                (snapshots(shared, &session), Vec::new())
+                (snapshots(shared, &session), Bytes::new())
             }
         }
     };

@@ -7,7 +7,8 @@
 //! connections: each `Player` is a session registered on its node with an
 //! outbox and no connection, its commands go through `commands::handle` and
 //! `commands::complete` exactly as a connection's control loop sends them,
-//! and what it hears is read from its outbox as `Outbound` values, in order.
+//! and what it hears is read from its outbox, in order, as the frames a
+//! client would decode (`ServerFrame`).
 //! Each node runs what a server runs for other nodes (`nodes::run`) and its
 //! session timers (the deadlines); nothing else (no endpoint, no HTTP, no
 //! matchmaker timer: a test runs a round itself). `tests/hub.rs` keeps
@@ -21,13 +22,15 @@
 use super::config::ServerConfig;
 use super::peers::hub::MemoryHub;
 use super::peers::PeerMetrics;
+use super::replay::ReplayLog;
 use super::route::{NodeTimings, Route};
-use super::session::{outbox, Outbound, OutboxReceiver, SessionLink, SessionRef};
+use super::session::{outbox, OutboxReceiver, SessionLink, SessionRef};
 use super::state::Shared;
 use super::{commands, grace, nodes};
 use crate::protocol::{
     Command, ErrorBody, ErrorCode, Event, JoinOutcome, LeaveReason, PartyId, PartySnapshot,
-    Presence, ReadyCheckOutcome, RejectReason, Reply, SessionId, TicketCancelReason, TicketRequest,
+    Presence, ReadyCheckOutcome, RejectReason, Reply, ServerFrame, SessionId, TicketCancelReason,
+    TicketRequest,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -203,7 +206,7 @@ struct Player {
     outbox: OutboxReceiver,
     next_id: u32,
     /// What arrived and was not taken yet, in order.
-    heard: VecDeque<Outbound>,
+    heard: VecDeque<ServerFrame>,
 }
 
 impl Player {
@@ -220,9 +223,9 @@ impl Player {
             username: user.to_string(),
             session_id: SessionId::random(),
         };
-        let replay = shared.config.replay_events;
+        let log = ReplayLog::new(shared.config.replay_events, shared.config.replay_bytes);
         let session =
-            Arc::new(SessionLink::new(presence, replay, shared.metrics.clone()).speaking(version));
+            Arc::new(SessionLink::new(presence, log, shared.metrics.clone()).speaking(version));
         shared
             .register_session(session.clone())
             .expect("within the sessions per user");
@@ -270,22 +273,22 @@ impl Player {
     fn reply_to(&mut self, id: u32) -> Option<Result<Reply, ErrorBody>> {
         self.receive();
         let at = self.heard.iter().position(
-            |message| matches!(message, Outbound::Response { id: answered, .. } if *answered == id),
+            |message| matches!(message, ServerFrame::Response { id: answered, .. } if *answered == id),
         )?;
         match self.heard.remove(at) {
-            Some(Outbound::Response { result, .. }) => Some(result),
+            Some(ServerFrame::Response { result, .. }) => Some(result),
             _ => None,
         }
     }
 
     fn receive(&mut self) {
         while let Some(message) = self.outbox.try_recv() {
-            self.heard.push_back(*message);
+            self.heard.push_back(message.decoded());
         }
     }
 
     /// Everything heard so far, in order (taken).
-    fn take(&mut self) -> Vec<Outbound> {
+    fn take(&mut self) -> Vec<ServerFrame> {
         self.receive();
         self.heard.drain(..).collect()
     }
@@ -295,7 +298,7 @@ impl Player {
         let take = self.take();
         take.into_iter()
             .map(|message| match message {
-                Outbound::Event { event, .. } => event,
+                ServerFrame::Event { event, .. } => event,
                 other => panic!("expected only events, heard {other:?}"),
             })
             .collect()
@@ -432,8 +435,8 @@ async fn a_forwarded_command_is_answered_before_its_events_and_each_node_hears_a
         matches!(
             &heard[..],
             [
-                Outbound::Response { id: answered, result: Ok(Reply::Party(snapshot)) },
-                Outbound::Event { event: Event::Updated { label, seq, .. }, .. },
+                ServerFrame::Response { id: answered, result: Ok(Reply::Party(snapshot)) },
+                ServerFrame::Event { event: Event::Updated { label, seq, .. }, .. },
             ] if *answered == id && label == "forwarded" && *seq == snapshot.seq
         ),
         "the reply first, then the event: {heard:?}"
@@ -1098,7 +1101,7 @@ fn set_status(status: &str) -> Command {
 /// What a follower knows of `user`'s sessions after hearing `heard` in
 /// order, as a client applies it: the `Followed` reply to request
 /// `follow` says who is online as what, status events change that.
-fn statuses_known(heard: Vec<Outbound>, follow: u32, user: &str) -> Vec<(SessionId, String)> {
+fn statuses_known(heard: Vec<ServerFrame>, follow: u32, user: &str) -> Vec<(SessionId, String)> {
     let mut known: Vec<(SessionId, String)> = Vec::new();
     let mut set = |presence: &Presence, status: Option<&String>| {
         if presence.user_id != user {
@@ -1111,7 +1114,7 @@ fn statuses_known(heard: Vec<Outbound>, follow: u32, user: &str) -> Vec<(Session
     };
     for message in heard {
         match message {
-            Outbound::Response {
+            ServerFrame::Response {
                 id,
                 result: Ok(Reply::Followed { online }),
             } if id == follow => {
@@ -1119,7 +1122,7 @@ fn statuses_known(heard: Vec<Outbound>, follow: u32, user: &str) -> Vec<(Session
                     set(&status.presence, Some(&status.status));
                 }
             }
-            Outbound::Event { event, .. } => match &event {
+            ServerFrame::Event { event, .. } => match &event {
                 Event::StatusOnline(status) | Event::StatusChanged(status) => {
                     set(&status.presence, Some(&status.status))
                 }
@@ -1167,7 +1170,7 @@ async fn a_status_changed_before_its_node_answers_a_follow_is_what_the_follower_
     // just before it (from ana's owner, when that is a: it answers after
     // the change), or after it (PROTOCOL.md, section 13).
     let replied = heard.iter().find_map(|message| match message {
-        Outbound::Response {
+        ServerFrame::Response {
             id,
             result: Ok(Reply::Followed { online }),
         } if *id == follow => Some(online.clone()),
@@ -1399,7 +1402,7 @@ async fn messages_per_operation(cluster: &Cluster, user: &str) -> Vec<(&'static 
 }
 
 /// The status events in `heard`, in short.
-fn statuses_seen(heard: Vec<Outbound>) -> Vec<String> {
+fn statuses_seen(heard: Vec<ServerFrame>) -> Vec<String> {
     let said = |event: &Event| match event {
         Event::StatusOnline(_) => Some("online".to_string()),
         Event::StatusChanged(status) => Some(format!("changed {}", status.status)),
@@ -1407,7 +1410,7 @@ fn statuses_seen(heard: Vec<Outbound>) -> Vec<String> {
         _ => None,
     };
     let events = heard.iter().filter_map(|message| match message {
-        Outbound::Event { event, .. } => said(event),
+        ServerFrame::Event { event, .. } => said(event),
         _ => None,
     });
     events.collect()

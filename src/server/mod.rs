@@ -25,6 +25,7 @@ mod peers;
 mod pending;
 mod player_limits;
 mod presence;
+mod replay;
 mod route;
 mod session;
 mod state;
@@ -34,8 +35,8 @@ mod users;
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
 pub use config::{
-    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig, DEV_MATCH_SECRET,
-    MIN_RESET_KEY_BYTES,
+    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig,
+    DEFAULT_REPLAY_BYTES, DEV_MATCH_SECRET, MIN_RESET_KEY_BYTES,
 };
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 pub use peers::hub::{HubError, MemoryHub};

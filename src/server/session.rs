@@ -5,6 +5,7 @@
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
 use super::player_limits::{AddressKey, Player};
+use super::replay::{Replay, ReplayLog};
 use crate::protocol::{
     close_code_for_version, encode_server_frame, event_for_version, CloseCode, ErrorBody, Event,
     PartyId, Presence, Reply, ServerFrame, SessionId, MAX_FRAME_SIZE, PROTOCOL_VERSION,
@@ -249,25 +250,32 @@ impl Drop for OutboxReceiver {
     }
 }
 
-/// What goes out on a session's control stream, in order.
+/// What goes out on a session's control stream, in order. Queued boxed
+/// (`Queued`), so a small event costs no reply-sized slot.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outbound {
     Response {
         id: u32,
         result: Result<Reply, ErrorBody>,
     },
-    Event {
-        seq: u64,
-        event: Event,
-    },
+    /// An event's whole frame (`ServerFrame::Event`), numbered and encoded
+    /// once, when it was logged: the replay log holds the same bytes.
+    Event(Bytes),
     FrameError(ErrorBody),
 }
 
 impl Outbound {
-    fn into_frame(self) -> ServerFrame {
+    /// The frame a client decodes from this message: how the tests that
+    /// drive sessions without a connection read what was sent.
+    #[cfg(test)]
+    pub(crate) fn decoded(self) -> ServerFrame {
         match self {
             Outbound::Response { id, result } => ServerFrame::Response { id, result },
-            Outbound::Event { seq, event } => ServerFrame::Event { seq, event },
+            Outbound::Event(frame) => {
+                crate::protocol::decode_body(&frame[crate::protocol::FRAME_HEADER_LEN..])
+                    .expect("an event frame the server encoded")
+            }
             Outbound::FrameError(error) => ServerFrame::FrameError(error),
         }
     }
@@ -405,7 +413,7 @@ pub(crate) struct Attached {
     pub(crate) last_event_seq: u64,
     /// Missed events to send before anything else; `None` when the gap is
     /// older than the replay log (send snapshots instead).
-    pub(crate) replay: Option<Vec<Outbound>>,
+    pub(crate) replay: Option<Replay>,
     /// The connection this one replaces, to be closed.
     pub(crate) superseded: Option<Connection>,
 }
@@ -417,9 +425,8 @@ struct SessionState {
     /// Counts attachments, so a stale connection task cannot detach a newer one.
     generation: u64,
     next_event_seq: u64,
-    /// The most recent events, for exact replay on resume.
-    log: VecDeque<(u64, Event)>,
-    log_capacity: usize,
+    /// The most recent events' frames, for exact replay on resume.
+    log: ReplayLog,
     resume_secret: Uuid,
     ended: bool,
 }
@@ -476,9 +483,10 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionLink {
+    /// A session of this node, whose events go to `log` (empty) as well.
     pub(crate) fn new(
         presence: Presence,
-        replay_events: usize,
+        log: ReplayLog,
         metrics: Arc<super::metrics::Metrics>,
     ) -> Self {
         SessionLink {
@@ -489,8 +497,7 @@ impl SessionLink {
                 outbox: None,
                 generation: 0,
                 next_event_seq: 1,
-                log: VecDeque::new(),
-                log_capacity: replay_events,
+                log,
                 resume_secret: Uuid::new_v4(),
                 ended: false,
             }),
@@ -517,7 +524,7 @@ impl SessionLink {
     ) -> Self {
         SessionLink {
             remote: Some(remote),
-            ..SessionLink::new(presence, 0, metrics)
+            ..SessionLink::new(presence, ReplayLog::new(0, 0), metrics)
         }
     }
 
@@ -558,29 +565,11 @@ impl SessionLink {
         }
         let last_event_seq = state.next_event_seq - 1;
         let replay = match resume {
-            None => Some(Vec::new()),
+            None => Some(Replay::default()),
             Some((secret, _)) if secret != state.resume_secret => return Err(ResumeRefusal::Token),
-            Some((_, last_seen)) => {
-                let oldest_needed = last_seen + 1;
-                let covered = last_seen <= last_event_seq
-                    && state
-                        .log
-                        .front()
-                        .map_or(oldest_needed == state.next_event_seq, |(seq, _)| {
-                            *seq <= oldest_needed
-                        });
-                covered.then(|| {
-                    state
-                        .log
-                        .iter()
-                        .filter(|(seq, _)| *seq > last_seen)
-                        .map(|(seq, event)| Outbound::Event {
-                            seq: *seq,
-                            event: event.clone(),
-                        })
-                        .collect()
-                })
-            }
+            // `None` when the log no longer holds every missed event (past
+            // either of its bounds): snapshots instead.
+            Some((_, last_seen)) => state.log.after(last_seen, state.next_event_seq),
         };
         state.generation += 1;
         state.resume_secret = Uuid::new_v4();
@@ -633,7 +622,7 @@ impl SessionLink {
             return None;
         }
         state.ended = true;
-        state.log.clear();
+        state.log.release();
         if let Some(outbox) = state.outbox.take() {
             outbox.goodbye(CloseCode::Superseded, "session resumed on another node");
         }
@@ -695,7 +684,7 @@ impl SessionLink {
         }
         state.ended = true;
         state.outbox = None;
-        state.log.clear();
+        state.log.release();
         *self
             .connection
             .write()
@@ -719,15 +708,21 @@ impl SessionLink {
             return;
         }
         let seq = state.next_event_seq;
-        state.next_event_seq += 1;
-        if state.log_capacity > 0 {
-            if state.log.len() == state.log_capacity {
-                state.log.pop_front();
+        // Encoded under the lock, as its number is taken: frames enter the
+        // log and the outbox in the order of their numbers.
+        let frame = match encode_event(seq, event, self.version) {
+            Ok(frame) => frame,
+            // Only an event above the frame limit: a bug in a limit check.
+            // It is not numbered, so the session's numbers keep no gap.
+            Err(error) => {
+                tracing::error!(%error, "could not encode an event");
+                return;
             }
-            state.log.push_back((seq, event.clone()));
-        }
+        };
+        state.next_event_seq += 1;
+        state.log.push(seq, &frame);
         if let Some(outbox) = &state.outbox {
-            if let Err(OutboxFull) = outbox.try_send(Box::new(Outbound::Event { seq, event })) {
+            if let Err(OutboxFull) = outbox.try_send(Box::new(Outbound::Event(frame))) {
                 drop(state);
                 self.close_for_slow_consumer();
             }
@@ -885,17 +880,38 @@ pub(crate) fn release_if_large(buf: &mut Vec<u8>) {
     }
 }
 
+/// Event `seq`'s frame, encoded once for the stream and the replay log
+/// alike: in a buffer kept per thread (so that encoding grows no new one
+/// each time), then copied out at its exact size.
+fn encode_event(
+    seq: u64,
+    event: Event,
+    version: u16,
+) -> Result<Bytes, crate::protocol::FrameError> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        let frame = ServerFrame::Event { seq, event };
+        let encoded = encode_server_frame(&frame, version, buf, MAX_FRAME_SIZE);
+        let frame = encoded.map(|()| Bytes::copy_from_slice(buf));
+        release_if_large(buf);
+        frame
+    })
+}
+
 /// How long a goodbye waits for what is in flight to settle before it
 /// closes: well under a second, so a cut client hears its code at once.
 pub(crate) const GOODBYE_SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// Writes `backlog` (replayed events), then drains the outbox onto the
-/// control stream, until the outbox ends (then the stream is finished) or
-/// the server says goodbye (then the connection closes with its code,
-/// once what is in flight has settled).
+/// Writes `backlog` (the replayed events' frames), then drains the outbox
+/// onto the control stream, until the outbox ends (then the stream is
+/// finished) or the server says goodbye (then the connection closes with
+/// its code, once what is in flight has settled).
 pub(crate) async fn write_outbox(
     mut send: SendStream,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     mut outbox: OutboxReceiver,
     connection: Connection,
     version: u16,
@@ -948,33 +964,28 @@ async fn settle(connection: &Connection) {
 /// ended (its sender gone, all written), false when the stream failed.
 async fn drain_onto(
     send: &mut SendStream,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     outbox: &mut OutboxReceiver,
     version: u16,
 ) -> bool {
     const BATCH_BYTES: usize = 64 * 1024;
+    if !backlog.is_empty() && send.write_all(&backlog).await.is_err() {
+        return false;
+    }
+    drop(backlog);
     // Grows on first use: an idle session should cost as little as possible.
     let mut buf = Vec::new();
-    let mut backlog = backlog.into_iter();
     loop {
         buf.clear();
         release_if_large(&mut buf);
-        for message in backlog.by_ref() {
-            encode_or_log(message, &mut buf, version);
-            if buf.len() >= BATCH_BYTES {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            let Some(first) = outbox.recv().await else {
-                return true;
-            };
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                encode_or_log(*message, &mut buf, version);
-                if buf.len() < BATCH_BYTES {
-                    next = outbox.try_recv();
-                }
+        let Some(first) = outbox.recv().await else {
+            return true;
+        };
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            encode_or_log(*message, &mut buf, version);
+            if buf.len() < BATCH_BYTES {
+                next = outbox.try_recv();
             }
         }
         if send.write_all(&buf).await.is_err() {
@@ -983,14 +994,15 @@ async fn drain_onto(
     }
 }
 
-/// Encodes one frame as the session's `version` decodes it.
+/// Encodes one frame as the session's `version` decodes it (an event was
+/// encoded so when it was numbered).
 fn encode_or_log(message: Outbound, buf: &mut Vec<u8>, version: u16) {
-    let id = match &message {
-        Outbound::Response { id, .. } => Some(*id),
-        _ => None,
+    let (id, frame) = match message {
+        Outbound::Event(frame) => return buf.extend_from_slice(&frame),
+        Outbound::Response { id, result } => (Some(id), ServerFrame::Response { id, result }),
+        Outbound::FrameError(error) => (None, ServerFrame::FrameError(error)),
     };
-    let encoded = encode_server_frame(&message.into_frame(), version, buf, MAX_FRAME_SIZE);
-    if let Err(error) = encoded {
+    if let Err(error) = encode_server_frame(&frame, version, buf, MAX_FRAME_SIZE) {
         // Only a message above the frame limit can fail: a bug in a limit
         // check, not the client's fault. A reply still answers its request.
         tracing::error!(%error, "could not encode an outgoing frame");
@@ -1122,6 +1134,54 @@ mod tests {
         let mut large = vec![0u8; KEPT_BUFFER_BYTES + 1];
         release_if_large(&mut large);
         assert_eq!(large.capacity(), 0);
+    }
+
+    fn kicked(seq: u64) -> Event {
+        Event::Kicked {
+            party_id: PartyId::nil(),
+            seq,
+        }
+    }
+
+    #[test]
+    fn an_event_is_queued_as_its_wire_frame_numbered_without_gaps() {
+        let presence = Presence {
+            user_id: "ana".into(),
+            username: "Ana".into(),
+            session_id: SessionId::random(),
+        };
+        let metrics = Arc::new(super::super::metrics::Metrics::default());
+        let session = SessionLink::new(presence, ReplayLog::new(8, 1024), metrics);
+        let (sender, mut receiver) = outbox(8);
+        session.attach_outbox(sender).unwrap();
+        for party_seq in [5, 9, 300] {
+            session.queue_event(kicked(party_seq));
+        }
+        // An event no frame can carry is dropped without taking a number.
+        session.queue_event(Event::Updated {
+            party_id: PartyId::nil(),
+            seq: 1,
+            open: true,
+            max_size: 2,
+            label: "x".repeat(crate::protocol::MAX_FRAME_SIZE as usize),
+            invite_policy: Default::default(),
+        });
+        session.queue_event(kicked(301));
+        for (seq, party_seq) in [(1, 5), (2, 9), (3, 300), (4, 301)] {
+            let Some(Outbound::Event(frame)) = receiver.try_recv().map(|queued| *queued) else {
+                panic!("expected event {seq}");
+            };
+            // The bytes a client reads are those encoding the frame gives.
+            let mut expected = Vec::new();
+            let event = kicked(party_seq);
+            crate::protocol::encode_frame(&ServerFrame::Event { seq, event }, &mut expected)
+                .unwrap();
+            assert_eq!(frame[..], expected[..], "event {seq}");
+        }
+        assert!(receiver.try_recv().is_none());
+        // The log holds the same frames: all four, replayed after 0.
+        let replay = lock(&session.state).log.after(0, 5).unwrap();
+        assert_eq!(replay.count, 4);
     }
 
     #[test]

@@ -93,7 +93,10 @@ pub(crate) async fn resume_elsewhere(
     let session = Arc::new(
         SessionLink::new(
             presence,
-            shared.config.replay_events,
+            crate::server::replay::ReplayLog::new(
+                shared.config.replay_events,
+                shared.config.replay_bytes,
+            ),
             shared.metrics.clone(),
         )
         .numbered_from(facts.next_event_seq)
