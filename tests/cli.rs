@@ -6,45 +6,13 @@ mod support;
 
 use partyline_client::{Client, ClientConfig, DisconnectReason, Event, PartySettings};
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_partyline");
-
-/// Starts `partyline serve` (with `extra` flags) on a free port and returns
-/// it with its address, read from its own "listening" log line.
-fn serve(cert_dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
-        .arg(cert_dir)
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env_remove("PARTYLINE_TOKEN_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("partyline starts");
-    // Logs go to stderr; stdout stays empty.
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx.recv_timeout(support::WAIT).expect("a listening line");
-    (child, addr.parse().expect("an address"))
-}
+#[path = "support/child.rs"]
+mod child;
+use child::{serve, BIN};
 
 fn interrupt(child: &Child) {
     signal(child, "-INT");
