@@ -190,14 +190,14 @@ pub struct ServerConfig {
     pub max_parties_per_session: usize,
     /// Serve Prometheus text metrics over HTTP on this address. Default off.
     pub metrics: Option<SocketAddr>,
-    /// Serve the admin HTTP API on this address (`super::admin`). Default
+    /// Serve the admin HTTP API on this address (the admin module). Default
     /// off. The same address as `metrics` serves both on one listener,
     /// `/metrics` without the token.
     pub admin: Option<SocketAddr>,
     /// The bearer token the admin API requires: at least 16 visible ASCII
     /// characters. Required with `admin`.
     pub admin_token: Option<AdminToken>,
-    /// Run as one node of a cluster over NATS (`super::peers::nats`). Default
+    /// Run as one node of a cluster over NATS (the NATS adapter of the routing seam). Default
     /// `None`: a single server.
     pub cluster: Option<ClusterConfig>,
     /// Per-recipient send coalescing window for party datagrams: a

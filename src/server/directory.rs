@@ -2,7 +2,7 @@
 //! "Presence and invites: the user's owner"): for each user it owns, which
 //! nodes have sessions of it and what they show, which nodes have
 //! followers of it, and its pending invites. Pure data: what to send, and
-//! to whom, is `super::presence`'s.
+//! to whom, is the presence module's.
 //!
 //! What a node says of a user carries that node's `seq`, which only grows:
 //! whatever path a message took (to the owner, on to a new owner, from the

@@ -2,7 +2,7 @@
 //! after-events a party's change implies, the hook points, and the
 //! counters of what failed or was dropped. Low in the server, so that the
 //! code that delivers a change can tell the hooks without knowing them
-//! (`super::hooks` holds the game's hooks and runs them).
+//! (the hooks module holds the game's hooks and runs them).
 
 use crate::party::Effects;
 use crate::protocol::{Event, LeaveReason, PartyId, Presence, ReadyCheckOutcome};

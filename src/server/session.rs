@@ -465,7 +465,7 @@ pub(crate) struct SessionLink {
     pub(crate) address: Option<AddressKey>,
     /// On a party's home node, for a member connected to another node:
     /// where its replies, events and data go instead of a connection (a
-    /// **proxy**; `super::route` is what looks at it).
+    /// **proxy**; the route module is what looks at it).
     pub(crate) remote: Option<RemoteAt>,
     /// A local session's bookkeeping of other nodes (its remote seats, the
     /// homes it reached); `None` until it reaches another node.
@@ -592,7 +592,7 @@ impl SessionLink {
 
     /// Attaches an outbox with no connection behind it, as `attach` does
     /// for a new session: how the tests drive several nodes' sessions on
-    /// tokio's paused clock, where QUIC cannot run (`super::hub_tests`).
+    /// tokio's paused clock, where QUIC cannot run (the hub_tests module).
     /// The attachment's generation; `None` once the session has ended.
     #[cfg(test)]
     pub(crate) fn attach_outbox(&self, outbox: OutboxSender) -> Option<u64> {
@@ -695,7 +695,7 @@ impl SessionLink {
     /// Numbers, logs and (when connected) queues an event on this node's
     /// connection. A full outbox means the client is not reading: its
     /// connection is cut, which starts the grace window like any other
-    /// loss. (`push_event`, in `super::route`, picks this or the member's
+    /// loss. (`push_event`, in the route module, picks this or the member's
     /// node.)
     pub(crate) fn queue_event(&self, event: Event) {
         // What the client's version cannot decode is left out before it
@@ -812,7 +812,7 @@ impl SessionLink {
         }
     }
 
-    /// Holds a datagram for the coalescing flusher (`super::coalesce`).
+    /// Holds a datagram for the coalescing flusher (the coalesce module).
     pub(crate) fn pend(&self, datagram: Bytes) -> Pushed {
         lock(&self.pending).push(datagram)
     }

@@ -155,7 +155,7 @@ fn status_of(session: &SessionRef) -> Option<UserStatus> {
 }
 
 impl Users {
-    /// The owner's books (`super::presence` alone uses them).
+    /// The owner's books (the presence module alone uses them).
     pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
         lock(&self.directory)
     }

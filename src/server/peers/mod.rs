@@ -5,7 +5,7 @@
 //! bounded lane of control messages to one node, a lossy lane of party
 //! data to one node, and an announcement to every node (heartbeats). What
 //! the messages mean (forwards, proxies, gathers, node loss) is the
-//! routing layer's (`super::route`); how they travel is an adapter's:
+//! routing layer's (the route module); how they travel is an adapter's:
 //!
 //! - [`single::Alone`]: no other node (the default; nothing is sent).
 //! - [`hub::MemoryHub`]: several servers of one process, linked by

@@ -14,7 +14,7 @@
 //!   node with the lowest tag).
 //!
 //! Other nodes are reached through [`Peers`] alone; what arrives from
-//! them is served by `super::nodes`.
+//! them is served by the nodes module.
 
 mod send;
 mod table;
@@ -295,7 +295,7 @@ impl Route {
     }
 
     /// Waits for a forwarded command's answer (pushed to the session by
-    /// `super::nodes`, in order with its events); past the request
+    /// the nodes module, in order with its events); past the request
     /// timeout, answers `Unavailable` itself.
     pub(crate) async fn finish(&self, forwarding: Forwarding) {
         let Forwarding { corr, done } = forwarding;
