@@ -396,6 +396,43 @@ impl ResumeToken {
     }
 }
 
+/// Sessions of lost nodes taken over by a node of the cluster, as the
+/// user's owner notes them: the first node to claim a session gets it, so
+/// a dead node's token works once however many nodes it is shown to
+/// (docs/CLUSTER.md, "Resume after the old node died").
+#[derive(Default)]
+pub(crate) struct ResumeClaims {
+    by_session: std::collections::HashMap<SessionId, u32>,
+    /// When each claim may be forgotten, oldest first.
+    until: VecDeque<(tokio::time::Instant, SessionId)>,
+}
+
+impl ResumeClaims {
+    /// Node `to` claims `session`: true if no other node did (a claim is
+    /// kept `keep_for`, past the last moment any node accepts the token).
+    pub(crate) fn claim(
+        &mut self,
+        session: SessionId,
+        to: u32,
+        keep_for: std::time::Duration,
+    ) -> bool {
+        let now = tokio::time::Instant::now();
+        while let Some(&(until, expired)) = self.until.front() {
+            if until > now {
+                break;
+            }
+            self.until.pop_front();
+            self.by_session.remove(&expired);
+        }
+        if self.by_session.contains_key(&session) {
+            return false;
+        }
+        self.by_session.insert(session, to);
+        self.until.push_back((now + keep_for, session));
+        true
+    }
+}
+
 /// What a node hands over of a session that resumes on another node.
 pub(crate) struct HandedOver {
     /// The number of the next event it would have sent.
@@ -604,6 +641,12 @@ impl SessionLink {
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
         Some(state.generation)
+    }
+
+    /// Counts attachments: a proxy's stays 0 (it never attaches), and a
+    /// held proxy's timers name it.
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.state).generation
     }
 
     /// The current resume secret (the tests make tokens of it).
