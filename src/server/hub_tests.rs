@@ -2064,7 +2064,14 @@ async fn a_dead_node_s_session_resumes_on_a_third_node_and_keeps_its_seats_on_li
 
     // The flow moved to c: c checks the token with the cluster's key and
     // takes the session; b re-points dee's seat to c.
+    let owner_elsewhere = c.shared.route().owner_of("dee") != node_of(c);
+    let before = control_sent(&cluster);
     let (welcome, mut moved) = dee.resume_on(c, &token).await.expect("resumed on c");
+    settle().await;
+    // Re-point asked of b and answered (2(N-2) at N nodes, one dead); the
+    // claim and the new session's presence go to dee's owner, if not c.
+    let expected = 2 + if owner_elsewhere { 3 } else { 0 };
+    assert_eq!(control_sent(&cluster) - before, expected);
     assert_eq!(welcome.session_id, dee.id(), "the same session");
     let mut expected = vec![on_b, on_c];
     expected.sort();
