@@ -2283,3 +2283,25 @@ async fn without_a_shared_key_a_dead_node_s_sessions_leave_at_once_and_its_token
     let refused = dee.resume_on(b, &token).await.map(|(w, _)| w);
     assert_eq!(error_code(refused), ErrorCode::ResumeRefused);
 }
+
+/// A node holding seats for a dead node's session learns it was judged
+/// lost itself (its link cut one way): it drops every tie, the held seats
+/// included, at once.
+#[tokio::test(start_paused = true)]
+async fn a_node_judged_lost_itself_ends_the_seats_it_held_for_a_dead_node() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let b = cluster.node("b");
+    let ([_, on_b, _], [_ana, mut bob, _cy, _dee]) = dee_in_three_homes(&cluster).await;
+    cluster.kill("a");
+    let judged = cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    assert_eq!(connections_of(&bob.events(), "dee"), [false]);
+    assert_eq!(b.proxies(), 1);
+    cluster.hub.cut_outbound("b");
+    until("b learns it was judged lost", || b.rejoins() == 1).await;
+    settle().await;
+    assert!(Instant::now() < judged + GRACE / 2, "well within the grace");
+    assert!(left(&bob.events(), "dee"));
+    assert_eq!(b.proxies(), 0);
+    assert_eq!(seated(&mut bob, on_b).await, ["bob"]);
+}
