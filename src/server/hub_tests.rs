@@ -2305,3 +2305,31 @@ async fn a_node_judged_lost_itself_ends_the_seats_it_held_for_a_dead_node() {
     assert_eq!(b.proxies(), 0);
     assert_eq!(seated(&mut bob, on_b).await, ["bob"]);
 }
+
+/// The frozen node of `a_node_frozen_for_any_time_leaves_one_truth_per_seat`
+/// in a cluster that shares a reset key, where the judge holds the frozen
+/// node's sessions' seats instead of ending them: once it thaws and comes
+/// back as a new incarnation, the held seats end, and every seat has one
+/// truth again.
+#[tokio::test(start_paused = true)]
+async fn with_a_shared_key_a_node_frozen_for_any_time_leaves_one_truth_per_seat() {
+    let key = super::config::ResetKey::new(vec![7; 32]).unwrap();
+    for phase_ms in [0, 500] {
+        for stall_ms in (2_000..=6_000).step_by(400) {
+            let stagger = Duration::from_millis(phase_ms);
+            let configure = |config: &mut ServerConfig| config.reset_key = Some(key.clone());
+            let cluster = Cluster::start_each(&["a", "b"], stagger, &configure).await;
+            let mut t = ties(&cluster).await;
+            cluster.hub.stall("a");
+            sleep(Duration::from_millis(stall_ms)).await;
+            cluster.hub.heal("a");
+            sleep(TIMINGS.node_timeout * 2).await;
+            assert_one_truth(&mut t).await;
+            // Ana's seat on b, unless a was judged lost: then nothing, no
+            // seat left held for a's old incarnation.
+            let b = cluster.node("b");
+            let expected = usize::from(b.nodes_lost() == 0);
+            assert_eq!(b.proxies(), expected, "after a {stall_ms} ms stall");
+        }
+    }
+}
