@@ -2245,10 +2245,17 @@ async fn a_resume_while_the_old_node_is_silent_is_unavailable_and_works_once_it_
     let on_b = bob.create_party(true).await;
     assert!(matches!(dee.join(on_b).await, JoinOutcome::Joined(_)));
     let token = dee.resume_token();
+    // A version 2 client knows no Unavailable at Hello: refused, as before.
+    let old = Player::speaking(a, "old", 2);
+    let old_token = old.resume_token();
     let stalled = cluster.after_next_heartbeat(10 * MS).await;
     cluster.hub.stall("a");
-    let early = dee.resume_on(b, &token).await.map(|(w, _)| w);
-    assert_eq!(error_code(early), ErrorCode::Unavailable);
+    let (early, old_early) = tokio::join!(dee.resume_on(b, &token), old.resume_on(b, &old_token));
+    assert_eq!(error_code(early.map(|(w, _)| w)), ErrorCode::Unavailable);
+    assert_eq!(
+        error_code(old_early.map(|(w, _)| w)),
+        ErrorCode::ResumeRefused
+    );
     assert_eq!(Instant::now(), stalled + TIMINGS.request_timeout);
     assert_eq!(b.nodes_lost(), 0, "not judged yet");
     // Asked again: the answer waits until a is judged lost, then b takes
