@@ -402,32 +402,26 @@ impl ResumeToken {
 /// (docs/CLUSTER.md, "Resume after the old node died").
 #[derive(Default)]
 pub(crate) struct ResumeClaims {
-    by_session: std::collections::HashMap<SessionId, u32>,
+    claimed: HashSet<SessionId>,
     /// When each claim may be forgotten, oldest first.
     until: VecDeque<(tokio::time::Instant, SessionId)>,
 }
 
 impl ResumeClaims {
-    /// Node `to` claims `session`: true if no other node did (a claim is
+    /// A node claims `session`: true if no node did before (a claim is
     /// kept `keep_for`, past the last moment any node accepts the token).
-    pub(crate) fn claim(
-        &mut self,
-        session: SessionId,
-        to: u32,
-        keep_for: std::time::Duration,
-    ) -> bool {
+    pub(crate) fn claim(&mut self, session: SessionId, keep_for: std::time::Duration) -> bool {
         let now = tokio::time::Instant::now();
         while let Some(&(until, expired)) = self.until.front() {
             if until > now {
                 break;
             }
             self.until.pop_front();
-            self.by_session.remove(&expired);
+            self.claimed.remove(&expired);
         }
-        if self.by_session.contains_key(&session) {
+        if !self.claimed.insert(session) {
             return false;
         }
-        self.by_session.insert(session, to);
         self.until.push_back((now + keep_for, session));
         true
     }

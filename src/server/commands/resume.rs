@@ -248,7 +248,8 @@ pub(crate) fn claim(shared: &Shared, session: SessionId, from: NodeId, to: NodeI
     // grace window after its own judgment, which come about a node
     // timeout apart), with room to spare.
     let keep_for = shared.config.grace * 2 + route.timings.node_timeout * 4;
-    let granted = lock(&shared.resume_claims).claim(session, to, keep_for);
+    let granted = lock(&shared.resume_claims).claim(session, keep_for);
+    tracing::info!(%session, by = %format_args!("{to:08x}"), granted, "a lost node's session claimed");
     Answer::Claimed(match granted {
         true => Claimed::Granted,
         false => Claimed::Taken,
