@@ -53,10 +53,11 @@ struct Cluster {
     dir: PathBuf,
     nats: Nats,
     grace_secs: u32,
+    node_timeout_secs: u32,
 }
 
 impl Cluster {
-    fn new(test: &str, grace_secs: u32) -> Cluster {
+    fn new(test: &str, grace_secs: u32, node_timeout_secs: u32) -> Cluster {
         let dir = std::env::temp_dir().join(format!("partyline-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -72,6 +73,7 @@ impl Cluster {
             dir,
             nats: Nats::start(),
             grace_secs,
+            node_timeout_secs,
         }
     }
 
@@ -80,6 +82,7 @@ impl Cluster {
     fn node(&self, name: &str) -> Node {
         let key = self.dir.join("reset-key");
         let grace = self.grace_secs.to_string();
+        let node_timeout = self.node_timeout_secs.to_string();
         let (child, addr) = child::serve(
             &self.dir,
             &[
@@ -88,7 +91,7 @@ impl Cluster {
                 "--node",
                 name,
                 "--node-timeout",
-                "3",
+                &node_timeout,
                 "--grace",
                 &grace,
                 "--reset-key-file",
@@ -197,7 +200,10 @@ async fn connection_of(events: &mut Events, user: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_s_client_resumes_on_another_node_and_keeps_the_parties_on_live_nodes() {
-    let cluster = Cluster::new("dead-resume", 15);
+    // A node timeout of 5 s: the moved client's first resume (0.5 s after
+    // the kill) waits out the 2 s request timeout before the dead node is
+    // judged lost, so the SDK is answered Unavailable and must try again.
+    let cluster = Cluster::new("dead-resume", 15, 5);
     let mut dying = cluster.node("dying");
     let live_b = cluster.node("live-b");
     let live_c = cluster.node("live-c");
@@ -219,8 +225,9 @@ async fn a_dead_node_s_client_resumes_on_another_node_and_keeps_the_parties_on_l
 
     let died = Instant::now();
     dying.kill();
-    // The balancer moves the flow before c judged the dying node lost: the
-    // first resume finds it silent (Unavailable), a later one takes over.
+    // The balancer moves the flow long before c judges the dying node
+    // lost: the first resume finds it silent (Unavailable), a later one
+    // takes over.
     tokio::time::sleep(Duration::from_millis(500)).await;
     relay.move_to(live_c.addr).await;
     let (synced, lost) = resumed(&mut dee_events, 2).await;
@@ -255,7 +262,7 @@ async fn a_dead_node_s_client_resumes_on_another_node_and_keeps_the_parties_on_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_on_another_node_after_the_grace_window_is_refused() {
-    let cluster = Cluster::new("dead-resume-late", 3);
+    let cluster = Cluster::new("dead-resume-late", 3, 3);
     let mut dying = cluster.node("dying");
     let live_b = cluster.node("live-b");
     let (dee, _dee_events) = cluster.client(dying.addr, "dee").await;
@@ -284,7 +291,7 @@ async fn a_resume_on_another_node_after_the_grace_window_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_moved_to_another_node_while_its_node_lives_resumes_there() {
-    let cluster = Cluster::new("live-resume", 15);
+    let cluster = Cluster::new("live-resume", 15, 3);
     let first = cluster.node("first");
     let second = cluster.node("second");
     let relay = Relay::start(first.addr).await;
