@@ -19,7 +19,8 @@ import sys
 # Bottom first. Same line: one layer (may not name each other unless in one
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
-    ["limits", "deadlines", "config", "hook_events", "pending"],
+    ["limits", "deadlines", "config", "hook_events", "pending", "transport"],
+    ["web"],
     ["metrics"],
     ["keepalive", "peers"],
     ["session"],

@@ -221,6 +221,16 @@ struct ServeArgs {
     /// idle timeout. Default: a random key per start.
     #[arg(long, env = "PARTYLINE_RESET_KEY_FILE", value_name = "PATH")]
     reset_key_file: Option<PathBuf>,
+    /// Browsers over WebTransport on the same port (ALPN h3, path
+    /// /partyline): on or off.
+    #[arg(long, env = "PARTYLINE_WEBTRANSPORT", default_value = "on", value_name = "on|off", value_parser = on_off)]
+    webtransport: bool,
+    /// An origin whose pages may open WebTransport sessions, as browsers
+    /// send it: https://game.example or https://game.example:8443, or *
+    /// for any page (repeatable). With dev identities, pages served from
+    /// localhost are allowed too.
+    #[arg(long = "allowed-origin", env = "PARTYLINE_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = web_origin)]
+    allowed_origins: Vec<String>,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -376,6 +386,31 @@ fn node_timeout(text: &str) -> Result<Duration, String> {
 }
 
 /// A tracing filter that parses (a typo is an error, not silently "info").
+fn on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
+}
+
+/// `scheme://host[:port]` as a browser's Origin header says it, `null`, or `*`.
+fn web_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().trim_end_matches('/');
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        _ if origin == "*" || origin == "null" => Ok(origin.to_string()),
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {
+            Ok(origin.to_string())
+        }
+        _ => Err(format!(
+            "an origin is scheme://host[:port] (https://game.example), null or *; got {text:?}"
+        )),
+    }
+}
+
 fn log_filter(text: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(text)
         .map(|_| text.to_string())
@@ -652,6 +687,11 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.join_request_ttl = args.join_request_ttl;
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;
+    config.webtransport = args
+        .webtransport
+        .then(|| partyline::server::WebTransportConfig {
+            allowed_origins: args.allowed_origins.clone(),
+        });
     if let Some(secret) = secret {
         config.auth = AuthMode::Token { secret, previous };
     }
@@ -660,6 +700,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         AuthMode::Token { .. } => "signed tokens",
     };
 
+    let webtransport = config.webtransport.is_some();
     let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
@@ -672,6 +713,11 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             }
         };
         match server.local_addr() {
+            Ok(addr) if webtransport => tracing::info!(
+                %addr, auth,
+                "partyline listening (QUIC, ALPN partyline/1; browsers: WebTransport at https://{addr}{})",
+                partyline::server::WEBTRANSPORT_PATH
+            ),
             Ok(addr) => tracing::info!(%addr, auth, "partyline listening (QUIC, ALPN partyline/1)"),
             Err(error) => tracing::warn!(%error, "listening on an unknown address"),
         }

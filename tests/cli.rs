@@ -183,6 +183,12 @@ fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
         (&["--tickets-per-minute", "-1"], "--tickets-per-minute"),
         (&["--max-follows", "99999999999"], "--max-follows"),
         (&["--replay-events", "-3"], "--replay-events"),
+        (&["--webtransport", "maybe"], "--webtransport"),
+        (&["--allowed-origin", "game.example"], "--allowed-origin"),
+        (
+            &["--allowed-origin", "https://game.example/page"],
+            "--allowed-origin",
+        ),
         (
             &["--cluster", "nats://127.0.0.1:1", "--node", "eu west"],
             "--node",

@@ -227,6 +227,20 @@ pub struct ServerConfig {
     /// behind one address (see [`ResetKey`]). Default `None`: a random key
     /// per start, so only this process can end its own connections.
     pub reset_key: Option<ResetKey>,
+    /// Browsers over WebTransport on the same port (`super::web`): ALPN
+    /// `h3` beside partyline's own, path `/partyline`. Default on, with no
+    /// origin allowed but, with dev identities, pages on this machine.
+    /// `None` offers only partyline's ALPN.
+    pub webtransport: Option<WebTransportConfig>,
+}
+
+/// Browser sessions (WebTransport) on the server's endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct WebTransportConfig {
+    /// Origins whose pages may connect, as browsers send them
+    /// (`https://game.example`, or `https://game.example:8443`); `*` allows
+    /// every page. With dev identities, pages from localhost are allowed too.
+    pub allowed_origins: Vec<String>,
 }
 
 /// The match-token secret of a dev server: public, for local play only.
@@ -326,6 +340,7 @@ impl ServerConfig {
             match_token_ttl: Duration::from_secs(60),
             match_secret: None,
             reset_key: None,
+            webtransport: Some(WebTransportConfig::default()),
         }
     }
 }

@@ -11,6 +11,8 @@ use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
     SessionLink, SessionRef, GOODBYE_SETTLE,
 };
+use super::transport::ClientConnection;
+use super::web;
 use super::{commands, config::AuthMode, state::Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
@@ -19,7 +21,7 @@ use crate::protocol::{
     Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
-use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
+use quinn::{ConnectionError, ReadError, RecvStream, SendStream};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -64,11 +66,12 @@ pub(crate) fn serve(
     }
 }
 
-/// The QUIC handshake, then Hello; `None` when either fails.
+/// The QUIC handshake (for a browser, WebTransport's too), then Hello;
+/// `None` when either fails.
 async fn open(
     shared: Arc<Shared>,
     incoming: quinn::Incoming,
-) -> Option<(Connection, Admitted, tracing::Span)> {
+) -> Option<(ClientConnection, Admitted, tracing::Span)> {
     let remote = incoming.remote_address();
     let slot = HandshakeSlot::take(&shared);
     let handshake_result = timeout(shared.config.hello_timeout, incoming).await;
@@ -90,10 +93,40 @@ async fn open(
         session = tracing::field::Empty,
         user = tracing::field::Empty
     );
+    let connection = carrier(&shared, connection)
+        .instrument(span.clone())
+        .await?;
     let admitted = handshake(&shared, &connection)
         .instrument(span.clone())
         .await?;
     Some((connection, admitted, span))
+}
+
+/// What carries the session: the QUIC connection itself (ALPN
+/// `partyline/1`), or the WebTransport session a browser opens on it
+/// (ALPN `h3`), within the Hello time limit.
+async fn carrier(shared: &Shared, connection: quinn::Connection) -> Option<ClientConnection> {
+    let (Some(config), true) = (&shared.config.webtransport, web::is_h3(&connection)) else {
+        return Some(ClientConnection::Quic(connection));
+    };
+    let dev = matches!(shared.config.auth, AuthMode::Dev);
+    let opening = web::open(connection.clone(), config, dev);
+    match timeout(shared.config.hello_timeout, opening).await {
+        Ok(Ok(web)) => Some(web),
+        Ok(Err(refusal)) => {
+            tracing::info!(%refusal, "browser session refused");
+            metrics::count(&shared.metrics.refused_webtransport);
+            // Let the 404 or 403 reach the page before the close.
+            let _ = timeout(std::time::Duration::from_millis(500), connection.closed()).await;
+            connection.close(web::H3_NO_ERROR, refusal.to_string().as_bytes());
+            None
+        }
+        Err(_) => {
+            tracing::debug!("WebTransport handshake timed out");
+            connection.close(web::H3_NO_ERROR, b"no WebTransport session in time");
+            None
+        }
+    }
 }
 
 /// The server is at `max_sessions`: finish the handshake only to say why,
@@ -102,6 +135,10 @@ pub(crate) async fn refuse_full(shared: Arc<Shared>, incoming: quinn::Incoming) 
     let remote = incoming.remote_address();
     if let Ok(Ok(connection)) = timeout(shared.config.hello_timeout, incoming).await {
         tracing::warn!(%remote, max = shared.config.max_sessions, "refused: server full");
+        if shared.config.webtransport.is_some() && web::is_h3(&connection) {
+            let _ = timeout(shared.config.hello_timeout, web::refuse_full(connection)).await;
+            return;
+        }
         let reason = format!("server full: {} sessions", shared.config.max_sessions);
         connection.close((CloseCode::ServerFull as u32).into(), reason.as_bytes());
     }
@@ -132,7 +169,7 @@ struct Admitted {
 fn run_session(
     shared: Arc<Shared>,
     hooks: Option<Arc<HookRunner>>,
-    connection: Connection,
+    connection: ClientConnection,
     admitted: Admitted,
     span: tracing::Span,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -159,7 +196,7 @@ fn run_session(
 
     async move {
         let ending = tokio::select! {
-            ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv) => ending,
+            ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv, &connection) => ending,
             Ok(Some(code)) = stopped_by_client => {
                 tracing::info!(%code, "closing: the client stopped its control stream");
                 session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
@@ -171,9 +208,7 @@ fn run_session(
             Ending::Goodbye | Ending::Violation => {
                 match ending {
                     // The client's own goodbye: nothing to wait for.
-                    Ending::Goodbye => {
-                        connection.close((CloseCode::Normal as u32).into(), b"session ended")
-                    }
+                    Ending::Goodbye => connection.close(CloseCode::Normal as u32, b"session ended"),
                     // The server's: its writer closes once what is in
                     // flight settled (a close already said wins).
                     _ => session.close(CloseCode::ProtocolViolation, "session ended"),
@@ -200,7 +235,7 @@ fn run_session(
         // case it cannot (then the close is the server's own, now).
         let closing = GOODBYE_SETTLE + std::time::Duration::from_millis(200);
         if timeout(closing, connection.closed()).await.is_err() {
-            connection.close((CloseCode::Normal as u32).into(), b"session ended");
+            connection.close(CloseCode::Normal as u32, b"session ended");
             let _ = connection.closed().await;
         }
         writer.abort();
@@ -214,14 +249,14 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
 
 /// Reads Hello and answers Welcome or Refused. `None` means the connection
 /// is done (refused, or lost before Hello).
-async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admitted> {
+async fn handshake(shared: &Arc<Shared>, connection: &ClientConnection) -> Option<Admitted> {
     let limit = shared.config.hello_timeout;
-    let (mut send, mut recv) = match timeout(limit, connection.accept_bi()).await {
-        Ok(Ok(streams)) => streams,
-        Ok(Err(_)) => return None,
+    let (mut send, mut recv) = match timeout(limit, control_stream(connection)).await {
+        Ok(Some(streams)) => streams,
+        Ok(None) => return None,
         Err(_) => {
             connection.close(
-                (CloseCode::ProtocolViolation as u32).into(),
+                CloseCode::ProtocolViolation as u32,
                 b"no control stream opened",
             );
             return None;
@@ -245,7 +280,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
         // As on a live session: a prefix over the limit closes at once.
         Ok(Err(ReadFrameError::Frame(error @ FrameError::TooLarge { .. }))) => {
             connection.close(
-                (CloseCode::FrameTooLarge as u32).into(),
+                CloseCode::FrameTooLarge as u32,
                 error.to_string().as_bytes(),
             );
             return None;
@@ -268,7 +303,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
                 // so the grace window, not a stuck attachment, decides.
                 tracing::warn!(%error, "could not send Welcome");
                 connection.close(
-                    (CloseCode::FrameTooLarge as u32).into(),
+                    CloseCode::FrameTooLarge as u32,
                     b"Welcome could not be sent",
                 );
                 if session.detach(generation) {
@@ -294,7 +329,7 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
             // discards it; the close reason repeats the message regardless.
             let _ = timeout(std::time::Duration::from_millis(500), send.stopped()).await;
             connection.close(
-                (CloseCode::HandshakeRefused as u32).into(),
+                CloseCode::HandshakeRefused as u32,
                 refusal.to_string().as_bytes(),
             );
             None
@@ -302,10 +337,29 @@ async fn handshake(shared: &Arc<Shared>, connection: &Connection) -> Option<Admi
     }
 }
 
+/// The session's control stream: the connection's first bidirectional
+/// stream (a browser's, once its WebTransport header is read).
+async fn control_stream(connection: &ClientConnection) -> Option<(SendStream, RecvStream)> {
+    match connection {
+        ClientConnection::Quic(connection) => connection.accept_bi().await.ok(),
+        ClientConnection::Web(session) => match web::accept_control(session).await {
+            Ok(streams) => Some(streams),
+            Err(error) => {
+                tracing::info!(%error, "browser session without a control stream");
+                connection.close(
+                    CloseCode::ProtocolViolation as u32,
+                    error.to_string().as_bytes(),
+                );
+                None
+            }
+        },
+    }
+}
+
 /// A new session, or an existing one taken back by a resume.
 fn open_session(
     shared: &Arc<Shared>,
-    connection: &Connection,
+    connection: &ClientConnection,
     hello: Hello,
     outbox: OutboxSender,
 ) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
@@ -365,7 +419,7 @@ fn open_session(
             })?;
     if let Some(old) = attached.superseded {
         old.close(
-            (CloseCode::Superseded as u32).into(),
+            CloseCode::Superseded as u32,
             b"session resumed on another connection",
         );
     }
@@ -435,7 +489,12 @@ fn authenticate(shared: &Shared, hello: &Hello) -> Result<(String, String), Erro
     }
 }
 
-fn ending_of(error: &ConnectionError) -> Ending {
+fn ending_of(connection: &ClientConnection, error: &ConnectionError) -> Ending {
+    // A browser's goodbye is a capsule that closes the session: its
+    // connection is then closed from this side.
+    if connection.closed_by_peer() {
+        return Ending::Goodbye;
+    }
     match error {
         // The peer closed the connection itself: a goodbye.
         ConnectionError::ApplicationClosed(_) | ConnectionError::ConnectionClosed(_) => {
@@ -453,6 +512,7 @@ async fn control_loop(
     session: &SessionRef,
     generation: u64,
     recv: &mut RecvStream,
+    connection: &ClientConnection,
 ) -> Ending {
     let mut body = Vec::new();
     let mut command_limit = RateLimit::new(shared.config.command_rate, Instant::now());
@@ -470,7 +530,7 @@ async fn control_loop(
                 return Ending::Violation
             }
             Err(ReadFrameError::Read(ReadError::ConnectionLost(error))) => {
-                return ending_of(&error)
+                return ending_of(connection, &error)
             }
             Err(ReadFrameError::Read(ReadError::Reset(code))) => {
                 tracing::info!(%code, "closing: the client reset its control stream");
@@ -593,7 +653,7 @@ async fn before_hook(
 /// is built once and shared (`Bytes` clones are reference counts). With a
 /// coalescing window it waits in each recipient's buffer for the flusher
 /// (`coalesce.rs`) instead of going to quinn at once.
-async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Connection) {
+async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: ClientConnection) {
     let me = session.session_id();
     let max_payload = shared.limits.max_datagram_data as usize;
     let mut recipients: Vec<SessionRef> = Vec::new();

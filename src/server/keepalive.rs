@@ -36,6 +36,8 @@ pub(crate) async fn run(registry: Arc<TransportRegistry>, period: Duration) {
         for connection in due.drain(..) {
             // Best effort: a full send buffer means the connection is busy,
             // and busy connections need no keep-alive.
+            // A browser's is a WebTransport datagram with nothing after
+            // its session id: a zero-length datagram to its page.
             let _ = connection.send_datagram(Bytes::new());
         }
         slice = (slice + 1) % slices;

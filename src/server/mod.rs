@@ -26,19 +26,22 @@ mod route;
 mod session;
 mod state;
 mod tickets;
+mod transport;
 mod users;
+mod web;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
 pub use config::{
-    AckFrequency, AdminToken, AuthMode, ResetKey, ServerConfig, DEV_MATCH_SECRET,
-    MIN_RESET_KEY_BYTES,
+    AckFrequency, AdminToken, AuthMode, ResetKey, ServerConfig, WebTransportConfig,
+    DEV_MATCH_SECRET, MIN_RESET_KEY_BYTES,
 };
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 pub use peers::hub::{HubError, MemoryHub};
 pub use peers::nats::ClusterError;
 pub use peers::{home_of, node_tag, party_id_on};
 pub use route::NodeTimings;
+pub use web::WEBTRANSPORT_PATH;
 
 /// Whether `name` may name a node of a cluster (`--node`): 1 to 64 ASCII
 /// letters, digits, `-`, `_` and `.`. Checked again when the node joins;
@@ -171,6 +174,10 @@ pub fn quinn_server_config(config: &ServerConfig) -> Result<quinn::ServerConfig,
         .with_no_client_auth()
         .with_single_cert(config.tls.chain.clone(), config.tls.key.clone_key())?;
     crypto.alpn_protocols = vec![ALPN.to_vec()];
+    if config.webtransport.is_some() {
+        // Browsers offer only h3; native clients only partyline's.
+        crypto.alpn_protocols.push(web::H3_ALPN.to_vec());
+    }
     let quic_crypto =
         QuicServerConfig::try_from(crypto).map_err(|e| ServerError::Quic(e.to_string()))?;
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));

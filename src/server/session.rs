@@ -4,11 +4,12 @@
 
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
+use super::transport::ClientConnection;
 use crate::protocol::{
     encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
 };
 use bytes::Bytes;
-use quinn::{Connection, SendStream};
+use quinn::SendStream;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::Notify;
@@ -284,7 +285,7 @@ pub(crate) struct Attached {
     /// older than the replay log (send snapshots instead).
     pub(crate) replay: Option<Vec<Outbound>>,
     /// The connection this one replaces, to be closed.
-    pub(crate) superseded: Option<Connection>,
+    pub(crate) superseded: Option<ClientConnection>,
 }
 
 #[derive(Debug)]
@@ -305,7 +306,7 @@ struct SessionState {
 pub(crate) struct SessionLink {
     pub(crate) presence: Presence,
     /// The current connection, read on the datagram hot path.
-    connection: RwLock<Option<Connection>>,
+    connection: RwLock<Option<ClientConnection>>,
     state: Mutex<SessionState>,
     /// Parties where this session has a seat or a join request; kept by the
     /// party table under its shard locks.
@@ -404,7 +405,7 @@ impl SessionLink {
     /// resume, checked and rotated atomically so a token works once.
     pub(crate) fn attach(
         &self,
-        connection: Connection,
+        connection: ClientConnection,
         outbox: OutboxSender,
         resume: Option<(Uuid, u64)>,
     ) -> Result<Attached, ResumeRefusal> {
@@ -585,7 +586,7 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map(Connection::remote_address)
+            .map(ClientConnection::remote_address)
     }
 
     /// Ends the session whatever its attachment (the server's own
@@ -611,7 +612,7 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(connection) = connection.as_ref() {
-            connection.close((code as u32).into(), reason.as_bytes());
+            connection.close(code as u32, reason.as_bytes());
         }
     }
 
@@ -625,7 +626,7 @@ impl SessionLink {
         if let Some(connection) = connection.as_ref() {
             // A full send buffer drops the oldest datagram: stale game state
             // is worth less than fresh.
-            if connection.send_datagram(datagram).is_ok() {
+            if connection.send_datagram(datagram) {
                 super::metrics::count(&self.metrics.datagrams_handed);
             }
         }
@@ -651,7 +652,7 @@ impl SessionLink {
             let mut handed = 0;
             for datagram in scratch.drain(..) {
                 // As in `send_datagram`: a full send buffer drops the oldest.
-                handed += u64::from(connection.send_datagram(datagram).is_ok());
+                handed += u64::from(connection.send_datagram(datagram));
             }
             self.metrics.datagrams_handed.inc_by(handed);
         }
@@ -711,7 +712,7 @@ pub(crate) async fn write_outbox(
     mut send: SendStream,
     backlog: Vec<Outbound>,
     mut outbox: OutboxReceiver,
-    connection: Connection,
+    connection: ClientConnection,
 ) {
     let farewell = outbox.farewell();
     let ended = {
@@ -735,7 +736,7 @@ pub(crate) async fn write_outbox(
         Ok(false) => farewell.said().await,
     };
     settle(&connection).await;
-    connection.close((code as u32).into(), reason.as_bytes());
+    connection.close(code as u32, reason.as_bytes());
     // `send` lives until here: dropping it would finish the stream, and
     // the client would take the end of its stream for the goodbye.
     drop(send);
@@ -744,7 +745,7 @@ pub(crate) async fn write_outbox(
 /// Waits (at most `GOODBYE_SETTLE`) until the connection has sent nothing
 /// for a few milliseconds: what was written is out, and its
 /// acknowledgements are on their way.
-async fn settle(connection: &Connection) {
+async fn settle(connection: &ClientConnection) {
     const STEP: std::time::Duration = std::time::Duration::from_millis(5);
     let deadline = tokio::time::Instant::now() + GOODBYE_SETTLE;
     let mut sent = connection.stats().udp_tx.datagrams;
