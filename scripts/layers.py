@@ -33,7 +33,7 @@ LAYERS = [
     ["api"],
     ["hooks"],
     ["connection", "nodes"],
-    ["exposition"],
+    ["exposition", "devhttp"],
     ["admin"],
     ["mod", "hub_tests"],
 ]

@@ -9,7 +9,7 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
-use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
+use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity, BrowserCertificates};
 use partyline::security::{self, Exposure, SecretSource};
 use partyline::server::{AckFrequency, AdminToken, AuthMode, Server, ServerConfig};
 use std::net::SocketAddr;
@@ -231,6 +231,12 @@ struct ServeArgs {
     /// localhost are allowed too.
     #[arg(long = "allowed-origin", env = "PARTYLINE_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = web_origin)]
     allowed_origins: Vec<String>,
+    /// Serve the browser dev certificate's SHA-256 hashes over plain HTTP
+    /// at this address (GET /certificate-hashes), for pages to pass to
+    /// serverCertificateHashes. Keep it on loopback unless the page is
+    /// elsewhere. Default: off.
+    #[arg(long, env = "PARTYLINE_DEV_HTTP", value_name = "ADDR")]
+    dev_http: Option<SocketAddr>,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -600,6 +606,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
     }
 
+    let dev_certificate = args.cert.is_none();
     let (cert, key) = match (args.cert, args.key) {
         (Some(cert), Some(key)) => (cert, key),
         _ => match ensure_dev_cert_for(&args.cert_dir, &args.cert_names) {
@@ -687,11 +694,32 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.join_request_ttl = args.join_request_ttl;
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;
-    config.webtransport = args
-        .webtransport
-        .then(|| partyline::server::WebTransportConfig {
+    if args.webtransport {
+        let browser_certificates = match dev_certificate {
+            // Browsers take no certificate without a CA but by its hash,
+            // and only an ECDSA P-256 one valid at most 14 days.
+            true => match BrowserCertificates::new(
+                dev_cert_names(&args.cert_names),
+                std::time::SystemTime::now(),
+            ) {
+                Ok(certificates) => {
+                    let [sha256, next] = certificates.hashes_hex();
+                    tracing::info!(%sha256, %next, "browser dev certificate (serverCertificateHashes: sha-256)");
+                    Some(std::sync::Arc::new(certificates))
+                }
+                Err(error) => {
+                    tracing::error!(%error, "no browser certificate");
+                    return ExitCode::FAILURE;
+                }
+            },
+            false => None,
+        };
+        config.webtransport = Some(partyline::server::WebTransportConfig {
             allowed_origins: args.allowed_origins.clone(),
+            browser_certificates,
+            dev_http: args.dev_http,
         });
+    }
     if let Some(secret) = secret {
         config.auth = AuthMode::Token { secret, previous };
     }
@@ -720,6 +748,9 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             ),
             Ok(addr) => tracing::info!(%addr, auth, "partyline listening (QUIC, ALPN partyline/1)"),
             Err(error) => tracing::warn!(%error, "listening on an unknown address"),
+        }
+        if let Some(dev_http) = server.dev_http_addr() {
+            tracing::info!(%dev_http, "serving the browser certificate hashes over HTTP at /certificate-hashes");
         }
         if let Some(metrics) = server.metrics_addr() {
             tracing::info!(%metrics, "serving Prometheus metrics over HTTP");

@@ -215,3 +215,85 @@ async fn a_browser_resumes_and_the_page_it_replaced_hears_superseded() {
         .unwrap_err();
     assert_eq!(refused.code, ErrorCode::PartyNotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dev_server_shows_browsers_a_certificate_they_accept_by_hash() {
+    use partyline::certs::BrowserCertificates;
+    use partyline::server::Server;
+    let certificates = BrowserCertificates::new(
+        partyline::certs::dev_cert_names(&[]),
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let certificates = std::sync::Arc::new(certificates);
+    let mut dev_http = None;
+    let server = support::start_built(
+        |config| {
+            let web = config.webtransport.as_mut().unwrap();
+            web.browser_certificates = Some(certificates.clone());
+            web.dev_http = Some("127.0.0.1:0".parse().unwrap());
+        },
+        |config| {
+            let server = Server::bind(config)?;
+            dev_http = server.dev_http_addr();
+            Ok(server)
+        },
+    )
+    .await;
+    // What a dev page fetches first.
+    let dev_http = dev_http.expect("dev HTTP bound");
+    let body =
+        tokio::task::spawn_blocking(move || support::http_get(dev_http, "/certificate-hashes"))
+            .await
+            .unwrap();
+    let json = &body[body.find('{').expect("a JSON body")..];
+    let answer: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        answer["url"],
+        format!("https://{}/partyline", server.addr).as_str()
+    );
+    let hashes: Vec<Vec<u8>> = answer["sha256"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hex| from_hex(hex.as_str().unwrap()))
+        .collect();
+    assert_eq!(hashes.len(), 2, "the presented certificate's and the next");
+
+    // A browser trusts nothing but the hashes: the session opens.
+    let client = web_transport_quinn::ClientBuilder::new()
+        .with_server_certificate_hashes(hashes.clone())
+        .unwrap();
+    let url: url::Url = format!("https://localhost:{}/partyline", server.addr.port())
+        .parse()
+        .unwrap();
+    let session = client.connect(url.clone()).await.expect("accepted by hash");
+    session.close(0, b"");
+    // Only the presented one's hash: still accepted.
+    let client = web_transport_quinn::ClientBuilder::new()
+        .with_server_certificate_hashes(vec![hashes[0].clone()])
+        .unwrap();
+    client
+        .connect(url.clone())
+        .await
+        .expect("the presented one");
+    // Only the next one's: not yet.
+    let client = web_transport_quinn::ClientBuilder::new()
+        .with_server_certificate_hashes(vec![hashes[1].clone()])
+        .unwrap();
+    let refused = tokio::time::timeout(WAIT, client.connect(url)).await;
+    assert!(
+        matches!(refused, Ok(Err(_))),
+        "refused at once: {refused:?}"
+    );
+    // Native clients still get (and trust) the server's own certificate.
+    let (ana, _events) = server.client("ana").await;
+    assert_eq!(ana.presence().user_id, "ana");
+}
+
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}

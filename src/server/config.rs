@@ -1,4 +1,4 @@
-use crate::certs::TlsIdentity;
+use crate::certs::{BrowserCertificates, TlsIdentity};
 use crate::protocol::DEFAULT_MAX_DATAGRAM_DATA;
 use crate::protocol::{
     Limits, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE, MAX_LABEL_BYTES,
@@ -6,6 +6,7 @@ use crate::protocol::{
     MAX_SEARCH_RESULTS, MAX_STATE_BYTES, MAX_STATE_ENTRIES, MAX_STATUS_BYTES,
 };
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How sessions prove who they are.
@@ -241,6 +242,13 @@ pub struct WebTransportConfig {
     /// (`https://game.example`, or `https://game.example:8443`); `*` allows
     /// every page. With dev identities, pages from localhost are allowed too.
     pub allowed_origins: Vec<String>,
+    /// Without a CA-signed certificate: the rotating ECDSA P-256
+    /// certificates browsers accept by hash, shown to browsers (ALPN h3)
+    /// while native clients keep `tls`. `None`: browsers get `tls` too.
+    pub browser_certificates: Option<Arc<BrowserCertificates>>,
+    /// Serve the browser certificate's hashes over HTTP here
+    /// (`super::devhttp`). Default off; the CLI's `--dev-http`.
+    pub dev_http: Option<SocketAddr>,
 }
 
 /// The match-token secret of a dev server: public, for local play only.
