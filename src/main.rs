@@ -237,6 +237,10 @@ struct ServeArgs {
     /// elsewhere. Default: off.
     #[arg(long, env = "PARTYLINE_DEV_HTTP", value_name = "ADDR")]
     dev_http: Option<SocketAddr>,
+    /// Serve the browser demo page (two tabs and a `partyline client` in
+    /// one party) on --dev-http, 127.0.0.1:7351 when not given.
+    #[arg(long, env = "PARTYLINE_DEV_PAGE")]
+    dev_page: bool,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -717,7 +721,10 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         config.webtransport = Some(partyline::server::WebTransportConfig {
             allowed_origins: args.allowed_origins.clone(),
             browser_certificates,
-            dev_http: args.dev_http,
+            dev_http: args.dev_http.or(args
+                .dev_page
+                .then(|| SocketAddr::from(([127, 0, 0, 1], 7351)))),
+            dev_page: args.dev_page,
         });
     }
     if let Some(secret) = secret {
@@ -729,6 +736,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     };
 
     let webtransport = config.webtransport.is_some();
+    let webtransport_page = config.webtransport.as_ref().is_some_and(|web| web.dev_page);
     let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
@@ -751,6 +759,9 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
         if let Some(dev_http) = server.dev_http_addr() {
             tracing::info!(%dev_http, "serving the browser certificate hashes over HTTP at /certificate-hashes");
+            if webtransport_page {
+                tracing::info!("the browser demo page: http://{dev_http}/");
+            }
         }
         if let Some(metrics) = server.metrics_addr() {
             tracing::info!(%metrics, "serving Prometheus metrics over HTTP");

@@ -189,6 +189,10 @@ async fn a_browser_resumes_and_the_page_it_replaced_hears_superseded() {
         .await
         .expect("resumed");
     assert_eq!(second.welcome.resumed, Resumed::Replayed { count: 0 });
+    // The replaced page resets its streams, as Chrome does once it hears
+    // the close: that was the old connection's end, not the session's.
+    first.reset_control();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     // The replaced page reads the close code from WebTransport.closed.
     let closed = tokio::time::timeout(WAIT, first.session.closed())
         .await

@@ -249,6 +249,8 @@ pub struct WebTransportConfig {
     /// Serve the browser certificate's hashes over HTTP here
     /// (`super::devhttp`). Default off; the CLI's `--dev-http`.
     pub dev_http: Option<SocketAddr>,
+    /// On `dev_http`, also the demo page and the TypeScript client.
+    pub dev_page: bool,
 }
 
 /// The match-token secret of a dev server: public, for local play only.

@@ -198,9 +198,14 @@ fn run_session(
         let ending = tokio::select! {
             ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv, &connection) => ending,
             Ok(Some(code)) = stopped_by_client => {
-                tracing::info!(%code, "closing: the client stopped its control stream");
-                session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
-                Ending::Violation
+                // After a takeover the stop is the old connection's alone.
+                if session.is_attached(generation) {
+                    tracing::info!(%code, "closing: the client stopped its control stream");
+                    session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
+                    Ending::Violation
+                } else {
+                    Ending::Lost
+                }
             }
         };
         datagrams.abort();
@@ -524,30 +529,7 @@ async fn control_loop(
             Ok(true) => {}
             // The client finished its side: a clean goodbye.
             Ok(false) => return Ending::Goodbye,
-            Err(ReadFrameError::Read(ReadError::ConnectionLost(_)))
-                if session.cut_for_violation.load(Ordering::Acquire) =>
-            {
-                return Ending::Violation
-            }
-            Err(ReadFrameError::Read(ReadError::ConnectionLost(error))) => {
-                return ending_of(connection, &error)
-            }
-            Err(ReadFrameError::Read(ReadError::Reset(code))) => {
-                tracing::info!(%code, "closing: the client reset its control stream");
-                session.close(CloseCode::ProtocolViolation, "the control stream was reset");
-                return Ending::Violation;
-            }
-            Err(ReadFrameError::Read(_)) => return Ending::Violation,
-            Err(error) => {
-                // The stream can't be resynchronised after a bad length.
-                tracing::info!(%error, "closing: unreadable control stream");
-                let code = match error {
-                    ReadFrameError::Frame(FrameError::TooLarge { .. }) => CloseCode::FrameTooLarge,
-                    _ => CloseCode::ProtocolViolation,
-                };
-                session.close(code, &error.to_string());
-                return Ending::Violation;
-            }
+            Err(error) => return read_failed(session, generation, connection, error),
         }
         // Taken over by a resume on another connection: what still arrives
         // here is not handled, or its answer would reach the new connection
@@ -622,6 +604,44 @@ async fn control_loop(
                     None => session.push(Outbound::FrameError(refusal)),
                 }
             }
+        }
+    }
+}
+
+/// How a session ends when its control stream could not be read.
+fn read_failed(
+    session: &SessionRef,
+    generation: u64,
+    connection: &ClientConnection,
+    error: ReadFrameError,
+) -> Ending {
+    // Taken over by a resume on another connection: how this one ends (a
+    // reset, a stop, a bad frame) is no longer the session's.
+    if !session.is_attached(generation) {
+        return Ending::Lost;
+    }
+    match error {
+        ReadFrameError::Read(ReadError::ConnectionLost(_))
+            if session.cut_for_violation.load(Ordering::Acquire) =>
+        {
+            Ending::Violation
+        }
+        ReadFrameError::Read(ReadError::ConnectionLost(error)) => ending_of(connection, &error),
+        ReadFrameError::Read(ReadError::Reset(code)) => {
+            tracing::info!(%code, "closing: the client reset its control stream");
+            session.close(CloseCode::ProtocolViolation, "the control stream was reset");
+            Ending::Violation
+        }
+        ReadFrameError::Read(_) => Ending::Violation,
+        error => {
+            // The stream can't be resynchronised after a bad length.
+            tracing::info!(%error, "closing: unreadable control stream");
+            let code = match error {
+                ReadFrameError::Frame(FrameError::TooLarge { .. }) => CloseCode::FrameTooLarge,
+                _ => CloseCode::ProtocolViolation,
+            };
+            session.close(code, &error.to_string());
+            Ending::Violation
         }
     }
 }

@@ -165,6 +165,10 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
                 .map_err(|e| ServerError::Quic(e.to_string()))?,
         ))
         .ack_frequency_config(config.ack_frequency.map(config::quinn_ack_frequency));
+    if config.webtransport.is_some() {
+        // HTTP/3's own streams, for browsers (`web::H3_UNI_STREAMS`).
+        transport.max_concurrent_uni_streams(VarInt::from_u32(web::H3_UNI_STREAMS));
+    }
     Ok(transport)
 }
 

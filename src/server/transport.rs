@@ -39,6 +39,17 @@ impl ClientConnection {
         }
     }
 
+    /// A keep-alive (PROTOCOL.md §5): a zero-length datagram, or for a
+    /// browser one byte 0x00 (a reserved datagram kind), since a browser
+    /// delivers no empty datagram to its page, which could then not tell
+    /// a quiet connection from a dead one.
+    pub(crate) fn send_keep_alive(&self) -> bool {
+        match self {
+            ClientConnection::Quic(_) => self.send_datagram(Bytes::new()),
+            ClientConnection::Web(_) => self.send_datagram(Bytes::from_static(&[0])),
+        }
+    }
+
     /// The next party datagram (without a WebTransport prefix); `Err` once
     /// the connection is gone.
     pub(crate) async fn read_datagram(&self) -> Result<Bytes, ()> {

@@ -22,8 +22,12 @@ pub(crate) const H3_ALPN: &[u8] = b"h3";
 pub(crate) const H3_NO_ERROR: VarInt = VarInt::from_u32(0x100);
 
 /// Unidirectional streams a browser opens for HTTP/3 itself: its control
-/// stream and QPACK's encoder and decoder streams (plus one spare).
-const H3_UNI_STREAMS: u32 = 4;
+/// stream and QPACK's encoder and decoder streams. Granted in the
+/// handshake's transport parameters, before the ALPN is known, so native
+/// connections are granted them too when WebTransport is on (they never
+/// use them, and what they could send is bounded by the connection's
+/// receive window as ever): Chrome refuses a server that grants fewer.
+pub(crate) const H3_UNI_STREAMS: u32 = 3;
 
 /// The HTTP/3 frame type that starts a WebTransport bidirectional stream.
 const WEBTRANSPORT_STREAM: u64 = 0x41;
@@ -88,8 +92,6 @@ pub(crate) async fn refuse_full(connection: Connection) {
 }
 
 async fn request(connection: Connection) -> Result<web_transport_quinn::Request, WebRefusal> {
-    // HTTP/3's own streams: the native transport settings allow none.
-    connection.set_max_concurrent_uni_streams(VarInt::from_u32(H3_UNI_STREAMS));
     web_transport_quinn::Request::accept(connection)
         .await
         .map_err(handshake)

@@ -168,6 +168,12 @@ impl WebClient {
         }
     }
 
+    /// Resets the control stream (what a browser does to the streams of a
+    /// transport the server closed).
+    pub fn reset_control(&mut self) {
+        self.send.reset(0).unwrap();
+    }
+
     /// Ends the session as a page's `transport.close()` does.
     pub fn close(&self) {
         self.session.close(0, b"bye");

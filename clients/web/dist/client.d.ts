@@ -20,6 +20,8 @@ export interface ClientOptions {
     /** Nothing heard from the server this long (it sends a keep-alive every
      * 5 s): the connection is lost. Default 10000 ms. */
     idleTimeout?: number;
+    /** How long opening a connection (WebTransport, Hello, Welcome) may take, ms. Default 10000. */
+    connectTimeout?: number;
     /** How long a command waits for its answer, ms. Default 10000. */
     requestTimeout?: number;
     /** The WebTransport constructor (tests, other runtimes). Default the global one. */

@@ -82,7 +82,25 @@ class Link {
         }));
         const transport = new Transport(options.url, hashes.length ? { serverCertificateHashes: hashes } : {});
         transport.closed.catch(() => { });
+        let timer;
+        const limit = new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new PartylineError("Timeout", "no Welcome within the connect timeout")), options.connectTimeout ?? 10000);
+        });
         try {
+            return await Promise.race([Link.handshake(transport, options, resume), limit]);
+        }
+        catch (error) {
+            transport.close();
+            if (error instanceof PartylineError)
+                throw error;
+            throw new PartylineError("ConnectionLost", String(error));
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
+    static async handshake(transport, options, resume) {
+        {
             await transport.ready;
             const stream = await transport.createBidirectionalStream();
             const writer = stream.writable.getWriter();
@@ -106,12 +124,6 @@ class Link {
             if (first.kind !== "Welcome")
                 throw new PartylineError("ProtocolViolation", `expected Welcome, got ${first.kind}`);
             return new Link(transport, stream, first.value, reader, frames, bodies.slice(1));
-        }
-        catch (error) {
-            transport.close();
-            if (error instanceof PartylineError)
-                throw error;
-            throw new PartylineError("ConnectionLost", String(error));
         }
     }
 }
@@ -347,8 +359,9 @@ export class Client {
                 if (done || link.dead)
                     break;
                 link.lastHeard = Date.now();
-                // Zero length: the server's keep-alive.
-                if (value.length === 0)
+                // The server's keep-alive: zero length, or over WebTransport one
+                // byte 0x00 (browsers deliver no empty datagram).
+                if (value.length === 0 || (value.length === 1 && value[0] === 0))
                     continue;
                 let d;
                 try {

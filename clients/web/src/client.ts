@@ -28,6 +28,8 @@ export interface ClientOptions {
   /** Nothing heard from the server this long (it sends a keep-alive every
    * 5 s): the connection is lost. Default 10000 ms. */
   idleTimeout?: number;
+  /** How long opening a connection (WebTransport, Hello, Welcome) may take, ms. Default 10000. */
+  connectTimeout?: number;
   /** How long a command waits for its answer, ms. Default 10000. */
   requestTimeout?: number;
   /** The WebTransport constructor (tests, other runtimes). Default the global one. */
@@ -203,7 +205,30 @@ class Link {
     }));
     const transport = new Transport(options.url, hashes.length ? { serverCertificateHashes: hashes } : {});
     transport.closed.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new PartylineError("Timeout", "no Welcome within the connect timeout")),
+        options.connectTimeout ?? 10000,
+      );
+    });
     try {
+      return await Promise.race([Link.handshake(transport, options, resume), limit]);
+    } catch (error) {
+      transport.close();
+      if (error instanceof PartylineError) throw error;
+      throw new PartylineError("ConnectionLost", String(error));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private static async handshake(
+    transport: WebTransport,
+    options: ClientOptions,
+    resume: wire.Resume | null,
+  ): Promise<Link> {
+    {
       await transport.ready;
       const stream = await transport.createBidirectionalStream();
       const writer = stream.writable.getWriter();
@@ -227,10 +252,6 @@ class Link {
       if (first.kind === "Refused") throw PartylineError.from(first.value);
       if (first.kind !== "Welcome") throw new PartylineError("ProtocolViolation", `expected Welcome, got ${first.kind}`);
       return new Link(transport, stream, first.value, reader, frames, bodies.slice(1));
-    } catch (error) {
-      transport.close();
-      if (error instanceof PartylineError) throw error;
-      throw new PartylineError("ConnectionLost", String(error));
     }
   }
 }
@@ -487,8 +508,9 @@ export class Client {
         const { value, done } = await reader.read();
         if (done || link.dead) break;
         link.lastHeard = Date.now();
-        // Zero length: the server's keep-alive.
-        if (value.length === 0) continue;
+        // The server's keep-alive: zero length, or over WebTransport one
+        // byte 0x00 (browsers deliver no empty datagram).
+        if (value.length === 0 || (value.length === 1 && value[0] === 0)) continue;
         let d: wire.ServerDatagram;
         try {
           d = wire.decodeServerDatagram(value);
