@@ -475,14 +475,17 @@ async fn round_trips(
         .eval(
             "a",
             &format!(
-                "const c = t.clients.a; const times = []; let resent = 0;
+                "const c = t.clients.a; const times = []; let resent = 0; let waiter = null;
+                 // Woken by the echo itself, not by polling: a page's
+                 // timers are clamped to 4 ms.
+                 c.onEvent((e) => {{ if (e.kind === 'Data' && e.data.opCode === 101 && waiter) waiter(new TextDecoder().decode(e.data.data)); }});
                  for (let i = 0; times.length < 5; i++) {{
                    const tag = 'ping ' + i;
+                   const echoed = new Promise((r) => {{ waiter = (text) => {{ if (text === tag) r(true); }}; }});
                    const start = performance.now();
                    c.sendData('{p}', 100, t.text(tag));
-                   const echoed = () => t.received.a.some((d) => d.opCode === 101 && new TextDecoder().decode(d.data) === tag);
-                   while (!echoed() && performance.now() - start < 500) await new Promise((r) => setTimeout(r, 0));
-                   if (echoed()) times.push(performance.now() - start); else resent++;
+                   const ok = await Promise.race([echoed, new Promise((r) => setTimeout(() => r(false), 500))]);
+                   if (ok) times.push(performance.now() - start); else resent++;
                    await new Promise((r) => setTimeout(r, 50));
                  }}
                  times.sort((x, y) => x - y);
@@ -529,4 +532,107 @@ async fn round_trips(
     );
     echoing.abort();
     let _ = bob;
+}
+
+/// What one browser session costs the server in memory, next to a native
+/// one: a `partyline serve` process of its own, its resident memory read
+/// before and after 50 sessions of each kind (each in a party of its own,
+/// idle). Run by hand (`cargo test --test browser -- --ignored
+/// --nocapture`); BENCHMARKS.md has the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn what_a_browser_session_costs_the_server() {
+    use std::io::BufRead;
+    const SESSIONS: usize = 50;
+    let dir = std::env::temp_dir().join(format!("partyline-memory-{}", std::process::id()));
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_partyline"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--dev-page"])
+        .args(["--dev-http", "127.0.0.1:0", "--cert-dir"])
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("partyline serve starts");
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let (mut quic, mut http) = (None, None);
+    for line in stderr.by_ref().map_while(Result::ok) {
+        let field = |name: &str| {
+            line.split(&format!("{name}="))
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|addr| addr.parse::<std::net::SocketAddr>().ok())
+        };
+        quic = quic.or(field("addr"));
+        http = http.or(field("dev_http"));
+        if quic.is_some() && http.is_some() {
+            break;
+        }
+    }
+    let (quic, http) = (quic.unwrap(), http.unwrap());
+    // Its logs are read to the end: a closed pipe would fail its writes.
+    std::thread::spawn(move || stderr.for_each(drop));
+    let pid = server.id();
+    let rss = || -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    // Stopped however the test ends.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Stop(server);
+    let Some(mut browser) = Browser::start(&format!("http://{http}/")).await else {
+        return;
+    };
+    browser.open("m").await;
+    // Warm up: one of each, so what is allocated once is not counted.
+    browser.eval("m", "await t.connect('w', 'warm')").await;
+    let certs = partyline_client::load_certificates(dir.join("cert.pem")).unwrap();
+    let config = |user: &str| partyline_client::ClientConfig::dev(quic, certs.clone(), user, user);
+    let warm = partyline_client::Client::connect(config("warm-native"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss();
+    browser
+        .eval(
+            "m",
+            &format!(
+                "for (let i = 0; i < {SESSIONS}; i++) {{ await t.connect('c' + i, 'web' + i); await t.clients['c' + i].createParty({{}}); }}"
+            ),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let with_browsers = rss();
+    let mut natives = Vec::new();
+    for i in 0..SESSIONS {
+        let (client, events) = partyline_client::Client::connect(config(&format!("native{i}")))
+            .await
+            .unwrap();
+        client
+            .create_party(partyline_client::PartySettings::default())
+            .await
+            .unwrap();
+        natives.push((client, events));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let with_natives = rss();
+    println!(
+        "server resident memory: {before:.0} KiB, +{SESSIONS} browser sessions {with_browsers:.0} KiB \
+         ({:.1} KiB each), +{SESSIONS} native sessions {with_natives:.0} KiB ({:.1} KiB each)",
+        (with_browsers - before) / SESSIONS as f64,
+        (with_natives - with_browsers) / SESSIONS as f64,
+    );
+    drop((warm, natives));
+    browser.quit().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -75,11 +75,14 @@ pub(crate) async fn open(
         let _ = request.reject(StatusCode::FORBIDDEN).await;
         return Err(WebRefusal::Origin(origin.unwrap_or_default()));
     }
-    let connection = request.conn().clone();
+    // The CONNECT stream stays open for the session's life; one more
+    // bidirectional stream may come: the control stream. Granted before
+    // the 200, which Chrome takes as leave to open it at once (it fails
+    // the page's createBidirectionalStream() rather than wait for credit).
+    request
+        .conn()
+        .set_max_concurrent_bi_streams(VarInt::from_u32(2));
     let session = request.ok().await.map_err(handshake)?;
-    // The CONNECT stream stays open for the session's life; now one more
-    // bidirectional stream may come: the control stream.
-    connection.set_max_concurrent_bi_streams(VarInt::from_u32(2));
     Ok(ClientConnection::Web(Arc::new(session)))
 }
 
