@@ -6,6 +6,10 @@
 //! capsule a page reads its code from; goodbye and resume.
 
 mod support;
+// Not in support/mod.rs: the load generator's tests share that, without
+// web-transport-quinn.
+#[path = "support/web.rs"]
+mod web;
 
 use partyline::protocol::{
     decode_server_datagram, encode_client_datagram, CloseCode, Command, ErrorCode, Event,
@@ -13,8 +17,8 @@ use partyline::protocol::{
 };
 use partyline_client::Event as SdkEvent;
 use std::time::Duration;
-use support::web::{WebClient, WebTarget};
 use support::{next, next_data, start, start_with, WAIT};
+use web::{WebClient, WebTarget};
 use web_transport_quinn::proto::ConnectError;
 use web_transport_quinn::{ClientError, SessionError, WebTransportError};
 

@@ -6,7 +6,6 @@
 pub mod exposition;
 pub mod nats;
 pub mod relay;
-pub mod web;
 pub mod wire;
 
 use partyline::certs::generate_dev_identity;

@@ -3,9 +3,9 @@
 //! `/partyline`), as a browser's `new WebTransport(url)` does, then speaks
 //! partyline's frames on its first bidirectional stream and party data as
 //! WebTransport datagrams. For the transport tests; the TypeScript client
-//! is what browsers use.
+//! is what browsers use. Included by tests/webtransport.rs alone.
 
-use super::WAIT;
+use crate::support::WAIT;
 use bytes::Bytes;
 use partyline::protocol::{
     decode_body, encode_frame, frame_body_len, ClientFrame, Command, ErrorBody, Event, Hello,
