@@ -305,3 +305,20 @@ fn from_hex(hex: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
 }
+
+#[tokio::test]
+async fn a_browser_session_has_the_same_rate_budget() {
+    let server = start_with(|config| config.command_rate = 5.0).await;
+    let target = WebTarget::new(server.addr, &server.certs);
+    let mut web = WebClient::connect(&target, "ana", None).await.unwrap();
+    let party_id = create_open_party(&mut web).await;
+    // A burst of twice the rate passes, then commands are refused.
+    let mut refused = 0;
+    for _ in 0..20 {
+        if let Err(error) = web.request(Command::GetParty { party_id }).await {
+            assert_eq!(error.code, ErrorCode::RateLimited);
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5, "only {refused} of 20 refused at 5 a second");
+}
