@@ -20,8 +20,7 @@ import sys
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
     ["limits", "deadlines", "config", "hook_events", "pending", "transport"],
-    ["web"],
-    ["metrics"],
+    ["metrics", "web"],
     ["keepalive", "peers"],
     ["session"],
     ["coalesce"],
