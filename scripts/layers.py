@@ -19,13 +19,16 @@ import sys
 # Bottom first. Same line: one layer (may not name each other unless in one
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
-    ["limits", "deadlines", "config", "hook_events", "pending", "transport"],
+    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport"],
+    ["player_limits"],
     ["metrics", "web"],
     ["keepalive", "peers"],
     ["session"],
     ["coalesce"],
     ["route"],
+    ["directory"],
     ["users", "matchmaking"],
+    ["presence"],
     ["state"],
     ["grace", "tickets"],
     ["commands"],

@@ -1,5 +1,6 @@
 //! The `partyline` command: `serve` runs the server, `token` mints a signed
-//! identity token, `client` tries commands by hand (or as JSON lines): the
+//! identity token, `match-key` prints the key game servers check match
+//! tokens with, `client` tries commands by hand (or as JSON lines): the
 //! `partyline-cli` crate, present with the default `cli` feature.
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -10,8 +11,8 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity, BrowserCertificates};
-use partyline::security::{self, Exposure, SecretSource};
-use partyline::server::{AckFrequency, AdminToken, AuthMode, Server, ServerConfig};
+use partyline::security::{self, Exposure, SecretRole, SecretSource};
+use partyline::server::{AckFrequency, AdminToken, AuthMode, PlayerBudgets, Server, ServerConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +35,11 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Mint a signed identity token for a client (what a game backend does).
     Token(TokenArgs),
+    /// Print the key match tokens are signed with, derived from the token
+    /// secret, as 64 hex digits: what your game servers check match tokens
+    /// with (PROTOCOL.md, "Match token"). Not needed with
+    /// --match-secret-file: that file's secret is the key.
+    MatchKey(MatchKeyArgs),
     /// A client at a prompt, to try every command by hand; with --json, a
     /// JSON-lines client for scripts and bots.
     #[cfg(feature = "cli")]
@@ -71,8 +77,9 @@ struct ServeArgs {
     /// (one object per line).
     #[arg(long, env = "PARTYLINE_LOG_FORMAT", value_enum, default_value_t = partyline::LogFormat::Text)]
     log_format: partyline::LogFormat,
-    /// Require signed tokens with this HMAC secret (dev identities refused).
-    /// Any local user can read it in `ps`: prefer --token-secret-file.
+    /// Require signed tokens with this HMAC secret, at least 32 bytes (dev
+    /// identities refused). Any local user can read it in `ps`: prefer
+    /// --token-secret-file.
     #[arg(
         long,
         env = "PARTYLINE_TOKEN_SECRET",
@@ -82,11 +89,13 @@ struct ServeArgs {
     )]
     token_secret: Option<String>,
     /// Require signed tokens with the HMAC secret in this file, which only
-    /// its owner may access (chmod 600); a trailing newline is ignored.
+    /// its owner may access (chmod 600); a trailing newline is ignored. At
+    /// least 32 bytes: `(umask 077; head -c 32 /dev/urandom | base64 >
+    /// secret)`.
     #[arg(long, env = "PARTYLINE_TOKEN_SECRET_FILE")]
     token_secret_file: Option<PathBuf>,
-    /// During a secret rotation: a file with the previous secret. Tokens
-    /// signed with it stay valid until they expire.
+    /// During a secret rotation: a file with the previous secret (at least
+    /// 32 bytes). Tokens signed with it stay valid until they expire.
     #[arg(long, env = "PARTYLINE_TOKEN_SECRET_PREVIOUS_FILE")]
     token_secret_previous_file: Option<PathBuf>,
     /// Accept dev identities on a non-loopback address, where anyone who
@@ -127,6 +136,16 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     replay_events: usize,
+    /// Bytes of event frames kept per session for exact replay on resume,
+    /// beside --replay-events (the oldest go when either is passed); a
+    /// resume from before what is kept gets snapshots.
+    #[arg(
+        long,
+        env = "PARTYLINE_REPLAY_BYTES",
+        default_value_t = partyline::server::DEFAULT_REPLAY_BYTES,
+        allow_negative_numbers = true
+    )]
+    replay_bytes: usize,
     /// UDP socket buffer in bytes (0: the system default; the kernel caps it
     /// at net.core.rmem_max).
     #[arg(long, env = "PARTYLINE_SOCKET_BUFFER", default_value_t = 4 * 1024 * 1024, allow_negative_numbers = true)]
@@ -199,6 +218,58 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     tickets_per_minute: u32,
+    /// Most sessions one user may have at once (0: no limit); beyond it
+    /// Hello is refused with RateLimited.
+    #[arg(
+        long,
+        env = "PARTYLINE_MAX_SESSIONS_PER_USER",
+        default_value_t = 8,
+        allow_negative_numbers = true
+    )]
+    max_sessions_per_user: usize,
+    /// Most sessions from one source address at once (an IPv4 address or
+    /// an IPv6 /64; 0: no limit); beyond it Hello is refused with
+    /// RateLimited. Loopback is not counted unless --limit-loopback.
+    #[arg(
+        long,
+        env = "PARTYLINE_MAX_SESSIONS_PER_ADDRESS",
+        default_value_t = 256,
+        allow_negative_numbers = true
+    )]
+    max_sessions_per_address: usize,
+    /// Per-minute budgets of one user over all its sessions, key=N
+    /// (comma-separated; keys not named keep their default; 0: no limit).
+    /// Default: invites=60,follows=60,tickets=60,joins=60,searches=120,join-codes=20.
+    #[arg(long, env = "PARTYLINE_USER_RATES", value_name = "LIST", value_parser = user_rates)]
+    user_rates: Option<PlayerBudgets>,
+    /// Per-minute budgets of one source address over all its sessions, as
+    /// --user-rates. Default:
+    /// invites=600,follows=600,tickets=600,joins=600,searches=1200,join-codes=200.
+    #[arg(long, env = "PARTYLINE_ADDRESS_RATES", value_name = "LIST", value_parser = address_rates)]
+    address_rates: Option<PlayerBudgets>,
+    /// Join codes that name no party one user may try per hour, over all
+    /// its sessions (0: no limit).
+    #[arg(
+        long,
+        env = "PARTYLINE_JOIN_CODE_FAILURES_PER_USER",
+        default_value_t = 20,
+        allow_negative_numbers = true
+    )]
+    join_code_failures_per_user: u32,
+    /// Join codes that name no party one source address may try per hour,
+    /// over all its sessions (0: no limit).
+    #[arg(
+        long,
+        env = "PARTYLINE_JOIN_CODE_FAILURES_PER_ADDRESS",
+        default_value_t = 100,
+        allow_negative_numbers = true
+    )]
+    join_code_failures_per_address: u32,
+    /// Count loopback sources (127.0.0.0/8, ::1) in the per-address limits
+    /// too (by default they are not: a local load generator or a proxy on
+    /// this host).
+    #[arg(long, env = "PARTYLINE_LIMIT_LOOPBACK")]
+    limit_loopback: bool,
     /// Seconds between matchmaking rounds.
     #[arg(long, env = "PARTYLINE_MATCHMAKER_INTERVAL", default_value = "1", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     matchmaker_interval: Duration,
@@ -208,13 +279,14 @@ struct ServeArgs {
     /// Seconds a match token stays valid.
     #[arg(long, env = "PARTYLINE_MATCH_TOKEN_TTL", default_value = "60", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     match_token_ttl: Duration,
-    /// A file holding the secret match tokens are signed with (shared with
-    /// game servers). Default: the token secret; in dev mode a public dev
-    /// secret.
+    /// A file holding the key match tokens are signed with, shared with
+    /// game servers (at least 32 bytes, not a token secret). Default: a key
+    /// derived from the token secret (`partyline match-key` prints it); in
+    /// dev mode one derived from a public dev secret.
     #[arg(long, env = "PARTYLINE_MATCH_SECRET_FILE")]
     match_secret_file: Option<PathBuf>,
     /// A file (chmod 600) with the key stateless resets are derived from, at
-    /// least 32 bytes: `head -c 32 /dev/urandom > reset-key`. Give every
+    /// least 32 bytes: `(umask 077; head -c 32 /dev/urandom | base64 > reset-key)`. Give every
     /// node behind one address (a cluster, a load balancer, a restart) the
     /// same file: a node that gets packets of a connection it does not know
     /// ends it at once, and the client reconnects instead of waiting out its
@@ -328,6 +400,16 @@ const MAX_COALESCE_US: u64 = 1_000_000;
 /// The shortest --node-timeout: a third of it is the heartbeat.
 const MIN_NODE_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// --user-rates: the per-user defaults with the rates the list names.
+fn user_rates(text: &str) -> Result<PlayerBudgets, String> {
+    PlayerBudgets::PER_USER.with_rates(text)
+}
+
+/// --address-rates: the per-address defaults with the rates the list names.
+fn address_rates(text: &str) -> Result<PlayerBudgets, String> {
+    PlayerBudgets::PER_ADDRESS.with_rates(text)
+}
+
 /// A count that must be at least 1.
 fn at_least_one(text: &str) -> Result<usize, String> {
     count_in(text, 1, usize::MAX)
@@ -368,6 +450,7 @@ fn reset_key(path: Option<&Path>) -> Result<Option<partyline::server::ResetKey>,
         return Ok(None);
     };
     let key = partyline::security::read_secret_file(path).map_err(|e| e.to_string())?;
+    security::check_secret_length(SecretRole::Reset, &key).map_err(|e| e.to_string())?;
     partyline::server::ResetKey::new(key)
         .map(Some)
         .map_err(|e| format!("{}: {e}", path.display()))
@@ -432,10 +515,7 @@ fn log_filter(text: &str) -> Result<String, String> {
 /// A usage error of `partyline serve` found after parsing (flags that
 /// disagree): said like clap's own, with exit code 2.
 fn usage_error(kind: ErrorKind, message: impl std::fmt::Display) -> ! {
-    let mut command = Cli::command();
-    command.build();
-    let mut serve = command.find_subcommand("serve").cloned().unwrap_or(command);
-    serve.error(kind, message).exit()
+    subcommand_error("serve", kind, message)
 }
 
 #[derive(Args)]
@@ -447,10 +527,83 @@ struct TokenArgs {
     /// Seconds the token stays valid.
     #[arg(long, default_value_t = 3600)]
     ttl: u64,
-    /// The server's secret.
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Args)]
+struct MatchKeyArgs {
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+/// The server's token secret, for `token` and `match-key`: one of the two.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct SecretArgs {
+    /// A file with the server's token secret, which only its owner may
+    /// access (chmod 600), as `serve --token-secret-file` reads it.
+    #[arg(long, env = "PARTYLINE_TOKEN_SECRET_FILE", value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+    /// The server's token secret itself. Any local user can read it in
+    /// `ps` (a warning says so): prefer --secret-file, or set
+    /// PARTYLINE_TOKEN_SECRET.
     #[arg(long, env = "PARTYLINE_TOKEN_SECRET", hide_env_values = true,
           value_parser = NonEmptyStringValueParser::new())]
-    secret: String,
+    secret: Option<String>,
+}
+
+/// The token secret `token` or `match-key` (`subcommand`) was given; a
+/// secret in argv is warned about on stderr. `Err`: the exit code, the
+/// reason said.
+fn secret_of(
+    args: &SecretArgs,
+    matches: &clap::ArgMatches,
+    subcommand: &str,
+) -> Result<Vec<u8>, ExitCode> {
+    let in_argv = matches
+        .subcommand_matches(subcommand)
+        .and_then(|sub| sub.value_source("secret"))
+        == Some(ValueSource::CommandLine);
+    let (secret, flag) = match (&args.secret, &args.secret_file) {
+        (Some(text), _) => (text.clone().into_bytes(), "--secret".to_string()),
+        (None, Some(path)) => match security::read_secret_file(path) {
+            Ok(secret) => (secret, format!("--secret-file {}", path.display())),
+            Err(error) => {
+                eprintln!("error: --secret-file: {error}");
+                return Err(ExitCode::FAILURE);
+            }
+        },
+        // The group is required: clap has said so already.
+        (None, None) => return Err(ExitCode::from(2)),
+    };
+    if let Err(short) = security::check_secret_length(SecretRole::Token, &secret) {
+        if args.secret.is_some() {
+            // A bad value, like any flag's: exit code 2. The message says
+            // the length, never the secret.
+            let message = format!(
+                "{flag} (or PARTYLINE_TOKEN_SECRET): {short} Then pass --secret-file secret."
+            );
+            subcommand_error(subcommand, ErrorKind::ValueValidation, message);
+        }
+        eprintln!("error: {flag}: {short}");
+        return Err(ExitCode::FAILURE);
+    }
+    if in_argv {
+        let warning = security::Warning::SecretOnCommandLine {
+            file_flag: "--secret-file",
+        };
+        eprintln!("warning: {warning}");
+    }
+    Ok(secret)
+}
+
+/// A usage error of a subcommand, said like clap's own: exit code 2.
+fn subcommand_error(name: &str, kind: ErrorKind, message: impl std::fmt::Display) -> ! {
+    let mut command = Cli::command();
+    command.build();
+    let mut sub = command.find_subcommand(name).cloned().unwrap_or(command);
+    sub.error(kind, message).exit()
 }
 
 fn main() -> ExitCode {
@@ -467,39 +620,68 @@ fn main() -> ExitCode {
         Command::Token(args) => {
             for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {
                 if let Err(message) = partyline::auth::validate_name(what, value) {
-                    let mut command = Cli::command();
-                    command.build();
-                    let mut token = command.find_subcommand("token").cloned().unwrap_or(command);
-                    token.error(ErrorKind::ValueValidation, message).exit();
+                    subcommand_error("token", ErrorKind::ValueValidation, message);
                 }
             }
+            let secret = match secret_of(&args.secret, &matches, "token") {
+                Ok(secret) => secret,
+                Err(code) => return code,
+            };
             let ttl = Duration::from_secs(args.ttl);
             println!(
                 "{}",
-                mint_token_for(args.secret.as_bytes(), &args.user_id, &args.username, ttl)
+                mint_token_for(&secret, &args.user_id, &args.username, ttl)
             );
             ExitCode::SUCCESS
         }
+        Command::MatchKey(args) => match secret_of(&args.secret, &matches, "match-key") {
+            Ok(secret) => {
+                let key = partyline::matchmaker::derive_match_key(&secret);
+                let hex: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
+                println!("{hex}");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         #[cfg(feature = "cli")]
         Command::Client(args) => partyline_cli::run(args),
     }
 }
 
-/// The current and previous token secrets and where the current one came
-/// from, or a sentence saying what is wrong.
-type Secrets = (Option<Vec<u8>>, Option<Vec<u8>>, SecretSource);
+/// The secrets `partyline serve` was given.
+struct Secrets {
+    /// The token secret (`None`: dev identities).
+    current: Option<Vec<u8>>,
+    /// A rotation's previous token secret.
+    previous: Option<Vec<u8>>,
+    /// Where `current` came from.
+    source: SecretSource,
+    /// `--match-secret-file`'s.
+    match_secret: Option<Vec<u8>>,
+}
 
-fn token_secrets(args: &ServeArgs, secret_in_argv: bool) -> Result<Secrets, String> {
-    let read = |path: &PathBuf| security::read_secret_file(path).map_err(|e| e.to_string());
+/// Reads the secret files and checks every secret (each at least 32 bytes,
+/// the match secret no token secret), or says what is wrong. A short
+/// `--token-secret` was refused before, as a bad flag value.
+fn read_secrets(args: &ServeArgs, secret_in_argv: bool) -> Result<Secrets, String> {
+    let read = |flag: &str, role: SecretRole, path: &PathBuf| {
+        let in_file = |error: &dyn std::fmt::Display| format!("{flag} {}: {error}", path.display());
+        let secret = security::read_secret_file(path).map_err(|e| in_file(&e))?;
+        security::check_secret_length(role, &secret).map_err(|e| in_file(&e))?;
+        Ok::<_, String>(secret)
+    };
     let previous = args
         .token_secret_previous_file
         .as_ref()
-        .map(read)
+        .map(|path| {
+            read(
+                "--token-secret-previous-file",
+                SecretRole::PreviousToken,
+                path,
+            )
+        })
         .transpose()?;
     let (current, source) = match (&args.token_secret, &args.token_secret_file) {
-        (Some(secret), _) if secret.is_empty() => {
-            return Err("--token-secret must not be empty".into())
-        }
         (Some(secret), _) => {
             let source = if secret_in_argv {
                 SecretSource::CommandLine
@@ -508,10 +690,29 @@ fn token_secrets(args: &ServeArgs, secret_in_argv: bool) -> Result<Secrets, Stri
             };
             (Some(secret.clone().into_bytes()), source)
         }
-        (None, Some(path)) => (Some(read(path)?), SecretSource::File),
+        (None, Some(path)) => (
+            Some(read("--token-secret-file", SecretRole::Token, path)?),
+            SecretSource::File,
+        ),
         (None, None) => (None, SecretSource::None),
     };
-    Ok((current, previous, source))
+    let match_secret = args
+        .match_secret_file
+        .as_ref()
+        .map(|path| read("--match-secret-file", SecretRole::Match, path))
+        .transpose()?;
+    security::check_secrets(
+        current.as_deref(),
+        previous.as_deref(),
+        match_secret.as_deref(),
+    )
+    .map_err(|refusal| refusal.to_string())?;
+    Ok(Secrets {
+        current,
+        previous,
+        source,
+        match_secret,
+    })
 }
 
 /// Where the admin token comes from (the token itself in the variable).
@@ -570,9 +771,22 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             ),
         );
     }
+    if let Some(secret) = &args.token_secret {
+        if let Err(short) = security::check_secret_length(SecretRole::Token, secret.as_bytes()) {
+            // The message says the length, never the secret (clap's own
+            // would quote the value, from the environment too).
+            usage_error(
+                ErrorKind::ValueValidation,
+                format!(
+                    "--token-secret (or PARTYLINE_TOKEN_SECRET): {short} Then pass \
+                     --token-secret-file secret."
+                ),
+            );
+        }
+    }
     partyline::init_logging(&args.log_level, args.log_format);
 
-    let (secret, previous, source) = match token_secrets(&args, secret_in_argv) {
+    let secrets = match read_secrets(&args, secret_in_argv) {
         Ok(secrets) => secrets,
         Err(message) => {
             tracing::error!("{message}");
@@ -590,8 +804,8 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     let exposure = Exposure {
         listen: args.listen,
         metrics: args.metrics,
-        secret: source,
-        previous_secret: previous.is_some(),
+        secret: secrets.source,
+        previous_secret: secrets.previous.is_some(),
         allow_dev_identities: args.allow_dev_identities,
         allow_public_metrics: args.allow_public_metrics,
         admin: args.admin,
@@ -647,6 +861,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.grace = args.grace;
     config.leader_grace = args.leader_grace;
     config.replay_events = args.replay_events;
+    config.replay_bytes = args.replay_bytes;
     config.socket_buffer = args.socket_buffer;
     config.max_sessions = args.max_sessions;
     config.max_handshakes = args.max_handshakes;
@@ -657,15 +872,18 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.join_code_attempts_per_minute = args.join_code_attempts_per_minute;
     config.max_follows = args.max_follows as usize;
     config.tickets_per_minute = args.tickets_per_minute;
-    if let Some(path) = &args.match_secret_file {
-        match partyline::security::read_secret_file(path) {
-            Ok(secret) => config.match_secret = Some(secret),
-            Err(error) => {
-                tracing::error!(%error, "--match-secret-file");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
+    config.max_sessions_per_user = args.max_sessions_per_user;
+    config.max_sessions_per_address = args.max_sessions_per_address;
+    config.per_user = PlayerBudgets {
+        join_code_failures: args.join_code_failures_per_user,
+        ..args.user_rates.unwrap_or(PlayerBudgets::PER_USER)
+    };
+    config.per_address = PlayerBudgets {
+        join_code_failures: args.join_code_failures_per_address,
+        ..args.address_rates.unwrap_or(PlayerBudgets::PER_ADDRESS)
+    };
+    config.limit_loopback = args.limit_loopback;
+    config.match_secret = secrets.match_secret;
     if let (Some(url), Some(node)) = (&args.cluster, &args.node) {
         let mut cluster = partyline::server::ClusterConfig::new(url, node);
         // Three heartbeats per timeout: one lost beat is no loss.
@@ -727,8 +945,11 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             dev_page: args.dev_page,
         });
     }
-    if let Some(secret) = secret {
-        config.auth = AuthMode::Token { secret, previous };
+    if let Some(secret) = secrets.current {
+        config.auth = AuthMode::Token {
+            secret,
+            previous: secrets.previous,
+        };
     }
     let auth = match config.auth {
         AuthMode::Dev => "dev identities",

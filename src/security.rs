@@ -1,7 +1,8 @@
 //! Is a server configuration safe to run, and what must the operator be
 //! warned about? [`check`] decides without any I/O, so every rule is
 //! unit-tested; `partyline serve` applies it before it binds anything.
-//! [`read_secret_file`] reads a token secret from a private file.
+//! [`read_secret_file`] reads a token secret from a private file, and
+//! [`check_secret_length`] refuses one short enough to guess.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,122 @@ use std::time::Duration;
 /// How often a server accepting dev identities off loopback repeats its
 /// warning, so it stays in the logs an operator looks at.
 pub const DEV_IDENTITY_REMINDER: Duration = Duration::from_secs(600);
+
+/// The fewest bytes a token secret, a previous token secret or a match
+/// secret may have. Every player holds a token, so a short secret can be
+/// guessed offline, against that token, as fast as a machine can compute
+/// HMACs; a guessed secret mints any identity. 32 random bytes (or their
+/// 44 characters of base64) are beyond any search.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The command the refusal of a short secret suggests: 32 random bytes as
+/// text (base64 never ends in a newline, which a secret file loses, and
+/// also fits an environment variable), in a file only its owner can read.
+pub const MAKE_A_SECRET: &str = "(umask 077; head -c 32 /dev/urandom | base64 > secret)";
+
+/// Which secret a refusal is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretRole {
+    /// The secret identity tokens are signed with.
+    Token,
+    /// The secret of a rotation's previous tokens.
+    PreviousToken,
+    /// A match secret the operator gave (`--match-secret-file`).
+    Match,
+    /// The key of QUIC stateless resets (`--reset-key-file`).
+    Reset,
+}
+
+impl SecretRole {
+    /// What someone who guessed this secret could do.
+    fn what_a_guess_gives(self) -> &'static str {
+        match self {
+            SecretRole::Token | SecretRole::PreviousToken => "mint any identity",
+            SecretRole::Match => "sign any match",
+            SecretRole::Reset => "end any player's connection",
+        }
+    }
+}
+
+impl std::fmt::Display for SecretRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretRole::Token => "token secret",
+            SecretRole::PreviousToken => "previous token secret",
+            SecretRole::Match => "match secret",
+            SecretRole::Reset => "reset key",
+        })
+    }
+}
+
+/// A secret under [`MIN_SECRET_BYTES`]. Says its length, never the secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing the {role}: it is {length} bytes, and must be at least {MIN_SECRET_BYTES}, since \
+     anyone holding one token could guess a shorter one offline and then {}. Make a random one \
+     with `{MAKE_A_SECRET}` (44 characters, in a file only its owner can read: mode 600).",
+    role.what_a_guess_gives()
+)]
+pub struct ShortSecret {
+    pub role: SecretRole,
+    pub length: usize,
+}
+
+/// Refuses a secret shorter than [`MIN_SECRET_BYTES`]; measured in bytes,
+/// as it is keyed (a secret given as text: the bytes of its UTF-8).
+pub fn check_secret_length(role: SecretRole, secret: &[u8]) -> Result<(), ShortSecret> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ShortSecret {
+            role,
+            length: secret.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Secrets that may not be used together, or one too short.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRefusal {
+    #[error(transparent)]
+    Short(#[from] ShortSecret),
+    /// The match secret given is a token secret (current or previous).
+    #[error(
+        "refusing the match secret: it is the {0}, and a game server that holds it to check \
+         match tokens could mint identity tokens. Give match tokens a secret of their own, or \
+         none: the match key is then derived one way from the token secret."
+    )]
+    MatchIsTokenSecret(SecretRole),
+}
+
+/// The secrets of a server, checked together: each at least
+/// [`MIN_SECRET_BYTES`], and a match secret given is no token secret.
+pub fn check_secrets(
+    token: Option<&[u8]>,
+    previous: Option<&[u8]>,
+    match_secret: Option<&[u8]>,
+) -> Result<(), SecretRefusal> {
+    let given = [
+        (SecretRole::Token, token),
+        (SecretRole::PreviousToken, previous),
+        (SecretRole::Match, match_secret),
+    ];
+    for (role, secret) in given {
+        if let Some(secret) = secret {
+            check_secret_length(role, secret)?;
+        }
+    }
+    if let Some(match_secret) = match_secret {
+        for (role, secret) in [
+            (SecretRole::Token, token),
+            (SecretRole::PreviousToken, previous),
+        ] {
+            if secret == Some(match_secret) {
+                return Err(SecretRefusal::MatchIsTokenSecret(role));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Where the token secret came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,13 +224,15 @@ pub enum Warning {
          bearer token crosses the network in clear; put a TLS proxy in front of it."
     )]
     PublicAdmin { addr: SocketAddr },
-    /// `--token-secret` in argv.
+    /// A secret in argv (`--token-secret`; `partyline token --secret`).
     #[error(
         "the token secret was given on the command line, where any user of this machine can \
-         read it (ps, /proc). Put it in a file only the server's user can read and pass \
-         --token-secret-file PATH."
+         read it (ps, /proc). Put it in a file only you can read and pass {file_flag} PATH."
     )]
-    SecretOnCommandLine,
+    SecretOnCommandLine {
+        /// The flag that reads it from a file instead.
+        file_flag: &'static str,
+    },
 }
 
 /// Loopback only: 127.0.0.0/8, ::1, and 127.x mapped into IPv6. The
@@ -159,7 +278,9 @@ pub fn check(exposure: &Exposure) -> Result<Vec<Warning>, Refusal> {
         warnings.push(Warning::DevCertificateOffLoopback { listen });
     }
     if exposure.secret == SecretSource::CommandLine {
-        warnings.push(Warning::SecretOnCommandLine);
+        warnings.push(Warning::SecretOnCommandLine {
+            file_flag: "--token-secret-file",
+        });
     }
     Ok(warnings)
 }
@@ -360,11 +481,83 @@ mod tests {
     fn a_secret_in_argv_warns_and_a_lone_previous_secret_is_refused() {
         let mut config = exposure("127.0.0.1:7350");
         config.secret = SecretSource::CommandLine;
-        assert_eq!(check(&config), Ok(vec![Warning::SecretOnCommandLine]));
+        assert_eq!(
+            check(&config),
+            Ok(vec![Warning::SecretOnCommandLine {
+                file_flag: "--token-secret-file"
+            }])
+        );
 
         config.secret = SecretSource::None;
         config.previous_secret = true;
         assert_eq!(check(&config), Err(Refusal::PreviousWithoutCurrent));
+    }
+
+    #[test]
+    fn a_secret_under_32_bytes_is_refused_with_how_to_make_one() {
+        for role in [
+            SecretRole::Token,
+            SecretRole::PreviousToken,
+            SecretRole::Match,
+        ] {
+            assert_eq!(check_secret_length(role, &[7; 32]), Ok(()));
+            assert_eq!(check_secret_length(role, &[7; 100]), Ok(()));
+            let refusal = check_secret_length(role, &[7; 31]).unwrap_err();
+            assert_eq!(refusal, ShortSecret { role, length: 31 });
+            let text = refusal.to_string();
+            assert!(
+                text.contains(&format!("refusing the {role}: it is 31 bytes")),
+                "{text}"
+            );
+            assert!(text.contains("head -c 32 /dev/urandom"), "{text}");
+            assert!(text.contains("mode 600"), "{text}");
+        }
+        // Text is measured in bytes: 16 two-byte characters are 32 bytes.
+        assert_eq!(
+            check_secret_length(SecretRole::Token, "é".repeat(16).as_bytes()),
+            Ok(())
+        );
+        assert!(check_secret_length(SecretRole::Token, b"").is_err());
+    }
+
+    #[test]
+    fn a_match_secret_that_is_a_token_secret_is_refused() {
+        let token = [1u8; 32];
+        let previous = [2u8; 40];
+        let other = [3u8; 32];
+        assert_eq!(check_secrets(None, None, None), Ok(()));
+        assert_eq!(
+            check_secrets(Some(&token), Some(&previous), Some(&other)),
+            Ok(())
+        );
+        assert_eq!(
+            check_secrets(Some(&token), None, Some(&token)),
+            Err(SecretRefusal::MatchIsTokenSecret(SecretRole::Token))
+        );
+        let refusal = check_secrets(Some(&token), Some(&previous), Some(&previous)).unwrap_err();
+        assert_eq!(
+            refusal,
+            SecretRefusal::MatchIsTokenSecret(SecretRole::PreviousToken)
+        );
+        assert!(refusal.to_string().contains("could mint identity tokens"));
+        // Each is measured, the previous and the match secret too.
+        for (token, previous, match_secret, role) in [
+            (&[1u8; 31][..], None, None, SecretRole::Token),
+            (
+                &token[..],
+                Some(&[2u8; 3][..]),
+                None,
+                SecretRole::PreviousToken,
+            ),
+            (&token[..], None, Some(&[3u8; 31][..]), SecretRole::Match),
+        ] {
+            assert!(matches!(
+                check_secrets(Some(token), previous, match_secret),
+                Err(SecretRefusal::Short(ShortSecret { role: r, .. })) if r == role
+            ));
+        }
+        // A dev server's own match secret is checked as any other.
+        assert!(check_secrets(None, None, Some(b"short")).is_err());
     }
 
     #[cfg(unix)]

@@ -54,13 +54,16 @@ pub async fn write_frame<T: Serialize>(
     Ok(())
 }
 
-/// Writes the one frame allowed above the usual limit: a Welcome.
-pub async fn write_welcome<T: Serialize>(
+/// Writes the one frame allowed above the usual limit: a Welcome, as a
+/// client of `version` decodes it.
+pub async fn write_welcome(
     send: &mut SendStream,
-    message: &T,
+    message: &crate::protocol::ServerFrame,
+    version: u16,
 ) -> Result<(), WriteFrameError> {
     let mut buf = Vec::new();
-    crate::protocol::encode_frame_within(message, &mut buf, crate::protocol::MAX_WELCOME_SIZE)?;
+    let max = crate::protocol::MAX_WELCOME_SIZE;
+    crate::protocol::encode_server_frame(message, version, &mut buf, max)?;
     send.write_all(&buf).await?;
     Ok(())
 }

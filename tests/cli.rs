@@ -1,49 +1,18 @@
 //! The `partyline` binary as a child process: first-run certificate, a real
-//! client against it, Ctrl-C (SIGINT) as a clean close, `token`, and
-//! `client` (the terminal client, crates/cli).
+//! client against it, Ctrl-C (SIGINT) as a clean close, `token` and
+//! `match-key` (the token secret from a file or argv), and `client` (the
+//! terminal client, crates/cli).
 mod support;
 
 use partyline_client::{Client, ClientConfig, DisconnectReason, Event, PartySettings};
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_partyline");
-
-/// Starts `partyline serve` (with `extra` flags) on a free port and returns
-/// it with its address, read from its own "listening" log line.
-fn serve(cert_dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
-        .arg(cert_dir)
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env_remove("PARTYLINE_TOKEN_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("partyline starts");
-    // Logs go to stderr; stdout stays empty.
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx.recv_timeout(support::WAIT).expect("a listening line");
-    (child, addr.parse().expect("an address"))
-}
+#[path = "support/child.rs"]
+mod child;
+use child::{serve, BIN};
 
 fn interrupt(child: &Child) {
     signal(child, "-INT");
@@ -99,47 +68,168 @@ async fn serve_makes_a_dev_certificate_serves_and_stops_cleanly_on_ctrl_c() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A token secret of 32 bytes (the fewest accepted) and one byte short.
+const SECRET: &str = "a-token-secret-of-32-bytes-or-so";
+const SHORT_SECRET: &str = "a-token-secret-of-31-bytes-shor";
+
+/// `partyline <args>` with no secret from the environment.
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("PARTYLINE_TOKEN_SECRET")
+        .env_remove("PARTYLINE_TOKEN_SECRET_FILE")
+        .output()
+        .unwrap()
+}
+
+/// A secret file of this test's own, only its owner may read.
+fn secret_file(name: &str, secret: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("partyline-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("secret");
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+const MINT: [&str; 7] = [
+    "token",
+    "--user-id",
+    "p-1",
+    "--username",
+    "Ana",
+    "--ttl",
+    "60",
+];
+
+fn minted_for(output: &std::process::Output, secret: &str) -> partyline::auth::Claims {
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout.clone()).unwrap();
+    partyline::auth::verify_token(secret.as_bytes(), token.trim(), partyline::auth::unix_now())
+        .unwrap()
+}
+
 #[test]
 fn token_command_mints_a_token_the_server_accepts() {
-    let output = Command::new(BIN)
-        .args([
-            "token",
-            "--user-id",
-            "p-1",
-            "--username",
-            "Ana",
-            "--ttl",
-            "60",
-            "--secret",
-            "s3cret",
-        ])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let token = String::from_utf8(output.stdout).unwrap();
-    let claims =
-        partyline::auth::verify_token(b"s3cret", token.trim(), partyline::auth::unix_now())
-            .unwrap();
+    let output = run(&[&MINT[..], &["--secret", SECRET]].concat());
+    let claims = minted_for(&output, SECRET);
     assert_eq!(
         (claims.user_id.as_str(), claims.username.as_str()),
         ("p-1", "Ana")
     );
 
-    let refused = Command::new(BIN)
-        .args([
-            "token",
-            "--user-id",
-            "",
-            "--username",
-            "Ana",
-            "--secret",
-            "s",
-        ])
-        .output()
-        .unwrap();
+    let refused = run(&[
+        "token",
+        "--user-id",
+        "",
+        "--username",
+        "Ana",
+        "--secret",
+        SECRET,
+    ]);
     // A bad value, like any other flag's: exit code 2.
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("user id"));
+}
+
+#[test]
+fn token_reads_its_secret_from_a_file_and_warns_about_one_in_argv() {
+    // From a file: no warning, the file's trailing newline is not part of
+    // the secret.
+    let file = secret_file("token-file", SECRET);
+    let output = run(&[&MINT[..], &["--secret-file", file.to_str().unwrap()]].concat());
+    minted_for(&output, SECRET);
+    assert!(output.stderr.is_empty(), "{output:?}");
+    // From the environment, as `serve` reads it: no warning either.
+    let output = Command::new(BIN)
+        .args(MINT)
+        .env_remove("PARTYLINE_TOKEN_SECRET")
+        .env("PARTYLINE_TOKEN_SECRET_FILE", &file)
+        .output()
+        .unwrap();
+    minted_for(&output, SECRET);
+    assert!(output.stderr.is_empty(), "{output:?}");
+
+    // In argv: minted, and warned about on stderr as `serve` does.
+    let output = run(&[&MINT[..], &["--secret", SECRET]].concat());
+    minted_for(&output, SECRET);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "warning: the token secret was given on the command line, where any user of this \
+             machine can read it (ps, /proc). Put it in a file only you can read and pass \
+             --secret-file PATH."
+        ),
+        "{stderr}"
+    );
+    // The help says so too.
+    let help = String::from_utf8(run(&["token", "--help"]).stdout).unwrap();
+    assert!(help.contains("--secret-file <PATH>"), "{help}");
+    assert!(help.contains("prefer --secret-file"), "{help}");
+
+    // Both, or neither: a usage error.
+    let both = run(&[
+        &MINT[..],
+        &["--secret", SECRET, "--secret-file", file.to_str().unwrap()],
+    ]
+    .concat());
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    let neither = run(&MINT);
+    assert_eq!(neither.status.code(), Some(2), "{neither:?}");
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+}
+
+#[test]
+fn token_and_match_key_refuse_a_secret_under_32_bytes() {
+    assert_eq!(SHORT_SECRET.len(), 31);
+    let file = secret_file("short", SHORT_SECRET);
+    let file = file.to_str().unwrap();
+    for command in [&MINT[..], &["match-key"][..]] {
+        // In argv: a bad value, exit code 2; in a file: exit code 1.
+        for (secret, code) in [
+            (["--secret", SHORT_SECRET], 2),
+            (["--secret-file", file], 1),
+        ] {
+            let output = run(&[command, &secret[..]].concat());
+            assert_eq!(output.status.code(), Some(code), "{secret:?}: {output:?}");
+            assert!(output.stdout.is_empty(), "nothing minted: {output:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr
+                    .contains("refusing the token secret: it is 31 bytes, and must be at least 32")
+                    && stderr.contains("head -c 32 /dev/urandom"),
+                "{secret:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains(SHORT_SECRET),
+                "the secret is not shown: {stderr}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(std::path::Path::new(file).parent().unwrap());
+}
+
+#[test]
+fn match_key_prints_the_key_derived_from_the_token_secret() {
+    let file = secret_file("match-key", SECRET);
+    let output = run(&["match-key", "--secret-file", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let expected: String = partyline::matchmaker::derive_match_key(SECRET.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(printed, format!("{expected}\n"));
+    // PROTOCOL.md's worked example, printed by the command.
+    let output = run(&["match-key", "--secret", "example-token-secret-of-32-bytes"]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "3609d6ea32760b6991128ea68e84db63414a4882c684fec0b6bee01206a48b05\n"
+    );
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
 }
 
 #[test]
@@ -183,6 +273,8 @@ fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
         (&["--tickets-per-minute", "-1"], "--tickets-per-minute"),
         (&["--max-follows", "99999999999"], "--max-follows"),
         (&["--replay-events", "-3"], "--replay-events"),
+        (&["--replay-bytes", "-1"], "--replay-bytes"),
+        (&["--replay-bytes", "64KiB"], "--replay-bytes"),
         (&["--webtransport", "maybe"], "--webtransport"),
         (&["--allowed-origin", "game.example"], "--allowed-origin"),
         (

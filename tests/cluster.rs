@@ -448,7 +448,8 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
     assert_eq!(nodes[0].handle.remote_members(), 1);
     // Ana follows cara, whose only session is on the doomed node.
     assert_eq!(ana.follow(&["cara"]).await.unwrap().len(), 1);
-    // Ana's solo ticket waits in the doomed node's pool (the matcher's).
+    // Ana's solo ticket is made by her node and waits in the doomed
+    // node's pool (the matcher's).
     let ticket = ana
         .submit_ticket(partyline_client::TicketRequest {
             min_count: 5,
@@ -458,7 +459,7 @@ async fn a_killed_node_s_parties_end_and_its_members_leave_elsewhere() {
         })
         .await
         .unwrap();
-    assert_eq!(home_of_ticket(ticket), node_tag(&doomed_name));
+    assert_eq!(home_of_ticket(ticket), node_tag("live-a"));
     until(&mut ana_events, |e| {
         matches!(e, Event::TicketStarted { .. }).then_some(())
     })
@@ -560,7 +561,7 @@ async fn a_nats_restart_keeps_local_parties_working_and_remote_ones_heal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_stays_on_its_node() {
+async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_moves_to_another_node() {
     let nats = Nats::start();
     let nodes = cluster(&nats, &["same", "other"]).await;
     let (tls, _, _) = partyline::certs::generate_dev_identity().unwrap();
@@ -570,14 +571,34 @@ async fn a_second_node_with_a_taken_name_is_refused_and_a_resume_stays_on_its_no
     let refused = twin.join_cluster().await.unwrap_err().to_string();
     assert!(refused.contains("already used"), "{refused}");
 
-    // A session's resume token works only on its own node: another node
-    // refuses it, typed, and the client starts over.
+    // A session's resume token works on another node while its own lives:
+    // that node takes the session over (same id, from snapshots), the old
+    // connection is closed Superseded, and the token then works no more.
     let client = wire::WireClient::connect(&nodes[0], "ana").await;
-    let refusal = match wire::WireClient::resume(&nodes[1], "ana", client.resume_ticket()).await {
-        Err(refusal) => refusal,
-        Ok(_) => panic!("node B took a session of node A"),
-    };
-    assert_eq!(refusal.code, partyline::protocol::ErrorCode::ResumeRefused);
+    let ticket = client.resume_ticket();
+    let moved = wire::WireClient::resume(&nodes[1], "ana", ticket.clone())
+        .await
+        .expect("node B takes the session of node A over");
+    assert_eq!(moved.welcome().session_id, client.welcome().session_id);
+    assert!(matches!(
+        moved.welcome().resumed,
+        partyline::protocol::Resumed::Snapshots { .. }
+    ));
+    let closed = tokio::time::timeout(Duration::from_secs(5), client.connection.closed())
+        .await
+        .expect("the old connection is closed");
+    assert!(
+        matches!(&closed, quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code == quinn::VarInt::from(partyline::protocol::CloseCode::Superseded as u32)),
+        "{closed:?}"
+    );
+    for node in [&nodes[0], &nodes[1]] {
+        let refusal = match wire::WireClient::resume(node, "ana", ticket.clone()).await {
+            Err(refusal) => refusal,
+            Ok(_) => panic!("a used token worked again"),
+        };
+        assert_eq!(refusal.code, partyline::protocol::ErrorCode::ResumeRefused);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -701,7 +722,8 @@ async fn codes_listings_invites_and_presence_work_across_nodes() {
     drop(bob_events.try_next());
 }
 
-/// The node whose pool a ticket waits in: its id's high 32 bits.
+/// The node that made a ticket (its home, which keeps it or its shadow):
+/// its id's high 32 bits.
 fn home_of_ticket(ticket_id: u64) -> u32 {
     (ticket_id >> 32) as u32
 }
@@ -742,7 +764,7 @@ async fn a_party_ticket_is_served_by_the_party_s_home_for_a_leader_on_another_no
         })
         .await;
     }
-    // The ticket's id names the pool's node: a cancel from A reaches B.
+    // The ticket's id names its home: a cancel from A reaches B.
     ana.cancel_ticket(ticket).await.unwrap();
     for events in [&mut ana_events, &mut bob_events] {
         until(events, |e| {

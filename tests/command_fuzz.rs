@@ -335,6 +335,8 @@ proptest! {
                 c.invites_per_minute = 0;
                 c.join_code_attempts_per_minute = 0;
                 c.tickets_per_minute = 0;
+                c.per_user = partyline::server::PlayerBudgets::UNLIMITED;
+                c.per_address = partyline::server::PlayerBudgets::UNLIMITED;
             })
             .await;
             let mut clients = Vec::new();

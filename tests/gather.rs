@@ -369,6 +369,7 @@ async fn invites_are_rate_limited_per_session() {
 async fn a_party_keeps_at_most_256_pending_invites_whatever_its_size() {
     let server = start_with(|c| {
         c.invites_per_minute = 0;
+        c.per_user.invites = 0;
         c.command_rate = 0.0;
     })
     .await;

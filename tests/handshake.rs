@@ -12,7 +12,8 @@ use partyline_client::{Client, ClientConfig, ClientError, PartyId};
 use std::time::Duration;
 use support::*;
 
-const SECRET: &[u8] = b"test-secret";
+/// At least 32 bytes: a server refuses a shorter token secret.
+const SECRET: &[u8] = b"test-secret-of-at-least-32-bytes";
 
 async fn token_server() -> TestServer {
     start_with(|c| {
@@ -178,4 +179,57 @@ async fn identity_modes_do_not_mix() {
     let config = ClientConfig::with_token(dev.addr, dev.certs.clone(), &token);
     let error = refused_with(config).await;
     assert_eq!(error.code(), Some(ErrorCode::Unauthenticated));
+}
+
+/// A program that embeds the server is held to what `partyline serve` is:
+/// no secret under 32 bytes, no match secret that is a token secret.
+#[tokio::test]
+async fn a_server_is_not_built_with_a_guessable_secret_or_a_match_secret_that_mints() {
+    use partyline::server::{Server, ServerConfig};
+    let config_with = |auth: AuthMode, match_secret: Option<&[u8]>| {
+        let (tls, _, _) = partyline::certs::generate_dev_identity().unwrap();
+        let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+        config.auth = auth;
+        config.match_secret = match_secret.map(<[u8]>::to_vec);
+        config
+    };
+    let token = |secret: &[u8], previous: Option<&[u8]>| AuthMode::Token {
+        secret: secret.to_vec(),
+        previous: previous.map(<[u8]>::to_vec),
+    };
+    let short = &[7u8; 31][..];
+    let other = &[8u8; 32][..];
+    for (config, expected) in [
+        (
+            config_with(token(short, None), None),
+            "refusing the token secret: it is 31 bytes",
+        ),
+        (
+            config_with(token(SECRET, Some(short)), None),
+            "refusing the previous token secret: it is 31 bytes",
+        ),
+        (
+            config_with(token(SECRET, None), Some(short)),
+            "refusing the match secret: it is 31 bytes",
+        ),
+        (
+            config_with(AuthMode::Dev, Some(short)),
+            "refusing the match secret: it is 31 bytes",
+        ),
+        (
+            config_with(token(SECRET, Some(other)), Some(other)),
+            "refusing the match secret: it is the previous token secret",
+        ),
+        (
+            config_with(token(SECRET, None), Some(SECRET)),
+            "refusing the match secret: it is the token secret",
+        ),
+    ] {
+        match Server::bind(config) {
+            Err(error) => assert!(error.to_string().contains(expected), "{error}"),
+            Ok(_) => panic!("built with a refused secret: {expected}"),
+        }
+    }
+    // 32 bytes each, all different: built.
+    assert!(Server::bind(config_with(token(SECRET, Some(other)), Some(&[9u8; 32]))).is_ok());
 }

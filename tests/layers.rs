@@ -46,6 +46,10 @@ fn src_server_imports_downward_only_and_the_check_catches_an_upward_import() {
     let (ok, text) = check(&copy);
     let _ = std::fs::remove_dir_all(&copy);
     assert!(!ok, "an upward import went unnoticed: {text}");
-    assert!(text.contains("session (layer 3) names commands"), "{text}");
+    // (The layers' numbers shift when a layer is added: not asserted.)
+    let upward = text.lines().any(|line| {
+        line.contains(": session (layer ") && line.contains(") names commands (layer ")
+    });
+    assert!(upward, "{text}");
     assert!(text.contains("users names ServerBuilder"), "{text}");
 }

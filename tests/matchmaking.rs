@@ -1,12 +1,13 @@
 //! Matchmaking over real QUIC: squads and solos into one match, a party
 //! that changes while waiting, a leader lost inside its grace window, the
-//! match token, and every refusal.
+//! match token and its key, and every refusal.
 mod support;
 
-use partyline::matchmaker::{verify_match_token, MatchTokenError};
-use partyline::server::DEV_MATCH_SECRET;
+use partyline::auth::mint_token_for;
+use partyline::matchmaker::{derive_match_key, verify_match_token, MatchTokenError};
+use partyline::server::{AuthMode, DEV_MATCH_SECRET};
 use partyline_client::{
-    Client, ErrorCode, Event, Events, MatchFound, TicketCancelReason, TicketRequest,
+    Client, ClientConfig, ErrorCode, Event, Events, MatchFound, TicketCancelReason, TicketRequest,
 };
 use std::time::Duration;
 use support::relay::Relay;
@@ -91,6 +92,8 @@ async fn squads_of_two_and_three_with_solos_fill_five_versus_five() {
         solo.submit_ticket(five_v_five(None)).await.unwrap();
         solos.push((solo, events));
     }
+    // A dev server's match key: derived from the public dev secret.
+    let dev_key = derive_match_key(DEV_MATCH_SECRET);
     let mut match_ids = std::collections::HashSet::new();
     for (_, events) in duo
         .iter_mut()
@@ -116,9 +119,8 @@ async fn squads_of_two_and_three_with_solos_fill_five_versus_five() {
             "each party whole, in the one match"
         );
         // The game server's view: the token says the same.
-        let claims =
-            verify_match_token(DEV_MATCH_SECRET, &found.token, partyline::auth::unix_now())
-                .expect("a valid token");
+        let claims = verify_match_token(&dev_key, &found.token, partyline::auth::unix_now())
+            .expect("a valid token");
         assert_eq!(claims.players.len(), 10);
         assert_eq!(claims.match_id.as_bytes(), &found.match_id);
         let mut parties = claims.parties();
@@ -126,13 +128,13 @@ async fn squads_of_two_and_three_with_solos_fill_five_versus_five() {
         let mut expected = vec![duo_id, trio_id];
         expected.sort();
         assert_eq!(parties, expected);
-        // Forged and expired tokens are refused.
+        // The dev secret itself is not the key; expired tokens are refused.
         assert_eq!(
-            verify_match_token(b"not-the-secret", &found.token, 0),
+            verify_match_token(DEV_MATCH_SECRET, &found.token, 0),
             Err(MatchTokenError::BadSignature)
         );
         assert!(matches!(
-            verify_match_token(DEV_MATCH_SECRET, &found.token, found.token_expires_at),
+            verify_match_token(&dev_key, &found.token, found.token_expires_at),
             Err(MatchTokenError::Expired { .. })
         ));
     }
@@ -146,6 +148,66 @@ async fn squads_of_two_and_three_with_solos_fill_five_versus_five() {
             .unwrap(),
         duo_ticket
     );
+}
+
+/// Two solo players of a token server matched together: the match token
+/// each receives.
+async fn a_match_on_a_token_server(secret: &[u8], match_secret: Option<&[u8]>) -> MatchFound {
+    let (auth_secret, match_secret) = (secret.to_vec(), match_secret.map(<[u8]>::to_vec));
+    let server = start_with(move |c| {
+        c.matchmaker_interval = Duration::from_millis(50);
+        c.auth = AuthMode::Token {
+            secret: auth_secret,
+            previous: None,
+        };
+        c.match_secret = match_secret;
+    })
+    .await;
+    let duel = TicketRequest {
+        min_count: 2,
+        max_count: 2,
+        count_multiple: 1,
+        ..TicketRequest::default()
+    };
+    let mut players = Vec::new();
+    for user in ["ana", "ben"] {
+        let token = mint_token_for(secret, user, user, Duration::from_secs(60));
+        let config = ClientConfig::with_token(server.addr, server.certs.clone(), &token);
+        let (client, events) = Client::connect(config).await.expect("a minted token");
+        client.submit_ticket(duel.clone()).await.unwrap();
+        players.push((client, events));
+    }
+    let found = matched(&mut players[0].1).await;
+    assert_eq!(matched(&mut players[1].1).await.token, found.token);
+    found
+}
+
+#[tokio::test]
+async fn a_token_server_signs_match_tokens_with_the_derived_key_never_the_token_secret() {
+    let secret = b"example-token-secret-of-32-bytes";
+    let found = a_match_on_a_token_server(secret, None).await;
+    let now = partyline::auth::unix_now();
+    // What `partyline match-key` prints for this secret (tests/cli.rs).
+    let claims = verify_match_token(&derive_match_key(secret), &found.token, now)
+        .expect("the derived key verifies");
+    assert_eq!(claims.players.len(), 2);
+    // The identity key does not: a game server given the match key holds
+    // nothing that mints identity tokens.
+    assert_eq!(
+        verify_match_token(secret, &found.token, now),
+        Err(MatchTokenError::BadSignature)
+    );
+
+    // A match secret of the operator's own is the key, as it is.
+    let own = b"a-match-secret-for-game-servers!";
+    let found = a_match_on_a_token_server(secret, Some(own)).await;
+    assert!(verify_match_token(own, &found.token, now).is_ok());
+    for wrong in [&secret[..], &derive_match_key(secret)[..]] {
+        assert_eq!(
+            verify_match_token(wrong, &found.token, now),
+            Err(MatchTokenError::BadSignature)
+        );
+    }
 }
 
 #[tokio::test]

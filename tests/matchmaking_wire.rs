@@ -5,7 +5,7 @@
 //! the document states.
 mod support;
 
-use partyline::matchmaker::verify_match_token;
+use partyline::matchmaker::{derive_match_key, verify_match_token};
 use partyline::protocol::{
     decode_body, ClientFrame, Command, ErrorCode, Event, Hello, Identity, KeyValues, LeaveReason,
     MatchFound, MemberProperties, NumberRange, Numbers, PartyId, Reply, ServerFrame,
@@ -561,15 +561,17 @@ async fn a_match_tells_every_player_who_is_in_it_with_a_token_the_game_server_ve
     assert_eq!(players[1].strings, kv(&[("region", "eu-north")]));
     assert_eq!(players[1].numbers, nums(&[("skill", 1190), ("tz", -5)]));
 
-    // What a game server checks: a dev server signs with the public dev
-    // secret; the token lists the same players, in the same order.
+    // What a game server checks: a dev server signs with the key derived
+    // from the public dev secret; the token lists the same players, in the
+    // same order.
     assert_eq!(DEV_MATCH_SECRET, b"partyline-dev-match-secret");
     let now = partyline::auth::unix_now();
     assert!(
         (now + 58..=now + 61).contains(&for_ana.token_expires_at),
         "60 s by default"
     );
-    let claims = verify_match_token(DEV_MATCH_SECRET, &for_ana.token, now).unwrap();
+    let claims =
+        verify_match_token(&derive_match_key(DEV_MATCH_SECRET), &for_ana.token, now).unwrap();
     assert_eq!(claims.match_id.as_bytes(), &for_ana.match_id);
     assert_eq!(claims.expires_at, for_ana.token_expires_at);
     let listed: Vec<(&str, Option<PartyId>)> = claims
@@ -632,25 +634,31 @@ async fn welcome_announces_the_matchmaker_timings() {
 }
 
 #[test]
-fn the_defaults_and_the_match_secret_are_as_protocol_md_says() {
+fn the_defaults_and_the_match_key_are_as_protocol_md_says() {
     let (tls, _, _) = partyline::certs::generate_dev_identity().unwrap();
     let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
     assert_eq!(config.matchmaker_interval, Duration::from_secs(1));
     assert_eq!(config.matchmaker_relax_after, Duration::from_secs(30));
     assert_eq!(config.match_token_ttl, Duration::from_secs(60));
     assert_eq!(config.match_secret, None);
-    // A dev server: the public dev secret.
+    // A dev server: derived from the public dev secret.
     assert_eq!(
-        config.match_secret(),
-        b"partyline-dev-match-secret".to_vec()
+        config.match_key(),
+        derive_match_key(b"partyline-dev-match-secret").to_vec()
     );
-    // A token server: the current token secret, never the previous one.
+    // A token server: derived from the current token secret, never the
+    // previous one, and never the token secret itself.
+    let secret = b"example-token-secret-of-32-bytes".to_vec();
     config.auth = AuthMode::Token {
-        secret: b"s3cret".to_vec(),
-        previous: Some(b"old".to_vec()),
+        secret: secret.clone(),
+        previous: Some(b"the-previous-secret-of-32-bytes!".to_vec()),
     };
-    assert_eq!(config.match_secret(), b"s3cret".to_vec());
-    // One the program set wins.
-    config.match_secret = Some(b"game-servers-only".to_vec());
-    assert_eq!(config.match_secret(), b"game-servers-only".to_vec());
+    assert_eq!(config.match_key(), derive_match_key(&secret).to_vec());
+    assert_ne!(config.match_key(), secret);
+    // One the program set is the key, as it is.
+    config.match_secret = Some(b"game-servers-only-secret-32bytes".to_vec());
+    assert_eq!(
+        config.match_key(),
+        b"game-servers-only-secret-32bytes".to_vec()
+    );
 }

@@ -46,7 +46,13 @@ const FAMILIES: &[(&str, &str, &str, &[&str])] = &[
     ("partyline_cluster_unavailable_total", "counter", "Forwarded commands answered Unavailable (link down, or no answer in time).", &[""]),
     ("partyline_cluster_nodes_lost_total", "counter", "Nodes judged lost (silent, restarted, or left).", &[""]),
     ("partyline_cluster_undecodable_total", "counter", "Cluster messages dropped undecoded (another build?).", &[""]),
-    ("partyline_refusals_total", "counter", "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, a Retry asked for, or a browser session refused before Hello (webtransport: a path or origin not allowed).", &["cause=\"handshake_cap\"", "cause=\"malformed_hello\"", "cause=\"no_hello\"", "cause=\"other_hello\"", "cause=\"resume_refused\"", "cause=\"retry\"", "cause=\"server_full\"", "cause=\"unauthenticated\"", "cause=\"version_mismatch\"", "cause=\"webtransport\""]),
+    ("partyline_cluster_stale_dropped_total", "counter", "Control messages of (or for) a node incarnation no longer current, dropped: late ones of a node judged lost, or meant for one.", &[""]),
+    ("partyline_cluster_rejoins_total", "counter", "Times this node learned that the others judged it lost, dropped its ties to them and joined again as a new incarnation.", &[""]),
+    ("partyline_refusals_total", "counter", "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, a Retry asked for, or a browser session refused before Hello (webtransport: a path or origin not allowed).", &["cause=\"handshake_cap\"", "cause=\"malformed_hello\"", "cause=\"no_hello\"", "cause=\"other_hello\"", "cause=\"resume_refused\"", "cause=\"retry\"", "cause=\"server_full\"", "cause=\"sessions_per_address\"", "cause=\"sessions_per_user\"", "cause=\"unauthenticated\"", "cause=\"version_mismatch\"", "cause=\"webtransport\""]),
+    ("partyline_join_code_failures_total", "counter", "Join-code attempts that named no live party (guesses, and typos).", &[""]),
+    ("partyline_player_limited_total", "counter", "Commands refused by a budget of their user or of their address, by key and budget.", &["budget=\"follows\",key=\"address\"", "budget=\"follows\",key=\"user\"", "budget=\"invites\",key=\"address\"", "budget=\"invites\",key=\"user\"", "budget=\"join_code_attempts\",key=\"address\"", "budget=\"join_code_attempts\",key=\"user\"", "budget=\"join_code_failures\",key=\"address\"", "budget=\"join_code_failures\",key=\"user\"", "budget=\"join_requests\",key=\"address\"", "budget=\"join_requests\",key=\"user\"", "budget=\"searches\",key=\"address\"", "budget=\"searches\",key=\"user\"", "budget=\"tickets\",key=\"address\"", "budget=\"tickets\",key=\"user\""]),
+    ("partyline_join_code_guessers", "gauge", "Users and addresses whose join-code failure budget is spent now: the guessing alarm.", &["key=\"address\"", "key=\"user\""]),
+    ("partyline_limit_keys", "gauge", "Users and addresses whose budgets are tracked now (at most --max-sessions of each, and at least 1024; idle ones go first).", &["key=\"address\"", "key=\"user\""]),
     ("partyline_transport_connections", "gauge", "QUIC connections carrying an admitted session (sessions in their grace window have none).", &[""]),
     ("partyline_transport_udp_datagrams_total", "counter", "UDP datagrams of admitted QUIC connections, by direction.", &["direction=\"in\"", "direction=\"out\""]),
     ("partyline_transport_packets_sent_total", "counter", "QUIC packets sent to admitted connections.", &[""]),
@@ -201,7 +207,7 @@ async fn refusals_are_counted_by_cause_and_unknown_paths_are_404() {
     let server = start_with(|c| {
         c.metrics = Some("127.0.0.1:0".parse().unwrap());
         c.auth = partyline::server::AuthMode::Token {
-            secret: b"s".to_vec(),
+            secret: [7; 32].to_vec(),
             previous: None,
         };
     })

@@ -7,7 +7,7 @@
 //! `support::wire::WireClient`.
 mod support;
 
-use partyline::protocol::{Event as WireEvent, Resume, Resumed};
+use partyline::protocol::{Event as WireEvent, PartyId, Resume, Resumed};
 use partyline_client::{
     Client, ClientConfig, ClientError, ErrorCode, Event, Events, LeaveReason, PartyUpdate,
 };
@@ -156,9 +156,33 @@ async fn a_lost_member_keeps_its_seat_and_gets_exactly_the_missed_events() {
 
 #[tokio::test]
 async fn a_gap_older_than_the_replay_log_gets_snapshots() {
+    // Four updates, two events kept.
+    let labels = ["a", "b", "c", "d"].map(String::from);
+    lost_past_the_log_gets_snapshots(|c| c.replay_events = 2, &labels).await;
+}
+
+#[tokio::test]
+async fn a_gap_past_the_replay_log_s_byte_budget_gets_snapshots() {
+    // Eight updates of about 230 bytes each: far fewer events than the
+    // log counts, more bytes than it keeps.
+    let labels: Vec<String> = (0..8).map(long_label).collect();
+    lost_past_the_log_gets_snapshots(|c| c.replay_bytes = 1024, &labels).await;
+}
+
+/// A label of 200 bytes that names `i`.
+fn long_label(i: usize) -> String {
+    format!("{i:0>200}")
+}
+
+/// Bob loses his connection, ana updates the party once per label, bob
+/// comes back: the log no longer holds the gap, so he gets a snapshot.
+async fn lost_past_the_log_gets_snapshots(
+    bound: impl FnOnce(&mut partyline::server::ServerConfig),
+    labels: &[String],
+) {
     let server = start_with(|c| {
         fast_loss_detection(c);
-        c.replay_events = 2;
+        bound(c);
     })
     .await;
     let relay = Relay::start(server.addr).await;
@@ -178,24 +202,144 @@ async fn a_gap_older_than_the_replay_log_gets_snapshots() {
     relay.blackhole(true);
     expect_connection(&mut ana_events, "bob", false).await;
     expect_lost(&mut bob_events, BY_HAND).await;
-    for text in ["a", "b", "c", "d"] {
+    for text in labels {
         ana.update_party(party, label(text)).await.unwrap();
     }
+    let last = labels.last().unwrap().as_str();
     let (bob2, _events) = resume(&server, "bob", bob.resume_ticket()).await.unwrap();
     // The SDK rebuilt its roster from the snapshot.
     let synced = bob2.party(party).expect("the SDK knows the party");
-    assert_eq!((synced.label.as_str(), synced.members.len()), ("d", 2));
+    assert_eq!((synced.label.as_str(), synced.members.len()), (last, 2));
     assert!(!synced.is_leader() && synced.join_requests.is_empty());
     match &bob2.welcome().resumed {
         Resumed::Snapshots { parties, waiting } => {
             assert!(waiting.is_empty());
             assert_eq!(parties.len(), 1);
-            assert_eq!(parties[0].snapshot.label, "d");
+            assert_eq!(parties[0].snapshot.label, last);
             assert_eq!(parties[0].snapshot.members.len(), 2);
             assert!(parties[0].requests.is_empty(), "bob does not lead");
         }
         other => panic!("expected snapshots, got {other:?}"),
     }
+}
+
+/// Ana leads an open party; bob, on the wire, is seated in it.
+async fn bob_seated_on_the_wire(server: &TestServer) -> (Client, Events, WireClient, PartyId) {
+    let (ana, ana_events) = server.client("ana").await;
+    let bob = WireClient::connect(server, "bob").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    (ana, ana_events, bob, party)
+}
+
+/// The next event's session `seq` and label, for a party update.
+async fn next_label(bob: &mut WireClient) -> (u64, String) {
+    match bob.next_event().await {
+        (seq, WireEvent::Updated { label, .. }) => (seq, label),
+        other => panic!("expected an update, got {other:?}"),
+    }
+}
+
+/// After the replay (or the snapshots), the next event is numbered one
+/// above the Welcome's last: nothing in between, nothing twice.
+async fn the_next_event_follows_on(ana: &Client, bob: &mut WireClient, party: PartyId) {
+    ana.update_party(party, label("after")).await.unwrap();
+    let expected = bob.welcome().last_event_seq + 1;
+    assert_eq!(next_label(bob).await, (expected, "after".to_string()));
+    bob.get_party(party).await.unwrap();
+    bob.assert_no_pending();
+}
+
+// The three tests below resume by taking over a live connection whose
+// client has not read the latest events: a resume like any other (the same
+// log decides), with the client's `last_event_seq` exactly known.
+
+#[tokio::test]
+async fn a_gap_within_the_byte_budget_is_replayed_exactly() {
+    let server = start_with(|c| c.replay_bytes = 1024).await;
+    let (ana, _ana_events, bob, party) = bob_seated_on_the_wire(&server).await;
+    let ticket = bob.resume_ticket();
+    // Three updates of about 230 bytes: within 1,024 bytes.
+    for i in 0..3 {
+        ana.update_party(party, label(&long_label(i)))
+            .await
+            .unwrap();
+    }
+    let mut bob2 = WireClient::resume(&server, "bob", ticket.clone())
+        .await
+        .expect("resumed");
+    assert_eq!(bob2.welcome().resumed, Resumed::Replayed { count: 3 });
+    assert_eq!(bob2.welcome().last_event_seq, ticket.last_event_seq + 3);
+    for i in 0..3 {
+        let seq = ticket.last_event_seq + 1 + i as u64;
+        assert_eq!(next_label(&mut bob2).await, (seq, long_label(i)));
+    }
+    the_next_event_follows_on(&ana, &mut bob2, party).await;
+}
+
+#[tokio::test]
+async fn a_gap_past_the_byte_budget_gets_snapshots_and_nothing_is_lost_or_repeated() {
+    let server = start_with(|c| c.replay_bytes = 1024).await;
+    let (ana, _ana_events, bob, party) = bob_seated_on_the_wire(&server).await;
+    let ticket = bob.resume_ticket();
+    // Fifteen updates of about 230 bytes: far under the 1,024 events the
+    // log counts, over the bytes it keeps.
+    for i in 0..15 {
+        ana.update_party(party, label(&long_label(i)))
+            .await
+            .unwrap();
+    }
+    let mut bob2 = WireClient::resume(&server, "bob", ticket.clone())
+        .await
+        .expect("resumed");
+    assert_eq!(bob2.welcome().last_event_seq, ticket.last_event_seq + 15);
+    match &bob2.welcome().resumed {
+        Resumed::Snapshots { parties, .. } => {
+            assert_eq!(parties.len(), 1);
+            assert_eq!(parties[0].snapshot.label, long_label(14));
+        }
+        other => panic!("expected snapshots, got {other:?}"),
+    }
+    // No replayed event comes: the next is the first after the Welcome.
+    the_next_event_follows_on(&ana, &mut bob2, party).await;
+}
+
+#[tokio::test]
+async fn an_event_larger_than_the_byte_budget_is_not_replayed_but_what_follows_it_is() {
+    let server = start_with(|c| c.replay_bytes = 512).await;
+    let (ana, _ana_events, mut bob, party) = bob_seated_on_the_wire(&server).await;
+    let big = "b".repeat(600);
+    ana.update_party(party, label(&big)).await.unwrap();
+    ana.update_party(party, label("small")).await.unwrap();
+    // Bob read the large one: the small one, logged after it, is replayed.
+    let (big_seq, read) = next_label(&mut bob).await;
+    assert_eq!(read, big);
+    let mut bob2 = WireClient::resume(&server, "bob", bob.resume_ticket())
+        .await
+        .expect("resumed");
+    assert_eq!(bob2.welcome().resumed, Resumed::Replayed { count: 1 });
+    assert_eq!(next_label(&mut bob2).await, (big_seq + 1, "small".into()));
+
+    // Now bob misses a large one: the log cannot hold it, so a resume from
+    // before it gets snapshots, though the small one after it was logged.
+    let ticket = bob2.resume_ticket();
+    ana.update_party(party, label(&big)).await.unwrap();
+    ana.update_party(party, label("small again")).await.unwrap();
+    let mut bob3 = WireClient::resume(&server, "bob", ticket.clone())
+        .await
+        .expect("resumed");
+    assert_eq!(bob3.welcome().last_event_seq, ticket.last_event_seq + 2);
+    match &bob3.welcome().resumed {
+        Resumed::Snapshots { parties, .. } => {
+            assert_eq!(parties[0].snapshot.label, "small again")
+        }
+        other => panic!("expected snapshots, got {other:?}"),
+    }
+    the_next_event_follows_on(&ana, &mut bob3, party).await;
 }
 
 #[tokio::test]

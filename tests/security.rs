@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_partyline");
 
+/// Token secrets of 32 bytes or more: a server refuses shorter ones.
+const SECRET: &str = "a-token-secret-of-32-bytes-or-so";
+const NEW_SECRET: &str = "the-new-token-secret-of-32-bytes";
+const OLD_SECRET: &str = "the-old-token-secret-of-32-bytes";
+
 /// A fresh directory of this test's own.
 fn temp_dir(name: &str) -> PathBuf {
     let dir =
@@ -52,6 +57,7 @@ fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Child, mpsc::Recei
         "PARTYLINE_TOKEN_SECRET_PREVIOUS_FILE",
         "PARTYLINE_ALLOW_DEV_IDENTITIES",
         "PARTYLINE_ALLOW_PUBLIC_METRICS",
+        "PARTYLINE_MATCH_SECRET_FILE",
     ] {
         command.env_remove(var);
     }
@@ -239,9 +245,9 @@ fn dev_mode_on_loopback_starts_without_security_warnings() {
 #[test]
 fn secret_files_open_to_others_or_empty_are_refused() {
     let dir = temp_dir("secret-files");
-    let open = write_secret(&dir, "open", "s3cret", 0o644);
-    let group = write_secret(&dir, "group", "s3cret", 0o640);
-    let private = write_secret(&dir, "private", "s3cret", 0o600);
+    let open = write_secret(&dir, "open", SECRET, 0o644);
+    let group = write_secret(&dir, "group", SECRET, 0o640);
+    let private = write_secret(&dir, "private", SECRET, 0o600);
     let empty = write_secret(&dir, "empty", "", 0o600);
     let path = |p: &PathBuf| p.to_str().unwrap().to_string();
 
@@ -278,7 +284,7 @@ fn secret_files_open_to_others_or_empty_are_refused() {
 #[test]
 fn a_previous_secret_without_a_current_one_is_refused() {
     let dir = temp_dir("previous-alone");
-    let previous = write_secret(&dir, "previous", "old", 0o600);
+    let previous = write_secret(&dir, "previous", OLD_SECRET, 0o600);
     let output = refused(
         &dir,
         &[
@@ -298,7 +304,7 @@ fn a_previous_secret_without_a_current_one_is_refused() {
 #[test]
 fn the_dev_certificate_off_loopback_warns_and_a_real_one_does_not() {
     let dir = temp_dir("dev-cert");
-    let secret = write_secret(&dir, "secret", "s3cret", 0o600);
+    let secret = write_secret(&dir, "secret", SECRET, 0o600);
     let secret = secret.to_str().unwrap();
     let server = start(
         &dir,
@@ -365,10 +371,7 @@ fn public_metrics_are_refused_unless_the_risk_is_named() {
 #[test]
 fn a_secret_on_the_command_line_warns_and_one_from_the_environment_does_not() {
     let dir = temp_dir("secret-argv");
-    let server = start(
-        &dir,
-        &["--listen", "127.0.0.1:0", "--token-secret", "s3cret"],
-    );
+    let server = start(&dir, &["--listen", "127.0.0.1:0", "--token-secret", SECRET]);
     server.assert_warns(
         "the token secret was given on the command line, where any user of this machine can read it",
     );
@@ -377,7 +380,7 @@ fn a_secret_on_the_command_line_warns_and_one_from_the_environment_does_not() {
     let server = start_with_env(
         &dir,
         &["--listen", "127.0.0.1:0"],
-        &[("PARTYLINE_TOKEN_SECRET", "s3cret")],
+        &[("PARTYLINE_TOKEN_SECRET", SECRET)],
     );
     assert!(server.log.iter().any(|line| line.contains("signed tokens")));
     assert!(server.warnings().is_empty(), "{:#?}", server.log);
@@ -398,8 +401,8 @@ async fn connect(config: ClientConfig) -> Result<(), ErrorCode> {
 #[tokio::test]
 async fn a_server_on_0_0_0_0_with_a_secret_file_accepts_minted_tokens_and_refuses_dev_identities() {
     let dir = temp_dir("public-tokens");
-    let current = write_secret(&dir, "current", "new-secret", 0o600);
-    let previous = write_secret(&dir, "previous", "old-secret", 0o600);
+    let current = write_secret(&dir, "current", NEW_SECRET, 0o600);
+    let previous = write_secret(&dir, "previous", OLD_SECRET, 0o600);
     let server = start(
         &dir,
         &[
@@ -428,18 +431,18 @@ async fn a_server_on_0_0_0_0_with_a_secret_file_accepts_minted_tokens_and_refuse
     let token = |secret: &[u8], user: &str| mint_token_for(secret, user, "Ana", ttl);
 
     // The file's trailing newline is not part of the secret.
-    let fresh = token(b"new-secret", "p-1");
+    let fresh = token(NEW_SECRET.as_bytes(), "p-1");
     assert_eq!(
         connect(ClientConfig::with_token(addr, certs.clone(), &fresh)).await,
         Ok(())
     );
     // Minted before the rotation: still valid until it expires.
-    let old = token(b"old-secret", "p-2");
+    let old = token(OLD_SECRET.as_bytes(), "p-2");
     assert_eq!(
         connect(ClientConfig::with_token(addr, certs.clone(), &old)).await,
         Ok(())
     );
-    let forged = token(b"guessed", "p-3");
+    let forged = token(b"guessed-but-not-the-secret-32-bytes", "p-3");
     assert_eq!(
         connect(ClientConfig::with_token(addr, certs.clone(), &forged)).await,
         Err(ErrorCode::Unauthenticated)
@@ -452,5 +455,130 @@ async fn a_server_on_0_0_0_0_with_a_secret_file_accepts_minted_tokens_and_refuse
     let metrics = scrape(server.metrics.unwrap());
     assert_eq!(metrics.count("partyline_dev_identities_allowed", &[]), 0);
     drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How `serve` says a short secret is refused: how long it is, how to make
+/// one, and never the secret itself.
+fn assert_says_too_short(output: &str, role: &str, length: usize, secret: &str) {
+    assert!(
+        output.contains(&format!(
+            "refusing the {role}: it is {length} bytes, and must be at least 32"
+        )),
+        "{output}"
+    );
+    assert!(
+        output.contains("`(umask 077; head -c 32 /dev/urandom | base64 > secret)`")
+            && output.contains("mode 600"),
+        "{output}"
+    );
+    assert!(
+        !output.contains(secret),
+        "the secret is not shown: {output}"
+    );
+}
+
+#[test]
+fn a_secret_under_32_bytes_is_refused_before_anything_starts() {
+    let dir = temp_dir("short-secrets");
+    let short = "thirty-one-bytes-of-token-secre";
+    assert_eq!(short.len(), 31);
+    let short_file = write_secret(&dir, "short", short, 0o600);
+    let short_file = short_file.to_str().unwrap();
+    let strong = write_secret(&dir, "strong", SECRET, 0o600);
+    let strong = strong.to_str().unwrap();
+
+    // As text: a bad flag value, exit code 2, from argv or the environment.
+    for (args, env) in [
+        (vec!["--token-secret", short], vec![]),
+        (vec![], vec![("PARTYLINE_TOKEN_SECRET", short)]),
+    ] {
+        let (mut child, lines) = spawn(&dir, &args, &env);
+        assert_eq!(wait_exit(&mut child).code(), Some(2));
+        let output: Vec<String> = lines.try_iter().collect();
+        let output = output.join("\n");
+        assert!(output.contains("--token-secret"), "{output}");
+        assert!(output.contains("--token-secret-file"), "{output}");
+        assert_says_too_short(&output, "token secret", 31, short);
+    }
+    // In a file: the current, the previous and the match secret.
+    for (args, role) in [
+        (vec!["--token-secret-file", short_file], "token secret"),
+        (
+            vec![
+                "--token-secret-file",
+                strong,
+                "--token-secret-previous-file",
+                short_file,
+            ],
+            "previous token secret",
+        ),
+        (
+            vec![
+                "--token-secret-file",
+                strong,
+                "--match-secret-file",
+                short_file,
+            ],
+            "match secret",
+        ),
+        // A dev server's own match secret too.
+        (vec!["--match-secret-file", short_file], "match secret"),
+    ] {
+        let mut with_listen = vec!["--listen", "127.0.0.1:0"];
+        with_listen.extend(args);
+        let output = refused(&dir, &with_listen);
+        assert_says_too_short(&output, role, 31, short);
+    }
+    // 32 bytes are enough.
+    let server = start(
+        &dir,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--token-secret",
+            &format!("{short}t"),
+        ],
+    );
+    drop(server);
+    assert!(
+        dir.join("certs").exists(),
+        "the one server that started wrote its certificate"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_match_secret_that_is_the_token_secret_is_refused() {
+    let dir = temp_dir("match-is-token");
+    let token = write_secret(&dir, "token", SECRET, 0o600);
+    let previous = write_secret(&dir, "previous", OLD_SECRET, 0o600);
+    // The same secret in another file.
+    let copy = write_secret(&dir, "copy", OLD_SECRET, 0o600);
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    for match_file in [&token, &copy] {
+        let output = refused(
+            &dir,
+            &[
+                "--listen",
+                "127.0.0.1:0",
+                "--token-secret-file",
+                &path(&token),
+                "--token-secret-previous-file",
+                &path(&previous),
+                "--match-secret-file",
+                &path(match_file),
+            ],
+        );
+        assert!(
+            output.contains("refusing the match secret: it is the")
+                && output.contains("could mint identity tokens"),
+            "{output}"
+        );
+    }
+    assert!(
+        !dir.join("certs").exists(),
+        "refused before writing a certificate"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

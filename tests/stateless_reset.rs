@@ -7,44 +7,16 @@
 mod support;
 
 use partyline_client::{Client, ClientConfig, DisconnectReason, Event, PartySettings};
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use support::relay::Relay;
 
-const BIN: &str = env!("CARGO_BIN_EXE_partyline");
-
-/// A `partyline serve` child on a free port, and its address from its own
-/// "listening" log line.
-fn serve(cert_dir: &Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
-        .arg(cert_dir)
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env_remove("PARTYLINE_TOKEN_SECRET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("partyline starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(support::WAIT).expect("a listening line");
-    (child, addr.parse().expect("an address"))
-}
+#[path = "support/child.rs"]
+mod child;
+use child::{serve, BIN};
 
 fn private_file(path: &Path, bytes: &[u8]) {
     let mut file = std::fs::OpenOptions::new()

@@ -12,6 +12,12 @@ use bytes::Bytes;
 use partyline::protocol::*;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Protocol version 2's messages, frozen and strict: what a version 2
+/// client decodes.
+#[path = "support/v2.rs"]
+#[allow(dead_code, clippy::large_enum_variant)]
+mod v2;
+
 fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -115,16 +121,30 @@ fn numbers(pairs: &[(&str, i64)]) -> Numbers {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
+/// The token secret of PROTOCOL.md's worked examples (sections 2 and 11):
+/// 32 ASCII bytes, the fewest a server accepts.
+const TOKEN_SECRET: &[u8] = b"example-token-secret-of-32-bytes";
+
 /// The match of PROTOCOL.md's `event-matched` example and of the worked
-/// example of section 11: its id, expiry, secret and token.
+/// example of section 11: its id, expiry, key and token. The key is
+/// derived from `TOKEN_SECRET` (computed apart from partyline, with
+/// Python's hmac and hashlib: RFC 5869 by hand).
 const MATCH_ID: u128 = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef;
 const MATCH_EXPIRES: u64 = 1_700_000_060;
-const MATCH_SECRET: &[u8] = b"s3cret";
+const MATCH_KEY: &str = "3609d6ea32760b6991128ea68e84db63414a4882c684fec0b6bee01206a48b05";
 const MATCH_SIGNED: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
     7531:11111111111111111111111111111111,7532:";
 const MATCH_TOKEN: &str = "m1.0123456789abcdef0123456789abcdef.1700000060.\
     7531:11111111111111111111111111111111,7532:.\
-    3387ba940d8a0d77d27acd580dee62bcc1e5648645a9a50f5e620014b9711b7c";
+    458792475ad88551d9f797c2c64c123962fb98adcfa465b615e302a624c48314";
+
+/// `MATCH_KEY`'s 32 bytes.
+fn match_key() -> Vec<u8> {
+    (0..MATCH_KEY.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&MATCH_KEY[at..at + 2], 16).unwrap())
+        .collect()
+}
 
 /// Ana with her party `PARTY`, then Ben alone.
 fn match_claims() -> partyline::matchmaker::MatchClaims {
@@ -219,6 +239,16 @@ impl Doc {
         self.pinned.insert(name.to_string());
     }
 
+    /// A frame as a version 2 session is sent it: exactly `expected`, as
+    /// PROTOCOL.md's example `name` shows, and read by the strict version
+    /// 2 decoder.
+    fn v2(&mut self, name: &str, frame: &ServerFrame, expected: &str) {
+        let mut buf = Vec::new();
+        encode_server_frame(frame, 2, &mut buf, MAX_WELCOME_SIZE).unwrap();
+        decode_body::<v2::ServerFrame>(&buf[FRAME_HEADER_LEN..]).expect("version 2 reads it");
+        self.bytes(name, &buf, expected);
+    }
+
     /// For bytes that are not a frame (datagrams): `actual` is exactly
     /// `expected`, and PROTOCOL.md's example `name` shows it.
     fn bytes(&mut self, name: &str, actual: &[u8], expected: &str) {
@@ -262,7 +292,7 @@ fn default_limits() -> Limits {
 fn client_examples(doc: &mut Doc) {
     let hello = ClientFrame::Hello(Hello {
         resume: None,
-        version: 2,
+        version: 3,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
@@ -271,10 +301,10 @@ fn client_examples(doc: &mut Doc) {
     doc.golden(
         "hello",
         &hello,
-        "0b 00 00 00 00 02 00 02 75 31 03 41 6e 61 00",
+        "0b 00 00 00 00 03 00 02 75 31 03 41 6e 61 00",
     );
     let resuming = ClientFrame::Hello(Hello {
-        version: 2,
+        version: 3,
         identity: Identity::Dev {
             user_id: "u1".into(),
             username: "Ana".into(),
@@ -287,7 +317,7 @@ fn client_examples(doc: &mut Doc) {
     doc.golden(
         "hello-resume",
         &resuming,
-        "0e 00 00 00 00 02 00 02 75 31 03 41 6e 61 01 01 74 07",
+        "0e 00 00 00 00 03 00 02 75 31 03 41 6e 61 01 01 74 07",
     );
     let kick = ClientFrame::Request {
         id: 5,
@@ -496,6 +526,7 @@ fn server_examples(doc: &mut Doc) {
                     join_code: String::new(),
                     listed: false,
                     properties: KeyValues::new(),
+                    ready_check: None,
                 },
                 requests: vec![ben()],
             }],
@@ -504,6 +535,15 @@ fn server_examples(doc: &mut Doc) {
     });
     doc.golden(
         "welcome-snapshots",
+        &snapshots,
+        &format!(
+            "c2 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 00 \
+             01 {BEN} 00"
+        ),
+    );
+    doc.v2(
+        "welcome-snapshots-v2",
         &snapshots,
         &format!(
             "c1 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
@@ -553,6 +593,11 @@ fn server_examples(doc: &mut Doc) {
         &unavailable,
         "0a 00 00 00 02 04 01 23 05 6c 61 74 65 72",
     );
+    doc.v2(
+        "response-unavailable-v2",
+        &unavailable,
+        "0a 00 00 00 02 04 01 10 05 6c 61 74 65 72",
+    );
     let from_server = ServerFrame::Event {
         seq: 2,
         event: Event::Data {
@@ -601,6 +646,7 @@ fn server_examples(doc: &mut Doc) {
         join_code: "K7QM2X".into(),
         listed: true,
         properties: key_values(&[("mode", "duo")]),
+        ready_check: None,
     };
     let get_party = ServerFrame::Response {
         id: 10,
@@ -610,11 +656,11 @@ fn server_examples(doc: &mut Doc) {
         "response-party",
         &get_party,
         &format!(
-            "a0 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
+            "a1 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
              02 {ANA} {BEN} 01 {SID_B} 01 \
              01 03 6d 61 70 04 64 75 73 74 \
              02 00 01 04 68 65 72 6f 04 6d 61 67 65 \
-             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f"
+             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f 00"
         ),
     );
     let parties = ServerFrame::Response {
@@ -691,6 +737,93 @@ fn server_examples(doc: &mut Doc) {
         &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
     );
     matchmaking_examples(doc);
+    ready_check_examples(doc);
+}
+
+fn ready_check_examples(doc: &mut Doc) {
+    let start = ClientFrame::Request {
+        id: 12,
+        command: Command::StartReadyCheck {
+            party_id: party(),
+            message: "go?".into(),
+            timeout_ms: 30_000,
+        },
+    };
+    doc.golden(
+        "start-ready-check",
+        &start,
+        &format!("1b 00 00 00 01 0c 21 {PARTY} 03 67 6f 3f b0 ea 01"),
+    );
+    let answer = ClientFrame::Request {
+        id: 13,
+        command: Command::AnswerReadyCheck {
+            party_id: party(),
+            check_id: 7,
+            ready: true,
+        },
+    };
+    doc.golden(
+        "answer-ready-check",
+        &answer,
+        &format!("16 00 00 00 01 0d 22 {PARTY} 07 01"),
+    );
+    let started = ServerFrame::Event {
+        seq: 8,
+        event: Event::ReadyCheckStarted {
+            party_id: party(),
+            seq: 7,
+            check: ReadyCheck {
+                check_id: 7,
+                started_by: ana(),
+                message: "go?".into(),
+                timeout_ms: 30_000,
+                ends_at_ms: 1_700_000_030_000,
+                ready: vec![ana()],
+                not_ready: Vec::new(),
+                no_answer: vec![ben()],
+            },
+        },
+    };
+    doc.golden(
+        "event-ready-check-started",
+        &started,
+        &format!(
+            "6e 00 00 00 03 08 1c {PARTY} 07 07 {ANA} 03 67 6f 3f b0 ea 01 \
+             b0 ba 97 ff bc 31 01 {ANA} 00 01 {BEN}"
+        ),
+    );
+    let answered = ServerFrame::Event {
+        seq: 9,
+        event: Event::ReadyCheckAnswered {
+            party_id: party(),
+            seq: 8,
+            check_id: 7,
+            presence: ben(),
+            ready: true,
+        },
+    };
+    doc.golden(
+        "event-ready-check-answered",
+        &answered,
+        &format!("2f 00 00 00 03 09 1d {PARTY} 08 07 {BEN} 01"),
+    );
+    let ended = ServerFrame::Event {
+        seq: 10,
+        event: Event::ReadyCheckEnded {
+            party_id: party(),
+            seq: 8,
+            check_id: 7,
+            outcome: ReadyCheckOutcome::AllReady,
+            ready: vec![ana(), ben()],
+            not_ready: Vec::new(),
+            no_answer: Vec::new(),
+        },
+    };
+    doc.golden(
+        "event-ready-check-ended",
+        &ended,
+        &format!("4a 00 00 00 03 0a 1e {PARTY} 08 07 00 02 {ANA} {BEN} 00 00"),
+    );
 }
 
 fn matchmaking_examples(doc: &mut Doc) {
@@ -739,7 +872,7 @@ fn matchmaking_examples(doc: &mut Doc) {
         &node_lost,
         "05 00 00 00 03 0c 1a 07 04",
     );
-    let token = partyline::matchmaker::mint_match_token(MATCH_SECRET, &match_claims());
+    let token = partyline::matchmaker::mint_match_token(&match_key(), &match_claims());
     assert_eq!(token, MATCH_TOKEN);
     let matched = ServerFrame::Event {
         seq: 8,
@@ -817,13 +950,14 @@ fn every_byte_example_in_protocol_md_is_pinned() {
 }
 
 /// The worked token example of PROTOCOL.md section 2 (its `signed` and
-/// `token` lines): secret `s3cret`, user `u1`, name `Ana`, expiry 1700000000.
+/// `token` lines): secret `TOKEN_SECRET`, user `u1`, name `Ana`, expiry
+/// 1700000000.
 #[test]
 fn the_token_example_in_protocol_md_mints_and_verifies() {
     use partyline::auth::{mint_token, verify_token, TokenError};
     const SIGNED: &str = "v1.7531.416e61.1700000000";
     const TOKEN: &str = "v1.7531.416e61.1700000000.\
-        d8cf8c404f76c660ed160eacf7f446eed9514772f795f6033e4aa1a43bda916f";
+        cd47507b8207d29886852a9c8078e3bfe260bc92e493ffd873be7c6b701d6dd0";
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
     let shown = |label: &str| {
@@ -837,7 +971,11 @@ fn the_token_example_in_protocol_md_mints_and_verifies() {
     assert_eq!(shown("signed"), SIGNED);
     assert_eq!(shown("token"), TOKEN);
 
-    let secret = b"s3cret";
+    assert!(
+        text.contains("Worked example: secret `example-token-secret-of-32-bytes`"),
+        "section 2 names the secret"
+    );
+    let secret = TOKEN_SECRET;
     assert_eq!(mint_token(secret, "u1", "Ana", 1_700_000_000), TOKEN);
     // The tag is HMAC-SHA256 of exactly the text before the last dot.
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
@@ -860,51 +998,76 @@ fn the_token_example_in_protocol_md_mints_and_verifies() {
     );
 }
 
-/// The worked match token of PROTOCOL.md section 11 (its `signed` and
-/// `token` lines): what a game server in any language must reproduce.
+/// The worked match token of PROTOCOL.md section 11 (its `secret`, `key`,
+/// `signed` and `token` lines): what a game server in any language must
+/// reproduce, the key's derivation included.
 #[test]
 fn the_match_token_example_in_protocol_md_mints_and_verifies() {
-    use partyline::matchmaker::{mint_match_token, verify_match_token, MatchTokenError};
+    use partyline::matchmaker::{
+        derive_match_key, mint_match_token, verify_match_token, MatchTokenError,
+    };
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md")).unwrap();
-    let shown = |label: &str| {
+    let shown = |label: &str, starts: &str| {
         text.lines()
             .filter_map(|line| line.trim().strip_prefix(label))
             .map(str::trim)
-            .find(|rest| rest.starts_with("m1."))
-            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label} m1.` line"))
+            .find(|rest| rest.starts_with(starts))
+            .unwrap_or_else(|| panic!("PROTOCOL.md shows no `{label} {starts}` line"))
             .to_string()
     };
-    assert_eq!(shown("signed"), MATCH_SIGNED);
-    assert_eq!(shown("token"), MATCH_TOKEN);
+    assert_eq!(
+        shown("secret", "example").as_bytes(),
+        TOKEN_SECRET,
+        "the token secret of section 11's example"
+    );
+    assert_eq!(shown("key", "3609"), MATCH_KEY);
+    assert_eq!(shown("signed", "m1."), MATCH_SIGNED);
+    assert_eq!(shown("token", "m1."), MATCH_TOKEN);
 
-    assert_eq!(mint_match_token(MATCH_SECRET, &match_claims()), MATCH_TOKEN);
+    // The key: HKDF-SHA256 of the token secret, as section 11 spells it
+    // out with two HMACs.
+    assert_eq!(derive_match_key(TOKEN_SECRET).to_vec(), match_key());
+    let hmac = |key: &[u8], message: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+        ring::hmac::sign(&key, message).as_ref().to_vec()
+    };
+    let pseudo_random = hmac(&[0; 32], TOKEN_SECRET);
+    assert_eq!(
+        hmac(&pseudo_random, b"partyline match token v1\x01"),
+        match_key()
+    );
+
+    let key = match_key();
+    assert_eq!(mint_match_token(&key, &match_claims()), MATCH_TOKEN);
     // The tag is HMAC-SHA256 of exactly the text before the last dot.
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, MATCH_SECRET);
-    let tag = hex(ring::hmac::sign(&key, MATCH_SIGNED.as_bytes()).as_ref()).replace(' ', "");
+    let tag = hex(&hmac(&key, MATCH_SIGNED.as_bytes())).replace(' ', "");
     assert_eq!(MATCH_TOKEN, format!("{MATCH_SIGNED}.{tag}"));
 
     // Valid while the clock is below the expiry, and says who is in it.
-    let claims = verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES - 1).unwrap();
+    let claims = verify_match_token(&key, MATCH_TOKEN, MATCH_EXPIRES - 1).unwrap();
     assert_eq!(claims, match_claims());
     assert_eq!(claims.parties(), vec![party()]);
     assert!(matches!(
-        verify_match_token(MATCH_SECRET, MATCH_TOKEN, MATCH_EXPIRES),
+        verify_match_token(&key, MATCH_TOKEN, MATCH_EXPIRES),
         Err(MatchTokenError::Expired { .. })
     ));
-    assert_eq!(
-        verify_match_token(b"another secret", MATCH_TOKEN, 0),
-        Err(MatchTokenError::BadSignature)
-    );
+    // Neither the token secret nor another key verifies it.
+    for wrong in [TOKEN_SECRET, b"another secret"] {
+        assert_eq!(
+            verify_match_token(wrong, MATCH_TOKEN, 0),
+            Err(MatchTokenError::BadSignature)
+        );
+    }
     // Ben written into Ana's party: the signature no longer holds.
     let tampered = MATCH_TOKEN.replace(",7532:.", &format!(",7532:{}.", "11".repeat(16)));
     assert_eq!(
-        verify_match_token(MATCH_SECRET, &tampered, 0),
+        verify_match_token(&key, &tampered, 0),
         Err(MatchTokenError::BadSignature)
     );
     let (signed, tag) = MATCH_TOKEN.rsplit_once('.').unwrap();
     assert_eq!(
-        verify_match_token(MATCH_SECRET, &format!("{signed}.{}", tag.to_uppercase()), 0),
+        verify_match_token(&key, &format!("{signed}.{}", tag.to_uppercase()), 0),
         Err(MatchTokenError::Malformed("signature is not lowercase hex")),
         "uppercase hex is refused"
     );
@@ -1063,6 +1226,22 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
         join_code: "K7QM2X".into(),
         listed: true,
         properties: full_map(MAX_PROPERTY_ENTRIES, 1, MAX_PROPERTY_BYTES),
+        ready_check: None,
+    };
+    // A ready check asking every member, the longest message.
+    let check = ReadyCheck {
+        check_id: u64::MAX,
+        started_by: presence(0),
+        message: "m".repeat(MAX_READY_CHECK_MESSAGE_BYTES),
+        timeout_ms: u64::MAX,
+        ends_at_ms: u64::MAX,
+        ready: Vec::new(),
+        not_ready: Vec::new(),
+        no_answer: snapshot.members.clone(),
+    };
+    let snapshot = PartySnapshot {
+        ready_check: Some(Box::new(check.clone())),
+        ..snapshot
     };
     // The largest frames that carry one snapshot.
     let requests: Vec<Presence> = (size..2 * size).map(presence).collect();
@@ -1104,14 +1283,46 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
             },
             last_event_seq: u64::MAX,
             resumed: Resumed::Snapshots {
-                parties: vec![ResumedParty { snapshot, requests }],
+                // Every party a session may hold, each with a full queue.
+                parties: vec![ResumedParty { snapshot, requests }; MAX_PARTIES_PER_SESSION],
                 waiting: Vec::new(),
             },
         }),
+        ServerFrame::Event {
+            seq: u64::MAX,
+            event: Event::ReadyCheckStarted {
+                party_id: party(),
+                seq: u64::MAX,
+                check: check.clone(),
+            },
+        },
+        ServerFrame::Event {
+            seq: u64::MAX,
+            event: Event::ReadyCheckEnded {
+                party_id: party(),
+                seq: u64::MAX,
+                check_id: u64::MAX,
+                outcome: ReadyCheckOutcome::TimedOut,
+                ready: Vec::new(),
+                not_ready: Vec::new(),
+                no_answer: check.no_answer.clone(),
+            },
+        },
     ];
     for frame in &frames {
-        let mut buf = Vec::new();
-        encode_frame(frame, &mut buf).unwrap();
-        assert!(buf.len() - FRAME_HEADER_LEN <= MAX_FRAME_SIZE as usize);
+        let max = match frame {
+            ServerFrame::Welcome(_) => MAX_WELCOME_SIZE,
+            _ => MAX_FRAME_SIZE,
+        };
+        for version in [2, PROTOCOL_VERSION] {
+            if version == 2
+                && matches!(frame, ServerFrame::Event { event, .. } if event_for_version(event.clone(), 2).is_none())
+            {
+                continue;
+            }
+            let mut buf = Vec::new();
+            encode_server_frame(frame, version, &mut buf, max).unwrap();
+            assert!(buf.len() - FRAME_HEADER_LEN <= max as usize);
+        }
     }
 }

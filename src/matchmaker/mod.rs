@@ -20,7 +20,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 mod token;
-pub use token::{mint_match_token, verify_match_token, MatchClaims, MatchPlayer, MatchTokenError};
+pub use token::{
+    derive_match_key, mint_match_token, verify_match_token, MatchClaims, MatchPlayer,
+    MatchTokenError, MATCH_KEY_BYTES, MATCH_KEY_INFO,
+};
 
 /// Names a ticket inside one pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -10,8 +10,13 @@
 //! - `expires`: Unix seconds, decimal;
 //! - `players`: comma-separated `<user id as lowercase hex of its UTF-8>:
 //!   <party id as 32 hex digits, or empty for a solo player>`;
-//! - `tag`: lowercase hex of HMAC-SHA256(secret, everything before the last
-//!   dot). PROTOCOL.md has a worked example.
+//! - `tag`: lowercase hex of HMAC-SHA256(match key, everything before the
+//!   last dot). PROTOCOL.md has a worked example.
+//!
+//! The match key is never the token secret itself: a game server that
+//! holds it to check matches must not be able to mint identity tokens.
+//! Unless the operator gives a match secret of its own, the key is derived
+//! one way from the token secret ([`derive_match_key`]).
 
 use crate::auth::{hex, unhex};
 use crate::protocol::PartyId;
@@ -19,6 +24,34 @@ use ring::hmac;
 use uuid::Uuid;
 
 const VERSION: &str = "m1";
+
+/// HKDF's `info` for the match key: names what the key is for, so that no
+/// other key derived from the token secret can equal it.
+pub const MATCH_KEY_INFO: &[u8] = b"partyline match token v1";
+
+/// The length of a derived match key: SHA-256's output.
+pub const MATCH_KEY_BYTES: usize = 32;
+
+/// The key match tokens are signed with when the operator gave no match
+/// secret: HKDF-SHA256 (RFC 5869) of the token secret, with a salt of 32
+/// zero bytes and [`MATCH_KEY_INFO`], 32 bytes long. One way: the key does
+/// not give back the token secret, so a game server holding it cannot mint
+/// identity tokens. PROTOCOL.md, "Match token", has a worked example.
+pub fn derive_match_key(token_secret: &[u8]) -> [u8; MATCH_KEY_BYTES] {
+    // RFC 5869 with HMAC-SHA256 and a length of one hash: extract, then
+    // the first (only) block of expand, T(1) = HMAC(PRK, info || 0x01).
+    // Written with HMAC so that it cannot fail; the tests check it against
+    // ring's HKDF.
+    let salt = hmac::Key::new(hmac::HMAC_SHA256, &[0u8; MATCH_KEY_BYTES]);
+    let pseudo_random = hmac::sign(&salt, token_secret);
+    let expand = hmac::Key::new(hmac::HMAC_SHA256, pseudo_random.as_ref());
+    let mut context = hmac::Context::with_key(&expand);
+    context.update(MATCH_KEY_INFO);
+    context.update(&[1]);
+    let mut key = [0u8; MATCH_KEY_BYTES];
+    key.copy_from_slice(context.sign().as_ref());
+    key
+}
 
 /// One player of a match, as the token lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +110,8 @@ fn body_of(claims: &MatchClaims) -> String {
     )
 }
 
-/// Signs the claims with `secret`.
+/// Signs the claims with the match key `secret` (a server's is
+/// `ServerConfig::match_key`).
 pub fn mint_match_token(secret: &[u8], claims: &MatchClaims) -> String {
     let body = body_of(claims);
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
@@ -86,7 +120,9 @@ pub fn mint_match_token(secret: &[u8], claims: &MatchClaims) -> String {
 }
 
 /// Checks the signature first (in constant time), then the form and the
-/// expiry (`now` in Unix seconds): what a game server calls.
+/// expiry (`now` in Unix seconds): what a game server calls, with the match
+/// key (`partyline match-key` prints the one derived from a token secret),
+/// not the token secret.
 pub fn verify_match_token(
     secret: &[u8],
     token: &str,
@@ -217,5 +253,54 @@ mod tests {
             verify_match_token(b"game-secret", "no-dots-at-all", 0),
             Err(MatchTokenError::Malformed(_))
         ));
+    }
+
+    /// PROTOCOL.md's worked example of the derivation, computed apart
+    /// from this code (Python's hmac and hashlib, RFC 5869 by hand).
+    const EXAMPLE_SECRET: &[u8] = b"example-token-secret-of-32-bytes";
+    const EXAMPLE_KEY: &str = "3609d6ea32760b6991128ea68e84db63414a4882c684fec0b6bee01206a48b05";
+
+    #[test]
+    fn the_match_key_is_hkdf_sha256_of_the_token_secret_with_its_own_label() {
+        assert_eq!(hex(&derive_match_key(EXAMPLE_SECRET)), EXAMPLE_KEY);
+        assert_eq!(
+            hex(&derive_match_key(b"partyline-dev-match-secret")),
+            "af9705305106dc63f0b205a0a1a646e5b5b30252e41a62fdcacfb68b3cddf539"
+        );
+        // The same as ring's HKDF (an empty salt is 32 zero bytes to HMAC).
+        struct Length;
+        impl ring::hkdf::KeyType for Length {
+            fn len(&self) -> usize {
+                MATCH_KEY_BYTES
+            }
+        }
+        for secret in [
+            EXAMPLE_SECRET,
+            b"another secret of thirty-two b!!",
+            &[0xff; 100],
+        ] {
+            for salt in [&[][..], &[0u8; 32][..]] {
+                let mut expected = [0u8; MATCH_KEY_BYTES];
+                ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, salt)
+                    .extract(secret)
+                    .expand(&[MATCH_KEY_INFO], Length)
+                    .unwrap()
+                    .fill(&mut expected)
+                    .unwrap();
+                assert_eq!(derive_match_key(secret), expected);
+            }
+        }
+        assert_ne!(&derive_match_key(EXAMPLE_SECRET)[..], EXAMPLE_SECRET);
+    }
+
+    #[test]
+    fn a_token_signed_with_the_derived_key_does_not_verify_with_the_token_secret() {
+        let key = derive_match_key(EXAMPLE_SECRET);
+        let token = mint_match_token(&key, &claims());
+        assert_eq!(verify_match_token(&key, &token, 0), Ok(claims()));
+        assert_eq!(
+            verify_match_token(EXAMPLE_SECRET, &token, 0),
+            Err(MatchTokenError::BadSignature)
+        );
     }
 }

@@ -39,6 +39,12 @@ pub enum PartyError {
     TooManyBans,
     #[error("that user is not banned from this party")]
     BanNotFound,
+    #[error("a ready check is already running in this party")]
+    ReadyCheckRunning,
+    #[error("no such ready check is running in this party")]
+    NoReadyCheck,
+    #[error("this ready check did not ask you: you were seated after it began")]
+    NotAsked,
 }
 
 impl PartyError {
@@ -62,6 +68,9 @@ impl PartyError {
             PartyError::TooManyInvites => ErrorCode::TooManyInvites,
             PartyError::TooManyBans => ErrorCode::TooManyBans,
             PartyError::BanNotFound => ErrorCode::BanNotFound,
+            PartyError::ReadyCheckRunning => ErrorCode::ReadyCheckRunning,
+            PartyError::NoReadyCheck => ErrorCode::NoReadyCheck,
+            PartyError::NotAsked => ErrorCode::NotAsked,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 mod gather;
+mod ready;
 pub use gather::{validate_key_values, Ban, Invite, InviteNotice};
 
 /// A member's place in a party. `link` is whatever the caller uses to reach
@@ -142,6 +143,8 @@ pub struct Party<L> {
     bans: Vec<Ban>,
     /// The party's waiting matchmaking ticket, if any.
     matchmaking: Option<u64>,
+    /// The ready check running now, if any.
+    ready_check: Option<ready::RunningCheck>,
 }
 
 fn validate_max_size(max_size: u16) -> Result<(), PartyError> {
@@ -188,6 +191,7 @@ impl<L: Clone> Party<L> {
             invites: VecDeque::new(),
             bans: Vec::new(),
             matchmaking: None,
+            ready_check: None,
         })
     }
 
@@ -257,6 +261,7 @@ impl<L: Clone> Party<L> {
             join_code: self.join_code.clone().unwrap_or_default(),
             listed: self.listing.is_some(),
             properties: self.listing.clone().unwrap_or_default(),
+            ready_check: self.ready_check().map(Box::new),
         }
     }
 
@@ -276,6 +281,21 @@ impl<L: Clone> Party<L> {
         self.requests
             .iter()
             .position(|r| r.presence.user_id == user_id)
+    }
+
+    /// The session's seat or waiting request is reached another way from
+    /// now on (it resumed on another node): its link becomes `link`. No
+    /// rule changes and nobody is told; the old link is returned, `None`
+    /// when the session holds nothing here.
+    pub fn relink(&mut self, session: SessionId, link: L) -> Option<L> {
+        if let Some(index) = self.seat_of_session(session) {
+            return Some(std::mem::replace(&mut self.members[index].link, link));
+        }
+        let request = self
+            .requests
+            .iter_mut()
+            .find(|r| r.presence.session_id == session)?;
+        Some(std::mem::replace(&mut request.link, link))
     }
 
     pub fn is_member(&self, session: SessionId) -> bool {

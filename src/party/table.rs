@@ -220,6 +220,27 @@ impl<L: Link> PartyTable<L> {
         Ok(result)
     }
 
+    /// Gives session `session`'s seat or request in party `id` the link
+    /// `link` (`Party::relink`); the session sets of both links follow
+    /// (`note` is told: old link, new link), nobody else is told. The old
+    /// link, or `None` when the session holds nothing there.
+    pub fn relink(
+        &self,
+        id: PartyId,
+        session: SessionId,
+        link: L,
+        note: impl FnOnce(&L, &L),
+    ) -> Option<L> {
+        let mut shard = self
+            .shard(id)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let slot = shard.get_mut(&id)?;
+        let old = slot.party.relink(session, link.clone())?;
+        note(&old, &link);
+        Some(old)
+    }
+
     /// Changes a party's own bookkeeping (not its members, settings or
     /// listing: nothing anyone is told of) under its shard lock alone,
     /// without the delivery-order lock `apply` takes. For callers that hold

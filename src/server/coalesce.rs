@@ -152,7 +152,11 @@ mod tests {
             username: "Ana".into(),
             session_id: SessionId::random(),
         };
-        let link = Arc::new(SessionLink::new(presence, 0, metrics.clone()));
+        let link = Arc::new(SessionLink::new(
+            presence,
+            crate::server::replay::ReplayLog::new(0, 0),
+            metrics.clone(),
+        ));
         for n in 0..3 {
             coalescer.queue(link.clone(), datagram(n));
         }

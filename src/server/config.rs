@@ -1,10 +1,12 @@
 use crate::certs::{BrowserCertificates, TlsIdentity};
+use crate::matchmaker::derive_match_key;
 use crate::protocol::DEFAULT_MAX_DATAGRAM_DATA;
 use crate::protocol::{
     Limits, MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTE_ENTRIES, MAX_BANS, MAX_FRAME_SIZE, MAX_LABEL_BYTES,
     MAX_PARTY_SIZE, MAX_PROPERTY_BYTES, MAX_PROPERTY_ENTRIES, MAX_RELIABLE_DATA,
     MAX_SEARCH_RESULTS, MAX_STATE_BYTES, MAX_STATE_ENTRIES, MAX_STATUS_BYTES,
 };
+use crate::security::{check_secrets, SecretRefusal};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +90,7 @@ impl ResetKey {
         if key.len() < MIN_RESET_KEY_BYTES {
             return Err(format!(
                 "the reset key is {} bytes; it needs at least {MIN_RESET_KEY_BYTES}. Make one \
-                 with: head -c 32 /dev/urandom > reset-key && chmod 600 reset-key",
+                 with: (umask 077; head -c 32 /dev/urandom | base64 > reset-key)",
                 key.len()
             ));
         }
@@ -108,6 +110,11 @@ impl std::fmt::Debug for ResetKey {
 
 /// The default send coalescing window (`ServerConfig::coalesce`).
 pub const DEFAULT_COALESCE: Duration = Duration::from_micros(500);
+
+/// The default byte budget of a session's replay log
+/// (`ServerConfig::replay_bytes`, `--replay-bytes`). Chosen from a
+/// measurement: BENCHMARKS.md, "Replay log: bytes per event".
+pub const DEFAULT_REPLAY_BYTES: usize = 16 * 1024;
 
 /// Everything the server needs; `ServerConfig::new` fills sane defaults.
 #[derive(Clone, Debug)]
@@ -147,6 +154,11 @@ pub struct ServerConfig {
     pub leader_grace: Duration,
     /// Events kept per session for exact replay on resume. Default 1024.
     pub replay_events: usize,
+    /// Bytes of event frames kept per session for exact replay on resume,
+    /// beside `replay_events`: the oldest go when either is passed. A
+    /// resume from before what is kept gets snapshots. Default
+    /// [`DEFAULT_REPLAY_BYTES`].
+    pub replay_bytes: usize,
     /// How often clients are asked to acknowledge (QUIC ACK-frequency
     /// extension). Default `None`, QUIC's every other packet: delaying the
     /// clients' ACKs starves the server's congestion window on the heavy
@@ -179,14 +191,14 @@ pub struct ServerConfig {
     pub max_parties_per_session: usize,
     /// Serve Prometheus text metrics over HTTP on this address. Default off.
     pub metrics: Option<SocketAddr>,
-    /// Serve the admin HTTP API on this address (`super::admin`). Default
+    /// Serve the admin HTTP API on this address (the admin module). Default
     /// off. The same address as `metrics` serves both on one listener,
     /// `/metrics` without the token.
     pub admin: Option<SocketAddr>,
     /// The bearer token the admin API requires: at least 16 visible ASCII
     /// characters. Required with `admin`.
     pub admin_token: Option<AdminToken>,
-    /// Run as one node of a cluster over NATS (`super::peers::nats`). Default
+    /// Run as one node of a cluster over NATS (the NATS adapter of the routing seam). Default
     /// `None`: a single server.
     pub cluster: Option<ClusterConfig>,
     /// Per-recipient send coalescing window for party datagrams: a
@@ -213,6 +225,34 @@ pub struct ServerConfig {
     /// Matchmaking tickets one session may submit per minute (0: no
     /// limit). Default 30.
     pub tickets_per_minute: u32,
+    /// Most sessions one user may have at once on this node, connected or
+    /// in their grace window (a resume takes its own session back and
+    /// does not count again); beyond it Hello is refused with
+    /// `RateLimited`. 0: no limit. Default 8: a player's devices and game
+    /// clients at once, with room for sessions still in their grace
+    /// window after a reconnect that did not resume.
+    pub max_sessions_per_user: usize,
+    /// Most sessions from one source address at once on this node (an
+    /// IPv4 address, or an IPv6 /64); beyond it Hello is refused with
+    /// `RateLimited`. 0: no limit. Default 256: a LAN party, a campus or
+    /// a carrier-grade NAT puts many players behind one IPv4 address
+    /// (a CGNAT shares one among tens to hundreds of subscribers), and
+    /// their sessions all count here.
+    pub max_sessions_per_address: usize,
+    /// Budgets of one user, all its sessions on this node together,
+    /// beside each session's own. Defaults: [`PlayerBudgets::PER_USER`].
+    pub per_user: PlayerBudgets,
+    /// Budgets of one source address (IPv4 address, IPv6 /64), all its
+    /// users' sessions on this node together. Defaults:
+    /// [`PlayerBudgets::PER_ADDRESS`].
+    pub per_address: PlayerBudgets,
+    /// Whether the per-address limits (sessions and budgets) count
+    /// loopback sources (127.0.0.0/8, ::1) too. Default false: a loopback
+    /// source is this host itself (a local load generator, a test, or a
+    /// proxy on the same host, behind which every player shares one
+    /// address), and no packet from the network can claim one. The
+    /// per-user limits hold for every source.
+    pub limit_loopback: bool,
     /// How often the matchmaker runs a round. Default 1 s.
     pub matchmaker_interval: Duration,
     /// After this long waiting, a ticket's relaxed minimum applies.
@@ -220,9 +260,9 @@ pub struct ServerConfig {
     pub matchmaker_relax_after: Duration,
     /// How long a match token stays valid. Default 60 s.
     pub match_token_ttl: Duration,
-    /// The secret match tokens are signed with, shared with game servers.
-    /// Default: the token secret in token mode; in dev mode a fixed,
-    /// public dev secret (`DEV_MATCH_SECRET`).
+    /// The key match tokens are signed with, shared with game servers, as
+    /// it is (at least 32 bytes, and not a token secret). Default `None`:
+    /// the key is derived from the token secret (see [`Self::match_key`]).
     pub match_secret: Option<Vec<u8>>,
     /// Stateless resets are derived from this key, shared by every node
     /// behind one address (see [`ResetKey`]). Default `None`: a random key
@@ -253,7 +293,118 @@ pub struct WebTransportConfig {
     pub dev_page: bool,
 }
 
-/// The match-token secret of a dev server: public, for local play only.
+/// What one user, or one source address, may do on one node, summed over
+/// its sessions: each a token bucket that holds its whole allowance and
+/// refills at that rate. 0: no limit. Every command spends one, refused or
+/// not, except that a refusal by these budgets spends none of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlayerBudgets {
+    /// `Invite` commands a minute.
+    pub invites: u32,
+    /// `Follow` commands a minute.
+    pub follows: u32,
+    /// `SubmitTicket` commands a minute.
+    pub tickets: u32,
+    /// `JoinParty` commands a minute (a seat or a join request).
+    pub join_requests: u32,
+    /// `SearchParties` commands a minute.
+    pub searches: u32,
+    /// `JoinByCode` commands a minute, found or not.
+    pub join_code_attempts: u32,
+    /// `JoinByCode` commands an **hour** that name no live party: the
+    /// guessing budget. An attempt is refused `RateLimited` while it is
+    /// spent, whatever the code (README.md, "Join codes": how the default
+    /// follows from the time a guesser needs).
+    pub join_code_failures: u32,
+}
+
+impl PlayerBudgets {
+    /// The defaults per user: about two sessions' worth of each
+    /// per-session budget (invites, tickets, join-code attempts), and of
+    /// what a player does by hand; 20 wrong codes an hour.
+    pub const PER_USER: PlayerBudgets = PlayerBudgets {
+        invites: 60,
+        follows: 60,
+        tickets: 60,
+        join_requests: 60,
+        searches: 120,
+        join_code_attempts: 20,
+        join_code_failures: 20,
+    };
+
+    /// The defaults per address: ten users' worth (many players share an
+    /// IPv4 address behind a NAT), and 100 wrong codes an hour.
+    pub const PER_ADDRESS: PlayerBudgets = PlayerBudgets {
+        invites: 600,
+        follows: 600,
+        tickets: 600,
+        join_requests: 600,
+        searches: 1200,
+        join_code_attempts: 200,
+        join_code_failures: 100,
+    };
+
+    /// The keys of [`with_rates`](Self::with_rates), in the order they
+    /// are listed.
+    pub const RATE_KEYS: [&'static str; 6] = [
+        "invites",
+        "follows",
+        "tickets",
+        "joins",
+        "searches",
+        "join-codes",
+    ];
+
+    /// These budgets with the per-minute rates `list` names instead: `key=N`
+    /// entries, comma-separated, of the keys `invites`, `follows`,
+    /// `tickets`, `joins` (`join_requests`), `searches` and `join-codes`
+    /// (`join_code_attempts`); N a whole number, 0 for no limit. What the
+    /// CLI's `--user-rates` and `--address-rates` take.
+    pub fn with_rates(mut self, list: &str) -> Result<PlayerBudgets, String> {
+        for entry in list.split(',').map(str::trim) {
+            let Some((key, value)) = entry.split_once('=') else {
+                return Err(format!(
+                    "{entry:?} is not key=N (keys: {})",
+                    Self::RATE_KEYS.join(", ")
+                ));
+            };
+            let value: u32 = value
+                .trim()
+                .parse()
+                .map_err(|error| format!("{entry:?}: not a whole number from 0: {error}"))?;
+            let field = match key.trim() {
+                "invites" => &mut self.invites,
+                "follows" => &mut self.follows,
+                "tickets" => &mut self.tickets,
+                "joins" => &mut self.join_requests,
+                "searches" => &mut self.searches,
+                "join-codes" => &mut self.join_code_attempts,
+                other => {
+                    return Err(format!(
+                        "unknown key {other:?} (keys: {})",
+                        Self::RATE_KEYS.join(", ")
+                    ))
+                }
+            };
+            *field = value;
+        }
+        Ok(self)
+    }
+
+    /// No limit on anything.
+    pub const UNLIMITED: PlayerBudgets = PlayerBudgets {
+        invites: 0,
+        follows: 0,
+        tickets: 0,
+        join_requests: 0,
+        searches: 0,
+        join_code_attempts: 0,
+        join_code_failures: 0,
+    };
+}
+
+/// What a dev server derives its match key from: public, so its match
+/// tokens prove nothing (local play only).
 pub const DEV_MATCH_SECRET: &[u8] = b"partyline-dev-match-secret";
 
 impl ServerConfig {
@@ -288,13 +439,28 @@ impl ServerConfig {
         }
     }
 
-    /// The secret match tokens are signed with (see `match_secret`).
-    pub fn match_secret(&self) -> Vec<u8> {
+    /// The key match tokens are signed with: `match_secret` if set; else
+    /// derived one way from the current token secret
+    /// ([`derive_match_key`]), never the token secret itself, so a game
+    /// server holding it cannot mint identity tokens; else, on a dev
+    /// server, derived the same way from the public [`DEV_MATCH_SECRET`].
+    pub fn match_key(&self) -> Vec<u8> {
         match (&self.match_secret, &self.auth) {
             (Some(secret), _) => secret.clone(),
-            (None, AuthMode::Token { secret, .. }) => secret.clone(),
-            (None, AuthMode::Dev) => DEV_MATCH_SECRET.to_vec(),
+            (None, AuthMode::Token { secret, .. }) => derive_match_key(secret).to_vec(),
+            (None, AuthMode::Dev) => derive_match_key(DEV_MATCH_SECRET).to_vec(),
         }
+    }
+
+    /// Refuses secrets short enough to guess (`MIN_SECRET_BYTES`), and a
+    /// match secret that is a token secret: whoever checks match tokens
+    /// must not be able to mint identities.
+    pub(crate) fn check_secrets(&self) -> Result<(), SecretRefusal> {
+        let (token, previous) = match &self.auth {
+            AuthMode::Dev => (None, None),
+            AuthMode::Token { secret, previous } => (Some(&secret[..]), previous.as_deref()),
+        };
+        check_secrets(token, previous, self.match_secret.as_deref())
     }
 }
 
@@ -327,6 +493,7 @@ impl ServerConfig {
             grace: Duration::from_secs(15),
             leader_grace: Duration::ZERO,
             replay_events: 1024,
+            replay_bytes: DEFAULT_REPLAY_BYTES,
             ack_frequency: None,
             socket_buffer: 4 * 1024 * 1024,
             max_sessions: 100_000,
@@ -345,6 +512,11 @@ impl ServerConfig {
             join_code_attempts_per_minute: 10,
             max_follows: 256,
             tickets_per_minute: 30,
+            max_sessions_per_user: 8,
+            max_sessions_per_address: 256,
+            per_user: PlayerBudgets::PER_USER,
+            per_address: PlayerBudgets::PER_ADDRESS,
+            limit_loopback: false,
             matchmaker_interval: Duration::from_secs(1),
             matchmaker_relax_after: Duration::from_secs(30),
             match_token_ttl: Duration::from_secs(60),
@@ -364,7 +536,11 @@ pub struct ClusterConfig {
     /// This node's name, unique in the cluster. Its tag (the first 4 bytes
     /// of SHA-256 of it) is in every party id it mints.
     pub node: String,
-    /// How often the node announces itself. Default 1 s.
+    /// How often the node announces itself. Default 1 s; keep it at most
+    /// a third of `node_timeout` (`--node-timeout` sets it so): a node
+    /// judges the others only while its own heartbeats come back, and a
+    /// gap in them must show before another node's silence reaches the
+    /// timeout.
     pub heartbeat: Duration,
     /// A node not heard from for this long is lost, and its parties end.
     /// Default 3 s.
@@ -390,6 +566,40 @@ impl ClusterConfig {
             request_timeout: Duration::from_secs(2),
             datagram_queue: 16_384,
             control_queue: 65_536,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlayerBudgets;
+
+    #[test]
+    fn rate_lists_replace_what_they_name() {
+        let budgets = PlayerBudgets::PER_USER
+            .with_rates("invites=5, join-codes = 0,joins=7")
+            .unwrap();
+        assert_eq!(
+            budgets,
+            PlayerBudgets {
+                invites: 5,
+                join_code_attempts: 0,
+                join_requests: 7,
+                ..PlayerBudgets::PER_USER
+            }
+        );
+        for bad in [
+            "",
+            "invites",
+            "invites=-1",
+            "invites=x",
+            "guesses=3",
+            "invites=5,",
+        ] {
+            assert!(
+                PlayerBudgets::PER_USER.with_rates(bad).is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 }

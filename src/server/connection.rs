@@ -7,9 +7,11 @@ use super::grace;
 use super::hooks::HookRunner;
 use super::limits::{RateLimit, Verdict};
 use super::metrics;
+use super::player_limits::{AddressKey, SessionLimit, Whose};
+use super::replay::ReplayLog;
 use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
-    SessionLink, SessionRef, GOODBYE_SETTLE,
+    ResumeToken, SessionLink, SessionRef, GOODBYE_SETTLE,
 };
 use super::transport::ClientConnection;
 use super::web;
@@ -18,9 +20,11 @@ use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
     client_datagram_hint, decode_body, decode_client_datagram, encode_server_datagram,
     request_id_hint, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event, FrameError,
-    Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome, PROTOCOL_VERSION,
+    Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome,
+    OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
+use bytes::Bytes;
 use quinn::{ConnectionError, ReadError, RecvStream, SendStream};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -159,7 +163,7 @@ struct Admitted {
     recv: RecvStream,
     session: SessionRef,
     generation: u64,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     outbox: OutboxReceiver,
 }
 
@@ -187,8 +191,9 @@ fn run_session(
     // A client that stops reading its control stream (STOP_SENDING) can
     // never be answered again: that ends the session, as a violation.
     let stopped_by_client = send.stopped();
+    let version = session.version;
     let writer = tokio::spawn(
-        write_outbox(send, backlog, outbox, connection.clone()).instrument(span.clone()),
+        write_outbox(send, backlog, outbox, connection.clone(), version).instrument(span.clone()),
     );
     let datagrams = tokio::spawn(
         datagram_loop(shared.clone(), session.clone(), connection.clone()).instrument(span.clone()),
@@ -293,16 +298,34 @@ async fn handshake(shared: &Arc<Shared>, connection: &ClientConnection) -> Optio
         Ok(Err(e)) => Err(refuse(ErrorCode::MalformedFrame, e.to_string())),
     };
     let (outbox_tx, outbox_rx) = outbox(shared.config.outbox_capacity);
-    let opened = hello.and_then(|hello| open_session(shared, connection, hello, outbox_tx));
+    let (opened, moved) = match hello
+        .map(|hello| (resuming_elsewhere(shared, connection, &hello), hello))
+    {
+        // Its token names another node: the session comes here from it.
+        Ok((Some(Ok(resuming)), _)) => {
+            let opened =
+                commands::resume_elsewhere(shared, resuming, Some(connection.clone()), outbox_tx)
+                    .await
+                    .map(|(welcome, session, generation)| {
+                        (welcome, session, generation, Bytes::new())
+                    });
+            (opened, true)
+        }
+        Ok((Some(Err(refusal)), _)) => (Err(refusal), false),
+        Ok((None, hello)) => (open_session(shared, connection, hello, outbox_tx), false),
+        Err(refusal) => (Err(refusal), false),
+    };
     match opened {
         Ok((mut welcome, session, generation, backlog)) => {
-            if let Resumed::Snapshots { parties, waiting } = &mut welcome.resumed {
+            if let (false, Resumed::Snapshots { parties, waiting }) = (moved, &mut welcome.resumed)
+            {
                 // Its parties homed on other nodes: their snapshots too.
                 let (remote, remote_waiting) = shared.route().remote_snapshots(&session).await;
                 parties.extend(remote);
                 waiting.extend(remote_waiting);
             }
-            if let Err(error) = write_welcome(&mut send, &ServerFrame::Welcome(welcome)).await {
+            let welcome = ServerFrame::Welcome(welcome);
+            if let Err(error) = write_welcome(&mut send, &welcome, session.version).await {
                 // The session is attached to this connection already (a
                 // resume used its token): let it go as a lost connection,
                 // so the grace window, not a stuck attachment, decides.
@@ -367,7 +390,7 @@ fn open_session(
     connection: &ClientConnection,
     hello: Hello,
     outbox: OutboxSender,
-) -> Result<(Welcome, SessionRef, u64, Vec<Outbound>), ErrorBody> {
+) -> Result<(Welcome, SessionRef, u64, Bytes), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
         None => {
@@ -376,18 +399,21 @@ fn open_session(
                 username,
                 session_id: SessionId::random(),
             };
-            let session = Arc::new(SessionLink::new(
-                presence,
-                shared.config.replay_events,
-                shared.metrics.clone(),
-            ));
+            let address = AddressKey::counted(
+                connection.remote_address().ip(),
+                shared.config.limit_loopback,
+            );
+            let log = ReplayLog::new(shared.config.replay_events, shared.config.replay_bytes);
+            let session = Arc::new(
+                SessionLink::new(presence, log, shared.metrics.clone())
+                    .opened_from(address)
+                    .speaking(hello.version),
+            );
+            shared
+                .register_session(session.clone())
+                .map_err(|limit| too_many_sessions(shared, limit))?;
             metrics::count(&shared.metrics.sessions_started);
-            shared.register_session(session.clone());
-            if let Some(event) = shared.users.session_started(&session) {
-                shared
-                    .route()
-                    .broadcast_status(&session.presence.user_id, event);
-            }
+            super::presence::session_started(&shared.users, shared.route(), &session);
             (session, None)
         }
         Some(Resume {
@@ -400,8 +426,8 @@ fn open_session(
                     "resume token unknown, already used, or its grace window is over; start a new session",
                 )
             };
-            let (session_id, secret) =
-                SessionLink::parse_resume_token(&token).ok_or_else(refused)?;
+            let token = ResumeToken::parse(&token).ok_or_else(refused)?;
+            let (session_id, secret) = (token.session, token.secret);
             let session = shared.find_session(session_id).ok_or_else(refused)?;
             if session.presence.user_id != user_id {
                 return Err(refuse(
@@ -409,19 +435,28 @@ fn open_session(
                     "that resume token belongs to another user",
                 ));
             }
+            // Its logged events were made for its first Hello's version.
+            if session.version != hello.version {
+                return Err(refuse(
+                    ErrorCode::ResumeRefused,
+                    format!(
+                        "that session speaks protocol version {}; resume it with that version, or start a new session",
+                        session.version
+                    ),
+                ));
+            }
             metrics::count(&shared.metrics.sessions_resumed);
             (session, Some((secret, last_event_seq)))
         }
     };
-    let attached =
-        session
-            .attach(connection.clone(), outbox, resume)
-            .map_err(|ResumeRefusal::Token| {
-                refuse(
-                    ErrorCode::ResumeRefused,
-                    "resume token already used, or the session has ended; start a new session",
-                )
-            })?;
+    let attached = session
+        .attach(Some(connection.clone()), outbox, resume)
+        .map_err(|ResumeRefusal::Token| {
+            refuse(
+                ErrorCode::ResumeRefused,
+                "resume token already used, or the session has ended; start a new session",
+            )
+        })?;
     if let Some(old) = attached.superseded {
         old.close(
             CloseCode::Superseded as u32,
@@ -430,30 +465,79 @@ fn open_session(
     }
     let (resumed, backlog) = if resume.is_none() {
         tracing::info!(username = %session.presence.username, "session started");
-        (Resumed::New, Vec::new())
+        (Resumed::New, Bytes::new())
     } else {
         grace::set_connected(shared, &session, true, false);
         match attached.replay {
-            Some(backlog) => {
-                tracing::info!(replayed = backlog.len(), "session resumed");
-                let count = u32::try_from(backlog.len()).unwrap_or(u32::MAX);
-                (Resumed::Replayed { count }, backlog)
+            Some(replay) => {
+                tracing::info!(replayed = replay.count, "session resumed");
+                let count = u32::try_from(replay.count).unwrap_or(u32::MAX);
+                (Resumed::Replayed { count }, replay.frames)
             }
             None => {
                 tracing::info!("session resumed from snapshots (gap older than the replay log)");
-                (snapshots(shared, &session), Vec::new())
+                (snapshots(shared, &session), Bytes::new())
             }
         }
     };
     let welcome = Welcome {
         session_id: session.session_id(),
         presence: session.presence.clone(),
-        resume_token: attached.resume_token,
+        resume_token: shared.resume_key.issue(
+            session.session_id(),
+            &session.presence.user_id,
+            shared.route().me,
+            attached.resume_secret,
+        ),
         limits: shared.limits.clone(),
         last_event_seq: attached.last_event_seq,
         resumed,
     };
     Ok((welcome, session, attached.generation, backlog))
+}
+
+/// The refusal of a new session whose user or address has the most
+/// sessions allowed; counted under its cause.
+fn too_many_sessions(shared: &Shared, limit: SessionLimit) -> ErrorBody {
+    let SessionLimit { whose, max } = limit;
+    let (counter, message) = match whose {
+        Whose::User => (
+            &shared.metrics.refused_sessions_per_user,
+            format!("this user already has {max} sessions on this server, the most allowed; end one, or resume it with its token"),
+        ),
+        Whose::Address => (
+            &shared.metrics.refused_sessions_per_address,
+            format!("{max} sessions already come from this address, the most allowed; end one, or resume it with its token"),
+        ),
+    };
+    metrics::count(counter);
+    refuse(ErrorCode::RateLimited, message)
+}
+
+/// A Hello that resumes a session held by another node of the cluster:
+/// who resumes (its identity checked), or the refusal; `None` for any other
+/// Hello.
+fn resuming_elsewhere(
+    shared: &Shared,
+    connection: &ClientConnection,
+    hello: &Hello,
+) -> Option<Result<commands::Resuming, ErrorBody>> {
+    let token = ResumeToken::parse(&hello.resume.as_ref()?.token)?;
+    if !commands::names_another_node(shared, &token) {
+        return None;
+    }
+    Some(
+        authenticate(shared, hello).map(|(user_id, username)| commands::Resuming {
+            user_id,
+            username,
+            version: hello.version,
+            token,
+            address: AddressKey::counted(
+                connection.remote_address().ip(),
+                shared.config.limit_loopback,
+            ),
+        }),
+    )
 }
 
 fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
@@ -464,11 +548,11 @@ fn snapshots(shared: &Shared, session: &SessionRef) -> Resumed {
 
 /// Checks version and identity; returns the user id and username.
 fn authenticate(shared: &Shared, hello: &Hello) -> Result<(String, String), ErrorBody> {
-    if hello.version != PROTOCOL_VERSION {
+    if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&hello.version) {
         return Err(refuse(
             ErrorCode::VersionMismatch,
             format!(
-                "this server speaks protocol version {PROTOCOL_VERSION}; the client sent version {}",
+                "this server speaks protocol versions {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}; the client sent version {}",
                 hello.version
             ),
         ));
@@ -511,6 +595,24 @@ fn ending_of(connection: &ClientConnection, error: &ConnectionError) -> Ending {
     }
 }
 
+/// A command added after the session's version is answered as that
+/// version's server answered a tag it did not know; true if it was.
+fn newer_than_session(session: &SessionRef, id: u32, command: &Command) -> bool {
+    let added = command.since_version();
+    if added <= session.version {
+        return false;
+    }
+    let message = format!(
+        "unknown command for protocol version {} (added in version {added})",
+        session.version
+    );
+    session.push(Outbound::Response {
+        id,
+        result: Err(refuse(ErrorCode::MalformedFrame, message)),
+    });
+    true
+}
+
 async fn control_loop(
     shared: &Arc<Shared>,
     hooks: Option<&HookRunner>,
@@ -525,19 +627,25 @@ async fn control_loop(
     loop {
         // Before waiting: what a large frame needed is not kept while idle.
         release_if_large(&mut body);
-        match read_frame(recv, &mut body).await {
-            Ok(true) => {}
-            // The client finished its side: a clean goodbye.
-            Ok(false) => return Ending::Goodbye,
-            Err(error) => return read_failed(session, generation, connection, error),
-        }
+        let read = read_frame(recv, &mut body).await;
         // Taken over by a resume on another connection: what still arrives
-        // here is not handled, or its answer would reach the new connection
-        // under an id that client never sent.
+        // here is not the session's. A frame is not handled, or its answer
+        // would reach the new connection under an id that client never
+        // sent; how this stream ends (finished, reset, a bad frame; Chrome
+        // resets the streams of a transport closed Superseded) must not
+        // close the new connection nor end the session.
         if !session.is_attached(generation) {
             return Ending::Lost;
         }
+        match read {
+            Ok(true) => {}
+            // The client finished its side: a clean goodbye.
+            Ok(false) => return Ending::Goodbye,
+            Err(error) => return read_failed(session, connection, error),
+        }
         match decode_body::<ClientFrame>(&body) {
+            Ok(ClientFrame::Request { id, command })
+                if newer_than_session(session, id, &command) => {}
             Ok(ClientFrame::Request { id, command }) => {
                 metrics::count(&shared.metrics.commands);
                 // Reliable party data counts against the data limit, every
@@ -611,15 +719,9 @@ async fn control_loop(
 /// How a session ends when its control stream could not be read.
 fn read_failed(
     session: &SessionRef,
-    generation: u64,
     connection: &ClientConnection,
     error: ReadFrameError,
 ) -> Ending {
-    // Taken over by a resume on another connection: how this one ends (a
-    // reset, a stop, a bad frame) is no longer the session's.
-    if !session.is_attached(generation) {
-        return Ending::Lost;
-    }
     match error {
         ReadFrameError::Read(ReadError::ConnectionLost(_))
             if session.cut_for_violation.load(Ordering::Acquire) =>

@@ -3,10 +3,12 @@
 //! prometheus-client; the counters themselves live in `super::metrics`.
 
 use super::metrics::{child, Labeled, Metrics};
+use super::player_limits::{Budget, Whose};
 use super::state::Shared;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::{Metric, Registry};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -121,9 +123,10 @@ fn registry(shared: &Shared) -> Registry {
     add(
         partyline,
         "refusals",
-        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, too many handshakes, a Retry asked for, or a browser session refused before Hello (webtransport: a path or origin not allowed).",
+        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, a Retry asked for, or a browser session refused before Hello (webtransport: a path or origin not allowed).",
         m.refusals.clone(),
     );
+    add_player_limits(partyline, shared);
     add_transport(partyline, m);
     add(
         partyline,
@@ -193,10 +196,58 @@ fn add_hooks_and_nodes(partyline: &mut Registry, shared: &Shared) {
             ("cluster_unavailable", "Forwarded commands answered Unavailable (link down, or no answer in time).", &c.unavailable),
             ("cluster_nodes_lost", "Nodes judged lost (silent, restarted, or left).", &c.nodes_lost),
             ("cluster_undecodable", "Cluster messages dropped undecoded (another build?).", &c.undecodable),
+            ("cluster_stale_dropped", "Control messages of (or for) a node incarnation no longer current, dropped: late ones of a node judged lost, or meant for one.", &c.stale),
+            ("cluster_rejoins", "Times this node learned that the others judged it lost, dropped its ties to them and joined again as a new incarnation.", &c.rejoins),
         ] {
             counter(partyline, name, help, get(value));
         }
     }
+}
+
+/// The limits per user and per address: refusals, the guessing alarm, and
+/// the keys tracked.
+fn add_player_limits(partyline: &mut Registry, shared: &Shared) {
+    let m = &shared.metrics;
+    add(
+        partyline,
+        "join_code_failures",
+        "Join-code attempts that named no live party (guesses, and typos).",
+        m.join_code_failures.clone(),
+    );
+    add(
+        partyline,
+        "player_limited",
+        "Commands refused by a budget of their user or of their address, by key and budget.",
+        m.player_limited.clone(),
+    );
+    let now = tokio::time::Instant::now().into_std();
+    let (guessers, tracked) = {
+        let players = shared.players();
+        (
+            players.spent(Budget::JoinCodeFailures, now),
+            players.tracked(),
+        )
+    };
+    let by_key = |figures: [(Whose, usize); 2]| {
+        let family = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        for (whose, value) in figures {
+            let value = i64::try_from(value).unwrap_or(i64::MAX);
+            family.get_or_create(&[("key", whose.label())]).set(value);
+        }
+        family
+    };
+    add(
+        partyline,
+        "join_code_guessers",
+        "Users and addresses whose join-code failure budget is spent now: the guessing alarm.",
+        by_key(guessers),
+    );
+    add(
+        partyline,
+        "limit_keys",
+        "Users and addresses whose budgets are tracked now (at most --max-sessions of each, and at least 1024; idle ones go first).",
+        by_key(tracked),
+    );
 }
 
 /// quinn's counters, summed over the admitted connections.

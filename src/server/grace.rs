@@ -53,6 +53,14 @@ pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
                 finish(shared, &session);
             }
         }
+        SessionDeadline::ReadyCheck { party_id, check_id } => {
+            // Gone with its party, or ended sooner: nothing to do.
+            let _ = shared.table.apply(
+                party_id,
+                |party| Ok(((), party.ready_check_timed_out(check_id))),
+                |_, effects| deliver(shared, effects),
+            );
+        }
     }
 }
 
@@ -98,12 +106,7 @@ pub(crate) fn set_connected(
 pub(crate) fn finish(shared: &Shared, session: &SessionRef) {
     shared.forget_session(session.session_id());
     end_session(shared, session);
-    let offline = shared.users.session_ended(session);
-    if let Some(event) = offline {
-        shared
-            .route()
-            .broadcast_status(&session.presence.user_id, event);
-    }
+    super::presence::session_ended(&shared.users, shared.route(), session);
     shared.matchmaking.session_ended(session.session_id());
 }
 

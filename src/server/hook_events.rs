@@ -2,10 +2,10 @@
 //! after-events a party's change implies, the hook points, and the
 //! counters of what failed or was dropped. Low in the server, so that the
 //! code that delivers a change can tell the hooks without knowing them
-//! (`super::hooks` holds the game's hooks and runs them).
+//! (the hooks module holds the game's hooks and runs them).
 
 use crate::party::Effects;
-use crate::protocol::{Event, LeaveReason, PartyId, Presence};
+use crate::protocol::{Event, LeaveReason, PartyId, Presence, ReadyCheckOutcome};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
@@ -39,6 +39,8 @@ pub enum HookPoint {
     Invite,
     /// `SubmitTicket`.
     Matchmaking,
+    /// `StartReadyCheck`.
+    ReadyCheck,
 }
 
 /// What after-hooks are told.
@@ -81,6 +83,22 @@ pub enum AfterEvent {
         party_id: PartyId,
         /// The new leader.
         leader: Presence,
+    },
+    /// A ready check ended (everyone ready, timed out, or cancelled): who
+    /// was ready, who was not (or had left), who never answered.
+    ReadyCheckEnded {
+        /// The party.
+        party_id: PartyId,
+        /// The check (the party `seq` of its start).
+        check_id: u64,
+        /// Why it ended.
+        outcome: ReadyCheckOutcome,
+        /// Members that were ready.
+        ready: Vec<Presence>,
+        /// Members that were not ready, or had left.
+        not_ready: Vec<Presence>,
+        /// Members that never answered.
+        no_answer: Vec<Presence>,
     },
 }
 
@@ -143,6 +161,22 @@ impl HookState {
                 } => self.tell(AfterEvent::LeaderChanged {
                     party_id: *party_id,
                     leader: leader.clone(),
+                }),
+                Event::ReadyCheckEnded {
+                    party_id,
+                    check_id,
+                    outcome,
+                    ready,
+                    not_ready,
+                    no_answer,
+                    ..
+                } => self.tell(AfterEvent::ReadyCheckEnded {
+                    party_id: *party_id,
+                    check_id: *check_id,
+                    outcome: *outcome,
+                    ready: ready.clone(),
+                    not_ready: not_ready.clone(),
+                    no_answer: no_answer.clone(),
                 }),
                 _ => {}
             }

@@ -3,9 +3,10 @@
 //! A `Hooks` implementation, given to `ServerBuilder::hooks`, is
 //! asked before each command that changes a party (create, join, join
 //! request, accept, reject, kick, promote, close, update, reliable data,
-//! invite, matchmaking ticket) and may allow it, deny it with an error the
-//! client receives, or change it. It is told afterwards when parties are
-//! created and closed, members join and leave, and leaders change.
+//! invite, matchmaking ticket, ready check) and may allow it, deny it with
+//! an error the client receives, or change it. It is told afterwards when
+//! parties are created and closed, members join and leave, leaders change,
+//! and ready checks end.
 //!
 //! A hook runs on the calling session's task, outside every lock, within
 //! [`super::config::ServerConfig::hook_timeout`]. A hook that panics or overruns

@@ -19,7 +19,7 @@ use crate::protocol::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Property limits of a ticket: keys per map, members listed.
 pub(crate) const MAX_TICKET_PROPERTIES: usize = 16;
@@ -42,17 +42,26 @@ pub(crate) struct TicketMeta {
     pub(crate) members: Vec<(SessionRef, MemberProperties)>,
     pub(crate) strings: BTreeMap<String, String>,
     pub(crate) numbers: BTreeMap<String, i64>,
-    /// On the cluster's matcher, a party ticket from another node: that
-    /// node (the party's home), told when the ticket matches.
+    /// On the cluster's matcher, a ticket from another node: that node
+    /// (its home: the party's, or the solo player's), told when the ticket
+    /// matches.
     pub(crate) home: Option<u32>,
+    /// The request as submitted: what a ticket that moves to another pool
+    /// takes with it.
+    request: TicketRequest,
 }
 
-/// On a party's home in a cluster, its ticket while it waits in the
-/// matcher's pool (node `pooled_at`): enough to answer `CancelTicket`, to
-/// cancel it when the members change, and to tell the members.
+/// On a ticket's home in a cluster (the party's home, or the solo
+/// player's node), the ticket while it waits in the matcher's pool (node
+/// `pooled_at`, or the one that said `Pooled` last): enough to answer
+/// `CancelTicket`, to cancel it when the members change, and to tell the
+/// members.
 struct Shadow {
     meta: TicketMeta,
     pooled_at: u32,
+    /// When it was submitted: a ticket that comes back to this node's own
+    /// pool keeps its wait.
+    since: Instant,
 }
 
 struct State {
@@ -62,6 +71,8 @@ struct State {
     /// Every session in a waiting ticket, solo or party.
     by_session: HashMap<SessionId, TicketId>,
     next_id: u64,
+    /// This node's tag, in a cluster.
+    node: Option<u32>,
 }
 
 pub(crate) struct Matchmaking {
@@ -168,6 +179,7 @@ impl Matchmaking {
                 shadows: HashMap::new(),
                 by_session: HashMap::new(),
                 next_id: 0,
+                node: None,
             }),
             outlet: std::sync::OnceLock::new(),
         }
@@ -189,6 +201,7 @@ impl Matchmaking {
     pub(crate) fn use_node_tag(&self, tag: u32) {
         let mut state = lock(&self.state);
         state.next_id = state.next_id.max(u64::from(tag) << 32);
+        state.node = Some(tag);
     }
 
     pub(crate) fn waiting(&self) -> usize {
@@ -250,12 +263,13 @@ impl Matchmaking {
                 None
             }
             Some(node) => {
-                let message = pool_message(id, request, &ticket.meta);
+                let message = pool_message(id, &ticket.meta, None, Duration::ZERO);
                 state.shadows.insert(
                     id,
                     Shadow {
                         meta: ticket.meta,
                         pooled_at: node,
+                        since: ticket.since,
                     },
                 );
                 Some(ToPool { node, message })
@@ -271,18 +285,21 @@ impl Matchmaking {
         Ok((id.0, to_pool))
     }
 
-    /// On the matcher: a party ticket from its home `home`, whose members
-    /// heard `TicketStarted` from there. Refused (typed) when a member is
-    /// already in a ticket here.
+    /// On the matcher: a ticket from its home `home`, whose members heard
+    /// `TicketStarted` from there, waiting for `waited` already. Refused
+    /// (typed) when a member is already in another ticket here.
     pub(crate) fn insert_pooled(
         &self,
         id: u64,
         request: &TicketRequest,
         submitter: SessionId,
         members: Vec<SessionRef>,
-        home: u32,
+        (home, waited): (u32, Duration),
     ) -> Result<(), ErrorBody> {
         let mut state = lock(&self.state);
+        if state.pool.get(TicketId(id)).is_some() {
+            return Ok(());
+        }
         if members
             .iter()
             .any(|m| state.by_session.contains_key(&m.session_id()))
@@ -292,7 +309,8 @@ impl Matchmaking {
                 "a member of the party is already in a ticket",
             ));
         }
-        let ticket = build_ticket(TicketId(id), request, submitter, &members, Some(home));
+        let mut ticket = build_ticket(TicketId(id), request, submitter, &members, Some(home));
+        ticket.since = Instant::now().checked_sub(waited).unwrap_or(ticket.since);
         ticket
             .validate()
             .map_err(|error| refuse(ErrorCode::InvalidTicket, error.to_string()))?;
@@ -325,6 +343,70 @@ impl Matchmaking {
         shadow.meta.party_id
     }
 
+    /// This node is no longer the matcher (`matcher` is): every ticket of
+    /// its pool moves there. Its own become shadows pooled there; those of
+    /// other homes are passed on (that pool answers their homes `Pooled`).
+    /// The messages to send `matcher`, in the tickets' order.
+    pub(crate) fn hand_over(&self, matcher: u32) -> Vec<super::peers::ControlMessage> {
+        let mut state = lock(&self.state);
+        let here = state.node;
+        let waiting: std::collections::BTreeSet<TicketId> =
+            state.by_session.values().copied().collect();
+        let mut messages = Vec::new();
+        for id in waiting {
+            let Some(ticket) = state.pool.remove(id) else {
+                continue;
+            };
+            let waited = ticket.since.elapsed();
+            match ticket.meta.home {
+                None => {
+                    messages.push(pool_message(id, &ticket.meta, None, waited));
+                    let shadow = Shadow {
+                        meta: ticket.meta,
+                        pooled_at: matcher,
+                        since: ticket.since,
+                    };
+                    state.shadows.insert(id, shadow);
+                }
+                Some(_) => {
+                    messages.push(pool_message(id, &ticket.meta, here, waited));
+                    for (member, _) in &ticket.meta.members {
+                        state.by_session.remove(&member.session_id());
+                    }
+                }
+            }
+        }
+        messages
+    }
+
+    /// On a ticket's home that is the matcher now: its shadow came back
+    /// from the pool that held it, and waits here, as long as it waited
+    /// there. Nothing when it ended meanwhile.
+    pub(crate) fn shadow_to_pool(&self, id: u64) {
+        let mut state = lock(&self.state);
+        let Some(shadow) = state.shadows.remove(&TicketId(id)) else {
+            return;
+        };
+        let members: Vec<SessionRef> = shadow.meta.members.iter().map(|(m, _)| m.clone()).collect();
+        let (request, submitter) = (shadow.meta.request.clone(), shadow.meta.submitter);
+        let mut ticket = build_ticket(TicketId(id), &request, submitter, &members, None);
+        ticket.meta = shadow.meta;
+        ticket.since = shadow.since;
+        state.pool.insert(ticket);
+    }
+
+    /// On a ticket's home: node `node` pooled it. False when the ticket
+    /// no longer waits here (its `Unpool` must follow it there).
+    pub(crate) fn pooled_at(&self, id: u64, node: u32) -> bool {
+        match lock(&self.state).shadows.get_mut(&TicketId(id)) {
+            Some(shadow) => {
+                shadow.pooled_at = node;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Node `node` is lost: the shadows pooled there end (`NodeLost`; their
     /// parties are returned, to clear their tickets), the party tickets it
     /// pooled here end with their parties, and so do the solo tickets of
@@ -347,11 +429,10 @@ impl Matchmaking {
                 let Some(ticket) = state.pool.get(id) else {
                     continue;
                 };
-                if ticket.meta.home == Some(node) {
+                let solo_ticket = ticket.meta.party_id.is_none();
+                if ticket.meta.home == Some(node) && !solo_ticket {
                     homed.push(id.0);
-                } else if ticket.meta.party_id.is_none()
-                    && ticket.meta.members.iter().any(|(m, _)| of_node(m))
-                {
+                } else if solo_ticket && ticket.meta.members.iter().any(|(m, _)| of_node(m)) {
                     solo.push(id.0);
                 }
             }
@@ -431,8 +512,11 @@ impl Matchmaking {
         let solo = {
             let state = lock(&self.state);
             state.by_session.get(&session).and_then(|id| {
-                let ticket = state.pool.get(*id)?;
-                ticket.meta.party_id.is_none().then_some(id.0)
+                let meta = match state.pool.get(*id) {
+                    Some(ticket) => &ticket.meta,
+                    None => &state.shadows.get(id)?.meta,
+                };
+                meta.party_id.is_none().then_some(id.0)
             })
         };
         if let Some(id) = solo {
@@ -505,24 +589,33 @@ fn build_ticket(
             strings: request.strings.clone(),
             numbers: request.numbers.clone(),
             home,
+            request: request.clone(),
         },
     }
 }
 
-/// The message that puts a party ticket in the matcher's pool.
+/// The message that puts a ticket in the matcher's pool. From its home
+/// (`here` is `None`), members with no node are the home's sessions; passed
+/// on from the pool of node `here`, each member names its node.
 fn pool_message(
     id: TicketId,
-    request: &TicketRequest,
     meta: &TicketMeta,
+    here: Option<u32>,
+    waited: Duration,
 ) -> super::peers::ControlMessage {
+    let node_of = |member: &SessionRef| match here {
+        None => member.remote_node(),
+        Some(here) => Some(member.remote_node().unwrap_or(here)),
+    };
     super::peers::ControlMessage::PoolTicket {
         ticket_id: id.0,
-        request: request.clone(),
+        request: meta.request.clone(),
         submitter: meta.submitter,
         members: meta
             .members
             .iter()
-            .map(|(member, _)| (member.presence.clone(), member.remote_node()))
+            .map(|(member, _)| (member.presence.clone(), node_of(member)))
             .collect(),
+        waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
     }
 }

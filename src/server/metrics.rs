@@ -4,6 +4,7 @@
 //! their label values resolved at start: one relaxed atomic add each, no
 //! label lookup.
 
+use super::player_limits::{Budget, Whose};
 use super::transport::ClientConnection;
 use crate::protocol::ErrorCode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -147,6 +148,18 @@ pub(crate) struct Metrics {
     /// Hello refusals, by `HELLO_REFUSALS` cause; the last is any other.
     refused_hello: [Counter; HELLO_REFUSALS.len() + 1],
     pub(crate) refused_server_full: Counter,
+    /// Hellos refused because the user, or the address, had the most
+    /// sessions allowed.
+    pub(crate) refused_sessions_per_user: Counter,
+    pub(crate) refused_sessions_per_address: Counter,
+    /// `partyline_join_code_failures_total`: join-code attempts that named
+    /// no live party.
+    pub(crate) join_code_failures: Counter,
+    /// `partyline_player_limited_total{key,budget}`: commands refused by a
+    /// budget of their user or of their address.
+    pub(crate) player_limited: Labeled<2>,
+    /// Its children, by `Whose` then `Budget`.
+    player_limited_by: [[Counter; Budget::ALL.len()]; Whose::ALL.len()],
     pub(crate) refused_handshake_cap: Counter,
     /// Browser sessions refused before Hello: a path or origin not
     /// allowed, or a WebTransport handshake that failed.
@@ -172,6 +185,7 @@ impl Default for Metrics {
         let dropped = Labeled::default();
         let disconnects = Labeled::default();
         let refusals = Labeled::default();
+        let player_limited = Labeled::default();
         let in_datagram = [("direction", "in"), ("path", "datagram")];
         let out_datagram = [("direction", "out"), ("path", "datagram")];
         let in_reliable = [("direction", "in"), ("path", "reliable")];
@@ -194,6 +208,18 @@ impl Default for Metrics {
                 child(&refusals, [("cause", cause)])
             }),
             refused_server_full: child(&refusals, [("cause", "server_full")]),
+            refused_sessions_per_user: child(&refusals, [("cause", "sessions_per_user")]),
+            refused_sessions_per_address: child(&refusals, [("cause", "sessions_per_address")]),
+            join_code_failures: Counter::default(),
+            player_limited_by: Whose::ALL.map(|whose| {
+                Budget::ALL.map(|budget| {
+                    child(
+                        &player_limited,
+                        [("key", whose.label()), ("budget", budget.label())],
+                    )
+                })
+            }),
+            player_limited,
             refused_handshake_cap: child(&refusals, [("cause", "handshake_cap")]),
             refused_webtransport: child(&refusals, [("cause", "webtransport")]),
             retries_sent: child(&refusals, [("cause", "retry")]),
@@ -214,13 +240,29 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts a refused Hello under the cause its error code names.
+    /// `RateLimited` is a session limit's, counted where it refused
+    /// (by user or by address).
     pub(crate) fn refused_hello(&self, code: ErrorCode) {
+        if code == ErrorCode::RateLimited {
+            return;
+        }
         let index = HELLO_REFUSALS
             .iter()
             .position(|(known, _)| *known == code)
             .unwrap_or(HELLO_REFUSALS.len());
         if let Some(counter) = self.refused_hello.get(index) {
             count(counter);
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts a command refused by a budget of its user or address.
+    pub(crate) fn player_limited(&self, whose: Whose, budget: Budget) {
+        let by_whose = Whose::ALL.iter().position(|w| *w == whose);
+        let by_budget = Budget::ALL.iter().position(|b| *b == budget);
+        if let (Some(w), Some(b)) = (by_whose, by_budget) {
+            count(&self.player_limited_by[w][b]);
         }
     }
 }

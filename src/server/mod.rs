@@ -10,6 +10,7 @@ mod config;
 mod connection;
 mod deadlines;
 mod devhttp;
+mod directory;
 mod exposition;
 mod grace;
 mod hook_events;
@@ -23,6 +24,9 @@ mod metrics;
 mod nodes;
 mod peers;
 mod pending;
+mod player_limits;
+mod presence;
+mod replay;
 mod route;
 mod session;
 mod state;
@@ -34,8 +38,8 @@ mod web;
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
 pub use config::{
-    AckFrequency, AdminToken, AuthMode, ResetKey, ServerConfig, WebTransportConfig,
-    DEV_MATCH_SECRET, MIN_RESET_KEY_BYTES,
+    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig, WebTransportConfig,
+    DEFAULT_REPLAY_BYTES, DEV_MATCH_SECRET, MIN_RESET_KEY_BYTES,
 };
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
 pub use peers::hub::{HubError, MemoryHub};
@@ -293,6 +297,9 @@ impl Server {
                 config.max_parties_per_session
             )));
         }
+        config
+            .check_secrets()
+            .map_err(|refusal| ServerError::Config(refusal.to_string()))?;
         let admin_bearer = match (config.admin, &config.admin_token) {
             (None, _) => None,
             (Some(addr), None) => {

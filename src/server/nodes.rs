@@ -1,16 +1,15 @@
 //! What other nodes send this one, served: commands forwarded to parties
 //! homed here (run for a proxy of their caller), replies and events for
-//! sessions here, party data, questions, broadcasts, heartbeats, and a
+//! sessions here, party data, questions, presence and invites (`super::presence`), heartbeats, and a
 //! node's loss. The counterpart of a connection's control loop, for nodes
 //! instead of clients: it sits on top, beside `connection`.
 
 use super::peers::{
-    Answer, BroadcastMessage, ControlMessage, DatagramMessage, Heartbeat, Inbound, InboundLanes,
-    NodeId,
+    ControlMessage, DatagramMessage, Header, Heartbeat, Inbound, InboundLanes, NodeId, Question,
 };
-use super::route::{Heard, Route};
+use super::route::{Heard, Loss, Route};
 use super::session::{lock, Outbound, SessionAbroad, SessionRef};
-use super::{commands, grace, state::Shared, tickets};
+use super::{commands, grace, presence, state::Shared, tickets};
 use crate::party::Link;
 use crate::protocol::{Event, JoinOutcome, RejectReason, Reply, TicketCancelReason};
 use std::sync::Arc;
@@ -46,11 +45,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = every.tick() => {
-                        for tag in route.silent_nodes() {
-                            node_lost(&shared, tag, "silent");
-                        }
-                    }
+                    _ = every.tick() => {}
                     _ = route.beat_soon.notified() => {}
                 }
                 route.beat(false);
@@ -59,24 +54,33 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     };
     let _helpers = AbortOnDrop(vec![datagram_task, heartbeat_task]);
     // Proxies are made and dropped only on this task, so a proxy about to
-    // take a seat is never dropped between.
+    // take a seat is never dropped between; and nodes are judged lost here,
+    // in order with what they said.
     let mut tidy = tokio::time::interval(route.timings.heartbeat);
     tidy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             inbound = control.recv() => match inbound {
                 None => break,
-                Some(Inbound::Control(payload)) => match postcard::from_bytes(&payload) {
-                    Ok(message) => on_control(&shared, message),
-                    Err(_) => undecodable(route_metrics(&shared)),
-                },
+                Some(Inbound::Control(payload)) => on_payload(&shared, &payload),
                 Some(Inbound::Announce(payload)) => {
+                    // A heartbeat of another build may not decode: such a
+                    // node is ignored either way (`Route::heard`).
                     if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
                         heard(&shared, beat);
                     }
                 }
             },
-            _ = tidy.tick() => route.drop_idle_proxies(),
+            _ = tidy.tick() => {
+                for tag in route.silent_nodes() {
+                    let matcher = route.matcher();
+                    node_lost(&shared, tag, Loss::Silent);
+                    tickets::after_matcher_change(&shared, matcher);
+                    presence::reregister(&shared.users, route);
+                }
+                route.drop_idle_proxies();
+                presence::tidy(&shared.users, route, crate::auth::unix_now_ms());
+            }
         }
     }
 }
@@ -105,26 +109,75 @@ impl Drop for AbortOnDrop {
 
 fn heard(shared: &Shared, beat: Heartbeat) {
     let route = shared.route();
-    let tag = beat.tag;
-    if let Heard::Changed { lost, joined } = route.heard(beat.clone()) {
-        if let Some(why) = lost {
-            // A node that restarted lost everything it homed; one that
-            // leaves takes it with it.
-            node_lost(shared, tag, why);
-        }
-        if joined {
-            route.add_node(beat);
+    let mut heard = route.heard(&beat);
+    if let Heard::JudgedLost = heard {
+        tracing::warn!(by = %beat.name, "this node was judged lost");
+        rejoin(shared);
+        heard = route.heard(&beat);
+    }
+    take(shared, beat.tag, beat.incarnation, Some(&beat.name), heard);
+}
+
+/// A control message: taken when it is of the incarnations this node
+/// talks to now (a node not heard yet joins by it), dropped when stale.
+fn on_payload(shared: &Shared, payload: &[u8]) {
+    let Ok((header, message)) = postcard::take_from_bytes::<Header>(payload) else {
+        return undecodable(route_metrics(shared));
+    };
+    let heard = shared.route().admit(&header);
+    if !take(shared, header.from, header.from_incarnation, None, heard) {
+        return;
+    }
+    match postcard::from_bytes::<ControlMessage>(message) {
+        Ok(message) => on_control(shared, header.from, message),
+        Err(_) => undecodable(route_metrics(shared)),
+    }
+}
+
+/// Acts on what a heartbeat or a message's header told of incarnation
+/// `incarnation` of node `tag`: the ties to an incarnation that is over
+/// end, a new one joins, and the matcher may change. False when what came
+/// is stale.
+fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, heard: Heard) -> bool {
+    let route = shared.route();
+    match heard {
+        Heard::Known => true,
+        Heard::Stale | Heard::JudgedLost => false,
+        Heard::Changed { lost, joined } => {
+            let matcher = route.matcher();
+            if let Some(loss) = lost {
+                // A node that restarted lost everything it homed; one that
+                // leaves takes it with it.
+                node_lost(shared, tag, loss);
+            }
+            if joined {
+                route.add_node(tag, incarnation, name);
+            }
+            tickets::after_matcher_change(shared, matcher);
+            presence::reregister(&shared.users, route);
+            joined
         }
     }
+}
+
+/// Another node judged this node lost: the others have dropped what tied
+/// them to it, so it drops what ties it to them, every session here told
+/// as for a lost node, and comes back as a new incarnation.
+fn rejoin(shared: &Shared) {
+    let route = shared.route();
+    for tag in route.live_nodes() {
+        node_lost(shared, tag, Loss::Rejoining);
+    }
+    route.renew();
 }
 
 /// Everything that tied this node to `tag` ends: its commands in flight
 /// fail, its sessions leave the parties homed here, and the parties it
 /// homed end for the sessions here.
-pub(crate) fn node_lost(shared: &Shared, tag: NodeId, why: &str) {
+pub(crate) fn node_lost(shared: &Shared, tag: NodeId, loss: Loss) {
     let route = shared.route();
-    let (name, failed, gone) = route.forget_node(tag);
-    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why, "node lost: its parties end, its members leave");
+    let (name, failed, gone) = route.forget_node(tag, loss);
+    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why = loss.why(), "node lost: its parties end, its members leave");
     for pending in failed {
         pending.session.push(Outbound::Response {
             id: pending.id,
@@ -138,7 +191,7 @@ pub(crate) fn node_lost(shared: &Shared, tag: NodeId, why: &str) {
     for proxy in gone {
         grace::end_session(shared, &proxy);
     }
-    shared.users.node_lost(tag);
+    presence::node_lost(&shared.users, tag);
     for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {
         tickets::clear_party_ticket(shared, party_id, ticket_id);
     }
@@ -189,7 +242,7 @@ fn lose_remote_seats(route: &Route, session: &SessionRef, tag: NodeId) {
     }
 }
 
-fn on_control(shared: &Shared, message: ControlMessage) {
+fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
     let route = shared.route();
     match message {
         ControlMessage::Command {
@@ -233,18 +286,20 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             connected,
             hand_over_now,
         } => {
-            if let Some(proxy) = route.find_proxy(session) {
+            if let Some(proxy) = proxy_on(route, session, from) {
                 grace::set_connected(shared, &proxy, connected, hand_over_now);
             }
         }
         ControlMessage::LeaderGraceOver { session } => {
-            if let Some(proxy) = route.find_proxy(session) {
+            if let Some(proxy) = proxy_on(route, session, from) {
                 grace::leader_grace_over(shared, &proxy);
             }
         }
         ControlMessage::SessionEnded { session } => {
-            if let Some(proxy) = route.take_proxy(session) {
-                grace::end_session(shared, &proxy);
+            if proxy_on(route, session, from).is_some() {
+                if let Some(proxy) = route.take_proxy(session) {
+                    grace::end_session(shared, &proxy);
+                }
             }
             // Its solo ticket, if it waits in this node's pool.
             shared.matchmaking.session_ended(session);
@@ -254,7 +309,19 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             request,
             submitter,
             members,
-        } => tickets::pool_from_home(shared, ticket_id, request, submitter, members),
+            waited_ms,
+        } => {
+            let waited = std::time::Duration::from_millis(waited_ms);
+            tickets::pool_ticket(shared, ticket_id, request, submitter, members, waited)
+        }
+        ControlMessage::Pooled { ticket_id } => {
+            if !shared.matchmaking.pooled_at(ticket_id, from) {
+                // Ended here while it moved: out of that pool too.
+                route
+                    .outlet
+                    .control(from, &ControlMessage::Unpool { ticket_id });
+            }
+        }
         ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
         ControlMessage::PoolMatched { ticket_id } => {
             if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
@@ -267,7 +334,11 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             from,
             question,
         } => {
-            let answer = commands::answer(shared, question);
+            let answer = match question {
+                // The owner notes the asker as a follower node.
+                Question::Follow(user_ids) => presence::followed_by(&shared.users, from, &user_ids),
+                question => commands::answer(shared, question),
+            };
             let reply = ControlMessage::Answer {
                 corr,
                 from: route.me,
@@ -275,21 +346,29 @@ fn on_control(shared: &Shared, message: ControlMessage) {
             };
             route.outlet.control(from, &reply);
         }
-        ControlMessage::Broadcast { from, message } => match message {
-            BroadcastMessage::Invite(notice) => shared.users.notice(notice),
-            BroadcastMessage::Status { user_id, event } => {
-                shared.users.remote_status(from, &user_id, &event)
-            }
-        },
+        ControlMessage::Directory(message) => {
+            presence::on_message(&shared.users, route, from, message)
+        }
         ControlMessage::Answer { corr, from, answer } => {
-            // Here, in order with that node's status changes, not later in
+            // Here, in order with what that owner passes on, not later in
             // the waiting command's task.
-            if let Answer::Statuses(statuses) = &answer {
-                shared.users.note_gathered(from, statuses);
-            }
+            presence::note_answer(&shared.users, &answer);
             route.gathered(corr, from, answer);
         }
     }
+}
+
+/// The proxy of `session` when it lives on `from`: what a node says of a
+/// session that has since resumed on another node is not about the seat
+/// now.
+fn proxy_on(
+    route: &Route,
+    session: crate::protocol::SessionId,
+    from: NodeId,
+) -> Option<SessionRef> {
+    route
+        .find_proxy(session)
+        .filter(|proxy| Route::lives_on(proxy, from))
 }
 
 /// A forwarded command's answer: to its caller, noting what it says of the

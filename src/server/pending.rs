@@ -1,5 +1,5 @@
 //! A recipient's party data waiting for the coalescing flusher
-//! (`super::coalesce`): kept on its session, drained by the flusher.
+//! (the coalesce module): kept on its session, drained by the flusher.
 
 use bytes::Bytes;
 use std::collections::VecDeque;

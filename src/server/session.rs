@@ -4,9 +4,12 @@
 
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
+use super::player_limits::{AddressKey, Player};
+use super::replay::{Replay, ReplayLog};
 use super::transport::ClientConnection;
 use crate::protocol::{
-    encode_frame, CloseCode, ErrorBody, Event, PartyId, Presence, Reply, ServerFrame, SessionId,
+    close_code_for_version, encode_server_frame, event_for_version, CloseCode, ErrorBody, Event,
+    PartyId, Presence, Reply, ServerFrame, SessionId, MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use quinn::SendStream;
@@ -51,6 +54,10 @@ pub(crate) enum SessionDeadline {
         session: SessionRef,
         generation: u64,
     },
+    /// A party's ready check runs out (on the party's home): not a
+    /// session's timer, but the same timer fires it. Stale when the
+    /// check ended sooner.
+    ReadyCheck { party_id: PartyId, check_id: u64 },
 }
 
 /// What a session shows its followers, and whom it follows.
@@ -244,25 +251,32 @@ impl Drop for OutboxReceiver {
     }
 }
 
-/// What goes out on a session's control stream, in order.
+/// What goes out on a session's control stream, in order. Queued boxed
+/// (`Queued`), so a small event costs no reply-sized slot.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Outbound {
     Response {
         id: u32,
         result: Result<Reply, ErrorBody>,
     },
-    Event {
-        seq: u64,
-        event: Event,
-    },
+    /// An event's whole frame (`ServerFrame::Event`), numbered and encoded
+    /// once, when it was logged: the replay log holds the same bytes.
+    Event(Bytes),
     FrameError(ErrorBody),
 }
 
 impl Outbound {
-    fn into_frame(self) -> ServerFrame {
+    /// The frame a client decodes from this message: how the tests that
+    /// drive sessions without a connection read what was sent.
+    #[cfg(test)]
+    pub(crate) fn decoded(self) -> ServerFrame {
         match self {
             Outbound::Response { id, result } => ServerFrame::Response { id, result },
-            Outbound::Event { seq, event } => ServerFrame::Event { seq, event },
+            Outbound::Event(frame) => {
+                crate::protocol::decode_body(&frame[crate::protocol::FRAME_HEADER_LEN..])
+                    .expect("an event frame the server encoded")
+            }
             Outbound::FrameError(error) => ServerFrame::FrameError(error),
         }
     }
@@ -275,15 +289,132 @@ pub(crate) enum ResumeRefusal {
     Token,
 }
 
+/// A resume token as it reads: `<session>.<node>.<nonce>.<mac>` (hex).
+/// The node that issued it holds the session; the nonce is the session's
+/// single-use secret there; the MAC (HMAC-SHA256, first 16 bytes, of the
+/// session id, the user id, the node and the nonce, under the resume key)
+/// lets another node of the cluster verify it when that node is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResumeToken {
+    pub(crate) session: SessionId,
+    pub(crate) node: u32,
+    pub(crate) secret: Uuid,
+    mac: [u8; 16],
+}
+
+/// The key resume tokens are signed with. Derived from the cluster's
+/// shared key file (`--reset-key-file`, its own HMAC label) so that every
+/// node verifies every node's tokens; without one, a random key of this
+/// process: then only the issuing node can check a token, by its secret.
+pub(crate) struct ResumeKey {
+    key: ring::hmac::Key,
+    /// Every node of the cluster has this key (it came from the file).
+    pub(crate) cluster_wide: bool,
+}
+
+impl ResumeKey {
+    pub(crate) fn new(shared_key: Option<&[u8]>) -> ResumeKey {
+        use ring::hmac;
+        let Some(file_key) = shared_key else {
+            // Two v4 UUIDs: 244 random bits from the OS's generator.
+            let mut random = [0u8; 32];
+            random[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+            random[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+            return ResumeKey {
+                key: hmac::Key::new(hmac::HMAC_SHA256, &random),
+                cluster_wide: false,
+            };
+        };
+        let file_key = hmac::Key::new(hmac::HMAC_SHA256, file_key);
+        let derived = hmac::sign(&file_key, b"partyline resume token v1");
+        ResumeKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
+            cluster_wide: true,
+        }
+    }
+
+    fn mac(&self, session: SessionId, user_id: &str, node: u32, secret: Uuid) -> [u8; 16] {
+        let mut context = ring::hmac::Context::with_key(&self.key);
+        context.update(session.0.as_bytes());
+        context.update(&(user_id.len() as u64).to_be_bytes());
+        context.update(user_id.as_bytes());
+        context.update(&node.to_be_bytes());
+        context.update(secret.as_bytes());
+        let tag = context.sign();
+        let mut mac = [0u8; 16];
+        mac.copy_from_slice(&tag.as_ref()[..16]);
+        mac
+    }
+
+    /// The token for `secret` of session `session` of `user_id`, held on `node`.
+    pub(crate) fn issue(
+        &self,
+        session: SessionId,
+        user_id: &str,
+        node: u32,
+        secret: Uuid,
+    ) -> String {
+        let mac = self.mac(session, user_id, node, secret);
+        format!(
+            "{}.{node:08x}.{}.{}",
+            session.0.simple(),
+            secret.simple(),
+            Uuid::from_bytes(mac).simple()
+        )
+    }
+
+    /// Whether `token` was issued under this key for `user_id`: only
+    /// meaningful with a cluster-wide key (false otherwise).
+    pub(crate) fn verifies(&self, token: &ResumeToken, user_id: &str) -> bool {
+        let mac = self.mac(token.session, user_id, token.node, token.secret);
+        // Constant time: no early exit on the first byte that differs.
+        let differs = mac
+            .iter()
+            .zip(token.mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        self.cluster_wide && differs == 0
+    }
+}
+
+impl ResumeToken {
+    /// Parses `<session>.<node>.<nonce>.<mac>`; `None` for anything else.
+    pub(crate) fn parse(token: &str) -> Option<ResumeToken> {
+        let mut parts = token.split('.');
+        let session = SessionId(Uuid::try_parse(parts.next()?).ok()?);
+        let node = parts.next()?;
+        if node.len() != 8 {
+            return None;
+        }
+        let node = u32::from_str_radix(node, 16).ok()?;
+        let secret = Uuid::try_parse(parts.next()?).ok()?;
+        let mac = *Uuid::try_parse(parts.next()?).ok()?.as_bytes();
+        parts.next().is_none().then_some(ResumeToken {
+            session,
+            node,
+            secret,
+            mac,
+        })
+    }
+}
+
+/// What a node hands over of a session that resumes on another node.
+pub(crate) struct HandedOver {
+    /// The number of the next event it would have sent.
+    pub(crate) next_event_seq: u64,
+    /// The connection that carried it, to be closed as superseded.
+    pub(crate) connection: Option<ClientConnection>,
+}
+
 /// The result of attaching a connection to a session.
 pub(crate) struct Attached {
     pub(crate) generation: u64,
-    pub(crate) resume_token: String,
+    /// The new single-use secret (the caller makes the token of it).
+    pub(crate) resume_secret: Uuid,
     /// The last event number before this attachment.
     pub(crate) last_event_seq: u64,
     /// Missed events to send before anything else; `None` when the gap is
     /// older than the replay log (send snapshots instead).
-    pub(crate) replay: Option<Vec<Outbound>>,
+    pub(crate) replay: Option<Replay>,
     /// The connection this one replaces, to be closed.
     pub(crate) superseded: Option<ClientConnection>,
 }
@@ -295,9 +426,8 @@ struct SessionState {
     /// Counts attachments, so a stale connection task cannot detach a newer one.
     generation: u64,
     next_event_seq: u64,
-    /// The most recent events, for exact replay on resume.
-    log: VecDeque<(u64, Event)>,
-    log_capacity: usize,
+    /// The most recent events' frames, for exact replay on resume.
+    log: ReplayLog,
     resume_secret: Uuid,
     ended: bool,
 }
@@ -305,6 +435,10 @@ struct SessionState {
 #[derive(Debug)]
 pub(crate) struct SessionLink {
     pub(crate) presence: Presence,
+    /// The protocol version of the Hello that started the session: what
+    /// it is sent is what that version decodes (`crate::protocol`'s
+    /// `event_for_version` and `encode_server_frame`).
+    pub(crate) version: u16,
     /// The current connection, read on the datagram hot path.
     connection: RwLock<Option<ClientConnection>>,
     state: Mutex<SessionState>,
@@ -325,9 +459,14 @@ pub(crate) struct SessionLink {
     pub(crate) invite_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) code_limit: Mutex<Option<super::limits::RateLimit>>,
     pub(crate) ticket_limit: Mutex<Option<super::limits::RateLimit>>,
+    /// The source address the session was opened from, as the
+    /// per-address limits count it (`None`: not counted, e.g. loopback,
+    /// or a proxy). A resume from elsewhere keeps it: the session counts
+    /// where it was admitted until it ends.
+    pub(crate) address: Option<AddressKey>,
     /// On a party's home node, for a member connected to another node:
     /// where its replies, events and data go instead of a connection (a
-    /// **proxy**; `super::route` is what looks at it).
+    /// **proxy**; the route module is what looks at it).
     pub(crate) remote: Option<RemoteAt>,
     /// A local session's bookkeeping of other nodes (its remote seats, the
     /// homes it reached); `None` until it reaches another node.
@@ -345,20 +484,21 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionLink {
+    /// A session of this node, whose events go to `log` (empty) as well.
     pub(crate) fn new(
         presence: Presence,
-        replay_events: usize,
+        log: ReplayLog,
         metrics: Arc<super::metrics::Metrics>,
     ) -> Self {
         SessionLink {
             presence,
+            version: PROTOCOL_VERSION,
             connection: RwLock::new(None),
             state: Mutex::new(SessionState {
                 outbox: None,
                 generation: 0,
                 next_event_seq: 1,
-                log: VecDeque::new(),
-                log_capacity: replay_events,
+                log,
                 resume_secret: Uuid::new_v4(),
                 ended: false,
             }),
@@ -370,6 +510,7 @@ impl SessionLink {
             invite_limit: Mutex::new(None),
             code_limit: Mutex::new(None),
             ticket_limit: Mutex::new(None),
+            address: None,
             remote: None,
             abroad: Mutex::new(None),
         }
@@ -384,28 +525,38 @@ impl SessionLink {
     ) -> Self {
         SessionLink {
             remote: Some(remote),
-            ..SessionLink::new(presence, 0, metrics)
+            ..SessionLink::new(presence, ReplayLog::new(0, 0), metrics)
         }
+    }
+
+    /// The session of a client that said `version` in its Hello.
+    pub(crate) fn speaking(self, version: u16) -> Self {
+        SessionLink { version, ..self }
     }
 
     pub(crate) fn session_id(&self) -> SessionId {
         self.presence.session_id
     }
 
-    /// Parses `<session id>.<secret>` (both simple-form UUIDs).
-    pub(crate) fn parse_resume_token(token: &str) -> Option<(SessionId, Uuid)> {
-        let (session, secret) = token.split_once('.')?;
-        Some((
-            SessionId(Uuid::try_parse(session).ok()?),
-            Uuid::try_parse(secret).ok()?,
-        ))
+    /// The session, counted per address under `address`.
+    pub(crate) fn opened_from(mut self, address: Option<AddressKey>) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Whose limits the session spends: its user's, and its address's.
+    pub(crate) fn player(&self) -> Player<'_> {
+        Player {
+            user: &self.presence.user_id,
+            address: self.address,
+        }
     }
 
     /// Attaches a connection. `resume` is `(secret, last_event_seq)` for a
     /// resume, checked and rotated atomically so a token works once.
     pub(crate) fn attach(
         &self,
-        connection: ClientConnection,
+        connection: Option<ClientConnection>,
         outbox: OutboxSender,
         resume: Option<(Uuid, u64)>,
     ) -> Result<Attached, ResumeRefusal> {
@@ -415,45 +566,25 @@ impl SessionLink {
         }
         let last_event_seq = state.next_event_seq - 1;
         let replay = match resume {
-            None => Some(Vec::new()),
+            None => Some(Replay::default()),
             Some((secret, _)) if secret != state.resume_secret => return Err(ResumeRefusal::Token),
-            Some((_, last_seen)) => {
-                let oldest_needed = last_seen + 1;
-                let covered = last_seen <= last_event_seq
-                    && state
-                        .log
-                        .front()
-                        .map_or(oldest_needed == state.next_event_seq, |(seq, _)| {
-                            *seq <= oldest_needed
-                        });
-                covered.then(|| {
-                    state
-                        .log
-                        .iter()
-                        .filter(|(seq, _)| *seq > last_seen)
-                        .map(|(seq, event)| Outbound::Event {
-                            seq: *seq,
-                            event: event.clone(),
-                        })
-                        .collect()
-                })
-            }
+            // `None` when the log no longer holds every missed event (past
+            // either of its bounds): snapshots instead.
+            Some((_, last_seen)) => state.log.after(last_seen, state.next_event_seq),
         };
         state.generation += 1;
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
-        let superseded = self
-            .connection
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .replace(connection);
+        let superseded = std::mem::replace(
+            &mut *self
+                .connection
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            connection,
+        );
         Ok(Attached {
             generation: state.generation,
-            resume_token: format!(
-                "{}.{}",
-                self.session_id().0.simple(),
-                state.resume_secret.simple()
-            ),
+            resume_secret: state.resume_secret,
             last_event_seq,
             replay,
             superseded,
@@ -462,7 +593,7 @@ impl SessionLink {
 
     /// Attaches an outbox with no connection behind it, as `attach` does
     /// for a new session: how the tests drive several nodes' sessions on
-    /// tokio's paused clock, where QUIC cannot run (`super::hub_tests`).
+    /// tokio's paused clock, where QUIC cannot run (the hub_tests module).
     /// The attachment's generation; `None` once the session has ended.
     #[cfg(test)]
     pub(crate) fn attach_outbox(&self, outbox: OutboxSender) -> Option<u64> {
@@ -474,6 +605,44 @@ impl SessionLink {
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
         Some(state.generation)
+    }
+
+    /// The current resume secret (the tests make tokens of it).
+    #[cfg(test)]
+    pub(crate) fn resume_secret(&self) -> Uuid {
+        lock(&self.state).resume_secret
+    }
+
+    /// The session resumes on another node: if `secret` is its current
+    /// one, it ends here at once, without leaving its parties (the new node
+    /// takes its seats over), and its connection is given back to be closed.
+    /// `None` when the secret is wrong or already used, or the session ended.
+    pub(crate) fn hand_over(&self, secret: Uuid) -> Option<HandedOver> {
+        let mut state = lock(&self.state);
+        if state.ended || state.resume_secret != secret {
+            return None;
+        }
+        state.ended = true;
+        state.log.release();
+        if let Some(outbox) = state.outbox.take() {
+            outbox.goodbye(CloseCode::Superseded, "session resumed on another node");
+        }
+        let connection = self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        Some(HandedOver {
+            next_event_seq: state.next_event_seq,
+            connection,
+        })
+    }
+
+    /// A session taken over from another node numbers its events on from
+    /// where that node stopped (before anything is attached).
+    pub(crate) fn numbered_from(self, next_event_seq: u64) -> Self {
+        lock(&self.state).next_event_seq = next_event_seq.max(1);
+        self
     }
 
     /// The connection of `generation` is gone. False if a newer connection
@@ -516,7 +685,7 @@ impl SessionLink {
         }
         state.ended = true;
         state.outbox = None;
-        state.log.clear();
+        state.log.release();
         *self
             .connection
             .write()
@@ -527,23 +696,34 @@ impl SessionLink {
     /// Numbers, logs and (when connected) queues an event on this node's
     /// connection. A full outbox means the client is not reading: its
     /// connection is cut, which starts the grace window like any other
-    /// loss. (`push_event`, in `super::route`, picks this or the member's
+    /// loss. (`push_event`, in the route module, picks this or the member's
     /// node.)
     pub(crate) fn queue_event(&self, event: Event) {
+        // What the client's version cannot decode is left out before it
+        // is numbered, so its event numbers keep no gap.
+        let Some(event) = event_for_version(event, self.version) else {
+            return;
+        };
         let mut state = lock(&self.state);
         if state.ended {
             return;
         }
         let seq = state.next_event_seq;
-        state.next_event_seq += 1;
-        if state.log_capacity > 0 {
-            if state.log.len() == state.log_capacity {
-                state.log.pop_front();
+        // Encoded under the lock, as its number is taken: frames enter the
+        // log and the outbox in the order of their numbers.
+        let frame = match encode_event(seq, event, self.version) {
+            Ok(frame) => frame,
+            // Only an event above the frame limit: a bug in a limit check.
+            // It is not numbered, so the session's numbers keep no gap.
+            Err(error) => {
+                tracing::error!(%error, "could not encode an event");
+                return;
             }
-            state.log.push_back((seq, event.clone()));
-        }
+        };
+        state.next_event_seq += 1;
+        state.log.push(seq, &frame);
         if let Some(outbox) = &state.outbox {
-            if let Err(OutboxFull) = outbox.try_send(Box::new(Outbound::Event { seq, event })) {
+            if let Err(OutboxFull) = outbox.try_send(Box::new(Outbound::Event(frame))) {
                 drop(state);
                 self.close_for_slow_consumer();
             }
@@ -603,6 +783,7 @@ impl SessionLink {
     /// client (quinn sends no CONNECTION_CLOSE while ack-eliciting data
     /// waits on congestion); at once when no writer runs.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        let code = close_code_for_version(code, self.version);
         if let Some(outbox) = &lock(&self.state).outbox {
             outbox.goodbye(code, reason);
             return;
@@ -632,7 +813,7 @@ impl SessionLink {
         }
     }
 
-    /// Holds a datagram for the coalescing flusher (`super::coalesce`).
+    /// Holds a datagram for the coalescing flusher (the coalesce module).
     pub(crate) fn pend(&self, datagram: Bytes) -> Pushed {
         lock(&self.pending).push(datagram)
     }
@@ -700,23 +881,45 @@ pub(crate) fn release_if_large(buf: &mut Vec<u8>) {
     }
 }
 
+/// Event `seq`'s frame, encoded once for the stream and the replay log
+/// alike: in a buffer kept per thread (so that encoding grows no new one
+/// each time), then copied out at its exact size.
+fn encode_event(
+    seq: u64,
+    event: Event,
+    version: u16,
+) -> Result<Bytes, crate::protocol::FrameError> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|buf| {
+        buf.clear();
+        let frame = ServerFrame::Event { seq, event };
+        let encoded = encode_server_frame(&frame, version, buf, MAX_FRAME_SIZE);
+        let frame = encoded.map(|()| Bytes::copy_from_slice(buf));
+        release_if_large(buf);
+        frame
+    })
+}
+
 /// How long a goodbye waits for what is in flight to settle before it
 /// closes: well under a second, so a cut client hears its code at once.
 pub(crate) const GOODBYE_SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 
-/// Writes `backlog` (replayed events), then drains the outbox onto the
-/// control stream, until the outbox ends (then the stream is finished) or
-/// the server says goodbye (then the connection closes with its code,
-/// once what is in flight has settled).
+/// Writes `backlog` (the replayed events' frames), then drains the outbox
+/// onto the control stream, until the outbox ends (then the stream is
+/// finished) or the server says goodbye (then the connection closes with
+/// its code, once what is in flight has settled).
 pub(crate) async fn write_outbox(
     mut send: SendStream,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     mut outbox: OutboxReceiver,
     connection: ClientConnection,
+    version: u16,
 ) {
     let farewell = outbox.farewell();
     let ended = {
-        let writing = drain_onto(&mut send, backlog, &mut outbox);
+        let writing = drain_onto(&mut send, backlog, &mut outbox, version);
         tokio::pin!(writing);
         tokio::select! {
             biased;
@@ -762,32 +965,28 @@ async fn settle(connection: &ClientConnection) {
 /// ended (its sender gone, all written), false when the stream failed.
 async fn drain_onto(
     send: &mut SendStream,
-    backlog: Vec<Outbound>,
+    backlog: Bytes,
     outbox: &mut OutboxReceiver,
+    version: u16,
 ) -> bool {
     const BATCH_BYTES: usize = 64 * 1024;
+    if !backlog.is_empty() && send.write_all(&backlog).await.is_err() {
+        return false;
+    }
+    drop(backlog);
     // Grows on first use: an idle session should cost as little as possible.
     let mut buf = Vec::new();
-    let mut backlog = backlog.into_iter();
     loop {
         buf.clear();
         release_if_large(&mut buf);
-        for message in backlog.by_ref() {
-            encode_or_log(message, &mut buf);
-            if buf.len() >= BATCH_BYTES {
-                break;
-            }
-        }
-        if buf.is_empty() {
-            let Some(first) = outbox.recv().await else {
-                return true;
-            };
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                encode_or_log(*message, &mut buf);
-                if buf.len() < BATCH_BYTES {
-                    next = outbox.try_recv();
-                }
+        let Some(first) = outbox.recv().await else {
+            return true;
+        };
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            encode_or_log(*message, &mut buf, version);
+            if buf.len() < BATCH_BYTES {
+                next = outbox.try_recv();
             }
         }
         if send.write_all(&buf).await.is_err() {
@@ -796,12 +995,15 @@ async fn drain_onto(
     }
 }
 
-fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
-    let id = match &message {
-        Outbound::Response { id, .. } => Some(*id),
-        _ => None,
+/// Encodes one frame as the session's `version` decodes it (an event was
+/// encoded so when it was numbered).
+fn encode_or_log(message: Outbound, buf: &mut Vec<u8>, version: u16) {
+    let (id, frame) = match message {
+        Outbound::Event(frame) => return buf.extend_from_slice(&frame),
+        Outbound::Response { id, result } => (Some(id), ServerFrame::Response { id, result }),
+        Outbound::FrameError(error) => (None, ServerFrame::FrameError(error)),
     };
-    if let Err(error) = encode_frame(&message.into_frame(), buf) {
+    if let Err(error) = encode_server_frame(&frame, version, buf, MAX_FRAME_SIZE) {
         // Only a message above the frame limit can fail: a bug in a limit
         // check, not the client's fault. A reply still answers its request.
         tracing::error!(%error, "could not encode an outgoing frame");
@@ -813,7 +1015,7 @@ fn encode_or_log(message: Outbound, buf: &mut Vec<u8>) {
                     format!("the reply did not fit in one frame: {error}"),
                 )),
             };
-            let _ = encode_frame(&answer, buf);
+            let _ = encode_server_frame(&answer, version, buf, MAX_FRAME_SIZE);
         }
     }
 }
@@ -844,6 +1046,7 @@ mod tests {
             join_code: String::new(),
             listed: false,
             properties: Default::default(),
+            ready_check: None,
         };
         let mut buf = Vec::new();
         encode_or_log(
@@ -852,6 +1055,7 @@ mod tests {
                 result: Ok(crate::protocol::Reply::Party(huge)),
             },
             &mut buf,
+            PROTOCOL_VERSION,
         );
         let frame: ServerFrame =
             crate::protocol::decode_body(&buf[crate::protocol::FRAME_HEADER_LEN..]).unwrap();
@@ -931,6 +1135,54 @@ mod tests {
         let mut large = vec![0u8; KEPT_BUFFER_BYTES + 1];
         release_if_large(&mut large);
         assert_eq!(large.capacity(), 0);
+    }
+
+    fn kicked(seq: u64) -> Event {
+        Event::Kicked {
+            party_id: PartyId::nil(),
+            seq,
+        }
+    }
+
+    #[test]
+    fn an_event_is_queued_as_its_wire_frame_numbered_without_gaps() {
+        let presence = Presence {
+            user_id: "ana".into(),
+            username: "Ana".into(),
+            session_id: SessionId::random(),
+        };
+        let metrics = Arc::new(super::super::metrics::Metrics::default());
+        let session = SessionLink::new(presence, ReplayLog::new(8, 1024), metrics);
+        let (sender, mut receiver) = outbox(8);
+        session.attach_outbox(sender).unwrap();
+        for party_seq in [5, 9, 300] {
+            session.queue_event(kicked(party_seq));
+        }
+        // An event no frame can carry is dropped without taking a number.
+        session.queue_event(Event::Updated {
+            party_id: PartyId::nil(),
+            seq: 1,
+            open: true,
+            max_size: 2,
+            label: "x".repeat(crate::protocol::MAX_FRAME_SIZE as usize),
+            invite_policy: Default::default(),
+        });
+        session.queue_event(kicked(301));
+        for (seq, party_seq) in [(1, 5), (2, 9), (3, 300), (4, 301)] {
+            let Some(Outbound::Event(frame)) = receiver.try_recv().map(|queued| *queued) else {
+                panic!("expected event {seq}");
+            };
+            // The bytes a client reads are those encoding the frame gives.
+            let mut expected = Vec::new();
+            let event = kicked(party_seq);
+            crate::protocol::encode_frame(&ServerFrame::Event { seq, event }, &mut expected)
+                .unwrap();
+            assert_eq!(frame[..], expected[..], "event {seq}");
+        }
+        assert!(receiver.try_recv().is_none());
+        // The log holds the same frames: all four, replayed after 0.
+        let replay = lock(&session.state).log.after(0, 5).unwrap();
+        assert_eq!(replay.count, 4);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use super::config::ServerConfig;
 use super::deadlines::Deadlines;
 use super::hook_events::HookState;
 use super::metrics::Metrics;
+use super::player_limits::{PlayerLimits, SessionLimit};
 use super::route::{NodeTimings, Route};
-use super::session::{SessionDeadline, SessionRef};
+use super::session::{ResumeKey, SessionDeadline, SessionRef};
 use super::{matchmaking, peers, users};
 use crate::party::{Effects, PartyTable};
 use crate::protocol::{Limits, SessionId};
@@ -26,6 +27,8 @@ pub(crate) struct Shared {
     sessions: Mutex<HashMap<SessionId, SessionRef>>,
     /// QUIC handshakes in progress, for admission.
     pub(crate) handshakes: AtomicUsize,
+    /// Sessions and budgets per user and per address (`player_limits`).
+    pub(crate) players: Mutex<PlayerLimits>,
     pub(crate) metrics: Arc<Metrics>,
     /// `Some` when `config.coalesce` is above zero.
     pub(crate) coalescer: Option<Arc<Coalescer>>,
@@ -40,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The embedding game's hooks, when it gave any.
     pub(crate) hooks: Option<Arc<HookState>>,
+    /// Signs resume tokens (cluster-wide with a reset key file).
+    pub(crate) resume_key: ResumeKey,
     /// Where sessions and parties are, and the way to the other nodes:
     /// set once, when the server joins its cluster.
     route: std::sync::OnceLock<Route>,
@@ -55,18 +60,22 @@ impl Shared {
         let coalescer = (!config.coalesce.is_zero())
             .then(|| Arc::new(Coalescer::new(config.coalesce, metrics.clone())));
         let relax_after = config.matchmaker_relax_after;
+        let players = Mutex::new(PlayerLimits::new(&config));
         let alone = Route::new(
             Arc::new(peers::single::Alone::default()),
             NodeTimings::default(),
             metrics.clone(),
             coalescer.clone(),
         );
+        let resume_key = ResumeKey::new(config.reset_key.as_ref().map(|key| key.bytes()));
         Shared {
+            resume_key,
             table: PartyTable::new(config.shards),
             config,
             limits,
             sessions: Mutex::new(HashMap::new()),
             handshakes: AtomicUsize::new(0),
+            players,
             metrics,
             coalescer,
             users: users::Users::default(),
@@ -116,11 +125,20 @@ impl Shared {
         self.route().new_party_id()
     }
 
-    pub(crate) fn register_session(&self, session: SessionRef) {
+    /// Registers a new session, unless its user or its address has the
+    /// most sessions allowed (`--max-sessions-per-user`, `-per-address`).
+    pub(crate) fn register_session(&self, session: SessionRef) -> Result<(), SessionLimit> {
+        self.players().admit(session.player())?;
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(session.session_id(), session);
+        Ok(())
+    }
+
+    /// The limits per user and per address, locked.
+    pub(crate) fn players(&self) -> std::sync::MutexGuard<'_, PlayerLimits> {
+        self.players.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn find_session(&self, id: SessionId) -> Option<SessionRef> {
@@ -140,10 +158,15 @@ impl Shared {
     }
 
     pub(crate) fn forget_session(&self, id: SessionId) {
-        self.sessions
+        let forgotten = self
+            .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
+        // Once only: the session is counted as long as it is registered.
+        if let Some(session) = forgotten {
+            self.players().release(session.player());
+        }
     }
 
     /// Every live session, for the server-side API.
@@ -178,8 +201,7 @@ pub(crate) fn deliver(shared: &Shared, effects: Effects<SessionRef>) {
     let route = shared.route();
     route.send_events(effects.deliveries);
     for notice in effects.invites {
-        route.broadcast_invite(&notice);
-        shared.users.notice(notice);
+        super::presence::invite(&shared.users, route, notice);
     }
     if let Some((ticket, reason)) = effects.ticket_ended {
         shared.matchmaking.cancel(ticket, reason);

@@ -1,9 +1,11 @@
 //! Tickets where they meet parties and sessions: a matchmaking round and
-//! what it tells the players, a party's ticket cleared when it ends, and a
-//! party's ticket pooled on the matcher from its home. Above the state:
+//! what it tells the players, a party's ticket cleared when it ends, a
+//! ticket pooled on the matcher from its home, and a pool that moves when
+//! the matcher changes. Above the state:
 //! `super::matchmaking` keeps the pool itself.
 
 use super::matchmaking::TicketMeta;
+use super::peers::{ControlMessage, NodeId};
 use super::session::SessionRef;
 use super::state::Shared;
 use crate::auth::unix_now;
@@ -12,7 +14,7 @@ use crate::protocol::{
     ErrorBody, ErrorCode, Event, MatchFound, MatchedPlayer, MemberProperties, PartyId, Presence,
     SessionId, TicketRequest,
 };
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The party may queue again: its ticket `ticket_id` ended (matched, or
 /// cancelled outside the party's own rules). A newer ticket stays.
@@ -46,18 +48,37 @@ fn player_of(
     }
 }
 
-/// On the matcher: a party ticket from its home, with its members as
-/// (presence, node); refused back to the home when a member is gone or
-/// already in a ticket here.
-pub(crate) fn pool_from_home(
+/// A ticket for this node's pool, from its home or passed on by a node
+/// that held it, with its members as (presence, node; none for the home's
+/// own sessions). Not the matcher (any more): on to the one this node
+/// knows (a lower tag each time, so it ends). The matcher pools it and
+/// answers its home `Pooled`, or `PoolRefused` when a member is gone or
+/// already in a ticket here; a ticket of this node's own waits here again.
+pub(crate) fn pool_ticket(
     shared: &Shared,
     ticket_id: u64,
     request: TicketRequest,
     submitter: SessionId,
     members: Vec<(Presence, Option<u32>)>,
+    waited: Duration,
 ) {
     let route = shared.route();
     let home = route.node_of_ticket(ticket_id);
+    let matcher = route.matcher();
+    if matcher != route.me {
+        let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        let message = ControlMessage::PoolTicket {
+            ticket_id,
+            request,
+            submitter,
+            members,
+            waited_ms,
+        };
+        return route.outlet.control(matcher, &message);
+    }
+    if home == route.me {
+        return shared.matchmaking.shadow_to_pool(ticket_id);
+    }
     let members: Option<Vec<SessionRef>> = members
         .into_iter()
         .map(|(presence, node)| {
@@ -65,21 +86,44 @@ pub(crate) fn pool_from_home(
         })
         .collect();
     let pooled = match members {
-        Some(members) => shared
-            .matchmaking
-            .insert_pooled(ticket_id, &request, submitter, members, home),
+        Some(members) => shared.matchmaking.insert_pooled(
+            ticket_id,
+            &request,
+            submitter,
+            members,
+            (home, waited),
+        ),
         // A member of this node left meanwhile: the home cancels.
         None => Err(ErrorBody::new(
             ErrorCode::MemberNotFound,
             "a member's session is gone",
         )),
     };
-    if let Err(refusal) = pooled {
-        tracing::info!(ticket_id, %refusal, "a party's ticket could not join the pool");
-        route.outlet.control(
-            home,
-            &super::peers::ControlMessage::PoolRefused { ticket_id },
-        );
+    let answer = match pooled {
+        Ok(()) => ControlMessage::Pooled { ticket_id },
+        Err(refusal) => {
+            tracing::info!(ticket_id, %refusal, "a ticket could not join the pool");
+            ControlMessage::PoolRefused { ticket_id }
+        }
+    };
+    route.outlet.control(home, &answer);
+}
+
+/// The node table changed: when this node was the matcher (`before`) and
+/// another is now, every ticket of its pool moves to the new one, so two
+/// pools do not hold tickets that could match each other.
+pub(crate) fn after_matcher_change(shared: &Shared, before: NodeId) {
+    let route = shared.route();
+    let matcher = route.matcher();
+    if before != route.me || matcher == route.me {
+        return;
+    }
+    let moving = shared.matchmaking.hand_over(matcher);
+    if !moving.is_empty() {
+        tracing::info!(tickets = moving.len(), matcher = %route.node_name(matcher), "the matcher changed: this node's pool moves there");
+    }
+    for message in moving {
+        route.outlet.control(matcher, &message);
     }
 }
 
@@ -93,19 +137,8 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
     else {
         return;
     };
-    let secret = shared.config.match_secret();
-    // Said once, when it first matters (a server that never matchmakes
-    // need not hear it).
-    static SHARED_SECRET_WARNED: std::sync::Once = std::sync::Once::new();
-    let shares_token_secret = shared.config.match_secret.is_none()
-        && matches!(shared.config.auth, super::config::AuthMode::Token { .. });
-    if shares_token_secret && !matches.is_empty() {
-        SHARED_SECRET_WARNED.call_once(|| {
-            tracing::warn!(
-                "match tokens are signed with the token secret: a game server that can check them can also mint player tokens; give --match-secret-file a secret of its own"
-            );
-        });
-    }
+    // Never the token secret: derived from it unless the operator gave one.
+    let match_key = shared.config.match_key();
     let expires_at = unix_now().saturating_add(shared.config.match_token_ttl.as_secs());
     for found in matches {
         let match_id = uuid::Uuid::new_v4();
@@ -130,12 +163,12 @@ pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
                 })
                 .collect(),
         };
-        let token = mint_match_token(&secret, &claims);
+        let token = mint_match_token(&match_key, &claims);
         for ticket in &found.tickets {
             // The party's ticket is done: the party may queue again.
             if let (Some(home), Some(outlet)) = (ticket.meta.home, shared.matchmaking.outlet()) {
                 // A party of another node: its home clears its ticket.
-                let matched = super::peers::ControlMessage::PoolMatched {
+                let matched = ControlMessage::PoolMatched {
                     ticket_id: ticket.id.0,
                 };
                 outlet.control(home, &matched);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod exposition;
+pub mod faults;
 pub mod nats;
 pub mod relay;
 pub mod wire;

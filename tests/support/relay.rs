@@ -136,7 +136,9 @@ impl Relay {
                         }
                     };
                     faults.forwarded.fetch_add(1, Ordering::Relaxed);
-                    let server = socket.peer_addr().unwrap();
+                    // Where the upstream is connected (`move_to` reconnects
+                    // them all right after changing it): no syscall a packet.
+                    let server = *target.lock().unwrap();
                     send_later(socket, buf[..len].to_vec(), server, faults.delay());
                 }
             })

@@ -130,6 +130,18 @@ pub enum Request {
     ListBans(PartyId),
     SubmitTicket(TicketRequest),
     CancelTicket(u64),
+    StartReadyCheck {
+        party_id: PartyId,
+        message: String,
+        timeout: Duration,
+    },
+    /// `check_id` none: the check this client's roster shows running.
+    AnswerReadyCheck {
+        party_id: PartyId,
+        check_id: Option<u64>,
+        ready: bool,
+    },
+    CancelReadyCheck(PartyId),
 }
 
 impl Request {
@@ -292,6 +304,30 @@ pub async fn execute(client: &Client, request: Request) -> Result<Reply, ClientE
         },
         Request::SubmitTicket(ticket) => Reply::Ticket(client.submit_ticket(ticket).await?),
         Request::CancelTicket(ticket_id) => client.cancel_ticket(ticket_id).await.map(done)?,
+        Request::StartReadyCheck {
+            party_id,
+            message,
+            timeout,
+        } => client
+            .start_ready_check(party_id, &message, timeout)
+            .await
+            .map(done)?,
+        Request::AnswerReadyCheck {
+            party_id,
+            check_id,
+            ready,
+        } => {
+            // None known: 0 names no check, and the server says so.
+            let running = || client.party(party_id)?.ready_check.map(|c| c.check_id);
+            let check_id = check_id.or_else(running).unwrap_or(0);
+            client
+                .answer_ready_check(party_id, check_id, ready)
+                .await
+                .map(done)?
+        }
+        Request::CancelReadyCheck(party_id) => {
+            client.cancel_ready_check(party_id).await.map(done)?
+        }
     })
 }
 
@@ -672,6 +708,16 @@ fn ban(fields: &Fields<'_>) -> Result<Request, String> {
         party_id: party(fields)?,
         user_id: user(fields)?,
         duration,
+    })
+}
+
+fn ready_check(fields: &Fields<'_>) -> Result<Request, String> {
+    let seconds = fields.seconds("seconds")?.unwrap_or(30.0);
+    Ok(Request::StartReadyCheck {
+        party_id: party(fields)?,
+        message: fields.string("message")?.unwrap_or_default(),
+        timeout: Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("seconds: {seconds} is out of range"))?,
     })
 }
 
@@ -1125,6 +1171,42 @@ pub static COMMANDS: &[Spec] = &[
                 "ticket_id",
             )?))
         },
+    },
+    Spec {
+        name: "start_ready_check",
+        alias: Some("readycheck"),
+        positional: &[P],
+        rest: Some(("message", Slot::Other)),
+        options: &["seconds"],
+        usage: "PARTY [seconds=N] [MESSAGE...]",
+        about: "Leader: ask every member whether it is ready, for N seconds (5 to 120; 30 unless told).",
+        build: ready_check,
+    },
+    Spec {
+        name: "answer_ready_check",
+        alias: Some("ready"),
+        positional: &[P],
+        rest: None,
+        options: &["ready", "check_id"],
+        usage: "PARTY [ready=false] [check_id=N]",
+        about: "Answer the party's ready check: ready (ready=false: not ready); again to change it. The running check unless check_id is given.",
+        build: |f| {
+            Ok(Request::AnswerReadyCheck {
+                party_id: party(f)?,
+                check_id: f.integer("check_id")?,
+                ready: f.boolean("ready")?.unwrap_or(true),
+            })
+        },
+    },
+    Spec {
+        name: "cancel_ready_check",
+        alias: Some("cancelcheck"),
+        positional: &[P],
+        rest: None,
+        options: &[],
+        usage: "PARTY",
+        about: "Leader: end the running ready check now.",
+        build: |f| Ok(Request::CancelReadyCheck(party(f)?)),
     },
     Spec {
         name: "quit",

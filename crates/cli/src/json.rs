@@ -338,6 +338,21 @@ pub fn party_json(party: &Party) -> Value {
         "join_code": party.join_code,
         "listed": party.listed,
         "properties": key_values(&party.properties),
+        "ready_check": party.ready_check.as_ref().map(ready_check_json),
+    })
+}
+
+/// A ready check: who asked what, for how long, and the answers so far.
+fn ready_check_json(check: &partyline_client::protocol::ReadyCheck) -> Value {
+    json!({
+        "check_id": check.check_id,
+        "started_by": presence(&check.started_by),
+        "message": check.message,
+        "timeout_ms": check.timeout_ms,
+        "ends_at_ms": check.ends_at_ms,
+        "ready": presences(&check.ready),
+        "not_ready": presences(&check.not_ready),
+        "no_answer": presences(&check.no_answer),
     })
 }
 
@@ -592,6 +607,37 @@ pub fn event_json(event: &Event) -> Value {
                 }))).collect::<Vec<_>>(),
                 "token": found.token,
                 "token_expires_at": found.token_expires_at,
+            }),
+        ),
+        Event::ReadyCheckStarted { party_id, check } => (
+            "ready_check_started",
+            json!({ "party_id": id(party_id), "check": ready_check_json(check) }),
+        ),
+        Event::ReadyCheckAnswered {
+            party_id,
+            check_id,
+            member,
+            ready,
+        } => (
+            "ready_check_answered",
+            json!({ "party_id": id(party_id), "check_id": check_id, "member": presence(member), "ready": ready }),
+        ),
+        Event::ReadyCheckEnded {
+            party_id,
+            check_id,
+            outcome,
+            ready,
+            not_ready,
+            no_answer,
+        } => (
+            "ready_check_ended",
+            json!({
+                "party_id": id(party_id),
+                "check_id": check_id,
+                "outcome": snake(outcome),
+                "ready": presences(ready),
+                "not_ready": presences(not_ready),
+                "no_answer": presences(no_answer),
             }),
         ),
         Event::Banned { party_id, until_ms } => (

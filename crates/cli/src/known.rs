@@ -170,6 +170,9 @@ impl Known {
                 self.saw_party(*party_id);
                 requests.iter().for_each(|p| self.saw_user(p));
             }
+            Event::ReadyCheckStarted { party_id, .. }
+            | Event::ReadyCheckAnswered { party_id, .. }
+            | Event::ReadyCheckEnded { party_id, .. } => self.saw_party(*party_id),
             Event::Invited(invite) => {
                 self.saw_party(invite.party_id);
                 self.saw_user(&invite.inviter);

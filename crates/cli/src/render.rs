@@ -6,6 +6,7 @@
 
 use crate::commands::{Failure, Reply};
 use crate::shown::{quoted, shown, time_ms, time_s, unix_now_ms};
+use partyline_client::protocol::ReadyCheckOutcome;
 use partyline_client::{
     ClientError, Event, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Party, PartyId,
     Presence, SessionId,
@@ -129,6 +130,9 @@ pub fn party(party: &Party, style: &Style) -> String {
             format!(" [{}]", notes.join(", "))
         };
         text.push_str(&format!("\n  - {}{notes}", name(&member.presence)));
+    }
+    if let Some(check) = &party.ready_check {
+        text.push_str(&format!("\n  {}", ready_check(check)));
     }
     if !party.join_requests.is_empty() {
         text.push_str(&format!(
@@ -256,6 +260,30 @@ fn data_text(data: &[u8]) -> String {
                 base64::engine::general_purpose::STANDARD.encode(data)
             )
         }
+    }
+}
+
+/// A running ready check: its message, and the tally so far.
+fn ready_check(check: &partyline_client::protocol::ReadyCheck) -> String {
+    format!(
+        "ready check {}{}: ready {} / not ready {} / no answer {}",
+        check.check_id,
+        if check.message.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", quoted(&check.message))
+        },
+        names_or_none(&check.ready),
+        names_or_none(&check.not_ready),
+        names_or_none(&check.no_answer),
+    )
+}
+
+fn names_or_none(who: &[partyline_client::Presence]) -> String {
+    if who.is_empty() {
+        "-".into()
+    } else {
+        names(who)
     }
 }
 
@@ -510,6 +538,54 @@ pub fn event(event: &Event, style: &Style) -> String {
                     .join(", "),
                 shown(&found.token),
                 time_s(found.token_expires_at, unix_now_ms())
+            ),
+        ),
+        Event::ReadyCheckStarted { party_id, check } => (
+            YELLOW,
+            format!(
+                "{} {} started a {} s {}: answer with ready {} / ready {} ready=false",
+                at(party_id),
+                name(&check.started_by),
+                check.timeout_ms / 1000,
+                ready_check(check),
+                short(party_id),
+                short(party_id)
+            ),
+        ),
+        Event::ReadyCheckAnswered {
+            party_id,
+            member,
+            ready,
+            ..
+        } => (
+            CYAN,
+            format!(
+                "{} {} is {}",
+                at(party_id),
+                name(member),
+                if *ready { "ready" } else { "not ready" }
+            ),
+        ),
+        Event::ReadyCheckEnded {
+            party_id,
+            check_id,
+            outcome,
+            ready,
+            not_ready,
+            no_answer,
+        } => (
+            YELLOW,
+            format!(
+                "{} ready check {check_id} ended ({}): ready {} / not ready {} / no answer {}",
+                at(party_id),
+                match outcome {
+                    ReadyCheckOutcome::AllReady => "all ready",
+                    ReadyCheckOutcome::TimedOut => "timed out",
+                    ReadyCheckOutcome::Cancelled => "cancelled",
+                },
+                names_or_none(ready),
+                names_or_none(not_ready),
+                names_or_none(no_answer)
             ),
         ),
         Event::Banned { party_id, until_ms } => (

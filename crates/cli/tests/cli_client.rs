@@ -311,6 +311,69 @@ async fn two_json_clients_play_a_whole_party_story() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A ready check in --json mode: started with a message and seconds,
+/// answered without naming the check (the client knows the running one),
+/// changed, and ended for everyone; the party shows it while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_clients_run_a_ready_check() {
+    let server = support::start().await;
+    let dir = temp_dir("ready");
+    let cert = write_cert(&dir, &server.certs);
+    let mut ana = JsonClient::start(server.addr, &cert, "ana");
+    let mut bob = JsonClient::start(server.addr, &cert, "bob");
+    ana.event("connected", |_| true);
+    bob.event("connected", |_| true);
+    let party = id_of(&ana.ok(json!({"cmd": "create_party", "open": true}))["party"]);
+    bob.ok(json!({"cmd": "join_party", "party_id": party}));
+    assert_eq!(
+        bob.error(json!({"cmd": "start_ready_check", "party_id": party}))["code"],
+        "NotLeader"
+    );
+    assert_eq!(
+        ana.error(json!({"cmd": "start_ready_check", "party_id": party, "seconds": 1}))["code"],
+        "InvalidArgument"
+    );
+    ana.ok(
+        json!({"cmd": "start_ready_check", "party_id": party, "seconds": 20, "message": "pull?"}),
+    );
+    let started = bob.event("ready_check_started", |e| e["party_id"] == party);
+    assert_eq!(started["check"]["message"], "pull?");
+    assert_eq!(started["check"]["timeout_ms"], 20_000);
+    assert_eq!(started["check"]["ready"][0]["user_id"], "ana");
+    assert_eq!(started["check"]["no_answer"][0]["user_id"], "bob");
+    let shown = bob.ok(json!({"cmd": "get_party", "party_id": party}));
+    assert_eq!(
+        shown["party"]["ready_check"]["check_id"],
+        started["check"]["check_id"]
+    );
+
+    bob.ok(json!({"cmd": "answer_ready_check", "party_id": party, "ready": false}));
+    let answered = ana.event("ready_check_answered", |_| true);
+    assert_eq!(
+        (
+            answered["member"]["user_id"].clone(),
+            answered["ready"].clone()
+        ),
+        (json!("bob"), json!(false))
+    );
+    bob.ok(json!({"cmd": "answer_ready_check", "party_id": party}));
+    let ended = ana.event("ready_check_ended", |_| true);
+    assert_eq!(ended["outcome"], "all_ready");
+    assert_eq!(ended["ready"].as_array().unwrap().len(), 2);
+    bob.event("ready_check_ended", |e| e["outcome"] == "all_ready");
+    assert_eq!(
+        bob.error(json!({"cmd": "answer_ready_check", "party_id": party}))["code"],
+        "NoReadyCheck"
+    );
+    assert_eq!(
+        ana.error(json!({"cmd": "cancel_ready_check", "party_id": party}))["code"],
+        "NoReadyCheck"
+    );
+    assert_eq!(bob.end().code(), Some(0));
+    assert_eq!(ana.end().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// --json output is JSON: C0 controls escaped by any JSON writer, and the
 /// rest a terminal would act on (DEL, C1, bidi controls, line separators)
 /// escaped too, so that the lines are safe to watch; parsed, every string

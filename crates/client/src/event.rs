@@ -3,7 +3,8 @@
 use crate::error::DisconnectReason;
 use crate::protocol::{
     ErrorBody, InviteGoneReason, KeyValues, LeaveReason, MatchFound, PartyId, PartyInvite,
-    Presence, RejectReason, RequestGoneReason, SessionId, TicketCancelReason, UserStatus,
+    Presence, ReadyCheck, ReadyCheckOutcome, RejectReason, RequestGoneReason, SessionId,
+    TicketCancelReason, UserStatus,
 };
 use crate::roster::Party;
 use bytes::Bytes;
@@ -257,5 +258,43 @@ pub enum Event {
         party_id: PartyId,
         /// When the ban ends (Unix ms, server clock); 0 for the party's life.
         until_ms: u64,
+    },
+    /// The leader started a ready check: answer it with
+    /// [`crate::Client::answer_ready_check`] if this session is among
+    /// `check.no_answer` (the leader counts as ready). The party's
+    /// `ready_check` shows it until it ends.
+    ReadyCheckStarted {
+        /// The party.
+        party_id: PartyId,
+        /// The check, with whom it asks.
+        check: ReadyCheck,
+    },
+    /// A member answered the ready check, changed its answer, or left
+    /// (then it counts as not ready).
+    ReadyCheckAnswered {
+        /// The party.
+        party_id: PartyId,
+        /// The check.
+        check_id: u64,
+        /// Who.
+        member: Presence,
+        /// Its answer now.
+        ready: bool,
+    },
+    /// The ready check is over: everyone ready, its time ran out, or the
+    /// leader cancelled it.
+    ReadyCheckEnded {
+        /// The party.
+        party_id: PartyId,
+        /// The check.
+        check_id: u64,
+        /// Why it ended.
+        outcome: ReadyCheckOutcome,
+        /// Who was ready.
+        ready: Vec<Presence>,
+        /// Who was not ready, or had left.
+        not_ready: Vec<Presence>,
+        /// Who never answered.
+        no_answer: Vec<Presence>,
     },
 }

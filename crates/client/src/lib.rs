@@ -43,9 +43,9 @@ pub use event::{Event, PartyData};
 pub use protocol::{
     AckFrequency, ErrorBody, ErrorCode, Identity, InviteGoneReason, InvitePolicy, KeyValues,
     LeaveReason, Limits, ListedParty, MatchFound, MatchedPlayer, MemberProperties, NumberRange,
-    Numbers, PartyBan, PartyId, PartyInvite, PartySearch, Presence, RejectReason,
-    RequestGoneReason, Resume, SessionId, TicketCancelReason, TicketQuery, TicketRequest,
-    UserStatus,
+    Numbers, PartyBan, PartyId, PartyInvite, PartySearch, Presence, ReadyCheck, ReadyCheckOutcome,
+    RejectReason, RequestGoneReason, Resume, SessionId, TicketCancelReason, TicketQuery,
+    TicketRequest, UserStatus,
 };
 /// A UDP endpoint several sessions can share ([`shared_endpoint`],
 /// [`Client::connect_on`]).
@@ -901,6 +901,50 @@ impl Client {
     /// Stops a waiting ticket: this session's own, or its party's (leader).
     pub async fn cancel_ticket(&self, ticket_id: u64) -> Result<(), ClientError> {
         self.expect_done(Command::CancelTicket { ticket_id }).await
+    }
+
+    /// Leader only: asks every member whether it is ready, for `timeout`
+    /// (5 to 120 s); `message` is shown to them (at most 256 bytes, may be
+    /// empty). The leader counts as ready. Members hear
+    /// [`Event::ReadyCheckStarted`], the answers as they come
+    /// ([`Event::ReadyCheckAnswered`]), and the result
+    /// ([`Event::ReadyCheckEnded`]); [`Party::ready_check`] shows it while
+    /// it runs. One at a time per party (`ReadyCheckRunning`).
+    pub async fn start_ready_check(
+        &self,
+        party_id: PartyId,
+        message: &str,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let command = Command::StartReadyCheck {
+            party_id,
+            message: message.to_string(),
+            timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.expect_done(command).await
+    }
+
+    /// Answers the party's ready check `check_id` (from
+    /// [`Event::ReadyCheckStarted`] or [`Party::ready_check`]), or changes
+    /// the answer, until it ends.
+    pub async fn answer_ready_check(
+        &self,
+        party_id: PartyId,
+        check_id: u64,
+        ready: bool,
+    ) -> Result<(), ClientError> {
+        let command = Command::AnswerReadyCheck {
+            party_id,
+            check_id,
+            ready,
+        };
+        self.expect_done(command).await
+    }
+
+    /// Leader only: ends the running ready check now (`Cancelled`).
+    pub async fn cancel_ready_check(&self, party_id: PartyId) -> Result<(), ClientError> {
+        self.expect_done(Command::CancelReadyCheck { party_id })
+            .await
     }
 
     /// Leader only: the party's bans, oldest first.

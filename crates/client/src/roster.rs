@@ -2,7 +2,8 @@
 //! replies and events it receives, in the order the server sent them.
 
 use crate::protocol::{
-    Event as WireEvent, InvitePolicy, KeyValues, PartyId, PartySnapshot, Presence, SessionId,
+    Event as WireEvent, InvitePolicy, KeyValues, PartyId, PartySnapshot, Presence, ReadyCheck,
+    SessionId,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct Party {
     pub listed: bool,
     /// The properties it is listed with (empty when not listed).
     pub properties: KeyValues,
+    /// The ready check running now, with the answers so far (kept live
+    /// from `ReadyCheckAnswered`); `None` when none runs.
+    pub ready_check: Option<ReadyCheck>,
     /// The party's sequence number this view reflects.
     pub(crate) seq: u64,
 }
@@ -78,6 +82,7 @@ impl Party {
             join_code: snapshot.join_code,
             listed: snapshot.listed,
             properties: snapshot.properties,
+            ready_check: snapshot.ready_check.map(|check| *check),
             seq: snapshot.seq,
         }
     }
@@ -347,6 +352,31 @@ impl Roster {
                     party.properties = properties.clone();
                 }
             }
+            WireEvent::ReadyCheckStarted { check, .. } => {
+                if let Some(party) = self.parties.get_mut(&party_id) {
+                    party.ready_check = Some(check.clone());
+                }
+            }
+            WireEvent::ReadyCheckAnswered {
+                check_id,
+                presence,
+                ready,
+                ..
+            } => {
+                let check = self
+                    .parties
+                    .get_mut(&party_id)
+                    .and_then(|party| party.ready_check.as_mut())
+                    .filter(|check| check.check_id == *check_id);
+                if let Some(check) = check {
+                    tally(check, presence, *ready);
+                }
+            }
+            WireEvent::ReadyCheckEnded { .. } => {
+                if let Some(party) = self.parties.get_mut(&party_id) {
+                    party.ready_check = None;
+                }
+            }
             WireEvent::JoinRejected { .. }
             | WireEvent::Data { .. }
             | WireEvent::DataRefused { .. }
@@ -365,4 +395,17 @@ impl Roster {
         }
         Applied::New
     }
+}
+
+/// Moves an asked member to the list of its answer.
+fn tally(check: &mut ReadyCheck, member: &Presence, ready: bool) {
+    let session = member.session_id;
+    for list in [&mut check.ready, &mut check.not_ready, &mut check.no_answer] {
+        list.retain(|p| p.session_id != session);
+    }
+    let list = match ready {
+        true => &mut check.ready,
+        false => &mut check.not_ready,
+    };
+    list.push(member.clone());
 }

@@ -389,6 +389,37 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
             Event::TicketCancelled { ticket_id, reason }
         }
         WireEvent::Matched(found) => Event::Matched(found),
+        WireEvent::ReadyCheckStarted {
+            party_id, check, ..
+        } => Event::ReadyCheckStarted { party_id, check },
+        WireEvent::ReadyCheckAnswered {
+            party_id,
+            check_id,
+            presence,
+            ready,
+            ..
+        } => Event::ReadyCheckAnswered {
+            party_id,
+            check_id,
+            member: presence,
+            ready,
+        },
+        WireEvent::ReadyCheckEnded {
+            party_id,
+            check_id,
+            outcome,
+            ready,
+            not_ready,
+            no_answer,
+            ..
+        } => Event::ReadyCheckEnded {
+            party_id,
+            check_id,
+            outcome,
+            ready,
+            not_ready,
+            no_answer,
+        },
     })
 }
 

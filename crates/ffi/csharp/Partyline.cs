@@ -125,6 +125,16 @@ namespace Partyline
         /// <summary>A match: <see cref="PartyEvent.Match"/> (every player, and the token for the game
         /// server); <see cref="PartyEvent.TicketId"/> is this session's ticket.</summary>
         Matched = 37,
+        /// <summary>The leader started a ready check: <see cref="PartyEvent.Member"/> (the leader),
+        /// <see cref="PartyEvent.ReadyCheck"/> (whom it asks). Answer with
+        /// <see cref="PartylineClient.AnswerReadyCheck"/>.</summary>
+        ReadyCheckStarted = 38,
+        /// <summary>A member answered the ready check, changed its answer, or left (then not ready):
+        /// <see cref="PartyEvent.Member"/>, <see cref="PartyEvent.Ready"/>, <see cref="PartyEvent.CheckId"/>.</summary>
+        ReadyCheckAnswered = 39,
+        /// <summary>The ready check ended: <see cref="PartyEvent.Reason"/> (a <see cref="Reasons"/>.ReadyCheck*)
+        /// and <see cref="PartyEvent.ReadyCheck"/>'s lists.</summary>
+        ReadyCheckEnded = 40,
     }
 
     /// <summary>Who may invite to a party.</summary>
@@ -195,6 +205,12 @@ namespace Partyline
         /// <summary>Refused: the party lives on a cluster node this node cannot reach now; trying
         /// again later may work.</summary>
         public const int Unavailable = 35;
+        /// <summary>Refused: the party's ready check is already running (one at a time).</summary>
+        public const int ReadyCheckRunning = 36;
+        /// <summary>Refused: no ready check runs, or not the one the answer names.</summary>
+        public const int NoReadyCheck = 37;
+        /// <summary>Refused: the running ready check did not ask this member (seated after it began).</summary>
+        public const int NotAsked = 38;
     }
 
     /// <summary>The <see cref="PartyEvent.Reason"/> codes (the C ABI's <c>PL_LEAVE_*</c>,
@@ -241,6 +257,12 @@ namespace Partyline
         public const int TicketCancelSessionEnded = 3;
         /// <summary>TicketCancelled: a cluster node that held it was lost.</summary>
         public const int TicketCancelNodeLost = 4;
+        /// <summary>ReadyCheckEnded: every member asked was ready.</summary>
+        public const int ReadyCheckAllReady = 0;
+        /// <summary>ReadyCheckEnded: its time ran out first.</summary>
+        public const int ReadyCheckTimedOut = 1;
+        /// <summary>ReadyCheckEnded: the leader cancelled it.</summary>
+        public const int ReadyCheckCancelled = 2;
     }
 
     /// <summary>A partyline error: a code (see <see cref="ErrorCodes"/>) and a sentence.</summary>
@@ -303,6 +325,27 @@ namespace Partyline
         public bool Listed { get; internal set; }
         /// <summary>The properties it is listed with, sorted by key.</summary>
         public IDictionary<string, string> Properties { get; internal set; }
+        /// <summary>The ready check running now, with the answers so far; null when none runs.</summary>
+        public ReadyCheck ReadyCheck { get; internal set; }
+    }
+
+    /// <summary>A party's ready check: whom it asked, and how each answered.</summary>
+    public sealed class ReadyCheck
+    {
+        /// <summary>The check's id (answer under it).</summary>
+        public ulong CheckId { get; internal set; }
+        /// <summary>The leader's message ("" for none).</summary>
+        public string Message { get; internal set; }
+        /// <summary>How long it runs, in milliseconds from its start.</summary>
+        public ulong TimeoutMs { get; internal set; }
+        /// <summary>When it times out: Unix ms, by the server's clock.</summary>
+        public ulong EndsAtMs { get; internal set; }
+        /// <summary>Members asked that are ready.</summary>
+        public Member[] Ready { get; internal set; }
+        /// <summary>Members asked that are not ready, or left.</summary>
+        public Member[] NotReady { get; internal set; }
+        /// <summary>Members asked that have not answered.</summary>
+        public Member[] NoAnswer { get; internal set; }
     }
 
     /// <summary>A followed user's session that is online.</summary>
@@ -510,6 +553,12 @@ namespace Partyline
         public ulong TicketId { get; internal set; }
         /// <summary>Matched: the match, else null.</summary>
         public MatchFound Match { get; internal set; }
+        /// <summary>ReadyCheckStarted, ReadyCheckEnded: the check (its lists), else null.</summary>
+        public ReadyCheck ReadyCheck { get; internal set; }
+        /// <summary>The ready check events: the check's id.</summary>
+        public ulong CheckId { get; internal set; }
+        /// <summary>ReadyCheckAnswered: <see cref="Member"/>'s answer now.</summary>
+        public bool Ready { get; internal set; }
     }
 
     /// <summary>How to connect: a server, a certificate to trust, and who to be.</summary>
@@ -597,6 +646,12 @@ namespace Partyline
         public event Action<PartyEvent> OnTicketCancelled;
         /// <summary>A match was made: <see cref="PartyEvent.Match"/>.</summary>
         public event Action<PartyEvent> OnMatched;
+        /// <summary>The leader started a ready check.</summary>
+        public event Action<PartyEvent> OnReadyCheckStarted;
+        /// <summary>A member answered the ready check (or left).</summary>
+        public event Action<PartyEvent> OnReadyCheckAnswered;
+        /// <summary>The ready check ended.</summary>
+        public event Action<PartyEvent> OnReadyCheckEnded;
 
         PartylineClient(ClientHandle handle)
         {
@@ -730,6 +785,9 @@ namespace Partyline
                 case EventKind.TicketStarted: Raise(OnTicketStarted, e); break;
                 case EventKind.TicketCancelled: Raise(OnTicketCancelled, e); break;
                 case EventKind.Matched: Raise(OnMatched, e); break;
+                case EventKind.ReadyCheckStarted: Raise(OnReadyCheckStarted, e); break;
+                case EventKind.ReadyCheckAnswered: Raise(OnReadyCheckAnswered, e); break;
+                case EventKind.ReadyCheckEnded: Raise(OnReadyCheckEnded, e); break;
             }
         }
 
@@ -1050,6 +1108,31 @@ namespace Partyline
         public Task CancelTicket(ulong ticketId)
         {
             return Start(() => Native.pl_cancel_ticket(Handle(), ticketId), Done);
+        }
+
+        /// <summary>Leader only: asks every member whether it is ready, for <paramref name="timeoutMs"/>
+        /// (5000 to 120000); <paramref name="message"/> (null or "" for none) is shown to them. The leader
+        /// counts as ready. Members get <see cref="EventKind.ReadyCheckStarted"/>, the answers, and
+        /// <see cref="EventKind.ReadyCheckEnded"/>.</summary>
+        public Task StartReadyCheck(string partyId, string message, ulong timeoutMs)
+        {
+            byte[] party = Native.Utf8(partyId);
+            byte[] text = Native.Utf8(message ?? "");
+            return Start(() => Native.pl_start_ready_check(Handle(), party, text, timeoutMs), Done);
+        }
+
+        /// <summary>Answers the party's ready check <paramref name="checkId"/>, or changes the answer.</summary>
+        public Task AnswerReadyCheck(string partyId, ulong checkId, bool ready)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_answer_ready_check(Handle(), party, checkId, ready), Done);
+        }
+
+        /// <summary>Leader only: ends the running ready check now.</summary>
+        public Task CancelReadyCheck(string partyId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_cancel_ready_check(Handle(), party), Done);
         }
 
         /// <summary>Party data on the reliable stream; completes when the server took it.</summary>
@@ -1387,6 +1470,19 @@ namespace Partyline
             internal UIntPtr player_count;
             internal IntPtr match_token;
             internal ulong token_expires_at;
+            // Protocol 3 (ready checks): appended, as in partyline.h.
+            [MarshalAs(UnmanagedType.U1)] internal bool has_ready_check;
+            internal ulong check_id;
+            internal IntPtr check_message;
+            internal ulong check_timeout_ms;
+            internal ulong check_ends_at_ms;
+            internal IntPtr check_ready;
+            internal UIntPtr check_ready_count;
+            internal IntPtr check_not_ready;
+            internal UIntPtr check_not_ready_count;
+            internal IntPtr check_no_answer;
+            internal UIntPtr check_no_answer_count;
+            [MarshalAs(UnmanagedType.U1)] internal bool ready;
         }
 
         [StructLayout(LayoutKind.Sequential)]
@@ -1622,6 +1718,17 @@ namespace Partyline
         internal static extern long pl_cancel_ticket(ClientHandle client, ulong ticket_id);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_start_ready_check(ClientHandle client, byte[] party_id, byte[] message,
+            ulong timeout_ms);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_answer_ready_check(ClientHandle client, byte[] party_id, ulong check_id,
+            [MarshalAs(UnmanagedType.U1)] bool ready);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_cancel_ready_check(ClientHandle client, byte[] party_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_send_data_reliable(ClientHandle client, byte[] party_id, long op_code,
             byte[] data, UIntPtr data_len);
 
@@ -1802,6 +1909,22 @@ namespace Partyline
                 JoinCode = ReadString(raw.join_code),
                 Listed = raw.listed,
                 Properties = CopyKeyValues(raw.properties),
+                ReadyCheck = raw.has_ready_check ? CopyReadyCheck(raw) : null,
+            };
+        }
+
+        /// <summary>The check_* fields: a running check, or a started or ended one's lists.</summary>
+        internal static ReadyCheck CopyReadyCheck(PlEvent raw)
+        {
+            return new ReadyCheck
+            {
+                CheckId = raw.check_id,
+                Message = ReadString(raw.check_message) ?? "",
+                TimeoutMs = raw.check_timeout_ms,
+                EndsAtMs = raw.check_ends_at_ms,
+                Ready = CopyMembers(raw.check_ready, raw.check_ready_count),
+                NotReady = CopyMembers(raw.check_not_ready, raw.check_not_ready_count),
+                NoAnswer = CopyMembers(raw.check_no_answer, raw.check_no_answer_count),
             };
         }
 
@@ -1839,6 +1962,10 @@ namespace Partyline
                 UntilMs = raw.until_ms,
                 TicketId = raw.ticket_id,
                 Match = raw.kind == (int)EventKind.Matched ? CopyMatch(raw) : null,
+                ReadyCheck = raw.kind == (int)EventKind.ReadyCheckStarted || raw.kind == (int)EventKind.ReadyCheckEnded
+                    ? CopyReadyCheck(raw) : null,
+                CheckId = raw.check_id,
+                Ready = raw.ready,
             };
         }
     }

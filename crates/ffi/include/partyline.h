@@ -193,6 +193,16 @@
 // trying again later may work.
 #define PL_REFUSED_UNAVAILABLE 35
 
+// Refused: the party's ready check is already running (one at a time).
+#define PL_REFUSED_READY_CHECK_RUNNING 36
+
+// Refused: no ready check runs, or not the one the answer names.
+#define PL_REFUSED_NO_READY_CHECK 37
+
+// Refused: the running ready check did not ask this member (seated
+// after it began).
+#define PL_REFUSED_NOT_ASKED 38
+
 // `PL_EVENT_MEMBER_LEFT`: the member left by itself.
 #define PL_LEAVE_LEFT 0
 
@@ -255,6 +265,15 @@
 
 // `PL_EVENT_TICKET_CANCELLED`: a cluster node that held it was lost.
 #define PL_TICKET_CANCEL_NODE_LOST 4
+
+// `PL_EVENT_READY_CHECK_ENDED`: every member asked was ready.
+#define PL_READY_CHECK_ALL_READY 0
+
+// `PL_EVENT_READY_CHECK_ENDED`: its time ran out first.
+#define PL_READY_CHECK_TIMED_OUT 1
+
+// `PL_EVENT_READY_CHECK_ENDED`: the leader cancelled it.
+#define PL_READY_CHECK_CANCELLED 2
 
 // Invite policy: only the leader may invite (the default).
 #define PL_INVITE_POLICY_LEADER 0
@@ -411,6 +430,22 @@
 // session's ticket), `match_id`, `players`/`player_count`, `match_token`
 // (for the game server) and `token_expires_at`.
 #define PL_EVENT_MATCHED 37
+
+// The leader started a ready check, to every member: `member` (the
+// leader), `check_id`, `check_message`, `check_timeout_ms`,
+// `check_ends_at_ms` and the lists `check_ready` (the leader),
+// `check_not_ready` and `check_no_answer` (whom it asks). Answer with
+// `pl_answer_ready_check`.
+#define PL_EVENT_READY_CHECK_STARTED 38
+
+// A member answered the ready check `check_id`, changed its answer, or
+// left (then it counts as not ready): `member` and `ready`.
+#define PL_EVENT_READY_CHECK_ANSWERED 39
+
+// The ready check `check_id` ended: `reason` (a `PL_READY_CHECK_*`) and
+// the lists `check_ready`, `check_not_ready` (or left) and
+// `check_no_answer`.
+#define PL_EVENT_READY_CHECK_ENDED 40
 
 // An opaque client: one session with a partyline server.
 typedef struct PlClient PlClient;
@@ -644,6 +679,35 @@ typedef struct PlEvent {
   // `PL_EVENT_MATCHED`: when `match_token` stops being valid: seconds
   // since the Unix epoch, by the server's clock.
   uint64_t token_expires_at;
+  // Party fields: a ready check runs (the `check_*` fields describe it).
+  bool has_ready_check;
+  // The ready check events, and party fields with `has_ready_check`:
+  // the check (answer it under this id).
+  uint64_t check_id;
+  // `PL_EVENT_READY_CHECK_STARTED` and party fields: the leader's
+  // message ("" for none).
+  const char *check_message;
+  // `PL_EVENT_READY_CHECK_STARTED` and party fields: how long it runs,
+  // in milliseconds from its start.
+  uint64_t check_timeout_ms;
+  // `PL_EVENT_READY_CHECK_STARTED` and party fields: when it times out
+  // (Unix ms, server clock).
+  uint64_t check_ends_at_ms;
+  // Ready check events and party fields: the members asked that are
+  // ready.
+  const struct PlMember *check_ready;
+  // How many `check_ready`.
+  size_t check_ready_count;
+  // The members asked that are not ready, or left.
+  const struct PlMember *check_not_ready;
+  // How many `check_not_ready`.
+  size_t check_not_ready_count;
+  // The members asked that have not answered.
+  const struct PlMember *check_no_answer;
+  // How many `check_no_answer`.
+  size_t check_no_answer_count;
+  // `PL_EVENT_READY_CHECK_ANSWERED`: `member`'s answer now.
+  bool ready;
 } PlEvent;
 
 // A query's range for one number key: the other ticket's number must lie
@@ -944,6 +1008,26 @@ int64_t pl_submit_ticket(struct PlClient *client, const struct PlTicketRequest *
 // Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_cancel_ticket(struct PlClient *client, uint64_t ticket_id);
 
+// Leader only: asks every member whether it is ready, for `timeout_ms`
+// (5000 to 120000); `message` (NULL or "" for none, at most 256 bytes) is
+// shown to them. The leader counts as ready. Every member gets
+// `PL_EVENT_READY_CHECK_STARTED`, then `PL_EVENT_READY_CHECK_ANSWERED` per
+// answer and `PL_EVENT_READY_CHECK_ENDED`; the party fields show it while
+// it runs (`has_ready_check`). `PL_REFUSED_READY_CHECK_RUNNING` while one
+// runs.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_start_ready_check(struct PlClient *client, const char *party_id, const char *message, uint64_t timeout_ms);
+
+// Answers the party's ready check `check_id` (ready or not), or changes
+// the answer, until it ends.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_answer_ready_check(struct PlClient *client, const char *party_id, uint64_t check_id, bool ready);
+
+// Leader only: ends the running ready check now; every member gets
+// `PL_EVENT_READY_CHECK_ENDED` with `PL_READY_CHECK_CANCELLED`.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_cancel_ready_check(struct PlClient *client, const char *party_id);
+
 // Party data on the reliable control stream. Returns a request id; the
 // reply says the server took it.
 // Borrows its arguments only for the call (they stay the caller's).
@@ -1079,7 +1163,7 @@ PL_ABI_ASSERT(offsetof(PlMatchedPlayer, member) == 0, "offsetof(PlMatchedPlayer,
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, party_id) == 32, "offsetof(PlMatchedPlayer, party_id)");
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, strings) == 40, "offsetof(PlMatchedPlayer, strings)");
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, numbers) == 56, "offsetof(PlMatchedPlayer, numbers)");
-PL_ABI_ASSERT(sizeof(PlEvent) == 416, "sizeof(PlEvent)");
+PL_ABI_ASSERT(sizeof(PlEvent) == 512, "sizeof(PlEvent)");
 PL_ABI_ASSERT(offsetof(PlEvent, kind) == 0, "offsetof(PlEvent, kind)");
 PL_ABI_ASSERT(offsetof(PlEvent, request_id) == 8, "offsetof(PlEvent, request_id)");
 PL_ABI_ASSERT(offsetof(PlEvent, error_code) == 16, "offsetof(PlEvent, error_code)");
@@ -1126,6 +1210,18 @@ PL_ABI_ASSERT(offsetof(PlEvent, players) == 384, "offsetof(PlEvent, players)");
 PL_ABI_ASSERT(offsetof(PlEvent, player_count) == 392, "offsetof(PlEvent, player_count)");
 PL_ABI_ASSERT(offsetof(PlEvent, match_token) == 400, "offsetof(PlEvent, match_token)");
 PL_ABI_ASSERT(offsetof(PlEvent, token_expires_at) == 408, "offsetof(PlEvent, token_expires_at)");
+PL_ABI_ASSERT(offsetof(PlEvent, has_ready_check) == 416, "offsetof(PlEvent, has_ready_check)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_id) == 424, "offsetof(PlEvent, check_id)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_message) == 432, "offsetof(PlEvent, check_message)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_timeout_ms) == 440, "offsetof(PlEvent, check_timeout_ms)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_ends_at_ms) == 448, "offsetof(PlEvent, check_ends_at_ms)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_ready) == 456, "offsetof(PlEvent, check_ready)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_ready_count) == 464, "offsetof(PlEvent, check_ready_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_not_ready) == 472, "offsetof(PlEvent, check_not_ready)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_not_ready_count) == 480, "offsetof(PlEvent, check_not_ready_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_no_answer) == 488, "offsetof(PlEvent, check_no_answer)");
+PL_ABI_ASSERT(offsetof(PlEvent, check_no_answer_count) == 496, "offsetof(PlEvent, check_no_answer_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, ready) == 504, "offsetof(PlEvent, ready)");
 #endif  /* 64-bit */
 #undef PL_ABI_ASSERT
 #endif  /* PL_ABI_ASSERT */

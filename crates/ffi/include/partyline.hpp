@@ -125,6 +125,9 @@ enum class EventKind : std::int32_t {
     TicketStarted = PL_EVENT_TICKET_STARTED,
     TicketCancelled = PL_EVENT_TICKET_CANCELLED,
     Matched = PL_EVENT_MATCHED,
+    ReadyCheckStarted = PL_EVENT_READY_CHECK_STARTED,
+    ReadyCheckAnswered = PL_EVENT_READY_CHECK_ANSWERED,
+    ReadyCheckEnded = PL_EVENT_READY_CHECK_ENDED,
 };
 
 // Who may invite to a party (the PL_INVITE_POLICY_* constants).
@@ -146,6 +149,18 @@ struct Member {
     KeyValues attributes{};  // set for a party's members (member_attributes)
 };
 
+// A party's ready check (the C event's check_* fields, copied): whom it
+// asked, and how each answered so far (or at its end).
+struct ReadyCheck {
+    std::uint64_t check_id = 0;    // answer under it
+    std::string message;           // the leader's ("" for none)
+    std::uint64_t timeout_ms = 0;  // from its start
+    std::uint64_t ends_at_ms = 0;  // Unix ms, server clock
+    std::vector<Member> ready;
+    std::vector<Member> not_ready;  // or left
+    std::vector<Member> no_answer;
+};
+
 // The party fields of an event (set when the C event's has_party is).
 struct Party {
     std::string id;
@@ -159,6 +174,7 @@ struct Party {
     std::string join_code;  // empty: none
     bool listed = false;
     KeyValues properties;  // the listing's
+    std::optional<ReadyCheck> ready_check;  // the running one, if any
 };
 
 // A followed user's session online (PlUserStatus, copied).
@@ -289,6 +305,12 @@ struct Event {
     std::vector<MatchedPlayer> players;  // Matched: ticket by ticket, oldest first
     std::string match_token;             // Matched: for the game server
     std::uint64_t token_expires_at = 0;  // Matched: Unix seconds, server clock
+    // ReadyCheckStarted (member: the leader) and ReadyCheckEnded (reason: a
+    // PL_READY_CHECK_*): the check and its lists; ReadyCheckAnswered:
+    // check_id, member and ready.
+    std::optional<ReadyCheck> ready_check;
+    std::uint64_t check_id = 0;
+    bool ready = false;
 
     // The payload as text (for samples and logs; data need not be text).
     std::string_view data_text() const {
@@ -413,6 +435,16 @@ inline std::vector<const char*> c_strings(const std::vector<std::string>& items)
     return out;
 }
 
+inline ReadyCheck ready_check(const PlEvent& e) {
+    return ReadyCheck{e.check_id,
+                      text(e.check_message),
+                      e.check_timeout_ms,
+                      e.check_ends_at_ms,
+                      members(e.check_ready, e.check_ready_count),
+                      members(e.check_not_ready, e.check_not_ready_count),
+                      members(e.check_no_answer, e.check_no_answer_count)};
+}
+
 // Copies everything out of the C event, whose pointers die at the next poll.
 inline Event copy(const PlEvent& e) {
     Event out;
@@ -440,6 +472,7 @@ inline Event copy(const PlEvent& e) {
         party.join_code = text(e.join_code);
         party.listed = e.listed;
         party.properties = key_values(e.properties);
+        if (e.has_ready_check) party.ready_check = ready_check(e);
         out.party = std::move(party);
     }
     out.requests = members(e.requests, e.request_count);
@@ -473,6 +506,10 @@ inline Event copy(const PlEvent& e) {
     });
     out.match_token = text(e.match_token);
     out.token_expires_at = e.token_expires_at;
+    if (out.kind == EventKind::ReadyCheckStarted || out.kind == EventKind::ReadyCheckEnded)
+        out.ready_check = ready_check(e);
+    out.check_id = e.check_id;
+    out.ready = e.ready;
     return out;
 }
 
@@ -696,6 +733,24 @@ public:
     // Stops a waiting ticket: this session's own, or its party's (leader).
     RequestId cancel_ticket(std::uint64_t ticket_id) {
         return detail::check(pl_cancel_ticket(raw_, ticket_id), "cancel_ticket");
+    }
+
+    // Leader only: asks every member whether it is ready, for timeout_ms
+    // (5000 to 120000); the leader counts as ready. Members get
+    // ReadyCheckStarted, the answers, and ReadyCheckEnded.
+    RequestId start_ready_check(const std::string& party, const std::string& message,
+                                std::uint64_t timeout_ms) {
+        return detail::check(pl_start_ready_check(raw_, party.c_str(), message.c_str(), timeout_ms),
+                             "start_ready_check");
+    }
+    // Answers the party's ready check check_id, or changes the answer.
+    RequestId answer_ready_check(const std::string& party, std::uint64_t check_id, bool ready) {
+        return detail::check(pl_answer_ready_check(raw_, party.c_str(), check_id, ready),
+                             "answer_ready_check");
+    }
+    // Leader only: ends the running ready check now.
+    RequestId cancel_ready_check(const std::string& party) {
+        return detail::check(pl_cancel_ready_check(raw_, party.c_str()), "cancel_ready_check");
     }
 
     // Party data on the reliable stream; the reply says the server took it.

@@ -160,6 +160,25 @@ static class PartySample
         Console.WriteLine("ana got a reliable message from {0}: {1}", data.Member.UserId,
             Encoding.UTF8.GetString(data.Data));
 
+        // A ready check: Ana (counted ready) asks; Bob is ready, Cyd is not and then is; the
+        // last ready answer ends it. Cyd's view of the party shows it while it runs.
+        Wait(ana.Client.StartReadyCheck(party.Id, "pull?", 30000), "starting a ready check");
+        PartyEvent check = WaitFor(bob, EventKind.ReadyCheckStarted);
+        Expect(check.ReadyCheck != null && Names(check.ReadyCheck.Ready) == "ana"
+            && Names(check.ReadyCheck.NoAnswer) == "bob, cyd" && check.ReadyCheck.Message == "pull?",
+            "a check asking Bob and Cyd, Ana ready");
+        ulong checkId = check.ReadyCheck.CheckId;
+        Wait(bob.Client.AnswerReadyCheck(party.Id, checkId, true), "bob answering");
+        WaitFor(cyd, EventKind.ReadyCheckStarted);
+        Party during = Wait(cyd.Client.GetParty(party.Id), "cyd reading the party");
+        Expect(during.ReadyCheck != null && during.ReadyCheck.CheckId == checkId, "the running check in the party");
+        Wait(cyd.Client.AnswerReadyCheck(party.Id, checkId, false), "cyd answering");
+        Wait(cyd.Client.AnswerReadyCheck(party.Id, checkId, true), "cyd answering again");
+        PartyEvent ended = WaitFor(ana, EventKind.ReadyCheckEnded);
+        Expect(ended.Reason == Reasons.ReadyCheckAllReady && Names(ended.ReadyCheck.Ready) == "ana, bob, cyd",
+            "everyone ready");
+        Console.WriteLine("ready check {0}: {1} ready", ended.CheckId, Names(ended.ReadyCheck.Ready));
+
         // Ana leaves: Bob, seated longest, leads.
         Wait(ana.Client.LeaveParty(party.Id), "ana leaving");
         PartyEvent leader = WaitFor(cyd, EventKind.LeaderChanged);

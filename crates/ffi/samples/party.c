@@ -5,7 +5,8 @@
  *   ./party 127.0.0.1:7350 certs/cert.pem
  *
  * Ana creates a closed party; Bob and Cyd ask to join and Ana accepts them;
- * data goes both ways (datagram and reliable); Ana leaves, so Bob (seated
+ * data goes both ways (datagram and reliable); Ana calls a ready check,
+ * Cyd is not ready then is, and all are ready; Ana leaves, so Bob (seated
  * longest) leads; Bob closes the party and Cyd is told. A game would poll
  * once per frame instead of waiting; the waits here keep the story linear.
  */
@@ -130,6 +131,39 @@ int main(int argc, char **argv) {
            "Bob's reliable message");
     printf("ana got a reliable message from %s: %s\n", data.member.user_id,
            (const char *)data.data);
+
+    /* A ready check: Ana (counted ready) asks; Bob is ready; Cyd is not,
+     * then is; the last ready answer ends it for everyone. */
+    request = pl_start_ready_check(ana, party, "pull?", 30000);
+    if (request < 0) fail("start ready check");
+    wait_for(ana, "ana", PL_EVENT_REPLY, request);
+    PlEvent check = wait_for(bob, "bob", PL_EVENT_READY_CHECK_STARTED, 0);
+    expect(check.check_ready_count == 1 && check.check_no_answer_count == 2 &&
+               strcmp(check.check_message, "pull?") == 0 && check.check_timeout_ms == 30000,
+           "a check asking Bob and Cyd, Ana ready");
+    uint64_t check_id = check.check_id;
+    printf("%s asks: %s (check %llu)\n", check.member.user_id, check.check_message,
+           (unsigned long long)check_id);
+    request = pl_answer_ready_check(bob, party, check_id, true);
+    if (request < 0) fail("answer");
+    wait_for(bob, "bob", PL_EVENT_REPLY, request);
+    wait_for(cyd, "cyd", PL_EVENT_READY_CHECK_STARTED, 0);
+    request = pl_answer_ready_check(cyd, party, check_id, false);
+    if (request < 0) fail("answer");
+    wait_for(cyd, "cyd", PL_EVENT_REPLY, request);
+    PlEvent answered = wait_for(ana, "ana", PL_EVENT_READY_CHECK_ANSWERED, 0);
+    while (strcmp(answered.member.user_id, "cyd") != 0)
+        answered = wait_for(ana, "ana", PL_EVENT_READY_CHECK_ANSWERED, 0);
+    expect(!answered.ready, "Cyd not ready");
+    request = pl_answer_ready_check(cyd, party, check_id, true);
+    if (request < 0) fail("answer");
+    wait_for(cyd, "cyd", PL_EVENT_REPLY, request);
+    PlEvent ended = wait_for(ana, "ana", PL_EVENT_READY_CHECK_ENDED, 0);
+    expect(ended.reason == PL_READY_CHECK_ALL_READY && ended.check_ready_count == 3 &&
+               ended.check_id == check_id,
+           "everyone ready");
+    printf("ready check %llu: all %zu ready\n", (unsigned long long)ended.check_id,
+           ended.check_ready_count);
 
     /* Ana leaves: Bob, seated longest, leads. */
     request = pl_leave_party(ana, party);

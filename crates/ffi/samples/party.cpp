@@ -121,6 +121,24 @@ void play(const std::string& server, const std::string& cert) {
     std::printf("ana got a reliable message from %s: %s\n", data.member.user_id.c_str(),
                 std::string(data.data_text()).c_str());
 
+    // A ready check: Ana (counted ready) asks; Bob and Cyd are ready; the
+    // last ready answer ends it, and Cyd's party view showed it meanwhile.
+    wait_for(ana, "ana", EventKind::Reply, ana.start_ready_check(party, "pull?", 30000));
+    Event check = wait_for(bob, "bob", EventKind::ReadyCheckStarted);
+    expect(check.ready_check && check.ready_check->no_answer.size() == 2 &&
+               check.ready_check->ready.size() == 1 && check.ready_check->message == "pull?",
+           "a check asking Bob and Cyd, Ana ready");
+    const std::uint64_t check_id = check.ready_check->check_id;
+    wait_for(bob, "bob", EventKind::Reply, bob.answer_ready_check(party, check_id, true));
+    wait_for(cyd, "cyd", EventKind::ReadyCheckStarted);
+    wait_for(cyd, "cyd", EventKind::Reply, cyd.answer_ready_check(party, check_id, true));
+    Event ended = wait_for(ana, "ana", EventKind::ReadyCheckEnded);
+    expect(ended.reason == PL_READY_CHECK_ALL_READY && ended.ready_check &&
+               ended.ready_check->ready.size() == 3 && ended.check_id == check_id,
+           "everyone ready");
+    std::printf("ready check %llu: all %zu ready\n", static_cast<unsigned long long>(check_id),
+                ended.ready_check->ready.size());
+
     // Ana leaves: Bob, seated longest, leads.
     wait_for(ana, "ana", EventKind::Reply, ana.leave_party(party));
     Event leader = wait_for(cyd, "cyd", EventKind::LeaderChanged);

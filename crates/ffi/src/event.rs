@@ -337,6 +337,37 @@ pub struct PlEvent {
     /// `PL_EVENT_MATCHED`: when `match_token` stops being valid: seconds
     /// since the Unix epoch, by the server's clock.
     pub token_expires_at: u64,
+    // Fields below came with protocol 3 (ready checks); they follow all
+    // older ones.
+    /// Party fields: a ready check runs (the `check_*` fields describe it).
+    pub has_ready_check: bool,
+    /// The ready check events, and party fields with `has_ready_check`:
+    /// the check (answer it under this id).
+    pub check_id: u64,
+    /// `PL_EVENT_READY_CHECK_STARTED` and party fields: the leader's
+    /// message ("" for none).
+    pub check_message: *const c_char,
+    /// `PL_EVENT_READY_CHECK_STARTED` and party fields: how long it runs,
+    /// in milliseconds from its start.
+    pub check_timeout_ms: u64,
+    /// `PL_EVENT_READY_CHECK_STARTED` and party fields: when it times out
+    /// (Unix ms, server clock).
+    pub check_ends_at_ms: u64,
+    /// Ready check events and party fields: the members asked that are
+    /// ready.
+    pub check_ready: *const PlMember,
+    /// How many `check_ready`.
+    pub check_ready_count: usize,
+    /// The members asked that are not ready, or left.
+    pub check_not_ready: *const PlMember,
+    /// How many `check_not_ready`.
+    pub check_not_ready_count: usize,
+    /// The members asked that have not answered.
+    pub check_no_answer: *const PlMember,
+    /// How many `check_no_answer`.
+    pub check_no_answer_count: usize,
+    /// `PL_EVENT_READY_CHECK_ANSWERED`: `member`'s answer now.
+    pub ready: bool,
 }
 
 impl PlMember {
@@ -405,6 +436,18 @@ impl PlEvent {
             player_count: 0,
             match_token: ptr::null(),
             token_expires_at: 0,
+            has_ready_check: false,
+            check_id: 0,
+            check_message: ptr::null(),
+            check_timeout_ms: 0,
+            check_ends_at_ms: 0,
+            check_ready: ptr::null(),
+            check_ready_count: 0,
+            check_not_ready: ptr::null(),
+            check_not_ready_count: 0,
+            check_no_answer: ptr::null(),
+            check_no_answer_count: 0,
+            ready: false,
         }
     }
 }

@@ -12,8 +12,9 @@ use partyline_client::{
     certificates_from_pem, check_command, load_certificates, resolve_server, shared_endpoint,
     Client, ClientConfig, ClientError, Endpoint, ErrorCode, Event, Events, InviteGoneReason,
     InvitePolicy, KeyValues, LeaveReason, MatchFound, MemberProperties, NumberRange, Numbers,
-    Party, PartyBan, PartyId, PartyInvite, Presence, RejectReason, RequestGoneReason, SearchPage,
-    SessionId, TicketCancelReason, TicketQuery, TicketRequest, UserStatus, GOODBYE_LIMIT,
+    Party, PartyBan, PartyId, PartyInvite, Presence, ReadyCheck, ReadyCheckOutcome, RejectReason,
+    RequestGoneReason, SearchPage, SessionId, TicketCancelReason, TicketQuery, TicketRequest,
+    UserStatus, GOODBYE_LIMIT,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -857,6 +858,41 @@ fn set_party(held: &mut Held, event: &mut PlEvent, party: &Party) {
     event.join_code = held.text(&party.join_code);
     event.listed = party.listed;
     event.properties = held.key_values(&party.properties);
+    if let Some(check) = &party.ready_check {
+        event.has_ready_check = true;
+        set_ready_check(held, event, check);
+    }
+}
+
+/// A running ready check's fields (its start, or a party's view).
+fn set_ready_check(held: &mut Held, event: &mut PlEvent, check: &ReadyCheck) {
+    event.check_id = check.check_id;
+    event.check_message = held.text(&check.message);
+    event.check_timeout_ms = check.timeout_ms;
+    event.check_ends_at_ms = check.ends_at_ms;
+    set_check_lists(
+        held,
+        event,
+        &check.ready,
+        &check.not_ready,
+        &check.no_answer,
+    );
+}
+
+fn set_check_lists(
+    held: &mut Held,
+    event: &mut PlEvent,
+    ready: &[Presence],
+    not_ready: &[Presence],
+    no_answer: &[Presence],
+) {
+    let mut list = |who: &[Presence]| {
+        let members: Vec<PlMember> = who.iter().map(|p| held.member(p, true)).collect();
+        held.list(members)
+    };
+    (event.check_ready, event.check_ready_count) = list(ready);
+    (event.check_not_ready, event.check_not_ready_count) = list(not_ready);
+    (event.check_no_answer, event.check_no_answer_count) = list(no_answer);
 }
 
 fn set_requests(held: &mut Held, event: &mut PlEvent, requests: &[Presence]) {
@@ -1095,6 +1131,39 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                 event.reason = ticket_cancel_reason(reason);
             }
             Event::Matched(found) => set_match(held, &mut event, &found),
+            Event::ReadyCheckStarted { party_id, check } => {
+                party_only(held, &mut event, PL_EVENT_READY_CHECK_STARTED, party_id);
+                event.member = held.member(&check.started_by, true);
+                set_ready_check(held, &mut event, &check);
+            }
+            Event::ReadyCheckAnswered {
+                party_id,
+                check_id,
+                member,
+                ready,
+            } => {
+                party_only(held, &mut event, PL_EVENT_READY_CHECK_ANSWERED, party_id);
+                event.check_id = check_id;
+                event.member = held.member(&member, true);
+                event.ready = ready;
+            }
+            Event::ReadyCheckEnded {
+                party_id,
+                check_id,
+                outcome,
+                ready,
+                not_ready,
+                no_answer,
+            } => {
+                party_only(held, &mut event, PL_EVENT_READY_CHECK_ENDED, party_id);
+                event.check_id = check_id;
+                event.reason = match outcome {
+                    ReadyCheckOutcome::AllReady => PL_READY_CHECK_ALL_READY,
+                    ReadyCheckOutcome::TimedOut => PL_READY_CHECK_TIMED_OUT,
+                    ReadyCheckOutcome::Cancelled => PL_READY_CHECK_CANCELLED,
+                };
+                set_check_lists(held, &mut event, &ready, &not_ready, &no_answer);
+            }
         },
     }
     event

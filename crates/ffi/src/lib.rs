@@ -160,6 +160,13 @@ pub const PL_REFUSED_HOOK_FAILED: i32 = 34;
 /// Refused: the party lives on a cluster node this node cannot reach now;
 /// trying again later may work.
 pub const PL_REFUSED_UNAVAILABLE: i32 = 35;
+/// Refused: the party's ready check is already running (one at a time).
+pub const PL_REFUSED_READY_CHECK_RUNNING: i32 = 36;
+/// Refused: no ready check runs, or not the one the answer names.
+pub const PL_REFUSED_NO_READY_CHECK: i32 = 37;
+/// Refused: the running ready check did not ask this member (seated
+/// after it began).
+pub const PL_REFUSED_NOT_ASKED: i32 = 38;
 
 // Reason codes: the `reason` of the event each names.
 /// `PL_EVENT_MEMBER_LEFT`: the member left by itself.
@@ -205,6 +212,13 @@ pub const PL_TICKET_CANCEL_PARTY_CLOSED: i32 = 2;
 pub const PL_TICKET_CANCEL_SESSION_ENDED: i32 = 3;
 /// `PL_EVENT_TICKET_CANCELLED`: a cluster node that held it was lost.
 pub const PL_TICKET_CANCEL_NODE_LOST: i32 = 4;
+
+/// `PL_EVENT_READY_CHECK_ENDED`: every member asked was ready.
+pub const PL_READY_CHECK_ALL_READY: i32 = 0;
+/// `PL_EVENT_READY_CHECK_ENDED`: its time ran out first.
+pub const PL_READY_CHECK_TIMED_OUT: i32 = 1;
+/// `PL_EVENT_READY_CHECK_ENDED`: the leader cancelled it.
+pub const PL_READY_CHECK_CANCELLED: i32 = 2;
 
 /// Invite policy: only the leader may invite (the default).
 pub const PL_INVITE_POLICY_LEADER: i32 = 0;
@@ -323,6 +337,19 @@ pub const PL_EVENT_TICKET_CANCELLED: i32 = 36;
 /// session's ticket), `match_id`, `players`/`player_count`, `match_token`
 /// (for the game server) and `token_expires_at`.
 pub const PL_EVENT_MATCHED: i32 = 37;
+/// The leader started a ready check, to every member: `member` (the
+/// leader), `check_id`, `check_message`, `check_timeout_ms`,
+/// `check_ends_at_ms` and the lists `check_ready` (the leader),
+/// `check_not_ready` and `check_no_answer` (whom it asks). Answer with
+/// `pl_answer_ready_check`.
+pub const PL_EVENT_READY_CHECK_STARTED: i32 = 38;
+/// A member answered the ready check `check_id`, changed its answer, or
+/// left (then it counts as not ready): `member` and `ready`.
+pub const PL_EVENT_READY_CHECK_ANSWERED: i32 = 39;
+/// The ready check `check_id` ended: `reason` (a `PL_READY_CHECK_*`) and
+/// the lists `check_ready`, `check_not_ready` (or left) and
+/// `check_no_answer`.
+pub const PL_EVENT_READY_CHECK_ENDED: i32 = 40;
 
 /// An opaque client: one session with a partyline server.
 pub struct PlClient {
@@ -1008,6 +1035,64 @@ pub unsafe extern "C" fn pl_cancel_ticket(client: *mut PlClient, ticket_id: u64)
     command(client, || Ok(Command::CancelTicket { ticket_id }))
 }
 
+/// Leader only: asks every member whether it is ready, for `timeout_ms`
+/// (5000 to 120000); `message` (NULL or "" for none, at most 256 bytes) is
+/// shown to them. The leader counts as ready. Every member gets
+/// `PL_EVENT_READY_CHECK_STARTED`, then `PL_EVENT_READY_CHECK_ANSWERED` per
+/// answer and `PL_EVENT_READY_CHECK_ENDED`; the party fields show it while
+/// it runs (`has_ready_check`). `PL_REFUSED_READY_CHECK_RUNNING` while one
+/// runs.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_start_ready_check(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    message: *const c_char,
+    timeout_ms: u64,
+) -> i64 {
+    command(client, || {
+        Ok(Command::StartReadyCheck {
+            party_id: handle::party_arg(party_id)?,
+            message: text(message, "message")?.unwrap_or_default(),
+            timeout_ms,
+        })
+    })
+}
+
+/// Answers the party's ready check `check_id` (ready or not), or changes
+/// the answer, until it ends.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_answer_ready_check(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    check_id: u64,
+    ready: bool,
+) -> i64 {
+    command(client, || {
+        Ok(Command::AnswerReadyCheck {
+            party_id: handle::party_arg(party_id)?,
+            check_id,
+            ready,
+        })
+    })
+}
+
+/// Leader only: ends the running ready check now; every member gets
+/// `PL_EVENT_READY_CHECK_ENDED` with `PL_READY_CHECK_CANCELLED`.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_cancel_ready_check(
+    client: *mut PlClient,
+    party_id: *const c_char,
+) -> i64 {
+    command(client, || {
+        Ok(Command::CancelReadyCheck {
+            party_id: handle::party_arg(party_id)?,
+        })
+    })
+}
+
 /// Party data on the reliable control stream. Returns a request id; the
 /// reply says the server took it.
 /// Borrows its arguments only for the call (they stay the caller's).
@@ -1441,6 +1526,9 @@ mod tests {
             (PL_REFUSED_DENIED, E::Denied),
             (PL_REFUSED_HOOK_FAILED, E::HookFailed),
             (PL_REFUSED_UNAVAILABLE, E::Unavailable),
+            (PL_REFUSED_READY_CHECK_RUNNING, E::ReadyCheckRunning),
+            (PL_REFUSED_NO_READY_CHECK, E::NoReadyCheck),
+            (PL_REFUSED_NOT_ASKED, E::NotAsked),
         ];
         for (constant, code) in named {
             assert_eq!(constant, i32::from(code.number()), "{code:?}");

@@ -58,7 +58,9 @@ fn layouts() -> Vec<Layout> {
             status_count, invites, invite_count, invite_policy, state, member_attributes,
             attributes, join_code, listed, properties, until_ms, bans, ban_count, parties,
             party_count, next_cursor, ticket_id, match_id, players, player_count, match_token,
-            token_expires_at,
+            token_expires_at, has_ready_check, check_id, check_message, check_timeout_ms,
+            check_ends_at_ms, check_ready, check_ready_count, check_not_ready,
+            check_not_ready_count, check_no_answer, check_no_answer_count, ready,
         }
     }
 }

@@ -242,7 +242,8 @@ fn json_has_transport(json: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_mode_server_is_driven_with_minted_tokens() {
-    let secret = b"loadtest-secret".to_vec();
+    // At least 32 bytes: a server refuses a shorter token secret.
+    let secret = b"loadtest-secret-of-32-bytes-or-more".to_vec();
     let server = start_with(|c| {
         c.auth = partyline::server::AuthMode::Token {
             secret: secret.clone(),

@@ -93,6 +93,15 @@ pub enum ErrorCode {
     /// in time). Nothing is known to have changed; trying again later may
     /// work.
     Unavailable,
+    /// `StartReadyCheck` while the party's ready check runs: one at a time
+    /// (version 3).
+    ReadyCheckRunning,
+    /// `AnswerReadyCheck` or `CancelReadyCheck` when no ready check runs,
+    /// or an answer naming a check that is not the one running (version 3).
+    NoReadyCheck,
+    /// `AnswerReadyCheck` by a member the running check did not ask: it
+    /// was seated after the check began (version 3).
+    NotAsked,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -136,6 +145,9 @@ impl ErrorCode {
             ErrorCode::Denied => 33,
             ErrorCode::HookFailed => 34,
             ErrorCode::Unavailable => 35,
+            ErrorCode::ReadyCheckRunning => 36,
+            ErrorCode::NoReadyCheck => 37,
+            ErrorCode::NotAsked => 38,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -185,6 +197,9 @@ impl From<u16> for ErrorCode {
             33 => ErrorCode::Denied,
             34 => ErrorCode::HookFailed,
             35 => ErrorCode::Unavailable,
+            36 => ErrorCode::ReadyCheckRunning,
+            37 => ErrorCode::NoReadyCheck,
+            38 => ErrorCode::NotAsked,
             other => ErrorCode::Unknown(other),
         }
     }

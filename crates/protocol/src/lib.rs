@@ -17,6 +17,7 @@ mod datagram;
 mod error;
 mod frame;
 mod messages;
+mod versions;
 
 pub use datagram::{
     client_datagram_hint, decode_client_datagram, decode_server_datagram, encode_client_datagram,
@@ -29,6 +30,9 @@ pub use frame::{
     FrameError, FRAME_HEADER_LEN,
 };
 pub use messages::*;
+pub use versions::{
+    close_code_for_version, encode_server_frame, error_for_version, event_for_version,
+};
 
 /// The request id of a control frame that did not decode, when it is a
 /// `Request` whose tag and id did (the command after them did not): so
@@ -40,8 +44,24 @@ pub fn request_id_hint(body: &[u8]) -> Option<u32> {
     (tag == 1).then_some(id)
 }
 
-/// Version carried in `Hello`; bumped on any incompatible wire change.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version carried in `Hello`; bumped whenever a message, variant, field,
+/// error code or reason is added that a strict decoder of the previous
+/// version could not read (PROTOCOL.md, "Compatibility").
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// The oldest version a server of this build still serves: the one before
+/// [`PROTOCOL_VERSION`]. Its clients are never sent anything they cannot
+/// decode ([`encode_server_frame`], [`event_for_version`]).
+pub const OLDEST_PROTOCOL_VERSION: u16 = 2;
+
+/// Largest ready check message in bytes of UTF-8.
+pub const MAX_READY_CHECK_MESSAGE_BYTES: usize = 256;
+
+/// Shortest ready check, in milliseconds.
+pub const READY_CHECK_MIN_TIMEOUT_MS: u64 = 5_000;
+
+/// Longest ready check, in milliseconds.
+pub const READY_CHECK_MAX_TIMEOUT_MS: u64 = 120_000;
 
 /// TLS ALPN identifier; a connection without it is refused during the handshake.
 pub const ALPN: &[u8] = b"partyline/1";

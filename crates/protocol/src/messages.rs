@@ -357,6 +357,82 @@ pub enum Command {
         /// The ticket, as `TicketStarted` named it.
         ticket_id: u64,
     },
+    /// Leader only: asks every member whether it is ready (version 3).
+    /// One check at a time per party; the leader counts as ready.
+    StartReadyCheck {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Shown to the members (at most [`crate::MAX_READY_CHECK_MESSAGE_BYTES`]
+        /// bytes, no control character); may be empty.
+        message: String,
+        /// How long the members have to answer, in milliseconds:
+        /// [`crate::READY_CHECK_MIN_TIMEOUT_MS`] to
+        /// [`crate::READY_CHECK_MAX_TIMEOUT_MS`].
+        timeout_ms: u64,
+    },
+    /// A member the running check asked answers it, or changes its answer
+    /// (version 3).
+    AnswerReadyCheck {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The check answered, as `ReadyCheckStarted` named it: an answer
+        /// meant for an earlier check never counts for a later one.
+        check_id: u64,
+        /// Ready, or not ready.
+        ready: bool,
+    },
+    /// Leader only: ends the running check now (version 3).
+    CancelReadyCheck {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+}
+
+impl Command {
+    /// The protocol version that added this command: a session of an
+    /// older version is answered as that version's server would answer a
+    /// tag it does not know (`MalformedFrame`).
+    pub fn since_version(&self) -> u16 {
+        match self {
+            Command::StartReadyCheck { .. }
+            | Command::AnswerReadyCheck { .. }
+            | Command::CancelReadyCheck { .. } => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// A party's ready check: who was asked, and how each answered so far
+/// (version 3). In a snapshot while it runs, and in `ReadyCheckStarted`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyCheck {
+    /// Names the check: the party `seq` of its start.
+    pub check_id: u64,
+    /// The leader who started it.
+    pub started_by: Presence,
+    /// The leader's message (may be empty).
+    pub message: String,
+    /// How long it runs, in milliseconds, from its start.
+    pub timeout_ms: u64,
+    /// When it times out: Unix milliseconds by the server's clock.
+    pub ends_at_ms: u64,
+    /// Asked members that answered ready, in seat order at the start.
+    pub ready: Vec<Presence>,
+    /// Asked members that answered not ready, or left the party.
+    pub not_ready: Vec<Presence>,
+    /// Asked members that have not answered yet.
+    pub no_answer: Vec<Presence>,
+}
+
+/// How a ready check ended (version 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadyCheckOutcome {
+    /// Every member asked answered ready.
+    AllReady,
+    /// Its time ran out first.
+    TimedOut,
+    /// The leader cancelled it.
+    Cancelled,
 }
 
 /// Integer properties of a ticket or member (scale fractions yourself:
@@ -677,6 +753,10 @@ pub struct PartySnapshot {
     pub listed: bool,
     /// The properties it is listed with (empty when not listed).
     pub properties: KeyValues,
+    /// The ready check running now, if any (version 3 from here: a
+    /// version 2 client is sent the snapshot without it). Boxed: most
+    /// parties have none, and a snapshot travels inside events.
+    pub ready_check: Option<Box<ReadyCheck>>,
 }
 
 /// What a `JoinParty` led to.
@@ -1028,6 +1108,46 @@ pub enum Event {
     },
     /// To every session in every ticket of a match.
     Matched(MatchFound),
+    /// To every member (version 3): the leader started a ready check.
+    ReadyCheckStarted {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The check: whom it asks, and the leader counted ready.
+        check: ReadyCheck,
+    },
+    /// To every member (version 3): an asked member answered, changed its
+    /// answer, or left (then it counts as not ready).
+    ReadyCheckAnswered {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The check.
+        check_id: u64,
+        /// Who answered.
+        presence: Presence,
+        /// Its answer now.
+        ready: bool,
+    },
+    /// To every member (version 3): the ready check is over.
+    ReadyCheckEnded {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The check.
+        check_id: u64,
+        /// Why it ended.
+        outcome: ReadyCheckOutcome,
+        /// Asked members that were ready at the end.
+        ready: Vec<Presence>,
+        /// Asked members that were not ready, or had left.
+        not_ready: Vec<Presence>,
+        /// Asked members that never answered.
+        no_answer: Vec<Presence>,
+    },
 }
 
 impl Event {
@@ -1053,7 +1173,10 @@ impl Event {
             | Event::MemberAttributesChanged { party_id, .. }
             | Event::JoinCodeChanged { party_id, .. }
             | Event::ListingChanged { party_id, .. }
-            | Event::Banned { party_id, .. } => Some(*party_id),
+            | Event::Banned { party_id, .. }
+            | Event::ReadyCheckStarted { party_id, .. }
+            | Event::ReadyCheckAnswered { party_id, .. }
+            | Event::ReadyCheckEnded { party_id, .. } => Some(*party_id),
             Event::Invited(invite) => Some(invite.party_id),
             Event::Accepted(snapshot) => Some(snapshot.party_id),
             Event::StatusOnline(_)
@@ -1083,7 +1206,10 @@ impl Event {
             | Event::MemberAttributesChanged { seq, .. }
             | Event::JoinCodeChanged { seq, .. }
             | Event::ListingChanged { seq, .. }
-            | Event::Banned { seq, .. } => Some(*seq),
+            | Event::Banned { seq, .. }
+            | Event::ReadyCheckStarted { seq, .. }
+            | Event::ReadyCheckAnswered { seq, .. }
+            | Event::ReadyCheckEnded { seq, .. } => Some(*seq),
             Event::Accepted(snapshot) => Some(snapshot.seq),
             Event::Data { .. }
             | Event::DataRefused { .. }

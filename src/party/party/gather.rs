@@ -116,6 +116,7 @@ impl<L: Clone> Party<L> {
         if let Some(ticket) = self.matchmaking.take() {
             effects.ticket_ended = Some((ticket, reason));
         }
+        self.ready_check_after_departures(effects);
     }
 
     pub fn invite_policy(&self) -> InvitePolicy {

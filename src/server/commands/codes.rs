@@ -36,10 +36,16 @@ pub(super) fn clear(ctx: &Ctx, party_id: PartyId) {
 /// the node that knows it.
 pub(super) fn join(ctx: &Ctx, code: String) -> Option<Deferred> {
     match ctx.shared.table.party_of_code(&code) {
-        Ok(party_id) => super::requests::join(ctx, party_id),
+        Ok(party_id) => {
+            super::code_found(ctx);
+            super::requests::join(ctx, party_id)
+        }
         // Another node's party, perhaps: ask them.
         Err(_) if ctx.clustered() => return Some(Deferred::FindCode(code)),
-        Err(error) => ctx.respond(Err(error.into())),
+        Err(error) => {
+            super::code_missed(ctx.shared);
+            ctx.respond(Err(error.into()))
+        }
     }
     None
 }

@@ -5,10 +5,12 @@
 
 use super::fitting;
 use super::table::Hook;
+use crate::auth::unix_now_ms;
 use crate::party::PartyError;
 use crate::protocol::{Command, ErrorBody, PartyId, PartySearch, Presence, Reply, ResumedParty};
 use crate::server::hook_events::HookPoint;
 use crate::server::peers::{Answer, HookFacts, Question};
+use crate::server::presence;
 use crate::server::route::Forwarding;
 use crate::server::session::{Outbound, SessionRef};
 use crate::server::state::Shared;
@@ -117,8 +119,14 @@ pub(crate) enum Deferred {
     /// A join code this node does not know: asked of every other node.
     FindCode(String),
     /// A `Follow`: the followed users' sessions here and on the others,
-    /// answered once the others did.
-    Follow { user_ids: Vec<String> },
+    /// answered once the owners of those not followed here before (`ask`)
+    /// did.
+    Follow {
+        user_ids: Vec<String>,
+        ask: Vec<String>,
+    },
+    /// `ListInvites`: kept by the user's owner.
+    ListInvites,
     /// A search: every node's page, merged in listing order.
     Search(PartySearch),
 }
@@ -142,22 +150,31 @@ pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, def
                 });
             match found {
                 Some(party_id) => {
-                    let join = Command::JoinParty { party_id };
                     if let Some(Deferred::Forwarded(forwarding)) =
-                        super::handle(shared, session, id, join)
+                        super::handle_code_join(shared, session, id, party_id)
                     {
                         route.finish(forwarding).await;
                     }
                 }
-                None => answer(Err(PartyError::JoinCodeNotFound.into())),
+                None => {
+                    super::code_missed(shared);
+                    answer(Err(PartyError::JoinCodeNotFound.into()))
+                }
             }
         }
-        Deferred::Follow { user_ids } => {
-            // Each node's answer is noted as it comes, in order with that
-            // node's status changes, by the node task (`super::super::nodes`):
-            // once they answered, the reply is what this node knows.
-            route.ask_all(Question::Statuses(user_ids.clone())).await;
+        Deferred::Follow { user_ids, ask } => {
+            // Each owner's answer is noted as it comes, in order with what
+            // it passes on, by the node task (`super::super::nodes`): once
+            // they answered, the reply is what this node knows.
+            presence::follow(&shared.users, route, ask).await;
             shared.users.answer_follow(session, id, user_ids, fitting);
+        }
+        Deferred::ListInvites => {
+            let user_id = &session.presence.user_id;
+            let mut invites = presence::invites(&shared.users, route, user_id, unix_now_ms()).await;
+            // The oldest that fit in one reply; the rest stay pending.
+            invites.truncate(fitting(&invites));
+            answer(Ok(Reply::Invites(invites)));
         }
         Deferred::Search(query) => {
             let max = shared.limits.max_search_results;
@@ -215,7 +232,14 @@ fn merge_pages(
 pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
     match question {
         Question::FindCode(code) => Answer::Code(shared.table.party_of_code(&code).ok()),
-        Question::Statuses(user_ids) => Answer::Statuses(shared.users.statuses_of(&user_ids)),
+        // Asked by another node through `super::super::nodes`, which
+        // names the asker; here, this node asks itself.
+        Question::Follow(user_ids) => {
+            presence::followed_by(&shared.users, shared.route().me, &user_ids)
+        }
+        Question::Invites(user_id) => {
+            Answer::Invites(shared.users.directory().invites(&user_id, unix_now_ms()))
+        }
         Question::Snapshots { session, party_ids } => {
             let (parties, waiting) = snapshots_of(shared, session, party_ids);
             Answer::Snapshots { parties, waiting }
@@ -229,6 +253,18 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
             }
         }
         Question::Api(question) => Answer::Api(super::server_api::answer(shared, question)),
+        Question::HandOver {
+            session,
+            user_id,
+            secret,
+            to,
+        } => super::resume::hand_over(shared, session, &user_id, secret, to),
+        Question::Repoint {
+            session,
+            user_id,
+            from,
+            to,
+        } => super::resume::repoint(shared, session, &user_id, from, to),
         Question::HookFacts {
             party_id,
             caller,

@@ -10,10 +10,12 @@
 //! - `codes.rs`: join codes and the listing.
 //! - `tickets.rs`: matchmaking tickets.
 //! - `data.rs`: reliable party data, party state, member attributes.
+//! - `ready.rs`: ready checks.
 //!
 //! Beside the commands: `gather.rs` (what needs other nodes, and this
 //! node's answers to their questions) and `server_api.rs` (the server-side
-//! API's work on what this node holds).
+//! API's work on what this node holds) and `resume.rs` (a session that
+//! resumes on another node, and its seats that follow it).
 //!
 //! Adding a command: its row in `table.rs`, its line in [`run`], its
 //! handler in the family's file.
@@ -22,7 +24,9 @@ mod codes;
 mod data;
 mod gather;
 mod party;
+mod ready;
 mod requests;
+mod resume;
 mod server_api;
 mod social;
 mod table;
@@ -30,11 +34,13 @@ mod tickets;
 
 pub(crate) use data::check_reliable_size;
 pub(crate) use gather::{answer, complete, hook_point, snapshots_of, Deferred};
+pub(crate) use resume::{names_another_node, resume_elsewhere, Resuming};
 pub use server_api::server_presence;
 pub(crate) use server_api::{disconnect, find, parties_led_by, parties_page, sessions_page};
 pub(crate) use table::{spec_of, Budget};
 
 use super::limits::{RateLimit, Verdict};
+use super::player_limits::Budget as PlayerBudget;
 use super::route::Target;
 use super::session::{lock, Outbound, SessionRef};
 pub(crate) use super::state::deliver;
@@ -42,7 +48,6 @@ use super::state::Shared;
 use crate::party::{Effects, Party, PartyError};
 use crate::protocol::{Command, ErrorBody, ErrorCode, PartyId, Reply};
 use std::sync::Mutex;
-use std::time::Instant;
 use table::RunsAt;
 
 /// A command being run: who asked, under which request id.
@@ -132,11 +137,17 @@ pub(crate) fn handle(
         ctx.respond(Err(refusal));
         return None;
     }
+    route_or_run(&ctx, spec, command)
+}
+
+/// Runs a command that passed its refusals here, or forwards it to the
+/// node that runs it.
+fn route_or_run(ctx: &Ctx, spec: table::Spec, command: Command) -> Option<Deferred> {
+    let (shared, session, id) = (ctx.shared, ctx.session, ctx.id);
     let target = match spec.runs_at {
         RunsAt::Session => None,
         RunsAt::Home(party_id) => Some(Target::Party(party_id)),
         RunsAt::TicketPool(ticket_id) => Some(Target::Ticket(ticket_id)),
-        RunsAt::Matcher => Some(Target::Matcher),
     };
     let route = shared.route();
     if let Some(node) = target.and_then(|target| route.elsewhere(target)) {
@@ -144,7 +155,27 @@ pub(crate) fn handle(
             .forward(session, id, node, command)
             .map(Deferred::Forwarded);
     }
-    run(&ctx, command)
+    run(ctx, command)
+}
+
+/// `handle` for the join a found code leads to: the code's own attempt
+/// already passed the refusals (seat and budgets), so the join spends
+/// nothing more.
+pub(crate) fn handle_code_join(
+    shared: &Shared,
+    session: &SessionRef,
+    id: u32,
+    party_id: PartyId,
+) -> Option<Deferred> {
+    let ctx = Ctx {
+        shared,
+        session,
+        id,
+        gathers: true,
+    };
+    code_found(&ctx);
+    let join = Command::JoinParty { party_id };
+    route_or_run(&ctx, spec_of(&join), join)
 }
 
 /// Runs a command another node forwarded here, for a proxy of its caller:
@@ -162,8 +193,8 @@ pub(crate) fn run_forwarded(shared: &Shared, proxy: &SessionRef, corr: u32, comm
 }
 
 /// What the caller's own node refuses before the command goes anywhere:
-/// the parties limit, and the per-session budgets (invites, tickets,
-/// join-code attempts).
+/// the parties limit, the per-session budgets (invites, tickets, join-code
+/// attempts), then the budgets of the caller's user and address.
 fn refusal_before_running(ctx: &Ctx, spec: table::Spec) -> Option<ErrorBody> {
     let (shared, session) = (ctx.shared, ctx.session);
     let limit = shared.config.max_parties_per_session;
@@ -175,30 +206,66 @@ fn refusal_before_running(ctx: &Ctx, spec: table::Spec) -> Option<ErrorBody> {
             ),
         ));
     }
-    let (bucket, per_minute, what) = match spec.budget {
+    let config = &shared.config;
+    let (per_session, players): (_, &[PlayerBudget]) = match spec.budget {
         Budget::Invites => (
-            &session.invite_limit,
-            shared.config.invites_per_minute,
-            "invites",
+            Some((&session.invite_limit, config.invites_per_minute, "invites")),
+            &[PlayerBudget::Invites],
         ),
         Budget::Tickets => (
-            &session.ticket_limit,
-            shared.config.tickets_per_minute,
-            "tickets",
+            Some((&session.ticket_limit, config.tickets_per_minute, "tickets")),
+            &[PlayerBudget::Tickets],
         ),
         Budget::JoinCodes => (
-            &session.code_limit,
-            shared.config.join_code_attempts_per_minute,
-            "join-code attempts",
+            Some((
+                &session.code_limit,
+                config.join_code_attempts_per_minute,
+                "join-code attempts",
+            )),
+            &[
+                PlayerBudget::JoinCodeAttempts,
+                PlayerBudget::JoinCodeFailures,
+            ],
         ),
+        Budget::Follows => (None, &[PlayerBudget::Follows]),
+        Budget::JoinRequests => (None, &[PlayerBudget::JoinRequests]),
+        Budget::Searches => (None, &[PlayerBudget::Searches]),
         Budget::Commands | Budget::Data => return None,
     };
-    (!allowed(bucket, per_minute)).then(|| {
-        ErrorBody::new(
-            ErrorCode::RateLimited,
-            format!("at most {per_minute} {what} a minute"),
-        )
+    if let Some((bucket, per_minute, what)) = per_session {
+        if !allowed(bucket, per_minute) {
+            return Some(ErrorBody::new(
+                ErrorCode::RateLimited,
+                format!("at most {per_minute} {what} a minute"),
+            ));
+        }
+    }
+    let refused = shared.players().take(session.player(), players, now());
+    refused.err().map(|refusal| {
+        shared.metrics.player_limited(refusal.whose, refusal.budget);
+        ErrorBody::new(ErrorCode::RateLimited, refusal.to_string())
     })
+}
+
+/// The clock the budgets (the session's, its user's and address's) run
+/// on: tokio's, so that tests on a paused clock move it.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// A join code led to a party: the attempt was no guess, and its user and
+/// address get back the wrong code it was charged as.
+fn code_found(ctx: &Ctx) {
+    let player = ctx.session.player();
+    ctx.shared
+        .players()
+        .give_back(player, PlayerBudget::JoinCodeFailures, now());
+}
+
+/// A join code named no live party: counted for the guessing alarm (the
+/// budgets were charged when the attempt was made).
+fn code_missed(shared: &Shared) {
+    super::metrics::count(&shared.metrics.join_code_failures);
 }
 
 /// The user ids a command names, held to the rule of Hello's own
@@ -230,7 +297,7 @@ fn allowed(limit: &Mutex<Option<RateLimit>>, per_minute: u32) -> bool {
     if per_minute == 0 {
         return true;
     }
-    let now = Instant::now();
+    let now = now();
     let mut limit = lock(limit);
     let bucket = limit.get_or_insert_with(|| RateLimit::per_minute(per_minute, now));
     bucket.check(now) == Verdict::Allow
@@ -259,7 +326,7 @@ fn run(ctx: &Ctx, command: Command) -> Option<Deferred> {
         C::Invite { party_id, user_id } => requests::invite(ctx, party_id, user_id),
         C::DeclineInvite { party_id } => requests::decline_invite(ctx, party_id),
         C::RevokeInvite { party_id, user_id } => requests::revoke_invite(ctx, party_id, user_id),
-        C::ListInvites => requests::list_invites(ctx),
+        C::ListInvites => return requests::list_invites(ctx),
         C::SetStatus { status, visible } => social::set_status(ctx, status, visible),
         C::Follow { user_ids } => return social::follow(ctx, user_ids),
         C::Unfollow { user_ids } => social::unfollow(ctx, user_ids),
@@ -274,6 +341,9 @@ fn run(ctx: &Ctx, command: Command) -> Option<Deferred> {
         C::SendData { party_id, op_code, data } => data::send(ctx, party_id, op_code, data),
         C::SetPartyState { party_id, set, remove } => data::set_state(ctx, party_id, set, remove),
         C::SetMemberAttributes { party_id, set, remove } => data::set_attributes(ctx, party_id, set, remove),
+        C::StartReadyCheck { party_id, message, timeout_ms } => ready::start(ctx, party_id, message, timeout_ms),
+        C::AnswerReadyCheck { party_id, check_id, ready } => ready::answer(ctx, party_id, check_id, ready),
+        C::CancelReadyCheck { party_id } => ready::cancel(ctx, party_id),
     }
     None
 }

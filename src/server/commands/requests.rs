@@ -1,6 +1,6 @@
 //! Joining: seats and join requests, and invites.
 
-use super::{effects_only, fitting, Ctx};
+use super::{effects_only, Ctx, Deferred};
 use crate::auth::unix_now_ms;
 use crate::party::PartyError;
 use crate::protocol::{PartyId, Reply};
@@ -85,12 +85,8 @@ pub(super) fn revoke_invite(ctx: &Ctx, party_id: PartyId, user_id: String) {
     ctx.apply_done(party_id, |party| party.revoke(me, &user_id, Instant::now()));
 }
 
-pub(super) fn list_invites(ctx: &Ctx) {
-    let mut invites = ctx
-        .shared
-        .users
-        .invites(&ctx.session.presence.user_id, unix_now_ms());
-    // The oldest that fit in one reply; the rest stay pending.
-    invites.truncate(fitting(&invites));
-    ctx.respond(Ok(Reply::Invites(invites)));
+/// The user's pending invites, kept by its owner (deferred: in a cluster
+/// the owner may be another node).
+pub(super) fn list_invites(_ctx: &Ctx) -> Option<Deferred> {
+    Some(Deferred::ListInvites)
 }

@@ -2,6 +2,7 @@
 
 use super::{fitting, invalid, Ctx, Deferred};
 use crate::protocol::{ErrorBody, ErrorCode, Reply, MAX_STATUS_BYTES};
+use crate::server::presence;
 
 pub(super) fn set_status(ctx: &Ctx, status: String, visible: bool) {
     if status.len() > MAX_STATUS_BYTES || status.chars().any(char::is_control) {
@@ -9,26 +10,25 @@ pub(super) fn set_status(ctx: &Ctx, status: String, visible: bool) {
             format!("status must be at most {MAX_STATUS_BYTES} bytes, without control characters");
         return ctx.respond(Err(invalid(message)));
     }
-    let session = ctx.session;
-    if let Some(event) = ctx.shared.users.set_status(session, status, visible) {
-        ctx.shared
-            .route()
-            .broadcast_status(&session.presence.user_id, event);
-    }
+    let (users, route) = (&ctx.shared.users, ctx.shared.route());
+    presence::set_status(users, route, ctx.session, status, visible);
     ctx.respond(Ok(Reply::Done));
 }
 
 /// Follows `user_ids`: their sessions here now, and in a cluster those on
-/// the other nodes too (deferred: gathered before the answer).
+/// the other nodes too (deferred when a user is not followed here yet:
+/// its owner is asked first).
 /// (Its ids were checked before it came here: `super::bad_user_id`.)
 pub(super) fn follow(ctx: &Ctx, user_ids: Vec<String>) -> Option<Deferred> {
     let limit = ctx.shared.config.max_follows;
-    let asked = ctx.clustered().then(|| user_ids.clone());
+    let all = user_ids.clone();
+    let mut new = Vec::new();
     let result = ctx
         .shared
         .users
         .follow(ctx.session, user_ids, limit)
-        .map(|mut online| {
+        .map(|(mut online, first)| {
+            new = first;
             // Followed users with very many sessions: the first that fit;
             // the rest show up in status events.
             online.truncate(fitting(&online));
@@ -40,9 +40,12 @@ pub(super) fn follow(ctx: &Ctx, user_ids: Vec<String>) -> Option<Deferred> {
                 format!("a session may follow at most {limit} users"),
             )
         });
-    match (result, asked) {
-        (Ok(_), Some(user_ids)) => Some(Deferred::Follow { user_ids }),
-        (result, _) => {
+    match result {
+        Ok(_) if ctx.clustered() => Some(Deferred::Follow {
+            user_ids: all,
+            ask: new,
+        }),
+        result => {
             ctx.respond(result.map(|online| Reply::Followed { online }));
             None
         }
@@ -50,6 +53,7 @@ pub(super) fn follow(ctx: &Ctx, user_ids: Vec<String>) -> Option<Deferred> {
 }
 
 pub(super) fn unfollow(ctx: &Ctx, user_ids: Vec<String>) {
-    ctx.shared.users.unfollow(ctx.session, user_ids);
+    let unfollowed = ctx.shared.users.unfollow(ctx.session, user_ids);
+    presence::unfollow(&ctx.shared.users, ctx.shared.route(), unfollowed);
     ctx.respond(Ok(Reply::Done));
 }

@@ -12,10 +12,8 @@ pub(crate) enum RunsAt {
     Session,
     /// The party's home.
     Home(PartyId),
-    /// The node whose pool has the ticket (named by the id's high bits).
+    /// The ticket's home, which made it (named by the id's high bits).
     TicketPool(u64),
-    /// The node whose pool holds the cluster's solo tickets.
-    Matcher,
 }
 
 /// The before-hook a command meets.
@@ -33,7 +31,9 @@ pub(crate) enum Hook {
 }
 
 /// Which rate limits a command spends, beyond the per-connection budget
-/// of its kind (`data`: reliable party data, counted with datagrams).
+/// of its kind (`data`: reliable party data, counted with datagrams). The
+/// budgets named here are also its user's and its address's
+/// (`super::super::player_limits`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Budget {
     Commands,
@@ -42,8 +42,15 @@ pub(crate) enum Budget {
     Invites,
     /// Also one of the session's tickets a minute.
     Tickets,
-    /// Also one of the session's join-code attempts a minute.
+    /// Also one of the session's join-code attempts a minute, and one of
+    /// its user's and address's wrong codes an hour until found.
     JoinCodes,
+    /// Also one of the user's and the address's follows a minute.
+    Follows,
+    /// Also one of the user's and the address's joins a minute.
+    JoinRequests,
+    /// Also one of the user's and the address's searches a minute.
+    Searches,
 }
 
 /// One row of the table.
@@ -75,10 +82,10 @@ const fn seat(runs_at: RunsAt, hook: Hook, budget: Budget) -> Spec {
 /// The table: one line per command (kept so by hand).
 #[rustfmt::skip]
 pub(crate) fn spec_of(command: &Command) -> Spec {
-    use Budget::{Commands, Data, Invites, JoinCodes, Tickets};
+    use Budget::{Commands, Data, Follows, Invites, JoinCodes, JoinRequests, Searches, Tickets};
     use Hook::{At, Join, Remove};
     use HookPoint as P;
-    use RunsAt::{Home, Matcher, Session, TicketPool};
+    use RunsAt::{Home, Session, TicketPool};
     match command {
         // Parties (party.rs)
         Command::CreateParty { .. } => seat(Session, At(P::CreateParty), Commands),
@@ -92,7 +99,7 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::Unban { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
         Command::ListBans { party_id } => spec(Home(*party_id), Hook::None, Commands),
         // Join requests and invites (requests.rs)
-        Command::JoinParty { party_id } => seat(Home(*party_id), Join, Commands),
+        Command::JoinParty { party_id } => seat(Home(*party_id), Join, JoinRequests),
         Command::ListJoinRequests { party_id } => spec(Home(*party_id), Hook::None, Commands),
         Command::AcceptJoinRequest { party_id, .. } => spec(Home(*party_id), At(P::Accept), Commands),
         Command::Reject { party_id, .. } => spec(Home(*party_id), At(P::Reject), Commands),
@@ -103,7 +110,7 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::ListInvites => spec(Session, Hook::None, Commands),
         // Status and follows (social.rs)
         Command::SetStatus { .. } => spec(Session, Hook::None, Commands),
-        Command::Follow { .. } => spec(Session, Hook::None, Commands),
+        Command::Follow { .. } => spec(Session, Hook::None, Follows),
         Command::Unfollow { .. } => spec(Session, Hook::None, Commands),
         // Join codes and the listing (codes.rs)
         Command::CreateJoinCode { party_id } => spec(Home(*party_id), Hook::None, Commands),
@@ -111,11 +118,12 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::JoinByCode { .. } => seat(Session, Join, JoinCodes),
         Command::ListParty { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
         Command::UnlistParty { party_id } => spec(Home(*party_id), Hook::None, Commands),
-        Command::SearchParties(_) => spec(Session, Hook::None, Commands),
+        Command::SearchParties(_) => spec(Session, Hook::None, Searches),
         // Matchmaking (tickets.rs)
         Command::SubmitTicket(request) => match request.party_id {
             Some(party_id) => spec(Home(party_id), At(P::Matchmaking), Tickets),
-            None => spec(Matcher, At(P::Matchmaking), Tickets),
+            // Made here; this node pools it at the matcher.
+            None => spec(Session, At(P::Matchmaking), Tickets),
         },
         Command::CancelTicket { ticket_id } => spec(TicketPool(*ticket_id), Hook::None, Commands),
         // Party data, state and attributes (data.rs)
@@ -124,6 +132,10 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::SetMemberAttributes { party_id, .. } => {
             spec(Home(*party_id), Hook::None, Commands)
         }
+        // Ready checks (ready.rs)
+        Command::StartReadyCheck { party_id, .. } => spec(Home(*party_id), At(P::ReadyCheck), Commands),
+        Command::AnswerReadyCheck { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
+        Command::CancelReadyCheck { party_id } => spec(Home(*party_id), Hook::None, Commands),
     }
 }
 

@@ -15,6 +15,18 @@ pub(super) fn submit(ctx: &Ctx, request: TicketRequest) {
         return;
     }
     let me = session.session_id();
+    // In a cluster the matcher's pool holds it, and this node (its home:
+    // the party's, or the solo player's) keeps its shadow.
+    let route = shared.route();
+    let pool_at = route.elsewhere(Target::Matcher);
+    if pool_at.is_some() && !route.link_is_up() {
+        // Its pool could not hear of it: it would wait forever.
+        ctx.respond(Err(ErrorBody::new(
+            ErrorCode::Unavailable,
+            "the matchmaking pool is on another node, and the cluster link is down; try again shortly",
+        )));
+        return;
+    }
     // The reply goes out under the pool's lock, before the ticket's events.
     let answer = |ticket_id| ctx.respond(Ok(Reply::TicketStarted { ticket_id }));
     let already = || {
@@ -32,7 +44,7 @@ pub(super) fn submit(ctx: &Ctx, request: TicketRequest) {
                 false => Ok(vec![session.clone()]),
             },
             answer,
-            None,
+            pool_at,
         ),
         Some(party_id) => shared.matchmaking.submit(
             &request,
@@ -69,16 +81,11 @@ pub(super) fn submit(ctx: &Ctx, request: TicketRequest) {
                 seated.unwrap_or_else(|error| Err(error.into()))
             },
             answer,
-            // In a cluster the matcher's pool holds it; this node keeps its
-            // shadow, for the party's rules.
-            shared.route().elsewhere(Target::Matcher),
+            pool_at,
         ),
     };
     match result {
-        Ok((_, Some(to_pool))) => shared
-            .route()
-            .outlet
-            .control(to_pool.node, &to_pool.message),
+        Ok((_, Some(to_pool))) => route.outlet.control(to_pool.node, &to_pool.message),
         Ok((_, None)) => {}
         Err(refusal) => ctx.respond(Err(refusal)),
     }

@@ -5,9 +5,11 @@
 //!
 //! Faults, per node: **stalled** (what it sends and what is sent to it is
 //! held, and arrives late, in order, when it heals: a node that froze, or
-//! a path that returns late), **cut** (both ways dropped, and the node
-//! knows its link is down), and **cut one way** (what it sends is dropped;
-//! it still hears the others).
+//! a path that returns late; every node stalled is a stalled NATS), **cut**
+//! (both ways dropped, and the node knows its link is down), and **cut one
+//! way** (what it sends is dropped; it still hears the others).
+//! Announcements reach their sender too, as NATS echoes them, under the
+//! same faults.
 
 use super::{Inbound, InboundLanes, LinkState, NodeId, PeerMetrics, Peers, PeersFuture};
 use bytes::Bytes;
@@ -125,7 +127,11 @@ impl MemoryHub {
         if fault == Fault::None {
             let held = std::mem::take(&mut node.held);
             for (to, message) in held {
-                state.deliver_now(to, message);
+                // A receiver still stalled keeps it, after what it holds.
+                match state.nodes.get(&to).map(|n| n.fault) {
+                    Some(Fault::Stalled) => state.hold(to, to, message),
+                    _ => state.deliver_now(to, message),
+                };
             }
         }
     }
@@ -258,7 +264,9 @@ impl Peers for HubPeers {
 
     fn announce(&self, message: Bytes) {
         let mut state = self.hub.state();
-        for to in state.others(self.tag) {
+        // To itself too, as NATS echoes a subscriber's own publications:
+        // a node that stops hearing itself knows its link is not carrying.
+        for to in state.others(self.tag).into_iter().chain([self.tag]) {
             let announce = Held::Control(Inbound::Announce(message.clone()));
             state.route(self.tag, to, announce);
         }

@@ -5,7 +5,7 @@
 //! bounded lane of control messages to one node, a lossy lane of party
 //! data to one node, and an announcement to every node (heartbeats). What
 //! the messages mean (forwards, proxies, gathers, node loss) is the
-//! routing layer's (`super::route`); how they travel is an adapter's:
+//! routing layer's (the route module); how they travel is an adapter's:
 //!
 //! - [`single::Alone`]: no other node (the default; nothing is sent).
 //! - [`hub::MemoryHub`]: several servers of one process, linked by
@@ -14,12 +14,15 @@
 
 pub(crate) mod hub;
 pub(crate) mod nats;
+mod outlet;
 pub(crate) mod single;
 mod wire;
 
+pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
-    encode, Answer, ApiAnswer, ApiQuestion, BroadcastMessage, ControlMessage, DatagramMessage,
-    Heartbeat, HookFacts, Page, Question, Refusal, RelayedEvent, SessionFacts,
+    encode, Answer, ApiAnswer, ApiQuestion, ControlMessage, DatagramMessage, DirectoryMessage,
+    HandOverFacts, Header, Heartbeat, HookFacts, NodePresence, Page, Question, Refusal,
+    RelayedEvent, SessionFacts,
 };
 
 use crate::protocol::PartyId;
@@ -34,6 +37,22 @@ use tokio::time::Instant;
 /// A node of the cluster, by its tag: the first 4 bytes of SHA-256 of its
 /// name. Every party id carries its home's tag in bytes 0-3.
 pub(crate) type NodeId = u32;
+
+/// The weight of node `tag` for user `user_id`: the user's owner is the
+/// live node of highest weight (rendezvous hashing). FNV-1a over the id,
+/// then mixed with the tag (splitmix64's finalizer): the same on every
+/// node of one build, and cheap, as it is computed once per live node
+/// for each operation on a user.
+pub(crate) fn owner_weight(user_id: &str, tag: u32) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in user_id.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut mixed = hash ^ (u64::from(tag).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    mixed ^ (mixed >> 31)
+}
 
 /// A node's tag: the first 4 bytes of SHA-256 of its name.
 pub fn node_tag(name: &str) -> u32 {
@@ -77,7 +96,7 @@ pub(crate) enum Inbound {
 /// The lanes an adapter hands to the routing layer once it runs.
 pub(crate) struct InboundLanes {
     /// Control messages and announcements, in one order: a node's answers
-    /// and its broadcasts keep the order they were sent in.
+    /// and what it passes on keep the order they were sent in.
     pub(crate) control: mpsc::Receiver<Inbound>,
     /// Party data, a lane of its own so a burst never delays an answer.
     pub(crate) datagrams: mpsc::Receiver<Bytes>,
@@ -134,6 +153,12 @@ pub(crate) struct PeerMetrics {
     pub(crate) unavailable: AtomicU64,
     pub(crate) nodes_lost: AtomicU64,
     pub(crate) undecodable: AtomicU64,
+    /// Control messages of (or for) an incarnation no longer current,
+    /// dropped: late ones from a node judged lost, or to one.
+    pub(crate) stale: AtomicU64,
+    /// Times this node learned that the others judged it lost, and came
+    /// back as a new incarnation.
+    pub(crate) rejoins: AtomicU64,
 }
 
 impl PeerMetrics {
@@ -185,37 +210,6 @@ impl LinkState {
 
     pub(crate) fn since(&self) -> Option<Instant> {
         *self.since.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// What proxies hold to reach their member's node: the sending half of
-/// the seam, with the messages encoded here once.
-pub(crate) struct Outlet {
-    peers: Arc<dyn Peers>,
-}
-
-impl Outlet {
-    pub(crate) fn new(peers: Arc<dyn Peers>) -> Self {
-        Outlet { peers }
-    }
-
-    /// Queues a control message for `node`; never blocks.
-    pub(crate) fn control(&self, node: NodeId, message: &ControlMessage) {
-        if let Some(payload) = encode(message) {
-            self.peers.send(node, payload);
-        }
-    }
-
-    /// Queues an already encoded control message for `node`.
-    pub(crate) fn control_encoded(&self, node: NodeId, payload: Bytes) {
-        self.peers.send(node, payload);
-    }
-
-    /// Queues party data for `node`, or drops it (counted).
-    pub(crate) fn datagram(&self, node: NodeId, message: &DatagramMessage) {
-        if let Some(payload) = encode(message) {
-            self.peers.send_datagram(node, payload);
-        }
     }
 }
 

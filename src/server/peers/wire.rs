@@ -3,15 +3,34 @@
 //! same build, so these messages carry no version of their own:
 //! `Heartbeat::build` names it, and a node of another build is refused
 //! (see `route`).
+//!
+//! Every control message crosses behind a [`Header`]: the sender and its
+//! incarnation, and the incarnation of the receiver it was meant for. A
+//! node takes a message only when both are the ones it knows now, so
+//! nothing of an incarnation judged lost (nor meant for this node's own
+//! previous one) is ever acted on.
 
 use crate::party::{InviteNotice, PartySettings};
 use crate::protocol::{
-    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartySearch,
-    PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest, UserStatus,
+    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartyInvite,
+    PartySearch, PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest,
+    UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+
+/// What precedes every control message: who sent it, as which
+/// incarnation, to which incarnation of the receiver. Postcard writes a
+/// struct's fields one after the other, so a header followed by a message
+/// is one encoded `(Header, ControlMessage)`: the message is encoded once
+/// for many receivers, each with its own header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    pub(crate) from: u32,
+    pub(crate) from_incarnation: u64,
+    pub(crate) to_incarnation: u64,
+}
 
 /// Control messages, on `pl.<tag>.ctl`: one subscription per node, handled
 /// in the order they arrive (NATS keeps one publisher's order).
@@ -53,18 +72,27 @@ pub(crate) enum ControlMessage {
     /// A session of the sender ended: it leaves every party on the
     /// receiving node, as when a local session ends.
     SessionEnded { session: SessionId },
-    /// To the cluster's matcher: a party ticket of the sender's (the
-    /// party's home, also named by the id's high 32 bits), for its pool.
-    /// Members with no node are the sender's own sessions.
+    /// To the matcher: a ticket of its *home* (the node that made it, named
+    /// by the id's high 32 bits: a party's home, or a solo player's node),
+    /// for its pool; sent by the home, or passed on by a node that held it
+    /// and is no longer the matcher. Members with no node are the home's
+    /// own sessions. `waited_ms`: how long it has waited already (its count
+    /// relaxes by it). A node that is not the matcher passes it on to the
+    /// one it knows; the one that pools it answers the home `Pooled`.
     PoolTicket {
         ticket_id: u64,
         request: TicketRequest,
         submitter: SessionId,
         members: Vec<(Presence, Option<u32>)>,
+        waited_ms: u64,
     },
-    /// To the matcher: that party ticket ended at its home.
+    /// To a ticket's home: the sender pooled it (the home's `Unpool` goes
+    /// there from now on; from a home that no longer has it, `Unpool`
+    /// back).
+    Pooled { ticket_id: u64 },
+    /// To the pool that holds it: that ticket ended at its home.
     Unpool { ticket_id: u64 },
-    /// From the matcher to the party's home: its ticket matched.
+    /// From the matcher to the ticket's home: it matched.
     PoolMatched { ticket_id: u64 },
     /// The matcher could not pool it (a member already in a ticket there).
     PoolRefused { ticket_id: u64 },
@@ -75,12 +103,9 @@ pub(crate) enum ControlMessage {
         from: u32,
         question: Question,
     },
-    /// For every node (sent to each on its control subject): an invite
-    /// or a status change.
-    Broadcast {
-        from: u32,
-        message: BroadcastMessage,
-    },
+    /// Presence and invites, by the user's owner (docs/CLUSTER.md,
+    /// "Presence and invites: the user's owner").
+    Directory(DirectoryMessage),
     /// One node's answer to `Ask { corr }`.
     Answer {
         corr: u32,
@@ -94,8 +119,11 @@ pub(crate) enum ControlMessage {
 pub(crate) enum Question {
     /// Which party has this join code (as typed)?
     FindCode(String),
-    /// The visible sessions of these users, for a `Follow`.
-    Statuses(Vec<String>),
+    /// To their owner: the asking node follows these users (it is told
+    /// of every change from now on); what each node said of them.
+    Follow(Vec<String>),
+    /// To its owner: the user's pending invites.
+    Invites(String),
     /// A page of the listed parties that match, after the cursor.
     Search(PartySearch),
     /// What a before-hook needs to know of a party homed on the node
@@ -114,6 +142,42 @@ pub(crate) enum Question {
     },
     /// For the server-side API (and the admin API through it).
     Api(ApiQuestion),
+    /// To the node a resume token names, from the node the client resumed
+    /// on (`to`): hand session `session` of `user_id` over if `secret` is
+    /// its current resume secret. Answered `HandedOver`.
+    HandOver {
+        session: SessionId,
+        user_id: String,
+        secret: uuid::Uuid,
+        to: u32,
+    },
+    /// To a party's home: session `session` of `user_id`, which sat here
+    /// through node `from`, now lives on node `to`: its seats and requests
+    /// there follow it. Answered `Snapshots` of what followed.
+    Repoint {
+        session: SessionId,
+        user_id: String,
+        from: u32,
+        to: u32,
+    },
+}
+
+/// What a node hands over of a session that resumed on another node.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct HandOverFacts {
+    /// The number of the next event it would have sent.
+    pub(crate) next_event_seq: u64,
+    /// The session's status text and visibility, and whom it follows.
+    pub(crate) status: String,
+    pub(crate) visible: bool,
+    pub(crate) follows: Vec<String>,
+    /// Its parties homed on the node that handed it over, now pointed at
+    /// the new node: their snapshots (seats), and the requests waiting.
+    pub(crate) parties: Vec<ResumedParty>,
+    pub(crate) waiting: Vec<PartyId>,
+    /// Its seats and requests in parties homed on other nodes (the new
+    /// node asks their homes to repoint them).
+    pub(crate) elsewhere: Vec<PartyId>,
 }
 
 /// What the server-side API (`ServerApi`) asks of another node: what it
@@ -274,7 +338,9 @@ pub(crate) struct SessionFacts {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Answer {
     Code(Option<PartyId>),
-    Statuses(Vec<UserStatus>),
+    /// What each node said of the users followed (`Question::Follow`).
+    Presence(Vec<NodePresence>),
+    Invites(Vec<PartyInvite>),
     /// Listed parties with their places, in place order; `more` when the
     /// node has more after the last.
     Search {
@@ -288,6 +354,9 @@ pub(crate) enum Answer {
     /// `None` when no such party lives there.
     HookFacts(Option<HookFacts>),
     Api(ApiAnswer),
+    /// `None`: no such session there, another user's, or the secret is
+    /// not its current one.
+    HandedOver(Option<Box<HandOverFacts>>),
 }
 
 /// See `Question::HookFacts`.
@@ -298,13 +367,39 @@ pub(crate) struct HookFacts {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum BroadcastMessage {
-    /// An invite sent or gone: every node keeps the invitee's pending
-    /// invites and tells its sessions.
+pub(crate) enum DirectoryMessage {
+    /// A node's sessions of a user now: to the user's owner, which passes
+    /// it on to the nodes with followers of the user.
+    Presence(NodePresence),
+    /// From the owner to a node with followers of the user: what a node
+    /// said (`Presence`).
+    Told(NodePresence),
+    /// To the owner: the sender has no followers of these users any more.
+    Unfollow(Vec<String>),
+    /// An invite sent or gone: to the invitee's owner, which keeps it and
+    /// passes it on to the nodes with sessions of the invitee.
     Invite(InviteNotice),
-    /// A user's session went online, changed its status or went offline:
-    /// for the followers on every node.
-    Status { user_id: String, event: Event },
+    /// From the owner to a node with sessions of the invitee: the invite
+    /// sent or gone, for them.
+    InviteTold(InviteNotice),
+    /// To a new owner: the invites of a user that the sender knew of.
+    KeepInvites {
+        user_id: String,
+        invites: Vec<PartyInvite>,
+    },
+}
+
+/// What node `node` has of user `user_id`: how many live sessions, and
+/// the visible ones as its followers see them. `seq` grows with each
+/// message of that node: an older word never replaces a newer one,
+/// whatever path each took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodePresence {
+    pub(crate) user_id: String,
+    pub(crate) node: u32,
+    pub(crate) seq: u64,
+    pub(crate) sessions: u32,
+    pub(crate) visible: Vec<UserStatus>,
 }
 
 /// One event and who receives it.
@@ -337,12 +432,16 @@ pub(crate) enum DatagramMessage {
 pub(crate) struct Heartbeat {
     pub(crate) tag: u32,
     pub(crate) name: String,
-    /// Random per start: a node that restarted under the same name is a
-    /// new node, and whatever the old one homed is gone.
+    /// Random per start, and new again when the node learns it was judged
+    /// lost: a node heard under a new incarnation is a new node, and
+    /// whatever tied the others to the old one is gone.
     pub(crate) incarnation: u64,
     /// The crate version: nodes of different builds do not mix.
     pub(crate) build: String,
     pub(crate) leaving: bool,
+    /// Incarnations (tag, incarnation) this node judged lost and still
+    /// tells of: the node named learns from it that it was judged lost.
+    pub(crate) judged_lost: Vec<(u32, u64)>,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {

@@ -14,26 +14,24 @@
 //!   node with the lowest tag).
 //!
 //! Other nodes are reached through [`Peers`] alone; what arrives from
-//! them is served by `super::nodes`.
+//! them is served by the nodes module.
 
 mod send;
+mod table;
+
+pub(crate) use table::{Heard, Loss};
 
 use super::metrics::Metrics;
 use super::peers::{
-    encode, home_of, party_id_on, Answer, BroadcastMessage, ControlMessage, Heartbeat, NodeId,
-    Outlet, Peers, Question, RemoteAt,
+    encode, home_of, party_id_on, Answer, ControlMessage, NodeId, Outlet, Peers, Question, RemoteAt,
 };
 use super::session::{lock, Outbound, RemoteSeat, SessionLink, SessionRef};
-use crate::party::InviteNotice;
-use crate::protocol::{
-    Command, ErrorBody, ErrorCode, Event, PartyId, Presence, ResumedParty, SessionId,
-};
+use crate::protocol::{Command, ErrorBody, ErrorCode, PartyId, Presence, ResumedParty, SessionId};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
-use tokio::time::Instant;
 
 /// How nodes watch each other and wait for each other.
 #[derive(Clone, Copy, Debug)]
@@ -63,9 +61,9 @@ impl Default for NodeTimings {
 pub(crate) enum Target {
     /// The party's home.
     Party(PartyId),
-    /// The node whose pool has the ticket.
+    /// The ticket's home (which made it, and keeps it or its shadow).
     Ticket(u64),
-    /// The node whose pool holds the cluster's solo tickets.
+    /// The node whose pool holds the cluster's tickets.
     Matcher,
 }
 
@@ -121,30 +119,11 @@ pub(crate) enum Unanswered {
     Silent(NodeId),
 }
 
-struct PeerNode {
-    name: String,
-    incarnation: u64,
-    last_seen: Instant,
-}
-
-/// What a heartbeat told this node.
-pub(crate) enum Heard {
-    /// Nothing new.
-    Known,
-    /// A node joined (or came back under a new incarnation, or left):
-    /// `lost` names what ended first, and why.
-    Changed {
-        lost: Option<&'static str>,
-        joined: bool,
-    },
-}
-
 /// This node's place among the others: where parties and sessions are,
 /// and how to reach them.
 pub(crate) struct Route {
     pub(crate) me: NodeId,
     alone: bool,
-    incarnation: u64,
     pub(crate) timings: NodeTimings,
     peers: Arc<dyn Peers>,
     pub(crate) outlet: Arc<Outlet>,
@@ -155,7 +134,7 @@ pub(crate) struct Route {
     next_corr: AtomicU32,
     /// Members on other nodes of parties homed here, by session.
     proxies: Mutex<HashMap<SessionId, SessionRef>>,
-    nodes: Mutex<HashMap<NodeId, PeerNode>>,
+    nodes: Mutex<table::NodeTable>,
     /// Wakes the heartbeat task early (a new node was heard).
     pub(crate) beat_soon: Notify,
 }
@@ -170,9 +149,8 @@ impl Route {
         Route {
             me: peers.node(),
             alone: peers.is_alone(),
-            incarnation: uuid::Uuid::new_v4().as_u64_pair().0,
             timings,
-            outlet: Arc::new(Outlet::new(peers.clone())),
+            outlet: Arc::new(Outlet::new(peers.clone(), timings.node_timeout)),
             peers,
             metrics,
             coalescer,
@@ -180,7 +158,7 @@ impl Route {
             gathers: Mutex::new(HashMap::new()),
             next_corr: AtomicU32::new(1),
             proxies: Mutex::new(HashMap::new()),
-            nodes: Mutex::new(HashMap::new()),
+            nodes: Mutex::new(table::NodeTable::new()),
             beat_soon: Notify::new(),
         }
     }
@@ -240,42 +218,6 @@ impl Route {
         self.peers.link_up_since().is_some()
     }
 
-    /// The other nodes heard from, by name, sorted.
-    pub(crate) fn peer_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = lock(&self.nodes).values().map(|n| n.name.clone()).collect();
-        names.sort();
-        names
-    }
-
-    /// The other nodes heard from.
-    pub(crate) fn live_nodes(&self) -> Vec<NodeId> {
-        lock(&self.nodes).keys().copied().collect()
-    }
-
-    /// The node whose pool holds the cluster's tickets: the live node with
-    /// the lowest tag (every node agrees once they hear the same nodes).
-    pub(crate) fn matcher(&self) -> NodeId {
-        lock(&self.nodes)
-            .keys()
-            .copied()
-            .chain([self.me])
-            .min()
-            .unwrap_or(self.me)
-    }
-
-    /// Whether a party homed on `tag` may exist: its node is heard, or
-    /// this node's link came up too lately to have heard every node yet
-    /// (every node beats back at once when it hears a new one, so one
-    /// heartbeat interval is plenty).
-    fn may_be_alive(&self, tag: NodeId) -> bool {
-        tag == self.me
-            || lock(&self.nodes).contains_key(&tag)
-            || self
-                .peers
-                .link_up_since()
-                .is_some_and(|since| since.elapsed() < self.timings.heartbeat)
-    }
-
     /// Sends a command to the node that runs it and registers the wait;
     /// `None` when it was answered at once (link down, node unknown).
     pub(crate) fn forward(
@@ -299,7 +241,16 @@ impl Route {
                 "that party lives on another node, and the cluster link is down; try again shortly",
             ));
         }
-        if !self.may_be_alive(node) {
+        if !self.knows(node) && self.just_joined() {
+            // Not heard yet (this node just came up or back): it may be
+            // there; a message to it could not be addressed yet.
+            self.count_unavailable();
+            return refuse(ErrorBody::new(
+                ErrorCode::Unavailable,
+                "that party's node is not heard yet (this node just joined the cluster); try again shortly",
+            ));
+        }
+        if !self.knows(node) {
             // Its home is gone (or never was): so is the party.
             let code = match command {
                 Command::DeclineInvite { .. } => ErrorCode::InviteNotFound,
@@ -344,7 +295,7 @@ impl Route {
     }
 
     /// Waits for a forwarded command's answer (pushed to the session by
-    /// `super::nodes`, in order with its events); past the request
+    /// the nodes module, in order with its events); past the request
     /// timeout, answers `Unavailable` itself.
     pub(crate) async fn finish(&self, forwarding: Forwarding) {
         let Forwarding { corr, done } = forwarding;
@@ -386,7 +337,7 @@ impl Route {
     /// did not answer within the request timeout (every one of them while
     /// the link is down). Alone: at once, none.
     pub(crate) async fn ask_every(&self, question: Question) -> Gathered {
-        let peers: HashSet<NodeId> = lock(&self.nodes).keys().copied().collect();
+        let peers: HashSet<NodeId> = self.live_nodes().into_iter().collect();
         self.ask(peers, question).await
     }
 
@@ -417,6 +368,16 @@ impl Route {
 
     /// Asks `peers` `question`; their answers, within the request timeout.
     async fn ask(&self, peers: HashSet<NodeId>, question: Question) -> Gathered {
+        self.ask_each(peers, |_| question.clone()).await
+    }
+
+    /// Asks each of `peers` its own question (`question_for`); their
+    /// answers, within the request timeout.
+    pub(crate) async fn ask_each(
+        &self,
+        peers: HashSet<NodeId>,
+        question_for: impl Fn(NodeId) -> Question,
+    ) -> Gathered {
         let silent_all = |peers: HashSet<NodeId>| Gathered {
             answers: Vec::new(),
             silent: peers.into_iter().collect(),
@@ -424,16 +385,20 @@ impl Route {
         if peers.is_empty() || !self.link_is_up() {
             return silent_all(peers);
         }
-        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed);
+        let corr = self.next_corr.fetch_add(1, Ordering::Relaxed).max(1);
         let (done, answered) = oneshot::channel();
-        let message = ControlMessage::Ask {
-            corr,
-            from: self.me,
-            question,
-        };
-        let Some(payload) = encode(&message) else {
-            return silent_all(peers);
-        };
+        let mut payloads = Vec::new();
+        for peer in &peers {
+            let message = ControlMessage::Ask {
+                corr,
+                from: self.me,
+                question: question_for(*peer),
+            };
+            let Some(payload) = encode(&message) else {
+                return silent_all(peers);
+            };
+            payloads.push((*peer, payload));
+        }
         lock(&self.gathers).insert(
             corr,
             Gather {
@@ -442,8 +407,8 @@ impl Route {
                 done: Some(done),
             },
         );
-        for peer in peers {
-            self.outlet.control_encoded(peer, payload.clone());
+        for (peer, payload) in payloads {
+            self.outlet.control_encoded(peer, payload);
         }
         let _ = tokio::time::timeout(self.timings.request_timeout, answered).await;
         match lock(&self.gathers).remove(&corr) {
@@ -467,25 +432,13 @@ impl Route {
             return Ok(here(question));
         }
         let home = home_of(party_id);
-        if self.link_is_up() && !self.may_be_alive(home) {
+        if self.link_is_up() && !self.knows(home) && !self.just_joined() {
             // Its home is gone (or never was): so is the party.
             return Err(Unanswered::NoSuchNode);
         }
         self.ask_node(home, question)
             .await
             .ok_or(Unanswered::Silent(home))
-    }
-
-    /// What logs and the APIs call node `tag`: its name when heard, this
-    /// node's own, or the tag in hex.
-    pub(crate) fn node_name(&self, tag: NodeId) -> String {
-        if tag == self.me {
-            return self.peers.name().to_string();
-        }
-        match lock(&self.nodes).get(&tag) {
-            Some(node) => node.name.clone(),
-            None => format!("{tag:08x}"),
-        }
     }
 
     /// An answer to a gather arrived from `from`.
@@ -529,39 +482,22 @@ impl Route {
         (parties, waiting)
     }
 
-    /// An invite sent or gone: every other node keeps the invitee's
-    /// pending invites too, and tells its sessions.
-    pub(crate) fn broadcast_invite(&self, notice: &InviteNotice) {
-        self.broadcast(BroadcastMessage::Invite(notice.clone()));
+    /// Sends `message` to node `node` on its control lane (in order with
+    /// this node's other messages to it).
+    pub(crate) fn send_to(&self, node: NodeId, message: &ControlMessage) {
+        self.outlet.control(node, message);
     }
 
-    /// A local session's status event: for the followers on other nodes.
-    pub(crate) fn broadcast_status(&self, user_id: &str, event: Event) {
-        self.broadcast(BroadcastMessage::Status {
-            user_id: user_id.to_string(),
-            event,
-        });
-    }
-
-    /// Sends `message` to every other node on its control lane (not an
-    /// announcement): so it keeps its order with this node's answers to
-    /// their questions, and a follow's gathered statuses and the status
-    /// changes around it apply in the order they happened.
-    fn broadcast(&self, message: BroadcastMessage) {
-        let peers = self.live_nodes();
-        if peers.is_empty() {
-            return;
-        }
-        let message = ControlMessage::Broadcast {
+    /// Asks `question` of `node` without waiting for its answer: the
+    /// answer is acted on by the node task as it arrives (`corr` 0 is no
+    /// one's).
+    pub(crate) fn ask_no_wait(&self, node: NodeId, question: Question) {
+        let ask = ControlMessage::Ask {
+            corr: 0,
             from: self.me,
-            message,
+            question,
         };
-        let Some(payload) = encode(&message) else {
-            return;
-        };
-        for peer in peers {
-            self.outlet.control_encoded(peer, payload.clone());
-        }
+        self.outlet.control(node, &ask);
     }
 
     /// Tells the homes of a local session's remote parties that its
@@ -709,128 +645,12 @@ impl Route {
     /// left, was kicked, or the party closed).
     pub(crate) fn drop_idle_proxies(&self) {
         lock(&self.proxies).retain(|_, proxy| !proxy.party_ids().is_empty());
+        self.outlet.tidy();
     }
 
     /// Whether `member` lives on `node` (a lost node's members).
     pub(crate) fn lives_on(member: &SessionLink, node: NodeId) -> bool {
         member.remote.as_ref().is_some_and(|at| at.node == node)
-    }
-
-    /// Announces this node (`leaving` when it stops).
-    pub(crate) fn beat(&self, leaving: bool) -> Option<bytes::Bytes> {
-        let beat = Heartbeat {
-            tag: self.me,
-            name: self.peers.name().to_string(),
-            incarnation: self.incarnation,
-            build: env!("CARGO_PKG_VERSION").to_string(),
-            leaving,
-        };
-        let payload = encode(&beat)?;
-        if !leaving {
-            self.peers.announce(payload.clone());
-        }
-        Some(payload)
-    }
-
-    /// Notes a heartbeat; what changed is for the caller to act on.
-    pub(crate) fn heard(&self, beat: Heartbeat) -> Heard {
-        if beat.tag == self.me {
-            if beat.incarnation != self.incarnation {
-                tracing::error!(name = %beat.name, "another node heart-beats with this node's tag: give each node its own --node");
-            }
-            return Heard::Known;
-        }
-        if beat.build != env!("CARGO_PKG_VERSION") {
-            tracing::warn!(node = %beat.name, build = %beat.build, "ignoring a node of another partyline build");
-            return Heard::Known;
-        }
-        let restarted = {
-            let mut nodes = lock(&self.nodes);
-            match nodes.get_mut(&beat.tag) {
-                Some(node) if node.incarnation == beat.incarnation && !beat.leaving => {
-                    node.last_seen = Instant::now();
-                    return Heard::Known;
-                }
-                Some(_) => true,
-                None => false,
-            }
-        };
-        let lost = match (beat.leaving, restarted) {
-            (true, _) => Some("left"),
-            (false, true) => Some("restarted"),
-            (false, false) => None,
-        };
-        if !beat.leaving {
-            tracing::info!(node = %beat.name, tag = %format_args!("{:08x}", beat.tag), "node joined the cluster");
-        }
-        Heard::Changed {
-            lost,
-            joined: !beat.leaving,
-        }
-    }
-
-    /// A node (heard in `beat`) joins the table.
-    pub(crate) fn add_node(&self, beat: Heartbeat) {
-        lock(&self.nodes).insert(
-            beat.tag,
-            PeerNode {
-                name: beat.name,
-                incarnation: beat.incarnation,
-                last_seen: Instant::now(),
-            },
-        );
-        // So the newcomer hears of this node now, not a beat later.
-        self.beat_soon.notify_one();
-    }
-
-    /// The nodes silent for a whole timeout, unless this node's own link
-    /// was down lately (then silence proves nothing).
-    pub(crate) fn silent_nodes(&self) -> Vec<NodeId> {
-        let judged_since = match self.peers.link_up_since() {
-            Some(since) if since.elapsed() >= self.timings.node_timeout => since,
-            _ => return Vec::new(),
-        };
-        let timeout = self.timings.node_timeout;
-        lock(&self.nodes)
-            .iter()
-            .filter(|(_, node)| node.last_seen.max(judged_since).elapsed() >= timeout)
-            .map(|(tag, _)| *tag)
-            .collect()
-    }
-
-    /// Forgets node `tag`: its name, the commands that waited on it, and
-    /// the proxies of its sessions (for the caller to end).
-    pub(crate) fn forget_node(
-        &self,
-        tag: NodeId,
-    ) -> (Option<String>, Vec<Pending>, Vec<SessionRef>) {
-        let name = lock(&self.nodes).remove(&tag).map(|node| node.name);
-        super::peers::PeerMetrics::add(&self.peers.metrics().nodes_lost, 1);
-        let failed: Vec<Pending> = {
-            let mut pending = lock(&self.pending);
-            let corrs: Vec<u32> = pending
-                .iter()
-                .filter(|(_, p)| p.node == tag)
-                .map(|(corr, _)| *corr)
-                .collect();
-            corrs
-                .iter()
-                .filter_map(|corr| pending.remove(corr))
-                .collect()
-        };
-        let gone: Vec<SessionRef> = {
-            let mut proxies = lock(&self.proxies);
-            let ids: Vec<SessionId> = proxies
-                .iter()
-                .filter(|(_, proxy)| Self::lives_on(proxy, tag))
-                .map(|(id, _)| *id)
-                .collect();
-            ids.iter().filter_map(|id| proxies.remove(id)).collect()
-        };
-        for gather in lock(&self.gathers).values_mut() {
-            gather.heard_from(tag);
-        }
-        (name, failed, gone)
     }
 
     /// Notes what a relayed reply or event says of a session's remote

@@ -146,7 +146,7 @@ pub async fn start_matchmaking(name: &str) -> TestServer {
 
 /// Checks the match token a sample printed as "match MATCH_ID token TOKEN
 /// expires UNIX_SECONDS" the way a game server would (the dev server signs
-/// with `DEV_MATCH_SECRET`): it must verify, name that match and expiry,
+/// with the key derived from `DEV_MATCH_SECRET`): it must verify, name that match and expiry,
 /// hold `players` players, and name the duo's party (printed as "duo party
 /// PARTY_ID") as its only party.
 pub fn verify_printed_match(stdout: &str, players: usize) {
@@ -169,7 +169,7 @@ pub fn verify_printed_match(stdout: &str, players: usize) {
     );
     let duo = field("duo party ");
     let claims = partyline::matchmaker::verify_match_token(
-        partyline::server::DEV_MATCH_SECRET,
+        &partyline::matchmaker::derive_match_key(partyline::server::DEV_MATCH_SECRET),
         token,
         partyline::auth::unix_now(),
     )

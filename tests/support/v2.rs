@@ -1,0 +1,1379 @@
+//! A frozen copy of protocol version 2's messages, as the version 2
+//! release shipped them (`git show 3520428:crates/protocol/src/messages.rs`
+//! and `error.rs`, before error codes 33 to 35, `TicketCancelReason`
+//! `NodeLost` and the server's own `Data` were added), made *strict*: an
+//! error code version 2 did not define is a decode error here, where the
+//! version 2 crate read it as `Unknown`. What a version 2 client decodes
+//! with these types, it can read. Do not edit: regenerate from that commit.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use uuid::Uuid;
+
+/// Why a request (or handshake, or datagram) was refused.
+///
+/// Serialized as its stable number (a `u16`), never as a variant index, so
+/// new codes can be added without renumbering. A client that meets a number
+/// it does not know gets [`ErrorCode::Unknown`] instead of a decode error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u16", try_from = "u16")]
+pub enum ErrorCode {
+    /// A field is out of range (max size, label), or the promote target is disconnected.
+    InvalidArgument,
+    /// No party with that id: it never existed, was closed, or emptied.
+    PartyNotFound,
+    /// A join or accept when the party already has `max_size` members.
+    PartyFull,
+    /// A member that is not the leader tried a leader-only command.
+    NotLeader,
+    /// The caller has no seat in the party (data, get, leave, or a leader command).
+    NotMember,
+    /// The target user of a leader command is not in the party.
+    MemberNotFound,
+    /// The user already has a seat in the party.
+    AlreadyMember,
+    /// The user already has a join request waiting for the party.
+    AlreadyRequested,
+    /// The party already has `max_size` join requests waiting.
+    TooManyRequests,
+    /// An accept or reject names a user without a waiting join request.
+    RequestNotFound,
+    /// The leader tried to remove itself; it must leave or promote instead.
+    CannotRemoveSelf,
+    /// Party data above the datagram or reliable payload limit.
+    PayloadTooLarge,
+    /// Over the session's command rate or data rate.
+    RateLimited,
+    /// The identity in Hello was refused (bad token, wrong identity kind, bad names).
+    Unauthenticated,
+    /// Hello carried a protocol version this server does not speak.
+    VersionMismatch,
+    /// A server fault (a bug), not the client's doing.
+    Internal,
+    /// A frame or datagram that could not be decoded.
+    MalformedFrame,
+    /// A well-formed message at the wrong time (a second Hello, a command before Hello).
+    ProtocolViolation,
+    /// A resume token that is unknown, used, expired (grace window over) or
+    /// another user's: start a new session.
+    ResumeRefused,
+    /// This session already has as many parties (seats and waiting
+    /// requests together) as the server allows.
+    TooManyParties,
+    /// A decline or revoke names an invite that is not pending (never
+    /// sent, used, declined, revoked or expired).
+    InviteNotFound,
+    /// The user is banned from the party: no seat, request, code join or
+    /// invite until the ban ends.
+    Banned,
+    /// No live party has that join code (mistyped, rotated, cleared, or
+    /// the party closed).
+    JoinCodeNotFound,
+    /// Following these users would pass `Limits::max_follows`.
+    TooManyFollows,
+    /// Party state, member attributes or listing properties would pass
+    /// their entry or byte limit (`Limits`).
+    KeyValuesTooLarge,
+    /// The party already has 256 pending invites (`MAX_PARTY_SIZE`).
+    TooManyInvites,
+    /// The party already has `Limits::max_bans` bans.
+    TooManyBans,
+    /// An unban names a user who is not banned from the party.
+    BanNotFound,
+    /// The session (or one of the party's members) is already in a
+    /// matchmaking ticket, or the party already has one.
+    AlreadyMatchmaking,
+    /// No waiting ticket with that id that this session may cancel.
+    TicketNotFound,
+    /// A ticket's counts or query cannot work: min_count 0 or above
+    /// max_count, count_multiple 0, a range with min above max, or more
+    /// properties than the limits allow.
+    InvalidTicket,
+    /// The party has more members than the ticket's max_count.
+    PartyTooLarge,
+    /// A number this build does not know (sent by a newer peer).
+    Unknown(u16),
+}
+
+impl ErrorCode {
+    /// The stable number this code has on the wire (PROTOCOL.md section 6).
+    pub const fn number(self) -> u16 {
+        match self {
+            ErrorCode::InvalidArgument => 1,
+            ErrorCode::PartyNotFound => 2,
+            ErrorCode::PartyFull => 3,
+            ErrorCode::NotLeader => 4,
+            ErrorCode::NotMember => 5,
+            ErrorCode::MemberNotFound => 6,
+            ErrorCode::AlreadyMember => 7,
+            ErrorCode::AlreadyRequested => 8,
+            ErrorCode::TooManyRequests => 9,
+            ErrorCode::RequestNotFound => 10,
+            ErrorCode::CannotRemoveSelf => 11,
+            ErrorCode::PayloadTooLarge => 12,
+            ErrorCode::RateLimited => 13,
+            ErrorCode::Unauthenticated => 14,
+            ErrorCode::VersionMismatch => 15,
+            ErrorCode::Internal => 16,
+            ErrorCode::MalformedFrame => 17,
+            ErrorCode::ProtocolViolation => 18,
+            ErrorCode::ResumeRefused => 19,
+            ErrorCode::TooManyParties => 20,
+            ErrorCode::InviteNotFound => 21,
+            ErrorCode::Banned => 22,
+            ErrorCode::JoinCodeNotFound => 23,
+            ErrorCode::TooManyFollows => 24,
+            ErrorCode::KeyValuesTooLarge => 25,
+            ErrorCode::TooManyInvites => 26,
+            ErrorCode::TooManyBans => 27,
+            ErrorCode::BanNotFound => 28,
+            ErrorCode::AlreadyMatchmaking => 29,
+            ErrorCode::TicketNotFound => 30,
+            ErrorCode::InvalidTicket => 31,
+            ErrorCode::PartyTooLarge => 32,
+            ErrorCode::Unknown(n) => n,
+        }
+    }
+}
+
+impl From<ErrorCode> for u16 {
+    fn from(code: ErrorCode) -> u16 {
+        code.number()
+    }
+}
+
+impl TryFrom<u16> for ErrorCode {
+    type Error = String;
+
+    /// Strict: a number version 2 did not define is a decode error.
+    fn try_from(n: u16) -> Result<ErrorCode, String> {
+        Ok(match n {
+            1 => ErrorCode::InvalidArgument,
+            2 => ErrorCode::PartyNotFound,
+            3 => ErrorCode::PartyFull,
+            4 => ErrorCode::NotLeader,
+            5 => ErrorCode::NotMember,
+            6 => ErrorCode::MemberNotFound,
+            7 => ErrorCode::AlreadyMember,
+            8 => ErrorCode::AlreadyRequested,
+            9 => ErrorCode::TooManyRequests,
+            10 => ErrorCode::RequestNotFound,
+            11 => ErrorCode::CannotRemoveSelf,
+            12 => ErrorCode::PayloadTooLarge,
+            13 => ErrorCode::RateLimited,
+            14 => ErrorCode::Unauthenticated,
+            15 => ErrorCode::VersionMismatch,
+            16 => ErrorCode::Internal,
+            17 => ErrorCode::MalformedFrame,
+            18 => ErrorCode::ProtocolViolation,
+            19 => ErrorCode::ResumeRefused,
+            20 => ErrorCode::TooManyParties,
+            21 => ErrorCode::InviteNotFound,
+            22 => ErrorCode::Banned,
+            23 => ErrorCode::JoinCodeNotFound,
+            24 => ErrorCode::TooManyFollows,
+            25 => ErrorCode::KeyValuesTooLarge,
+            26 => ErrorCode::TooManyInvites,
+            27 => ErrorCode::TooManyBans,
+            28 => ErrorCode::BanNotFound,
+            29 => ErrorCode::AlreadyMatchmaking,
+            30 => ErrorCode::TicketNotFound,
+            31 => ErrorCode::InvalidTicket,
+            32 => ErrorCode::PartyTooLarge,
+            other => return Err(format!("error code {other} is not a version 2 code")),
+        })
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Unknown(n) => write!(f, "Unknown({n})"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// A refusal on the wire: the code to act on and a message for humans.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for the program to act on.
+    pub code: ErrorCode,
+    /// Why, in words for humans.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// A refusal with this code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}
+
+/// QUIC application close codes the server uses; the reason phrase says more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCode {
+    /// Ordinary goodbye from either side.
+    Normal = 0,
+    /// The peer broke the protocol in a way the connection cannot recover from.
+    ProtocolViolation = 1,
+    /// The server is shutting down.
+    ServerShutdown = 2,
+    /// Hello was refused (version, identity); a `Refused` frame said why.
+    HandshakeRefused = 3,
+    /// The session did not read its control stream fast enough.
+    SlowConsumer = 4,
+    /// A frame's length prefix exceeded the maximum frame size.
+    FrameTooLarge = 5,
+    /// A resume on another connection took this session over.
+    Superseded = 6,
+    /// The server is at its session limit; try later or elsewhere.
+    ServerFull = 7,
+    /// The session kept exceeding its rate limits.
+    RateLimited = 8,
+}
+
+impl CloseCode {
+    /// The close code with this QUIC error number, or `None` for one we do not know.
+    pub fn from_number(n: u64) -> Option<CloseCode> {
+        Some(match n {
+            0 => CloseCode::Normal,
+            1 => CloseCode::ProtocolViolation,
+            2 => CloseCode::ServerShutdown,
+            3 => CloseCode::HandshakeRefused,
+            4 => CloseCode::SlowConsumer,
+            5 => CloseCode::FrameTooLarge,
+            6 => CloseCode::Superseded,
+            7 => CloseCode::ServerFull,
+            8 => CloseCode::RateLimited,
+            _ => return None,
+        })
+    }
+}
+
+/// A small string map: party state, member attributes, listing
+/// properties. Sorted by key on the wire (postcard encodes a map as its
+/// length, then each key and value), so equal maps are equal bytes.
+pub type KeyValues = BTreeMap<String, String>;
+
+/// Names a party. A UUID (16 bytes on the wire); shown in its usual text form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartyId(pub Uuid);
+
+/// Names one session of a user (a user may have several). A UUID, like
+/// [`PartyId`], but never interchangeable with one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionId(pub Uuid);
+
+macro_rules! uuid_id {
+    ($name:ident) => {
+        impl $name {
+            /// A fresh random id.
+            pub fn random() -> Self {
+                $name(Uuid::new_v4())
+            }
+
+            /// The all-zero id: what a refusal carries when it has no id to name.
+            pub const fn nil() -> Self {
+                $name(Uuid::nil())
+            }
+
+            /// The 16 bytes, as on the wire.
+            pub const fn as_bytes(&self) -> &[u8; 16] {
+                self.0.as_bytes()
+            }
+
+            /// From the 16 bytes on the wire.
+            pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+                $name(Uuid::from_bytes(bytes))
+            }
+
+            /// From a number (big-endian): readable ids for tests and tools.
+            pub const fn from_u128(n: u128) -> Self {
+                $name(Uuid::from_u128(n))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+
+            /// Parses the usual text form (`8-4-4-4-12` hex digits).
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Uuid::try_parse(text.trim()).map($name)
+            }
+        }
+    };
+}
+
+uuid_id!(PartyId);
+uuid_id!(SessionId);
+
+/// How a session is shown to others.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Presence {
+    /// The user's stable id, the same in every session.
+    pub user_id: String,
+    /// The name to show.
+    pub username: String,
+    /// The session this presence belongs to.
+    pub session_id: SessionId,
+}
+
+/// Who the client says it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Identity {
+    /// Development mode: the client names itself. Refused when the server
+    /// runs with a token secret.
+    Dev {
+        /// The user's stable id (1 to 128 bytes, no control characters).
+        user_id: String,
+        /// The name to show (1 to 128 bytes, no control characters).
+        username: String,
+    },
+    /// A signed token minted by the game's backend (see `partyline::auth`).
+    Token {
+        /// The token text, `v1.<user_id>.<username>.<expires>.<tag>`.
+        token: String,
+    },
+}
+
+/// The client's first frame: protocol version, identity, and an optional resume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol version the client speaks ([`crate::PROTOCOL_VERSION`]).
+    pub version: u16,
+    /// Who the client says it is.
+    pub identity: Identity,
+    /// Present to take back a session whose connection was lost.
+    pub resume: Option<Resume>,
+}
+
+/// Asks for an existing session back, inside its grace window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The `resume_token` of the last Welcome (single use).
+    pub token: String,
+    /// The `seq` of the last event frame the client received (0 for none).
+    pub last_event_seq: u64,
+}
+
+/// Frames the client sends on the control stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// First frame of every session, exactly once.
+    Hello(Hello),
+    /// A command; `id` is chosen by the client and echoed in the response.
+    Request {
+        /// Chosen by the client; the matching `Response` carries it back.
+        id: u32,
+        /// What to do.
+        command: Command,
+    },
+}
+
+/// What a client asks the server to do; each gets exactly one `Response`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Creates a party with the caller as its leader.
+    CreateParty {
+        /// Whether anyone may join at once (`false`: joins wait for the leader).
+        open: bool,
+        /// Most members, leader included (1 to 256).
+        max_size: u16,
+        /// Free text for the game; empty means no label.
+        label: String,
+        /// Who may invite: the leader only, or any member.
+        invite_policy: InvitePolicy,
+        /// The party state to start with (leader-owned, seen by members).
+        state: KeyValues,
+    },
+    /// Takes a seat in an open party, or asks the leader of a closed one.
+    JoinParty {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Leader only: lists the waiting join requests.
+    ListJoinRequests {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Leader only: seats a user whose join request waits.
+    AcceptJoinRequest {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The requester to seat.
+        user_id: String,
+    },
+    /// Kicks a member, or rejects a join request, by user id.
+    Remove {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The member to kick or the requester to reject.
+        user_id: String,
+    },
+    /// Leaves the party, or cancels this session's join request.
+    Leave {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Leader only: makes another member the leader.
+    Promote {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The member to make leader.
+        user_id: String,
+    },
+    /// Leader only: ends the party for everyone.
+    Close {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Fields left `None` stay as they are.
+    Update {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// New open setting, if any.
+        open: Option<bool>,
+        /// New label, if any (empty means no label).
+        label: Option<String>,
+        /// New size limit, if any; not below the current member count.
+        max_size: Option<u16>,
+        /// New invite policy, if any.
+        invite_policy: Option<InvitePolicy>,
+    },
+    /// Members only: asks for a snapshot of the party.
+    GetParty {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Party data sent reliably on the control stream instead of as a datagram.
+    SendData {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The game's own op code (what the data means), passed on untouched.
+        op_code: i64,
+        /// The payload, at most `max_reliable_data` bytes.
+        data: Bytes,
+    },
+    /// Leader only: takes a member's seat away (never touches a join request).
+    Kick {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The member to remove.
+        user_id: String,
+    },
+    /// Leader only: turns a waiting join request down (never kicks a member).
+    Reject {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The requester to turn down.
+        user_id: String,
+    },
+    /// Sets this session's status text and whether it shows as online to
+    /// its followers. An empty status clears it; `visible: false` appears
+    /// offline (followers are told it went offline).
+    SetStatus {
+        /// At most `Limits::max_status_bytes` bytes of UTF-8.
+        status: String,
+        /// `false` appears offline.
+        visible: bool,
+    },
+    /// Follows users by id, to be told when their sessions come online,
+    /// change status, and go offline. Answered with `Reply::Followed`.
+    Follow {
+        /// Users to follow; already-followed ones are kept as they are.
+        user_ids: Vec<String>,
+    },
+    /// Stops following users; ids not followed are ignored.
+    Unfollow {
+        /// Users to stop following.
+        user_ids: Vec<String>,
+    },
+    /// Invites a user to a party: every online session of theirs is told at
+    /// once, and the invite admits them (once, until it expires) even to a
+    /// closed party. Inviting the same user again renews the invite.
+    Invite {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whom to invite.
+        user_id: String,
+    },
+    /// Turns down an invite to this session's user; the inviter is told.
+    DeclineInvite {
+        /// The party of the invite.
+        party_id: PartyId,
+    },
+    /// Takes back a pending invite: the leader any, and under
+    /// `InvitePolicy::AnyMember` a member its own.
+    RevokeInvite {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whose invite to take back.
+        user_id: String,
+    },
+    /// Lists the pending invites of this session's user, oldest first.
+    ListInvites,
+    /// Leader only: gives the party a new join code (replacing any old one).
+    /// Answered with `Reply::JoinCode`.
+    CreateJoinCode {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Leader only: removes the party's join code.
+    ClearJoinCode {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Joins (or asks to join) the party that has this code, exactly as
+    /// `JoinParty` would. Case-insensitive. Answered with `Reply::Join`.
+    JoinByCode {
+        /// The code, as a player typed it.
+        code: String,
+    },
+    /// Leader only: lists the party (or updates its properties), so that
+    /// `SearchParties` finds it.
+    ListParty {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Public properties to search by (`key = value` filters).
+        properties: KeyValues,
+    },
+    /// Leader only: takes the party out of search results.
+    UnlistParty {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Searches listed parties. Answered with `Reply::Parties`.
+    SearchParties(PartySearch),
+    /// Leader only: sets and removes keys of the party state.
+    SetPartyState {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Keys to set (added or replaced).
+        set: KeyValues,
+        /// Keys to remove (applied before `set`).
+        remove: Vec<String>,
+    },
+    /// Sets and removes keys of this session's own member attributes.
+    SetMemberAttributes {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Keys to set (added or replaced).
+        set: KeyValues,
+        /// Keys to remove (applied before `set`).
+        remove: Vec<String>,
+    },
+    /// Leader only: bans a user from the party, removing their seat, join
+    /// request and invite, and refusing them until the ban ends.
+    Ban {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whom to ban.
+        user_id: String,
+        /// How long, in milliseconds; 0 for as long as the party lives.
+        duration_ms: u64,
+    },
+    /// Leader only: lifts a ban.
+    Unban {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// Whose ban to lift.
+        user_id: String,
+    },
+    /// Leader only: lists the party's bans. Answered with `Reply::Bans`.
+    ListBans {
+        /// The party this concerns.
+        party_id: PartyId,
+    },
+    /// Starts matchmaking: a solo ticket, or (with `party_id`, leader only)
+    /// a ticket for the whole party, every member in it. Answered with
+    /// `Reply::TicketStarted`.
+    SubmitTicket(TicketRequest),
+    /// Stops a ticket: its submitter's (solo), or the party leader's.
+    CancelTicket {
+        /// The ticket, as `TicketStarted` named it.
+        ticket_id: u64,
+    },
+}
+
+/// Integer properties of a ticket or member (scale fractions yourself:
+/// skill 12.5 as 1250).
+pub type Numbers = BTreeMap<String, i64>;
+
+/// What a ticket asks of every other ticket in its match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketQuery {
+    /// The other ticket's string property must equal each of these.
+    pub strings: KeyValues,
+    /// The other ticket's number must lie in each `[min, max]`, inclusive.
+    pub ranges: BTreeMap<String, NumberRange>,
+}
+
+/// An inclusive range of integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberRange {
+    /// Lowest allowed.
+    pub min: i64,
+    /// Highest allowed.
+    pub max: i64,
+}
+
+/// One member's own properties in a ticket, carried to the match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberProperties {
+    /// Whose.
+    pub user_id: String,
+    /// String properties.
+    pub strings: KeyValues,
+    /// Integer properties.
+    pub numbers: Numbers,
+}
+
+/// A matchmaking ticket as submitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRequest {
+    /// `None` for a solo ticket; the party for a party's ticket (leader only).
+    pub party_id: Option<PartyId>,
+    /// Fewest players in the match, this ticket's included.
+    pub min_count: u32,
+    /// Most players in the match.
+    pub max_count: u32,
+    /// The match's player count must be a multiple of this (1: any).
+    pub count_multiple: u32,
+    /// A lower minimum that applies once the ticket has waited the
+    /// server's relax time (`Limits::matchmaker_relax_after_ms`); 0: none.
+    pub relaxed_min_count: u32,
+    /// The ticket's string properties, which other tickets' queries test.
+    pub strings: KeyValues,
+    /// The ticket's integer properties, which other tickets' queries test.
+    pub numbers: Numbers,
+    /// What every other ticket in the match must have.
+    pub query: TicketQuery,
+    /// Per member properties, carried to `Matched` (members not listed
+    /// have none).
+    pub members: Vec<MemberProperties>,
+}
+
+/// Why a ticket stopped without a match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketCancelReason {
+    /// Its submitter (or the party's leader) cancelled it.
+    Cancelled,
+    /// The party's members changed (someone joined, left, was kicked or
+    /// banned): a ticket is for the party as it was.
+    MembershipChanged,
+    /// The party closed.
+    PartyClosed,
+    /// The submitting session ended.
+    SessionEnded,
+}
+
+/// One player of a match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedPlayer {
+    /// Who.
+    pub presence: Presence,
+    /// The party it came with; `None` for a solo ticket.
+    pub party_id: Option<PartyId>,
+    /// Its ticket's string properties, then its own (its own win).
+    pub strings: KeyValues,
+    /// Its ticket's integer properties, then its own.
+    pub numbers: Numbers,
+}
+
+/// A match, as every player of it is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchFound {
+    /// The match (a UUID's 16 bytes).
+    pub match_id: [u8; 16],
+    /// The ticket of this session that was matched.
+    pub ticket_id: u64,
+    /// Every player, ticket by ticket, oldest ticket first.
+    pub players: Vec<MatchedPlayer>,
+    /// For the game server: signed (PROTOCOL.md, "Match token").
+    pub token: String,
+    /// When the token stops being valid (Unix seconds).
+    pub token_expires_at: u64,
+}
+
+/// Who may invite users to a party.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InvitePolicy {
+    /// Only the leader (the default).
+    #[default]
+    Leader,
+    /// Any member.
+    AnyMember,
+}
+
+/// What `SearchParties` looks for. Every filter must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartySearch {
+    /// Only open parties (joined without the leader's accept).
+    pub open_only: bool,
+    /// Only parties with at least this many free seats.
+    pub min_free_seats: u16,
+    /// Only parties whose properties hold every one of these pairs.
+    pub properties: KeyValues,
+    /// Most results wanted, 1 to `Limits::max_search_results`.
+    pub limit: u16,
+    /// 0 for the first page; else `next_cursor` of the previous page.
+    pub cursor: u64,
+}
+
+/// A listed party as a search shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedParty {
+    /// The party's id, to join with.
+    pub party_id: PartyId,
+    /// Members now, leader included.
+    pub members: u16,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Whether joins are seated at once.
+    pub open: bool,
+    /// The party's label.
+    pub label: String,
+    /// The properties the leader listed it with.
+    pub properties: KeyValues,
+}
+
+/// A session as its followers see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatus {
+    /// Which session of which user.
+    pub presence: Presence,
+    /// Its status text (empty: none).
+    pub status: String,
+}
+
+/// A pending invite, as the invitee sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyInvite {
+    /// The party invited to.
+    pub party_id: PartyId,
+    /// Who invited.
+    pub inviter: Presence,
+    /// Members when invited, leader included.
+    pub members: u16,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Whether the party was open when invited (the invite admits to a
+    /// closed one too).
+    pub open: bool,
+    /// The party's label when invited.
+    pub label: String,
+    /// The party's leader when invited.
+    pub leader: Presence,
+    /// When the invite runs out: milliseconds since the Unix epoch, by the
+    /// server's clock.
+    pub expires_at_ms: u64,
+}
+
+/// One ban of a party.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyBan {
+    /// The banned user.
+    pub user_id: String,
+    /// When the ban ends, milliseconds since the Unix epoch by the server's
+    /// clock; 0 for the party's life.
+    pub until_ms: u64,
+}
+
+/// The server's limits, announced in `Welcome` so clients check before sending.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest control-stream frame body in bytes.
+    pub max_frame_size: u32,
+    /// Largest datagram payload in bytes; larger ones are refused, never cut.
+    pub max_datagram_data: u32,
+    /// Largest `SendData` payload in bytes.
+    pub max_reliable_data: u32,
+    /// Largest `max_size` a party may have, leader included.
+    pub max_party_size: u16,
+    /// Largest party label in bytes of UTF-8.
+    pub max_label_bytes: u32,
+    /// How long a join request waits before it expires, in milliseconds.
+    pub join_request_ttl_ms: u64,
+    /// Largest status text in bytes of UTF-8.
+    pub max_status_bytes: u32,
+    /// Most users one session may follow.
+    pub max_follows: u32,
+    /// How long an invite lasts, in milliseconds.
+    pub invite_ttl_ms: u64,
+    /// Invites one session may send per minute.
+    pub invites_per_minute: u32,
+    /// `JoinByCode` attempts one session may make per minute.
+    pub join_code_attempts_per_minute: u32,
+    /// Most results one `SearchParties` returns.
+    pub max_search_results: u16,
+    /// Party state: most keys.
+    pub max_state_entries: u32,
+    /// Party state: most bytes of keys and values together.
+    pub max_state_bytes: u32,
+    /// One member's attributes: most keys.
+    pub max_attribute_entries: u32,
+    /// One member's attributes: most bytes of keys and values together.
+    pub max_attribute_bytes: u32,
+    /// Listing properties: most keys.
+    pub max_property_entries: u32,
+    /// Listing properties: most bytes of keys and values together.
+    pub max_property_bytes: u32,
+    /// Most bans one party keeps.
+    pub max_bans: u32,
+    /// How often the matchmaker runs, in milliseconds.
+    pub matchmaker_interval_ms: u64,
+    /// After this long waiting, a ticket's `relaxed_min_count` applies
+    /// (milliseconds).
+    pub matchmaker_relax_after_ms: u64,
+}
+
+/// The server's answer to a good Hello: the session is open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// This session's id (the same one again after a resume).
+    pub session_id: SessionId,
+    /// How others see this session.
+    pub presence: Presence,
+    /// Opaque and single use: present it in `Hello.resume` to take this
+    /// session back after a connection loss. Every Welcome carries a new one.
+    pub resume_token: String,
+    /// The server's limits, to check before sending.
+    pub limits: Limits,
+    /// The `seq` of the last event numbered for this session before this
+    /// Welcome (0 for a new session). Events that follow count on from it.
+    pub last_event_seq: u64,
+    /// Whether and how an asked-for resume was served.
+    pub resumed: Resumed,
+}
+
+/// How a Hello with `resume` was served.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resumed {
+    /// A new session (Hello had no `resume`).
+    New,
+    /// Same session; the `count` events the client missed follow at once,
+    /// in order, with their original sequence numbers.
+    Replayed {
+        /// How many replayed events follow.
+        count: u32,
+    },
+    /// Same session, but the missed events were older than the replay log:
+    /// here is the state instead. Events that follow may repeat changes the
+    /// snapshots already show; drop party events whose party `seq` is not
+    /// above the snapshot's.
+    Snapshots {
+        /// Every party where this session has a seat.
+        parties: Vec<ResumedParty>,
+        /// Parties where this session's join request still waits.
+        waiting: Vec<PartyId>,
+    },
+}
+
+/// One party's state, sent on a resume whose gap was older than the replay log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumedParty {
+    /// The party as it is now.
+    pub snapshot: PartySnapshot,
+    /// The waiting join requests, oldest first; empty unless this session leads.
+    pub requests: Vec<Presence>,
+}
+
+/// A party as a member sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartySnapshot {
+    /// The party's id.
+    pub party_id: PartyId,
+    /// The party's event sequence number at the time of the snapshot.
+    pub seq: u64,
+    /// Whether joins are seated at once (`false`: they wait for the leader).
+    pub open: bool,
+    /// Most members, leader included.
+    pub max_size: u16,
+    /// Free text for the game; empty means no label.
+    pub label: String,
+    /// The current leader.
+    pub leader: Presence,
+    /// In seat order: the first is the longest-seated.
+    pub members: Vec<Presence>,
+    /// Session ids of members whose connection is lost and whose seat is
+    /// held for the grace window.
+    pub disconnected: Vec<SessionId>,
+    /// Who may invite.
+    pub invite_policy: InvitePolicy,
+    /// The party state (leader-owned).
+    pub state: KeyValues,
+    /// Each member's attributes, in the order of `members`.
+    pub attributes: Vec<KeyValues>,
+    /// The join code; empty when the party has none.
+    pub join_code: String,
+    /// Whether the party is listed for search.
+    pub listed: bool,
+    /// The properties it is listed with (empty when not listed).
+    pub properties: KeyValues,
+}
+
+/// What a `JoinParty` led to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Short-lived (one per join reply): boxing the snapshot would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum JoinOutcome {
+    /// Seated at once (open party).
+    Joined(PartySnapshot),
+    /// Waiting for the leader (closed party).
+    Queued {
+        /// The party asked to join.
+        party_id: PartyId,
+        /// The party's sequence number after the request was queued.
+        seq: u64,
+    },
+}
+
+/// The successful result of a command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// CreateParty, Update, GetParty.
+    Party(PartySnapshot),
+    /// JoinParty.
+    Join(JoinOutcome),
+    /// ListJoinRequests: oldest first.
+    JoinRequests {
+        /// The party asked about.
+        party_id: PartyId,
+        /// The party's current sequence number.
+        seq: u64,
+        /// The waiting requesters, oldest first.
+        requests: Vec<Presence>,
+    },
+    /// Every other command.
+    Done,
+    /// Follow: the followed users' sessions that are online now.
+    Followed {
+        /// One entry per visible session of a followed user.
+        online: Vec<UserStatus>,
+    },
+    /// ListInvites: pending invites of this session's user, oldest first.
+    Invites(Vec<PartyInvite>),
+    /// CreateJoinCode.
+    JoinCode {
+        /// The party.
+        party_id: PartyId,
+        /// The new code: 6 characters of the code alphabet (PROTOCOL.md).
+        code: String,
+    },
+    /// SearchParties: one page, in listing order.
+    Parties {
+        /// The matching parties, at most the limit asked for.
+        parties: Vec<ListedParty>,
+        /// Pass as `cursor` for the next page; 0 when there is none.
+        next_cursor: u64,
+    },
+    /// ListBans: oldest first.
+    Bans {
+        /// The party.
+        party_id: PartyId,
+        /// The bans in force.
+        bans: Vec<PartyBan>,
+    },
+    /// SubmitTicket: the ticket waits.
+    TicketStarted {
+        /// Names the ticket (for `CancelTicket` and the events).
+        ticket_id: u64,
+    },
+}
+
+/// Why a member left a party; told to the remaining members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaveReason {
+    /// The member left by itself.
+    Left,
+    /// The leader removed the member.
+    Kicked,
+    /// The member's session ended (its connection closed).
+    SessionEnded,
+    /// The leader banned the member.
+    Banned,
+}
+
+/// Why a join request ended without a seat; told to the requester.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// The leader rejected it.
+    Rejected,
+    /// The party closed or emptied while the request waited.
+    PartyClosed,
+    /// The request waited longer than the server's join-request limit.
+    Expired,
+}
+
+/// Why an invite ended without being used; told to the invitee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InviteGoneReason {
+    /// The leader took it back.
+    Revoked,
+    /// The party closed or emptied.
+    PartyClosed,
+    /// It ran out.
+    Expired,
+    /// The leader banned the invitee.
+    Banned,
+    /// One of the invitee's sessions used it (joined) or declined it.
+    Answered,
+}
+
+/// Why a join request vanished; told to the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestGoneReason {
+    /// The requester cancelled it (left).
+    Cancelled,
+    /// The request waited longer than the server's join-request limit.
+    Expired,
+    /// The requester's session ended.
+    SessionEnded,
+}
+
+/// What the server pushes without being asked. Every variant that reflects a
+/// change of a party carries that party's sequence number after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// To the other members: someone was seated.
+    MemberJoined {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The member who was seated.
+        presence: Presence,
+    },
+    /// To the remaining members: someone left, was kicked, or went away.
+    MemberLeft {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The member who is gone.
+        presence: Presence,
+        /// Why the member is gone.
+        reason: LeaveReason,
+    },
+    /// To every member: the leader changed.
+    LeaderChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The new leader.
+        leader: Presence,
+    },
+    /// To the leader: a new join request.
+    JoinRequested {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Who asked to join.
+        presence: Presence,
+    },
+    /// To the leader: a request vanished without the leader acting.
+    JoinRequestGone {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Whose request vanished.
+        presence: Presence,
+        /// Why it vanished.
+        reason: RequestGoneReason,
+    },
+    /// To a new leader: the waiting requests, oldest first.
+    JoinRequestList {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The waiting requesters, oldest first (possibly none).
+        requests: Vec<Presence>,
+    },
+    /// To a requester the leader accepted: it is seated.
+    Accepted(PartySnapshot),
+    /// To a requester: its request ended without a seat.
+    JoinRejected {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Why the request ended.
+        reason: RejectReason,
+    },
+    /// To a member the leader removed.
+    Kicked {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+    },
+    /// To every member: the leader closed the party; it is gone.
+    Closed {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+    },
+    /// To every member: the leader changed the settings.
+    Updated {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Whether joins are now seated at once.
+        open: bool,
+        /// The size limit now, leader included.
+        max_size: u16,
+        /// The label now; empty means no label.
+        label: String,
+        /// Who may invite now.
+        invite_policy: InvitePolicy,
+    },
+    /// Reliable party data from another member.
+    Data {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The member who sent it.
+        sender: Presence,
+        /// The game's own op code (what the data means), as the sender gave it.
+        op_code: i64,
+        /// The payload.
+        data: Bytes,
+    },
+    /// A datagram of this session's that the server did not forward, and why.
+    DataRefused {
+        /// The datagram's party; nil when the datagram did not parse.
+        party_id: PartyId,
+        /// The datagram's op code; 0 when the datagram did not parse.
+        op_code: i64,
+        /// Why it was refused (`NotMember`, `PartyNotFound`, `PayloadTooLarge`, ...).
+        error: ErrorBody,
+    },
+    /// To the other members: a member lost its connection (its seat is held
+    /// for the grace window) or came back.
+    MemberConnection {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The member whose connection changed.
+        presence: Presence,
+        /// `true` when it is back, `false` when it was lost.
+        connected: bool,
+    },
+    /// To followers: a session of a followed user came online (or stopped
+    /// appearing offline).
+    StatusOnline(UserStatus),
+    /// To followers: a session of a followed user changed its status text.
+    StatusChanged(UserStatus),
+    /// To followers: a session of a followed user went offline (ended,
+    /// or appears offline).
+    StatusOffline {
+        /// The session that went.
+        presence: Presence,
+    },
+    /// To every online session of the invitee: an invite arrived (or was
+    /// renewed).
+    Invited(PartyInvite),
+    /// To the invitee's sessions: the invite is gone.
+    InviteGone {
+        /// The party of the invite.
+        party_id: PartyId,
+        /// Why.
+        reason: InviteGoneReason,
+    },
+    /// To the inviter: the invitee turned the invite down.
+    InviteDeclined {
+        /// The party of the invite.
+        party_id: PartyId,
+        /// The session that declined.
+        presence: Presence,
+    },
+    /// To every member: the leader changed the party state. Carries the
+    /// whole state.
+    PartyStateChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The state now.
+        state: KeyValues,
+    },
+    /// To every member (the changer included): a member's attributes
+    /// changed. Carries all of that member's attributes.
+    MemberAttributesChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Whose attributes.
+        presence: Presence,
+        /// That member's attributes now.
+        attributes: KeyValues,
+    },
+    /// To every member: the join code changed (empty: removed).
+    JoinCodeChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// The code now; empty when there is none.
+        code: String,
+    },
+    /// To every member: the party was listed, relisted or unlisted.
+    ListingChanged {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// Whether it is listed now.
+        listed: bool,
+        /// Its properties now (empty when unlisted).
+        properties: KeyValues,
+    },
+    /// To a banned member or requester: the ban, and its end.
+    Banned {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The party's sequence number after this change.
+        seq: u64,
+        /// When the ban ends (Unix ms, server clock); 0 for the party's life.
+        until_ms: u64,
+    },
+    /// To every session in a ticket: it waits for a match.
+    TicketStarted {
+        /// The ticket.
+        ticket_id: u64,
+        /// Its party; `None` for a solo ticket.
+        party_id: Option<PartyId>,
+    },
+    /// To every session in a ticket: it stopped without a match.
+    TicketCancelled {
+        /// The ticket.
+        ticket_id: u64,
+        /// Why.
+        reason: TicketCancelReason,
+    },
+    /// To every session in every ticket of a match.
+    Matched(MatchFound),
+}
+
+impl Event {
+    /// The party this event concerns; `None` for presence events.
+    pub fn party_id(&self) -> Option<PartyId> {
+        match self {
+            Event::MemberJoined { party_id, .. }
+            | Event::MemberLeft { party_id, .. }
+            | Event::LeaderChanged { party_id, .. }
+            | Event::JoinRequested { party_id, .. }
+            | Event::JoinRequestGone { party_id, .. }
+            | Event::JoinRequestList { party_id, .. }
+            | Event::JoinRejected { party_id, .. }
+            | Event::Kicked { party_id, .. }
+            | Event::Closed { party_id, .. }
+            | Event::Updated { party_id, .. }
+            | Event::Data { party_id, .. }
+            | Event::DataRefused { party_id, .. }
+            | Event::MemberConnection { party_id, .. }
+            | Event::InviteGone { party_id, .. }
+            | Event::InviteDeclined { party_id, .. }
+            | Event::PartyStateChanged { party_id, .. }
+            | Event::MemberAttributesChanged { party_id, .. }
+            | Event::JoinCodeChanged { party_id, .. }
+            | Event::ListingChanged { party_id, .. }
+            | Event::Banned { party_id, .. } => Some(*party_id),
+            Event::Invited(invite) => Some(invite.party_id),
+            Event::Accepted(snapshot) => Some(snapshot.party_id),
+            Event::StatusOnline(_)
+            | Event::StatusChanged(_)
+            | Event::StatusOffline { .. }
+            | Event::TicketStarted { .. }
+            | Event::TicketCancelled { .. }
+            | Event::Matched(_) => None,
+        }
+    }
+
+    /// The party sequence number, for events that reflect a change.
+    pub fn party_seq(&self) -> Option<u64> {
+        match self {
+            Event::MemberJoined { seq, .. }
+            | Event::MemberLeft { seq, .. }
+            | Event::LeaderChanged { seq, .. }
+            | Event::JoinRequested { seq, .. }
+            | Event::JoinRequestGone { seq, .. }
+            | Event::JoinRequestList { seq, .. }
+            | Event::JoinRejected { seq, .. }
+            | Event::Kicked { seq, .. }
+            | Event::Closed { seq, .. }
+            | Event::Updated { seq, .. }
+            | Event::MemberConnection { seq, .. }
+            | Event::PartyStateChanged { seq, .. }
+            | Event::MemberAttributesChanged { seq, .. }
+            | Event::JoinCodeChanged { seq, .. }
+            | Event::ListingChanged { seq, .. }
+            | Event::Banned { seq, .. } => Some(*seq),
+            Event::Accepted(snapshot) => Some(snapshot.seq),
+            Event::Data { .. }
+            | Event::DataRefused { .. }
+            | Event::StatusOnline(_)
+            | Event::StatusChanged(_)
+            | Event::StatusOffline { .. }
+            | Event::Invited(_)
+            | Event::InviteGone { .. }
+            | Event::InviteDeclined { .. }
+            | Event::TicketStarted { .. }
+            | Event::TicketCancelled { .. }
+            | Event::Matched(_) => None,
+        }
+    }
+}
+
+/// Frames the server sends on the control stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// The answer to a good Hello.
+    Welcome(Welcome),
+    /// The answer to a bad Hello; the connection closes right after.
+    Refused(ErrorBody),
+    /// Exactly one per request.
+    Response {
+        /// The `id` of the request this answers.
+        id: u32,
+        /// What the command returned, or why it was refused.
+        result: Result<Reply, ErrorBody>,
+    },
+    /// `seq` counts the events of this session from 1, with no gaps.
+    Event {
+        /// The session event number (not the party's `seq`).
+        seq: u64,
+        /// What happened.
+        event: Event,
+    },
+    /// A frame that could not be decoded, so no request id could be answered.
+    FrameError(ErrorBody),
+}
