@@ -1,4 +1,7 @@
-export declare const PROTOCOL_VERSION = 2;
+/** The version this client speaks (its Hello's). */
+export declare const PROTOCOL_VERSION = 3;
+/** The oldest version a server still serves (PROTOCOL.md, "Compatibility"). */
+export declare const OLDEST_PROTOCOL_VERSION = 2;
 /** Largest frame body (`max_frame_size`), and the Welcome's. */
 export declare const MAX_FRAME_SIZE = 262144;
 export declare const MAX_WELCOME_SIZE = 8388608;
@@ -23,6 +26,8 @@ export declare class Reader {
     raw(n: number): Uint8Array;
     varint(maxBits: number): bigint;
     done(): boolean;
+    /** Passes over what is left (a message that ends its frame, unread). */
+    skipRest(): void;
 }
 export interface Codec<T> {
     enc(w: Writer, v: T): void;
@@ -51,10 +56,16 @@ export declare const struct: <T>(fields: Fields) => Codec<T>;
 type Variant = [string, Fields | Codec<any> | null];
 /** An enum as `{ kind, ...fields }`, `{ kind, value }` or `{ kind }`. */
 export declare const tagged: <T>(variants: Variant[]) => Codec<T>;
+/**
+ * A reason (an enum without fields) as its name; from version 3 on, a
+ * reason this client does not know (a newer server's) stays its number:
+ * the generic end of what it names (PROTOCOL.md, "Compatibility").
+ */
+export declare const reasons: <T extends string>(all: readonly T[]) => Codec<T | number>;
 /** An enum whose variants have no fields, as the variant's name. */
 export declare const names: <T extends string>(all: readonly T[]) => Codec<T>;
 /** Section 6: stable numbers, not variant indexes. */
-export declare const ERROR_CODES: readonly ["InvalidArgument", "PartyNotFound", "PartyFull", "NotLeader", "NotMember", "MemberNotFound", "AlreadyMember", "AlreadyRequested", "TooManyRequests", "RequestNotFound", "CannotRemoveSelf", "PayloadTooLarge", "RateLimited", "Unauthenticated", "VersionMismatch", "Internal", "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound", "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites", "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket", "PartyTooLarge", "Denied", "HookFailed", "Unavailable"];
+export declare const ERROR_CODES: readonly ["InvalidArgument", "PartyNotFound", "PartyFull", "NotLeader", "NotMember", "MemberNotFound", "AlreadyMember", "AlreadyRequested", "TooManyRequests", "RequestNotFound", "CannotRemoveSelf", "PayloadTooLarge", "RateLimited", "Unauthenticated", "VersionMismatch", "Internal", "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound", "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites", "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket", "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck", "NotAsked"];
 export type ErrorCodeName = (typeof ERROR_CODES)[number];
 /** A known code's name; a newer server's unknown number stays a number. */
 export type ErrorCode = ErrorCodeName | number;
@@ -122,6 +133,22 @@ export interface PartySnapshot {
     joinCode: string;
     listed: boolean;
     properties: KeyValues;
+    /** The running ready check with its answers so far (version 3). */
+    readyCheck: ReadyCheck | null;
+}
+/** A party's ready check (version 3): whom it asks, and their answers so far. */
+export interface ReadyCheck {
+    /** The party `seq` of its start: what an answer names. */
+    checkId: bigint;
+    startedBy: Presence;
+    message: string;
+    timeoutMs: bigint;
+    /** Unix ms by the server's clock: count down from `timeoutMs` instead. */
+    endsAtMs: bigint;
+    /** Asked members, in seat order at the start, by their answer. */
+    ready: Presence[];
+    notReady: Presence[];
+    noAnswer: Presence[];
 }
 export interface Resume {
     token: string;
@@ -201,11 +228,12 @@ export interface MatchFound {
     token: string;
     tokenExpiresAt: bigint;
 }
-export type LeaveReason = "Left" | "Kicked" | "SessionEnded" | "Banned";
-export type RejectReason = "Rejected" | "PartyClosed" | "Expired";
-export type RequestGoneReason = "Cancelled" | "Expired" | "SessionEnded";
-export type InviteGoneReason = "Revoked" | "PartyClosed" | "Expired" | "Banned" | "Answered";
-export type TicketCancelReason = "Cancelled" | "MembershipChanged" | "PartyClosed" | "SessionEnded" | "NodeLost";
+export type LeaveReason = "Left" | "Kicked" | "SessionEnded" | "Banned" | number;
+export type RejectReason = "Rejected" | "PartyClosed" | "Expired" | number;
+export type RequestGoneReason = "Cancelled" | "Expired" | "SessionEnded" | number;
+export type InviteGoneReason = "Revoked" | "PartyClosed" | "Expired" | "Banned" | "Answered" | number;
+export type TicketCancelReason = "Cancelled" | "MembershipChanged" | "PartyClosed" | "SessionEnded" | "NodeLost" | number;
+export type ReadyCheckOutcome = "AllReady" | "TimedOut" | "Cancelled" | number;
 export declare const presence: Codec<Presence>;
 export declare const errorBody: Codec<ErrorBody>;
 export declare const partySnapshot: Codec<PartySnapshot>;
@@ -319,7 +347,17 @@ export type Command = {
 } | {
     kind: "CancelTicket";
     ticketId: bigint;
-};
+} | ({
+    kind: "StartReadyCheck";
+    message: string;
+    timeoutMs: bigint;
+} & P) | ({
+    kind: "AnswerReadyCheck";
+    checkId: bigint;
+    ready: boolean;
+} & P) | ({
+    kind: "CancelReadyCheck";
+} & P);
 export type ClientFrame = ({
     kind: "Hello";
 } & Hello) | {
@@ -474,6 +512,27 @@ export type Event = ({
 } | {
     kind: "Matched";
     value: MatchFound;
+} | ({
+    kind: "ReadyCheckStarted";
+    check: ReadyCheck;
+} & PS) | ({
+    kind: "ReadyCheckAnswered";
+    checkId: bigint;
+    presence: Presence;
+    ready: boolean;
+} & PS) | ({
+    kind: "ReadyCheckEnded";
+    checkId: bigint;
+    outcome: ReadyCheckOutcome;
+    ready: Presence[];
+    notReady: Presence[];
+    noAnswer: Presence[];
+} & PS)
+/** An event of a newer version, which this client does not know: to be
+ * ignored, its session event number counted (PROTOCOL.md, "Compatibility"). */
+ | {
+    kind: "Unknown";
+    variant: number;
 };
 export type Resumed = {
     kind: "New";
@@ -519,6 +578,14 @@ export type ServerFrame = {
     kind: "FrameError";
     value: ErrorBody;
 };
+/**
+ * What the server sends, in the layout of one protocol version: only the
+ * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
+ * session is never sent what version 2 cannot decode, PROTOCOL.md section
+ * 4, "Compatibility"). This client speaks version 3; version 2's layout is
+ * here for the worked examples of what a version 2 session is sent.
+ */
+export declare function serverFrameFor(version: number): Codec<ServerFrame>;
 export declare const serverFrame: Codec<ServerFrame>;
 /** One frame: the body's length (u32 LE), then the body. */
 export declare function encodeFrame<T>(c: Codec<T>, message: T, limit?: number): Uint8Array;

@@ -1,4 +1,4 @@
-// partyline's wire format, written from PROTOCOL.md (version 2): postcard
+// partyline's wire format, written from PROTOCOL.md (version 3): postcard
 // bodies behind a 4-byte little-endian length on the control stream
 // (sections 3 and 4), and the fixed datagram layout (section 5).
 //
@@ -7,7 +7,10 @@
 // lowercase hyphenated text; bytes are Uint8Array; maps are plain objects.
 // Enums are objects tagged by `kind` (a variant with one unnamed field
 // holds it in `value`), or the variant's name for enums without fields.
-export const PROTOCOL_VERSION = 2;
+/** The version this client speaks (its Hello's). */
+export const PROTOCOL_VERSION = 3;
+/** The oldest version a server still serves (PROTOCOL.md, "Compatibility"). */
+export const OLDEST_PROTOCOL_VERSION = 2;
 /** Largest frame body (`max_frame_size`), and the Welcome's. */
 export const MAX_FRAME_SIZE = 262144;
 export const MAX_WELCOME_SIZE = 8388608;
@@ -91,6 +94,10 @@ export class Reader {
     }
     done() {
         return this.offset === this.buf.length;
+    }
+    /** Passes over what is left (a message that ends its frame, unread). */
+    skipRest() {
+        this.offset = this.buf.length;
     }
 }
 const uint = (bits) => ({
@@ -279,6 +286,23 @@ export const tagged = (variants) => {
         },
     };
 };
+/**
+ * A reason (an enum without fields) as its name; from version 3 on, a
+ * reason this client does not know (a newer server's) stays its number:
+ * the generic end of what it names (PROTOCOL.md, "Compatibility").
+ */
+export const reasons = (all) => ({
+    enc: (w, v) => {
+        const i = typeof v === "number" ? v : all.indexOf(v);
+        if (i < 0)
+            throw new RangeError(`unknown variant ${v}`);
+        w.varint(i);
+    },
+    dec: (r) => {
+        const i = Number(r.varint(32));
+        return all[i] ?? i;
+    },
+});
 /** An enum whose variants have no fields, as the variant's name. */
 export const names = (all) => ({
     enc: (w, v) => {
@@ -303,7 +327,8 @@ export const ERROR_CODES = [
     "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound",
     "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
     "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
-    "PartyTooLarge", "Denied", "HookFailed", "Unavailable",
+    "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
+    "NotAsked",
 ];
 export const errorCode = {
     enc: (w, v) => w.varint(typeof v === "number" ? v : ERROR_CODES.indexOf(v) + 1),
@@ -331,14 +356,24 @@ const limits = struct([
     ["maxPropertyEntries", u32], ["maxPropertyBytes", u32], ["maxBans", u32],
     ["matchmakerIntervalMs", u64], ["matchmakerRelaxAfterMs", u64],
 ]);
-export const partySnapshot = struct([
+const readyCheck = struct([
+    ["checkId", u64], ["startedBy", presence], ["message", str], ["timeoutMs", u64],
+    ["endsAtMs", u64], ["ready", vec(presence)], ["notReady", vec(presence)],
+    ["noAnswer", vec(presence)],
+]);
+const SNAPSHOT_V2 = [
     ["partyId", uuid], ["seq", u64], ["open", bool], ["maxSize", u16], ["label", str],
     ["leader", presence], ["members", vec(presence)], ["disconnected", vec(uuid)],
     ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
     ["joinCode", str], ["listed", bool], ["properties", keyValues],
-]);
+];
+export const partySnapshot = struct([...SNAPSHOT_V2, ["readyCheck", option(readyCheck)]]);
+/** Version 2's layout: the fields up to `properties` (no ready check). */
+const partySnapshotV2 = {
+    enc: (w, v) => struct(SNAPSHOT_V2).enc(w, v),
+    dec: (r) => ({ ...struct(SNAPSHOT_V2).dec(r), readyCheck: null }),
+};
 const resume = struct([["token", str], ["lastEventSeq", u64]]);
-const resumedParty = struct([["snapshot", partySnapshot], ["requests", vec(presence)]]);
 const partySearch = struct([
     ["openOnly", bool], ["minFreeSeats", u16], ["properties", keyValues], ["limit", u16],
     ["cursor", u64],
@@ -370,15 +405,14 @@ const matchFound = struct([
     ["matchId", raw16], ["ticketId", u64], ["players", vec(matchedPlayer)], ["token", str],
     ["tokenExpiresAt", u64],
 ]);
-const leaveReason = names(["Left", "Kicked", "SessionEnded", "Banned"]);
-const rejectReason = names(["Rejected", "PartyClosed", "Expired"]);
-const requestGoneReason = names(["Cancelled", "Expired", "SessionEnded"]);
-const inviteGoneReason = names([
-    "Revoked", "PartyClosed", "Expired", "Banned", "Answered",
-]);
-const ticketCancelReason = names([
+const leaveReason = reasons(["Left", "Kicked", "SessionEnded", "Banned"]);
+const rejectReason = reasons(["Rejected", "PartyClosed", "Expired"]);
+const requestGoneReason = reasons(["Cancelled", "Expired", "SessionEnded"]);
+const inviteGoneReason = reasons(["Revoked", "PartyClosed", "Expired", "Banned", "Answered"]);
+const ticketCancelReason = reasons([
     "Cancelled", "MembershipChanged", "PartyClosed", "SessionEnded", "NodeLost",
 ]);
+const readyCheckOutcome = reasons(["AllReady", "TimedOut", "Cancelled"]);
 const identity = tagged([
     ["Dev", [["userId", str], ["username", str]]],
     ["Token", [["token", str]]],
@@ -402,59 +436,13 @@ const command = tagged([
     ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
     ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
     ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
+    ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
+    ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
+    ["CancelReadyCheck", p],
 ]);
 export const clientFrame = tagged([
     ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
     ["Request", [["id", u32], ["command", command]]],
-]);
-const joinOutcome = tagged([
-    ["Joined", partySnapshot],
-    ["Queued", [["partyId", uuid], ["seq", u64]]],
-]);
-const reply = tagged([
-    ["Party", partySnapshot], ["Join", joinOutcome],
-    ["JoinRequests", [["partyId", uuid], ["seq", u64], ["requests", vec(presence)]]],
-    ["Done", null], ["Followed", [["online", vec(userStatus)]]], ["Invites", vec(partyInvite)],
-    ["JoinCode", [["partyId", uuid], ["code", str]]],
-    ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
-    ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
-    ["TicketStarted", [["ticketId", u64]]],
-]);
-const ps = [["partyId", uuid], ["seq", u64]];
-const event = tagged([
-    ["MemberJoined", [...ps, ["presence", presence]]],
-    ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
-    ["LeaderChanged", [...ps, ["leader", presence]]],
-    ["JoinRequested", [...ps, ["presence", presence]]],
-    ["JoinRequestGone", [...ps, ["presence", presence], ["reason", requestGoneReason]]],
-    ["JoinRequestList", [...ps, ["requests", vec(presence)]]],
-    ["Accepted", partySnapshot],
-    ["JoinRejected", [...ps, ["reason", rejectReason]]],
-    ["Kicked", ps], ["Closed", ps],
-    ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
-    ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
-    ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
-    ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],
-    ["StatusOnline", userStatus], ["StatusChanged", userStatus],
-    ["StatusOffline", [["presence", presence]]], ["Invited", partyInvite],
-    ["InviteGone", [["partyId", uuid], ["reason", inviteGoneReason]]],
-    ["InviteDeclined", [["partyId", uuid], ["presence", presence]]],
-    ["PartyStateChanged", [...ps, ["state", keyValues]]],
-    ["MemberAttributesChanged", [...ps, ["presence", presence], ["attributes", keyValues]]],
-    ["JoinCodeChanged", [...ps, ["code", str]]],
-    ["ListingChanged", [...ps, ["listed", bool], ["properties", keyValues]]],
-    ["Banned", [...ps, ["untilMs", u64]]],
-    ["TicketStarted", [["ticketId", u64], ["partyId", option(uuid)]]],
-    ["TicketCancelled", [["ticketId", u64], ["reason", ticketCancelReason]]],
-    ["Matched", matchFound],
-]);
-const resumed = tagged([
-    ["New", null], ["Replayed", [["count", u32]]],
-    ["Snapshots", [["parties", vec(resumedParty)], ["waiting", vec(uuid)]]],
-]);
-const welcome = struct([
-    ["sessionId", uuid], ["presence", presence], ["resumeToken", str], ["limits", limits],
-    ["lastEventSeq", u64], ["resumed", resumed],
 ]);
 const result = (c) => ({
     enc: (w, v) => {
@@ -473,12 +461,99 @@ const result = (c) => ({
         throw new DecodeError(`not a Result tag: ${tag}`);
     },
 });
-export const serverFrame = tagged([
-    ["Welcome", welcome], ["Refused", errorBody],
-    ["Response", [["id", u32], ["result", result(reply)]]],
-    ["Event", [["seq", u64], ["event", event]]],
-    ["FrameError", errorBody],
-]);
+/**
+ * What the server sends, in the layout of one protocol version: only the
+ * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
+ * session is never sent what version 2 cannot decode, PROTOCOL.md section
+ * 4, "Compatibility"). This client speaks version 3; version 2's layout is
+ * here for the worked examples of what a version 2 session is sent.
+ */
+export function serverFrameFor(version) {
+    const snapshot = version >= 3 ? partySnapshot : partySnapshotV2;
+    const resumedParty = struct([["snapshot", snapshot], ["requests", vec(presence)]]);
+    const joinOutcome = tagged([
+        ["Joined", snapshot],
+        ["Queued", [["partyId", uuid], ["seq", u64]]],
+    ]);
+    const reply = tagged([
+        ["Party", snapshot], ["Join", joinOutcome],
+        ["JoinRequests", [["partyId", uuid], ["seq", u64], ["requests", vec(presence)]]],
+        ["Done", null], ["Followed", [["online", vec(userStatus)]]], ["Invites", vec(partyInvite)],
+        ["JoinCode", [["partyId", uuid], ["code", str]]],
+        ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
+        ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
+        ["TicketStarted", [["ticketId", u64]]],
+    ]);
+    const ps = [["partyId", uuid], ["seq", u64]];
+    const variants = [
+        ["MemberJoined", [...ps, ["presence", presence]]],
+        ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
+        ["LeaderChanged", [...ps, ["leader", presence]]],
+        ["JoinRequested", [...ps, ["presence", presence]]],
+        ["JoinRequestGone", [...ps, ["presence", presence], ["reason", requestGoneReason]]],
+        ["JoinRequestList", [...ps, ["requests", vec(presence)]]],
+        ["Accepted", snapshot],
+        ["JoinRejected", [...ps, ["reason", rejectReason]]],
+        ["Kicked", ps], ["Closed", ps],
+        ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
+        ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
+        ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
+        ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],
+        ["StatusOnline", userStatus], ["StatusChanged", userStatus],
+        ["StatusOffline", [["presence", presence]]], ["Invited", partyInvite],
+        ["InviteGone", [["partyId", uuid], ["reason", inviteGoneReason]]],
+        ["InviteDeclined", [["partyId", uuid], ["presence", presence]]],
+        ["PartyStateChanged", [...ps, ["state", keyValues]]],
+        ["MemberAttributesChanged", [...ps, ["presence", presence], ["attributes", keyValues]]],
+        ["JoinCodeChanged", [...ps, ["code", str]]],
+        ["ListingChanged", [...ps, ["listed", bool], ["properties", keyValues]]],
+        ["Banned", [...ps, ["untilMs", u64]]],
+        ["TicketStarted", [["ticketId", u64], ["partyId", option(uuid)]]],
+        ["TicketCancelled", [["ticketId", u64], ["reason", ticketCancelReason]]],
+        ["Matched", matchFound],
+    ];
+    if (version >= 3) {
+        variants.push(["ReadyCheckStarted", [...ps, ["check", readyCheck]]], ["ReadyCheckAnswered", [...ps, ["checkId", u64], ["presence", presence], ["ready", bool]]], ["ReadyCheckEnded", [
+                ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
+                ["notReady", vec(presence)], ["noAnswer", vec(presence)],
+            ]]);
+    }
+    const known = tagged(variants);
+    // An event is the last thing in its frame, so one of a variant this
+    // client does not know can be passed over whole: from version 3 on it is
+    // ignored, not a decode error (PROTOCOL.md, "Compatibility").
+    const event = {
+        enc: (w, v) => {
+            if (v.kind === "Unknown")
+                throw new RangeError(`an unknown event (#${v.variant}) has no bytes`);
+            known.enc(w, v);
+        },
+        dec: (r) => {
+            const at = r.offset;
+            const variant = Number(r.varint(32));
+            r.offset = at;
+            if (variant < variants.length || version < 3)
+                return known.dec(r);
+            r.skipRest();
+            return { kind: "Unknown", variant };
+        },
+    };
+    const resumed = tagged([
+        ["New", null], ["Replayed", [["count", u32]]],
+        ["Snapshots", [["parties", vec(resumedParty)], ["waiting", vec(uuid)]]],
+    ]);
+    const welcome = struct([
+        ["sessionId", uuid], ["presence", presence], ["resumeToken", str], ["limits", limits],
+        ["lastEventSeq", u64], ["resumed", resumed],
+    ]);
+    return tagged([
+        ["Welcome", welcome], ["Refused", errorBody],
+        ["Response", [["id", u32], ["result", result(reply)]]],
+        ["Event", [["seq", u64], ["event", event]]],
+        ["FrameError", errorBody],
+    ]);
+}
+export const serverFrame = serverFrameFor(PROTOCOL_VERSION);
 // --------------------------------------------------------------- frames
 /** One frame: the body's length (u32 LE), then the body. */
 export function encodeFrame(c, message, limit = MAX_FRAME_SIZE) {

@@ -1,4 +1,4 @@
-// partyline's wire format, written from PROTOCOL.md (version 2): postcard
+// partyline's wire format, written from PROTOCOL.md (version 3): postcard
 // bodies behind a 4-byte little-endian length on the control stream
 // (sections 3 and 4), and the fixed datagram layout (section 5).
 //
@@ -8,7 +8,10 @@
 // Enums are objects tagged by `kind` (a variant with one unnamed field
 // holds it in `value`), or the variant's name for enums without fields.
 
-export const PROTOCOL_VERSION = 2;
+/** The version this client speaks (its Hello's). */
+export const PROTOCOL_VERSION = 3;
+/** The oldest version a server still serves (PROTOCOL.md, "Compatibility"). */
+export const OLDEST_PROTOCOL_VERSION = 2;
 /** Largest frame body (`max_frame_size`), and the Welcome's. */
 export const MAX_FRAME_SIZE = 262144;
 export const MAX_WELCOME_SIZE = 8388608;
@@ -94,6 +97,11 @@ export class Reader {
 
   done(): boolean {
     return this.offset === this.buf.length;
+  }
+
+  /** Passes over what is left (a message that ends its frame, unread). */
+  skipRest(): void {
+    this.offset = this.buf.length;
   }
 }
 
@@ -281,6 +289,23 @@ export const tagged = <T>(variants: Variant[]): Codec<T> => {
   };
 };
 
+/**
+ * A reason (an enum without fields) as its name; from version 3 on, a
+ * reason this client does not know (a newer server's) stays its number:
+ * the generic end of what it names (PROTOCOL.md, "Compatibility").
+ */
+export const reasons = <T extends string>(all: readonly T[]): Codec<T | number> => ({
+  enc: (w, v) => {
+    const i = typeof v === "number" ? v : all.indexOf(v);
+    if (i < 0) throw new RangeError(`unknown variant ${v}`);
+    w.varint(i);
+  },
+  dec: (r) => {
+    const i = Number(r.varint(32));
+    return all[i] ?? i;
+  },
+});
+
 /** An enum whose variants have no fields, as the variant's name. */
 export const names = <T extends string>(all: readonly T[]): Codec<T> => ({
   enc: (w, v) => {
@@ -305,7 +330,8 @@ export const ERROR_CODES = [
   "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound",
   "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
   "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
-  "PartyTooLarge", "Denied", "HookFailed", "Unavailable",
+  "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
+  "NotAsked",
 ] as const;
 export type ErrorCodeName = (typeof ERROR_CODES)[number];
 /** A known code's name; a newer server's unknown number stays a number. */
@@ -342,6 +368,17 @@ export interface PartySnapshot {
   partyId: string; seq: bigint; open: boolean; maxSize: number; label: string; leader: Presence;
   members: Presence[]; disconnected: string[]; invitePolicy: InvitePolicy; state: KeyValues;
   attributes: KeyValues[]; joinCode: string; listed: boolean; properties: KeyValues;
+  /** The running ready check with its answers so far (version 3). */
+  readyCheck: ReadyCheck | null;
+}
+/** A party's ready check (version 3): whom it asks, and their answers so far. */
+export interface ReadyCheck {
+  /** The party `seq` of its start: what an answer names. */
+  checkId: bigint; startedBy: Presence; message: string; timeoutMs: bigint;
+  /** Unix ms by the server's clock: count down from `timeoutMs` instead. */
+  endsAtMs: bigint;
+  /** Asked members, in seat order at the start, by their answer. */
+  ready: Presence[]; notReady: Presence[]; noAnswer: Presence[];
 }
 export interface Resume { token: string; lastEventSeq: bigint }
 export interface ResumedParty { snapshot: PartySnapshot; requests: Presence[] }
@@ -373,12 +410,14 @@ export interface MatchFound {
   matchId: Uint8Array; ticketId: bigint; players: MatchedPlayer[]; token: string;
   tokenExpiresAt: bigint;
 }
-export type LeaveReason = "Left" | "Kicked" | "SessionEnded" | "Banned";
-export type RejectReason = "Rejected" | "PartyClosed" | "Expired";
-export type RequestGoneReason = "Cancelled" | "Expired" | "SessionEnded";
-export type InviteGoneReason = "Revoked" | "PartyClosed" | "Expired" | "Banned" | "Answered";
+// Reasons: a name, or (from a newer server) a number this client does not know.
+export type LeaveReason = "Left" | "Kicked" | "SessionEnded" | "Banned" | number;
+export type RejectReason = "Rejected" | "PartyClosed" | "Expired" | number;
+export type RequestGoneReason = "Cancelled" | "Expired" | "SessionEnded" | number;
+export type InviteGoneReason = "Revoked" | "PartyClosed" | "Expired" | "Banned" | "Answered" | number;
 export type TicketCancelReason =
-  | "Cancelled" | "MembershipChanged" | "PartyClosed" | "SessionEnded" | "NodeLost";
+  | "Cancelled" | "MembershipChanged" | "PartyClosed" | "SessionEnded" | "NodeLost" | number;
+export type ReadyCheckOutcome = "AllReady" | "TimedOut" | "Cancelled" | number;
 
 const keyValues = map(str);
 const numbers = map(i64);
@@ -394,14 +433,24 @@ const limits = struct<Limits>([
   ["maxPropertyEntries", u32], ["maxPropertyBytes", u32], ["maxBans", u32],
   ["matchmakerIntervalMs", u64], ["matchmakerRelaxAfterMs", u64],
 ]);
-export const partySnapshot = struct<PartySnapshot>([
+const readyCheck = struct<ReadyCheck>([
+  ["checkId", u64], ["startedBy", presence], ["message", str], ["timeoutMs", u64],
+  ["endsAtMs", u64], ["ready", vec(presence)], ["notReady", vec(presence)],
+  ["noAnswer", vec(presence)],
+]);
+const SNAPSHOT_V2: Fields = [
   ["partyId", uuid], ["seq", u64], ["open", bool], ["maxSize", u16], ["label", str],
   ["leader", presence], ["members", vec(presence)], ["disconnected", vec(uuid)],
   ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
   ["joinCode", str], ["listed", bool], ["properties", keyValues],
-]);
+];
+export const partySnapshot = struct<PartySnapshot>([...SNAPSHOT_V2, ["readyCheck", option(readyCheck)]]);
+/** Version 2's layout: the fields up to `properties` (no ready check). */
+const partySnapshotV2: Codec<PartySnapshot> = {
+  enc: (w, v) => struct<PartySnapshot>(SNAPSHOT_V2).enc(w, v),
+  dec: (r) => ({ ...struct<PartySnapshot>(SNAPSHOT_V2).dec(r), readyCheck: null }),
+};
 const resume = struct<Resume>([["token", str], ["lastEventSeq", u64]]);
-const resumedParty = struct<ResumedParty>([["snapshot", partySnapshot], ["requests", vec(presence)]]);
 const partySearch = struct<PartySearch>([
   ["openOnly", bool], ["minFreeSeats", u16], ["properties", keyValues], ["limit", u16],
   ["cursor", u64],
@@ -433,15 +482,14 @@ const matchFound = struct<MatchFound>([
   ["matchId", raw16], ["ticketId", u64], ["players", vec(matchedPlayer)], ["token", str],
   ["tokenExpiresAt", u64],
 ]);
-const leaveReason = names<LeaveReason>(["Left", "Kicked", "SessionEnded", "Banned"]);
-const rejectReason = names<RejectReason>(["Rejected", "PartyClosed", "Expired"]);
-const requestGoneReason = names<RequestGoneReason>(["Cancelled", "Expired", "SessionEnded"]);
-const inviteGoneReason = names<InviteGoneReason>([
-  "Revoked", "PartyClosed", "Expired", "Banned", "Answered",
-]);
-const ticketCancelReason = names<TicketCancelReason>([
+const leaveReason = reasons(["Left", "Kicked", "SessionEnded", "Banned"]);
+const rejectReason = reasons(["Rejected", "PartyClosed", "Expired"]);
+const requestGoneReason = reasons(["Cancelled", "Expired", "SessionEnded"]);
+const inviteGoneReason = reasons(["Revoked", "PartyClosed", "Expired", "Banned", "Answered"]);
+const ticketCancelReason = reasons([
   "Cancelled", "MembershipChanged", "PartyClosed", "SessionEnded", "NodeLost",
 ]);
+const readyCheckOutcome = reasons(["AllReady", "TimedOut", "Cancelled"]);
 
 export type Identity =
   | { kind: "Dev"; userId: string; username: string }
@@ -488,7 +536,10 @@ export type Command =
   | ({ kind: "Unban" } & PU)
   | ({ kind: "ListBans" } & P)
   | { kind: "SubmitTicket"; value: TicketRequest }
-  | { kind: "CancelTicket"; ticketId: bigint };
+  | { kind: "CancelTicket"; ticketId: bigint }
+  | ({ kind: "StartReadyCheck"; message: string; timeoutMs: bigint } & P)
+  | ({ kind: "AnswerReadyCheck"; checkId: bigint; ready: boolean } & P)
+  | ({ kind: "CancelReadyCheck" } & P);
 
 const p: Fields = [["partyId", uuid]];
 const pu: Fields = [["partyId", uuid], ["userId", str]];
@@ -509,6 +560,9 @@ const command = tagged<Command>([
   ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
   ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
   ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
+  ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
+  ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
+  ["CancelReadyCheck", p],
 ]);
 
 export type ClientFrame =
@@ -522,10 +576,6 @@ export const clientFrame = tagged<ClientFrame>([
 export type JoinOutcome =
   | { kind: "Joined"; value: PartySnapshot }
   | { kind: "Queued"; partyId: string; seq: bigint };
-const joinOutcome = tagged<JoinOutcome>([
-  ["Joined", partySnapshot],
-  ["Queued", [["partyId", uuid], ["seq", u64]]],
-]);
 export type Reply =
   | { kind: "Party"; value: PartySnapshot }
   | { kind: "Join"; value: JoinOutcome }
@@ -537,15 +587,6 @@ export type Reply =
   | { kind: "Parties"; parties: ListedParty[]; nextCursor: bigint }
   | { kind: "Bans"; partyId: string; bans: PartyBan[] }
   | { kind: "TicketStarted"; ticketId: bigint };
-const reply = tagged<Reply>([
-  ["Party", partySnapshot], ["Join", joinOutcome],
-  ["JoinRequests", [["partyId", uuid], ["seq", u64], ["requests", vec(presence)]]],
-  ["Done", null], ["Followed", [["online", vec(userStatus)]]], ["Invites", vec(partyInvite)],
-  ["JoinCode", [["partyId", uuid], ["code", str]]],
-  ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
-  ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
-  ["TicketStarted", [["ticketId", u64]]],
-]);
 
 type PS = { partyId: string; seq: bigint };
 export type Event =
@@ -576,52 +617,25 @@ export type Event =
   | ({ kind: "Banned"; untilMs: bigint } & PS)
   | { kind: "TicketStarted"; ticketId: bigint; partyId: string | null }
   | { kind: "TicketCancelled"; ticketId: bigint; reason: TicketCancelReason }
-  | { kind: "Matched"; value: MatchFound };
-const ps: Fields = [["partyId", uuid], ["seq", u64]];
-const event = tagged<Event>([
-  ["MemberJoined", [...ps, ["presence", presence]]],
-  ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
-  ["LeaderChanged", [...ps, ["leader", presence]]],
-  ["JoinRequested", [...ps, ["presence", presence]]],
-  ["JoinRequestGone", [...ps, ["presence", presence], ["reason", requestGoneReason]]],
-  ["JoinRequestList", [...ps, ["requests", vec(presence)]]],
-  ["Accepted", partySnapshot],
-  ["JoinRejected", [...ps, ["reason", rejectReason]]],
-  ["Kicked", ps], ["Closed", ps],
-  ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
-  ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
-  ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
-  ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],
-  ["StatusOnline", userStatus], ["StatusChanged", userStatus],
-  ["StatusOffline", [["presence", presence]]], ["Invited", partyInvite],
-  ["InviteGone", [["partyId", uuid], ["reason", inviteGoneReason]]],
-  ["InviteDeclined", [["partyId", uuid], ["presence", presence]]],
-  ["PartyStateChanged", [...ps, ["state", keyValues]]],
-  ["MemberAttributesChanged", [...ps, ["presence", presence], ["attributes", keyValues]]],
-  ["JoinCodeChanged", [...ps, ["code", str]]],
-  ["ListingChanged", [...ps, ["listed", bool], ["properties", keyValues]]],
-  ["Banned", [...ps, ["untilMs", u64]]],
-  ["TicketStarted", [["ticketId", u64], ["partyId", option(uuid)]]],
-  ["TicketCancelled", [["ticketId", u64], ["reason", ticketCancelReason]]],
-  ["Matched", matchFound],
-]);
+  | { kind: "Matched"; value: MatchFound }
+  | ({ kind: "ReadyCheckStarted"; check: ReadyCheck } & PS)
+  | ({ kind: "ReadyCheckAnswered"; checkId: bigint; presence: Presence; ready: boolean } & PS)
+  | ({
+      kind: "ReadyCheckEnded"; checkId: bigint; outcome: ReadyCheckOutcome; ready: Presence[];
+      notReady: Presence[]; noAnswer: Presence[];
+    } & PS)
+  /** An event of a newer version, which this client does not know: to be
+   * ignored, its session event number counted (PROTOCOL.md, "Compatibility"). */
+  | { kind: "Unknown"; variant: number };
 
 export type Resumed =
   | { kind: "New" }
   | { kind: "Replayed"; count: number }
   | { kind: "Snapshots"; parties: ResumedParty[]; waiting: string[] };
-const resumed = tagged<Resumed>([
-  ["New", null], ["Replayed", [["count", u32]]],
-  ["Snapshots", [["parties", vec(resumedParty)], ["waiting", vec(uuid)]]],
-]);
 export interface Welcome {
   sessionId: string; presence: Presence; resumeToken: string; limits: Limits;
   lastEventSeq: bigint; resumed: Resumed;
 }
-const welcome = struct<Welcome>([
-  ["sessionId", uuid], ["presence", presence], ["resumeToken", str], ["limits", limits],
-  ["lastEventSeq", u64], ["resumed", resumed],
-]);
 /** `Result<T, E>`: `#0 Ok`, `#1 Err`. */
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };
 const result = <T>(c: Codec<T>): Codec<Result<T>> => ({
@@ -643,12 +657,102 @@ export type ServerFrame =
   | { kind: "Response"; id: number; result: Result<Reply> }
   | { kind: "Event"; seq: bigint; event: Event }
   | { kind: "FrameError"; value: ErrorBody };
-export const serverFrame = tagged<ServerFrame>([
-  ["Welcome", welcome], ["Refused", errorBody],
-  ["Response", [["id", u32], ["result", result(reply)]]],
-  ["Event", [["seq", u64], ["event", event]]],
-  ["FrameError", errorBody],
-]);
+
+/**
+ * What the server sends, in the layout of one protocol version: only the
+ * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
+ * session is never sent what version 2 cannot decode, PROTOCOL.md section
+ * 4, "Compatibility"). This client speaks version 3; version 2's layout is
+ * here for the worked examples of what a version 2 session is sent.
+ */
+export function serverFrameFor(version: number): Codec<ServerFrame> {
+  const snapshot = version >= 3 ? partySnapshot : partySnapshotV2;
+  const resumedParty = struct<ResumedParty>([["snapshot", snapshot], ["requests", vec(presence)]]);
+  const joinOutcome = tagged<JoinOutcome>([
+    ["Joined", snapshot],
+    ["Queued", [["partyId", uuid], ["seq", u64]]],
+  ]);
+  const reply = tagged<Reply>([
+    ["Party", snapshot], ["Join", joinOutcome],
+    ["JoinRequests", [["partyId", uuid], ["seq", u64], ["requests", vec(presence)]]],
+    ["Done", null], ["Followed", [["online", vec(userStatus)]]], ["Invites", vec(partyInvite)],
+    ["JoinCode", [["partyId", uuid], ["code", str]]],
+    ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
+    ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
+    ["TicketStarted", [["ticketId", u64]]],
+  ]);
+  const ps: Fields = [["partyId", uuid], ["seq", u64]];
+  const variants: Variant[] = [
+    ["MemberJoined", [...ps, ["presence", presence]]],
+    ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
+    ["LeaderChanged", [...ps, ["leader", presence]]],
+    ["JoinRequested", [...ps, ["presence", presence]]],
+    ["JoinRequestGone", [...ps, ["presence", presence], ["reason", requestGoneReason]]],
+    ["JoinRequestList", [...ps, ["requests", vec(presence)]]],
+    ["Accepted", snapshot],
+    ["JoinRejected", [...ps, ["reason", rejectReason]]],
+    ["Kicked", ps], ["Closed", ps],
+    ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
+    ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
+    ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
+    ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],
+    ["StatusOnline", userStatus], ["StatusChanged", userStatus],
+    ["StatusOffline", [["presence", presence]]], ["Invited", partyInvite],
+    ["InviteGone", [["partyId", uuid], ["reason", inviteGoneReason]]],
+    ["InviteDeclined", [["partyId", uuid], ["presence", presence]]],
+    ["PartyStateChanged", [...ps, ["state", keyValues]]],
+    ["MemberAttributesChanged", [...ps, ["presence", presence], ["attributes", keyValues]]],
+    ["JoinCodeChanged", [...ps, ["code", str]]],
+    ["ListingChanged", [...ps, ["listed", bool], ["properties", keyValues]]],
+    ["Banned", [...ps, ["untilMs", u64]]],
+    ["TicketStarted", [["ticketId", u64], ["partyId", option(uuid)]]],
+    ["TicketCancelled", [["ticketId", u64], ["reason", ticketCancelReason]]],
+    ["Matched", matchFound],
+  ];
+  if (version >= 3) {
+    variants.push(
+      ["ReadyCheckStarted", [...ps, ["check", readyCheck]]],
+      ["ReadyCheckAnswered", [...ps, ["checkId", u64], ["presence", presence], ["ready", bool]]],
+      ["ReadyCheckEnded", [
+        ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
+        ["notReady", vec(presence)], ["noAnswer", vec(presence)],
+      ]],
+    );
+  }
+  const known = tagged<Event>(variants);
+  // An event is the last thing in its frame, so one of a variant this
+  // client does not know can be passed over whole: from version 3 on it is
+  // ignored, not a decode error (PROTOCOL.md, "Compatibility").
+  const event: Codec<Event> = {
+    enc: (w, v) => {
+      if (v.kind === "Unknown") throw new RangeError(`an unknown event (#${v.variant}) has no bytes`);
+      known.enc(w, v);
+    },
+    dec: (r) => {
+      const at = r.offset;
+      const variant = Number(r.varint(32));
+      r.offset = at;
+      if (variant < variants.length || version < 3) return known.dec(r);
+      r.skipRest();
+      return { kind: "Unknown", variant };
+    },
+  };
+  const resumed = tagged<Resumed>([
+    ["New", null], ["Replayed", [["count", u32]]],
+    ["Snapshots", [["parties", vec(resumedParty)], ["waiting", vec(uuid)]]],
+  ]);
+  const welcome = struct<Welcome>([
+    ["sessionId", uuid], ["presence", presence], ["resumeToken", str], ["limits", limits],
+    ["lastEventSeq", u64], ["resumed", resumed],
+  ]);
+  return tagged<ServerFrame>([
+    ["Welcome", welcome], ["Refused", errorBody],
+    ["Response", [["id", u32], ["result", result(reply)]]],
+    ["Event", [["seq", u64], ["event", event]]],
+    ["FrameError", errorBody],
+  ]);
+}
+export const serverFrame = serverFrameFor(PROTOCOL_VERSION);
 
 // --------------------------------------------------------------- frames
 

@@ -40,7 +40,6 @@ test("a ticket id above 2^53 survives exactly", () => {
 test("bad bodies are typed errors, not crashes", () => {
   const bad = [
     "05", // no such ServerFrame variant
-    "03 01 63", // an event of unknown kind
     "02 01 00 03 ff", // a truncated Response
     "01 01 02 00", // trailing bytes
     "02 01 01 01 02 ff fe", // a string that is not UTF-8
@@ -52,6 +51,52 @@ test("bad bodies are typed errors, not crashes", () => {
   assert.throws(() => codec.decodeBody(codec.bool, unhex("02")), codec.DecodeError);
   // A varint above its type.
   assert.throws(() => codec.decodeBody(codec.u16, unhex("80 80 04")), codec.DecodeError);
+});
+
+test("an event of a kind this client does not know is passed over, its number kept", () => {
+  // Event, session event 5, event #99 with bytes this client cannot read.
+  const frame = codec.decodeServerFrame(unhex("03 05 63 ff ff 00 07"));
+  assert.deepEqual(frame, { kind: "Event", seq: 5n, event: { kind: "Unknown", variant: 99 } });
+  // The first event number past version 3's (30) is unknown too.
+  assert.equal(codec.decodeServerFrame(unhex("03 06 1f")).event.kind, "Unknown");
+  // Version 2 decoders were strict: there, it is an error.
+  assert.throws(() => codec.decodeBody(codec.serverFrameFor(2), unhex("03 05 63")), codec.DecodeError);
+  // An unknown event has no bytes to send.
+  assert.throws(() => codec.encodeFrame(codec.serverFrame, frame), RangeError);
+});
+
+test("a reason this client does not know stays its number", () => {
+  // MemberLeft at party seq 2 (a presence with empty names), reason #9.
+  const body = unhex("03 01 01 10 " + "11 ".repeat(16) + "02 00 00 10 " + "aa ".repeat(16) + "09");
+  const frame = codec.decodeServerFrame(body);
+  assert.equal(frame.event.kind, "MemberLeft");
+  assert.equal(frame.event.reason, 9);
+  // A known one is its name, and a number is written as it is.
+  const w = new codec.Writer();
+  codec.reasons(["Left", "Kicked"]).enc(w, 9);
+  assert.equal(hex(w.bytes()), "09");
+});
+
+test("a snapshot with a running ready check: version 2 leaves it out", () => {
+  const presence = { userId: "u1", username: "Ana", sessionId: "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa" };
+  const check = {
+    checkId: 7n, startedBy: presence, message: "go?", timeoutMs: 30000n, endsAtMs: 1700000030000n,
+    ready: [presence], notReady: [], noAnswer: [],
+  };
+  const snapshot = {
+    partyId: "11111111-1111-1111-1111-111111111111", seq: 7n, open: true, maxSize: 2, label: "",
+    leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: {},
+    attributes: [{}], joinCode: "", listed: false, properties: {}, readyCheck: check,
+  };
+  const frame = { kind: "Response", id: 1, result: { ok: true, value: { kind: "Party", value: snapshot } } };
+  const v3 = codec.encodeFrame(codec.serverFrame, frame).slice(4);
+  const v2 = codec.encodeFrame(codec.serverFrameFor(2), frame).slice(4);
+  // Version 3 appends Some(check) after version 2's last field.
+  assert.equal(hex(v3.slice(0, v2.length)), hex(v2));
+  assert.equal(v3[v2.length], 1);
+  const back = codec.decodeServerFrame(v3);
+  assert.deepEqual(back.result.value.value.readyCheck, check);
+  assert.equal(codec.decodeBody(codec.serverFrameFor(2), v2).result.value.value.readyCheck, null);
 });
 
 test("unknown error numbers survive as numbers", () => {

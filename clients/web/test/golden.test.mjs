@@ -3,6 +3,8 @@
 // codec to, read from the same file with the same placeholder rules.
 // Every example is checked both ways (encode gives its bytes, decoding its
 // bytes gives the value back), and every example must be checked here.
+// The client speaks version 3; the examples of what a version 2 session is
+// sent (`-v2`) are checked in version 2's layout (codec.serverFrameFor(2)).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -78,14 +80,14 @@ const event = (seq, ev) => ({ kind: "Event", seq, event: ev });
 const response = (id, result) => ({ kind: "Response", id, result });
 const MATCH_TOKEN =
   "m1.0123456789abcdef0123456789abcdef.1700000060.7531:11111111111111111111111111111111,7532:." +
-  "3387ba940d8a0d77d27acd580dee62bcc1e5648645a9a50f5e620014b9711b7c";
+  "458792475ad88551d9f797c2c64c123962fb98adcfa465b615e302a624c48314";
 
 const CLIENT = {
   hello: {
-    kind: "Hello", version: 2, identity: { kind: "Dev", userId: "u1", username: "Ana" }, resume: null,
+    kind: "Hello", version: 3, identity: { kind: "Dev", userId: "u1", username: "Ana" }, resume: null,
   },
   "hello-resume": {
-    kind: "Hello", version: 2, identity: { kind: "Dev", userId: "u1", username: "Ana" },
+    kind: "Hello", version: 3, identity: { kind: "Dev", userId: "u1", username: "Ana" },
     resume: { token: "t", lastEventSeq: 7n },
   },
   kick: request(5, { kind: "Kick", partyId: party, userId: "u2" }),
@@ -116,13 +118,35 @@ const CLIENT = {
     },
   }),
   "cancel-ticket": request(12, { kind: "CancelTicket", ticketId: 7n }),
+  "start-ready-check": request(12, {
+    kind: "StartReadyCheck", partyId: party, message: "go?", timeoutMs: 30000n,
+  }),
+  "answer-ready-check": request(13, { kind: "AnswerReadyCheck", partyId: party, checkId: 7n, ready: true }),
 };
 
 const snapshot = {
   partyId: party, seq: 3n, open: false, maxSize: 4, label: "eu", leader: ana, members: [ana, ben],
   disconnected: [sidB], invitePolicy: "AnyMember", state: kv({ map: "dust" }),
   attributes: [kv({}), kv({ hero: "mage" })], joinCode: "K7QM2X", listed: true,
-  properties: kv({ mode: "duo" }),
+  properties: kv({ mode: "duo" }), readyCheck: null,
+};
+const snapshotsWelcome = {
+  kind: "Welcome",
+  value: {
+    sessionId: sidA, presence: ana, resumeToken: "u", limits, lastEventSeq: 1030n,
+    resumed: {
+      kind: "Snapshots",
+      parties: [{
+        snapshot: {
+          partyId: party, seq: 12n, open: false, maxSize: 4, label: "", leader: ana,
+          members: [ana], disconnected: [], invitePolicy: "Leader", state: kv({}),
+          attributes: [kv({})], joinCode: "", listed: false, properties: kv({}), readyCheck: null,
+        },
+        requests: [ben],
+      }],
+      waiting: [],
+    },
+  },
 };
 const SERVER = {
   welcome: {
@@ -132,24 +156,7 @@ const SERVER = {
       resumed: { kind: "New" },
     },
   },
-  "welcome-snapshots": {
-    kind: "Welcome",
-    value: {
-      sessionId: sidA, presence: ana, resumeToken: "u", limits, lastEventSeq: 1030n,
-      resumed: {
-        kind: "Snapshots",
-        parties: [{
-          snapshot: {
-            partyId: party, seq: 12n, open: false, maxSize: 4, label: "", leader: ana,
-            members: [ana], disconnected: [], invitePolicy: "Leader", state: kv({}),
-            attributes: [kv({})], joinCode: "", listed: false, properties: kv({}),
-          },
-          requests: [ben],
-        }],
-        waiting: [],
-      },
-    },
-  },
+  "welcome-snapshots": snapshotsWelcome,
   "response-refused": response(2, { ok: false, error: { code: "PartyFull", message: "full" } }),
   "response-denied": response(3, { ok: false, error: { code: "Denied", message: "no" } }),
   "response-unavailable": response(4, { ok: false, error: { code: "Unavailable", message: "later" } }),
@@ -195,6 +202,26 @@ const SERVER = {
       token: MATCH_TOKEN, tokenExpiresAt: 1700000060n,
     },
   }),
+  "event-ready-check-started": event(8n, {
+    kind: "ReadyCheckStarted", partyId: party, seq: 7n,
+    check: {
+      checkId: 7n, startedBy: ana, message: "go?", timeoutMs: 30000n, endsAtMs: 1700000030000n,
+      ready: [ana], notReady: [], noAnswer: [ben],
+    },
+  }),
+  "event-ready-check-answered": event(9n, {
+    kind: "ReadyCheckAnswered", partyId: party, seq: 8n, checkId: 7n, presence: ben, ready: true,
+  }),
+  "event-ready-check-ended": event(10n, {
+    kind: "ReadyCheckEnded", partyId: party, seq: 8n, checkId: 7n, outcome: "AllReady",
+    ready: [ana, ben], notReady: [], noAnswer: [],
+  }),
+};
+
+// What a version 2 session is sent: the same values in version 2's layout.
+const SERVER_V2 = {
+  "welcome-snapshots-v2": snapshotsWelcome,
+  "response-unavailable-v2": response(4, { ok: false, error: { code: "Internal", message: "later" } }),
 };
 
 const DATAGRAMS = ["client-datagram", "server-datagram"];
@@ -206,6 +233,9 @@ for (const [name, value] of Object.entries(CLIENT)) {
 }
 for (const [name, value] of Object.entries(SERVER)) {
   test(`server frame ${name}`, () => checkFrame(codec.serverFrame, name, value));
+}
+for (const [name, value] of Object.entries(SERVER_V2)) {
+  test(`server frame ${name}, version 2`, () => checkFrame(codec.serverFrameFor(2), name, value));
 }
 
 function checkFrame(c, name, value) {
@@ -229,8 +259,10 @@ test("server datagram", () => {
 });
 
 test("every byte example in PROTOCOL.md is checked here", () => {
-  const checked = new Set([...Object.keys(CLIENT), ...Object.keys(SERVER), ...DATAGRAMS]);
+  const checked = new Set([
+    ...Object.keys(CLIENT), ...Object.keys(SERVER), ...Object.keys(SERVER_V2), ...DATAGRAMS,
+  ]);
   for (const name of shown.keys()) assert.ok(checked.has(name), `example ${name} is not checked`);
   for (const name of checked) assert.ok(shown.has(name), `PROTOCOL.md lost example ${name}`);
-  assert.ok(shown.size >= 32, `only ${shown.size} examples were read`);
+  assert.ok(shown.size >= 39, `only ${shown.size} examples were read`);
 });
