@@ -3,7 +3,9 @@
 //! playwright-core from clients/web's npm lock; nothing is downloaded)
 //! loads the dev page of an in-process server and plays with the
 //! TypeScript client beside a native SDK client: datagrams and reliable
-//! data both ways, a browser member kicked and promoted, a browser whose
+//! data both ways, a browser member kicked and promoted, a ready check
+//! started by a browser leader and answered from both transports (the
+//! TypeScript client speaks protocol version 3), a browser whose
 //! network is cut (a relay drops its packets) resuming its session, and a
 //! browser leader whose leaving hands the lead to a native member. It also
 //! measures a browser-to-native datagram round trip against
@@ -17,7 +19,7 @@ mod support;
 
 use partyline::certs::{dev_cert_names, BrowserCertificates};
 use partyline::server::Server;
-use partyline_client::{Event as SdkEvent, LeaveReason};
+use partyline_client::{Event as SdkEvent, LeaveReason, ReadyCheckOutcome};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -190,6 +192,7 @@ async fn browsers_and_native_players_share_parties() {
 
     datagrams_and_reliable_data_both_ways(&mut browser, &bob, &mut bob_events, &party).await;
     kicked_and_promoted(&mut browser, &bob, &mut bob_events, &party).await;
+    ready_checks_across_transports(&mut browser, &bob, &mut bob_events, &party).await;
     cut_and_resumed(&mut browser, &relay, &bob, &mut bob_events, &party).await;
     leader_leaves_to_a_native_member(&mut browser, &server).await;
     round_trips(&mut browser, &server, &bob, &party).await;
@@ -334,6 +337,117 @@ async fn kicked_and_promoted(
     }
     let party_id: partyline_client::PartyId = p.parse().unwrap();
     assert_eq!(bob.party(party_id).unwrap().leader.user_id, "cleo");
+}
+
+/// Cleo (a browser tab) leads ana (a browser tab) and bob (native): her
+/// ready check reaches both transports, each roster shows it running with
+/// the answers so far, the last answer ends it `AllReady`; a second check
+/// she cancels ends `Cancelled`.
+async fn ready_checks_across_transports(
+    browser: &mut Browser,
+    bob: &partyline_client::Client,
+    bob_events: &mut partyline_client::Events,
+    party: &Value,
+) {
+    let p = text(party);
+    let party_id: partyline_client::PartyId = p.parse().unwrap();
+    browser
+        .eval(
+            "b",
+            &format!("await t.clients.b.startReadyCheck('{p}', 'go?', 30000)"),
+        )
+        .await;
+    let check_id = loop {
+        if let SdkEvent::ReadyCheckStarted { check, .. } = next(bob_events).await {
+            assert_eq!(check.message, "go?");
+            assert_eq!(check.started_by.user_id, "cleo");
+            break check.check_id;
+        }
+    };
+    let started = browser
+        .eval("a", "return await t.take('a', 'ReadyCheckStarted')")
+        .await;
+    assert_eq!(started["check"]["checkId"], check_id.to_string());
+    let asked = |list: &Value| -> Vec<String> {
+        let mut users: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| text(&p["userId"]))
+            .collect();
+        users.sort();
+        users
+    };
+    assert_eq!(asked(&started["check"]["ready"]), ["cleo"]);
+    assert_eq!(asked(&started["check"]["noAnswer"]), ["ana", "bob"]);
+    // The browser answers; bob's roster and ana's own show it.
+    browser
+        .eval(
+            "a",
+            &format!("await t.clients.a.answerReadyCheck('{p}', {check_id}n, true)"),
+        )
+        .await;
+    loop {
+        if let SdkEvent::ReadyCheckAnswered { member, ready, .. } = next(bob_events).await {
+            assert_eq!((member.user_id.as_str(), ready), ("ana", true));
+            break;
+        }
+    }
+    let running = bob.party(party_id).unwrap().ready_check.expect("running");
+    assert_eq!(running.no_answer.len(), 1);
+    browser
+        .eval("a", "await t.take('a', 'ReadyCheckAnswered')")
+        .await;
+    let roster = browser
+        .eval("a", &format!("return t.clients.a.party('{p}').readyCheck"))
+        .await;
+    assert_eq!(asked(&roster["ready"]), ["ana", "cleo"]);
+    assert_eq!(asked(&roster["noAnswer"]), ["bob"]);
+    // The native member's answer is the last: all ready, in every roster.
+    bob.answer_ready_check(party_id, check_id, true)
+        .await
+        .unwrap();
+    for tab in ["a", "b"] {
+        let ended = browser
+            .eval(
+                tab,
+                &format!("return await t.take('{tab}', 'ReadyCheckEnded')"),
+            )
+            .await;
+        assert_eq!(ended["outcome"], "AllReady");
+        assert_eq!(asked(&ended["ready"]), ["ana", "bob", "cleo"]);
+        let roster = browser
+            .eval(
+                tab,
+                &format!("return t.clients.{tab}.party('{p}').readyCheck"),
+            )
+            .await;
+        assert_eq!(roster, Value::Null, "no check runs now");
+    }
+    // A second check, cancelled by the browser leader.
+    browser
+        .eval(
+            "b",
+            &format!("await t.clients.b.startReadyCheck('{p}', '', 60000)"),
+        )
+        .await;
+    browser
+        .eval("a", "await t.take('a', 'ReadyCheckStarted')")
+        .await;
+    browser
+        .eval("b", &format!("await t.clients.b.cancelReadyCheck('{p}')"))
+        .await;
+    let ended = browser
+        .eval("a", "return await t.take('a', 'ReadyCheckEnded')")
+        .await;
+    assert_eq!(ended["outcome"], "Cancelled");
+    loop {
+        if let SdkEvent::ReadyCheckEnded { outcome, .. } = next(bob_events).await {
+            if outcome == ReadyCheckOutcome::Cancelled {
+                break;
+            }
+        }
+    }
 }
 
 async fn expect_member_joined(events: &mut partyline_client::Events, user: &str) {

@@ -1,4 +1,4 @@
-import type { Command, ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, PartyInvite, PartySearch, Presence, Reply, TicketRequest, UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason, RequestGoneReason, InviteGoneReason, TicketCancelReason } from "./codec.js";
+import type { Command, ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, PartyInvite, PartySearch, Presence, Reply, TicketRequest, UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason, RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome } from "./codec.js";
 /** Who the player is: a dev identity (dev servers) or a signed token. */
 export type Identity = {
     userId: string;
@@ -51,6 +51,9 @@ export interface Party {
     joinCode: string;
     listed: boolean;
     properties: KeyValues;
+    /** The ready check running now, with the answers so far (kept live from
+     * its events); null when none runs. */
+    readyCheck: ReadyCheck | null;
     /** Whether this session leads it. */
     isLeader: boolean;
 }
@@ -187,6 +190,33 @@ export type Event = {
 } | {
     kind: "Matched";
     match: MatchFound;
+}
+/** The leader started a ready check: answer it with `answerReadyCheck`
+ * if this session is in `check.noAnswer` (the leader counts as ready).
+ * The party's `readyCheck` shows it until it ends. */
+ | {
+    kind: "ReadyCheckStarted";
+    partyId: string;
+    check: ReadyCheck;
+}
+/** A member answered, changed its answer, or left (then not ready). */
+ | {
+    kind: "ReadyCheckAnswered";
+    partyId: string;
+    checkId: bigint;
+    member: Presence;
+    ready: boolean;
+}
+/** The check is over: everyone ready, its time ran out, or the leader
+ * cancelled it; who was ready, not ready (or left), and never answered. */
+ | {
+    kind: "ReadyCheckEnded";
+    partyId: string;
+    checkId: bigint;
+    outcome: ReadyCheckOutcome;
+    ready: Presence[];
+    notReady: Presence[];
+    noAnswer: Presence[];
 } | {
     kind: "Reconnecting";
     reason: DisconnectReason;
@@ -287,6 +317,18 @@ export declare class Client {
     listBans(partyId: string): Promise<PartyBan[]>;
     submitTicket(ticket: TicketRequest): Promise<bigint>;
     cancelTicket(ticketId: bigint): Promise<void>;
+    /** Leader only: asks every member whether it is ready, for `timeoutMs`
+     * (5000 to 120000); `message` is shown to them (at most 256 bytes, may
+     * be empty). The leader counts as ready. Members hear
+     * `ReadyCheckStarted`, the answers as they come (`ReadyCheckAnswered`)
+     * and the result (`ReadyCheckEnded`); the party's `readyCheck` shows it
+     * while it runs. One at a time per party (`ReadyCheckRunning`). */
+    startReadyCheck(partyId: string, message: string, timeoutMs: number): Promise<void>;
+    /** Answers the party's ready check `checkId` (from `ReadyCheckStarted`
+     * or the party's `readyCheck`), or changes the answer, until it ends. */
+    answerReadyCheck(partyId: string, checkId: bigint, ready: boolean): Promise<void>;
+    /** Leader only: ends the running ready check now (`Cancelled`). */
+    cancelReadyCheck(partyId: string): Promise<void>;
     /** Unreliable party data: one WebTransport datagram to the other members. */
     sendData(partyId: string, opCode: number, data: Uint8Array): void;
     /** Reliable party data, on the control stream. */

@@ -256,6 +256,23 @@ export class Client {
         return expect(await this.request({ kind: "SubmitTicket", value: ticket }), "TicketStarted").ticketId;
     }
     cancelTicket(ticketId) { return this.done({ kind: "CancelTicket", ticketId }); }
+    // ------------------------------------------------------- ready checks
+    /** Leader only: asks every member whether it is ready, for `timeoutMs`
+     * (5000 to 120000); `message` is shown to them (at most 256 bytes, may
+     * be empty). The leader counts as ready. Members hear
+     * `ReadyCheckStarted`, the answers as they come (`ReadyCheckAnswered`)
+     * and the result (`ReadyCheckEnded`); the party's `readyCheck` shows it
+     * while it runs. One at a time per party (`ReadyCheckRunning`). */
+    startReadyCheck(partyId, message, timeoutMs) {
+        return this.done({ kind: "StartReadyCheck", partyId, message, timeoutMs: BigInt(timeoutMs) });
+    }
+    /** Answers the party's ready check `checkId` (from `ReadyCheckStarted`
+     * or the party's `readyCheck`), or changes the answer, until it ends. */
+    answerReadyCheck(partyId, checkId, ready) {
+        return this.done({ kind: "AnswerReadyCheck", partyId, checkId, ready });
+    }
+    /** Leader only: ends the running ready check now (`Cancelled`). */
+    cancelReadyCheck(partyId) { return this.done({ kind: "CancelReadyCheck", partyId }); }
     // -------------------------------------------------------- party data
     /** Unreliable party data: one WebTransport datagram to the other members. */
     sendData(partyId, opCode, data) {
@@ -324,6 +341,7 @@ export class Client {
             partyId: s.partyId, leader: s.leader, open: s.open, maxSize: s.maxSize, label: s.label,
             invitePolicy: s.invitePolicy, state: { ...s.state }, joinCode: s.joinCode, listed: s.listed,
             properties: { ...s.properties }, isLeader: s.leader.sessionId === this.sessionId,
+            readyCheck: s.readyCheck && copyCheck(s.readyCheck),
             members: s.members.map((presence, i) => ({
                 presence, connected: !away.has(presence.sessionId), attributes: { ...(s.attributes[i] ?? {}) },
             })),
@@ -498,6 +516,27 @@ export class Client {
                 return push({ kind: "TicketCancelled", ticketId: e.ticketId, reason: e.reason });
             case "Matched":
                 return push({ kind: "Matched", match: e.value });
+            case "ReadyCheckStarted":
+                if (party)
+                    party.readyCheck = copyCheck(e.check);
+                return push({ kind: "ReadyCheckStarted", partyId: e.partyId, check: e.check });
+            case "ReadyCheckAnswered":
+                if (party?.readyCheck?.checkId === e.checkId)
+                    tally(party.readyCheck, e.presence, e.ready);
+                return push({
+                    kind: "ReadyCheckAnswered", partyId: e.partyId, checkId: e.checkId, member: e.presence,
+                    ready: e.ready,
+                });
+            case "ReadyCheckEnded":
+                if (party)
+                    party.readyCheck = null;
+                return push({
+                    kind: "ReadyCheckEnded", partyId: e.partyId, checkId: e.checkId, outcome: e.outcome,
+                    ready: e.ready, notReady: e.notReady, noAnswer: e.noAnswer,
+                });
+            case "Unknown":
+                // A newer server's event: ignored (its number was counted).
+                return;
         }
     }
     checkLiveness() {
@@ -613,6 +652,18 @@ export class Client {
         this.failPending("Closed", "the session is over");
         this.queue.push({ kind: "Disconnected", reason });
     }
+}
+/** A ready check the roster may change without touching the event's. */
+function copyCheck(check) {
+    return { ...check, ready: [...check.ready], notReady: [...check.notReady], noAnswer: [...check.noAnswer] };
+}
+/** Moves an asked member to the list of its answer. */
+function tally(check, member, ready) {
+    const other = (p) => p.sessionId !== member.sessionId;
+    check.ready = check.ready.filter(other);
+    check.notReady = check.notReady.filter(other);
+    check.noAnswer = check.noAnswer.filter(other);
+    (ready ? check.ready : check.notReady).push(member);
 }
 function expect(reply, kind) {
     if (reply.kind !== kind)

@@ -8,7 +8,7 @@ import type {
   Command, ErrorBody, ErrorCode, Event as WireEvent, InvitePolicy, KeyValues, Limits,
   PartyInvite, PartySearch, PartySnapshot, Presence, Reply, ServerFrame, TicketRequest,
   UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason,
-  RequestGoneReason, InviteGoneReason, TicketCancelReason,
+  RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome,
 } from "./codec.js";
 
 /** Who the player is: a dev identity (dev servers) or a signed token. */
@@ -69,6 +69,9 @@ export interface Party {
   joinCode: string;
   listed: boolean;
   properties: KeyValues;
+  /** The ready check running now, with the answers so far (kept live from
+   * its events); null when none runs. */
+  readyCheck: ReadyCheck | null;
   /** Whether this session leads it. */
   isLeader: boolean;
 }
@@ -120,6 +123,18 @@ export type Event =
   | { kind: "TicketStarted"; ticketId: bigint; partyId: string | null }
   | { kind: "TicketCancelled"; ticketId: bigint; reason: TicketCancelReason }
   | { kind: "Matched"; match: MatchFound }
+  /** The leader started a ready check: answer it with `answerReadyCheck`
+   * if this session is in `check.noAnswer` (the leader counts as ready).
+   * The party's `readyCheck` shows it until it ends. */
+  | { kind: "ReadyCheckStarted"; partyId: string; check: ReadyCheck }
+  /** A member answered, changed its answer, or left (then not ready). */
+  | { kind: "ReadyCheckAnswered"; partyId: string; checkId: bigint; member: Presence; ready: boolean }
+  /** The check is over: everyone ready, its time ran out, or the leader
+   * cancelled it; who was ready, not ready (or left), and never answered. */
+  | {
+      kind: "ReadyCheckEnded"; partyId: string; checkId: bigint; outcome: ReadyCheckOutcome;
+      ready: Presence[]; notReady: Presence[]; noAnswer: Presence[];
+    }
   | { kind: "Reconnecting"; reason: DisconnectReason }
   | { kind: "Resumed" }
   | { kind: "PartySynced"; party: Party }
@@ -399,6 +414,25 @@ export class Client {
   }
   cancelTicket(ticketId: bigint): Promise<void> { return this.done({ kind: "CancelTicket", ticketId }); }
 
+  // ------------------------------------------------------- ready checks
+
+  /** Leader only: asks every member whether it is ready, for `timeoutMs`
+   * (5000 to 120000); `message` is shown to them (at most 256 bytes, may
+   * be empty). The leader counts as ready. Members hear
+   * `ReadyCheckStarted`, the answers as they come (`ReadyCheckAnswered`)
+   * and the result (`ReadyCheckEnded`); the party's `readyCheck` shows it
+   * while it runs. One at a time per party (`ReadyCheckRunning`). */
+  startReadyCheck(partyId: string, message: string, timeoutMs: number): Promise<void> {
+    return this.done({ kind: "StartReadyCheck", partyId, message, timeoutMs: BigInt(timeoutMs) });
+  }
+  /** Answers the party's ready check `checkId` (from `ReadyCheckStarted`
+   * or the party's `readyCheck`), or changes the answer, until it ends. */
+  answerReadyCheck(partyId: string, checkId: bigint, ready: boolean): Promise<void> {
+    return this.done({ kind: "AnswerReadyCheck", partyId, checkId, ready });
+  }
+  /** Leader only: ends the running ready check now (`Cancelled`). */
+  cancelReadyCheck(partyId: string): Promise<void> { return this.done({ kind: "CancelReadyCheck", partyId }); }
+
   // -------------------------------------------------------- party data
 
   /** Unreliable party data: one WebTransport datagram to the other members. */
@@ -472,6 +506,7 @@ export class Client {
       partyId: s.partyId, leader: s.leader, open: s.open, maxSize: s.maxSize, label: s.label,
       invitePolicy: s.invitePolicy, state: { ...s.state }, joinCode: s.joinCode, listed: s.listed,
       properties: { ...s.properties }, isLeader: s.leader.sessionId === this.sessionId,
+      readyCheck: s.readyCheck && copyCheck(s.readyCheck),
       members: s.members.map((presence, i) => ({
         presence, connected: !away.has(presence.sessionId), attributes: { ...(s.attributes[i] ?? {}) },
       })),
@@ -631,6 +666,24 @@ export class Client {
         return push({ kind: "TicketCancelled", ticketId: e.ticketId, reason: e.reason });
       case "Matched":
         return push({ kind: "Matched", match: e.value });
+      case "ReadyCheckStarted":
+        if (party) party.readyCheck = copyCheck(e.check);
+        return push({ kind: "ReadyCheckStarted", partyId: e.partyId, check: e.check });
+      case "ReadyCheckAnswered":
+        if (party?.readyCheck?.checkId === e.checkId) tally(party.readyCheck, e.presence, e.ready);
+        return push({
+          kind: "ReadyCheckAnswered", partyId: e.partyId, checkId: e.checkId, member: e.presence,
+          ready: e.ready,
+        });
+      case "ReadyCheckEnded":
+        if (party) party.readyCheck = null;
+        return push({
+          kind: "ReadyCheckEnded", partyId: e.partyId, checkId: e.checkId, outcome: e.outcome,
+          ready: e.ready, notReady: e.notReady, noAnswer: e.noAnswer,
+        });
+      case "Unknown":
+        // A newer server's event: ignored (its number was counted).
+        return;
     }
   }
 
@@ -744,6 +797,20 @@ export class Client {
     this.failPending("Closed", "the session is over");
     this.queue.push({ kind: "Disconnected", reason });
   }
+}
+
+/** A ready check the roster may change without touching the event's. */
+function copyCheck(check: ReadyCheck): ReadyCheck {
+  return { ...check, ready: [...check.ready], notReady: [...check.notReady], noAnswer: [...check.noAnswer] };
+}
+
+/** Moves an asked member to the list of its answer. */
+function tally(check: ReadyCheck, member: Presence, ready: boolean): void {
+  const other = (p: Presence) => p.sessionId !== member.sessionId;
+  check.ready = check.ready.filter(other);
+  check.notReady = check.notReady.filter(other);
+  check.noAnswer = check.noAnswer.filter(other);
+  (ready ? check.ready : check.notReady).push(member);
 }
 
 function expect<K extends Reply["kind"]>(reply: Reply, kind: K): Extract<Reply, { kind: K }> {
