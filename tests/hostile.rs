@@ -284,12 +284,20 @@ async fn extra_streams_cannot_be_opened_and_the_session_goes_on() {
 
     // With WebTransport (the default), the 3 unidirectional streams
     // HTTP/3 needs are granted to every connection before its ALPN is
-    // known: a native client's are never read, and its session goes on.
+    // known: a native client's are stopped at once (what it wrote is not
+    // held), none is granted after them, and its session goes on.
     let server = start().await;
     let (_e, connection, send, recv) = raw_session(&server).await;
     for _ in 0..3 {
         let mut uni = connection.open_uni().await.expect("granted");
         uni.write_all(&[0xff; 1024]).await.unwrap();
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), uni.stopped())
+            .await
+            .expect("the server stops a native client's unidirectional stream");
+        assert_eq!(
+            stopped.unwrap(),
+            Some(quinn::VarInt::from_u32(CloseCode::ProtocolViolation as u32))
+        );
     }
     let fourth =
         tokio::time::timeout(std::time::Duration::from_millis(300), connection.open_uni()).await;

@@ -25,7 +25,7 @@ use crate::protocol::{
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
 use bytes::Bytes;
-use quinn::{ConnectionError, ReadError, RecvStream, SendStream};
+use quinn::{ConnectionError, ReadError, RecvStream, SendStream, VarInt};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -202,6 +202,7 @@ fn run_session(
     async move {
         let ending = tokio::select! {
             ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv, &connection) => ending,
+            never = stop_stray_streams(&connection) => match never {},
             Ok(Some(code)) = stopped_by_client => {
                 // After a takeover the stop is the old connection's alone.
                 if session.is_attached(generation) {
@@ -251,6 +252,22 @@ fn run_session(
         writer.abort();
     }
     .instrument(span)
+}
+
+/// A native client's unidirectional streams. With WebTransport on, the 3
+/// that HTTP/3 needs are granted to every connection in its handshake,
+/// before its ALPN is known, and QUIC takes no credit back: a native
+/// client that opens them has each stopped at once (what it wrote is
+/// dropped, not held until the connection ends), and none is granted after
+/// them. Never ends.
+async fn stop_stray_streams(connection: &ClientConnection) -> std::convert::Infallible {
+    if let ClientConnection::Quic(connection) = connection {
+        connection.set_max_concurrent_uni_streams(VarInt::from_u32(0));
+        while let Ok(mut stream) = connection.accept_uni().await {
+            let _ = stream.stop(VarInt::from_u32(CloseCode::ProtocolViolation as u32));
+        }
+    }
+    std::future::pending().await
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
