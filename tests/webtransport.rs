@@ -17,6 +17,7 @@ use partyline::protocol::{
 };
 use partyline_client::Event as SdkEvent;
 use std::time::Duration;
+use support::relay::Relay;
 use support::{next, next_data, start, start_with, WAIT};
 use web::{WebClient, WebTarget};
 use web_transport_quinn::proto::ConnectError;
@@ -222,6 +223,91 @@ async fn a_browser_resumes_and_the_page_it_replaced_hears_superseded() {
         .await
         .unwrap_err();
     assert_eq!(refused.code, ErrorCode::PartyNotFound);
+}
+
+/// What the page a resume replaced does to its control stream once the
+/// server closed its transport (Chrome resets and stops the streams of a
+/// closed transport).
+#[derive(Clone, Copy, Debug)]
+enum Replaced {
+    Resets,
+    Stops,
+}
+
+/// The replaced page's path from the server is cut, so it never hears the
+/// close and its reset or stop reaches the server while that close is
+/// still under way (the server waits for the page's answer to its close
+/// capsule): that is the old connection's end, and the resumed session,
+/// on its new connection, goes on.
+async fn replaced_page(does: Replaced) {
+    let server = start().await;
+    let relay = Relay::start(server.addr).await;
+    let through_relay = WebTarget::new(relay.addr, &server.certs);
+    let mut first = WebClient::connect(&through_relay, "ana", None)
+        .await
+        .unwrap();
+    let party_id = create_open_party(&mut first).await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    bob.join_party(party_id).await.unwrap();
+    assert!(matches!(
+        first.next_event().await,
+        Event::MemberJoined { .. }
+    ));
+    relay.hold_to_clients(true);
+    let target = WebTarget::new(server.addr, &server.certs);
+    let mut second = WebClient::connect(&target, "ana", Some(first.resume_ticket()))
+        .await
+        .expect("resumed");
+    match does {
+        Replaced::Resets => first.reset_control(),
+        Replaced::Stops => first.stop_control(),
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Still a member, with no connection change seen, and served.
+    bob.send_data_reliable(party_id, 1, b"still there?")
+        .await
+        .unwrap();
+    match second.next_event().await {
+        Event::Data { data, .. } => assert_eq!(&data[..], b"still there?"),
+        other => panic!("{does:?}: expected data, got {other:?}"),
+    }
+    let refused = second
+        .request(Command::JoinParty {
+            party_id: partyline::protocol::PartyId(uuid::Uuid::nil()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::PartyNotFound);
+    second
+        .request(Command::SendData {
+            party_id,
+            op_code: 2,
+            data: bytes::Bytes::from_static(b"yes"),
+        })
+        .await
+        .expect("ana still sends");
+    loop {
+        match next(&mut bob_events).await {
+            SdkEvent::Data(data) => {
+                assert_eq!(&data.data[..], b"yes");
+                break;
+            }
+            SdkEvent::MemberConnectionChanged { .. } | SdkEvent::MemberLeft { .. } => {
+                panic!("{does:?}: ana's seat showed the replaced connection's end")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_page_that_resets_its_control_stream_ends_nothing() {
+    replaced_page(Replaced::Resets).await;
+}
+
+#[tokio::test]
+async fn a_replaced_page_that_stops_its_control_stream_ends_nothing() {
+    replaced_page(Replaced::Stops).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

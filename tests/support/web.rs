@@ -175,6 +175,13 @@ impl WebClient {
         let _ = self.send.reset(0);
     }
 
+    /// Stops reading the control stream (STOP_SENDING, as a browser does
+    /// to the streams of a transport the server closed): the reader and
+    /// its stream are dropped.
+    pub fn stop_control(&mut self) {
+        self.reader.abort();
+    }
+
     /// Ends the session as a page's `transport.close()` does.
     pub fn close(&self) {
         self.session.close(0, b"bye");
