@@ -225,6 +225,27 @@ async fn a_browser_resumes_and_the_page_it_replaced_hears_superseded() {
     assert_eq!(refused.code, ErrorCode::PartyNotFound);
 }
 
+/// The server's keep-alive: to a native client a zero-length datagram, to
+/// a browser one byte 0x00 (a browser delivers no empty datagram to its
+/// page, which would hear nothing on a quiet connection).
+#[tokio::test]
+async fn a_browser_s_keep_alive_is_one_zero_byte_and_a_native_one_s_is_empty() {
+    let server = start_with(|config| config.keep_alive = Duration::from_millis(200)).await;
+    let target = WebTarget::new(server.addr, &server.certs);
+    let web = WebClient::connect(&target, "ana", None).await.unwrap();
+    let native = support::wire::WireClient::connect(&server, "bob").await;
+    let heard = tokio::time::timeout(WAIT, web.session.read_datagram())
+        .await
+        .expect("a keep-alive within the limit")
+        .expect("the session is open");
+    assert_eq!(&heard[..], &[0u8][..]);
+    let heard = tokio::time::timeout(WAIT, native.connection.read_datagram())
+        .await
+        .expect("a keep-alive within the limit")
+        .expect("the connection is open");
+    assert!(heard.is_empty(), "a native keep-alive is empty: {heard:?}");
+}
+
 /// What the page a resume replaced does to its control stream once the
 /// server closed its transport (Chrome resets and stops the streams of a
 /// closed transport).
