@@ -6,12 +6,13 @@ use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
 use super::player_limits::{AddressKey, Player};
 use super::replay::{Replay, ReplayLog};
+use super::transport::ClientConnection;
 use crate::protocol::{
     close_code_for_version, encode_server_frame, event_for_version, CloseCode, ErrorBody, Event,
     PartyId, Presence, Reply, ServerFrame, SessionId, MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
-use quinn::{Connection, SendStream};
+use quinn::SendStream;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::Notify;
@@ -432,7 +433,7 @@ pub(crate) struct HandedOver {
     /// The number of the next event it would have sent.
     pub(crate) next_event_seq: u64,
     /// The connection that carried it, to be closed as superseded.
-    pub(crate) connection: Option<Connection>,
+    pub(crate) connection: Option<ClientConnection>,
 }
 
 /// The result of attaching a connection to a session.
@@ -446,7 +447,7 @@ pub(crate) struct Attached {
     /// older than the replay log (send snapshots instead).
     pub(crate) replay: Option<Replay>,
     /// The connection this one replaces, to be closed.
-    pub(crate) superseded: Option<Connection>,
+    pub(crate) superseded: Option<ClientConnection>,
 }
 
 #[derive(Debug)]
@@ -470,7 +471,7 @@ pub(crate) struct SessionLink {
     /// `event_for_version` and `encode_server_frame`).
     pub(crate) version: u16,
     /// The current connection, read on the datagram hot path.
-    connection: RwLock<Option<Connection>>,
+    connection: RwLock<Option<ClientConnection>>,
     state: Mutex<SessionState>,
     /// Parties where this session has a seat or a join request; kept by the
     /// party table under its shard locks.
@@ -586,7 +587,7 @@ impl SessionLink {
     /// resume, checked and rotated atomically so a token works once.
     pub(crate) fn attach(
         &self,
-        connection: Option<Connection>,
+        connection: Option<ClientConnection>,
         outbox: OutboxSender,
         resume: Option<(Uuid, u64)>,
     ) -> Result<Attached, ResumeRefusal> {
@@ -802,7 +803,7 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map(Connection::remote_address)
+            .map(ClientConnection::remote_address)
     }
 
     /// Ends the session whatever its attachment (the server's own
@@ -829,7 +830,7 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(connection) = connection.as_ref() {
-            connection.close((code as u32).into(), reason.as_bytes());
+            connection.close(code as u32, reason.as_bytes());
         }
     }
 
@@ -843,7 +844,7 @@ impl SessionLink {
         if let Some(connection) = connection.as_ref() {
             // A full send buffer drops the oldest datagram: stale game state
             // is worth less than fresh.
-            if connection.send_datagram(datagram).is_ok() {
+            if connection.send_datagram(datagram) {
                 super::metrics::count(&self.metrics.datagrams_handed);
             }
         }
@@ -869,7 +870,7 @@ impl SessionLink {
             let mut handed = 0;
             for datagram in scratch.drain(..) {
                 // As in `send_datagram`: a full send buffer drops the oldest.
-                handed += u64::from(connection.send_datagram(datagram).is_ok());
+                handed += u64::from(connection.send_datagram(datagram));
             }
             self.metrics.datagrams_handed.inc_by(handed);
         }
@@ -950,7 +951,7 @@ pub(crate) async fn write_outbox(
     mut send: SendStream,
     backlog: Bytes,
     mut outbox: OutboxReceiver,
-    connection: Connection,
+    connection: ClientConnection,
     version: u16,
 ) {
     let farewell = outbox.farewell();
@@ -975,7 +976,7 @@ pub(crate) async fn write_outbox(
         Ok(false) => farewell.said().await,
     };
     settle(&connection).await;
-    connection.close((code as u32).into(), reason.as_bytes());
+    connection.close(code as u32, reason.as_bytes());
     // `send` lives until here: dropping it would finish the stream, and
     // the client would take the end of its stream for the goodbye.
     drop(send);
@@ -984,7 +985,7 @@ pub(crate) async fn write_outbox(
 /// Waits (at most `GOODBYE_SETTLE`) until the connection has sent nothing
 /// for a few milliseconds: what was written is out, and its
 /// acknowledgements are on their way.
-async fn settle(connection: &Connection) {
+async fn settle(connection: &ClientConnection) {
     const STEP: std::time::Duration = std::time::Duration::from_millis(5);
     let deadline = tokio::time::Instant::now() + GOODBYE_SETTLE;
     let mut sent = connection.stats().udp_tx.datagrams;

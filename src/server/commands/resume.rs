@@ -20,6 +20,7 @@ use crate::server::peers::{Answer, Claimed, ControlMessage, HandOverFacts, NodeI
 use crate::server::route::Route;
 use crate::server::session::{lock, OutboxSender, ResumeToken, SessionLink, SessionRef};
 use crate::server::state::{deliver, Shared};
+use crate::server::transport::ClientConnection;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ pub(crate) fn names_another_node(shared: &Shared, token: &ResumeToken) -> bool {
 pub(crate) async fn resume_elsewhere(
     shared: &Shared,
     resuming: Resuming,
-    connection: Option<quinn::Connection>,
+    connection: Option<ClientConnection>,
     outbox: OutboxSender,
 ) -> Result<(Welcome, SessionRef, u64), ErrorBody> {
     let route = shared.route();
@@ -391,7 +392,7 @@ pub(crate) fn hand_over(
     };
     if let Some(connection) = handed.connection {
         connection.close(
-            (CloseCode::Superseded as u32).into(),
+            CloseCode::Superseded as u32,
             b"session resumed on another node",
         );
     }
