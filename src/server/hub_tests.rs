@@ -1885,6 +1885,42 @@ fn node_of(node: &Node) -> super::peers::NodeId {
     node.shared.route().me
 }
 
+/// Fay (on a) follows uma (on c, owned by c); fay's flow moves to b. The
+/// follow moves with her: b registers it with uma's owner, a stops, and
+/// uma's next change reaches fay on b and nothing reaches a (issue 24:
+/// the follows were copied, not registered, and the moved session heard
+/// no status event).
+#[tokio::test(start_paused = true)]
+async fn a_session_moved_to_another_node_still_hears_the_users_it_follows() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let user = user_owned_by(&cluster, "c", "uma");
+    let mut uma = c.player(&user);
+    let mut fay = a.player("fay");
+    let follow = Command::Follow {
+        user_ids: vec![user.clone()],
+    };
+    assert!(
+        matches!(fay.request(follow.clone()).await, Ok(Reply::Followed { online }) if online.len() == 1)
+    );
+    settle().await;
+    let token = fay.resume_token();
+    let (_, mut moved) = fay.resume_on(b, &token).await.expect("resumed on b");
+    settle().await;
+    moved.take();
+    let a_before = control(a);
+    assert_eq!(uma.request(set_status("queue")).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(statuses_seen(moved.take()), ["changed queue"]);
+    assert_eq!(delta(a_before, a), (0, 0), "a follows uma no more");
+    // Following again (PROTOCOL.md section 9, after snapshots) is answered
+    // from what b holds: uma online, as "queue".
+    let (id, task) = moved.send(follow);
+    task.await.unwrap();
+    let known = statuses_known(moved.take(), id, &user);
+    assert_eq!(known, [(uma.id(), "queue".to_string())]);
+}
+
 // ---- Ready checks ---------------------------------------------------------
 
 #[tokio::test(start_paused = true)]

@@ -146,6 +146,25 @@ pub(crate) async fn follow(users: &Users, route: &Route, user_ids: Vec<String>) 
     route.ask_each(asked, question).await;
 }
 
+/// A session taken over from another node follows here what it followed
+/// there: the owners of users not followed here yet are asked, as for a
+/// `Follow` (waits for their answers, at most the request timeout). The
+/// old node told the owners it stopped, if no one else follows there.
+pub(crate) async fn follows_moved(
+    users: &Users,
+    route: &Route,
+    session: &SessionRef,
+    follows: &[String],
+) {
+    if follows.is_empty() {
+        return;
+    }
+    // Within the limit: the old node held it to it.
+    if let Ok((_, first)) = users.follow(session, follows.to_vec(), usize::MAX) {
+        follow(users, route, first).await;
+    }
+}
+
 /// This node follows users it owns: what every node said of them.
 fn follow_here(users: &Users, route: &Route, user_ids: &[String]) {
     let known = users.directory().follow(route.me, user_ids);

@@ -107,7 +107,6 @@ pub(crate) async fn resume_elsewhere(
         let mut social = lock(&session.social);
         social.status = facts.status.clone();
         social.visible = facts.visible;
-        social.follows = facts.follows.iter().cloned().collect();
     }
     // Counted as a session of its user here; the old node let it go.
     shared
@@ -115,6 +114,8 @@ pub(crate) async fn resume_elsewhere(
         .map_err(|_| refused("this user has the most sessions allowed here"))?;
     crate::server::metrics::count(&shared.metrics.sessions_resumed);
     crate::server::presence::session_started(&shared.users, route, &session);
+    // Its follows follow it here.
+    crate::server::presence::follows_moved(&shared.users, route, &session, &facts.follows).await;
     let attached = session
         .attach(connection, outbox, None)
         .map_err(|_| refused("the session ended while it resumed"))?;
