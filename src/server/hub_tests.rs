@@ -1921,6 +1921,119 @@ async fn a_session_moved_to_another_node_still_hears_the_users_it_follows() {
     assert_eq!(known, [(uma.id(), "queue".to_string())]);
 }
 
+/// Tickets with a member on another node than their pool's: with c the
+/// matcher (c has the lowest tag of a, b, c), a ticket made on `home`.
+async fn duo_on(node: &Node, user: &str) -> (Player, u64) {
+    let mut player = node.player(user);
+    let ticket = player.submit(duo()).await;
+    settle().await;
+    (player, ticket)
+}
+
+/// A solo ticket waits on when its session moves to another node, in the
+/// matcher's own pool (made on c) or as a shadow of its node (made on a,
+/// pooled at c), the session moving to the matcher itself or not: each is
+/// matched there and its player hears `Matched` on the node it moved to
+/// (issue 24: the hand-over cancelled it, telling no one).
+#[tokio::test(start_paused = true)]
+async fn a_solo_ticket_moves_with_its_session_and_is_matched_there() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    for (home, to) in [(c, a), (a, b), (a, c)] {
+        let (ana, ticket) = duo_on(home, "ana").await;
+        let token = ana.resume_token();
+        let (_, mut moved) = ana.resume_on(to, &token).await.expect("resumed");
+        settle().await;
+        assert_eq!(cluster.waiting("c"), 1, "it still waits at the matcher");
+        moved.take();
+        let (mut bob, _) = duo_on(b, "bob").await;
+        cluster.rounds().await;
+        assert_eq!(moved.matched_with(), ["ana", "bob"], "heard where it moved");
+        assert_eq!(bob.matched_with(), ["ana", "bob"]);
+        assert_eq!(
+            home.shared.matchmaking.owner_of(ticket),
+            None,
+            "done at home"
+        );
+        drop(moved);
+    }
+}
+
+/// A moved solo ticket is cancelled from the node its session moved to
+/// (`Done`, then `TicketCancelled`), and ends with the session there.
+#[tokio::test(start_paused = true)]
+async fn a_moved_solo_ticket_is_cancelled_from_its_new_node_and_ends_with_its_session() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let (ana, ticket) = duo_on(a, "ana").await;
+    let token = ana.resume_token();
+    let (_, mut moved) = ana.resume_on(b, &token).await.expect("resumed");
+    settle().await;
+    moved.take();
+    assert_eq!(
+        moved
+            .request(Command::CancelTicket { ticket_id: ticket })
+            .await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    assert_eq!(
+        moved.events(),
+        [Event::TicketCancelled {
+            ticket_id: ticket,
+            reason: TicketCancelReason::Cancelled
+        }]
+    );
+    assert_eq!(cluster.waiting("c"), 0);
+    // Another, moved, then its session ends on b: gone from a and c.
+    let (dee, ticket) = duo_on(a, "dee").await;
+    let token = dee.resume_token();
+    let (_, moved) = dee.resume_on(b, &token).await.expect("resumed");
+    settle().await;
+    grace::finish(&moved.shared, &moved.session);
+    settle().await;
+    assert_eq!(cluster.waiting("c"), 0, "out of the pool");
+    assert_eq!(
+        a.shared.matchmaking.owner_of(ticket),
+        None,
+        "and of its home"
+    );
+}
+
+/// A party's ticket (the party homed on a, pooled at c) whose member dee
+/// moves to b: the pool reaches dee on b when it matches.
+#[tokio::test(start_paused = true)]
+async fn a_party_ticket_reaches_a_member_that_moved_to_another_node() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let dee = a.player("dee");
+    let party = ana.create_party(true).await;
+    let mut dee = dee;
+    assert!(matches!(dee.join(party).await, JoinOutcome::Joined(_)));
+    let trio = TicketRequest {
+        min_count: 3,
+        max_count: 3,
+        ..duo()
+    };
+    let party_trio = TicketRequest {
+        party_id: Some(party),
+        ..trio.clone()
+    };
+    ana.submit(party_trio).await;
+    settle().await;
+    let token = dee.resume_token();
+    let (_, mut moved) = dee.resume_on(b, &token).await.expect("resumed");
+    settle().await;
+    moved.take();
+    let mut bob = cluster.node("c").player("bob");
+    bob.submit(trio).await;
+    settle().await;
+    cluster.rounds().await;
+    assert_eq!(moved.matched_with(), ["ana", "bob", "dee"]);
+    assert_eq!(ana.matched_with(), ["ana", "bob", "dee"]);
+}
+
 // ---- Ready checks ---------------------------------------------------------
 
 #[tokio::test(start_paused = true)]

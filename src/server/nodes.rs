@@ -314,14 +314,7 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             let waited = std::time::Duration::from_millis(waited_ms);
             tickets::pool_ticket(shared, ticket_id, request, submitter, members, waited)
         }
-        ControlMessage::Pooled { ticket_id } => {
-            if !shared.matchmaking.pooled_at(ticket_id, from) {
-                // Ended here while it moved: out of that pool too.
-                route
-                    .outlet
-                    .control(from, &ControlMessage::Unpool { ticket_id });
-            }
-        }
+        ControlMessage::Pooled { ticket_id } => pooled(shared, from, ticket_id),
         ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
         ControlMessage::PoolMatched { ticket_id } => {
             if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
@@ -329,6 +322,12 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             }
         }
         ControlMessage::PoolRefused { ticket_id } => pool_refused(shared, ticket_id),
+        ControlMessage::PoolRepoint {
+            ticket_id,
+            session,
+            from,
+            to,
+        } => tickets::pool_repoint(shared, ticket_id, session, (from, to)),
         ControlMessage::Ask {
             corr,
             from,
@@ -395,6 +394,15 @@ fn on_reply(route: &Route, corr: u32, result: Result<Reply, crate::protocol::Err
         result,
     });
     let _ = pending.done.send(());
+}
+
+/// Node `from` pooled a ticket of this node.
+fn pooled(shared: &Shared, from: NodeId, ticket_id: u64) {
+    if !shared.matchmaking.pooled_at(ticket_id, from) {
+        // Ended here while it moved: out of that pool too.
+        let unpool = ControlMessage::Unpool { ticket_id };
+        shared.route().outlet.control(from, &unpool);
+    }
 }
 
 /// The matcher could not pool a party's ticket of this node: it ends.

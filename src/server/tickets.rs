@@ -6,7 +6,7 @@
 
 use super::matchmaking::TicketMeta;
 use super::peers::{ControlMessage, NodeId};
-use super::session::SessionRef;
+use super::session::{lock, SessionRef};
 use super::state::Shared;
 use crate::auth::unix_now;
 use crate::matchmaker::{mint_match_token, MatchClaims, MatchPlayer};
@@ -107,6 +107,100 @@ pub(crate) fn pool_ticket(
         }
     };
     route.outlet.control(home, &answer);
+}
+
+/// Session `session` moved to another node (it resumed there; `new` is
+/// how this node reaches it now): the ticket it waits in here follows it,
+/// and so does the pool that holds that ticket when it is another node's
+/// (`PoolRepoint`). `from`: the node it lived on (`None`: this one). The
+/// node it moved to re-points its own pool itself, once the session is
+/// there. The ticket's id, if it waits in one here.
+pub(crate) fn member_moved(
+    shared: &Shared,
+    session: SessionId,
+    from: Option<NodeId>,
+    new: &SessionRef,
+) -> Option<u64> {
+    let route = shared.route();
+    let (ticket_id, pooled_at) = shared.matchmaking.repoint(session, from, new)?;
+    let to = new.remote_node().unwrap_or(route.me);
+    if let Some(pool) = pooled_at.filter(|pool| *pool != to) {
+        let repoint = ControlMessage::PoolRepoint {
+            ticket_id,
+            session,
+            from: from.unwrap_or(route.me),
+            to,
+        };
+        route.outlet.control(pool, &repoint);
+    }
+    Some(ticket_id)
+}
+
+/// On the node a session is handed over from: the tickets it waits in
+/// (the one here follows it through `new`, its proxy on the new node; the
+/// others it noted, homed elsewhere), for the new node to note.
+pub(crate) fn moved_away(shared: &Shared, session: &SessionRef, new: &SessionRef) -> Vec<u64> {
+    let here = member_moved(shared, session.session_id(), None, new);
+    let abroad = lock(&session.abroad);
+    let elsewhere = abroad
+        .iter()
+        .flat_map(|state| state.tickets.iter().copied());
+    here.into_iter().chain(elsewhere).collect()
+}
+
+/// On the node a session resumed on, once it is there: the tickets it
+/// waits in (`tickets`, as its old node `old_node` knew them) are noted
+/// (`NodeLost` if their node is lost; its end reaches their homes), and a
+/// ticket this node pools or keeps reaches it here.
+pub(crate) fn moved_here(shared: &Shared, session: &SessionRef, old_node: NodeId, tickets: &[u64]) {
+    let route = shared.route();
+    if !tickets.is_empty() {
+        let mut abroad = lock(&session.abroad);
+        let state = abroad.get_or_insert_with(Default::default);
+        for ticket_id in tickets {
+            let home = route.node_of_ticket(*ticket_id);
+            if home != route.me {
+                state.tickets.insert(*ticket_id);
+                state.homes.insert(home);
+            }
+        }
+    }
+    member_moved(shared, session.session_id(), Some(old_node), session);
+}
+
+/// `PoolRepoint` at a pool: the member now lives on `to`. Passed on to the
+/// matcher when the ticket is not here (it moved on with the pool).
+pub(crate) fn pool_repoint(
+    shared: &Shared,
+    ticket_id: u64,
+    session: SessionId,
+    (from, to): (NodeId, NodeId),
+) {
+    let route = shared.route();
+    let held = shared.matchmaking.ticket_of(session) == Some(ticket_id);
+    if !held {
+        let matcher = route.matcher();
+        if matcher != route.me {
+            let repoint = ControlMessage::PoolRepoint {
+                ticket_id,
+                session,
+                from,
+                to,
+            };
+            route.outlet.control(matcher, &repoint);
+        }
+        return;
+    }
+    let Some(presence) = shared.matchmaking.member(ticket_id, session) else {
+        return;
+    };
+    let new = match to == route.me {
+        true => shared.find_session(session),
+        false => Some(route.ticket_member(presence, to)),
+    };
+    if let Some(new) = new {
+        shared.matchmaking.repoint(session, Some(from), &new);
+    }
 }
 
 /// The node table changed: when this node was the matcher (`before`) and

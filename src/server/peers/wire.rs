@@ -96,6 +96,17 @@ pub(crate) enum ControlMessage {
     PoolMatched { ticket_id: u64 },
     /// The matcher could not pool it (a member already in a ticket there).
     PoolRefused { ticket_id: u64 },
+    /// To the pool that holds it, from the node that keeps the ticket or
+    /// its shadow: member `session`, which lived on node `from`, now lives
+    /// on node `to` (it resumed there), so its `Matched` goes there. A node
+    /// that no longer holds it passes it on to the matcher it knows, as a
+    /// `PoolTicket`, in order behind the ticket.
+    PoolRepoint {
+        ticket_id: u64,
+        session: SessionId,
+        from: u32,
+        to: u32,
+    },
     /// A question for every other node (a gather), answered with
     /// `Answer { corr }`.
     Ask {
@@ -178,6 +189,10 @@ pub(crate) struct HandOverFacts {
     /// Its seats and requests in parties homed on other nodes (the new
     /// node asks their homes to repoint them).
     pub(crate) elsewhere: Vec<PartyId>,
+    /// The tickets it waits in (its own, its parties'): they wait on, and
+    /// the new node notes them (for `NodeLost` should their node be lost,
+    /// and so that the session's end reaches them).
+    pub(crate) tickets: Vec<u64>,
 }
 
 /// What the server-side API (`ServerApi`) asks of another node: what it

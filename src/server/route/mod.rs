@@ -592,6 +592,13 @@ impl Route {
             .clone()
     }
 
+    /// A ticket's member on `node`, for a pool: a proxy that only passes
+    /// events on, kept by the ticket and not among the party proxies (a
+    /// party's proxy of the same session may still name the node it left).
+    pub(crate) fn ticket_member(&self, member: Presence, node: NodeId) -> SessionRef {
+        self.new_proxy(member, node)
+    }
+
     fn new_proxy(&self, member: Presence, node: NodeId) -> SessionRef {
         let at = RemoteAt {
             node,
