@@ -115,7 +115,9 @@ fn heard(shared: &Shared, beat: Heartbeat) {
         rejoin(shared);
         heard = route.heard(&beat);
     }
-    take(shared, beat.tag, beat.incarnation, Some(&beat.name), heard);
+    if take(shared, beat.tag, beat.incarnation, Some(&beat.name), heard) {
+        route.note_matcher(beat.tag, beat.incarnation, beat.matcher);
+    }
 }
 
 /// A control message: taken when it is of the incarnations this node

@@ -209,6 +209,11 @@ pub(crate) fn pool_repoint(
 pub(crate) fn after_matcher_change(shared: &Shared, before: NodeId) {
     let route = shared.route();
     let matcher = route.matcher();
+    if matcher != before {
+        // The others learn this node's view now: the new matcher matches
+        // once every node names it (`Route::may_match`).
+        route.beat_soon.notify_one();
+    }
     if before != route.me || matcher == route.me {
         return;
     }
@@ -225,6 +230,11 @@ pub(crate) fn after_matcher_change(shared: &Shared, before: NodeId) {
 /// runs off the async threads: at 100,000 waiting tickets it takes a few
 /// hundred milliseconds.
 pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
+    if !shared.route().may_match() {
+        // Not the matcher every node agrees on (yet): its pool, if it has
+        // one, holds its tickets for the one they agree on.
+        return;
+    }
     let now = Instant::now();
     let for_round = shared.clone();
     let Ok(matches) = tokio::task::spawn_blocking(move || for_round.matchmaking.round(now)).await

@@ -457,6 +457,9 @@ pub(crate) struct Heartbeat {
     /// Incarnations (tag, incarnation) this node judged lost and still
     /// tells of: the node named learns from it that it was judged lost.
     pub(crate) judged_lost: Vec<(u32, u64)>,
+    /// The matcher as this node sees it (the lowest tag it hears): a pool
+    /// matches only while every node it hears names its node.
+    pub(crate) matcher: u32,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {
