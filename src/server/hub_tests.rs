@@ -1737,6 +1737,145 @@ async fn the_owner_lost_statuses_and_invites_stay_right_after_the_others_tell_th
     assert_eq!(listed_invites(&mut ivy).await, [party_id, other]);
 }
 
+/// Waits until every node but `lost` judged `lost` lost, and what they
+/// sent each other after is delivered.
+async fn judged_by_the_others(cluster: &Cluster, lost: &str) {
+    let others: Vec<&Node> = (cluster.nodes.iter())
+        .filter(|(name, _)| *name != lost)
+        .map(|(_, node)| node)
+        .collect();
+    until("the others judged it lost", || {
+        others
+            .iter()
+            .all(|node| !node.peers().iter().any(|p| p == lost))
+    })
+    .await;
+    settle().await;
+}
+
+fn invite(party_id: PartyId, user: &str) -> Command {
+    Command::Invite {
+        party_id,
+        user_id: user.to_string(),
+    }
+}
+
+/// An invite whose invitee had no session when it was sent is kept only
+/// by the invitee's owner, b. b is lost: the party's home, c, sends its
+/// pending invites to the new owner, so a session of the invitee that
+/// comes later still lists it (issue 24: it was gone from `ListInvites`
+/// though the party's home still held it).
+#[tokio::test(start_paused = true)]
+async fn an_invite_held_only_by_a_lost_owner_is_listed_again_from_the_party_s_home() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    cluster.hub.cut("b");
+    judged_by_the_others(&cluster, "b").await;
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+    // And it admits her, as its home says.
+    assert!(matches!(uma.join(party_id).await, JoinOutcome::Joined(_)));
+}
+
+/// Uma (on a) heard an invite through her owner, b. b's link is cut one
+/// way: the revoke reaches b, and b's word of it to a is lost. b is then
+/// judged lost; the revoked invite is not listed by the new owner (issue
+/// 24: a told the new owner what it had heard, the revoked invite with
+/// it, and it was listed again).
+#[tokio::test(start_paused = true)]
+async fn an_invite_revoked_where_only_the_lost_owner_heard_it_is_not_listed_again() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut uma = cluster.node("a").player(&user);
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    assert!(uma.events().iter().any(|e| matches!(e, Event::Invited(_))));
+    cluster.hub.cut_outbound("b");
+    let revoke = Command::RevokeInvite {
+        party_id,
+        user_id: user.clone(),
+    };
+    assert_eq!(hal.request(revoke).await, Ok(Reply::Done));
+    settle().await;
+    assert!(uma.events().is_empty(), "b's word of it was lost");
+    judged_by_the_others(&cluster, "b").await;
+    assert_eq!(listed_invites(&mut uma).await, Vec::<PartyId>::new());
+    assert!(
+        matches!(uma.join(party_id).await, JoinOutcome::Queued { .. }),
+        "the home agrees: no invite seats her"
+    );
+}
+
+/// The party's home is lost, and the party with it: its invite is no
+/// longer listed by the invitee's owner (which lives on).
+#[tokio::test(start_paused = true)]
+async fn an_invite_to_a_party_whose_home_was_lost_is_not_listed() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "a", "uma");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    let mut uma = cluster.node("b").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+    cluster.hub.cut("c");
+    judged_by_the_others(&cluster, "c").await;
+    assert_eq!(listed_invites(&mut uma).await, Vec::<PartyId>::new());
+}
+
+/// A user id whose owner is node `owner` once node `joining` is in the
+/// cluster, and `before` until then.
+fn user_moving_to(cluster: &Cluster, before: &str, joining: &str) -> String {
+    let tag = super::peers::node_tag;
+    let live: Vec<u32> = (cluster.nodes.iter()).map(|(name, _)| tag(name)).collect();
+    let owner = |user: &str, nodes: &[u32]| {
+        let weighed = nodes
+            .iter()
+            .map(|t| (super::peers::owner_weight(user, *t), *t));
+        weighed.max().map(|(_, t)| t)
+    };
+    let with = [live.clone(), vec![tag(joining)]].concat();
+    (0..)
+        .map(|n| format!("uma{n}"))
+        .find(|user| {
+            owner(user, &live) == Some(tag(before)) && owner(user, &with) == Some(tag(joining))
+        })
+        .expect("some user moves to the newcomer")
+}
+
+/// Uma's owner is b; d joins and owns her; her invite is revoked then,
+/// which d alone hears; d is lost and b owns her again: b does not list
+/// the revoked invite it held from before (the party's home told b its
+/// invites when d joined, and b dropped what b no longer owned).
+#[tokio::test(start_paused = true)]
+async fn an_owner_that_gets_a_user_back_does_not_list_an_invite_revoked_meanwhile() {
+    let mut cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_moving_to(&cluster, "b", "d");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    cluster.add("d").await;
+    settle().await;
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id], "from d");
+    let revoke = Command::RevokeInvite {
+        party_id,
+        user_id: user.clone(),
+    };
+    assert_eq!(hal.request(revoke).await, Ok(Reply::Done));
+    settle().await;
+    cluster.hub.cut("d");
+    judged_by_the_others(&cluster, "d").await;
+    assert_eq!(listed_invites(&mut uma).await, Vec::<PartyId>::new());
+}
+
 // ---- Limits per user across nodes -----------------------------------------
 
 /// A join code no party has: six characters of the alphabet, one per `n`.

@@ -73,10 +73,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             },
             _ = tidy.tick() => {
                 for tag in route.silent_nodes() {
-                    let matcher = route.matcher();
+                    let before = Before::now(route, None);
                     node_lost(&shared, tag, Loss::Silent);
-                    tickets::after_matcher_change(&shared, matcher);
-                    presence::reregister(&shared.users, route);
+                    nodes_changed(&shared, before);
                 }
                 route.drop_idle_proxies();
                 presence::tidy(&shared.users, route, crate::auth::unix_now_ms());
@@ -146,7 +145,10 @@ fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, hear
         Heard::Known => true,
         Heard::Stale | Heard::JudgedLost => false,
         Heard::Changed { lost, joined } => {
-            let matcher = route.matcher();
+            // A node heard as a new incarnation: the old one's books are
+            // gone, so its users' owner changed, though not its tag.
+            let restarted = (lost.is_some() && joined).then_some(tag);
+            let before = Before::now(route, restarted);
             if let Some(loss) = lost {
                 // A node that restarted lost everything it homed; one that
                 // leaves takes it with it.
@@ -155,11 +157,50 @@ fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, hear
             if joined {
                 route.add_node(tag, incarnation, name);
             }
-            tickets::after_matcher_change(shared, matcher);
-            presence::reregister(&shared.users, route);
+            nodes_changed(shared, before);
             joined
         }
     }
+}
+
+/// The node table before a change: the matcher, and the other nodes whose
+/// books this node relied on (not one heard again as a new incarnation,
+/// whose old incarnation's books are gone).
+struct Before {
+    matcher: NodeId,
+    nodes: Vec<NodeId>,
+}
+
+impl Before {
+    fn now(route: &Route, restarted: Option<NodeId>) -> Before {
+        let mut nodes = route.live_nodes();
+        nodes.retain(|node| Some(*node) != restarted);
+        Before {
+            matcher: route.matcher(),
+            nodes,
+        }
+    }
+}
+
+/// The live nodes changed: the pool moves if the matcher did, and the new
+/// owners of users hear what this node holds of them.
+fn nodes_changed(shared: &Shared, before: Before) {
+    let route = shared.route();
+    tickets::after_matcher_change(shared, before.matcher);
+    presence::reregister(&shared.users, route);
+    let pending = || pending_invites(shared);
+    presence::invites_moved(&shared.users, route, &before.nodes, pending);
+}
+
+/// The pending invites of the parties homed here, with their invitees.
+fn pending_invites(shared: &Shared) -> Vec<(String, crate::protocol::PartyInvite)> {
+    let each_party = shared.table.collect(usize::MAX, |party| {
+        let invites = party
+            .invites()
+            .map(|i| (i.user_id.clone(), party.wire_invite(i)));
+        Some(invites.collect::<Vec<_>>())
+    });
+    each_party.into_iter().flatten().collect()
 }
 
 /// Another node judged this node lost: the others have dropped what tied

@@ -397,11 +397,12 @@ pub(crate) enum DirectoryMessage {
     /// From the owner to a node with sessions of the invitee: the invite
     /// sent or gone, for them.
     InviteTold(InviteNotice),
-    /// To a new owner: the invites of a user that the sender knew of.
-    KeepInvites {
-        user_id: String,
-        invites: Vec<PartyInvite>,
-    },
+    /// From a party's home to a user's new owner, after the live nodes
+    /// changed: the pending invites of the home's parties to the users
+    /// whose owner the receiver now is (each with its invitee), kept and
+    /// told to no one. The home's word, not the sessions': an invite that
+    /// ended unheard elsewhere is not in it.
+    HomeInvites(Vec<(String, PartyInvite)>),
 }
 
 /// What node `node` has of user `user_id`: how many live sessions, and

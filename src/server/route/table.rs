@@ -242,6 +242,14 @@ impl Route {
         weighed.max().map_or(self.me, |(_, tag)| tag)
     }
 
+    /// The owner `user_id` had among `nodes` and this one (as `owner_of`,
+    /// for another view of the live nodes).
+    pub(crate) fn owner_among(&self, user_id: &str, nodes: &[NodeId]) -> NodeId {
+        let nodes = nodes.iter().copied().chain([self.me]);
+        let weighed = nodes.map(|tag| (owner_weight(user_id, tag), tag));
+        weighed.max().map_or(self.me, |(_, tag)| tag)
+    }
+
     /// Whether this node may not have heard every node yet: its link came
     /// up, or it became a new incarnation, within a heartbeat (every node
     /// beats back at once when it hears a new one, so one is plenty).
