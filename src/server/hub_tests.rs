@@ -1812,6 +1812,31 @@ async fn an_invite_revoked_where_only_the_lost_owner_heard_it_is_not_listed_agai
     );
 }
 
+/// The owner, b, restarts (a new process, so a new incarnation and empty
+/// books) before anyone judged it lost: its users' owner is b again, by
+/// tag, but not the books, and the party's home sends b the invite.
+#[tokio::test(start_paused = true)]
+async fn an_owner_that_restarted_is_sent_the_invites_again() {
+    let mut cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    let old_incarnation = cluster.node("b").shared.route().incarnation();
+    cluster.hub.remove("b");
+    cluster.nodes.retain(|(name, _)| *name != "b");
+    cluster.add("b").await;
+    settle().await;
+    assert_ne!(
+        cluster.node("b").shared.route().incarnation(),
+        old_incarnation
+    );
+    assert_eq!(cluster.node("a").nodes_lost(), 1, "lost as it came back");
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+}
+
 /// The party's home is lost, and the party with it: its invite is no
 /// longer listed by the invitee's owner (which lives on).
 #[tokio::test(start_paused = true)]
