@@ -62,14 +62,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         tokio::select! {
             inbound = control.recv() => match inbound {
                 None => break,
-                Some(Inbound::Control(payload)) => on_payload(&shared, &payload),
-                Some(Inbound::Announce(payload)) => {
-                    // A heartbeat of another build may not decode: such a
-                    // node is ignored either way (`Route::heard`).
-                    if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
-                        heard(&shared, beat);
-                    }
-                }
+                Some(inbound) => on_inbound(&shared, inbound),
             },
             _ = tidy.tick() => {
                 for tag in route.silent_nodes() {
@@ -79,6 +72,21 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
                 route.drop_idle_proxies();
                 presence::tidy(&shared.users, route, crate::auth::unix_now_ms());
+            }
+        }
+    }
+}
+
+/// One control message or heartbeat from another node (or this node's own
+/// heartbeat, echoed), handled as it arrives.
+pub(crate) fn on_inbound(shared: &Shared, inbound: Inbound) {
+    match inbound {
+        Inbound::Control(payload) => on_payload(shared, &payload),
+        Inbound::Announce(payload) => {
+            // A heartbeat of another build may not decode: such a node is
+            // ignored either way (`Route::heard`).
+            if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
+                heard(shared, beat);
             }
         }
     }
