@@ -2327,6 +2327,37 @@ async fn a_moved_solo_ticket_is_cancelled_from_its_new_node_and_ends_with_its_se
     );
 }
 
+/// A solo ticket made on a (pooled at c) whose session moves twice, to b
+/// and then to c: a, its home, hears of the second move too, and its
+/// cancel's `TicketCancelled` reaches the session on c.
+#[tokio::test(start_paused = true)]
+async fn a_solo_ticket_follows_its_session_through_two_moves() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let (ana, ticket) = duo_on(a, "ana").await;
+    let token = ana.resume_token();
+    let (_, on_b) = ana.resume_on(b, &token).await.expect("resumed on b");
+    settle().await;
+    let token = on_b.resume_token();
+    let (_, mut on_c) = on_b.resume_on(c, &token).await.expect("resumed on c");
+    settle().await;
+    on_c.take();
+    assert_eq!(
+        on_c.request(Command::CancelTicket { ticket_id: ticket })
+            .await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    assert_eq!(
+        on_c.events(),
+        [Event::TicketCancelled {
+            ticket_id: ticket,
+            reason: TicketCancelReason::Cancelled
+        }]
+    );
+    assert_eq!(cluster.waiting("c"), 0);
+}
+
 /// A party's ticket (the party homed on a, pooled at c) whose member dee
 /// moves to b: the pool reaches dee on b when it matches.
 #[tokio::test(start_paused = true)]

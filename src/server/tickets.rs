@@ -150,26 +150,42 @@ pub(crate) fn moved_away(shared: &Shared, session: &SessionRef, new: &SessionRef
 
 /// On the node a session resumed on, once it is there: the tickets it
 /// waits in (`tickets`, as its old node `old_node` knew them) are noted
-/// (`NodeLost` if their node is lost; its end reaches their homes), and a
-/// ticket this node pools or keeps reaches it here.
+/// (`NodeLost` if their node is lost; its end reaches their homes), a
+/// ticket this node pools or keeps reaches it here, and so does one kept
+/// by a third node (a ticket that moved with the session before:
+/// `PoolRepoint` to its home, which passes it on to its pool; the old
+/// node re-pointed its own, a party's home does in `Repoint`).
 pub(crate) fn moved_here(shared: &Shared, session: &SessionRef, old_node: NodeId, tickets: &[u64]) {
     let route = shared.route();
-    if !tickets.is_empty() {
-        let mut abroad = lock(&session.abroad);
-        let state = abroad.get_or_insert_with(Default::default);
-        for ticket_id in tickets {
-            let home = route.node_of_ticket(*ticket_id);
-            if home != route.me {
-                state.tickets.insert(*ticket_id);
-                state.homes.insert(home);
-            }
+    let id = session.session_id();
+    for ticket_id in tickets {
+        let home = route.node_of_ticket(*ticket_id);
+        if home == route.me {
+            continue;
+        }
+        {
+            let mut abroad = lock(&session.abroad);
+            let state = abroad.get_or_insert_with(Default::default);
+            state.tickets.insert(*ticket_id);
+            state.homes.insert(home);
+        }
+        if home != old_node {
+            let repoint = ControlMessage::PoolRepoint {
+                ticket_id: *ticket_id,
+                session: id,
+                from: old_node,
+                to: route.me,
+            };
+            route.outlet.control(home, &repoint);
         }
     }
-    member_moved(shared, session.session_id(), Some(old_node), session);
+    member_moved(shared, id, Some(old_node), session);
 }
 
-/// `PoolRepoint` at a pool: the member now lives on `to`. Passed on to the
-/// matcher when the ticket is not here (it moved on with the pool).
+/// `PoolRepoint` at a pool (or at the home of a ticket that moved with its
+/// session before): the member now lives on `to`; a home passes it on to
+/// the pool of its shadow. Passed on to the matcher when the ticket is not
+/// here (it moved on with the pool).
 pub(crate) fn pool_repoint(
     shared: &Shared,
     ticket_id: u64,
@@ -199,7 +215,7 @@ pub(crate) fn pool_repoint(
         false => Some(route.ticket_member(presence, to)),
     };
     if let Some(new) = new {
-        shared.matchmaking.repoint(session, Some(from), &new);
+        member_moved(shared, session, Some(from), &new);
     }
 }
 

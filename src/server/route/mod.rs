@@ -585,8 +585,18 @@ impl Route {
     }
 
     /// The proxy of a member on `node`, made on its first command.
+    /// One that names another node and holds nothing here (its session
+    /// moved: a ticket's home keeps no seat of it) gives way to one on
+    /// `node`, so its answers go where the session is now.
     pub(crate) fn proxy(&self, caller: Presence, node: NodeId) -> SessionRef {
-        lock(&self.proxies)
+        let mut proxies = lock(&self.proxies);
+        let moved = proxies
+            .get(&caller.session_id)
+            .is_some_and(|proxy| !Self::lives_on(proxy, node) && proxy.party_ids().is_empty());
+        if moved {
+            proxies.remove(&caller.session_id);
+        }
+        proxies
             .entry(caller.session_id)
             .or_insert_with(|| self.new_proxy(caller, node))
             .clone()
