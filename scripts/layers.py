@@ -37,7 +37,7 @@ LAYERS = [
     ["connection", "nodes"],
     ["exposition", "devhttp"],
     ["admin"],
-    ["mod", "hub_tests"],
+    ["mod", "hub_tests", "bench_support"],
 ]
 
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -4,6 +4,8 @@
 
 mod admin;
 mod api;
+#[doc(hidden)]
+pub mod bench_support;
 mod coalesce;
 mod commands;
 mod config;

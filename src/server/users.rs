@@ -10,7 +10,7 @@ use super::directory::Directory;
 use super::peers::{NodeId, NodePresence};
 use super::session::{lock, Outbound, SessionRef};
 use crate::party::InviteNotice;
-use crate::protocol::{Event, PartyInvite, Reply, SessionId, UserStatus};
+use crate::protocol::{Event, Reply, SessionId, UserStatus};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -23,10 +23,6 @@ struct UserEntry {
     sessions: Vec<SessionRef>,
     /// Sessions following this user.
     followers: HashMap<SessionId, SessionRef>,
-    /// In a cluster, the pending invites the owner passed on while this
-    /// node had sessions of the user (re-sent to a new owner), in the
-    /// order they arrived.
-    invites: Vec<PartyInvite>,
     /// In a cluster, for a user followed here: what each other node said
     /// last of its sessions (their node is lost: offline).
     remote: HashMap<NodeId, NodePresence>,
@@ -40,10 +36,7 @@ struct UserEntry {
 
 impl UserEntry {
     fn is_unused(&self) -> bool {
-        self.sessions.is_empty()
-            && self.followers.is_empty()
-            && self.invites.is_empty()
-            && self.gone_at.is_none()
+        self.sessions.is_empty() && self.followers.is_empty() && self.gone_at.is_none()
     }
 
     fn tell_followers(&self, event: &Event) {
@@ -118,7 +111,6 @@ pub(crate) struct Reregister {
     pub(crate) presence: Option<NodePresence>,
     /// It has followers of the user.
     pub(crate) follows: bool,
-    pub(crate) invites: Vec<PartyInvite>,
 }
 
 pub(crate) struct Users {
@@ -217,7 +209,6 @@ impl Users {
                 });
             }
             if entry.sessions.is_empty() {
-                entry.invites.clear();
                 entry.gone_at = Some(Instant::now());
             }
             presence = Some(entry.presence(user_id, me, self.seq()));
@@ -414,18 +405,14 @@ impl Users {
     }
 
     /// An invite sent or gone: told to every live session of the invitee
-    /// here (and, in a cluster, its copy kept while there are any).
+    /// here (the invitee's owner keeps it; this node keeps no copy).
     pub(crate) fn notice(&self, notice: InviteNotice) {
-        let mut users = lock(&self.by_id);
+        let users = lock(&self.by_id);
         match notice {
             InviteNotice::Sent { user_id, invite } => {
-                let Some(entry) = users.get_mut(&user_id) else {
+                let Some(entry) = users.get(&user_id) else {
                     return;
                 };
-                entry.invites.retain(|i| i.party_id != invite.party_id);
-                if !entry.sessions.is_empty() {
-                    entry.invites.push(invite.clone());
-                }
                 for session in &entry.sessions {
                     session.push_event(Event::Invited(invite.clone()));
                 }
@@ -435,10 +422,9 @@ impl Users {
                 party_id,
                 reason,
             } => {
-                let Some(entry) = users.get_mut(&user_id) else {
+                let Some(entry) = users.get(&user_id) else {
                     return;
                 };
-                entry.invites.retain(|i| i.party_id != party_id);
                 for session in &entry.sessions {
                     session.push_event(Event::InviteGone { party_id, reason });
                 }
@@ -476,7 +462,6 @@ impl Users {
                 user_id: user_id.clone(),
                 presence: sessions.then(|| entry.presence(user_id, me, seq)),
                 follows,
-                invites: entry.invites.clone(),
             });
         }
         told

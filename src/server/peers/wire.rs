@@ -96,6 +96,17 @@ pub(crate) enum ControlMessage {
     PoolMatched { ticket_id: u64 },
     /// The matcher could not pool it (a member already in a ticket there).
     PoolRefused { ticket_id: u64 },
+    /// To the pool that holds it, from the node that keeps the ticket or
+    /// its shadow: member `session`, which lived on node `from`, now lives
+    /// on node `to` (it resumed there), so its `Matched` goes there. A node
+    /// that no longer holds it passes it on to the matcher it knows, as a
+    /// `PoolTicket`, in order behind the ticket.
+    PoolRepoint {
+        ticket_id: u64,
+        session: SessionId,
+        from: u32,
+        to: u32,
+    },
     /// A question for every other node (a gather), answered with
     /// `Answer { corr }`.
     Ask {
@@ -187,6 +198,10 @@ pub(crate) struct HandOverFacts {
     /// Its seats and requests in parties homed on other nodes (the new
     /// node asks their homes to repoint them).
     pub(crate) elsewhere: Vec<PartyId>,
+    /// The tickets it waits in (its own, its parties'): they wait on, and
+    /// the new node notes them (for `NodeLost` should their node be lost,
+    /// and so that the session's end reaches them).
+    pub(crate) tickets: Vec<u64>,
 }
 
 /// What the server-side API (`ServerApi`) asks of another node: what it
@@ -403,11 +418,12 @@ pub(crate) enum DirectoryMessage {
     /// From the owner to a node with sessions of the invitee: the invite
     /// sent or gone, for them.
     InviteTold(InviteNotice),
-    /// To a new owner: the invites of a user that the sender knew of.
-    KeepInvites {
-        user_id: String,
-        invites: Vec<PartyInvite>,
-    },
+    /// From a party's home to a user's new owner, after the live nodes
+    /// changed: the pending invites of the home's parties to the users
+    /// whose owner the receiver now is (each with its invitee), kept and
+    /// told to no one. The home's word, not the sessions': an invite that
+    /// ended unheard elsewhere is not in it.
+    HomeInvites(Vec<(String, PartyInvite)>),
 }
 
 /// What node `node` has of user `user_id`: how many live sessions, and
@@ -463,6 +479,9 @@ pub(crate) struct Heartbeat {
     /// Incarnations (tag, incarnation) this node judged lost and still
     /// tells of: the node named learns from it that it was judged lost.
     pub(crate) judged_lost: Vec<(u32, u64)>,
+    /// The matcher as this node sees it (the lowest tag it hears): a pool
+    /// matches only while every node it hears names its node.
+    pub(crate) matcher: u32,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {

@@ -585,11 +585,28 @@ impl Route {
     }
 
     /// The proxy of a member on `node`, made on its first command.
+    /// One that names another node and holds nothing here (its session
+    /// moved: a ticket's home keeps no seat of it) gives way to one on
+    /// `node`, so its answers go where the session is now.
     pub(crate) fn proxy(&self, caller: Presence, node: NodeId) -> SessionRef {
-        lock(&self.proxies)
+        let mut proxies = lock(&self.proxies);
+        let moved = proxies
+            .get(&caller.session_id)
+            .is_some_and(|proxy| !Self::lives_on(proxy, node) && proxy.party_ids().is_empty());
+        if moved {
+            proxies.remove(&caller.session_id);
+        }
+        proxies
             .entry(caller.session_id)
             .or_insert_with(|| self.new_proxy(caller, node))
             .clone()
+    }
+
+    /// A ticket's member on `node`, for a pool: a proxy that only passes
+    /// events on, kept by the ticket and not among the party proxies (a
+    /// party's proxy of the same session may still name the node it left).
+    pub(crate) fn ticket_member(&self, member: Presence, node: NodeId) -> SessionRef {
+        self.new_proxy(member, node)
     }
 
     fn new_proxy(&self, member: Presence, node: NodeId) -> SessionRef {
