@@ -311,6 +311,7 @@ impl Player {
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         };
         snapshot(self.request(command).await).party_id
     }
@@ -364,6 +365,7 @@ fn relabel(party_id: PartyId, label: &str) -> Command {
         label: Some(label.to_string()),
         max_size: None,
         invite_policy: None,
+        leader_policy: None,
     }
 }
 

@@ -36,7 +36,7 @@ mod handle;
 
 use handle::{ffi_guard, text, ClientHandle};
 use partyline_client::protocol::Command;
-use partyline_client::InvitePolicy;
+use partyline_client::{InvitePolicy, LeaderPolicy};
 use std::ffi::c_char;
 use std::mem::size_of;
 use std::ptr;
@@ -484,6 +484,7 @@ pub unsafe extern "C" fn pl_create_party(
             label: text(label, "label")?.unwrap_or_default(),
             invite_policy: InvitePolicy::Leader,
             state: Default::default(),
+            leader_policy: LeaderPolicy::Tenure,
         })
     })
 }
@@ -632,6 +633,7 @@ unsafe fn update_arg(
         label: text(label, "label")?,
         max_size,
         invite_policy,
+        leader_policy: None,
     })
 }
 
@@ -682,6 +684,7 @@ pub unsafe extern "C" fn pl_create_party_ex(
             label: text(label, "label")?.unwrap_or_default(),
             invite_policy: handle::invite_policy_arg(invite_policy)?,
             state: handle::key_values_arg(state, state_count, "state")?,
+            leader_policy: LeaderPolicy::Tenure,
         })
     })
 }
