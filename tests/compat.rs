@@ -450,9 +450,7 @@ async fn a_version_2_client_creates_updates_and_is_chosen_beside_the_leader_poli
     )
     .await
     .unwrap();
-    assert!(
-        matches!(ben.next_event().await, v2::Event::Updated { label, .. } if label == "newer")
-    );
+    assert!(matches!(ben.next_event().await, v2::Event::Updated { label, .. } if label == "newer"));
     // When Ana leaves, the party's rule picks among the connected: Ben,
     // a version 2 member, may lead like any other.
     ana.leave_party(ours.party_id).await.unwrap();
