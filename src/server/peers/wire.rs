@@ -340,6 +340,8 @@ pub(crate) struct SessionFacts {
     pub(crate) parties: Vec<PartyId>,
     /// The node it lives on.
     pub(crate) node: u32,
+    /// Its connection's score now (see `SessionInfo::quality_score`).
+    pub(crate) quality_score: Option<u32>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
