@@ -598,8 +598,6 @@ async fn control_loop(
         if !session.is_attached(generation) {
             return Ending::Lost;
         }
-        // In the layout of the session's version (version 3 grew two
-        // commands by a field a version 2 client does not send).
         match decode_client_frame(&body, session.version) {
             Ok(ClientFrame::Request { id, command })
                 if newer_than_session(session, id, &command) => {}
