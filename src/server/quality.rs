@@ -32,11 +32,13 @@ pub(crate) const MIN_PACKETS_FOR_LOSS: u64 = 10;
 /// one, and at least this many points.
 pub(crate) const MIN_MOVE: u32 = 10;
 
-/// One look at a connection.
+/// One look at a connection: 24 bytes, so that a session's window costs
+/// about 300 (the sessions of a node hold one each).
 #[derive(Clone, Copy, Debug)]
 struct Sample {
-    at: Instant,
-    rtt: Duration,
+    /// Milliseconds after the connection's first sample.
+    at_ms: u32,
+    rtt_us: u32,
     /// Packets sent and lost on the path so far (quinn counts from the
     /// connection's start).
     sent: u64,
@@ -48,6 +50,8 @@ struct MeterState {
     /// The connection the samples are of (quinn's stable id): another
     /// one starts the window over.
     connection: Option<usize>,
+    /// When that connection's first sample was taken.
+    epoch: Option<Instant>,
     samples: VecDeque<Sample>,
     /// The score the parties were last told; `None`: nothing told since
     /// this connection began.
@@ -105,20 +109,25 @@ impl QualityMeter {
             // Another connection, or a path whose counters started over
             // (a migration): measured anew, and told anew.
             state.connection = Some(connection);
+            state.epoch = Some(now);
             state.samples.clear();
+            state.samples.reserve_exact(MAX_SAMPLES);
             state.reported = None;
         }
+        let since = now.saturating_duration_since(state.epoch.unwrap_or(now));
+        let at_ms = u32::try_from(since.as_millis()).unwrap_or(u32::MAX);
+        let window_ms = WINDOW.as_millis() as u32;
         while state.samples.len() >= MAX_SAMPLES
             || state
                 .samples
                 .front()
-                .is_some_and(|first| now.saturating_duration_since(first.at) > WINDOW)
+                .is_some_and(|first| at_ms.saturating_sub(first.at_ms) > window_ms)
         {
             state.samples.pop_front();
         }
         state.samples.push_back(Sample {
-            at: now,
-            rtt,
+            at_ms,
+            rtt_us: u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX),
             sent,
             lost,
         });
@@ -145,9 +154,9 @@ fn moved(told: u32, score: u32) -> bool {
 /// loss between its first and last sample.
 fn window_score(samples: &VecDeque<Sample>) -> Option<u32> {
     let (first, last) = (samples.front()?, samples.back()?);
-    let total: Duration = samples.iter().map(|s| s.rtt).sum();
-    let mean = total / u32::try_from(samples.len()).unwrap_or(u32::MAX);
-    let rtt_ms = u32::try_from(mean.as_millis()).unwrap_or(u32::MAX);
+    let total_us: u64 = samples.iter().map(|s| u64::from(s.rtt_us)).sum();
+    let mean_us = total_us / samples.len() as u64;
+    let rtt_ms = u32::try_from(mean_us / 1000).unwrap_or(u32::MAX);
     let sent = last.sent.saturating_sub(first.sent);
     let lost = last.lost.saturating_sub(first.lost);
     let loss_per_mille = match sent >= MIN_PACKETS_FOR_LOSS {
