@@ -397,6 +397,37 @@ impl ResumeToken {
     }
 }
 
+/// Sessions of lost nodes taken over by a node of the cluster, as the
+/// user's owner notes them: the first node to claim a session gets it, so
+/// a dead node's token works once however many nodes it is shown to
+/// (docs/CLUSTER.md, "Resume after the old node died").
+#[derive(Default)]
+pub(crate) struct ResumeClaims {
+    claimed: HashSet<SessionId>,
+    /// When each claim may be forgotten, oldest first.
+    until: VecDeque<(tokio::time::Instant, SessionId)>,
+}
+
+impl ResumeClaims {
+    /// A node claims `session`: true if no node did before (a claim is
+    /// kept `keep_for`, past the last moment any node accepts the token).
+    pub(crate) fn claim(&mut self, session: SessionId, keep_for: std::time::Duration) -> bool {
+        let now = tokio::time::Instant::now();
+        while let Some(&(until, expired)) = self.until.front() {
+            if until > now {
+                break;
+            }
+            self.until.pop_front();
+            self.claimed.remove(&expired);
+        }
+        if !self.claimed.insert(session) {
+            return false;
+        }
+        self.until.push_back((now + keep_for, session));
+        true
+    }
+}
+
 /// What a node hands over of a session that resumes on another node.
 pub(crate) struct HandedOver {
     /// The number of the next event it would have sent.
@@ -609,6 +640,12 @@ impl SessionLink {
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
         Some(state.generation)
+    }
+
+    /// Counts attachments: a proxy's stays 0 (it never attaches), and a
+    /// held proxy's timers name it.
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.state).generation
     }
 
     /// The current resume secret (the tests make tokens of it).

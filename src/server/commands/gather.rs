@@ -265,6 +265,7 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
             from,
             to,
         } => super::resume::repoint(shared, session, &user_id, from, to),
+        Question::Claim { session, from, to } => super::resume::claim(shared, session, from, to),
         Question::HookFacts {
             party_id,
             caller,

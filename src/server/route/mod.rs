@@ -640,6 +640,18 @@ impl Route {
         lock(&self.proxies).remove(&session)
     }
 
+    /// Takes `proxy` out of the proxies if it is still the one of its
+    /// session (a resume may have put another in its place).
+    pub(crate) fn drop_proxy(&self, proxy: &SessionRef) {
+        let mut proxies = lock(&self.proxies);
+        if proxies
+            .get(&proxy.session_id())
+            .is_some_and(|now| Arc::ptr_eq(now, proxy))
+        {
+            proxies.remove(&proxy.session_id());
+        }
+    }
+
     pub(crate) fn find_proxy(&self, session: SessionId) -> Option<SessionRef> {
         lock(&self.proxies).get(&session).cloned()
     }
