@@ -19,7 +19,7 @@ import sys
 # Bottom first. Same line: one layer (may not name each other unless in one
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
-    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport"],
+    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport", "quality"],
     ["player_limits"],
     ["metrics", "web"],
     ["keepalive", "peers"],

@@ -1,11 +1,12 @@
 //! One party's rules. See PARTIES.md (shared guide) and PROTOCOL.md for the
 //! behaviour promised to clients; this file is its executable form.
 
+use super::quality::{bucket, choose_leader, Candidate};
 use super::PartyError;
 use crate::protocol::{
-    Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, PartyId,
-    PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId, TicketCancelReason,
-    MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
+    Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy, LeaveReason,
+    PartyId, PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId,
+    TicketCancelReason, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -24,6 +25,10 @@ pub struct Seat<L> {
     pub connected: bool,
     /// What the member tells the party about itself (character, ready).
     pub attributes: KeyValues,
+    /// Its connection's score as its node last reported it (lower is
+    /// better, `super::quality`); `None` until reported, and while
+    /// disconnected.
+    pub score: Option<u32>,
 }
 
 impl<L> Seat<L> {
@@ -34,6 +39,7 @@ impl<L> Seat<L> {
             link,
             connected: true,
             attributes: KeyValues::new(),
+            score: None,
         }
     }
 }
@@ -44,6 +50,9 @@ pub struct JoinRequest<L> {
     pub presence: Presence,
     pub link: L,
     pub expires_at: Instant,
+    /// The requester's connection score as its node reported it: its
+    /// seat starts with it when the leader accepts.
+    pub score: Option<u32>,
 }
 
 /// One event for one recipient.
@@ -103,6 +112,8 @@ pub struct PartySettings {
     pub max_size: u16,
     pub label: String,
     pub invite_policy: InvitePolicy,
+    /// Who leads next when the leader leaves or is lost.
+    pub leader_policy: LeaderPolicy,
 }
 
 /// A change of settings; `None` leaves a field as it is.
@@ -112,6 +123,7 @@ pub struct PartyUpdate {
     pub label: Option<String>,
     pub max_size: Option<u16>,
     pub invite_policy: Option<InvitePolicy>,
+    pub leader_policy: Option<LeaderPolicy>,
 }
 
 #[derive(Debug)]
@@ -262,6 +274,32 @@ impl<L: Clone> Party<L> {
             listed: self.listing.is_some(),
             properties: self.listing.clone().unwrap_or_default(),
             ready_check: self.ready_check().map(Box::new),
+            leader_policy: self.settings.leader_policy,
+            quality: self.members.iter().map(|s| bucket(s.score)).collect(),
+        }
+    }
+
+    /// A member's (or requester's) node reported its connection's score
+    /// (`None`: no measurement). Nobody is told: snapshots show it, the
+    /// next choice of a leader reads it, and a requester's seat starts
+    /// with it. A disconnected seat keeps none. False when `session`
+    /// holds neither a seat nor a request here.
+    pub fn set_score(&mut self, session: SessionId, score: Option<u32>) -> bool {
+        if let Some(index) = self.seat_of_session(session) {
+            let seat = &mut self.members[index];
+            seat.score = score.filter(|_| seat.connected);
+            return true;
+        }
+        match self
+            .requests
+            .iter_mut()
+            .find(|r| r.presence.session_id == session)
+        {
+            Some(request) => {
+                request.score = score;
+                true
+            }
+            None => false,
         }
     }
 
@@ -426,6 +464,7 @@ impl<L: Clone> Party<L> {
             presence,
             link,
             expires_at: now + request_ttl,
+            score: None,
         });
         Ok((
             JoinOutcome::Queued {
@@ -462,8 +501,10 @@ impl<L: Clone> Party<L> {
             presence: request.presence.clone(),
         };
         self.tell_members(&mut effects, None, &joined);
-        self.members
-            .push(Seat::new(request.presence, request.link.clone()));
+        self.members.push(Seat {
+            score: request.score,
+            ..Seat::new(request.presence, request.link.clone())
+        });
         self.members_changed(&mut effects);
         // The requester hears first that it is in, then nothing else of this change.
         effects.deliveries.insert(
@@ -554,11 +595,20 @@ impl<L: Clone> Party<L> {
         seat
     }
 
-    /// Makes the longest-seated connected member leader. With nobody
-    /// connected the leader stays and the handover waits for a return.
-    /// Returns whether the leader changed.
+    /// Makes the connected member the leader policy names leader (the
+    /// longest seated, or the best connection: `super::quality`). With
+    /// nobody connected the leader stays and the handover waits for a
+    /// return. Returns whether the leader changed.
     fn hand_over_to_connected(&mut self) -> bool {
-        match self.members.iter().position(|s| s.connected) {
+        let seats: Vec<Candidate> = self
+            .members
+            .iter()
+            .map(|s| Candidate {
+                connected: s.connected,
+                score: s.score,
+            })
+            .collect();
+        match choose_leader(self.settings.leader_policy, &seats) {
             Some(index) => {
                 self.leader_handover_pending = false;
                 let changed = index != self.leader;
@@ -588,6 +638,9 @@ impl<L: Clone> Party<L> {
             return Ok(effects);
         }
         self.members[index].connected = connected;
+        // A score measured the connection that is gone; a new one is
+        // measured anew.
+        self.members[index].score = None;
         self.seq += 1;
         let lost_leader = !connected && index == self.leader && hand_over_now;
         let returning = connected && self.leader_handover_pending;
@@ -876,6 +929,9 @@ impl<L: Clone> Party<L> {
         if let Some(policy) = update.invite_policy {
             self.settings.invite_policy = policy;
         }
+        if let Some(policy) = update.leader_policy {
+            self.settings.leader_policy = policy;
+        }
         self.seq += 1;
         let mut effects = Effects::default();
         let updated = Event::Updated {
@@ -885,6 +941,7 @@ impl<L: Clone> Party<L> {
             max_size: self.settings.max_size,
             label: self.settings.label.clone(),
             invite_policy: self.settings.invite_policy,
+            leader_policy: self.settings.leader_policy,
         };
         self.tell_members(&mut effects, None, &updated);
         Ok((self.snapshot(), effects))
@@ -956,6 +1013,7 @@ mod tests {
             max_size: 8,
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
+            leader_policy: LeaderPolicy::Tenure,
         };
         let mut party = Party::create(
             PartyId::from_u128(99),

@@ -311,6 +311,7 @@ impl Player {
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         };
         snapshot(self.request(command).await).party_id
     }
@@ -364,6 +365,7 @@ fn relabel(party_id: PartyId, label: &str) -> Command {
         label: Some(label.to_string()),
         max_size: None,
         invite_policy: None,
+        leader_policy: None,
     }
 }
 
@@ -2482,6 +2484,166 @@ async fn a_version_2_session_resumed_on_another_node_still_speaks_version_2() {
     let token = old.resume_token();
     let (_welcome, moved) = old.resume_on(b, &token).await.expect("resumes on b");
     assert_eq!(moved.session.version, 2);
+}
+
+/// A version 2 member who becomes leader while a check runs has no
+/// command to cancel it: the check still ends, when its time runs out.
+#[tokio::test(start_paused = true)]
+async fn a_check_whose_leader_turned_version_2_ends_at_its_time() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let mut ana = cluster.node("a").player("ana");
+    let mut old = Player::speaking(cluster.node("b"), "old", 2);
+    let mut cy = cluster.node("b").player("cy");
+    let party = ana.create_party(true).await;
+    for player in [&mut old, &mut cy] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    let start = Command::StartReadyCheck {
+        party_id: party,
+        message: String::new(),
+        timeout_ms: 5_000,
+    };
+    let started = Instant::now();
+    assert_eq!(ana.request(start).await, Ok(Reply::Done));
+    // Ana leaves: the longest seated, old (version 2), leads.
+    assert_eq!(
+        ana.request(Command::Leave { party_id: party }).await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    let led_by_old = snapshot(cy.get(party).await);
+    assert_eq!(led_by_old.leader.user_id, "old");
+    assert!(led_by_old.ready_check.is_some(), "the check goes on");
+    cy.take();
+    // Old cannot cancel it (its connection answers a version 3 command
+    // MalformedFrame: tests/compat.rs), yet the check ends.
+    sleep_until(started + Duration::from_millis(5_010)).await;
+    match &cy.events()[..] {
+        [Event::ReadyCheckEnded {
+            outcome: ReadyCheckOutcome::TimedOut,
+            not_ready,
+            no_answer,
+            ..
+        }] => {
+            let users =
+                |who: &[Presence]| who.iter().map(|p| p.user_id.clone()).collect::<Vec<_>>();
+            assert_eq!(users(not_ready), ["ana"], "a leaver counts as not ready");
+            assert_eq!(users(no_answer), ["old", "cy"]);
+        }
+        other => panic!("expected the end, got {other:?}"),
+    }
+    assert!(snapshot(cy.get(party).await).ready_check.is_none());
+}
+
+// ---- Leader by connection quality -----------------------------------------
+
+/// What the keep-alive visit does with a sample of `player`'s connection
+/// (see `super::keepalive`): `rtt_ms`, no loss; the report, if one is due,
+/// goes to its parties here and on their homes.
+fn sample(player: &Player, connection: usize, rtt_ms: u64) -> Option<u32> {
+    let rtt = Duration::from_millis(rtt_ms);
+    let now = Instant::now().into_std();
+    let score = player.session.quality.sample(connection, now, rtt, 0, 0)?;
+    grace::connection_measured(&player.shared, &player.session, score);
+    Some(score)
+}
+
+/// An open party whose next leader is the best connection.
+fn quality_party() -> Command {
+    Command::CreateParty {
+        open: true,
+        max_size: 8,
+        label: String::new(),
+        invite_policy: Default::default(),
+        state: Default::default(),
+        leader_policy: crate::protocol::LeaderPolicy::ConnectionQuality,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_best_connection_on_another_node_leads_from_the_score_its_node_reported() {
+    use crate::protocol::ConnectionQuality::{Fair, Good, Poor, Unknown};
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let mut bob = b.player("bob");
+    let mut cy = b.player("cy");
+    let mut dee = a.player("dee");
+    let party = snapshot(ana.request(quality_party()).await).party_id;
+    for player in [&mut bob, &mut cy, &mut dee] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    let before = control(b);
+    // Bob's and Cy's node measures them and tells a, the home: one
+    // message each; Dee is measured on a itself.
+    assert_eq!(sample(&bob, 1, 300), Some(300));
+    assert_eq!(sample(&cy, 2, 30), Some(30));
+    assert_eq!(sample(&dee, 3, 120), Some(120));
+    settle().await;
+    assert_eq!(delta(before, b).0, 2, "one report per session to its home");
+    // A sample that moved little is not told again.
+    assert_eq!(sample(&cy, 2, 34), None);
+    settle().await;
+    assert_eq!(delta(before, b).0, 2);
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(shown.quality, [Unknown, Poor, Good, Fair]);
+    for player in [&mut ana, &mut bob, &mut cy, &mut dee] {
+        player.take();
+    }
+    // Ana leaves: Cy (on b) has the best score, though Bob sat longer.
+    assert_eq!(
+        ana.request(Command::Leave { party_id: party }).await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    for player in [&mut bob, &mut cy, &mut dee] {
+        let events = player.events();
+        assert!(
+            matches!(events.first(), Some(Event::LeaderChanged { leader, .. }) if leader.user_id == "cy"),
+            "{events:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_seat_on_another_node_learns_the_score_at_the_next_sample() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let mut bob = b.player("bob");
+    // Measured before it has any seat: nothing to tell anyone.
+    let before = control(b);
+    assert_eq!(sample(&bob, 1, 250), Some(250));
+    settle().await;
+    assert_eq!(delta(before, b).0, 0, "no party, no message");
+    let party = snapshot(ana.request(quality_party()).await).party_id;
+    assert!(matches!(bob.join(party).await, JoinOutcome::Joined(_)));
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(
+        shown.quality[1],
+        crate::protocol::ConnectionQuality::Unknown
+    );
+    // The same score again: told now, to the new seat's home.
+    assert_eq!(sample(&bob, 1, 250), Some(250));
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(shown.quality[1], crate::protocol::ConnectionQuality::Poor);
+    // Lost: the score goes with the connection; back, measured anew.
+    bob.lose_connection();
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(
+        shown.quality[1],
+        crate::protocol::ConnectionQuality::Unknown
+    );
+    bob.come_back();
+    settle().await;
+    assert_eq!(sample(&bob, 2, 20), Some(20), "a new connection is told");
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(shown.quality[1], crate::protocol::ConnectionQuality::Good);
 }
 
 // ---- Resume after the old node died -----------------------------------------

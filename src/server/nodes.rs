@@ -370,6 +370,11 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
                 grace::set_connected(shared, &proxy, connected, hand_over_now);
             }
         }
+        ControlMessage::Quality { session, score } => {
+            if let Some(proxy) = proxy_on(route, session, from) {
+                grace::connection_measured(shared, &proxy, score);
+            }
+        }
         ControlMessage::LeaderGraceOver { session } => {
             if let Some(proxy) = proxy_on(route, session, from) {
                 grace::leader_grace_over(shared, &proxy);

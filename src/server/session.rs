@@ -5,6 +5,7 @@
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
 use super::player_limits::{AddressKey, Player};
+use super::quality::QualityMeter;
 use super::replay::{Replay, ReplayLog};
 use super::transport::ClientConnection;
 use crate::protocol::{
@@ -502,6 +503,9 @@ pub(crate) struct SessionLink {
     /// A local session's bookkeeping of other nodes (its remote seats, the
     /// homes it reached); `None` until it reaches another node.
     pub(crate) abroad: Mutex<Option<Box<SessionAbroad>>>,
+    /// Its connection's quality, measured by the keep-alive task (unused
+    /// on a proxy: the member's own node measures it).
+    pub(crate) quality: Arc<QualityMeter>,
 }
 
 /// The link type stored in the party table.
@@ -522,7 +526,6 @@ impl SessionLink {
         metrics: Arc<super::metrics::Metrics>,
     ) -> Self {
         SessionLink {
-            presence,
             version: PROTOCOL_VERSION,
             connection: RwLock::new(None),
             state: Mutex::new(SessionState {
@@ -544,6 +547,8 @@ impl SessionLink {
             address: None,
             remote: None,
             abroad: Mutex::new(None),
+            quality: Arc::new(QualityMeter::new(presence.session_id)),
+            presence,
         }
     }
 
@@ -886,6 +891,10 @@ impl SessionLink {
             true => parties.insert(party_id),
             false => parties.remove(&party_id),
         };
+        // Its new seat's (or request's) home learns the score next sample.
+        if held && self.remote.is_none() {
+            self.quality.owe();
+        }
     }
 
     /// Whether the session holds a seat or a request in `party_id`.
@@ -1084,6 +1093,8 @@ mod tests {
             listed: false,
             properties: Default::default(),
             ready_check: None,
+            leader_policy: Default::default(),
+            quality: Vec::new(),
         };
         let mut buf = Vec::new();
         encode_or_log(
@@ -1203,6 +1214,7 @@ mod tests {
             max_size: 2,
             label: "x".repeat(crate::protocol::MAX_FRAME_SIZE as usize),
             invite_policy: Default::default(),
+            leader_policy: Default::default(),
         });
         session.queue_event(kicked(301));
         for (seq, party_seq) in [(1, 5), (2, 9), (3, 300), (4, 301)] {

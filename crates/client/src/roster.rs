@@ -2,8 +2,8 @@
 //! replies and events it receives, in the order the server sent them.
 
 use crate::protocol::{
-    Event as WireEvent, InvitePolicy, KeyValues, PartyId, PartySnapshot, Presence, ReadyCheck,
-    SessionId,
+    ConnectionQuality, Event as WireEvent, InvitePolicy, KeyValues, LeaderPolicy, PartyId,
+    PartySnapshot, Presence, ReadyCheck, SessionId,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +40,8 @@ pub struct Party {
     /// The ready check running now, with the answers so far (kept live
     /// from `ReadyCheckAnswered`); `None` when none runs.
     pub ready_check: Option<ReadyCheck>,
+    /// Who leads when the leader leaves or is lost.
+    pub leader_policy: LeaderPolicy,
     /// The party's sequence number this view reflects.
     pub(crate) seq: u64,
 }
@@ -53,12 +55,18 @@ pub struct Member {
     pub connected: bool,
     /// What the member tells the party about itself (character, ready).
     pub attributes: KeyValues,
+    /// Its connection as the server measured it, as of the last snapshot
+    /// of the party this client received (no event says it changed:
+    /// [`crate::Client::get_party`] refreshes it). `Unknown` for a member
+    /// seated or reconnected since, and while it is disconnected.
+    pub quality: ConnectionQuality,
 }
 
 impl Party {
     /// Builds the view from a snapshot the server sent.
     pub(crate) fn from_snapshot(snapshot: PartySnapshot, my_session: SessionId) -> Party {
         let mut attributes = snapshot.attributes.into_iter();
+        let mut quality = snapshot.quality.into_iter();
         let members = snapshot
             .members
             .into_iter()
@@ -66,6 +74,7 @@ impl Party {
                 connected: !snapshot.disconnected.contains(&presence.session_id),
                 presence,
                 attributes: attributes.next().unwrap_or_default(),
+                quality: quality.next().unwrap_or_default(),
             })
             .collect();
         Party {
@@ -83,6 +92,7 @@ impl Party {
             listed: snapshot.listed,
             properties: snapshot.properties,
             ready_check: snapshot.ready_check.map(|check| *check),
+            leader_policy: snapshot.leader_policy,
             seq: snapshot.seq,
         }
     }
@@ -264,6 +274,7 @@ impl Roster {
                         presence: presence.clone(),
                         connected: true,
                         attributes: KeyValues::new(),
+                        quality: ConnectionQuality::Unknown,
                     });
                 }
             }
@@ -292,6 +303,8 @@ impl Roster {
                     for member in &mut party.members {
                         if member.presence.session_id == presence.session_id {
                             member.connected = *connected;
+                            // The server measures each connection anew.
+                            member.quality = ConnectionQuality::Unknown;
                         }
                     }
                 }
@@ -312,6 +325,7 @@ impl Roster {
                 max_size,
                 label,
                 invite_policy,
+                leader_policy,
                 ..
             } => {
                 if let Some(party) = self.parties.get_mut(&party_id) {
@@ -319,6 +333,7 @@ impl Roster {
                     party.max_size = *max_size;
                     party.label = label.clone();
                     party.invite_policy = *invite_policy;
+                    party.leader_policy = *leader_policy;
                 }
             }
             WireEvent::PartyStateChanged { state, .. } => {

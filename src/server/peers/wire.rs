@@ -12,9 +12,9 @@
 
 use crate::party::{InviteNotice, PartySettings};
 use crate::protocol::{
-    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartyInvite,
-    PartySearch, PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest,
-    UserStatus,
+    Command, ErrorBody, Event, InvitePolicy, KeyValues, LeaderPolicy, ListedParty, PartyId,
+    PartyInvite, PartySearch, PartySnapshot, Presence, Reply, ResumedParty, SessionId,
+    TicketRequest, UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,10 @@ pub(crate) enum ControlMessage {
     },
     /// A lost session's leader grace is over: leadership passes on.
     LeaderGraceOver { session: SessionId },
+    /// A session of the sender measured a new connection score (sent only
+    /// when it moved enough, or to a new seat's home): its seats and
+    /// requests on the receiving node keep it.
+    Quality { session: SessionId, score: u32 },
     /// A session of the sender ended: it leaves every party on the
     /// receiving node, as when a local session ends.
     SessionEnded { session: SessionId },
@@ -271,6 +275,7 @@ pub(crate) struct SettingsOnWire {
     max_size: u16,
     label: String,
     invite_policy: InvitePolicy,
+    leader_policy: LeaderPolicy,
 }
 
 impl From<PartySettings> for SettingsOnWire {
@@ -280,6 +285,7 @@ impl From<PartySettings> for SettingsOnWire {
             max_size: settings.max_size,
             label: settings.label,
             invite_policy: settings.invite_policy,
+            leader_policy: settings.leader_policy,
         }
     }
 }
@@ -291,6 +297,7 @@ impl From<SettingsOnWire> for PartySettings {
             max_size: settings.max_size,
             label: settings.label,
             invite_policy: settings.invite_policy,
+            leader_policy: settings.leader_policy,
         }
     }
 }
@@ -357,6 +364,8 @@ pub(crate) struct SessionFacts {
     pub(crate) parties: Vec<PartyId>,
     /// The node it lives on.
     pub(crate) node: u32,
+    /// Its connection's score now (see `SessionInfo::quality_score`).
+    pub(crate) quality_score: Option<u32>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -524,6 +524,24 @@ impl Route {
         }
     }
 
+    /// Tells the homes of a local session's remote parties its
+    /// connection's new score (one message per home). Nothing for a
+    /// proxy: its own node measures it.
+    pub(crate) fn tell_quality(&self, session: &SessionRef, score: u32) {
+        if session.remote.is_some() {
+            return;
+        }
+        for home in self.remote_homes(session) {
+            self.outlet.control(
+                home,
+                &ControlMessage::Quality {
+                    session: session.session_id(),
+                    score,
+                },
+            );
+        }
+    }
+
     /// A local session's leader grace is over: the homes of its remote
     /// parties pass the lead on.
     pub(crate) fn tell_leader_grace_over(&self, session: &SessionRef) {
