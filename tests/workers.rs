@@ -8,7 +8,7 @@
 mod support;
 
 use partyline::certs::generate_dev_identity;
-use partyline::protocol::CloseCode;
+use partyline::protocol::{CloseCode, Resumed};
 use partyline::server::{ServerConfig, Workers, WorkersConfig, WorkersHandle};
 use partyline_client::{
     Client, ClientConfig, ClientError, DisconnectReason, ErrorCode, Event, Events, LeaveReason,
@@ -208,6 +208,21 @@ async fn members_on_every_worker_play_one_party_and_the_process_is_seen_whole() 
 }
 
 #[tokio::test]
+async fn with_retry_every_client_proves_its_address_and_plays_on() {
+    // Every connection is asked for a Retry: the new id the worker gives
+    // in it names that worker, so the client's second Initial comes back
+    // to it.
+    let process = start_workers(2, |config| config.retry_above = 0);
+    let mut members = process.spread(2, |user| process.config(user)).await;
+    let party = one_party(&mut members).await;
+    data_round(&mut members, party, 1).await;
+    let metrics = process.metrics();
+    let retries = metrics.count("partyline_refusals_total", &[("cause", "retry")]);
+    assert!(retries >= members.len() as u64, "{retries} retries");
+    assert_eq!(steered_wrong(&metrics), 0.0);
+}
+
+#[tokio::test]
 async fn the_admin_api_sees_and_acts_on_every_workers_sessions_and_parties() {
     const TOKEN: &str = "admin-token-for-the-workers-tests-0123";
     let process = start_workers(2, |config| {
@@ -312,6 +327,75 @@ fn steered_wrong(metrics: &Exposition) -> f64 {
     );
     assert_eq!(series, 2, "one per worker");
     sum
+}
+
+#[tokio::test]
+async fn a_lost_connection_resumes_on_whichever_worker_it_reaches() {
+    let process = start_workers(2, fast_loss_detection);
+    let relay = Relay::start(process.handle.local_addr()).await;
+    let (ana, mut ana_events) = Client::connect(process.config("ana")).await.unwrap();
+    let mut config = process.config("bob");
+    config.server_addr = relay.addr;
+    config.idle_timeout = FAST_IDLE;
+    config.keep_alive = Duration::from_millis(200);
+    config.reconnect_for = Duration::from_secs(20);
+    let (bob, mut bob_events) = Client::connect(config).await.unwrap();
+    let session = bob.session_id().to_string();
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    // The new connection lands on a worker by its own first id: on the
+    // same one, the session is taken back with an exact replay; on the
+    // other, the worker that held it hands it over (as a node of a
+    // cluster does), with snapshots. Until both have happened.
+    let mut paths = BTreeSet::new();
+    for _ in 0..12 {
+        let before = process.placement().await[&session].clone();
+        relay.blackhole(true);
+        // Past the data of the last round, still arriving.
+        loop {
+            match next(&mut bob_events).await {
+                Event::Data(_) => continue,
+                Event::Reconnecting {
+                    reason: DisconnectReason::ConnectionLost(_),
+                } => break,
+                other => panic!("expected the loss, got {other:?}"),
+            }
+        }
+        relay.blackhole(false);
+        match next(&mut bob_events).await {
+            Event::Resumed => {}
+            other => panic!("expected Resumed, got {other:?}"),
+        }
+        assert_eq!(bob.session_id().to_string(), session, "the same session");
+        let moved = process.placement().await[&session] != before;
+        match (moved, &bob.welcome().resumed) {
+            (false, Resumed::Replayed { .. }) | (true, Resumed::Snapshots { .. }) => {}
+            (moved, other) => panic!("moved {moved}, resumed by {other:?}"),
+        }
+        paths.insert(moved);
+        // Still in the party, both ways.
+        for (from, to) in [(&ana, &mut bob_events), (&bob, &mut ana_events)] {
+            let deadline = Instant::now() + WAIT;
+            'heard: loop {
+                assert!(Instant::now() < deadline, "no party data after the resume");
+                let _ = from.send_data(party, 3, b"still here");
+                let wait = tokio::time::timeout(Duration::from_millis(100), next(to));
+                if let Ok(Event::Data(data)) = wait.await {
+                    if data.data.as_ref() == b"still here" {
+                        break 'heard;
+                    }
+                }
+            }
+        }
+        if paths.len() == 2 {
+            return;
+        }
+    }
+    panic!("12 resumes all took one path: {paths:?}");
 }
 
 /// Each connected session's remote address, by session.
