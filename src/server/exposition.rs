@@ -52,9 +52,6 @@ fn registry(shared: &Shared, whole: bool) -> Registry {
         "Sessions alive, connected or in their grace window.",
         shared.session_count(),
     );
-    if whole {
-        add_process_wide(partyline, shared);
-    }
     gauge(partyline, "parties", "Parties alive.", shared.table.len());
     gauge(
         partyline,
@@ -74,6 +71,9 @@ fn registry(shared: &Shared, whole: bool) -> Registry {
         "Live join codes.",
         shared.table.join_codes(),
     );
+    if whole {
+        add_process_wide(partyline, shared);
+    }
     add(
         partyline,
         "sessions",

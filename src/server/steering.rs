@@ -38,6 +38,9 @@
 //! are bound in worker order, and held until every worker has stopped
 //! (a socket leaving the group would move the last one into its place).
 
+// Off Linux the program is built by the tests alone.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use quinn_proto::{ConnectionId, ConnectionIdGenerator, HashedConnectionIdGenerator, InvalidCid};
 use std::io;
 use std::net::SocketAddr;
@@ -167,6 +170,7 @@ pub(crate) enum GroupError {
 /// join another process's group on that port (the same user's) without a
 /// word, and share its packets; the kernel even picks such a port for
 /// port 0. What is left is the instant between the two binds.
+#[cfg(target_os = "linux")]
 pub(crate) fn bind_group(
     listen: SocketAddr,
     count: usize,
@@ -318,12 +322,18 @@ fn attach(socket: &socket2::Socket, program: &[Instruction]) -> io::Result<()> {
     }
 }
 
+/// Off Linux there is no program to steer with: one worker serves.
 #[cfg(not(target_os = "linux"))]
-fn attach(_socket: &socket2::Socket, _program: &[Instruction]) -> io::Result<()> {
-    Err(io::Error::new(
+pub(crate) fn bind_group(
+    _listen: SocketAddr,
+    _count: usize,
+    _buffer: usize,
+    _refuse: bool,
+) -> Result<Vec<socket2::Socket>, GroupError> {
+    Err(GroupError::Steering(SteeringRefused(io::Error::new(
         io::ErrorKind::Unsupported,
         "packet steering by connection id needs Linux",
-    ))
+    ))))
 }
 
 /// Turns UDP GRO off on `socket` (quinn turns it on). The kernel merges
@@ -493,6 +503,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn an_address_another_group_holds_is_refused_not_joined() {
         // Another process's workers (the same user): a socket with
