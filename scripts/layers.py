@@ -19,7 +19,7 @@ import sys
 # Bottom first. Same line: one layer (may not name each other unless in one
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
-    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport", "quality"],
+    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport", "quality", "steering"],
     ["player_limits"],
     ["metrics", "web"],
     ["keepalive", "peers"],
@@ -38,6 +38,8 @@ LAYERS = [
     ["exposition", "devhttp"],
     ["admin"],
     ["mod", "hub_tests", "bench_support"],
+    # Above the server: several servers of one process (--workers).
+    ["workers"],
 ]
 
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
@@ -114,8 +116,8 @@ def main():
                     )
             # Anything else named through `super::` / `crate::server::`
             # is an item of the top module (mod.rs: a type, a function):
-            # upward from everywhere but mod.rs itself.
-            if module != "mod":
+            # upward from everywhere but mod.rs itself and the layer above.
+            if LAYER_OF[module] <= LAYER_OF["mod"] and module != "mod":
                 for number, named in names_in(text, in_subdir, items=True):
                     if named not in LAYER_OF and named not in ("self", "super"):
                         problems.append(

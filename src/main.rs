@@ -12,7 +12,10 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
 use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity, BrowserCertificates};
 use partyline::security::{self, Exposure, SecretRole, SecretSource};
-use partyline::server::{AckFrequency, AdminToken, AuthMode, PlayerBudgets, Server, ServerConfig};
+use partyline::server::{
+    AckFrequency, AdminToken, AuthMode, NodeTimings, PlayerBudgets, Server, ServerConfig, Workers,
+    WorkersConfig, WorkersError, MAX_WORKERS,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -349,11 +352,25 @@ struct ServeArgs {
     /// 0.5).
     #[arg(long, env = "PARTYLINE_NODE_TIMEOUT", default_value = "3", value_name = "SECS", value_parser = node_timeout, allow_negative_numbers = true)]
     node_timeout: Duration,
-    /// Worker threads: 0 for one per core, 1 for a single-threaded server
-    /// (at most 1024).
+    /// Runtime threads of a single worker: 0 for one per core, 1 for a
+    /// single-threaded server (at most 1024). With --workers above 1 each
+    /// worker is one thread, and this is not given.
     #[arg(long, env = "PARTYLINE_THREADS", default_value_t = 0,
           value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_THREADS), allow_negative_numbers = true)]
     threads: usize,
+    /// Workers: each a thread with its own runtime and its own UDP socket
+    /// on --listen, the kernel steering each packet to the worker that
+    /// owns its connection by its connection id (Linux; where the kernel
+    /// refuses, one worker serves and the log says why). 1: one server, on
+    /// --threads threads. 0: one per core. At most 256. Not with --cluster
+    /// yet.
+    #[arg(long, env = "PARTYLINE_WORKERS", default_value_t = 1,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_WORKERS as u64), allow_negative_numbers = true)]
+    workers: usize,
+    /// A test switch: give the kernel a steering program it refuses, to
+    /// show the fallback to one worker.
+    #[arg(long, hide = true)]
+    refuse_steering: bool,
     /// Ask clients to acknowledge every N packets (QUIC ACK frequency); 0
     /// keeps QUIC's default of every other packet.
     #[arg(
@@ -614,10 +631,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             // Where --token-secret came from decides whether to warn about argv.
-            let source = matches
-                .subcommand_matches("serve")
-                .and_then(|serve| serve.value_source("token_secret"));
-            serve(*args, source == Some(ValueSource::CommandLine))
+            let serve_matches = matches.subcommand_matches("serve");
+            let source = serve_matches.and_then(|serve| serve.value_source("token_secret"));
+            let threads_given = serve_matches
+                .and_then(|serve| serve.value_source("threads"))
+                .is_some_and(|source| source != ValueSource::DefaultValue);
+            serve(
+                *args,
+                source == Some(ValueSource::CommandLine),
+                threads_given,
+            )
         }
         Command::Token(args) => {
             for (what, value) in [("user id", &args.user_id), ("username", &args.username)] {
@@ -749,8 +772,9 @@ fn admin_token(args: &ServeArgs) -> Result<Option<AdminToken>, String> {
     }
 }
 
-fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
+fn serve(args: ServeArgs, secret_in_argv: bool, threads_given: bool) -> ExitCode {
     // Usage errors, like a missing flag: said before anything is logged.
+    let workers = worker_count(&args, threads_given);
     if args.admin.is_some()
         && args.admin_token_file.is_none()
         && std::env::var_os(ADMIN_TOKEN_VARIABLE).is_none()
@@ -958,6 +982,28 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         AuthMode::Token { .. } => "signed tokens",
     };
 
+    if workers > 1 {
+        let timings = NodeTimings {
+            heartbeat: args.node_timeout / 3,
+            node_timeout: args.node_timeout,
+            ..NodeTimings::default()
+        };
+        let options = WorkersConfig {
+            timings,
+            refuse_steering: args.refuse_steering,
+            ..WorkersConfig::new(workers)
+        };
+        match Workers::start(config.clone(), options, None) {
+            Ok(handle) => return serve_workers(handle, auth),
+            Err(WorkersError::Steering(refused)) => {
+                tracing::warn!("{refused}: serving with one worker");
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not start");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let webtransport = config.webtransport.is_some();
     let webtransport_page = config.webtransport.as_ref().is_some_and(|web| web.dev_page);
     let Some(runtime) = partyline::runtime_with(args.threads) else {
@@ -999,6 +1045,66 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         server.run_until(shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
+    })
+}
+
+/// How many workers `serve` runs (`--workers`, 0 read as one per core),
+/// or a usage error for the flags that cannot go with several.
+fn worker_count(args: &ServeArgs, threads_given: bool) -> usize {
+    let workers = match args.workers {
+        0 => std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+        n => n,
+    }
+    .min(MAX_WORKERS);
+    if workers > 1 && args.cluster.is_some() {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--workers {} with --cluster: {}",
+                args.workers,
+                partyline::server::WORKERS_CLUSTER_REFUSAL
+            ),
+        );
+    }
+    if workers > 1 && threads_given && args.threads != 1 {
+        usage_error(
+            ErrorKind::ArgumentConflict,
+            format!(
+                "--threads {} with --workers {}: each worker is one thread; --threads sets the \
+                 threads of a single worker (--workers 1)",
+                args.threads, args.workers
+            ),
+        );
+    }
+    workers
+}
+
+/// Serves with several workers until Ctrl-C or SIGTERM (or until a worker
+/// stops on its own: then the process stops, and says so).
+fn serve_workers(handle: partyline::server::WorkersHandle, auth: &str) -> ExitCode {
+    let Some(runtime) = partyline::runtime_with(1) else {
+        return ExitCode::FAILURE;
+    };
+    runtime.block_on(async move {
+        let addr = handle.local_addr();
+        let workers = handle.count();
+        tracing::info!(%addr, auth, workers, "partyline listening (QUIC, ALPN partyline/1)");
+        if let Some(metrics) = handle.metrics_addr() {
+            tracing::info!(%metrics, "serving Prometheus metrics over HTTP");
+        }
+        if let Some(admin) = handle.admin_addr() {
+            tracing::info!(%admin, "serving the admin API over HTTP");
+        }
+        match handle.run_until(shutdown_signal()).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                tracing::error!(%error, "stopped");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

@@ -71,6 +71,17 @@ const FAMILIES: &[(&str, &str, &str, &[&str])] = &[
     ("process_open_fds", "gauge", "Open file descriptors.", &[""]),
 ];
 
+/// The families a process of two workers adds (it shows no
+/// `partyline_cluster_*`: its workers are no cluster).
+#[rustfmt::skip]
+const WORKER_FAMILIES: &[(&str, &str, &str, &[&str])] = &[
+    ("partyline_workers", "gauge", "Workers serving (--workers): threads, each with its own runtime and socket.", &[""]),
+    ("partyline_worker_sessions", "gauge", "Sessions alive on each worker.", &["worker=\"0\"", "worker=\"1\""]),
+    ("partyline_worker_unknown_connection_packets_total", "counter", "Packets that reached a worker for a connection it does not know, by the worker their connection id names: this one (a connection that ended, or a node's that died) or another (steered wrong: never, while steering works).", &["named=\"another_worker\",worker=\"0\"", "named=\"another_worker\",worker=\"1\"", "named=\"this_worker\",worker=\"0\"", "named=\"this_worker\",worker=\"1\""]),
+    ("partyline_worker_messages_total", "counter", "Messages a worker sent to the others, by lane: control (commands, replies, events, membership) and data (one per party datagram per worker with recipients).", &["lane=\"control\",worker=\"0\"", "lane=\"control\",worker=\"1\"", "lane=\"data\",worker=\"0\"", "lane=\"data\",worker=\"1\""]),
+    ("partyline_worker_messages_dropped_total", "counter", "Messages between workers dropped because the receiving worker's lane was full.", &["lane=\"control\",worker=\"0\"", "lane=\"control\",worker=\"1\"", "lane=\"data\",worker=\"0\"", "lane=\"data\",worker=\"1\""]),
+];
+
 /// Labels as the exposition writes them, sorted: `a="1",b="2"`.
 fn label_text(labels: &support::exposition::Labels) -> String {
     labels
@@ -114,6 +125,32 @@ async fn every_metric_keeps_its_name_type_help_and_series() {
     })
     .await;
     let metrics = scrape_metrics(&server).await;
+    expect_families(&metrics, FAMILIES.iter().collect());
+}
+
+#[tokio::test]
+async fn workers_show_the_same_families_and_their_own_but_no_cluster() {
+    use partyline::server::{ServerConfig, Workers, WorkersConfig};
+    let (tls, _, _) = partyline::certs::generate_dev_identity().unwrap();
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), tls);
+    config.metrics = Some("127.0.0.1:0".parse().unwrap());
+    let hooks: std::sync::Arc<dyn Hooks> = std::sync::Arc::new(NoHooks);
+    let workers = Workers::start(config, WorkersConfig::new(2), Some(hooks)).unwrap();
+    let addr = workers.metrics_addr().unwrap();
+    let metrics = tokio::task::spawn_blocking(move || scrape_addr(addr))
+        .await
+        .unwrap();
+    let expected = FAMILIES
+        .iter()
+        .filter(|(name, ..)| !name.starts_with("partyline_cluster_"))
+        .chain(WORKER_FAMILIES)
+        .collect();
+    expect_families(&metrics, expected);
+    workers.shutdown().await;
+}
+
+/// `metrics` shows exactly the `expected` families, each as listed.
+fn expect_families(metrics: &Exposition, expected: Vec<&(&str, &str, &str, &[&str])>) {
     let exposed: BTreeMap<&str, (&str, &str, Vec<String>)> = metrics
         .families
         .iter()
@@ -125,8 +162,8 @@ async fn every_metric_keeps_its_name_type_help_and_series() {
             )
         })
         .collect();
-    let expected: BTreeMap<&str, (&str, &str, Vec<String>)> = FAMILIES
-        .iter()
+    let expected: BTreeMap<&str, (&str, &str, Vec<String>)> = expected
+        .into_iter()
         .map(|(name, kind, help, series)| {
             let series = series.iter().map(|s| s.to_string()).collect();
             (*name, (*kind, *help, series))

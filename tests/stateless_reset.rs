@@ -3,7 +3,9 @@
 //! node's packets with a stateless reset the client accepts, and the SDK
 //! reconnects at once instead of waiting out its idle timeout (issue 24).
 //! Both servers are real `partyline serve` processes; the node dies by
-//! SIGKILL, so it sends nothing on its way out.
+//! SIGKILL, so it sends nothing on its way out. Nodes of any `--workers`
+//! recognise each other's connection ids: a worker's ids are plain hashed
+//! ids that also name the worker.
 mod support;
 
 use partyline_client::{Client, ClientConfig, DisconnectReason, Event, PartySettings};
@@ -40,15 +42,31 @@ impl Drop for Killed {
 
 #[tokio::test]
 async fn a_live_node_resets_a_dead_nodes_clients_and_they_reconnect_at_once() {
-    let dir = std::env::temp_dir().join(format!("partyline-reset-{}", std::process::id()));
+    reset_after_death("single", &[], &[]).await;
+}
+
+#[tokio::test]
+async fn a_live_node_of_two_workers_resets_a_dead_single_nodes_clients() {
+    reset_after_death("to-workers", &[], &["--workers", "2"]).await;
+}
+
+#[tokio::test]
+async fn a_live_single_node_resets_the_clients_of_a_dead_nodes_workers() {
+    reset_after_death("from-workers", &["--workers", "3"], &[]).await;
+}
+
+/// A node started with `dying_flags` dies; its client's flow moves to a
+/// node started with `live_flags`, which resets it.
+async fn reset_after_death(name: &str, dying_flags: &[&str], live_flags: &[&str]) {
+    let dir = std::env::temp_dir().join(format!("partyline-reset-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("reset-key");
     private_file(&key, &[7u8; 32]);
     let key_flag = ["--reset-key-file", key.to_str().unwrap()];
-    let (dying, dying_addr) = serve(&dir, &key_flag);
+    let (dying, dying_addr) = serve(&dir, &[&key_flag[..], dying_flags].concat());
     let mut dying = Killed(dying);
-    let (live, live_addr) = serve(&dir, &key_flag);
+    let (live, live_addr) = serve(&dir, &[&key_flag[..], live_flags].concat());
     let _live = Killed(live);
 
     let relay = Relay::start(dying_addr).await;

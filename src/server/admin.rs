@@ -7,6 +7,7 @@
 //! so members hear it as they hear any other, on whichever node.
 
 use super::api::{ApiError, ServerApi, SessionInfo};
+use super::metrics::Metrics;
 use super::{config::AuthMode, exposition, state::Shared};
 use crate::protocol::{
     ConnectionQuality, ErrorCode, InvitePolicy, KeyValues, LeaderPolicy, PartyId, Presence,
@@ -20,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -385,14 +387,24 @@ struct Totals {
 
 async fn stats(State(admin): State<Admin>) -> Json<Stats> {
     let shared = &admin.api.shared;
-    let sessions = shared.all_sessions();
-    let alive = sessions.len() as u64;
-    let connected = sessions
-        .iter()
-        .filter(|session| session.is_connected())
-        .count() as u64;
-    let m = &shared.metrics;
-    let get = |counter: &prometheus_client::metrics::counter::Counter| counter.get();
+    // The whole process: every worker's figures, when it has several.
+    let workers = shared.workers().unwrap_or_else(|| vec![shared.clone()]);
+    let sum = |figure: &dyn Fn(&Shared) -> usize| -> u64 {
+        workers.iter().map(|worker| figure(worker) as u64).sum()
+    };
+    let total = |counter: &dyn Fn(&Metrics) -> &Counter| -> u64 {
+        workers
+            .iter()
+            .map(|worker| counter(&worker.metrics).get())
+            .sum()
+    };
+    let alive = sum(&|w| w.session_count());
+    let connected = sum(&|w| {
+        w.all_sessions()
+            .iter()
+            .filter(|session| session.is_connected())
+            .count()
+    });
     Json(Stats {
         version: env!("CARGO_PKG_VERSION"),
         node: shared.route().node_name(shared.route().me),
@@ -407,23 +419,24 @@ async fn stats(State(admin): State<Admin>) -> Json<Stats> {
             in_grace: alive.saturating_sub(connected),
         },
         parties: PartyCounts {
-            alive: shared.table.len() as u64,
-            listed: shared.table.listed() as u64,
+            alive: sum(&|w| w.table.len()),
+            listed: sum(&|w| w.table.listed()),
         },
-        join_codes: shared.table.join_codes() as u64,
-        matchmaking_tickets: shared.matchmaking.waiting() as u64,
+        join_codes: sum(&|w| w.table.join_codes()),
+        matchmaking_tickets: sum(&|w| w.matchmaking.waiting()),
+        // Counted once for the process: its workers share the count.
         handshakes_in_progress: shared.handshakes.load(Ordering::Relaxed) as u64,
-        transport_connections: m.transport.live() as u64,
+        transport_connections: sum(&|w| w.metrics.transport.live()),
         totals: Totals {
-            sessions_started: get(&m.sessions_started),
-            sessions_resumed: get(&m.sessions_resumed),
-            commands: get(&m.commands),
-            datagrams_in: get(&m.datagrams_in),
-            datagrams_out: get(&m.datagrams_out),
-            reliable_data_in: get(&m.reliable_data_in),
-            rate_limited: get(&m.dropped_rate_limited),
-            slow_consumer_disconnects: get(&m.slow_consumers),
-            rate_limit_disconnects: get(&m.rate_limit_disconnects),
+            sessions_started: total(&|m| &m.sessions_started),
+            sessions_resumed: total(&|m| &m.sessions_resumed),
+            commands: total(&|m| &m.commands),
+            datagrams_in: total(&|m| &m.datagrams_in),
+            datagrams_out: total(&|m| &m.datagrams_out),
+            reliable_data_in: total(&|m| &m.reliable_data_in),
+            rate_limited: total(&|m| &m.dropped_rate_limited),
+            slow_consumer_disconnects: total(&|m| &m.slow_consumers),
+            rate_limit_disconnects: total(&|m| &m.rate_limit_disconnects),
         },
     })
 }

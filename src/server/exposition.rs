@@ -36,7 +36,13 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: impl TryInto<i6
 /// from state at this instant (the gauges, quinn's stats, the cluster's and
 /// the hooks' counters, /proc); the hot-path counters join by handle, a
 /// clone sharing their atomic.
-fn registry(shared: &Shared) -> Registry {
+///
+/// `whole`: this server speaks for its process too. Each worker of a
+/// process of several renders its own part, summed by
+/// [`render_process`]; what the workers share (handshakes, the limits per
+/// player) and what is the process's own (/proc, the auth mode) only the
+/// first worker's part holds, so that it is counted once.
+fn registry(shared: &Shared, whole: bool) -> Registry {
     let m = &shared.metrics;
     let mut root = Registry::default();
     let partyline = root.sub_registry_with_prefix("partyline");
@@ -65,18 +71,9 @@ fn registry(shared: &Shared) -> Registry {
         "Live join codes.",
         shared.table.join_codes(),
     );
-    gauge(
-        partyline,
-        "handshakes_in_progress",
-        "QUIC handshakes in progress.",
-        shared.handshakes.load(Ordering::Relaxed),
-    );
-    gauge(
-        partyline,
-        "dev_identities_allowed",
-        "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
-        i64::from(matches!(shared.config.auth, super::config::AuthMode::Dev)),
-    );
+    if whole {
+        add_process_wide(partyline, shared);
+    }
     add(
         partyline,
         "sessions",
@@ -126,7 +123,7 @@ fn registry(shared: &Shared) -> Registry {
         "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, a Retry asked for, or a browser session refused before Hello (webtransport: a path or origin not allowed).",
         m.refusals.clone(),
     );
-    add_player_limits(partyline, shared);
+    add_player_limits(partyline, shared, whole);
     add_transport(partyline, m);
     add(
         partyline,
@@ -140,8 +137,27 @@ fn registry(shared: &Shared) -> Registry {
         "Recipients of one party datagram.",
         m.fan_out.snapshot(),
     );
-    add_process(root.sub_registry_with_prefix("process"));
+    if whole {
+        add_process(root.sub_registry_with_prefix("process"));
+    }
     root
+}
+
+/// What is the process's once, however many workers it has: the
+/// handshakes in progress (counted together) and the auth mode.
+fn add_process_wide(partyline: &mut Registry, shared: &Shared) {
+    gauge(
+        partyline,
+        "handshakes_in_progress",
+        "QUIC handshakes in progress.",
+        shared.handshakes.load(Ordering::Relaxed),
+    );
+    gauge(
+        partyline,
+        "dev_identities_allowed",
+        "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
+        i64::from(matches!(shared.config.auth, super::config::AuthMode::Dev)),
+    );
 }
 
 /// The hooks' failures and the cluster's traffic, when there are hooks
@@ -163,7 +179,9 @@ fn add_hooks_and_nodes(partyline: &mut Registry, shared: &Shared) {
         );
     }
     let route = shared.route();
-    if route.clustered() {
+    // Workers are nodes of the process's own hub, not of a cluster: their
+    // traffic is in the partyline_worker_* families instead.
+    if route.clustered() && shared.worker.is_none() {
         gauge(
             partyline,
             "cluster_link_up",
@@ -205,8 +223,8 @@ fn add_hooks_and_nodes(partyline: &mut Registry, shared: &Shared) {
 }
 
 /// The limits per user and per address: refusals, the guessing alarm, and
-/// the keys tracked.
-fn add_player_limits(partyline: &mut Registry, shared: &Shared) {
+/// the keys tracked (the process's, so with `whole` only).
+fn add_player_limits(partyline: &mut Registry, shared: &Shared, whole: bool) {
     let m = &shared.metrics;
     add(
         partyline,
@@ -220,6 +238,9 @@ fn add_player_limits(partyline: &mut Registry, shared: &Shared) {
         "Commands refused by a budget of their user or of their address, by key and budget.",
         m.player_limited.clone(),
     );
+    if !whole {
+        return;
+    }
     let now = tokio::time::Instant::now().into_std();
     let (guessers, tracked) = {
         let players = shared.players();
@@ -348,11 +369,215 @@ fn add_process(process: &mut Registry) {
 #[cfg(not(target_os = "linux"))]
 fn add_process(_process: &mut Registry) {}
 
-/// The Prometheus text exposition (format 0.0.4) of every metric.
+/// The Prometheus text exposition (format 0.0.4) of every metric: the
+/// whole process's, when this server is one of its workers.
 pub(crate) fn render(shared: &Shared) -> Result<String, std::fmt::Error> {
+    if let Some(workers) = shared.workers() {
+        return render_process(&workers);
+    }
     let mut out = String::new();
-    prometheus_text::encode(&mut out, &registry(shared))?;
+    prometheus_text::encode(&mut out, &registry(shared, true))?;
     Ok(out)
+}
+
+/// The workers' parts summed, sample by sample (a counter, a gauge, a
+/// histogram's buckets, sum and count alike), then the families that tell
+/// the workers apart.
+fn render_process(workers: &[Arc<Shared>]) -> Result<String, std::fmt::Error> {
+    let mut parts = Vec::with_capacity(workers.len() + 1);
+    for (index, worker) in workers.iter().enumerate() {
+        let mut part = String::new();
+        prometheus_text::encode(&mut part, &registry(worker, index == 0))?;
+        parts.push(part);
+    }
+    let mut own = String::new();
+    prometheus_text::encode(&mut own, &per_worker(workers))?;
+    parts.push(own);
+    Ok(sum_expositions(&parts))
+}
+
+/// Labels of one worker's figure.
+type WorkerLabels = Vec<(&'static str, String)>;
+
+/// The families that tell the workers of a process apart.
+fn per_worker(workers: &[Arc<Shared>]) -> Registry {
+    let mut root = Registry::default();
+    let partyline = root.sub_registry_with_prefix("partyline");
+    gauge(
+        partyline,
+        "workers",
+        "Workers serving (--workers): threads, each with its own runtime and socket.",
+        workers.len(),
+    );
+    type Counters = Family<WorkerLabels, prometheus_client::metrics::counter::Counter>;
+    let sessions = Family::<WorkerLabels, Gauge>::default();
+    // Each its own: a family's clone shares its figures.
+    let (unknown, messages, dropped) = (
+        Counters::default(),
+        Counters::default(),
+        Counters::default(),
+    );
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    for (index, worker) in workers.iter().enumerate() {
+        let name = index.to_string();
+        let labels = |pairs: &[(&'static str, &str)]| -> WorkerLabels {
+            let mut labels = vec![("worker", name.clone())];
+            labels.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
+            labels
+        };
+        let count = i64::try_from(worker.session_count()).unwrap_or(i64::MAX);
+        sessions.get_or_create(&labels(&[])).set(count);
+        if let Some(place) = &worker.worker {
+            let u = &place.unknown;
+            for (named, value) in [
+                ("this_worker", &u.this_worker),
+                ("another_worker", &u.other_worker),
+            ] {
+                unknown
+                    .get_or_create(&labels(&[("named", named)]))
+                    .inc_by(get(value));
+            }
+        }
+        let hub = worker.route().peers().metrics();
+        for (lane, sent, lost) in [
+            ("control", &hub.control_out, &hub.dropped_control),
+            ("data", &hub.datagram_messages_out, &hub.dropped_datagrams),
+        ] {
+            messages
+                .get_or_create(&labels(&[("lane", lane)]))
+                .inc_by(get(sent));
+            dropped
+                .get_or_create(&labels(&[("lane", lane)]))
+                .inc_by(get(lost));
+        }
+    }
+    add(
+        partyline,
+        "worker_sessions",
+        "Sessions alive on each worker.",
+        sessions,
+    );
+    add(
+        partyline,
+        "worker_unknown_connection_packets",
+        "Packets that reached a worker for a connection it does not know, by the worker their connection id names: this one (a connection that ended, or a node's that died) or another (steered wrong: never, while steering works).",
+        unknown,
+    );
+    add(
+        partyline,
+        "worker_messages",
+        "Messages a worker sent to the others, by lane: control (commands, replies, events, membership) and data (one per party datagram per worker with recipients).",
+        messages,
+    );
+    add(
+        partyline,
+        "worker_messages_dropped",
+        "Messages between workers dropped because the receiving worker's lane was full.",
+        dropped,
+    );
+    root
+}
+
+/// A sample's value, kept whole while every part's is.
+#[derive(Clone, Copy)]
+enum Value {
+    Whole(i128),
+    Real(f64),
+}
+
+impl Value {
+    fn parse(text: &str) -> Option<Value> {
+        match text.parse::<i128>() {
+            Ok(whole) => Some(Value::Whole(whole)),
+            Err(_) => text.parse::<f64>().ok().map(Value::Real),
+        }
+    }
+
+    fn add(self, other: Value) -> Value {
+        match (self, other) {
+            (Value::Whole(a), Value::Whole(b)) => Value::Whole(a.saturating_add(b)),
+            (a, b) => Value::Real(a.real() + b.real()),
+        }
+    }
+
+    fn real(self) -> f64 {
+        match self {
+            Value::Whole(whole) => whole as f64,
+            Value::Real(real) => real,
+        }
+    }
+}
+
+/// One family of a text exposition: its comment lines, its samples.
+#[derive(Default)]
+struct SummedFamily {
+    header: Vec<String>,
+    samples: Vec<(String, Value)>,
+    at: std::collections::HashMap<String, usize>,
+}
+
+/// Text expositions (format 0.0.4, as prometheus-client writes them)
+/// summed: each family once, in the order first seen, its header from the
+/// first part that has it, each sample (name and labels) the sum of its
+/// values in every part.
+fn sum_expositions(parts: &[String]) -> String {
+    let mut families: Vec<SummedFamily> = Vec::new();
+    let mut by_name = std::collections::HashMap::<String, usize>::new();
+    for part in parts {
+        let mut current: Option<(usize, bool)> = None;
+        for line in part.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap_or_default().to_string();
+                let fresh = !by_name.contains_key(&name);
+                let index = *by_name.entry(name).or_insert_with(|| {
+                    families.push(SummedFamily::default());
+                    families.len() - 1
+                });
+                current = Some((index, fresh));
+            }
+            let Some((index, fresh)) = current else {
+                continue;
+            };
+            let family = &mut families[index];
+            if line.starts_with('#') {
+                if fresh {
+                    family.header.push(line.to_string());
+                }
+                continue;
+            }
+            let Some((key, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Some(value) = Value::parse(value) else {
+                continue;
+            };
+            match family.at.get(key) {
+                Some(&at) => family.samples[at].1 = family.samples[at].1.add(value),
+                None => {
+                    family.at.insert(key.to_string(), family.samples.len());
+                    family.samples.push((key.to_string(), value));
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for family in families {
+        for line in family.header {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for (key, value) in family.samples {
+            let value = match value {
+                Value::Whole(whole) => whole.to_string(),
+                Value::Real(real) => format!("{real:?}"),
+            };
+            out.push_str(&key);
+            out.push(' ');
+            out.push_str(&value);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The `/metrics` route alone: served by [`serve`], or on the admin API's

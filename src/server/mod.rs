@@ -33,10 +33,12 @@ mod replay;
 mod route;
 mod session;
 mod state;
+mod steering;
 mod tickets;
 mod transport;
 mod users;
 mod web;
+mod workers;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
@@ -49,7 +51,11 @@ pub use peers::hub::{HubError, MemoryHub};
 pub use peers::nats::ClusterError;
 pub use peers::{home_of, node_tag, party_id_on};
 pub use route::NodeTimings;
+pub use steering::{SteeringRefused, MAX_WORKERS};
 pub use web::WEBTRANSPORT_PATH;
+pub use workers::{
+    Workers, WorkersConfig, WorkersError, WorkersHandle, CLUSTER_REFUSAL as WORKERS_CLUSTER_REFUSAL,
+};
 
 /// Whether `name` may name a node of a cluster (`--node`): 1 to 64 ASCII
 /// letters, digits, `-`, `_` and `.`. Checked again when the node joins;
@@ -87,6 +93,8 @@ pub enum ServerError {
     Cluster(#[from] ClusterError),
     #[error("cluster: {0}")]
     Hub(#[from] HubError),
+    #[error("{0}")]
+    Steering(#[from] SteeringRefused),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -109,6 +117,22 @@ pub struct Server {
     after_queue: Option<tokio::sync::mpsc::Receiver<hooks::AfterEvent>>,
     /// The game's hooks, asked by every connection's commands.
     hooks: Option<Arc<hooks::HookRunner>>,
+    /// A worker's: the others, met once all stop (`WorkerSeat::together`).
+    together: Option<Arc<tokio::sync::Barrier>>,
+}
+
+/// A worker's seat in a process of several (`--workers`, the workers
+/// module): its socket in the steered group, its endpoint settings (its
+/// connection ids), the QUIC server settings every worker shares (one
+/// Retry token key), its place, and the barrier all of them meet at when
+/// they stop, so that none hears another's goodbye and ends parties while
+/// the clients are told the server shuts down.
+pub(crate) struct WorkerSeat {
+    pub(crate) socket: std::net::UdpSocket,
+    pub(crate) endpoint: quinn::EndpointConfig,
+    pub(crate) server: quinn::ServerConfig,
+    pub(crate) place: state::WorkerPlace,
+    pub(crate) together: Arc<tokio::sync::Barrier>,
 }
 
 /// A server's configuration and hooks, before it binds:
@@ -117,6 +141,7 @@ pub struct ServerBuilder {
     config: ServerConfig,
     hooks: Option<Arc<dyn hooks::Hooks>>,
     hub: Option<(MemoryHub, String, NodeTimings)>,
+    seat: Option<WorkerSeat>,
 }
 
 impl ServerBuilder {
@@ -133,10 +158,22 @@ impl ServerBuilder {
         self
     }
 
+    /// The game's hooks, already shared (the workers of one process).
+    pub(crate) fn shared_hooks(mut self, hooks: Option<Arc<dyn hooks::Hooks>>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Makes this server a worker of a process, on `seat`'s socket.
+    pub(crate) fn seat(mut self, seat: WorkerSeat) -> Self {
+        self.seat = Some(seat);
+        self
+    }
+
     /// Binds the UDP socket (and the metrics listener). Must be called
     /// inside a tokio runtime.
     pub fn build(self) -> Result<Server, ServerError> {
-        let server = Server::bind_with(self.config, self.hooks)?;
+        let server = Server::bind_with(self.config, self.hooks, self.seat)?;
         if let Some((hub, name, timings)) = self.hub {
             let peers = hub.join(&name)?;
             server
@@ -226,17 +263,7 @@ pub fn bind_endpoint(
         addr: config.listen,
         source,
     };
-    let domain = socket2::Domain::for_address(config.listen);
-    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))
-        .map_err(bind_error)?;
-    if config.socket_buffer > 0 {
-        // Best effort: a smaller buffer than asked only costs kernel drops.
-        let _ = socket.set_recv_buffer_size(config.socket_buffer);
-        let _ = socket.set_send_buffer_size(config.socket_buffer);
-    }
-    if config.listen.is_ipv6() {
-        let _ = socket.set_only_v6(false);
-    }
+    let socket = steering::udp_socket(config.listen, config.socket_buffer).map_err(bind_error)?;
     socket.bind(&config.listen.into()).map_err(bind_error)?;
     let runtime = quinn::default_runtime()
         .ok_or_else(|| ServerError::Quic("no async runtime found".into()))?;
@@ -254,26 +281,64 @@ fn endpoint_config(config: &ServerConfig) -> quinn::EndpointConfig {
     let Some(key) = &config.reset_key else {
         return quinn::EndpointConfig::default();
     };
-    let file_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.bytes());
-    // Two keys from the file's, one per use.
-    let derive = |label: &[u8]| ring::hmac::sign(&file_key, label);
-    let reset = derive(b"partyline stateless reset v1");
-    let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset.as_ref());
+    let (reset, cid_key) = derived_keys(key);
     let mut endpoint = quinn::EndpointConfig::new(Arc::new(reset));
     // Quinn answers only packets whose connection id its generator
     // recognises; with a per-process random generator key, a node would
     // drop a dead node's packets instead of resetting them.
-    let mut cid_key = [0u8; 8];
-    cid_key.copy_from_slice(&derive(b"partyline connection id v1").as_ref()[..8]);
     endpoint.cid_generator(move || {
-        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(
-            u64::from_le_bytes(cid_key),
-        ))
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });
     // Quinn sends at most one reset per 20 ms per endpoint by default; after
     // a node dies, every one of its clients needs one, and a reset is never
     // larger than the packet that caused it (no amplification).
     endpoint.min_reset_interval(Duration::ZERO);
+    endpoint
+}
+
+/// The two keys a reset key file gives: quinn's stateless reset key, and
+/// the key of the connection ids' hash.
+fn derived_keys(key: &ResetKey) -> (ring::hmac::Key, u64) {
+    let file_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.bytes());
+    // Two keys from the file's, one per use.
+    let derive = |label: &[u8]| ring::hmac::sign(&file_key, label);
+    let reset = derive(b"partyline stateless reset v1");
+    let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, reset.as_ref());
+    let mut cid_key = [0u8; 8];
+    cid_key.copy_from_slice(&derive(b"partyline connection id v1").as_ref()[..8]);
+    (reset, u64::from_le_bytes(cid_key))
+}
+
+/// Worker `index` of `count`'s endpoint settings: connection ids that name
+/// it (the steering module), hashed with the reset key file's id key, or
+/// else with `process_key`, one for every worker of the process. Without
+/// a reset key file, each worker's reset key is its own random one: a
+/// packet steered wrong (never, while steering works) is then answered
+/// with a reset its client ignores, not one that ends its connection.
+pub(crate) fn worker_endpoint_config(
+    config: &ServerConfig,
+    index: usize,
+    count: usize,
+    process_key: u64,
+    unknown: Arc<steering::UnknownPackets>,
+) -> quinn::EndpointConfig {
+    let (mut endpoint, cid_key) = match &config.reset_key {
+        Some(key) => {
+            let (reset, cid_key) = derived_keys(key);
+            let mut endpoint = quinn::EndpointConfig::new(Arc::new(reset));
+            endpoint.min_reset_interval(Duration::ZERO);
+            (endpoint, cid_key)
+        }
+        None => (quinn::EndpointConfig::default(), process_key),
+    };
+    endpoint.cid_generator(move || {
+        Box::new(steering::WorkerIds::new(
+            index,
+            count,
+            cid_key,
+            unknown.clone(),
+        ))
+    });
     endpoint
 }
 
@@ -284,18 +349,20 @@ impl Server {
             config,
             hooks: None,
             hub: None,
+            seat: None,
         }
     }
 
     /// Binds the UDP socket, with no hooks. Must be called inside a tokio
     /// runtime.
     pub fn bind(config: ServerConfig) -> Result<Server, ServerError> {
-        Self::bind_with(config, None)
+        Self::bind_with(config, None, None)
     }
 
     fn bind_with(
         config: ServerConfig,
         hooks: Option<Arc<dyn hooks::Hooks>>,
+        seat: Option<WorkerSeat>,
     ) -> Result<Server, ServerError> {
         let most = crate::protocol::MAX_PARTIES_PER_SESSION;
         if !(1..=most).contains(&config.max_parties_per_session) {
@@ -319,7 +386,6 @@ impl Server {
                 Some(admin::Bearer::new(token.expose()).map_err(ServerError::Config)?)
             }
         };
-        let server_config = quinn_server_config(&config)?;
         // Bound here, so a taken port fails at start, not later.
         let metrics_listener = config.metrics.map(bind_http).transpose()?;
         // The same address as the metrics: one listener serves both.
@@ -328,13 +394,34 @@ impl Server {
             .filter(|addr| config.metrics != Some(*addr))
             .map(bind_http)
             .transpose()?;
+        // Once per process: by its first worker, when it has several.
+        let first_worker = seat.as_ref().is_none_or(|seat| seat.place.index == 0);
         let dev_http_listener = config
             .webtransport
             .as_ref()
             .and_then(|web| web.dev_http)
+            .filter(|_| first_worker)
             .map(bind_http)
             .transpose()?;
-        let endpoint = bind_endpoint(server_config, &config)?;
+        let (endpoint, place, together) = match seat {
+            None => (
+                bind_endpoint(quinn_server_config(&config)?, &config)?,
+                None,
+                None,
+            ),
+            Some(seat) => {
+                let runtime = quinn::default_runtime()
+                    .ok_or_else(|| ServerError::Quic("no async runtime found".into()))?;
+                let endpoint =
+                    Endpoint::new(seat.endpoint, Some(seat.server), seat.socket, runtime).map_err(
+                        |source| ServerError::Bind {
+                            addr: config.listen,
+                            source,
+                        },
+                    )?;
+                (endpoint, Some(seat.place), Some(seat.together))
+            }
+        };
         let limits = config.limits();
         let (hook_state, after_queue, hooks) = match hooks {
             Some(hooks) => {
@@ -345,7 +432,11 @@ impl Server {
             }
             None => (None, None, None),
         };
-        let shared = Arc::new(Shared::new(config, limits, hook_state));
+        let shared = Shared::new(config, limits, hook_state);
+        let shared = Arc::new(match place {
+            Some(place) => shared.in_process(place),
+            None => shared,
+        });
         Ok(Server {
             endpoint,
             shared,
@@ -355,6 +446,7 @@ impl Server {
             dev_http_listener,
             after_queue,
             hooks,
+            together,
         })
     }
 
@@ -441,7 +533,7 @@ impl Server {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
                     let Some(incoming) = self.admit(incoming) else { continue };
-                    if self.shared.session_count() >= self.shared.config.max_sessions {
+                    if self.shared.process_session_count() >= self.shared.config.max_sessions {
                         metrics::count(&self.shared.metrics.refused_server_full);
                         connections.spawn(connection::refuse_full(self.shared.clone(), incoming));
                     } else {
@@ -465,6 +557,11 @@ impl Server {
         }
         tracing::info!("shutting down: closing every connection");
         self.shared.stopping.store(true, Ordering::Release);
+        if let Some(together) = &self.together {
+            // Every worker has stopped hearing the others before any says
+            // goodbye. Bounded: a worker that died does not hold the rest.
+            let _ = tokio::time::timeout(Duration::from_secs(1), together.wait()).await;
+        }
         // The other nodes end this node's parties and seats now.
         self.shared.route().leave().await;
         // Each session's writer closes its connection with ServerShutdown
@@ -517,14 +614,17 @@ impl Server {
         let dev_http_task = self.spawn_dev_http();
         let rotation_task = self.spawn_certificate_rotation();
         let listen = self.shared.config.listen;
+        // Once per process: by its first worker, when it has several.
+        let first_worker = self.shared.worker.as_ref().is_none_or(|w| w.index == 0);
         let reminder_task = (matches!(self.shared.config.auth, AuthMode::Dev)
-            && !crate::security::is_loopback(listen.ip()))
-        .then(|| {
-            tokio::spawn(repeat_every(DEV_IDENTITY_REMINDER, move || {
-                let warning = Warning::DevIdentitiesOffLoopback { listen };
-                tracing::warn!("{warning}");
-            }))
-        });
+            && !crate::security::is_loopback(listen.ip())
+            && first_worker)
+            .then(|| {
+                tokio::spawn(repeat_every(DEV_IDENTITY_REMINDER, move || {
+                    let warning = Warning::DevIdentitiesOffLoopback { listen };
+                    tracing::warn!("{warning}");
+                }))
+            });
         let after_hook_task = match (&self.hooks, self.after_queue.take()) {
             (Some(runner), Some(queue)) => Some(tokio::spawn(runner.clone().run_after(queue))),
             _ => None,

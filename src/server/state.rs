@@ -11,12 +11,13 @@ use super::metrics::Metrics;
 use super::player_limits::{PlayerLimits, SessionLimit};
 use super::route::{NodeTimings, Route};
 use super::session::{ResumeClaims, ResumeKey, SessionDeadline, SessionRef};
+use super::steering::UnknownPackets;
 use super::{matchmaking, peers, users};
 use crate::party::{Effects, PartyTable};
 use crate::protocol::{Limits, SessionId};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 /// State every connection task shares.
 pub(crate) struct Shared {
@@ -25,10 +26,15 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     /// Live sessions, connected or in their grace window, for resume.
     sessions: Mutex<HashMap<SessionId, SessionRef>>,
-    /// QUIC handshakes in progress, for admission.
-    pub(crate) handshakes: AtomicUsize,
-    /// Sessions and budgets per user and per address (`player_limits`).
-    pub(crate) players: Mutex<PlayerLimits>,
+    /// QUIC handshakes in progress, for admission (the process's, when
+    /// this is one of its workers).
+    pub(crate) handshakes: Arc<AtomicUsize>,
+    /// Sessions and budgets per user and per address (`player_limits`;
+    /// the process's, when this is one of its workers).
+    players: Arc<Mutex<PlayerLimits>>,
+    /// This server's place among the workers of its process, when it is
+    /// one (`--workers`).
+    pub(crate) worker: Option<WorkerPlace>,
     pub(crate) metrics: Arc<Metrics>,
     /// `Some` when `config.coalesce` is above zero.
     pub(crate) coalescer: Option<Arc<Coalescer>>,
@@ -63,7 +69,7 @@ impl Shared {
         let coalescer = (!config.coalesce.is_zero())
             .then(|| Arc::new(Coalescer::new(config.coalesce, metrics.clone())));
         let relax_after = config.matchmaker_relax_after;
-        let players = Mutex::new(PlayerLimits::new(&config));
+        let players = Arc::new(Mutex::new(PlayerLimits::new(&config)));
         let alone = Route::new(
             Arc::new(peers::single::Alone::default()),
             NodeTimings::default(),
@@ -78,8 +84,9 @@ impl Shared {
             config,
             limits,
             sessions: Mutex::new(HashMap::new()),
-            handshakes: AtomicUsize::new(0),
+            handshakes: Arc::default(),
             players,
+            worker: None,
             metrics,
             coalescer,
             users: users::Users::default(),
@@ -89,6 +96,31 @@ impl Shared {
             hooks,
             route: std::sync::OnceLock::new(),
             alone,
+        }
+    }
+
+    /// This state as worker `place.index` of a process: it counts
+    /// handshakes and spends the limits per player with the others.
+    pub(crate) fn in_process(mut self, place: WorkerPlace) -> Self {
+        self.handshakes = place.process.handshakes.clone();
+        self.players = place.process.players.clone();
+        self.worker = Some(place);
+        self
+    }
+
+    /// Every worker of this process, this one among them, in order;
+    /// `None` for a server that is no worker (or before they all started).
+    pub(crate) fn workers(&self) -> Option<Vec<Arc<Shared>>> {
+        let workers = self.worker.as_ref()?.process.workers.get()?;
+        Some(workers.iter().filter_map(Weak::upgrade).collect())
+    }
+
+    /// Sessions alive in the whole process (every worker's), for
+    /// `--max-sessions`.
+    pub(crate) fn process_session_count(&self) -> usize {
+        match self.workers() {
+            Some(workers) => workers.iter().map(|worker| worker.session_count()).sum(),
+            None => self.session_count(),
         }
     }
 
@@ -189,6 +221,41 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .len()
     }
+}
+
+/// What the workers of one process share (`--workers`): the count of
+/// handshakes and the limits per user and per address, so that they hold
+/// for the process as for one server; and each other, read for what the
+/// process reports (`/metrics`, `/v1/stats`) and for `--max-sessions`.
+pub(crate) struct Process {
+    handshakes: Arc<AtomicUsize>,
+    players: Arc<Mutex<PlayerLimits>>,
+    workers: OnceLock<Vec<Weak<Shared>>>,
+}
+
+impl Process {
+    pub(crate) fn new(config: &ServerConfig) -> Self {
+        Process {
+            handshakes: Arc::default(),
+            players: Arc::new(Mutex::new(PlayerLimits::new(config))),
+            workers: OnceLock::new(),
+        }
+    }
+
+    /// Names the workers, in order, once all of them are built.
+    pub(crate) fn set_workers(&self, workers: &[Arc<Shared>]) {
+        let _ = self
+            .workers
+            .set(workers.iter().map(Arc::downgrade).collect());
+    }
+}
+
+/// A worker's place in its process.
+pub(crate) struct WorkerPlace {
+    pub(crate) index: usize,
+    pub(crate) process: Arc<Process>,
+    /// Packets that reached it for connections it does not know.
+    pub(crate) unknown: Arc<UnknownPackets>,
 }
 
 /// The server is in a cluster already.

@@ -171,6 +171,19 @@ impl Exposition {
         value as u64
     }
 
+    /// The sum of every series of sample `name` whose labels include
+    /// `pairs` (the others any), and how many there are.
+    pub fn sum(&self, name: &str, pairs: &[(&str, &str)]) -> (f64, usize) {
+        let wanted = labels(pairs);
+        self.families
+            .values()
+            .flat_map(|family| &family.series)
+            .filter(|((sample, labels), _)| {
+                sample == name && wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+            .fold((0.0, 0), |(sum, n), (_, value)| (sum + value, n + 1))
+    }
+
     /// A family's type, from its `# TYPE` line.
     pub fn kind(&self, family: &str) -> &str {
         &self
