@@ -119,6 +119,30 @@ fn registry(shared: &Shared) -> Registry {
         "Sessions cut off by the server, by cause.",
         m.disconnects.clone(),
     );
+    add(
+        partyline,
+        "data_withheld",
+        "Party data not forwarded to a member because it muted the sender or shares a block with it (one per member left out).",
+        m.data_withheld.clone(),
+    );
+    add(
+        partyline,
+        "mutes",
+        "Mutes set and lifted, by action (mute: a member muted another, or changed the op codes; unmute).",
+        m.mutes.clone(),
+    );
+    add(
+        partyline,
+        "block_lists_set",
+        "Block lists changed, by whom: the session's own Block or Unblock, or the game's server (its API or hook).",
+        m.block_lists.clone(),
+    );
+    add(
+        partyline,
+        "joins_blocked",
+        "Joins answered as a party that does not exist because its leader blocks the joiner.",
+        m.joins_blocked.clone(),
+    );
     add_hooks_and_nodes(partyline, shared);
     add(
         partyline,

@@ -644,6 +644,7 @@ pub fn event_json(event: &Event) -> Value {
             "banned",
             json!({ "party_id": id(party_id), "until_ms": until_ms }),
         ),
+        Event::BlocksChanged { user_ids } => ("blocks_changed", json!({ "user_ids": user_ids })),
     };
     let mut object = Map::new();
     object.insert("event".into(), Value::String(name.into()));

@@ -279,6 +279,15 @@ fn ready_check(check: &partyline_client::protocol::ReadyCheck) -> String {
     )
 }
 
+/// A block list as a line: the user ids, quoted where they need it.
+pub fn blocked(user_ids: &[String]) -> String {
+    if user_ids.is_empty() {
+        return "nobody".into();
+    }
+    let shown: Vec<String> = user_ids.iter().map(|u| shown(u).to_string()).collect();
+    shown.join(", ")
+}
+
 fn names_or_none(who: &[partyline_client::Presence]) -> String {
     if who.is_empty() {
         "-".into()
@@ -598,6 +607,10 @@ pub fn event(event: &Event, style: &Style) -> String {
                     time_ms(*until, unix_now_ms())
                 ),
             },
+        ),
+        Event::BlocksChanged { user_ids } => (
+            YELLOW,
+            format!("the game set your block list: {}", blocked(user_ids)),
         ),
     };
     style.paint(colour, text)

@@ -39,6 +39,7 @@ fn layouts() -> Vec<Layout> {
         PlInvite {
             party_id, inviter, member_count, max_size, open, label, leader, expires_at_ms,
         }
+        PlMute { user_id, has_op_codes, op_code_min, op_code_max }
         PlBan { user_id, until_ms }
         PlListedParty { party_id, member_count, max_size, open, label, properties }
         PlKeyNumber { key, value }
@@ -60,7 +61,8 @@ fn layouts() -> Vec<Layout> {
             party_count, next_cursor, ticket_id, match_id, players, player_count, match_token,
             token_expires_at, has_ready_check, check_id, check_message, check_timeout_ms,
             check_ends_at_ms, check_ready, check_ready_count, check_not_ready,
-            check_not_ready_count, check_no_answer, check_no_answer_count, ready,
+            check_not_ready_count, check_no_answer, check_no_answer_count, ready, muted,
+            muted_count, blocked, blocked_count,
         }
     }
 }

@@ -19,7 +19,8 @@ use serde::{Serialize, Serializer};
 /// The event as a client of `version` is sent it; `None` when that
 /// version has no way to say it (the client is not sent it at all).
 ///
-/// For version 2: the ready check events are left out, and so is `Data`
+/// For version 2: the ready check events and `BlocksChanged` are left
+/// out, and so is `Data`
 /// from the server itself (its sender, with an empty user id, breaks the
 /// user id rule a version 2 client was promised); `TicketCancelled` with
 /// `NodeLost` says `Cancelled`; a `DataRefused` error code is mapped as
@@ -58,7 +59,8 @@ fn left_out(event: &Event, version: u16) -> bool {
         && match event {
             Event::ReadyCheckStarted { .. }
             | Event::ReadyCheckAnswered { .. }
-            | Event::ReadyCheckEnded { .. } => true,
+            | Event::ReadyCheckEnded { .. }
+            | Event::BlocksChanged { .. } => true,
             Event::Data { sender, .. } => is_the_server(sender),
             _ => false,
         }
@@ -72,16 +74,20 @@ fn is_the_server(sender: &Presence) -> bool {
 /// The refusal as a client of `version` is sent it: a code its version
 /// does not know becomes the nearest one it does, the message unchanged.
 ///
-/// For version 2 (codes 1 to 32): 33 `Denied` becomes 1
-/// `InvalidArgument` (refused; the same again will be refused again);
-/// 34 `HookFailed`, 35 `Unavailable` and every later code become 16
-/// `Internal` (a failure of the server's, not the client's doing).
+/// For version 2 (codes 1 to 32): 33 `Denied`, 39 `TooManyMutes`, 40
+/// `TooManyBlocks` and 41 `Blocked` become 1 `InvalidArgument` (refused;
+/// the same again will be refused again); 34 `HookFailed`, 35
+/// `Unavailable` and every other later code become 16 `Internal` (a
+/// failure of the server's, not the client's doing).
 pub fn error_for_version(error: ErrorBody, version: u16) -> ErrorBody {
     if version >= PROTOCOL_VERSION || error.code.number() <= 32 {
         return error;
     }
     let code = match error.code {
-        ErrorCode::Denied => ErrorCode::InvalidArgument,
+        ErrorCode::Denied
+        | ErrorCode::TooManyMutes
+        | ErrorCode::TooManyBlocks
+        | ErrorCode::Blocked => ErrorCode::InvalidArgument,
         _ => ErrorCode::Internal,
     };
     ErrorBody { code, ..error }
@@ -258,7 +264,8 @@ impl Serialize for V2<'_, ResumedParty> {
 }
 
 /// Version 2's snapshot: the fields up to `properties`, without the ready
-/// check (a version 2 decoder takes trailing bytes for a malformed frame).
+/// check and the mutes (a version 2 decoder takes trailing bytes for a
+/// malformed frame).
 impl Serialize for V2<'_, PartySnapshot> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
@@ -311,6 +318,7 @@ mod tests {
             listed: false,
             properties: Default::default(),
             ready_check,
+            muted: Vec::new(),
         }
     }
 
@@ -328,9 +336,10 @@ mod tests {
         };
         let v3 = encoded(&frame, PROTOCOL_VERSION);
         let v2 = encoded(&frame, 2);
-        // The body: one byte (the `None` of `ready_check`) shorter.
-        assert_eq!(v3[FRAME_HEADER_LEN..v3.len() - 1], v2[FRAME_HEADER_LEN..]);
-        assert_eq!(v3.last(), Some(&0));
+        // The body: two bytes (the `None` of `ready_check`, no `muted`)
+        // shorter.
+        assert_eq!(v3[FRAME_HEADER_LEN..v3.len() - 2], v2[FRAME_HEADER_LEN..]);
+        assert_eq!(v3[v3.len() - 2..], [0, 0]);
     }
 
     #[test]
@@ -375,6 +384,9 @@ mod tests {
         assert_eq!(to_v2(ErrorCode::HookFailed), ErrorCode::Internal);
         assert_eq!(to_v2(ErrorCode::Unavailable), ErrorCode::Internal);
         assert_eq!(to_v2(ErrorCode::NoReadyCheck), ErrorCode::Internal);
+        assert_eq!(to_v2(ErrorCode::Blocked), ErrorCode::InvalidArgument);
+        assert_eq!(to_v2(ErrorCode::TooManyMutes), ErrorCode::InvalidArgument);
+        assert_eq!(to_v2(ErrorCode::TooManyBlocks), ErrorCode::InvalidArgument);
         assert_eq!(to_v2(ErrorCode::PartyTooLarge), ErrorCode::PartyTooLarge);
         let frame = ServerFrame::Response {
             id: 2,
@@ -386,6 +398,35 @@ mod tests {
         assert_eq!(
             close_code_for_version(CloseCode::Disconnected, 2),
             CloseCode::Normal
+        );
+    }
+
+    #[test]
+    fn a_version_2_session_hears_nothing_of_mutes_and_blocks() {
+        let blocks = Event::BlocksChanged {
+            user_ids: vec!["u9".into()],
+        };
+        assert_eq!(event_for_version(blocks.clone(), 2), None);
+        assert_eq!(event_for_version(blocks.clone(), 3), Some(blocks));
+        // A snapshot with mutes is, for version 2, the one without.
+        let muted = PartySnapshot {
+            muted: vec![crate::Muted {
+                user_id: "u2".into(),
+                op_codes: None,
+            }],
+            ..snapshot(None)
+        };
+        let reply = |snapshot| ServerFrame::Response {
+            id: 1,
+            result: Ok(Reply::Party(snapshot)),
+        };
+        assert_eq!(
+            encoded(&reply(muted.clone()), 2),
+            encoded(&reply(snapshot(None)), 2)
+        );
+        assert_ne!(
+            encoded(&reply(muted), 3),
+            encoded(&reply(snapshot(None)), 3)
         );
     }
 

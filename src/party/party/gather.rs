@@ -95,7 +95,7 @@ fn changed(map: &KeyValues, set: KeyValues, remove: &[String]) -> KeyValues {
     next
 }
 
-impl<L: Clone> Party<L> {
+impl<L: Clone + super::BlockList> Party<L> {
     /// The party's waiting matchmaking ticket.
     pub fn matchmaking(&self) -> Option<u64> {
         self.matchmaking
@@ -240,6 +240,15 @@ impl<L: Clone> Party<L> {
         }
         if self.is_banned(user_id, now) {
             return Err(PartyError::Banned);
+        }
+        // The inviter's own block: it may know. The leader's: the invite
+        // could never seat its user, and the inviter is not told why (it
+        // is answered, and nobody hears of the invite).
+        if self.members[inviter].link.blocks(user_id) {
+            return Err(PartyError::Blocked);
+        }
+        if self.leader_blocks(user_id) {
+            return Ok(Effects::default());
         }
         let renewed = self.invites.iter().position(|i| i.user_id == user_id);
         if let Some(index) = renewed {

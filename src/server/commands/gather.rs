@@ -172,6 +172,8 @@ pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, def
         Deferred::ListInvites => {
             let user_id = &session.presence.user_id;
             let mut invites = presence::invites(&shared.users, route, user_id, unix_now_ms()).await;
+            // An invite from a user this session blocks never shows.
+            invites.retain(|invite| !session.blocks_user(&invite.inviter.user_id));
             // The oldest that fit in one reply; the rest stay pending.
             invites.truncate(fitting(&invites));
             answer(Ok(Reply::Invites(invites)));

@@ -109,6 +109,8 @@ pub(crate) async fn resume_elsewhere(
         social.visible = facts.visible;
         social.follows = facts.follows.iter().cloned().collect();
     }
+    // Before its followers here see it (presence hides it by its list).
+    session.replace_blocks(facts.blocks.iter().cloned().collect());
     // Counted as a session of its user here; the old node let it go.
     shared
         .register_session(session.clone())
@@ -275,6 +277,10 @@ pub(crate) fn hand_over(
         .filter(|party_id| !route.is_here(*party_id))
         .collect();
     let proxy = route.proxy(session.presence.clone(), to);
+    // The same session through the proxy: the same list, before the
+    // parties here look at it again.
+    let blocks = session.block_list();
+    proxy.replace_blocks(blocks.iter().cloned().collect());
     let (parties, waiting) = relink_here(shared, &session, &proxy);
     tracing::info!(session = %session_id, to = %format_args!("{to:08x}"), "session handed over to another node");
     Answer::HandedOver(Some(Box::new(HandOverFacts {
@@ -282,6 +288,7 @@ pub(crate) fn hand_over(
         status,
         visible,
         follows,
+        blocks,
         parties,
         waiting,
         elsewhere,
@@ -310,6 +317,7 @@ pub(crate) fn repoint(
     }
     let _ = route.take_proxy(session_id);
     let new = route.proxy(old.presence.clone(), to);
+    new.replace_blocks(old.block_list().into_iter().collect());
     let (parties, waiting) = relink_here(shared, &old, &new);
     // The old proxy holds nothing now; a timer of it finds it ended.
     old.end_now();
