@@ -67,7 +67,10 @@ const GAME: [i64; 2] = [1, 2];
 async fn voice_and_game(sender: &Client, party: PartyId) {
     sender.send_data(party, 150, b"voice").unwrap();
     sender.send_data(party, 1, b"game").unwrap();
-    sender.send_data_reliable(party, 151, b"voice").await.unwrap();
+    sender
+        .send_data_reliable(party, 151, b"voice")
+        .await
+        .unwrap();
     sender.send_data_reliable(party, 2, b"game").await.unwrap();
 }
 
@@ -121,7 +124,11 @@ async fn a_mute_by_op_codes_keeps_that_data_from_the_muter_only_and_unmute_gives
     assert_eq!(data_until(&mut cy_events, &ALL).await, ALL);
     // Cy's data still reaches Ana, a round trip after Bob's.
     cy.send_data_reliable(party, 9, b"mark").await.unwrap();
-    assert_eq!(data_until(&mut ana_events, &[9]).await, [9], "none of Bob's");
+    assert_eq!(
+        data_until(&mut ana_events, &[9]).await,
+        [9],
+        "none of Bob's"
+    );
 
     ana.unmute(party, "bob").await.unwrap();
     assert!(ana.party(party).unwrap().muted.is_empty());
@@ -152,7 +159,10 @@ async fn a_mute_outlasts_the_muted_members_return_and_a_resume_but_not_the_muter
     bob.join_party(party).await.unwrap();
     for events in [&mut ana_events, &mut cy_events] {
         assert!(matches!(next_event(events).await, Event::MemberLeft { .. }));
-        assert!(matches!(next_event(events).await, Event::MemberJoined { .. }));
+        assert!(matches!(
+            next_event(events).await,
+            Event::MemberJoined { .. }
+        ));
     }
     voice_and_game(&bob, party).await;
     assert_eq!(data_until(&mut cy_events, &ALL).await, ALL);
@@ -165,14 +175,20 @@ async fn a_mute_outlasts_the_muted_members_return_and_a_resume_but_not_the_muter
     relay.blackhole(false);
     assert!(matches!(
         next_event(&mut cy_events).await,
-        Event::MemberConnectionChanged { connected: false, .. }
+        Event::MemberConnectionChanged {
+            connected: false,
+            ..
+        }
     ));
     let mut config: ClientConfig = server.config("ana");
     config.resume = Some(ana.resume_ticket());
     let (ana, mut ana_events) = Client::connect(config).await.unwrap();
     assert!(matches!(
         next_event(&mut cy_events).await,
-        Event::MemberConnectionChanged { connected: true, .. }
+        Event::MemberConnectionChanged {
+            connected: true,
+            ..
+        }
     ));
     let again = ana.get_party(party).await.unwrap();
     assert_eq!(again.mute_of("bob").map(|m| m.op_codes), Some(None));
@@ -333,7 +349,10 @@ async fn a_block_stops_invites_and_hides_status_both_ways() {
         .party_id;
     bob.invite(bobs, "ana").await.unwrap();
     bob.invite(bobs, "cy").await.unwrap();
-    assert!(matches!(next_event(&mut cy_events).await, Event::Invited(_)));
+    assert!(matches!(
+        next_event(&mut cy_events).await,
+        Event::Invited(_)
+    ));
     assert!(ana.list_invites().await.unwrap().is_empty());
     // Ana may not invite the user she blocked.
     let anas = ana
@@ -356,12 +375,18 @@ async fn a_block_stops_invites_and_hides_status_both_ways() {
     }
     match next_event(&mut bob_events).await {
         Event::StatusOnline(status) => {
-            assert_eq!((status.presence.user_id.as_str(), status.status.as_str()), ("ana", "in a match"))
+            assert_eq!(
+                (status.presence.user_id.as_str(), status.status.as_str()),
+                ("ana", "in a match")
+            )
         }
         other => panic!("expected Ana online, got {other:?}"),
     }
     bob.invite(bobs, "ana").await.unwrap();
-    assert!(matches!(next_event(&mut ana_events).await, Event::Invited(_)));
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::Invited(_)
+    ));
 
     // Blocked again while each follows the other: each sees the other go.
     ana.block(&["bob"]).await.unwrap();
@@ -425,7 +450,10 @@ async fn block_lists_are_bounded_typed_sorted_and_listed() {
     assert_eq!(ana.blocked(), ["bob", "cy", "zed"], "the client keeps it");
     assert_eq!(code(ana.block(&["ana"]).await), ErrorCode::InvalidArgument);
     assert_eq!(code(ana.block(&[""]).await), ErrorCode::InvalidArgument);
-    assert_eq!(code(ana.block(&["tab\there"]).await), ErrorCode::InvalidArgument);
+    assert_eq!(
+        code(ana.block(&["tab\there"]).await),
+        ErrorCode::InvalidArgument
+    );
     let many: Vec<String> = (0..MAX_BLOCKS).map(|i| format!("user-{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     // Three are listed already: all of these would pass the bound.
@@ -433,7 +461,10 @@ async fn block_lists_are_bounded_typed_sorted_and_listed() {
     assert_eq!(ana.list_blocks().await.unwrap().len(), 3, "nothing changed");
     ana.unblock(&["bob", "cy", "zed", "never"]).await.unwrap();
     assert_eq!(ana.block(&many).await.unwrap().len(), MAX_BLOCKS);
-    assert_eq!(code(ana.block(&["one-more"]).await), ErrorCode::TooManyBlocks);
+    assert_eq!(
+        code(ana.block(&["one-more"]).await),
+        ErrorCode::TooManyBlocks
+    );
 }
 
 /// The game's rules: `plat-` users start with the platform's block of
@@ -452,10 +483,11 @@ impl Hooks for PlatformBlocks {
 
     fn before<'a>(&'a self, call: &'a BeforeCall) -> HookFuture<'a, Decision> {
         let decision = match (&call.point, &call.command) {
-            (
-                HookPoint::Block,
-                partyline::protocol::Command::Unblock { user_ids },
-            ) if user_ids.iter().any(|u| u == "troll") => Decision::deny("a platform block"),
+            (HookPoint::Block, partyline::protocol::Command::Unblock { user_ids })
+                if user_ids.iter().any(|u| u == "troll") =>
+            {
+                Decision::deny("a platform block")
+            }
             _ => Decision::Allow,
         };
         Box::pin(async move { decision })
@@ -479,7 +511,10 @@ async fn the_game_sets_block_lists_through_its_hook_and_its_api() {
         .unwrap()
         .party_id;
     let (troll, _troll_events) = server.client("troll").await;
-    assert_eq!(code(troll.join_party(party).await), ErrorCode::PartyNotFound);
+    assert_eq!(
+        code(troll.join_party(party).await),
+        ErrorCode::PartyNotFound
+    );
     assert_eq!(code(ana.unblock(&["troll"]).await), ErrorCode::Denied);
 
     // The backend sets the list of every session of the user.
@@ -499,7 +534,10 @@ async fn the_game_sets_block_lists_through_its_hook_and_its_api() {
         assert_eq!(client.blocked(), ["mallory", "troll"]);
     }
     let (mallory, _mallory_events) = server.client("mallory").await;
-    assert_eq!(code(mallory.join_party(party).await), ErrorCode::PartyNotFound);
+    assert_eq!(
+        code(mallory.join_party(party).await),
+        ErrorCode::PartyNotFound
+    );
     // Checked as a session's own list is.
     let refused = api.set_blocks("plat-ana", &["plat-ana".into()]).await;
     assert!(refused.is_err());

@@ -793,11 +793,7 @@ fn quiet_examples(doc: &mut Doc) {
             user_ids: vec!["u2".into(), "u3".into()],
         },
     };
-    doc.golden(
-        "block",
-        &block,
-        "0a 00 00 00 01 11 26 02 02 75 32 02 75 33",
-    );
+    doc.golden("block", &block, "0a 00 00 00 01 11 26 02 02 75 32 02 75 33");
     let unblock = ClientFrame::Request {
         id: 18,
         command: Command::Unblock {

@@ -52,7 +52,10 @@ pub enum PartyError {
     BlockedByLeader,
     #[error("you have blocked that user; unblock them first")]
     Blocked,
-    #[error("you already mute {} members of this party, the most allowed", crate::protocol::MAX_MUTES)]
+    #[error(
+        "you already mute {} members of this party, the most allowed",
+        crate::protocol::MAX_MUTES
+    )]
     TooManyMutes,
 }
 

@@ -75,7 +75,9 @@ impl<L: Clone + BlockList> Party<L> {
     ) -> Result<Effects<L>, PartyError> {
         let index = self.seat_of_session(caller).ok_or(PartyError::NotMember)?;
         if self.members[index].presence.user_id == user_id {
-            return Err(PartyError::InvalidArgument("you cannot mute yourself".into()));
+            return Err(PartyError::InvalidArgument(
+                "you cannot mute yourself".into(),
+            ));
         }
         if let Some(range) = op_codes.filter(|range| range.min > range.max) {
             return Err(PartyError::InvalidArgument(format!(

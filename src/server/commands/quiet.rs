@@ -10,7 +10,9 @@
 //! sessions (`presence::set_blocks`).
 
 use super::{deliver, effects_only, invalid, Ctx};
-use crate::protocol::{ErrorBody, ErrorCode, Event, NumberRange, PartyId, Reply, SessionId, MAX_BLOCKS};
+use crate::protocol::{
+    ErrorBody, ErrorCode, Event, NumberRange, PartyId, Reply, SessionId, MAX_BLOCKS,
+};
 use crate::server::metrics::count;
 use crate::server::peers::ControlMessage;
 use crate::server::presence;
