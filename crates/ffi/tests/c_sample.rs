@@ -30,6 +30,10 @@ async fn the_c_sample_plays_a_whole_party_life() {
     );
     assert!(stdout.contains("bob leads now"), "{stdout}");
     assert!(stdout.contains("ready check "), "{stdout}");
+    assert!(
+        stdout.contains("ana muted bob's voice: got op code 2 only; cyd blocked bob"),
+        "{stdout}"
+    );
     println!("{stdout}");
 }
 
