@@ -122,6 +122,7 @@ impl Known {
                 self.saw_party(*party_id)
             }
             Reply::Search(page) => page.parties.iter().for_each(|p| self.saw_party(p.party_id)),
+            Reply::Blocked(user_ids) => user_ids.iter().for_each(|u| self.saw_user_id(u)),
             Reply::Done | Reply::Me(_) | Reply::Ticket(_) => {}
         }
     }

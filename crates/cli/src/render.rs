@@ -124,6 +124,9 @@ pub fn party(party: &Party, style: &Style) -> String {
         if !member.attributes.is_empty() {
             notes.push(pairs(&member.attributes));
         }
+        if let Some(mute) = party.mute_of(&member.presence.user_id) {
+            notes.push(muted(mute));
+        }
         let notes = if notes.is_empty() {
             String::new()
         } else {
@@ -234,6 +237,7 @@ pub fn reply(reply: &Reply, style: &Style) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         Reply::Ticket(ticket_id) => format!("ticket {ticket_id} is waiting for a match"),
+        Reply::Blocked(user_ids) => format!("you block: {}", blocked(user_ids)),
     }
 }
 
@@ -277,6 +281,15 @@ fn ready_check(check: &partyline_client::protocol::ReadyCheck) -> String {
         names_or_none(&check.not_ready),
         names_or_none(&check.no_answer),
     )
+}
+
+/// How a member is muted: all of it, or its op codes.
+fn muted(mute: &partyline_client::Muted) -> String {
+    match mute.op_codes {
+        None => "muted".into(),
+        Some(range) if range.min == range.max => format!("muted op {}", range.min),
+        Some(range) => format!("muted ops {}..{}", range.min, range.max),
+    }
 }
 
 /// A block list as a line: the user ids, quoted where they need it.
