@@ -548,8 +548,8 @@ impl ServerApi {
     /// (the parties it is in, its status presence). Ids follow the user id
     /// rule, the user's own is refused, at most `MAX_BLOCKS`
     /// (`TooManyBlocks`). Returns how many sessions got it. A session that
-    /// starts later begins with what the game's hook says
-    /// ([`super::Hooks::block_list`]), not with this.
+    /// starts later begins with what the game's block-list hook says
+    /// (`Hooks::block_list`), not with this.
     pub async fn set_blocks(&self, user_id: &str, user_ids: &[String]) -> Result<usize, ApiError> {
         let shared = &*self.shared;
         let list = commands::check_blocks(user_id, user_ids).map_err(ApiError::Refused)?;

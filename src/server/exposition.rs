@@ -119,6 +119,34 @@ fn registry(shared: &Shared) -> Registry {
         "Sessions cut off by the server, by cause.",
         m.disconnects.clone(),
     );
+    add_mutes_and_blocks(partyline, m);
+    add_hooks_and_nodes(partyline, shared);
+    add(
+        partyline,
+        "refusals",
+        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, or a Retry asked for.",
+        m.refusals.clone(),
+    );
+    add_player_limits(partyline, shared);
+    add_transport(partyline, m);
+    add(
+        partyline,
+        "command_seconds",
+        "Time to handle one control command: decoded to answered, its events queued.",
+        m.command_seconds.snapshot(),
+    );
+    add(
+        partyline,
+        "datagram_fan_out",
+        "Recipients of one party datagram.",
+        m.fan_out.snapshot(),
+    );
+    add_process(root.sub_registry_with_prefix("process"));
+    root
+}
+
+/// What mutes and blocks did: set, lifted, and what they held back.
+fn add_mutes_and_blocks(partyline: &mut Registry, m: &Metrics) {
     add(
         partyline,
         "data_withheld",
@@ -143,29 +171,6 @@ fn registry(shared: &Shared) -> Registry {
         "Joins answered as a party that does not exist because its leader blocks the joiner.",
         m.joins_blocked.clone(),
     );
-    add_hooks_and_nodes(partyline, shared);
-    add(
-        partyline,
-        "refusals",
-        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, or a Retry asked for.",
-        m.refusals.clone(),
-    );
-    add_player_limits(partyline, shared);
-    add_transport(partyline, m);
-    add(
-        partyline,
-        "command_seconds",
-        "Time to handle one control command: decoded to answered, its events queued.",
-        m.command_seconds.snapshot(),
-    );
-    add(
-        partyline,
-        "datagram_fan_out",
-        "Recipients of one party datagram.",
-        m.fan_out.snapshot(),
-    );
-    add_process(root.sub_registry_with_prefix("process"));
-    root
 }
 
 /// The hooks' failures and the cluster's traffic, when there are hooks

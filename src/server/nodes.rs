@@ -266,32 +266,7 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             session,
             party_id,
             held,
-        } => match shared.find_session(session) {
-            Some(session) if held => {
-                session.attach(party_id);
-                // The home learns the list of a member it seated (or
-                // queued), for the blocks it shares there.
-                if !session.blocks_nobody() {
-                    let blocks = ControlMessage::Blocks {
-                        session: session.session_id(),
-                        user_ids: session.block_list(),
-                    };
-                    route.outlet.control(from, &blocks);
-                }
-            }
-            Some(session) => {
-                session.detach(party_id);
-                Route::note_seat(&session, party_id, 0, None);
-            }
-            // A seat for a session that ended here (the server-side API
-            // seated it as it ended): the home hears it ended, so the
-            // seat goes too.
-            None if held => {
-                let ended = ControlMessage::SessionEnded { session };
-                route.outlet.control(route.home_of(party_id), &ended);
-            }
-            None => {}
-        },
+        } => membership(shared, from, session, party_id, held),
         ControlMessage::Connection {
             session,
             connected,
@@ -371,6 +346,43 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             presence::note_answer(&shared.users, &answer);
             route.gathered(corr, from, answer);
         }
+    }
+}
+
+/// A party homed on `from` seated (or queued) a session of this node, or
+/// no longer holds it.
+fn membership(
+    shared: &Shared,
+    from: NodeId,
+    session: crate::protocol::SessionId,
+    party_id: crate::protocol::PartyId,
+    held: bool,
+) {
+    let route = shared.route();
+    match shared.find_session(session) {
+        Some(session) if held => {
+            session.attach(party_id);
+            // The home learns the list of a member it seated (or queued),
+            // for the blocks it shares there.
+            if !session.blocks_nobody() {
+                let blocks = ControlMessage::Blocks {
+                    session: session.session_id(),
+                    user_ids: session.block_list(),
+                };
+                route.outlet.control(from, &blocks);
+            }
+        }
+        Some(session) => {
+            session.detach(party_id);
+            Route::note_seat(&session, party_id, 0, None);
+        }
+        // A seat for a session that ended here (the server-side API seated
+        // it as it ended): the home hears it ended, so the seat goes too.
+        None if held => {
+            let ended = ControlMessage::SessionEnded { session };
+            route.outlet.control(route.home_of(party_id), &ended);
+        }
+        None => {}
     }
 }
 
