@@ -140,7 +140,12 @@ async fn a_mute_by_op_codes_keeps_that_data_from_the_muter_only_and_unmute_gives
 
 #[tokio::test]
 async fn a_mute_outlasts_the_muted_members_return_and_a_resume_but_not_the_muters_leave() {
-    let server = start_with(fast_loss_detection).await;
+    // A replay log of one event, so that a resume can be served snapshots.
+    let server = start_with(|config| {
+        fast_loss_detection(config);
+        config.replay_events = 1;
+    })
+    .await;
     let relay = Relay::start(server.addr).await;
     let (ana, mut ana_events) = via_relay(&server, &relay, "ana", false).await;
     let (bob, mut bob_events) = server.client("bob").await;
@@ -181,8 +186,19 @@ async fn a_mute_outlasts_the_muted_members_return_and_a_resume_but_not_the_muter
         }
     ));
     let mut config: ClientConfig = server.config("ana");
-    config.resume = Some(ana.resume_ticket());
+    // As a client that lost track: the log holds too little, so the
+    // resume is served snapshots.
+    let mut ticket = ana.resume_ticket();
+    ticket.last_event_seq = 0;
+    config.resume = Some(ticket);
     let (ana, mut ana_events) = Client::connect(config).await.unwrap();
+    assert!(matches!(
+        ana.welcome().resumed,
+        partyline_client::protocol::Resumed::Snapshots { .. }
+    ));
+    // The resume's snapshot shows her mute: the roster has it at once.
+    let resumed = ana.party(party).expect("the party, from the resume");
+    assert_eq!(resumed.mute_of("bob").map(|m| m.op_codes), Some(None));
     assert!(matches!(
         next_event(&mut cy_events).await,
         Event::MemberConnectionChanged {

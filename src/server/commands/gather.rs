@@ -309,7 +309,8 @@ pub(crate) fn snapshots_of(
                     Vec::new()
                 };
                 parties.push(ResumedParty {
-                    snapshot: party.snapshot(),
+                    // Its own view: with its mutes.
+                    snapshot: party.snapshot_for(me),
                     requests,
                 });
             } else {
