@@ -370,6 +370,8 @@ async fn a_block_stops_invites_and_hides_status_both_ways() {
         Event::Invited(_)
     ));
     assert!(ana.list_invites().await.unwrap().is_empty());
+    // Nor its end: Bob takes it back, and Ana hears nothing of it.
+    bob.revoke_invite(bobs, "ana").await.unwrap();
     // Ana may not invite the user she blocked.
     let anas = ana
         .create_party(settings(true, 4, ""))

@@ -525,8 +525,14 @@ impl Users {
                 let Some(entry) = users.get_mut(&user_id) else {
                     return;
                 };
+                // A session that was not told of the invite (it blocks the
+                // inviter) is not told it is gone either.
+                let inviter = (entry.invites.iter())
+                    .find(|i| i.party_id == party_id)
+                    .map(|i| i.inviter.user_id.clone());
                 entry.invites.retain(|i| i.party_id != party_id);
-                for session in &entry.sessions {
+                let told = |s: &&SessionRef| inviter.as_ref().is_none_or(|u| !s.blocks_user(u));
+                for session in entry.sessions.iter().filter(told) {
                     session.push_event(Event::InviteGone { party_id, reason });
                 }
             }
