@@ -488,6 +488,7 @@ fn on_datagram(shared: &Shared, message: DatagramMessage, recipients: &mut Vec<S
                 Ok(sender.withheld)
             });
             match checked {
+                Ok(0) => {}
                 Ok(withheld) => {
                     shared.metrics.data_withheld.inc_by(withheld as u64);
                 }

@@ -18,7 +18,9 @@ pub(super) fn send(ctx: &Ctx, party_id: PartyId, op_code: i64, data: bytes::Byte
     });
     match sender {
         Ok((sender, withheld)) => {
-            shared.metrics.data_withheld.inc_by(withheld as u64);
+            if withheld > 0 {
+                shared.metrics.data_withheld.inc_by(withheld as u64);
+            }
             ctx.respond(Ok(Reply::Done));
             shared
                 .route()
