@@ -19,9 +19,9 @@ import sys
 # Bottom first. Same line: one layer (may not name each other unless in one
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
-    ["limits", "deadlines", "config", "hook_events", "pending", "replay"],
+    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport"],
     ["player_limits"],
-    ["metrics"],
+    ["metrics", "web"],
     ["keepalive", "peers"],
     ["session"],
     ["coalesce"],
@@ -35,7 +35,7 @@ LAYERS = [
     ["api"],
     ["hooks"],
     ["connection", "nodes"],
-    ["exposition"],
+    ["exposition", "devhttp"],
     ["admin"],
     ["mod", "hub_tests"],
 ]

@@ -3,7 +3,10 @@
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
 /// Names the dev certificate is valid for.
 pub const DEV_CERT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -24,6 +27,8 @@ pub enum CertError {
     },
     #[error("{path}: not a usable PEM file: {reason}")]
     Pem { path: PathBuf, reason: String },
+    #[error("a private key rustls cannot sign with: {0}")]
+    Key(String),
 }
 
 /// A certificate chain and its private key, ready for rustls.
@@ -160,4 +165,222 @@ pub fn load_identity(cert: &Path, key: &Path) -> Result<TlsIdentity, CertError> 
         chain: load_certs(cert)?,
         key: load_key(key)?,
     })
+}
+
+/// Browsers accept a certificate no CA signed only through
+/// `serverCertificateHashes`, and only an ECDSA P-256 one valid for at
+/// most 14 days; 13 leaves a day for clocks that disagree.
+pub const BROWSER_CERT_VALIDITY: Duration = Duration::from_secs(13 * 24 * 3600);
+/// How long a browser certificate is presented before the next one is:
+/// each is minted (and its hash published) one period before it is
+/// presented, presented for one period, and expires three days after.
+pub const BROWSER_CERT_ROTATION: Duration = Duration::from_secs(5 * 24 * 3600);
+
+/// One browser dev certificate and its hash.
+#[derive(Clone)]
+struct BrowserCert {
+    key: Arc<CertifiedKey>,
+    sha256: [u8; 32],
+    not_after: SystemTime,
+}
+
+impl BrowserCert {
+    /// ECDSA P-256, for `names`, valid from a minute before `now` for
+    /// [`BROWSER_CERT_VALIDITY`].
+    fn generate(names: &[String], now: SystemTime) -> Result<Self, CertError> {
+        let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = rcgen::CertificateParams::new(names.to_vec())?;
+        let not_before = now - Duration::from_secs(60);
+        let not_after = not_before + BROWSER_CERT_VALIDITY;
+        params.not_before = time::OffsetDateTime::from(not_before);
+        params.not_after = time::OffsetDateTime::from(not_after);
+        let cert = params.self_signed(&key_pair)?;
+        let der = cert.der().clone();
+        let sha256 = ring::digest::digest(&ring::digest::SHA256, &der);
+        let private = PrivateKeyDer::Pkcs8(key_pair.serialize_der().into());
+        let signing = rustls::crypto::ring::sign::any_ecdsa_type(&private)
+            .map_err(|error| CertError::Key(error.to_string()))?;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(sha256.as_ref());
+        Ok(BrowserCert {
+            key: Arc::new(CertifiedKey::new(vec![der], signing)),
+            sha256: hash,
+            not_after,
+        })
+    }
+}
+
+struct Rotation {
+    presented: BrowserCert,
+    presented_since: SystemTime,
+    upcoming: BrowserCert,
+}
+
+/// The rotating self-signed certificates a dev server shows browsers
+/// (native clients keep the dev certificate in `--cert-dir`). Pages pass
+/// [`hashes`](Self::hashes) to `new WebTransport(url, {
+/// serverCertificateHashes })`: the one presented now and the next, so a
+/// page that fetched them before a rotation still connects after it.
+pub struct BrowserCertificates {
+    names: Vec<String>,
+    rotation: RwLock<Rotation>,
+}
+
+impl std::fmt::Debug for BrowserCertificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserCertificates")
+            .field("names", &self.names)
+            .field("sha256", &self.hashes_hex())
+            .finish()
+    }
+}
+
+impl BrowserCertificates {
+    /// Two certificates for `names` (the localhost names and the extra
+    /// ones, as [`dev_cert_names`]): one presented from `now`, the next.
+    pub fn new(names: Vec<String>, now: SystemTime) -> Result<Self, CertError> {
+        let presented = BrowserCert::generate(&names, now)?;
+        let upcoming = BrowserCert::generate(&names, now)?;
+        Ok(BrowserCertificates {
+            names,
+            rotation: RwLock::new(Rotation {
+                presented,
+                presented_since: now,
+                upcoming,
+            }),
+        })
+    }
+
+    /// After a rotation period: the next certificate is presented, and a
+    /// new one minted to follow it. True if it rotated.
+    pub fn rotate_if_due(&self, now: SystemTime) -> Result<bool, CertError> {
+        let due = {
+            let rotation = self.read();
+            now.duration_since(rotation.presented_since)
+                .is_ok_and(|age| age >= BROWSER_CERT_ROTATION)
+        };
+        if !due {
+            return Ok(false);
+        }
+        let next = BrowserCert::generate(&self.names, now)?;
+        let mut rotation = self
+            .rotation
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let presented = std::mem::replace(&mut rotation.upcoming, next);
+        rotation.presented = presented;
+        rotation.presented_since = now;
+        Ok(true)
+    }
+
+    /// SHA-256 of the certificate presented now, then of the next one.
+    pub fn hashes(&self) -> [[u8; 32]; 2] {
+        let rotation = self.read();
+        [rotation.presented.sha256, rotation.upcoming.sha256]
+    }
+
+    /// [`hashes`](Self::hashes) in lowercase hex.
+    pub fn hashes_hex(&self) -> [String; 2] {
+        self.hashes().map(|hash| hex(&hash))
+    }
+
+    /// When the presented certificate expires.
+    pub fn presented_not_after(&self) -> SystemTime {
+        self.read().presented.not_after
+    }
+
+    fn presented(&self) -> Arc<CertifiedKey> {
+        self.read().presented.key.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Rotation> {
+        self.rotation.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Picks the certificate by the client's ALPN: a browser (offering `h3`
+/// and not `native_alpn`) gets the rotating browser certificate, every
+/// other client the server's own, as before.
+#[derive(Debug)]
+pub struct CertByAlpn {
+    native: Arc<CertifiedKey>,
+    native_alpn: Vec<u8>,
+    browser: Arc<BrowserCertificates>,
+}
+
+impl CertByAlpn {
+    pub fn new(
+        native: &TlsIdentity,
+        native_alpn: &[u8],
+        browser: Arc<BrowserCertificates>,
+    ) -> Result<Self, CertError> {
+        let signing = rustls::crypto::ring::sign::any_supported_type(&native.key)
+            .map_err(|error| CertError::Key(error.to_string()))?;
+        Ok(CertByAlpn {
+            native: Arc::new(CertifiedKey::new(native.chain.clone(), signing)),
+            native_alpn: native_alpn.to_vec(),
+            browser,
+        })
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertByAlpn {
+    fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let (mut h3, mut native) = (false, false);
+        for alpn in hello.alpn().into_iter().flatten() {
+            h3 |= alpn == b"h3";
+            native |= alpn == self.native_alpn.as_slice();
+        }
+        Some(match h3 && !native {
+            true => self.browser.presented(),
+            false => self.native.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_certificates_are_p256_at_most_14_days_and_rotate_before_they_expire() {
+        let start = SystemTime::now();
+        let certs = BrowserCertificates::new(dev_cert_names(&[]), start).unwrap();
+        let [first, second] = certs.hashes();
+        assert_ne!(first, second);
+        let der = certs.presented().cert[0].clone();
+        let parsed = is_p256(&der);
+        assert!(parsed, "ECDSA P-256 (id-ecPublicKey with prime256v1)");
+        let validity = certs.presented_not_after().duration_since(start).unwrap();
+        assert!(validity <= Duration::from_secs(14 * 24 * 3600));
+
+        // Not yet: nothing changes.
+        let almost = start + BROWSER_CERT_ROTATION - Duration::from_secs(1);
+        assert!(!certs.rotate_if_due(almost).unwrap());
+        assert_eq!(certs.hashes(), [first, second]);
+        // Due: the published next one is presented, a new one follows.
+        let due = start + BROWSER_CERT_ROTATION;
+        assert!(certs.rotate_if_due(due).unwrap());
+        let [now, next] = certs.hashes();
+        assert_eq!(now, second, "a page holding the old list still connects");
+        assert_ne!(next, first);
+        assert_ne!(next, second);
+        // Presented until the next rotation, and it expires after that.
+        let next_rotation = due + BROWSER_CERT_ROTATION;
+        assert!(certs.presented_not_after() > next_rotation);
+    }
+
+    /// Whether `der` holds an EC public key on P-256: the DER of the OIDs
+    /// id-ecPublicKey and prime256v1 appear in its key info.
+    fn is_p256(der: &[u8]) -> bool {
+        const EC_PUBLIC_KEY: [u8; 9] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        const PRIME256V1: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let has = |needle: &[u8]| der.windows(needle.len()).any(|window| window == needle);
+        has(&EC_PUBLIC_KEY) && has(&PRIME256V1)
+    }
 }

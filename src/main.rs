@@ -10,7 +10,7 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use partyline::auth::mint_token_for;
-use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity};
+use partyline::certs::{dev_cert_names, ensure_dev_cert_for, load_identity, BrowserCertificates};
 use partyline::security::{self, Exposure, SecretRole, SecretSource};
 use partyline::server::{AckFrequency, AdminToken, AuthMode, PlayerBudgets, Server, ServerConfig};
 use std::net::SocketAddr;
@@ -293,6 +293,26 @@ struct ServeArgs {
     /// idle timeout. Default: a random key per start.
     #[arg(long, env = "PARTYLINE_RESET_KEY_FILE", value_name = "PATH")]
     reset_key_file: Option<PathBuf>,
+    /// Browsers over WebTransport on the same port (ALPN h3, path
+    /// /partyline): on or off.
+    #[arg(long, env = "PARTYLINE_WEBTRANSPORT", default_value = "on", value_name = "on|off", value_parser = on_off)]
+    webtransport: bool,
+    /// An origin whose pages may open WebTransport sessions, as browsers
+    /// send it: https://game.example or https://game.example:8443, or *
+    /// for any page (repeatable). With dev identities, pages served from
+    /// localhost are allowed too.
+    #[arg(long = "allowed-origin", env = "PARTYLINE_ALLOWED_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = web_origin)]
+    allowed_origins: Vec<String>,
+    /// Serve the browser dev certificate's SHA-256 hashes over plain HTTP
+    /// at this address (GET /certificate-hashes), for pages to pass to
+    /// serverCertificateHashes. Keep it on loopback unless the page is
+    /// elsewhere. Default: off.
+    #[arg(long, env = "PARTYLINE_DEV_HTTP", value_name = "ADDR")]
+    dev_http: Option<SocketAddr>,
+    /// Serve the browser demo page (two tabs and a `partyline client` in
+    /// one party) on --dev-http, 127.0.0.1:7351 when not given.
+    #[arg(long, env = "PARTYLINE_DEV_PAGE")]
+    dev_page: bool,
     /// Serve Prometheus text metrics over HTTP on this address (off by default).
     #[arg(long, env = "PARTYLINE_METRICS")]
     metrics: Option<SocketAddr>,
@@ -459,6 +479,31 @@ fn node_timeout(text: &str) -> Result<Duration, String> {
 }
 
 /// A tracing filter that parses (a typo is an error, not silently "info").
+fn on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
+}
+
+/// `scheme://host[:port]` as a browser's Origin header says it, `null`, or `*`.
+fn web_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().trim_end_matches('/');
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        _ if origin == "*" || origin == "null" => Ok(origin.to_string()),
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@', ' ']) => {
+            Ok(origin.to_string())
+        }
+        _ => Err(format!(
+            "an origin is scheme://host[:port] (https://game.example), null or *; got {text:?}"
+        )),
+    }
+}
+
 fn log_filter(text: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(text)
         .map(|_| text.to_string())
@@ -779,6 +824,7 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         }
     }
 
+    let dev_certificate = args.cert.is_none();
     let (cert, key) = match (args.cert, args.key) {
         (Some(cert), Some(key)) => (cert, key),
         _ => match ensure_dev_cert_for(&args.cert_dir, &args.cert_names) {
@@ -870,6 +916,35 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
     config.join_request_ttl = args.join_request_ttl;
     config.max_datagram_data = args.max_datagram_data;
     config.shards = args.shards;
+    if args.webtransport {
+        let browser_certificates = match dev_certificate {
+            // Browsers take no certificate without a CA but by its hash,
+            // and only an ECDSA P-256 one valid at most 14 days.
+            true => match BrowserCertificates::new(
+                dev_cert_names(&args.cert_names),
+                std::time::SystemTime::now(),
+            ) {
+                Ok(certificates) => {
+                    let [sha256, next] = certificates.hashes_hex();
+                    tracing::info!(%sha256, %next, "browser dev certificate (serverCertificateHashes: sha-256)");
+                    Some(std::sync::Arc::new(certificates))
+                }
+                Err(error) => {
+                    tracing::error!(%error, "no browser certificate");
+                    return ExitCode::FAILURE;
+                }
+            },
+            false => None,
+        };
+        config.webtransport = Some(partyline::server::WebTransportConfig {
+            allowed_origins: args.allowed_origins.clone(),
+            browser_certificates,
+            dev_http: args.dev_http.or(args
+                .dev_page
+                .then(|| SocketAddr::from(([127, 0, 0, 1], 7351)))),
+            dev_page: args.dev_page,
+        });
+    }
     if let Some(secret) = secrets.current {
         config.auth = AuthMode::Token {
             secret,
@@ -881,6 +956,8 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
         AuthMode::Token { .. } => "signed tokens",
     };
 
+    let webtransport = config.webtransport.is_some();
+    let webtransport_page = config.webtransport.as_ref().is_some_and(|web| web.dev_page);
     let Some(runtime) = partyline::runtime_with(args.threads) else {
         return ExitCode::FAILURE;
     };
@@ -893,8 +970,19 @@ fn serve(args: ServeArgs, secret_in_argv: bool) -> ExitCode {
             }
         };
         match server.local_addr() {
+            Ok(addr) if webtransport => tracing::info!(
+                %addr, auth,
+                "partyline listening (QUIC, ALPN partyline/1; browsers: WebTransport at https://{addr}{})",
+                partyline::server::WEBTRANSPORT_PATH
+            ),
             Ok(addr) => tracing::info!(%addr, auth, "partyline listening (QUIC, ALPN partyline/1)"),
             Err(error) => tracing::warn!(%error, "listening on an unknown address"),
+        }
+        if let Some(dev_http) = server.dev_http_addr() {
+            tracing::info!(%dev_http, "serving the browser certificate hashes over HTTP at /certificate-hashes");
+            if webtransport_page {
+                tracing::info!("the browser demo page: http://{dev_http}/");
+            }
         }
         if let Some(metrics) = server.metrics_addr() {
             tracing::info!(%metrics, "serving Prometheus metrics over HTTP");

@@ -275,6 +275,12 @@ fn bad_flag_values_are_refused_with_a_clear_message_and_exit_code_2() {
         (&["--replay-events", "-3"], "--replay-events"),
         (&["--replay-bytes", "-1"], "--replay-bytes"),
         (&["--replay-bytes", "64KiB"], "--replay-bytes"),
+        (&["--webtransport", "maybe"], "--webtransport"),
+        (&["--allowed-origin", "game.example"], "--allowed-origin"),
+        (
+            &["--allowed-origin", "https://game.example/page"],
+            "--allowed-origin",
+        ),
         (
             &["--cluster", "nats://127.0.0.1:1", "--node", "eu west"],
             "--node",
@@ -550,5 +556,40 @@ async fn partyline_client_runs_the_terminal_client() {
     assert_eq!(lines[0]["user_id"], "ana");
     assert_eq!(lines[1]["id"], 1);
     assert_eq!(lines[1]["ok"]["user_id"], "ana");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_dev_server_logs_its_browser_certificate_hashes_at_start() {
+    let dir = std::env::temp_dir().join(format!("partyline-cli-web-{}", std::process::id()));
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cert-dir"])
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("partyline starts");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let line = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("browser dev certificate"))
+        .expect("the hashes are logged");
+    let hash = |name: &str| {
+        line.split(&format!(" {name}="))
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    for name in ["sha256", "next"] {
+        let value = hash(name);
+        assert!(
+            value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{name} is a SHA-256 in hex: {line}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

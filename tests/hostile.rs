@@ -273,13 +273,47 @@ async fn shutdown_tells_clients_the_server_is_going_away() {
 
 #[tokio::test]
 async fn extra_streams_cannot_be_opened_and_the_session_goes_on() {
-    let server = start().await;
-    let (_e, connection, mut send, mut recv) = raw_session(&server).await;
-    // The server grants one bidirectional stream and no unidirectional ones:
-    // a second open waits for credit that never comes.
+    // Without WebTransport: one bidirectional stream, no unidirectional
+    // one; a second open waits for credit that never comes.
+    let server = start_with(|config| config.webtransport = None).await;
+    let (_e, connection, send, recv) = raw_session(&server).await;
     let uni =
         tokio::time::timeout(std::time::Duration::from_millis(300), connection.open_uni()).await;
     assert!(uni.is_err(), "a unidirectional stream was granted");
+    no_second_bidirectional_stream(&server, &connection, send, recv).await;
+
+    // With WebTransport (the default), the 3 unidirectional streams
+    // HTTP/3 needs are granted to every connection before its ALPN is
+    // known: a native client's are stopped at once (what it wrote is not
+    // held), none is granted after them, and its session goes on.
+    let server = start().await;
+    let (_e, connection, send, recv) = raw_session(&server).await;
+    for _ in 0..3 {
+        let mut uni = connection.open_uni().await.expect("granted");
+        uni.write_all(&[0xff; 1024]).await.unwrap();
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), uni.stopped())
+            .await
+            .expect("the server stops a native client's unidirectional stream");
+        assert_eq!(
+            stopped.unwrap(),
+            Some(quinn::VarInt::from_u32(CloseCode::ProtocolViolation as u32))
+        );
+    }
+    let fourth =
+        tokio::time::timeout(std::time::Duration::from_millis(300), connection.open_uni()).await;
+    assert!(
+        fourth.is_err(),
+        "a fourth unidirectional stream was granted"
+    );
+    no_second_bidirectional_stream(&server, &connection, send, recv).await;
+}
+
+async fn no_second_bidirectional_stream(
+    server: &support::TestServer,
+    connection: &quinn::Connection,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
     let bi =
         tokio::time::timeout(std::time::Duration::from_millis(300), connection.open_bi()).await;
     assert!(bi.is_err(), "a second bidirectional stream was granted");
@@ -301,7 +335,7 @@ async fn extra_streams_cannot_be_opened_and_the_session_goes_on() {
             result: Ok(_)
         }
     ));
-    bystanders_still_served(&server).await;
+    bystanders_still_served(server).await;
 }
 
 #[tokio::test]

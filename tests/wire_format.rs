@@ -599,6 +599,13 @@ fn server_examples(doc: &mut Doc) {
         &unavailable,
         "0a 00 00 00 02 04 01 10 05 6c 61 74 65 72",
     );
+    // A resume the cluster cannot settle yet: try the same token again.
+    let try_again = ServerFrame::Refused(ErrorBody::new(ErrorCode::Unavailable, "later"));
+    doc.golden(
+        "refused-unavailable",
+        &try_again,
+        "08 00 00 00 01 23 05 6c 61 74 65 72",
+    );
     let from_server = ServerFrame::Event {
         seq: 2,
         event: Event::Data {

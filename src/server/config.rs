@@ -1,4 +1,4 @@
-use crate::certs::TlsIdentity;
+use crate::certs::{BrowserCertificates, TlsIdentity};
 use crate::matchmaker::derive_match_key;
 use crate::protocol::DEFAULT_MAX_DATAGRAM_DATA;
 use crate::protocol::{
@@ -8,6 +8,7 @@ use crate::protocol::{
 };
 use crate::security::{check_secrets, SecretRefusal};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How sessions prove who they are.
@@ -267,6 +268,29 @@ pub struct ServerConfig {
     /// behind one address (see [`ResetKey`]). Default `None`: a random key
     /// per start, so only this process can end its own connections.
     pub reset_key: Option<ResetKey>,
+    /// Browsers over WebTransport on the same port (`super::web`): ALPN
+    /// `h3` beside partyline's own, path `/partyline`. Default on, with no
+    /// origin allowed but, with dev identities, pages on this machine.
+    /// `None` offers only partyline's ALPN.
+    pub webtransport: Option<WebTransportConfig>,
+}
+
+/// Browser sessions (WebTransport) on the server's endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct WebTransportConfig {
+    /// Origins whose pages may connect, as browsers send them
+    /// (`https://game.example`, or `https://game.example:8443`); `*` allows
+    /// every page. With dev identities, pages from localhost are allowed too.
+    pub allowed_origins: Vec<String>,
+    /// Without a CA-signed certificate: the rotating ECDSA P-256
+    /// certificates browsers accept by hash, shown to browsers (ALPN h3)
+    /// while native clients keep `tls`. `None`: browsers get `tls` too.
+    pub browser_certificates: Option<Arc<BrowserCertificates>>,
+    /// Serve the browser certificate's hashes over HTTP here
+    /// (`super::devhttp`). Default off; the CLI's `--dev-http`.
+    pub dev_http: Option<SocketAddr>,
+    /// On `dev_http`, also the demo page and the TypeScript client.
+    pub dev_page: bool,
 }
 
 /// What one user, or one source address, may do on one node, summed over
@@ -498,6 +522,7 @@ impl ServerConfig {
             match_token_ttl: Duration::from_secs(60),
             match_secret: None,
             reset_key: None,
+            webtransport: Some(WebTransportConfig::default()),
         }
     }
 }

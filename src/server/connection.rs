@@ -13,6 +13,8 @@ use super::session::{
     outbox, release_if_large, write_outbox, Outbound, OutboxReceiver, OutboxSender, ResumeRefusal,
     ResumeToken, SessionLink, SessionRef, GOODBYE_SETTLE,
 };
+use super::transport::ClientConnection;
+use super::web;
 use super::{commands, config::AuthMode, state::Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
@@ -23,7 +25,7 @@ use crate::protocol::{
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
 use bytes::Bytes;
-use quinn::{Connection, ConnectionError, ReadError, RecvStream, SendStream};
+use quinn::{ConnectionError, ReadError, RecvStream, SendStream, VarInt};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -68,12 +70,13 @@ pub(crate) fn serve(
     }
 }
 
-/// The QUIC handshake, then Hello; `None` when either fails.
+/// The QUIC handshake (for a browser, WebTransport's too), then Hello;
+/// `None` when either fails.
 async fn open(
     shared: Arc<Shared>,
     hooks: Option<Arc<HookRunner>>,
     incoming: quinn::Incoming,
-) -> Option<(Connection, Admitted, tracing::Span)> {
+) -> Option<(ClientConnection, Admitted, tracing::Span)> {
     let remote = incoming.remote_address();
     let slot = HandshakeSlot::take(&shared);
     let handshake_result = timeout(shared.config.hello_timeout, incoming).await;
@@ -95,10 +98,40 @@ async fn open(
         session = tracing::field::Empty,
         user = tracing::field::Empty
     );
+    let connection = carrier(&shared, connection)
+        .instrument(span.clone())
+        .await?;
     let admitted = handshake(&shared, hooks.as_deref(), &connection)
         .instrument(span.clone())
         .await?;
     Some((connection, admitted, span))
+}
+
+/// What carries the session: the QUIC connection itself (ALPN
+/// `partyline/1`), or the WebTransport session a browser opens on it
+/// (ALPN `h3`), within the Hello time limit.
+async fn carrier(shared: &Shared, connection: quinn::Connection) -> Option<ClientConnection> {
+    let (Some(config), true) = (&shared.config.webtransport, web::is_h3(&connection)) else {
+        return Some(ClientConnection::Quic(connection));
+    };
+    let dev = matches!(shared.config.auth, AuthMode::Dev);
+    let opening = web::open(connection.clone(), config, dev);
+    match timeout(shared.config.hello_timeout, opening).await {
+        Ok(Ok(web)) => Some(web),
+        Ok(Err(refusal)) => {
+            tracing::info!(%refusal, "browser session refused");
+            metrics::count(&shared.metrics.refused_webtransport);
+            // Let the 404 or 403 reach the page before the close.
+            let _ = timeout(std::time::Duration::from_millis(500), connection.closed()).await;
+            connection.close(web::H3_NO_ERROR, refusal.to_string().as_bytes());
+            None
+        }
+        Err(_) => {
+            tracing::debug!("WebTransport handshake timed out");
+            connection.close(web::H3_NO_ERROR, b"no WebTransport session in time");
+            None
+        }
+    }
 }
 
 /// The server is at `max_sessions`: finish the handshake only to say why,
@@ -107,6 +140,10 @@ pub(crate) async fn refuse_full(shared: Arc<Shared>, incoming: quinn::Incoming) 
     let remote = incoming.remote_address();
     if let Ok(Ok(connection)) = timeout(shared.config.hello_timeout, incoming).await {
         tracing::warn!(%remote, max = shared.config.max_sessions, "refused: server full");
+        if shared.config.webtransport.is_some() && web::is_h3(&connection) {
+            let _ = timeout(shared.config.hello_timeout, web::refuse_full(connection)).await;
+            return;
+        }
         let reason = format!("server full: {} sessions", shared.config.max_sessions);
         connection.close((CloseCode::ServerFull as u32).into(), reason.as_bytes());
     }
@@ -137,7 +174,7 @@ struct Admitted {
 fn run_session(
     shared: Arc<Shared>,
     hooks: Option<Arc<HookRunner>>,
-    connection: Connection,
+    connection: ClientConnection,
     admitted: Admitted,
     span: tracing::Span,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -165,11 +202,17 @@ fn run_session(
 
     async move {
         let ending = tokio::select! {
-            ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv) => ending,
+            ending = control_loop(&shared, hooks.as_deref(), &session, generation, &mut recv, &connection) => ending,
+            never = stop_stray_streams(&connection) => match never {},
             Ok(Some(code)) = stopped_by_client => {
-                tracing::info!(%code, "closing: the client stopped its control stream");
-                session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
-                Ending::Violation
+                // After a takeover the stop is the old connection's alone.
+                if session.is_attached(generation) {
+                    tracing::info!(%code, "closing: the client stopped its control stream");
+                    session.close(CloseCode::ProtocolViolation, "the control stream was stopped");
+                    Ending::Violation
+                } else {
+                    Ending::Lost
+                }
             }
         };
         datagrams.abort();
@@ -177,9 +220,7 @@ fn run_session(
             Ending::Goodbye | Ending::Violation => {
                 match ending {
                     // The client's own goodbye: nothing to wait for.
-                    Ending::Goodbye => {
-                        connection.close((CloseCode::Normal as u32).into(), b"session ended")
-                    }
+                    Ending::Goodbye => connection.close(CloseCode::Normal as u32, b"session ended"),
                     // The server's: its writer closes once what is in
                     // flight settled (a close already said wins).
                     _ => session.close(CloseCode::ProtocolViolation, "session ended"),
@@ -206,12 +247,28 @@ fn run_session(
         // case it cannot (then the close is the server's own, now).
         let closing = GOODBYE_SETTLE + std::time::Duration::from_millis(200);
         if timeout(closing, connection.closed()).await.is_err() {
-            connection.close((CloseCode::Normal as u32).into(), b"session ended");
+            connection.close(CloseCode::Normal as u32, b"session ended");
             let _ = connection.closed().await;
         }
         writer.abort();
     }
     .instrument(span)
+}
+
+/// A native client's unidirectional streams. With WebTransport on, the 3
+/// that HTTP/3 needs are granted to every connection in its handshake,
+/// before its ALPN is known, and QUIC takes no credit back: a native
+/// client that opens them has each stopped at once (what it wrote is
+/// dropped, not held until the connection ends), and none is granted after
+/// them. Never ends.
+async fn stop_stray_streams(connection: &ClientConnection) -> std::convert::Infallible {
+    if let ClientConnection::Quic(connection) = connection {
+        connection.set_max_concurrent_uni_streams(VarInt::from_u32(0));
+        while let Ok(mut stream) = connection.accept_uni().await {
+            let _ = stream.stop(VarInt::from_u32(CloseCode::ProtocolViolation as u32));
+        }
+    }
+    std::future::pending().await
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
@@ -223,15 +280,15 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
 async fn handshake(
     shared: &Arc<Shared>,
     hooks: Option<&HookRunner>,
-    connection: &Connection,
+    connection: &ClientConnection,
 ) -> Option<Admitted> {
     let limit = shared.config.hello_timeout;
-    let (mut send, mut recv) = match timeout(limit, connection.accept_bi()).await {
-        Ok(Ok(streams)) => streams,
-        Ok(Err(_)) => return None,
+    let (mut send, mut recv) = match timeout(limit, control_stream(connection)).await {
+        Ok(Some(streams)) => streams,
+        Ok(None) => return None,
         Err(_) => {
             connection.close(
-                (CloseCode::ProtocolViolation as u32).into(),
+                CloseCode::ProtocolViolation as u32,
                 b"no control stream opened",
             );
             return None;
@@ -255,7 +312,7 @@ async fn handshake(
         // As on a live session: a prefix over the limit closes at once.
         Ok(Err(ReadFrameError::Frame(error @ FrameError::TooLarge { .. }))) => {
             connection.close(
-                (CloseCode::FrameTooLarge as u32).into(),
+                CloseCode::FrameTooLarge as u32,
                 error.to_string().as_bytes(),
             );
             return None;
@@ -300,7 +357,7 @@ async fn handshake(
                 // so the grace window, not a stuck attachment, decides.
                 tracing::warn!(%error, "could not send Welcome");
                 connection.close(
-                    (CloseCode::FrameTooLarge as u32).into(),
+                    CloseCode::FrameTooLarge as u32,
                     b"Welcome could not be sent",
                 );
                 if session.detach(generation) {
@@ -326,11 +383,30 @@ async fn handshake(
             // discards it; the close reason repeats the message regardless.
             let _ = timeout(std::time::Duration::from_millis(500), send.stopped()).await;
             connection.close(
-                (CloseCode::HandshakeRefused as u32).into(),
+                CloseCode::HandshakeRefused as u32,
                 refusal.to_string().as_bytes(),
             );
             None
         }
+    }
+}
+
+/// The session's control stream: the connection's first bidirectional
+/// stream (a browser's, once its WebTransport header is read).
+async fn control_stream(connection: &ClientConnection) -> Option<(SendStream, RecvStream)> {
+    match connection {
+        ClientConnection::Quic(connection) => connection.accept_bi().await.ok(),
+        ClientConnection::Web(session) => match web::accept_control(session).await {
+            Ok(streams) => Some(streams),
+            Err(error) => {
+                tracing::info!(%error, "browser session without a control stream");
+                connection.close(
+                    CloseCode::ProtocolViolation as u32,
+                    error.to_string().as_bytes(),
+                );
+                None
+            }
+        },
     }
 }
 
@@ -351,7 +427,7 @@ async fn first_blocks(shared: &Shared, hooks: Option<&HookRunner>, hello: &Hello
 /// back by a resume.
 fn open_session(
     shared: &Arc<Shared>,
-    connection: &Connection,
+    connection: &ClientConnection,
     hello: Hello,
     outbox: OutboxSender,
     blocks: Vec<String>,
@@ -426,7 +502,7 @@ fn open_session(
         })?;
     if let Some(old) = attached.superseded {
         old.close(
-            (CloseCode::Superseded as u32).into(),
+            CloseCode::Superseded as u32,
             b"session resumed on another connection",
         );
     }
@@ -491,7 +567,7 @@ fn too_many_sessions(shared: &Shared, limit: SessionLimit) -> ErrorBody {
 /// Hello.
 fn resuming_elsewhere(
     shared: &Shared,
-    connection: &Connection,
+    connection: &ClientConnection,
     hello: &Hello,
 ) -> Option<Result<commands::Resuming, ErrorBody>> {
     let token = ResumeToken::parse(&hello.resume.as_ref()?.token)?;
@@ -550,7 +626,12 @@ fn authenticate(shared: &Shared, hello: &Hello) -> Result<(String, String), Erro
     }
 }
 
-fn ending_of(error: &ConnectionError) -> Ending {
+fn ending_of(connection: &ClientConnection, error: &ConnectionError) -> Ending {
+    // A browser's goodbye is a capsule that closes the session: its
+    // connection is then closed from this side.
+    if connection.closed_by_peer() {
+        return Ending::Goodbye;
+    }
     match error {
         // The peer closed the connection itself: a goodbye.
         ConnectionError::ApplicationClosed(_) | ConnectionError::ConnectionClosed(_) => {
@@ -586,6 +667,7 @@ async fn control_loop(
     session: &SessionRef,
     generation: u64,
     recv: &mut RecvStream,
+    connection: &ClientConnection,
 ) -> Ending {
     let mut body = Vec::new();
     let mut command_limit = RateLimit::new(shared.config.command_rate, Instant::now());
@@ -593,40 +675,21 @@ async fn control_loop(
     loop {
         // Before waiting: what a large frame needed is not kept while idle.
         release_if_large(&mut body);
-        match read_frame(recv, &mut body).await {
+        let read = read_frame(recv, &mut body).await;
+        // Taken over by a resume on another connection: what still arrives
+        // here is not the session's. A frame is not handled, or its answer
+        // would reach the new connection under an id that client never
+        // sent; how this stream ends (finished, reset, a bad frame; Chrome
+        // resets the streams of a transport closed Superseded) must not
+        // close the new connection nor end the session.
+        if !session.is_attached(generation) {
+            return Ending::Lost;
+        }
+        match read {
             Ok(true) => {}
             // The client finished its side: a clean goodbye.
             Ok(false) => return Ending::Goodbye,
-            Err(ReadFrameError::Read(ReadError::ConnectionLost(_)))
-                if session.cut_for_violation.load(Ordering::Acquire) =>
-            {
-                return Ending::Violation
-            }
-            Err(ReadFrameError::Read(ReadError::ConnectionLost(error))) => {
-                return ending_of(&error)
-            }
-            Err(ReadFrameError::Read(ReadError::Reset(code))) => {
-                tracing::info!(%code, "closing: the client reset its control stream");
-                session.close(CloseCode::ProtocolViolation, "the control stream was reset");
-                return Ending::Violation;
-            }
-            Err(ReadFrameError::Read(_)) => return Ending::Violation,
-            Err(error) => {
-                // The stream can't be resynchronised after a bad length.
-                tracing::info!(%error, "closing: unreadable control stream");
-                let code = match error {
-                    ReadFrameError::Frame(FrameError::TooLarge { .. }) => CloseCode::FrameTooLarge,
-                    _ => CloseCode::ProtocolViolation,
-                };
-                session.close(code, &error.to_string());
-                return Ending::Violation;
-            }
-        }
-        // Taken over by a resume on another connection: what still arrives
-        // here is not handled, or its answer would reach the new connection
-        // under an id that client never sent.
-        if !session.is_attached(generation) {
-            return Ending::Lost;
+            Err(error) => return read_failed(session, connection, error),
         }
         match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Request { id, command })
@@ -701,6 +764,38 @@ async fn control_loop(
     }
 }
 
+/// How a session ends when its control stream could not be read.
+fn read_failed(
+    session: &SessionRef,
+    connection: &ClientConnection,
+    error: ReadFrameError,
+) -> Ending {
+    match error {
+        ReadFrameError::Read(ReadError::ConnectionLost(_))
+            if session.cut_for_violation.load(Ordering::Acquire) =>
+        {
+            Ending::Violation
+        }
+        ReadFrameError::Read(ReadError::ConnectionLost(error)) => ending_of(connection, &error),
+        ReadFrameError::Read(ReadError::Reset(code)) => {
+            tracing::info!(%code, "closing: the client reset its control stream");
+            session.close(CloseCode::ProtocolViolation, "the control stream was reset");
+            Ending::Violation
+        }
+        ReadFrameError::Read(_) => Ending::Violation,
+        error => {
+            // The stream can't be resynchronised after a bad length.
+            tracing::info!(%error, "closing: unreadable control stream");
+            let code = match error {
+                ReadFrameError::Frame(FrameError::TooLarge { .. }) => CloseCode::FrameTooLarge,
+                _ => CloseCode::ProtocolViolation,
+            };
+            session.close(code, &error.to_string());
+            Ending::Violation
+        }
+    }
+}
+
 /// The game's before-hook on `command`, when the game installed hooks and
 /// the command meets one (the command table says which; joins and
 /// removals ask the party's home).
@@ -728,7 +823,7 @@ async fn before_hook(
 /// is built once and shared (`Bytes` clones are reference counts). With a
 /// coalescing window it waits in each recipient's buffer for the flusher
 /// (`coalesce.rs`) instead of going to quinn at once.
-async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Connection) {
+async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: ClientConnection) {
     let me = session.session_id();
     let max_payload = shared.limits.max_datagram_data as usize;
     let mut recipients: Vec<SessionRef> = Vec::new();

@@ -124,7 +124,7 @@ fn registry(shared: &Shared) -> Registry {
     add(
         partyline,
         "refusals",
-        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, or a Retry asked for.",
+        "Connections refused or challenged at admission, by cause: a Hello refused (unauthenticated, version_mismatch, resume_refused, malformed_hello, no_hello, other_hello), the server full, a user or an address with the most sessions allowed (sessions_per_user, sessions_per_address), too many handshakes, a Retry asked for, or a browser session refused before Hello (webtransport: a path or origin not allowed).",
         m.refusals.clone(),
     );
     add_player_limits(partyline, shared);

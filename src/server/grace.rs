@@ -1,6 +1,7 @@
 //! The one place that owns session timers: what happens when a connection
 //! is lost (seats held, members told, leader handed over) and when a grace
-//! window ends without a resume.
+//! window ends without a resume; also for the sessions of a lost node,
+//! whose seats the parties here hold for a resume on another node.
 
 use super::session::SessionDeadline;
 use super::session::SessionRef;
@@ -10,9 +11,13 @@ use tokio::time::Instant;
 /// Marks the session's seats disconnected everywhere, then sets the
 /// leader-grace and grace deadlines.
 pub(crate) fn connection_lost(shared: &Shared, session: &SessionRef, generation: u64) {
+    tracing::info!(grace = ?shared.config.grace, "connection lost; seats held");
+    hold_seats(shared, session, generation);
+}
+
+fn hold_seats(shared: &Shared, session: &SessionRef, generation: u64) {
     let hand_over_now = shared.config.leader_grace.is_zero();
     set_connected(shared, session, false, hand_over_now);
-    tracing::info!(grace = ?shared.config.grace, "connection lost; seats held");
     let now = Instant::now();
     if !hand_over_now {
         shared.deadlines.schedule(
@@ -32,6 +37,23 @@ pub(crate) fn connection_lost(shared: &Shared, session: &SessionRef, generation:
     );
 }
 
+/// A lost node's session (`proxy`, seated here): its seats are held as
+/// for a lost connection, members told and the lead passed on the same
+/// way, until a resume on another node takes them (the proxy then ends,
+/// and its timers find it so) or the grace window ends.
+pub(crate) fn hold_for_lost_node(shared: &Shared, proxy: &SessionRef) {
+    tracing::info!(session = %proxy.session_id(), grace = ?shared.config.grace, "a lost node's session: its seats here are held for a resume on another node");
+    hold_seats(shared, proxy, proxy.generation());
+}
+
+/// A lost node's session, held here through the grace window, was not
+/// resumed anywhere: it leaves, as a session that ended.
+pub(crate) fn held_seats_over(shared: &Shared, proxy: &SessionRef) {
+    tracing::info!(session = %proxy.session_id(), "grace window over for a lost node's session; its seats end");
+    shared.route().drop_proxy(proxy);
+    end_session(shared, proxy);
+}
+
 /// A deadline came due: act on it unless the session came back.
 pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
     match deadline {
@@ -48,9 +70,17 @@ pub(crate) fn deadline_reached(shared: &Shared, deadline: SessionDeadline) {
             session,
             generation,
         } => {
-            if session.end(generation, true) {
-                tracing::info!(session = %session.session_id(), "grace window over; session removed");
-                finish(shared, &session);
+            if !session.end(generation, true) {
+                return;
+            }
+            match session.remote.is_some() {
+                // A lost node's session, held here: not a session of this
+                // node's registry (one resumed here has the same id).
+                true => held_seats_over(shared, &session),
+                false => {
+                    tracing::info!(session = %session.session_id(), "grace window over; session removed");
+                    finish(shared, &session);
+                }
             }
         }
         SessionDeadline::ReadyCheck { party_id, check_id } => {

@@ -2169,3 +2169,367 @@ impl Player {
         }
     }
 }
+
+// ---- Resume after the old node died -----------------------------------------
+
+impl Cluster {
+    /// Node `name` dies (a process killed): it leaves the hub, and its
+    /// tasks stop.
+    fn kill(&self, name: &str) {
+        self.hub.remove(name);
+        for task in &self.node(name).tasks {
+            task.abort();
+        }
+    }
+
+    /// Waits until every node but `name` judged it lost; the instant.
+    async fn judged_lost_by_the_others(&self, name: &str) -> Instant {
+        let others = || self.nodes.iter().filter(move |(n, _)| *n != name);
+        until("the others judge it lost", || {
+            others().all(|(_, node)| node.nodes_lost() == 1)
+        })
+        .await;
+        Instant::now()
+    }
+}
+
+/// A cluster of `names` sharing a reset key file (so every node checks
+/// every node's resume tokens), holding a lost session for `GRACE`.
+async fn keyed(names: &[&'static str]) -> Cluster {
+    let key = super::config::ResetKey::new(vec![7; 32]).unwrap();
+    Cluster::start_with(names, |config| {
+        config.reset_key = Some(key.clone());
+        config.grace = GRACE;
+    })
+    .await
+}
+
+/// What the events say of `user`'s connection, in order.
+fn connections_of(heard: &[Event], user: &str) -> Vec<bool> {
+    heard
+        .iter()
+        .filter_map(|e| connection_of(e, user))
+        .collect()
+}
+
+fn left(heard: &[Event], user: &str) -> bool {
+    heard.iter().any(|e| {
+        matches!(e, Event::MemberLeft { presence, reason: LeaveReason::SessionEnded, .. }
+            if presence.user_id == user)
+    })
+}
+
+/// Issue 24: a node dies; the homes of its session's parties on live
+/// nodes hold the session's seats as disconnected (the lead passes as for
+/// a lost connection), and the session resumes on a third node with the
+/// cluster's key: its seats in the live nodes' parties are kept (the
+/// homes re-point them there, the members see it reconnect), the party
+/// homed on the dead node is lost, and its token works once.
+#[tokio::test(start_paused = true)]
+async fn a_dead_node_s_session_resumes_on_a_third_node_and_keeps_its_seats_on_live_nodes() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let (b, c) = (cluster.node("b"), cluster.node("c"));
+    let ([on_a, on_b, on_c], [_ana, mut bob, mut cy, dee]) = dee_in_three_homes(&cluster).await;
+    assert_eq!(bob.request(promote(on_b, "dee")).await, Ok(Reply::Done));
+    settle().await;
+    bob.take();
+    let token = dee.resume_token();
+
+    cluster.kill("a");
+    cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    // Held, not ended: dee shows disconnected, and bob leads on_b now.
+    let heard = bob.events();
+    assert!(!left(&heard, "dee"), "{heard:?}");
+    assert_eq!(connections_of(&heard, "dee"), [false], "{heard:?}");
+    assert!(
+        heard
+            .iter()
+            .any(|e| matches!(e, Event::LeaderChanged { leader, .. } if leader.user_id == "bob")),
+        "the lead passes as for a lost connection: {heard:?}"
+    );
+    let heard = cy.events();
+    assert_eq!(connections_of(&heard, "dee"), [false], "{heard:?}");
+    assert!(!left(&heard, "dee"));
+    let now = snapshot(bob.get(on_b).await);
+    assert_eq!(now.disconnected, [dee.id()]);
+    assert_eq!((b.proxies(), c.proxies()), (1, 1));
+
+    // The flow moved to c: c checks the token with the cluster's key and
+    // takes the session; b re-points dee's seat to c.
+    let owner_elsewhere = c.shared.route().owner_of("dee") != node_of(c);
+    let before = control_sent(&cluster);
+    let (welcome, mut moved) = dee.resume_on(c, &token).await.expect("resumed on c");
+    settle().await;
+    // Re-point asked of b and answered (2(N-2) at N nodes, one dead); the
+    // claim and the new session's presence go to dee's owner, if not c.
+    let expected = 2 + if owner_elsewhere { 3 } else { 0 };
+    assert_eq!(control_sent(&cluster) - before, expected);
+    assert_eq!(welcome.session_id, dee.id(), "the same session");
+    let mut expected = vec![on_b, on_c];
+    expected.sort();
+    assert_eq!(resumed_parties(&welcome), expected, "a's party is lost");
+    assert!(!resumed_parties(&welcome).contains(&on_a));
+    settle().await;
+    for player in [&mut bob, &mut cy] {
+        let heard = player.events();
+        assert_eq!(connections_of(&heard, "dee"), [true], "{heard:?}");
+    }
+    assert!(c.shared.find_session(dee.id()).is_some());
+    assert!(c.shared.route().find_proxy(dee.id()).is_none());
+    let at_b = b
+        .shared
+        .route()
+        .find_proxy(dee.id())
+        .expect("b's seat of dee");
+    assert!(Route::lives_on(&at_b, node_of(c)));
+    assert!(snapshot(bob.get(on_b).await).disconnected.is_empty());
+    // What b's party does reaches dee on c, and dee's commands work there.
+    assert!(bob.request(relabel(on_b, "back")).await.is_ok());
+    settle().await;
+    assert!(moved
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Updated { label, .. } if label == "back")));
+    bob.take();
+    assert_eq!(seated(&mut moved, on_b).await, ["bob", "dee"]);
+    assert_eq!(seated(&mut moved, on_c).await, ["cy", "dee"]);
+    // The token worked once.
+    for node in [b, c] {
+        let again = dee.resume_on(node, &token).await.map(|(w, _)| w);
+        assert_eq!(error_code(again), ErrorCode::ResumeRefused);
+    }
+    // Past the grace window nothing ends: the seats are dee's on c now.
+    sleep(GRACE + TIMINGS.heartbeat).await;
+    let (bob_heard, cy_heard) = (bob.events(), cy.events());
+    assert!(
+        bob_heard.is_empty() && cy_heard.is_empty(),
+        "{bob_heard:?} {cy_heard:?}"
+    );
+    assert_eq!(seated(&mut bob, on_b).await, ["bob", "dee"]);
+}
+
+/// A dead node's session that nobody resumes leaves when the grace window
+/// passes, as a session that ended; its token is refused after it.
+#[tokio::test(start_paused = true)]
+async fn a_dead_node_s_held_seats_end_when_the_grace_window_passes_and_its_token_is_refused() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let (b, c) = (cluster.node("b"), cluster.node("c"));
+    let ([_, on_b, _], [_ana, mut bob, mut cy, dee]) = dee_in_three_homes(&cluster).await;
+    let token = dee.resume_token();
+    cluster.kill("a");
+    let judged = cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    assert_eq!(connections_of(&bob.events(), "dee"), [false]);
+    sleep_until(judged + GRACE - 50 * MS).await;
+    assert!(bob.events().is_empty(), "held through the grace window");
+    sleep_until(judged + GRACE + 50 * MS).await;
+    let heard = bob.events();
+    assert!(left(&heard, "dee"), "{heard:?}");
+    assert!(left(&cy.events(), "dee"));
+    assert_eq!((b.proxies(), c.proxies()), (0, 0));
+    assert_eq!(seated(&mut bob, on_b).await, ["bob"]);
+    let late = dee.resume_on(c, &token).await.map(|(w, _)| w);
+    assert_eq!(error_code(late), ErrorCode::ResumeRefused);
+    assert!(c.shared.find_session(dee.id()).is_none());
+}
+
+/// A node frozen long enough to be judged lost: the others hold its
+/// session's seats, and when it thaws it learns it was judged lost and
+/// comes back as a new incarnation, which knows nothing of them: the held
+/// seats end at once, not at the grace window's end, and its session was
+/// told each party ended (loss stays mutual).
+#[tokio::test(start_paused = true)]
+async fn seats_held_for_a_lost_node_end_at_once_when_it_comes_back_as_a_new_incarnation() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let ([_, on_b, on_c], [_ana, mut bob, mut cy, mut dee]) = dee_in_three_homes(&cluster).await;
+    cluster.hub.stall("a");
+    let judged = cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    assert_eq!(connections_of(&bob.events(), "dee"), [false]);
+    assert_eq!(b.proxies(), 1);
+    cluster.hub.heal("a");
+    until("a is back as a new incarnation", || {
+        a.rejoins() == 1 && b.peers().len() == 2
+    })
+    .await;
+    settle().await;
+    assert!(Instant::now() < judged + GRACE / 2, "well within the grace");
+    let heard = bob.events();
+    assert!(left(&heard, "dee"), "{heard:?}");
+    assert!(left(&cy.events(), "dee"));
+    assert_eq!(b.proxies(), 0);
+    assert_eq!(seated(&mut bob, on_b).await, ["bob"]);
+    assert_eq!(seated(&mut cy, on_c).await, ["cy"]);
+    let heard = dee.events();
+    for party in [on_b, on_c] {
+        assert!(
+            heard
+                .iter()
+                .any(|e| matches!(e, Event::Closed { party_id, .. } if *party_id == party)),
+            "dee is told {party} ended for it: {heard:?}"
+        );
+    }
+    assert!(!dee.session.holds(on_b) && !dee.session.holds(on_c));
+    // Nothing more when the grace window would have ended.
+    sleep_until(judged + GRACE + TIMINGS.heartbeat).await;
+    assert!(bob.events().is_empty() && cy.events().is_empty());
+}
+
+/// Two nodes given the same dead node's token at once (a client that
+/// tried twice, or a replay): the user's owner grants the first claim, so
+/// exactly one takes the session and its seats; the other refuses. Once
+/// with the owner among the two, once with the owner a third node.
+#[tokio::test(start_paused = true)]
+async fn two_nodes_given_the_same_dead_node_token_at_once_only_one_takes_the_session() {
+    for owner in ["c", "b"] {
+        let cluster = keyed(&["a", "b", "c", "d"]).await;
+        let (b, c, d) = (cluster.node("b"), cluster.node("c"), cluster.node("d"));
+        // A user owned by `owner` once a is gone.
+        let user = (0..)
+            .map(|n| format!("dee{n}"))
+            .find(|user| {
+                let live = [b, c, d].map(|node| {
+                    (
+                        super::peers::owner_weight(user, node_of(node)),
+                        node_of(node),
+                    )
+                });
+                live.iter().max().map(|(_, tag)| *tag) == Some(node_of(cluster.node(owner)))
+            })
+            .unwrap();
+        let mut bob = b.player("bob");
+        let mut dee = cluster.node("a").player(&user);
+        let on_b = bob.create_party(true).await;
+        assert!(matches!(dee.join(on_b).await, JoinOutcome::Joined(_)));
+        let token = dee.resume_token();
+        cluster.kill("a");
+        cluster.judged_lost_by_the_others("a").await;
+        let (on_c, on_d) = tokio::join!(dee.resume_on(c, &token), dee.resume_on(d, &token));
+        let (winner, loser, refusal) = match (on_c, on_d) {
+            (Ok(_), Err(refusal)) => (c, d, refusal),
+            (Err(refusal), Ok(_)) => (d, c, refusal),
+            (on_c, on_d) => panic!(
+                "exactly one wins: on c {:?}, on d {:?}",
+                on_c.map(|(w, _)| w),
+                on_d.map(|(w, _)| w)
+            ),
+        };
+        assert_eq!(refusal.code, ErrorCode::ResumeRefused, "owner {owner}");
+        assert!(winner.shared.find_session(dee.id()).is_some());
+        assert!(loser.shared.find_session(dee.id()).is_none());
+        settle().await;
+        let at_b = b.shared.route().find_proxy(dee.id()).expect("b seats dee");
+        assert!(Route::lives_on(&at_b, node_of(winner)), "owner {owner}");
+        assert!(snapshot(bob.get(on_b).await).disconnected.is_empty());
+    }
+}
+
+/// The old node stopped answering but is not judged lost yet: the resume
+/// is answered `Unavailable` (try again), not refused; once the node is
+/// judged lost the same token takes the session.
+#[tokio::test(start_paused = true)]
+async fn a_resume_while_the_old_node_is_silent_is_unavailable_and_works_once_it_is_judged_lost() {
+    let cluster = keyed(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut bob = b.player("bob");
+    let mut dee = a.player("dee");
+    let on_b = bob.create_party(true).await;
+    assert!(matches!(dee.join(on_b).await, JoinOutcome::Joined(_)));
+    let token = dee.resume_token();
+    // A version 2 client knows no Unavailable at Hello: refused, as before.
+    let old = Player::speaking(a, "old", 2);
+    let old_token = old.resume_token();
+    let stalled = cluster.after_next_heartbeat(10 * MS).await;
+    cluster.hub.stall("a");
+    let (early, old_early) = tokio::join!(dee.resume_on(b, &token), old.resume_on(b, &old_token));
+    assert_eq!(error_code(early.map(|(w, _)| w)), ErrorCode::Unavailable);
+    assert_eq!(
+        error_code(old_early.map(|(w, _)| w)),
+        ErrorCode::ResumeRefused
+    );
+    assert_eq!(Instant::now(), stalled + TIMINGS.request_timeout);
+    assert_eq!(b.nodes_lost(), 0, "not judged yet");
+    // Asked again: the answer waits until a is judged lost, then b takes
+    // the session from the seats it holds.
+    let (welcome, _moved) = dee
+        .resume_on(b, &token)
+        .await
+        .expect("resumed once a is lost");
+    assert_eq!(b.nodes_lost(), 1);
+    assert_eq!(resumed_parties(&welcome), [on_b]);
+}
+
+/// Without the cluster's key no node can check a dead node's token: its
+/// sessions leave the parties on live nodes at once, as before, and the
+/// token is refused.
+#[tokio::test(start_paused = true)]
+async fn without_a_shared_key_a_dead_node_s_sessions_leave_at_once_and_its_token_is_refused() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let b = cluster.node("b");
+    let mut bob = b.player("bob");
+    let mut dee = cluster.node("a").player("dee");
+    let on_b = bob.create_party(true).await;
+    assert!(matches!(dee.join(on_b).await, JoinOutcome::Joined(_)));
+    settle().await;
+    bob.take();
+    let token = dee.resume_token();
+    cluster.kill("a");
+    cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    assert!(left(&bob.events(), "dee"));
+    assert_eq!(b.proxies(), 0);
+    let refused = dee.resume_on(b, &token).await.map(|(w, _)| w);
+    assert_eq!(error_code(refused), ErrorCode::ResumeRefused);
+}
+
+/// A node holding seats for a dead node's session learns it was judged
+/// lost itself (its link cut one way): it drops every tie, the held seats
+/// included, at once.
+#[tokio::test(start_paused = true)]
+async fn a_node_judged_lost_itself_ends_the_seats_it_held_for_a_dead_node() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let b = cluster.node("b");
+    let ([_, on_b, _], [_ana, mut bob, _cy, _dee]) = dee_in_three_homes(&cluster).await;
+    cluster.kill("a");
+    let judged = cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    assert_eq!(connections_of(&bob.events(), "dee"), [false]);
+    assert_eq!(b.proxies(), 1);
+    cluster.hub.cut_outbound("b");
+    until("b learns it was judged lost", || b.rejoins() == 1).await;
+    settle().await;
+    assert!(Instant::now() < judged + GRACE / 2, "well within the grace");
+    assert!(left(&bob.events(), "dee"));
+    assert_eq!(b.proxies(), 0);
+    assert_eq!(seated(&mut bob, on_b).await, ["bob"]);
+}
+
+/// The frozen node of `a_node_frozen_for_any_time_leaves_one_truth_per_seat`
+/// in a cluster that shares a reset key, where the judge holds the frozen
+/// node's sessions' seats instead of ending them: once it thaws and comes
+/// back as a new incarnation, the held seats end, and every seat has one
+/// truth again.
+#[tokio::test(start_paused = true)]
+async fn with_a_shared_key_a_node_frozen_for_any_time_leaves_one_truth_per_seat() {
+    let key = super::config::ResetKey::new(vec![7; 32]).unwrap();
+    for phase_ms in [0, 500] {
+        for stall_ms in (2_000..=6_000).step_by(400) {
+            let stagger = Duration::from_millis(phase_ms);
+            let configure = |config: &mut ServerConfig| config.reset_key = Some(key.clone());
+            let cluster = Cluster::start_each(&["a", "b"], stagger, &configure).await;
+            let mut t = ties(&cluster).await;
+            cluster.hub.stall("a");
+            sleep(Duration::from_millis(stall_ms)).await;
+            cluster.hub.heal("a");
+            sleep(TIMINGS.node_timeout * 2).await;
+            assert_one_truth(&mut t).await;
+            // Ana's seat on b, unless a was judged lost: then nothing, no
+            // seat left held for a's old incarnation.
+            let b = cluster.node("b");
+            let expected = usize::from(b.nodes_lost() == 0);
+            assert_eq!(b.proxies(), expected, "after a {stall_ms} ms stall");
+        }
+    }
+}

@@ -15,8 +15,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use super::metrics::TransportRegistry;
 
 /// How often the task wakes. Each wake pokes `TICK / period` of the
@@ -36,7 +34,7 @@ pub(crate) async fn run(registry: Arc<TransportRegistry>, period: Duration) {
         for connection in due.drain(..) {
             // Best effort: a full send buffer means the connection is busy,
             // and busy connections need no keep-alive.
-            let _ = connection.send_datagram(Bytes::new());
+            let _ = connection.send_keep_alive();
         }
         slice = (slice + 1) % slices;
     }

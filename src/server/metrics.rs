@@ -5,6 +5,7 @@
 //! label lookup.
 
 use super::player_limits::{Budget, Whose};
+use super::transport::ClientConnection;
 use crate::protocol::ErrorCode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -160,6 +161,9 @@ pub(crate) struct Metrics {
     /// Its children, by `Whose` then `Budget`.
     player_limited_by: [[Counter; Budget::ALL.len()]; Whose::ALL.len()],
     pub(crate) refused_handshake_cap: Counter,
+    /// Browser sessions refused before Hello: a path or origin not
+    /// allowed, or a WebTransport handshake that failed.
+    pub(crate) refused_webtransport: Counter,
     pub(crate) retries_sent: Counter,
     /// Outgoing datagrams dropped, oldest first, from a recipient's full
     /// coalescing buffer.
@@ -235,6 +239,7 @@ impl Default for Metrics {
             }),
             player_limited,
             refused_handshake_cap: child(&refusals, [("cause", "handshake_cap")]),
+            refused_webtransport: child(&refusals, [("cause", "webtransport")]),
             retries_sent: child(&refusals, [("cause", "retry")]),
             coalesce_dropped: Counter::default(),
             coalesce_batches: Counter::default(),
@@ -324,14 +329,14 @@ pub(crate) struct TransportRegistry {
 
 #[derive(Debug, Default)]
 struct TransportState {
-    live: HashMap<usize, quinn::Connection>,
+    live: HashMap<usize, ClientConnection>,
     ended: TransportTotals,
 }
 
 impl TransportRegistry {
     /// Counts `connection` until the returned guard drops, then folds its
     /// final figures into the ended sum.
-    pub(crate) fn track(self: &Arc<Self>, connection: &quinn::Connection) -> TrackedConnection {
+    pub(crate) fn track(self: &Arc<Self>, connection: &ClientConnection) -> TrackedConnection {
         let id = connection.stable_id();
         self.lock().live.insert(id, connection.clone());
         TrackedConnection {
@@ -347,7 +352,7 @@ impl TransportRegistry {
 
     /// The live connections in slice `index` of `count` (a connection's
     /// slice is fixed for its life), cloned into `into`.
-    pub(crate) fn slice_into(&self, index: u64, count: u64, into: &mut Vec<quinn::Connection>) {
+    pub(crate) fn slice_into(&self, index: u64, count: u64, into: &mut Vec<ClientConnection>) {
         let state = self.lock();
         into.extend(
             state

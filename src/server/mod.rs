@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod connection;
 mod deadlines;
+mod devhttp;
 mod directory;
 mod exposition;
 mod grace;
@@ -30,12 +31,14 @@ mod route;
 mod session;
 mod state;
 mod tickets;
+mod transport;
 mod users;
+mod web;
 
 pub use api::{server_presence, ApiError, PartyInfo, ServerApi, SessionInfo};
 pub use config::ClusterConfig;
 pub use config::{
-    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig,
+    AckFrequency, AdminToken, AuthMode, PlayerBudgets, ResetKey, ServerConfig, WebTransportConfig,
     DEFAULT_REPLAY_BYTES, DEV_MATCH_SECRET, MIN_RESET_KEY_BYTES,
 };
 pub use hooks::{AfterEvent, BeforeCall, Decision, HookFuture, HookPoint, Hooks};
@@ -43,6 +46,7 @@ pub use peers::hub::{HubError, MemoryHub};
 pub use peers::nats::ClusterError;
 pub use peers::{home_of, node_tag, party_id_on};
 pub use route::NodeTimings;
+pub use web::WEBTRANSPORT_PATH;
 
 /// Whether `name` may name a node of a cluster (`--node`): 1 to 64 ASCII
 /// letters, digits, `-`, `_` and `.`. Checked again when the node joins;
@@ -92,6 +96,8 @@ pub struct Server {
     admin_listener: Option<std::net::TcpListener>,
     /// The admin token check, when the admin API is on.
     admin_bearer: Option<admin::Bearer>,
+    /// The dev HTTP endpoint's listener (`--dev-http`).
+    dev_http_listener: Option<std::net::TcpListener>,
     /// After-hook events, drained by a task once the server runs.
     after_queue: Option<tokio::sync::mpsc::Receiver<hooks::AfterEvent>>,
     /// The game's hooks, asked by every connection's commands.
@@ -163,6 +169,10 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
                 .map_err(|e| ServerError::Quic(e.to_string()))?,
         ))
         .ack_frequency_config(config.ack_frequency.map(config::quinn_ack_frequency));
+    if config.webtransport.is_some() {
+        // HTTP/3's own streams, for browsers (`web::H3_UNI_STREAMS`).
+        transport.max_concurrent_uni_streams(VarInt::from_u32(web::H3_UNI_STREAMS));
+    }
     Ok(transport)
 }
 
@@ -170,11 +180,26 @@ fn transport_config(config: &ServerConfig) -> Result<TransportConfig, ServerErro
 /// generator's bare-quinn reference, so both run the same QUIC settings).
 pub fn quinn_server_config(config: &ServerConfig) -> Result<quinn::ServerConfig, ServerError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut crypto = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(config.tls.chain.clone(), config.tls.key.clone_key())?;
+        .with_no_client_auth();
+    let browser_certificates = config
+        .webtransport
+        .as_ref()
+        .and_then(|web| web.browser_certificates.clone());
+    let mut crypto = match browser_certificates {
+        // Browsers get the rotating certificate they accept by hash.
+        Some(browser) => builder.with_cert_resolver(Arc::new(
+            crate::certs::CertByAlpn::new(&config.tls, ALPN, browser)
+                .map_err(|e| ServerError::Config(e.to_string()))?,
+        )),
+        None => builder.with_single_cert(config.tls.chain.clone(), config.tls.key.clone_key())?,
+    };
     crypto.alpn_protocols = vec![ALPN.to_vec()];
+    if config.webtransport.is_some() {
+        // Browsers offer only h3; native clients only partyline's.
+        crypto.alpn_protocols.push(web::H3_ALPN.to_vec());
+    }
     let quic_crypto =
         QuicServerConfig::try_from(crypto).map_err(|e| ServerError::Quic(e.to_string()))?;
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_crypto));
@@ -296,6 +321,12 @@ impl Server {
             .filter(|addr| config.metrics != Some(*addr))
             .map(bind_http)
             .transpose()?;
+        let dev_http_listener = config
+            .webtransport
+            .as_ref()
+            .and_then(|web| web.dev_http)
+            .map(bind_http)
+            .transpose()?;
         let endpoint = bind_endpoint(server_config, &config)?;
         let limits = config.limits();
         let (hook_state, after_queue, hooks) = match hooks {
@@ -314,6 +345,7 @@ impl Server {
             metrics_listener,
             admin_listener,
             admin_bearer,
+            dev_http_listener,
             after_queue,
             hooks,
         })
@@ -367,6 +399,14 @@ impl Server {
             Some(listener) => listener.local_addr().ok(),
             None => self.metrics_addr(),
         }
+    }
+
+    /// Where the dev HTTP endpoint (browser certificate hashes) is served,
+    /// when `webtransport.dev_http` is set.
+    pub fn dev_http_addr(&self) -> Option<SocketAddr> {
+        self.dev_http_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Number of parties alive now (for operators and tests).
@@ -467,6 +507,8 @@ impl Server {
             .map(|(listener, bearer)| {
                 tokio::spawn(admin::serve(listener, self.shared.clone(), bearer, false))
             });
+        let dev_http_task = self.spawn_dev_http();
+        let rotation_task = self.spawn_certificate_rotation();
         let listen = self.shared.config.listen;
         let reminder_task = (matches!(self.shared.config.auth, AuthMode::Dev)
             && !crate::security::is_loopback(listen.ip()))
@@ -519,6 +561,8 @@ impl Server {
             Some(nodes_task),
             metrics_task,
             admin_task,
+            dev_http_task,
+            rotation_task,
             reminder_task,
             after_hook_task,
             flusher_task,
@@ -529,6 +573,32 @@ impl Server {
         .into_iter()
         .flatten()
         .collect()
+    }
+
+    /// The dev HTTP endpoint, when asked for.
+    fn spawn_dev_http(&mut self) -> Option<JoinHandle<()>> {
+        let listener = http_listener(self.dev_http_listener.take(), "dev HTTP endpoint")?;
+        let config = self.shared.config.webtransport.clone()?;
+        let quic = self.endpoint.local_addr().ok()?;
+        Some(tokio::spawn(devhttp::serve(listener, config, quic)))
+    }
+
+    /// Rotates the browser certificates (hourly check): a new one is
+    /// presented every `BROWSER_CERT_ROTATION`, long before one expires.
+    fn spawn_certificate_rotation(&self) -> Option<JoinHandle<()>> {
+        let web = self.shared.config.webtransport.as_ref()?;
+        let certificates = web.browser_certificates.clone()?;
+        Some(tokio::spawn(repeat_every(
+            Duration::from_secs(3600),
+            move || match certificates.rotate_if_due(std::time::SystemTime::now()) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let [now, next] = certificates.hashes_hex();
+                    tracing::info!(sha256 = %now, next = %next, "browser certificate rotated");
+                }
+                Err(error) => tracing::error!(%error, "could not rotate the browser certificate"),
+            },
+        )))
     }
 
     /// Decides per incoming connection: refuse when too many handshakes are

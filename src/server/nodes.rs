@@ -151,6 +151,8 @@ fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, hear
                 node_lost(shared, tag, loss);
             }
             if joined {
+                // Before it is talked to: what ending them says goes nowhere.
+                end_held_seats(shared, tag);
                 route.add_node(tag, incarnation, name);
             }
             tickets::after_matcher_change(shared, matcher);
@@ -168,16 +170,40 @@ fn rejoin(shared: &Shared) {
     for tag in route.live_nodes() {
         node_lost(shared, tag, Loss::Rejoining);
     }
+    // The seats held for sessions of nodes lost before: ties too.
+    for proxy in route.take_proxies_off_the_table() {
+        proxy.end_now();
+        grace::end_session(shared, &proxy);
+    }
     route.renew();
 }
 
+/// Node `tag` is heard again, as a new incarnation that knows nothing of
+/// its old sessions: the seats held here for them end at once (loss
+/// stays mutual; a resume elsewhere took those it could).
+fn end_held_seats(shared: &Shared, tag: NodeId) {
+    let route = shared.route();
+    for proxy in route.take_proxies_on(tag) {
+        tracing::info!(session = %proxy.session_id(), "its node is back as a new incarnation: the seats held for it end");
+        // Its grace timers find it ended.
+        proxy.end_now();
+        grace::end_session(shared, &proxy);
+    }
+}
+
 /// Everything that tied this node to `tag` ends: its commands in flight
-/// fail, its sessions leave the parties homed here, and the parties it
-/// homed end for the sessions here.
+/// fail, the parties it homed end for the sessions here, and its sessions
+/// leave the parties homed here; or, when it was judged lost (silent) in
+/// a cluster that shares a resume key, their seats are held for the grace
+/// window, for a resume on another node (docs/CLUSTER.md, "Resume after
+/// the old node died").
 pub(crate) fn node_lost(shared: &Shared, tag: NodeId, loss: Loss) {
     let route = shared.route();
-    let (name, failed, gone) = route.forget_node(tag, loss);
-    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why = loss.why(), "node lost: its parties end, its members leave");
+    // Without the shared key no node could verify its tokens: holding
+    // would only keep seats nobody can take back.
+    let hold = loss == Loss::Silent && shared.resume_key.cluster_wide;
+    let (name, failed, gone) = route.forget_node(tag, loss, hold);
+    tracing::warn!(node = ?name, tag = %format_args!("{tag:08x}"), why = loss.why(), held = hold, "node lost: its parties end, its members leave (or are held)");
     for pending in failed {
         pending.session.push(Outbound::Response {
             id: pending.id,
@@ -189,7 +215,10 @@ pub(crate) fn node_lost(shared: &Shared, tag: NodeId, loss: Loss) {
         let _ = pending.done.send(());
     }
     for proxy in gone {
-        grace::end_session(shared, &proxy);
+        match hold {
+            true => grace::hold_for_lost_node(shared, &proxy),
+            false => grace::end_session(shared, &proxy),
+        }
     }
     presence::node_lost(&shared.users, tag);
     for (party_id, ticket_id) in shared.matchmaking.node_lost(tag) {

@@ -6,12 +6,13 @@ use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
 use super::player_limits::{AddressKey, Player};
 use super::replay::{Replay, ReplayLog};
+use super::transport::ClientConnection;
 use crate::protocol::{
     close_code_for_version, encode_server_frame, event_for_version, CloseCode, ErrorBody, Event,
     PartyId, Presence, Reply, ServerFrame, SessionId, MAX_FRAME_SIZE, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
-use quinn::{Connection, SendStream};
+use quinn::SendStream;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::Notify;
@@ -396,12 +397,43 @@ impl ResumeToken {
     }
 }
 
+/// Sessions of lost nodes taken over by a node of the cluster, as the
+/// user's owner notes them: the first node to claim a session gets it, so
+/// a dead node's token works once however many nodes it is shown to
+/// (docs/CLUSTER.md, "Resume after the old node died").
+#[derive(Default)]
+pub(crate) struct ResumeClaims {
+    claimed: HashSet<SessionId>,
+    /// When each claim may be forgotten, oldest first.
+    until: VecDeque<(tokio::time::Instant, SessionId)>,
+}
+
+impl ResumeClaims {
+    /// A node claims `session`: true if no node did before (a claim is
+    /// kept `keep_for`, past the last moment any node accepts the token).
+    pub(crate) fn claim(&mut self, session: SessionId, keep_for: std::time::Duration) -> bool {
+        let now = tokio::time::Instant::now();
+        while let Some(&(until, expired)) = self.until.front() {
+            if until > now {
+                break;
+            }
+            self.until.pop_front();
+            self.claimed.remove(&expired);
+        }
+        if !self.claimed.insert(session) {
+            return false;
+        }
+        self.until.push_back((now + keep_for, session));
+        true
+    }
+}
+
 /// What a node hands over of a session that resumes on another node.
 pub(crate) struct HandedOver {
     /// The number of the next event it would have sent.
     pub(crate) next_event_seq: u64,
     /// The connection that carried it, to be closed as superseded.
-    pub(crate) connection: Option<Connection>,
+    pub(crate) connection: Option<ClientConnection>,
 }
 
 /// The result of attaching a connection to a session.
@@ -415,7 +447,7 @@ pub(crate) struct Attached {
     /// older than the replay log (send snapshots instead).
     pub(crate) replay: Option<Replay>,
     /// The connection this one replaces, to be closed.
-    pub(crate) superseded: Option<Connection>,
+    pub(crate) superseded: Option<ClientConnection>,
 }
 
 #[derive(Debug)]
@@ -439,7 +471,7 @@ pub(crate) struct SessionLink {
     /// `event_for_version` and `encode_server_frame`).
     pub(crate) version: u16,
     /// The current connection, read on the datagram hot path.
-    connection: RwLock<Option<Connection>>,
+    connection: RwLock<Option<ClientConnection>>,
     state: Mutex<SessionState>,
     /// Parties where this session has a seat or a join request; kept by the
     /// party table under its shard locks.
@@ -565,7 +597,7 @@ impl SessionLink {
     /// resume, checked and rotated atomically so a token works once.
     pub(crate) fn attach(
         &self,
-        connection: Option<Connection>,
+        connection: Option<ClientConnection>,
         outbox: OutboxSender,
         resume: Option<(Uuid, u64)>,
     ) -> Result<Attached, ResumeRefusal> {
@@ -614,6 +646,12 @@ impl SessionLink {
         state.resume_secret = Uuid::new_v4();
         state.outbox = Some(outbox);
         Some(state.generation)
+    }
+
+    /// Counts attachments: a proxy's stays 0 (it never attaches), and a
+    /// held proxy's timers name it.
+    pub(crate) fn generation(&self) -> u64 {
+        lock(&self.state).generation
     }
 
     /// The current resume secret (the tests make tokens of it).
@@ -775,7 +813,7 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map(Connection::remote_address)
+            .map(ClientConnection::remote_address)
     }
 
     /// Ends the session whatever its attachment (the server's own
@@ -802,7 +840,7 @@ impl SessionLink {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(connection) = connection.as_ref() {
-            connection.close((code as u32).into(), reason.as_bytes());
+            connection.close(code as u32, reason.as_bytes());
         }
     }
 
@@ -816,7 +854,7 @@ impl SessionLink {
         if let Some(connection) = connection.as_ref() {
             // A full send buffer drops the oldest datagram: stale game state
             // is worth less than fresh.
-            if connection.send_datagram(datagram).is_ok() {
+            if connection.send_datagram(datagram) {
                 super::metrics::count(&self.metrics.datagrams_handed);
             }
         }
@@ -842,7 +880,7 @@ impl SessionLink {
             let mut handed = 0;
             for datagram in scratch.drain(..) {
                 // As in `send_datagram`: a full send buffer drops the oldest.
-                handed += u64::from(connection.send_datagram(datagram).is_ok());
+                handed += u64::from(connection.send_datagram(datagram));
             }
             self.metrics.datagrams_handed.inc_by(handed);
         }
@@ -957,7 +995,7 @@ pub(crate) async fn write_outbox(
     mut send: SendStream,
     backlog: Bytes,
     mut outbox: OutboxReceiver,
-    connection: Connection,
+    connection: ClientConnection,
     version: u16,
 ) {
     let farewell = outbox.farewell();
@@ -982,7 +1020,7 @@ pub(crate) async fn write_outbox(
         Ok(false) => farewell.said().await,
     };
     settle(&connection).await;
-    connection.close((code as u32).into(), reason.as_bytes());
+    connection.close(code as u32, reason.as_bytes());
     // `send` lives until here: dropping it would finish the stream, and
     // the client would take the end of its stream for the goodbye.
     drop(send);
@@ -991,7 +1029,7 @@ pub(crate) async fn write_outbox(
 /// Waits (at most `GOODBYE_SETTLE`) until the connection has sent nothing
 /// for a few milliseconds: what was written is out, and its
 /// acknowledgements are on their way.
-async fn settle(connection: &Connection) {
+async fn settle(connection: &ClientConnection) {
     const STEP: std::time::Duration = std::time::Duration::from_millis(5);
     let deadline = tokio::time::Instant::now() + GOODBYE_SETTLE;
     let mut sent = connection.stats().udp_tx.datagrams;

@@ -10,7 +10,7 @@ use super::hook_events::HookState;
 use super::metrics::Metrics;
 use super::player_limits::{PlayerLimits, SessionLimit};
 use super::route::{NodeTimings, Route};
-use super::session::{ResumeKey, SessionDeadline, SessionRef};
+use super::session::{ResumeClaims, ResumeKey, SessionDeadline, SessionRef};
 use super::{matchmaking, peers, users};
 use crate::party::{Effects, PartyTable};
 use crate::protocol::{Limits, SessionId};
@@ -45,6 +45,9 @@ pub(crate) struct Shared {
     pub(crate) hooks: Option<Arc<HookState>>,
     /// Signs resume tokens (cluster-wide with a reset key file).
     pub(crate) resume_key: ResumeKey,
+    /// Sessions of lost nodes that nodes took over, for the users this
+    /// node owns: a dead node's token works once.
+    pub(crate) resume_claims: Mutex<ResumeClaims>,
     /// Where sessions and parties are, and the way to the other nodes:
     /// set once, when the server joins its cluster.
     route: std::sync::OnceLock<Route>,
@@ -70,6 +73,7 @@ impl Shared {
         let resume_key = ResumeKey::new(config.reset_key.as_ref().map(|key| key.bytes()));
         Shared {
             resume_key,
+            resume_claims: Mutex::default(),
             table: PartyTable::new(config.shards),
             config,
             limits,

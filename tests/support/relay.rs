@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 #[derive(Default)]
 struct Faults {
     blackhole: AtomicBool,
+    /// Drops what the server sends while on (one way only).
+    hold_to_clients: AtomicBool,
     /// Packets dropped per million, each direction.
     drop_per_million: AtomicU32,
     delay_ms: AtomicU64,
@@ -84,7 +86,7 @@ fn spawn_reader(
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65536];
         while let Ok(len) = upstream.recv(&mut buf).await {
-            if faults.should_drop() {
+            if faults.hold_to_clients.load(Ordering::Relaxed) || faults.should_drop() {
                 continue;
             }
             faults.forwarded.fetch_add(1, Ordering::Relaxed);
@@ -156,6 +158,12 @@ impl Relay {
     /// Drops every packet both ways while on.
     pub fn blackhole(&self, on: bool) {
         self.faults.blackhole.store(on, Ordering::Relaxed);
+    }
+
+    /// Drops every packet from the server to the clients while on; what
+    /// the clients send still arrives.
+    pub fn hold_to_clients(&self, on: bool) {
+        self.faults.hold_to_clients.store(on, Ordering::Relaxed);
     }
 
     /// Drops this fraction (0.0 to 1.0) of packets each way.

@@ -172,6 +172,12 @@ async fn reconnect_with_backoff(inner: &Inner) -> Result<(Established, Vec<Event
                     Err(error) => error,
                 }
             }
+            // The cluster has not settled who holds the session yet (its
+            // node does not answer, or was only just judged lost): the
+            // same token again after a pause, within `reconnect_for`
+            // (longer than the server's grace window, after which the
+            // resume is refused and a new session starts).
+            Err(error @ ClientError::Refused(_)) if is_unavailable(&error) => error,
             // Identity or version refused: trying again will not help.
             Err(error @ ClientError::Refused(_)) => return Err(error),
             Err(error) => error,
@@ -182,6 +188,11 @@ async fn reconnect_with_backoff(inner: &Inner) -> Result<(Established, Vec<Event
         }
         tokio::time::sleep(pause).await;
     }
+}
+
+/// A refusal that says "not now": `Unavailable` (PROTOCOL.md section 9).
+fn is_unavailable(error: &ClientError) -> bool {
+    matches!(error, ClientError::Refused(refusal) if refusal.code == ErrorCode::Unavailable)
 }
 
 /// The roster after a resume, and the events that say so.

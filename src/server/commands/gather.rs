@@ -244,7 +244,12 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
         }
         Question::Snapshots { session, party_ids } => {
             let (parties, waiting) = snapshots_of(shared, session, party_ids);
-            Answer::Snapshots { parties, waiting }
+            let blocks = Vec::new();
+            Answer::Snapshots {
+                parties,
+                waiting,
+                blocks,
+            }
         }
         Question::Search(query) => {
             let max = shared.limits.max_search_results;
@@ -267,6 +272,7 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
             from,
             to,
         } => super::resume::repoint(shared, session, &user_id, from, to),
+        Question::Claim { session, from, to } => super::resume::claim(shared, session, from, to),
         Question::HookFacts {
             party_id,
             caller,

@@ -20,9 +20,9 @@ mod wire;
 
 pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
-    encode, Answer, ApiAnswer, ApiQuestion, ControlMessage, DatagramMessage, DirectoryMessage,
-    HandOverFacts, Header, Heartbeat, HookFacts, NodePresence, Page, Question, Refusal,
-    RelayedEvent, SessionFacts, Shown,
+    encode, Answer, ApiAnswer, ApiQuestion, Claimed, ControlMessage, DatagramMessage,
+    DirectoryMessage, HandOverFacts, Header, Heartbeat, HookFacts, NodePresence, Page, Question,
+    Refusal, RelayedEvent, SessionFacts, Shown,
 };
 
 use crate::protocol::PartyId;

@@ -158,6 +158,15 @@ pub(crate) enum Question {
         secret: uuid::Uuid,
         to: u32,
     },
+    /// To the owner of the session's user, from node `to`, where a client
+    /// resumed with a token of node `from`, which `to` judged lost: may
+    /// `to` take the session over? The first node to claim it gets it.
+    /// Answered `Claimed`.
+    Claim {
+        session: SessionId,
+        from: u32,
+        to: u32,
+    },
     /// To a party's home: session `session` of `user_id`, which sat here
     /// through node `from`, now lives on node `to`: its seats and requests
     /// there follow it. Answered `Snapshots` of what followed.
@@ -367,6 +376,10 @@ pub(crate) enum Answer {
     Snapshots {
         parties: Vec<ResumedParty>,
         waiting: Vec<PartyId>,
+        /// A `Repoint`'s answer: the session's block list as the home's
+        /// proxy of it held it (for a session whose node was lost, which
+        /// took its own copy along); empty otherwise.
+        blocks: Vec<String>,
     },
     /// `None` when no such party lives there.
     HookFacts(Option<HookFacts>),
@@ -374,6 +387,18 @@ pub(crate) enum Answer {
     /// `None`: no such session there, another user's, or the secret is
     /// not its current one.
     HandedOver(Option<Box<HandOverFacts>>),
+    Claimed(Claimed),
+}
+
+/// The answer to `Question::Claim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Claimed {
+    /// The session is the asker's to take over.
+    Granted,
+    /// Another node (or the asker, before) claimed it first.
+    Taken,
+    /// The node asked still hears the token's node: not lost to it (yet).
+    NotLost,
 }
 
 /// See `Question::HookFacts`.

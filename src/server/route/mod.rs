@@ -472,6 +472,7 @@ impl Route {
                 if let Answer::Snapshots {
                     parties: found,
                     waiting: queued,
+                    ..
                 } = answer
                 {
                     parties.extend(found);
@@ -620,6 +621,18 @@ impl Route {
 
     pub(crate) fn take_proxy(&self, session: SessionId) -> Option<SessionRef> {
         lock(&self.proxies).remove(&session)
+    }
+
+    /// Takes `proxy` out of the proxies if it is still the one of its
+    /// session (a resume may have put another in its place).
+    pub(crate) fn drop_proxy(&self, proxy: &SessionRef) {
+        let mut proxies = lock(&self.proxies);
+        if proxies
+            .get(&proxy.session_id())
+            .is_some_and(|now| Arc::ptr_eq(now, proxy))
+        {
+            proxies.remove(&proxy.session_id());
+        }
     }
 
     pub(crate) fn find_proxy(&self, session: SessionId) -> Option<SessionRef> {

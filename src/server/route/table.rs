@@ -39,6 +39,9 @@ struct Over {
     /// Judged lost: this node's heartbeats tell of it until then (longer
     /// while it is still heard). `None`: a newer one replaced it.
     tell_until: Option<Instant>,
+    /// When this node judged it lost (silent): a resume token of it is
+    /// taken until that moment plus the grace window.
+    judged_at: Option<Instant>,
 }
 
 /// The node table, under one lock.
@@ -83,6 +86,7 @@ impl NodeTable {
             tag,
             incarnation,
             tell_until,
+            judged_at: tell_until.map(|_| Instant::now()),
         });
     }
 }
@@ -165,6 +169,17 @@ impl Route {
     /// The other nodes heard from.
     pub(crate) fn live_nodes(&self) -> Vec<NodeId> {
         lock(&self.nodes).nodes.keys().copied().collect()
+    }
+
+    /// When this node last judged node `tag` lost (silent), if it did and
+    /// has not heard it since.
+    pub(crate) fn judged_lost_at(&self, tag: NodeId) -> Option<Instant> {
+        let table = lock(&self.nodes);
+        if table.nodes.contains_key(&tag) {
+            return None;
+        }
+        let judged = table.over.iter().filter(|o| o.tag == tag);
+        judged.filter_map(|o| o.judged_at).max()
     }
 
     /// Whether this node talks to `tag` now.
@@ -371,12 +386,14 @@ impl Route {
     }
 
     /// Forgets node `tag`: its name, the commands that waited on it, and
-    /// the proxies of its sessions (for the caller to end). Its
+    /// the proxies of its sessions (for the caller to end or, with `hold`,
+    /// to hold: they stay, for a resume on another node to take). Its
     /// incarnation is over here; judged lost (`Silent`), it is told so.
     pub(crate) fn forget_node(
         &self,
         tag: NodeId,
         loss: Loss,
+        hold: bool,
     ) -> (Option<String>, Vec<Pending>, Vec<SessionRef>) {
         let name = {
             let mut table = lock(&self.nodes);
@@ -403,19 +420,46 @@ impl Route {
                 .filter_map(|corr| pending.remove(corr))
                 .collect()
         };
-        let gone: Vec<SessionRef> = {
-            let mut proxies = lock(&self.proxies);
-            let ids: Vec<SessionId> = proxies
-                .iter()
-                .filter(|(_, proxy)| Self::lives_on(proxy, tag))
-                .map(|(id, _)| *id)
-                .collect();
-            ids.iter().filter_map(|id| proxies.remove(id)).collect()
+        let gone = match hold {
+            true => self.proxies_on(tag),
+            false => self.take_proxies_on(tag),
         };
         for gather in lock(&self.gathers).values_mut() {
             gather.heard_from(tag);
         }
         (name, failed, gone)
+    }
+
+    /// The proxies of sessions of node `tag`.
+    pub(crate) fn proxies_on(&self, tag: NodeId) -> Vec<SessionRef> {
+        let proxies = lock(&self.proxies);
+        let on = proxies.values().filter(|proxy| Self::lives_on(proxy, tag));
+        on.cloned().collect()
+    }
+
+    /// Takes the proxies of sessions of node `tag` out: their seats are
+    /// the caller's to end.
+    pub(crate) fn take_proxies_on(&self, tag: NodeId) -> Vec<SessionRef> {
+        let mut proxies = lock(&self.proxies);
+        let ids: Vec<SessionId> = proxies
+            .iter()
+            .filter(|(_, proxy)| Self::lives_on(proxy, tag))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter().filter_map(|id| proxies.remove(id)).collect()
+    }
+
+    /// Takes out the proxies of sessions of nodes this node does not talk
+    /// to (held for a lost node): their seats are the caller's to end.
+    pub(crate) fn take_proxies_off_the_table(&self) -> Vec<SessionRef> {
+        let live: Vec<NodeId> = self.live_nodes();
+        let mut proxies = lock(&self.proxies);
+        let ids: Vec<SessionId> = proxies
+            .iter()
+            .filter(|(_, proxy)| proxy.remote_node().is_some_and(|n| !live.contains(&n)))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.iter().filter_map(|id| proxies.remove(id)).collect()
     }
 
     /// This node was judged lost and has dropped its ties to every node

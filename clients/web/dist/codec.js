@@ -1,0 +1,643 @@
+// partyline's wire format, written from PROTOCOL.md (version 3): postcard
+// bodies behind a 4-byte little-endian length on the control stream
+// (sections 3 and 4), and the fixed datagram layout (section 5).
+//
+// JavaScript types: u16/u32 are numbers; u64 and i64 are bigints (ticket
+// ids are random 64-bit numbers a number cannot hold); a Uuid is its
+// lowercase hyphenated text; bytes are Uint8Array; maps are plain objects.
+// Enums are objects tagged by `kind` (a variant with one unnamed field
+// holds it in `value`), or the variant's name for enums without fields.
+/** The version this client speaks (its Hello's). */
+export const PROTOCOL_VERSION = 3;
+/** The oldest version a server still serves (PROTOCOL.md, "Compatibility"). */
+export const OLDEST_PROTOCOL_VERSION = 2;
+/** Largest frame body (`max_frame_size`), and the Welcome's. */
+export const MAX_FRAME_SIZE = 262144;
+export const MAX_WELCOME_SIZE = 8388608;
+export const FRAME_HEADER_LEN = 4;
+export class DecodeError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = "DecodeError";
+    }
+}
+// ---------------------------------------------------------------- bytes
+export class Writer {
+    buf = new Uint8Array(64);
+    length = 0;
+    reserve(n) {
+        if (this.length + n <= this.buf.length)
+            return;
+        let size = this.buf.length * 2;
+        while (size < this.length + n)
+            size *= 2;
+        const grown = new Uint8Array(size);
+        grown.set(this.buf.subarray(0, this.length));
+        this.buf = grown;
+    }
+    byte(b) {
+        this.reserve(1);
+        this.buf[this.length++] = b;
+    }
+    raw(bytes) {
+        this.reserve(bytes.length);
+        this.buf.set(bytes, this.length);
+        this.length += bytes.length;
+    }
+    varint(value) {
+        let v = BigInt(value);
+        if (v < 0n)
+            throw new RangeError("a varint is unsigned");
+        while (v >= 0x80n) {
+            this.byte(Number(v & 0x7fn) | 0x80);
+            v >>= 7n;
+        }
+        this.byte(Number(v));
+    }
+    bytes() {
+        return this.buf.slice(0, this.length);
+    }
+}
+export class Reader {
+    buf;
+    offset = 0;
+    constructor(buf) {
+        this.buf = buf;
+    }
+    byte() {
+        if (this.offset >= this.buf.length)
+            throw new DecodeError("unexpected end of message");
+        return this.buf[this.offset++];
+    }
+    raw(n) {
+        if (this.offset + n > this.buf.length)
+            throw new DecodeError("unexpected end of message");
+        const out = this.buf.slice(this.offset, this.offset + n);
+        this.offset += n;
+        return out;
+    }
+    varint(maxBits) {
+        let value = 0n;
+        let shift = 0n;
+        for (;;) {
+            const b = this.byte();
+            value |= BigInt(b & 0x7f) << shift;
+            if ((b & 0x80) === 0)
+                break;
+            shift += 7n;
+            if (shift >= BigInt(maxBits + 7))
+                throw new DecodeError("varint too long");
+        }
+        if (value >> BigInt(maxBits) !== 0n)
+            throw new DecodeError(`varint above u${maxBits}`);
+        return value;
+    }
+    done() {
+        return this.offset === this.buf.length;
+    }
+    /** Passes over what is left (a message that ends its frame, unread). */
+    skipRest() {
+        this.offset = this.buf.length;
+    }
+}
+const uint = (bits) => ({
+    enc: (w, v) => {
+        if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits)
+            throw new RangeError(`not a u${bits}: ${v}`);
+        w.varint(v);
+    },
+    dec: (r) => Number(r.varint(bits)),
+});
+export const u16 = uint(16);
+export const u32 = uint(32);
+export const u64 = {
+    enc: (w, v) => {
+        if (v < 0n || v >= 1n << 64n)
+            throw new RangeError(`not a u64: ${v}`);
+        w.varint(v);
+    },
+    dec: (r) => r.varint(64),
+};
+export const i64 = {
+    enc: (w, v) => {
+        const n = BigInt.asIntN(64, BigInt(v));
+        w.varint(BigInt.asUintN(64, (n << 1n) ^ (n >> 63n)));
+    },
+    dec: (r) => {
+        const z = r.varint(64);
+        return BigInt.asIntN(64, (z >> 1n) ^ -(z & 1n));
+    },
+};
+export const bool = {
+    enc: (w, v) => w.byte(v ? 1 : 0),
+    dec: (r) => {
+        const b = r.byte();
+        if (b > 1)
+            throw new DecodeError(`not a bool: ${b}`);
+        return b === 1;
+    },
+};
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
+export const bytes = {
+    enc: (w, v) => {
+        w.varint(v.length);
+        w.raw(v);
+    },
+    dec: (r) => r.raw(Number(r.varint(32))),
+};
+export const str = {
+    enc: (w, v) => bytes.enc(w, utf8.encode(v)),
+    dec: (r) => {
+        try {
+            return fromUtf8.decode(bytes.dec(r));
+        }
+        catch {
+            throw new DecodeError("a string that is not UTF-8");
+        }
+    },
+};
+/** A UUID's 16 bytes as lowercase hyphenated text. */
+export function uuidText(b) {
+    const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+/** The 16 bytes of a UUID's text (hyphens optional). */
+export function uuidBytes(text) {
+    const hex = text.replace(/-/g, "");
+    if (!/^[0-9a-fA-F]{32}$/.test(hex))
+        throw new RangeError(`not a UUID: ${text}`);
+    const out = new Uint8Array(16);
+    for (let i = 0; i < 16; i++)
+        out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+    return out;
+}
+export const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+export const uuid = {
+    enc: (w, v) => {
+        w.byte(16);
+        w.raw(uuidBytes(v));
+    },
+    dec: (r) => {
+        if (r.varint(32) !== 16n)
+            throw new DecodeError("a UUID is 16 bytes");
+        return uuidText(r.raw(16));
+    },
+};
+const raw16 = { enc: (w, v) => w.raw(v), dec: (r) => r.raw(16) };
+export const option = (c) => ({
+    enc: (w, v) => {
+        if (v === null || v === undefined)
+            return w.byte(0);
+        w.byte(1);
+        c.enc(w, v);
+    },
+    dec: (r) => {
+        const tag = r.byte();
+        if (tag > 1)
+            throw new DecodeError(`not an Option tag: ${tag}`);
+        return tag === 1 ? c.dec(r) : null;
+    },
+});
+export const vec = (c) => ({
+    enc: (w, v) => {
+        w.varint(v.length);
+        for (const item of v)
+            c.enc(w, item);
+    },
+    dec: (r) => {
+        const n = Number(r.varint(32));
+        const out = [];
+        for (let i = 0; i < n; i++)
+            out.push(c.dec(r));
+        return out;
+    },
+});
+/** Byte order of UTF-8, as the server sorts map keys. */
+function compareUtf8(a, b) {
+    const x = utf8.encode(a);
+    const y = utf8.encode(b);
+    for (let i = 0; i < Math.min(x.length, y.length); i++)
+        if (x[i] !== y[i])
+            return x[i] - y[i];
+    return x.length - y.length;
+}
+/** A map of String to `T`, sent in ascending key order (section 3). */
+export const map = (c) => ({
+    enc: (w, v) => {
+        const keys = Object.keys(v).sort(compareUtf8);
+        w.varint(keys.length);
+        for (const key of keys) {
+            str.enc(w, key);
+            c.enc(w, v[key]);
+        }
+    },
+    dec: (r) => {
+        const n = Number(r.varint(32));
+        const out = Object.create(null);
+        for (let i = 0; i < n; i++) {
+            const key = str.dec(r);
+            out[key] = c.dec(r);
+        }
+        return out;
+    },
+});
+// Field names on the JavaScript side are camelCase (wire order is what counts).
+export const struct = (fields) => ({
+    enc: (w, v) => {
+        for (const [name, c] of fields)
+            c.enc(w, v[name]);
+    },
+    dec: (r) => {
+        const out = {};
+        for (const [name, c] of fields)
+            out[name] = c.dec(r);
+        return out;
+    },
+});
+/** An enum as `{ kind, ...fields }`, `{ kind, value }` or `{ kind }`. */
+export const tagged = (variants) => {
+    const index = new Map(variants.map(([name], i) => [name, i]));
+    return {
+        enc: (w, v) => {
+            const i = index.get(v.kind);
+            if (i === undefined)
+                throw new RangeError(`unknown variant ${v.kind}`);
+            w.varint(i);
+            const shape = variants[i][1];
+            if (shape === null)
+                return;
+            if (Array.isArray(shape))
+                struct(shape).enc(w, v);
+            else
+                shape.enc(w, v.value);
+        },
+        dec: (r) => {
+            const i = Number(r.varint(32));
+            const variant = variants[i];
+            if (!variant)
+                throw new DecodeError(`unknown variant #${i}`);
+            const [kind, shape] = variant;
+            if (shape === null)
+                return { kind };
+            if (Array.isArray(shape))
+                return { kind, ...struct(shape).dec(r) };
+            return { kind, value: shape.dec(r) };
+        },
+    };
+};
+/**
+ * A reason (an enum without fields) as its name; from version 3 on, a
+ * reason this client does not know (a newer server's) stays its number:
+ * the generic end of what it names (PROTOCOL.md, "Compatibility").
+ */
+export const reasons = (all) => ({
+    enc: (w, v) => {
+        const i = typeof v === "number" ? v : all.indexOf(v);
+        if (i < 0)
+            throw new RangeError(`unknown variant ${v}`);
+        w.varint(i);
+    },
+    dec: (r) => {
+        const i = Number(r.varint(32));
+        return all[i] ?? i;
+    },
+});
+/** An enum whose variants have no fields, as the variant's name. */
+export const names = (all) => ({
+    enc: (w, v) => {
+        const i = all.indexOf(v);
+        if (i < 0)
+            throw new RangeError(`unknown variant ${v}`);
+        w.varint(i);
+    },
+    dec: (r) => {
+        const i = Number(r.varint(32));
+        if (i >= all.length)
+            throw new DecodeError(`unknown variant #${i}`);
+        return all[i];
+    },
+});
+// ------------------------------------------------------------- messages
+/** Section 6: stable numbers, not variant indexes. */
+export const ERROR_CODES = [
+    "InvalidArgument", "PartyNotFound", "PartyFull", "NotLeader", "NotMember", "MemberNotFound",
+    "AlreadyMember", "AlreadyRequested", "TooManyRequests", "RequestNotFound", "CannotRemoveSelf",
+    "PayloadTooLarge", "RateLimited", "Unauthenticated", "VersionMismatch", "Internal",
+    "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound",
+    "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
+    "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
+    "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
+    "NotAsked",
+];
+export const errorCode = {
+    enc: (w, v) => w.varint(typeof v === "number" ? v : ERROR_CODES.indexOf(v) + 1),
+    dec: (r) => {
+        const n = Number(r.varint(16));
+        return ERROR_CODES[n - 1] ?? n;
+    },
+};
+/** Section 1: the codes a server closes a connection with. */
+export const CloseCode = {
+    Normal: 0, ProtocolViolation: 1, ServerShutdown: 2, HandshakeRefused: 3, SlowConsumer: 4,
+    FrameTooLarge: 5, Superseded: 6, ServerFull: 7, RateLimited: 8, Disconnected: 9,
+};
+const keyValues = map(str);
+const numbers = map(i64);
+export const presence = struct([["userId", str], ["username", str], ["sessionId", uuid]]);
+export const errorBody = struct([["code", errorCode], ["message", str]]);
+const invitePolicy = names(["Leader", "AnyMember"]);
+const limits = struct([
+    ["maxFrameSize", u32], ["maxDatagramData", u32], ["maxReliableData", u32],
+    ["maxPartySize", u16], ["maxLabelBytes", u32], ["joinRequestTtlMs", u64],
+    ["maxStatusBytes", u32], ["maxFollows", u32], ["inviteTtlMs", u64], ["invitesPerMinute", u32],
+    ["joinCodeAttemptsPerMinute", u32], ["maxSearchResults", u16], ["maxStateEntries", u32],
+    ["maxStateBytes", u32], ["maxAttributeEntries", u32], ["maxAttributeBytes", u32],
+    ["maxPropertyEntries", u32], ["maxPropertyBytes", u32], ["maxBans", u32],
+    ["matchmakerIntervalMs", u64], ["matchmakerRelaxAfterMs", u64],
+]);
+const readyCheck = struct([
+    ["checkId", u64], ["startedBy", presence], ["message", str], ["timeoutMs", u64],
+    ["endsAtMs", u64], ["ready", vec(presence)], ["notReady", vec(presence)],
+    ["noAnswer", vec(presence)],
+]);
+const SNAPSHOT_V2 = [
+    ["partyId", uuid], ["seq", u64], ["open", bool], ["maxSize", u16], ["label", str],
+    ["leader", presence], ["members", vec(presence)], ["disconnected", vec(uuid)],
+    ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
+    ["joinCode", str], ["listed", bool], ["properties", keyValues],
+];
+export const partySnapshot = struct([...SNAPSHOT_V2, ["readyCheck", option(readyCheck)]]);
+/** Version 2's layout: the fields up to `properties` (no ready check). */
+const partySnapshotV2 = {
+    enc: (w, v) => struct(SNAPSHOT_V2).enc(w, v),
+    dec: (r) => ({ ...struct(SNAPSHOT_V2).dec(r), readyCheck: null }),
+};
+const resume = struct([["token", str], ["lastEventSeq", u64]]);
+const partySearch = struct([
+    ["openOnly", bool], ["minFreeSeats", u16], ["properties", keyValues], ["limit", u16],
+    ["cursor", u64],
+]);
+const listedParty = struct([
+    ["partyId", uuid], ["members", u16], ["maxSize", u16], ["open", bool], ["label", str],
+    ["properties", keyValues],
+]);
+const userStatus = struct([["presence", presence], ["status", str]]);
+const partyInvite = struct([
+    ["partyId", uuid], ["inviter", presence], ["members", u16], ["maxSize", u16], ["open", bool],
+    ["label", str], ["leader", presence], ["expiresAtMs", u64],
+]);
+const partyBan = struct([["userId", str], ["untilMs", u64]]);
+const numberRange = struct([["min", i64], ["max", i64]]);
+const ticketQuery = struct([["strings", keyValues], ["ranges", map(numberRange)]]);
+const memberProperties = struct([
+    ["userId", str], ["strings", keyValues], ["numbers", numbers],
+]);
+const ticketRequest = struct([
+    ["partyId", option(uuid)], ["minCount", u32], ["maxCount", u32], ["countMultiple", u32],
+    ["relaxedMinCount", u32], ["strings", keyValues], ["numbers", numbers], ["query", ticketQuery],
+    ["members", vec(memberProperties)],
+]);
+const matchedPlayer = struct([
+    ["presence", presence], ["partyId", option(uuid)], ["strings", keyValues], ["numbers", numbers],
+]);
+const matchFound = struct([
+    ["matchId", raw16], ["ticketId", u64], ["players", vec(matchedPlayer)], ["token", str],
+    ["tokenExpiresAt", u64],
+]);
+const leaveReason = reasons(["Left", "Kicked", "SessionEnded", "Banned"]);
+const rejectReason = reasons(["Rejected", "PartyClosed", "Expired"]);
+const requestGoneReason = reasons(["Cancelled", "Expired", "SessionEnded"]);
+const inviteGoneReason = reasons(["Revoked", "PartyClosed", "Expired", "Banned", "Answered"]);
+const ticketCancelReason = reasons([
+    "Cancelled", "MembershipChanged", "PartyClosed", "SessionEnded", "NodeLost",
+]);
+const readyCheckOutcome = reasons(["AllReady", "TimedOut", "Cancelled"]);
+const identity = tagged([
+    ["Dev", [["userId", str], ["username", str]]],
+    ["Token", [["token", str]]],
+]);
+const p = [["partyId", uuid]];
+const pu = [["partyId", uuid], ["userId", str]];
+const kvEdit = [["partyId", uuid], ["set", keyValues], ["remove", vec(str)]];
+const command = tagged([
+    ["CreateParty", [["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy], ["state", keyValues]]],
+    ["JoinParty", p], ["ListJoinRequests", p], ["AcceptJoinRequest", pu], ["Remove", pu],
+    ["Leave", p], ["Promote", pu], ["Close", p],
+    ["Update", [["partyId", uuid], ["open", option(bool)], ["label", option(str)], ["maxSize", option(u16)], ["invitePolicy", option(invitePolicy)]]],
+    ["GetParty", p],
+    ["SendData", [["partyId", uuid], ["opCode", i64], ["data", bytes]]],
+    ["Kick", pu], ["Reject", pu],
+    ["SetStatus", [["status", str], ["visible", bool]]],
+    ["Follow", [["userIds", vec(str)]]], ["Unfollow", [["userIds", vec(str)]]],
+    ["Invite", pu], ["DeclineInvite", p], ["RevokeInvite", pu], ["ListInvites", null],
+    ["CreateJoinCode", p], ["ClearJoinCode", p], ["JoinByCode", [["code", str]]],
+    ["ListParty", [["partyId", uuid], ["properties", keyValues]]], ["UnlistParty", p],
+    ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
+    ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
+    ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
+    ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
+    ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
+    ["CancelReadyCheck", p],
+]);
+export const clientFrame = tagged([
+    ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
+    ["Request", [["id", u32], ["command", command]]],
+]);
+const result = (c) => ({
+    enc: (w, v) => {
+        w.byte(v.ok ? 0 : 1);
+        if (v.ok)
+            c.enc(w, v.value);
+        else
+            errorBody.enc(w, v.error);
+    },
+    dec: (r) => {
+        const tag = Number(r.varint(32));
+        if (tag === 0)
+            return { ok: true, value: c.dec(r) };
+        if (tag === 1)
+            return { ok: false, error: errorBody.dec(r) };
+        throw new DecodeError(`not a Result tag: ${tag}`);
+    },
+});
+/**
+ * What the server sends, in the layout of one protocol version: only the
+ * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
+ * session is never sent what version 2 cannot decode, PROTOCOL.md section
+ * 4, "Compatibility"). This client speaks version 3; version 2's layout is
+ * here for the worked examples of what a version 2 session is sent.
+ */
+export function serverFrameFor(version) {
+    const snapshot = version >= 3 ? partySnapshot : partySnapshotV2;
+    const resumedParty = struct([["snapshot", snapshot], ["requests", vec(presence)]]);
+    const joinOutcome = tagged([
+        ["Joined", snapshot],
+        ["Queued", [["partyId", uuid], ["seq", u64]]],
+    ]);
+    const reply = tagged([
+        ["Party", snapshot], ["Join", joinOutcome],
+        ["JoinRequests", [["partyId", uuid], ["seq", u64], ["requests", vec(presence)]]],
+        ["Done", null], ["Followed", [["online", vec(userStatus)]]], ["Invites", vec(partyInvite)],
+        ["JoinCode", [["partyId", uuid], ["code", str]]],
+        ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
+        ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
+        ["TicketStarted", [["ticketId", u64]]],
+    ]);
+    const ps = [["partyId", uuid], ["seq", u64]];
+    const variants = [
+        ["MemberJoined", [...ps, ["presence", presence]]],
+        ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
+        ["LeaderChanged", [...ps, ["leader", presence]]],
+        ["JoinRequested", [...ps, ["presence", presence]]],
+        ["JoinRequestGone", [...ps, ["presence", presence], ["reason", requestGoneReason]]],
+        ["JoinRequestList", [...ps, ["requests", vec(presence)]]],
+        ["Accepted", snapshot],
+        ["JoinRejected", [...ps, ["reason", rejectReason]]],
+        ["Kicked", ps], ["Closed", ps],
+        ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
+        ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
+        ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
+        ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],
+        ["StatusOnline", userStatus], ["StatusChanged", userStatus],
+        ["StatusOffline", [["presence", presence]]], ["Invited", partyInvite],
+        ["InviteGone", [["partyId", uuid], ["reason", inviteGoneReason]]],
+        ["InviteDeclined", [["partyId", uuid], ["presence", presence]]],
+        ["PartyStateChanged", [...ps, ["state", keyValues]]],
+        ["MemberAttributesChanged", [...ps, ["presence", presence], ["attributes", keyValues]]],
+        ["JoinCodeChanged", [...ps, ["code", str]]],
+        ["ListingChanged", [...ps, ["listed", bool], ["properties", keyValues]]],
+        ["Banned", [...ps, ["untilMs", u64]]],
+        ["TicketStarted", [["ticketId", u64], ["partyId", option(uuid)]]],
+        ["TicketCancelled", [["ticketId", u64], ["reason", ticketCancelReason]]],
+        ["Matched", matchFound],
+    ];
+    if (version >= 3) {
+        variants.push(["ReadyCheckStarted", [...ps, ["check", readyCheck]]], ["ReadyCheckAnswered", [...ps, ["checkId", u64], ["presence", presence], ["ready", bool]]], ["ReadyCheckEnded", [
+                ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
+                ["notReady", vec(presence)], ["noAnswer", vec(presence)],
+            ]]);
+    }
+    const known = tagged(variants);
+    // An event is the last thing in its frame, so one of a variant this
+    // client does not know can be passed over whole: from version 3 on it is
+    // ignored, not a decode error (PROTOCOL.md, "Compatibility").
+    const event = {
+        enc: (w, v) => {
+            if (v.kind === "Unknown")
+                throw new RangeError(`an unknown event (#${v.variant}) has no bytes`);
+            known.enc(w, v);
+        },
+        dec: (r) => {
+            const at = r.offset;
+            const variant = Number(r.varint(32));
+            r.offset = at;
+            if (variant < variants.length || version < 3)
+                return known.dec(r);
+            r.skipRest();
+            return { kind: "Unknown", variant };
+        },
+    };
+    const resumed = tagged([
+        ["New", null], ["Replayed", [["count", u32]]],
+        ["Snapshots", [["parties", vec(resumedParty)], ["waiting", vec(uuid)]]],
+    ]);
+    const welcome = struct([
+        ["sessionId", uuid], ["presence", presence], ["resumeToken", str], ["limits", limits],
+        ["lastEventSeq", u64], ["resumed", resumed],
+    ]);
+    return tagged([
+        ["Welcome", welcome], ["Refused", errorBody],
+        ["Response", [["id", u32], ["result", result(reply)]]],
+        ["Event", [["seq", u64], ["event", event]]],
+        ["FrameError", errorBody],
+    ]);
+}
+export const serverFrame = serverFrameFor(PROTOCOL_VERSION);
+// --------------------------------------------------------------- frames
+/** One frame: the body's length (u32 LE), then the body. */
+export function encodeFrame(c, message, limit = MAX_FRAME_SIZE) {
+    const w = new Writer();
+    for (let i = 0; i < FRAME_HEADER_LEN; i++)
+        w.byte(0);
+    c.enc(w, message);
+    const out = w.bytes();
+    const len = out.length - FRAME_HEADER_LEN;
+    if (len > limit)
+        throw new RangeError(`a frame of ${len} bytes is above the limit of ${limit}`);
+    new DataView(out.buffer).setUint32(0, len, true);
+    return out;
+}
+/** A whole body: exactly one message, no trailing bytes (section 3). */
+export function decodeBody(c, body) {
+    const r = new Reader(body);
+    const value = c.dec(r);
+    if (!r.done())
+        throw new DecodeError("trailing bytes after the message");
+    return value;
+}
+export const encodeClientFrame = (frame) => encodeFrame(clientFrame, frame);
+export const decodeServerFrame = (body) => decodeBody(serverFrame, body);
+/**
+ * Splits frames out of a byte stream as chunks arrive. The first frame may
+ * be a Welcome (8 MiB); every later one at most 256 KiB.
+ */
+export class FrameReader {
+    pending = new Uint8Array(0);
+    first = true;
+    push(chunk) {
+        const joined = new Uint8Array(this.pending.length + chunk.length);
+        joined.set(this.pending);
+        joined.set(chunk, this.pending.length);
+        const bodies = [];
+        let at = 0;
+        while (joined.length - at >= FRAME_HEADER_LEN) {
+            const len = new DataView(joined.buffer, at, FRAME_HEADER_LEN).getUint32(0, true);
+            const limit = this.first ? MAX_WELCOME_SIZE : MAX_FRAME_SIZE;
+            if (len > limit)
+                throw new DecodeError(`a frame of ${len} bytes is above the limit of ${limit}`);
+            if (joined.length - at - FRAME_HEADER_LEN < len)
+                break;
+            bodies.push(joined.slice(at + FRAME_HEADER_LEN, at + FRAME_HEADER_LEN + len));
+            at += FRAME_HEADER_LEN + len;
+            this.first = false;
+        }
+        this.pending = joined.slice(at);
+        return bodies;
+    }
+}
+// ------------------------------------------------------------ datagrams
+export const DATAGRAM_KIND = 0x01;
+/** Client -> server (section 5): kind, party id, op code (i64 LE), payload. */
+export function encodeClientDatagram(partyId, opCode, payload) {
+    const out = new Uint8Array(25 + payload.length);
+    out[0] = DATAGRAM_KIND;
+    out.set(uuidBytes(partyId), 1);
+    new DataView(out.buffer).setBigInt64(17, BigInt.asIntN(64, opCode), true);
+    out.set(payload, 25);
+    return out;
+}
+/** Server -> client (section 5): kind, party id, sender session id, op code, payload. */
+export function decodeServerDatagram(datagram) {
+    if (datagram.length < 41)
+        throw new DecodeError(`a datagram of ${datagram.length} bytes is too short`);
+    if (datagram[0] !== DATAGRAM_KIND)
+        throw new DecodeError(`unknown datagram kind ${datagram[0]}`);
+    const view = new DataView(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+    return {
+        partyId: uuidText(datagram.slice(1, 17)),
+        sender: uuidText(datagram.slice(17, 33)),
+        opCode: view.getBigInt64(33, true),
+        payload: datagram.slice(41),
+    };
+}
+/** The server's layout, for tests and tools that play the server's part. */
+export function encodeServerDatagram(d) {
+    const out = new Uint8Array(41 + d.payload.length);
+    out[0] = DATAGRAM_KIND;
+    out.set(uuidBytes(d.partyId), 1);
+    out.set(uuidBytes(d.sender), 17);
+    new DataView(out.buffer).setBigInt64(33, BigInt.asIntN(64, d.opCode), true);
+    out.set(d.payload, 41);
+    return out;
+}
