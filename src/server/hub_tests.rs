@@ -2533,3 +2533,49 @@ async fn with_a_shared_key_a_node_frozen_for_any_time_leaves_one_truth_per_seat(
         }
     }
 }
+
+/// A dead node's session took its block list with it; the homes of its
+/// parties kept their copy, and give it back when the session resumes on
+/// another node: the session is told (`BlocksChanged`), and the blocks go
+/// on holding in its parties.
+#[tokio::test(start_paused = true)]
+async fn a_dead_node_s_session_gets_its_block_list_back_from_its_parties_homes() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let mut dee = cluster.node("a").player("dee");
+    let mut bob = cluster.node("b").player("bob");
+    let on_b = bob.create_party(true).await;
+    assert!(matches!(
+        dee.request(block(&["eve"])).await,
+        Ok(Reply::Blocks { .. })
+    ));
+    assert!(matches!(dee.join(on_b).await, JoinOutcome::Joined(_)));
+    settle().await;
+    let token = dee.resume_token();
+
+    cluster.kill("a");
+    cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    let (_welcome, mut moved) = dee
+        .resume_on(cluster.node("c"), &token)
+        .await
+        .expect("resumed on c");
+    settle().await;
+    assert_eq!(moved.session.block_list(), ["eve"]);
+    assert!(
+        moved
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::BlocksChanged { user_ids } if user_ids == &["eve"])),
+        "told of the list it got back"
+    );
+    // In Bob's party on b, Eve's data still does not reach Dee.
+    let mut eve = cluster.node("c").player("eve");
+    assert!(matches!(eve.join(on_b).await, JoinOutcome::Joined(_)));
+    settle().await;
+    moved.take();
+    bob.take();
+    assert_eq!(eve.request(say(on_b, 1)).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(data_from(&bob.events()), ["eve"]);
+    assert!(data_from(&moved.events()).is_empty(), "none of Eve's");
+}
