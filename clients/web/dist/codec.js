@@ -328,7 +328,7 @@ export const ERROR_CODES = [
     "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
     "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
     "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
-    "NotAsked",
+    "NotAsked", "TooManyMutes", "TooManyBlocks", "Blocked",
 ];
 export const errorCode = {
     enc: (w, v) => w.varint(typeof v === "number" ? v : ERROR_CODES.indexOf(v) + 1),
@@ -367,11 +367,15 @@ const SNAPSHOT_V2 = [
     ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
     ["joinCode", str], ["listed", bool], ["properties", keyValues],
 ];
-export const partySnapshot = struct([...SNAPSHOT_V2, ["readyCheck", option(readyCheck)]]);
-/** Version 2's layout: the fields up to `properties` (no ready check). */
+const numberRange = struct([["min", i64], ["max", i64]]);
+const muted = struct([["userId", str], ["opCodes", option(numberRange)]]);
+export const partySnapshot = struct([
+    ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["muted", vec(muted)],
+]);
+/** Version 2's layout: the fields up to `properties` (no ready check, no mutes). */
 const partySnapshotV2 = {
     enc: (w, v) => struct(SNAPSHOT_V2).enc(w, v),
-    dec: (r) => ({ ...struct(SNAPSHOT_V2).dec(r), readyCheck: null }),
+    dec: (r) => ({ ...struct(SNAPSHOT_V2).dec(r), readyCheck: null, muted: [] }),
 };
 const resume = struct([["token", str], ["lastEventSeq", u64]]);
 const partySearch = struct([
@@ -388,7 +392,6 @@ const partyInvite = struct([
     ["label", str], ["leader", presence], ["expiresAtMs", u64],
 ]);
 const partyBan = struct([["userId", str], ["untilMs", u64]]);
-const numberRange = struct([["min", i64], ["max", i64]]);
 const ticketQuery = struct([["strings", keyValues], ["ranges", map(numberRange)]]);
 const memberProperties = struct([
     ["userId", str], ["strings", keyValues], ["numbers", numbers],
@@ -439,6 +442,9 @@ const command = tagged([
     ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
     ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
     ["CancelReadyCheck", p],
+    ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]],
+    ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]],
+    ["ListBlocks", null],
 ]);
 export const clientFrame = tagged([
     ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
@@ -483,6 +489,7 @@ export function serverFrameFor(version) {
         ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
         ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
         ["TicketStarted", [["ticketId", u64]]],
+        ["Blocks", [["userIds", vec(str)]]],
     ]);
     const ps = [["partyId", uuid], ["seq", u64]];
     const variants = [
@@ -516,7 +523,7 @@ export function serverFrameFor(version) {
         variants.push(["ReadyCheckStarted", [...ps, ["check", readyCheck]]], ["ReadyCheckAnswered", [...ps, ["checkId", u64], ["presence", presence], ["ready", bool]]], ["ReadyCheckEnded", [
                 ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
                 ["notReady", vec(presence)], ["noAnswer", vec(presence)],
-            ]]);
+            ]], ["BlocksChanged", [["userIds", vec(str)]]]);
     }
     const known = tagged(variants);
     // An event is the last thing in its frame, so one of a variant this

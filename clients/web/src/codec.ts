@@ -331,7 +331,7 @@ export const ERROR_CODES = [
   "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
   "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
   "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
-  "NotAsked",
+  "NotAsked", "TooManyMutes", "TooManyBlocks", "Blocked",
 ] as const;
 export type ErrorCodeName = (typeof ERROR_CODES)[number];
 /** A known code's name; a newer server's unknown number stays a number. */
@@ -370,7 +370,13 @@ export interface PartySnapshot {
   attributes: KeyValues[]; joinCode: string; listed: boolean; properties: KeyValues;
   /** The running ready check with its answers so far (version 3). */
   readyCheck: ReadyCheck | null;
+  /** The members this session muted in the party (version 3): only in a
+   * snapshot sent to it alone (a reply, a resume's); empty elsewhere. */
+  muted: Muted[];
 }
+/** A member this session muted (version 3): its party data with an op code
+ * in `opCodes` (inclusive; all when null) does not reach this session. */
+export interface Muted { userId: string; opCodes: NumberRange | null }
 /** A party's ready check (version 3): whom it asks, and their answers so far. */
 export interface ReadyCheck {
   /** The party `seq` of its start: what an answer names. */
@@ -444,11 +450,15 @@ const SNAPSHOT_V2: Fields = [
   ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
   ["joinCode", str], ["listed", bool], ["properties", keyValues],
 ];
-export const partySnapshot = struct<PartySnapshot>([...SNAPSHOT_V2, ["readyCheck", option(readyCheck)]]);
-/** Version 2's layout: the fields up to `properties` (no ready check). */
+const numberRange = struct<NumberRange>([["min", i64], ["max", i64]]);
+const muted = struct<Muted>([["userId", str], ["opCodes", option(numberRange)]]);
+export const partySnapshot = struct<PartySnapshot>([
+  ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["muted", vec(muted)],
+]);
+/** Version 2's layout: the fields up to `properties` (no ready check, no mutes). */
 const partySnapshotV2: Codec<PartySnapshot> = {
   enc: (w, v) => struct<PartySnapshot>(SNAPSHOT_V2).enc(w, v),
-  dec: (r) => ({ ...struct<PartySnapshot>(SNAPSHOT_V2).dec(r), readyCheck: null }),
+  dec: (r) => ({ ...struct<PartySnapshot>(SNAPSHOT_V2).dec(r), readyCheck: null, muted: [] }),
 };
 const resume = struct<Resume>([["token", str], ["lastEventSeq", u64]]);
 const partySearch = struct<PartySearch>([
@@ -465,7 +475,6 @@ const partyInvite = struct<PartyInvite>([
   ["label", str], ["leader", presence], ["expiresAtMs", u64],
 ]);
 const partyBan = struct<PartyBan>([["userId", str], ["untilMs", u64]]);
-const numberRange = struct<NumberRange>([["min", i64], ["max", i64]]);
 const ticketQuery = struct<TicketQuery>([["strings", keyValues], ["ranges", map(numberRange)]]);
 const memberProperties = struct<MemberProperties>([
   ["userId", str], ["strings", keyValues], ["numbers", numbers],
@@ -539,7 +548,12 @@ export type Command =
   | { kind: "CancelTicket"; ticketId: bigint }
   | ({ kind: "StartReadyCheck"; message: string; timeoutMs: bigint } & P)
   | ({ kind: "AnswerReadyCheck"; checkId: bigint; ready: boolean } & P)
-  | ({ kind: "CancelReadyCheck" } & P);
+  | ({ kind: "CancelReadyCheck" } & P)
+  | ({ kind: "Mute"; opCodes: NumberRange | null } & PU)
+  | ({ kind: "Unmute" } & PU)
+  | { kind: "Block"; userIds: string[] }
+  | { kind: "Unblock"; userIds: string[] }
+  | { kind: "ListBlocks" };
 
 const p: Fields = [["partyId", uuid]];
 const pu: Fields = [["partyId", uuid], ["userId", str]];
@@ -563,6 +577,9 @@ const command = tagged<Command>([
   ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
   ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
   ["CancelReadyCheck", p],
+  ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]],
+  ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]],
+  ["ListBlocks", null],
 ]);
 
 export type ClientFrame =
@@ -586,7 +603,9 @@ export type Reply =
   | { kind: "JoinCode"; partyId: string; code: string }
   | { kind: "Parties"; parties: ListedParty[]; nextCursor: bigint }
   | { kind: "Bans"; partyId: string; bans: PartyBan[] }
-  | { kind: "TicketStarted"; ticketId: bigint };
+  | { kind: "TicketStarted"; ticketId: bigint }
+  /** Block, Unblock, ListBlocks (version 3): the list now, sorted. */
+  | { kind: "Blocks"; userIds: string[] };
 
 type PS = { partyId: string; seq: bigint };
 export type Event =
@@ -624,6 +643,8 @@ export type Event =
       kind: "ReadyCheckEnded"; checkId: bigint; outcome: ReadyCheckOutcome; ready: Presence[];
       notReady: Presence[]; noAnswer: Presence[];
     } & PS)
+  /** The game's server set this session's block list (version 3). */
+  | { kind: "BlocksChanged"; userIds: string[] }
   /** An event of a newer version, which this client does not know: to be
    * ignored, its session event number counted (PROTOCOL.md, "Compatibility"). */
   | { kind: "Unknown"; variant: number };
@@ -680,6 +701,7 @@ export function serverFrameFor(version: number): Codec<ServerFrame> {
     ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
     ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
     ["TicketStarted", [["ticketId", u64]]],
+    ["Blocks", [["userIds", vec(str)]]],
   ]);
   const ps: Fields = [["partyId", uuid], ["seq", u64]];
   const variants: Variant[] = [
@@ -717,6 +739,7 @@ export function serverFrameFor(version: number): Codec<ServerFrame> {
         ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
         ["notReady", vec(presence)], ["noAnswer", vec(presence)],
       ]],
+      ["BlocksChanged", [["userIds", vec(str)]]],
     );
   }
   const known = tagged<Event>(variants);

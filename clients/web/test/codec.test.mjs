@@ -57,8 +57,8 @@ test("an event of a kind this client does not know is passed over, its number ke
   // Event, session event 5, event #99 with bytes this client cannot read.
   const frame = codec.decodeServerFrame(unhex("03 05 63 ff ff 00 07"));
   assert.deepEqual(frame, { kind: "Event", seq: 5n, event: { kind: "Unknown", variant: 99 } });
-  // The first event number past version 3's (30) is unknown too.
-  assert.equal(codec.decodeServerFrame(unhex("03 06 1f")).event.kind, "Unknown");
+  // The first event number past version 3's (31) is unknown too.
+  assert.equal(codec.decodeServerFrame(unhex("03 06 20")).event.kind, "Unknown");
   // Version 2 decoders were strict: there, it is an error.
   assert.throws(() => codec.decodeBody(codec.serverFrameFor(2), unhex("03 05 63")), codec.DecodeError);
   // An unknown event has no bytes to send.
@@ -86,14 +86,15 @@ test("a snapshot with a running ready check: version 2 leaves it out", () => {
   const snapshot = {
     partyId: "11111111-1111-1111-1111-111111111111", seq: 7n, open: true, maxSize: 2, label: "",
     leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: {},
-    attributes: [{}], joinCode: "", listed: false, properties: {}, readyCheck: check,
+    attributes: [{}], joinCode: "", listed: false, properties: {}, readyCheck: check, muted: [],
   };
   const frame = { kind: "Response", id: 1, result: { ok: true, value: { kind: "Party", value: snapshot } } };
   const v3 = codec.encodeFrame(codec.serverFrame, frame).slice(4);
   const v2 = codec.encodeFrame(codec.serverFrameFor(2), frame).slice(4);
-  // Version 3 appends Some(check) after version 2's last field.
+  // Version 3 appends Some(check), then the mutes, after version 2's last field.
   assert.equal(hex(v3.slice(0, v2.length)), hex(v2));
   assert.equal(v3[v2.length], 1);
+  assert.equal(v3[v3.length - 1], 0, "no mutes");
   const back = codec.decodeServerFrame(v3);
   assert.deepEqual(back.result.value.value.readyCheck, check);
   assert.equal(codec.decodeBody(codec.serverFrameFor(2), v2).result.value.value.readyCheck, null);

@@ -122,6 +122,12 @@ const CLIENT = {
     kind: "StartReadyCheck", partyId: party, message: "go?", timeoutMs: 30000n,
   }),
   "answer-ready-check": request(13, { kind: "AnswerReadyCheck", partyId: party, checkId: 7n, ready: true }),
+  mute: request(14, { kind: "Mute", partyId: party, userId: "u2", opCodes: { min: 100n, max: 199n } }),
+  "mute-all": request(15, { kind: "Mute", partyId: party, userId: "u2", opCodes: null }),
+  unmute: request(16, { kind: "Unmute", partyId: party, userId: "u2" }),
+  block: request(17, { kind: "Block", userIds: ["u2", "u3"] }),
+  unblock: request(18, { kind: "Unblock", userIds: ["u3"] }),
+  "list-blocks": request(19, { kind: "ListBlocks" }),
 };
 
 const snapshot = {
@@ -129,6 +135,8 @@ const snapshot = {
   disconnected: [sidB], invitePolicy: "AnyMember", state: kv({ map: "dust" }),
   attributes: [kv({}), kv({ hero: "mage" })], joinCode: "K7QM2X", listed: true,
   properties: kv({ mode: "duo" }), readyCheck: null,
+  // Ana (who asked) muted Ben's op codes 100 to 199.
+  muted: [{ userId: "u2", opCodes: { min: 100n, max: 199n } }],
 };
 const snapshotsWelcome = {
   kind: "Welcome",
@@ -141,6 +149,7 @@ const snapshotsWelcome = {
           partyId: party, seq: 12n, open: false, maxSize: 4, label: "", leader: ana,
           members: [ana], disconnected: [], invitePolicy: "Leader", state: kv({}),
           attributes: [kv({})], joinCode: "", listed: false, properties: kv({}), readyCheck: null,
+          muted: [],
         },
         requests: [ben],
       }],
@@ -216,12 +225,16 @@ const SERVER = {
     kind: "ReadyCheckEnded", partyId: party, seq: 8n, checkId: 7n, outcome: "AllReady",
     ready: [ana, ben], notReady: [], noAnswer: [],
   }),
+  "response-blocks": response(17, { ok: true, value: { kind: "Blocks", userIds: ["u2", "u3"] } }),
+  "event-blocks-changed": event(11n, { kind: "BlocksChanged", userIds: ["u9"] }),
+  "response-blocked": response(20, { ok: false, error: { code: "Blocked", message: "no" } }),
 };
 
 // What a version 2 session is sent: the same values in version 2's layout.
 const SERVER_V2 = {
   "welcome-snapshots-v2": snapshotsWelcome,
   "response-unavailable-v2": response(4, { ok: false, error: { code: "Internal", message: "later" } }),
+  "response-blocked-v2": response(20, { ok: false, error: { code: "InvalidArgument", message: "no" } }),
 };
 
 const DATAGRAMS = ["client-datagram", "server-datagram"];
