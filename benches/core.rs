@@ -84,6 +84,7 @@ fn party_rules(c: &mut Criterion) {
                 max_size: 4,
                 label: String::new(),
                 invite_policy: Default::default(),
+                leader_policy: Default::default(),
             };
             let leader = Seat::new(presence(0), 0u32);
             let mut party =
@@ -119,6 +120,7 @@ fn table_of_parties(shards: usize) -> (PartyTable<NoLink>, Vec<PartyId>) {
                 max_size: 4,
                 label: String::new(),
                 invite_policy: Default::default(),
+                leader_policy: Default::default(),
             };
             table
                 .create(id, leader, settings, Default::default())
@@ -192,6 +194,7 @@ fn fan_out(c: &mut Criterion) {
             max_size: 256,
             label: String::new(),
             invite_policy: Default::default(),
+            leader_policy: Default::default(),
         };
         let mut party = Party::create(
             PartyId::from_u128(1),

@@ -48,6 +48,7 @@ pub async fn form_squad(api: &ServerApi, user_ids: &[&str]) -> Result<PartySnaps
         max_size: u16::try_from(user_ids.len()).unwrap_or(u16::MAX),
         label: "squad".into(),
         invite_policy: InvitePolicy::default(),
+        leader_policy: Default::default(),
     };
     let party = api
         .create_party(&sessions, settings, KeyValues::new())

@@ -19,7 +19,7 @@ import sys
 # Bottom first. Same line: one layer (may not name each other unless in one
 # directory). Keep ARCHITECTURE (docs/ARCHITECTURE.md) in step.
 LAYERS = [
-    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport"],
+    ["limits", "deadlines", "config", "hook_events", "pending", "replay", "transport", "quality"],
     ["player_limits"],
     ["metrics", "web"],
     ["keepalive", "peers"],
@@ -37,7 +37,7 @@ LAYERS = [
     ["connection", "nodes"],
     ["exposition", "devhttp"],
     ["admin"],
-    ["mod", "hub_tests"],
+    ["mod", "hub_tests", "bench_support"],
 ]
 
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

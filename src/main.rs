@@ -116,7 +116,9 @@ struct ServeArgs {
     /// Party table shards (each behind its own lock), 1 to 65536.
     #[arg(long, env = "PARTYLINE_SHARDS", default_value_t = 64, value_parser = shard_count, allow_negative_numbers = true)]
     shards: usize,
-    /// Seconds between the keep-alives the server sends each session (0: none).
+    /// Seconds between the keep-alives the server sends each session (0:
+    /// none); each connection's quality is sampled at the same visit
+    /// (every 5 s with 0).
     #[arg(long, env = "PARTYLINE_KEEP_ALIVE", default_value = "5", value_name = "SECS", value_parser = seconds, allow_negative_numbers = true)]
     keep_alive: Duration,
     /// Seconds of silence after which a connection counts as lost.

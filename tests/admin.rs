@@ -418,6 +418,10 @@ async fn a_party_shows_members_leader_seq_requests_and_who_is_disconnected() {
         (&bob_seat["leader"], &bob_seat["connected"]),
         (&json!(false), &json!(false))
     );
+    // A lost connection has no quality; no ready check runs.
+    assert_eq!(bob_seat["quality"], "Unknown");
+    assert_eq!(view["leader_policy"], "Tenure");
+    assert_eq!(view["ready_check"], Value::Null);
     assert_eq!(users(&view["requests"]), ["cy"]);
     // The seq is the party's own: what the server-side API reads.
     let info = server.handle.api().party(party).await.unwrap();
@@ -428,6 +432,7 @@ async fn a_party_shows_members_leader_seq_requests_and_who_is_disconnected() {
     let bobs = get(addr, "/v1/sessions?user_id=bob").await;
     assert_eq!(bobs["sessions"][0]["connected"], false);
     assert_eq!(bobs["sessions"][0]["remote"], Value::Null);
+    assert_eq!(bobs["sessions"][0]["quality_score"], Value::Null);
     assert_eq!(bobs["sessions"][0]["parties"], json!([party.to_string()]));
     let stats = get(addr, "/v1/stats").await;
     assert_eq!(
@@ -612,4 +617,61 @@ async fn the_admin_api_is_not_served_without_a_good_token() {
     config.admin_token = Some(TOKEN.into());
     let shown = format!("{config:?}");
     assert!(!shown.contains(TOKEN), "{shown}");
+}
+
+#[tokio::test]
+async fn a_party_shows_its_running_ready_check_policy_and_connection_quality() {
+    let (server, addr) = start_admin(|config| {
+        // A sample every 100 ms: measured moments after each Welcome.
+        config.keep_alive = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, _bob_events) = server.client("bob").await;
+    let quality = partyline_client::PartySettings {
+        leader_policy: partyline_client::LeaderPolicy::ConnectionQuality,
+        ..settings(true, 4, "")
+    };
+    let party = ana.create_party(quality).await.unwrap().party_id;
+    bob.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+    ana.start_ready_check(party, "go?", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let path = format!("/v1/parties/{party}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let view = loop {
+        let view = get(addr, &path).await;
+        let measured = view["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|member| member["quality"] != "Unknown");
+        if measured {
+            break view;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{view}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(view["leader_policy"], "ConnectionQuality");
+    // Both on loopback: well under 80 ms.
+    assert_eq!(view["members"][0]["quality"], "Good");
+    assert_eq!(view["members"][1]["quality"], "Good");
+    let check = &view["ready_check"];
+    assert_eq!(check["message"], "go?");
+    assert_eq!(check["timeout_ms"], 60_000);
+    assert_eq!(check["started_by"]["user_id"], "ana");
+    assert_eq!(users(&check["ready"]), ["ana"]);
+    assert_eq!(users(&check["no_answer"]), ["bob"]);
+    assert_eq!(check["not_ready"], json!([]));
+    let session = get(addr, &format!("/v1/sessions/{}", bob.session_id())).await;
+    assert!(
+        session["quality_score"]
+            .as_u64()
+            .is_some_and(|score| score < 80),
+        "{session}"
+    );
+    // Once it ends, the view shows none.
+    ana.cancel_ready_check(party).await.unwrap();
+    assert_eq!(get(addr, &path).await["ready_check"], Value::Null);
 }

@@ -7,9 +7,11 @@
 //! started by a browser leader and answered from both transports (the
 //! TypeScript client speaks protocol version 3), a browser whose
 //! network is cut (a relay drops its packets) resuming its session, and a
-//! browser leader whose leaving hands the lead to a native member. It also
-//! measures a browser-to-native datagram round trip against
-//! native-to-native in the same run (median of 5).
+//! browser leader whose leaving hands the lead to a native member (the
+//! party's leader policy and each member's connection quality read from
+//! the browser's roster, a native leader's change of the policy heard by
+//! the browser). It also measures a browser-to-native datagram round trip
+//! against native-to-native in the same run (median of 5).
 //!
 //! Without Chromium, node or clients/web/node_modules the test says so
 //! loudly and passes; with PARTYLINE_REQUIRE_BROWSER set (CI, after
@@ -19,7 +21,9 @@ mod support;
 
 use partyline::certs::{dev_cert_names, BrowserCertificates};
 use partyline::server::Server;
-use partyline_client::{Event as SdkEvent, LeaveReason, ReadyCheckOutcome};
+use partyline_client::{
+    Event as SdkEvent, LeaderPolicy, LeaveReason, PartyUpdate, ReadyCheckOutcome,
+};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -534,21 +538,47 @@ async fn cut_and_resumed(
         .await;
 }
 
+/// Cleo (a browser tab) creates a party where the best connection leads
+/// next; dan (native) joins, and his roster shows the policy. Her roster,
+/// refreshed by `getParty` (no event says a connection changed), shows
+/// both connections measured: `Good` on loopback, her WebTransport one
+/// too. She leaves and dan leads. Back in his party, she hears his change
+/// of the policy in `PartyUpdated`.
 async fn leader_leaves_to_a_native_member(browser: &mut Browser, server: &TestServer) {
     let party = browser
         .eval(
             "b",
-            "return (await t.clients.b.createParty({ maxSize: 3 })).partyId",
+            "return (await t.clients.b.createParty({ maxSize: 3, leaderPolicy: 'ConnectionQuality' })).partyId",
         )
         .await;
-    let party_id: partyline_client::PartyId = text(&party).parse().unwrap();
+    let p = text(&party);
+    let party_id: partyline_client::PartyId = p.parse().unwrap();
     let (dan, mut dan_events) = server.client("dan").await;
     dan.join_party(party_id).await.unwrap();
-    browser
+    assert_eq!(
+        dan.party(party_id).unwrap().leader_policy,
+        LeaderPolicy::ConnectionQuality
+    );
+    let measured = browser
         .eval(
             "b",
-            &format!("await t.clients.b.leaveParty('{}')", text(&party)),
+            &format!(
+                "const end = Date.now() + 10000;
+                 for (;;) {{
+                   const party = await t.clients.b.getParty('{p}');
+                   const quality = party.members.map((m) => m.quality);
+                   if (!quality.includes('Unknown') || Date.now() > end) {{
+                     return {{ policy: party.leaderPolicy, quality }};
+                   }}
+                   await new Promise((r) => setTimeout(r, 100));
+                 }}"
+            ),
         )
+        .await;
+    assert_eq!(measured["policy"], "ConnectionQuality");
+    assert_eq!(measured["quality"], json!(["Good", "Good"]), "{measured}");
+    browser
+        .eval("b", &format!("await t.clients.b.leaveParty('{p}')"))
         .await;
     loop {
         if let SdkEvent::LeaderChanged { leader, .. } = next(&mut dan_events).await {
@@ -557,6 +587,25 @@ async fn leader_leaves_to_a_native_member(browser: &mut Browser, server: &TestSe
         }
     }
     assert!(dan.party(party_id).unwrap().is_leader());
+
+    browser
+        .eval("b", &format!("await t.clients.b.joinParty('{p}')"))
+        .await;
+    let change = PartyUpdate {
+        leader_policy: Some(LeaderPolicy::Tenure),
+        ..PartyUpdate::default()
+    };
+    dan.update_party(party_id, change).await.unwrap();
+    let updated = browser
+        .eval(
+            "b",
+            &format!(
+                "const e = await t.take('b', 'PartyUpdated');
+                 return [e.party.partyId, e.party.leaderPolicy, t.clients.b.party('{p}').leaderPolicy]"
+            ),
+        )
+        .await;
+    assert_eq!(updated, json!([p, "Tenure", "Tenure"]));
 }
 
 /// Datagram round trips on loopback, median of 5: a browser's through

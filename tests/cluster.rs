@@ -1025,6 +1025,7 @@ async fn the_server_side_api_lists_and_disconnects_across_nats_within_its_messag
             max_size: 4,
             label: format!("big-{index:03}"),
             invite_policy: Default::default(),
+            leader_policy: Default::default(),
         };
         b_api
             .create_party(&[leader], settings, state.clone())

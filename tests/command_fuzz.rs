@@ -9,8 +9,8 @@
 mod support;
 
 use partyline::protocol::{
-    Command, InvitePolicy, JoinOutcome, KeyValues, NumberRange, PartyId, PartySearch, Reply,
-    TicketQuery, TicketRequest,
+    Command, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy, NumberRange, PartyId, PartySearch,
+    Reply, TicketQuery, TicketRequest,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -203,6 +203,8 @@ fn command(known: &[PartyId], step: Step) -> Command {
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
             state,
+            // The quality rule on every fuzzed party: its handovers run.
+            leader_policy: LeaderPolicy::ConnectionQuality,
         },
         Step::Join(party) => Command::JoinParty {
             party_id: p(&party),
@@ -240,6 +242,10 @@ fn command(known: &[PartyId], step: Step) -> Command {
                 } else {
                     InvitePolicy::Leader
                 }
+            }),
+            leader_policy: any_member.map(|any| match any {
+                true => LeaderPolicy::Tenure,
+                false => LeaderPolicy::ConnectionQuality,
             }),
         },
         Step::Get(party) => Command::GetParty {

@@ -521,3 +521,99 @@ async fn a_version_2_client_in_a_party_with_mutes_and_blocks_decodes_everything(
         }
     }
 }
+
+#[tokio::test]
+async fn a_version_2_client_creates_updates_and_is_chosen_beside_the_leader_policy() {
+    let server = support::start().await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let mut ben = V2Client::connect(&server, "ben").await;
+
+    // Ben (version 2) creates a party with version 2's CreateParty, one
+    // field short of version 3's: it has the old rule, Tenure.
+    let created = ben
+        .request(v2::Command::CreateParty {
+            open: true,
+            max_size: 4,
+            label: "old".into(),
+            invite_policy: v2::InvitePolicy::Leader,
+            state: v2::KeyValues::new(),
+        })
+        .await
+        .unwrap();
+    let v2::Reply::Party(snapshot) = created else {
+        panic!("expected a party, got {created:?}");
+    };
+    let party_id = v3::PartyId(snapshot.party_id.0);
+    let JoinOutcome::Joined(party) = ana.join_party(party_id).await.unwrap() else {
+        panic!("expected a seat");
+    };
+    assert_eq!(party.leader_policy, v3::LeaderPolicy::Tenure);
+    assert_eq!(party.members.len(), 2);
+    assert!(matches!(
+        ben.next_event().await,
+        v2::Event::MemberJoined { .. }
+    ));
+    // Its version 2 Update (no leader_policy) leaves the policy alone.
+    ben.request(v2::Command::Update {
+        party_id: v2_party(party_id),
+        open: None,
+        label: Some("still old".into()),
+        max_size: None,
+        invite_policy: None,
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(ben.next_event().await, v2::Event::Updated { label, .. } if label == "still old")
+    );
+    match next_event(&mut ana_events).await {
+        Event::PartyUpdated { party } => {
+            assert_eq!(party.label, "still old");
+            assert_eq!(party.leader_policy, v3::LeaderPolicy::Tenure);
+        }
+        other => panic!("expected the update, got {other:?}"),
+    }
+
+    // Ana's party chooses by connection quality; Ben joins it and hears
+    // its updates in version 2's layout (without leader_policy).
+    let quality = partyline_client::PartySettings {
+        leader_policy: v3::LeaderPolicy::ConnectionQuality,
+        ..settings(true, 4, "new")
+    };
+    let ours = ana.create_party(quality).await.unwrap();
+    assert_eq!(ours.leader_policy, v3::LeaderPolicy::ConnectionQuality);
+    ben.request(v2::Command::JoinParty {
+        party_id: v2_party(ours.party_id),
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        next_event(&mut ana_events).await,
+        Event::MemberJoined { .. }
+    ));
+    ana.update_party(
+        ours.party_id,
+        partyline_client::PartyUpdate {
+            label: Some("newer".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(ben.next_event().await, v2::Event::Updated { label, .. } if label == "newer"));
+    // When Ana leaves, the party's rule picks among the connected: Ben,
+    // a version 2 member, may lead like any other.
+    ana.leave_party(ours.party_id).await.unwrap();
+    assert!(
+        matches!(ben.next_event().await, v2::Event::LeaderChanged { leader, .. } if leader.user_id == "ben")
+    );
+    assert!(matches!(
+        ben.next_event().await,
+        v2::Event::MemberLeft { .. }
+    ));
+    assert!(matches!(
+        ben.next_event().await,
+        v2::Event::JoinRequestList { .. }
+    ));
+    ben.assert_no_pending();
+}

@@ -62,6 +62,7 @@ async fn a_session_the_server_disconnects_leaves_at_once_and_is_logged_as_such()
         max_size: 4,
         label: String::new(),
         invite_policy: InvitePolicy::default(),
+        leader_policy: Default::default(),
     };
     let party = api
         .create_party(&[bob.session_id()], settings, KeyValues::new())

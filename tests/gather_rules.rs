@@ -100,6 +100,7 @@ impl World {
             max_size,
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
+            leader_policy: Default::default(),
         };
         let party = Party::create(
             PartyId::from_u128(7),
@@ -298,6 +299,7 @@ impl World {
                             InvitePolicy::Leader
                         }
                     }),
+                    leader_policy: None,
                 };
                 if let Ok((_, effects)) = self.party.update(session(leader), update) {
                     self.note(&effects);

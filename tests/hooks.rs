@@ -202,6 +202,7 @@ impl Hooks for Rules {
                     label: "ranked".into(),
                     invite_policy: *invite_policy,
                     state: state.clone(),
+                    leader_policy: Default::default(),
                 }),
                 Command::JoinParty { .. } if call.caller.user_id == "mallory" => {
                     Decision::deny("mallory may not join parties")
@@ -212,6 +213,7 @@ impl Hooks for Rules {
                     label: None,
                     max_size: None,
                     invite_policy: None,
+                    leader_policy: None,
                 }),
                 _ => Decision::Allow,
             }

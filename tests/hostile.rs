@@ -85,6 +85,7 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         },
     });
     request.push(0);
@@ -123,6 +124,7 @@ async fn garbage_and_unknown_messages_get_frame_errors_and_the_session_goes_on()
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();
@@ -191,6 +193,7 @@ async fn bad_datagrams_are_refused_without_harm() {
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();
@@ -325,6 +328,7 @@ async fn no_second_bidirectional_stream(
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();

@@ -291,3 +291,120 @@ async fn a_leader_on_another_node_meets_every_other_hook_point_on_its_own_node()
         [(HookPoint::JoinRequest, "dee".to_string(), Some(party))]
     );
 }
+
+/// A ready check across nodes: the leader on one node (not the party's
+/// home), members on the home; the start and the cancel are forwarded,
+/// the answers come from the home's node, and every member hears the tally
+/// and the result in order; the hook is asked where the leader is.
+#[tokio::test]
+async fn a_ready_check_runs_with_the_leader_and_members_on_different_nodes() {
+    let hub = MemoryHub::new();
+    let nodes = hub_cluster(&hub, &["a", "b"]).await;
+    let (a, asked_a) = (&nodes[0].0, &nodes[0].1);
+    let (b, asked_b) = (&nodes[1].0, &nodes[1].1);
+    let (ana, mut ana_events) = a.client("ana").await;
+    let (cy, mut cy_events) = a.client("cy").await;
+    let (bob, mut bob_events) = b.client("bob").await;
+    // Homed on a; Bob, on b, leads it.
+    let party = ana
+        .create_party(settings(true, 4, "hub"))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    cy.join_party(party).await.unwrap();
+    ana.promote(party, "bob").await.unwrap();
+    for events in [&mut ana_events, &mut bob_events] {
+        loop {
+            if let Event::LeaderChanged { leader, .. } = next_event(events).await {
+                assert_eq!(leader.user_id, "bob");
+                break;
+            }
+        }
+    }
+    loop {
+        if let Event::LeaderChanged { .. } = next_event(&mut cy_events).await {
+            break;
+        }
+    }
+    // The new leader is handed the (empty) queue it now owns.
+    assert!(matches!(
+        next_event(&mut bob_events).await,
+        Event::JoinRequests { .. }
+    ));
+    asked_a.take();
+    asked_b.take();
+
+    bob.start_ready_check(party, "pull?", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        asked_b.take(),
+        [(HookPoint::ReadyCheck, "bob".to_string(), Some(party))],
+        "asked on the leader's node"
+    );
+    assert!(asked_a.take().is_empty());
+    let mut check_id = 0;
+    for events in [&mut ana_events, &mut bob_events, &mut cy_events] {
+        match next_event(events).await {
+            Event::ReadyCheckStarted { check, .. } => {
+                let users: Vec<&str> = check.no_answer.iter().map(|p| p.user_id.as_str()).collect();
+                assert_eq!(users, ["ana", "cy"]);
+                assert_eq!(check.ready[0].user_id, "bob", "the leader counts as ready");
+                check_id = check.check_id;
+            }
+            other => panic!("expected the check, got {other:?}"),
+        }
+    }
+    // Bob's node shows the running check in the party the home keeps.
+    let seen = bob.get_party(party).await.unwrap();
+    assert_eq!(seen.ready_check.map(|c| c.check_id), Some(check_id));
+
+    ana.answer_ready_check(party, check_id, true).await.unwrap();
+    cy.answer_ready_check(party, check_id, false).await.unwrap();
+    cy.answer_ready_check(party, check_id, true).await.unwrap();
+    // Bob, on b, hears every answer in order, then the end.
+    let mut heard = Vec::new();
+    loop {
+        match next_event(&mut bob_events).await {
+            Event::ReadyCheckAnswered { member, ready, .. } => heard.push((member.user_id, ready)),
+            Event::ReadyCheckEnded { outcome, ready, .. } => {
+                assert_eq!(outcome, partyline_client::ReadyCheckOutcome::AllReady);
+                assert_eq!(ready.len(), 3);
+                break;
+            }
+            other => panic!("expected the tally, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        heard,
+        [
+            ("ana".to_string(), true),
+            ("cy".to_string(), false),
+            ("cy".to_string(), true)
+        ]
+    );
+
+    // A second check, cancelled by the leader from b.
+    bob.start_ready_check(party, "", Duration::from_secs(60))
+        .await
+        .unwrap();
+    bob.cancel_ready_check(party).await.unwrap();
+    // Ana, on the home's node, heard both checks end, in order.
+    let mut ends = Vec::new();
+    while ends.len() < 2 {
+        match next_event(&mut ana_events).await {
+            Event::ReadyCheckEnded { outcome, .. } => ends.push(outcome),
+            Event::ReadyCheckStarted { .. } | Event::ReadyCheckAnswered { .. } => {}
+            other => panic!("expected the checks, got {other:?}"),
+        }
+    }
+    use partyline_client::ReadyCheckOutcome::{AllReady, Cancelled};
+    assert_eq!(ends, [AllReady, Cancelled]);
+    assert!(ana.get_party(party).await.unwrap().ready_check.is_none());
+    // Not the leader: refused, wherever the member is.
+    let refused = ana
+        .start_ready_check(party, "", Duration::from_secs(60))
+        .await;
+    assert_eq!(code(refused), ErrorCode::NotLeader);
+}

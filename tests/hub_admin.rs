@@ -553,6 +553,7 @@ fn squad(max_size: u16, label: &str) -> PartySettings {
         max_size,
         label: label.into(),
         invite_policy: InvitePolicy::default(),
+        leader_policy: Default::default(),
     }
 }
 

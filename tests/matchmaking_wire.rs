@@ -120,6 +120,7 @@ impl Raw {
                 label: String::new(),
                 invite_policy: Default::default(),
                 state: KeyValues::new(),
+                leader_policy: Default::default(),
             })
             .await;
         match reply {

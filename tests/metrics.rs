@@ -65,6 +65,7 @@ const FAMILIES: &[(&str, &str, &str, &[&str])] = &[
     ("partyline_transport_congestion_events_total", "counter", "Congestion events (the window cut) on admitted connections.", &[""]),
     ("partyline_transport_datagrams_handed_total", "counter", "Party datagrams handed to quinn to send (after coalescing).", &[""]),
     ("partyline_transport_datagram_frames_sent_total", "counter", "DATAGRAM frames sent, the server's keep-alives (empty datagrams) included. Above transport_datagrams_handed_total by the keep-alives, below it by what waits in quinn's queue and by what it dropped when that queue overflowed.", &[""]),
+    ("partyline_quality_reports_total", "counter", "Connection quality scores told to the parties of their sessions: a connection's first, one after a new seat, and one that moved by a quarter (a message to each other node that homes one of its parties).", &[""]),
     ("partyline_command_seconds", "histogram", "Time to handle one control command: decoded to answered, its events queued.", &["1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.005", "0.01", "0.05", "+Inf"]),
     ("partyline_datagram_fan_out", "histogram", "Recipients of one party datagram.", &["1", "2", "3", "4", "8", "16", "32", "64", "128", "256", "+Inf"]),
     ("process_cpu_seconds_total", "counter", "User and system CPU time.", &[""]),

@@ -108,6 +108,7 @@ impl World {
             max_size: PLAYERS as u16,
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
+            leader_policy: Default::default(),
         };
         let leader = Seat::new(presence(1), World::link(&blocks, 1));
         let party = Party::create(PartyId::from_u128(9), leader, settings, KeyValues::new())

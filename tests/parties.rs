@@ -229,6 +229,7 @@ async fn the_sdk_sees_create_join_get_update_leave_the_same_way() {
                 label: Some("casual".into()),
                 max_size: Some(6),
                 invite_policy: None,
+                leader_policy: None,
             },
         )
         .await

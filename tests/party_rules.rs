@@ -157,6 +157,7 @@ impl World {
                     max_size,
                     label: String::new(),
                     invite_policy: Default::default(),
+                    leader_policy: Default::default(),
                 };
                 let created = self.table.create(id, seat, settings, Default::default());
                 assert_eq!(created.is_ok(), (1..=256).contains(&max_size));
@@ -255,6 +256,7 @@ impl World {
                     label: None,
                     max_size,
                     invite_policy: None,
+                    leader_policy: None,
                 };
                 let _ = self
                     .table

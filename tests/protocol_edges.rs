@@ -130,6 +130,7 @@ async fn a_second_hello_changes_nothing_and_the_session_goes_on() {
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         },
     };
     send.write_all(&frame(&create)).await.unwrap();

@@ -252,6 +252,7 @@ proptest! {
             max_size: PLAYERS as u16,
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
+            leader_policy: Default::default(),
         };
         let party = Party::create(PartyId::from_u128(99), Seat::new(presence(1), 1), settings, KeyValues::new()).unwrap();
         let mut world = World { party, check: None, ended: Vec::new() };
@@ -267,6 +268,7 @@ fn party_of(n: u128) -> Party<u128> {
         max_size: 8,
         label: String::new(),
         invite_policy: InvitePolicy::Leader,
+        leader_policy: Default::default(),
     };
     let mut party = Party::create(
         PartyId::from_u128(99),

@@ -19,6 +19,7 @@ fn closed(max_size: u16) -> PartySettings {
         max_size,
         label: "backend".into(),
         invite_policy: InvitePolicy::default(),
+        leader_policy: Default::default(),
     }
 }
 

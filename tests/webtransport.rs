@@ -31,6 +31,7 @@ async fn create_open_party(web: &mut WebClient) -> partyline::protocol::PartyId 
             label: "web".into(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         })
         .await
         .expect("party created");

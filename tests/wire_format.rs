@@ -249,6 +249,20 @@ impl Doc {
         self.bytes(name, &buf, expected);
     }
 
+    /// A frame a version 2 client sends: `old` (version 2's own types)
+    /// encodes to exactly `expected`, as PROTOCOL.md's example `name`
+    /// shows, and a server reads those bytes from a version 2 session as
+    /// `read`.
+    fn v2_client(&mut self, name: &str, old: &v2::ClientFrame, read: &ClientFrame, expected: &str) {
+        let mut buf = Vec::new();
+        encode_frame(old, &mut buf).unwrap();
+        assert_eq!(
+            &decode_client_frame(&buf[FRAME_HEADER_LEN..], 2).unwrap(),
+            read
+        );
+        self.bytes(name, &buf, expected);
+    }
+
     /// For bytes that are not a frame (datagrams): `actual` is exactly
     /// `expected`, and PROTOCOL.md's example `name` shows it.
     fn bytes(&mut self, name: &str, actual: &[u8], expected: &str) {
@@ -339,10 +353,27 @@ fn client_examples(doc: &mut Doc) {
             label: "eu".into(),
             invite_policy: InvitePolicy::Leader,
             state: KeyValues::new(),
+            leader_policy: LeaderPolicy::Tenure,
         },
     };
     doc.golden(
         "create-party",
+        &create,
+        "0c 00 00 00 01 ac 02 00 01 04 02 65 75 00 00 00",
+    );
+    let create_v2 = v2::ClientFrame::Request {
+        id: 300,
+        command: v2::Command::CreateParty {
+            open: true,
+            max_size: 4,
+            label: "eu".into(),
+            invite_policy: v2::InvitePolicy::Leader,
+            state: v2::KeyValues::new(),
+        },
+    };
+    doc.v2_client(
+        "create-party-v2",
+        &create_v2,
         &create,
         "0b 00 00 00 01 ac 02 00 01 04 02 65 75 00 00",
     );
@@ -354,12 +385,13 @@ fn client_examples(doc: &mut Doc) {
             label: String::new(),
             invite_policy: InvitePolicy::AnyMember,
             state: key_values(&[("mode", "duo"), ("map", "dust")]),
+            leader_policy: LeaderPolicy::ConnectionQuality,
         },
     };
     doc.golden(
         "create-party-state",
         &create_with_state,
-        "1a 00 00 00 01 06 00 00 08 00 01 02 03 6d 61 70 04 64 75 73 74 04 6d 6f 64 65 03 64 75 6f",
+        "1b 00 00 00 01 06 00 00 08 00 01 02 03 6d 61 70 04 64 75 73 74 04 6d 6f 64 65 03 64 75 6f 01",
     );
     let update = ClientFrame::Request {
         id: 3,
@@ -369,12 +401,45 @@ fn client_examples(doc: &mut Doc) {
             label: Some("x".into()),
             max_size: Some(8),
             invite_policy: None,
+            leader_policy: None,
         },
     };
     doc.golden(
         "update",
         &update,
+        &format!("1c 00 00 00 01 03 08 {PARTY} 00 01 01 78 01 08 00 00"),
+    );
+    let update_v2 = v2::ClientFrame::Request {
+        id: 3,
+        command: v2::Command::Update {
+            party_id: v2::PartyId(party().0),
+            open: None,
+            label: Some("x".into()),
+            max_size: Some(8),
+            invite_policy: None,
+        },
+    };
+    doc.v2_client(
+        "update-v2",
+        &update_v2,
+        &update,
         &format!("1b 00 00 00 01 03 08 {PARTY} 00 01 01 78 01 08 00"),
+    );
+    let to_quality = ClientFrame::Request {
+        id: 11,
+        command: Command::Update {
+            party_id: party(),
+            open: None,
+            label: None,
+            max_size: None,
+            invite_policy: None,
+            leader_policy: Some(LeaderPolicy::ConnectionQuality),
+        },
+    };
+    doc.golden(
+        "update-leader-policy",
+        &to_quality,
+        &format!("1a 00 00 00 01 0b 08 {PARTY} 00 00 00 00 01 01"),
     );
     let data = ClientFrame::Request {
         id: 4,
@@ -527,6 +592,8 @@ fn server_examples(doc: &mut Doc) {
                     listed: false,
                     properties: KeyValues::new(),
                     ready_check: None,
+                    leader_policy: LeaderPolicy::Tenure,
+                    quality: vec![ConnectionQuality::Good],
                     muted: Vec::new(),
                 },
                 requests: vec![ben()],
@@ -538,8 +605,8 @@ fn server_examples(doc: &mut Doc) {
         "welcome-snapshots",
         &snapshots,
         &format!(
-            "c3 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
-             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 00 00 \
+            "c6 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 00 00 01 01 00 \
              01 {BEN} 00"
         ),
     );
@@ -655,6 +722,8 @@ fn server_examples(doc: &mut Doc) {
         listed: true,
         properties: key_values(&[("mode", "duo")]),
         ready_check: None,
+        leader_policy: LeaderPolicy::ConnectionQuality,
+        quality: vec![ConnectionQuality::Good, ConnectionQuality::Unknown],
         // Ana (who asked) muted Ben's op codes 100 to 199.
         muted: vec![Muted {
             user_id: "u2".into(),
@@ -669,11 +738,11 @@ fn server_examples(doc: &mut Doc) {
         "response-party",
         &get_party,
         &format!(
-            "aa 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
+            "ae 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
              02 {ANA} {BEN} 01 {SID_B} 01 \
              01 03 6d 61 70 04 64 75 73 74 \
              02 00 01 04 68 65 72 6f 04 6d 61 67 65 \
-             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f 00 \
+             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f 00 01 02 01 00 \
              01 02 75 32 01 c8 01 8e 03"
         ),
     );
@@ -749,6 +818,28 @@ fn server_examples(doc: &mut Doc) {
         "event-banned",
         &banned,
         &format!("16 00 00 00 03 06 18 {PARTY} 09 00"),
+    );
+    let updated = ServerFrame::Event {
+        seq: 6,
+        event: Event::Updated {
+            party_id: party(),
+            seq: 7,
+            open: true,
+            max_size: 4,
+            label: "eu".into(),
+            invite_policy: InvitePolicy::AnyMember,
+            leader_policy: LeaderPolicy::ConnectionQuality,
+        },
+    };
+    doc.golden(
+        "event-updated",
+        &updated,
+        &format!("1c 00 00 00 03 06 0a {PARTY} 07 01 04 02 65 75 01 01"),
+    );
+    doc.v2(
+        "event-updated-v2",
+        &updated,
+        &format!("1b 00 00 00 03 06 0a {PARTY} 07 01 04 02 65 75 01"),
     );
     matchmaking_examples(doc);
     ready_check_examples(doc);
@@ -1344,6 +1435,8 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
         listed: true,
         properties: full_map(MAX_PROPERTY_ENTRIES, 1, MAX_PROPERTY_BYTES),
         ready_check: None,
+        leader_policy: LeaderPolicy::ConnectionQuality,
+        quality: vec![ConnectionQuality::Poor; size],
         // As many mutes as a member may keep, of the longest user ids,
         // each with the widest range.
         muted: (0..MAX_MUTES)

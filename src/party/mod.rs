@@ -7,6 +7,7 @@ pub mod directory;
 mod error;
 #[allow(clippy::module_inception)]
 mod party;
+pub mod quality;
 mod table;
 
 pub use error::PartyError;

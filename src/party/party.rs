@@ -1,11 +1,12 @@
 //! One party's rules. See PARTIES.md (shared guide) and PROTOCOL.md for the
 //! behaviour promised to clients; this file is its executable form.
 
+use super::quality::{bucket, choose_leader, Candidate};
 use super::PartyError;
 use crate::protocol::{
-    Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Muted, PartyId,
-    PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId, TicketCancelReason,
-    MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
+    Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy, LeaveReason,
+    Muted, PartyId, PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId,
+    TicketCancelReason, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -32,6 +33,10 @@ pub struct Seat<L> {
     /// Members with whom this one shares a block, either way: no party
     /// data passes between them. By user id; kept in step with the seats.
     blocked_with: Vec<String>,
+    /// Its connection's score as its node last reported it (lower is
+    /// better, `super::quality`); `None` until reported, and while
+    /// disconnected.
+    pub score: Option<u32>,
 }
 
 impl<L> Seat<L> {
@@ -44,6 +49,7 @@ impl<L> Seat<L> {
             attributes: KeyValues::new(),
             muted: Vec::new(),
             blocked_with: Vec::new(),
+            score: None,
         }
     }
 
@@ -59,6 +65,9 @@ pub struct JoinRequest<L> {
     pub presence: Presence,
     pub link: L,
     pub expires_at: Instant,
+    /// The requester's connection score as its node reported it: its
+    /// seat starts with it when the leader accepts.
+    pub score: Option<u32>,
 }
 
 /// One event for one recipient.
@@ -118,6 +127,8 @@ pub struct PartySettings {
     pub max_size: u16,
     pub label: String,
     pub invite_policy: InvitePolicy,
+    /// Who leads next when the leader leaves or is lost.
+    pub leader_policy: LeaderPolicy,
 }
 
 /// A change of settings; `None` leaves a field as it is.
@@ -127,6 +138,7 @@ pub struct PartyUpdate {
     pub label: Option<String>,
     pub max_size: Option<u16>,
     pub invite_policy: Option<InvitePolicy>,
+    pub leader_policy: Option<LeaderPolicy>,
 }
 
 #[derive(Debug)]
@@ -281,6 +293,8 @@ impl<L: Clone + BlockList> Party<L> {
             listed: self.listing.is_some(),
             properties: self.listing.clone().unwrap_or_default(),
             ready_check: self.ready_check().map(Box::new),
+            leader_policy: self.settings.leader_policy,
+            quality: self.members.iter().map(|s| bucket(s.score)).collect(),
             muted: Vec::new(),
         }
     }
@@ -294,6 +308,30 @@ impl<L: Clone + BlockList> Party<L> {
         PartySnapshot {
             muted,
             ..self.snapshot()
+        }
+    }
+
+    /// A member's (or requester's) node reported its connection's score
+    /// (`None`: no measurement). Nobody is told: snapshots show it, the
+    /// next choice of a leader reads it, and a requester's seat starts
+    /// with it. A disconnected seat keeps none. False when `session`
+    /// holds neither a seat nor a request here.
+    pub fn set_score(&mut self, session: SessionId, score: Option<u32>) -> bool {
+        if let Some(index) = self.seat_of_session(session) {
+            let seat = &mut self.members[index];
+            seat.score = score.filter(|_| seat.connected);
+            return true;
+        }
+        match self
+            .requests
+            .iter_mut()
+            .find(|r| r.presence.session_id == session)
+        {
+            Some(request) => {
+                request.score = score;
+                true
+            }
+            None => false,
         }
     }
 
@@ -466,6 +504,7 @@ impl<L: Clone + BlockList> Party<L> {
             presence,
             link,
             expires_at: now + request_ttl,
+            score: None,
         });
         Ok((
             JoinOutcome::Queued {
@@ -502,7 +541,10 @@ impl<L: Clone + BlockList> Party<L> {
             presence: request.presence.clone(),
         };
         self.tell_members(&mut effects, None, &joined);
-        self.push_seat(Seat::new(request.presence, request.link.clone()));
+        self.push_seat(Seat {
+            score: request.score,
+            ..Seat::new(request.presence, request.link.clone())
+        });
         self.members_changed(&mut effects);
         // The requester hears first that it is in, then nothing else of this change.
         effects.deliveries.insert(
@@ -594,11 +636,20 @@ impl<L: Clone + BlockList> Party<L> {
         seat
     }
 
-    /// Makes the longest-seated connected member leader. With nobody
-    /// connected the leader stays and the handover waits for a return.
-    /// Returns whether the leader changed.
+    /// Makes the connected member the leader policy names leader (the
+    /// longest seated, or the best connection: `super::quality`). With
+    /// nobody connected the leader stays and the handover waits for a
+    /// return. Returns whether the leader changed.
     fn hand_over_to_connected(&mut self) -> bool {
-        match self.members.iter().position(|s| s.connected) {
+        let seats: Vec<Candidate> = self
+            .members
+            .iter()
+            .map(|s| Candidate {
+                connected: s.connected,
+                score: s.score,
+            })
+            .collect();
+        match choose_leader(self.settings.leader_policy, &seats) {
             Some(index) => {
                 self.leader_handover_pending = false;
                 let changed = index != self.leader;
@@ -628,6 +679,9 @@ impl<L: Clone + BlockList> Party<L> {
             return Ok(effects);
         }
         self.members[index].connected = connected;
+        // A score measured the connection that is gone; a new one is
+        // measured anew.
+        self.members[index].score = None;
         self.seq += 1;
         let lost_leader = !connected && index == self.leader && hand_over_now;
         let returning = connected && self.leader_handover_pending;
@@ -916,6 +970,9 @@ impl<L: Clone + BlockList> Party<L> {
         if let Some(policy) = update.invite_policy {
             self.settings.invite_policy = policy;
         }
+        if let Some(policy) = update.leader_policy {
+            self.settings.leader_policy = policy;
+        }
         self.seq += 1;
         let mut effects = Effects::default();
         let updated = Event::Updated {
@@ -925,6 +982,7 @@ impl<L: Clone + BlockList> Party<L> {
             max_size: self.settings.max_size,
             label: self.settings.label.clone(),
             invite_policy: self.settings.invite_policy,
+            leader_policy: self.settings.leader_policy,
         };
         self.tell_members(&mut effects, None, &updated);
         Ok((self.snapshot_for(caller), effects))
@@ -1014,6 +1072,7 @@ mod tests {
             max_size: 8,
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
+            leader_policy: LeaderPolicy::Tenure,
         };
         let mut party = Party::create(
             PartyId::from_u128(99),

@@ -8,7 +8,10 @@
 
 use super::api::{ApiError, ServerApi, SessionInfo};
 use super::{config::AuthMode, exposition, state::Shared};
-use crate::protocol::{ErrorCode, InvitePolicy, KeyValues, PartyId, Presence, SessionId};
+use crate::protocol::{
+    ConnectionQuality, ErrorCode, InvitePolicy, KeyValues, LeaderPolicy, PartyId, Presence,
+    ReadyCheck, SessionId,
+};
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -517,6 +520,11 @@ struct PartyView {
     requests: Vec<Presence>,
     state: KeyValues,
     properties: KeyValues,
+    /// Who leads next: `Tenure` or `ConnectionQuality`.
+    leader_policy: LeaderPolicy,
+    /// The ready check running now (whom it asked, the answers so far);
+    /// `null` when none runs.
+    ready_check: Option<ReadyCheck>,
 }
 
 #[derive(Serialize)]
@@ -528,6 +536,9 @@ struct MemberView {
     /// False while its session waits in its grace window.
     connected: bool,
     attributes: KeyValues,
+    /// Its connection as the party's home last heard it: `Good`, `Fair`,
+    /// `Poor`, or `Unknown` (not measured yet, or disconnected).
+    quality: ConnectionQuality,
 }
 
 async fn party(
@@ -549,6 +560,7 @@ async fn party(
             leader: member.session_id == leader,
             connected: !party.disconnected.contains(&member.session_id),
             attributes: party.attributes.get(seat).cloned().unwrap_or_default(),
+            quality: party.quality.get(seat).copied().unwrap_or_default(),
         })
         .collect();
     Ok(Json(PartyView {
@@ -566,6 +578,8 @@ async fn party(
         requests: info.requests,
         state: party.state,
         properties: party.properties,
+        leader_policy: party.leader_policy,
+        ready_check: party.ready_check.map(|check| *check),
     }))
 }
 

@@ -92,6 +92,10 @@ pub struct SessionInfo {
     pub parties: Vec<PartyId>,
     /// The node it is connected to (`alone` for a server alone).
     pub node: String,
+    /// Its connection's score (lower is better: PROTOCOL.md, "Leader by
+    /// connection quality") as its node measures it now; `None` before
+    /// its first sample, and while it waits in its grace window.
+    pub quality_score: Option<u32>,
 }
 
 /// A party, as the API shows it: its snapshot and who is waiting.
@@ -132,6 +136,7 @@ impl ServerApi {
             remote: facts.remote,
             parties: facts.parties,
             node: self.shared.route().node_name(facts.node),
+            quality_score: facts.quality_score,
         }
     }
 

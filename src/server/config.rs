@@ -134,7 +134,9 @@ pub struct ServerConfig {
     /// Largest datagram payload accepted and announced. Default 1100 bytes.
     pub max_datagram_data: u32,
     /// How often the server sends each session a keep-alive (an empty
-    /// datagram, in batches: see `keepalive`). Default 5 s; zero sends none.
+    /// datagram, in batches: see `keepalive`), and samples its
+    /// connection's quality at the same visit (`quality`; every 5 s when
+    /// this is zero). Default 5 s; zero sends none.
     pub keep_alive: Duration,
     /// A connection silent this long is lost. Default 10 s.
     pub idle_timeout: Duration,

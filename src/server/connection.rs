@@ -18,9 +18,9 @@ use super::web;
 use super::{commands, config::AuthMode, state::Shared};
 use crate::auth::{unix_now, validate_name, verify_token_rotating};
 use crate::protocol::{
-    client_datagram_hint, decode_body, decode_client_datagram, encode_server_datagram,
-    request_id_hint, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event, FrameError,
-    Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome,
+    client_datagram_hint, decode_body, decode_client_datagram, decode_client_frame,
+    encode_server_datagram, request_id_hint, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode,
+    Event, FrameError, Hello, Identity, Presence, Resume, Resumed, ServerFrame, SessionId, Welcome,
     OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::wire::{read_frame, write_frame, write_welcome, ReadFrameError};
@@ -64,7 +64,8 @@ pub(crate) fn serve(
     let opening = Box::pin(open(shared.clone(), hooks.clone(), incoming));
     async move {
         if let Some((connection, admitted, span)) = opening.await {
-            let _tracked = shared.metrics.transport.track(&connection);
+            let meter = admitted.session.quality.clone();
+            let _tracked = shared.metrics.transport.track(&connection, meter);
             run_session(shared, hooks, connection, admitted, span).await;
         }
     }
@@ -691,7 +692,7 @@ async fn control_loop(
             Ok(false) => return Ending::Goodbye,
             Err(error) => return read_failed(session, connection, error),
         }
-        match decode_body::<ClientFrame>(&body) {
+        match decode_client_frame(&body, session.version) {
             Ok(ClientFrame::Request { id, command })
                 if newer_than_session(session, id, &command) => {}
             Ok(ClientFrame::Request { id, command }) => {

@@ -10,7 +10,7 @@
 
 use crate::party::InviteNotice;
 use crate::protocol::PartyInvite;
-use crate::server::peers::{NodeId, NodePresence};
+use crate::server::peers::{home_of, NodeId, NodePresence};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -125,16 +125,28 @@ impl Directory {
         }
     }
 
-    /// Invites a node held for a user (re-sent after this node became its
-    /// owner): those not known yet are kept, told to no one (the invitee's
-    /// sessions heard them when they were sent).
-    pub(crate) fn keep_invites(&mut self, user_id: &str, invites: Vec<PartyInvite>) {
-        let book = self.books.entry(user_id.to_string()).or_default();
-        for invite in invites {
-            if !book.invites.iter().any(|i| i.party_id == invite.party_id) {
-                book.invites.push(invite);
-            }
+    /// Invites a party's home holds, sent after this node became their
+    /// invitees' owner: kept (replacing what this node had of the same
+    /// party), told to no one (the invitees' sessions heard them when they
+    /// were sent, or list them).
+    pub(crate) fn home_invites(&mut self, invites: Vec<(String, PartyInvite)>) {
+        for (user_id, invite) in invites {
+            let book = self.books.entry(user_id).or_default();
+            book.invites.retain(|i| i.party_id != invite.party_id);
+            book.invites.push(invite);
         }
+    }
+
+    /// This node no longer owns the users `gone` says: their invites go
+    /// (the parties' homes send them to the new owner), so none is kept
+    /// here to come back stale should it own them again.
+    pub(crate) fn release_invites(&mut self, gone: impl Fn(&str) -> bool) {
+        self.books.retain(|user_id, book| {
+            if gone(user_id) {
+                book.invites.clear();
+            }
+            !book.is_empty()
+        });
     }
 
     /// The user's pending invites not yet run out, oldest first.
@@ -146,11 +158,13 @@ impl Directory {
         pending.cloned().collect()
     }
 
-    /// Node `node` is lost: what it said, and its follows, are gone.
+    /// Node `node` is lost: what it said, its follows, and the invites of
+    /// the parties it homed (gone with it) are gone.
     pub(crate) fn node_lost(&mut self, node: NodeId) {
         self.books.retain(|_, book| {
             book.at.remove(&node);
             book.followers.remove(&node);
+            book.invites.retain(|i| home_of(i.party_id) != node);
             !book.is_empty()
         });
     }

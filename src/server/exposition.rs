@@ -333,6 +333,12 @@ fn add_transport(partyline: &mut Registry, m: &Metrics) {
         "DATAGRAM frames sent, the server's keep-alives (empty datagrams) included. Above transport_datagrams_handed_total by the keep-alives, below it by what waits in quinn's queue and by what it dropped when that queue overflowed.",
         t.datagram_frames_sent,
     );
+    add(
+        partyline,
+        "quality_reports",
+        "Connection quality scores told to the parties of their sessions: a connection's first, one after a new seat, and one that moved by a quarter (a message to each other node that homes one of its parties).",
+        m.quality_reports.clone(),
+    );
 }
 
 /// The usual process_* metrics, read from /proc/self (Linux only).

@@ -1,7 +1,9 @@
 //! The one place that owns session timers: what happens when a connection
 //! is lost (seats held, members told, leader handed over) and when a grace
 //! window ends without a resume; also for the sessions of a lost node,
-//! whose seats the parties here hold for a resume on another node.
+//! whose seats the parties here hold for a resume on another node; and
+//! what a connection's measured quality tells the parties of its session
+//! (the next leader, under `LeaderPolicy::ConnectionQuality`).
 
 use super::session::SessionDeadline;
 use super::session::SessionRef;
@@ -130,6 +132,23 @@ pub(crate) fn set_connected(
     shared
         .route()
         .tell_connection(session, connected, hand_over_now);
+}
+
+/// The session's connection measured `score`, a change worth telling
+/// (the quality module decides): its seats and requests keep it, here and
+/// (for a local session in a cluster) on the homes of its remote parties.
+/// Nobody is told: snapshots show it, and the next choice of a leader
+/// reads it.
+pub(crate) fn connection_measured(shared: &Shared, session: &SessionRef, score: u32) {
+    let me = session.session_id();
+    for party_id in session.party_ids() {
+        // Not homed here: its home hears below.
+        let _ = shared
+            .table
+            .with_party_mut(party_id, |party| Ok(party.set_score(me, Some(score))));
+    }
+    shared.route().tell_quality(session, score);
+    super::metrics::count(&shared.metrics.quality_reports);
 }
 
 /// The session is over: out of the registry and out of every party.

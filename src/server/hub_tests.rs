@@ -311,6 +311,7 @@ impl Player {
             label: String::new(),
             invite_policy: Default::default(),
             state: Default::default(),
+            leader_policy: Default::default(),
         };
         snapshot(self.request(command).await).party_id
     }
@@ -364,6 +365,7 @@ fn relabel(party_id: PartyId, label: &str) -> Command {
         label: Some(label.to_string()),
         max_size: None,
         invite_policy: None,
+        leader_policy: None,
     }
 }
 
@@ -972,8 +974,14 @@ impl Cluster {
     }
 
     /// A matchmaking round on every node (only the matcher's pool holds
-    /// tickets), and what it sent delivered.
+    /// tickets), and what it sent delivered; first, until some node's pool
+    /// may match (a node matches only a heartbeat after it joined, once
+    /// every node it hears names it the matcher).
     async fn rounds(&self) {
+        until("a pool may match", || {
+            (self.nodes.iter()).any(|(_, node)| node.shared.route().may_match())
+        })
+        .await;
         for (_, node) in &self.nodes {
             super::tickets::run_round(node.shared.clone()).await;
         }
@@ -1087,6 +1095,163 @@ async fn tickets_split_by_a_fault_meet_in_one_pool_once_it_heals() {
     cluster.rounds().await;
     assert_eq!(ana.matched_with(), ["ana", "bob"]);
     assert_eq!(bob.matched_with(), ["ana", "bob"]);
+}
+
+/// A duo ticket for mode `mode` (meets only a ticket of the same mode).
+fn duo_for(mode: &str) -> TicketRequest {
+    let mode: crate::protocol::KeyValues = [("mode".to_string(), mode.to_string())].into();
+    TicketRequest {
+        strings: mode.clone(),
+        query: crate::protocol::TicketQuery {
+            strings: mode,
+            ..Default::default()
+        },
+        ..duo()
+    }
+}
+
+/// b, the matcher, is stalled (a frozen process, or its link): a judges
+/// it lost and becomes the matcher; b, hearing nothing, judges nobody and
+/// still sees itself as the matcher. Each pools what its own players
+/// submit meanwhile. Only one of the two pools matches (a's, which every
+/// node a hears, none, names the matcher; b does not hear itself): no two
+/// tickets that could match are matched in different pools. Once healed,
+/// the pools are one, at b, and what waited matches there, across the two
+/// sides too (issue 24: two pools matched at once, each its own side).
+#[tokio::test(start_paused = true)]
+async fn while_two_nodes_each_see_themselves_as_the_matcher_only_one_pool_matches() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    cluster.hub.stall("b");
+    until("a judged b lost", || a.nodes_lost() == 1).await;
+    let mut on_a = Vec::new();
+    let mut on_b = Vec::new();
+    for (user, mode) in [("ana", "x"), ("amy", "x"), ("cy", "y")] {
+        let mut player = a.player(user);
+        player.submit(duo_for(mode)).await;
+        on_a.push(player);
+    }
+    for (user, mode) in [("bob", "x"), ("bea", "x"), ("dan", "y")] {
+        let mut player = b.player(user);
+        player.submit(duo_for(mode)).await;
+        on_b.push(player);
+    }
+    settle().await;
+    assert_eq!((cluster.waiting("a"), cluster.waiting("b")), (3, 3));
+    assert!(!b.shared.route().may_match(), "b does not hear itself");
+    cluster.rounds().await;
+    let heard: Vec<Vec<String>> = (on_a.iter_mut().chain(on_b.iter_mut()))
+        .map(Player::matched_with)
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            vec!["amy", "ana"],
+            vec!["amy", "ana"],
+            vec![],
+            vec![],
+            vec![],
+            vec![]
+        ],
+        "a's pool matched, b's held its tickets"
+    );
+    assert_eq!(cluster.waiting("b"), 3);
+    cluster.hub.heal("b");
+    until("a hears b again", || a.peers() == ["b"]).await;
+    until("b may match", || b.shared.route().may_match()).await;
+    assert!(!a.shared.route().may_match());
+    assert_eq!((cluster.waiting("a"), cluster.waiting("b")), (0, 4));
+    cluster.rounds().await;
+    let heard: Vec<Vec<String>> = (on_a.iter_mut().chain(on_b.iter_mut()))
+        .map(Player::matched_with)
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            vec![],
+            vec![],
+            vec!["cy", "dan"],
+            vec!["bea", "bob"],
+            vec!["bea", "bob"],
+            vec!["cy", "dan"]
+        ],
+        "one pool, across both sides"
+    );
+}
+
+/// d (the lowest tag) joins: it is the matcher at once as it sees itself,
+/// but it matches nothing until it has heard every node and every node it
+/// hears names it; b, the matcher before, stops matching when it hears d
+/// and hands its pool to d, where everything then matches.
+#[tokio::test(start_paused = true)]
+async fn a_node_that_just_joined_matches_only_once_every_node_names_it_the_matcher() {
+    let mut cluster = Cluster::start(&["a", "b"]).await;
+    let mut ana = cluster.node("a").player("ana");
+    ana.submit(duo()).await;
+    settle().await;
+    assert_eq!(cluster.waiting("b"), 1);
+    cluster
+        .nodes
+        .push(("d", Node::start(&cluster.hub, "d", &|_| {})));
+    let d = cluster.node("d");
+    let (mut dee, mut dan) = (d.player("dee"), d.player("dan"));
+    dee.submit(duo()).await;
+    dan.submit(duo()).await;
+    assert_eq!(d.shared.route().matcher(), node_of(d));
+    assert!(!d.shared.route().may_match(), "d just joined");
+    super::tickets::run_round(d.shared.clone()).await;
+    settle().await;
+    assert!(dee.matched_with().is_empty() && dan.matched_with().is_empty());
+    until("every node hears d", || {
+        cluster.node("a").peers().len() == 2 && cluster.node("b").peers().len() == 2
+    })
+    .await;
+    assert!(!cluster.node("b").shared.route().may_match());
+    assert_eq!(cluster.waiting("b"), 0, "b handed its pool to d");
+    until("d may match", || d.shared.route().may_match()).await;
+    let mut bob = cluster.node("b").player("bob");
+    bob.submit(duo()).await;
+    settle().await;
+    cluster.rounds().await;
+    let mut pairs = vec![
+        ana.matched_with(),
+        bob.matched_with(),
+        dee.matched_with(),
+        dan.matched_with(),
+    ];
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), 2, "two matches, all at d: {pairs:?}");
+    assert_eq!(cluster.waiting("d"), 0);
+}
+
+/// A heartbeat that names another matcher (a view that lags, as a node's
+/// whose path from the matcher is slower than a heartbeat) holds the
+/// matcher's pool until that node names it again.
+#[tokio::test(start_paused = true)]
+async fn a_pool_holds_while_a_node_it_hears_names_another_matcher() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let (mut ana, mut bob) = (a.player("ana"), b.player("bob"));
+    until("b may match", || b.shared.route().may_match()).await;
+    // Between two heartbeats, so none comes while the test looks.
+    cluster
+        .after_next_heartbeat(Duration::from_millis(100))
+        .await;
+    let a_route = a.shared.route();
+    b.shared
+        .route()
+        .note_matcher(a_route.me, a_route.incarnation(), a_route.me);
+    assert!(!b.shared.route().may_match(), "a named itself");
+    ana.submit(duo()).await;
+    bob.submit(duo()).await;
+    settle().await;
+    super::tickets::run_round(b.shared.clone()).await;
+    settle().await;
+    assert!(ana.matched_with().is_empty() && bob.matched_with().is_empty());
+    // a's next heartbeat names b again.
+    cluster.rounds().await;
+    assert_eq!(ana.matched_with(), ["ana", "bob"]);
 }
 
 // ---- Follows crossing status changes ---------------------------------------
@@ -1574,6 +1739,170 @@ async fn the_owner_lost_statuses_and_invites_stay_right_after_the_others_tell_th
     assert_eq!(listed_invites(&mut ivy).await, [party_id, other]);
 }
 
+/// Waits until every node but `lost` judged `lost` lost, and what they
+/// sent each other after is delivered.
+async fn judged_by_the_others(cluster: &Cluster, lost: &str) {
+    let others: Vec<&Node> = (cluster.nodes.iter())
+        .filter(|(name, _)| *name != lost)
+        .map(|(_, node)| node)
+        .collect();
+    until("the others judged it lost", || {
+        others
+            .iter()
+            .all(|node| !node.peers().iter().any(|p| p == lost))
+    })
+    .await;
+    settle().await;
+}
+
+fn invite(party_id: PartyId, user: &str) -> Command {
+    Command::Invite {
+        party_id,
+        user_id: user.to_string(),
+    }
+}
+
+/// An invite whose invitee had no session when it was sent is kept only
+/// by the invitee's owner, b. b is lost: the party's home, c, sends its
+/// pending invites to the new owner, so a session of the invitee that
+/// comes later still lists it (issue 24: it was gone from `ListInvites`
+/// though the party's home still held it).
+#[tokio::test(start_paused = true)]
+async fn an_invite_held_only_by_a_lost_owner_is_listed_again_from_the_party_s_home() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    cluster.hub.cut("b");
+    judged_by_the_others(&cluster, "b").await;
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+    // And it admits her, as its home says.
+    assert!(matches!(uma.join(party_id).await, JoinOutcome::Joined(_)));
+}
+
+/// Uma (on a) heard an invite through her owner, b. b's link is cut one
+/// way: the revoke reaches b, and b's word of it to a is lost. b is then
+/// judged lost; the revoked invite is not listed by the new owner (issue
+/// 24: a told the new owner what it had heard, the revoked invite with
+/// it, and it was listed again).
+#[tokio::test(start_paused = true)]
+async fn an_invite_revoked_where_only_the_lost_owner_heard_it_is_not_listed_again() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut uma = cluster.node("a").player(&user);
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    assert!(uma.events().iter().any(|e| matches!(e, Event::Invited(_))));
+    cluster.hub.cut_outbound("b");
+    let revoke = Command::RevokeInvite {
+        party_id,
+        user_id: user.clone(),
+    };
+    assert_eq!(hal.request(revoke).await, Ok(Reply::Done));
+    settle().await;
+    assert!(uma.events().is_empty(), "b's word of it was lost");
+    judged_by_the_others(&cluster, "b").await;
+    assert_eq!(listed_invites(&mut uma).await, Vec::<PartyId>::new());
+    assert!(
+        matches!(uma.join(party_id).await, JoinOutcome::Queued { .. }),
+        "the home agrees: no invite seats her"
+    );
+}
+
+/// The owner, b, restarts (a new process, so a new incarnation and empty
+/// books) before anyone judged it lost: its users' owner is b again, by
+/// tag, but not the books, and the party's home sends b the invite.
+#[tokio::test(start_paused = true)]
+async fn an_owner_that_restarted_is_sent_the_invites_again() {
+    let mut cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "b", "uma");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    let old_incarnation = cluster.node("b").shared.route().incarnation();
+    cluster.hub.remove("b");
+    cluster.nodes.retain(|(name, _)| *name != "b");
+    cluster.add("b").await;
+    settle().await;
+    assert_ne!(
+        cluster.node("b").shared.route().incarnation(),
+        old_incarnation
+    );
+    assert_eq!(cluster.node("a").nodes_lost(), 1, "lost as it came back");
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+}
+
+/// The party's home is lost, and the party with it: its invite is no
+/// longer listed by the invitee's owner (which lives on).
+#[tokio::test(start_paused = true)]
+async fn an_invite_to_a_party_whose_home_was_lost_is_not_listed() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_owned_by(&cluster, "a", "uma");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    let mut uma = cluster.node("b").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id]);
+    cluster.hub.cut("c");
+    judged_by_the_others(&cluster, "c").await;
+    assert_eq!(listed_invites(&mut uma).await, Vec::<PartyId>::new());
+}
+
+/// A user id whose owner is node `owner` once node `joining` is in the
+/// cluster, and `before` until then.
+fn user_moving_to(cluster: &Cluster, before: &str, joining: &str) -> String {
+    let tag = super::peers::node_tag;
+    let live: Vec<u32> = (cluster.nodes.iter()).map(|(name, _)| tag(name)).collect();
+    let owner = |user: &str, nodes: &[u32]| {
+        let weighed = nodes
+            .iter()
+            .map(|t| (super::peers::owner_weight(user, *t), *t));
+        weighed.max().map(|(_, t)| t)
+    };
+    let with = [live.clone(), vec![tag(joining)]].concat();
+    (0..)
+        .map(|n| format!("uma{n}"))
+        .find(|user| {
+            owner(user, &live) == Some(tag(before)) && owner(user, &with) == Some(tag(joining))
+        })
+        .expect("some user moves to the newcomer")
+}
+
+/// Uma's owner is b; d joins and owns her; her invite is revoked then,
+/// which d alone hears; d is lost and b owns her again: b does not list
+/// the revoked invite it held from before (the party's home told b its
+/// invites when d joined, and b dropped what b no longer owned).
+#[tokio::test(start_paused = true)]
+async fn an_owner_that_gets_a_user_back_does_not_list_an_invite_revoked_meanwhile() {
+    let mut cluster = Cluster::start(&["a", "b", "c"]).await;
+    let user = user_moving_to(&cluster, "b", "d");
+    let mut hal = cluster.node("c").player("hal");
+    let party_id = hal.create_party(false).await;
+    assert_eq!(hal.request(invite(party_id, &user)).await, Ok(Reply::Done));
+    settle().await;
+    cluster.add("d").await;
+    settle().await;
+    let mut uma = cluster.node("a").player(&user);
+    assert_eq!(listed_invites(&mut uma).await, [party_id], "from d");
+    let revoke = Command::RevokeInvite {
+        party_id,
+        user_id: user.clone(),
+    };
+    assert_eq!(hal.request(revoke).await, Ok(Reply::Done));
+    settle().await;
+    cluster.hub.cut("d");
+    judged_by_the_others(&cluster, "d").await;
+    assert_eq!(listed_invites(&mut uma).await, Vec::<PartyId>::new());
+}
+
 // ---- Limits per user across nodes -----------------------------------------
 
 /// A join code no party has: six characters of the alphabet, one per `n`.
@@ -1885,6 +2214,186 @@ fn node_of(node: &Node) -> super::peers::NodeId {
     node.shared.route().me
 }
 
+/// Fay (on a) follows uma (on c, owned by c); fay's flow moves to b. The
+/// follow moves with her: b registers it with uma's owner, a stops, and
+/// uma's next change reaches fay on b and nothing reaches a (issue 24:
+/// the follows were copied, not registered, and the moved session heard
+/// no status event).
+#[tokio::test(start_paused = true)]
+async fn a_session_moved_to_another_node_still_hears_the_users_it_follows() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let user = user_owned_by(&cluster, "c", "uma");
+    let mut uma = c.player(&user);
+    let mut fay = a.player("fay");
+    let follow = Command::Follow {
+        user_ids: vec![user.clone()],
+    };
+    assert!(
+        matches!(fay.request(follow.clone()).await, Ok(Reply::Followed { online }) if online.len() == 1)
+    );
+    settle().await;
+    let token = fay.resume_token();
+    let (_, mut moved) = fay.resume_on(b, &token).await.expect("resumed on b");
+    settle().await;
+    moved.take();
+    let a_before = control(a);
+    assert_eq!(uma.request(set_status("queue")).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(statuses_seen(moved.take()), ["changed queue"]);
+    assert_eq!(delta(a_before, a), (0, 0), "a follows uma no more");
+    // Following again (PROTOCOL.md section 9, after snapshots) is answered
+    // from what b holds: uma online, as "queue".
+    let (id, task) = moved.send(follow);
+    task.await.unwrap();
+    let known = statuses_known(moved.take(), id, &user);
+    assert_eq!(known, [(uma.id(), "queue".to_string())]);
+}
+
+/// Tickets with a member on another node than their pool's: with c the
+/// matcher (c has the lowest tag of a, b, c), a ticket made on `home`.
+async fn duo_on(node: &Node, user: &str) -> (Player, u64) {
+    let mut player = node.player(user);
+    let ticket = player.submit(duo()).await;
+    settle().await;
+    (player, ticket)
+}
+
+/// A solo ticket waits on when its session moves to another node, in the
+/// matcher's own pool (made on c) or as a shadow of its node (made on a,
+/// pooled at c), the session moving to the matcher itself or not: each is
+/// matched there and its player hears `Matched` on the node it moved to
+/// (issue 24: the hand-over cancelled it, telling no one).
+#[tokio::test(start_paused = true)]
+async fn a_solo_ticket_moves_with_its_session_and_is_matched_there() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    for (home, to) in [(c, a), (a, b), (a, c)] {
+        let (ana, ticket) = duo_on(home, "ana").await;
+        let token = ana.resume_token();
+        let (_, mut moved) = ana.resume_on(to, &token).await.expect("resumed");
+        settle().await;
+        assert_eq!(cluster.waiting("c"), 1, "it still waits at the matcher");
+        moved.take();
+        let (mut bob, _) = duo_on(b, "bob").await;
+        cluster.rounds().await;
+        assert_eq!(moved.matched_with(), ["ana", "bob"], "heard where it moved");
+        assert_eq!(bob.matched_with(), ["ana", "bob"]);
+        assert_eq!(
+            home.shared.matchmaking.owner_of(ticket),
+            None,
+            "done at home"
+        );
+        drop(moved);
+    }
+}
+
+/// A moved solo ticket is cancelled from the node its session moved to
+/// (`Done`, then `TicketCancelled`), and ends with the session there.
+#[tokio::test(start_paused = true)]
+async fn a_moved_solo_ticket_is_cancelled_from_its_new_node_and_ends_with_its_session() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let (ana, ticket) = duo_on(a, "ana").await;
+    let token = ana.resume_token();
+    let (_, mut moved) = ana.resume_on(b, &token).await.expect("resumed");
+    settle().await;
+    moved.take();
+    assert_eq!(
+        moved
+            .request(Command::CancelTicket { ticket_id: ticket })
+            .await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    assert_eq!(
+        moved.events(),
+        [Event::TicketCancelled {
+            ticket_id: ticket,
+            reason: TicketCancelReason::Cancelled
+        }]
+    );
+    assert_eq!(cluster.waiting("c"), 0);
+    // Another, moved, then its session ends on b: gone from a and c.
+    let (dee, ticket) = duo_on(a, "dee").await;
+    let token = dee.resume_token();
+    let (_, moved) = dee.resume_on(b, &token).await.expect("resumed");
+    settle().await;
+    grace::finish(&moved.shared, &moved.session);
+    settle().await;
+    assert_eq!(cluster.waiting("c"), 0, "out of the pool");
+    assert_eq!(
+        a.shared.matchmaking.owner_of(ticket),
+        None,
+        "and of its home"
+    );
+}
+
+/// A solo ticket made on a (pooled at c) whose session moves twice, to b
+/// and then to c: a, its home, hears of the second move too, and its
+/// cancel's `TicketCancelled` reaches the session on c.
+#[tokio::test(start_paused = true)]
+async fn a_solo_ticket_follows_its_session_through_two_moves() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b, c) = (cluster.node("a"), cluster.node("b"), cluster.node("c"));
+    let (ana, ticket) = duo_on(a, "ana").await;
+    let token = ana.resume_token();
+    let (_, on_b) = ana.resume_on(b, &token).await.expect("resumed on b");
+    settle().await;
+    let token = on_b.resume_token();
+    let (_, mut on_c) = on_b.resume_on(c, &token).await.expect("resumed on c");
+    settle().await;
+    on_c.take();
+    assert_eq!(
+        on_c.request(Command::CancelTicket { ticket_id: ticket })
+            .await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    assert_eq!(
+        on_c.events(),
+        [Event::TicketCancelled {
+            ticket_id: ticket,
+            reason: TicketCancelReason::Cancelled
+        }]
+    );
+    assert_eq!(cluster.waiting("c"), 0);
+}
+
+/// A party's ticket (the party homed on a, pooled at c) whose member dee
+/// moves to b: the pool reaches dee on b when it matches.
+#[tokio::test(start_paused = true)]
+async fn a_party_ticket_reaches_a_member_that_moved_to_another_node() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let dee = a.player("dee");
+    let party = ana.create_party(true).await;
+    let mut dee = dee;
+    assert!(matches!(dee.join(party).await, JoinOutcome::Joined(_)));
+    let trio = TicketRequest {
+        min_count: 3,
+        max_count: 3,
+        ..duo()
+    };
+    let party_trio = TicketRequest {
+        party_id: Some(party),
+        ..trio.clone()
+    };
+    ana.submit(party_trio).await;
+    settle().await;
+    let token = dee.resume_token();
+    let (_, mut moved) = dee.resume_on(b, &token).await.expect("resumed");
+    settle().await;
+    moved.take();
+    let mut bob = cluster.node("c").player("bob");
+    bob.submit(trio).await;
+    settle().await;
+    cluster.rounds().await;
+    assert_eq!(moved.matched_with(), ["ana", "bob", "dee"]);
+    assert_eq!(ana.matched_with(), ["ana", "bob", "dee"]);
+}
+
 // ---- Ready checks ---------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -1975,6 +2484,166 @@ async fn a_version_2_session_resumed_on_another_node_still_speaks_version_2() {
     let token = old.resume_token();
     let (_welcome, moved) = old.resume_on(b, &token).await.expect("resumes on b");
     assert_eq!(moved.session.version, 2);
+}
+
+/// A version 2 member who becomes leader while a check runs has no
+/// command to cancel it: the check still ends, when its time runs out.
+#[tokio::test(start_paused = true)]
+async fn a_check_whose_leader_turned_version_2_ends_at_its_time() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let mut ana = cluster.node("a").player("ana");
+    let mut old = Player::speaking(cluster.node("b"), "old", 2);
+    let mut cy = cluster.node("b").player("cy");
+    let party = ana.create_party(true).await;
+    for player in [&mut old, &mut cy] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    let start = Command::StartReadyCheck {
+        party_id: party,
+        message: String::new(),
+        timeout_ms: 5_000,
+    };
+    let started = Instant::now();
+    assert_eq!(ana.request(start).await, Ok(Reply::Done));
+    // Ana leaves: the longest seated, old (version 2), leads.
+    assert_eq!(
+        ana.request(Command::Leave { party_id: party }).await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    let led_by_old = snapshot(cy.get(party).await);
+    assert_eq!(led_by_old.leader.user_id, "old");
+    assert!(led_by_old.ready_check.is_some(), "the check goes on");
+    cy.take();
+    // Old cannot cancel it (its connection answers a version 3 command
+    // MalformedFrame: tests/compat.rs), yet the check ends.
+    sleep_until(started + Duration::from_millis(5_010)).await;
+    match &cy.events()[..] {
+        [Event::ReadyCheckEnded {
+            outcome: ReadyCheckOutcome::TimedOut,
+            not_ready,
+            no_answer,
+            ..
+        }] => {
+            let users =
+                |who: &[Presence]| who.iter().map(|p| p.user_id.clone()).collect::<Vec<_>>();
+            assert_eq!(users(not_ready), ["ana"], "a leaver counts as not ready");
+            assert_eq!(users(no_answer), ["old", "cy"]);
+        }
+        other => panic!("expected the end, got {other:?}"),
+    }
+    assert!(snapshot(cy.get(party).await).ready_check.is_none());
+}
+
+// ---- Leader by connection quality -----------------------------------------
+
+/// What the keep-alive visit does with a sample of `player`'s connection
+/// (see `super::keepalive`): `rtt_ms`, no loss; the report, if one is due,
+/// goes to its parties here and on their homes.
+fn sample(player: &Player, connection: usize, rtt_ms: u64) -> Option<u32> {
+    let rtt = Duration::from_millis(rtt_ms);
+    let now = Instant::now().into_std();
+    let score = player.session.quality.sample(connection, now, rtt, 0, 0)?;
+    grace::connection_measured(&player.shared, &player.session, score);
+    Some(score)
+}
+
+/// An open party whose next leader is the best connection.
+fn quality_party() -> Command {
+    Command::CreateParty {
+        open: true,
+        max_size: 8,
+        label: String::new(),
+        invite_policy: Default::default(),
+        state: Default::default(),
+        leader_policy: crate::protocol::LeaderPolicy::ConnectionQuality,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_best_connection_on_another_node_leads_from_the_score_its_node_reported() {
+    use crate::protocol::ConnectionQuality::{Fair, Good, Poor, Unknown};
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let mut bob = b.player("bob");
+    let mut cy = b.player("cy");
+    let mut dee = a.player("dee");
+    let party = snapshot(ana.request(quality_party()).await).party_id;
+    for player in [&mut bob, &mut cy, &mut dee] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    let before = control(b);
+    // Bob's and Cy's node measures them and tells a, the home: one
+    // message each; Dee is measured on a itself.
+    assert_eq!(sample(&bob, 1, 300), Some(300));
+    assert_eq!(sample(&cy, 2, 30), Some(30));
+    assert_eq!(sample(&dee, 3, 120), Some(120));
+    settle().await;
+    assert_eq!(delta(before, b).0, 2, "one report per session to its home");
+    // A sample that moved little is not told again.
+    assert_eq!(sample(&cy, 2, 34), None);
+    settle().await;
+    assert_eq!(delta(before, b).0, 2);
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(shown.quality, [Unknown, Poor, Good, Fair]);
+    for player in [&mut ana, &mut bob, &mut cy, &mut dee] {
+        player.take();
+    }
+    // Ana leaves: Cy (on b) has the best score, though Bob sat longer.
+    assert_eq!(
+        ana.request(Command::Leave { party_id: party }).await,
+        Ok(Reply::Done)
+    );
+    settle().await;
+    for player in [&mut bob, &mut cy, &mut dee] {
+        let events = player.events();
+        assert!(
+            matches!(events.first(), Some(Event::LeaderChanged { leader, .. }) if leader.user_id == "cy"),
+            "{events:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_seat_on_another_node_learns_the_score_at_the_next_sample() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let mut ana = a.player("ana");
+    let mut bob = b.player("bob");
+    // Measured before it has any seat: nothing to tell anyone.
+    let before = control(b);
+    assert_eq!(sample(&bob, 1, 250), Some(250));
+    settle().await;
+    assert_eq!(delta(before, b).0, 0, "no party, no message");
+    let party = snapshot(ana.request(quality_party()).await).party_id;
+    assert!(matches!(bob.join(party).await, JoinOutcome::Joined(_)));
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(
+        shown.quality[1],
+        crate::protocol::ConnectionQuality::Unknown
+    );
+    // The same score again: told now, to the new seat's home.
+    assert_eq!(sample(&bob, 1, 250), Some(250));
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(shown.quality[1], crate::protocol::ConnectionQuality::Poor);
+    // Lost: the score goes with the connection; back, measured anew.
+    bob.lose_connection();
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(
+        shown.quality[1],
+        crate::protocol::ConnectionQuality::Unknown
+    );
+    bob.come_back();
+    settle().await;
+    assert_eq!(sample(&bob, 2, 20), Some(20), "a new connection is told");
+    settle().await;
+    let shown = snapshot(ana.get(party).await);
+    assert_eq!(shown.quality[1], crate::protocol::ConnectionQuality::Good);
 }
 
 // ---- Mutes and blocks -----------------------------------------------------

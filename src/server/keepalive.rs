@@ -11,18 +11,33 @@
 //! The poke is an empty QUIC datagram: ack-eliciting, so the client's ACK
 //! resets the server's idle timer, and it resets the client's. PROTOCOL.md
 //! §5 says a zero-length datagram is a keep-alive, ignored by both sides.
+//!
+//! The same visit samples the connection's quality (its RTT and packet
+//! counts, read from quinn): one look per session per period, with no
+//! timer of its own. With keep-alives off the task still runs, at the
+//! default period, to sample without poking.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::metrics::TransportRegistry;
+use crate::protocol::SessionId;
 
 /// How often the task wakes. Each wake pokes `TICK / period` of the
 /// sessions, so a session hears from the server once per period.
 const TICK: Duration = Duration::from_millis(250);
 
-/// Pokes every live connection once per `period`, a slice per tick.
-pub(crate) async fn run(registry: Arc<TransportRegistry>, period: Duration) {
+/// Visits every live connection once per `period`, a slice per tick: pokes
+/// it (with `poke`), and samples its quality (`super::quality`), handing
+/// each score due to be told to `report`, with its session.
+pub(crate) async fn run(
+    registry: Arc<TransportRegistry>,
+    period: Duration,
+    poke: bool,
+    report: impl Fn(SessionId, u32),
+) {
     let slices = slices_for(period);
     let mut every = tokio::time::interval(TICK.min(period));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -31,10 +46,30 @@ pub(crate) async fn run(registry: Arc<TransportRegistry>, period: Duration) {
     loop {
         every.tick().await;
         registry.slice_into(slice, slices, &mut due);
-        for connection in due.drain(..) {
-            // Best effort: a full send buffer means the connection is busy,
-            // and busy connections need no keep-alive.
-            let _ = connection.send_keep_alive();
+        let now = Instant::now().into_std();
+        for (connection, meter) in due.drain(..) {
+            // A closed connection measures nothing any more (its
+            // successor, after a resume, is measured on its own).
+            if connection.quic().close_reason().is_some() {
+                continue;
+            }
+            if poke {
+                // Best effort: a full send buffer means the connection is
+                // busy, and busy connections need no keep-alive.
+                let _ = connection.send_keep_alive();
+            }
+            let path = connection.stats().path;
+            let sent = path.sent_packets.saturating_sub(path.sent_plpmtud_probes);
+            let sampled = meter.sample(
+                connection.stable_id(),
+                now,
+                connection.quic().rtt(),
+                sent,
+                path.lost_packets,
+            );
+            if let Some(score) = sampled {
+                report(meter.session, score);
+            }
         }
         slice = (slice + 1) % slices;
     }

@@ -395,6 +395,54 @@ impl Matchmaking {
         state.pool.insert(ticket);
     }
 
+    /// The ticket `session` waits in here (in the pool, or as a shadow),
+    /// solo or its party's.
+    pub(crate) fn ticket_of(&self, session: SessionId) -> Option<u64> {
+        lock(&self.state).by_session.get(&session).map(|id| id.0)
+    }
+
+    /// Who member `session` of ticket `id` is, when the ticket waits here.
+    pub(crate) fn member(&self, id: u64, session: SessionId) -> Option<crate::protocol::Presence> {
+        let state = lock(&self.state);
+        let meta = match state.pool.get(TicketId(id)) {
+            Some(ticket) => &ticket.meta,
+            None => &state.shadows.get(&TicketId(id))?.meta,
+        };
+        let mut members = meta.members.iter().map(|(member, _)| member);
+        let member = members.find(|member| member.session_id() == session)?;
+        Some(member.presence.clone())
+    }
+
+    /// A session moved to another node (it resumed there): in the ticket
+    /// it waits in here, its member, when it lives on `from` (`None`: this
+    /// node), becomes `to`, so the ticket's events reach it there. The
+    /// ticket id, and the node that pools it when that is another (a
+    /// shadow's pool, to be told); `None` when nothing here names it.
+    pub(crate) fn repoint(
+        &self,
+        session: SessionId,
+        from: Option<u32>,
+        to: &SessionRef,
+    ) -> Option<(u64, Option<u32>)> {
+        let mut state = lock(&self.state);
+        let id = *state.by_session.get(&session)?;
+        let repoint = |meta: &mut TicketMeta| {
+            for (member, _) in meta.members.iter_mut() {
+                if member.session_id() == session && member.remote_node() == from {
+                    *member = to.clone();
+                }
+            }
+        };
+        if let Some(mut ticket) = state.pool.remove(id) {
+            repoint(&mut ticket.meta);
+            state.pool.insert(ticket);
+            return Some((id.0, None));
+        }
+        let shadow = state.shadows.get_mut(&id)?;
+        repoint(&mut shadow.meta);
+        Some((id.0, Some(shadow.pooled_at)))
+    }
+
     /// On a ticket's home: node `node` pooled it. False when the ticket
     /// no longer waits here (its `Unpool` must follow it there).
     pub(crate) fn pooled_at(&self, id: u64, node: u32) -> bool {

@@ -5,6 +5,7 @@
 //! label lookup.
 
 use super::player_limits::{Budget, Whose};
+use super::quality::QualityMeter;
 use super::transport::ClientConnection;
 use crate::protocol::ErrorCode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
@@ -174,6 +175,9 @@ pub(crate) struct Metrics {
     pub(crate) datagrams_handed: Counter,
     /// QUIC's own counters, summed over every admitted connection.
     pub(crate) transport: Arc<TransportRegistry>,
+    /// `partyline_quality_reports_total`: connection scores told to the
+    /// parties of their sessions.
+    pub(crate) quality_reports: Counter,
     pub(crate) command_seconds: Histogram,
     pub(crate) fan_out: Histogram,
     /// `partyline_data_withheld_total`: party data not forwarded to a
@@ -245,6 +249,7 @@ impl Default for Metrics {
             coalesce_batches: Counter::default(),
             datagrams_handed: Counter::default(),
             transport: Default::default(),
+            quality_reports: Counter::default(),
             command_seconds: Histogram::new(COMMAND_SECONDS),
             fan_out: Histogram::new(FAN_OUT),
             data_withheld: Counter::default(),
@@ -327,18 +332,27 @@ pub(crate) struct TransportRegistry {
     inner: Mutex<TransportState>,
 }
 
+/// A live connection, and the meter of its session's quality (the
+/// keep-alive task samples it).
+pub(crate) type LiveConnection = (ClientConnection, Arc<QualityMeter>);
+
 #[derive(Debug, Default)]
 struct TransportState {
-    live: HashMap<usize, ClientConnection>,
+    live: HashMap<usize, LiveConnection>,
     ended: TransportTotals,
 }
 
 impl TransportRegistry {
     /// Counts `connection` until the returned guard drops, then folds its
-    /// final figures into the ended sum.
-    pub(crate) fn track(self: &Arc<Self>, connection: &ClientConnection) -> TrackedConnection {
+    /// final figures into the ended sum; meanwhile its session's `meter`
+    /// is sampled with it.
+    pub(crate) fn track(
+        self: &Arc<Self>,
+        connection: &ClientConnection,
+        meter: Arc<QualityMeter>,
+    ) -> TrackedConnection {
         let id = connection.stable_id();
-        self.lock().live.insert(id, connection.clone());
+        self.lock().live.insert(id, (connection.clone(), meter));
         TrackedConnection {
             registry: self.clone(),
             id,
@@ -352,21 +366,21 @@ impl TransportRegistry {
 
     /// The live connections in slice `index` of `count` (a connection's
     /// slice is fixed for its life), cloned into `into`.
-    pub(crate) fn slice_into(&self, index: u64, count: u64, into: &mut Vec<ClientConnection>) {
+    pub(crate) fn slice_into(&self, index: u64, count: u64, into: &mut Vec<LiveConnection>) {
         let state = self.lock();
         into.extend(
             state
                 .live
                 .iter()
                 .filter(|(id, _)| slice_of(**id, count) == index)
-                .map(|(_, connection)| connection.clone()),
+                .map(|(_, live)| live.clone()),
         );
     }
 
     pub(crate) fn totals(&self) -> TransportTotals {
         let state = self.lock();
         let mut totals = state.ended;
-        for connection in state.live.values() {
+        for (connection, _) in state.live.values() {
             totals.add(&connection.stats());
         }
         totals
@@ -392,7 +406,7 @@ pub(crate) struct TrackedConnection {
 impl Drop for TrackedConnection {
     fn drop(&mut self) {
         let mut state = self.registry.lock();
-        if let Some(connection) = state.live.remove(&self.id) {
+        if let Some((connection, _)) = state.live.remove(&self.id) {
             state.ended.add(&connection.stats());
         }
     }

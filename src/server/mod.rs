@@ -4,6 +4,8 @@
 
 mod admin;
 mod api;
+#[doc(hidden)]
+pub mod bench_support;
 mod coalesce;
 mod commands;
 mod config;
@@ -26,6 +28,7 @@ mod peers;
 mod pending;
 mod player_limits;
 mod presence;
+mod quality;
 mod replay;
 mod route;
 mod session;
@@ -67,6 +70,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// How often each connection's quality is sampled when keep-alives are
+/// off (with them on, once per keep-alive period).
+const QUALITY_PERIOD: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -551,12 +558,21 @@ impl Server {
                 }
             })
         };
-        let keep_alive_task = (!self.shared.config.keep_alive.is_zero()).then(|| {
-            tokio::spawn(keepalive::run(
-                self.shared.metrics.transport.clone(),
-                self.shared.config.keep_alive,
-            ))
-        });
+        let keep_alive_task = {
+            // The same visits sample each connection's quality: with
+            // keep-alives off, they still come, at the default period.
+            let keep_alive = self.shared.config.keep_alive;
+            let poke = !keep_alive.is_zero();
+            let period = if poke { keep_alive } else { QUALITY_PERIOD };
+            let shared = self.shared.clone();
+            let report = move |session_id, score| {
+                if let Some(session) = shared.find_session(session_id) {
+                    grace::connection_measured(&shared, &session, score);
+                }
+            };
+            let registry = self.shared.metrics.transport.clone();
+            Some(tokio::spawn(keepalive::run(registry, period, poke, report)))
+        };
         [
             Some(nodes_task),
             metrics_task,

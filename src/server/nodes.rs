@@ -62,24 +62,31 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         tokio::select! {
             inbound = control.recv() => match inbound {
                 None => break,
-                Some(Inbound::Control(payload)) => on_payload(&shared, &payload),
-                Some(Inbound::Announce(payload)) => {
-                    // A heartbeat of another build may not decode: such a
-                    // node is ignored either way (`Route::heard`).
-                    if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
-                        heard(&shared, beat);
-                    }
-                }
+                Some(inbound) => on_inbound(&shared, inbound),
             },
             _ = tidy.tick() => {
                 for tag in route.silent_nodes() {
-                    let matcher = route.matcher();
+                    let before = Before::now(route, None);
                     node_lost(&shared, tag, Loss::Silent);
-                    tickets::after_matcher_change(&shared, matcher);
-                    presence::reregister(&shared.users, route);
+                    nodes_changed(&shared, before);
                 }
                 route.drop_idle_proxies();
                 presence::tidy(&shared.users, route, crate::auth::unix_now_ms());
+            }
+        }
+    }
+}
+
+/// One control message or heartbeat from another node (or this node's own
+/// heartbeat, echoed), handled as it arrives.
+pub(crate) fn on_inbound(shared: &Shared, inbound: Inbound) {
+    match inbound {
+        Inbound::Control(payload) => on_payload(shared, &payload),
+        Inbound::Announce(payload) => {
+            // A heartbeat of another build may not decode: such a node is
+            // ignored either way (`Route::heard`).
+            if let Ok(beat) = postcard::from_bytes::<Heartbeat>(&payload) {
+                heard(shared, beat);
             }
         }
     }
@@ -115,7 +122,9 @@ fn heard(shared: &Shared, beat: Heartbeat) {
         rejoin(shared);
         heard = route.heard(&beat);
     }
-    take(shared, beat.tag, beat.incarnation, Some(&beat.name), heard);
+    if take(shared, beat.tag, beat.incarnation, Some(&beat.name), heard) {
+        route.note_matcher(beat.tag, beat.incarnation, beat.matcher);
+    }
 }
 
 /// A control message: taken when it is of the incarnations this node
@@ -144,7 +153,10 @@ fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, hear
         Heard::Known => true,
         Heard::Stale | Heard::JudgedLost => false,
         Heard::Changed { lost, joined } => {
-            let matcher = route.matcher();
+            // A node heard as a new incarnation: the old one's books are
+            // gone, so its users' owner changed, though not its tag.
+            let restarted = (lost.is_some() && joined).then_some(tag);
+            let before = Before::now(route, restarted);
             if let Some(loss) = lost {
                 // A node that restarted lost everything it homed; one that
                 // leaves takes it with it.
@@ -155,11 +167,50 @@ fn take(shared: &Shared, tag: NodeId, incarnation: u64, name: Option<&str>, hear
                 end_held_seats(shared, tag);
                 route.add_node(tag, incarnation, name);
             }
-            tickets::after_matcher_change(shared, matcher);
-            presence::reregister(&shared.users, route);
+            nodes_changed(shared, before);
             joined
         }
     }
+}
+
+/// The node table before a change: the matcher, and the other nodes whose
+/// books this node relied on (not one heard again as a new incarnation,
+/// whose old incarnation's books are gone).
+struct Before {
+    matcher: NodeId,
+    nodes: Vec<NodeId>,
+}
+
+impl Before {
+    fn now(route: &Route, restarted: Option<NodeId>) -> Before {
+        let mut nodes = route.live_nodes();
+        nodes.retain(|node| Some(*node) != restarted);
+        Before {
+            matcher: route.matcher(),
+            nodes,
+        }
+    }
+}
+
+/// The live nodes changed: the pool moves if the matcher did, and the new
+/// owners of users hear what this node holds of them.
+fn nodes_changed(shared: &Shared, before: Before) {
+    let route = shared.route();
+    tickets::after_matcher_change(shared, before.matcher);
+    presence::reregister(&shared.users, route);
+    let pending = || pending_invites(shared);
+    presence::invites_moved(&shared.users, route, &before.nodes, pending);
+}
+
+/// The pending invites of the parties homed here, with their invitees.
+fn pending_invites(shared: &Shared) -> Vec<(String, crate::protocol::PartyInvite)> {
+    let each_party = shared.table.collect(usize::MAX, |party| {
+        let invites = party
+            .invites()
+            .map(|i| (i.user_id.clone(), party.wire_invite(i)));
+        Some(invites.collect::<Vec<_>>())
+    });
+    each_party.into_iter().flatten().collect()
 }
 
 /// Another node judged this node lost: the others have dropped what tied
@@ -305,6 +356,11 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
                 grace::set_connected(shared, &proxy, connected, hand_over_now);
             }
         }
+        ControlMessage::Quality { session, score } => {
+            if let Some(proxy) = proxy_on(route, session, from) {
+                grace::connection_measured(shared, &proxy, score);
+            }
+        }
         ControlMessage::LeaderGraceOver { session } => {
             if let Some(proxy) = proxy_on(route, session, from) {
                 grace::leader_grace_over(shared, &proxy);
@@ -334,14 +390,7 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             let waited = std::time::Duration::from_millis(waited_ms);
             tickets::pool_ticket(shared, ticket_id, request, submitter, members, waited)
         }
-        ControlMessage::Pooled { ticket_id } => {
-            if !shared.matchmaking.pooled_at(ticket_id, from) {
-                // Ended here while it moved: out of that pool too.
-                route
-                    .outlet
-                    .control(from, &ControlMessage::Unpool { ticket_id });
-            }
-        }
+        ControlMessage::Pooled { ticket_id } => pooled(shared, from, ticket_id),
         ControlMessage::Unpool { ticket_id } => shared.matchmaking.unpool(ticket_id),
         ControlMessage::PoolMatched { ticket_id } => {
             if let Some(party_id) = shared.matchmaking.shadow_matched(ticket_id) {
@@ -349,6 +398,12 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             }
         }
         ControlMessage::PoolRefused { ticket_id } => pool_refused(shared, ticket_id),
+        ControlMessage::PoolRepoint {
+            ticket_id,
+            session,
+            from,
+            to,
+        } => tickets::pool_repoint(shared, ticket_id, session, (from, to)),
         ControlMessage::Ask {
             corr,
             from,
@@ -452,6 +507,15 @@ fn on_reply(route: &Route, corr: u32, result: Result<Reply, crate::protocol::Err
         result,
     });
     let _ = pending.done.send(());
+}
+
+/// Node `from` pooled a ticket of this node.
+fn pooled(shared: &Shared, from: NodeId, ticket_id: u64) {
+    if !shared.matchmaking.pooled_at(ticket_id, from) {
+        // Ended here while it moved: out of that pool too.
+        let unpool = ControlMessage::Unpool { ticket_id };
+        shared.route().outlet.control(from, &unpool);
+    }
 }
 
 /// The matcher could not pool a party's ticket of this node: it ends.

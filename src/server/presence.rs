@@ -161,6 +161,25 @@ pub(crate) async fn follow(users: &Users, route: &Route, user_ids: Vec<String>) 
     route.ask_each(asked, question).await;
 }
 
+/// A session taken over from another node follows here what it followed
+/// there: the owners of users not followed here yet are asked, as for a
+/// `Follow` (waits for their answers, at most the request timeout). The
+/// old node told the owners it stopped, if no one else follows there.
+pub(crate) async fn follows_moved(
+    users: &Users,
+    route: &Route,
+    session: &SessionRef,
+    follows: &[String],
+) {
+    if follows.is_empty() {
+        return;
+    }
+    // Within the limit: the old node held it to it.
+    if let Ok((_, first)) = users.follow(session, follows.to_vec(), usize::MAX) {
+        follow(users, route, first).await;
+    }
+}
+
 /// This node follows users it owns: what every node said of them.
 fn follow_here(users: &Users, route: &Route, user_ids: &[String]) {
     let known = users.directory().follow(route.me, user_ids);
@@ -251,15 +270,13 @@ pub(crate) fn on_message(users: &Users, route: &Route, from: NodeId, message: Di
         DirectoryMessage::Unfollow(user_ids) => users.directory().unfollow(from, &user_ids),
         DirectoryMessage::Invite(notice) => owned_invite(users, route, notice),
         DirectoryMessage::InviteTold(notice) => users.notice(notice),
-        DirectoryMessage::KeepInvites { user_id, invites } => {
-            users.directory().keep_invites(&user_id, invites)
-        }
+        DirectoryMessage::HomeInvites(invites) => users.directory().home_invites(invites),
     }
 }
 
 /// The live nodes changed: the new owners hear what this node holds of
-/// the users whose owner changed (its sessions, its follows, the invites
-/// it knew of). The follows' answers are noted as they arrive.
+/// the users whose owner changed (its sessions, its follows). The
+/// follows' answers are noted as they arrive. Invites: `invites_moved`.
 pub(crate) fn reregister(users: &Users, route: &Route) {
     if !route.clustered() {
         return;
@@ -270,26 +287,53 @@ pub(crate) fn reregister(users: &Users, route: &Route) {
             to_owner(users, route, told.owner, presence);
         }
         if told.follows {
-            follows
-                .entry(told.owner)
-                .or_default()
-                .push(told.user_id.clone());
-        }
-        if !told.invites.is_empty() {
-            let keep = DirectoryMessage::KeepInvites {
-                user_id: told.user_id,
-                invites: told.invites,
-            };
-            match told.owner == route.me {
-                true => on_message(users, route, route.me, keep),
-                false => route.send_to(told.owner, &ControlMessage::Directory(keep)),
-            }
+            follows.entry(told.owner).or_default().push(told.user_id);
         }
     }
     for (owner, user_ids) in follows {
         match owner == route.me {
             true => follow_here(users, route, &user_ids),
             false => route.ask_no_wait(owner, Question::Follow(user_ids)),
+        }
+    }
+}
+
+/// The live nodes changed (`before`: the other nodes whose books this node
+/// relied on before; a node lost or restarted in this change is not among
+/// them). As the home of parties, this node sends each new owner the
+/// pending invites (`pending`, of the parties homed here) of the users it
+/// now owns; as an owner, it drops the invites of the users it no longer
+/// owns. So an owner holds exactly what the homes hold: an invite whose
+/// owner was lost is sent again, one that ended where only the lost owner
+/// heard of it is not.
+pub(crate) fn invites_moved(
+    users: &Users,
+    route: &Route,
+    before: &[NodeId],
+    pending: impl FnOnce() -> Vec<(String, PartyInvite)>,
+) {
+    if !route.clustered() {
+        return;
+    }
+    let owner_before = |user_id: &str| route.owner_among(user_id, before);
+    let me = route.me;
+    users
+        .directory()
+        .release_invites(|user_id| owner_before(user_id) == me && route.owner_of(user_id) != me);
+    let mut by_owner: HashMap<NodeId, Vec<(String, PartyInvite)>> = HashMap::new();
+    for (user_id, invite) in pending() {
+        let owner = route.owner_of(&user_id);
+        if owner != owner_before(&user_id) {
+            by_owner.entry(owner).or_default().push((user_id, invite));
+        }
+    }
+    for (owner, invites) in by_owner {
+        match owner == me {
+            true => users.directory().home_invites(invites),
+            false => route.send_to(
+                owner,
+                &ControlMessage::Directory(DirectoryMessage::HomeInvites(invites)),
+            ),
         }
     }
 }

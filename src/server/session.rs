@@ -5,6 +5,7 @@
 use super::peers::RemoteAt;
 use super::pending::{Pending, Pushed};
 use super::player_limits::{AddressKey, Player};
+use super::quality::QualityMeter;
 use super::replay::{Replay, ReplayLog};
 use super::transport::ClientConnection;
 use crate::protocol::{
@@ -508,6 +509,9 @@ pub(crate) struct SessionLink {
     /// invites; written by the session's commands, the game's server and
     /// its hook (the commands module's `quiet` family).
     blocks: RwLock<BlockSet>,
+    /// Its connection's quality, measured by the keep-alive task (unused
+    /// on a proxy: the member's own node measures it).
+    pub(crate) quality: Arc<QualityMeter>,
 }
 
 /// A block list: user ids, sorted (as `Reply::Blocks` says them).
@@ -531,7 +535,6 @@ impl SessionLink {
         metrics: Arc<super::metrics::Metrics>,
     ) -> Self {
         SessionLink {
-            presence,
             version: PROTOCOL_VERSION,
             connection: RwLock::new(None),
             state: Mutex::new(SessionState {
@@ -554,6 +557,8 @@ impl SessionLink {
             remote: None,
             abroad: Mutex::new(None),
             blocks: RwLock::new(BlockSet::new()),
+            quality: Arc::new(QualityMeter::new(presence.session_id)),
+            presence,
         }
     }
 
@@ -923,6 +928,10 @@ impl SessionLink {
             true => parties.insert(party_id),
             false => parties.remove(&party_id),
         };
+        // Its new seat's (or request's) home learns the score next sample.
+        if held && self.remote.is_none() {
+            self.quality.owe();
+        }
     }
 
     /// Whether the session holds a seat or a request in `party_id`.
@@ -1128,6 +1137,8 @@ mod tests {
             listed: false,
             properties: Default::default(),
             ready_check: None,
+            leader_policy: Default::default(),
+            quality: Vec::new(),
             muted: Vec::new(),
         };
         let mut buf = Vec::new();
@@ -1248,6 +1259,7 @@ mod tests {
             max_size: 2,
             label: "x".repeat(crate::protocol::MAX_FRAME_SIZE as usize),
             invite_policy: Default::default(),
+            leader_policy: Default::default(),
         });
         session.queue_event(kicked(301));
         for (seq, party_seq) in [(1, 5), (2, 9), (3, 300), (4, 301)] {

@@ -6,7 +6,7 @@
 
 use super::matchmaking::TicketMeta;
 use super::peers::{ControlMessage, NodeId};
-use super::session::SessionRef;
+use super::session::{lock, SessionRef};
 use super::state::Shared;
 use crate::auth::unix_now;
 use crate::matchmaker::{mint_match_token, MatchClaims, MatchPlayer};
@@ -109,12 +109,127 @@ pub(crate) fn pool_ticket(
     route.outlet.control(home, &answer);
 }
 
+/// Session `session` moved to another node (it resumed there; `new` is
+/// how this node reaches it now): the ticket it waits in here follows it,
+/// and so does the pool that holds that ticket when it is another node's
+/// (`PoolRepoint`). `from`: the node it lived on (`None`: this one). The
+/// node it moved to re-points its own pool itself, once the session is
+/// there. The ticket's id, if it waits in one here.
+pub(crate) fn member_moved(
+    shared: &Shared,
+    session: SessionId,
+    from: Option<NodeId>,
+    new: &SessionRef,
+) -> Option<u64> {
+    let route = shared.route();
+    let (ticket_id, pooled_at) = shared.matchmaking.repoint(session, from, new)?;
+    let to = new.remote_node().unwrap_or(route.me);
+    if let Some(pool) = pooled_at.filter(|pool| *pool != to) {
+        let repoint = ControlMessage::PoolRepoint {
+            ticket_id,
+            session,
+            from: from.unwrap_or(route.me),
+            to,
+        };
+        route.outlet.control(pool, &repoint);
+    }
+    Some(ticket_id)
+}
+
+/// On the node a session is handed over from: the tickets it waits in
+/// (the one here follows it through `new`, its proxy on the new node; the
+/// others it noted, homed elsewhere), for the new node to note.
+pub(crate) fn moved_away(shared: &Shared, session: &SessionRef, new: &SessionRef) -> Vec<u64> {
+    let here = member_moved(shared, session.session_id(), None, new);
+    let abroad = lock(&session.abroad);
+    let elsewhere = abroad
+        .iter()
+        .flat_map(|state| state.tickets.iter().copied());
+    here.into_iter().chain(elsewhere).collect()
+}
+
+/// On the node a session resumed on, once it is there: the tickets it
+/// waits in (`tickets`, as its old node `old_node` knew them) are noted
+/// (`NodeLost` if their node is lost; its end reaches their homes), a
+/// ticket this node pools or keeps reaches it here, and so does one kept
+/// by a third node (a ticket that moved with the session before:
+/// `PoolRepoint` to its home, which passes it on to its pool; the old
+/// node re-pointed its own, a party's home does in `Repoint`).
+pub(crate) fn moved_here(shared: &Shared, session: &SessionRef, old_node: NodeId, tickets: &[u64]) {
+    let route = shared.route();
+    let id = session.session_id();
+    for ticket_id in tickets {
+        let home = route.node_of_ticket(*ticket_id);
+        if home == route.me {
+            continue;
+        }
+        {
+            let mut abroad = lock(&session.abroad);
+            let state = abroad.get_or_insert_with(Default::default);
+            state.tickets.insert(*ticket_id);
+            state.homes.insert(home);
+        }
+        if home != old_node {
+            let repoint = ControlMessage::PoolRepoint {
+                ticket_id: *ticket_id,
+                session: id,
+                from: old_node,
+                to: route.me,
+            };
+            route.outlet.control(home, &repoint);
+        }
+    }
+    member_moved(shared, id, Some(old_node), session);
+}
+
+/// `PoolRepoint` at a pool (or at the home of a ticket that moved with its
+/// session before): the member now lives on `to`; a home passes it on to
+/// the pool of its shadow. Passed on to the matcher when the ticket is not
+/// here (it moved on with the pool).
+pub(crate) fn pool_repoint(
+    shared: &Shared,
+    ticket_id: u64,
+    session: SessionId,
+    (from, to): (NodeId, NodeId),
+) {
+    let route = shared.route();
+    let held = shared.matchmaking.ticket_of(session) == Some(ticket_id);
+    if !held {
+        let matcher = route.matcher();
+        if matcher != route.me {
+            let repoint = ControlMessage::PoolRepoint {
+                ticket_id,
+                session,
+                from,
+                to,
+            };
+            route.outlet.control(matcher, &repoint);
+        }
+        return;
+    }
+    let Some(presence) = shared.matchmaking.member(ticket_id, session) else {
+        return;
+    };
+    let new = match to == route.me {
+        true => shared.find_session(session),
+        false => Some(route.ticket_member(presence, to)),
+    };
+    if let Some(new) = new {
+        member_moved(shared, session, Some(from), &new);
+    }
+}
+
 /// The node table changed: when this node was the matcher (`before`) and
 /// another is now, every ticket of its pool moves to the new one, so two
 /// pools do not hold tickets that could match each other.
 pub(crate) fn after_matcher_change(shared: &Shared, before: NodeId) {
     let route = shared.route();
     let matcher = route.matcher();
+    if matcher != before {
+        // The others learn this node's view now: the new matcher matches
+        // once every node names it (`Route::may_match`).
+        route.beat_soon.notify_one();
+    }
     if before != route.me || matcher == route.me {
         return;
     }
@@ -131,6 +246,11 @@ pub(crate) fn after_matcher_change(shared: &Shared, before: NodeId) {
 /// runs off the async threads: at 100,000 waiting tickets it takes a few
 /// hundred milliseconds.
 pub(crate) async fn run_round(shared: std::sync::Arc<Shared>) {
+    if !shared.route().may_match() {
+        // Not the matcher every node agrees on (yet): its pool, if it has
+        // one, holds its tickets for the one they agree on.
+        return;
+    }
     let now = Instant::now();
     let for_round = shared.clone();
     let Ok(matches) = tokio::task::spawn_blocking(move || for_round.matchmaking.round(now)).await

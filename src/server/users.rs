@@ -16,7 +16,7 @@ use super::directory::Directory;
 use super::peers::{NodeId, NodePresence, Shown};
 use super::session::{lock, BlockSet, Outbound, SessionLink, SessionRef};
 use crate::party::InviteNotice;
-use crate::protocol::{Event, PartyInvite, Reply, SessionId, UserStatus};
+use crate::protocol::{Event, Reply, SessionId, UserStatus};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -29,10 +29,6 @@ struct UserEntry {
     sessions: Vec<SessionRef>,
     /// Sessions following this user.
     followers: HashMap<SessionId, SessionRef>,
-    /// In a cluster, the pending invites the owner passed on while this
-    /// node had sessions of the user (re-sent to a new owner), in the
-    /// order they arrived.
-    invites: Vec<PartyInvite>,
     /// In a cluster, for a user followed here: what each other node said
     /// last of its sessions (their node is lost: offline).
     remote: HashMap<NodeId, NodePresence>,
@@ -46,10 +42,7 @@ struct UserEntry {
 
 impl UserEntry {
     fn is_unused(&self) -> bool {
-        self.sessions.is_empty()
-            && self.followers.is_empty()
-            && self.invites.is_empty()
-            && self.gone_at.is_none()
+        self.sessions.is_empty() && self.followers.is_empty() && self.gone_at.is_none()
     }
 
     /// Tells `event`, about the session `about`, to the followers that
@@ -168,7 +161,6 @@ pub(crate) struct Reregister {
     pub(crate) presence: Option<NodePresence>,
     /// It has followers of the user.
     pub(crate) follows: bool,
-    pub(crate) invites: Vec<PartyInvite>,
 }
 
 pub(crate) struct Users {
@@ -296,7 +288,6 @@ impl Users {
                 entry.tell_followers(shown, &offline);
             }
             if entry.sessions.is_empty() {
-                entry.invites.clear();
                 entry.gone_at = Some(Instant::now());
             }
             presence = Some(entry.presence(user_id, me, self.seq()));
@@ -498,18 +489,14 @@ impl Users {
     }
 
     /// An invite sent or gone: told to every live session of the invitee
-    /// here (and, in a cluster, its copy kept while there are any).
+    /// here (the invitee's owner keeps it; this node keeps no copy).
     pub(crate) fn notice(&self, notice: InviteNotice) {
-        let mut users = lock(&self.by_id);
+        let users = lock(&self.by_id);
         match notice {
             InviteNotice::Sent { user_id, invite } => {
-                let Some(entry) = users.get_mut(&user_id) else {
+                let Some(entry) = users.get(&user_id) else {
                     return;
                 };
-                entry.invites.retain(|i| i.party_id != invite.party_id);
-                if !entry.sessions.is_empty() {
-                    entry.invites.push(invite.clone());
-                }
                 // A session that blocks the inviter is not told (nor is
                 // the inviter told so).
                 let inviter = &invite.inviter.user_id;
@@ -521,18 +508,14 @@ impl Users {
                 user_id,
                 party_id,
                 reason,
+                inviter,
             } => {
-                let Some(entry) = users.get_mut(&user_id) else {
+                let Some(entry) = users.get(&user_id) else {
                     return;
                 };
                 // A session that was not told of the invite (it blocks the
                 // inviter) is not told it is gone either.
-                let inviter = (entry.invites.iter())
-                    .find(|i| i.party_id == party_id)
-                    .map(|i| i.inviter.user_id.clone());
-                entry.invites.retain(|i| i.party_id != party_id);
-                let told = |s: &&SessionRef| inviter.as_ref().is_none_or(|u| !s.blocks_user(u));
-                for session in entry.sessions.iter().filter(told) {
+                for session in entry.sessions.iter().filter(|s| !s.blocks_user(&inviter)) {
                     session.push_event(Event::InviteGone { party_id, reason });
                 }
             }
@@ -611,7 +594,6 @@ impl Users {
                 user_id: user_id.clone(),
                 presence: sessions.then(|| entry.presence(user_id, me, seq)),
                 follows,
-                invites: entry.invites.clone(),
             });
         }
         told

@@ -167,6 +167,7 @@ impl WireClient {
                 label: label.to_string(),
                 invite_policy: Default::default(),
                 state: Default::default(),
+                leader_policy: Default::default(),
             })
             .await,
         )
@@ -197,6 +198,7 @@ impl WireClient {
                 label,
                 max_size,
                 invite_policy: None,
+                leader_policy: None,
             })
             .await,
         )

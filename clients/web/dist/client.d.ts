@@ -1,4 +1,4 @@
-import type { Command, ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, PartyInvite, PartySearch, Presence, Reply, TicketRequest, UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason, RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome, Muted } from "./codec.js";
+import type { Command, ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, PartyInvite, PartySearch, Presence, Reply, TicketRequest, UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason, RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome, LeaderPolicy, ConnectionQuality, Muted } from "./codec.js";
 /** Who the player is: a dev identity (dev servers) or a signed token. */
 export type Identity = {
     userId: string;
@@ -37,6 +37,11 @@ export interface Member {
     presence: Presence;
     connected: boolean;
     attributes: KeyValues;
+    /** Its connection as the server measured it, as of the last snapshot of
+     * the party (no event says it changed: `getParty` refreshes it, every
+     * 10 s or so is plenty). `Unknown` for a member seated or reconnected
+     * since, and while it is disconnected. */
+    quality: ConnectionQuality;
 }
 /** A party as this client knows it, kept up to date by its events. */
 export interface Party {
@@ -54,6 +59,9 @@ export interface Party {
     /** The ready check running now, with the answers so far (kept live from
      * its events); null when none runs. */
     readyCheck: ReadyCheck | null;
+    /** Who leads next when the leader leaves or is lost: the longest seated
+     * (`Tenure`) or the best connection (`ConnectionQuality`). */
+    leaderPolicy: LeaderPolicy;
     /** The members this session muted here (`mute`): their party data (for
      * the op codes named) does not reach it. Only this session sees them. */
     muted: Muted[];
@@ -129,7 +137,10 @@ export type Event = {
 } | {
     kind: "PartyClosed";
     partyId: string;
-} | {
+}
+/** The leader changed the party's settings (open, size, label, invite
+ * and leader policy): `party` as it is now. */
+ | {
     kind: "PartyUpdated";
     party: Party;
 } | {
@@ -248,6 +259,16 @@ export interface PartySettings {
     label?: string;
     invitePolicy?: InvitePolicy;
     state?: KeyValues;
+    /** Who leads next; default `Tenure` (the longest seated). */
+    leaderPolicy?: LeaderPolicy;
+}
+/** What `updateParty` changes: only the fields given. */
+export interface PartyUpdate {
+    open?: boolean;
+    label?: string;
+    maxSize?: number;
+    invitePolicy?: InvitePolicy;
+    leaderPolicy?: LeaderPolicy;
 }
 export type JoinOutcome = {
     kind: "Joined";
@@ -298,12 +319,7 @@ export declare class Client {
     kick(partyId: string, userId: string): Promise<void>;
     promote(partyId: string, userId: string): Promise<void>;
     closeParty(partyId: string): Promise<void>;
-    updateParty(partyId: string, changes: {
-        open?: boolean;
-        label?: string;
-        maxSize?: number;
-        invitePolicy?: InvitePolicy;
-    }): Promise<Party>;
+    updateParty(partyId: string, changes: PartyUpdate): Promise<Party>;
     getParty(partyId: string): Promise<Party>;
     setStatus(status: string, visible?: boolean): Promise<void>;
     follow(userIds: string[]): Promise<UserStatus[]>;

@@ -176,7 +176,7 @@ export class Client {
         const reply = await this.request({
             kind: "CreateParty", open: settings.open ?? true, maxSize: settings.maxSize ?? 8,
             label: settings.label ?? "", invitePolicy: settings.invitePolicy ?? "Leader",
-            state: settings.state ?? {},
+            state: settings.state ?? {}, leaderPolicy: settings.leaderPolicy ?? "Tenure",
         });
         return this.seat(expect(reply, "Party").value);
     }
@@ -205,6 +205,7 @@ export class Client {
         const reply = await this.request({
             kind: "Update", partyId, open: changes.open ?? null, label: changes.label ?? null,
             maxSize: changes.maxSize ?? null, invitePolicy: changes.invitePolicy ?? null,
+            leaderPolicy: changes.leaderPolicy ?? null,
         });
         return this.seat(expect(reply, "Party").value);
     }
@@ -385,10 +386,11 @@ export class Client {
             partyId: s.partyId, leader: s.leader, open: s.open, maxSize: s.maxSize, label: s.label,
             invitePolicy: s.invitePolicy, state: { ...s.state }, joinCode: s.joinCode, listed: s.listed,
             properties: { ...s.properties }, isLeader: s.leader.sessionId === this.sessionId,
-            readyCheck: s.readyCheck && copyCheck(s.readyCheck),
+            readyCheck: s.readyCheck && copyCheck(s.readyCheck), leaderPolicy: s.leaderPolicy,
             muted: s.muted.map((m) => ({ ...m })),
             members: s.members.map((presence, i) => ({
                 presence, connected: !away.has(presence.sessionId), attributes: { ...(s.attributes[i] ?? {}) },
+                quality: s.quality[i] ?? "Unknown",
             })),
         };
     }
@@ -478,7 +480,7 @@ export class Client {
         switch (e.kind) {
             case "MemberJoined":
                 if (party && !party.members.some((m) => m.presence.sessionId === e.presence.sessionId)) {
-                    party.members.push({ presence: e.presence, connected: true, attributes: {} });
+                    party.members.push({ presence: e.presence, connected: true, attributes: {}, quality: "Unknown" });
                 }
                 return push({ kind: "MemberJoined", partyId: e.partyId, member: e.presence });
             case "MemberLeft":
@@ -492,9 +494,13 @@ export class Client {
                 }
                 return push({ kind: "LeaderChanged", partyId: e.partyId, leader: e.leader });
             case "MemberConnection":
-                for (const m of party?.members ?? [])
-                    if (m.presence.sessionId === e.presence.sessionId)
-                        m.connected = e.connected;
+                for (const m of party?.members ?? []) {
+                    if (m.presence.sessionId !== e.presence.sessionId)
+                        continue;
+                    m.connected = e.connected;
+                    // The server measures each connection anew.
+                    m.quality = "Unknown";
+                }
                 return push({ kind: "MemberConnectionChanged", partyId: e.partyId, member: e.presence, connected: e.connected });
             case "JoinRequested":
                 return push({ kind: "JoinRequested", partyId: e.partyId, requester: e.presence });
@@ -515,7 +521,10 @@ export class Client {
             case "Updated":
                 if (!party)
                     return;
-                Object.assign(party, { open: e.open, maxSize: e.maxSize, label: e.label, invitePolicy: e.invitePolicy });
+                Object.assign(party, {
+                    open: e.open, maxSize: e.maxSize, label: e.label, invitePolicy: e.invitePolicy,
+                    leaderPolicy: e.leaderPolicy,
+                });
                 return push({ kind: "PartyUpdated", party });
             case "Data": {
                 const data = { partyId: e.partyId, sender: e.sender, opCode: Number(e.opCode), data: e.data, reliable: true };

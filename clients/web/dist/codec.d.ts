@@ -52,8 +52,12 @@ export declare const vec: <T>(c: Codec<T>) => Codec<T[]>;
 export declare const map: <T>(c: Codec<T>) => Codec<Record<string, T>>;
 type Fields = [string, Codec<any>][];
 export declare const struct: <T>(fields: Fields) => Codec<T>;
+/** Fields written from, and read into, the variant's own object. */
+type Spread = {
+    spread: Codec<any>;
+};
 /** A variant: its fields (struct-like), one unnamed value, or nothing. */
-type Variant = [string, Fields | Codec<any> | null];
+type Variant = [string, Fields | Spread | Codec<any> | null];
 /** An enum as `{ kind, ...fields }`, `{ kind, value }` or `{ kind }`. */
 export declare const tagged: <T>(variants: Variant[]) => Codec<T>;
 /**
@@ -95,6 +99,13 @@ export interface ErrorBody {
     message: string;
 }
 export type InvitePolicy = "Leader" | "AnyMember";
+/** Who leads next when the leader leaves or is lost (version 3): the
+ * longest seated, or the best connection (PROTOCOL.md, "Leader by
+ * connection quality"). Only a connected member is chosen either way. */
+export type LeaderPolicy = "Tenure" | "ConnectionQuality";
+/** A member's connection as the server measures it (version 3): `Unknown`
+ * while not measured yet or disconnected. */
+export type ConnectionQuality = "Unknown" | "Good" | "Fair" | "Poor";
 export interface Limits {
     maxFrameSize: number;
     maxDatagramData: number;
@@ -135,6 +146,11 @@ export interface PartySnapshot {
     properties: KeyValues;
     /** The running ready check with its answers so far (version 3). */
     readyCheck: ReadyCheck | null;
+    /** Who leads next (version 3). */
+    leaderPolicy: LeaderPolicy;
+    /** Each member's connection quality, in the order of `members`
+     * (version 3), as of the snapshot: no event says it changed. */
+    quality: ConnectionQuality[];
     /** The members this session muted in the party (version 3): only in a
      * snapshot sent to it alone (a reply, a resume's); empty elsewhere. */
     muted: Muted[];
@@ -276,6 +292,7 @@ export type Command = {
     label: string;
     invitePolicy: InvitePolicy;
     state: KeyValues;
+    leaderPolicy: LeaderPolicy;
 } | ({
     kind: "JoinParty";
 } & P) | ({
@@ -296,6 +313,7 @@ export type Command = {
     label: string | null;
     maxSize: number | null;
     invitePolicy: InvitePolicy | null;
+    leaderPolicy: LeaderPolicy | null;
 } & P) | ({
     kind: "GetParty";
 } & P) | ({
@@ -387,6 +405,15 @@ export type ClientFrame = ({
     id: number;
     command: Command;
 };
+/**
+ * What a client sends, in the layout of one protocol version. Version 2's
+ * `CreateParty` and `Update` have no `leaderPolicy` (the server reads them
+ * as `Tenure` and as no change), and it has no ready check, mute or block
+ * commands (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
+ * version 2's layout is here for the worked examples of what a version 2
+ * client sends.
+ */
+export declare function clientFrameFor(version: number): Codec<ClientFrame>;
 export declare const clientFrame: Codec<ClientFrame>;
 export type JoinOutcome = {
     kind: "Joined";
@@ -476,6 +503,7 @@ export type Event = ({
     maxSize: number;
     label: string;
     invitePolicy: InvitePolicy;
+    leaderPolicy: LeaderPolicy;
 } & PS) | {
     kind: "Data";
     partyId: string;
@@ -611,11 +639,12 @@ export type ServerFrame = {
     value: ErrorBody;
 };
 /**
- * What the server sends, in the layout of one protocol version: only the
- * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
- * session is never sent what version 2 cannot decode, PROTOCOL.md section
- * 4, "Compatibility"). This client speaks version 3; version 2's layout is
- * here for the worked examples of what a version 2 session is sent.
+ * What the server sends, in the layout of one protocol version: the
+ * `PartySnapshot` and `Updated` differ between versions 2 and 3, and
+ * version 2 has no ready check events (a version 2 session is never sent
+ * what version 2 cannot decode, PROTOCOL.md section 4, "Compatibility").
+ * This client speaks version 3; version 2's layout is here for the worked
+ * examples of what a version 2 session is sent.
  */
 export declare function serverFrameFor(version: number): Codec<ServerFrame>;
 export declare const serverFrame: Codec<ServerFrame>;

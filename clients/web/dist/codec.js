@@ -255,6 +255,26 @@ export const struct = (fields) => ({
         return out;
     },
 });
+/**
+ * Version 2's layout of a variant version 3 appended fields to: written
+ * without them, read with what stands for them in version 2
+ * (`appended`). `strict`: a value version 2 cannot say (one other than
+ * `appended`'s) is refused, not dropped; what a version 2 client sends.
+ * Not strict: dropped, as the server leaves them out for version 2.
+ */
+const withoutAppended = (fields, appended, strict) => ({
+    spread: {
+        enc: (w, v) => {
+            for (const [name, value] of Object.entries(appended)) {
+                if (strict && v[name] !== undefined && v[name] !== value) {
+                    throw new RangeError(`version 2 cannot say ${name} ${v[name]}`);
+                }
+            }
+            struct(fields).enc(w, v);
+        },
+        dec: (r) => ({ ...struct(fields).dec(r), ...appended }),
+    },
+});
 /** An enum as `{ kind, ...fields }`, `{ kind, value }` or `{ kind }`. */
 export const tagged = (variants) => {
     const index = new Map(variants.map(([name], i) => [name, i]));
@@ -269,6 +289,8 @@ export const tagged = (variants) => {
                 return;
             if (Array.isArray(shape))
                 struct(shape).enc(w, v);
+            else if ("spread" in shape)
+                shape.spread.enc(w, v);
             else
                 shape.enc(w, v.value);
         },
@@ -282,6 +304,8 @@ export const tagged = (variants) => {
                 return { kind };
             if (Array.isArray(shape))
                 return { kind, ...struct(shape).dec(r) };
+            if ("spread" in shape)
+                return { kind, ...shape.spread.dec(r) };
             return { kind, value: shape.dec(r) };
         },
     };
@@ -347,6 +371,14 @@ const numbers = map(i64);
 export const presence = struct([["userId", str], ["username", str], ["sessionId", uuid]]);
 export const errorBody = struct([["code", errorCode], ["message", str]]);
 const invitePolicy = names(["Leader", "AnyMember"]);
+const leaderPolicy = names(["Tenure", "ConnectionQuality"]);
+const QUALITIES = ["Unknown", "Good", "Fair", "Poor"];
+/** A bucket this client does not know (a newer server's) reads as
+ * `Unknown` (PROTOCOL.md, "Compatibility"). */
+const connectionQuality = {
+    enc: names(QUALITIES).enc,
+    dec: (r) => QUALITIES[Number(r.varint(32))] ?? "Unknown",
+};
 const limits = struct([
     ["maxFrameSize", u32], ["maxDatagramData", u32], ["maxReliableData", u32],
     ["maxPartySize", u16], ["maxLabelBytes", u32], ["joinRequestTtlMs", u64],
@@ -370,12 +402,21 @@ const SNAPSHOT_V2 = [
 const numberRange = struct([["min", i64], ["max", i64]]);
 const muted = struct([["userId", str], ["opCodes", option(numberRange)]]);
 export const partySnapshot = struct([
-    ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["muted", vec(muted)],
+    ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["leaderPolicy", leaderPolicy],
+    ["quality", vec(connectionQuality)], ["muted", vec(muted)],
 ]);
-/** Version 2's layout: the fields up to `properties` (no ready check, no mutes). */
+/**
+ * Version 2's layout: the fields up to `properties`, without `readyCheck`,
+ * `leaderPolicy`, `quality` and `muted`. Read, they are what version 2
+ * cannot be told: no check, `Tenure`, every member `Unknown`, no mutes.
+ */
 const partySnapshotV2 = {
     enc: (w, v) => struct(SNAPSHOT_V2).enc(w, v),
-    dec: (r) => ({ ...struct(SNAPSHOT_V2).dec(r), readyCheck: null, muted: [] }),
+    dec: (r) => {
+        const v2 = struct(SNAPSHOT_V2).dec(r);
+        const quality = v2.members.map(() => "Unknown");
+        return { ...v2, readyCheck: null, leaderPolicy: "Tenure", quality, muted: [] };
+    },
 };
 const resume = struct([["token", str], ["lastEventSeq", u64]]);
 const partySearch = struct([
@@ -423,33 +464,53 @@ const identity = tagged([
 const p = [["partyId", uuid]];
 const pu = [["partyId", uuid], ["userId", str]];
 const kvEdit = [["partyId", uuid], ["set", keyValues], ["remove", vec(str)]];
-const command = tagged([
-    ["CreateParty", [["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy], ["state", keyValues]]],
-    ["JoinParty", p], ["ListJoinRequests", p], ["AcceptJoinRequest", pu], ["Remove", pu],
-    ["Leave", p], ["Promote", pu], ["Close", p],
-    ["Update", [["partyId", uuid], ["open", option(bool)], ["label", option(str)], ["maxSize", option(u16)], ["invitePolicy", option(invitePolicy)]]],
-    ["GetParty", p],
-    ["SendData", [["partyId", uuid], ["opCode", i64], ["data", bytes]]],
-    ["Kick", pu], ["Reject", pu],
-    ["SetStatus", [["status", str], ["visible", bool]]],
-    ["Follow", [["userIds", vec(str)]]], ["Unfollow", [["userIds", vec(str)]]],
-    ["Invite", pu], ["DeclineInvite", p], ["RevokeInvite", pu], ["ListInvites", null],
-    ["CreateJoinCode", p], ["ClearJoinCode", p], ["JoinByCode", [["code", str]]],
-    ["ListParty", [["partyId", uuid], ["properties", keyValues]]], ["UnlistParty", p],
-    ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
-    ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
-    ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
-    ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
-    ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
-    ["CancelReadyCheck", p],
-    ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]],
-    ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]],
-    ["ListBlocks", null],
-]);
-export const clientFrame = tagged([
-    ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
-    ["Request", [["id", u32], ["command", command]]],
-]);
+const CREATE_PARTY_V2 = [
+    ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy], ["state", keyValues],
+];
+const UPDATE_V2 = [
+    ["partyId", uuid], ["open", option(bool)], ["label", option(str)], ["maxSize", option(u16)],
+    ["invitePolicy", option(invitePolicy)],
+];
+/**
+ * What a client sends, in the layout of one protocol version. Version 2's
+ * `CreateParty` and `Update` have no `leaderPolicy` (the server reads them
+ * as `Tenure` and as no change), and it has no ready check, mute or block
+ * commands (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
+ * version 2's layout is here for the worked examples of what a version 2
+ * client sends.
+ */
+export function clientFrameFor(version) {
+    const variants = [
+        ["CreateParty", version >= 3
+                ? [...CREATE_PARTY_V2, ["leaderPolicy", leaderPolicy]]
+                : withoutAppended(CREATE_PARTY_V2, { leaderPolicy: "Tenure" }, true)],
+        ["JoinParty", p], ["ListJoinRequests", p], ["AcceptJoinRequest", pu], ["Remove", pu],
+        ["Leave", p], ["Promote", pu], ["Close", p],
+        ["Update", version >= 3
+                ? [...UPDATE_V2, ["leaderPolicy", option(leaderPolicy)]]
+                : withoutAppended(UPDATE_V2, { leaderPolicy: null }, true)],
+        ["GetParty", p],
+        ["SendData", [["partyId", uuid], ["opCode", i64], ["data", bytes]]],
+        ["Kick", pu], ["Reject", pu],
+        ["SetStatus", [["status", str], ["visible", bool]]],
+        ["Follow", [["userIds", vec(str)]]], ["Unfollow", [["userIds", vec(str)]]],
+        ["Invite", pu], ["DeclineInvite", p], ["RevokeInvite", pu], ["ListInvites", null],
+        ["CreateJoinCode", p], ["ClearJoinCode", p], ["JoinByCode", [["code", str]]],
+        ["ListParty", [["partyId", uuid], ["properties", keyValues]]], ["UnlistParty", p],
+        ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
+        ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
+        ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
+    ];
+    if (version >= 3) {
+        variants.push(["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]], ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]], ["CancelReadyCheck", p], ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]], ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]], ["ListBlocks", null]);
+    }
+    const command = tagged(variants);
+    return tagged([
+        ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
+        ["Request", [["id", u32], ["command", command]]],
+    ]);
+}
+export const clientFrame = clientFrameFor(PROTOCOL_VERSION);
 const result = (c) => ({
     enc: (w, v) => {
         w.byte(v.ok ? 0 : 1);
@@ -468,11 +529,12 @@ const result = (c) => ({
     },
 });
 /**
- * What the server sends, in the layout of one protocol version: only the
- * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
- * session is never sent what version 2 cannot decode, PROTOCOL.md section
- * 4, "Compatibility"). This client speaks version 3; version 2's layout is
- * here for the worked examples of what a version 2 session is sent.
+ * What the server sends, in the layout of one protocol version: the
+ * `PartySnapshot` and `Updated` differ between versions 2 and 3, and
+ * version 2 has no ready check events (a version 2 session is never sent
+ * what version 2 cannot decode, PROTOCOL.md section 4, "Compatibility").
+ * This client speaks version 3; version 2's layout is here for the worked
+ * examples of what a version 2 session is sent.
  */
 export function serverFrameFor(version) {
     const snapshot = version >= 3 ? partySnapshot : partySnapshotV2;
@@ -492,6 +554,7 @@ export function serverFrameFor(version) {
         ["Blocks", [["userIds", vec(str)]]],
     ]);
     const ps = [["partyId", uuid], ["seq", u64]];
+    const updated = [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]];
     const variants = [
         ["MemberJoined", [...ps, ["presence", presence]]],
         ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
@@ -502,7 +565,9 @@ export function serverFrameFor(version) {
         ["Accepted", snapshot],
         ["JoinRejected", [...ps, ["reason", rejectReason]]],
         ["Kicked", ps], ["Closed", ps],
-        ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
+        ["Updated", version >= 3
+                ? [...updated, ["leaderPolicy", leaderPolicy]]
+                : withoutAppended(updated, { leaderPolicy: "Tenure" }, false)],
         ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
         ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
         ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],

@@ -9,7 +9,7 @@ import type {
   PartyInvite, PartySearch, PartySnapshot, Presence, Reply, ServerFrame, TicketRequest,
   UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason,
   RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome,
-  Muted, NumberRange,
+  LeaderPolicy, ConnectionQuality, Muted, NumberRange,
 } from "./codec.js";
 
 /** Who the player is: a dev identity (dev servers) or a signed token. */
@@ -55,6 +55,11 @@ export interface Member {
   presence: Presence;
   connected: boolean;
   attributes: KeyValues;
+  /** Its connection as the server measured it, as of the last snapshot of
+   * the party (no event says it changed: `getParty` refreshes it, every
+   * 10 s or so is plenty). `Unknown` for a member seated or reconnected
+   * since, and while it is disconnected. */
+  quality: ConnectionQuality;
 }
 
 /** A party as this client knows it, kept up to date by its events. */
@@ -73,6 +78,9 @@ export interface Party {
   /** The ready check running now, with the answers so far (kept live from
    * its events); null when none runs. */
   readyCheck: ReadyCheck | null;
+  /** Who leads next when the leader leaves or is lost: the longest seated
+   * (`Tenure`) or the best connection (`ConnectionQuality`). */
+  leaderPolicy: LeaderPolicy;
   /** The members this session muted here (`mute`): their party data (for
    * the op codes named) does not reach it. Only this session sees them. */
   muted: Muted[];
@@ -110,6 +118,8 @@ export type Event =
   | { kind: "JoinRejected"; partyId: string; reason: RejectReason }
   | { kind: "Kicked"; partyId: string }
   | { kind: "PartyClosed"; partyId: string }
+  /** The leader changed the party's settings (open, size, label, invite
+   * and leader policy): `party` as it is now. */
   | { kind: "PartyUpdated"; party: Party }
   | { kind: "Data"; data: PartyData }
   | { kind: "DataRefused"; partyId: string; opCode: number; error: ErrorBody }
@@ -154,6 +164,17 @@ export interface PartySettings {
   label?: string;
   invitePolicy?: InvitePolicy;
   state?: KeyValues;
+  /** Who leads next; default `Tenure` (the longest seated). */
+  leaderPolicy?: LeaderPolicy;
+}
+
+/** What `updateParty` changes: only the fields given. */
+export interface PartyUpdate {
+  open?: boolean;
+  label?: string;
+  maxSize?: number;
+  invitePolicy?: InvitePolicy;
+  leaderPolicy?: LeaderPolicy;
 }
 
 export type JoinOutcome = { kind: "Joined"; party: Party } | { kind: "Queued"; partyId: string };
@@ -332,7 +353,7 @@ export class Client {
     const reply = await this.request({
       kind: "CreateParty", open: settings.open ?? true, maxSize: settings.maxSize ?? 8,
       label: settings.label ?? "", invitePolicy: settings.invitePolicy ?? "Leader",
-      state: settings.state ?? {},
+      state: settings.state ?? {}, leaderPolicy: settings.leaderPolicy ?? "Tenure",
     });
     return this.seat(expect(reply, "Party").value);
   }
@@ -357,13 +378,11 @@ export class Client {
     await this.done({ kind: "Close", partyId });
     this.roster.delete(partyId);
   }
-  async updateParty(
-    partyId: string,
-    changes: { open?: boolean; label?: string; maxSize?: number; invitePolicy?: InvitePolicy },
-  ): Promise<Party> {
+  async updateParty(partyId: string, changes: PartyUpdate): Promise<Party> {
     const reply = await this.request({
       kind: "Update", partyId, open: changes.open ?? null, label: changes.label ?? null,
       maxSize: changes.maxSize ?? null, invitePolicy: changes.invitePolicy ?? null,
+      leaderPolicy: changes.leaderPolicy ?? null,
     });
     return this.seat(expect(reply, "Party").value);
   }
@@ -557,10 +576,11 @@ export class Client {
       partyId: s.partyId, leader: s.leader, open: s.open, maxSize: s.maxSize, label: s.label,
       invitePolicy: s.invitePolicy, state: { ...s.state }, joinCode: s.joinCode, listed: s.listed,
       properties: { ...s.properties }, isLeader: s.leader.sessionId === this.sessionId,
-      readyCheck: s.readyCheck && copyCheck(s.readyCheck),
+      readyCheck: s.readyCheck && copyCheck(s.readyCheck), leaderPolicy: s.leaderPolicy,
       muted: s.muted.map((m) => ({ ...m })),
       members: s.members.map((presence, i) => ({
         presence, connected: !away.has(presence.sessionId), attributes: { ...(s.attributes[i] ?? {}) },
+        quality: s.quality[i] ?? "Unknown",
       })),
     };
   }
@@ -644,7 +664,7 @@ export class Client {
     switch (e.kind) {
       case "MemberJoined":
         if (party && !party.members.some((m) => m.presence.sessionId === e.presence.sessionId)) {
-          party.members.push({ presence: e.presence, connected: true, attributes: {} });
+          party.members.push({ presence: e.presence, connected: true, attributes: {}, quality: "Unknown" });
         }
         return push({ kind: "MemberJoined", partyId: e.partyId, member: e.presence });
       case "MemberLeft":
@@ -657,7 +677,12 @@ export class Client {
         }
         return push({ kind: "LeaderChanged", partyId: e.partyId, leader: e.leader });
       case "MemberConnection":
-        for (const m of party?.members ?? []) if (m.presence.sessionId === e.presence.sessionId) m.connected = e.connected;
+        for (const m of party?.members ?? []) {
+          if (m.presence.sessionId !== e.presence.sessionId) continue;
+          m.connected = e.connected;
+          // The server measures each connection anew.
+          m.quality = "Unknown";
+        }
         return push({ kind: "MemberConnectionChanged", partyId: e.partyId, member: e.presence, connected: e.connected });
       case "JoinRequested":
         return push({ kind: "JoinRequested", partyId: e.partyId, requester: e.presence });
@@ -677,7 +702,10 @@ export class Client {
         return push({ kind: "PartyClosed", partyId: e.partyId });
       case "Updated":
         if (!party) return;
-        Object.assign(party, { open: e.open, maxSize: e.maxSize, label: e.label, invitePolicy: e.invitePolicy });
+        Object.assign(party, {
+          open: e.open, maxSize: e.maxSize, label: e.label, invitePolicy: e.invitePolicy,
+          leaderPolicy: e.leaderPolicy,
+        });
         return push({ kind: "PartyUpdated", party });
       case "Data": {
         const data = { partyId: e.partyId, sender: e.sender, opCode: Number(e.opCode), data: e.data, reliable: true };

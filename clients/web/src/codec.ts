@@ -261,8 +261,31 @@ export const struct = <T>(fields: Fields): Codec<T> => ({
   },
 });
 
+/** Fields written from, and read into, the variant's own object. */
+type Spread = { spread: Codec<any> };
 /** A variant: its fields (struct-like), one unnamed value, or nothing. */
-type Variant = [string, Fields | Codec<any> | null];
+type Variant = [string, Fields | Spread | Codec<any> | null];
+
+/**
+ * Version 2's layout of a variant version 3 appended fields to: written
+ * without them, read with what stands for them in version 2
+ * (`appended`). `strict`: a value version 2 cannot say (one other than
+ * `appended`'s) is refused, not dropped; what a version 2 client sends.
+ * Not strict: dropped, as the server leaves them out for version 2.
+ */
+const withoutAppended = (fields: Fields, appended: Record<string, unknown>, strict: boolean): Spread => ({
+  spread: {
+    enc: (w, v: any) => {
+      for (const [name, value] of Object.entries(appended)) {
+        if (strict && v[name] !== undefined && v[name] !== value) {
+          throw new RangeError(`version 2 cannot say ${name} ${v[name]}`);
+        }
+      }
+      struct(fields).enc(w, v);
+    },
+    dec: (r) => ({ ...(struct(fields).dec(r) as object), ...appended }),
+  },
+});
 
 /** An enum as `{ kind, ...fields }`, `{ kind, value }` or `{ kind }`. */
 export const tagged = <T>(variants: Variant[]): Codec<T> => {
@@ -275,6 +298,7 @@ export const tagged = <T>(variants: Variant[]): Codec<T> => {
       const shape = variants[i][1];
       if (shape === null) return;
       if (Array.isArray(shape)) struct(shape).enc(w, v);
+      else if ("spread" in shape) shape.spread.enc(w, v);
       else shape.enc(w, v.value);
     },
     dec: (r) => {
@@ -284,6 +308,7 @@ export const tagged = <T>(variants: Variant[]): Codec<T> => {
       const [kind, shape] = variant;
       if (shape === null) return { kind } as T;
       if (Array.isArray(shape)) return { kind, ...(struct(shape).dec(r) as object) } as T;
+      if ("spread" in shape) return { kind, ...(shape.spread.dec(r) as object) } as T;
       return { kind, value: shape.dec(r) } as T;
     },
   };
@@ -355,6 +380,13 @@ export type Numbers = Record<string, bigint>;
 export interface Presence { userId: string; username: string; sessionId: string }
 export interface ErrorBody { code: ErrorCode; message: string }
 export type InvitePolicy = "Leader" | "AnyMember";
+/** Who leads next when the leader leaves or is lost (version 3): the
+ * longest seated, or the best connection (PROTOCOL.md, "Leader by
+ * connection quality"). Only a connected member is chosen either way. */
+export type LeaderPolicy = "Tenure" | "ConnectionQuality";
+/** A member's connection as the server measures it (version 3): `Unknown`
+ * while not measured yet or disconnected. */
+export type ConnectionQuality = "Unknown" | "Good" | "Fair" | "Poor";
 export interface Limits {
   maxFrameSize: number; maxDatagramData: number; maxReliableData: number; maxPartySize: number;
   maxLabelBytes: number; joinRequestTtlMs: bigint; maxStatusBytes: number; maxFollows: number;
@@ -370,6 +402,11 @@ export interface PartySnapshot {
   attributes: KeyValues[]; joinCode: string; listed: boolean; properties: KeyValues;
   /** The running ready check with its answers so far (version 3). */
   readyCheck: ReadyCheck | null;
+  /** Who leads next (version 3). */
+  leaderPolicy: LeaderPolicy;
+  /** Each member's connection quality, in the order of `members`
+   * (version 3), as of the snapshot: no event says it changed. */
+  quality: ConnectionQuality[];
   /** The members this session muted in the party (version 3): only in a
    * snapshot sent to it alone (a reply, a resume's); empty elsewhere. */
   muted: Muted[];
@@ -430,6 +467,14 @@ const numbers = map(i64);
 export const presence = struct<Presence>([["userId", str], ["username", str], ["sessionId", uuid]]);
 export const errorBody = struct<ErrorBody>([["code", errorCode], ["message", str]]);
 const invitePolicy = names<InvitePolicy>(["Leader", "AnyMember"]);
+const leaderPolicy = names<LeaderPolicy>(["Tenure", "ConnectionQuality"]);
+const QUALITIES = ["Unknown", "Good", "Fair", "Poor"] as const;
+/** A bucket this client does not know (a newer server's) reads as
+ * `Unknown` (PROTOCOL.md, "Compatibility"). */
+const connectionQuality: Codec<ConnectionQuality> = {
+  enc: names(QUALITIES).enc,
+  dec: (r) => QUALITIES[Number(r.varint(32))] ?? "Unknown",
+};
 const limits = struct<Limits>([
   ["maxFrameSize", u32], ["maxDatagramData", u32], ["maxReliableData", u32],
   ["maxPartySize", u16], ["maxLabelBytes", u32], ["joinRequestTtlMs", u64],
@@ -453,12 +498,21 @@ const SNAPSHOT_V2: Fields = [
 const numberRange = struct<NumberRange>([["min", i64], ["max", i64]]);
 const muted = struct<Muted>([["userId", str], ["opCodes", option(numberRange)]]);
 export const partySnapshot = struct<PartySnapshot>([
-  ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["muted", vec(muted)],
+  ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["leaderPolicy", leaderPolicy],
+  ["quality", vec(connectionQuality)], ["muted", vec(muted)],
 ]);
-/** Version 2's layout: the fields up to `properties` (no ready check, no mutes). */
+/**
+ * Version 2's layout: the fields up to `properties`, without `readyCheck`,
+ * `leaderPolicy`, `quality` and `muted`. Read, they are what version 2
+ * cannot be told: no check, `Tenure`, every member `Unknown`, no mutes.
+ */
 const partySnapshotV2: Codec<PartySnapshot> = {
   enc: (w, v) => struct<PartySnapshot>(SNAPSHOT_V2).enc(w, v),
-  dec: (r) => ({ ...struct<PartySnapshot>(SNAPSHOT_V2).dec(r), readyCheck: null, muted: [] }),
+  dec: (r) => {
+    const v2 = struct<PartySnapshot>(SNAPSHOT_V2).dec(r);
+    const quality = v2.members.map((): ConnectionQuality => "Unknown");
+    return { ...v2, readyCheck: null, leaderPolicy: "Tenure", quality, muted: [] };
+  },
 };
 const resume = struct<Resume>([["token", str], ["lastEventSeq", u64]]);
 const partySearch = struct<PartySearch>([
@@ -513,7 +567,10 @@ type P = { partyId: string };
 type PU = P & { userId: string };
 type KVEdit = P & { set: KeyValues; remove: string[] };
 export type Command =
-  | { kind: "CreateParty"; open: boolean; maxSize: number; label: string; invitePolicy: InvitePolicy; state: KeyValues }
+  | {
+      kind: "CreateParty"; open: boolean; maxSize: number; label: string; invitePolicy: InvitePolicy;
+      state: KeyValues; leaderPolicy: LeaderPolicy;
+    }
   | ({ kind: "JoinParty" } & P)
   | ({ kind: "ListJoinRequests" } & P)
   | ({ kind: "AcceptJoinRequest" } & PU)
@@ -521,7 +578,10 @@ export type Command =
   | ({ kind: "Leave" } & P)
   | ({ kind: "Promote" } & PU)
   | ({ kind: "Close" } & P)
-  | ({ kind: "Update"; open: boolean | null; label: string | null; maxSize: number | null; invitePolicy: InvitePolicy | null } & P)
+  | ({
+      kind: "Update"; open: boolean | null; label: string | null; maxSize: number | null;
+      invitePolicy: InvitePolicy | null; leaderPolicy: LeaderPolicy | null;
+    } & P)
   | ({ kind: "GetParty" } & P)
   | ({ kind: "SendData"; opCode: bigint; data: Uint8Array } & P)
   | ({ kind: "Kick" } & PU)
@@ -558,37 +618,65 @@ export type Command =
 const p: Fields = [["partyId", uuid]];
 const pu: Fields = [["partyId", uuid], ["userId", str]];
 const kvEdit: Fields = [["partyId", uuid], ["set", keyValues], ["remove", vec(str)]];
-const command = tagged<Command>([
-  ["CreateParty", [["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy], ["state", keyValues]]],
-  ["JoinParty", p], ["ListJoinRequests", p], ["AcceptJoinRequest", pu], ["Remove", pu],
-  ["Leave", p], ["Promote", pu], ["Close", p],
-  ["Update", [["partyId", uuid], ["open", option(bool)], ["label", option(str)], ["maxSize", option(u16)], ["invitePolicy", option(invitePolicy)]]],
-  ["GetParty", p],
-  ["SendData", [["partyId", uuid], ["opCode", i64], ["data", bytes]]],
-  ["Kick", pu], ["Reject", pu],
-  ["SetStatus", [["status", str], ["visible", bool]]],
-  ["Follow", [["userIds", vec(str)]]], ["Unfollow", [["userIds", vec(str)]]],
-  ["Invite", pu], ["DeclineInvite", p], ["RevokeInvite", pu], ["ListInvites", null],
-  ["CreateJoinCode", p], ["ClearJoinCode", p], ["JoinByCode", [["code", str]]],
-  ["ListParty", [["partyId", uuid], ["properties", keyValues]]], ["UnlistParty", p],
-  ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
-  ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
-  ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
-  ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
-  ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
-  ["CancelReadyCheck", p],
-  ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]],
-  ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]],
-  ["ListBlocks", null],
-]);
-
 export type ClientFrame =
   | ({ kind: "Hello" } & Hello)
   | { kind: "Request"; id: number; command: Command };
-export const clientFrame = tagged<ClientFrame>([
-  ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
-  ["Request", [["id", u32], ["command", command]]],
-]);
+
+const CREATE_PARTY_V2: Fields = [
+  ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy], ["state", keyValues],
+];
+const UPDATE_V2: Fields = [
+  ["partyId", uuid], ["open", option(bool)], ["label", option(str)], ["maxSize", option(u16)],
+  ["invitePolicy", option(invitePolicy)],
+];
+
+/**
+ * What a client sends, in the layout of one protocol version. Version 2's
+ * `CreateParty` and `Update` have no `leaderPolicy` (the server reads them
+ * as `Tenure` and as no change), and it has no ready check, mute or block
+ * commands (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
+ * version 2's layout is here for the worked examples of what a version 2
+ * client sends.
+ */
+export function clientFrameFor(version: number): Codec<ClientFrame> {
+  const variants: Variant[] = [
+    ["CreateParty", version >= 3
+      ? [...CREATE_PARTY_V2, ["leaderPolicy", leaderPolicy]]
+      : withoutAppended(CREATE_PARTY_V2, { leaderPolicy: "Tenure" }, true)],
+    ["JoinParty", p], ["ListJoinRequests", p], ["AcceptJoinRequest", pu], ["Remove", pu],
+    ["Leave", p], ["Promote", pu], ["Close", p],
+    ["Update", version >= 3
+      ? [...UPDATE_V2, ["leaderPolicy", option(leaderPolicy)]]
+      : withoutAppended(UPDATE_V2, { leaderPolicy: null }, true)],
+    ["GetParty", p],
+    ["SendData", [["partyId", uuid], ["opCode", i64], ["data", bytes]]],
+    ["Kick", pu], ["Reject", pu],
+    ["SetStatus", [["status", str], ["visible", bool]]],
+    ["Follow", [["userIds", vec(str)]]], ["Unfollow", [["userIds", vec(str)]]],
+    ["Invite", pu], ["DeclineInvite", p], ["RevokeInvite", pu], ["ListInvites", null],
+    ["CreateJoinCode", p], ["ClearJoinCode", p], ["JoinByCode", [["code", str]]],
+    ["ListParty", [["partyId", uuid], ["properties", keyValues]]], ["UnlistParty", p],
+    ["SearchParties", partySearch], ["SetPartyState", kvEdit], ["SetMemberAttributes", kvEdit],
+    ["Ban", [["partyId", uuid], ["userId", str], ["durationMs", u64]]], ["Unban", pu],
+    ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
+  ];
+  if (version >= 3) {
+    variants.push(
+      ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
+      ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
+      ["CancelReadyCheck", p],
+      ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]],
+      ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]],
+      ["ListBlocks", null],
+    );
+  }
+  const command = tagged<Command>(variants);
+  return tagged<ClientFrame>([
+    ["Hello", [["version", u16], ["identity", identity], ["resume", option(resume)]]],
+    ["Request", [["id", u32], ["command", command]]],
+  ]);
+}
+export const clientFrame = clientFrameFor(PROTOCOL_VERSION);
 
 export type JoinOutcome =
   | { kind: "Joined"; value: PartySnapshot }
@@ -619,7 +707,10 @@ export type Event =
   | ({ kind: "JoinRejected"; reason: RejectReason } & PS)
   | ({ kind: "Kicked" } & PS)
   | ({ kind: "Closed" } & PS)
-  | ({ kind: "Updated"; open: boolean; maxSize: number; label: string; invitePolicy: InvitePolicy } & PS)
+  | ({
+      kind: "Updated"; open: boolean; maxSize: number; label: string; invitePolicy: InvitePolicy;
+      leaderPolicy: LeaderPolicy;
+    } & PS)
   | { kind: "Data"; partyId: string; sender: Presence; opCode: bigint; data: Uint8Array }
   | { kind: "DataRefused"; partyId: string; opCode: bigint; error: ErrorBody }
   | ({ kind: "MemberConnection"; presence: Presence; connected: boolean } & PS)
@@ -680,11 +771,12 @@ export type ServerFrame =
   | { kind: "FrameError"; value: ErrorBody };
 
 /**
- * What the server sends, in the layout of one protocol version: only the
- * `PartySnapshot` in it differs between versions 2 and 3 (a version 2
- * session is never sent what version 2 cannot decode, PROTOCOL.md section
- * 4, "Compatibility"). This client speaks version 3; version 2's layout is
- * here for the worked examples of what a version 2 session is sent.
+ * What the server sends, in the layout of one protocol version: the
+ * `PartySnapshot` and `Updated` differ between versions 2 and 3, and
+ * version 2 has no ready check events (a version 2 session is never sent
+ * what version 2 cannot decode, PROTOCOL.md section 4, "Compatibility").
+ * This client speaks version 3; version 2's layout is here for the worked
+ * examples of what a version 2 session is sent.
  */
 export function serverFrameFor(version: number): Codec<ServerFrame> {
   const snapshot = version >= 3 ? partySnapshot : partySnapshotV2;
@@ -704,6 +796,7 @@ export function serverFrameFor(version: number): Codec<ServerFrame> {
     ["Blocks", [["userIds", vec(str)]]],
   ]);
   const ps: Fields = [["partyId", uuid], ["seq", u64]];
+  const updated: Fields = [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]];
   const variants: Variant[] = [
     ["MemberJoined", [...ps, ["presence", presence]]],
     ["MemberLeft", [...ps, ["presence", presence], ["reason", leaveReason]]],
@@ -714,7 +807,9 @@ export function serverFrameFor(version: number): Codec<ServerFrame> {
     ["Accepted", snapshot],
     ["JoinRejected", [...ps, ["reason", rejectReason]]],
     ["Kicked", ps], ["Closed", ps],
-    ["Updated", [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]]],
+    ["Updated", version >= 3
+      ? [...updated, ["leaderPolicy", leaderPolicy]]
+      : withoutAppended(updated, { leaderPolicy: "Tenure" }, false)],
     ["Data", [["partyId", uuid], ["sender", presence], ["opCode", i64], ["data", bytes]]],
     ["DataRefused", [["partyId", uuid], ["opCode", i64], ["error", errorBody]]],
     ["MemberConnection", [...ps, ["presence", presence], ["connected", bool]]],

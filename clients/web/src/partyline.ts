@@ -5,7 +5,7 @@ export * from "./client.js";
 export * as wire from "./codec.js";
 export { CloseCode, NIL_UUID, PROTOCOL_VERSION } from "./codec.js";
 export type {
-  ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, ListedParty, MatchFound, PartyBan,
-  PartyInvite, PartySearch, PartySnapshot, Presence, ReadyCheck, ReadyCheckOutcome,
-  TicketRequest, UserStatus, Welcome,
+  ConnectionQuality, ErrorBody, ErrorCode, InvitePolicy, KeyValues, LeaderPolicy, Limits,
+  ListedParty, MatchFound, PartyBan, PartyInvite, PartySearch, PartySnapshot, Presence,
+  ReadyCheck, ReadyCheckOutcome, TicketRequest, UserStatus, Welcome,
 } from "./codec.js";

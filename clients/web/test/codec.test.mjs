@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import * as codec from "../dist/codec.js";
 
 const unhex = (text) => Uint8Array.from(text.split(" "), (b) => parseInt(b, 16));
+// Maps decode as objects without a prototype.
+const kv = (entries = {}) => Object.assign(Object.create(null), entries);
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 
 test("maps are written in UTF-8 byte order and read in any order", () => {
@@ -77,7 +79,7 @@ test("a reason this client does not know stays its number", () => {
   assert.equal(hex(w.bytes()), "09");
 });
 
-test("a snapshot with a running ready check: version 2 leaves it out", () => {
+test("a snapshot with a running ready check, a leader policy, qualities and mutes: version 2 leaves them out", () => {
   const presence = { userId: "u1", username: "Ana", sessionId: "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa" };
   const check = {
     checkId: 7n, startedBy: presence, message: "go?", timeoutMs: 30000n, endsAtMs: 1700000030000n,
@@ -85,19 +87,62 @@ test("a snapshot with a running ready check: version 2 leaves it out", () => {
   };
   const snapshot = {
     partyId: "11111111-1111-1111-1111-111111111111", seq: 7n, open: true, maxSize: 2, label: "",
-    leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: {},
-    attributes: [{}], joinCode: "", listed: false, properties: {}, readyCheck: check, muted: [],
+    leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: kv(),
+    attributes: [kv()], joinCode: "", listed: false, properties: kv(), readyCheck: check,
+    leaderPolicy: "ConnectionQuality", quality: ["Poor"], muted: [],
   };
   const frame = { kind: "Response", id: 1, result: { ok: true, value: { kind: "Party", value: snapshot } } };
   const v3 = codec.encodeFrame(codec.serverFrame, frame).slice(4);
   const v2 = codec.encodeFrame(codec.serverFrameFor(2), frame).slice(4);
-  // Version 3 appends Some(check), then the mutes, after version 2's last field.
+  // Version 3 appends Some(check), then the policy (#1), one bucket per
+  // member (Poor, #3) and the mutes (none), after version 2's last field.
   assert.equal(hex(v3.slice(0, v2.length)), hex(v2));
   assert.equal(v3[v2.length], 1);
-  assert.equal(v3[v3.length - 1], 0, "no mutes");
-  const back = codec.decodeServerFrame(v3);
-  assert.deepEqual(back.result.value.value.readyCheck, check);
-  assert.equal(codec.decodeBody(codec.serverFrameFor(2), v2).result.value.value.readyCheck, null);
+  assert.equal(hex(v3.slice(-4)), "01 01 03 00");
+  assert.deepEqual(codec.decodeServerFrame(v3).result.value.value, snapshot);
+  // Read in version 2's layout: what version 2 is never told stands in.
+  const old = codec.decodeBody(codec.serverFrameFor(2), v2).result.value.value;
+  assert.deepEqual(old, { ...snapshot, readyCheck: null, leaderPolicy: "Tenure", quality: ["Unknown"], muted: [] });
+});
+
+test("a connection quality this client does not know reads as Unknown", () => {
+  // Response 1, Ok, Party: a snapshot of one member whose bucket is #7.
+  const presence = { userId: "u1", username: "Ana", sessionId: "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa" };
+  const snapshot = {
+    partyId: "11111111-1111-1111-1111-111111111111", seq: 1n, open: true, maxSize: 2, label: "",
+    leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: {},
+    attributes: [{}], joinCode: "", listed: false, properties: {}, readyCheck: null,
+    leaderPolicy: "Tenure", quality: ["Fair"], muted: [],
+  };
+  const frame = { kind: "Response", id: 1, result: { ok: true, value: { kind: "Party", value: snapshot } } };
+  const body = codec.encodeFrame(codec.serverFrame, frame).slice(4);
+  // The body ends: policy, one bucket, no mutes.
+  assert.equal(body[body.length - 2], 2); // Fair
+  body[body.length - 2] = 7;
+  assert.deepEqual(codec.decodeServerFrame(body).result.value.value.quality, ["Unknown"]);
+  // A leader policy is not a reason: an unknown one is a decode error.
+  body[body.length - 4] = 5;
+  assert.throws(() => codec.decodeServerFrame(body), codec.DecodeError);
+});
+
+test("version 2's layout cannot say a leader policy, nor start a ready check, nor mute", () => {
+  const v2 = codec.clientFrameFor(2);
+  const party = "11111111-1111-1111-1111-111111111111";
+  const create = {
+    kind: "CreateParty", open: true, maxSize: 4, label: "", invitePolicy: "Leader", state: {},
+  };
+  const request = (command) => ({ kind: "Request", id: 1, command });
+  // Tenure is what version 2's CreateParty means; the best connection it cannot ask for.
+  codec.encodeFrame(v2, request({ ...create, leaderPolicy: "Tenure" }));
+  assert.throws(() => codec.encodeFrame(v2, request({ ...create, leaderPolicy: "ConnectionQuality" })), RangeError);
+  const update = { kind: "Update", partyId: party, open: null, label: null, maxSize: null, invitePolicy: null };
+  codec.encodeFrame(v2, request({ ...update, leaderPolicy: null }));
+  assert.throws(() => codec.encodeFrame(v2, request({ ...update, leaderPolicy: "Tenure" })), RangeError);
+  assert.throws(
+    () => codec.encodeFrame(v2, request({ kind: "CancelReadyCheck", partyId: party })),
+    RangeError,
+  );
+  assert.throws(() => codec.encodeFrame(v2, request({ kind: "Block", userIds: ["u2"] })), RangeError);
 });
 
 test("unknown error numbers survive as numbers", () => {

@@ -3,8 +3,11 @@
 // codec to, read from the same file with the same placeholder rules.
 // Every example is checked both ways (encode gives its bytes, decoding its
 // bytes gives the value back), and every example must be checked here.
-// The client speaks version 3; the examples of what a version 2 session is
-// sent (`-v2`) are checked in version 2's layout (codec.serverFrameFor(2)).
+// The client speaks version 3; the examples of what a version 2 client
+// sends and is sent (`-v2`) are checked in version 2's layout
+// (codec.clientFrameFor(2), codec.serverFrameFor(2)): what it reads back
+// is the value with version 2's stand-ins for what version 3 appended, and
+// what the server had (the version 3 value) gives the same bytes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -82,6 +85,14 @@ const MATCH_TOKEN =
   "m1.0123456789abcdef0123456789abcdef.1700000060.7531:11111111111111111111111111111111,7532:." +
   "458792475ad88551d9f797c2c64c123962fb98adcfa465b615e302a624c48314";
 
+const createParty = request(300, {
+  kind: "CreateParty", open: true, maxSize: 4, label: "eu", invitePolicy: "Leader", state: kv({}),
+  leaderPolicy: "Tenure",
+});
+const update = request(3, {
+  kind: "Update", partyId: party, open: null, label: "x", maxSize: 8, invitePolicy: null,
+  leaderPolicy: null,
+});
 const CLIENT = {
   hello: {
     kind: "Hello", version: 3, identity: { kind: "Dev", userId: "u1", username: "Ana" }, resume: null,
@@ -91,15 +102,15 @@ const CLIENT = {
     resume: { token: "t", lastEventSeq: 7n },
   },
   kick: request(5, { kind: "Kick", partyId: party, userId: "u2" }),
-  "create-party": request(300, {
-    kind: "CreateParty", open: true, maxSize: 4, label: "eu", invitePolicy: "Leader", state: kv({}),
-  }),
+  "create-party": createParty,
   "create-party-state": request(6, {
     kind: "CreateParty", open: false, maxSize: 8, label: "", invitePolicy: "AnyMember",
-    state: kv({ mode: "duo", map: "dust" }),
+    state: kv({ mode: "duo", map: "dust" }), leaderPolicy: "ConnectionQuality",
   }),
-  update: request(3, {
-    kind: "Update", partyId: party, open: null, label: "x", maxSize: 8, invitePolicy: null,
+  update,
+  "update-leader-policy": request(11, {
+    kind: "Update", partyId: party, open: null, label: null, maxSize: null, invitePolicy: null,
+    leaderPolicy: "ConnectionQuality",
   }),
   "send-data": request(4, { kind: "SendData", partyId: party, opCode: -1n, data: utf8("hi") }),
   invite: request(7, { kind: "Invite", partyId: party, userId: "u2" }),
@@ -134,7 +145,8 @@ const snapshot = {
   partyId: party, seq: 3n, open: false, maxSize: 4, label: "eu", leader: ana, members: [ana, ben],
   disconnected: [sidB], invitePolicy: "AnyMember", state: kv({ map: "dust" }),
   attributes: [kv({}), kv({ hero: "mage" })], joinCode: "K7QM2X", listed: true,
-  properties: kv({ mode: "duo" }), readyCheck: null,
+  properties: kv({ mode: "duo" }), readyCheck: null, leaderPolicy: "ConnectionQuality",
+  quality: ["Good", "Unknown"],
   // Ana (who asked) muted Ben's op codes 100 to 199.
   muted: [{ userId: "u2", opCodes: { min: 100n, max: 199n } }],
 };
@@ -149,7 +161,7 @@ const snapshotsWelcome = {
           partyId: party, seq: 12n, open: false, maxSize: 4, label: "", leader: ana,
           members: [ana], disconnected: [], invitePolicy: "Leader", state: kv({}),
           attributes: [kv({})], joinCode: "", listed: false, properties: kv({}), readyCheck: null,
-          muted: [],
+          leaderPolicy: "Tenure", quality: ["Good"], muted: [],
         },
         requests: [ben],
       }],
@@ -157,6 +169,10 @@ const snapshotsWelcome = {
     },
   },
 };
+const updated = event(6n, {
+  kind: "Updated", partyId: party, seq: 7n, open: true, maxSize: 4, label: "eu",
+  invitePolicy: "AnyMember", leaderPolicy: "ConnectionQuality",
+});
 const SERVER = {
   welcome: {
     kind: "Welcome",
@@ -168,6 +184,7 @@ const SERVER = {
   "welcome-snapshots": snapshotsWelcome,
   "response-refused": response(2, { ok: false, error: { code: "PartyFull", message: "full" } }),
   "response-denied": response(3, { ok: false, error: { code: "Denied", message: "no" } }),
+  "refused-unavailable": { kind: "Refused", value: { code: "Unavailable", message: "later" } },
   "response-unavailable": response(4, { ok: false, error: { code: "Unavailable", message: "later" } }),
   "event-server-data": event(2n, {
     kind: "Data", partyId: party,
@@ -175,6 +192,7 @@ const SERVER = {
   }),
   "response-done": response(4, { ok: true, value: { kind: "Done" } }),
   "event-kicked": event(1n, { kind: "Kicked", partyId: party, seq: 5n }),
+  "event-updated": updated,
   "response-party": response(10, { ok: true, value: { kind: "Party", value: snapshot } }),
   "response-parties": response(9, {
     ok: true,
@@ -230,11 +248,40 @@ const SERVER = {
   "response-blocked": response(20, { ok: false, error: { code: "Blocked", message: "no" } }),
 };
 
-// What a version 2 session is sent: the same values in version 2's layout.
+// What a version 2 client sends and is sent, in version 2's layout: `read`
+// is what decoding gives (version 2's stand-ins where version 3 appended
+// fields: no ready check, `Tenure`, every member's quality `Unknown`, no
+// mutes, no leader policy change); `sent`, when given, is the version 3
+// value the server (or client) had, which must give the same bytes.
+const { resumed } = snapshotsWelcome.value;
+const CLIENT_V2 = {
+  "create-party-v2": { read: createParty },
+  "update-v2": { read: update },
+};
 const SERVER_V2 = {
-  "welcome-snapshots-v2": snapshotsWelcome,
-  "response-unavailable-v2": response(4, { ok: false, error: { code: "Internal", message: "later" } }),
-  "response-blocked-v2": response(20, { ok: false, error: { code: "InvalidArgument", message: "no" } }),
+  "welcome-snapshots-v2": {
+    sent: snapshotsWelcome,
+    read: {
+      ...snapshotsWelcome,
+      value: {
+        ...snapshotsWelcome.value,
+        resumed: {
+          ...resumed,
+          parties: [{ ...resumed.parties[0], snapshot: { ...resumed.parties[0].snapshot, quality: ["Unknown"] } }],
+        },
+      },
+    },
+  },
+  "response-unavailable-v2": {
+    read: response(4, { ok: false, error: { code: "Internal", message: "later" } }),
+  },
+  "event-updated-v2": {
+    sent: updated,
+    read: event(6n, { ...updated.event, leaderPolicy: "Tenure" }),
+  },
+  "response-blocked-v2": {
+    read: response(20, { ok: false, error: { code: "InvalidArgument", message: "no" } }),
+  },
 };
 
 const DATAGRAMS = ["client-datagram", "server-datagram"];
@@ -247,14 +294,19 @@ for (const [name, value] of Object.entries(CLIENT)) {
 for (const [name, value] of Object.entries(SERVER)) {
   test(`server frame ${name}`, () => checkFrame(codec.serverFrame, name, value));
 }
-for (const [name, value] of Object.entries(SERVER_V2)) {
-  test(`server frame ${name}, version 2`, () => checkFrame(codec.serverFrameFor(2), name, value));
+for (const [name, { read, sent }] of Object.entries(CLIENT_V2)) {
+  test(`client frame ${name}, version 2`, () => checkFrame(codec.clientFrameFor(2), name, read, sent));
+}
+for (const [name, { read, sent }] of Object.entries(SERVER_V2)) {
+  test(`server frame ${name}, version 2`, () => checkFrame(codec.serverFrameFor(2), name, read, sent));
 }
 
-function checkFrame(c, name, value) {
+/** `value` encodes to the example's bytes and decodes from them; so does `sent`, encoded. */
+function checkFrame(c, name, value, sent = value) {
   const expected = shown.get(name);
   assert.ok(expected, `PROTOCOL.md has an example named ${name}`);
   assert.equal(hex(codec.encodeFrame(c, value, codec.MAX_WELCOME_SIZE)), expected);
+  assert.equal(hex(codec.encodeFrame(c, sent, codec.MAX_WELCOME_SIZE)), expected);
   const body = unhex(expected).slice(codec.FRAME_HEADER_LEN);
   assert.deepEqual(codec.decodeBody(c, body), value);
 }
@@ -273,7 +325,8 @@ test("server datagram", () => {
 
 test("every byte example in PROTOCOL.md is checked here", () => {
   const checked = new Set([
-    ...Object.keys(CLIENT), ...Object.keys(SERVER), ...Object.keys(SERVER_V2), ...DATAGRAMS,
+    ...Object.keys(CLIENT), ...Object.keys(SERVER), ...Object.keys(CLIENT_V2),
+    ...Object.keys(SERVER_V2), ...DATAGRAMS,
   ]);
   for (const name of shown.keys()) assert.ok(checked.has(name), `example ${name} is not checked`);
   for (const name of checked) assert.ok(shown.has(name), `PROTOCOL.md lost example ${name}`);

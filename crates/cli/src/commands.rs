@@ -4,9 +4,9 @@
 
 use partyline_client::protocol::Welcome;
 use partyline_client::{
-    Client, ClientError, InvitePolicy, JoinOutcome, KeyValues, MemberProperties, NumberRange,
-    Numbers, Party, PartyBan, PartyId, PartyInvite, PartySearch, PartySettings, PartyUpdate,
-    Presence, SearchPage, TicketQuery, TicketRequest, UserStatus,
+    Client, ClientError, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy, MemberProperties,
+    NumberRange, Numbers, Party, PartyBan, PartyId, PartyInvite, PartySearch, PartySettings,
+    PartyUpdate, Presence, SearchPage, TicketQuery, TicketRequest, UserStatus,
 };
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -687,6 +687,18 @@ impl Fields<'_> {
             .transpose()
     }
 
+    pub fn leader_policy(&self, name: &str) -> Result<Option<LeaderPolicy>, String> {
+        self.string(name)?
+            .map(|text| match text.as_str() {
+                "tenure" => Ok(LeaderPolicy::Tenure),
+                "connection_quality" => Ok(LeaderPolicy::ConnectionQuality),
+                _ => Err(format!(
+                    "{name} must be tenure or connection_quality, not {text:?}"
+                )),
+            })
+            .transpose()
+    }
+
     /// Party data: `text` (UTF-8) or `base64` (any bytes); none is empty.
     fn payload(&self) -> Result<Vec<u8>, String> {
         match (self.string("text")?, self.string("base64")?) {
@@ -821,8 +833,8 @@ pub static COMMANDS: &[Spec] = &[
         alias: Some("create"),
         positional: &[],
         rest: None,
-        options: &["open", "max_size", "label", "invite_policy", "state"],
-        usage: "[open=true|false] [max_size=N] [label=TEXT] [invite_policy=leader|any_member] [state.KEY=VALUE]...",
+        options: &["open", "max_size", "label", "invite_policy", "state", "leader_policy"],
+        usage: "[open=true|false] [max_size=N] [label=TEXT] [invite_policy=leader|any_member] [leader_policy=tenure|connection_quality] [state.KEY=VALUE]...",
         about: "Create a party led by you (open, 4 seats unless told).",
         build: |f| {
             let defaults = PartySettings::default();
@@ -834,6 +846,9 @@ pub static COMMANDS: &[Spec] = &[
                     .invite_policy("invite_policy")?
                     .unwrap_or(defaults.invite_policy),
                 state: f.map("state")?.unwrap_or_default(),
+                leader_policy: f
+                    .leader_policy("leader_policy")?
+                    .unwrap_or(defaults.leader_policy),
             }))
         },
     },
@@ -932,8 +947,8 @@ pub static COMMANDS: &[Spec] = &[
         alias: Some("update"),
         positional: &[P],
         rest: None,
-        options: &["open", "max_size", "label", "invite_policy"],
-        usage: "PARTY [open=true|false] [max_size=N] [label=TEXT] [invite_policy=leader|any_member]",
+        options: &["open", "max_size", "label", "invite_policy", "leader_policy"],
+        usage: "PARTY [open=true|false] [max_size=N] [label=TEXT] [invite_policy=leader|any_member] [leader_policy=tenure|connection_quality]",
         about: "Leader: change settings (those not given stay).",
         build: |f| {
             Ok(Request::UpdateParty(
@@ -943,6 +958,7 @@ pub static COMMANDS: &[Spec] = &[
                     max_size: f.integer("max_size")?,
                     label: f.string("label")?,
                     invite_policy: f.invite_policy("invite_policy")?,
+                    leader_policy: f.leader_policy("leader_policy")?,
                 },
             ))
         },

@@ -327,11 +327,13 @@ pub fn party_json(party: &Party) -> Value {
         "max_size": party.max_size,
         "label": party.label,
         "invite_policy": snake(&party.invite_policy),
+        "leader_policy": snake(&party.leader_policy),
         "leader": presence(&party.leader),
         "is_leader": party.is_leader(),
         "members": party.members.iter().map(|member| presence_with(&member.presence, json!({
             "connected": member.connected,
             "attributes": key_values(&member.attributes),
+            "quality": snake(&member.quality),
         }))).collect::<Vec<_>>(),
         "join_requests": presences(&party.join_requests),
         "state": key_values(&party.state),

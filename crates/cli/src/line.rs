@@ -254,6 +254,7 @@ mod tests {
                 label: "my party".into(),
                 invite_policy: partyline_client::InvitePolicy::AnyMember,
                 state: [("mode".to_string(), "ranked".to_string())].into(),
+                leader_policy: Default::default(),
             })
         );
         assert_eq!(

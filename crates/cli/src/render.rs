@@ -8,8 +8,8 @@ use crate::commands::{Failure, Reply};
 use crate::shown::{quoted, shown, time_ms, time_s, unix_now_ms};
 use partyline_client::protocol::ReadyCheckOutcome;
 use partyline_client::{
-    ClientError, Event, InvitePolicy, JoinOutcome, KeyValues, LeaveReason, Party, PartyId,
-    Presence, SessionId,
+    ClientError, ConnectionQuality, Event, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy,
+    LeaveReason, Party, PartyId, Presence, SessionId,
 };
 
 const RED: &str = "31";
@@ -89,8 +89,13 @@ pub fn party(party: &Party, style: &Style) -> String {
         InvitePolicy::Leader => "leader invites",
         InvitePolicy::AnyMember => "any member invites",
     };
+    // Only the rule that is not the default is named.
+    let next = match party.leader_policy {
+        LeaderPolicy::Tenure => "",
+        LeaderPolicy::ConnectionQuality => ", best connection leads next",
+    };
     let mut text = format!(
-        "party {} ({}, {}/{} seats, {policy}{})",
+        "party {} ({}, {}/{} seats, {policy}{next}{})",
         party.party_id,
         if party.open { "open" } else { "closed" },
         party.members.len(),
@@ -120,6 +125,12 @@ pub fn party(party: &Party, style: &Style) -> String {
         }
         if !member.connected {
             notes.push("away".to_string());
+        }
+        // A good (or not yet measured) connection needs no word.
+        match member.quality {
+            ConnectionQuality::Fair => notes.push("fair connection".to_string()),
+            ConnectionQuality::Poor => notes.push("poor connection".to_string()),
+            ConnectionQuality::Good | ConnectionQuality::Unknown => {}
         }
         if !member.attributes.is_empty() {
             notes.push(pairs(&member.attributes));

@@ -426,6 +426,39 @@ async fn json_clients_mute_and_block() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The leader policy in --json mode: chosen at create, changed by update,
+/// shown in the party with each member's connection quality.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_clients_choose_and_show_the_leader_policy_and_connection_quality() {
+    let server = support::start().await;
+    let dir = temp_dir("quality");
+    let cert = write_cert(&dir, &server.certs);
+    let mut ana = JsonClient::start(server.addr, &cert, "ana");
+    let mut bob = JsonClient::start(server.addr, &cert, "bob");
+    ana.event("connected", |_| true);
+    bob.event("connected", |_| true);
+    assert_eq!(
+        ana.error(json!({"cmd": "create_party", "leader_policy": "fastest"}))["message"]
+            .as_str()
+            .map(|m| m.contains("tenure or connection_quality")),
+        Some(true)
+    );
+    let created = ana.ok(json!({"cmd": "create_party", "leader_policy": "connection_quality"}));
+    assert_eq!(created["party"]["leader_policy"], "connection_quality");
+    // A seat's quality is not measured yet when it is taken.
+    assert_eq!(created["party"]["members"][0]["quality"], "unknown");
+    let party = id_of(&created["party"]);
+    bob.ok(json!({"cmd": "join_party", "party_id": party}));
+    let updated =
+        ana.ok(json!({"cmd": "update_party", "party_id": party, "leader_policy": "tenure"}));
+    assert_eq!(updated["party"]["leader_policy"], "tenure");
+    let told = bob.event("party_updated", |e| e["party"]["party_id"] == party);
+    assert_eq!(told["party"]["leader_policy"], "tenure");
+    assert_eq!(bob.end().code(), Some(0));
+    assert_eq!(ana.end().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// --json output is JSON: C0 controls escaped by any JSON writer, and the
 /// rest a terminal would act on (DEL, C1, bidi controls, line separators)
 /// escaped too, so that the lines are safe to watch; parsed, every string

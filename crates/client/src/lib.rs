@@ -41,11 +41,11 @@ pub use connection::shared_endpoint;
 pub use error::{ClientError, DisconnectReason};
 pub use event::{Event, PartyData};
 pub use protocol::{
-    AckFrequency, ErrorBody, ErrorCode, Identity, InviteGoneReason, InvitePolicy, KeyValues,
-    LeaveReason, Limits, ListedParty, MatchFound, MatchedPlayer, MemberProperties, Muted,
-    NumberRange, Numbers, PartyBan, PartyId, PartyInvite, PartySearch, Presence, ReadyCheck,
-    ReadyCheckOutcome, RejectReason, RequestGoneReason, Resume, SessionId, TicketCancelReason,
-    TicketQuery, TicketRequest, UserStatus, MAX_BLOCKS, MAX_MUTES,
+    AckFrequency, ConnectionQuality, ErrorBody, ErrorCode, Identity, InviteGoneReason,
+    InvitePolicy, KeyValues, LeaderPolicy, LeaveReason, Limits, ListedParty, MatchFound,
+    MatchedPlayer, MemberProperties, Muted, NumberRange, Numbers, PartyBan, PartyId, PartyInvite,
+    PartySearch, Presence, ReadyCheck, ReadyCheckOutcome, RejectReason, RequestGoneReason, Resume,
+    SessionId, TicketCancelReason, TicketQuery, TicketRequest, UserStatus, MAX_BLOCKS, MAX_MUTES,
 };
 /// A UDP endpoint several sessions can share ([`shared_endpoint`],
 /// [`Client::connect_on`]).
@@ -88,6 +88,9 @@ pub struct PartySettings {
     pub invite_policy: InvitePolicy,
     /// The party state to start with. Default empty.
     pub state: KeyValues,
+    /// Who leads when the leader leaves or is lost: the longest seated
+    /// (default), or the best connection as the server measures it.
+    pub leader_policy: LeaderPolicy,
 }
 
 impl Default for PartySettings {
@@ -98,6 +101,7 @@ impl Default for PartySettings {
             label: String::new(),
             invite_policy: InvitePolicy::Leader,
             state: KeyValues::new(),
+            leader_policy: LeaderPolicy::Tenure,
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct PartyUpdate {
     pub label: Option<String>,
     /// A new invite policy.
     pub invite_policy: Option<InvitePolicy>,
+    /// A new leader policy.
+    pub leader_policy: Option<LeaderPolicy>,
 }
 
 /// What joining a party did.
@@ -639,6 +645,7 @@ impl Client {
             label: settings.label,
             invite_policy: settings.invite_policy,
             state: settings.state,
+            leader_policy: settings.leader_policy,
         })
         .await
     }
@@ -735,6 +742,7 @@ impl Client {
             label: update.label,
             max_size: update.max_size,
             invite_policy: update.invite_policy,
+            leader_policy: update.leader_policy,
         })
         .await
     }

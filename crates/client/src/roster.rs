@@ -2,8 +2,8 @@
 //! replies and events it receives, in the order the server sent them.
 
 use crate::protocol::{
-    Event as WireEvent, InvitePolicy, KeyValues, Muted, PartyId, PartySnapshot, Presence,
-    ReadyCheck, SessionId,
+    ConnectionQuality, Event as WireEvent, InvitePolicy, KeyValues, LeaderPolicy, Muted, PartyId,
+    PartySnapshot, Presence, ReadyCheck, SessionId,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,6 +40,8 @@ pub struct Party {
     /// The ready check running now, with the answers so far (kept live
     /// from `ReadyCheckAnswered`); `None` when none runs.
     pub ready_check: Option<ReadyCheck>,
+    /// Who leads when the leader leaves or is lost.
+    pub leader_policy: LeaderPolicy,
     /// The members this session muted here ([`crate::Client::mute`]):
     /// their party data does not reach it (for the op codes named). Only
     /// this session sees its mutes; they last while it is seated.
@@ -57,12 +59,18 @@ pub struct Member {
     pub connected: bool,
     /// What the member tells the party about itself (character, ready).
     pub attributes: KeyValues,
+    /// Its connection as the server measured it, as of the last snapshot
+    /// of the party this client received (no event says it changed:
+    /// [`crate::Client::get_party`] refreshes it). `Unknown` for a member
+    /// seated or reconnected since, and while it is disconnected.
+    pub quality: ConnectionQuality,
 }
 
 impl Party {
     /// Builds the view from a snapshot the server sent.
     pub(crate) fn from_snapshot(snapshot: PartySnapshot, my_session: SessionId) -> Party {
         let mut attributes = snapshot.attributes.into_iter();
+        let mut quality = snapshot.quality.into_iter();
         let members = snapshot
             .members
             .into_iter()
@@ -70,6 +78,7 @@ impl Party {
                 connected: !snapshot.disconnected.contains(&presence.session_id),
                 presence,
                 attributes: attributes.next().unwrap_or_default(),
+                quality: quality.next().unwrap_or_default(),
             })
             .collect();
         Party {
@@ -87,6 +96,7 @@ impl Party {
             listed: snapshot.listed,
             properties: snapshot.properties,
             ready_check: snapshot.ready_check.map(|check| *check),
+            leader_policy: snapshot.leader_policy,
             muted: snapshot.muted,
             seq: snapshot.seq,
         }
@@ -302,6 +312,7 @@ impl Roster {
                         presence: presence.clone(),
                         connected: true,
                         attributes: KeyValues::new(),
+                        quality: ConnectionQuality::Unknown,
                     });
                 }
             }
@@ -330,6 +341,8 @@ impl Roster {
                     for member in &mut party.members {
                         if member.presence.session_id == presence.session_id {
                             member.connected = *connected;
+                            // The server measures each connection anew.
+                            member.quality = ConnectionQuality::Unknown;
                         }
                     }
                 }
@@ -350,6 +363,7 @@ impl Roster {
                 max_size,
                 label,
                 invite_policy,
+                leader_policy,
                 ..
             } => {
                 if let Some(party) = self.parties.get_mut(&party_id) {
@@ -357,6 +371,7 @@ impl Roster {
                     party.max_size = *max_size;
                     party.label = label.clone();
                     party.invite_policy = *invite_policy;
+                    party.leader_policy = *leader_policy;
                 }
             }
             WireEvent::PartyStateChanged { state, .. } => {

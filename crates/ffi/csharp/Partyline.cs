@@ -149,6 +149,29 @@ namespace Partyline
         AnyMember = 1,
     }
 
+    /// <summary>Who leads when the leader leaves or is lost (the C ABI's <c>PL_LEADER_POLICY_*</c>).</summary>
+    public enum LeaderPolicy
+    {
+        /// <summary>The longest-seated connected member (the default).</summary>
+        Tenure = 0,
+        /// <summary>The connected member with the best connection as the server measures it;
+        /// tenure breaks ties.</summary>
+        ConnectionQuality = 1,
+    }
+
+    /// <summary>A member's connection as the server measures it (the C ABI's <c>PL_QUALITY_*</c>).</summary>
+    public enum ConnectionQuality
+    {
+        /// <summary>Not measured yet, or disconnected.</summary>
+        Unknown = 0,
+        /// <summary>Low round-trip time and little loss.</summary>
+        Good = 1,
+        /// <summary>Playable, noticeably slower or lossier.</summary>
+        Fair = 2,
+        /// <summary>Slow or lossy.</summary>
+        Poor = 3,
+    }
+
     /// <summary>The library's own error codes (negative). Positive codes are the server's refusals (PROTOCOL.md).</summary>
     public static class ErrorCodes
     {
@@ -303,6 +326,10 @@ namespace Partyline
         /// <summary>What the member tells the party about itself (set for a party's
         /// members; empty elsewhere), sorted by key.</summary>
         public IDictionary<string, string> Attributes { get; internal set; }
+        /// <summary>A party's member: its connection as the server measured it, as of the party's
+        /// last snapshot (no event says it changed: <see cref="PartylineClient.GetParty"/> asks
+        /// again); Unknown elsewhere.</summary>
+        public ConnectionQuality Quality { get; internal set; }
 
         /// <summary>The user id.</summary>
         public override string ToString() { return UserId; }
@@ -327,6 +354,8 @@ namespace Partyline
         public Member[] JoinRequests { get; internal set; }
         /// <summary>Who may invite.</summary>
         public InvitePolicy InvitePolicy { get; internal set; }
+        /// <summary>Who leads when the leader leaves or is lost.</summary>
+        public LeaderPolicy LeaderPolicy { get; internal set; }
         /// <summary>The party state the leader keeps, sorted by key.</summary>
         public IDictionary<string, string> State { get; internal set; }
         /// <summary>The join code; "" when the party has none.</summary>
@@ -923,6 +952,30 @@ namespace Partyline
             int sizeArg = maxSize.HasValue ? maxSize.Value : -1;
             int policyArg = invitePolicy.HasValue ? (int)invitePolicy.Value : -1;
             return Start(() => Native.pl_update_party_ex(Handle(), party, openArg, sizeArg, text, policyArg), PartyReply);
+        }
+
+        /// <summary>Creates a party led by this session whose next leader is chosen by
+        /// <paramref name="leaderPolicy"/>, with who may invite and the party state to start
+        /// with (null: none).</summary>
+        public Task<Party> CreateParty(bool open, int maxSize, string label, InvitePolicy invitePolicy,
+            LeaderPolicy leaderPolicy, IDictionary<string, string> state = null)
+        {
+            if (maxSize < 0 || maxSize > ushort.MaxValue) throw new ArgumentOutOfRangeException("maxSize");
+            byte[] text = Native.Utf8(label);
+            using (var args = new NativeArgs())
+            {
+                Native.PlKeyValue[] pairs = args.Pairs(state);
+                return Start(() => Native.pl_create_party_ex2(Handle(), open, (ushort)maxSize, text, (int)invitePolicy,
+                    pairs, Native.Size(pairs.Length), (int)leaderPolicy), PartyReply);
+            }
+        }
+
+        /// <summary>Leader only: changes who leads when the leader leaves or is lost; every
+        /// member hears <see cref="EventKind.PartyUpdated"/>.</summary>
+        public Task<Party> SetLeaderPolicy(string partyId, LeaderPolicy leaderPolicy)
+        {
+            byte[] party = Native.Utf8(partyId);
+            return Start(() => Native.pl_set_leader_policy(Handle(), party, (int)leaderPolicy), PartyReply);
         }
 
         /// <summary>The party as the server has it now (members only).</summary>
@@ -1564,7 +1617,10 @@ namespace Partyline
             internal IntPtr check_no_answer;
             internal UIntPtr check_no_answer_count;
             [MarshalAs(UnmanagedType.U1)] internal bool ready;
-            // Protocol 3 (mutes and blocks): appended, as in partyline.h.
+            // Protocol 3 (leader by connection quality): appended, as in partyline.h.
+            internal int leader_policy;
+            internal IntPtr member_quality;
+            // Protocol 3 (mutes and blocks): appended after them, as in partyline.h.
             internal IntPtr muted;
             internal UIntPtr muted_count;
             internal IntPtr blocked;
@@ -1747,6 +1803,14 @@ namespace Partyline
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_update_party_ex(ClientHandle client, byte[] party_id, int open, int max_size,
             byte[] label, int invite_policy);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_create_party_ex2(ClientHandle client, [MarshalAs(UnmanagedType.U1)] bool open,
+            ushort max_size, byte[] label, int invite_policy, PlKeyValue[] state, UIntPtr state_count,
+            int leader_policy);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_set_leader_policy(ClientHandle client, byte[] party_id, int leader_policy);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_set_status(ClientHandle client, byte[] status, [MarshalAs(UnmanagedType.U1)] bool visible);
@@ -2006,6 +2070,11 @@ namespace Partyline
                     IntPtr.Add(raw.member_attributes, i * attributesSize), typeof(PlKeyValues));
                 members[i].Attributes = CopyKeyValues(attributes);
             }
+            // member_quality too.
+            for (int i = 0; raw.member_quality != IntPtr.Zero && i < members.Length; i++)
+            {
+                members[i].Quality = (ConnectionQuality)Marshal.ReadInt32(raw.member_quality, i * 4);
+            }
             return new Party
             {
                 Id = ReadString(raw.party_id),
@@ -2016,6 +2085,7 @@ namespace Partyline
                 Members = members,
                 JoinRequests = CopyMembers(raw.requests, raw.request_count),
                 InvitePolicy = (InvitePolicy)raw.invite_policy,
+                LeaderPolicy = (LeaderPolicy)raw.leader_policy,
                 State = CopyKeyValues(raw.state),
                 JoinCode = ReadString(raw.join_code),
                 Listed = raw.listed,

@@ -286,6 +286,27 @@
 // `PL_EVENT_READY_CHECK_ENDED`: the leader cancelled it.
 #define PL_READY_CHECK_CANCELLED 2
 
+// Leader policy: when the leader leaves or is lost, the longest-seated
+// connected member leads (the default).
+#define PL_LEADER_POLICY_TENURE 0
+
+// Leader policy: the connected member with the best connection as the
+// server measures it leads (tenure breaks ties).
+#define PL_LEADER_POLICY_CONNECTION_QUALITY 1
+
+// A member's connection quality (party fields' `member_quality`): not
+// measured yet, or disconnected.
+#define PL_QUALITY_UNKNOWN 0
+
+// A member's connection quality: low round-trip time and little loss.
+#define PL_QUALITY_GOOD 1
+
+// A member's connection quality: playable, noticeably slower or lossier.
+#define PL_QUALITY_FAIR 2
+
+// A member's connection quality: slow or lossy.
+#define PL_QUALITY_POOR 3
+
 // Invite policy: only the leader may invite (the default).
 #define PL_INVITE_POLICY_LEADER 0
 
@@ -737,6 +758,14 @@ typedef struct PlEvent {
   size_t check_no_answer_count;
   // `PL_EVENT_READY_CHECK_ANSWERED`: `member`'s answer now.
   bool ready;
+  // Party fields: who leads when the leader leaves or is lost (a
+  // `PL_LEADER_POLICY_*`).
+  int32_t leader_policy;
+  // Party fields: each member's connection quality as the server
+  // measured it (a `PL_QUALITY_*`), in the order of `members`
+  // (`member_count` entries), as of this event: no event says it
+  // changed (`pl_get_party` asks again).
+  const int32_t *member_quality;
   // Party fields: the members this session muted in the party.
   const struct PlMute *muted;
   // How many `muted`.
@@ -923,6 +952,18 @@ int64_t pl_list_join_requests(struct PlClient *client, const char *party_id);
 // The caller keeps ownership of `label` and `state`: they are copied
 // before this returns. The reply carries the party.
 int64_t pl_create_party_ex(struct PlClient *client, bool open, uint16_t max_size, const char *label, int32_t invite_policy, const struct PlKeyValue *state, size_t state_count);
+
+// `pl_create_party_ex` with the leader policy protocol 3 added:
+// `leader_policy` is a `PL_LEADER_POLICY_*` (who leads when the leader
+// leaves or is lost). The caller keeps ownership of `label` and `state`:
+// they are copied before this returns. The reply carries the party.
+int64_t pl_create_party_ex2(struct PlClient *client, bool open, uint16_t max_size, const char *label, int32_t invite_policy, const struct PlKeyValue *state, size_t state_count, int32_t leader_policy);
+
+// Leader only: changes who leads when the leader leaves or is lost
+// (`leader_policy`, a `PL_LEADER_POLICY_*`), nothing else. Every member
+// gets `PL_EVENT_PARTY_UPDATED`; the reply carries the party.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_set_leader_policy(struct PlClient *client, const char *party_id, int32_t leader_policy);
 
 // Leader only: `pl_update_party` that can also change who may invite:
 // `invite_policy` is a `PL_INVITE_POLICY_*`, or -1 to keep it. The reply
@@ -1237,7 +1278,7 @@ PL_ABI_ASSERT(offsetof(PlMatchedPlayer, member) == 0, "offsetof(PlMatchedPlayer,
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, party_id) == 32, "offsetof(PlMatchedPlayer, party_id)");
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, strings) == 40, "offsetof(PlMatchedPlayer, strings)");
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, numbers) == 56, "offsetof(PlMatchedPlayer, numbers)");
-PL_ABI_ASSERT(sizeof(PlEvent) == 544, "sizeof(PlEvent)");
+PL_ABI_ASSERT(sizeof(PlEvent) == 552, "sizeof(PlEvent)");
 PL_ABI_ASSERT(offsetof(PlEvent, kind) == 0, "offsetof(PlEvent, kind)");
 PL_ABI_ASSERT(offsetof(PlEvent, request_id) == 8, "offsetof(PlEvent, request_id)");
 PL_ABI_ASSERT(offsetof(PlEvent, error_code) == 16, "offsetof(PlEvent, error_code)");
@@ -1296,10 +1337,12 @@ PL_ABI_ASSERT(offsetof(PlEvent, check_not_ready_count) == 480, "offsetof(PlEvent
 PL_ABI_ASSERT(offsetof(PlEvent, check_no_answer) == 488, "offsetof(PlEvent, check_no_answer)");
 PL_ABI_ASSERT(offsetof(PlEvent, check_no_answer_count) == 496, "offsetof(PlEvent, check_no_answer_count)");
 PL_ABI_ASSERT(offsetof(PlEvent, ready) == 504, "offsetof(PlEvent, ready)");
-PL_ABI_ASSERT(offsetof(PlEvent, muted) == 512, "offsetof(PlEvent, muted)");
-PL_ABI_ASSERT(offsetof(PlEvent, muted_count) == 520, "offsetof(PlEvent, muted_count)");
-PL_ABI_ASSERT(offsetof(PlEvent, blocked) == 528, "offsetof(PlEvent, blocked)");
-PL_ABI_ASSERT(offsetof(PlEvent, blocked_count) == 536, "offsetof(PlEvent, blocked_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, leader_policy) == 508, "offsetof(PlEvent, leader_policy)");
+PL_ABI_ASSERT(offsetof(PlEvent, member_quality) == 512, "offsetof(PlEvent, member_quality)");
+PL_ABI_ASSERT(offsetof(PlEvent, muted) == 520, "offsetof(PlEvent, muted)");
+PL_ABI_ASSERT(offsetof(PlEvent, muted_count) == 528, "offsetof(PlEvent, muted_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, blocked) == 536, "offsetof(PlEvent, blocked)");
+PL_ABI_ASSERT(offsetof(PlEvent, blocked_count) == 544, "offsetof(PlEvent, blocked_count)");
 #endif  /* 64-bit */
 #undef PL_ABI_ASSERT
 #endif  /* PL_ABI_ASSERT */

@@ -137,6 +137,22 @@ enum class InvitePolicy : std::int32_t {
     AnyMember = PL_INVITE_POLICY_ANY_MEMBER,
 };
 
+// Who leads when the leader leaves or is lost (the PL_LEADER_POLICY_*
+// constants).
+enum class LeaderPolicy : std::int32_t {
+    Tenure = PL_LEADER_POLICY_TENURE,
+    ConnectionQuality = PL_LEADER_POLICY_CONNECTION_QUALITY,
+};
+
+// A member's connection as the server measures it (the PL_QUALITY_*
+// constants).
+enum class ConnectionQuality : std::int32_t {
+    Unknown = PL_QUALITY_UNKNOWN,  // not measured yet, or disconnected
+    Good = PL_QUALITY_GOOD,
+    Fair = PL_QUALITY_FAIR,
+    Poor = PL_QUALITY_POOR,
+};
+
 // Party state, member attributes, listing properties and search filters
 // (PlKeyValues, copied): sorted by key, as the server keeps them.
 using KeyValues = std::map<std::string, std::string>;
@@ -148,6 +164,9 @@ struct Member {
     std::string session_id;
     bool connected = false;
     KeyValues attributes{};  // set for a party's members (member_attributes)
+    // A party's member: its connection as of that event (member_quality;
+    // no event says it changed: get_party asks again).
+    ConnectionQuality quality = ConnectionQuality::Unknown;
 };
 
 // A party's ready check (the C event's check_* fields, copied): whom it
@@ -180,6 +199,7 @@ struct Party {
     Member leader;
     std::vector<Member> members;  // in seat order, each with its attributes
     InvitePolicy invite_policy = InvitePolicy::Leader;
+    LeaderPolicy leader_policy = LeaderPolicy::Tenure;
     KeyValues state;
     std::string join_code;  // empty: none
     bool listed = false;
@@ -481,7 +501,11 @@ inline Event copy(const PlEvent& e) {
         // member_attributes runs parallel to members (NULL when there are none).
         for (std::size_t i = 0; e.member_attributes && i < party.members.size(); ++i)
             party.members[i].attributes = key_values(e.member_attributes[i]);
+        // member_quality too.
+        for (std::size_t i = 0; e.member_quality && i < party.members.size(); ++i)
+            party.members[i].quality = static_cast<ConnectionQuality>(e.member_quality[i]);
         party.invite_policy = static_cast<InvitePolicy>(e.invite_policy);
+        party.leader_policy = static_cast<LeaderPolicy>(e.leader_policy);
         party.state = key_values(e.state);
         party.join_code = text(e.join_code);
         party.listed = e.listed;
@@ -629,6 +653,23 @@ public:
                                static_cast<std::int32_t>(invite_policy), pairs.data(),
                                pairs.size()),
             "create_party");
+    }
+    // With who leads when the leader leaves or is lost, too.
+    RequestId create_party(bool open, std::uint16_t max_size, std::string_view label,
+                           InvitePolicy invite_policy, LeaderPolicy leader_policy,
+                           const KeyValues& state = {}) {
+        const auto pairs = detail::c_pairs(state);
+        return detail::check(
+            pl_create_party_ex2(raw_, open, max_size, std::string(label).c_str(),
+                                static_cast<std::int32_t>(invite_policy), pairs.data(),
+                                pairs.size(), static_cast<std::int32_t>(leader_policy)),
+            "create_party");
+    }
+    // Leader only: who leads when the leader leaves or is lost.
+    RequestId set_leader_policy(const std::string& party, LeaderPolicy leader_policy) {
+        return detail::check(
+            pl_set_leader_policy(raw_, party.c_str(), static_cast<std::int32_t>(leader_policy)),
+            "set_leader_policy");
     }
     // Unset fields keep their value.
     RequestId update_party(const std::string& party, std::optional<bool> open,

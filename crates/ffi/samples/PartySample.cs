@@ -201,6 +201,18 @@ static class PartySample
         Expect(leader.Member.UserId == "bob" && leader.PartyId == party.Id, "Bob to lead");
         Console.WriteLine("ana left; {0} leads now", leader.Member.UserId);
 
+        // Bob has the next leader chosen by connection quality; Cyd is told, and each member's
+        // quality comes with the party.
+        Party chosen = Wait(bob.Client.SetLeaderPolicy(party.Id, LeaderPolicy.ConnectionQuality),
+            "bob setting the leader policy");
+        Expect(chosen.LeaderPolicy == LeaderPolicy.ConnectionQuality && chosen.Members.Length == 2,
+            "the new policy in the reply");
+        PartyEvent told = WaitFor(cyd, EventKind.PartyUpdated);
+        Expect(told.Party != null && told.Party.LeaderPolicy == LeaderPolicy.ConnectionQuality,
+            "Cyd told the policy");
+        Console.WriteLine("bob set the leader policy: connection quality (bob's quality {0})",
+            chosen.Members[0].Quality);
+
         // Bob closes the party; Cyd is told.
         Wait(bob.Client.CloseParty(party.Id), "bob closing");
         PartyEvent closed = WaitFor(cyd, EventKind.PartyClosed);

@@ -205,6 +205,22 @@ int main(int argc, char **argv) {
     expect(strcmp(leader.member.user_id, "bob") == 0, "Bob to lead");
     printf("ana left; %s leads now\n", leader.member.user_id);
 
+    /* Bob has the next leader chosen by connection quality; Cyd is told.
+     * Every member's quality is in the party fields (as of that event). */
+    request = pl_set_leader_policy(bob, party, PL_LEADER_POLICY_CONNECTION_QUALITY);
+    if (request < 0) fail("set leader policy");
+    PlEvent policy = wait_for(bob, "bob", PL_EVENT_REPLY, request);
+    expect(policy.has_party && policy.leader_policy == PL_LEADER_POLICY_CONNECTION_QUALITY,
+           "the new policy in the reply");
+    PlEvent updated = wait_for(cyd, "cyd", PL_EVENT_PARTY_UPDATED, 0);
+    expect(updated.leader_policy == PL_LEADER_POLICY_CONNECTION_QUALITY, "Cyd told the policy");
+    expect(policy.member_count == 2 && policy.member_quality != NULL &&
+               policy.member_quality[0] >= PL_QUALITY_UNKNOWN &&
+               policy.member_quality[1] <= PL_QUALITY_POOR,
+           "one quality per member");
+    printf("bob set the leader policy: connection quality (qualities %d, %d)\n",
+           policy.member_quality[0], policy.member_quality[1]);
+
     /* Bob closes the party; Cyd is told. */
     request = pl_close_party(bob, party);
     if (request < 0) fail("close");

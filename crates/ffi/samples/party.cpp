@@ -163,6 +163,19 @@ void play(const std::string& server, const std::string& cert) {
     expect(leader.member.user_id == "bob", "Bob to lead");
     std::printf("ana left; %s leads now\n", leader.member.user_id.c_str());
 
+    // Bob has the next leader chosen by connection quality; Cyd is told,
+    // and each member's quality comes with the party.
+    Event policy = wait_for(bob, "bob", EventKind::Reply,
+                            bob.set_leader_policy(party, partyline::LeaderPolicy::ConnectionQuality));
+    expect(policy.party && policy.party->leader_policy == partyline::LeaderPolicy::ConnectionQuality &&
+               policy.party->members.size() == 2,
+           "the new policy in the reply");
+    Event updated = wait_for(cyd, "cyd", EventKind::PartyUpdated);
+    expect(updated.party && updated.party->leader_policy == partyline::LeaderPolicy::ConnectionQuality,
+           "Cyd told the policy");
+    std::printf("bob set the leader policy: connection quality (bob's quality %d)\n",
+                static_cast<int>(policy.party->members[0].quality));
+
     // Bob closes the party; Cyd is told.
     wait_for(bob, "bob", EventKind::Reply, bob.close_party(party));
     Event closed = wait_for(cyd, "cyd", EventKind::PartyClosed);

@@ -384,6 +384,16 @@ pub struct PlEvent {
     pub check_no_answer_count: usize,
     /// `PL_EVENT_READY_CHECK_ANSWERED`: `member`'s answer now.
     pub ready: bool,
+    // Fields below came with protocol 3's leader by connection quality;
+    // they follow all older ones.
+    /// Party fields: who leads when the leader leaves or is lost (a
+    /// `PL_LEADER_POLICY_*`).
+    pub leader_policy: i32,
+    /// Party fields: each member's connection quality as the server
+    /// measured it (a `PL_QUALITY_*`), in the order of `members`
+    /// (`member_count` entries), as of this event: no event says it
+    /// changed (`pl_get_party` asks again).
+    pub member_quality: *const i32,
     // Fields below came with protocol 3's mutes and blocks; they follow
     // all older ones.
     /// Party fields: the members this session muted in the party.
@@ -476,6 +486,8 @@ impl PlEvent {
             check_no_answer: ptr::null(),
             check_no_answer_count: 0,
             ready: false,
+            leader_policy: 0,
+            member_quality: ptr::null(),
             muted: ptr::null(),
             muted_count: 0,
             blocked: ptr::null(),

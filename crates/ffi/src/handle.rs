@@ -11,11 +11,11 @@ use crate::*;
 use partyline_client::protocol::{Command, JoinOutcome as WireJoinOutcome, Reply};
 use partyline_client::{
     certificates_from_pem, check_command, load_certificates, resolve_server, shared_endpoint,
-    Client, ClientConfig, ClientError, Endpoint, ErrorCode, Event, Events, InviteGoneReason,
-    InvitePolicy, KeyValues, LeaveReason, MatchFound, MemberProperties, NumberRange, Numbers,
-    Party, PartyBan, PartyId, PartyInvite, Presence, ReadyCheck, ReadyCheckOutcome, RejectReason,
-    RequestGoneReason, SearchPage, SessionId, TicketCancelReason, TicketQuery, TicketRequest,
-    UserStatus, GOODBYE_LIMIT,
+    Client, ClientConfig, ClientError, ConnectionQuality, Endpoint, ErrorCode, Event, Events,
+    InviteGoneReason, InvitePolicy, KeyValues, LeaderPolicy, LeaveReason, MatchFound,
+    MemberProperties, NumberRange, Numbers, Party, PartyBan, PartyId, PartyInvite, Presence,
+    ReadyCheck, ReadyCheckOutcome, RejectReason, RequestGoneReason, SearchPage, SessionId,
+    TicketCancelReason, TicketQuery, TicketRequest, UserStatus, GOODBYE_LIMIT,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -264,6 +264,17 @@ pub(crate) fn invite_policy_arg(policy: i32) -> Result<InvitePolicy, Failure> {
         PL_INVITE_POLICY_ANY_MEMBER => Ok(InvitePolicy::AnyMember),
         other => Err(invalid(format!(
             "invite_policy must be PL_INVITE_POLICY_LEADER (0) or PL_INVITE_POLICY_ANY_MEMBER (1), not {other}"
+        ))),
+    }
+}
+
+/// A `PL_LEADER_POLICY_*`.
+pub(crate) fn leader_policy_arg(policy: i32) -> Result<LeaderPolicy, Failure> {
+    match policy {
+        PL_LEADER_POLICY_TENURE => Ok(LeaderPolicy::Tenure),
+        PL_LEADER_POLICY_CONNECTION_QUALITY => Ok(LeaderPolicy::ConnectionQuality),
+        other => Err(invalid(format!(
+            "leader_policy must be PL_LEADER_POLICY_TENURE (0) or PL_LEADER_POLICY_CONNECTION_QUALITY (1), not {other}"
         ))),
     }
 }
@@ -767,6 +778,22 @@ fn invite_policy(policy: InvitePolicy) -> i32 {
     }
 }
 
+fn leader_policy(policy: LeaderPolicy) -> i32 {
+    match policy {
+        LeaderPolicy::Tenure => PL_LEADER_POLICY_TENURE,
+        LeaderPolicy::ConnectionQuality => PL_LEADER_POLICY_CONNECTION_QUALITY,
+    }
+}
+
+fn quality(quality: ConnectionQuality) -> i32 {
+    match quality {
+        ConnectionQuality::Unknown => PL_QUALITY_UNKNOWN,
+        ConnectionQuality::Good => PL_QUALITY_GOOD,
+        ConnectionQuality::Fair => PL_QUALITY_FAIR,
+        ConnectionQuality::Poor => PL_QUALITY_POOR,
+    }
+}
+
 fn invite(held: &mut Held, invite: &PartyInvite) -> PlInvite {
     PlInvite {
         party_id: held.text(&invite.party_id.to_string()),
@@ -865,6 +892,10 @@ fn set_party(held: &mut Held, event: &mut PlEvent, party: &Party) {
         event.has_ready_check = true;
         set_ready_check(held, event, check);
     }
+    event.leader_policy = leader_policy(party.leader_policy);
+    // Parallel to `members`, as `member_attributes` is.
+    let qualities: Vec<i32> = party.members.iter().map(|m| quality(m.quality)).collect();
+    (event.member_quality, _) = held.list(qualities);
     let muted: Vec<PlMute> = party
         .muted
         .iter()

@@ -36,7 +36,7 @@ mod handle;
 
 use handle::{ffi_guard, text, ClientHandle};
 use partyline_client::protocol::Command;
-use partyline_client::InvitePolicy;
+use partyline_client::{InvitePolicy, LeaderPolicy};
 use std::ffi::c_char;
 use std::mem::size_of;
 use std::ptr;
@@ -228,6 +228,23 @@ pub const PL_READY_CHECK_ALL_READY: i32 = 0;
 pub const PL_READY_CHECK_TIMED_OUT: i32 = 1;
 /// `PL_EVENT_READY_CHECK_ENDED`: the leader cancelled it.
 pub const PL_READY_CHECK_CANCELLED: i32 = 2;
+
+/// Leader policy: when the leader leaves or is lost, the longest-seated
+/// connected member leads (the default).
+pub const PL_LEADER_POLICY_TENURE: i32 = 0;
+/// Leader policy: the connected member with the best connection as the
+/// server measures it leads (tenure breaks ties).
+pub const PL_LEADER_POLICY_CONNECTION_QUALITY: i32 = 1;
+
+/// A member's connection quality (party fields' `member_quality`): not
+/// measured yet, or disconnected.
+pub const PL_QUALITY_UNKNOWN: i32 = 0;
+/// A member's connection quality: low round-trip time and little loss.
+pub const PL_QUALITY_GOOD: i32 = 1;
+/// A member's connection quality: playable, noticeably slower or lossier.
+pub const PL_QUALITY_FAIR: i32 = 2;
+/// A member's connection quality: slow or lossy.
+pub const PL_QUALITY_POOR: i32 = 3;
 
 /// Invite policy: only the leader may invite (the default).
 pub const PL_INVITE_POLICY_LEADER: i32 = 0;
@@ -496,6 +513,7 @@ pub unsafe extern "C" fn pl_create_party(
             label: text(label, "label")?.unwrap_or_default(),
             invite_policy: InvitePolicy::Leader,
             state: Default::default(),
+            leader_policy: LeaderPolicy::Tenure,
         })
     })
 }
@@ -644,6 +662,7 @@ unsafe fn update_arg(
         label: text(label, "label")?,
         max_size,
         invite_policy,
+        leader_policy: None,
     })
 }
 
@@ -694,6 +713,57 @@ pub unsafe extern "C" fn pl_create_party_ex(
             label: text(label, "label")?.unwrap_or_default(),
             invite_policy: handle::invite_policy_arg(invite_policy)?,
             state: handle::key_values_arg(state, state_count, "state")?,
+            leader_policy: LeaderPolicy::Tenure,
+        })
+    })
+}
+
+/// `pl_create_party_ex` with the leader policy protocol 3 added:
+/// `leader_policy` is a `PL_LEADER_POLICY_*` (who leads when the leader
+/// leaves or is lost). The caller keeps ownership of `label` and `state`:
+/// they are copied before this returns. The reply carries the party.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn pl_create_party_ex2(
+    client: *mut PlClient,
+    open: bool,
+    max_size: u16,
+    label: *const c_char,
+    invite_policy: i32,
+    state: *const PlKeyValue,
+    state_count: usize,
+    leader_policy: i32,
+) -> i64 {
+    command(client, || {
+        Ok(Command::CreateParty {
+            open,
+            max_size,
+            label: text(label, "label")?.unwrap_or_default(),
+            invite_policy: handle::invite_policy_arg(invite_policy)?,
+            state: handle::key_values_arg(state, state_count, "state")?,
+            leader_policy: handle::leader_policy_arg(leader_policy)?,
+        })
+    })
+}
+
+/// Leader only: changes who leads when the leader leaves or is lost
+/// (`leader_policy`, a `PL_LEADER_POLICY_*`), nothing else. Every member
+/// gets `PL_EVENT_PARTY_UPDATED`; the reply carries the party.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_set_leader_policy(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    leader_policy: i32,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Update {
+            party_id: handle::party_arg(party_id)?,
+            open: None,
+            label: None,
+            max_size: None,
+            invite_policy: None,
+            leader_policy: Some(handle::leader_policy_arg(leader_policy)?),
         })
     })
 }
@@ -1459,6 +1529,14 @@ mod tests {
         let code = unsafe { pl_update_party_ex(client, party.as_ptr(), -1, -1, ptr::null(), 2) };
         assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
         assert!(last_error_text().contains("invite_policy must be"));
+        let code = unsafe { pl_set_leader_policy(client, party.as_ptr(), 2) };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        assert!(last_error_text().contains("leader_policy must be"));
+        let code =
+            unsafe { pl_create_party_ex2(client, true, 4, ptr::null(), 0, ptr::null(), 0, -1) };
+        assert_eq!(code, i64::from(PL_ERR_INVALID_ARGUMENT));
+        let policy = PL_LEADER_POLICY_CONNECTION_QUALITY;
+        assert!(unsafe { pl_set_leader_policy(client, party.as_ptr(), policy) } > 0);
         // Empty lists may be NULL; these are queued (and wait to connect).
         assert!(unsafe { pl_follow(client, ptr::null(), 0) } > 0);
         assert!(

@@ -61,8 +61,8 @@ fn layouts() -> Vec<Layout> {
             party_count, next_cursor, ticket_id, match_id, players, player_count, match_token,
             token_expires_at, has_ready_check, check_id, check_message, check_timeout_ms,
             check_ends_at_ms, check_ready, check_ready_count, check_not_ready,
-            check_not_ready_count, check_no_answer, check_no_answer_count, ready, muted,
-            muted_count, blocked, blocked_count,
+            check_not_ready_count, check_no_answer, check_no_answer_count, ready,
+            leader_policy, member_quality, muted, muted_count, blocked, blocked_count,
         }
     }
 }

@@ -31,7 +31,8 @@ pub use frame::{
 };
 pub use messages::*;
 pub use versions::{
-    close_code_for_version, encode_server_frame, error_for_version, event_for_version,
+    close_code_for_version, decode_client_frame, encode_server_frame, error_for_version,
+    event_for_version,
 };
 
 /// The request id of a control frame that did not decode, when it is a

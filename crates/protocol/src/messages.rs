@@ -149,6 +149,10 @@ pub enum Command {
         invite_policy: InvitePolicy,
         /// The party state to start with (leader-owned, seen by members).
         state: KeyValues,
+        /// Who leads when the leader leaves or is lost (version 3: a
+        /// version 2 client's `CreateParty` has no such field, and its
+        /// party gets `Tenure`).
+        leader_policy: LeaderPolicy,
     },
     /// Takes a seat in an open party, or asks the leader of a closed one.
     JoinParty {
@@ -203,6 +207,9 @@ pub enum Command {
         max_size: Option<u16>,
         /// New invite policy, if any.
         invite_policy: Option<InvitePolicy>,
+        /// New leader policy, if any (version 3: a version 2 client's
+        /// `Update` has no such field, and leaves the policy as it is).
+        leader_policy: Option<LeaderPolicy>,
     },
     /// Members only: asks for a snapshot of the party.
     GetParty {
@@ -480,6 +487,37 @@ impl Muted {
         self.op_codes
             .is_none_or(|range| range.min <= op_code && op_code <= range.max)
     }
+}
+
+/// Who becomes leader when the leader leaves, or is lost and its leader
+/// grace runs out (version 3). Either way only a connected member is
+/// chosen; `Promote` is untouched by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LeaderPolicy {
+    /// The longest-seated connected member (the only rule of version 2).
+    #[default]
+    Tenure,
+    /// The connected member with the best connection as the server
+    /// measures it (smoothed RTT and loss over the last minute,
+    /// PROTOCOL.md "Leader by connection quality"); tenure breaks ties.
+    ConnectionQuality,
+}
+
+/// A member's connection as the server measures it, in coarse buckets
+/// (version 3): in `PartySnapshot::quality`. PROTOCOL.md, "Leader by
+/// connection quality", gives the scores of each bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConnectionQuality {
+    /// Not measured yet (a connection's first seconds), or the member is
+    /// disconnected.
+    #[default]
+    Unknown,
+    /// Low round-trip time and little loss.
+    Good,
+    /// Playable, noticeably slower or lossier.
+    Fair,
+    /// Slow or lossy.
+    Poor,
 }
 
 /// How a ready check ended (version 3).
@@ -815,6 +853,12 @@ pub struct PartySnapshot {
     /// version 2 client is sent the snapshot without it). Boxed: most
     /// parties have none, and a snapshot travels inside events.
     pub ready_check: Option<Box<ReadyCheck>>,
+    /// Who leads when the leader leaves or is lost (version 3).
+    pub leader_policy: LeaderPolicy,
+    /// Each member's connection quality, in the order of `members`
+    /// (version 3), as the party's home knew it at the snapshot: no event
+    /// follows a change (PROTOCOL.md, "Leader by connection quality").
+    pub quality: Vec<ConnectionQuality>,
     /// The members this session muted in the party (version 3 from here:
     /// a version 2 client is sent the snapshot without it). Only in a
     /// snapshot sent to the muting member itself (a reply, or a resume);
@@ -1049,6 +1093,9 @@ pub enum Event {
         label: String,
         /// Who may invite now.
         invite_policy: InvitePolicy,
+        /// Who leads next now (version 3: a version 2 client is sent
+        /// `Updated` without it).
+        leader_policy: LeaderPolicy,
     },
     /// Reliable party data from another member.
     Data {

@@ -9,12 +9,13 @@
 //! a session of an older version pays for the mapping.
 
 use crate::{
-    encode_frame_within, CloseCode, ErrorBody, ErrorCode, Event, FrameError, JoinOutcome,
-    PartySnapshot, Presence, Reply, Resumed, ResumedParty, ServerFrame, TicketCancelReason,
-    Welcome, PROTOCOL_VERSION,
+    decode_body, encode_frame_within, ClientFrame, CloseCode, Command, ErrorBody, ErrorCode, Event,
+    FrameError, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy, PartyId, PartySnapshot,
+    Presence, Reply, Resumed, ResumedParty, ServerFrame, TicketCancelReason, Welcome,
+    PROTOCOL_VERSION,
 };
 use serde::ser::{Error as _, SerializeStruct, SerializeStructVariant};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// The event as a client of `version` is sent it; `None` when that
 /// version has no way to say it (the client is not sent it at all).
@@ -129,6 +130,80 @@ pub fn encode_server_frame(
     encode_frame_within(&V2(frame), out, max)
 }
 
+/// Decodes one frame body a client of `version` sent, as that version
+/// lays it out. Version 3 appended a field to two commands (`CreateParty`
+/// and `Update`, tags 0 and 8); a version 2 client's are read in version
+/// 2's layout, the new field taking the value that changes nothing
+/// (`LeaderPolicy::Tenure`, and `None`). Every other frame is the same in
+/// both versions. Fails like [`decode_body`] (trailing bytes included).
+pub fn decode_client_frame(body: &[u8], version: u16) -> Result<ClientFrame, FrameError> {
+    if version >= PROTOCOL_VERSION {
+        return decode_body(body);
+    }
+    match v2_command_tag(body) {
+        Some((id, V2_CREATE_PARTY, rest)) => {
+            let old: V2CreateParty = decode_body(rest)?;
+            let command = Command::CreateParty {
+                open: old.open,
+                max_size: old.max_size,
+                label: old.label,
+                invite_policy: old.invite_policy,
+                state: old.state,
+                leader_policy: LeaderPolicy::Tenure,
+            };
+            Ok(ClientFrame::Request { id, command })
+        }
+        Some((id, V2_UPDATE, rest)) => {
+            let old: V2Update = decode_body(rest)?;
+            let command = Command::Update {
+                party_id: old.party_id,
+                open: old.open,
+                label: old.label,
+                max_size: old.max_size,
+                invite_policy: old.invite_policy,
+                leader_policy: None,
+            };
+            Ok(ClientFrame::Request { id, command })
+        }
+        _ => decode_body(body),
+    }
+}
+
+/// `Command` tags whose fields version 3 grew.
+const V2_CREATE_PARTY: u32 = 0;
+const V2_UPDATE: u32 = 8;
+
+/// A `Request`'s id, its command's tag, and the command's fields after
+/// the tag; `None` for any other frame (or one too short to say).
+fn v2_command_tag(body: &[u8]) -> Option<(u32, u32, &[u8])> {
+    // `ClientFrame::Request` is variant 1: a varint tag, the id, then the
+    // command's varint tag.
+    let (frame_tag, rest) = postcard::take_from_bytes::<u32>(body).ok()?;
+    let (id, rest) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    let (command_tag, rest) = postcard::take_from_bytes::<u32>(rest).ok()?;
+    (frame_tag == 1).then_some((id, command_tag, rest))
+}
+
+/// Version 2's `CreateParty` fields.
+#[derive(Deserialize)]
+struct V2CreateParty {
+    open: bool,
+    max_size: u16,
+    label: String,
+    invite_policy: InvitePolicy,
+    state: KeyValues,
+}
+
+/// Version 2's `Update` fields.
+#[derive(Deserialize)]
+struct V2Update {
+    party_id: PartyId,
+    open: Option<bool>,
+    label: Option<String>,
+    max_size: Option<u16>,
+    invite_policy: Option<InvitePolicy>,
+}
+
 /// A value serialized in version 2's layout, with version 2's values.
 /// Postcard reads no names, only the order of fields and the variant
 /// numbers, which are written out here as PROTOCOL.md lists them.
@@ -208,6 +283,25 @@ impl Serialize for V2<'_, Event> {
             Event::Accepted(snapshot) => {
                 s.serialize_newtype_variant("Event", 6, "Accepted", &V2(snapshot))
             }
+            // Version 2's `Updated`: without `leader_policy`.
+            Event::Updated {
+                party_id,
+                seq,
+                open,
+                max_size,
+                label,
+                invite_policy,
+                leader_policy: _,
+            } => {
+                let mut v = s.serialize_struct_variant("Event", 10, "Updated", 6)?;
+                v.serialize_field("party_id", party_id)?;
+                v.serialize_field("seq", seq)?;
+                v.serialize_field("open", open)?;
+                v.serialize_field("max_size", max_size)?;
+                v.serialize_field("label", label)?;
+                v.serialize_field("invite_policy", invite_policy)?;
+                v.end()
+            }
             // Mapped values are cloned (rare); the rest is the same.
             event @ (Event::TicketCancelled { .. } | Event::DataRefused { .. }) => {
                 match event_for_version(event.clone(), V2_VERSION) {
@@ -264,8 +358,8 @@ impl Serialize for V2<'_, ResumedParty> {
 }
 
 /// Version 2's snapshot: the fields up to `properties`, without the ready
-/// check and the mutes (a version 2 decoder takes trailing bytes for a
-/// malformed frame).
+/// check, the leader policy, the members' connection quality and the
+/// mutes (a version 2 decoder takes trailing bytes for a malformed frame).
 impl Serialize for V2<'_, PartySnapshot> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
@@ -291,7 +385,9 @@ impl Serialize for V2<'_, PartySnapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{PartyId, ReadyCheck, SessionId, FRAME_HEADER_LEN, MAX_FRAME_SIZE};
+    use crate::{
+        encode_frame, ConnectionQuality, ReadyCheck, SessionId, FRAME_HEADER_LEN, MAX_FRAME_SIZE,
+    };
 
     fn presence(n: u128) -> Presence {
         Presence {
@@ -318,6 +414,8 @@ mod tests {
             listed: false,
             properties: Default::default(),
             ready_check,
+            leader_policy: LeaderPolicy::ConnectionQuality,
+            quality: vec![ConnectionQuality::Good, ConnectionQuality::Poor],
             muted: Vec::new(),
         }
     }
@@ -329,17 +427,104 @@ mod tests {
     }
 
     #[test]
-    fn a_version_2_snapshot_is_the_version_3_one_without_its_last_field() {
+    fn a_version_2_snapshot_is_the_version_3_one_without_its_last_fields() {
         let frame = ServerFrame::Response {
             id: 1,
             result: Ok(Reply::Party(snapshot(None))),
         };
         let v3 = encoded(&frame, PROTOCOL_VERSION);
         let v2 = encoded(&frame, 2);
-        // The body: two bytes (the `None` of `ready_check`, no `muted`)
-        // shorter.
-        assert_eq!(v3[FRAME_HEADER_LEN..v3.len() - 2], v2[FRAME_HEADER_LEN..]);
-        assert_eq!(v3[v3.len() - 2..], [0, 0]);
+        // The body without version 3's fields: `ready_check` none (00),
+        // `leader_policy` #1 ConnectionQuality (01), `quality` of two
+        // members, Good (01) and Poor (03), no `muted` (00).
+        let added = [0, 1, 2, 1, 3, 0];
+        assert_eq!(
+            v3[FRAME_HEADER_LEN..v3.len() - added.len()],
+            v2[FRAME_HEADER_LEN..]
+        );
+        assert_eq!(v3[v3.len() - added.len()..], added);
+    }
+
+    #[test]
+    fn a_version_2_updated_has_no_leader_policy() {
+        let updated = Event::Updated {
+            party_id: PartyId::from_u128(7),
+            seq: 4,
+            open: true,
+            max_size: 4,
+            label: "l".into(),
+            invite_policy: InvitePolicy::AnyMember,
+            leader_policy: LeaderPolicy::ConnectionQuality,
+        };
+        let frame = ServerFrame::Event {
+            seq: 2,
+            event: updated,
+        };
+        let v3 = encoded(&frame, PROTOCOL_VERSION);
+        let v2 = encoded(&frame, 2);
+        assert_eq!(v3[FRAME_HEADER_LEN..v3.len() - 1], v2[FRAME_HEADER_LEN..]);
+        assert_eq!(v3.last(), Some(&1));
+    }
+
+    fn body<T: Serialize>(message: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(message, &mut out).unwrap();
+        out.split_off(FRAME_HEADER_LEN)
+    }
+
+    #[test]
+    fn a_version_2_create_party_and_update_are_read_in_version_2_layout() {
+        // Version 2's CreateParty: open, max_size 4, "eu", Leader, no state.
+        let create = [1, 9, 0, 1, 4, 2, b'e', b'u', 0, 0];
+        let read = decode_client_frame(&create, 2).unwrap();
+        let ClientFrame::Request {
+            id: 9,
+            command: Command::CreateParty { leader_policy, .. },
+        } = read
+        else {
+            panic!("not a CreateParty: {read:?}");
+        };
+        assert_eq!(leader_policy, LeaderPolicy::Tenure);
+        // Version 3 reads the same bytes as too short, and version 2 the
+        // version 3 layout as too long.
+        assert!(decode_client_frame(&create, 3).is_err());
+        let mut v3_create = create.to_vec();
+        v3_create.push(1);
+        assert!(decode_client_frame(&v3_create, 2).is_err());
+        assert!(matches!(
+            decode_client_frame(&v3_create, 3),
+            Ok(ClientFrame::Request {
+                command: Command::CreateParty {
+                    leader_policy: LeaderPolicy::ConnectionQuality,
+                    ..
+                },
+                ..
+            })
+        ));
+        // Version 2's Update: label "x" only.
+        let update = ClientFrame::Request {
+            id: 3,
+            command: Command::Update {
+                party_id: PartyId::from_u128(7),
+                open: None,
+                label: Some("x".into()),
+                max_size: None,
+                invite_policy: None,
+                leader_policy: None,
+            },
+        };
+        let v3_bytes = body(&update);
+        let v2_bytes = &v3_bytes[..v3_bytes.len() - 1];
+        assert_eq!(decode_client_frame(v2_bytes, 2).unwrap(), update);
+        assert_eq!(decode_client_frame(&v3_bytes, 3).unwrap(), update);
+        // Other commands are the same in both.
+        let leave = ClientFrame::Request {
+            id: 4,
+            command: Command::Leave {
+                party_id: PartyId::from_u128(7),
+            },
+        };
+        assert_eq!(decode_client_frame(&body(&leave), 2).unwrap(), leave);
     }
 
     #[test]

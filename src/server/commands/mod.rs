@@ -51,7 +51,7 @@ use super::route::Target;
 use super::session::{lock, Outbound, SessionRef};
 pub(crate) use super::state::deliver;
 use super::state::Shared;
-use crate::party::{Effects, Party, PartyError};
+use crate::party::{Effects, Party, PartyError, PartySettings, PartyUpdate};
 use crate::protocol::{Command, ErrorBody, ErrorCode, PartyId, Reply};
 use std::sync::Mutex;
 use table::RunsAt;
@@ -319,9 +319,9 @@ fn allowed(limit: &Mutex<Option<RateLimit>>, per_minute: u32) -> bool {
 fn run(ctx: &Ctx, command: Command) -> Option<Deferred> {
     use Command as C;
     match command {
-        C::CreateParty { open, max_size, label, invite_policy, state } => party::create(ctx, open, max_size, label, invite_policy, state),
+        C::CreateParty { open, max_size, label, invite_policy, state, leader_policy } => party::create(ctx, PartySettings { open, max_size, label, invite_policy, leader_policy }, state),
         C::GetParty { party_id } => party::get(ctx, party_id),
-        C::Update { party_id, open, label, max_size, invite_policy } => party::update(ctx, party_id, open, label, max_size, invite_policy),
+        C::Update { party_id, open, label, max_size, invite_policy, leader_policy } => party::update(ctx, party_id, PartyUpdate { open, label, max_size, invite_policy, leader_policy }),
         C::Leave { party_id } => party::leave(ctx, party_id),
         C::Close { party_id } => party::close(ctx, party_id),
         C::Promote { party_id, user_id } => party::promote(ctx, party_id, user_id),

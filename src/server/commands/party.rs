@@ -3,25 +3,12 @@
 use super::{effects_only, invalid, Ctx};
 use crate::auth::unix_now_ms;
 use crate::party::{Effects, PartySettings, PartyUpdate, Seat};
-use crate::protocol::{ErrorBody, InvitePolicy, KeyValues, LeaveReason, PartyId, Reply, MAX_BANS};
+use crate::protocol::{ErrorBody, KeyValues, LeaveReason, PartyId, Reply, MAX_BANS};
 use std::time::{Duration, Instant};
 
-pub(super) fn create(
-    ctx: &Ctx,
-    open: bool,
-    max_size: u16,
-    label: String,
-    invite_policy: InvitePolicy,
-    state: KeyValues,
-) {
+pub(super) fn create(ctx: &Ctx, settings: PartySettings, state: KeyValues) {
     let (shared, session) = (ctx.shared, ctx.session);
     let seat = Seat::new(session.presence.clone(), session.clone());
-    let settings = PartySettings {
-        open,
-        max_size,
-        label,
-        invite_policy,
-    };
     let result = shared
         .table
         .create(shared.new_party_id(), seat, settings, state)
@@ -41,21 +28,8 @@ pub(super) fn get(ctx: &Ctx, party_id: PartyId) {
     ctx.respond(result.map(Reply::Party).map_err(ErrorBody::from));
 }
 
-pub(super) fn update(
-    ctx: &Ctx,
-    party_id: PartyId,
-    open: Option<bool>,
-    label: Option<String>,
-    max_size: Option<u16>,
-    invite_policy: Option<InvitePolicy>,
-) {
+pub(super) fn update(ctx: &Ctx, party_id: PartyId, update: PartyUpdate) {
     let me = ctx.me();
-    let update = PartyUpdate {
-        open,
-        label,
-        max_size,
-        invite_policy,
-    };
     ctx.apply(
         party_id,
         |party| party.update(me, update),

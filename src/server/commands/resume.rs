@@ -120,7 +120,6 @@ pub(crate) async fn resume_elsewhere(
         let mut social = lock(&session.social);
         social.status = facts.status.clone();
         social.visible = facts.visible;
-        social.follows = facts.follows.iter().cloned().collect();
         // Before its followers here see it (presence hides it by its list).
         session.replace_blocks(facts.blocks.iter().cloned().collect());
     }
@@ -130,6 +129,13 @@ pub(crate) async fn resume_elsewhere(
         .map_err(|_| refused("this user has the most sessions allowed here"))?;
     crate::server::metrics::count(&shared.metrics.sessions_resumed);
     crate::server::presence::session_started(&shared.users, route, &session);
+    // A handed-over session's follows and tickets follow it here (a lost
+    // node's went with it).
+    if let Source::HandedOver(facts) = &source {
+        crate::server::presence::follows_moved(&shared.users, route, &session, &facts.follows)
+            .await;
+        crate::server::tickets::moved_here(shared, &session, old_node, &facts.tickets);
+    }
     let attached = session
         .attach(connection, outbox, None)
         .map_err(|_| refused("the session ended while it resumed"))?;
@@ -424,8 +430,6 @@ pub(crate) fn hand_over(
     // still online, on the other node.
     lock(&session.social).visible = false;
     crate::server::presence::session_ended(&shared.users, route, &session);
-    // Its solo ticket (a party's stays with its party).
-    shared.matchmaking.session_ended(session_id);
     let elsewhere = session
         .party_ids()
         .into_iter()
@@ -436,6 +440,8 @@ pub(crate) fn hand_over(
     // parties here look at it again.
     let blocks = session.block_list();
     proxy.replace_blocks(blocks.iter().cloned().collect());
+    // The tickets it waits in wait on, for it on `to`.
+    let tickets = crate::server::tickets::moved_away(shared, &session, &proxy);
     let (parties, waiting) = relink_here(shared, &session, &proxy);
     tracing::info!(session = %session_id, to = %format_args!("{to:08x}"), "session handed over to another node");
     Answer::HandedOver(Some(Box::new(HandOverFacts {
@@ -447,6 +453,7 @@ pub(crate) fn hand_over(
         parties,
         waiting,
         elsewhere,
+        tickets,
     })))
 }
 
@@ -476,6 +483,8 @@ pub(crate) fn repoint(
     let blocks = old.block_list();
     new.replace_blocks(blocks.iter().cloned().collect());
     let (parties, waiting) = relink_here(shared, &old, &new);
+    // Its party's ticket, if it waits here, reaches it there too.
+    crate::server::tickets::member_moved(shared, session_id, Some(from), &new);
     // The old proxy holds nothing now; a timer of it finds it ended.
     old.end_now();
     Answer::Snapshots {

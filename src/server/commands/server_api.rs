@@ -115,6 +115,10 @@ pub(crate) fn facts(shared: &Shared, session: &SessionRef) -> SessionFacts {
         remote: session.remote_address(),
         parties,
         node: shared.route().me,
+        quality_score: session
+            .is_connected()
+            .then(|| session.quality.score())
+            .flatten(),
     }
 }
 

@@ -12,9 +12,9 @@
 
 use crate::party::{InviteNotice, PartySettings};
 use crate::protocol::{
-    Command, ErrorBody, Event, InvitePolicy, KeyValues, ListedParty, PartyId, PartyInvite,
-    PartySearch, PartySnapshot, Presence, Reply, ResumedParty, SessionId, TicketRequest,
-    UserStatus,
+    Command, ErrorBody, Event, InvitePolicy, KeyValues, LeaderPolicy, ListedParty, PartyId,
+    PartyInvite, PartySearch, PartySnapshot, Presence, Reply, ResumedParty, SessionId,
+    TicketRequest, UserStatus,
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,10 @@ pub(crate) enum ControlMessage {
     },
     /// A lost session's leader grace is over: leadership passes on.
     LeaderGraceOver { session: SessionId },
+    /// A session of the sender measured a new connection score (sent only
+    /// when it moved enough, or to a new seat's home): its seats and
+    /// requests on the receiving node keep it.
+    Quality { session: SessionId, score: u32 },
     /// The block list of a session of the sender, for its seats in
     /// parties homed on the receiving node (sent when it changes, and when
     /// a party there seats the session or queues its request).
@@ -103,6 +107,17 @@ pub(crate) enum ControlMessage {
     PoolMatched { ticket_id: u64 },
     /// The matcher could not pool it (a member already in a ticket there).
     PoolRefused { ticket_id: u64 },
+    /// To the pool that holds it, from the node that keeps the ticket or
+    /// its shadow: member `session`, which lived on node `from`, now lives
+    /// on node `to` (it resumed there), so its `Matched` goes there. A node
+    /// that no longer holds it passes it on to the matcher it knows, as a
+    /// `PoolTicket`, in order behind the ticket.
+    PoolRepoint {
+        ticket_id: u64,
+        session: SessionId,
+        from: u32,
+        to: u32,
+    },
     /// A question for every other node (a gather), answered with
     /// `Answer { corr }`.
     Ask {
@@ -196,6 +211,10 @@ pub(crate) struct HandOverFacts {
     /// Its seats and requests in parties homed on other nodes (the new
     /// node asks their homes to repoint them).
     pub(crate) elsewhere: Vec<PartyId>,
+    /// The tickets it waits in (its own, its parties'): they wait on, and
+    /// the new node notes them (for `NodeLost` should their node be lost,
+    /// and so that the session's end reaches them).
+    pub(crate) tickets: Vec<u64>,
 }
 
 /// What the server-side API (`ServerApi`) asks of another node: what it
@@ -271,6 +290,7 @@ pub(crate) struct SettingsOnWire {
     max_size: u16,
     label: String,
     invite_policy: InvitePolicy,
+    leader_policy: LeaderPolicy,
 }
 
 impl From<PartySettings> for SettingsOnWire {
@@ -280,6 +300,7 @@ impl From<PartySettings> for SettingsOnWire {
             max_size: settings.max_size,
             label: settings.label,
             invite_policy: settings.invite_policy,
+            leader_policy: settings.leader_policy,
         }
     }
 }
@@ -291,6 +312,7 @@ impl From<SettingsOnWire> for PartySettings {
             max_size: settings.max_size,
             label: settings.label,
             invite_policy: settings.invite_policy,
+            leader_policy: settings.leader_policy,
         }
     }
 }
@@ -359,6 +381,8 @@ pub(crate) struct SessionFacts {
     pub(crate) parties: Vec<PartyId>,
     /// The node it lives on.
     pub(crate) node: u32,
+    /// Its connection's score now (see `SessionInfo::quality_score`).
+    pub(crate) quality_score: Option<u32>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -424,11 +448,12 @@ pub(crate) enum DirectoryMessage {
     /// From the owner to a node with sessions of the invitee: the invite
     /// sent or gone, for them.
     InviteTold(InviteNotice),
-    /// To a new owner: the invites of a user that the sender knew of.
-    KeepInvites {
-        user_id: String,
-        invites: Vec<PartyInvite>,
-    },
+    /// From a party's home to a user's new owner, after the live nodes
+    /// changed: the pending invites of the home's parties to the users
+    /// whose owner the receiver now is (each with its invitee), kept and
+    /// told to no one. The home's word, not the sessions': an invite that
+    /// ended unheard elsewhere is not in it.
+    HomeInvites(Vec<(String, PartyInvite)>),
 }
 
 /// What node `node` has of user `user_id`: how many live sessions, and
@@ -493,6 +518,9 @@ pub(crate) struct Heartbeat {
     /// Incarnations (tag, incarnation) this node judged lost and still
     /// tells of: the node named learns from it that it was judged lost.
     pub(crate) judged_lost: Vec<(u32, u64)>,
+    /// The matcher as this node sees it (the lowest tag it hears): a pool
+    /// matches only while every node it hears names its node.
+    pub(crate) matcher: u32,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Option<Bytes> {

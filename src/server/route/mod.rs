@@ -525,6 +525,24 @@ impl Route {
         }
     }
 
+    /// Tells the homes of a local session's remote parties its
+    /// connection's new score (one message per home). Nothing for a
+    /// proxy: its own node measures it.
+    pub(crate) fn tell_quality(&self, session: &SessionRef, score: u32) {
+        if session.remote.is_some() {
+            return;
+        }
+        for home in self.remote_homes(session) {
+            self.outlet.control(
+                home,
+                &ControlMessage::Quality {
+                    session: session.session_id(),
+                    score,
+                },
+            );
+        }
+    }
+
     /// A local session's leader grace is over: the homes of its remote
     /// parties pass the lead on.
     pub(crate) fn tell_leader_grace_over(&self, session: &SessionRef) {
@@ -586,11 +604,28 @@ impl Route {
     }
 
     /// The proxy of a member on `node`, made on its first command.
+    /// One that names another node and holds nothing here (its session
+    /// moved: a ticket's home keeps no seat of it) gives way to one on
+    /// `node`, so its answers go where the session is now.
     pub(crate) fn proxy(&self, caller: Presence, node: NodeId) -> SessionRef {
-        lock(&self.proxies)
+        let mut proxies = lock(&self.proxies);
+        let moved = proxies
+            .get(&caller.session_id)
+            .is_some_and(|proxy| !Self::lives_on(proxy, node) && proxy.party_ids().is_empty());
+        if moved {
+            proxies.remove(&caller.session_id);
+        }
+        proxies
             .entry(caller.session_id)
             .or_insert_with(|| self.new_proxy(caller, node))
             .clone()
+    }
+
+    /// A ticket's member on `node`, for a pool: a proxy that only passes
+    /// events on, kept by the ticket and not among the party proxies (a
+    /// party's proxy of the same session may still name the node it left).
+    pub(crate) fn ticket_member(&self, member: Presence, node: NodeId) -> SessionRef {
+        self.new_proxy(member, node)
     }
 
     fn new_proxy(&self, member: Presence, node: NodeId) -> SessionRef {

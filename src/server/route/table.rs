@@ -29,6 +29,8 @@ pub(super) struct PeerNode {
     name: String,
     incarnation: u64,
     last_seen: Instant,
+    /// The matcher its last heartbeat named (none heard yet).
+    matcher: Option<NodeId>,
 }
 
 /// An incarnation of another node that is over here: nothing of it is
@@ -212,12 +214,53 @@ impl Route {
             .unwrap_or(self.me)
     }
 
+    /// Notes the matcher a heartbeat of `tag` (as `incarnation`) named.
+    pub(crate) fn note_matcher(&self, tag: NodeId, incarnation: u64, matcher: NodeId) {
+        let mut table = lock(&self.nodes);
+        if let Some(node) = table.nodes.get_mut(&tag) {
+            if node.incarnation == incarnation {
+                node.matcher = Some(matcher);
+            }
+        }
+    }
+
+    /// Whether this node's pool may match now (docs/CLUSTER.md,
+    /// "Matchmaking: one pool, on the matcher"): it is the matcher as it
+    /// sees it, it hears itself (its link up, its own heartbeats coming
+    /// back), it is not new (it has heard every node by a heartbeat after
+    /// it came up or back), and every node it hears named it the matcher
+    /// in its last heartbeat. Otherwise its pool holds its tickets without
+    /// matching: two nodes that both see themselves as the matcher never
+    /// both match, unless they hear neither each other nor any node in
+    /// common. Alone, always.
+    pub(crate) fn may_match(&self) -> bool {
+        if self.alone {
+            return true;
+        }
+        if self.peers.link_up_since().is_none() || self.just_joined() {
+            return false;
+        }
+        let table = lock(&self.nodes);
+        let hears_itself = table.echo_at.elapsed() <= self.echo_gap();
+        let lowest = table.nodes.keys().all(|tag| *tag > self.me);
+        let agreed = (table.nodes.values()).all(|node| node.matcher == Some(self.me));
+        hears_itself && lowest && agreed
+    }
+
     /// The owner of `user_id` among the live nodes (this one included):
     /// the one of highest weight for it (rendezvous hashing), so a node
     /// that joins or goes moves only the users it wins or held.
     pub(crate) fn owner_of(&self, user_id: &str) -> NodeId {
         let table = lock(&self.nodes);
         let nodes = table.nodes.keys().copied().chain([self.me]);
+        let weighed = nodes.map(|tag| (owner_weight(user_id, tag), tag));
+        weighed.max().map_or(self.me, |(_, tag)| tag)
+    }
+
+    /// The owner `user_id` had among `nodes` and this one (as `owner_of`,
+    /// for another view of the live nodes).
+    pub(crate) fn owner_among(&self, user_id: &str, nodes: &[NodeId]) -> NodeId {
+        let nodes = nodes.iter().copied().chain([self.me]);
         let weighed = nodes.map(|tag| (owner_weight(user_id, tag), tag));
         weighed.max().map_or(self.me, |(_, tag)| tag)
     }
@@ -235,6 +278,7 @@ impl Route {
     /// incarnations it judged lost and still tells of.
     pub(crate) fn beat(&self, leaving: bool) -> Option<bytes::Bytes> {
         let now = Instant::now();
+        let matcher = self.matcher();
         let judged_lost = lock(&self.nodes)
             .over
             .iter()
@@ -248,6 +292,7 @@ impl Route {
             build: env!("CARGO_PKG_VERSION").to_string(),
             leaving,
             judged_lost,
+            matcher,
         };
         let payload = crate::server::peers::encode(&beat)?;
         if !leaving {
@@ -355,6 +400,7 @@ impl Route {
                 name,
                 incarnation,
                 last_seen: Instant::now(),
+                matcher: None,
             },
         );
         self.outlet.talk_to(tag, incarnation);
