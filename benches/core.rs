@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use partyline::party::{Link, Party, PartySettings, PartyTable, Seat};
+use partyline::party::{BlockList, Link, Party, PartySettings, PartyTable, Seat};
 use partyline::protocol::{
     decode_body, decode_client_datagram, encode_client_datagram, encode_frame,
     encode_server_datagram, Event, LeaveReason, PartyId, Presence, ServerFrame, SessionId,
@@ -15,6 +15,12 @@ use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 struct NoLink(SessionId);
+
+impl BlockList for NoLink {
+    fn blocks(&self, _: &str) -> bool {
+        false
+    }
+}
 
 impl Link for NoLink {
     fn session_id(&self) -> SessionId {
@@ -211,7 +217,7 @@ fn fan_out(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(members), &members, |b, _| {
             b.iter(|| {
                 party
-                    .data_recipients(SessionId::from_u128(1), &mut recipients)
+                    .data_recipients(SessionId::from_u128(1), 0, &mut recipients)
                     .unwrap();
                 let mut bytes = 0;
                 for _ in recipients.drain(..) {

@@ -97,6 +97,10 @@ enum Step {
         i64,
     ),
     CancelTicket(u64),
+    Mute(Party, String, Option<(i64, i64)>),
+    Unmute(Party, String),
+    Block(Vec<String>),
+    Unblock(Vec<String>),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -167,6 +171,15 @@ fn step() -> impl Strategy<Value = Step> {
         )
             .prop_map(|(p, min, max, mul, n, lo, hi)| Step::Ticket(p, min, max, mul, n, lo, hi)),
         (0u64..6).prop_map(Step::CancelTicket),
+        (
+            party(),
+            user(),
+            proptest::option::of((any::<i64>(), any::<i64>()))
+        )
+            .prop_map(|(p, u, r)| Step::Mute(p, u, r)),
+        (party(), user()).prop_map(|(p, u)| Step::Unmute(p, u)),
+        proptest::collection::vec(user(), 0..4).prop_map(Step::Block),
+        proptest::collection::vec(user(), 0..4).prop_map(Step::Unblock),
     ]
 }
 
@@ -320,6 +333,17 @@ fn command(known: &[PartyId], step: Step) -> Command {
             })
         }
         Step::CancelTicket(ticket_id) => Command::CancelTicket { ticket_id },
+        Step::Mute(party, user_id, range) => Command::Mute {
+            party_id: p(&party),
+            user_id,
+            op_codes: range.map(|(min, max)| NumberRange { min, max }),
+        },
+        Step::Unmute(party, user_id) => Command::Unmute {
+            party_id: p(&party),
+            user_id,
+        },
+        Step::Block(user_ids) => Command::Block { user_ids },
+        Step::Unblock(user_ids) => Command::Unblock { user_ids },
     }
 }
 

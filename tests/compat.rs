@@ -372,6 +372,156 @@ async fn a_version_2_client_hears_newer_codes_as_its_nearest_and_its_close_as_no
     }
 }
 
+/// A version 2 member of a party whose version 3 members mute and block,
+/// and whose own block list the game's server sets: it decodes every
+/// frame it is sent (its event numbers keep no gap), its data is held
+/// back by the others' mutes and blocks like anyone's, and a block of its
+/// own holds.
+#[tokio::test]
+async fn a_version_2_client_in_a_party_with_mutes_and_blocks_decodes_everything() {
+    let server = support::start().await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let mut ben = V2Client::connect(&server, "ben").await;
+    let (cid, mut cid_events) = server.client("cid").await;
+    let mut anyone_invites = settings(true, 4, "mixed");
+    anyone_invites.invite_policy = partyline_client::InvitePolicy::AnyMember;
+    let party_id = ana.create_party(anyone_invites).await.unwrap().party_id;
+    ben.request(v2::Command::JoinParty {
+        party_id: v2_party(party_id),
+    })
+    .await
+    .unwrap();
+    cid.join_party(party_id).await.unwrap();
+    assert!(matches!(
+        ben.next_event().await,
+        v2::Event::MemberJoined { .. }
+    ));
+    for _ in 0..2 {
+        next_event(&mut ana_events).await;
+    }
+
+    // Ana mutes Ben altogether, Cid only his voice (100 to 199).
+    ana.mute(party_id, "ben", None).await.unwrap();
+    let voice = partyline_client::NumberRange { min: 100, max: 199 };
+    cid.mute(party_id, "ben", Some(voice)).await.unwrap();
+    let say = |op_code| v2::Command::SendData {
+        party_id: v2_party(party_id),
+        op_code,
+        data: Bytes::from_static(b"hi"),
+    };
+    ben.request(say(150)).await.unwrap();
+    ben.request(say(1)).await.unwrap();
+    cid.send_data_reliable(party_id, 9, b"mark").await.unwrap();
+    let ops = |events: &mut partyline_client::Events| {
+        let mut ops = Vec::new();
+        while let Some(event) = events.try_next() {
+            if let Event::Data(data) = event {
+                ops.push((data.sender.user_id.clone(), data.op_code));
+            }
+        }
+        ops
+    };
+    // Cid hears only the game's; Ana, nothing of Ben's (Cid's mark shows
+    // the rest would have come).
+    assert!(matches!(next(&mut cid_events).await, Event::Data(data) if data.op_code == 1));
+    assert!(matches!(next(&mut ana_events).await, Event::Data(data) if data.op_code == 9));
+    assert!(ops(&mut ana_events).is_empty());
+    assert!(matches!(
+        ben.next_event().await,
+        v2::Event::Data { op_code: 9, .. }
+    ));
+    // Ben's snapshot, with mutes about him, still reads as version 2's.
+    let got = ben
+        .request(v2::Command::GetParty {
+            party_id: v2_party(party_id),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(got, v2::Reply::Party(snapshot) if snapshot.members.len() == 3));
+
+    // The game's server sets Ben's block list: he is not told (version 2
+    // has no word for it), yet it holds: no data between him and Cid.
+    let api = server.handle.api();
+    assert_eq!(api.set_blocks("ben", &["cid".into()]).await.unwrap(), 1);
+    cid.send_data_reliable(party_id, 2, b"to all")
+        .await
+        .unwrap();
+    ana.send_data_reliable(party_id, 3, b"to all")
+        .await
+        .unwrap();
+    assert!(
+        matches!(ben.next_event().await, v2::Event::Data { op_code: 3, .. }),
+        "Ana's, not Cid's: and no event he cannot read came between"
+    );
+    // Ben may not invite the user he blocked: version 2's nearest code.
+    let refused = ben
+        .request(v2::Command::Invite {
+            party_id: v2_party(party_id),
+            user_id: "cid".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, v2::ErrorCode::AlreadyMember);
+    // (Cid is seated: that refusal comes first.) A user not seated:
+    let refused = ben
+        .request(v2::Command::Invite {
+            party_id: v2_party(party_id),
+            user_id: "zed".into(),
+        })
+        .await;
+    assert!(refused.is_ok(), "nobody blocks zed: {refused:?}");
+    api.set_blocks("ben", &["cid".into(), "zed".into()])
+        .await
+        .unwrap();
+    let refused = ben
+        .request(v2::Command::Invite {
+            party_id: v2_party(party_id),
+            user_id: "zed".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code,
+        v2::ErrorCode::InvalidArgument,
+        "Blocked (41), as version 2 knows it"
+    );
+
+    // Ana blocks Ben: a party she leads is closed to another version 2
+    // session of his, answered in version 2's words for a missing party.
+    ana.block(&["ben"]).await.unwrap();
+    let ana_party = ana.create_party(settings(true, 4, "")).await.unwrap();
+    let other = V2Client::connect(&server, "ben").await;
+    let refused = other
+        .request(v2::Command::JoinParty {
+            party_id: v2_party(ana_party.party_id),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, v2::ErrorCode::PartyNotFound);
+
+    // Ben still plays on: Ana's data does not reach him now (they share a
+    // block), Cid's neither; the server's round trip shows nothing came.
+    ana.send_data_reliable(party_id, 4, b"gone").await.unwrap();
+    ben.request(v2::Command::GetParty {
+        party_id: v2_party(party_id),
+    })
+    .await
+    .unwrap();
+    ben.assert_no_pending();
+    ben.request(v2::Command::Leave {
+        party_id: v2_party(party_id),
+    })
+    .await
+    .unwrap();
+    loop {
+        match next(&mut ana_events).await {
+            Event::MemberLeft { member, .. } => break assert_eq!(member.user_id, "ben"),
+            Event::Data(data) => assert_ne!(data.sender.user_id, "ben", "Ben is muted"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_version_2_client_creates_updates_and_is_chosen_beside_the_leader_policy() {
     let server = support::start().await;

@@ -26,6 +26,10 @@ const FAMILIES: &[(&str, &str, &str, &[&str])] = &[
     ("partyline_commands_total", "counter", "Control commands received.", &[""]),
     ("partyline_data_total", "counter", "Party data messages in and out.", &["direction=\"in\",path=\"datagram\"", "direction=\"in\",path=\"reliable\"", "direction=\"out\",path=\"datagram\""]),
     ("partyline_dropped_total", "counter", "Messages not forwarded or refused, by cause.", &["cause=\"not_member\"", "cause=\"oversize\"", "cause=\"rate_limit\""]),
+    ("partyline_data_withheld_total", "counter", "Party data not forwarded to a member because it muted the sender or shares a block with it (one per member left out).", &[""]),
+    ("partyline_mutes_total", "counter", "Mutes set and lifted, by action (mute: a member muted another, or changed the op codes; unmute).", &["action=\"mute\"", "action=\"unmute\""]),
+    ("partyline_block_lists_set_total", "counter", "Block lists changed, by whom: the session's own Block or Unblock, or the game's server (its API or hook).", &["by=\"server\"", "by=\"session\""]),
+    ("partyline_joins_blocked_total", "counter", "Joins answered as a party that does not exist because its leader blocks the joiner.", &[""]),
     ("partyline_coalesce_dropped_total", "counter", "Outgoing datagrams dropped, oldest first, from a recipient's full coalescing buffer (--coalesce-us).", &[""]),
     ("partyline_coalesce_batches_total", "counter", "Per-recipient datagram batches sent by the coalescing flusher; datagrams out per batch is the coalescing achieved.", &[""]),
     ("partyline_disconnects_total", "counter", "Sessions cut off by the server, by cause.", &["cause=\"rate_limit\"", "cause=\"slow_consumer\""]),
@@ -238,6 +242,58 @@ async fn the_metrics_endpoint_counts_sessions_parties_commands_and_data() {
     assert!(rss > 1e6, "{rss}");
     assert!(m.count("process_open_fds", &[]) > 2);
     assert_eq!(m.kind("process_cpu_seconds_total"), "counter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutes_blocks_and_what_they_hold_back_are_counted() {
+    let server = start_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let (ana, mut ana_events) = server.client("ana").await;
+    let (bob, mut bob_events) = server.client("bob").await;
+    let (cy, mut cy_events) = server.client("cy").await;
+    let party = ana
+        .create_party(settings(true, 4, ""))
+        .await
+        .unwrap()
+        .party_id;
+    bob.join_party(party).await.unwrap();
+    cy.join_party(party).await.unwrap();
+    next_event(&mut ana_events).await;
+    next_event(&mut ana_events).await;
+    next_event(&mut bob_events).await;
+    // Ana mutes Bob, Cy blocks him: his data goes to nobody (withheld
+    // from both, as a datagram and reliably).
+    ana.mute(party, "bob", None).await.unwrap();
+    ana.unmute(party, "bob").await.unwrap();
+    ana.mute(party, "bob", None).await.unwrap();
+    cy.block(&["bob"]).await.unwrap();
+    bob.send_data(party, 1, b"x").unwrap();
+    bob.send_data_reliable(party, 1, b"x").await.unwrap();
+    // The API's list for Bob; Ana's block keeps Bob out of her new party.
+    server
+        .handle
+        .api()
+        .set_blocks("bob", &["eve".into()])
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_event(&mut bob_events).await,
+        Event::BlocksChanged { .. }
+    ));
+    ana.block(&["bob"]).await.unwrap();
+    let hers = ana.create_party(settings(true, 4, "")).await.unwrap();
+    assert!(bob.join_party(hers.party_id).await.is_err());
+    cy.send_data_reliable(party, 2, b"mark").await.unwrap();
+    assert!(matches!(next(&mut ana_events).await, Event::Data(data) if data.op_code == 2));
+    assert!(cy_events.try_next().is_none());
+
+    let m = scrape_metrics(&server).await;
+    assert_eq!(m.count("partyline_mutes_total", &[("action", "mute")]), 2);
+    assert_eq!(m.count("partyline_mutes_total", &[("action", "unmute")]), 1);
+    let lists = |by| m.count("partyline_block_lists_set_total", &[("by", by)]);
+    assert_eq!((lists("session"), lists("server")), (2, 1));
+    // Bob's two messages from Ana and Cy, and Cy's mark from Bob.
+    assert_eq!(m.count("partyline_data_withheld_total", &[]), 5);
+    assert_eq!(m.count("partyline_joins_blocked_total", &[]), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

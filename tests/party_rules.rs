@@ -4,7 +4,7 @@
 //! order, no duplicates, empty means gone, and each session's record of its
 //! parties matches the table.
 
-use partyline::party::{Link, PartySettings, PartyTable, PartyUpdate, Seat};
+use partyline::party::{BlockList, Link, PartySettings, PartyTable, PartyUpdate, Seat};
 use partyline::protocol::{JoinOutcome, LeaveReason, PartyId, Presence, SessionId};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -17,6 +17,13 @@ const PLAYERS: usize = 6;
 struct TestLink {
     session: SessionId,
     parties: Arc<Mutex<HashSet<PartyId>>>,
+}
+
+/// These players block nobody (blocks have their own property test).
+impl BlockList for TestLink {
+    fn blocks(&self, _: &str) -> bool {
+        false
+    }
 }
 
 impl Link for TestLink {

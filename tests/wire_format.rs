@@ -594,6 +594,7 @@ fn server_examples(doc: &mut Doc) {
                     ready_check: None,
                     leader_policy: LeaderPolicy::Tenure,
                     quality: vec![ConnectionQuality::Good],
+                    muted: Vec::new(),
                 },
                 requests: vec![ben()],
             }],
@@ -604,8 +605,8 @@ fn server_examples(doc: &mut Doc) {
         "welcome-snapshots",
         &snapshots,
         &format!(
-            "c5 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
-             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 00 00 01 01 \
+            "c6 00 00 00 00 {SID_A} {ANA} 01 75 {LIMITS} 86 08 02 \
+             01 {PARTY} 0c 00 04 00 {ANA} 01 {ANA} 00 00 00 01 00 00 00 00 00 00 01 01 00 \
              01 {BEN} 00"
         ),
     );
@@ -723,6 +724,11 @@ fn server_examples(doc: &mut Doc) {
         ready_check: None,
         leader_policy: LeaderPolicy::ConnectionQuality,
         quality: vec![ConnectionQuality::Good, ConnectionQuality::Unknown],
+        // Ana (who asked) muted Ben's op codes 100 to 199.
+        muted: vec![Muted {
+            user_id: "u2".into(),
+            op_codes: Some(NumberRange { min: 100, max: 199 }),
+        }],
     };
     let get_party = ServerFrame::Response {
         id: 10,
@@ -732,11 +738,12 @@ fn server_examples(doc: &mut Doc) {
         "response-party",
         &get_party,
         &format!(
-            "a5 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
+            "ae 00 00 00 02 0a 00 00 {PARTY} 03 00 04 02 65 75 {ANA} \
              02 {ANA} {BEN} 01 {SID_B} 01 \
              01 03 6d 61 70 04 64 75 73 74 \
              02 00 01 04 68 65 72 6f 04 6d 61 67 65 \
-             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f 00 01 02 01 00"
+             06 4b 37 51 4d 32 58 01 01 04 6d 6f 64 65 03 64 75 6f 00 01 02 01 00 \
+             01 02 75 32 01 c8 01 8e 03"
         ),
     );
     let parties = ServerFrame::Response {
@@ -836,6 +843,103 @@ fn server_examples(doc: &mut Doc) {
     );
     matchmaking_examples(doc);
     ready_check_examples(doc);
+    quiet_examples(doc);
+}
+
+fn quiet_examples(doc: &mut Doc) {
+    let mute = ClientFrame::Request {
+        id: 14,
+        command: Command::Mute {
+            party_id: party(),
+            user_id: "u2".into(),
+            op_codes: Some(NumberRange { min: 100, max: 199 }),
+        },
+    };
+    doc.golden(
+        "mute",
+        &mute,
+        &format!("1c 00 00 00 01 0e 24 {PARTY} 02 75 32 01 c8 01 8e 03"),
+    );
+    let mute_all = ClientFrame::Request {
+        id: 15,
+        command: Command::Mute {
+            party_id: party(),
+            user_id: "u2".into(),
+            op_codes: None,
+        },
+    };
+    doc.golden(
+        "mute-all",
+        &mute_all,
+        &format!("18 00 00 00 01 0f 24 {PARTY} 02 75 32 00"),
+    );
+    let unmute = ClientFrame::Request {
+        id: 16,
+        command: Command::Unmute {
+            party_id: party(),
+            user_id: "u2".into(),
+        },
+    };
+    doc.golden(
+        "unmute",
+        &unmute,
+        &format!("17 00 00 00 01 10 25 {PARTY} 02 75 32"),
+    );
+    let block = ClientFrame::Request {
+        id: 17,
+        command: Command::Block {
+            user_ids: vec!["u2".into(), "u3".into()],
+        },
+    };
+    doc.golden("block", &block, "0a 00 00 00 01 11 26 02 02 75 32 02 75 33");
+    let unblock = ClientFrame::Request {
+        id: 18,
+        command: Command::Unblock {
+            user_ids: vec!["u3".into()],
+        },
+    };
+    doc.golden("unblock", &unblock, "07 00 00 00 01 12 27 01 02 75 33");
+    let list = ClientFrame::Request {
+        id: 19,
+        command: Command::ListBlocks,
+    };
+    doc.golden("list-blocks", &list, "03 00 00 00 01 13 28");
+    let blocks = ServerFrame::Response {
+        id: 17,
+        result: Ok(Reply::Blocks {
+            user_ids: vec!["u2".into(), "u3".into()],
+        }),
+    };
+    doc.golden(
+        "response-blocks",
+        &blocks,
+        "0b 00 00 00 02 11 00 0a 02 02 75 32 02 75 33",
+    );
+    let changed = ServerFrame::Event {
+        seq: 11,
+        event: Event::BlocksChanged {
+            user_ids: vec!["u9".into()],
+        },
+    };
+    doc.golden(
+        "event-blocks-changed",
+        &changed,
+        "07 00 00 00 03 0b 1f 01 02 75 39",
+    );
+    let blocked = ServerFrame::Response {
+        id: 20,
+        result: Err(ErrorBody::new(ErrorCode::Blocked, "no")),
+    };
+    doc.golden(
+        "response-blocked",
+        &blocked,
+        "07 00 00 00 02 14 01 29 02 6e 6f",
+    );
+    doc.v2(
+        "response-blocked-v2",
+        &blocked,
+        "07 00 00 00 02 14 01 01 02 6e 6f",
+    );
 }
 
 fn ready_check_examples(doc: &mut Doc) {
@@ -1231,11 +1335,17 @@ fn error_codes_keep_their_numbers_and_unknown_ones_survive() {
         ErrorCode::Denied,
         ErrorCode::HookFailed,
         ErrorCode::Unavailable,
+        ErrorCode::ReadyCheckRunning,
+        ErrorCode::NoReadyCheck,
+        ErrorCode::NotAsked,
+        ErrorCode::TooManyMutes,
+        ErrorCode::TooManyBlocks,
+        ErrorCode::Blocked,
     ]
     .iter()
     .map(|c| c.number())
     .collect();
-    assert_eq!(numbers, (1..=35).collect::<Vec<u16>>());
+    assert_eq!(numbers, (1..=41).collect::<Vec<u16>>());
     for n in 0..=300u16 {
         assert_eq!(ErrorCode::from(n).number(), n);
     }
@@ -1327,6 +1437,17 @@ fn the_largest_party_snapshot_fits_in_one_frame() {
         ready_check: None,
         leader_policy: LeaderPolicy::ConnectionQuality,
         quality: vec![ConnectionQuality::Poor; size],
+        // As many mutes as a member may keep, of the longest user ids,
+        // each with the widest range.
+        muted: (0..MAX_MUTES)
+            .map(|i| Muted {
+                user_id: presence(size + i).user_id,
+                op_codes: Some(NumberRange {
+                    min: i64::MIN,
+                    max: i64::MAX,
+                }),
+            })
+            .collect(),
     };
     // A ready check asking every member, the longest message.
     let check = ReadyCheck {

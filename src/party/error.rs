@@ -45,6 +45,18 @@ pub enum PartyError {
     NoReadyCheck,
     #[error("this ready check did not ask you: you were seated after it began")]
     NotAsked,
+    /// The leader's session blocks the joiner. Told exactly as
+    /// `PartyNotFound` is (same code, same message), so that a blocked
+    /// user cannot tell a block from a party that is gone.
+    #[error("no such party")]
+    BlockedByLeader,
+    #[error("you have blocked that user; unblock them first")]
+    Blocked,
+    #[error(
+        "you already mute {} members of this party, the most allowed",
+        crate::protocol::MAX_MUTES
+    )]
+    TooManyMutes,
 }
 
 impl PartyError {
@@ -71,6 +83,9 @@ impl PartyError {
             PartyError::ReadyCheckRunning => ErrorCode::ReadyCheckRunning,
             PartyError::NoReadyCheck => ErrorCode::NoReadyCheck,
             PartyError::NotAsked => ErrorCode::NotAsked,
+            PartyError::BlockedByLeader => ErrorCode::PartyNotFound,
+            PartyError::Blocked => ErrorCode::Blocked,
+            PartyError::TooManyMutes => ErrorCode::TooManyMutes,
         }
     }
 }

@@ -12,7 +12,7 @@ mod table;
 
 pub use error::PartyError;
 pub use party::{
-    validate_key_values, Ban, Delivery, Effects, Invite, InviteNotice, JoinRequest, Party,
-    PartySettings, PartyUpdate, Seat,
+    validate_key_values, Ban, BlockList, Delivery, Effects, Invite, InviteNotice, JoinRequest,
+    Party, PartySettings, PartyUpdate, Seat, Sender,
 };
 pub use table::{Link, PartyTable};

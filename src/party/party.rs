@@ -5,15 +5,17 @@ use super::quality::{bucket, choose_leader, Candidate};
 use super::PartyError;
 use crate::protocol::{
     Event, InviteGoneReason, InvitePolicy, JoinOutcome, KeyValues, LeaderPolicy, LeaveReason,
-    PartyId, PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId,
+    Muted, PartyId, PartySnapshot, Presence, RejectReason, RequestGoneReason, SessionId,
     TicketCancelReason, MAX_LABEL_BYTES, MAX_PARTY_SIZE, MAX_STATE_BYTES, MAX_STATE_ENTRIES,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 mod gather;
+mod quiet;
 mod ready;
 pub use gather::{validate_key_values, Ban, Invite, InviteNotice};
+pub use quiet::{BlockList, Sender};
 
 /// A member's place in a party. `link` is whatever the caller uses to reach
 /// the session (the server: its connection handle); the rules never look at it.
@@ -25,6 +27,12 @@ pub struct Seat<L> {
     pub connected: bool,
     /// What the member tells the party about itself (character, ready).
     pub attributes: KeyValues,
+    /// The members this one muted, by user id (kept when they leave, so
+    /// that coming back does not undo it).
+    muted: Vec<Muted>,
+    /// Members with whom this one shares a block, either way: no party
+    /// data passes between them. By user id; kept in step with the seats.
+    blocked_with: Vec<String>,
     /// Its connection's score as its node last reported it (lower is
     /// better, `super::quality`); `None` until reported, and while
     /// disconnected.
@@ -39,8 +47,15 @@ impl<L> Seat<L> {
             link,
             connected: true,
             attributes: KeyValues::new(),
+            muted: Vec::new(),
+            blocked_with: Vec::new(),
             score: None,
         }
+    }
+
+    /// The members this one muted.
+    pub fn muted(&self) -> &[Muted] {
+        &self.muted
     }
 }
 
@@ -157,6 +172,9 @@ pub struct Party<L> {
     matchmaking: Option<u64>,
     /// The ready check running now, if any.
     ready_check: Option<ready::RunningCheck>,
+    /// Seats with a mute or a block to honour: while 0, party data takes
+    /// the path that looks at neither (`quiet.rs`).
+    quiet_seats: usize,
 }
 
 fn validate_max_size(max_size: u16) -> Result<(), PartyError> {
@@ -178,7 +196,7 @@ fn validate_label(label: &str) -> Result<(), PartyError> {
     Ok(())
 }
 
-impl<L: Clone> Party<L> {
+impl<L: Clone + BlockList> Party<L> {
     /// A new party with `leader` as its leader and only member, sequence 0.
     pub fn create(
         id: PartyId,
@@ -204,6 +222,7 @@ impl<L: Clone> Party<L> {
             bans: Vec::new(),
             matchmaking: None,
             ready_check: None,
+            quiet_seats: 0,
         })
     }
 
@@ -276,6 +295,19 @@ impl<L: Clone> Party<L> {
             ready_check: self.ready_check().map(Box::new),
             leader_policy: self.settings.leader_policy,
             quality: self.members.iter().map(|s| bucket(s.score)).collect(),
+            muted: Vec::new(),
+        }
+    }
+
+    /// The snapshot as `session` sees it: with its own mutes.
+    pub fn snapshot_for(&self, session: SessionId) -> PartySnapshot {
+        let muted = self
+            .seat_of_session(session)
+            .map(|index| self.members[index].muted.clone())
+            .unwrap_or_default();
+        PartySnapshot {
+            muted,
+            ..self.snapshot()
         }
     }
 
@@ -327,7 +359,10 @@ impl<L: Clone> Party<L> {
     /// when the session holds nothing here.
     pub fn relink(&mut self, session: SessionId, link: L) -> Option<L> {
         if let Some(index) = self.seat_of_session(session) {
-            return Some(std::mem::replace(&mut self.members[index].link, link));
+            let old = std::mem::replace(&mut self.members[index].link, link);
+            // The same session's list, through another link: in step.
+            self.refresh_blocks_of(index);
+            return Some(old);
         }
         let request = self
             .requests
@@ -374,7 +409,7 @@ impl<L: Clone> Party<L> {
         if !self.is_member(caller) {
             return Err(PartyError::NotMember);
         }
-        Ok(self.snapshot())
+        Ok(self.snapshot_for(caller))
     }
 
     /// Whether `user_id` may take a seat now: not seated or waiting
@@ -405,7 +440,7 @@ impl<L: Clone> Party<L> {
             presence: presence.clone(),
         };
         self.tell_members(effects, None, &event);
-        self.members.push(Seat::new(presence, link));
+        self.push_seat(Seat::new(presence, link));
         self.members_changed(effects);
         // Everyone else is away and leadership was due to pass: the
         // newcomer is the only connected member, so it leads.
@@ -438,6 +473,11 @@ impl<L: Clone> Party<L> {
         now: Instant,
         request_ttl: Duration,
     ) -> Result<(JoinOutcome, Effects<L>), PartyError> {
+        // Before anything else: to a user its leader blocked, the party
+        // answers as one that does not exist.
+        if self.leader_blocks(&presence.user_id) {
+            return Err(PartyError::BlockedByLeader);
+        }
         self.check_room_for(&presence.user_id, now)?;
         let mut effects = Effects::default();
         // A live invite seats its user even in a closed party, once.
@@ -501,7 +541,7 @@ impl<L: Clone> Party<L> {
             presence: request.presence.clone(),
         };
         self.tell_members(&mut effects, None, &joined);
-        self.members.push(Seat {
+        self.push_seat(Seat {
             score: request.score,
             ..Seat::new(request.presence, request.link.clone())
         });
@@ -586,6 +626,7 @@ impl<L: Clone> Party<L> {
     /// the longest-seated connected one when the leader itself goes.
     fn remove_seat(&mut self, index: usize) -> Seat<L> {
         let seat = self.members.remove(index);
+        self.unseated(&seat);
         if index < self.leader {
             self.leader -= 1;
         } else if index == self.leader {
@@ -944,7 +985,7 @@ impl<L: Clone> Party<L> {
             leader_policy: self.settings.leader_policy,
         };
         self.tell_members(&mut effects, None, &updated);
-        Ok((self.snapshot(), effects))
+        Ok((self.snapshot_for(caller), effects))
     }
 
     /// Drops every request, invite and ban whose time ran out; each
@@ -975,22 +1016,40 @@ impl<L: Clone> Party<L> {
         effects
     }
 
-    /// The data path: checks that `sender` is seated and appends every other
-    /// member's link to `recipients`. Returns the sender's presence.
+    /// The data path: checks that `sender` is seated and appends the link
+    /// of every other connected member to `recipients`, but those that
+    /// muted the sender for `op_code` or share a block with it. Returns
+    /// the sender's presence and how many were left out so.
     pub fn data_recipients(
         &self,
         sender: SessionId,
+        op_code: i64,
         recipients: &mut Vec<L>,
-    ) -> Result<&Presence, PartyError> {
+    ) -> Result<Sender<'_>, PartyError> {
         let index = self.seat_of_session(sender).ok_or(PartyError::NotMember)?;
-        recipients.extend(
-            self.members
-                .iter()
-                .enumerate()
-                .filter(|(i, seat)| *i != index && seat.connected)
-                .map(|(_, seat)| seat.link.clone()),
-        );
-        Ok(&self.members[index].presence)
+        let presence = &self.members[index].presence;
+        let others = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, seat)| *i != index && seat.connected);
+        // Nobody in the party mutes or blocks: one comparison, as before
+        // mutes existed.
+        if self.quiet_seats == 0 {
+            recipients.extend(others.map(|(_, seat)| seat.link.clone()));
+            return Ok(Sender {
+                presence,
+                withheld: 0,
+            });
+        }
+        let mut withheld = 0;
+        for (_, seat) in others {
+            match quiet::hears(seat, &presence.user_id, op_code) {
+                true => recipients.push(seat.link.clone()),
+                false => withheld += 1,
+            }
+        }
+        Ok(Sender { presence, withheld })
     }
 }
 
@@ -1038,7 +1097,7 @@ mod tests {
             .unwrap();
         let mut recipients = Vec::new();
         party
-            .data_recipients(SessionId::from_u128(1), &mut recipients)
+            .data_recipients(SessionId::from_u128(1), 0, &mut recipients)
             .unwrap();
         assert_eq!(recipients, vec![2, 4]);
         party
@@ -1046,7 +1105,7 @@ mod tests {
             .unwrap();
         recipients.clear();
         party
-            .data_recipients(SessionId::from_u128(1), &mut recipients)
+            .data_recipients(SessionId::from_u128(1), 0, &mut recipients)
             .unwrap();
         assert_eq!(recipients, vec![2, 3, 4]);
     }

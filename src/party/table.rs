@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// How the table reaches a session. The table keeps each session's set of
 /// parties up to date (under the shard lock) so that a session that ends
 /// can leave exactly the parties it is in.
-pub trait Link: Clone {
+pub trait Link: Clone + super::BlockList {
     fn session_id(&self) -> SessionId;
     /// The session now holds a seat or a join request in `party`.
     fn attach(&self, party: PartyId);

@@ -547,6 +547,39 @@ impl ServerApi {
         self.act_at_home(party_id, question).await
     }
 
+    /// Sets the block list of every live session of `user_id`, on every
+    /// node (a platform's block list, or the game's own): each session
+    /// hears `BlocksChanged`, and what the list changes follows at once
+    /// (the parties it is in, its status presence). Ids follow the user id
+    /// rule, the user's own is refused, at most `MAX_BLOCKS`
+    /// (`TooManyBlocks`). Returns how many sessions got it. A session that
+    /// starts later begins with what the game's block-list hook says
+    /// (`Hooks::block_list`), not with this.
+    pub async fn set_blocks(&self, user_id: &str, user_ids: &[String]) -> Result<usize, ApiError> {
+        let shared = &*self.shared;
+        let list = commands::check_blocks(user_id, user_ids).map_err(ApiError::Refused)?;
+        let user_ids: Vec<String> = list.into_iter().collect();
+        let mut set = commands::set_blocks(shared, user_id, &user_ids);
+        let route = shared.route();
+        if !route.clustered() {
+            return Ok(set);
+        }
+        let question = ApiQuestion::SetBlocks {
+            user_id: user_id.to_string(),
+            user_ids,
+        };
+        let gathered = route.ask_every(Question::Api(question)).await;
+        for (_, answer) in gathered.answers {
+            if let Some(ApiAnswer::BlocksSet(count)) = api_answer(answer) {
+                set += count as usize;
+            }
+        }
+        match gathered.silent.is_empty() {
+            true => Ok(set),
+            false => Err(self.unavailable(&gathered.silent)),
+        }
+    }
+
     /// Refuses a session already at the per-session party limit.
     fn check_room(&self, session: &SessionFacts) -> Result<(), ApiError> {
         let limit = self.shared.config.max_parties_per_session;

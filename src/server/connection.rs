@@ -61,7 +61,7 @@ pub(crate) fn serve(
     hooks: Option<Arc<HookRunner>>,
     incoming: quinn::Incoming,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let opening = Box::pin(open(shared.clone(), incoming));
+    let opening = Box::pin(open(shared.clone(), hooks.clone(), incoming));
     async move {
         if let Some((connection, admitted, span)) = opening.await {
             let meter = admitted.session.quality.clone();
@@ -75,6 +75,7 @@ pub(crate) fn serve(
 /// `None` when either fails.
 async fn open(
     shared: Arc<Shared>,
+    hooks: Option<Arc<HookRunner>>,
     incoming: quinn::Incoming,
 ) -> Option<(ClientConnection, Admitted, tracing::Span)> {
     let remote = incoming.remote_address();
@@ -101,7 +102,7 @@ async fn open(
     let connection = carrier(&shared, connection)
         .instrument(span.clone())
         .await?;
-    let admitted = handshake(&shared, &connection)
+    let admitted = handshake(&shared, hooks.as_deref(), &connection)
         .instrument(span.clone())
         .await?;
     Some((connection, admitted, span))
@@ -277,7 +278,11 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
 
 /// Reads Hello and answers Welcome or Refused. `None` means the connection
 /// is done (refused, or lost before Hello).
-async fn handshake(shared: &Arc<Shared>, connection: &ClientConnection) -> Option<Admitted> {
+async fn handshake(
+    shared: &Arc<Shared>,
+    hooks: Option<&HookRunner>,
+    connection: &ClientConnection,
+) -> Option<Admitted> {
     let limit = shared.config.hello_timeout;
     let (mut send, mut recv) = match timeout(limit, control_stream(connection)).await {
         Ok(Some(streams)) => streams,
@@ -330,7 +335,11 @@ async fn handshake(shared: &Arc<Shared>, connection: &ClientConnection) -> Optio
             (opened, true)
         }
         Ok((Some(Err(refusal)), _)) => (Err(refusal), false),
-        Ok((None, hello)) => (open_session(shared, connection, hello, outbox_tx), false),
+        Ok((None, hello)) => {
+            let blocks = first_blocks(shared, hooks, &hello).await;
+            let opened = open_session(shared, connection, hello, outbox_tx, blocks);
+            (opened, false)
+        }
         Err(refusal) => (Err(refusal), false),
     };
     match opened {
@@ -402,12 +411,27 @@ async fn control_stream(connection: &ClientConnection) -> Option<(SendStream, Re
     }
 }
 
-/// A new session, or an existing one taken back by a resume.
+/// The block list a new session starts with: what the game's hook says
+/// for its user (nothing without hooks, for a resume, or for a Hello that
+/// will be refused).
+async fn first_blocks(shared: &Shared, hooks: Option<&HookRunner>, hello: &Hello) -> Vec<String> {
+    let Some(hooks) = hooks.filter(|_| hello.resume.is_none()) else {
+        return Vec::new();
+    };
+    match authenticate(shared, hello) {
+        Ok((user_id, _)) => hooks.block_list(&user_id).await,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A new session (with the block list `blocks`), or an existing one taken
+/// back by a resume.
 fn open_session(
     shared: &Arc<Shared>,
     connection: &ClientConnection,
     hello: Hello,
     outbox: OutboxSender,
+    blocks: Vec<String>,
 ) -> Result<(Welcome, SessionRef, u64, Bytes), ErrorBody> {
     let (user_id, username) = authenticate(shared, &hello)?;
     let (session, resume) = match hello.resume {
@@ -427,6 +451,8 @@ fn open_session(
                     .opened_from(address)
                     .speaking(hello.version),
             );
+            // Before anyone sees it: its followers see it by its list.
+            session.replace_blocks(blocks.iter().cloned().collect());
             shared
                 .register_session(session.clone())
                 .map_err(|limit| too_many_sessions(shared, limit))?;
@@ -483,6 +509,11 @@ fn open_session(
     }
     let (resumed, backlog) = if resume.is_none() {
         tracing::info!(username = %session.presence.username, "session started");
+        if !blocks.is_empty() {
+            // Numbered after Welcome's last event: the client's first.
+            metrics::count(&shared.metrics.block_lists_by_server);
+            session.push_event(Event::BlocksChanged { user_ids: blocks });
+        }
         (Resumed::New, Bytes::new())
     } else {
         grace::set_connected(shared, &session, true, false);
@@ -871,13 +902,20 @@ async fn datagram_loop(shared: Arc<Shared>, session: SessionRef, connection: Cli
             }
         }
         let checked = shared.table.read(data.party_id, |party| {
-            party.data_recipients(me, &mut recipients).map(drop)
+            let sender = party.data_recipients(me, data.op_code, &mut recipients)?;
+            Ok(sender.withheld)
         });
-        if let Err(error) = checked {
-            metrics::count(&shared.metrics.dropped_not_member);
-            recipients.clear();
-            refused(data.party_id, data.op_code, error.code(), error.to_string());
-            continue;
+        match checked {
+            Ok(0) => {}
+            Ok(withheld) => {
+                shared.metrics.data_withheld.inc_by(withheld as u64);
+            }
+            Err(error) => {
+                metrics::count(&shared.metrics.dropped_not_member);
+                recipients.clear();
+                refused(data.party_id, data.op_code, error.code(), error.to_string());
+                continue;
+            }
         }
         shared.metrics.fan_out.observe(recipients.len() as f64);
         let outgoing = encode_server_datagram(data.party_id, me, data.op_code, &data.payload);

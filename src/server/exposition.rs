@@ -116,6 +116,7 @@ fn registry(shared: &Shared, whole: bool) -> Registry {
         "Sessions cut off by the server, by cause.",
         m.disconnects.clone(),
     );
+    add_mutes_and_blocks(partyline, m);
     add_hooks_and_nodes(partyline, shared);
     add(
         partyline,
@@ -157,6 +158,34 @@ fn add_process_wide(partyline: &mut Registry, shared: &Shared) {
         "dev_identities_allowed",
         "1 when clients may name themselves (dev identities, no token secret): nothing proves who they are.",
         i64::from(matches!(shared.config.auth, super::config::AuthMode::Dev)),
+    );
+}
+
+/// What mutes and blocks did: set, lifted, and what they held back.
+fn add_mutes_and_blocks(partyline: &mut Registry, m: &Metrics) {
+    add(
+        partyline,
+        "data_withheld",
+        "Party data not forwarded to a member because it muted the sender or shares a block with it (one per member left out).",
+        m.data_withheld.clone(),
+    );
+    add(
+        partyline,
+        "mutes",
+        "Mutes set and lifted, by action (mute: a member muted another, or changed the op codes; unmute).",
+        m.mutes.clone(),
+    );
+    add(
+        partyline,
+        "block_lists_set",
+        "Block lists changed, by whom: the session's own Block or Unblock, or the game's server (its API or hook).",
+        m.block_lists.clone(),
+    );
+    add(
+        partyline,
+        "joins_blocked",
+        "Joins answered as a party that does not exist because its leader blocks the joiner.",
+        m.joins_blocked.clone(),
     );
 }
 

@@ -41,6 +41,11 @@ pub enum HookPoint {
     Matchmaking,
     /// `StartReadyCheck`.
     ReadyCheck,
+    /// `Mute` (a member muting another for itself; `Unmute` is not asked).
+    Mute,
+    /// `Block` or `Unblock`: the session changes its own block list (the
+    /// game may keep it, or refuse to unblock a platform's block).
+    Block,
 }
 
 /// What after-hooks are told.

@@ -3,10 +3,12 @@
 //! A `Hooks` implementation, given to `ServerBuilder::hooks`, is
 //! asked before each command that changes a party (create, join, join
 //! request, accept, reject, kick, promote, close, update, reliable data,
-//! invite, matchmaking ticket, ready check) and may allow it, deny it with
-//! an error the client receives, or change it. It is told afterwards when
-//! parties are created and closed, members join and leave, leaders change,
-//! and ready checks end.
+//! invite, matchmaking ticket, ready check, mute) or a session's block
+//! list (block, unblock), and may allow it, deny it with an error the
+//! client receives, or change it. It is asked for a new session's block
+//! list (a platform's, say) before the session is welcomed. It is told
+//! afterwards when parties are created and closed, members join and
+//! leave, leaders change, and ready checks end.
 //!
 //! A hook runs on the calling session's task, outside every lock, within
 //! [`super::config::ServerConfig::hook_timeout`]. A hook that panics or overruns
@@ -47,6 +49,18 @@ pub trait Hooks: Send + Sync + 'static {
         let _ = event;
         Box::pin(async {})
     }
+
+    /// The block list a new session of `user_id` starts with (a
+    /// platform's block list, the game's own), asked once per new session
+    /// (not on a resume) before its Welcome. Ids that break the user id
+    /// rule, and the user's own, are left out, and only the first
+    /// `MAX_BLOCKS` are kept; a hook that fails or overruns leaves the
+    /// list empty (counted as a hook failure). Later changes go through
+    /// [`super::api::ServerApi::set_blocks`]. Default: none.
+    fn block_list<'a>(&'a self, user_id: &'a str) -> HookFuture<'a, Vec<String>> {
+        let _ = user_id;
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// Shared hooks (kept by the game as well, to read what they gathered).
@@ -57,6 +71,10 @@ impl<H: Hooks + ?Sized> Hooks for Arc<H> {
 
     fn after<'a>(&'a self, event: &'a AfterEvent) -> HookFuture<'a, ()> {
         (**self).after(event)
+    }
+
+    fn block_list<'a>(&'a self, user_id: &'a str) -> HookFuture<'a, Vec<String>> {
+        (**self).block_list(user_id)
     }
 }
 
@@ -168,6 +186,36 @@ impl HookRunner {
                 ))
             }
         }
+    }
+}
+
+impl HookRunner {
+    /// The block list a new session of `user_id` starts with, as the
+    /// game's hook says it, kept to the rules a session's own list keeps
+    /// (what breaks them is left out and logged); empty when the hook
+    /// fails.
+    pub(crate) async fn block_list(&self, user_id: &str) -> Vec<String> {
+        let listed = match guarded(self.budget, || self.hooks.block_list(user_id)).await {
+            Ok(listed) => listed,
+            Err(failure) => {
+                self.state.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(user_id, "block-list hook {failure}");
+                return Vec::new();
+            }
+        };
+        let given = listed.len();
+        let mut kept: Vec<String> = listed
+            .into_iter()
+            .filter(|blocked| blocked != user_id)
+            .filter(|blocked| crate::auth::validate_name("user id", blocked).is_ok())
+            .collect();
+        kept.sort_unstable();
+        kept.dedup();
+        kept.truncate(crate::protocol::MAX_BLOCKS);
+        if kept.len() != given {
+            tracing::warn!(user_id, given, kept = kept.len(), "block-list hook: ids left out (invalid, the user's own, repeated, or past MAX_BLOCKS)");
+        }
+        kept
     }
 }
 

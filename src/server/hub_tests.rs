@@ -2646,6 +2646,199 @@ async fn a_new_seat_on_another_node_learns_the_score_at_the_next_sample() {
     assert_eq!(shown.quality[1], crate::protocol::ConnectionQuality::Good);
 }
 
+// ---- Mutes and blocks -----------------------------------------------------
+
+fn block(users: &[&str]) -> Command {
+    Command::Block {
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+    }
+}
+
+fn unblock(users: &[&str]) -> Command {
+    Command::Unblock {
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+    }
+}
+
+fn say(party_id: PartyId, op_code: i64) -> Command {
+    Command::SendData {
+        party_id,
+        op_code,
+        data: bytes::Bytes::from_static(b"hi"),
+    }
+}
+
+/// Who sent the reliable data in `events`, in order.
+fn data_from(events: &[Event]) -> Vec<String> {
+    let senders = events.iter().filter_map(|event| match event {
+        Event::Data { sender, .. } => Some(sender.user_id.clone()),
+        _ => None,
+    });
+    senders.collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_block_holds_across_nodes_for_joins_status_invites_and_data() {
+    let cluster = Cluster::start(&["a", "b", "c"]).await;
+    // Ana's presence goes through a third node, her owner c.
+    let ana_id = user_owned_by(&cluster, "c", "ana");
+    let mut ana = cluster.node("a").player(&ana_id);
+    let mut bob = cluster.node("b").player("bob");
+    let mut cy = cluster.node("c").player("cy");
+    let anas = ana.create_party(true).await;
+    assert!(matches!(
+        ana.request(block(&["bob"])).await,
+        Ok(Reply::Blocks { user_ids }) if user_ids == ["bob"]
+    ));
+
+    // Bob, on b, joins Ana's party on a: answered as a party that is not
+    // (one of a that closed).
+    let closed = ana.create_party(true).await;
+    let close = Command::Close { party_id: closed };
+    assert_eq!(ana.request(close).await, Ok(Reply::Done));
+    let missing = bob.join_party_error(closed).await;
+    let refused = bob.join_party_error(anas).await;
+    assert_eq!(refused.code, ErrorCode::PartyNotFound);
+    assert_eq!(refused, missing, "the same words as a party that is gone");
+    assert_eq!(
+        cluster.node("a").shared.metrics.joins_blocked.get(),
+        1,
+        "counted where the party lives"
+    );
+
+    // Status across nodes, through Ana's owner: neither sees the other.
+    let follow = |user: &str| Command::Follow {
+        user_ids: vec![user.to_string()],
+    };
+    assert!(matches!(
+        bob.request(follow(&ana_id)).await,
+        Ok(Reply::Followed { online }) if online.is_empty()
+    ));
+    assert!(matches!(
+        cy.request(follow(&ana_id)).await,
+        Ok(Reply::Followed { online }) if online.len() == 1
+    ));
+    assert!(matches!(
+        ana.request(follow("bob")).await,
+        Ok(Reply::Followed { online }) if online.is_empty()
+    ));
+    settle().await;
+    // (What a follow's registration told before its reply, the reply says.)
+    cy.take();
+    assert!(statuses_seen(bob.take()).is_empty());
+    assert_eq!(ana.request(set_status("lobby")).await, Ok(Reply::Done));
+    assert_eq!(bob.request(set_status("afk")).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(statuses_seen(cy.take()), ["changed lobby"]);
+    assert!(statuses_seen(bob.take()).is_empty());
+    assert!(statuses_seen(ana.take()).is_empty());
+
+    // Bob's invite, from his party on b, never reaches Ana on a.
+    let bobs = bob.create_party(true).await;
+    let invite = |user: &str| Command::Invite {
+        party_id: bobs,
+        user_id: user.to_string(),
+    };
+    assert_eq!(bob.request(invite(&ana_id)).await, Ok(Reply::Done));
+    settle().await;
+    assert!(ana.events().is_empty(), "no Invited");
+    assert!(listed_invites(&mut ana).await.is_empty());
+
+    // Both seated in Dee's party on c: no data between them, either way.
+    let mut dee = cluster.node("c").player("dee");
+    let dees = dee.create_party(true).await;
+    for player in [&mut ana, &mut bob] {
+        assert!(matches!(player.join(dees).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    for player in [&mut ana, &mut bob, &mut dee] {
+        player.take();
+    }
+    assert_eq!(bob.request(say(dees, 1)).await, Ok(Reply::Done));
+    assert_eq!(ana.request(say(dees, 2)).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(data_from(&dee.events()), ["bob", ana_id.as_str()]);
+    assert!(data_from(&ana.events()).is_empty(), "none of Bob's");
+    assert!(data_from(&bob.events()).is_empty(), "none of Ana's");
+
+    // Ana unblocks Bob: her node tells c, and data flows again; she sees
+    // Bob's status, and he hers.
+    assert!(matches!(
+        ana.request(unblock(&["bob"])).await,
+        Ok(Reply::Blocks { user_ids }) if user_ids.is_empty()
+    ));
+    settle().await;
+    assert_eq!(statuses_seen(ana.take()), ["online"]);
+    assert_eq!(statuses_seen(bob.take()), ["online"]);
+    assert_eq!(bob.request(say(dees, 3)).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(data_from(&ana.events()), ["bob"]);
+
+    // Ana leads Dee's party on c from a; her block made on a holds there.
+    assert_eq!(dee.request(promote(dees, &ana_id)).await, Ok(Reply::Done));
+    let mut eve = cluster.node("b").player("eve");
+    assert!(matches!(
+        ana.request(block(&["eve"])).await,
+        Ok(Reply::Blocks { .. })
+    ));
+    settle().await;
+    assert_eq!(
+        eve.join_party_error(dees).await.code,
+        ErrorCode::PartyNotFound
+    );
+    assert!(matches!(bob.join(anas).await, JoinOutcome::Joined(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mute_made_on_another_node_keeps_data_from_the_muter_where_the_party_lives() {
+    let cluster = Cluster::start(&["a", "b"]).await;
+    let mut ana = cluster.node("a").player("ana");
+    let mut bob = cluster.node("b").player("bob");
+    let mut cy = cluster.node("b").player("cy");
+    let party = ana.create_party(true).await;
+    for player in [&mut bob, &mut cy] {
+        assert!(matches!(player.join(party).await, JoinOutcome::Joined(_)));
+    }
+    settle().await;
+    // Cy, on b, mutes Ana's op codes 100 to 199 in the party on a.
+    let mute = Command::Mute {
+        party_id: party,
+        user_id: "ana".into(),
+        op_codes: Some(crate::protocol::NumberRange { min: 100, max: 199 }),
+    };
+    assert_eq!(cy.request(mute).await, Ok(Reply::Done));
+    let muted = snapshot(cy.get(party).await).muted;
+    assert_eq!(muted.len(), 1, "her snapshot shows it");
+    assert!(snapshot(ana.get(party).await).muted.is_empty());
+    for player in [&mut ana, &mut bob, &mut cy] {
+        player.take();
+    }
+    for op_code in [150, 1] {
+        assert_eq!(ana.request(say(party, op_code)).await, Ok(Reply::Done));
+    }
+    settle().await;
+    let ops = |events: Vec<Event>| -> Vec<i64> {
+        let ops = events.into_iter().filter_map(|event| match event {
+            Event::Data { op_code, .. } => Some(op_code),
+            _ => None,
+        });
+        ops.collect()
+    };
+    assert_eq!(ops(bob.events()), [150, 1]);
+    assert_eq!(ops(cy.events()), [1], "the voice stays on a");
+    assert!(ana.events().is_empty(), "Ana is not told");
+}
+
+impl Player {
+    /// A join that must be refused: the refusal.
+    async fn join_party_error(&mut self, party_id: PartyId) -> ErrorBody {
+        match self.request(Command::JoinParty { party_id }).await {
+            Err(error) => error,
+            Ok(reply) => panic!("expected a refusal, got {reply:?}"),
+        }
+    }
+}
+
 // ---- Resume after the old node died -----------------------------------------
 
 impl Cluster {
@@ -3008,4 +3201,50 @@ async fn with_a_shared_key_a_node_frozen_for_any_time_leaves_one_truth_per_seat(
             assert_eq!(b.proxies(), expected, "after a {stall_ms} ms stall");
         }
     }
+}
+
+/// A dead node's session took its block list with it; the homes of its
+/// parties kept their copy, and give it back when the session resumes on
+/// another node: the session is told (`BlocksChanged`), and the blocks go
+/// on holding in its parties.
+#[tokio::test(start_paused = true)]
+async fn a_dead_node_s_session_gets_its_block_list_back_from_its_parties_homes() {
+    let cluster = keyed(&["a", "b", "c"]).await;
+    let mut dee = cluster.node("a").player("dee");
+    let mut bob = cluster.node("b").player("bob");
+    let on_b = bob.create_party(true).await;
+    assert!(matches!(
+        dee.request(block(&["eve"])).await,
+        Ok(Reply::Blocks { .. })
+    ));
+    assert!(matches!(dee.join(on_b).await, JoinOutcome::Joined(_)));
+    settle().await;
+    let token = dee.resume_token();
+
+    cluster.kill("a");
+    cluster.judged_lost_by_the_others("a").await;
+    settle().await;
+    let (_welcome, mut moved) = dee
+        .resume_on(cluster.node("c"), &token)
+        .await
+        .expect("resumed on c");
+    settle().await;
+    assert_eq!(moved.session.block_list(), ["eve"]);
+    assert!(
+        moved
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::BlocksChanged { user_ids } if user_ids == &["eve"])),
+        "told of the list it got back"
+    );
+    // In Bob's party on b, Eve's data still does not reach Dee.
+    let mut eve = cluster.node("c").player("eve");
+    assert!(matches!(eve.join(on_b).await, JoinOutcome::Joined(_)));
+    settle().await;
+    moved.take();
+    bob.take();
+    assert_eq!(eve.request(say(on_b, 1)).await, Ok(Reply::Done));
+    settle().await;
+    assert_eq!(data_from(&bob.events()), ["eve"]);
+    assert!(data_from(&moved.events()).is_empty(), "none of Eve's");
 }

@@ -180,6 +180,22 @@ pub(crate) struct Metrics {
     pub(crate) quality_reports: Counter,
     pub(crate) command_seconds: Histogram,
     pub(crate) fan_out: Histogram,
+    /// `partyline_data_withheld_total`: party data not forwarded to a
+    /// member that muted its sender or shares a block with it, one per
+    /// member left out.
+    pub(crate) data_withheld: Counter,
+    /// `partyline_mutes_total{action}`.
+    pub(crate) mutes: Labeled<1>,
+    pub(crate) mutes_set: Counter,
+    pub(crate) mutes_lifted: Counter,
+    /// `partyline_block_lists_set_total{by}`: block lists changed, by the
+    /// session itself or by the game's server (its API or hook).
+    pub(crate) block_lists: Labeled<1>,
+    pub(crate) block_lists_by_session: Counter,
+    pub(crate) block_lists_by_server: Counter,
+    /// `partyline_joins_blocked_total`: joins answered as a party that
+    /// does not exist because its leader blocks the joiner.
+    pub(crate) joins_blocked: Counter,
 }
 
 impl Default for Metrics {
@@ -190,6 +206,8 @@ impl Default for Metrics {
         let disconnects = Labeled::default();
         let refusals = Labeled::default();
         let player_limited = Labeled::default();
+        let mutes = Labeled::default();
+        let block_lists = Labeled::default();
         let in_datagram = [("direction", "in"), ("path", "datagram")];
         let out_datagram = [("direction", "out"), ("path", "datagram")];
         let in_reliable = [("direction", "in"), ("path", "reliable")];
@@ -234,6 +252,14 @@ impl Default for Metrics {
             quality_reports: Counter::default(),
             command_seconds: Histogram::new(COMMAND_SECONDS),
             fan_out: Histogram::new(FAN_OUT),
+            data_withheld: Counter::default(),
+            mutes_set: child(&mutes, [("action", "mute")]),
+            mutes_lifted: child(&mutes, [("action", "unmute")]),
+            block_lists_by_session: child(&block_lists, [("by", "session")]),
+            block_lists_by_server: child(&block_lists, [("by", "server")]),
+            joins_blocked: Counter::default(),
+            mutes,
+            block_lists,
             sessions,
             data,
             dropped,

@@ -346,21 +346,7 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             session,
             party_id,
             held,
-        } => match shared.find_session(session) {
-            Some(session) if held => session.attach(party_id),
-            Some(session) => {
-                session.detach(party_id);
-                Route::note_seat(&session, party_id, 0, None);
-            }
-            // A seat for a session that ended here (the server-side API
-            // seated it as it ended): the home hears it ended, so the
-            // seat goes too.
-            None if held => {
-                let ended = ControlMessage::SessionEnded { session };
-                route.outlet.control(route.home_of(party_id), &ended);
-            }
-            None => {}
-        },
+        } => membership(shared, from, session, party_id, held),
         ControlMessage::Connection {
             session,
             connected,
@@ -378,6 +364,11 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
         ControlMessage::LeaderGraceOver { session } => {
             if let Some(proxy) = proxy_on(route, session, from) {
                 grace::leader_grace_over(shared, &proxy);
+            }
+        }
+        ControlMessage::Blocks { session, user_ids } => {
+            if let Some(proxy) = proxy_on(route, session, from) {
+                commands::blocks_of_proxy(shared, &proxy, user_ids);
             }
         }
         ControlMessage::SessionEnded { session } => {
@@ -439,6 +430,43 @@ fn on_control(shared: &Shared, from: NodeId, message: ControlMessage) {
             presence::note_answer(&shared.users, &answer);
             route.gathered(corr, from, answer);
         }
+    }
+}
+
+/// A party homed on `from` seated (or queued) a session of this node, or
+/// no longer holds it.
+fn membership(
+    shared: &Shared,
+    from: NodeId,
+    session: crate::protocol::SessionId,
+    party_id: crate::protocol::PartyId,
+    held: bool,
+) {
+    let route = shared.route();
+    match shared.find_session(session) {
+        Some(session) if held => {
+            session.attach(party_id);
+            // The home learns the list of a member it seated (or queued),
+            // for the blocks it shares there.
+            if !session.blocks_nobody() {
+                let blocks = ControlMessage::Blocks {
+                    session: session.session_id(),
+                    user_ids: session.block_list(),
+                };
+                route.outlet.control(from, &blocks);
+            }
+        }
+        Some(session) => {
+            session.detach(party_id);
+            Route::note_seat(&session, party_id, 0, None);
+        }
+        // A seat for a session that ended here (the server-side API seated
+        // it as it ended): the home hears it ended, so the seat goes too.
+        None if held => {
+            let ended = ControlMessage::SessionEnded { session };
+            route.outlet.control(route.home_of(party_id), &ended);
+        }
+        None => {}
     }
 }
 
@@ -549,13 +577,20 @@ fn on_datagram(shared: &Shared, message: DatagramMessage, recipients: &mut Vec<S
             payload,
         } => {
             let checked = shared.table.read(party_id, |party| {
-                party.data_recipients(sender, recipients).map(drop)
+                let sender = party.data_recipients(sender, op_code, recipients)?;
+                Ok(sender.withheld)
             });
-            if checked.is_err() {
-                // Its sender's node checked the seat; it ended meanwhile.
-                super::metrics::count(&shared.metrics.dropped_not_member);
-                recipients.clear();
-                return;
+            match checked {
+                Ok(0) => {}
+                Ok(withheld) => {
+                    shared.metrics.data_withheld.inc_by(withheld as u64);
+                }
+                Err(_) => {
+                    // Its sender's node checked the seat; it ended meanwhile.
+                    super::metrics::count(&shared.metrics.dropped_not_member);
+                    recipients.clear();
+                    return;
+                }
             }
             let outgoing =
                 crate::protocol::encode_server_datagram(party_id, sender, op_code, &payload);

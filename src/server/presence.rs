@@ -64,6 +64,21 @@ pub(crate) fn set_status(
     }
 }
 
+/// A session here has a new block list: what each side sees changes
+/// here, and the owner passes the session's new list on to the follower
+/// nodes (which hide or show it to their followers).
+pub(crate) fn set_blocks(
+    users: &Users,
+    route: &Route,
+    session: &SessionRef,
+    blocks: super::session::BlockSet,
+) {
+    if let Some(presence) = users.set_blocks(session, blocks, route.me) {
+        let owner = route.owner_of(&presence.user_id);
+        to_owner(users, route, owner, presence);
+    }
+}
+
 fn to_owner(users: &Users, route: &Route, owner: NodeId, presence: NodePresence) {
     if !route.clustered() {
         return;

@@ -503,10 +503,19 @@ pub(crate) struct SessionLink {
     /// A local session's bookkeeping of other nodes (its remote seats, the
     /// homes it reached); `None` until it reaches another node.
     pub(crate) abroad: Mutex<Option<Box<SessionAbroad>>>,
+    /// The users this session blocks (PROTOCOL.md, "Mutes and blocks"),
+    /// sorted; on a party's home, a proxy's copy of its session's list.
+    /// Read by the party rules (`BlockList`), status presence and
+    /// invites; written by the session's commands, the game's server and
+    /// its hook (the commands module's `quiet` family).
+    blocks: RwLock<BlockSet>,
     /// Its connection's quality, measured by the keep-alive task (unused
     /// on a proxy: the member's own node measures it).
     pub(crate) quality: Arc<QualityMeter>,
 }
+
+/// A block list: user ids, sorted (as `Reply::Blocks` says them).
+pub(crate) type BlockSet = std::collections::BTreeSet<String>;
 
 /// The link type stored in the party table.
 pub(crate) type SessionRef = Arc<SessionLink>;
@@ -547,6 +556,7 @@ impl SessionLink {
             address: None,
             remote: None,
             abroad: Mutex::new(None),
+            blocks: RwLock::new(BlockSet::new()),
             quality: Arc::new(QualityMeter::new(presence.session_id)),
             presence,
         }
@@ -883,6 +893,33 @@ impl SessionLink {
         waiting
     }
 
+    /// Whether this session blocks `user_id`.
+    pub(crate) fn blocks_user(&self, user_id: &str) -> bool {
+        let blocks = self.blocks.read().unwrap_or_else(PoisonError::into_inner);
+        // Most lists are empty: no string compared then.
+        !blocks.is_empty() && blocks.contains(user_id)
+    }
+
+    /// The block list now, sorted.
+    pub(crate) fn block_list(&self) -> Vec<String> {
+        let blocks = self.blocks.read().unwrap_or_else(PoisonError::into_inner);
+        blocks.iter().cloned().collect()
+    }
+
+    /// Whether the block list is empty.
+    pub(crate) fn blocks_nobody(&self) -> bool {
+        self.blocks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Replaces the block list; returns the old one.
+    pub(crate) fn replace_blocks(&self, blocks: BlockSet) -> BlockSet {
+        let mut held = self.blocks.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut held, blocks)
+    }
+
     /// Notes that the session holds (`held`) a seat or a request in
     /// `party_id`, or no longer does (the party table's `Link`).
     pub(crate) fn note_party(&self, party_id: PartyId, held: bool) {
@@ -909,6 +946,13 @@ impl SessionLink {
     /// Takes the set of parties, for leaving them all when the session ends.
     pub(crate) fn take_parties(&self) -> HashSet<PartyId> {
         std::mem::take(&mut *lock(&self.parties))
+    }
+}
+
+/// The party rules ask a member's link whom its session blocks.
+impl crate::party::BlockList for SessionRef {
+    fn blocks(&self, user_id: &str) -> bool {
+        self.blocks_user(user_id)
     }
 }
 
@@ -1095,6 +1139,7 @@ mod tests {
             ready_check: None,
             leader_policy: Default::default(),
             quality: Vec::new(),
+            muted: Vec::new(),
         };
         let mut buf = Vec::new();
         encode_or_log(

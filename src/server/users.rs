@@ -1,14 +1,20 @@
 //! Users as others find them: each user's live sessions (for status
 //! presence and invites), who follows them, and their pending invites.
 //!
+//! Blocks hide sessions both ways: a follower does not see a session
+//! whose block list names the follower's user, nor a session of a user
+//! the follower's own list names (`sees`). Every status event, `Followed`
+//! answer and invite passes that test per session; a change of a block
+//! list tells each side the difference (`Users::set_blocks`).
+//!
 //! One lock for the registry. It is taken after a party's shard lock has
 //! been released (invite notices arrive through a party's delivery) and
 //! never while taking a shard lock, so it cannot deadlock with the table.
 //! Events are pushed to session outboxes under it: that never blocks.
 
 use super::directory::Directory;
-use super::peers::{NodeId, NodePresence};
-use super::session::{lock, Outbound, SessionRef};
+use super::peers::{NodeId, NodePresence, Shown};
+use super::session::{lock, BlockSet, Outbound, SessionLink, SessionRef};
 use crate::party::InviteNotice;
 use crate::protocol::{Event, Reply, SessionId, UserStatus};
 use std::collections::HashMap;
@@ -39,10 +45,31 @@ impl UserEntry {
         self.sessions.is_empty() && self.followers.is_empty() && self.gone_at.is_none()
     }
 
-    fn tell_followers(&self, event: &Event) {
+    /// Tells `event`, about the session `about`, to the followers that
+    /// see it.
+    fn tell_followers(&self, about: &Shown, event: &Event) {
         for follower in self.followers.values() {
-            follower.push_event(event.clone());
+            if sees(follower, about) {
+                follower.push_event(event.clone());
+            }
         }
+    }
+
+    /// Every visible session of the user `follower` sees: here, and on
+    /// other nodes as they said (by session id there).
+    fn seen_by(&self, follower: &SessionLink) -> Vec<UserStatus> {
+        let mut seen: Vec<UserStatus> = (self.sessions.iter().filter_map(|s| shown_of(s)))
+            .filter(|shown| sees(follower, shown))
+            .map(|shown| shown.status)
+            .collect();
+        let mut remote: Vec<UserStatus> = (self.remote.values())
+            .flat_map(|presence| presence.visible.iter())
+            .filter(|shown| sees(follower, shown))
+            .map(|shown| shown.status.clone())
+            .collect();
+        remote.sort_by_key(|status| status.presence.session_id);
+        seen.extend(remote);
+        seen
     }
 
     /// This node's sessions of the user now, as its `seq`-th word.
@@ -52,54 +79,77 @@ impl UserEntry {
             node: me,
             seq,
             sessions: self.sessions.len() as u32,
-            visible: self.sessions.iter().filter_map(status_of).collect(),
+            visible: self.sessions.iter().filter_map(|s| shown_of(s)).collect(),
         }
     }
 
     /// How a session shows on a node other than `node` (here, or another
     /// node that said so): a session resumed on another node moves.
-    fn shown_elsewhere(&self, node: NodeId, session: SessionId) -> Option<UserStatus> {
-        let here = self.sessions.iter().filter_map(status_of);
+    fn shown_elsewhere(&self, node: NodeId, session: SessionId) -> Option<Shown> {
+        let here = self.sessions.iter().filter_map(|s| shown_of(s));
         let others = (self.remote.iter().filter(|(at, _)| **at != node))
             .flat_map(|(_, presence)| presence.visible.iter().cloned());
         here.chain(others)
-            .find(|status| status.presence.session_id == session)
+            .find(|shown| shown.status.presence.session_id == session)
     }
 
-    /// What another node said of its sessions, when newer: its followers
-    /// here hear the difference (sessions shown, changed, gone; a session
-    /// that moved between nodes stays online).
+    /// What another node said of its sessions, when newer: each follower
+    /// here hears the difference it sees (sessions shown, changed, gone,
+    /// hidden or shown by a block; a session that moved between nodes
+    /// stays online).
     fn apply_remote(&mut self, presence: &NodePresence) {
         let old = match self.remote.get(&presence.node) {
             Some(known) if known.seq >= presence.seq => return,
             Some(known) => known.visible.clone(),
             None => Vec::new(),
         };
-        for status in &presence.visible {
-            let session = status.presence.session_id;
-            let before = (old
-                .iter()
-                .find(|s| s.presence.session_id == session)
-                .cloned())
-            .or_else(|| self.shown_elsewhere(presence.node, session));
-            match before.as_ref() {
-                None => self.tell_followers(&Event::StatusOnline(status.clone())),
-                Some(before) if before.status != status.status => {
-                    self.tell_followers(&Event::StatusChanged(status.clone()))
+        for follower in self.followers.values() {
+            for event in self.remote_changes(follower, presence.node, &old, &presence.visible) {
+                follower.push_event(event);
+            }
+        }
+        self.remote.insert(presence.node, presence.clone());
+    }
+
+    /// What `follower` sees change when node `node`'s visible sessions go
+    /// from `old` to `new`.
+    fn remote_changes(
+        &self,
+        follower: &SessionLink,
+        node: NodeId,
+        old: &[Shown],
+        new: &[Shown],
+    ) -> Vec<Event> {
+        let seen = |shown: &Shown| sees(follower, shown);
+        let session_of = |shown: &Shown| shown.status.presence.session_id;
+        let elsewhere = |session| self.shown_elsewhere(node, session).filter(seen);
+        let mut events = Vec::new();
+        for now in new.iter().filter(|shown| seen(shown)) {
+            let session = session_of(now);
+            let before = (old.iter())
+                .find(|shown| session_of(shown) == session && seen(shown))
+                .cloned()
+                .or_else(|| elsewhere(session));
+            match before {
+                None => events.push(Event::StatusOnline(now.status.clone())),
+                Some(before) if before.status.status != now.status.status => {
+                    events.push(Event::StatusChanged(now.status.clone()))
                 }
                 Some(_) => {}
             }
         }
-        for gone in old.into_iter().filter(|s| {
-            let session = s.presence.session_id;
-            (presence.visible.iter()).all(|now| now.presence.session_id != session)
-                && self.shown_elsewhere(presence.node, session).is_none()
-        }) {
-            self.tell_followers(&Event::StatusOffline {
-                presence: gone.presence,
-            });
+        for gone in old.iter().filter(|shown| seen(shown)) {
+            let session = session_of(gone);
+            let still = new
+                .iter()
+                .any(|shown| session_of(shown) == session && seen(shown));
+            if !still && elsewhere(session).is_none() {
+                events.push(Event::StatusOffline {
+                    presence: gone.status.presence.clone(),
+                });
+            }
         }
-        self.remote.insert(presence.node, presence.clone());
+        events
     }
 }
 
@@ -135,15 +185,45 @@ impl Default for Users {
     }
 }
 
+/// The events that turn `before` (sessions seen) into `now`: offline for
+/// those no longer seen, online for those seen anew.
+fn differences(before: &[UserStatus], now: &[UserStatus]) -> Vec<Event> {
+    let has = |list: &[UserStatus], session| list.iter().any(|s| s.presence.session_id == session);
+    let gone = (before.iter())
+        .filter(|s| !has(now, s.presence.session_id))
+        .map(|s| Event::StatusOffline {
+            presence: s.presence.clone(),
+        });
+    let came = (now.iter())
+        .filter(|s| !has(before, s.presence.session_id))
+        .map(|s| Event::StatusOnline(s.clone()));
+    gone.chain(came).collect()
+}
+
 /// Follow refused: it would pass the limit.
 pub(crate) struct TooManyFollows;
 
-fn status_of(session: &SessionRef) -> Option<UserStatus> {
+/// How a session of this node shows to its followers, while it is
+/// visible: its status, and whom it hides from.
+fn shown_of(session: &SessionLink) -> Option<Shown> {
     let social = lock(&session.social);
-    social.visible.then(|| UserStatus {
-        presence: session.presence.clone(),
-        status: social.status.clone(),
+    social.visible.then(|| Shown {
+        status: UserStatus {
+            presence: session.presence.clone(),
+            status: social.status.clone(),
+        },
+        blocks: session.block_list(),
     })
+}
+
+/// Whether `follower` sees the session `shown`: neither blocks the other's
+/// user.
+fn sees(follower: &SessionLink, shown: &Shown) -> bool {
+    !follower.blocks_user(&shown.status.presence.user_id)
+        && shown
+            .blocks
+            .binary_search(&follower.presence.user_id)
+            .is_err()
 }
 
 impl Users {
@@ -171,8 +251,8 @@ impl Users {
         entry.sessions.push(session.clone());
         entry.gone_at = None;
         entry.told_sessions = Some(owner);
-        if let Some(status) = status_of(session) {
-            entry.tell_followers(&Event::StatusOnline(status));
+        if let Some(shown) = shown_of(session) {
+            entry.tell_followers(&shown, &Event::StatusOnline(shown.status.clone()));
         }
         entry.presence(user_id, me, self.seq())
     }
@@ -194,19 +274,18 @@ impl Users {
         me: NodeId,
     ) -> (Option<NodePresence>, Vec<String>) {
         let me_id = session.session_id();
-        let (visible, follows) = {
-            let mut social = lock(&session.social);
-            (social.visible, std::mem::take(&mut social.follows))
-        };
+        let shown = shown_of(session);
+        let follows = std::mem::take(&mut lock(&session.social).follows);
         let mut users = lock(&self.by_id);
         let user_id = &session.presence.user_id;
         let mut presence = None;
         if let Some(entry) = users.get_mut(user_id) {
             entry.sessions.retain(|s| s.session_id() != me_id);
-            if visible {
-                entry.tell_followers(&Event::StatusOffline {
+            if let Some(shown) = &shown {
+                let offline = Event::StatusOffline {
                     presence: session.presence.clone(),
-                });
+                };
+                entry.tell_followers(shown, &offline);
             }
             if entry.sessions.is_empty() {
                 entry.gone_at = Some(Instant::now());
@@ -263,19 +342,24 @@ impl Users {
         };
         let user_id = &session.presence.user_id;
         let entry = users.get(user_id)?;
-        let shown = UserStatus {
-            presence: session.presence.clone(),
-            status,
+        let shown = Shown {
+            status: UserStatus {
+                presence: session.presence.clone(),
+                status,
+            },
+            blocks: session.block_list(),
         };
         let event = match (was_visible, visible) {
-            (true, true) if was_status != shown.status => Event::StatusChanged(shown),
-            (false, true) => Event::StatusOnline(shown),
+            (true, true) if was_status != shown.status.status => {
+                Event::StatusChanged(shown.status.clone())
+            }
+            (false, true) => Event::StatusOnline(shown.status.clone()),
             (true, false) => Event::StatusOffline {
                 presence: session.presence.clone(),
             },
             _ => return None,
         };
-        entry.tell_followers(&event);
+        entry.tell_followers(&shown, &event);
         Some(entry.presence(user_id, me, self.seq()))
     }
 
@@ -312,7 +396,11 @@ impl Users {
             entry
                 .followers
                 .insert(session.session_id(), session.clone());
-            online.extend(entry.sessions.iter().filter_map(status_of));
+            let here = entry.sessions.iter().filter_map(|s| shown_of(s));
+            online.extend(
+                here.filter(|shown| sees(session, shown))
+                    .map(|shown| shown.status),
+            );
         }
         Ok((online, new))
     }
@@ -349,12 +437,7 @@ impl Users {
         let users = lock(&self.by_id);
         let mut online = Vec::new();
         for entry in user_ids.iter().filter_map(|user_id| users.get(user_id)) {
-            online.extend(entry.sessions.iter().filter_map(status_of));
-            let mut remote: Vec<UserStatus> = (entry.remote.values())
-                .flat_map(|presence| presence.visible.iter().cloned())
-                .collect();
-            remote.sort_by_key(|status| status.presence.session_id);
-            online.extend(remote);
+            online.extend(entry.seen_by(session));
         }
         online.truncate(fit(&online));
         session.push(Outbound::Response {
@@ -379,10 +462,11 @@ impl Users {
         let mut users = lock(&self.by_id);
         for entry in users.values_mut() {
             if let Some(presence) = entry.remote.remove(&node) {
-                for status in presence.visible {
-                    entry.tell_followers(&Event::StatusOffline {
-                        presence: status.presence,
-                    });
+                for shown in presence.visible {
+                    let offline = Event::StatusOffline {
+                        presence: shown.status.presence.clone(),
+                    };
+                    entry.tell_followers(&shown, &offline);
                 }
             }
         }
@@ -413,7 +497,10 @@ impl Users {
                 let Some(entry) = users.get(&user_id) else {
                     return;
                 };
-                for session in &entry.sessions {
+                // A session that blocks the inviter is not told (nor is
+                // the inviter told so).
+                let inviter = &invite.inviter.user_id;
+                for session in entry.sessions.iter().filter(|s| !s.blocks_user(inviter)) {
                     session.push_event(Event::Invited(invite.clone()));
                 }
             }
@@ -421,15 +508,60 @@ impl Users {
                 user_id,
                 party_id,
                 reason,
+                inviter,
             } => {
                 let Some(entry) = users.get(&user_id) else {
                     return;
                 };
-                for session in &entry.sessions {
+                // A session that was not told of the invite (it blocks the
+                // inviter) is not told it is gone either.
+                for session in entry.sessions.iter().filter(|s| !s.blocks_user(&inviter)) {
                     session.push_event(Event::InviteGone { party_id, reason });
                 }
             }
         }
+    }
+
+    /// Gives a session here the block list `blocks`, and tells what it
+    /// changes: the session hears its followed users' sessions go offline
+    /// (now hidden) or come online (shown again), and its user's
+    /// followers here hear the same of it. Returns this node's sessions
+    /// of its user now when the session shows (for the owner, which
+    /// passes its new list on to the follower nodes).
+    pub(crate) fn set_blocks(
+        &self,
+        session: &SessionRef,
+        blocks: BlockSet,
+        me: NodeId,
+    ) -> Option<NodePresence> {
+        let users = lock(&self.by_id);
+        let follows: Vec<String> = lock(&session.social).follows.iter().cloned().collect();
+        let followed = |users: &HashMap<String, UserEntry>| -> Vec<UserStatus> {
+            (follows.iter().filter_map(|user_id| users.get(user_id)))
+                .flat_map(|entry| entry.seen_by(session))
+                .collect()
+        };
+        let saw = followed(&users);
+        let shown_before = shown_of(session);
+        session.replace_blocks(blocks);
+        let shown_now = shown_of(session);
+        let sees_now = followed(&users);
+        for event in differences(&saw, &sees_now) {
+            session.push_event(event);
+        }
+        let user_id = &session.presence.user_id;
+        let entry = users.get(user_id)?;
+        let (before, now) = (shown_before?, shown_now?);
+        for follower in entry.followers.values() {
+            match (sees(follower, &before), sees(follower, &now)) {
+                (true, false) => follower.push_event(Event::StatusOffline {
+                    presence: session.presence.clone(),
+                }),
+                (false, true) => follower.push_event(Event::StatusOnline(now.status.clone())),
+                _ => {}
+            }
+        }
+        Some(entry.presence(user_id, me, self.seq()))
     }
 
     /// After the live nodes changed: for each user whose owner

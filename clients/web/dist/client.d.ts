@@ -1,4 +1,4 @@
-import type { Command, ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, PartyInvite, PartySearch, Presence, Reply, TicketRequest, UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason, RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome, LeaderPolicy, ConnectionQuality } from "./codec.js";
+import type { Command, ErrorBody, ErrorCode, InvitePolicy, KeyValues, Limits, PartyInvite, PartySearch, Presence, Reply, TicketRequest, UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason, RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome, LeaderPolicy, ConnectionQuality, Muted } from "./codec.js";
 /** Who the player is: a dev identity (dev servers) or a signed token. */
 export type Identity = {
     userId: string;
@@ -62,6 +62,9 @@ export interface Party {
     /** Who leads next when the leader leaves or is lost: the longest seated
      * (`Tenure`) or the best connection (`ConnectionQuality`). */
     leaderPolicy: LeaderPolicy;
+    /** The members this session muted here (`mute`): their party data (for
+     * the op codes named) does not reach it. Only this session sees them. */
+    muted: Muted[];
     /** Whether this session leads it. */
     isLeader: boolean;
 }
@@ -228,6 +231,11 @@ export type Event = {
     ready: Presence[];
     notReady: Presence[];
     noAnswer: Presence[];
+}
+/** The game's server set this session's block list (`blocked` shows it). */
+ | {
+    kind: "BlocksChanged";
+    userIds: string[];
 } | {
     kind: "Reconnecting";
     reason: DisconnectReason;
@@ -275,6 +283,8 @@ export declare class Client {
     private link;
     private readonly queue;
     private readonly roster;
+    /** This session's block list, as the server last said it. */
+    private blockList;
     private readonly pending;
     private nextId;
     private lastEventSeq;
@@ -345,6 +355,27 @@ export declare class Client {
     answerReadyCheck(partyId: string, checkId: bigint, ready: boolean): Promise<void>;
     /** Leader only: ends the running ready check now (`Cancelled`). */
     cancelReadyCheck(partyId: string): Promise<void>;
+    /** Stops `userId`'s party data (datagrams and reliable) reaching this
+     * session, for op codes `opCodes.min` to `opCodes.max` (inclusive; all
+     * of them when left out): mute a voice range, keep game data. Muting
+     * again replaces the range; the muted member is not told; the party's
+     * `muted` shows it while this session is seated. */
+    mute(partyId: string, userId: string, opCodes?: {
+        min: number;
+        max: number;
+    }): Promise<void>;
+    /** Lets a muted member's party data reach this session again. */
+    unmute(partyId: string, userId: string): Promise<void>;
+    /** Blocks users for this session: no party data, status or invites
+     * between it and them, and a party it leads is closed to them (they are
+     * not told). Resolves with the list now (at most 512). */
+    block(userIds: string[]): Promise<string[]>;
+    /** Takes users off this session's block list; the list now. */
+    unblock(userIds: string[]): Promise<string[]>;
+    /** This session's block list as the server has it. */
+    listBlocks(): Promise<string[]>;
+    /** This session's block list as this client last heard it. */
+    get blocked(): string[];
     /** Unreliable party data: one WebTransport datagram to the other members. */
     sendData(partyId: string, opCode: number, data: Uint8Array): void;
     /** Reliable party data, on the control stream. */
@@ -357,6 +388,7 @@ export declare class Client {
      * the demo page's "cut" button): the session is resumed if auto-reconnect is on. */
     dropConnection(): void;
     private done;
+    private blocks;
     private joined;
     private seat;
     private view;

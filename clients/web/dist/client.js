@@ -137,6 +137,8 @@ export class Client {
     link;
     queue = new EventQueue();
     roster = new Map();
+    /** This session's block list, as the server last said it. */
+    blockList = [];
     pending = new Map();
     nextId = 1;
     lastEventSeq;
@@ -274,6 +276,44 @@ export class Client {
     }
     /** Leader only: ends the running ready check now (`Cancelled`). */
     cancelReadyCheck(partyId) { return this.done({ kind: "CancelReadyCheck", partyId }); }
+    // -------------------------------------------------- mutes and blocks
+    /** Stops `userId`'s party data (datagrams and reliable) reaching this
+     * session, for op codes `opCodes.min` to `opCodes.max` (inclusive; all
+     * of them when left out): mute a voice range, keep game data. Muting
+     * again replaces the range; the muted member is not told; the party's
+     * `muted` shows it while this session is seated. */
+    async mute(partyId, userId, opCodes) {
+        const range = opCodes ? { min: BigInt(opCodes.min), max: BigInt(opCodes.max) } : null;
+        await this.done({ kind: "Mute", partyId, userId, opCodes: range });
+        const party = this.roster.get(partyId);
+        if (party)
+            party.muted = [...party.muted.filter((m) => m.userId !== userId), { userId, opCodes: range }];
+    }
+    /** Lets a muted member's party data reach this session again. */
+    async unmute(partyId, userId) {
+        await this.done({ kind: "Unmute", partyId, userId });
+        const party = this.roster.get(partyId);
+        if (party)
+            party.muted = party.muted.filter((m) => m.userId !== userId);
+    }
+    /** Blocks users for this session: no party data, status or invites
+     * between it and them, and a party it leads is closed to them (they are
+     * not told). Resolves with the list now (at most 512). */
+    async block(userIds) {
+        return this.blocks(await this.request({ kind: "Block", userIds }));
+    }
+    /** Takes users off this session's block list; the list now. */
+    async unblock(userIds) {
+        return this.blocks(await this.request({ kind: "Unblock", userIds }));
+    }
+    /** This session's block list as the server has it. */
+    async listBlocks() {
+        return this.blocks(await this.request({ kind: "ListBlocks" }));
+    }
+    /** This session's block list as this client last heard it. */
+    get blocked() {
+        return [...this.blockList];
+    }
     // -------------------------------------------------------- party data
     /** Unreliable party data: one WebTransport datagram to the other members. */
     sendData(partyId, opCode, data) {
@@ -325,6 +365,10 @@ export class Client {
     async done(command) {
         expect(await this.request(command), "Done");
     }
+    blocks(reply) {
+        this.blockList = expect(reply, "Blocks").userIds;
+        return [...this.blockList];
+    }
     joined(reply) {
         const outcome = expect(reply, "Join").value;
         if (outcome.kind === "Queued")
@@ -343,6 +387,7 @@ export class Client {
             invitePolicy: s.invitePolicy, state: { ...s.state }, joinCode: s.joinCode, listed: s.listed,
             properties: { ...s.properties }, isLeader: s.leader.sessionId === this.sessionId,
             readyCheck: s.readyCheck && copyCheck(s.readyCheck), leaderPolicy: s.leaderPolicy,
+            muted: s.muted.map((m) => ({ ...m })),
             members: s.members.map((presence, i) => ({
                 presence, connected: !away.has(presence.sessionId), attributes: { ...(s.attributes[i] ?? {}) },
                 quality: s.quality[i] ?? "Unknown",
@@ -543,6 +588,9 @@ export class Client {
                     kind: "ReadyCheckEnded", partyId: e.partyId, checkId: e.checkId, outcome: e.outcome,
                     ready: e.ready, notReady: e.notReady, noAnswer: e.noAnswer,
                 });
+            case "BlocksChanged":
+                this.blockList = [...e.userIds];
+                return push({ kind: "BlocksChanged", userIds: e.userIds });
             case "Unknown":
                 // A newer server's event: ignored (its number was counted).
                 return;

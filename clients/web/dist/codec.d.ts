@@ -69,7 +69,7 @@ export declare const reasons: <T extends string>(all: readonly T[]) => Codec<T |
 /** An enum whose variants have no fields, as the variant's name. */
 export declare const names: <T extends string>(all: readonly T[]) => Codec<T>;
 /** Section 6: stable numbers, not variant indexes. */
-export declare const ERROR_CODES: readonly ["InvalidArgument", "PartyNotFound", "PartyFull", "NotLeader", "NotMember", "MemberNotFound", "AlreadyMember", "AlreadyRequested", "TooManyRequests", "RequestNotFound", "CannotRemoveSelf", "PayloadTooLarge", "RateLimited", "Unauthenticated", "VersionMismatch", "Internal", "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound", "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites", "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket", "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck", "NotAsked"];
+export declare const ERROR_CODES: readonly ["InvalidArgument", "PartyNotFound", "PartyFull", "NotLeader", "NotMember", "MemberNotFound", "AlreadyMember", "AlreadyRequested", "TooManyRequests", "RequestNotFound", "CannotRemoveSelf", "PayloadTooLarge", "RateLimited", "Unauthenticated", "VersionMismatch", "Internal", "MalformedFrame", "ProtocolViolation", "ResumeRefused", "TooManyParties", "InviteNotFound", "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites", "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket", "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck", "NotAsked", "TooManyMutes", "TooManyBlocks", "Blocked"];
 export type ErrorCodeName = (typeof ERROR_CODES)[number];
 /** A known code's name; a newer server's unknown number stays a number. */
 export type ErrorCode = ErrorCodeName | number;
@@ -151,6 +151,15 @@ export interface PartySnapshot {
     /** Each member's connection quality, in the order of `members`
      * (version 3), as of the snapshot: no event says it changed. */
     quality: ConnectionQuality[];
+    /** The members this session muted in the party (version 3): only in a
+     * snapshot sent to it alone (a reply, a resume's); empty elsewhere. */
+    muted: Muted[];
+}
+/** A member this session muted (version 3): its party data with an op code
+ * in `opCodes` (inclusive; all when null) does not reach this session. */
+export interface Muted {
+    userId: string;
+    opCodes: NumberRange | null;
 }
 /** A party's ready check (version 3): whom it asks, and their answers so far. */
 export interface ReadyCheck {
@@ -375,7 +384,20 @@ export type Command = {
     ready: boolean;
 } & P) | ({
     kind: "CancelReadyCheck";
-} & P);
+} & P) | ({
+    kind: "Mute";
+    opCodes: NumberRange | null;
+} & PU) | ({
+    kind: "Unmute";
+} & PU) | {
+    kind: "Block";
+    userIds: string[];
+} | {
+    kind: "Unblock";
+    userIds: string[];
+} | {
+    kind: "ListBlocks";
+};
 export type ClientFrame = ({
     kind: "Hello";
 } & Hello) | {
@@ -386,8 +408,8 @@ export type ClientFrame = ({
 /**
  * What a client sends, in the layout of one protocol version. Version 2's
  * `CreateParty` and `Update` have no `leaderPolicy` (the server reads them
- * as `Tenure` and as no change), and it has no ready check commands
- * (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
+ * as `Tenure` and as no change), and it has no ready check, mute or block
+ * commands (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
  * version 2's layout is here for the worked examples of what a version 2
  * client sends.
  */
@@ -435,6 +457,11 @@ export type Reply = {
 } | {
     kind: "TicketStarted";
     ticketId: bigint;
+}
+/** Block, Unblock, ListBlocks (version 3): the list now, sorted. */
+ | {
+    kind: "Blocks";
+    userIds: string[];
 };
 type PS = {
     partyId: string;
@@ -556,6 +583,11 @@ export type Event = ({
     notReady: Presence[];
     noAnswer: Presence[];
 } & PS)
+/** The game's server set this session's block list (version 3). */
+ | {
+    kind: "BlocksChanged";
+    userIds: string[];
+}
 /** An event of a newer version, which this client does not know: to be
  * ignored, its session event number counted (PROTOCOL.md, "Compatibility"). */
  | {

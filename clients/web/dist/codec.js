@@ -352,7 +352,7 @@ export const ERROR_CODES = [
     "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
     "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
     "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
-    "NotAsked",
+    "NotAsked", "TooManyMutes", "TooManyBlocks", "Blocked",
 ];
 export const errorCode = {
     enc: (w, v) => w.varint(typeof v === "number" ? v : ERROR_CODES.indexOf(v) + 1),
@@ -399,21 +399,23 @@ const SNAPSHOT_V2 = [
     ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
     ["joinCode", str], ["listed", bool], ["properties", keyValues],
 ];
+const numberRange = struct([["min", i64], ["max", i64]]);
+const muted = struct([["userId", str], ["opCodes", option(numberRange)]]);
 export const partySnapshot = struct([
     ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["leaderPolicy", leaderPolicy],
-    ["quality", vec(connectionQuality)],
+    ["quality", vec(connectionQuality)], ["muted", vec(muted)],
 ]);
 /**
  * Version 2's layout: the fields up to `properties`, without `readyCheck`,
- * `leaderPolicy` and `quality`. Read, they are what version 2 cannot be
- * told: no check, `Tenure`, every member `Unknown`.
+ * `leaderPolicy`, `quality` and `muted`. Read, they are what version 2
+ * cannot be told: no check, `Tenure`, every member `Unknown`, no mutes.
  */
 const partySnapshotV2 = {
     enc: (w, v) => struct(SNAPSHOT_V2).enc(w, v),
     dec: (r) => {
         const v2 = struct(SNAPSHOT_V2).dec(r);
         const quality = v2.members.map(() => "Unknown");
-        return { ...v2, readyCheck: null, leaderPolicy: "Tenure", quality };
+        return { ...v2, readyCheck: null, leaderPolicy: "Tenure", quality, muted: [] };
     },
 };
 const resume = struct([["token", str], ["lastEventSeq", u64]]);
@@ -431,7 +433,6 @@ const partyInvite = struct([
     ["label", str], ["leader", presence], ["expiresAtMs", u64],
 ]);
 const partyBan = struct([["userId", str], ["untilMs", u64]]);
-const numberRange = struct([["min", i64], ["max", i64]]);
 const ticketQuery = struct([["strings", keyValues], ["ranges", map(numberRange)]]);
 const memberProperties = struct([
     ["userId", str], ["strings", keyValues], ["numbers", numbers],
@@ -473,8 +474,8 @@ const UPDATE_V2 = [
 /**
  * What a client sends, in the layout of one protocol version. Version 2's
  * `CreateParty` and `Update` have no `leaderPolicy` (the server reads them
- * as `Tenure` and as no change), and it has no ready check commands
- * (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
+ * as `Tenure` and as no change), and it has no ready check, mute or block
+ * commands (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
  * version 2's layout is here for the worked examples of what a version 2
  * client sends.
  */
@@ -501,7 +502,7 @@ export function clientFrameFor(version) {
         ["ListBans", p], ["SubmitTicket", ticketRequest], ["CancelTicket", [["ticketId", u64]]],
     ];
     if (version >= 3) {
-        variants.push(["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]], ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]], ["CancelReadyCheck", p]);
+        variants.push(["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]], ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]], ["CancelReadyCheck", p], ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]], ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]], ["ListBlocks", null]);
     }
     const command = tagged(variants);
     return tagged([
@@ -550,6 +551,7 @@ export function serverFrameFor(version) {
         ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
         ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
         ["TicketStarted", [["ticketId", u64]]],
+        ["Blocks", [["userIds", vec(str)]]],
     ]);
     const ps = [["partyId", uuid], ["seq", u64]];
     const updated = [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]];
@@ -586,7 +588,7 @@ export function serverFrameFor(version) {
         variants.push(["ReadyCheckStarted", [...ps, ["check", readyCheck]]], ["ReadyCheckAnswered", [...ps, ["checkId", u64], ["presence", presence], ["ready", bool]]], ["ReadyCheckEnded", [
                 ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
                 ["notReady", vec(presence)], ["noAnswer", vec(presence)],
-            ]]);
+            ]], ["BlocksChanged", [["userIds", vec(str)]]]);
     }
     const known = tagged(variants);
     // An event is the last thing in its frame, so one of a variant this

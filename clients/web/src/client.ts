@@ -9,7 +9,7 @@ import type {
   PartyInvite, PartySearch, PartySnapshot, Presence, Reply, ServerFrame, TicketRequest,
   UserStatus, Welcome, MatchFound, ListedParty, PartyBan, LeaveReason, RejectReason,
   RequestGoneReason, InviteGoneReason, TicketCancelReason, ReadyCheck, ReadyCheckOutcome,
-  LeaderPolicy, ConnectionQuality,
+  LeaderPolicy, ConnectionQuality, Muted, NumberRange,
 } from "./codec.js";
 
 /** Who the player is: a dev identity (dev servers) or a signed token. */
@@ -81,6 +81,9 @@ export interface Party {
   /** Who leads next when the leader leaves or is lost: the longest seated
    * (`Tenure`) or the best connection (`ConnectionQuality`). */
   leaderPolicy: LeaderPolicy;
+  /** The members this session muted here (`mute`): their party data (for
+   * the op codes named) does not reach it. Only this session sees them. */
+  muted: Muted[];
   /** Whether this session leads it. */
   isLeader: boolean;
 }
@@ -146,6 +149,8 @@ export type Event =
       kind: "ReadyCheckEnded"; partyId: string; checkId: bigint; outcome: ReadyCheckOutcome;
       ready: Presence[]; notReady: Presence[]; noAnswer: Presence[];
     }
+  /** The game's server set this session's block list (`blocked` shows it). */
+  | { kind: "BlocksChanged"; userIds: string[] }
   | { kind: "Reconnecting"; reason: DisconnectReason }
   | { kind: "Resumed" }
   | { kind: "PartySynced"; party: Party }
@@ -303,6 +308,8 @@ export class Client {
   private link: Link;
   private readonly queue = new EventQueue();
   private readonly roster = new Map<string, Party>();
+  /** This session's block list, as the server last said it. */
+  private blockList: string[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private lastEventSeq: bigint;
@@ -453,6 +460,44 @@ export class Client {
   /** Leader only: ends the running ready check now (`Cancelled`). */
   cancelReadyCheck(partyId: string): Promise<void> { return this.done({ kind: "CancelReadyCheck", partyId }); }
 
+  // -------------------------------------------------- mutes and blocks
+
+  /** Stops `userId`'s party data (datagrams and reliable) reaching this
+   * session, for op codes `opCodes.min` to `opCodes.max` (inclusive; all
+   * of them when left out): mute a voice range, keep game data. Muting
+   * again replaces the range; the muted member is not told; the party's
+   * `muted` shows it while this session is seated. */
+  async mute(partyId: string, userId: string, opCodes?: { min: number; max: number }): Promise<void> {
+    const range: NumberRange | null = opCodes ? { min: BigInt(opCodes.min), max: BigInt(opCodes.max) } : null;
+    await this.done({ kind: "Mute", partyId, userId, opCodes: range });
+    const party = this.roster.get(partyId);
+    if (party) party.muted = [...party.muted.filter((m) => m.userId !== userId), { userId, opCodes: range }];
+  }
+  /** Lets a muted member's party data reach this session again. */
+  async unmute(partyId: string, userId: string): Promise<void> {
+    await this.done({ kind: "Unmute", partyId, userId });
+    const party = this.roster.get(partyId);
+    if (party) party.muted = party.muted.filter((m) => m.userId !== userId);
+  }
+  /** Blocks users for this session: no party data, status or invites
+   * between it and them, and a party it leads is closed to them (they are
+   * not told). Resolves with the list now (at most 512). */
+  async block(userIds: string[]): Promise<string[]> {
+    return this.blocks(await this.request({ kind: "Block", userIds }));
+  }
+  /** Takes users off this session's block list; the list now. */
+  async unblock(userIds: string[]): Promise<string[]> {
+    return this.blocks(await this.request({ kind: "Unblock", userIds }));
+  }
+  /** This session's block list as the server has it. */
+  async listBlocks(): Promise<string[]> {
+    return this.blocks(await this.request({ kind: "ListBlocks" }));
+  }
+  /** This session's block list as this client last heard it. */
+  get blocked(): string[] {
+    return [...this.blockList];
+  }
+
   // -------------------------------------------------------- party data
 
   /** Unreliable party data: one WebTransport datagram to the other members. */
@@ -508,6 +553,11 @@ export class Client {
     expect(await this.request(command), "Done");
   }
 
+  private blocks(reply: Reply): string[] {
+    this.blockList = expect(reply, "Blocks").userIds;
+    return [...this.blockList];
+  }
+
   private joined(reply: Reply): JoinOutcome {
     const outcome = expect(reply, "Join").value;
     if (outcome.kind === "Queued") return { kind: "Queued", partyId: outcome.partyId };
@@ -527,6 +577,7 @@ export class Client {
       invitePolicy: s.invitePolicy, state: { ...s.state }, joinCode: s.joinCode, listed: s.listed,
       properties: { ...s.properties }, isLeader: s.leader.sessionId === this.sessionId,
       readyCheck: s.readyCheck && copyCheck(s.readyCheck), leaderPolicy: s.leaderPolicy,
+      muted: s.muted.map((m) => ({ ...m })),
       members: s.members.map((presence, i) => ({
         presence, connected: !away.has(presence.sessionId), attributes: { ...(s.attributes[i] ?? {}) },
         quality: s.quality[i] ?? "Unknown",
@@ -710,6 +761,9 @@ export class Client {
           kind: "ReadyCheckEnded", partyId: e.partyId, checkId: e.checkId, outcome: e.outcome,
           ready: e.ready, notReady: e.notReady, noAnswer: e.noAnswer,
         });
+      case "BlocksChanged":
+        this.blockList = [...e.userIds];
+        return push({ kind: "BlocksChanged", userIds: e.userIds });
       case "Unknown":
         // A newer server's event: ignored (its number was counted).
         return;

@@ -356,7 +356,7 @@ export const ERROR_CODES = [
   "Banned", "JoinCodeNotFound", "TooManyFollows", "KeyValuesTooLarge", "TooManyInvites",
   "TooManyBans", "BanNotFound", "AlreadyMatchmaking", "TicketNotFound", "InvalidTicket",
   "PartyTooLarge", "Denied", "HookFailed", "Unavailable", "ReadyCheckRunning", "NoReadyCheck",
-  "NotAsked",
+  "NotAsked", "TooManyMutes", "TooManyBlocks", "Blocked",
 ] as const;
 export type ErrorCodeName = (typeof ERROR_CODES)[number];
 /** A known code's name; a newer server's unknown number stays a number. */
@@ -407,7 +407,13 @@ export interface PartySnapshot {
   /** Each member's connection quality, in the order of `members`
    * (version 3), as of the snapshot: no event says it changed. */
   quality: ConnectionQuality[];
+  /** The members this session muted in the party (version 3): only in a
+   * snapshot sent to it alone (a reply, a resume's); empty elsewhere. */
+  muted: Muted[];
 }
+/** A member this session muted (version 3): its party data with an op code
+ * in `opCodes` (inclusive; all when null) does not reach this session. */
+export interface Muted { userId: string; opCodes: NumberRange | null }
 /** A party's ready check (version 3): whom it asks, and their answers so far. */
 export interface ReadyCheck {
   /** The party `seq` of its start: what an answer names. */
@@ -489,21 +495,23 @@ const SNAPSHOT_V2: Fields = [
   ["invitePolicy", invitePolicy], ["state", keyValues], ["attributes", vec(keyValues)],
   ["joinCode", str], ["listed", bool], ["properties", keyValues],
 ];
+const numberRange = struct<NumberRange>([["min", i64], ["max", i64]]);
+const muted = struct<Muted>([["userId", str], ["opCodes", option(numberRange)]]);
 export const partySnapshot = struct<PartySnapshot>([
   ...SNAPSHOT_V2, ["readyCheck", option(readyCheck)], ["leaderPolicy", leaderPolicy],
-  ["quality", vec(connectionQuality)],
+  ["quality", vec(connectionQuality)], ["muted", vec(muted)],
 ]);
 /**
  * Version 2's layout: the fields up to `properties`, without `readyCheck`,
- * `leaderPolicy` and `quality`. Read, they are what version 2 cannot be
- * told: no check, `Tenure`, every member `Unknown`.
+ * `leaderPolicy`, `quality` and `muted`. Read, they are what version 2
+ * cannot be told: no check, `Tenure`, every member `Unknown`, no mutes.
  */
 const partySnapshotV2: Codec<PartySnapshot> = {
   enc: (w, v) => struct<PartySnapshot>(SNAPSHOT_V2).enc(w, v),
   dec: (r) => {
     const v2 = struct<PartySnapshot>(SNAPSHOT_V2).dec(r);
     const quality = v2.members.map((): ConnectionQuality => "Unknown");
-    return { ...v2, readyCheck: null, leaderPolicy: "Tenure", quality };
+    return { ...v2, readyCheck: null, leaderPolicy: "Tenure", quality, muted: [] };
   },
 };
 const resume = struct<Resume>([["token", str], ["lastEventSeq", u64]]);
@@ -521,7 +529,6 @@ const partyInvite = struct<PartyInvite>([
   ["label", str], ["leader", presence], ["expiresAtMs", u64],
 ]);
 const partyBan = struct<PartyBan>([["userId", str], ["untilMs", u64]]);
-const numberRange = struct<NumberRange>([["min", i64], ["max", i64]]);
 const ticketQuery = struct<TicketQuery>([["strings", keyValues], ["ranges", map(numberRange)]]);
 const memberProperties = struct<MemberProperties>([
   ["userId", str], ["strings", keyValues], ["numbers", numbers],
@@ -601,7 +608,12 @@ export type Command =
   | { kind: "CancelTicket"; ticketId: bigint }
   | ({ kind: "StartReadyCheck"; message: string; timeoutMs: bigint } & P)
   | ({ kind: "AnswerReadyCheck"; checkId: bigint; ready: boolean } & P)
-  | ({ kind: "CancelReadyCheck" } & P);
+  | ({ kind: "CancelReadyCheck" } & P)
+  | ({ kind: "Mute"; opCodes: NumberRange | null } & PU)
+  | ({ kind: "Unmute" } & PU)
+  | { kind: "Block"; userIds: string[] }
+  | { kind: "Unblock"; userIds: string[] }
+  | { kind: "ListBlocks" };
 
 const p: Fields = [["partyId", uuid]];
 const pu: Fields = [["partyId", uuid], ["userId", str]];
@@ -621,8 +633,8 @@ const UPDATE_V2: Fields = [
 /**
  * What a client sends, in the layout of one protocol version. Version 2's
  * `CreateParty` and `Update` have no `leaderPolicy` (the server reads them
- * as `Tenure` and as no change), and it has no ready check commands
- * (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
+ * as `Tenure` and as no change), and it has no ready check, mute or block
+ * commands (PROTOCOL.md section 4, "Compatibility"). This client speaks version 3;
  * version 2's layout is here for the worked examples of what a version 2
  * client sends.
  */
@@ -653,6 +665,9 @@ export function clientFrameFor(version: number): Codec<ClientFrame> {
       ["StartReadyCheck", [["partyId", uuid], ["message", str], ["timeoutMs", u64]]],
       ["AnswerReadyCheck", [["partyId", uuid], ["checkId", u64], ["ready", bool]]],
       ["CancelReadyCheck", p],
+      ["Mute", [["partyId", uuid], ["userId", str], ["opCodes", option(numberRange)]]],
+      ["Unmute", pu], ["Block", [["userIds", vec(str)]]], ["Unblock", [["userIds", vec(str)]]],
+      ["ListBlocks", null],
     );
   }
   const command = tagged<Command>(variants);
@@ -676,7 +691,9 @@ export type Reply =
   | { kind: "JoinCode"; partyId: string; code: string }
   | { kind: "Parties"; parties: ListedParty[]; nextCursor: bigint }
   | { kind: "Bans"; partyId: string; bans: PartyBan[] }
-  | { kind: "TicketStarted"; ticketId: bigint };
+  | { kind: "TicketStarted"; ticketId: bigint }
+  /** Block, Unblock, ListBlocks (version 3): the list now, sorted. */
+  | { kind: "Blocks"; userIds: string[] };
 
 type PS = { partyId: string; seq: bigint };
 export type Event =
@@ -717,6 +734,8 @@ export type Event =
       kind: "ReadyCheckEnded"; checkId: bigint; outcome: ReadyCheckOutcome; ready: Presence[];
       notReady: Presence[]; noAnswer: Presence[];
     } & PS)
+  /** The game's server set this session's block list (version 3). */
+  | { kind: "BlocksChanged"; userIds: string[] }
   /** An event of a newer version, which this client does not know: to be
    * ignored, its session event number counted (PROTOCOL.md, "Compatibility"). */
   | { kind: "Unknown"; variant: number };
@@ -774,6 +793,7 @@ export function serverFrameFor(version: number): Codec<ServerFrame> {
     ["Parties", [["parties", vec(listedParty)], ["nextCursor", u64]]],
     ["Bans", [["partyId", uuid], ["bans", vec(partyBan)]]],
     ["TicketStarted", [["ticketId", u64]]],
+    ["Blocks", [["userIds", vec(str)]]],
   ]);
   const ps: Fields = [["partyId", uuid], ["seq", u64]];
   const updated: Fields = [...ps, ["open", bool], ["maxSize", u16], ["label", str], ["invitePolicy", invitePolicy]];
@@ -814,6 +834,7 @@ export function serverFrameFor(version: number): Codec<ServerFrame> {
         ...ps, ["checkId", u64], ["outcome", readyCheckOutcome], ["ready", vec(presence)],
         ["notReady", vec(presence)], ["noAnswer", vec(presence)],
       ]],
+      ["BlocksChanged", [["userIds", vec(str)]]],
     );
   }
   const known = tagged<Event>(variants);

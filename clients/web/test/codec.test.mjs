@@ -59,8 +59,8 @@ test("an event of a kind this client does not know is passed over, its number ke
   // Event, session event 5, event #99 with bytes this client cannot read.
   const frame = codec.decodeServerFrame(unhex("03 05 63 ff ff 00 07"));
   assert.deepEqual(frame, { kind: "Event", seq: 5n, event: { kind: "Unknown", variant: 99 } });
-  // The first event number past version 3's (30) is unknown too.
-  assert.equal(codec.decodeServerFrame(unhex("03 06 1f")).event.kind, "Unknown");
+  // The first event number past version 3's (31) is unknown too.
+  assert.equal(codec.decodeServerFrame(unhex("03 06 20")).event.kind, "Unknown");
   // Version 2 decoders were strict: there, it is an error.
   assert.throws(() => codec.decodeBody(codec.serverFrameFor(2), unhex("03 05 63")), codec.DecodeError);
   // An unknown event has no bytes to send.
@@ -79,7 +79,7 @@ test("a reason this client does not know stays its number", () => {
   assert.equal(hex(w.bytes()), "09");
 });
 
-test("a snapshot with a running ready check, a leader policy and qualities: version 2 leaves them out", () => {
+test("a snapshot with a running ready check, a leader policy, qualities and mutes: version 2 leaves them out", () => {
   const presence = { userId: "u1", username: "Ana", sessionId: "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa" };
   const check = {
     checkId: 7n, startedBy: presence, message: "go?", timeoutMs: 30000n, endsAtMs: 1700000030000n,
@@ -89,20 +89,20 @@ test("a snapshot with a running ready check, a leader policy and qualities: vers
     partyId: "11111111-1111-1111-1111-111111111111", seq: 7n, open: true, maxSize: 2, label: "",
     leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: kv(),
     attributes: [kv()], joinCode: "", listed: false, properties: kv(), readyCheck: check,
-    leaderPolicy: "ConnectionQuality", quality: ["Poor"],
+    leaderPolicy: "ConnectionQuality", quality: ["Poor"], muted: [],
   };
   const frame = { kind: "Response", id: 1, result: { ok: true, value: { kind: "Party", value: snapshot } } };
   const v3 = codec.encodeFrame(codec.serverFrame, frame).slice(4);
   const v2 = codec.encodeFrame(codec.serverFrameFor(2), frame).slice(4);
-  // Version 3 appends Some(check), then the policy (#1) and one bucket per
-  // member (Poor, #3), after version 2's last field.
+  // Version 3 appends Some(check), then the policy (#1), one bucket per
+  // member (Poor, #3) and the mutes (none), after version 2's last field.
   assert.equal(hex(v3.slice(0, v2.length)), hex(v2));
   assert.equal(v3[v2.length], 1);
-  assert.equal(hex(v3.slice(-3)), "01 01 03");
+  assert.equal(hex(v3.slice(-4)), "01 01 03 00");
   assert.deepEqual(codec.decodeServerFrame(v3).result.value.value, snapshot);
   // Read in version 2's layout: what version 2 is never told stands in.
   const old = codec.decodeBody(codec.serverFrameFor(2), v2).result.value.value;
-  assert.deepEqual(old, { ...snapshot, readyCheck: null, leaderPolicy: "Tenure", quality: ["Unknown"] });
+  assert.deepEqual(old, { ...snapshot, readyCheck: null, leaderPolicy: "Tenure", quality: ["Unknown"], muted: [] });
 });
 
 test("a connection quality this client does not know reads as Unknown", () => {
@@ -112,19 +112,20 @@ test("a connection quality this client does not know reads as Unknown", () => {
     partyId: "11111111-1111-1111-1111-111111111111", seq: 1n, open: true, maxSize: 2, label: "",
     leader: presence, members: [presence], disconnected: [], invitePolicy: "Leader", state: {},
     attributes: [{}], joinCode: "", listed: false, properties: {}, readyCheck: null,
-    leaderPolicy: "Tenure", quality: ["Fair"],
+    leaderPolicy: "Tenure", quality: ["Fair"], muted: [],
   };
   const frame = { kind: "Response", id: 1, result: { ok: true, value: { kind: "Party", value: snapshot } } };
   const body = codec.encodeFrame(codec.serverFrame, frame).slice(4);
-  assert.equal(body[body.length - 1], 2); // Fair
-  body[body.length - 1] = 7;
+  // The body ends: policy, one bucket, no mutes.
+  assert.equal(body[body.length - 2], 2); // Fair
+  body[body.length - 2] = 7;
   assert.deepEqual(codec.decodeServerFrame(body).result.value.value.quality, ["Unknown"]);
   // A leader policy is not a reason: an unknown one is a decode error.
-  body[body.length - 3] = 5;
+  body[body.length - 4] = 5;
   assert.throws(() => codec.decodeServerFrame(body), codec.DecodeError);
 });
 
-test("version 2's layout cannot say a leader policy, nor start a ready check", () => {
+test("version 2's layout cannot say a leader policy, nor start a ready check, nor mute", () => {
   const v2 = codec.clientFrameFor(2);
   const party = "11111111-1111-1111-1111-111111111111";
   const create = {
@@ -141,6 +142,7 @@ test("version 2's layout cannot say a leader policy, nor start a ready check", (
     () => codec.encodeFrame(v2, request({ kind: "CancelReadyCheck", partyId: party })),
     RangeError,
   );
+  assert.throws(() => codec.encodeFrame(v2, request({ kind: "Block", userIds: ["u2"] })), RangeError);
 });
 
 test("unknown error numbers survive as numbers", () => {

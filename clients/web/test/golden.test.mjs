@@ -133,6 +133,12 @@ const CLIENT = {
     kind: "StartReadyCheck", partyId: party, message: "go?", timeoutMs: 30000n,
   }),
   "answer-ready-check": request(13, { kind: "AnswerReadyCheck", partyId: party, checkId: 7n, ready: true }),
+  mute: request(14, { kind: "Mute", partyId: party, userId: "u2", opCodes: { min: 100n, max: 199n } }),
+  "mute-all": request(15, { kind: "Mute", partyId: party, userId: "u2", opCodes: null }),
+  unmute: request(16, { kind: "Unmute", partyId: party, userId: "u2" }),
+  block: request(17, { kind: "Block", userIds: ["u2", "u3"] }),
+  unblock: request(18, { kind: "Unblock", userIds: ["u3"] }),
+  "list-blocks": request(19, { kind: "ListBlocks" }),
 };
 
 const snapshot = {
@@ -141,6 +147,8 @@ const snapshot = {
   attributes: [kv({}), kv({ hero: "mage" })], joinCode: "K7QM2X", listed: true,
   properties: kv({ mode: "duo" }), readyCheck: null, leaderPolicy: "ConnectionQuality",
   quality: ["Good", "Unknown"],
+  // Ana (who asked) muted Ben's op codes 100 to 199.
+  muted: [{ userId: "u2", opCodes: { min: 100n, max: 199n } }],
 };
 const snapshotsWelcome = {
   kind: "Welcome",
@@ -153,7 +161,7 @@ const snapshotsWelcome = {
           partyId: party, seq: 12n, open: false, maxSize: 4, label: "", leader: ana,
           members: [ana], disconnected: [], invitePolicy: "Leader", state: kv({}),
           attributes: [kv({})], joinCode: "", listed: false, properties: kv({}), readyCheck: null,
-          leaderPolicy: "Tenure", quality: ["Good"],
+          leaderPolicy: "Tenure", quality: ["Good"], muted: [],
         },
         requests: [ben],
       }],
@@ -235,13 +243,16 @@ const SERVER = {
     kind: "ReadyCheckEnded", partyId: party, seq: 8n, checkId: 7n, outcome: "AllReady",
     ready: [ana, ben], notReady: [], noAnswer: [],
   }),
+  "response-blocks": response(17, { ok: true, value: { kind: "Blocks", userIds: ["u2", "u3"] } }),
+  "event-blocks-changed": event(11n, { kind: "BlocksChanged", userIds: ["u9"] }),
+  "response-blocked": response(20, { ok: false, error: { code: "Blocked", message: "no" } }),
 };
 
 // What a version 2 client sends and is sent, in version 2's layout: `read`
 // is what decoding gives (version 2's stand-ins where version 3 appended
 // fields: no ready check, `Tenure`, every member's quality `Unknown`, no
-// leader policy change); `sent`, when given, is the version 3 value the
-// server (or client) had, which must give the same bytes.
+// mutes, no leader policy change); `sent`, when given, is the version 3
+// value the server (or client) had, which must give the same bytes.
 const { resumed } = snapshotsWelcome.value;
 const CLIENT_V2 = {
   "create-party-v2": { read: createParty },
@@ -267,6 +278,9 @@ const SERVER_V2 = {
   "event-updated-v2": {
     sent: updated,
     read: event(6n, { ...updated.event, leaderPolicy: "Tenure" }),
+  },
+  "response-blocked-v2": {
+    read: response(20, { ok: false, error: { code: "InvalidArgument", message: "no" } }),
   },
 };
 

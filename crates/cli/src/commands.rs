@@ -142,6 +142,15 @@ pub enum Request {
         ready: bool,
     },
     CancelReadyCheck(PartyId),
+    Mute {
+        party_id: PartyId,
+        user_id: String,
+        op_codes: Option<NumberRange>,
+    },
+    Unmute(PartyId, String),
+    Block(Vec<String>),
+    Unblock(Vec<String>),
+    ListBlocks,
 }
 
 impl Request {
@@ -178,6 +187,8 @@ pub enum Reply {
         bans: Vec<PartyBan>,
     },
     Ticket(u64),
+    /// This session's block list now.
+    Blocked(Vec<String>),
 }
 
 /// Why a request did not go through.
@@ -328,6 +339,21 @@ pub async fn execute(client: &Client, request: Request) -> Result<Reply, ClientE
         Request::CancelReadyCheck(party_id) => {
             client.cancel_ready_check(party_id).await.map(done)?
         }
+        Request::Mute {
+            party_id,
+            user_id,
+            op_codes,
+        } => client.mute(party_id, &user_id, op_codes).await.map(done)?,
+        Request::Unmute(party_id, user) => client.unmute(party_id, &user).await.map(done)?,
+        Request::Block(users) => {
+            let users: Vec<&str> = users.iter().map(String::as_str).collect();
+            Reply::Blocked(client.block(&users).await?)
+        }
+        Request::Unblock(users) => {
+            let users: Vec<&str> = users.iter().map(String::as_str).collect();
+            Reply::Blocked(client.unblock(&users).await?)
+        }
+        Request::ListBlocks => Reply::Blocked(client.list_blocks().await?),
     })
 }
 
@@ -720,6 +746,21 @@ fn ban(fields: &Fields<'_>) -> Result<Request, String> {
         party_id: party(fields)?,
         user_id: user(fields)?,
         duration,
+    })
+}
+
+/// A mute: every op code, or `from` to `to` (one alone: that op code).
+fn mute(fields: &Fields<'_>) -> Result<Request, String> {
+    let (from, to): (Option<i64>, Option<i64>) = (fields.integer("from")?, fields.integer("to")?);
+    let op_codes = match (from, to) {
+        (None, None) => None,
+        (Some(min), None) | (None, Some(min)) => Some(NumberRange { min, max: min }),
+        (Some(min), Some(max)) => Some(NumberRange { min, max }),
+    };
+    Ok(Request::Mute {
+        party_id: party(fields)?,
+        user_id: user(fields)?,
+        op_codes,
     })
 }
 
@@ -1223,6 +1264,56 @@ pub static COMMANDS: &[Spec] = &[
         usage: "PARTY",
         about: "Leader: end the running ready check now.",
         build: |f| Ok(Request::CancelReadyCheck(party(f)?)),
+    },
+    Spec {
+        name: "mute",
+        alias: None,
+        positional: &[P, U],
+        rest: None,
+        options: &["from", "to"],
+        usage: "PARTY USER [from=N to=N]",
+        about: "Stop a member's party data reaching you: all of it, or op codes from N to N (voice, say). They are not told.",
+        build: mute,
+    },
+    Spec {
+        name: "unmute",
+        alias: None,
+        positional: &[P, U],
+        rest: None,
+        options: &[],
+        usage: "PARTY USER",
+        about: "Hear a muted member again.",
+        build: |f| Ok(Request::Unmute(party(f)?, user(f)?)),
+    },
+    Spec {
+        name: "block",
+        alias: None,
+        positional: &[],
+        rest: Some(("user_ids", Slot::User)),
+        options: &[],
+        usage: "USER...",
+        about: "Block users: no data, status or invites between you, and your parties are closed to them. They are not told.",
+        build: |f| Ok(Request::Block(required(f.list("user_ids")?, "user_ids")?)),
+    },
+    Spec {
+        name: "unblock",
+        alias: None,
+        positional: &[],
+        rest: Some(("user_ids", Slot::User)),
+        options: &[],
+        usage: "USER...",
+        about: "Take users off your block list.",
+        build: |f| Ok(Request::Unblock(required(f.list("user_ids")?, "user_ids")?)),
+    },
+    Spec {
+        name: "list_blocks",
+        alias: Some("blocks"),
+        positional: &[],
+        rest: None,
+        options: &[],
+        usage: "",
+        about: "Your block list (the game's server may have set it).",
+        build: |_| Ok(Request::ListBlocks),
     },
     Spec {
         name: "quit",

@@ -341,6 +341,10 @@ pub fn party_json(party: &Party) -> Value {
         "listed": party.listed,
         "properties": key_values(&party.properties),
         "ready_check": party.ready_check.as_ref().map(ready_check_json),
+        "muted": party.muted.iter().map(|mute| json!({
+            "user_id": mute.user_id,
+            "op_codes": mute.op_codes.map(|range| json!({ "min": range.min, "max": range.max })),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -436,6 +440,7 @@ pub fn reply_json(reply: &Reply) -> Value {
             "bans": bans.iter().map(|ban| json!({ "user_id": ban.user_id, "until_ms": ban.until_ms })).collect::<Vec<_>>(),
         }),
         Reply::Ticket(ticket_id) => json!({ "ticket_id": ticket_id.to_string() }),
+        Reply::Blocked(user_ids) => json!({ "blocked": user_ids }),
     }
 }
 
@@ -646,6 +651,7 @@ pub fn event_json(event: &Event) -> Value {
             "banned",
             json!({ "party_id": id(party_id), "until_ms": until_ms }),
         ),
+        Event::BlocksChanged { user_ids } => ("blocks_changed", json!({ "user_ids": user_ids })),
     };
     let mut object = Map::new();
     object.insert("event".into(), Value::String(name.into()));

@@ -122,6 +122,7 @@ impl Known {
                 self.saw_party(*party_id)
             }
             Reply::Search(page) => page.parties.iter().for_each(|p| self.saw_party(p.party_id)),
+            Reply::Blocked(user_ids) => user_ids.iter().for_each(|u| self.saw_user_id(u)),
             Reply::Done | Reply::Me(_) | Reply::Ticket(_) => {}
         }
     }
@@ -170,6 +171,7 @@ impl Known {
                 self.saw_party(*party_id);
                 requests.iter().for_each(|p| self.saw_user(p));
             }
+            Event::BlocksChanged { user_ids } => user_ids.iter().for_each(|u| self.saw_user_id(u)),
             Event::ReadyCheckStarted { party_id, .. }
             | Event::ReadyCheckAnswered { party_id, .. }
             | Event::ReadyCheckEnded { party_id, .. } => self.saw_party(*party_id),

@@ -135,6 +135,9 @@ pub fn party(party: &Party, style: &Style) -> String {
         if !member.attributes.is_empty() {
             notes.push(pairs(&member.attributes));
         }
+        if let Some(mute) = party.mute_of(&member.presence.user_id) {
+            notes.push(muted(mute));
+        }
         let notes = if notes.is_empty() {
             String::new()
         } else {
@@ -245,6 +248,7 @@ pub fn reply(reply: &Reply, style: &Style) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         Reply::Ticket(ticket_id) => format!("ticket {ticket_id} is waiting for a match"),
+        Reply::Blocked(user_ids) => format!("you block: {}", blocked(user_ids)),
     }
 }
 
@@ -288,6 +292,24 @@ fn ready_check(check: &partyline_client::protocol::ReadyCheck) -> String {
         names_or_none(&check.not_ready),
         names_or_none(&check.no_answer),
     )
+}
+
+/// How a member is muted: all of it, or its op codes.
+fn muted(mute: &partyline_client::Muted) -> String {
+    match mute.op_codes {
+        None => "muted".into(),
+        Some(range) if range.min == range.max => format!("muted op {}", range.min),
+        Some(range) => format!("muted ops {}..{}", range.min, range.max),
+    }
+}
+
+/// A block list as a line: the user ids, quoted where they need it.
+pub fn blocked(user_ids: &[String]) -> String {
+    if user_ids.is_empty() {
+        return "nobody".into();
+    }
+    let shown: Vec<String> = user_ids.iter().map(|u| shown(u).to_string()).collect();
+    shown.join(", ")
 }
 
 fn names_or_none(who: &[partyline_client::Presence]) -> String {
@@ -609,6 +631,10 @@ pub fn event(event: &Event, style: &Style) -> String {
                     time_ms(*until, unix_now_ms())
                 ),
             },
+        ),
+        Event::BlocksChanged { user_ids } => (
+            YELLOW,
+            format!("the game set your block list: {}", blocked(user_ids)),
         ),
     };
     style.paint(colour, text)

@@ -374,6 +374,58 @@ async fn json_clients_run_a_ready_check() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Mutes and blocks through `partyline client --json`: a mute of a voice
+/// range shows in the party, holds back that data alone, and is lifted; a
+/// block list is set, listed and refused past its checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_clients_mute_and_block() {
+    let server = support::start().await;
+    let dir = temp_dir("quiet");
+    let cert = write_cert(&dir, &server.certs);
+    let mut ana = JsonClient::start(server.addr, &cert, "ana");
+    let mut bob = JsonClient::start(server.addr, &cert, "bob");
+    ana.event("connected", |_| true);
+    bob.event("connected", |_| true);
+    let party = id_of(&ana.ok(json!({"cmd": "create_party", "open": true}))["party"]);
+    bob.ok(json!({"cmd": "join_party", "party_id": party}));
+    ana.event("member_joined", |_| true);
+
+    ana.ok(json!({"cmd": "mute", "party_id": party, "user_id": "bob", "from": 100, "to": 199}));
+    let shown = ana.ok(json!({"cmd": "get_party", "party_id": party}));
+    assert_eq!(shown["party"]["muted"][0]["user_id"], "bob");
+    assert_eq!(
+        shown["party"]["muted"][0]["op_codes"],
+        json!({"min": 100, "max": 199})
+    );
+    let say = |op_code: i64| json!({"cmd": "send_data_reliable", "party_id": party, "op_code": op_code, "text": "hi"});
+    bob.ok(say(150));
+    bob.ok(say(2));
+    assert_eq!(ana.event("data", |_| true)["op_code"], 2, "not the voice");
+    ana.ok(json!({"cmd": "unmute", "party_id": party, "user_id": "bob"}));
+    bob.ok(say(151));
+    assert_eq!(ana.event("data", |_| true)["op_code"], 151);
+    assert_eq!(
+        ana.error(json!({"cmd": "mute", "party_id": party, "user_id": "ana"}))["code"],
+        "InvalidArgument"
+    );
+
+    let listed = ana.ok(json!({"cmd": "block", "user_ids": ["zed", "bob"]}));
+    assert_eq!(listed["blocked"], json!(["bob", "zed"]));
+    let listed = ana.ok(json!({"cmd": "unblock", "user_ids": ["zed"]}));
+    assert_eq!(listed["blocked"], json!(["bob"]));
+    assert_eq!(
+        ana.ok(json!({"cmd": "list_blocks"}))["blocked"],
+        json!(["bob"])
+    );
+    assert_eq!(
+        ana.error(json!({"cmd": "block", "user_ids": ["ana"]}))["code"],
+        "InvalidArgument"
+    );
+    assert_eq!(bob.end().code(), Some(0));
+    assert_eq!(ana.end().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The leader policy in --json mode: chosen at create, changed by update,
 /// shown in the party with each member's connection quality.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -297,4 +297,10 @@ pub enum Event {
         /// Who never answered.
         no_answer: Vec<Presence>,
     },
+    /// The game's server set this session's block list (the game's own
+    /// rules, or a platform's list); [`crate::Client::blocked`] shows it.
+    BlocksChanged {
+        /// The blocked users now.
+        user_ids: Vec<String>,
+    },
 }

@@ -43,9 +43,9 @@ pub use event::{Event, PartyData};
 pub use protocol::{
     AckFrequency, ConnectionQuality, ErrorBody, ErrorCode, Identity, InviteGoneReason,
     InvitePolicy, KeyValues, LeaderPolicy, LeaveReason, Limits, ListedParty, MatchFound,
-    MatchedPlayer, MemberProperties, NumberRange, Numbers, PartyBan, PartyId, PartyInvite,
+    MatchedPlayer, MemberProperties, Muted, NumberRange, Numbers, PartyBan, PartyId, PartyInvite,
     PartySearch, Presence, ReadyCheck, ReadyCheckOutcome, RejectReason, RequestGoneReason, Resume,
-    SessionId, TicketCancelReason, TicketQuery, TicketRequest, UserStatus,
+    SessionId, TicketCancelReason, TicketQuery, TicketRequest, UserStatus, MAX_BLOCKS, MAX_MUTES,
 };
 /// A UDP endpoint several sessions can share ([`shared_endpoint`],
 /// [`Client::connect_on`]).
@@ -178,6 +178,8 @@ enum AfterDone {
     Nothing,
     Forget(PartyId),
     RequestHandled(PartyId, String),
+    Muted(PartyId, protocol::Muted),
+    Unmuted(PartyId, String),
 }
 
 impl AfterDone {
@@ -192,6 +194,18 @@ impl AfterDone {
             | Command::Reject { party_id, user_id } => {
                 AfterDone::RequestHandled(*party_id, user_id.clone())
             }
+            Command::Mute {
+                party_id,
+                user_id,
+                op_codes,
+            } => AfterDone::Muted(
+                *party_id,
+                protocol::Muted {
+                    user_id: user_id.clone(),
+                    op_codes: *op_codes,
+                },
+            ),
+            Command::Unmute { party_id, user_id } => AfterDone::Unmuted(*party_id, user_id.clone()),
             _ => AfterDone::Nothing,
         }
     }
@@ -289,8 +303,11 @@ impl Inner {
                     AfterDone::RequestHandled(party_id, user_id) => {
                         roster.request_handled(party_id, &user_id)
                     }
+                    AfterDone::Muted(party_id, mute) => roster.muted(party_id, mute),
+                    AfterDone::Unmuted(party_id, user_id) => roster.unmuted(party_id, &user_id),
                     AfterDone::Nothing => {}
                 },
+                Reply::Blocks { user_ids } => roster.set_blocked(user_ids.clone()),
                 Reply::Join(WireJoinOutcome::Queued { .. })
                 | Reply::Followed { .. }
                 | Reply::Invites(_)
@@ -953,6 +970,69 @@ impl Client {
     pub async fn cancel_ready_check(&self, party_id: PartyId) -> Result<(), ClientError> {
         self.expect_done(Command::CancelReadyCheck { party_id })
             .await
+    }
+
+    /// Stops `user_id`'s party data reaching this session (datagrams and
+    /// reliable data), for the op codes in `op_codes` (inclusive; `None`:
+    /// all of them, e.g. a voice range alone keeps game data). Muting the
+    /// same member again replaces the range. The muted member is not told;
+    /// the mute lasts while this session is seated (a resume keeps it), and
+    /// [`Party::muted`] shows it. `MemberNotFound` for a user not seated,
+    /// `TooManyMutes` past [`MAX_MUTES`] members.
+    pub async fn mute(
+        &self,
+        party_id: PartyId,
+        user_id: &str,
+        op_codes: Option<NumberRange>,
+    ) -> Result<(), ClientError> {
+        let command = Command::Mute {
+            party_id,
+            user_id: user_id.to_string(),
+            op_codes,
+        };
+        self.expect_done(command).await
+    }
+
+    /// Lets a muted member's party data reach this session again.
+    pub async fn unmute(&self, party_id: PartyId, user_id: &str) -> Result<(), ClientError> {
+        let user_id = user_id.to_string();
+        self.expect_done(Command::Unmute { party_id, user_id })
+            .await
+    }
+
+    /// Blocks users for this session: no party data passes between it and
+    /// them in any party, neither sees the other's status, a party this
+    /// session leads is closed to them, and their invites do not reach
+    /// it. They are not told. Returns the block list now (at most
+    /// [`MAX_BLOCKS`]: `TooManyBlocks` past it).
+    pub async fn block(&self, user_ids: &[&str]) -> Result<Vec<String>, ClientError> {
+        let user_ids = user_ids.iter().map(|u| u.to_string()).collect();
+        self.expect_blocks(Command::Block { user_ids }).await
+    }
+
+    /// Takes users off this session's block list; returns the list now.
+    pub async fn unblock(&self, user_ids: &[&str]) -> Result<Vec<String>, ClientError> {
+        let user_ids = user_ids.iter().map(|u| u.to_string()).collect();
+        self.expect_blocks(Command::Unblock { user_ids }).await
+    }
+
+    /// This session's block list as the server has it (the game's server
+    /// may have set it: [`Event::BlocksChanged`]).
+    pub async fn list_blocks(&self) -> Result<Vec<String>, ClientError> {
+        self.expect_blocks(Command::ListBlocks).await
+    }
+
+    /// This session's block list as the client last heard it (no round
+    /// trip).
+    pub fn blocked(&self) -> Vec<String> {
+        self.inner.roster().blocked().to_vec()
+    }
+
+    async fn expect_blocks(&self, command: Command) -> Result<Vec<String>, ClientError> {
+        match self.send_request(command).await? {
+            Reply::Blocks { user_ids } => Ok(user_ids),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Leader only: the party's bans, oldest first.

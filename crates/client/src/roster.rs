@@ -2,7 +2,7 @@
 //! replies and events it receives, in the order the server sent them.
 
 use crate::protocol::{
-    ConnectionQuality, Event as WireEvent, InvitePolicy, KeyValues, LeaderPolicy, PartyId,
+    ConnectionQuality, Event as WireEvent, InvitePolicy, KeyValues, LeaderPolicy, Muted, PartyId,
     PartySnapshot, Presence, ReadyCheck, SessionId,
 };
 use std::collections::HashMap;
@@ -42,6 +42,10 @@ pub struct Party {
     pub ready_check: Option<ReadyCheck>,
     /// Who leads when the leader leaves or is lost.
     pub leader_policy: LeaderPolicy,
+    /// The members this session muted here ([`crate::Client::mute`]):
+    /// their party data does not reach it (for the op codes named). Only
+    /// this session sees its mutes; they last while it is seated.
+    pub muted: Vec<Muted>,
     /// The party's sequence number this view reflects.
     pub(crate) seq: u64,
 }
@@ -93,6 +97,7 @@ impl Party {
             properties: snapshot.properties,
             ready_check: snapshot.ready_check.map(|check| *check),
             leader_policy: snapshot.leader_policy,
+            muted: snapshot.muted,
             seq: snapshot.seq,
         }
     }
@@ -105,6 +110,11 @@ impl Party {
     /// The member with this user id, if seated.
     pub fn member(&self, user_id: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.presence.user_id == user_id)
+    }
+
+    /// This session's mute of `user_id` here, if it muted it.
+    pub fn mute_of(&self, user_id: &str) -> Option<&Muted> {
+        self.muted.iter().find(|m| m.user_id == user_id)
     }
 
     /// How many seats are taken.
@@ -130,6 +140,8 @@ pub(crate) struct Roster {
     /// latest seq: one change can send several events with the same seq,
     /// and the caller's own change follows its reply's snapshot.)
     synced: HashMap<PartyId, u64>,
+    /// This session's block list, as the server last said it.
+    blocked: Vec<String>,
 }
 
 /// What applying a wire event did to the roster.
@@ -206,6 +218,30 @@ impl Roster {
         }
     }
 
+    /// This session muted `mute.user_id` (again: the new range).
+    pub(crate) fn muted(&mut self, party_id: PartyId, mute: Muted) {
+        if let Some(party) = self.parties.get_mut(&party_id) {
+            party.muted.retain(|m| m.user_id != mute.user_id);
+            party.muted.push(mute);
+        }
+    }
+
+    /// This session unmuted `user_id`.
+    pub(crate) fn unmuted(&mut self, party_id: PartyId, user_id: &str) {
+        if let Some(party) = self.parties.get_mut(&party_id) {
+            party.muted.retain(|m| m.user_id != user_id);
+        }
+    }
+
+    /// The block list the server said.
+    pub(crate) fn set_blocked(&mut self, user_ids: Vec<String>) {
+        self.blocked = user_ids;
+    }
+
+    pub(crate) fn blocked(&self) -> &[String] {
+        &self.blocked
+    }
+
     /// The leader answered a request (accepted or rejected): it waits no more.
     pub(crate) fn request_handled(&mut self, party_id: PartyId, user_id: &str) {
         if let Some(party) = self.parties.get_mut(&party_id) {
@@ -225,6 +261,8 @@ impl Roster {
 
     /// Every party is gone (a lost session); returns their ids.
     pub(crate) fn clear(&mut self) -> Vec<PartyId> {
+        // A new session starts with no block list.
+        self.blocked.clear();
         self.senders.clear();
         self.synced.clear();
         self.parties.drain().map(|(id, _)| id).collect()
@@ -403,7 +441,8 @@ impl Roster {
             | WireEvent::InviteDeclined { .. }
             | WireEvent::TicketStarted { .. }
             | WireEvent::TicketCancelled { .. }
-            | WireEvent::Matched(_) => {}
+            | WireEvent::Matched(_)
+            | WireEvent::BlocksChanged { .. } => {}
         }
         if let (Some(seq), Some(party)) = (event.party_seq(), self.parties.get_mut(&party_id)) {
             party.seq = party.seq.max(seq);

@@ -268,6 +268,9 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
     if let Applied::Stale = roster.apply(&event) {
         return None;
     }
+    if let WireEvent::BlocksChanged { user_ids } = &event {
+        roster.set_blocked(user_ids.clone());
+    }
     // `apply` installed an accepted party and updated an updated one: the
     // roster holds what to report.
     Some(match event {
@@ -431,6 +434,7 @@ fn game_event(inner: &Inner, event: WireEvent) -> Option<Event> {
             not_ready,
             no_answer,
         },
+        WireEvent::BlocksChanged { user_ids } => Event::BlocksChanged { user_ids },
     })
 }
 

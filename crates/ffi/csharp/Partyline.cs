@@ -135,6 +135,9 @@ namespace Partyline
         /// <summary>The ready check ended: <see cref="PartyEvent.Reason"/> (a <see cref="Reasons"/>.ReadyCheck*)
         /// and <see cref="PartyEvent.ReadyCheck"/>'s lists.</summary>
         ReadyCheckEnded = 40,
+        /// <summary>The game's server set this session's block list: <see cref="PartyEvent.Blocked"/>
+        /// (the list now).</summary>
+        BlocksChanged = 41,
     }
 
     /// <summary>Who may invite to a party.</summary>
@@ -234,6 +237,13 @@ namespace Partyline
         public const int NoReadyCheck = 37;
         /// <summary>Refused: the running ready check did not ask this member (seated after it began).</summary>
         public const int NotAsked = 38;
+        /// <summary>Refused: this session already mutes the most members of the party (64).</summary>
+        public const int TooManyMutes = 39;
+        /// <summary>Refused: the block list would pass its most users (512).</summary>
+        public const int TooManyBlocks = 40;
+        /// <summary>Refused: this session blocked that user (an invite of them); unblock them first.
+        /// Never says that someone else blocked this session.</summary>
+        public const int Blocked = 41;
     }
 
     /// <summary>The <see cref="PartyEvent.Reason"/> codes (the C ABI's <c>PL_LEAVE_*</c>,
@@ -356,6 +366,23 @@ namespace Partyline
         public IDictionary<string, string> Properties { get; internal set; }
         /// <summary>The ready check running now, with the answers so far; null when none runs.</summary>
         public ReadyCheck ReadyCheck { get; internal set; }
+        /// <summary>The members this session muted here (a <see cref="PartylineClient.GetParty"/> reply
+        /// shows them; empty in views of others).</summary>
+        public Mute[] Muted { get; internal set; }
+    }
+
+    /// <summary>A member this session muted in a party: its party data (every op code, or
+    /// <see cref="OpCodeMin"/> to <see cref="OpCodeMax"/>) does not reach this session.</summary>
+    public sealed class Mute
+    {
+        /// <summary>The muted member's user id.</summary>
+        public string UserId { get; internal set; }
+        /// <summary>True: only op codes <see cref="OpCodeMin"/> to <see cref="OpCodeMax"/>; false: all.</summary>
+        public bool HasOpCodes { get; internal set; }
+        /// <summary>The lowest op code muted, with <see cref="HasOpCodes"/>.</summary>
+        public long OpCodeMin { get; internal set; }
+        /// <summary>The highest op code muted, with <see cref="HasOpCodes"/>.</summary>
+        public long OpCodeMax { get; internal set; }
     }
 
     /// <summary>A party's ready check: whom it asked, and how each answered.</summary>
@@ -588,6 +615,9 @@ namespace Partyline
         public ulong CheckId { get; internal set; }
         /// <summary>ReadyCheckAnswered: <see cref="Member"/>'s answer now.</summary>
         public bool Ready { get; internal set; }
+        /// <summary>BlocksChanged, and the reply of Block, Unblock and ListBlocks: this session's block
+        /// list now (sorted).</summary>
+        public string[] Blocked { get; internal set; }
     }
 
     /// <summary>How to connect: a server, a certificate to trust, and who to be.</summary>
@@ -681,6 +711,8 @@ namespace Partyline
         public event Action<PartyEvent> OnReadyCheckAnswered;
         /// <summary>The ready check ended.</summary>
         public event Action<PartyEvent> OnReadyCheckEnded;
+        /// <summary>The game's server set this session's block list: <see cref="PartyEvent.Blocked"/>.</summary>
+        public event Action<PartyEvent> OnBlocksChanged;
 
         PartylineClient(ClientHandle handle)
         {
@@ -817,6 +849,7 @@ namespace Partyline
                 case EventKind.ReadyCheckStarted: Raise(OnReadyCheckStarted, e); break;
                 case EventKind.ReadyCheckAnswered: Raise(OnReadyCheckAnswered, e); break;
                 case EventKind.ReadyCheckEnded: Raise(OnReadyCheckEnded, e); break;
+                case EventKind.BlocksChanged: Raise(OnBlocksChanged, e); break;
             }
         }
 
@@ -1188,6 +1221,54 @@ namespace Partyline
             return Start(() => Native.pl_cancel_ready_check(Handle(), party), Done);
         }
 
+        /// <summary>Stops <paramref name="userId"/>'s party data reaching this session: every op code, or
+        /// (with <paramref name="opCodeMin"/> and <paramref name="opCodeMax"/>) those between them, inclusive
+        /// (a voice range, keeping game data). Muting again replaces the range; the muted member is not
+        /// told.</summary>
+        public Task Mute(string partyId, string userId, long? opCodeMin = null, long? opCodeMax = null)
+        {
+            byte[] party = Native.Utf8(partyId);
+            byte[] user = Native.Utf8(userId);
+            bool range = opCodeMin.HasValue || opCodeMax.HasValue;
+            long min = opCodeMin ?? long.MinValue, max = opCodeMax ?? long.MaxValue;
+            return Start(() => Native.pl_mute(Handle(), party, user, range, min, max), Done);
+        }
+
+        /// <summary>Lets a muted member's party data reach this session again.</summary>
+        public Task Unmute(string partyId, string userId)
+        {
+            byte[] party = Native.Utf8(partyId);
+            byte[] user = Native.Utf8(userId);
+            return Start(() => Native.pl_unmute(Handle(), party, user), Done);
+        }
+
+        /// <summary>Blocks users for this session: no party data, status or invites between it and them, and
+        /// a party it leads is closed to them; they are not told. Completes with the list now.</summary>
+        public Task<string[]> Block(params string[] userIds)
+        {
+            using (var args = new NativeArgs())
+            {
+                IntPtr[] ids = args.Strings(userIds);
+                return Start(() => Native.pl_block(Handle(), ids, Native.Size(ids.Length)), Native.CopyBlocked);
+            }
+        }
+
+        /// <summary>Takes users off this session's block list; completes with the list now.</summary>
+        public Task<string[]> Unblock(params string[] userIds)
+        {
+            using (var args = new NativeArgs())
+            {
+                IntPtr[] ids = args.Strings(userIds);
+                return Start(() => Native.pl_unblock(Handle(), ids, Native.Size(ids.Length)), Native.CopyBlocked);
+            }
+        }
+
+        /// <summary>This session's block list, however it was set.</summary>
+        public Task<string[]> ListBlocks()
+        {
+            return Start(() => Native.pl_list_blocks(Handle()), Native.CopyBlocked);
+        }
+
         /// <summary>Party data on the reliable stream; completes when the server took it.</summary>
         public Task SendDataReliable(string partyId, long opCode, byte[] data)
         {
@@ -1539,6 +1620,20 @@ namespace Partyline
             // Protocol 3 (leader by connection quality): appended, as in partyline.h.
             internal int leader_policy;
             internal IntPtr member_quality;
+            // Protocol 3 (mutes and blocks): appended after them, as in partyline.h.
+            internal IntPtr muted;
+            internal UIntPtr muted_count;
+            internal IntPtr blocked;
+            internal UIntPtr blocked_count;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct PlMute
+        {
+            internal IntPtr user_id;
+            [MarshalAs(UnmanagedType.U1)] internal bool has_op_codes;
+            internal long op_code_min;
+            internal long op_code_max;
         }
 
         [StructLayout(LayoutKind.Sequential)]
@@ -1793,6 +1888,22 @@ namespace Partyline
         internal static extern long pl_cancel_ready_check(ClientHandle client, byte[] party_id);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_mute(ClientHandle client, byte[] party_id, byte[] user_id,
+            [MarshalAs(UnmanagedType.U1)] bool has_op_codes, long op_code_min, long op_code_max);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_unmute(ClientHandle client, byte[] party_id, byte[] user_id);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_block(ClientHandle client, IntPtr[] user_ids, UIntPtr user_id_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_unblock(ClientHandle client, IntPtr[] user_ids, UIntPtr user_id_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern long pl_list_blocks(ClientHandle client);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern long pl_send_data_reliable(ClientHandle client, byte[] party_id, long op_code,
             byte[] data, UIntPtr data_len);
 
@@ -1980,7 +2091,23 @@ namespace Partyline
                 Listed = raw.listed,
                 Properties = CopyKeyValues(raw.properties),
                 ReadyCheck = raw.has_ready_check ? CopyReadyCheck(raw) : null,
+                Muted = CopyArray<PlMute, Mute>(raw.muted, raw.muted_count, m => new Mute
+                {
+                    UserId = ReadString(m.user_id),
+                    HasOpCodes = m.has_op_codes,
+                    OpCodeMin = m.op_code_min,
+                    OpCodeMax = m.op_code_max,
+                }),
             };
+        }
+
+        /// <summary>The blocked user ids of a reply or a BlocksChanged event.</summary>
+        internal static string[] CopyBlocked(PlEvent raw)
+        {
+            var ids = new string[raw.blocked == IntPtr.Zero ? 0 : Count(raw.blocked_count)];
+            for (int i = 0; i < ids.Length; i++)
+                ids[i] = ReadString(Marshal.ReadIntPtr(raw.blocked, i * IntPtr.Size));
+            return ids;
         }
 
         /// <summary>The check_* fields: a running check, or a started or ended one's lists.</summary>
@@ -2036,6 +2163,7 @@ namespace Partyline
                     ? CopyReadyCheck(raw) : null,
                 CheckId = raw.check_id,
                 Ready = raw.ready,
+                Blocked = CopyBlocked(raw),
             };
         }
     }

@@ -203,6 +203,17 @@
 // after it began).
 #define PL_REFUSED_NOT_ASKED 38
 
+// Refused: this session already mutes the most members of the party
+// (64); unmute one first.
+#define PL_REFUSED_TOO_MANY_MUTES 39
+
+// Refused: the block list would pass its most users (512).
+#define PL_REFUSED_TOO_MANY_BLOCKS 40
+
+// Refused: this session blocked that user (an invite of them); unblock
+// them first. Never says that someone else blocked this session.
+#define PL_REFUSED_BLOCKED 41
+
 // `PL_EVENT_MEMBER_LEFT`: the member left by itself.
 #define PL_LEAVE_LEFT 0
 
@@ -468,6 +479,10 @@
 // `check_no_answer`.
 #define PL_EVENT_READY_CHECK_ENDED 40
 
+// The game's server set this session's block list: `blocked` and
+// `blocked_count` (the list now).
+#define PL_EVENT_BLOCKS_CHANGED 41
+
 // An opaque client: one session with a partyline server.
 typedef struct PlClient PlClient;
 
@@ -588,6 +603,20 @@ typedef struct PlMatchedPlayer {
   // Its ticket's integer properties, then its own.
   struct PlKeyNumbers numbers;
 } PlMatchedPlayer;
+
+// One member this session muted in a party: its party data (for the op
+// codes named) does not reach this session.
+typedef struct PlMute {
+  // The muted member's user id.
+  const char *user_id;
+  // True: only op codes `op_code_min` to `op_code_max` (inclusive) are
+  // muted; false: all of them.
+  bool has_op_codes;
+  // The lowest op code muted, with `has_op_codes`.
+  int64_t op_code_min;
+  // The highest op code muted, with `has_op_codes`.
+  int64_t op_code_max;
+} PlMute;
 
 // One event, filled by `pl_client_poll_sized` (or `pl_client_poll`).
 // Which fields are set depends on `kind` (a `PL_EVENT_*`); the others are
@@ -737,6 +766,16 @@ typedef struct PlEvent {
   // (`member_count` entries), as of this event: no event says it
   // changed (`pl_get_party` asks again).
   const int32_t *member_quality;
+  // Party fields: the members this session muted in the party.
+  const struct PlMute *muted;
+  // How many `muted`.
+  size_t muted_count;
+  // The reply of `pl_block`, `pl_unblock` and `pl_list_blocks`, and
+  // `PL_EVENT_BLOCKS_CHANGED`: this session's block list (user ids,
+  // sorted).
+  const char *const *blocked;
+  // How many `blocked`.
+  size_t blocked_count;
 } PlEvent;
 
 // A query's range for one number key: the other ticket's number must lie
@@ -1069,6 +1108,36 @@ int64_t pl_answer_ready_check(struct PlClient *client, const char *party_id, uin
 // Borrows its arguments only for the call (they stay the caller's).
 int64_t pl_cancel_ready_check(struct PlClient *client, const char *party_id);
 
+// Stops `user_id`'s party data (datagrams and reliable data) reaching
+// this session: all of it when `has_op_codes` is false, else only op
+// codes `op_code_min` to `op_code_max` (inclusive; e.g. a voice range,
+// keeping game data). Muting the same member again replaces the range.
+// The muted member is not told; the party fields' `muted` show it while
+// this session is seated. `PL_REFUSED_TOO_MANY_MUTES` past 64 members.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_mute(struct PlClient *client, const char *party_id, const char *user_id, bool has_op_codes, int64_t op_code_min, int64_t op_code_max);
+
+// Lets a muted member's party data reach this session again.
+// Borrows its arguments only for the call (they stay the caller's).
+int64_t pl_unmute(struct PlClient *client, const char *party_id, const char *user_id);
+
+// Blocks users (`user_id_count` ids at `user_ids`) for this session: no
+// party data passes between it and them, neither sees the other's
+// status, a party this session leads is closed to them, their invites do
+// not reach it; they are not told. The reply fills `blocked` with the
+// list now (`PL_REFUSED_TOO_MANY_BLOCKS` past 512). The caller keeps
+// ownership of the ids (copied before this returns).
+int64_t pl_block(struct PlClient *client, const char *const *user_ids, size_t user_id_count);
+
+// Takes users off this session's block list (ids not on it are
+// ignored); the reply fills `blocked` with the list now. The caller keeps
+// ownership of the ids.
+int64_t pl_unblock(struct PlClient *client, const char *const *user_ids, size_t user_id_count);
+
+// This session's block list, however it was set (the game's server may
+// have set it: `PL_EVENT_BLOCKS_CHANGED`); the reply fills `blocked`.
+int64_t pl_list_blocks(struct PlClient *client);
+
 // Party data on the reliable control stream. Returns a request id; the
 // reply says the server took it.
 // Borrows its arguments only for the call (they stay the caller's).
@@ -1157,6 +1226,11 @@ PL_ABI_ASSERT(offsetof(PlInvite, open) == 44, "offsetof(PlInvite, open)");
 PL_ABI_ASSERT(offsetof(PlInvite, label) == 48, "offsetof(PlInvite, label)");
 PL_ABI_ASSERT(offsetof(PlInvite, leader) == 56, "offsetof(PlInvite, leader)");
 PL_ABI_ASSERT(offsetof(PlInvite, expires_at_ms) == 88, "offsetof(PlInvite, expires_at_ms)");
+PL_ABI_ASSERT(sizeof(PlMute) == 32, "sizeof(PlMute)");
+PL_ABI_ASSERT(offsetof(PlMute, user_id) == 0, "offsetof(PlMute, user_id)");
+PL_ABI_ASSERT(offsetof(PlMute, has_op_codes) == 8, "offsetof(PlMute, has_op_codes)");
+PL_ABI_ASSERT(offsetof(PlMute, op_code_min) == 16, "offsetof(PlMute, op_code_min)");
+PL_ABI_ASSERT(offsetof(PlMute, op_code_max) == 24, "offsetof(PlMute, op_code_max)");
 PL_ABI_ASSERT(sizeof(PlBan) == 16, "sizeof(PlBan)");
 PL_ABI_ASSERT(offsetof(PlBan, user_id) == 0, "offsetof(PlBan, user_id)");
 PL_ABI_ASSERT(offsetof(PlBan, until_ms) == 8, "offsetof(PlBan, until_ms)");
@@ -1204,7 +1278,7 @@ PL_ABI_ASSERT(offsetof(PlMatchedPlayer, member) == 0, "offsetof(PlMatchedPlayer,
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, party_id) == 32, "offsetof(PlMatchedPlayer, party_id)");
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, strings) == 40, "offsetof(PlMatchedPlayer, strings)");
 PL_ABI_ASSERT(offsetof(PlMatchedPlayer, numbers) == 56, "offsetof(PlMatchedPlayer, numbers)");
-PL_ABI_ASSERT(sizeof(PlEvent) == 520, "sizeof(PlEvent)");
+PL_ABI_ASSERT(sizeof(PlEvent) == 552, "sizeof(PlEvent)");
 PL_ABI_ASSERT(offsetof(PlEvent, kind) == 0, "offsetof(PlEvent, kind)");
 PL_ABI_ASSERT(offsetof(PlEvent, request_id) == 8, "offsetof(PlEvent, request_id)");
 PL_ABI_ASSERT(offsetof(PlEvent, error_code) == 16, "offsetof(PlEvent, error_code)");
@@ -1265,6 +1339,10 @@ PL_ABI_ASSERT(offsetof(PlEvent, check_no_answer_count) == 496, "offsetof(PlEvent
 PL_ABI_ASSERT(offsetof(PlEvent, ready) == 504, "offsetof(PlEvent, ready)");
 PL_ABI_ASSERT(offsetof(PlEvent, leader_policy) == 508, "offsetof(PlEvent, leader_policy)");
 PL_ABI_ASSERT(offsetof(PlEvent, member_quality) == 512, "offsetof(PlEvent, member_quality)");
+PL_ABI_ASSERT(offsetof(PlEvent, muted) == 520, "offsetof(PlEvent, muted)");
+PL_ABI_ASSERT(offsetof(PlEvent, muted_count) == 528, "offsetof(PlEvent, muted_count)");
+PL_ABI_ASSERT(offsetof(PlEvent, blocked) == 536, "offsetof(PlEvent, blocked)");
+PL_ABI_ASSERT(offsetof(PlEvent, blocked_count) == 544, "offsetof(PlEvent, blocked_count)");
 #endif  /* 64-bit */
 #undef PL_ABI_ASSERT
 #endif  /* PL_ABI_ASSERT */

@@ -128,6 +128,7 @@ enum class EventKind : std::int32_t {
     ReadyCheckStarted = PL_EVENT_READY_CHECK_STARTED,
     ReadyCheckAnswered = PL_EVENT_READY_CHECK_ANSWERED,
     ReadyCheckEnded = PL_EVENT_READY_CHECK_ENDED,
+    BlocksChanged = PL_EVENT_BLOCKS_CHANGED,
 };
 
 // Who may invite to a party (the PL_INVITE_POLICY_* constants).
@@ -180,6 +181,15 @@ struct ReadyCheck {
     std::vector<Member> no_answer;
 };
 
+// A member this session muted in a party (PlMute, copied): its party data
+// (all of it, or op codes op_code_min to op_code_max) does not reach it.
+struct Mute {
+    std::string user_id;
+    bool has_op_codes = false;  // false: every op code
+    std::int64_t op_code_min = 0;
+    std::int64_t op_code_max = 0;
+};
+
 // The party fields of an event (set when the C event's has_party is).
 struct Party {
     std::string id;
@@ -195,6 +205,7 @@ struct Party {
     bool listed = false;
     KeyValues properties;  // the listing's
     std::optional<ReadyCheck> ready_check;  // the running one, if any
+    std::vector<Mute> muted;  // this session's mutes here (a get_party reply shows them)
 };
 
 // A followed user's session online (PlUserStatus, copied).
@@ -331,6 +342,9 @@ struct Event {
     std::optional<ReadyCheck> ready_check;
     std::uint64_t check_id = 0;
     bool ready = false;
+    // block, unblock and list_blocks' reply, and BlocksChanged: this
+    // session's block list now, sorted.
+    std::vector<std::string> blocked;
 
     // The payload as text (for samples and logs; data need not be text).
     std::string_view data_text() const {
@@ -497,6 +511,9 @@ inline Event copy(const PlEvent& e) {
         party.listed = e.listed;
         party.properties = key_values(e.properties);
         if (e.has_ready_check) party.ready_check = ready_check(e);
+        party.muted = list<Mute>(e.muted, e.muted_count, [](const PlMute& m) {
+            return Mute{text(m.user_id), m.has_op_codes, m.op_code_min, m.op_code_max};
+        });
         out.party = std::move(party);
     }
     out.requests = members(e.requests, e.request_count);
@@ -534,6 +551,7 @@ inline Event copy(const PlEvent& e) {
         out.ready_check = ready_check(e);
     out.check_id = e.check_id;
     out.ready = e.ready;
+    for (std::size_t i = 0; i < e.blocked_count; ++i) out.blocked.push_back(text(e.blocked[i]));
     return out;
 }
 
@@ -793,6 +811,30 @@ public:
     RequestId cancel_ready_check(const std::string& party) {
         return detail::check(pl_cancel_ready_check(raw_, party.c_str()), "cancel_ready_check");
     }
+
+    // Stops user_id's party data reaching this session: every op code, or
+    // (with op_codes) those from min to max. The muted member is not told.
+    RequestId mute(const std::string& party, const std::string& user_id,
+                   std::optional<NumberRange> op_codes = std::nullopt) {
+        return detail::check(pl_mute(raw_, party.c_str(), user_id.c_str(), op_codes.has_value(),
+                                     op_codes ? op_codes->min : 0, op_codes ? op_codes->max : 0),
+                             "mute");
+    }
+    RequestId unmute(const std::string& party, const std::string& user_id) {
+        return detail::check(pl_unmute(raw_, party.c_str(), user_id.c_str()), "unmute");
+    }
+    // Blocks users for this session (no party data, status or invites
+    // between them; a party it leads is closed to them); the reply fills
+    // Event::blocked with the list now.
+    RequestId block(const std::vector<std::string>& user_ids) {
+        std::vector<const char*> ids = detail::c_strings(user_ids);
+        return detail::check(pl_block(raw_, ids.data(), ids.size()), "block");
+    }
+    RequestId unblock(const std::vector<std::string>& user_ids) {
+        std::vector<const char*> ids = detail::c_strings(user_ids);
+        return detail::check(pl_unblock(raw_, ids.data(), ids.size()), "unblock");
+    }
+    RequestId list_blocks() { return detail::check(pl_list_blocks(raw_), "list_blocks"); }
 
     // Party data on the reliable stream; the reply says the server took it.
     RequestId send_data_reliable(const std::string& party, std::int64_t op_code, const void* data,

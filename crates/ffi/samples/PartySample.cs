@@ -179,6 +179,22 @@ static class PartySample
             "everyone ready");
         Console.WriteLine("ready check {0}: {1} ready", ended.CheckId, Names(ended.ReadyCheck.Ready));
 
+        // Ana mutes Bob's voice (op codes 100 to 199): his voice does not reach her, his game data
+        // does (reliable data keeps its order: the game's message is the first she gets). Bob is not
+        // told. Cyd blocks Bob: the reply lists him.
+        Wait(ana.Client.Mute(party.Id, "bob", 100, 199), "ana muting bob's voice");
+        Party muting = Wait(ana.Client.GetParty(party.Id), "ana reading the party");
+        Expect(muting.Muted.Length == 1 && muting.Muted[0].UserId == "bob" && muting.Muted[0].HasOpCodes
+            && muting.Muted[0].OpCodeMin == 100 && muting.Muted[0].OpCodeMax == 199,
+            "Ana's view to show her mute of Bob's voice");
+        Wait(bob.Client.SendDataReliable(party.Id, 150, Encoding.UTF8.GetBytes("voice")), "bob speaking");
+        Wait(bob.Client.SendDataReliable(party.Id, 2, Encoding.UTF8.GetBytes("game")), "bob playing");
+        data = WaitFor(ana, EventKind.Data);
+        Expect(data.OpCode == 2 && data.Member.UserId == "bob", "Bob's game data, not his voice");
+        string[] blocked = Wait(cyd.Client.Block("bob"), "cyd blocking bob");
+        Expect(blocked.Length == 1 && blocked[0] == "bob", "Cyd's list to name Bob");
+        Console.WriteLine("ana muted bob's voice: got op code {0} only; cyd blocked {1}", data.OpCode, blocked[0]);
+
         // Ana leaves: Bob, seated longest, leads.
         Wait(ana.Client.LeaveParty(party.Id), "ana leaving");
         PartyEvent leader = WaitFor(cyd, EventKind.LeaderChanged);

@@ -6,7 +6,8 @@
  *
  * Ana creates a closed party; Bob and Cyd ask to join and Ana accepts them;
  * data goes both ways (datagram and reliable); Ana calls a ready check,
- * Cyd is not ready then is, and all are ready; Ana leaves, so Bob (seated
+ * Cyd is not ready then is, and all are ready; Ana mutes Bob's voice and
+ * Cyd blocks Bob; Ana leaves, so Bob (seated
  * longest) leads; Bob closes the party and Cyd is told. A game would poll
  * once per frame instead of waiting; the waits here keep the story linear.
  */
@@ -164,6 +165,37 @@ int main(int argc, char **argv) {
            "everyone ready");
     printf("ready check %llu: all %zu ready\n", (unsigned long long)ended.check_id,
            ended.check_ready_count);
+
+    /* Ana mutes Bob's voice (op codes 100 to 199): his voice does not reach
+     * her, his game data does (reliable data keeps its order, so the game's
+     * message is the first she gets). Bob is not told. Cyd blocks Bob. */
+    request = pl_mute(ana, party, "bob", true, 100, 199);
+    if (request < 0) fail("mute");
+    wait_for(ana, "ana", PL_EVENT_REPLY, request);
+    request = pl_get_party(ana, party);
+    if (request < 0) fail("get party");
+    PlEvent view = wait_for(ana, "ana", PL_EVENT_REPLY, request);
+    expect(view.muted_count == 1 && strcmp(view.muted[0].user_id, "bob") == 0 &&
+               view.muted[0].has_op_codes && view.muted[0].op_code_min == 100 &&
+               view.muted[0].op_code_max == 199,
+           "Ana's view to show her mute of Bob's voice");
+    const char voice[] = "voice", game[] = "game";
+    request = pl_send_data_reliable(bob, party, 150, (const uint8_t *)voice, sizeof voice);
+    if (request < 0) fail("send voice");
+    wait_for(bob, "bob", PL_EVENT_REPLY, request);
+    request = pl_send_data_reliable(bob, party, 2, (const uint8_t *)game, sizeof game);
+    if (request < 0) fail("send game");
+    wait_for(bob, "bob", PL_EVENT_REPLY, request);
+    data = wait_for(ana, "ana", PL_EVENT_DATA, 0);
+    expect(data.op_code == 2, "Bob's game data, not his voice");
+    const char *blocked_ids[] = {"bob"};
+    request = pl_block(cyd, blocked_ids, 1);
+    if (request < 0) fail("block");
+    PlEvent blocked = wait_for(cyd, "cyd", PL_EVENT_REPLY, request);
+    expect(blocked.blocked_count == 1 && strcmp(blocked.blocked[0], "bob") == 0,
+           "Cyd's list to name Bob");
+    printf("ana muted bob's voice: got op code %lld only; cyd blocked %s\n",
+           (long long)data.op_code, blocked.blocked[0]);
 
     /* Ana leaves: Bob, seated longest, leads. */
     request = pl_leave_party(ana, party);

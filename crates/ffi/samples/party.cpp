@@ -139,6 +139,24 @@ void play(const std::string& server, const std::string& cert) {
     std::printf("ready check %llu: all %zu ready\n", static_cast<unsigned long long>(check_id),
                 ended.ready_check->ready.size());
 
+    // Ana mutes Bob's voice (op codes 100 to 199): his voice does not
+    // reach her, his game data does (reliable data keeps its order: the
+    // game's message is the first she gets). Bob is not told.
+    wait_for(ana, "ana", EventKind::Reply, ana.mute(party, "bob", partyline::NumberRange{100, 199}));
+    Event view = wait_for(ana, "ana", EventKind::Reply, ana.get_party(party));
+    expect(view.party && view.party->muted.size() == 1 && view.party->muted[0].user_id == "bob" &&
+               view.party->muted[0].has_op_codes && view.party->muted[0].op_code_max == 199,
+           "Ana's view to show her mute of Bob's voice");
+    wait_for(bob, "bob", EventKind::Reply, bob.send_data_reliable(party, 150, "voice"));
+    wait_for(bob, "bob", EventKind::Reply, bob.send_data_reliable(party, 2, "game"));
+    data = wait_for(ana, "ana", EventKind::Data);
+    expect(data.op_code == 2, "Bob's game data, not his voice");
+    // Cyd blocks Bob: the reply lists him.
+    Event blocked = wait_for(cyd, "cyd", EventKind::Reply, cyd.block({"bob"}));
+    expect(blocked.blocked.size() == 1 && blocked.blocked[0] == "bob", "Cyd's list to name Bob");
+    std::printf("ana muted bob's voice: got op code %lld only; cyd blocked %s\n",
+                static_cast<long long>(data.op_code), blocked.blocked[0].c_str());
+
     // Ana leaves: Bob, seated longest, leads.
     wait_for(ana, "ana", EventKind::Reply, ana.leave_party(party));
     Event leader = wait_for(cyd, "cyd", EventKind::LeaderChanged);

@@ -77,6 +77,22 @@ pub struct PlInvite {
     pub expires_at_ms: u64,
 }
 
+/// One member this session muted in a party: its party data (for the op
+/// codes named) does not reach this session.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PlMute {
+    /// The muted member's user id.
+    pub user_id: *const c_char,
+    /// True: only op codes `op_code_min` to `op_code_max` (inclusive) are
+    /// muted; false: all of them.
+    pub has_op_codes: bool,
+    /// The lowest op code muted, with `has_op_codes`.
+    pub op_code_min: i64,
+    /// The highest op code muted, with `has_op_codes`.
+    pub op_code_max: i64,
+}
+
 /// One ban of a party.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -378,6 +394,18 @@ pub struct PlEvent {
     /// (`member_count` entries), as of this event: no event says it
     /// changed (`pl_get_party` asks again).
     pub member_quality: *const i32,
+    // Fields below came with protocol 3's mutes and blocks; they follow
+    // all older ones.
+    /// Party fields: the members this session muted in the party.
+    pub muted: *const PlMute,
+    /// How many `muted`.
+    pub muted_count: usize,
+    /// The reply of `pl_block`, `pl_unblock` and `pl_list_blocks`, and
+    /// `PL_EVENT_BLOCKS_CHANGED`: this session's block list (user ids,
+    /// sorted).
+    pub blocked: *const *const c_char,
+    /// How many `blocked`.
+    pub blocked_count: usize,
 }
 
 impl PlMember {
@@ -460,6 +488,10 @@ impl PlEvent {
             ready: false,
             leader_policy: 0,
             member_quality: ptr::null(),
+            muted: ptr::null(),
+            muted_count: 0,
+            blocked: ptr::null(),
+            blocked_count: 0,
         }
     }
 }

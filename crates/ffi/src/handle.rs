@@ -4,7 +4,8 @@
 
 use crate::event::{
     Held, PlBan, PlEvent, PlInvite, PlKeyNumber, PlKeyRange, PlKeyValue, PlKeyValues,
-    PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlTicketRequest, PlUserStatus,
+    PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlMute, PlTicketRequest,
+    PlUserStatus,
 };
 use crate::*;
 use partyline_client::protocol::{Command, JoinOutcome as WireJoinOutcome, Reply};
@@ -345,6 +346,7 @@ enum Answer {
     Parties(SearchPage),
     Bans(PartyId, Vec<PartyBan>),
     Ticket(u64),
+    Blocks(Vec<String>),
 }
 
 impl Answer {
@@ -369,6 +371,7 @@ impl Answer {
             }),
             Reply::Bans { party_id, bans } => Answer::Bans(party_id, bans),
             Reply::TicketStarted { ticket_id } => Answer::Ticket(ticket_id),
+            Reply::Blocks { user_ids } => Answer::Blocks(user_ids),
         }
     }
 }
@@ -893,6 +896,23 @@ fn set_party(held: &mut Held, event: &mut PlEvent, party: &Party) {
     // Parallel to `members`, as `member_attributes` is.
     let qualities: Vec<i32> = party.members.iter().map(|m| quality(m.quality)).collect();
     (event.member_quality, _) = held.list(qualities);
+    let muted: Vec<PlMute> = party
+        .muted
+        .iter()
+        .map(|mute| PlMute {
+            user_id: held.text(&mute.user_id),
+            has_op_codes: mute.op_codes.is_some(),
+            op_code_min: mute.op_codes.map_or(0, |range| range.min),
+            op_code_max: mute.op_codes.map_or(0, |range| range.max),
+        })
+        .collect();
+    (event.muted, event.muted_count) = held.list(muted);
+}
+
+/// A block list: the user ids, as C strings owned here.
+fn set_blocked(held: &mut Held, event: &mut PlEvent, user_ids: &[String]) {
+    let texts: Vec<*const c_char> = user_ids.iter().map(|user_id| held.text(user_id)).collect();
+    (event.blocked, event.blocked_count) = held.list(texts);
 }
 
 /// A running ready check's fields (its start, or a party's view).
@@ -981,6 +1001,7 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                     set_bans(held, &mut event, &bans);
                 }
                 Ok(Answer::Ticket(ticket_id)) => event.ticket_id = ticket_id,
+                Ok(Answer::Blocks(user_ids)) => set_blocked(held, &mut event, &user_ids),
                 Err(failure) => set_failure(held, &mut event, &failure),
             }
         }
@@ -1194,6 +1215,10 @@ fn fill(held: &mut Held, queued: Queued) -> PlEvent {
                     ReadyCheckOutcome::Cancelled => PL_READY_CHECK_CANCELLED,
                 };
                 set_check_lists(held, &mut event, &ready, &not_ready, &no_answer);
+            }
+            Event::BlocksChanged { user_ids } => {
+                event.kind = PL_EVENT_BLOCKS_CHANGED;
+                set_blocked(held, &mut event, &user_ids);
             }
         },
     }

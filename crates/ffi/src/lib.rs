@@ -43,7 +43,8 @@ use std::ptr;
 
 pub use event::{
     PlBan, PlEvent, PlInvite, PlKeyNumber, PlKeyNumbers, PlKeyRange, PlKeyValue, PlKeyValues,
-    PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlTicketRequest, PlUserStatus,
+    PlListedParty, PlMatchedPlayer, PlMember, PlMemberProperties, PlMute, PlTicketRequest,
+    PlUserStatus,
 };
 
 /// Success.
@@ -167,6 +168,14 @@ pub const PL_REFUSED_NO_READY_CHECK: i32 = 37;
 /// Refused: the running ready check did not ask this member (seated
 /// after it began).
 pub const PL_REFUSED_NOT_ASKED: i32 = 38;
+/// Refused: this session already mutes the most members of the party
+/// (64); unmute one first.
+pub const PL_REFUSED_TOO_MANY_MUTES: i32 = 39;
+/// Refused: the block list would pass its most users (512).
+pub const PL_REFUSED_TOO_MANY_BLOCKS: i32 = 40;
+/// Refused: this session blocked that user (an invite of them); unblock
+/// them first. Never says that someone else blocked this session.
+pub const PL_REFUSED_BLOCKED: i32 = 41;
 
 // Reason codes: the `reason` of the event each names.
 /// `PL_EVENT_MEMBER_LEFT`: the member left by itself.
@@ -367,6 +376,9 @@ pub const PL_EVENT_READY_CHECK_ANSWERED: i32 = 39;
 /// the lists `check_ready`, `check_not_ready` (or left) and
 /// `check_no_answer`.
 pub const PL_EVENT_READY_CHECK_ENDED: i32 = 40;
+/// The game's server set this session's block list: `blocked` and
+/// `blocked_count` (the list now).
+pub const PL_EVENT_BLOCKS_CHANGED: i32 = 41;
 
 /// An opaque client: one session with a partyline server.
 pub struct PlClient {
@@ -1163,6 +1175,92 @@ pub unsafe extern "C" fn pl_cancel_ready_check(
     })
 }
 
+/// Stops `user_id`'s party data (datagrams and reliable data) reaching
+/// this session: all of it when `has_op_codes` is false, else only op
+/// codes `op_code_min` to `op_code_max` (inclusive; e.g. a voice range,
+/// keeping game data). Muting the same member again replaces the range.
+/// The muted member is not told; the party fields' `muted` show it while
+/// this session is seated. `PL_REFUSED_TOO_MANY_MUTES` past 64 members.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_mute(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    user_id: *const c_char,
+    has_op_codes: bool,
+    op_code_min: i64,
+    op_code_max: i64,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Mute {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+            op_codes: has_op_codes.then_some(partyline_client::NumberRange {
+                min: op_code_min,
+                max: op_code_max,
+            }),
+        })
+    })
+}
+
+/// Lets a muted member's party data reach this session again.
+/// Borrows its arguments only for the call (they stay the caller's).
+#[no_mangle]
+pub unsafe extern "C" fn pl_unmute(
+    client: *mut PlClient,
+    party_id: *const c_char,
+    user_id: *const c_char,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Unmute {
+            party_id: handle::party_arg(party_id)?,
+            user_id: user_arg(user_id)?,
+        })
+    })
+}
+
+/// Blocks users (`user_id_count` ids at `user_ids`) for this session: no
+/// party data passes between it and them, neither sees the other's
+/// status, a party this session leads is closed to them, their invites do
+/// not reach it; they are not told. The reply fills `blocked` with the
+/// list now (`PL_REFUSED_TOO_MANY_BLOCKS` past 512). The caller keeps
+/// ownership of the ids (copied before this returns).
+#[no_mangle]
+pub unsafe extern "C" fn pl_block(
+    client: *mut PlClient,
+    user_ids: *const *const c_char,
+    user_id_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Block {
+            user_ids: handle::text_list_arg(user_ids, user_id_count, "user_ids")?,
+        })
+    })
+}
+
+/// Takes users off this session's block list (ids not on it are
+/// ignored); the reply fills `blocked` with the list now. The caller keeps
+/// ownership of the ids.
+#[no_mangle]
+pub unsafe extern "C" fn pl_unblock(
+    client: *mut PlClient,
+    user_ids: *const *const c_char,
+    user_id_count: usize,
+) -> i64 {
+    command(client, || {
+        Ok(Command::Unblock {
+            user_ids: handle::text_list_arg(user_ids, user_id_count, "user_ids")?,
+        })
+    })
+}
+
+/// This session's block list, however it was set (the game's server may
+/// have set it: `PL_EVENT_BLOCKS_CHANGED`); the reply fills `blocked`.
+#[no_mangle]
+pub unsafe extern "C" fn pl_list_blocks(client: *mut PlClient) -> i64 {
+    command(client, || Ok(Command::ListBlocks))
+}
+
 /// Party data on the reliable control stream. Returns a request id; the
 /// reply says the server took it.
 /// Borrows its arguments only for the call (they stay the caller's).
@@ -1607,6 +1705,9 @@ mod tests {
             (PL_REFUSED_READY_CHECK_RUNNING, E::ReadyCheckRunning),
             (PL_REFUSED_NO_READY_CHECK, E::NoReadyCheck),
             (PL_REFUSED_NOT_ASKED, E::NotAsked),
+            (PL_REFUSED_TOO_MANY_MUTES, E::TooManyMutes),
+            (PL_REFUSED_TOO_MANY_BLOCKS, E::TooManyBlocks),
+            (PL_REFUSED_BLOCKED, E::Blocked),
         ];
         for (constant, code) in named {
             assert_eq!(constant, i32::from(code.number()), "{code:?}");

@@ -34,6 +34,10 @@ async fn the_c_sample_plays_a_whole_party_life() {
         "{stdout}"
     );
     assert!(stdout.contains("ready check "), "{stdout}");
+    assert!(
+        stdout.contains("ana muted bob's voice: got op code 2 only; cyd blocked bob"),
+        "{stdout}"
+    );
     println!("{stdout}");
 }
 

@@ -34,7 +34,7 @@ async fn the_csharp_structs_match_the_headers_layout() {
     check.arg(support::ffi_dir().join("include/partyline.h"));
     let stdout = support::run_sample(check, "the C# layout check").await;
     assert!(
-        stdout.contains("the layout of 14 structs and"),
+        stdout.contains("the layout of 15 structs and"),
         "the check's words:\n{stdout}"
     );
     println!("{stdout}");
@@ -58,6 +58,10 @@ async fn the_csharp_sample_plays_a_whole_party_life() {
         "{stdout}"
     );
     assert!(stdout.contains("ready check "), "{stdout}");
+    assert!(
+        stdout.contains("ana muted bob's voice: got op code 2 only; cyd blocked bob"),
+        "{stdout}"
+    );
     assert!(stdout.contains("a bad party id: "), "{stdout}");
     println!("{stdout}");
 }

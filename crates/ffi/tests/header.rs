@@ -39,6 +39,7 @@ fn layouts() -> Vec<Layout> {
         PlInvite {
             party_id, inviter, member_count, max_size, open, label, leader, expires_at_ms,
         }
+        PlMute { user_id, has_op_codes, op_code_min, op_code_max }
         PlBan { user_id, until_ms }
         PlListedParty { party_id, member_count, max_size, open, label, properties }
         PlKeyNumber { key, value }
@@ -61,7 +62,7 @@ fn layouts() -> Vec<Layout> {
             token_expires_at, has_ready_check, check_id, check_message, check_timeout_ms,
             check_ends_at_ms, check_ready, check_ready_count, check_not_ready,
             check_not_ready_count, check_no_answer, check_no_answer_count, ready,
-            leader_policy, member_quality,
+            leader_policy, member_quality, muted, muted_count, blocked, blocked_count,
         }
     }
 }

@@ -102,6 +102,16 @@ pub enum ErrorCode {
     /// `AnswerReadyCheck` by a member the running check did not ask: it
     /// was seated after the check began (version 3).
     NotAsked,
+    /// `Mute` of a new member when this session already mutes
+    /// [`crate::MAX_MUTES`] members of the party (version 3).
+    TooManyMutes,
+    /// `Block` that would put more than [`crate::MAX_BLOCKS`] users on the
+    /// session's block list (version 3).
+    TooManyBlocks,
+    /// The caller's own block list stands in the way: an `Invite` of a
+    /// user this session blocked (version 3). Never says that someone
+    /// else blocked the caller.
+    Blocked,
     /// A number this build does not know (sent by a newer peer).
     Unknown(u16),
 }
@@ -148,6 +158,9 @@ impl ErrorCode {
             ErrorCode::ReadyCheckRunning => 36,
             ErrorCode::NoReadyCheck => 37,
             ErrorCode::NotAsked => 38,
+            ErrorCode::TooManyMutes => 39,
+            ErrorCode::TooManyBlocks => 40,
+            ErrorCode::Blocked => 41,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -200,6 +213,9 @@ impl From<u16> for ErrorCode {
             36 => ErrorCode::ReadyCheckRunning,
             37 => ErrorCode::NoReadyCheck,
             38 => ErrorCode::NotAsked,
+            39 => ErrorCode::TooManyMutes,
+            40 => ErrorCode::TooManyBlocks,
+            41 => ErrorCode::Blocked,
             other => ErrorCode::Unknown(other),
         }
     }

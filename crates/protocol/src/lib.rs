@@ -64,6 +64,13 @@ pub const READY_CHECK_MIN_TIMEOUT_MS: u64 = 5_000;
 /// Longest ready check, in milliseconds.
 pub const READY_CHECK_MAX_TIMEOUT_MS: u64 = 120_000;
 
+/// Most members one member may mute in one party (a mute outlives the
+/// muted member's seat, so that leaving and coming back does not undo it).
+pub const MAX_MUTES: usize = 64;
+
+/// Most users on one session's block list.
+pub const MAX_BLOCKS: usize = 512;
+
 /// TLS ALPN identifier; a connection without it is refused during the handshake.
 pub const ALPN: &[u8] = b"partyline/1";
 

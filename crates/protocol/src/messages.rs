@@ -393,6 +393,41 @@ pub enum Command {
         /// The party this concerns.
         party_id: PartyId,
     },
+    /// Stops the party data of another member reaching this session
+    /// (version 3): datagrams and reliable `Data` it sends with an op code
+    /// in `op_codes` (every op code when `None`). Muting the same member
+    /// again replaces the range. The muted member is not told.
+    Mute {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The member to mute.
+        user_id: String,
+        /// Only these op codes (inclusive); `None`: all of them.
+        op_codes: Option<NumberRange>,
+    },
+    /// Lets a muted member's party data reach this session again
+    /// (version 3). A member not muted: nothing changes.
+    Unmute {
+        /// The party this concerns.
+        party_id: PartyId,
+        /// The member to unmute.
+        user_id: String,
+    },
+    /// Adds users to this session's block list (version 3): answered with
+    /// `Reply::Blocks`, the list now.
+    Block {
+        /// Users to block; already-blocked ones are kept as they are.
+        user_ids: Vec<String>,
+    },
+    /// Takes users off this session's block list (version 3); ids not on
+    /// it are ignored. Answered with `Reply::Blocks`.
+    Unblock {
+        /// Users to unblock.
+        user_ids: Vec<String>,
+    },
+    /// This session's block list (version 3), however it was set:
+    /// answered with `Reply::Blocks`.
+    ListBlocks,
 }
 
 impl Command {
@@ -403,7 +438,12 @@ impl Command {
         match self {
             Command::StartReadyCheck { .. }
             | Command::AnswerReadyCheck { .. }
-            | Command::CancelReadyCheck { .. } => 3,
+            | Command::CancelReadyCheck { .. }
+            | Command::Mute { .. }
+            | Command::Unmute { .. }
+            | Command::Block { .. }
+            | Command::Unblock { .. }
+            | Command::ListBlocks => 3,
             _ => 2,
         }
     }
@@ -429,6 +469,24 @@ pub struct ReadyCheck {
     pub not_ready: Vec<Presence>,
     /// Asked members that have not answered yet.
     pub no_answer: Vec<Presence>,
+}
+
+/// One member this session muted in a party (version 3), as its own
+/// snapshots show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Muted {
+    /// The muted member's user id.
+    pub user_id: String,
+    /// The op codes muted (inclusive); `None`: all of them.
+    pub op_codes: Option<NumberRange>,
+}
+
+impl Muted {
+    /// Whether party data with `op_code` is muted.
+    pub fn covers(&self, op_code: i64) -> bool {
+        self.op_codes
+            .is_none_or(|range| range.min <= op_code && op_code <= range.max)
+    }
 }
 
 /// Who becomes leader when the leader leaves, or is lost and its leader
@@ -801,6 +859,11 @@ pub struct PartySnapshot {
     /// (version 3), as the party's home knew it at the snapshot: no event
     /// follows a change (PROTOCOL.md, "Leader by connection quality").
     pub quality: Vec<ConnectionQuality>,
+    /// The members this session muted in the party (version 3 from here:
+    /// a version 2 client is sent the snapshot without it). Only in a
+    /// snapshot sent to the muting member itself (a reply, or a resume);
+    /// empty in every other.
+    pub muted: Vec<Muted>,
 }
 
 /// What a `JoinParty` led to.
@@ -870,6 +933,12 @@ pub enum Reply {
     TicketStarted {
         /// Names the ticket (for `CancelTicket` and the events).
         ticket_id: u64,
+    },
+    /// Block, Unblock, ListBlocks (version 3): this session's block list
+    /// now, in ascending byte order.
+    Blocks {
+        /// The blocked users.
+        user_ids: Vec<String>,
     },
 }
 
@@ -1195,6 +1264,12 @@ pub enum Event {
         /// Asked members that never answered.
         no_answer: Vec<Presence>,
     },
+    /// To a session whose block list the game's server set (version 3):
+    /// the list now, in ascending byte order.
+    BlocksChanged {
+        /// The blocked users.
+        user_ids: Vec<String>,
+    },
 }
 
 impl Event {
@@ -1231,7 +1306,8 @@ impl Event {
             | Event::StatusOffline { .. }
             | Event::TicketStarted { .. }
             | Event::TicketCancelled { .. }
-            | Event::Matched(_) => None,
+            | Event::Matched(_)
+            | Event::BlocksChanged { .. } => None,
         }
     }
 
@@ -1268,7 +1344,8 @@ impl Event {
             | Event::InviteDeclined { .. }
             | Event::TicketStarted { .. }
             | Event::TicketCancelled { .. }
-            | Event::Matched(_) => None,
+            | Event::Matched(_)
+            | Event::BlocksChanged { .. } => None,
         }
     }
 }

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize, Serializer};
 /// The event as a client of `version` is sent it; `None` when that
 /// version has no way to say it (the client is not sent it at all).
 ///
-/// For version 2: the ready check events are left out, and so is `Data`
+/// For version 2: the ready check events and `BlocksChanged` are left
+/// out, and so is `Data`
 /// from the server itself (its sender, with an empty user id, breaks the
 /// user id rule a version 2 client was promised); `TicketCancelled` with
 /// `NodeLost` says `Cancelled`; a `DataRefused` error code is mapped as
@@ -59,7 +60,8 @@ fn left_out(event: &Event, version: u16) -> bool {
         && match event {
             Event::ReadyCheckStarted { .. }
             | Event::ReadyCheckAnswered { .. }
-            | Event::ReadyCheckEnded { .. } => true,
+            | Event::ReadyCheckEnded { .. }
+            | Event::BlocksChanged { .. } => true,
             Event::Data { sender, .. } => is_the_server(sender),
             _ => false,
         }
@@ -73,16 +75,20 @@ fn is_the_server(sender: &Presence) -> bool {
 /// The refusal as a client of `version` is sent it: a code its version
 /// does not know becomes the nearest one it does, the message unchanged.
 ///
-/// For version 2 (codes 1 to 32): 33 `Denied` becomes 1
-/// `InvalidArgument` (refused; the same again will be refused again);
-/// 34 `HookFailed`, 35 `Unavailable` and every later code become 16
-/// `Internal` (a failure of the server's, not the client's doing).
+/// For version 2 (codes 1 to 32): 33 `Denied`, 39 `TooManyMutes`, 40
+/// `TooManyBlocks` and 41 `Blocked` become 1 `InvalidArgument` (refused;
+/// the same again will be refused again); 34 `HookFailed`, 35
+/// `Unavailable` and every other later code become 16 `Internal` (a
+/// failure of the server's, not the client's doing).
 pub fn error_for_version(error: ErrorBody, version: u16) -> ErrorBody {
     if version >= PROTOCOL_VERSION || error.code.number() <= 32 {
         return error;
     }
     let code = match error.code {
-        ErrorCode::Denied => ErrorCode::InvalidArgument,
+        ErrorCode::Denied
+        | ErrorCode::TooManyMutes
+        | ErrorCode::TooManyBlocks
+        | ErrorCode::Blocked => ErrorCode::InvalidArgument,
         _ => ErrorCode::Internal,
     };
     ErrorBody { code, ..error }
@@ -352,8 +358,8 @@ impl Serialize for V2<'_, ResumedParty> {
 }
 
 /// Version 2's snapshot: the fields up to `properties`, without the ready
-/// check, the leader policy and the members' connection quality (a
-/// version 2 decoder takes trailing bytes for a malformed frame).
+/// check, the leader policy, the members' connection quality and the
+/// mutes (a version 2 decoder takes trailing bytes for a malformed frame).
 impl Serialize for V2<'_, PartySnapshot> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.0;
@@ -410,6 +416,7 @@ mod tests {
             ready_check,
             leader_policy: LeaderPolicy::ConnectionQuality,
             quality: vec![ConnectionQuality::Good, ConnectionQuality::Poor],
+            muted: Vec::new(),
         }
     }
 
@@ -429,8 +436,8 @@ mod tests {
         let v2 = encoded(&frame, 2);
         // The body without version 3's fields: `ready_check` none (00),
         // `leader_policy` #1 ConnectionQuality (01), `quality` of two
-        // members, Good (01) and Poor (03).
-        let added = [0, 1, 2, 1, 3];
+        // members, Good (01) and Poor (03), no `muted` (00).
+        let added = [0, 1, 2, 1, 3, 0];
         assert_eq!(
             v3[FRAME_HEADER_LEN..v3.len() - added.len()],
             v2[FRAME_HEADER_LEN..]
@@ -562,6 +569,9 @@ mod tests {
         assert_eq!(to_v2(ErrorCode::HookFailed), ErrorCode::Internal);
         assert_eq!(to_v2(ErrorCode::Unavailable), ErrorCode::Internal);
         assert_eq!(to_v2(ErrorCode::NoReadyCheck), ErrorCode::Internal);
+        assert_eq!(to_v2(ErrorCode::Blocked), ErrorCode::InvalidArgument);
+        assert_eq!(to_v2(ErrorCode::TooManyMutes), ErrorCode::InvalidArgument);
+        assert_eq!(to_v2(ErrorCode::TooManyBlocks), ErrorCode::InvalidArgument);
         assert_eq!(to_v2(ErrorCode::PartyTooLarge), ErrorCode::PartyTooLarge);
         let frame = ServerFrame::Response {
             id: 2,
@@ -573,6 +583,35 @@ mod tests {
         assert_eq!(
             close_code_for_version(CloseCode::Disconnected, 2),
             CloseCode::Normal
+        );
+    }
+
+    #[test]
+    fn a_version_2_session_hears_nothing_of_mutes_and_blocks() {
+        let blocks = Event::BlocksChanged {
+            user_ids: vec!["u9".into()],
+        };
+        assert_eq!(event_for_version(blocks.clone(), 2), None);
+        assert_eq!(event_for_version(blocks.clone(), 3), Some(blocks));
+        // A snapshot with mutes is, for version 2, the one without.
+        let muted = PartySnapshot {
+            muted: vec![crate::Muted {
+                user_id: "u2".into(),
+                op_codes: None,
+            }],
+            ..snapshot(None)
+        };
+        let reply = |snapshot| ServerFrame::Response {
+            id: 1,
+            result: Ok(Reply::Party(snapshot)),
+        };
+        assert_eq!(
+            encoded(&reply(muted.clone()), 2),
+            encoded(&reply(snapshot(None)), 2)
+        );
+        assert_ne!(
+            encoded(&reply(muted), 3),
+            encoded(&reply(snapshot(None)), 3)
         );
     }
 

@@ -41,6 +41,10 @@ pub enum InviteNotice {
         user_id: String,
         party_id: PartyId,
         reason: InviteGoneReason,
+        /// The inviter's user id: a session of the invitee that blocks it
+        /// was not told of the invite, so is not told it is gone either
+        /// (the nodes that tell the invitee keep no copy of the invite).
+        inviter: String,
     },
 }
 
@@ -95,7 +99,7 @@ fn changed(map: &KeyValues, set: KeyValues, remove: &[String]) -> KeyValues {
     next
 }
 
-impl<L: Clone> Party<L> {
+impl<L: Clone + super::BlockList> Party<L> {
     /// The party's waiting matchmaking ticket.
     pub fn matchmaking(&self) -> Option<u64> {
         self.matchmaking
@@ -179,11 +183,14 @@ impl<L: Clone> Party<L> {
         let Some(index) = self.invite_of_user(user_id, now) else {
             return false;
         };
-        self.invites.remove(index);
+        let Some(invite) = self.invites.remove(index) else {
+            return false;
+        };
         effects.invites.push(InviteNotice::Gone {
             user_id: user_id.to_string(),
             party_id: self.id,
             reason: InviteGoneReason::Answered,
+            inviter: invite.inviter.user_id,
         });
         true
     }
@@ -194,6 +201,7 @@ impl<L: Clone> Party<L> {
                 user_id: invite.user_id,
                 party_id: self.id,
                 reason,
+                inviter: invite.inviter.user_id,
             });
         }
     }
@@ -205,6 +213,7 @@ impl<L: Clone> Party<L> {
                     user_id: invite.user_id,
                     party_id: self.id,
                     reason: InviteGoneReason::Expired,
+                    inviter: invite.inviter.user_id,
                 });
             }
         }
@@ -240,6 +249,15 @@ impl<L: Clone> Party<L> {
         }
         if self.is_banned(user_id, now) {
             return Err(PartyError::Banned);
+        }
+        // The inviter's own block: it may know. The leader's: the invite
+        // could never seat its user, and the inviter is not told why (it
+        // is answered, and nobody hears of the invite).
+        if self.members[inviter].link.blocks(user_id) {
+            return Err(PartyError::Blocked);
+        }
+        if self.leader_blocks(user_id) {
+            return Ok(Effects::default());
         }
         let renewed = self.invites.iter().position(|i| i.user_id == user_id);
         if let Some(index) = renewed {
@@ -307,6 +325,7 @@ impl<L: Clone> Party<L> {
             user_id: invite.user_id,
             party_id: self.id,
             reason: InviteGoneReason::Answered,
+            inviter: invite.inviter.user_id,
         });
         Ok(effects)
     }
@@ -331,12 +350,16 @@ impl<L: Clone> Party<L> {
         if !own {
             as_leader?;
         }
-        self.invites.remove(index);
+        let invite = self
+            .invites
+            .remove(index)
+            .ok_or(PartyError::InviteNotFound)?;
         let mut effects = Effects::default();
         effects.invites.push(InviteNotice::Gone {
             user_id: user_id.to_string(),
             party_id: self.id,
             reason: InviteGoneReason::Revoked,
+            inviter: invite.inviter.user_id,
         });
         Ok(effects)
     }
@@ -410,12 +433,14 @@ impl<L: Clone> Party<L> {
             }
         }
         if let Some(index) = self.invites.iter().position(|i| i.user_id == user_id) {
-            self.invites.remove(index);
-            effects.invites.push(InviteNotice::Gone {
-                user_id: user_id.to_string(),
-                party_id: self.id,
-                reason: InviteGoneReason::Banned,
-            });
+            if let Some(invite) = self.invites.remove(index) {
+                effects.invites.push(InviteNotice::Gone {
+                    user_id: user_id.to_string(),
+                    party_id: self.id,
+                    reason: InviteGoneReason::Banned,
+                    inviter: invite.inviter.user_id,
+                });
+            }
         }
         Ok(effects)
     }

@@ -78,7 +78,7 @@ fn validate(message: &str, timeout_ms: u64) -> Result<(), PartyError> {
     Ok(())
 }
 
-impl<L: Clone> Party<L> {
+impl<L: Clone + super::BlockList> Party<L> {
     /// The ready check running now, as the wire shows it.
     pub fn ready_check(&self) -> Option<ReadyCheck> {
         self.ready_check.as_ref().map(RunningCheck::view)

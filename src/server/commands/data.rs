@@ -13,10 +13,14 @@ pub(super) fn send(ctx: &Ctx, party_id: PartyId, op_code: i64, data: bytes::Byte
     let mut recipients = Vec::new();
     let me = ctx.me();
     let sender = shared.table.read(party_id, |party| {
-        party.data_recipients(me, &mut recipients).cloned()
+        let sender = party.data_recipients(me, op_code, &mut recipients)?;
+        Ok((sender.presence.clone(), sender.withheld))
     });
     match sender {
-        Ok(sender) => {
+        Ok((sender, withheld)) => {
+            if withheld > 0 {
+                shared.metrics.data_withheld.inc_by(withheld as u64);
+            }
             ctx.respond(Ok(Reply::Done));
             shared
                 .route()

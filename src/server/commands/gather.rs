@@ -172,6 +172,8 @@ pub(crate) async fn complete(shared: &Shared, session: &SessionRef, id: u32, def
         Deferred::ListInvites => {
             let user_id = &session.presence.user_id;
             let mut invites = presence::invites(&shared.users, route, user_id, unix_now_ms()).await;
+            // An invite from a user this session blocks never shows.
+            invites.retain(|invite| !session.blocks_user(&invite.inviter.user_id));
             // The oldest that fit in one reply; the rest stay pending.
             invites.truncate(fitting(&invites));
             answer(Ok(Reply::Invites(invites)));
@@ -242,7 +244,12 @@ pub(crate) fn answer(shared: &Shared, question: Question) -> Answer {
         }
         Question::Snapshots { session, party_ids } => {
             let (parties, waiting) = snapshots_of(shared, session, party_ids);
-            Answer::Snapshots { parties, waiting }
+            let blocks = Vec::new();
+            Answer::Snapshots {
+                parties,
+                waiting,
+                blocks,
+            }
         }
         Question::Search(query) => {
             let max = shared.limits.max_search_results;
@@ -308,7 +315,8 @@ pub(crate) fn snapshots_of(
                     Vec::new()
                 };
                 parties.push(ResumedParty {
-                    snapshot: party.snapshot(),
+                    // Its own view: with its mutes.
+                    snapshot: party.snapshot_for(me),
                     requests,
                 });
             } else {

@@ -11,6 +11,8 @@
 //! - `tickets.rs`: matchmaking tickets.
 //! - `data.rs`: reliable party data, party state, member attributes.
 //! - `ready.rs`: ready checks.
+//! - `quiet.rs`: mutes, and block lists (the session's own, the game
+//!   server's, and what follows a change of one).
 //!
 //! Beside the commands: `gather.rs` (what needs other nodes, and this
 //! node's answers to their questions) and `server_api.rs` (the server-side
@@ -24,6 +26,7 @@ mod codes;
 mod data;
 mod gather;
 mod party;
+mod quiet;
 mod ready;
 mod requests;
 mod resume;
@@ -34,9 +37,12 @@ mod tickets;
 
 pub(crate) use data::check_reliable_size;
 pub(crate) use gather::{answer, complete, hook_point, snapshots_of, Deferred};
+pub(crate) use quiet::{blocks_of_proxy, check_blocks, BlocksBy};
 pub(crate) use resume::{names_another_node, resume_elsewhere, Resuming};
 pub use server_api::server_presence;
-pub(crate) use server_api::{disconnect, find, parties_led_by, parties_page, sessions_page};
+pub(crate) use server_api::{
+    disconnect, find, parties_led_by, parties_page, sessions_page, set_blocks,
+};
 pub(crate) use table::{spec_of, Budget};
 
 use super::limits::{RateLimit, Verdict};
@@ -282,8 +288,13 @@ fn bad_user_id(command: &Command) -> Option<ErrorBody> {
         | Command::Invite { user_id, .. }
         | Command::RevokeInvite { user_id, .. }
         | Command::Ban { user_id, .. }
-        | Command::Unban { user_id, .. } => std::slice::from_ref(user_id),
-        Command::Follow { user_ids } | Command::Unfollow { user_ids } => user_ids,
+        | Command::Unban { user_id, .. }
+        | Command::Mute { user_id, .. }
+        | Command::Unmute { user_id, .. } => std::slice::from_ref(user_id),
+        Command::Follow { user_ids }
+        | Command::Unfollow { user_ids }
+        | Command::Block { user_ids }
+        | Command::Unblock { user_ids } => user_ids,
         _ => return None,
     };
     user_ids
@@ -344,6 +355,11 @@ fn run(ctx: &Ctx, command: Command) -> Option<Deferred> {
         C::StartReadyCheck { party_id, message, timeout_ms } => ready::start(ctx, party_id, message, timeout_ms),
         C::AnswerReadyCheck { party_id, check_id, ready } => ready::answer(ctx, party_id, check_id, ready),
         C::CancelReadyCheck { party_id } => ready::cancel(ctx, party_id),
+        C::Mute { party_id, user_id, op_codes } => quiet::mute(ctx, party_id, user_id, op_codes),
+        C::Unmute { party_id, user_id } => quiet::unmute(ctx, party_id, user_id),
+        C::Block { user_ids } => quiet::block(ctx, user_ids),
+        C::Unblock { user_ids } => quiet::unblock(ctx, user_ids),
+        C::ListBlocks => quiet::list(ctx),
     }
     None
 }

@@ -22,6 +22,9 @@ pub(super) fn join(ctx: &Ctx, party_id: PartyId) {
         },
     );
     if let Err(error) = joined {
+        if error == PartyError::BlockedByLeader {
+            crate::server::metrics::count(&shared.metrics.joins_blocked);
+        }
         ctx.respond(Err(error.into()));
     }
 }

@@ -120,6 +120,8 @@ pub(crate) async fn resume_elsewhere(
         let mut social = lock(&session.social);
         social.status = facts.status.clone();
         social.visible = facts.visible;
+        // Before its followers here see it (presence hides it by its list).
+        session.replace_blocks(facts.blocks.iter().cloned().collect());
     }
     // Counted as a session of its user here; the old node let it go.
     shared
@@ -137,7 +139,13 @@ pub(crate) async fn resume_elsewhere(
     let attached = session
         .attach(connection, outbox, None)
         .map_err(|_| refused("the session ended while it resumed"))?;
-    let (parties, waiting) = take_seats(shared, &session, old_node, source).await;
+    let (parties, waiting, kept) = take_seats(shared, &session, old_node, source).await;
+    // A lost node's session: its block list as its parties' homes kept it,
+    // given back (the session hears `BlocksChanged`).
+    if !kept.is_empty() {
+        let kept = kept.into_iter().collect();
+        super::quiet::set_blocks(shared, &session, kept, super::BlocksBy::Server);
+    }
     tracing::info!(from = %format_args!("{old_node:08x}"), parties = parties.len(), "session resumed from another node");
     let welcome = Welcome {
         session_id: session.session_id(),
@@ -267,13 +275,16 @@ pub(crate) fn claim(shared: &Shared, session: SessionId, from: NodeId, to: NodeI
 /// homes came re-pointed with its facts, those homed here are re-pointed
 /// here, the others by their homes (the homes of its parties elsewhere,
 /// as its old node named them; every node, when that node was lost).
-/// Their snapshots, and the requests that wait.
+/// Their snapshots, the requests that wait, and, for a session whose node
+/// was lost, its block list as a home held it (else none).
 async fn take_seats(
     shared: &Shared,
     session: &SessionRef,
     old_node: NodeId,
     source: Source,
-) -> (Vec<ResumedParty>, Vec<PartyId>) {
+) -> (Vec<ResumedParty>, Vec<PartyId>, Vec<String>) {
+    let lost = matches!(source, Source::LostNode);
+    let mut kept = Vec::new();
     let route = shared.route();
     let (mut parties, mut waiting, homes) = match source {
         Source::HandedOver(facts) => {
@@ -291,6 +302,9 @@ async fn take_seats(
     // Parties homed here: the proxy of the old node gives way to the session.
     if let Some(proxy) = route.take_proxy(session.session_id()) {
         if Route::lives_on(&proxy, old_node) {
+            if lost {
+                kept = proxy.block_list();
+            }
             let (here, queued) = relink_here(shared, &proxy, session);
             parties.extend(here);
             waiting.extend(queued);
@@ -311,8 +325,12 @@ async fn take_seats(
         if let Answer::Snapshots {
             parties: found,
             waiting: queued,
+            blocks,
         } = answer
         {
+            if lost && kept.is_empty() {
+                kept = blocks;
+            }
             note_remote(session, &found, &queued, route);
             parties.extend(found);
             waiting.extend(queued);
@@ -327,7 +345,7 @@ async fn take_seats(
     for home in gathered.silent {
         route.send_to(home, &ended);
     }
-    (parties, waiting)
+    (parties, waiting, kept)
 }
 
 /// What the session now holds on other homes: its set of parties, and
@@ -418,6 +436,10 @@ pub(crate) fn hand_over(
         .filter(|party_id| !route.is_here(*party_id))
         .collect();
     let proxy = route.proxy(session.presence.clone(), to);
+    // The same session through the proxy: the same list, before the
+    // parties here look at it again.
+    let blocks = session.block_list();
+    proxy.replace_blocks(blocks.iter().cloned().collect());
     // The tickets it waits in wait on, for it on `to`.
     let tickets = crate::server::tickets::moved_away(shared, &session, &proxy);
     let (parties, waiting) = relink_here(shared, &session, &proxy);
@@ -427,6 +449,7 @@ pub(crate) fn hand_over(
         status,
         visible,
         follows,
+        blocks,
         parties,
         waiting,
         elsewhere,
@@ -447,6 +470,7 @@ pub(crate) fn repoint(
     let empty = Answer::Snapshots {
         parties: Vec::new(),
         waiting: Vec::new(),
+        blocks: Vec::new(),
     };
     let Some(old) = route.find_proxy(session_id) else {
         return empty;
@@ -456,10 +480,16 @@ pub(crate) fn repoint(
     }
     let _ = route.take_proxy(session_id);
     let new = route.proxy(old.presence.clone(), to);
+    let blocks = old.block_list();
+    new.replace_blocks(blocks.iter().cloned().collect());
     let (parties, waiting) = relink_here(shared, &old, &new);
     // Its party's ticket, if it waits here, reaches it there too.
     crate::server::tickets::member_moved(shared, session_id, Some(from), &new);
     // The old proxy holds nothing now; a timer of it finds it ended.
     old.end_now();
-    Answer::Snapshots { parties, waiting }
+    Answer::Snapshots {
+        parties,
+        waiting,
+        blocks,
+    }
 }

@@ -78,12 +78,27 @@ pub(crate) fn answer(shared: &Shared, question: ApiQuestion) -> ApiAnswer {
             node,
         } => ApiAnswer::Done(seat(shared, party_id, member, node)),
         ApiQuestion::Leave { party_id, session } => done(leave(shared, party_id, session)),
+        ApiQuestion::SetBlocks { user_id, user_ids } => {
+            let set = set_blocks(shared, &user_id, &user_ids);
+            ApiAnswer::BlocksSet(u32::try_from(set).unwrap_or(u32::MAX))
+        }
         ApiQuestion::Create {
             members,
             settings,
             state,
         } => ApiAnswer::Created(create(shared, &members, settings.into(), state).map(Box::new)),
     }
+}
+
+/// Gives every live session of `user_id` on this node the block list
+/// `user_ids` (checked by the API): each hears `BlocksChanged`. How many.
+pub(crate) fn set_blocks(shared: &Shared, user_id: &str, user_ids: &[String]) -> usize {
+    let sessions = shared.users.sessions_of(user_id);
+    for session in &sessions {
+        let list = user_ids.iter().cloned().collect();
+        super::quiet::set_blocks(shared, session, list, super::BlocksBy::Server);
+    }
+    sessions.len()
 }
 
 fn done(result: Result<(), ErrorBody>) -> ApiAnswer {

@@ -136,6 +136,12 @@ pub(crate) fn spec_of(command: &Command) -> Spec {
         Command::StartReadyCheck { party_id, .. } => spec(Home(*party_id), At(P::ReadyCheck), Commands),
         Command::AnswerReadyCheck { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
         Command::CancelReadyCheck { party_id } => spec(Home(*party_id), Hook::None, Commands),
+        // Mutes and blocks (quiet.rs)
+        Command::Mute { party_id, .. } => spec(Home(*party_id), At(P::Mute), Commands),
+        Command::Unmute { party_id, .. } => spec(Home(*party_id), Hook::None, Commands),
+        Command::Block { .. } => spec(Session, At(P::Block), Commands),
+        Command::Unblock { .. } => spec(Session, At(P::Block), Commands),
+        Command::ListBlocks => spec(Session, Hook::None, Commands),
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) use outlet::Outlet;
 pub(crate) use wire::{
     encode, Answer, ApiAnswer, ApiQuestion, Claimed, ControlMessage, DatagramMessage,
     DirectoryMessage, HandOverFacts, Header, Heartbeat, HookFacts, NodePresence, Page, Question,
-    Refusal, RelayedEvent, SessionFacts,
+    Refusal, RelayedEvent, SessionFacts, Shown,
 };
 
 use crate::protocol::PartyId;

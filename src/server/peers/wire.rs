@@ -73,6 +73,13 @@ pub(crate) enum ControlMessage {
     /// when it moved enough, or to a new seat's home): its seats and
     /// requests on the receiving node keep it.
     Quality { session: SessionId, score: u32 },
+    /// The block list of a session of the sender, for its seats in
+    /// parties homed on the receiving node (sent when it changes, and when
+    /// a party there seats the session or queues its request).
+    Blocks {
+        session: SessionId,
+        user_ids: Vec<String>,
+    },
     /// A session of the sender ended: it leaves every party on the
     /// receiving node, as when a local session ends.
     SessionEnded { session: SessionId },
@@ -195,6 +202,8 @@ pub(crate) struct HandOverFacts {
     pub(crate) status: String,
     pub(crate) visible: bool,
     pub(crate) follows: Vec<String>,
+    /// Its block list.
+    pub(crate) blocks: Vec<String>,
     /// Its parties homed on the node that handed it over, now pointed at
     /// the new node: their snapshots (seats), and the requests waiting.
     pub(crate) parties: Vec<ResumedParty>,
@@ -257,6 +266,12 @@ pub(crate) enum ApiQuestion {
     Leave {
         party_id: PartyId,
         session: SessionId,
+    },
+    /// The block list of every live session of `user_id` there is now
+    /// `user_ids` (checked already). Answered `BlocksSet`.
+    SetBlocks {
+        user_id: String,
+        user_ids: Vec<String>,
     },
     /// The server creates a party there, led by the first member (a
     /// session of the node asked), the others seated after it; each
@@ -340,6 +355,8 @@ pub(crate) enum ApiAnswer {
     Created(Result<Box<PartySnapshot>, Refusal>),
     /// Whether the session lived there (it has ended now).
     Disconnected(bool),
+    /// How many sessions there got the block list.
+    BlocksSet(u32),
 }
 
 /// One node's page of a list, in the list's order.
@@ -383,6 +400,10 @@ pub(crate) enum Answer {
     Snapshots {
         parties: Vec<ResumedParty>,
         waiting: Vec<PartyId>,
+        /// A `Repoint`'s answer: the session's block list as the home's
+        /// proxy of it held it (for a session whose node was lost, which
+        /// took its own copy along); empty otherwise.
+        blocks: Vec<String>,
     },
     /// `None` when no such party lives there.
     HookFacts(Option<HookFacts>),
@@ -445,7 +466,16 @@ pub(crate) struct NodePresence {
     pub(crate) node: u32,
     pub(crate) seq: u64,
     pub(crate) sessions: u32,
-    pub(crate) visible: Vec<UserStatus>,
+    pub(crate) visible: Vec<Shown>,
+}
+
+/// A visible session as followers may see it: its status, and the users
+/// it hides from (its block list, sorted; empty for most): a follower
+/// whose user is on it, or who blocks its user, does not see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Shown {
+    pub(crate) status: UserStatus,
+    pub(crate) blocks: Vec<String>,
 }
 
 /// One event and who receives it.

@@ -472,6 +472,7 @@ impl Route {
                 if let Answer::Snapshots {
                     parties: found,
                     waiting: queued,
+                    ..
                 } = answer
                 {
                     parties.extend(found);
